@@ -1,0 +1,34 @@
+/**
+ * Every default of the configuration, in one place. `resolve.ts` applies them; `docs/config.md` is
+ * generated from the schema and this object, so what is written here is what is documented.
+ */
+export const defaults = {
+  drainTimeout: '30s',
+  listener: {
+    trustedProxies: [] as string[],
+    headerTimeout: '20s',
+    keepAliveTimeout: '5s',
+    maxHeaderSize: '16KiB',
+    maxRequestsPerConnection: 0,
+    headersWithUnderscores: 'drop',
+  },
+  route: {
+    priority: 0,
+    maxBodySize: 0,
+  },
+  upstream: {
+    balancer: 'round-robin',
+    hostHeader: 'preserve',
+    connectionsPerEndpoint: 128,
+    keepAliveTimeout: '4s',
+    timeouts: {
+      connect: '5s',
+      responseHeaders: '60s',
+      bodyIdle: '60s',
+      request: 0,
+    },
+  },
+  endpoint: {
+    weight: 1,
+  },
+} as const;

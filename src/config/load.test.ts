@@ -1,0 +1,344 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatConfigError, loadConfigFile, loadConfigObject, loadConfigText, type ConfigError } from './load.ts';
+import { jsonSchema } from './schema.ts';
+
+/** A valid base: one listener (line 2), one upstream `api` (line 6), one route (line 10). */
+const BASE = `listeners:
+  web:
+    address: "127.0.0.1:8080"
+    protocol: http
+upstreams:
+  api:
+    endpoints:
+      - url: http://127.0.0.1:9001
+routes:
+  main:
+    upstream: api
+`;
+
+interface Expect {
+  /** `line:column` */
+  at: string;
+  path: string;
+  /** Words the message must contain. */
+  words: string[];
+  hint?: string;
+}
+
+interface Case {
+  name: string;
+  text: string;
+  env?: Record<string, string>;
+  errors: Expect[];
+}
+
+const cases: Case[] = [
+  {
+    name: 'unknown top-level key, with suggestion',
+    text: `${BASE}upstream:\n  x: 1\n`,
+    errors: [{ at: '12:1', path: 'upstream', words: ['one of the keys listeners, routes, upstreams, drainTimeout', 'found "upstream"'], hint: 'upstreams' }],
+  },
+  {
+    name: 'unknown nested key',
+    text: BASE.replace('    address: "127.0.0.1:8080"', '    address: "127.0.0.1:8080"\n    adress: x'),
+    errors: [{ at: '4:5', path: 'listeners.web.adress', words: ['one of the keys address, protocol', 'found "adress"'], hint: 'address' }],
+  },
+  {
+    name: 'wrong type',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    priority: high'),
+    errors: [{ at: '12:15', path: 'routes.main.priority', words: ['expected a number', 'found "high"'] }],
+  },
+  {
+    name: 'a list where a map belongs',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    match: [a, b]'),
+    errors: [{ at: '12:12', path: 'routes.main.match', words: ['expected a map', 'found a list'] }],
+  },
+  {
+    name: 'bad enum',
+    text: BASE.replace('protocol: http', 'protocol: htp'),
+    errors: [{ at: '4:15', path: 'listeners.web.protocol', words: ['expected "http"', 'found "htp"'], hint: 'http' }],
+  },
+  {
+    name: 'bad enum with several values',
+    text: BASE.replace('protocol: http', 'protocol: http\n    headersWithUnderscores: drp'),
+    errors: [{ at: '5:29', path: 'listeners.web.headersWithUnderscores', words: ['one of "allow", "drop", "reject"', 'found "drp"'], hint: 'drop' }],
+  },
+  {
+    name: 'bad duration',
+    text: BASE.replace('protocol: http', 'protocol: http\n    headerTimeout: 5 seconds'),
+    errors: [{ at: '5:20', path: 'listeners.web.headerTimeout', words: ['expected a duration such as 250ms, 5s, 1m', 'found "5 seconds"'] }],
+  },
+  {
+    name: 'duration given as a bare number',
+    text: `${BASE}drainTimeout: 30\n`,
+    errors: [{ at: '12:15', path: 'drainTimeout', words: ['expected a duration', 'found 30'] }],
+  },
+  {
+    name: 'bad size',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    maxBodySize: 10 megs'),
+    errors: [{ at: '12:18', path: 'routes.main.maxBodySize', words: ['expected a size such as 16KiB, 10MB', 'found "10 megs"'] }],
+  },
+  {
+    name: 'route with unknown upstream points at it, with suggestion',
+    text: BASE.replace('upstream: api', 'upstream: apx'),
+    errors: [{ at: '11:15', path: 'routes.main.upstream', words: ['the name of an upstream (one of: api)', 'found "apx"'], hint: 'api' }],
+  },
+  {
+    name: 'route with unknown listener',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    listeners: [web, wev]'),
+    errors: [{ at: '12:22', path: 'routes.main.listeners[1]', words: ['the name of a listener (one of: web)', 'found "wev"'], hint: 'web' }],
+  },
+  {
+    name: 'bad listen address',
+    text: BASE.replace('"127.0.0.1:8080"', '"127.0.0.1"'),
+    errors: [{ at: '3:14', path: 'listeners.web.address', words: ['host:port', 'found "127.0.0.1"'] }],
+  },
+  {
+    name: 'https endpoint is not supported yet',
+    text: BASE.replace('http://127.0.0.1:9001', 'https://127.0.0.1:9001'),
+    errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an http:// URL', 'found "https://127.0.0.1:9001"'] }],
+  },
+  {
+    name: 'endpoint with a path',
+    text: BASE.replace('http://127.0.0.1:9001', 'http://127.0.0.1:9001/api'),
+    errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an origin only', 'found "http://127.0.0.1:9001/api"'] }],
+  },
+  {
+    name: 'duplicate endpoint',
+    text: BASE.replace('      - url: http://127.0.0.1:9001', '      - url: http://127.0.0.1:9001\n      - url: http://127.0.0.1:9001/'),
+    errors: [{ at: '9:14', path: 'upstreams.api.endpoints[1].url', words: ['each endpoint once', 'again'] }],
+  },
+  {
+    name: 'invalid regex',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    match:\n      path: { regex: "^/(a" }'),
+    errors: [{ at: '13:22', path: 'routes.main.match.path.regex', words: ['a valid regular expression', '"^/(a"'] }],
+  },
+  {
+    name: 'unknown key inside a union (path match)',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    match:\n      path: { prefx: /a }'),
+    errors: [{ at: '13:15', path: 'routes.main.match.path.prefx', words: ['one of the keys prefix, exact, regex'], hint: 'prefix' }],
+  },
+  {
+    name: 'union value of the wrong kind gives one message',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    match:\n      path: 5'),
+    errors: [{ at: '13:13', path: 'routes.main.match.path', words: ['expected a string or a map with one of the keys prefix, exact, regex', 'found 5'] }],
+  },
+  {
+    name: 'rewrite with both',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    rewrite:\n      stripPrefix: /a\n      replacePrefix: { from: /a, to: /b }'),
+    errors: [{ at: '13:7', path: 'routes.main.rewrite', words: ['either stripPrefix or replacePrefix, not both'] }],
+  },
+  {
+    name: 'missing required key points at the parent',
+    text: BASE.replace('    upstream: api', '    priority: 1'),
+    errors: [{ at: '10:3', path: 'routes.main', words: ['expected key "upstream"', 'found it missing'] }],
+  },
+  {
+    name: 'empty endpoint list',
+    text: BASE.replace('      - url: http://127.0.0.1:9001', '      []'),
+    errors: [{ at: '8:7', path: 'upstreams.api.endpoints', words: ['at least 1 item', 'found an empty list'] }],
+  },
+  {
+    name: 'YAML syntax errors, all of them',
+    text: 'listeners:\n  web:\n    address: ":8080"\n   protocol: http\nroutes: [a\n',
+    errors: [
+      { at: '4:1', path: '', words: ['valid YAML', 'same column'] },
+      { at: '6:1', path: '', words: ['valid YAML', 'end with a ]'] },
+    ],
+  },
+  {
+    name: 'duplicate key',
+    text: BASE.replace('    protocol: http', '    protocol: http\n    protocol: http'),
+    errors: [{ at: '5:5', path: '', words: ['each key once', 'found "protocol" again'] }],
+  },
+  {
+    name: 'unset environment variable',
+    text: BASE.replace('"127.0.0.1:8080"', '"${HOST}:8080"'),
+    errors: [{ at: '3:14', path: 'listeners.web.address', words: ['environment variable HOST to be set', 'found it unset'] }],
+  },
+  {
+    name: 'malformed variable reference',
+    text: BASE.replace('"127.0.0.1:8080"', '"${1HOST}:8080"'),
+    errors: [{ at: '3:14', path: 'listeners.web.address', words: ['${NAME:-default}', 'found "${1HOST}"'] }],
+  },
+  {
+    name: 'substituted value is shown with its source',
+    text: BASE.replace('"127.0.0.1:8080"', '"${HOST}"'),
+    env: { HOST: 'localhost' },
+    errors: [{ at: '3:14', path: 'listeners.web.address', words: ['host:port', 'found "localhost" (from "${HOST}")'] }],
+  },
+  {
+    name: 'several errors at once, a reference error beside schema errors',
+    text: `listeners:
+  a:
+    address: ":8080"
+    protocl: http
+  b:
+    address: ":8081"
+    protocol: http
+upstreams:
+  api:
+    endpoints:
+      - url: http://127.0.0.1:9001
+        weight: 0
+routes:
+  r1:
+    upstream: web
+  r2:
+    upstream: api
+    listeners: [a, nope]
+`,
+    errors: [
+      { at: '2:3', path: 'listeners.a', words: ['key "protocol"', 'it missing'] },
+      { at: '4:5', path: 'listeners.a.protocl', words: ['one of the keys'], hint: 'protocol' },
+      { at: '12:17', path: 'upstreams.api.endpoints[0].weight', words: ['at least 1', 'found 0'] },
+      { at: '15:15', path: 'routes.r1.upstream', words: ['the name of an upstream (one of: api)', 'found "web"'] },
+      { at: '18:20', path: 'routes.r2.listeners[1]', words: ['the name of a listener (one of: a, b)', 'found "nope"'] },
+    ],
+  },
+  {
+    name: 'references to an entry with schema errors are not reported as unknown',
+    text: BASE.replace('      - url: http://127.0.0.1:9001', '      - 5'),
+    errors: [{ at: '8:9', path: 'upstreams.api.endpoints[0]', words: ['expected a map', 'found 5'] }],
+  },
+  {
+    name: 'no listeners',
+    text: 'upstreams: {}\n',
+    errors: [{ at: '1:1', path: '', words: ['expected key "listeners"', 'found it missing'] }],
+  },
+  {
+    name: 'empty file',
+    text: '',
+    errors: [{ at: '1:1', path: '', words: ['expected a map', 'found nothing'] }],
+  },
+];
+
+function check(actual: ConfigError, want: Expect): void {
+  assert.equal(`${actual.line}:${actual.column}`, want.at, actual.message);
+  assert.equal(actual.path, want.path, actual.message);
+  for (const w of want.words) assert.ok(actual.message.includes(w), `${JSON.stringify(w)} not in: ${actual.message}`);
+  assert.equal(actual.hint, want.hint, actual.message);
+  assert.ok(actual.message.startsWith(`switchboard.yaml:${want.at}: `), actual.message);
+}
+
+for (const c of cases) {
+  test(`rejects: ${c.name}`, () => {
+    const result = loadConfigText(c.text, 'switchboard.yaml', c.env ?? {});
+    assert.equal(result.ok, false, 'expected the config to be rejected');
+    if (result.ok) return;
+    const messages = result.errors.map((e) => e.message).join('\n');
+    assert.equal(result.errors.length, c.errors.length, messages);
+    c.errors.forEach((want, i) => check(result.errors[i], want));
+  });
+}
+
+test('the message format', () => {
+  const result = loadConfigText(BASE.replace('upstream: api', 'upstream: apx'), 'switchboard.yaml', {});
+  assert.equal(result.ok, false);
+  if (result.ok) return;
+  assert.equal(
+    result.errors[0].message,
+    'switchboard.yaml:11:15: routes.main.upstream: expected the name of an upstream (one of: api), found "apx" (did you mean "api"?)',
+  );
+  assert.equal(formatConfigError({ file: 'f', path: '', expected: 'x', found: 'y' }), 'f: expected x, found y');
+});
+
+test('a valid config resolves with defaults applied', () => {
+  const result = loadConfigText(BASE, 'switchboard.yaml', {});
+  assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.message).join('\n'));
+  const { config, raw } = result;
+  assert.equal(config.listeners[0].headerTimeout, 20_000);
+  assert.equal(config.listeners[0].maxHeaderSize, 16 * 1024);
+  assert.deepEqual(config.listeners[0].address, { host: '127.0.0.1', port: 8080 });
+  const api = config.upstreams.get('api');
+  assert.equal(api?.balancer, 'round-robin');
+  assert.equal(api?.endpoints[0].weight, 1);
+  assert.equal(api?.timeouts.connect, 5000);
+  assert.equal(config.routes[0].upstream, 'api');
+  assert.equal(config.drainTimeout, 30_000);
+  assert.equal(raw.listeners.web.headerTimeout, undefined);
+});
+
+test('environment: values, defaults and the $${ escape', () => {
+  const text = `listeners:
+  web:
+    address: "\${HOST:-127.0.0.1}:\${PORT}"
+    protocol: http
+upstreams:
+  api:
+    endpoints:
+      - url: http://127.0.0.1:9001
+        weight: \${WEIGHT}
+routes:
+  main:
+    upstream: api
+    match:
+      headers:
+        x-template: "$\${literal}"
+        x-empty: "\${EMPTY:-fallback}"
+`;
+  const result = loadConfigText(text, 'switchboard.yaml', { PORT: '9000', EMPTY: '', WEIGHT: '3' });
+  assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.message).join('\n'));
+  assert.deepEqual(result.config.listeners[0].address, { host: '127.0.0.1', port: 9000 });
+  assert.equal(result.config.upstreams.get('api')?.endpoints[0].weight, 3);
+  assert.deepEqual(result.config.routes[0].match.headers, [
+    ['x-template', { kind: 'exact', value: '${literal}' }],
+    ['x-empty', { kind: 'exact', value: 'fallback' }],
+  ]);
+});
+
+test('JSON input is accepted', () => {
+  const json = JSON.stringify({
+    listeners: { web: { address: ':8080', protocol: 'http' } },
+    upstreams: { api: { endpoints: [{ url: 'http://127.0.0.1:9001', weight: 2 }] } },
+    routes: { main: { upstream: 'api', match: { path: '/api' } } },
+  }, null, 2);
+  const result = loadConfigText(json, 'switchboard.json', {});
+  assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.message).join('\n'));
+  assert.equal(result.config.upstreams.get('api')?.endpoints[0].weight, 2);
+  const bad = loadConfigText(json.replace('"weight": 2', '"weight": "2"'), 'switchboard.json', {});
+  assert.equal(bad.ok, false);
+  if (!bad.ok) assert.match(bad.errors[0].message, /^switchboard\.json:13:21: upstreams\.api\.endpoints\[0\]\.weight: expected a number, found "2"$/);
+});
+
+test('loadConfigObject: same checks, no positions', () => {
+  const good = loadConfigObject({ listeners: { web: { address: ':8080', protocol: 'http' } } });
+  assert.ok(good.ok);
+  const bad = loadConfigObject({
+    listeners: { web: { address: ':8080', protocol: 'http', adress: 1 } },
+    routes: { r: { upstream: 'nope' } },
+  });
+  assert.equal(bad.ok, false);
+  if (bad.ok) return;
+  assert.deepEqual(bad.errors.map((e) => [e.line, e.path]), [[undefined, 'listeners.web.adress'], [undefined, 'routes.r.upstream']]);
+  assert.equal(bad.errors[1].message, '<config object>: routes.r.upstream: expected the name of an upstream (none are defined), found "nope"');
+});
+
+test('loadConfigFile: reads a file, and reports one that cannot be read', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'switchboard-load-'));
+  try {
+    const file = join(dir, 'switchboard.yaml');
+    await writeFile(file, BASE);
+    const ok = await loadConfigFile(file, {});
+    assert.ok(ok.ok);
+    assert.equal(ok.file, file);
+    const missing = await loadConfigFile(join(dir, 'nope.yaml'), {});
+    assert.equal(missing.ok, false);
+    if (!missing.ok) {
+      assert.equal(missing.errors.length, 1);
+      assert.match(missing.errors[0].found, /ENOENT/);
+      assert.match(missing.errors[0].message, /nope\.yaml: expected a readable config file, found ENOENT/);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('jsonSchema() describes the config', () => {
+  const schema = jsonSchema() as { properties?: Record<string, unknown> };
+  assert.equal(typeof schema.properties?.listeners, 'object');
+});

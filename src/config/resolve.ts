@@ -1,0 +1,279 @@
+/**
+ * Raw (schema-valid) config → resolved GatewayConfig: defaults applied, units converted, names
+ * wired, and every check the schema cannot express (references, addresses, URLs, regexes). Problems
+ * carry the key path so the loader can point at file:line:column.
+ */
+import { isIP } from 'node:net';
+import { defaults } from './defaults.ts';
+import type { RawConfig, RawPathMatch, RawStringMatch, RawTimeouts } from './schema.ts';
+import type {
+  EndpointConfig,
+  GatewayConfig,
+  ListenAddress,
+  ListenerConfig,
+  MatchConfig,
+  PathMatchConfig,
+  RewriteConfig,
+  RouteConfig,
+  StringMatchConfig,
+  Timeouts,
+  UpstreamConfig,
+} from './types.ts';
+import { parseDuration, parseSize } from './units.ts';
+import { suggest } from './suggest.ts';
+import { parseCidr } from '../util/cidr.ts';
+
+export type KeyPath = ReadonlyArray<string | number>;
+
+/** One thing wrong with a config. `found` is shown as written; `hint` is a "did you mean". */
+export interface Problem {
+  path: KeyPath;
+  expected: string;
+  found: string;
+  hint?: string;
+  /** Point at the key itself rather than its value (unknown keys). */
+  atKey?: boolean;
+}
+
+export interface ResolveResult {
+  config: GatewayConfig | undefined;
+  problems: Problem[];
+}
+
+export function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'a map';
+  return String(value);
+}
+
+/** Parses `127.0.0.1:8080`, `[::1]:8080`, `:8080`, `localhost:0`. */
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? (m[2] || '0.0.0.0');
+  if (m[1] !== undefined && isIP(m[1]) !== 6) return undefined;
+  return { host, port };
+}
+
+function resolveTimeouts(raw: RawTimeouts | undefined, base: Timeouts): Timeouts {
+  return {
+    connect: raw?.connect !== undefined ? parseDuration(raw.connect) : base.connect,
+    responseHeaders: raw?.responseHeaders !== undefined ? parseDuration(raw.responseHeaders) : base.responseHeaders,
+    bodyIdle: raw?.bodyIdle !== undefined ? parseDuration(raw.bodyIdle) : base.bodyIdle,
+    request: raw?.request !== undefined ? parseDuration(raw.request) : base.request,
+  };
+}
+
+function partialTimeouts(raw: RawTimeouts | undefined): Partial<Timeouts> {
+  const out: Partial<Timeouts> = {};
+  if (!raw) return out;
+  for (const key of ['connect', 'responseHeaders', 'bodyIdle', 'request'] as const) {
+    const v = raw[key];
+    if (v !== undefined) out[key] = parseDuration(v);
+  }
+  return out;
+}
+
+function checkRegex(source: string, path: KeyPath, problems: Problem[]): void {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    problems.push({ path, expected: 'a valid regular expression', found: `${JSON.stringify(source)} (${(err as Error).message})` });
+  }
+}
+
+function stringMatch(raw: RawStringMatch, path: KeyPath, problems: Problem[]): StringMatchConfig {
+  if (typeof raw === 'string') return { kind: 'exact', value: raw };
+  if ('exact' in raw) return { kind: 'exact', value: raw.exact };
+  if ('regex' in raw) {
+    checkRegex(raw.regex, [...path, 'regex'], problems);
+    return { kind: 'regex', value: raw.regex };
+  }
+  return { kind: 'present', value: raw.present };
+}
+
+function pathMatch(raw: RawPathMatch, path: KeyPath, problems: Problem[]): PathMatchConfig {
+  if (typeof raw === 'string') {
+    if (!raw.startsWith('/')) problems.push({ path, expected: 'a path starting with "/"', found: show(raw) });
+    return { kind: 'prefix', value: raw };
+  }
+  if ('regex' in raw) {
+    checkRegex(raw.regex, [...path, 'regex'], problems);
+    return { kind: 'regex', value: raw.regex };
+  }
+  const kind = 'prefix' in raw ? 'prefix' : 'exact';
+  const value = 'prefix' in raw ? raw.prefix : raw.exact;
+  if (!value.startsWith('/')) problems.push({ path: [...path, kind], expected: 'a path starting with "/"', found: show(value) });
+  return { kind, value };
+}
+
+const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/;
+
+function endpointConfig(url: string, weight: number | undefined, path: KeyPath, problems: Problem[]): EndpointConfig | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    problems.push({ path: [...path, 'url'], expected: 'a URL such as "http://127.0.0.1:9001"', found: show(url) });
+    return undefined;
+  }
+  if (parsed.protocol !== 'http:') {
+    problems.push({ path: [...path, 'url'], expected: 'an http:// URL', found: show(url) });
+    return undefined;
+  }
+  if ((parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search || parsed.hash || parsed.username || parsed.password) {
+    problems.push({ path: [...path, 'url'], expected: 'an origin only (scheme, host, port), no path, query or credentials', found: show(url) });
+    return undefined;
+  }
+  return { url, origin: parsed.origin, host: parsed.host, weight: weight ?? defaults.endpoint.weight };
+}
+
+/** Applies defaults and checks everything the schema cannot. Never throws on a schema-valid config. */
+export function resolve(raw: RawConfig): ResolveResult {
+  const problems: Problem[] = [];
+  const baseTimeouts = resolveTimeouts(defaults.upstream.timeouts, {
+    connect: 0,
+    responseHeaders: 0,
+    bodyIdle: 0,
+    request: 0,
+  });
+
+  const listeners: ListenerConfig[] = [];
+  const seenAddresses = new Map<string, string>();
+  for (const [name, l] of Object.entries(raw.listeners)) {
+    const trustedProxies = l.trustedProxies ?? [...defaults.listener.trustedProxies];
+    trustedProxies.forEach((cidr, i) => {
+      if (!parseCidr(cidr)) problems.push({ path: ['listeners', name, 'trustedProxies', i], expected: 'an IP address or CIDR range', found: show(cidr) });
+    });
+    const address = parseListenAddress(l.address);
+    if (!address) {
+      problems.push({ path: ['listeners', name, 'address'], expected: 'host:port, e.g. "127.0.0.1:8080" or "[::1]:8080"', found: show(l.address) });
+      continue;
+    }
+    const key = `${address.host}:${address.port}`;
+    const other = seenAddresses.get(key);
+    if (other !== undefined && address.port !== 0) {
+      problems.push({ path: ['listeners', name, 'address'], expected: `an address no other listener uses (listener "${other}" has it)`, found: show(l.address) });
+    }
+    seenAddresses.set(key, name);
+    listeners.push({
+      name,
+      address,
+      protocol: l.protocol,
+      trustedProxies,
+      headerTimeout: parseDuration(l.headerTimeout ?? defaults.listener.headerTimeout),
+      keepAliveTimeout: parseDuration(l.keepAliveTimeout ?? defaults.listener.keepAliveTimeout),
+      maxHeaderSize: parseSize(l.maxHeaderSize ?? defaults.listener.maxHeaderSize),
+      maxRequestsPerConnection: l.maxRequestsPerConnection ?? defaults.listener.maxRequestsPerConnection,
+      headersWithUnderscores: l.headersWithUnderscores ?? defaults.listener.headersWithUnderscores,
+    });
+  }
+  listeners.forEach((l) => {
+    if (l.headerTimeout === 0) problems.push({ path: ['listeners', l.name, 'headerTimeout'], expected: 'a duration above 0 (the slowloris guard cannot be off)', found: '0' });
+  });
+
+  const upstreams = new Map<string, UpstreamConfig>();
+  for (const [name, u] of Object.entries(raw.upstreams ?? {})) {
+    const endpoints: EndpointConfig[] = [];
+    const seen = new Set<string>();
+    u.endpoints.forEach((e, i) => {
+      const ep = endpointConfig(e.url, e.weight, ['upstreams', name, 'endpoints', i], problems);
+      if (!ep) return;
+      if (seen.has(ep.origin)) {
+        problems.push({ path: ['upstreams', name, 'endpoints', i, 'url'], expected: 'each endpoint once', found: `${show(e.url)} again` });
+      }
+      seen.add(ep.origin);
+      endpoints.push(ep);
+    });
+    upstreams.set(name, {
+      name,
+      balancer: u.balancer ?? defaults.upstream.balancer,
+      endpoints,
+      timeouts: resolveTimeouts(u.timeouts, baseTimeouts),
+      hostHeader: u.hostHeader ?? defaults.upstream.hostHeader,
+      connectionsPerEndpoint: u.connectionsPerEndpoint ?? defaults.upstream.connectionsPerEndpoint,
+      keepAliveTimeout: parseDuration(u.keepAliveTimeout ?? defaults.upstream.keepAliveTimeout),
+    });
+  }
+
+  const listenerNames = Object.keys(raw.listeners);
+  const upstreamNames = [...upstreams.keys()];
+  const routes: RouteConfig[] = [];
+  let order = 0;
+  for (const [name, r] of Object.entries(raw.routes ?? {})) {
+    const at = ['routes', name];
+    if (!upstreams.has(r.upstream)) {
+      problems.push({
+        path: [...at, 'upstream'],
+        expected: upstreamNames.length ? `the name of an upstream (one of: ${upstreamNames.join(', ')})` : 'the name of an upstream (none are defined)',
+        found: show(r.upstream),
+        hint: suggest(r.upstream, upstreamNames),
+      });
+    }
+    r.listeners?.forEach((l, i) => {
+      if (!listenerNames.includes(l)) {
+        problems.push({
+          path: [...at, 'listeners', i],
+          expected: `the name of a listener (one of: ${listenerNames.join(', ')})`,
+          found: show(l),
+          hint: suggest(l, listenerNames),
+        });
+      }
+    });
+    const m = r.match ?? {};
+    const hosts = m.host === undefined ? [] : Array.isArray(m.host) ? m.host : [m.host];
+    hosts.forEach((h, i) => {
+      const lower = h.toLowerCase();
+      if (!HOST_PATTERN.test(lower)) {
+        problems.push({ path: Array.isArray(m.host) ? [...at, 'match', 'host', i] : [...at, 'match', 'host'], expected: 'a host name, "*.domain" wildcard or [IPv6], with an optional :port', found: show(h) });
+      }
+    });
+    const match: MatchConfig = {
+      hosts: hosts.map((h) => h.toLowerCase()),
+      path: m.path === undefined ? undefined : pathMatch(m.path, [...at, 'match', 'path'], problems),
+      methods: m.methods,
+      headers: Object.entries(m.headers ?? {}).map(([k, v]) => [k.toLowerCase(), stringMatch(v, [...at, 'match', 'headers', k], problems)]),
+      query: Object.entries(m.query ?? {}).map(([k, v]) => [k, stringMatch(v, [...at, 'match', 'query', k], problems)]),
+    };
+    let rewrite: RewriteConfig | undefined;
+    if (r.rewrite?.stripPrefix !== undefined && r.rewrite.replacePrefix !== undefined) {
+      problems.push({ path: [...at, 'rewrite'], expected: 'either stripPrefix or replacePrefix, not both', found: 'both' });
+    } else if (r.rewrite?.stripPrefix !== undefined) {
+      rewrite = { kind: 'strip', prefix: r.rewrite.stripPrefix };
+    } else if (r.rewrite?.replacePrefix !== undefined) {
+      rewrite = { kind: 'replace', from: r.rewrite.replacePrefix.from, to: r.rewrite.replacePrefix.to };
+    }
+    if (rewrite) {
+      const first = rewrite.kind === 'strip' ? rewrite.prefix : rewrite.from;
+      const keyPath = rewrite.kind === 'strip' ? [...at, 'rewrite', 'stripPrefix'] : [...at, 'rewrite', 'replacePrefix', 'from'];
+      if (!first.startsWith('/')) problems.push({ path: keyPath, expected: 'a path starting with "/"', found: show(first) });
+      if (rewrite.kind === 'replace' && !rewrite.to.startsWith('/')) {
+        problems.push({ path: [...at, 'rewrite', 'replacePrefix', 'to'], expected: 'a path starting with "/"', found: show(rewrite.to) });
+      }
+    }
+    routes.push({
+      name,
+      listeners: r.listeners,
+      match,
+      upstream: r.upstream,
+      priority: r.priority ?? defaults.route.priority,
+      rewrite,
+      timeouts: partialTimeouts(r.timeouts),
+      maxBodySize: parseSize(r.maxBodySize ?? defaults.route.maxBodySize),
+      order: order++,
+    });
+  }
+
+  const config: GatewayConfig = {
+    listeners,
+    routes,
+    upstreams,
+    drainTimeout: parseDuration(raw.drainTimeout ?? defaults.drainTimeout),
+  };
+  return { config: problems.length ? undefined : config, problems };
+}

@@ -1,0 +1,182 @@
+/**
+ * The configuration schema: the one strict description of what a Switchboard config may say.
+ *
+ * Only shape lives here. Defaults live in `defaults.ts`, conversion of durations and sizes and the
+ * wiring of names in `resolve.ts`, file reading and line:column errors in `load.ts`. Every object is
+ * strict: an unknown key is an error (with a "did you mean" suggestion from the loader).
+ */
+import { z } from 'zod';
+
+/** `250ms`, `5s`, `1m`, `1h`, or 0 to disable. */
+export const DURATION_PATTERN = /^(0|\d+(\.\d+)?(ms|s|m|h))$/;
+/** `512B`, `16KiB`, `10MB`, `1GiB`, or a whole number of bytes. */
+export const SIZE_PATTERN = /^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/;
+
+export const duration = z
+  .union([z.literal(0), z.string().regex(DURATION_PATTERN)])
+  .meta({ title: 'duration', description: 'A duration such as `250ms`, `5s`, `1m`, `1h`; `0` disables.' });
+
+export const size = z
+  .union([z.number().int().nonnegative(), z.string().regex(SIZE_PATTERN)])
+  .meta({ title: 'size', description: 'A size such as `16KiB`, `10MB`, `1GiB`, or a number of bytes.' });
+
+const cidrList = z
+  .array(z.string())
+  .meta({ description: 'Addresses or CIDR ranges, e.g. `10.0.0.0/8`, `::1`.' });
+
+export const timeouts = z
+  .strictObject({
+    connect: duration.optional().meta({ description: 'Time to open a connection to an endpoint.' }),
+    responseHeaders: duration
+      .optional()
+      .meta({ description: 'Time from the request being sent to the response headers arriving.' }),
+    bodyIdle: duration
+      .optional()
+      .meta({ description: 'Longest silence between two chunks of the response body.' }),
+    request: duration
+      .optional()
+      .meta({ description: 'Whole-exchange limit, from the request arriving to the response ending. 0 disables.' }),
+  })
+  .meta({ description: 'Upstream timeouts. Set per upstream; a route may override any of them.' });
+
+export const listener = z
+  .strictObject({
+    address: z
+      .string()
+      .meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
+    protocol: z.enum(['http']).meta({ description: 'Listener protocol.' }),
+    trustedProxies: cidrList
+      .optional()
+      .meta({ description: 'Peers whose X-Forwarded-* and Forwarded headers are trusted and extended; from anyone else they are replaced.' }),
+    headerTimeout: duration
+      .optional()
+      .meta({ description: 'Time a client has to send the whole request header block (slowloris guard) before 408.' }),
+    keepAliveTimeout: duration.optional().meta({ description: 'Idle time before a keep-alive client connection is closed.' }),
+    maxHeaderSize: size.optional().meta({ description: 'Largest request header block; larger gets 431.' }),
+    maxRequestsPerConnection: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .meta({ description: 'Requests served on one keep-alive connection before it is closed. 0 means no limit.' }),
+    headersWithUnderscores: z
+      .enum(['allow', 'drop', 'reject'])
+      .optional()
+      .meta({ description: 'What to do with request header names containing `_`: pass them, drop them (as nginx does), or answer 400.' }),
+  })
+  .meta({ description: 'A listening socket.' });
+
+const stringMatch = z.union([
+  z.string().meta({ description: 'Exact value.' }),
+  z.strictObject({ exact: z.string() }),
+  z.strictObject({ regex: z.string() }),
+  z.strictObject({ present: z.boolean() }),
+]);
+
+export const pathMatch = z.union([
+  z.string().meta({ description: 'Prefix match.' }),
+  z.strictObject({ prefix: z.string() }),
+  z.strictObject({ exact: z.string() }),
+  z.strictObject({ regex: z.string() }),
+]);
+
+export const match = z
+  .strictObject({
+    host: z
+      .union([z.string(), z.array(z.string()).min(1)])
+      .optional()
+      .meta({ description: 'Host names: exact (`api.example.com`), wildcard (`*.example.com`), optionally with `:port`.' }),
+    path: pathMatch
+      .optional()
+      .meta({ description: 'A string is a prefix; or `{ prefix }`, `{ exact }`, `{ regex }`.' }),
+    methods: z.array(z.string().regex(/^[A-Z]+$/)).min(1).optional().meta({ description: 'Allowed methods, upper case.' }),
+    headers: z
+      .record(z.string(), stringMatch)
+      .optional()
+      .meta({ description: 'Header name to a value (exact), `{ exact }`, `{ regex }` or `{ present: true|false }`.' }),
+    query: z
+      .record(z.string(), stringMatch)
+      .optional()
+      .meta({ description: 'Query parameter name to a value (exact), `{ exact }`, `{ regex }` or `{ present: true|false }`.' }),
+  })
+  .meta({ description: 'Every condition given must hold.' });
+
+export const rewrite = z
+  .strictObject({
+    stripPrefix: z.string().optional().meta({ description: 'Remove this prefix from the path before forwarding.' }),
+    replacePrefix: z
+      .strictObject({ from: z.string(), to: z.string() })
+      .optional()
+      .meta({ description: 'Replace the leading `from` of the path with `to`.' }),
+  })
+  .meta({ description: 'Path rewriting before forwarding. At most one of the two.' });
+
+export const route = z
+  .strictObject({
+    listeners: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'Names of the listeners this route serves; default, every http listener.' }),
+    match: match.optional(),
+    upstream: z.string().meta({ description: 'Name of the upstream requests go to.' }),
+    priority: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: 'Higher wins before specificity is considered. Default 0.' }),
+    rewrite: rewrite.optional(),
+    timeouts: timeouts.optional(),
+    maxBodySize: size.optional().meta({ description: 'Largest request body; larger gets 413. 0 means no limit.' }),
+  })
+  .meta({ description: 'Which requests go to which upstream.' });
+
+export const endpoint = z
+  .strictObject({
+    url: z.string().meta({ description: 'Endpoint origin, `http://host:port`.' }),
+    weight: z.number().int().min(1).max(1000).optional().meta({ description: 'Relative share, 1-1000. Default 1.' }),
+  })
+  .meta({ description: 'One server in an upstream.' });
+
+export const upstream = z
+  .strictObject({
+    balancer: z.enum(['round-robin']).optional().meta({ description: 'Balancing algorithm.' }),
+    endpoints: z.array(endpoint).min(1),
+    timeouts: timeouts.optional(),
+    hostHeader: z
+      .enum(['preserve', 'endpoint'])
+      .optional()
+      .meta({ description: "Host sent upstream: the client's (`preserve`) or the endpoint's host:port (`endpoint`)." }),
+    connectionsPerEndpoint: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .meta({ description: 'Largest number of connections in each endpoint pool.' }),
+    keepAliveTimeout: duration.optional().meta({ description: 'How long an idle pooled connection is kept.' }),
+  })
+  .meta({ description: 'A pool of endpoints.' });
+
+export const configSchema = z
+  .strictObject({
+    listeners: z.record(z.string(), listener).meta({ description: 'Named listeners.' }),
+    routes: z.record(z.string(), route).optional().meta({ description: 'Named routes.' }),
+    upstreams: z.record(z.string(), upstream).optional().meta({ description: 'Named upstreams.' }),
+    drainTimeout: duration
+      .optional()
+      .meta({ description: 'On shutdown and reload, how long in-flight requests may take to finish.' }),
+  })
+  .meta({ title: 'Switchboard configuration' });
+
+/** The config as written (durations and sizes still strings, defaults not applied). */
+export type RawConfig = z.infer<typeof configSchema>;
+export type RawListener = z.infer<typeof listener>;
+export type RawRoute = z.infer<typeof route>;
+export type RawUpstream = z.infer<typeof upstream>;
+export type RawTimeouts = z.infer<typeof timeouts>;
+export type RawStringMatch = z.infer<typeof stringMatch>;
+export type RawPathMatch = z.infer<typeof pathMatch>;
+
+/** The JSON Schema of the config, for editors (`switchboard schema`). */
+export function jsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

@@ -1,0 +1,209 @@
+/**
+ * The Gateway: the programmatic API the CLI and the tests are built on. It turns a config into a
+ * runtime generation, binds the listeners, and swaps generations atomically on reload: validate
+ * first, bind any new listener, then point every listener at the new generation in one step. The
+ * old generation finishes its in-flight requests and releases its pools; a bad config changes
+ * nothing.
+ */
+import { watch, type FSWatcher } from 'chokidar';
+import { resolve as resolvePath } from 'node:path';
+import type { GatewayConfig } from './config/types.ts';
+import { formatConfigError, loadConfigFile, loadConfigObject, type ConfigError, type LoadResult } from './config/load.ts';
+import { bindingKey, HttpListener } from './listeners/http-listener.ts';
+import { createAccessLog, type AccessLog, type AccessLogTarget } from './observability/access-log.ts';
+import { configReload } from './observability/events.ts';
+import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
+import { Generation } from './runtime.ts';
+import { PoolRegistry } from './transport/pools.ts';
+
+export interface GatewayOptions {
+  /** A config file path (YAML or JSON), or a config object of the same shape. */
+  config: string | object;
+  /** Access log destination; default `off`. */
+  accessLog?: AccessLogTarget;
+  /** Process log level; default `info`. Ignored when `logger` is given. */
+  logLevel?: LogLevel;
+  logger?: Logger;
+  /** Reload when the config file changes (file configs only); default false. */
+  watch?: boolean;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  /** Every problem of a rejected config; empty when ok. */
+  errors: ConfigError[];
+}
+
+/** Thrown by `startGateway` when the initial config is invalid; carries every problem. */
+export class ConfigLoadError extends Error {
+  readonly errors: ConfigError[];
+  constructor(errors: ConfigError[]) {
+    super(`invalid configuration:\n${errors.map(formatConfigError).join('\n')}`);
+    this.name = 'ConfigLoadError';
+    this.errors = errors;
+  }
+}
+
+async function load(source: string | object): Promise<LoadResult> {
+  return typeof source === 'string' ? loadConfigFile(source) : loadConfigObject(source);
+}
+
+export class Gateway {
+  readonly log: Logger;
+  readonly #registry = new PoolRegistry();
+  readonly #accessLog: AccessLog;
+  readonly #live = new Set<Generation>();
+  #source: string | object;
+  #generation: Generation | undefined;
+  #listeners = new Map<string, HttpListener>();
+  #watcher: FSWatcher | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #stopped = false;
+
+  private constructor(opts: GatewayOptions) {
+    this.#source = typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
+    this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info');
+    this.#accessLog = createAccessLog(opts.accessLog ?? 'off');
+  }
+
+  /** Loads the config, binds every listener, and starts serving. Throws ConfigLoadError on a bad config. */
+  static async start(opts: GatewayOptions): Promise<Gateway> {
+    const gw = new Gateway(opts);
+    const result = await load(gw.#source);
+    if (!result.ok) throw new ConfigLoadError(result.errors);
+    await gw.#apply(result.config);
+    if (opts.watch && typeof gw.#source === 'string') gw.#watch(gw.#source);
+    gw.log.info({ listeners: gw.addresses() }, 'switchboard started');
+    return gw;
+  }
+
+  /** The config generation serving new requests. */
+  get config(): GatewayConfig {
+    return this.#generation!.config;
+  }
+
+  /** The bound address of a listener (port 0 resolved), or throws for an unknown name. */
+  address(listener: string): { host: string; port: number } {
+    const a = this.#listeners.get(listener)?.address();
+    if (!a) throw new Error(`no listener named ${listener}`);
+    return { host: a.address, port: a.port };
+  }
+
+  /** `http://host:port` of a listener, for clients. */
+  url(listener: string): string {
+    const { host, port } = this.address(listener);
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  /** Every listener's bound address by name. */
+  addresses(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of this.#listeners.keys()) out[name] = this.url(name);
+    return out;
+  }
+
+  /**
+   * Validates the new config (the file again by default) and swaps it in atomically. On any
+   * problem the running config keeps serving and the problems are returned and logged.
+   */
+  reload(config?: string | object): Promise<ReloadResult> {
+    const run = async (): Promise<ReloadResult> => {
+      if (this.#stopped) return { ok: false, errors: [] };
+      if (config !== undefined) this.#source = typeof config === 'string' ? resolvePath(config) : config;
+      const result = await load(this.#source);
+      if (!result.ok) {
+        this.log.error({ errors: result.errors.map(formatConfigError) }, 'config rejected; the running config keeps serving');
+        configReload.publish({ ok: false, errors: result.errors.map(formatConfigError) });
+        return { ok: false, errors: result.errors };
+      }
+      try {
+        await this.#apply(result.config);
+      } catch (err) {
+        const e: ConfigError = { file: result.file, path: 'listeners', expected: 'listeners that can bind', found: (err as Error).message, message: '' };
+        e.message = formatConfigError(e);
+        this.log.error({ err }, 'reload failed; the running config keeps serving');
+        configReload.publish({ ok: false, errors: [e.message] });
+        return { ok: false, errors: [e] };
+      }
+      this.log.info('config reloaded');
+      configReload.publish({ ok: true });
+      return { ok: true, errors: [] };
+    };
+    const next = this.#queue.then(run, run);
+    this.#queue = next;
+    return next;
+  }
+
+  async #apply(config: GatewayConfig): Promise<void> {
+    const gen = new Generation(config, this.#registry, (ctx) => this.#accessLog.write(ctx));
+    const next = new Map<string, HttpListener>();
+    const started: HttpListener[] = [];
+    try {
+      for (const l of config.listeners) {
+        const existing = this.#listeners.get(l.name);
+        if (existing && bindingKey(existing.config) === bindingKey(l)) {
+          next.set(l.name, existing);
+          continue;
+        }
+        const fresh = new HttpListener(l, gen.listeners.get(l.name)!);
+        await fresh.listen();
+        started.push(fresh);
+        next.set(l.name, fresh);
+      }
+    } catch (err) {
+      for (const s of started) s.server.close();
+      await gen.retire(0);
+      throw err;
+    }
+    for (const l of config.listeners) {
+      const listener = next.get(l.name)!;
+      if (!started.includes(listener)) listener.swap(gen.listeners.get(l.name)!, l);
+    }
+    const removed = [...this.#listeners.values()].filter((l) => next.get(l.name) !== l);
+    this.#listeners = next;
+    const old = this.#generation;
+    this.#generation = gen;
+    this.#live.add(gen);
+    for (const r of removed) void r.stopAccepting();
+    if (old) {
+      void old.retire(config.drainTimeout).then(() => {
+        this.#live.delete(old);
+        for (const r of removed) r.destroyConnections();
+      });
+    }
+  }
+
+  #watch(file: string): void {
+    let timer: NodeJS.Timeout | undefined;
+    this.#watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
+    this.#watcher.on('all', (event) => {
+      if (event !== 'change' && event !== 'add') return;
+      clearTimeout(timer);
+      timer = setTimeout(() => void this.reload(), 50);
+    });
+  }
+
+  /**
+   * Graceful stop: stop accepting, answer in-flight requests (with `Connection: close`), wait up to
+   * the drain timeout, then close every connection and pool.
+   */
+  async stop(opts: { drainTimeout?: number } = {}): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.#watcher?.close();
+    await this.#queue.catch(() => undefined);
+    const drainTimeout = opts.drainTimeout ?? this.#generation?.config.drainTimeout ?? 30_000;
+    const closed = [...this.#listeners.values()].map((l) => l.stopAccepting());
+    await Promise.all([...this.#live].map((g) => g.retire(drainTimeout)));
+    for (const l of this.#listeners.values()) l.destroyConnections();
+    await Promise.all(closed);
+    await this.#registry.closeAll();
+    await this.#accessLog.flush();
+    this.log.info('switchboard stopped');
+  }
+}
+
+/** Starts a gateway: `const gw = await startGateway({ config: 'switchboard.yaml' })`. */
+export function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  return Gateway.start(opts);
+}

@@ -1,0 +1,177 @@
+/**
+ * The HTTP request pipeline of a listener, once per request:
+ * strict checks → context → route → middleware chain → proxy step → access log.
+ * Everything it reads comes from one ListenerRuntime snapshot, so a request that started on the
+ * old config finishes on it even if a reload swaps the runtime meanwhile.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ListenerPolicy, RequestContext } from '../middleware/context.ts';
+import type { MatchInput } from '../routing/matchers.ts';
+import { normalizePath, rewritePath } from '../routing/path.ts';
+import type { RuntimeRoute } from '../routing/route.ts';
+import type { Router } from '../routing/router.ts';
+import { attempts, fail } from '../upstream/proxy.ts';
+import type { ErrorCode } from '../transport/errors.ts';
+import { clientAddress } from '../transport/headers.ts';
+import type { AddressSet } from '../util/cidr.ts';
+import { requestEnd } from '../observability/events.ts';
+import { checkFraming, parseTarget } from './strict.ts';
+
+/** Counts the requests a config generation still has in flight. */
+export interface GenerationTracker {
+  enter(): void;
+  leave(): void;
+}
+
+/** Everything a listener's requests depend on that a reload may change. */
+export interface ListenerRuntime {
+  readonly name: string;
+  readonly router: Router<RuntimeRoute>;
+  readonly trusted: AddressSet;
+  readonly policy: ListenerPolicy;
+  readonly generation: GenerationTracker;
+  /** Called once per finished request (the access log). */
+  readonly onRequestEnd: (ctx: RequestContext) => void;
+}
+
+const kState = Symbol('switchboard.request');
+
+interface RequestState {
+  ctx: RequestContext;
+  rt: ListenerRuntime;
+}
+
+type TrackedResponse = ServerResponse & { [kState]?: RequestState };
+
+/** The facts routing looks at; the query string is parsed only if a route asks. */
+class Facts implements MatchInput {
+  hostname: string;
+  port: string;
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  #rawQuery: string;
+  #query: URLSearchParams | undefined;
+
+  constructor(host: string, method: string, path: string, rawQuery: string, headers: Record<string, string | string[] | undefined>) {
+    let hostname = host;
+    let port = '';
+    const colon = host.lastIndexOf(':');
+    if (colon !== -1 && colon > host.lastIndexOf(']')) {
+      hostname = host.slice(0, colon);
+      port = host.slice(colon + 1);
+    }
+    hostname = hostname.toLowerCase();
+    if (hostname.endsWith('.')) hostname = hostname.slice(0, -1);
+    this.hostname = hostname;
+    this.port = port;
+    this.method = method;
+    this.path = path;
+    this.headers = headers;
+    this.#rawQuery = rawQuery;
+  }
+
+  query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.#rawQuery));
+  }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : randomUUID();
+}
+
+function bodyPending(req: IncomingMessage): boolean {
+  return !req.complete && (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0');
+}
+
+/** Response 'close': abort the upstream if the client left early, then log and count. */
+function onResponseClose(this: TrackedResponse): void {
+  const state = this[kState];
+  if (!state) return;
+  this[kState] = undefined;
+  const { ctx, rt } = state;
+  const attempt = attempts.get(ctx);
+  if (!this.writableFinished) {
+    if (attempt && !attempt.finished) attempt.abort(new Error('client closed the connection'));
+    if (ctx.error === undefined) ctx.error = 'CLIENT_CLOSED';
+    if (ctx.status === 0) ctx.status = 499;
+  }
+  rt.generation.leave();
+  rt.onRequestEnd(ctx);
+  if (requestEnd.hasSubscribers) requestEnd.publish(ctx);
+}
+
+function reject(ctx: RequestContext, code: ErrorCode): void {
+  fail(ctx, code, bodyPending(ctx.req));
+}
+
+/** Handles one request on `rt`. Never throws; an unexpected error becomes a 500 for this request only. */
+export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+  const startedAt = performance.now();
+  rt.generation.enter();
+  if (rt.policy.draining) res.shouldKeepAlive = false;
+  const rawPeer = req.socket.remoteAddress ?? '';
+  const peer = rawPeer.startsWith('::ffff:') ? rawPeer.slice(7) : rawPeer;
+  const trustedPeer = rt.trusted.has(peer);
+  const host = req.headers.host ?? '';
+  const ctx: RequestContext = {
+    req,
+    res,
+    listener: rt.name,
+    requestId: requestIdOf(req),
+    peer,
+    client: trustedPeer ? clientAddress(peer, true, headerValue(req.headers['x-forwarded-for']), (a) => rt.trusted.has(a)) : peer,
+    trustedPeer,
+    host,
+    path: '',
+    query: '',
+    target: '',
+    policy: rt.policy,
+    startedAt,
+    expectContinue,
+    route: undefined,
+    upstream: undefined,
+    endpoint: undefined,
+    status: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    upstreamLatency: -1,
+    error: undefined,
+  };
+  (res as TrackedResponse)[kState] = { ctx, rt };
+  res.once('close', onResponseClose);
+  try {
+    const framing = checkFraming(req);
+    if (framing !== undefined) return reject(ctx, framing);
+    const target = parseTarget(req.url ?? '', req.headers.host);
+    if (typeof target === 'string') return reject(ctx, target);
+    const path = normalizePath(target.path);
+    if (path === undefined) return reject(ctx, 'INVALID_TARGET');
+    (ctx as { path: string }).path = path;
+    (ctx as { query: string }).query = target.query;
+    const route = rt.router.match(new Facts(host, req.method ?? 'GET', path, target.query, req.headers));
+    if (route === undefined) return reject(ctx, 'ROUTE_NOT_FOUND');
+    ctx.route = route.name;
+    if (route.maxBodySize > 0) {
+      const cl = req.headers['content-length'];
+      if (cl !== undefined && Number(cl) > route.maxBodySize) return reject(ctx, 'BODY_TOO_LARGE');
+    }
+    ctx.target = rewritePath(path, route.config.rewrite) + target.query;
+    const pending = route.handle(ctx);
+    if (pending !== undefined) pending.catch((err: unknown) => internalError(ctx, err));
+  } catch (err) {
+    internalError(ctx, err);
+  }
+}
+
+function internalError(ctx: RequestContext, err: unknown): void {
+  ctx.error = 'INTERNAL_ERROR';
+  if (ctx.res.headersSent) ctx.res.destroy(err as Error);
+  else fail(ctx, 'INTERNAL_ERROR', bodyPending(ctx.req));
+}

@@ -1,0 +1,54 @@
+/**
+ * Edge checks Node's HTTP parser does not make (see shared EDGE-CASES 4, 8, 9, 10): each returns
+ * the error code to answer with, or undefined when the request may proceed. Run once per request
+ * before routing; every rejection closes the connection, since framing is in doubt.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ErrorCode } from '../transport/errors.ts';
+
+/** A Host value: reg-name or IPv4, or a bracketed IPv6 literal, with an optional port. */
+const HOST_VALUE = /^(?:[A-Za-z0-9-._~!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/** The request target split into its parts, after the checks. */
+export interface Target {
+  path: string;
+  /** Including the leading `?`, or ''. */
+  query: string;
+}
+
+export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
+  if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) return 'UNSUPPORTED_HTTP_VERSION';
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) hosts++;
+  }
+  if (hosts > 1) return 'DUPLICATE_HOST';
+  const host = req.headers.host;
+  if (host !== undefined && !HOST_VALUE.test(host)) return 'INVALID_HOST';
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) {
+    if (req.httpVersionMinor === 0) return 'INVALID_TRANSFER_ENCODING';
+    if (te !== 'chunked' && te.toLowerCase() !== 'chunked') return 'INVALID_TRANSFER_ENCODING';
+  }
+  return undefined;
+}
+
+/**
+ * Splits the request target into path and query. Accepts origin-form (`/a?b`) and absolute-form
+ * (`http://host/a?b`, whose authority must equal Host); anything else, or a `#`, is invalid.
+ */
+export function parseTarget(url: string, host: string | undefined): Target | ErrorCode {
+  if (url.includes('#')) return 'INVALID_TARGET';
+  let pathAndQuery = url;
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    const m = /^https?:\/\/([^/?]*)/i.exec(url);
+    if (!m) return 'INVALID_TARGET';
+    if (host === undefined || m[1].toLowerCase() !== host.toLowerCase()) return 'HOST_MISMATCH';
+    pathAndQuery = url.slice(m[0].length) || '/';
+    if (pathAndQuery[0] === '?') pathAndQuery = '/' + pathAndQuery;
+  }
+  const q = pathAndQuery.indexOf('?');
+  return q === -1 ? { path: pathAndQuery, query: '' } : { path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q) };
+}

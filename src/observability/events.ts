@@ -1,0 +1,10 @@
+/**
+ * Named telemetry events (node:diagnostics_channel), so that metrics, tracing and logs subscribe
+ * instead of being woven into the request path. Publishing costs nothing without subscribers.
+ */
+import diagnostics from 'node:diagnostics_channel';
+
+/** Published once per request, when the client response is over; the message is the RequestContext. */
+export const requestEnd = diagnostics.channel('switchboard:request:end');
+/** Published after each config reload attempt: `{ ok: boolean, errors?: string[] }`. */
+export const configReload = diagnostics.channel('switchboard:config:reload');

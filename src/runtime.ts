@@ -1,0 +1,103 @@
+/**
+ * A config generation: the runtime graph built from one GatewayConfig (upstreams with their pools,
+ * routes with their compiled chains, one router per listener). Requests count themselves in and
+ * out; a retired generation releases its pools once its last request is over.
+ */
+import type { GatewayConfig, ListenerConfig } from './config/types.ts';
+import type { ListenerRuntime, GenerationTracker } from './listeners/http-handler.ts';
+import type { Middleware, RequestContext } from './middleware/context.ts';
+import { compose } from './middleware/compose.ts';
+import { Router } from './routing/router.ts';
+import type { RuntimeRoute } from './routing/route.ts';
+import { proxy } from './upstream/proxy.ts';
+import { mergeTimeouts, Upstream } from './upstream/upstream.ts';
+import type { PoolRegistry } from './transport/pools.ts';
+import { AddressSet } from './util/cidr.ts';
+
+const noop = (): void => undefined;
+
+function buildRoute(config: GatewayConfig['routes'][number], upstream: Upstream): RuntimeRoute {
+  const partial = {
+    name: config.name,
+    config,
+    upstream,
+    timeouts: mergeTimeouts(upstream.config.timeouts, config.timeouts),
+    maxBodySize: config.maxBodySize,
+  };
+  // Middleware policies (auth, rate limits, caching…) are built here from the route's config when
+  // they exist; with none, the proxy step is called directly and no promise is made per request.
+  const middlewares: Middleware[] = [];
+  const handle =
+    middlewares.length === 0
+      ? (ctx: RequestContext): void => proxy(ctx, partial, noop)
+      : compose(middlewares, (ctx) => new Promise<void>((resolve) => proxy(ctx, partial, () => resolve())));
+  return { ...partial, handle };
+}
+
+export class Generation implements GenerationTracker {
+  readonly config: GatewayConfig;
+  readonly upstreams = new Map<string, Upstream>();
+  readonly listeners = new Map<string, ListenerRuntime>();
+  readonly #registry: PoolRegistry;
+  #inFlight = 0;
+  #retired: (() => void) | undefined;
+  #retiring: Promise<void> | undefined;
+
+  constructor(config: GatewayConfig, registry: PoolRegistry, onRequestEnd: (ctx: RequestContext) => void) {
+    this.config = config;
+    this.#registry = registry;
+    for (const [name, u] of config.upstreams) {
+      const connectOverrides = new Set<number>();
+      for (const r of config.routes) if (r.upstream === name && r.timeouts.connect !== undefined) connectOverrides.add(r.timeouts.connect);
+      this.upstreams.set(name, new Upstream(u, registry, connectOverrides));
+    }
+    const routes = config.routes.map((r) => buildRoute(r, this.upstreams.get(r.upstream)!));
+    for (const l of config.listeners) {
+      this.listeners.set(l.name, this.#listenerRuntime(l, routes, onRequestEnd));
+    }
+  }
+
+  #listenerRuntime(l: ListenerConfig, routes: RuntimeRoute[], onRequestEnd: (ctx: RequestContext) => void): ListenerRuntime {
+    const mine = routes.filter((r) => r.config.listeners === undefined || r.config.listeners.includes(l.name));
+    return {
+      name: l.name,
+      router: new Router(mine),
+      trusted: new AddressSet(l.trustedProxies),
+      policy: { proto: 'http', underscores: l.headersWithUnderscores, draining: false },
+      generation: this,
+      onRequestEnd,
+    };
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  enter(): void {
+    this.#inFlight++;
+  }
+
+  leave(): void {
+    if (--this.#inFlight === 0 && this.#retired) this.#retired();
+  }
+
+  /**
+   * Called when a newer generation took over: resolves once the last in-flight request of this one
+   * is over (or after `drainTimeout` ms), then releases its pools.
+   */
+  retire(drainTimeout: number): Promise<void> {
+    return (this.#retiring ??= new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.#retired = noop;
+        for (const u of this.upstreams.values()) this.#registry.release(u.pools);
+        resolve();
+      };
+      if (this.#inFlight === 0) return done();
+      this.#retired = done;
+      timer = setTimeout(done, drainTimeout);
+      timer.unref();
+    }));
+  }
+}

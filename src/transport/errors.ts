@@ -1,0 +1,129 @@
+/**
+ * Every failure Switchboard answers for itself, each with a stable code, its HTTP status, whether a
+ * retry may help, and which side caused it. One JSON body shape everywhere:
+ * `{"error":{"code":"UPSTREAM_TIMEOUT","status":504,"message":"...","requestId":"..."}}`.
+ */
+import type { ServerResponse } from 'node:http';
+
+export type ErrorSide = 'downstream' | 'upstream' | 'internal';
+
+export interface ErrorKind {
+  status: number;
+  message: string;
+  side: ErrorSide;
+  /** True when another endpoint might succeed (before any byte of the request was sent). */
+  retryable: boolean;
+  /** Close the client connection after answering (framing in doubt, or body left unread). */
+  close: boolean;
+}
+
+function kind(status: number, side: ErrorSide, message: string, opts: { retryable?: boolean; close?: boolean } = {}): ErrorKind {
+  return { status, side, message, retryable: opts.retryable ?? false, close: opts.close ?? false };
+}
+
+export const ERRORS = {
+  BAD_REQUEST: kind(400, 'downstream', 'the request is malformed', { close: true }),
+  DUPLICATE_HOST: kind(400, 'downstream', 'the request has more than one Host header', { close: true }),
+  INVALID_HOST: kind(400, 'downstream', 'the Host header is not a valid host[:port]', { close: true }),
+  HOST_MISMATCH: kind(400, 'downstream', 'the absolute-form request target names another host than the Host header', { close: true }),
+  INVALID_TRANSFER_ENCODING: kind(400, 'downstream', 'Transfer-Encoding must be exactly "chunked" (and is not allowed in HTTP/1.0)', { close: true }),
+  INVALID_TARGET: kind(400, 'downstream', 'the request target is not a valid origin-form or absolute-form target', { close: true }),
+  UNSUPPORTED_HTTP_VERSION: kind(400, 'downstream', 'only HTTP/1.0 and HTTP/1.1 are accepted here', { close: true }),
+  INVALID_HEADER_NAME: kind(400, 'downstream', 'a header name contains an underscore', { close: true }),
+  METHOD_NOT_ALLOWED: kind(405, 'downstream', 'this listener does not accept this method', { close: true }),
+  HEADER_TIMEOUT: kind(408, 'downstream', 'the request headers did not arrive in time', { close: true }),
+  BODY_TOO_LARGE: kind(413, 'downstream', 'the request body is larger than this route allows', { close: true }),
+  HEADERS_TOO_LARGE: kind(431, 'downstream', 'the request header block is too large', { close: true }),
+  CLIENT_CLOSED: kind(499, 'downstream', 'the client closed the connection before the response was complete', { close: true }),
+  ROUTE_NOT_FOUND: kind(404, 'downstream', 'no route matches this request'),
+  NO_ENDPOINT: kind(503, 'upstream', 'no endpoint of the upstream is available', { retryable: true }),
+  UPSTREAM_CONNECT_REFUSED: kind(502, 'upstream', 'the endpoint refused the connection', { retryable: true }),
+  UPSTREAM_CONNECT_TIMEOUT: kind(504, 'upstream', 'connecting to the endpoint timed out', { retryable: true }),
+  UPSTREAM_UNREACHABLE: kind(502, 'upstream', 'the endpoint could not be reached', { retryable: true }),
+  UPSTREAM_RESET: kind(502, 'upstream', 'the endpoint closed or reset the connection'),
+  UPSTREAM_BAD_RESPONSE: kind(502, 'upstream', 'the endpoint sent an invalid response'),
+  UPSTREAM_TIMEOUT: kind(504, 'upstream', 'the endpoint did not answer in time'),
+  UPSTREAM_ERROR: kind(502, 'upstream', 'forwarding to the endpoint failed'),
+  SHUTTING_DOWN: kind(503, 'internal', 'the gateway is shutting down', { close: true }),
+  INTERNAL_ERROR: kind(500, 'internal', 'the gateway failed to handle this request', { close: true }),
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error Switchboard answers with its own response. */
+export class ProxyError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  override readonly cause: unknown;
+
+  constructor(code: ErrorCode, cause?: unknown, message?: string) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'ProxyError';
+    this.code = code;
+    this.kind = ERRORS[code];
+    this.cause = cause;
+  }
+}
+
+/** The JSON body for an error code. */
+export function errorBody(code: ErrorCode, requestId: string | undefined, message?: string): string {
+  const k = ERRORS[code];
+  return JSON.stringify({ error: { code, status: k.status, message: message ?? k.message, requestId } });
+}
+
+/**
+ * Answers `res` with the error's status and JSON body. Adds `Connection: close` when the error
+ * demands it or when `bodyUnread` (the request body was not consumed, so its bytes must never be
+ * parsed as a next request). No-op when headers already went out (the caller destroys instead).
+ */
+export function sendError(res: ServerResponse, code: ErrorCode, requestId: string | undefined, bodyUnread = false, message?: string): void {
+  if (res.headersSent || res.destroyed) {
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
+  const k = ERRORS[code];
+  const body = errorBody(code, requestId, message);
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  };
+  if (requestId) headers['x-request-id'] = requestId;
+  if (k.close || bodyUnread) headers.connection = 'close';
+  if (k.status === 503) headers['retry-after'] = '1';
+  res.writeHead(k.status, headers);
+  res.end(body);
+}
+
+/** Maps an undici / socket error to the proxy error the client should see. */
+export function upstreamError(err: unknown): ProxyError {
+  if (err instanceof ProxyError) return err;
+  const code = (err as { code?: string } | null)?.code ?? '';
+  switch (code) {
+    case 'ECONNREFUSED':
+      return new ProxyError('UPSTREAM_CONNECT_REFUSED', err);
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new ProxyError('UPSTREAM_CONNECT_TIMEOUT', err);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EADDRNOTAVAIL':
+      return new ProxyError('UPSTREAM_UNREACHABLE', err);
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new ProxyError('UPSTREAM_TIMEOUT', err);
+    case 'UND_ERR_SOCKET':
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_CLOSED':
+      return new ProxyError('UPSTREAM_RESET', err);
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_INFO':
+    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+      return new ProxyError('UPSTREAM_BAD_RESPONSE', err);
+    default:
+      if (code.startsWith('HPE_')) return new ProxyError('UPSTREAM_BAD_RESPONSE', err);
+      return new ProxyError('UPSTREAM_ERROR', err);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Connection pools to endpoints, shared across config generations: a reload that keeps an endpoint
+ * (same origin, same pool settings) keeps its pool and its warm keep-alive connections. Pools are
+ * reference-counted by generation and closed gracefully when the last generation using them retires.
+ */
+import { Pool, type Dispatcher } from 'undici';
+
+/** The pool settings that make two endpoint pools interchangeable. */
+export interface PoolOptions {
+  connections: number;
+  keepAliveTimeout: number;
+  connectTimeout: number;
+}
+
+interface Entry {
+  pool: Pool;
+  refs: number;
+}
+
+export class PoolRegistry {
+  readonly #pools = new Map<string, Entry>();
+
+  /** Returns the pool for this origin and settings, creating it on first use; adds one reference. */
+  acquire(origin: string, opts: PoolOptions): Pool {
+    const key = `${origin}|${opts.connections}|${opts.keepAliveTimeout}|${opts.connectTimeout}`;
+    let entry = this.#pools.get(key);
+    if (!entry) {
+      const pool = new Pool(origin, {
+        connections: opts.connections,
+        keepAliveTimeout: opts.keepAliveTimeout,
+        keepAliveMaxTimeout: Math.max(opts.keepAliveTimeout, 600_000),
+        connect: { timeout: opts.connectTimeout || undefined },
+        pipelining: 1,
+        strictContentLength: true,
+      });
+      entry = { pool, refs: 0 };
+      this.#pools.set(key, entry);
+    }
+    entry.refs++;
+    return entry.pool;
+  }
+
+  /** Drops one reference to each pool; pools nobody holds are closed (in-flight requests finish). */
+  release(pools: Iterable<Dispatcher>): void {
+    for (const pool of pools) {
+      for (const [key, entry] of this.#pools) {
+        if (entry.pool !== pool) continue;
+        if (--entry.refs <= 0) {
+          this.#pools.delete(key);
+          entry.pool.close().catch(() => undefined);
+        }
+        break;
+      }
+    }
+  }
+
+  /** Number of live pools (for tests and metrics). */
+  get size(): number {
+    return this.#pools.size;
+  }
+
+  /** Closes every pool, waiting for in-flight requests. */
+  async closeAll(): Promise<void> {
+    const all = [...this.#pools.values()].map((e) => e.pool.close().catch(() => undefined));
+    this.#pools.clear();
+    await Promise.all(all);
+  }
+}
