@@ -3,9 +3,9 @@
  * ("expected a duration such as 250ms", "expected key \"upstream\", found it missing"), never a dump of
  * union branches. Positions are added later by the loader from each Problem's key path.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { KeyPath, Problem } from './resolve.ts';
-import { allowedKeys, describeSchema, schemaAt, unitOf, UNIT_TEXT } from './schema-path.ts';
+import { allowedKeys, describeSchema, schemaAt, unitOf, unwrap, UNIT_TEXT } from './schema-path.ts';
 import { suggest } from './suggest.ts';
 
 type Issue = z.core.$ZodIssue;
@@ -54,6 +54,28 @@ function bound(issue: { origin: string; inclusive?: boolean }, n: number | bigin
   return `a number of at ${side} ${n}`;
 }
 
+/**
+ * Problems with the keys of a map: each unknown key (pointing at the key, with a suggestion), or,
+ * for a map that must have exactly one key (`oneOf`, the map forms of a union), more than one.
+ */
+function keyProblems(path: KeyPath, present: string[], allowed: string[], oneOf: boolean): Problem[] | undefined {
+  if (!allowed.length) return undefined;
+  const unknown = present.filter((k) => !allowed.includes(k));
+  if (unknown.length) {
+    return unknown.map((k) => ({
+      path: [...path, k],
+      atKey: true,
+      expected: `one of the keys ${allowed.join(', ')}`,
+      found: JSON.stringify(k),
+      hint: suggest(k, allowed),
+    }));
+  }
+  if (oneOf && present.length > 1) {
+    return [{ path, expected: `exactly one of the keys ${allowed.join(', ')}`, found: `the keys ${present.join(', ')}` }];
+  }
+  return undefined;
+}
+
 function unionProblems(issue: Extract<Issue, { code: 'invalid_union' }>, path: KeyPath, ctx: IssueContext): Problem[] {
   const { value } = valueAt(ctx.data, path);
   const schema = schemaAt(path);
@@ -62,20 +84,9 @@ function unionProblems(issue: Extract<Issue, { code: 'invalid_union' }>, path: K
     (branch) => !branch.some((i) => i.path.length === 0 && ['invalid_type', 'invalid_value', 'unrecognized_keys'].includes(i.code)),
   );
   if (fitting.length === 1) return fitting[0].flatMap((i) => issueProblems(i, ctx, path));
-  if (isMap(value)) {
-    const keys = allowedKeys(schema);
-    const unknown = Object.keys(value).filter((k) => !keys.includes(k));
-    if (keys.length && unknown.length) {
-      return unknown.map((k) => ({
-        path: [...path, k],
-        atKey: true,
-        expected: `one of the keys ${keys.join(', ')}`,
-        found: JSON.stringify(k),
-        hint: suggest(k, keys),
-      }));
-    }
-  }
-  return [{ path, expected: describeSchema(schema), found: ctx.found(path) }];
+  return (isMap(value) && keyProblems(path, Object.keys(value), allowedKeys(schema), true)) || [
+    { path, expected: describeSchema(schema), found: ctx.found(path) },
+  ];
 }
 
 /** The Problems one zod issue stands for (several for unknown keys). `base` prefixes nested paths. */
@@ -83,14 +94,11 @@ export function issueProblems(issue: Issue, ctx: IssueContext, base: KeyPath = [
   const path: KeyPath = [...base, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))];
   const found = (): string => ctx.found(path);
   if (issue.code === 'unrecognized_keys') {
-    const keys = allowedKeys(schemaAt(path));
-    return issue.keys.map((k) => ({
-      path: [...path, k],
-      atKey: true,
-      expected: `one of the keys ${keys.join(', ')}`,
-      found: JSON.stringify(k),
-      hint: suggest(k, keys),
-    }));
+    const schema = schemaAt(path);
+    const oneOf = schema !== undefined && unwrap(schema) instanceof z.ZodUnion;
+    const { value } = valueAt(ctx.data, path);
+    const keys = oneOf && isMap(value) ? Object.keys(value) : issue.keys;
+    return keyProblems(path, keys, allowedKeys(schema), oneOf) ?? [];
   }
   const { present, value } = valueAt(ctx.data, path);
   if (!present && path.length > 0 && valueAt(ctx.data, path.slice(0, -1)).present) {

@@ -128,6 +128,11 @@ const cases: Case[] = [
     errors: [{ at: '13:13', path: 'routes.main.match.path', words: ['expected a string or a map with one of the keys prefix, exact, regex', 'found 5'] }],
   },
   {
+    name: 'a match map with two forms at once',
+    text: BASE.replace('    upstream: api', '    upstream: api\n    match:\n      path: { prefix: /a, exact: /b }'),
+    errors: [{ at: '13:13', path: 'routes.main.match.path', words: ['exactly one of the keys prefix, exact, regex', 'found the keys prefix, exact'] }],
+  },
+  {
     name: 'rewrite with both',
     text: BASE.replace('    upstream: api', '    upstream: api\n    rewrite:\n      stripPrefix: /a\n      replacePrefix: { from: /a, to: /b }'),
     errors: [{ at: '13:7', path: 'routes.main.rewrite', words: ['either stripPrefix or replacePrefix, not both'] }],

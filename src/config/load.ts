@@ -60,7 +60,7 @@ function toError(file: string, p: Problem, at?: { line: number; column: number }
 }
 
 function byPosition(a: ConfigError, b: ConfigError): number {
-  return (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? Infinity) - (b.column ?? Infinity);
+  return (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0);
 }
 
 function syntaxErrors(doc: Document, lines: LineCounter, text: string, file: string): ConfigError[] {

@@ -75,8 +75,8 @@ function clip(text: string): string {
 export function foundAt(doc: Document, source: string, path: KeyPath, original: ReadonlyMap<Node, string>): string {
   const { node, complete } = nodeAt(doc, path);
   if (!complete) return 'it missing';
-  if (isMap(node)) return 'a map';
-  if (isSeq(node)) return 'a list';
+  if (isMap(node)) return node.items.length ? 'a map' : 'an empty map';
+  if (isSeq(node)) return node.items.length ? 'a list' : 'an empty list';
   if (!isScalar(node) || !node.range) return 'nothing';
   if (node.value === null && node.range[0] === node.range[1]) return 'nothing';
   if (typeof node.value === 'string') return clip(JSON.stringify(node.value));

@@ -16,7 +16,8 @@ export const UNIT_TEXT: Record<Unit, string> = {
   size: 'a size such as 16KiB, 10MB (or a number of bytes)',
 };
 
-function unwrap(s: z.ZodType): z.ZodType {
+/** The schema inside optional/nullable/default wrappers. */
+export function unwrap(s: z.ZodType): z.ZodType {
   let cur = s;
   while (cur instanceof z.ZodOptional || cur instanceof z.ZodNullable || cur instanceof z.ZodDefault) {
     cur = cur.unwrap() as z.ZodType;

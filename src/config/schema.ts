@@ -44,7 +44,7 @@ export const listener = z
     address: z
       .string()
       .meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
-    protocol: z.enum(['http']).meta({ description: 'Listener protocol.' }),
+    protocol: z.enum(['http']).meta({ description: 'Listener protocol; only `http` for now.' }),
     trustedProxies: cidrList
       .optional()
       .meta({ description: 'Peers whose X-Forwarded-* and Forwarded headers are trusted and extended; from anyone else they are replaced.' }),
@@ -105,7 +105,10 @@ export const rewrite = z
   .strictObject({
     stripPrefix: z.string().optional().meta({ description: 'Remove this prefix from the path before forwarding.' }),
     replacePrefix: z
-      .strictObject({ from: z.string(), to: z.string() })
+      .strictObject({
+        from: z.string().meta({ description: 'The prefix to replace; starts with `/`.' }),
+        to: z.string().meta({ description: 'What replaces it; starts with `/`.' }),
+      })
       .optional()
       .meta({ description: 'Replace the leading `from` of the path with `to`.' }),
   })
@@ -116,16 +119,20 @@ export const route = z
     listeners: z
       .array(z.string())
       .optional()
-      .meta({ description: 'Names of the listeners this route serves; default, every http listener.' }),
-    match: match.optional(),
+      .meta({ description: 'Names of the listeners this route serves; when absent, every http listener.' }),
+    match: match
+      .optional()
+      .meta({ description: 'Which requests this route takes. Every condition given must hold; none given matches every request.' }),
     upstream: z.string().meta({ description: 'Name of the upstream requests go to.' }),
     priority: z
       .number()
       .int()
       .optional()
-      .meta({ description: 'Higher wins before specificity is considered. Default 0.' }),
+      .meta({ description: 'Among matching routes, higher priority wins before specificity is considered.' }),
     rewrite: rewrite.optional(),
-    timeouts: timeouts.optional(),
+    timeouts: timeouts
+      .optional()
+      .meta({ description: "This route's overrides of its upstream's timeouts; each one not given is the upstream's." }),
     maxBodySize: size.optional().meta({ description: 'Largest request body; larger gets 413. 0 means no limit.' }),
   })
   .meta({ description: 'Which requests go to which upstream.' });
@@ -133,14 +140,14 @@ export const route = z
 export const endpoint = z
   .strictObject({
     url: z.string().meta({ description: 'Endpoint origin, `http://host:port`.' }),
-    weight: z.number().int().min(1).max(1000).optional().meta({ description: 'Relative share, 1-1000. Default 1.' }),
+    weight: z.number().int().min(1).max(1000).optional().meta({ description: "Relative share of the upstream's requests, 1-1000." }),
   })
   .meta({ description: 'One server in an upstream.' });
 
 export const upstream = z
   .strictObject({
-    balancer: z.enum(['round-robin']).optional().meta({ description: 'Balancing algorithm.' }),
-    endpoints: z.array(endpoint).min(1),
+    balancer: z.enum(['round-robin']).optional().meta({ description: 'How requests are spread over the endpoints (by weight).' }),
+    endpoints: z.array(endpoint).min(1).meta({ description: 'The servers of this upstream; at least one.' }),
     timeouts: timeouts.optional(),
     hostHeader: z
       .enum(['preserve', 'endpoint'])
@@ -158,9 +165,15 @@ export const upstream = z
 
 export const configSchema = z
   .strictObject({
-    listeners: z.record(z.string(), listener).meta({ description: 'Named listeners.' }),
-    routes: z.record(z.string(), route).optional().meta({ description: 'Named routes.' }),
-    upstreams: z.record(z.string(), upstream).optional().meta({ description: 'Named upstreams.' }),
+    listeners: z.record(z.string(), listener).meta({ description: 'Listening sockets by name; at least one is needed to serve anything.' }),
+    routes: z
+      .record(z.string(), route)
+      .optional()
+      .meta({ description: 'Routes by name. A request takes the matching route with the highest priority, then the most specific, then the first written.' }),
+    upstreams: z
+      .record(z.string(), upstream)
+      .optional()
+      .meta({ description: 'Upstreams (pools of endpoints) by name; routes refer to them by that name.' }),
     drainTimeout: duration
       .optional()
       .meta({ description: 'On shutdown and reload, how long in-flight requests may take to finish.' }),

@@ -33,6 +33,15 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
+  // The parser can fail right after emitting a request (llhttp raises an invalid Transfer-Encoding
+  // once the headers are complete): if that request's response has already started, a second
+  // response would desynchronise the client. Close instead, flushing a response that has ended.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent: boolean; writableEnded: boolean } | null })._httpMessage;
+  if (inFlight?.headersSent) {
+    if (inFlight.writableEnded) socket.end();
+    else socket.destroy();
+    return;
+  }
   const code: ErrorCode =
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'HEADER_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST';
   rawError(socket, code);

@@ -20,7 +20,8 @@ export function createAccessLog(target: AccessLogTarget): AccessLog {
   if (target === 'off') return OFF;
   const dest = pino.destination({ dest: target === 'stdout' ? 1 : target, sync: false, minLength: 4096, mkdir: true });
   const log: Logger = pino(
-    { base: undefined, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'msg', formatters: { level: () => ({}) } },
+    // The level formatter stands in for the timestamp: it puts `time` first and drops `level`.
+    { base: null, timestamp: false, formatters: { level: () => ({ time: new Date().toISOString() }) } },
     dest,
   );
   return {

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/** The `switchboard` command: start, validate, demo, schema. */
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { ConfigLoadError, startGateway } from '../gateway.ts';
+import { formatConfigError, loadConfigFile } from '../config/load.ts';
+import { jsonSchema } from '../config/schema.ts';
+import { demo } from './demo.ts';
+import { runUntilSignal } from './signals.ts';
+import type { LogLevel } from '../observability/logger.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('switchboard')
+  .description('Load balancer, reverse proxy and API gateway')
+  .version(pkg.version, '-v, --version')
+  .addOption(new Option('--log-level <level>', 'process log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+  .showHelpAfterError();
+
+const accessLogOption = (fallback: string): Option =>
+  new Option('--access-log <target>', 'access log: off, stdout or a file path').default(fallback);
+
+function logLevel(): LogLevel {
+  return program.opts<{ logLevel: LogLevel }>().logLevel;
+}
+
+program
+  .command('start')
+  .description('run the gateway')
+  .option('-c, --config <file>', 'config file (YAML or JSON)', 'switchboard.yaml')
+  .addOption(accessLogOption('stdout'))
+  .option('--no-watch', 'do not reload when the config file changes')
+  .action(async (opts: { config: string; accessLog: string; watch: boolean }) => {
+    try {
+      const gw = await startGateway({ config: opts.config, accessLog: opts.accessLog, logLevel: logLevel(), watch: opts.watch });
+      await runUntilSignal(gw);
+      process.exit(0);
+    } catch (err) {
+      if (err instanceof ConfigLoadError) {
+        for (const e of err.errors) process.stderr.write(formatConfigError(e) + '\n');
+        process.exit(2);
+      }
+      process.stderr.write(`switchboard: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  });
+
+program
+  .command('validate')
+  .description('check a config file, print every problem; exit 0 when valid, 2 when not')
+  .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
+  .action(async (opts: { config: string }) => {
+    const result = await loadConfigFile(opts.config);
+    if (result.ok) {
+      const c = result.config;
+      process.stdout.write(`${opts.config}: valid (${c.listeners.length} listeners, ${c.routes.length} routes, ${c.upstreams.size} upstreams)\n`);
+      process.exit(0);
+    }
+    for (const e of result.errors) process.stderr.write(formatConfigError(e) + '\n');
+    process.stderr.write(`${result.errors.length} problem${result.errors.length === 1 ? '' : 's'} in ${opts.config}\n`);
+    process.exit(2);
+  });
+
+program
+  .command('demo')
+  .description('start three demo origins and the gateway on 127.0.0.1:8080 balancing across them')
+  .addOption(accessLogOption('stdout'))
+  .action(async (opts: { accessLog: string }) => {
+    try {
+      await demo({ accessLog: opts.accessLog, logLevel: logLevel() });
+      process.exit(0);
+    } catch (err) {
+      if (err instanceof ConfigLoadError) for (const e of err.errors) process.stderr.write(formatConfigError(e) + '\n');
+      else process.stderr.write(`switchboard demo: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  });
+
+program
+  .command('schema')
+  .description("print the config's JSON Schema (for editors)")
+  .action(() => {
+    process.stdout.write(JSON.stringify(jsonSchema(), null, 2) + '\n');
+  });
+
+await program.parseAsync(process.argv);

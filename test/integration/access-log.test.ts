@@ -1,0 +1,209 @@
+/**
+ * The access log: one JSON line per finished request, with the fields operators grep for, to a
+ * file through the API and to stdout (or nowhere) through the CLI.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startGateway } from '../../src/index.ts';
+import { closedPort, startOrigin } from './helpers/origin.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const NODE = join(ROOT, 'node_modules/.bin/node');
+const MAIN = join(ROOT, 'src/cli/main.ts');
+
+/** Rejects after `ms` as a failure guard (never as synchronisation). */
+function guard<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what}`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+interface Sent {
+  status: number;
+  requestId: string;
+  bodySize: number;
+}
+
+async function send(url: string, init?: RequestInit): Promise<Sent> {
+  const res = await fetch(url, init);
+  const body = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, requestId: res.headers.get('x-request-id') ?? '', bodySize: body.length };
+}
+
+type Line = Record<string, unknown>;
+
+function parseLines(text: string): Line[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Line);
+}
+
+test('access log file: one JSON line per request with the request, routing, timing and error fields', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'switchboard-access-'));
+  const logFile = join(dir, 'logs', 'access.log');
+  const origin = await startOrigin('A');
+  const dead = await closedPort();
+  const gw = await startGateway({
+    config: {
+      listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+      routes: {
+        ok: { match: { path: '/ok/' }, upstream: 'app' },
+        broken: { match: { path: '/dead/' }, upstream: 'gone' },
+      },
+      upstreams: {
+        app: { endpoints: [{ url: origin.url }] },
+        gone: { endpoints: [{ url: `http://127.0.0.1:${dead}` }] },
+      },
+    },
+    accessLog: logFile,
+    logLevel: 'silent',
+  });
+  let stopped = false;
+  try {
+    const url = gw.url('web');
+    const { port } = gw.address('web');
+    const ok = await send(`${url}/ok/page?x=1`);
+    const notFound = await send(`${url}/nowhere`);
+    const badGateway = await send(`${url}/dead/x`);
+    const payload = 'p'.repeat(1234);
+    const post = await send(`${url}/ok/submit`, { method: 'POST', body: payload, headers: { 'content-type': 'text/plain', 'x-request-id': 'client-chosen-id' } });
+    assert.deepEqual([ok.status, notFound.status, badGateway.status, post.status], [200, 404, 502, 200]);
+    assert.equal(post.requestId, 'client-chosen-id');
+
+    await gw.stop({ drainTimeout: 2000 });
+    stopped = true;
+    const lines = parseLines(await readFile(logFile, 'utf8'));
+    assert.equal(lines.length, 4, `one line per request:\n${JSON.stringify(lines, null, 1)}`);
+
+    const byId = new Map(lines.map((l) => [l.requestId, l]));
+    for (const sent of [ok, notFound, badGateway, post]) assert.ok(sent.requestId && byId.has(sent.requestId), `a line for ${sent.requestId}`);
+    const host = `127.0.0.1:${port}`;
+
+    for (const l of lines) {
+      assert.equal(typeof l.time, 'string');
+      assert.ok(Math.abs(Date.parse(l.time as string) - Date.now()) < 60_000, `time ${String(l.time)}`);
+      assert.equal(l.client, '127.0.0.1');
+      assert.equal(l.host, host);
+      assert.equal(typeof l.totalMs, 'number');
+      assert.ok((l.totalMs as number) >= 0);
+    }
+
+    const lOk = byId.get(ok.requestId)!;
+    assert.equal(lOk.method, 'GET');
+    assert.equal(lOk.path, '/ok/page');
+    assert.equal(lOk.status, 200);
+    assert.equal(lOk.bytesIn, 0);
+    assert.equal(lOk.bytesOut, ok.bodySize);
+    assert.ok(ok.bodySize > 0);
+    assert.equal(lOk.route, 'ok');
+    assert.equal(lOk.upstream, 'app');
+    assert.equal(lOk.endpoint, origin.url);
+    assert.equal(typeof lOk.upstreamMs, 'number');
+    assert.ok((lOk.upstreamMs as number) <= (lOk.totalMs as number));
+    assert.equal(lOk.error, undefined);
+
+    const l404 = byId.get(notFound.requestId)!;
+    assert.equal(l404.method, 'GET');
+    assert.equal(l404.path, '/nowhere');
+    assert.equal(l404.status, 404);
+    assert.equal(l404.error, 'ROUTE_NOT_FOUND');
+    assert.equal(l404.route, undefined);
+    assert.equal(l404.upstream, undefined);
+    assert.equal(l404.endpoint, undefined);
+    assert.equal(l404.upstreamMs, undefined);
+    assert.equal(l404.bytesOut, notFound.bodySize, 'bytesOut counts the error body too');
+
+    const l502 = byId.get(badGateway.requestId)!;
+    assert.equal(l502.path, '/dead/x');
+    assert.equal(l502.status, 502);
+    assert.equal(l502.error, 'UPSTREAM_CONNECT_REFUSED');
+    assert.equal(l502.route, 'broken');
+    assert.equal(l502.upstream, 'gone');
+    assert.equal(l502.endpoint, `http://127.0.0.1:${dead}`);
+    assert.equal(l502.upstreamMs, undefined, 'no response headers ever came');
+    assert.equal(l502.bytesOut, badGateway.bodySize, 'bytesOut counts the error body too');
+
+    const lPost = byId.get(post.requestId)!;
+    assert.equal(lPost.method, 'POST');
+    assert.equal(lPost.path, '/ok/submit');
+    assert.equal(lPost.status, 200);
+    assert.equal(lPost.bytesIn, 1234);
+    assert.equal(lPost.bytesOut, post.bodySize);
+    assert.equal(lPost.route, 'ok');
+    assert.equal(lPost.endpoint, origin.url);
+    assert.equal(lPost.error, undefined);
+  } finally {
+    if (!stopped) await gw.stop({ drainTimeout: 2000 });
+    await origin.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** Runs `switchboard start` with an access log target, makes two requests, SIGTERMs; returns stdout. */
+async function cliStdout(accessLog: string): Promise<{ stdout: string; ids: string[]; code: number | string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'switchboard-access-cli-'));
+  const file = join(dir, 'switchboard.yaml');
+  const origin = await startOrigin('A');
+  await writeFile(
+    file,
+    ['listeners:', '  web:', '    address: "127.0.0.1:0"', '    protocol: http', 'routes:', '  all:', '    upstream: app', 'upstreams:', '  app:', '    endpoints:', `      - url: ${origin.url}`, ''].join('\n'),
+  );
+  const child = spawn(NODE, [MAIN, 'start', '-c', file, '--no-watch', '--access-log', accessLog], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+    const url = await guard(
+      new Promise<string>((resolve, reject) => {
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
+          stderr += d;
+          const m = /"listeners":\{"web":"(http:\/\/[^"]+)"\}/.exec(stderr);
+          if (m) resolve(m[1]!);
+        });
+        void exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)));
+      }),
+      15_000,
+      'the started line',
+    );
+    const a = await send(`${url}/one`);
+    const b = await send(`${url}/two`, { method: 'POST', body: 'abc' });
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    child.kill('SIGTERM');
+    const code = await guard(exited, 10_000, 'the process to exit');
+    return { stdout, ids: [a.requestId, b.requestId], code };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await origin.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('CLI: --access-log stdout prints one JSON line per request on stdout', async () => {
+  const { stdout, ids, code } = await cliStdout('stdout');
+  assert.equal(code, 0);
+  const lines = parseLines(stdout);
+  assert.deepEqual(
+    lines.map((l) => [l.requestId, l.method, l.path, l.status]),
+    [
+      [ids[0], 'GET', '/one', 200],
+      [ids[1], 'POST', '/two', 200],
+    ],
+  );
+  assert.equal(lines[1]!.bytesIn, 3);
+});
+
+test('CLI: --access-log off prints nothing on stdout', async () => {
+  const { stdout, code } = await cliStdout('off');
+  assert.equal(code, 0);
+  assert.equal(stdout, '');
+});
