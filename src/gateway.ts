@@ -198,7 +198,7 @@ export class Gateway {
     for (const l of this.#listeners.values()) l.destroyConnections();
     await Promise.all(closed);
     await this.#registry.closeAll();
-    await this.#accessLog.flush();
+    await this.#accessLog.close();
     this.log.info('switchboard stopped');
   }
 }

@@ -11,7 +11,7 @@ import type { MatchInput } from '../routing/matchers.ts';
 import { normalizePath, rewritePath } from '../routing/path.ts';
 import type { RuntimeRoute } from '../routing/route.ts';
 import type { Router } from '../routing/router.ts';
-import { attempts, fail } from '../upstream/proxy.ts';
+import { fail } from '../upstream/proxy.ts';
 import type { ErrorCode } from '../transport/errors.ts';
 import { clientAddress } from '../transport/headers.ts';
 import type { AddressSet } from '../util/cidr.ts';
@@ -35,14 +35,11 @@ export interface ListenerRuntime {
   readonly onRequestEnd: (ctx: RequestContext) => void;
 }
 
-const kState = Symbol('switchboard.request');
+const kCtx = Symbol('switchboard.ctx');
+const kRuntime = Symbol('switchboard.runtime');
 
-interface RequestState {
-  ctx: RequestContext;
-  rt: ListenerRuntime;
-}
-
-type TrackedResponse = ServerResponse & { [kState]?: RequestState };
+/** The response carries its request's context and runtime, so the 'close' handler is shared. */
+type TrackedResponse = ServerResponse & { [kCtx]: RequestContext | undefined; [kRuntime]: ListenerRuntime };
 
 /** The facts routing looks at; the query string is parsed only if a route asks. */
 class Facts implements MatchInput {
@@ -92,11 +89,11 @@ function bodyPending(req: IncomingMessage): boolean {
 
 /** Response 'close': abort the upstream if the client left early, then log and count. */
 function onResponseClose(this: TrackedResponse): void {
-  const state = this[kState];
-  if (!state) return;
-  this[kState] = undefined;
-  const { ctx, rt } = state;
-  const attempt = attempts.get(ctx);
+  const ctx = this[kCtx];
+  if (ctx === undefined) return;
+  this[kCtx] = undefined;
+  const rt = this[kRuntime];
+  const attempt = ctx.attempt;
   if (!this.writableFinished) {
     if (attempt && !attempt.finished) attempt.abort(new Error('client closed the connection'));
     if (ctx.error === undefined) ctx.error = 'CLIENT_CLOSED';
@@ -143,9 +140,11 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
     bytesOut: 0,
     upstreamLatency: -1,
     error: undefined,
+    attempt: undefined,
   };
-  (res as TrackedResponse)[kState] = { ctx, rt };
-  res.once('close', onResponseClose);
+  (res as TrackedResponse)[kCtx] = ctx;
+  (res as TrackedResponse)[kRuntime] = rt;
+  res.on('close', onResponseClose);
   try {
     const framing = checkFraming(req);
     if (framing !== undefined) return reject(ctx, framing);

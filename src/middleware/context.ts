@@ -54,6 +54,14 @@ export interface RequestContext {
   upstreamLatency: number;
   /** Error code when Switchboard answered for itself or the exchange failed. */
   error: ErrorCode | undefined;
+  /** The upstream attempt in flight, so that a client leaving early can abort it. */
+  attempt: AttemptHandle | undefined;
+}
+
+/** What the listener may do to an attempt in flight. */
+export interface AttemptHandle {
+  abort(reason: Error): void;
+  readonly finished: boolean;
 }
 
 /**

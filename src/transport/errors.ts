@@ -123,7 +123,9 @@ export function upstreamError(err: unknown): ProxyError {
     case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
       return new ProxyError('UPSTREAM_BAD_RESPONSE', err);
     default:
-      if (code.startsWith('HPE_')) return new ProxyError('UPSTREAM_BAD_RESPONSE', err);
+      // undici's HTTPParserError usually has no code (it looks the llhttp error number up in a
+      // name→number table), so recognise it by name too.
+      if (code.startsWith('HPE_') || (err as Error | null)?.name === 'HTTPParserError') return new ProxyError('UPSTREAM_BAD_RESPONSE', err);
       return new ProxyError('UPSTREAM_ERROR', err);
   }
 }

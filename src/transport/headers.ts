@@ -79,7 +79,7 @@ export function upstreamRequestHeaders(
   }
   const xff = headers['x-forwarded-for'];
   const fwdFor = fwd.peer.includes(':') ? `"[${fwd.peer}]"` : fwd.peer;
-  const forwardedHere = `for=${fwdFor};host=${quoteIfNeeded(fwd.host)};proto=${fwd.proto}`;
+  const forwardedHere = `for=${fwdFor};host="${fwd.host}";proto=${fwd.proto}`;
   if (fwd.trusted) {
     out.push('x-forwarded-for', xff ? `${xff}, ${fwd.peer}` : fwd.peer);
     out.push('x-forwarded-proto', firstValue(headers['x-forwarded-proto']) ?? fwd.proto);
@@ -96,11 +96,6 @@ export function upstreamRequestHeaders(
 
 function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
-}
-
-/** RFC 7239 values that are not tokens (a host with ':' for the port, say) must be quoted. */
-function quoteIfNeeded(value: string): string {
-  return /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(value) ? value : JSON.stringify(value);
 }
 
 /**

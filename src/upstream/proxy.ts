@@ -5,7 +5,7 @@
 import { Transform, type Readable } from 'node:stream';
 import type { RequestContext } from '../middleware/context.ts';
 import type { Timeouts } from '../config/types.ts';
-import { dispatch, type Attempt, type AttemptPlan } from '../transport/forward.ts';
+import { dispatch, type AttemptPlan } from '../transport/forward.ts';
 import { ProxyError, sendError, type ErrorCode } from '../transport/errors.ts';
 import { upstreamRequestHeaders } from '../transport/headers.ts';
 import type { PickContext } from './balancer.ts';
@@ -21,9 +21,6 @@ export interface ProxyTarget {
 
 const NOTHING_TRIED: ReadonlySet<Endpoint> = new Set();
 const FIRST_ATTEMPT: PickContext = { tried: NOTHING_TRIED, hashKey: undefined };
-
-/** The attempt in flight for a context, so the listener can abort it when the client leaves. */
-export const attempts = new WeakMap<RequestContext, Attempt>();
 
 /** Answers the client with one of Switchboard's own errors and records it on the context. */
 export function fail(ctx: RequestContext, code: ErrorCode, bodyUnread: boolean): void {
@@ -89,5 +86,5 @@ export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: Requ
   }
   const plan: AttemptPlan = { endpoint, target: ctx.target, headers, body: bodyStream, timeouts: target.timeouts, done };
   const attempt = dispatch(ctx, plan);
-  if (!attempt.finished) attempts.set(ctx, attempt);
+  if (!attempt.finished) ctx.attempt = attempt;
 }
