@@ -72,7 +72,7 @@ export class Gateway {
     const result = await load(gw.#source);
     if (!result.ok) throw new ConfigLoadError(result.errors);
     await gw.#apply(result.config);
-    if (opts.watch && typeof gw.#source === 'string') gw.#watch(gw.#source);
+    if (opts.watch && typeof gw.#source === 'string') await gw.#watch(gw.#source);
     gw.log.info({ listeners: gw.addresses() }, 'switchboard started');
     return gw;
   }
@@ -173,14 +173,17 @@ export class Gateway {
     }
   }
 
-  #watch(file: string): void {
+  /** Reloads when the file changes; resolves once the watcher is ready, so no edit is missed. */
+  #watch(file: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    this.#watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
-    this.#watcher.on('all', (event) => {
+    const watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
+    this.#watcher = watcher;
+    watcher.on('all', (event) => {
       if (event !== 'change' && event !== 'add') return;
       clearTimeout(timer);
       timer = setTimeout(() => void this.reload(), 50);
     });
+    return new Promise((resolve) => watcher.once('ready', () => resolve()));
   }
 
   /**

@@ -74,18 +74,20 @@ export function errorBody(code: ErrorCode, requestId: string | undefined, messag
 /**
  * Answers `res` with the error's status and JSON body. Adds `Connection: close` when the error
  * demands it or when `bodyUnread` (the request body was not consumed, so its bytes must never be
- * parsed as a next request). No-op when headers already went out (the caller destroys instead).
+ * parsed as a next request). When headers already went out it destroys the response instead.
+ * Returns the number of body bytes sent.
  */
-export function sendError(res: ServerResponse, code: ErrorCode, requestId: string | undefined, bodyUnread = false, message?: string): void {
+export function sendError(res: ServerResponse, code: ErrorCode, requestId: string | undefined, bodyUnread = false, message?: string): number {
   if (res.headersSent || res.destroyed) {
     if (!res.writableEnded) res.destroy();
-    return;
+    return 0;
   }
   const k = ERRORS[code];
   const body = errorBody(code, requestId, message);
+  const length = Buffer.byteLength(body);
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
+    'content-length': length,
     'cache-control': 'no-store',
   };
   if (requestId) headers['x-request-id'] = requestId;
@@ -93,6 +95,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, requestId: strin
   if (k.status === 503) headers['retry-after'] = '1';
   res.writeHead(k.status, headers);
   res.end(body);
+  return length;
 }
 
 /** Maps an undici / socket error to the proxy error the client should see. */

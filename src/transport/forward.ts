@@ -109,7 +109,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       res.destroy();
     } else {
       ctx.status = perr.kind.status;
-      sendError(res, perr.code, ctx.requestId, this.plan.body !== null && !ctx.req.complete);
+      ctx.bytesOut += sendError(res, perr.code, ctx.requestId, this.plan.body !== null && !ctx.req.complete);
     }
     this.finish();
   }

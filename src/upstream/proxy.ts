@@ -27,7 +27,7 @@ export function fail(ctx: RequestContext, code: ErrorCode, bodyUnread: boolean):
   ctx.error = code;
   const err = new ProxyError(code);
   ctx.status = err.kind.status;
-  sendError(ctx.res, code, ctx.requestId, bodyUnread);
+  ctx.bytesOut += sendError(ctx.res, code, ctx.requestId, bodyUnread);
 }
 
 function hasBody(ctx: RequestContext): boolean {

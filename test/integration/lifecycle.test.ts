@@ -49,7 +49,8 @@ function runCli(args: string[]): Cli {
     err += d;
     for (const w of watchers) w();
   });
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  // 'close', not 'exit': both pipes have been read to the end.
+  const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
   const logLine = (pred: (line: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> => {
     let w: () => void = () => undefined;
     const found = new Promise<Record<string, unknown>>((resolve, reject) => {
