@@ -8,19 +8,12 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { startOrigin, type Origin, type OriginHandler } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
 import { simpleConfig, startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { connect, rawRequest } from './helpers/raw.ts';
 
 const GUARD_MS = 2000;
 
-/** Rejects after `ms`: a failure guard for promises that must settle. */
-function guard<T>(p: Promise<T>, what: string, ms = GUARD_MS): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms))),
-  ]);
-}
 
 /** A promise and its resolver. */
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {

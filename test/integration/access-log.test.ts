@@ -8,23 +8,12 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startGateway } from '../../src/index.ts';
 import { closedPort, startOrigin } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
+import { MAIN, NODE, ROOT } from './helpers/paths.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const NODE = join(ROOT, 'node_modules/.bin/node');
-const MAIN = join(ROOT, 'src/cli/main.ts');
 
-/** Rejects after `ms` as a failure guard (never as synchronisation). */
-function guard<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what}`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
 
 interface Sent {
   status: number;
@@ -38,7 +27,7 @@ function send(url: string, init?: RequestInit): Promise<Sent> {
     const body = Buffer.from(await res.arrayBuffer());
     return { status: res.status, requestId: res.headers.get('x-request-id') ?? '', bodySize: body.length };
   };
-  return guard(exchange(), 10_000, `${init?.method ?? 'GET'} ${url}`);
+  return guard(exchange(), `${init?.method ?? 'GET'} ${url}`, 10_000);
 }
 
 type Line = Record<string, unknown>;
@@ -95,7 +84,7 @@ async function fileScenario(): Promise<Scenario> {
     assert.equal(post.requestId, 'client-chosen-id');
 
     // stop() flushes the access log.
-    await guard(gw.stop({ drainTimeout: 2000 }), 10_000, 'the gateway to stop');
+    await guard(gw.stop({ drainTimeout: 2000 }), 'the gateway to stop', 10_000);
     stopped = true;
     const lines = parseLines(await readFile(logFile, 'utf8'));
     const byId = new Map(lines.map((l) => [l.requestId, l]));
@@ -210,8 +199,8 @@ async function cliStdout(accessLog: string, live: boolean): Promise<{ stdout: st
         });
         void exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)));
       }),
-      15_000,
       'the started line',
+      15_000,
     );
     const a = await send(`${url}/one`);
     const b = await send(`${url}/two`, { method: 'POST', body: 'abc' });
@@ -224,12 +213,12 @@ async function cliStdout(accessLog: string, live: boolean): Promise<{ stdout: st
           };
           onStdout();
         }),
-        10_000,
         'both access log lines on stdout while running',
+        10_000,
       );
     }
     child.kill('SIGTERM');
-    const code = await guard(exited, 10_000, 'the process to exit');
+    const code = await guard(exited, 'the process to exit', 10_000);
     return { stdout, ids: [a.requestId, b.requestId], code };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -5,21 +5,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const NODE = join(ROOT, 'node_modules/.bin/node');
-const MAIN = join(ROOT, 'src/cli/main.ts');
-
-/** Rejects after `ms` as a failure guard (never as synchronisation). */
-function guard<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what}`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
+import { guard } from './helpers/guard.ts';
+import { MAIN, NODE, ROOT } from './helpers/paths.ts';
 
 interface Run {
   code: number | string;
@@ -38,8 +25,8 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
     // 'close' rather than 'exit': every byte of both pipes has been read.
     const code = await guard(
       new Promise<number | string>((resolve) => child.once('close', (c, signal) => resolve(c ?? signal ?? -1))),
-      15_000,
       `switchboard ${args.join(' ')}`,
+      15_000,
     );
     return { code, stdout, stderr };
   } finally {
@@ -169,8 +156,8 @@ test('demo: three origins behind the gateway, round robin, SIGTERM exits 0', asy
         });
         void exited.then((c) => reject(new Error(`demo exited (${c}): ${stderr}`)));
       }),
-      15_000,
       'the demo banner',
+      15_000,
     );
     assert.notEqual(new URL(url).port, '8080', 'DEMO_PORT=0 picks a free port');
 
@@ -189,7 +176,7 @@ test('demo: three origins behind the gateway, round robin, SIGTERM exits 0', asy
     assert.match(await api.text(), /\(GET \/hello,/);
 
     child.kill('SIGTERM');
-    assert.equal(await guard(exited, 10_000, 'the demo to exit'), 0);
+    assert.equal(await guard(exited, 'the demo to exit', 10_000), 0);
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }

@@ -11,22 +11,11 @@ import net from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startOrigin, type Origin } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
+import { MAIN, NODE, ROOT } from './helpers/paths.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const NODE = join(ROOT, 'node_modules/.bin/node');
-const MAIN = join(ROOT, 'src/cli/main.ts');
 
-/** Rejects after `ms` as a failure guard (never as synchronisation). */
-function guard<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what}`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
 
 interface Cli {
   child: ChildProcess;
@@ -70,7 +59,7 @@ function runCli(args: string[]): Cli {
       w();
       void exited.then((code) => reject(new Error(`process exited (${code}) before ${what}; stderr:\n${err}`)));
     });
-    return guard(found, 15_000, what).finally(() => watchers.delete(w));
+    return guard(found, what, 15_000).finally(() => watchers.delete(w));
   };
   return {
     child,
@@ -177,7 +166,7 @@ test('SIGTERM drains: the in-flight request completes with Connection: close, ne
     // Keep-alive agent: without draining, the response would say keep-alive.
     const agent = new http.Agent({ keepAlive: true });
     const slow = request(port, '/slow', agent);
-    await guard(held.arrived, 5000, 'the slow request to reach its origin');
+    await guard(held.arrived, 'the slow request to reach its origin', 5000);
 
     cli.child.kill('SIGTERM');
     await cli.logLine((l) => l.msg === 'draining' && l.signal === 'SIGTERM', 'the draining line');
@@ -186,14 +175,14 @@ test('SIGTERM drains: the in-flight request completes with Connection: close, ne
     assert.equal(cli.child.exitCode, null, 'still draining while the request is in flight');
 
     held.release();
-    const answer = await guard(slow, 5000, 'the slow response');
+    const answer = await guard(slow, 'the slow response', 5000);
     agent.destroy();
     assert.equal(answer.status, 200);
     assert.equal(answer.body, 'finally');
     assert.equal(answer.headers['x-origin'], 'slow');
     assert.equal(answer.headers.connection, 'close');
 
-    assert.equal(await guard(cli.exited, 10_000, 'the process to exit'), 0);
+    assert.equal(await guard(cli.exited, 'the process to exit', 10_000), 0);
     assert.match(cli.stderr(), /switchboard stopped/);
   } finally {
     held.release();
@@ -224,7 +213,7 @@ test('SIGHUP reloads the config file (with --no-watch)', async () => {
     assert.equal(cli.child.exitCode, null, 'SIGHUP does not stop the process');
 
     cli.child.kill('SIGTERM');
-    assert.equal(await guard(cli.exited, 10_000, 'the process to exit'), 0);
+    assert.equal(await guard(cli.exited, 'the process to exit', 10_000), 0);
   } finally {
     cli.kill();
     await Promise.all([a.close(), b.close()]);
@@ -243,12 +232,12 @@ test('the drain timeout bounds shutdown: a request that never completes does not
       (a) => `answered ${a.status}`,
       (err: NodeJS.ErrnoException) => `failed ${err.code ?? err.message}`,
     );
-    await guard(held.arrived, 5000, 'the stuck request to reach its origin');
+    await guard(held.arrived, 'the stuck request to reach its origin', 5000);
 
     cli.child.kill('SIGTERM');
     // The default drain timeout is 30s; the config's 300ms must apply. 10s is only a failure guard.
-    assert.equal(await guard(cli.exited, 10_000, 'the process to exit'), 0);
-    const outcome = await guard(stuck, 5000, 'the stuck request to end');
+    assert.equal(await guard(cli.exited, 'the process to exit', 10_000), 0);
+    const outcome = await guard(stuck, 'the stuck request to end', 5000);
     assert.notEqual(outcome, 'answered 200', 'the origin never answered');
   } finally {
     held.release();

@@ -9,18 +9,12 @@ import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { startOrigin, type Origin } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { connect, rawRequest } from './helpers/raw.ts';
 
 const GUARD_MS = 2000;
 
-function guard<T>(p: Promise<T>, what: string, ms = GUARD_MS): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms))),
-  ]);
-}
 
 /** Resolves with everything received once `pattern` matches; rejects on close or after the guard. */
 function readUntil(socket: Socket, pattern: RegExp, already = ''): Promise<string> {

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { configReload } from '../../src/observability/events.ts';
 import { startGateway } from '../../src/index.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
+import { MAIN, NODE, ROOT } from './helpers/paths.ts';
 import { simpleConfig, startTestGateway } from './helpers/gateway.ts';
 
 interface Echoed {
@@ -26,15 +28,6 @@ async function get(url: string): Promise<{ status: number; body: Echoed }> {
   return { status: res.status, body: JSON.parse(text) as Echoed };
 }
 
-/** Rejects after `ms` as a failure guard (never as synchronisation); the timer does not hold the process. */
-function guard<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what}`)), ms);
-    timer.unref();
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
 
 /** An origin that counts the TCP connections it accepts. */
 async function countingOrigin(name: string): Promise<Origin & { connections: () => number }> {
@@ -94,7 +87,7 @@ test('ten reloads under steady load: every request 2xx, each answered by one who
     };
     /** Resolves once `n` more requests have completed. */
     const moreRequests = (n: number): Promise<void> =>
-      guard(new Promise<void>((resolve) => (waiter = { target: completed + n, resolve })), 10_000, `${n} more requests`);
+      guard(new Promise<void>((resolve) => (waiter = { target: completed + n, resolve })), `${n} more requests`, 10_000);
 
     const loops = Array.from({ length: 16 }, loop);
     await moreRequests(32);
@@ -105,7 +98,7 @@ test('ten reloads under steady load: every request 2xx, each answered by one who
       await moreRequests(32);
     }
     done = true;
-    await guard(Promise.all(loops), 10_000, 'the load loops');
+    await guard(Promise.all(loops), 'the load loops', 10_000);
 
     assert.deepEqual(failures, []);
     assert.ok(completed >= 32 * 11, `completed ${completed}`);
@@ -164,7 +157,7 @@ test('an in-flight request finishes on the old generation; new requests take the
   const tg = await startTestGateway(simpleConfig([slow.url]));
   try {
     const pending = fetch(`${tg.url}/slow`).then(async (res) => ({ status: res.status, origin: res.headers.get('x-origin'), text: await res.text() }));
-    await guard(arrivedP, 5000, 'the slow request to reach its origin');
+    await guard(arrivedP, 'the slow request to reach its origin', 5000);
 
     const result = await tg.gw.reload(simpleConfig([a.url]));
     assert.equal(result.ok, true);
@@ -172,7 +165,7 @@ test('an in-flight request finishes on the old generation; new requests take the
     assert.equal(during.body.origin, 'A');
 
     release();
-    const old = await guard(pending, 5000, 'the slow response');
+    const old = await guard(pending, 'the slow response', 5000);
     assert.deepEqual(old, { status: 200, origin: 'slow', text: 'slow answered /slow' });
 
     const afterwards = await get(`${tg.url}/after`);
@@ -259,8 +252,8 @@ test('the watched config file reloads on change; a bad edit keeps the old config
           if (hit) resolve(hit);
         };
       }),
-      10_000,
       `a config reload event with ok=${ok}`,
+      10_000,
     );
   };
   configReload.subscribe(onReload);
@@ -328,7 +321,7 @@ test('a listener added by reload serves; a listener removed by reload stops acce
 
     assert.equal((await tg.gw.reload(base)).ok, true);
     assert.equal(await tryConnect(adminPort), 'ECONNREFUSED');
-    await guard(idleClosed, 5000, 'the idle admin connection to close');
+    await guard(idleClosed, 'the idle admin connection to close', 5000);
     agent.destroy();
     assert.throws(() => tg.gw.address('admin'), /no listener named admin/);
     assert.equal((await get(`${tg.url}/web-still`)).body.origin, 'A');

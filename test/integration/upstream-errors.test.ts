@@ -9,6 +9,7 @@ import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closedPort, startOrigin, type Origin } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
 import { simpleConfig, startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { rawRequest } from './helpers/raw.ts';
 
@@ -66,14 +67,6 @@ async function rawOrigin(bytes: string | Buffer): Promise<{ url: string; closedB
   };
 }
 
-/** Rejects after `ms`: a failure guard for promises that must settle. */
-function guard<T>(p: Promise<T>, what: string, ms = GUARD_MS): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms))),
-  ]);
-}
 
 test('502 UPSTREAM_CONNECT_REFUSED when nothing listens', async () => {
   const port = await closedPort();
