@@ -135,7 +135,10 @@ export class Gateway {
   }
 
   async #apply(config: GatewayConfig): Promise<void> {
-    const gen = new Generation(config, this.#registry, (ctx) => this.#accessLog.write(ctx));
+    const gen = new Generation(config, this.#registry, {
+      onRequestEnd: (ctx) => this.#accessLog.write(ctx),
+      onInternalError: (ctx, err) => this.log.error({ err, requestId: ctx.requestId, route: ctx.route }, 'internal error handling a request'),
+    });
     const next = new Map<string, HttpListener>();
     const started: HttpListener[] = [];
     try {

@@ -43,7 +43,7 @@ export class Generation implements GenerationTracker {
   #retired: (() => void) | undefined;
   #retiring: Promise<void> | undefined;
 
-  constructor(config: GatewayConfig, registry: PoolRegistry, onRequestEnd: (ctx: RequestContext) => void) {
+  constructor(config: GatewayConfig, registry: PoolRegistry, hooks: Pick<ListenerRuntime, 'onRequestEnd' | 'onInternalError'>) {
     this.config = config;
     this.#registry = registry;
     for (const [name, u] of config.upstreams) {
@@ -53,11 +53,11 @@ export class Generation implements GenerationTracker {
     }
     const routes = config.routes.map((r) => buildRoute(r, this.upstreams.get(r.upstream)!));
     for (const l of config.listeners) {
-      this.listeners.set(l.name, this.#listenerRuntime(l, routes, onRequestEnd));
+      this.listeners.set(l.name, this.#listenerRuntime(l, routes, hooks));
     }
   }
 
-  #listenerRuntime(l: ListenerConfig, routes: RuntimeRoute[], onRequestEnd: (ctx: RequestContext) => void): ListenerRuntime {
+  #listenerRuntime(l: ListenerConfig, routes: RuntimeRoute[], hooks: Pick<ListenerRuntime, 'onRequestEnd' | 'onInternalError'>): ListenerRuntime {
     const mine = routes.filter((r) => r.config.listeners === undefined || r.config.listeners.includes(l.name));
     return {
       name: l.name,
@@ -65,7 +65,8 @@ export class Generation implements GenerationTracker {
       trusted: new AddressSet(l.trustedProxies),
       policy: { proto: 'http', underscores: l.headersWithUnderscores, draining: false },
       generation: this,
-      onRequestEnd,
+      onRequestEnd: hooks.onRequestEnd,
+      onInternalError: hooks.onInternalError,
     };
   }
 

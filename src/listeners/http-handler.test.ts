@@ -30,6 +30,7 @@ test('an exception in a route handler is a 500 for that request only', async () 
   const route = (name: string, path: string, handle: RuntimeRoute['handle']): RuntimeRoute =>
     ({ name, config: routeConfig(name, path), handle, maxBodySize: 0 }) as unknown as RuntimeRoute;
   let ended = 0;
+  const internal: string[] = [];
   const rt: ListenerRuntime = {
     name: 'test',
     router: new Router([
@@ -48,6 +49,7 @@ test('an exception in a route handler is a 500 for that request only', async () 
     policy: { proto: 'http', underscores: 'drop', draining: false },
     generation: { enter: () => undefined, leave: () => ended++ },
     onRequestEnd: () => undefined,
+    onInternalError: (_ctx, err) => internal.push((err as Error).message),
   };
   const server = http.createServer((req, res) => handleRequest(rt, req, res, false));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -63,6 +65,7 @@ test('an exception in a route handler is a 500 for that request only', async () 
     assert.equal(ok.status, 200);
     assert.equal(await ok.text(), 'fine');
     assert.equal(ended, 3);
+    assert.deepEqual(internal, ['boom', 'async boom']);
   } finally {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));

@@ -33,6 +33,8 @@ export interface ListenerRuntime {
   readonly generation: GenerationTracker;
   /** Called once per finished request (the access log). */
   readonly onRequestEnd: (ctx: RequestContext) => void;
+  /** Called when handling a request threw: a bug, logged; the request gets a 500. */
+  readonly onInternalError: (ctx: RequestContext, err: unknown) => void;
 }
 
 const kCtx = Symbol('switchboard.ctx');
@@ -152,8 +154,8 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
     if (typeof target === 'string') return reject(ctx, target);
     const path = normalizePath(target.path);
     if (path === undefined) return reject(ctx, 'INVALID_TARGET');
-    (ctx as { path: string }).path = path;
-    (ctx as { query: string }).query = target.query;
+    ctx.path = path;
+    ctx.query = target.query;
     const route = rt.router.match(new Facts(host, req.method ?? 'GET', path, target.query, req.headers));
     if (route === undefined) return reject(ctx, 'ROUTE_NOT_FOUND');
     ctx.route = route.name;
@@ -163,13 +165,14 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
     }
     ctx.target = rewritePath(path, route.config.rewrite) + target.query;
     const pending = route.handle(ctx);
-    if (pending !== undefined) pending.catch((err: unknown) => internalError(ctx, err));
+    if (pending !== undefined) pending.catch((err: unknown) => internalError(rt, ctx, err));
   } catch (err) {
-    internalError(ctx, err);
+    internalError(rt, ctx, err);
   }
 }
 
-function internalError(ctx: RequestContext, err: unknown): void {
+function internalError(rt: ListenerRuntime, ctx: RequestContext, err: unknown): void {
+  rt.onInternalError(ctx, err);
   ctx.error = 'INTERNAL_ERROR';
   if (ctx.res.headersSent) ctx.res.destroy(err as Error);
   else fail(ctx, 'INTERNAL_ERROR', bodyPending(ctx.req));

@@ -28,10 +28,10 @@ export interface RequestContext {
   readonly trustedPeer: boolean;
   /** Host header as received ('' when absent). */
   readonly host: string;
-  /** Normalised path (before rewrite), no query. */
-  readonly path: string;
-  /** Query string including its leading `?`, or ''. */
-  readonly query: string;
+  /** Normalised path (before rewrite), no query; set once the target is parsed. */
+  path: string;
+  /** Query string including its leading `?`, or ''; set once the target is parsed. */
+  query: string;
   /** Path plus query as it will be sent upstream (after rewrite); middleware may change it. */
   target: string;
   /** Listener policies the forwarding step applies. */

@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { RequestContext } from '../middleware/context.ts';
 import type { Timeouts } from '../config/types.ts';
 import { dispatch, type AttemptPlan } from '../transport/forward.ts';
-import { ProxyError, sendError, type ErrorCode } from '../transport/errors.ts';
+import { ERRORS, ProxyError, sendError, type ErrorCode } from '../transport/errors.ts';
 import { upstreamRequestHeaders } from '../transport/headers.ts';
 import type { PickContext } from './balancer.ts';
 import type { Endpoint } from './endpoint.ts';
@@ -25,8 +25,7 @@ const FIRST_ATTEMPT: PickContext = { tried: NOTHING_TRIED, hashKey: undefined };
 /** Answers the client with one of Switchboard's own errors and records it on the context. */
 export function fail(ctx: RequestContext, code: ErrorCode, bodyUnread: boolean): void {
   ctx.error = code;
-  const err = new ProxyError(code);
-  ctx.status = err.kind.status;
+  ctx.status = ERRORS[code].status;
   ctx.bytesOut += sendError(ctx.res, code, ctx.requestId, bodyUnread);
 }
 
@@ -70,10 +69,16 @@ export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: Requ
     ctx.host,
     ctx.policy.underscores,
   );
-  if (headers === undefined) return fail(ctx, 'INVALID_HEADER_NAME', body), done(ctx);
+  if (headers === undefined) {
+    fail(ctx, 'INVALID_HEADER_NAME', body);
+    return done(ctx);
+  }
   ctx.upstream = upstream.name;
   const endpoint = upstream.pick(FIRST_ATTEMPT);
-  if (endpoint === undefined) return fail(ctx, 'NO_ENDPOINT', body), done(ctx);
+  if (endpoint === undefined) {
+    fail(ctx, 'NO_ENDPOINT', body);
+    return done(ctx);
+  }
   if (upstream.config.hostHeader === 'endpoint' || ctx.host === '') headers[1] = endpoint.host;
   if (ctx.expectContinue) ctx.res.writeContinue();
   let bodyStream: Readable | null = null;

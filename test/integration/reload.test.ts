@@ -13,7 +13,6 @@ import { configReload } from '../../src/observability/events.ts';
 import { startGateway } from '../../src/index.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
-import { MAIN, NODE, ROOT } from './helpers/paths.ts';
 import { simpleConfig, startTestGateway } from './helpers/gateway.ts';
 
 interface Echoed {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closedPort, startOrigin, type Origin } from './helpers/origin.ts';
+import { closedPort, startOrigin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
 import { simpleConfig, startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { rawRequest } from './helpers/raw.ts';
