@@ -880,18 +880,22 @@ async function main(): Promise<void> {
   );
   console.log('  RSS/CPU: the proxy process (for direct, the origin); CPU % = CPU time / wall time during the measured run (100 = one core).');
 
-  const ratios: Record<string, Record<string, { rps: number; p99: number }>> = {};
-  for (const baseName of ['node-minimal', 'nginx']) {
+  const ratios: Record<string, Record<string, { rps: number; p50: number; p99: number; rss: number }>> = {};
+  for (const baseName of ['switchboard', 'node-minimal', 'nginx', 'haproxy']) {
     const base = summary.find((s) => s.subject === baseName);
     if (!base) continue;
-    console.log(`\nRelative to ${baseName} (req/s: higher is better; p99: lower is better):`);
+    console.log(`\nRelative to ${baseName} (req/s: higher is better; p50, p99, RSS: lower is better):`);
     ratios[baseName] = {};
     for (const s of summary) {
       if (s.subject === baseName) continue;
       const rps = s.rps / base.rps;
+      const p50 = s.p50Ms / base.p50Ms;
       const p99 = s.p99Ms / base.p99Ms;
-      ratios[baseName][s.subject] = { rps, p99 };
-      console.log(`  ${`${s.subject} / ${baseName}`.padEnd(28)} req/s = ${fmt(rps, 2)}   p99 = ${fmt(p99, 2)}`);
+      const rss = s.rssMB !== null && base.rssMB ? s.rssMB / base.rssMB : Number.NaN;
+      ratios[baseName][s.subject] = { rps, p50, p99, rss };
+      console.log(
+        `  ${`${s.subject} / ${baseName}`.padEnd(28)} req/s = ${fmt(rps, 2)}   p50 = ${fmt(p50, 2)}   p99 = ${fmt(p99, 2)}   RSS = ${fmt(rss, 2)}`,
+      );
     }
   }
 
