@@ -63,7 +63,7 @@ export class Generation implements GenerationTracker {
       name: l.name,
       router: new Router(mine),
       trusted: new AddressSet(l.trustedProxies),
-      policy: { proto: 'http', underscores: l.headersWithUnderscores, draining: false },
+      policy: { proto: 'http', underscores: l.headersWithUnderscores, sendTimeout: l.sendTimeout, draining: false },
       generation: this,
       onRequestEnd: hooks.onRequestEnd,
       onInternalError: hooks.onInternalError,

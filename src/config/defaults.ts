@@ -7,6 +7,8 @@ export const defaults = {
   listener: {
     trustedProxies: [] as string[],
     headerTimeout: '20s',
+    requestTimeout: '300s',
+    sendTimeout: '60s',
     keepAliveTimeout: '5s',
     maxHeaderSize: '16KiB',
     maxRequestsPerConnection: 0,

@@ -98,6 +98,11 @@ const cases: Case[] = [
     errors: [{ at: '3:14', path: 'listeners.web.address', words: ['host:port', 'found "127.0.0.1"'] }],
   },
   {
+    name: 'request timeout shorter than the header timeout',
+    text: BASE.replace('    protocol: http', '    protocol: http\n    headerTimeout: 10s\n    requestTimeout: 5s'),
+    errors: [{ at: '6:21', path: 'listeners.web.requestTimeout', words: ['at least the headerTimeout (10s)', 'found "5s"'] }],
+  },
+  {
     name: 'https endpoint is not supported yet',
     text: BASE.replace('http://127.0.0.1:9001', 'https://127.0.0.1:9001'),
     errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an http:// URL', 'found "https://127.0.0.1:9001"'] }],

@@ -161,12 +161,23 @@ export function resolve(raw: RawConfig): ResolveResult {
       problems.push({ path: ['listeners', name, 'address'], expected: `an address no other listener uses (listener "${other}" has it)`, found: show(l.address) });
     }
     seenAddresses.set(key, name);
+    const headerTimeout = parseDuration(l.headerTimeout ?? defaults.listener.headerTimeout);
+    const requestTimeout = parseDuration(l.requestTimeout ?? defaults.listener.requestTimeout);
+    if (requestTimeout !== 0 && requestTimeout < headerTimeout) {
+      problems.push({
+        path: ['listeners', name, 'requestTimeout'],
+        expected: `0 or at least the headerTimeout (${l.headerTimeout ?? defaults.listener.headerTimeout})`,
+        found: show(l.requestTimeout ?? defaults.listener.requestTimeout),
+      });
+    }
     listeners.push({
       name,
       address,
       protocol: l.protocol,
       trustedProxies,
-      headerTimeout: parseDuration(l.headerTimeout ?? defaults.listener.headerTimeout),
+      headerTimeout,
+      requestTimeout,
+      sendTimeout: parseDuration(l.sendTimeout ?? defaults.listener.sendTimeout),
       keepAliveTimeout: parseDuration(l.keepAliveTimeout ?? defaults.listener.keepAliveTimeout),
       maxHeaderSize: parseSize(l.maxHeaderSize ?? defaults.listener.maxHeaderSize),
       maxRequestsPerConnection: l.maxRequestsPerConnection ?? defaults.listener.maxRequestsPerConnection,

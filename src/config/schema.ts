@@ -51,6 +51,18 @@ export const listener = z
     headerTimeout: duration
       .optional()
       .meta({ description: 'Time a client has to send the whole request header block (slowloris guard) before 408.' }),
+    requestTimeout: duration
+      .optional()
+      .meta({
+        description:
+          'Time a client has to send the whole request, headers and body (slow-upload guard); past it the connection is closed (408 when nothing was answered yet). At least headerTimeout; 0 disables.',
+      }),
+    sendTimeout: duration
+      .optional()
+      .meta({
+        description:
+          'Time a client may take to accept more of its response once its connection is full (a client that stops reading); past it the connection and the upstream request are closed. 0 disables.',
+      }),
     keepAliveTimeout: duration.optional().meta({ description: 'Idle time before a keep-alive client connection is closed.' }),
     maxHeaderSize: size.optional().meta({ description: 'Largest request header block; larger gets 431.' }),
     maxRequestsPerConnection: z

@@ -25,6 +25,10 @@ export interface ListenerConfig {
   protocol: 'http';
   trustedProxies: string[];
   headerTimeout: number;
+  /** ms to receive the whole request; 0 = no limit. */
+  requestTimeout: number;
+  /** ms a client may stall reading a response; 0 = no limit. */
+  sendTimeout: number;
   keepAliveTimeout: number;
   maxHeaderSize: number;
   maxRequestsPerConnection: number;

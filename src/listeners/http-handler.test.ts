@@ -46,7 +46,7 @@ test('an exception in a route handler is a 500 for that request only', async () 
       }),
     ]),
     trusted: new AddressSet([]),
-    policy: { proto: 'http', underscores: 'drop', draining: false },
+    policy: { proto: 'http', underscores: 'drop', sendTimeout: 0, draining: false },
     generation: { enter: () => undefined, leave: () => ended++ },
     onRequestEnd: () => undefined,
     onInternalError: (_ctx, err) => internal.push((err as Error).message),

@@ -42,8 +42,16 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     else socket.destroy();
     return;
   }
+  // Node reports both of its timeouts as ERR_HTTP_REQUEST_TIMEOUT: with a request already parsed it
+  // was the body (requestTimeout), otherwise the header block (headersTimeout).
   const code: ErrorCode =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'HEADER_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST';
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? inFlight
+        ? 'REQUEST_TIMEOUT'
+        : 'HEADER_TIMEOUT'
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'HEADERS_TOO_LARGE'
+        : 'BAD_REQUEST';
   rawError(socket, code);
 }
 
@@ -76,6 +84,7 @@ export class HttpListener {
     this.config = config;
     const s = this.server;
     s.headersTimeout = config.headerTimeout;
+    s.requestTimeout = config.requestTimeout;
     s.keepAliveTimeout = config.keepAliveTimeout;
     s.maxRequestsPerSocket = config.maxRequestsPerConnection;
   }

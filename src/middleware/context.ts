@@ -11,6 +11,8 @@ export interface ListenerPolicy {
   /** `http` (later `https`), as this listener terminates. */
   readonly proto: string;
   readonly underscores: 'allow' | 'drop' | 'reject';
+  /** ms a client may take to accept more of a response once its socket is full; 0 = no limit. */
+  readonly sendTimeout: number;
   /** Set when the gateway shuts down: responses carry `Connection: close`. */
   draining: boolean;
 }

@@ -41,9 +41,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   finished = false;
   dispatchedAt = 0;
   timer: NodeJS.Timeout | undefined;
-  readonly resume = (): void => {
-    this.controller?.resume();
-  };
+  /** Armed while the client socket is full: the client has `sendTimeout` to take more. */
+  stallTimer: NodeJS.Timeout | undefined;
 
   constructor(ctx: RequestContext, plan: AttemptPlan) {
     this.ctx = ctx;
@@ -85,7 +84,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.ctx.bytesOut += chunk.length;
     if (!res.write(chunk)) {
       controller.pause();
-      res.once('drain', this.resume);
+      // Only responses that outrun their client get here, so this closure is off the common path.
+      res.once('drain', () => {
+        if (this.stallTimer) clearTimeout(this.stallTimer);
+        this.stallTimer = undefined;
+        controller.resume();
+      });
+      const sendTimeout = this.ctx.policy.sendTimeout;
+      if (sendTimeout > 0) this.stallTimer = setTimeout(onSendTimeout, sendTimeout, this);
     }
   }
 
@@ -119,8 +125,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.finished = true;
     this.plan.endpoint.inFlight--;
     if (this.timer) clearTimeout(this.timer);
+    if (this.stallTimer) clearTimeout(this.stallTimer);
     this.plan.done(this.ctx);
   }
+}
+
+/** The client stopped reading: give up on it, and on the upstream request feeding it. */
+function onSendTimeout(ex: Exchange): void {
+  ex.stallTimer = undefined;
+  if (ex.ctx.error === undefined) ex.ctx.error = 'SEND_TIMEOUT';
+  ex.abort(new ProxyError('SEND_TIMEOUT'));
+  ex.ctx.res.destroy();
 }
 
 function onRequestTimeout(ex: Exchange): void {
