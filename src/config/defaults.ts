@@ -11,6 +11,8 @@ export const defaults = {
     sendTimeout: '60s',
     keepAliveTimeout: '5s',
     maxHeaderSize: '16KiB',
+    maxConnections: 10_000,
+    maxConnectionsPerClient: 0,
     maxRequestsPerConnection: 0,
     headersWithUnderscores: 'drop',
   },

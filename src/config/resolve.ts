@@ -180,6 +180,8 @@ export function resolve(raw: RawConfig): ResolveResult {
       sendTimeout: parseDuration(l.sendTimeout ?? defaults.listener.sendTimeout),
       keepAliveTimeout: parseDuration(l.keepAliveTimeout ?? defaults.listener.keepAliveTimeout),
       maxHeaderSize: parseSize(l.maxHeaderSize ?? defaults.listener.maxHeaderSize),
+      maxConnections: l.maxConnections ?? defaults.listener.maxConnections,
+      maxConnectionsPerClient: l.maxConnectionsPerClient ?? defaults.listener.maxConnectionsPerClient,
       maxRequestsPerConnection: l.maxRequestsPerConnection ?? defaults.listener.maxRequestsPerConnection,
       headersWithUnderscores: l.headersWithUnderscores ?? defaults.listener.headersWithUnderscores,
     });

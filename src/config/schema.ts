@@ -65,6 +65,21 @@ export const listener = z
       }),
     keepAliveTimeout: duration.optional().meta({ description: 'Idle time before a keep-alive client connection is closed.' }),
     maxHeaderSize: size.optional().meta({ description: 'Largest request header block; larger gets 431.' }),
+    maxConnections: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .meta({ description: 'Open client connections this listener accepts at once; past it new ones get 503 and are closed. 0 means no limit.' }),
+    maxConnectionsPerClient: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .meta({
+        description:
+          'Open connections one client address may hold at once; past it its new ones get 503 and are closed. 0 means no limit (the default: behind a NAT or another proxy many clients share an address).',
+      }),
     maxRequestsPerConnection: z
       .number()
       .int()

@@ -31,6 +31,10 @@ export interface ListenerConfig {
   sendTimeout: number;
   keepAliveTimeout: number;
   maxHeaderSize: number;
+  /** Open connections at once; 0 = no limit. */
+  maxConnections: number;
+  /** Open connections per client address; 0 = no limit. */
+  maxConnectionsPerClient: number;
   maxRequestsPerConnection: number;
   headersWithUnderscores: 'allow' | 'drop' | 'reject';
 }

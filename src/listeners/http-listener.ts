@@ -8,6 +8,7 @@ import type { Socket, AddressInfo } from 'node:net';
 import type { ListenerConfig } from '../config/types.ts';
 import { errorBody, ERRORS, type ErrorCode } from '../transport/errors.ts';
 import { handleRequest, type ListenerRuntime } from './http-handler.ts';
+import { ConnectionLimits } from './connection-limits.ts';
 
 /** Settings that can only be set when the server is created; a change means a new server. */
 export function bindingKey(c: ListenerConfig): string {
@@ -60,11 +61,13 @@ export class HttpListener {
   readonly server: http.Server;
   config: ListenerConfig;
   #runtime: ListenerRuntime;
+  readonly limits: ConnectionLimits;
 
   constructor(config: ListenerConfig, runtime: ListenerRuntime) {
     this.name = config.name;
     this.config = config;
     this.#runtime = runtime;
+    this.limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerClient);
     this.server = http.createServer({
       maxHeaderSize: config.maxHeaderSize,
       insecureHTTPParser: false,
@@ -73,6 +76,11 @@ export class HttpListener {
       connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.headerTimeout / 4))),
     });
     this.applyTunables(config);
+    // Registered after node:http's own connection listener, so a refused socket is already parsed
+    // for; answering and closing it is all that is left to do.
+    this.server.on('connection', (socket: Socket) => {
+      if (!this.limits.admit(socket)) rawError(socket, 'TOO_MANY_CONNECTIONS');
+    });
     this.server.on('request', (req, res) => handleRequest(this.#runtime, req, res, false));
     this.server.on('checkContinue', (req, res) => handleRequest(this.#runtime, req, res, true));
     this.server.on('clientError', onClientError);
@@ -87,6 +95,7 @@ export class HttpListener {
     s.requestTimeout = config.requestTimeout;
     s.keepAliveTimeout = config.keepAliveTimeout;
     s.maxRequestsPerSocket = config.maxRequestsPerConnection;
+    this.limits.update(config.maxConnections, config.maxConnectionsPerClient);
   }
 
   /** The runtime new requests use. */

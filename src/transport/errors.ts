@@ -46,6 +46,7 @@ export const ERRORS = {
   UPSTREAM_BAD_RESPONSE: kind(502, 'upstream', 'the endpoint sent an invalid response'),
   UPSTREAM_TIMEOUT: kind(504, 'upstream', 'the endpoint did not answer in time'),
   UPSTREAM_ERROR: kind(502, 'upstream', 'forwarding to the endpoint failed'),
+  TOO_MANY_CONNECTIONS: kind(503, 'downstream', 'this listener or this client has too many open connections', { close: true }),
   SHUTTING_DOWN: kind(503, 'internal', 'the gateway is shutting down', { close: true }),
   INTERNAL_ERROR: kind(500, 'internal', 'the gateway failed to handle this request', { close: true }),
 } as const satisfies Record<string, ErrorKind>;
