@@ -35,13 +35,25 @@ function isoNow(): string {
 const str = (v: string | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
 const ms = (v: number): number => Math.round(v * 100) / 100;
 
+/** JSON of the few strings that repeat on every line (names from the config, endpoint origins). */
+const known = new Map<string, string>();
+function name(v: string | undefined): string {
+  if (v === undefined) return 'null';
+  let json = known.get(v);
+  if (json === undefined) {
+    json = JSON.stringify(v);
+    if (known.size < 10_000) known.set(v, json);
+  }
+  return json;
+}
+
 /** The JSON line for one request (exported for tests). */
 export function accessLine(ctx: RequestContext, now: number): string {
   return (
-    `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${str(ctx.client)},"method":${str(ctx.req.method)}` +
-    `,"host":${str(ctx.host)},"path":${str(ctx.path || ctx.req.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
-    `,"listener":${str(ctx.listener)},"route":${str(ctx.route)},"upstream":${str(ctx.upstream)},"endpoint":${str(ctx.endpoint?.origin)}` +
-    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"error":${str(ctx.error)}}\n`
+    `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.client)},"method":${name(ctx.req.method)}` +
+    `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.req.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
+    `,"listener":${name(ctx.listener)},"route":${name(ctx.route)},"upstream":${name(ctx.upstream)},"endpoint":${name(ctx.endpoint?.origin)}` +
+    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"error":${name(ctx.error)}}\n`
   );
 }
 

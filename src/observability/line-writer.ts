@@ -1,13 +1,15 @@
 /**
- * A buffered, asynchronous line sink for the access log. Lines are collected for up to
- * FLUSH_MS (or MAX_BATCH bytes), joined and written once (fs.write to a file we opened for append, or
- * process.stdout); while a write is in flight, new lines queue. Measured against pino's
- * destination (sonic-boom) on the same 300-byte lines: ~1.1 µs vs ~6.8 µs CPU per line.
+ * A buffered, asynchronous line sink for the access log. Each line is encoded straight into a
+ * preallocated 64 KiB buffer (no string kept alive, nothing joined); a buffer is written out when
+ * it is full or FLUSH_MS after its first line, one write in flight at a time, and reused after.
+ * Measured in the proxy under load, this costs a fraction of pino's destination (sonic-boom) and
+ * of a join-strings-then-write scheme: the difference is mostly garbage collection.
  */
 import fs from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface LineWriter {
+  /** Queues one line (the caller includes its newline). */
   write(line: string): void;
   /** Resolves once every line written so far is out. */
   flush(): Promise<void>;
@@ -15,8 +17,9 @@ export interface LineWriter {
   close(): Promise<void>;
 }
 
-const MAX_BATCH = 64 * 1024;
+const BUFFER_SIZE = 64 * 1024;
 const FLUSH_MS = 20;
+const SPARE_BUFFERS = 4;
 
 export function createLineWriter(target: 'stdout' | string): LineWriter {
   let fd: number | undefined;
@@ -24,65 +27,77 @@ export function createLineWriter(target: 'stdout' | string): LineWriter {
     fs.mkdirSync(dirname(target), { recursive: true });
     fd = fs.openSync(target, 'a');
   }
-  let parts: string[] = [];
-  let size = 0;
+  let current: Buffer = Buffer.allocUnsafe(BUFFER_SIZE);
+  let used = 0;
+  const full: Array<{ buf: Buffer; length: number }> = [];
+  const spare: Buffer[] = [];
   let writing = false;
-  let scheduled = false;
-  let waiters: Array<() => void> = [];
+  let timer: NodeJS.Timeout | undefined;
+  let idle: Array<() => void> = [];
 
-  const sink = (data: string, done: () => void): void => {
+  const sink = (buf: Buffer, length: number, done: () => void): void => {
     if (fd === undefined) {
-      process.stdout.write(data, () => done());
+      process.stdout.write(buf.subarray(0, length), () => done());
       return;
     }
-    const buf = Buffer.from(data);
-    const writeFrom = (offset: number): void => {
-      fs.write(fd!, buf, offset, buf.length - offset, null, (err, n) => {
-        if (!err && offset + n < buf.length) writeFrom(offset + n);
+    const from = (offset: number): void => {
+      fs.write(fd!, buf, offset, length - offset, null, (err, n) => {
+        if (!err && offset + n < length) from(offset + n);
         else done();
       });
     };
-    writeFrom(0);
+    from(0);
   };
 
-  let timer: NodeJS.Timeout | undefined;
-  const drain = (): void => {
-    scheduled = false;
+  const pump = (): void => {
+    if (writing) return;
+    const next = full.shift();
+    if (next === undefined) {
+      const waiting = idle;
+      idle = [];
+      for (const resolve of waiting) resolve();
+      return;
+    }
+    writing = true;
+    sink(next.buf, next.length, () => {
+      writing = false;
+      if (next.buf.length === BUFFER_SIZE && spare.length < SPARE_BUFFERS) spare.push(next.buf);
+      pump();
+    });
+  };
+
+  /** Hands the current buffer to the writer and starts a fresh one. */
+  const rotate = (): void => {
     if (timer !== undefined) {
       clearTimeout(timer);
       timer = undefined;
     }
-    if (writing) return;
-    if (parts.length === 0) {
-      const w = waiters;
-      waiters = [];
-      for (const resolve of w) resolve();
-      return;
+    if (used > 0) {
+      full.push({ buf: current, length: used });
+      current = spare.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE);
+      used = 0;
     }
-    const data = parts.length === 1 ? parts[0] : parts.join('');
-    parts = [];
-    size = 0;
-    writing = true;
-    sink(data, () => {
-      writing = false;
-      drain();
-    });
+    pump();
   };
 
   return {
     write(line) {
-      parts.push(line);
-      size += line.length;
-      if (size >= MAX_BATCH) drain();
-      else if (!scheduled) {
-        scheduled = true;
-        timer = setTimeout(drain, FLUSH_MS);
+      const worst = line.length * 3;
+      if (used + worst > BUFFER_SIZE) {
+        rotate();
+        if (worst > BUFFER_SIZE) {
+          full.push({ buf: Buffer.from(line), length: Buffer.byteLength(line) });
+          pump();
+          return;
+        }
       }
+      used += current.write(line, used);
+      if (timer === undefined) timer = setTimeout(rotate, FLUSH_MS);
     },
     flush() {
       return new Promise((resolve) => {
-        waiters.push(resolve);
-        if (!writing) drain();
+        idle.push(resolve);
+        rotate();
       });
     },
     async close() {

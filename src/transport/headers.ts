@@ -27,7 +27,7 @@ const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connecti
 
 /** Lower-cased names listed in a Connection header value (`close, X-Foo` → ['x-foo']). */
 export function connectionTokens(value: string | undefined): string[] | undefined {
-  if (!value) return undefined;
+  if (!value || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return undefined;
   let out: string[] | undefined;
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();
