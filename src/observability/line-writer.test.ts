@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLineWriter } from './line-writer.ts';
+import { accessLine } from './access-log.ts';
+import type { RequestContext } from '../middleware/context.ts';
+
+test('every line arrives once, in order, across buffer boundaries and oversized lines', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-lines-'));
+  try {
+    const file = join(dir, 'nested', 'access.log');
+    const w = createLineWriter(file);
+    const expected: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const line = i === 7_000 ? `huge ${'x'.repeat(100_000)}` : `line ${i} ${'é'.repeat(i % 50)}`;
+      expected.push(line);
+      w.write(line + '\n');
+    }
+    await w.flush();
+    const firstPart = (await readFile(file, 'utf8')).split('\n');
+    assert.equal(firstPart.length, expected.length + 1, 'flush wrote everything queued so far');
+    w.write('after flush\n');
+    await w.close();
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    assert.equal(lines.pop(), '');
+    assert.deepEqual(lines, [...expected, 'after flush']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('access log lines are valid JSON whatever the client put in host and path', () => {
+  const ctx = {
+    requestId: 'id-"quoted"',
+    client: '127.0.0.1',
+    req: { method: 'GET', url: '/' },
+    host: 'h\\ost',
+    path: '/a"b\u0001/ü',
+    status: 200,
+    bytesIn: 1,
+    bytesOut: 2,
+    listener: 'web',
+    route: undefined,
+    upstream: undefined,
+    endpoint: undefined,
+    upstreamLatency: -1,
+    startedAt: 0,
+    error: 'ROUTE_NOT_FOUND',
+  } as unknown as RequestContext;
+  const line = accessLine(ctx, 12.345);
+  assert.ok(line.endsWith('\n'));
+  const parsed = JSON.parse(line) as Record<string, unknown>;
+  assert.equal(parsed.path, '/a"b\u0001/ü');
+  assert.equal(parsed.host, 'h\\ost');
+  assert.equal(parsed.requestId, 'id-"quoted"');
+  assert.equal(parsed.route, null);
+  assert.equal(parsed.upstreamMs, null);
+  assert.equal(parsed.totalMs, 12.35);
+  assert.equal(parsed.error, 'ROUTE_NOT_FOUND');
+  assert.match(String(parsed.time), /^\d{4}-\d\d-\d\dT/);
+});
