@@ -16,6 +16,13 @@ export interface Target {
   query: string;
 }
 
+/** The port of a Host value that passed HOST_VALUE is at most five digits; it must also be ≤ 65535. */
+function portInRange(host: string): boolean {
+  const colon = host.lastIndexOf(':');
+  if (colon === -1 || colon < host.lastIndexOf(']')) return true;
+  return host.length - colon < 6 || Number(host.slice(colon + 1)) <= 65535;
+}
+
 export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) return 'UNSUPPORTED_HTTP_VERSION';
   const raw = req.rawHeaders;
@@ -26,7 +33,7 @@ export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
   }
   if (hosts > 1) return 'DUPLICATE_HOST';
   const host = req.headers.host;
-  if (host !== undefined && !HOST_VALUE.test(host)) return 'INVALID_HOST';
+  if (host !== undefined && (!HOST_VALUE.test(host) || !portInRange(host))) return 'INVALID_HOST';
   const te = req.headers['transfer-encoding'];
   if (te !== undefined) {
     if (req.httpVersionMinor === 0) return 'INVALID_TRANSFER_ENCODING';

@@ -249,6 +249,8 @@ describe('strict HTTP/1.1 edge', () => {
     await rejects('GET /app/x HTTP/1.1\r\nHost: user@x.example\r\n\r\n', 400, 'INVALID_HOST');
     await rejects('GET /app/x HTTP/1.1\r\nHost: x.example/evil\r\n\r\n', 400, 'INVALID_HOST');
     await rejects('GET /app/x HTTP/1.1\r\nHost: x.example:80a\r\n\r\n', 400, 'INVALID_HOST');
+    await rejects('GET /app/x HTTP/1.1\r\nHost: x.example:99999\r\n\r\n', 400, 'INVALID_HOST');
+    await rejects('GET /app/x HTTP/1.1\r\nHost: x.example:\r\n\r\n', 400, 'INVALID_HOST');
   });
 
   test('header name with a space, a bare LF, or no colon → 400 (Node parser)', async () => {
