@@ -255,4 +255,5 @@ test('504 UPSTREAM_CONNECT_TIMEOUT when the endpoint never completes the handsha
   }, hole);
 });
 
-test.skip('503 NO_ENDPOINT with Retry-After: every endpoint is healthy until health checks exist (issue 3)');
+// 503 NO_ENDPOINT: no config can mark every endpoint down before health checks exist (issue 3);
+// src/upstream/proxy.test.ts covers it with an endpoint marked down by hand.
