@@ -13,12 +13,14 @@ export interface PoolOptions {
 }
 
 interface Entry {
+  key: string;
   pool: Pool;
   refs: number;
 }
 
 export class PoolRegistry {
   readonly #pools = new Map<string, Entry>();
+  readonly #byPool = new Map<Dispatcher, Entry>();
 
   /** Returns the pool for this origin and settings, creating it on first use; adds one reference. */
   acquire(origin: string, opts: PoolOptions): Pool {
@@ -33,8 +35,9 @@ export class PoolRegistry {
         pipelining: 1,
         strictContentLength: true,
       });
-      entry = { pool, refs: 0 };
+      entry = { key, pool, refs: 0 };
       this.#pools.set(key, entry);
+      this.#byPool.set(pool, entry);
     }
     entry.refs++;
     return entry.pool;
@@ -43,14 +46,11 @@ export class PoolRegistry {
   /** Drops one reference to each pool; pools nobody holds are closed (in-flight requests finish). */
   release(pools: Iterable<Dispatcher>): void {
     for (const pool of pools) {
-      for (const [key, entry] of this.#pools) {
-        if (entry.pool !== pool) continue;
-        if (--entry.refs <= 0) {
-          this.#pools.delete(key);
-          entry.pool.close().catch(() => undefined);
-        }
-        break;
-      }
+      const entry = this.#byPool.get(pool);
+      if (entry === undefined || --entry.refs > 0) continue;
+      this.#pools.delete(entry.key);
+      this.#byPool.delete(pool);
+      entry.pool.close().catch(() => undefined);
     }
   }
 
@@ -63,6 +63,7 @@ export class PoolRegistry {
   async closeAll(): Promise<void> {
     const all = [...this.#pools.values()].map((e) => e.pool.close().catch(() => undefined));
     this.#pools.clear();
+    this.#byPool.clear();
     await Promise.all(all);
   }
 }
