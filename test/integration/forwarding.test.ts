@@ -162,3 +162,37 @@ test('status, reason-independent headers and multi-value headers come back as th
     await origin.close();
   }
 });
+
+test('routing through the gateway: host, wildcard host, header, query, method and priority choose the upstream', async () => {
+  const t = await startTestGateway({
+    listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+    routes: {
+      fallback: { upstream: 'A' },
+      apiHost: { match: { host: 'api.example.com' }, upstream: 'B' },
+      wildcard: { match: { host: '*.example.com' }, upstream: 'C' },
+      canary: { match: { host: 'api.example.com', headers: { 'x-canary': 'yes' } }, upstream: 'C' },
+      v2: { match: { path: { prefix: '/items' }, query: { version: '2' } }, upstream: 'B' },
+      deletes: { match: { path: { regex: '^/items/[0-9]+$' }, methods: ['DELETE'] }, upstream: 'C' },
+      forced: { match: { path: '/forced' }, priority: 5, upstream: 'C' },
+      forcedLoser: { match: { host: 'api.example.com', path: { exact: '/forced/x' } }, upstream: 'A' },
+    },
+    upstreams: { A: { endpoints: [{ url: a.url }] }, B: { endpoints: [{ url: b.url }] }, C: { endpoints: [{ url: c.url }] } },
+  });
+  try {
+    const who = async (path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<string> => {
+      const res = await request(t.url + path, { headers, method });
+      return ((await res.body.json()) as Echo).origin;
+    };
+    assert.equal(await who('/x'), 'a', 'no condition: the fallback');
+    assert.equal(await who('/x', { host: 'api.example.com' }), 'b', 'exact host');
+    assert.equal(await who('/x', { host: 'API.Example.com:8080' }), 'b', 'host is case-insensitive and matches with any port');
+    assert.equal(await who('/x', { host: 'www.example.com' }), 'c', 'wildcard host');
+    assert.equal(await who('/x', { host: 'api.example.com', 'x-canary': 'yes' }), 'c', 'a header condition is more specific');
+    assert.equal(await who('/items?version=2'), 'b', 'query parameter');
+    assert.equal(await who('/items/7', {}, 'DELETE'), 'c', 'regex path and method');
+    assert.equal(await who('/items/7'), 'a', 'method condition not met');
+    assert.equal(await who('/forced/x', { host: 'api.example.com' }), 'c', 'priority beats specificity');
+  } finally {
+    await t.stop();
+  }
+});
