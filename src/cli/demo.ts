@@ -46,6 +46,7 @@ export async function demo(opts: { accessLog: AccessLogTarget; logLevel: LogLeve
   ];
   process.stdout.write(lines.join('\n'));
   await runUntilSignal(gw, async () => {
+    for (const o of origins) o.closeAllConnections();
     await Promise.all(origins.map((o) => new Promise((resolve) => o.close(resolve))));
-  }, { closeAllOnStop: origins });
+  });
 }

@@ -1,8 +1,8 @@
 /** Process signals for a running gateway: SIGTERM/SIGINT drain and exit 0, SIGHUP reloads. */
-import type http from 'node:http';
 import type { Gateway } from '../gateway.ts';
 
-export function runUntilSignal(gw: Gateway, after: () => Promise<void> = async () => undefined, opts: { closeAllOnStop?: http.Server[] } = {}): Promise<void> {
+/** Resolves once the gateway has drained and `after` (the caller's own clean-up) has run. */
+export function runUntilSignal(gw: Gateway, after: () => Promise<void> = async () => undefined): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -11,10 +11,7 @@ export function runUntilSignal(gw: Gateway, after: () => Promise<void> = async (
       gw.log.info({ signal }, 'draining');
       void gw
         .stop()
-        .then(async () => {
-          for (const s of opts.closeAllOnStop ?? []) s.closeAllConnections();
-          await after();
-        })
+        .then(after)
         .then(() => {
           process.off('SIGHUP', hup);
           resolve();

@@ -22,10 +22,6 @@ export class ConnectionLimits {
     this.#perClient = perClient;
   }
 
-  get open(): number {
-    return this.#open;
-  }
-
   /**
    * Counts a new connection in, or returns false when a cap is reached (the caller refuses it).
    * An admitted connection is counted out when it closes.

@@ -3,22 +3,10 @@ import assert from 'node:assert/strict';
 import { Router } from './router.ts';
 import type { MatchInput } from './matchers.ts';
 import type { RouteConfig, MatchConfig } from '../config/types.ts';
+import { routeConfig } from '../../test/helpers/pipeline.ts';
 
-let order = 0;
 function route(name: string, match: Partial<MatchConfig>, priority = 0): { config: RouteConfig } {
-  return {
-    config: {
-      name,
-      listeners: undefined,
-      match: { hosts: [], path: undefined, methods: undefined, headers: [], query: [], ...match },
-      upstream: 'u',
-      priority,
-      rewrite: undefined,
-      timeouts: {},
-      maxBodySize: 0,
-      order: order++,
-    },
-  };
+  return { config: routeConfig(name, match, priority) };
 }
 
 function input(host: string, path: string, extra: Partial<MatchInput> & { rawQuery?: string } = {}): MatchInput {

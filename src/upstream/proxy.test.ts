@@ -4,13 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { handleRequest, type ListenerRuntime } from '../listeners/http-handler.ts';
-import { Router } from '../routing/router.ts';
 import type { RuntimeRoute } from '../routing/route.ts';
 import { PoolRegistry } from '../transport/pools.ts';
-import { AddressSet } from '../util/cidr.ts';
+import { listenerRuntime, routeConfig, serve } from '../../test/helpers/pipeline.ts';
 import { proxy } from './proxy.ts';
 import { Upstream } from './upstream.ts';
 
@@ -33,34 +29,14 @@ test('no available endpoint: 503 NO_ENDPOINT with Retry-After, nothing dispatche
   const target = { upstream, timeouts: upstream.config.timeouts, maxBodySize: 0 };
   const route = {
     name: 'r',
-    config: {
-      name: 'r',
-      listeners: undefined,
-      match: { hosts: [], path: undefined, methods: undefined, headers: [], query: [] },
-      upstream: 'down',
-      priority: 0,
-      rewrite: undefined,
-      timeouts: {},
-      maxBodySize: 0,
-      order: 0,
-    },
+    config: routeConfig('r'),
     ...target,
     handle: (ctx) => proxy(ctx, target, () => undefined),
   } satisfies RuntimeRoute;
   const ended: string[] = [];
-  const rt: ListenerRuntime = {
-    name: 'test',
-    router: new Router([route]),
-    trusted: new AddressSet([]),
-    policy: { proto: 'http', underscores: 'drop', sendTimeout: 0, draining: false },
-    generation: { enter: () => undefined, leave: () => undefined },
-    onRequestEnd: (ctx) => ended.push(`${ctx.status} ${ctx.error} ${ctx.upstream}`),
-    onInternalError: () => undefined,
-  };
-  const server = http.createServer((req, res) => handleRequest(rt, req, res, false));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { base, close } = await serve(listenerRuntime([route], { onRequestEnd: (ctx) => ended.push(`${ctx.status} ${ctx.error} ${ctx.upstream}`) }));
   try {
-    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`);
+    const res = await fetch(`${base}/x`);
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '1');
     const body = (await res.json()) as { error: { code: string; requestId: string } };
@@ -69,8 +45,7 @@ test('no available endpoint: 503 NO_ENDPOINT with Retry-After, nothing dispatche
     assert.equal(upstream.endpoints[0].inFlight, 0);
     assert.deepEqual(ended, ['503 NO_ENDPOINT down']);
   } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await close();
     await registry.closeAll();
   }
 });
