@@ -184,9 +184,10 @@ function defaultText(row: Row): string {
     const base = lookup(defaults.upstream.timeouts, sub);
     return top === 'routes' ? `the upstream's (${code(base)} unless set there)` : code(base);
   } else if (top === 'upstreams' && field === 'endpoints' && sub === '[]') value = lookup(defaults.endpoint, leaf);
-  else if (row.path.length === 3) {
-    const group = { listeners: defaults.listener, routes: defaults.route, upstreams: defaults.upstream }[top];
-    value = group ? lookup(group, field) : undefined;
+  else if (row.path.length >= 3) {
+    let group: unknown = { listeners: defaults.listener, routes: defaults.route, upstreams: defaults.upstream }[top];
+    for (const key of row.path.slice(2)) group = group !== null && typeof group === 'object' ? lookup(group, key) : undefined;
+    value = group;
   }
   return value === undefined || (typeof value === 'object' && !Array.isArray(value)) ? '—' : code(value);
 }

@@ -15,6 +15,7 @@ import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
 import { Generation } from './runtime.ts';
 import { PoolRegistry } from './transport/pools.ts';
+import { StateStore, type EndpointState } from './upstream/state.ts';
 
 export interface GatewayOptions {
   /** A config file path (YAML or JSON), or a config object of the same shape. */
@@ -52,6 +53,7 @@ export class Gateway {
   readonly log: Logger;
   readonly #registry = new PoolRegistry();
   readonly #accessLog: AccessLog;
+  readonly #states: StateStore;
   readonly #live = new Set<Generation>();
   #source: string | object;
   #generation: Generation | undefined;
@@ -64,6 +66,7 @@ export class Gateway {
     this.#source = typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
     this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info');
     this.#accessLog = createAccessLog(opts.accessLog ?? 'off');
+    this.#states = new StateStore(this.log);
   }
 
   /** Loads the config, binds every listener, and starts serving. Throws ConfigLoadError on a bad config. */
@@ -103,6 +106,16 @@ export class Gateway {
   }
 
   /**
+   * What Switchboard knows about each endpoint of an upstream now: health, ejection, load. For
+   * operators (and an admin API later); undefined for an unknown upstream.
+   */
+  endpoints(upstream: string): EndpointStatus[] | undefined {
+    const state = this.#states.get(upstream);
+    if (state === undefined) return undefined;
+    return [...state.endpoints.values()].map(status);
+  }
+
+  /**
    * Validates the new config (the file again by default) and swaps it in atomically. On any
    * problem the running config keeps serving and the problems are returned and logged.
    */
@@ -135,7 +148,9 @@ export class Gateway {
   }
 
   async #apply(config: GatewayConfig): Promise<void> {
-    const gen = new Generation(config, this.#registry, {
+    const previous = this.#generation?.config;
+    this.#states.apply(config);
+    const gen = new Generation(config, this.#registry, this.#states, {
       onRequestEnd: (ctx) => this.#accessLog.write(ctx),
       onInternalError: (ctx, err) => this.log.error({ err, requestId: ctx.requestId, route: ctx.route }, 'internal error handling a request'),
     });
@@ -156,6 +171,10 @@ export class Gateway {
     } catch (err) {
       for (const s of started) s.server.close();
       await gen.retire(0);
+      if (previous) {
+        this.#states.apply(previous);
+        this.#states.prune(previous);
+      }
       throw err;
     }
     for (const l of config.listeners) {
@@ -166,6 +185,7 @@ export class Gateway {
     this.#listeners = next;
     const old = this.#generation;
     this.#generation = gen;
+    this.#states.prune(config);
     this.#live.add(gen);
     for (const r of removed) void r.stopAccepting();
     if (old) {
@@ -203,10 +223,26 @@ export class Gateway {
     await Promise.all([...this.#live].map((g) => g.retire(drainTimeout)));
     for (const l of this.#listeners.values()) l.destroyConnections();
     await Promise.all(closed);
+    this.#states.close();
     await this.#registry.closeAll();
     await this.#accessLog.close();
     this.log.info('switchboard stopped');
   }
+}
+
+/** One endpoint as `Gateway.endpoints` reports it. */
+export interface EndpointStatus {
+  url: string;
+  healthy: boolean;
+  ejected: boolean;
+  inFlight: number;
+  /** Share of its weight in use (below 1 during slow start). */
+  weightFactor: number;
+  latencyMs: number;
+}
+
+function status(s: EndpointState): EndpointStatus {
+  return { url: s.origin, healthy: s.healthy, ejected: s.ejected, inFlight: s.inFlight, weightFactor: s.weightFactor, latencyMs: s.latency.cost(performance.now()) };
 }
 
 /** Starts a gateway: `const gw = await startGateway({ config: 'switchboard.yaml' })`. */

@@ -12,6 +12,7 @@ import type { RuntimeRoute } from './routing/route.ts';
 import { proxy } from './upstream/proxy.ts';
 import { mergeTimeouts, Upstream } from './upstream/upstream.ts';
 import type { PoolRegistry } from './transport/pools.ts';
+import type { StateStore } from './upstream/state.ts';
 import { AddressSet } from './util/cidr.ts';
 
 const noop = (): void => undefined;
@@ -43,13 +44,16 @@ export class Generation implements GenerationTracker {
   #retired: (() => void) | undefined;
   #retiring: Promise<void> | undefined;
 
-  constructor(config: GatewayConfig, registry: PoolRegistry, hooks: Pick<ListenerRuntime, 'onRequestEnd' | 'onInternalError'>) {
+  /** @param states the lasting upstream states, already brought up to `config` (StateStore.apply). */
+  constructor(config: GatewayConfig, registry: PoolRegistry, states: StateStore, hooks: Pick<ListenerRuntime, 'onRequestEnd' | 'onInternalError'>) {
     this.config = config;
     this.#registry = registry;
     for (const [name, u] of config.upstreams) {
       const connectOverrides = new Set<number>();
       for (const r of config.routes) if (r.upstream === name && r.timeouts.connect !== undefined) connectOverrides.add(r.timeouts.connect);
-      this.upstreams.set(name, new Upstream(u, registry, connectOverrides));
+      const state = states.get(name);
+      if (state === undefined) throw new Error(`no state for upstream ${name}`);
+      this.upstreams.set(name, new Upstream(u, registry, state, connectOverrides));
     }
     const routes = config.routes.map((r) => buildRoute(r, this.upstreams.get(r.upstream)!));
     for (const l of config.listeners) {
@@ -92,7 +96,10 @@ export class Generation implements GenerationTracker {
       const done = (): void => {
         if (timer) clearTimeout(timer);
         this.#retired = noop;
-        for (const u of this.upstreams.values()) this.#registry.release(u.pools);
+        for (const u of this.upstreams.values()) {
+          u.close();
+          this.#registry.release(u.pools);
+        }
         resolve();
       };
       if (this.#inFlight === 0) return done();

@@ -5,10 +5,12 @@
  */
 import { isIP } from 'node:net';
 import { defaults } from './defaults.ts';
-import type { RawConfig, RawPathMatch, RawStringMatch, RawTimeouts } from './schema.ts';
+import type { RawConfig, RawHealthCheck, RawPathMatch, RawStringMatch, RawTimeouts, RawUpstream } from './schema.ts';
 import type {
   EndpointConfig,
   GatewayConfig,
+  HashKeyConfig,
+  HealthCheckConfig,
   ListenAddress,
   ListenerConfig,
   MatchConfig,
@@ -133,6 +135,125 @@ function endpointConfig(url: string, weight: number | undefined, path: KeyPath, 
   return { url, origin: parsed.origin, host: parsed.host, weight: weight ?? defaults.endpoint.weight };
 }
 
+/** `"200-399"`, `[200, "300-308"]` → inclusive ranges; problems for anything outside 100-599 or reversed. */
+function statusRanges(raw: string | Array<number | string>, path: KeyPath, problems: Problem[]): Array<[number, number]> {
+  const items = typeof raw === 'string' ? [raw] : raw;
+  const out: Array<[number, number]> = [];
+  items.forEach((item, i) => {
+    const at = typeof raw === 'string' ? path : [...path, i];
+    const m = typeof item === 'number' ? [String(item), String(item), undefined] : /^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$/.exec(item);
+    const lo = m ? Number(m[1]) : NaN;
+    const hi = m ? Number(m[2] ?? m[1]) : NaN;
+    if (!(lo >= 100 && hi <= 599 && lo <= hi)) {
+      problems.push({ path: at, expected: 'a status (100-599) or a range such as "200-399"', found: show(item) });
+      return;
+    }
+    out.push([lo, hi]);
+  });
+  return out;
+}
+
+function hashKey(raw: string): HashKeyConfig {
+  if (raw === 'path') return { kind: 'path' };
+  const colon = raw.indexOf(':');
+  const kind = raw.slice(0, colon) as 'header' | 'cookie' | 'query';
+  const name = raw.slice(colon + 1);
+  return { kind, name: kind === 'header' ? name.toLowerCase() : name };
+}
+
+function healthCheckConfig(raw: RawHealthCheck, path: KeyPath, problems: Problem[]): HealthCheckConfig {
+  const d = defaults.upstream.healthCheck;
+  const interval = parseDuration(raw.interval ?? d.interval);
+  const timeout = parseDuration(raw.timeout ?? d.timeout);
+  const checkPath = raw.path ?? d.path;
+  if (interval === 0) problems.push({ path: [...path, 'interval'], expected: 'a duration above 0', found: '0' });
+  if (timeout === 0) problems.push({ path: [...path, 'timeout'], expected: 'a duration above 0', found: '0' });
+  if (!checkPath.startsWith('/')) problems.push({ path: [...path, 'path'], expected: 'a path starting with "/"', found: show(checkPath) });
+  return {
+    type: raw.type ?? d.type,
+    method: raw.method ?? d.method,
+    path: checkPath,
+    host: raw.host,
+    statuses: statusRanges(raw.statuses ?? d.statuses, [...path, 'statuses'], problems),
+    bodyContains: raw.bodyContains,
+    interval,
+    timeout,
+    jitter: raw.jitter !== undefined ? parseDuration(raw.jitter) : Math.round(interval / 10),
+    rise: raw.rise ?? d.rise,
+    fall: raw.fall ?? d.fall,
+    initialState: raw.initialState ?? d.initialState,
+  };
+}
+
+function resolveUpstream(name: string, u: RawUpstream, endpoints: EndpointConfig[], baseTimeouts: Timeouts, problems: Problem[]): UpstreamConfig {
+  const at = ['upstreams', name];
+  const d = defaults.upstream;
+  const balancer = u.balancer ?? d.balancer;
+  if (balancer === 'consistent-hash' && u.hashKey === undefined) {
+    problems.push({ path: [...at, 'hashKey'], expected: 'a key for consistent-hash: header:NAME, cookie:NAME, query:NAME or path', found: 'nothing' });
+  }
+  if (balancer !== 'consistent-hash' && u.hashKey !== undefined) {
+    problems.push({ path: [...at, 'hashKey'], expected: `no hashKey (it is used by balancer consistent-hash, this upstream uses ${balancer})`, found: show(u.hashKey) });
+  }
+  const od = u.outlierDetection ?? {};
+  const outlier = {
+    consecutiveFailures: od.consecutiveFailures ?? d.outlierDetection.consecutiveFailures,
+    baseEjectionTime: parseDuration(od.baseEjectionTime ?? d.outlierDetection.baseEjectionTime),
+    maxEjectionTime: parseDuration(od.maxEjectionTime ?? d.outlierDetection.maxEjectionTime),
+    maxEjectedPercent: od.maxEjectedPercent ?? d.outlierDetection.maxEjectedPercent,
+  };
+  if (outlier.maxEjectionTime < outlier.baseEjectionTime) {
+    problems.push({
+      path: [...at, 'outlierDetection', 'maxEjectionTime'],
+      expected: `at least the baseEjectionTime (${od.baseEjectionTime ?? d.outlierDetection.baseEjectionTime})`,
+      found: show(od.maxEjectionTime ?? d.outlierDetection.maxEjectionTime),
+    });
+  }
+  const cb = u.circuitBreaker ?? {};
+  const r = u.retries ?? {};
+  const retryOn = r.retryOn ?? d.retries.retryOn;
+  const st = u.sticky;
+  return {
+    name,
+    balancer,
+    hashKey: u.hashKey === undefined ? undefined : hashKey(u.hashKey),
+    hashTable: u.hashTable ?? d.hashTable,
+    sticky:
+      st === undefined
+        ? undefined
+        : {
+            cookie: st.cookie,
+            ttl: parseDuration(st.ttl ?? d.sticky.ttl),
+            path: st.path ?? d.sticky.path,
+            secure: st.secure ?? d.sticky.secure,
+            sameSite: st.sameSite ?? d.sticky.sameSite,
+          },
+    slowStart: parseDuration(u.slowStart ?? d.slowStart),
+    healthCheck: u.healthCheck === undefined ? undefined : healthCheckConfig(u.healthCheck, [...at, 'healthCheck'], problems),
+    outlier,
+    panicThreshold: u.panicThreshold ?? d.panicThreshold,
+    circuitBreaker: {
+      maxRequests: cb.maxRequests ?? d.circuitBreaker.maxRequests,
+      maxQueued: cb.maxQueued ?? d.circuitBreaker.maxQueued,
+      queueTimeout: parseDuration(cb.queueTimeout ?? d.circuitBreaker.queueTimeout),
+    },
+    retries: {
+      attempts: r.attempts ?? d.retries.attempts,
+      perTryTimeout: parseDuration(r.perTryTimeout ?? d.retries.perTryTimeout),
+      onReset: retryOn.includes('reset'),
+      onTimeout: retryOn.includes('timeout'),
+      statuses: r.statuses ?? [...d.retries.statuses],
+      budgetPercent: r.budget?.percent ?? d.retries.budget.percent,
+      budgetMinConcurrent: r.budget?.minConcurrent ?? d.retries.budget.minConcurrent,
+    },
+    endpoints,
+    timeouts: resolveTimeouts(u.timeouts, baseTimeouts),
+    hostHeader: u.hostHeader ?? d.hostHeader,
+    connectionsPerEndpoint: u.connectionsPerEndpoint ?? d.connectionsPerEndpoint,
+    keepAliveTimeout: parseDuration(u.keepAliveTimeout ?? d.keepAliveTimeout),
+  };
+}
+
 /** Applies defaults and checks everything the schema cannot. Never throws on a schema-valid config. */
 export function resolve(raw: RawConfig): ResolveResult {
   const problems: Problem[] = [];
@@ -203,15 +324,7 @@ export function resolve(raw: RawConfig): ResolveResult {
       seen.add(ep.origin);
       endpoints.push(ep);
     });
-    upstreams.set(name, {
-      name,
-      balancer: u.balancer ?? defaults.upstream.balancer,
-      endpoints,
-      timeouts: resolveTimeouts(u.timeouts, baseTimeouts),
-      hostHeader: u.hostHeader ?? defaults.upstream.hostHeader,
-      connectionsPerEndpoint: u.connectionsPerEndpoint ?? defaults.upstream.connectionsPerEndpoint,
-      keepAliveTimeout: parseDuration(u.keepAliveTimeout ?? defaults.upstream.keepAliveTimeout),
-    });
+    upstreams.set(name, resolveUpstream(name, u, endpoints, baseTimeouts, problems));
   }
 
   const listenerNames = Object.keys(raw.listeners);

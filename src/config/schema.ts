@@ -6,6 +6,7 @@
  * strict: an unknown key is an error (with a "did you mean" suggestion from the loader).
  */
 import { z } from 'zod';
+import { BALANCER_NAMES } from '../upstream/balancers/names.ts';
 
 /** `250ms`, `5s`, `1m`, `1h`, or 0 to disable. */
 export const DURATION_PATTERN = /^(0|\d+(\.\d+)?(ms|s|m|h))$/;
@@ -171,10 +172,128 @@ export const endpoint = z
   })
   .meta({ description: 'One server in an upstream.' });
 
+const percent = z.number().min(0).max(100);
+
+export const healthCheck = z
+  .strictObject({
+    type: z.enum(['http', 'tcp']).optional().meta({ description: '`http`: a request that must get an expected status (and body); `tcp`: a connection that must open.' }),
+    method: z.string().regex(/^[A-Z]+$/).optional().meta({ description: 'HTTP method of the check request.' }),
+    path: z.string().optional().meta({ description: 'Path (and query) of the check request; starts with `/`.' }),
+    host: z.string().optional().meta({ description: "Host header of the check request; the endpoint's host:port when absent." }),
+    statuses: z
+      .union([z.string(), z.array(z.union([z.number().int(), z.string()])).min(1)])
+      .optional()
+      .meta({ description: 'Statuses that count as healthy: `"200-399"`, or a list such as `[200, "300-308"]`.' }),
+    bodyContains: z.string().optional().meta({ description: 'When set, the response body (first 64 KiB) must contain this text.' }),
+    interval: duration.optional().meta({ description: 'Time between the end of one check and the start of the next.' }),
+    timeout: duration.optional().meta({ description: 'Time one check may take; longer counts as a failure.' }),
+    jitter: duration.optional().meta({ description: 'Random extra delay, up to this much, added to each interval so checks of many endpoints spread out. Default: a tenth of the interval.' }),
+    rise: z.number().int().min(1).optional().meta({ description: 'Consecutive successes that mark an unhealthy endpoint healthy.' }),
+    fall: z.number().int().min(1).optional().meta({ description: 'Consecutive failures that mark a healthy endpoint unhealthy.' }),
+    initialState: z
+      .enum(['healthy', 'unhealthy'])
+      .optional()
+      .meta({ description: 'State of a new endpoint until checks decide (at startup, and for endpoints added by a reload).' }),
+  })
+  .meta({ description: 'Active health checks: each endpoint is checked on its own schedule, independent of traffic; a down endpoint gets no requests.' });
+
+export const outlierDetection = z
+  .strictObject({
+    consecutiveFailures: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .meta({ description: 'Consecutive failures (5xx responses, connect failures, resets, timeouts) that eject an endpoint. 0 disables outlier detection.' }),
+    baseEjectionTime: duration.optional().meta({ description: 'How long the first ejection lasts; each further ejection of the same endpoint lasts one base time more.' }),
+    maxEjectionTime: duration.optional().meta({ description: 'Longest an ejection may last.' }),
+    maxEjectedPercent: percent
+      .optional()
+      .meta({ description: 'At most this share of the endpoints is ejected at once (at least one endpoint may always be).' }),
+  })
+  .meta({ description: 'Passive health: endpoints that keep failing real requests are taken out of rotation for a while.' });
+
+export const circuitBreaker = z
+  .strictObject({
+    maxRequests: z.number().int().nonnegative().optional().meta({ description: 'Requests in flight to this upstream at once; 0 means no limit.' }),
+    maxQueued: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .meta({ description: 'Requests that may wait for a free slot when maxRequests is reached; past it, 503 at once.' }),
+    queueTimeout: duration.optional().meta({ description: 'Longest a request waits in that queue before 503.' }),
+  })
+  .meta({ description: 'Circuit breaking: bounds on the load this upstream is given; past them, requests get 503 UPSTREAM_OVERLOADED at once.' });
+
+export const retries = z
+  .strictObject({
+    attempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(10)
+      .optional()
+      .meta({ description: 'Tries per request, the first included (1 disables retries); each try goes to an endpoint not tried yet.' }),
+    perTryTimeout: duration.optional().meta({ description: 'Time one try has to produce response headers before it is abandoned (and retried when allowed). 0 disables.' }),
+    retryOn: z
+      .array(z.enum(['reset', 'timeout']))
+      .optional()
+      .meta({ description: 'Failures after the request was sent that are retried, for idempotent methods without a body. Connect failures are always retried.' }),
+    statuses: z
+      .array(z.number().int().min(400).max(599))
+      .optional()
+      .meta({ description: 'Response statuses that are retried (the response is discarded), under the same rule as retryOn.' }),
+    budget: z
+      .strictObject({
+        percent: percent.optional().meta({ description: "Retries in flight at most this share of the upstream's requests in flight." }),
+        minConcurrent: z.number().int().nonnegative().optional().meta({ description: 'Retries always allowed in flight, whatever the share.' }),
+      })
+      .optional()
+      .meta({ description: 'Retry budget, so that retries cannot multiply an outage.' }),
+  })
+  .meta({ description: 'Retrying failed tries on another endpoint.' });
+
+export const sticky = z
+  .strictObject({
+    cookie: z
+      .string()
+      .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/)
+      .meta({ description: 'Name of the cookie that pins a client to an endpoint. Its value is an opaque endpoint id, never the address.' }),
+    ttl: duration.optional().meta({ description: 'Cookie lifetime (Max-Age); 0 makes it a session cookie.' }),
+    path: z.string().optional().meta({ description: 'Cookie Path.' }),
+    secure: z.boolean().optional().meta({ description: 'Mark the cookie Secure (sent over HTTPS only).' }),
+    sameSite: z.enum(['Strict', 'Lax', 'None']).optional().meta({ description: 'Cookie SameSite attribute.' }),
+  })
+  .meta({ description: 'Session persistence: the first response sets a cookie naming its endpoint; later requests go there while it is available, and are balanced again when not.' });
+
 export const upstream = z
   .strictObject({
-    balancer: z.enum(['round-robin']).optional().meta({ description: 'How requests are spread over the endpoints (by weight).' }),
+    balancer: z
+      .enum(BALANCER_NAMES)
+      .optional()
+      .meta({ description: 'How requests are spread over the endpoints. See docs/balancing.md for how to choose.' }),
+    hashKey: z
+      .string()
+      .regex(/^(header:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|cookie:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|query:[^&=\s]+|path)$/)
+      .optional()
+      .meta({ description: 'consistent-hash only: what is hashed, `header:NAME`, `cookie:NAME`, `query:NAME` or `path`. A request without it is balanced at random.' }),
+    hashTable: z
+      .enum(['ring', 'maglev'])
+      .optional()
+      .meta({ description: 'ip-hash and consistent-hash: a weighted ring hash (`ring`) or a Maglev table (`maglev`).' }),
+    sticky: sticky.optional(),
+    slowStart: duration
+      .optional()
+      .meta({ description: 'A new or recovered endpoint starts at a tenth of its weight and ramps up to all of it over this time. 0 disables.' }),
     endpoints: z.array(endpoint).min(1).meta({ description: 'The servers of this upstream; at least one.' }),
+    healthCheck: healthCheck.optional(),
+    outlierDetection: outlierDetection.optional(),
+    panicThreshold: percent
+      .optional()
+      .meta({ description: 'When fewer than this share (%) of the endpoints are healthy, requests go to all of them rather than overload the few. 0 disables.' }),
+    circuitBreaker: circuitBreaker.optional(),
+    retries: retries.optional(),
     timeouts: timeouts.optional(),
     hostHeader: z
       .enum(['preserve', 'endpoint'])
@@ -213,6 +332,7 @@ export type RawListener = z.infer<typeof listener>;
 export type RawRoute = z.infer<typeof route>;
 export type RawUpstream = z.infer<typeof upstream>;
 export type RawTimeouts = z.infer<typeof timeouts>;
+export type RawHealthCheck = z.infer<typeof healthCheck>;
 export type RawStringMatch = z.infer<typeof stringMatch>;
 export type RawPathMatch = z.infer<typeof pathMatch>;
 

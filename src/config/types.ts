@@ -2,6 +2,7 @@
  * The resolved configuration: what the runtime is built from. Durations are milliseconds, sizes are
  * bytes, defaults are applied and every name is known to refer to something that exists.
  */
+import type { BalancerName } from '../upstream/balancers/names.ts';
 
 export interface Timeouts {
   /** ms to open a connection to an endpoint. */
@@ -86,9 +87,86 @@ export interface EndpointConfig {
   weight: number;
 }
 
+export type HashKeyConfig =
+  | { kind: 'header'; name: string }
+  | { kind: 'cookie'; name: string }
+  | { kind: 'query'; name: string }
+  | { kind: 'path' };
+
+export interface HealthCheckConfig {
+  type: 'http' | 'tcp';
+  /** HTTP method, upper case. */
+  method: string;
+  /** Path plus optional query, starting with '/'. */
+  path: string;
+  /** Host header to send; undefined = the endpoint's host:port. */
+  host: string | undefined;
+  /** Accepted status ranges, inclusive. */
+  statuses: Array<[number, number]>;
+  /** When set, the response body must contain this substring. */
+  bodyContains: string | undefined;
+  /** ms between the end of one check and the start of the next. */
+  interval: number;
+  /** ms a single check may take. */
+  timeout: number;
+  /** ms of random extra delay added to each interval, uniformly in [0, jitter]. */
+  jitter: number;
+  rise: number;
+  fall: number;
+  initialState: 'healthy' | 'unhealthy';
+}
+
+export interface OutlierConfig {
+  /** 0 = outlier detection off. */
+  consecutiveFailures: number;
+  baseEjectionTime: number;
+  maxEjectionTime: number;
+  maxEjectedPercent: number;
+}
+
+export interface CircuitBreakerConfig {
+  /** 0 = no limit. */
+  maxRequests: number;
+  maxQueued: number;
+  queueTimeout: number;
+}
+
+export interface RetryConfig {
+  /** Tries per request, the first included. */
+  attempts: number;
+  /** ms; 0 = none. */
+  perTryTimeout: number;
+  onReset: boolean;
+  onTimeout: boolean;
+  statuses: number[];
+  budgetPercent: number;
+  budgetMinConcurrent: number;
+}
+
+export interface StickyConfig {
+  cookie: string;
+  /** ms; 0 = session cookie. */
+  ttl: number;
+  path: string;
+  secure: boolean;
+  sameSite: 'Strict' | 'Lax' | 'None';
+}
+
 export interface UpstreamConfig {
   name: string;
-  balancer: 'round-robin';
+  balancer: BalancerName;
+  /** consistent-hash: what is hashed. */
+  hashKey: HashKeyConfig | undefined;
+  hashTable: 'ring' | 'maglev';
+  sticky: StickyConfig | undefined;
+  /** ms; 0 = off. */
+  slowStart: number;
+  healthCheck: HealthCheckConfig | undefined;
+  outlier: OutlierConfig;
+  /** Percent; 0 = never panic. */
+  panicThreshold: number;
+  circuitBreaker: CircuitBreakerConfig;
+  retries: RetryConfig;
   endpoints: EndpointConfig[];
   timeouts: Timeouts;
   hostHeader: 'preserve' | 'endpoint';

@@ -12,7 +12,7 @@ import { normalizePath, rewritePath } from '../routing/path.ts';
 import type { RuntimeRoute } from '../routing/route.ts';
 import type { Router } from '../routing/router.ts';
 import { fail } from '../upstream/proxy.ts';
-import type { ErrorCode } from '../transport/errors.ts';
+import { ProxyError, type ErrorCode } from '../transport/errors.ts';
 import { clientAddress } from '../transport/headers.ts';
 import type { AddressSet } from '../util/cidr.ts';
 import { requestEnd } from '../observability/events.ts';
@@ -111,7 +111,7 @@ function onResponseClose(this: TrackedResponse): void {
   const rt = this[kRuntime];
   const attempt = ctx.attempt;
   if (!this.writableFinished) {
-    if (attempt && !attempt.finished) attempt.abort(new Error('client closed the connection'));
+    if (attempt && !attempt.finished) attempt.abort(new ProxyError('CLIENT_CLOSED'));
     if (ctx.error === undefined) ctx.error = 'CLIENT_CLOSED';
     if (ctx.status === 0) ctx.status = 499;
   }

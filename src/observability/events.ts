@@ -8,3 +8,5 @@ import diagnostics from 'node:diagnostics_channel';
 export const requestEnd = diagnostics.channel('switchboard:request:end');
 /** Published after each config reload attempt: `{ ok: boolean, errors?: string[] }`. */
 export const configReload = diagnostics.channel('switchboard:config:reload');
+/** Published when an endpoint's health or ejection changes: an `EndpointStateEvent` (upstream/state.ts). */
+export const endpointState = diagnostics.channel('switchboard:endpoint:state');

@@ -39,6 +39,7 @@ export const ERRORS = {
   CLIENT_CLOSED: kind(499, 'downstream', 'the client closed the connection before the response was complete', { close: true }),
   ROUTE_NOT_FOUND: kind(404, 'downstream', 'no route matches this request'),
   NO_ENDPOINT: kind(503, 'upstream', 'no endpoint of the upstream is available', { retryable: true }),
+  UPSTREAM_OVERLOADED: kind(503, 'upstream', 'the upstream is at its circuit breaker limit'),
   UPSTREAM_CONNECT_REFUSED: kind(502, 'upstream', 'the endpoint refused the connection', { retryable: true }),
   UPSTREAM_CONNECT_TIMEOUT: kind(504, 'upstream', 'connecting to the endpoint timed out', { retryable: true }),
   UPSTREAM_UNREACHABLE: kind(502, 'upstream', 'the endpoint could not be reached', { retryable: true }),

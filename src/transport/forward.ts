@@ -1,10 +1,13 @@
 /**
- * HTTP forwarding on undici's dispatch API: one Exchange per attempt, streaming both ways with
+ * HTTP forwarding on undici's dispatch API: one Exchange per try, streaming both ways with
  * backpressure, mapping every failure to a ProxyError. This is the hot path: no closures per
  * request beyond the Exchange object, no buffering of bodies.
  *
  *   client req ──► dispatch(path, method, headers, body=req) ──► endpoint pool
  *   client res ◄── onResponseStart / onResponseData / onResponseEnd ◄──┘
+ *
+ * Whether a failed try is retried is not decided here: the Exchange asks its owner (the request's
+ * Forwarding, in upstream/proxy.ts) before it writes anything to the client, and hands over to it.
  */
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -17,71 +20,123 @@ import { downstreamResponseHeaders } from './headers.ts';
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
 
-/** What one attempt needs to know beyond the request context. */
-export interface AttemptPlan {
-  endpoint: Endpoint;
+/** The request a try belongs to: what to send, and the retry decisions. */
+export interface TryOwner {
+  readonly ctx: RequestContext;
   /** Path (rewritten) plus query, as sent upstream. */
-  target: string;
+  readonly target: string;
   /** Flat [name, value, ...] request headers, hop-by-hop already removed. */
-  headers: string[];
+  readonly headers: string[];
   /** The request body to stream (the client request itself, or a counting wrapper), or null. */
-  body: Readable | null;
-  timeouts: Timeouts;
-  /** Called once when the attempt is over, whatever the outcome. */
-  done: (ctx: RequestContext) => void;
+  readonly body: Readable | null;
+  readonly timeouts: Timeouts;
+  /** ms a try may take to get response headers; 0 = no limit. */
+  readonly perTryTimeout: number;
+  /** A Set-Cookie value to add to the response (sticky sessions), or undefined. */
+  readonly setCookie: string | undefined;
+  /** Set once anything (a 1xx) went to the client: no retry after that. */
+  committed: boolean;
+  /** Outlier detection: the outcome of one try at `endpoint`. */
+  record(endpoint: Endpoint, failed: boolean): void;
+  /** Asked on a final status before anything is written: true = discard this response and retry. */
+  retryStatus(ex: Exchange, status: number): boolean;
+  /** Asked when a try failed before anything was written: true = retry. */
+  retryError(ex: Exchange, err: ProxyError): boolean;
+  /** The try is over and a retry was granted: start the next one. */
+  next(): void;
+  /** The request is over (answered, failed or aborted). */
+  end(): void;
 }
 
-/** One request to one endpoint. Created per attempt; implements undici's DispatchHandler. */
-class Exchange implements Dispatcher.DispatchHandler {
-  readonly ctx: RequestContext;
-  readonly plan: AttemptPlan;
+/** One request to one endpoint. Created per try; implements undici's DispatchHandler. */
+export class Exchange implements Dispatcher.DispatchHandler {
+  readonly owner: TryOwner;
+  readonly endpoint: Endpoint;
   controller: Dispatcher.DispatchController | undefined;
-  /** Set when we abort before undici handed us a controller. */
+  /** Set when the try was given up before undici started it; undici's later start is aborted. */
   pendingAbort: Error | undefined;
+  /** undici started writing the request (so some of it may have reached the endpoint). */
+  sent = false;
+  /** Abandoned before undici started it (its body may still be touched later, so never reused). */
+  abandoned = false;
+  /** The response is being thrown away for a retry. */
+  discard = false;
   finished = false;
   dispatchedAt = 0;
-  timer: NodeJS.Timeout | undefined;
+  tryTimer: NodeJS.Timeout | undefined;
   /** Armed while the client socket is full: the client has `sendTimeout` to take more. */
   stallTimer: NodeJS.Timeout | undefined;
 
-  constructor(ctx: RequestContext, plan: AttemptPlan) {
-    this.ctx = ctx;
-    this.plan = plan;
+  constructor(owner: TryOwner, endpoint: Endpoint) {
+    this.owner = owner;
+    this.endpoint = endpoint;
   }
 
-  /** Aborts the upstream side (client went away, request timeout, body too large). */
+  /** Ends this try with `reason` (client gone, timeout, body too large). */
   abort(reason: Error): void {
     if (this.finished) return;
-    if (this.controller) this.controller.abort(reason);
-    else this.pendingAbort = reason;
+    if (this.controller) {
+      this.controller.abort(reason);
+      return;
+    }
+    // undici has not started it (waiting for a connection): fail now, abort when it starts.
+    this.pendingAbort = reason;
+    this.abandoned = true;
+    this.onResponseError(undefined, reason);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.pendingAbort) controller.abort(this.pendingAbort);
-  }
-
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
-    const res = this.ctx.res;
-    if (statusCode < 200) {
-      if (statusCode === 103 && headers.link !== undefined) res.writeEarlyHints(headers as Record<string, string | string[]>);
-      else if (statusCode === 102) res.writeProcessing();
+    if (this.pendingAbort) {
+      controller.abort(this.pendingAbort);
       return;
     }
-    const ctx = this.ctx;
-    ctx.upstreamLatency = performance.now() - this.dispatchedAt;
-    this.plan.endpoint.observe(ctx.upstreamLatency);
+    this.controller = controller;
+    this.sent = true;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
+    if (this.finished) return;
+    const owner = this.owner;
+    const ctx = owner.ctx;
+    const res = ctx.res;
+    if (statusCode < 200) {
+      if (statusCode === 103 && headers.link !== undefined) {
+        owner.committed = true;
+        res.writeEarlyHints(headers as Record<string, string | string[]>);
+      } else if (statusCode === 102) {
+        owner.committed = true;
+        res.writeProcessing();
+      }
+      return;
+    }
+    if (this.tryTimer) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+    }
+    const now = performance.now();
+    const endpoint = this.endpoint;
+    ctx.upstreamLatency = now - this.dispatchedAt;
+    endpoint.state.latency.observe(ctx.upstreamLatency, now);
+    owner.record(endpoint, statusCode >= 500);
+    if (owner.retryStatus(this, statusCode)) {
+      this.discard = true;
+      controller.abort(new ProxyError('UPSTREAM_ERROR', undefined, `status ${statusCode} discarded for a retry`));
+      return;
+    }
     if (res.destroyed) return;
     ctx.status = statusCode;
     if (ctx.policy.draining) res.shouldKeepAlive = false;
     const out = downstreamResponseHeaders(headers as ResponseHeaders, ctx.requestId);
+    if (owner.setCookie !== undefined) out.push('set-cookie', owner.setCookie);
     if (statusMessage) res.writeHead(statusCode, statusMessage, out);
     else res.writeHead(statusCode, out);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    const res = this.ctx.res;
-    this.ctx.bytesOut += chunk.length;
+    if (this.discard || this.finished) return;
+    const ctx = this.owner.ctx;
+    const res = ctx.res;
+    ctx.bytesOut += chunk.length;
     if (!res.write(chunk)) {
       controller.pause();
       // Only responses that outrun their client get here, so this closure is off the common path.
@@ -90,80 +145,92 @@ class Exchange implements Dispatcher.DispatchHandler {
         this.stallTimer = undefined;
         controller.resume();
       });
-      const sendTimeout = this.ctx.policy.sendTimeout;
+      const sendTimeout = ctx.policy.sendTimeout;
       if (sendTimeout > 0) this.stallTimer = setTimeout(onSendTimeout, sendTimeout, this);
     }
   }
 
   onResponseEnd(_c: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
-    const res = this.ctx.res;
+    if (this.finished) return;
+    if (this.discard) return this.#retry();
+    const res = this.owner.ctx.res;
     for (const _ in trailers) {
       res.addTrailers(trailers as Record<string, string>);
       break;
     }
     res.end();
-    this.finish();
+    this.#cleanup();
+    this.owner.end();
   }
 
   onResponseError(_c: Dispatcher.DispatchController | undefined, err: Error): void {
-    const ctx = this.ctx;
+    if (this.finished) return;
+    if (this.discard) return this.#retry();
+    const owner = this.owner;
+    const ctx = owner.ctx;
     const res = ctx.res;
     const perr = upstreamError(err);
+    // A failure the client caused (left, stopped reading, sent too much) says nothing about the endpoint.
+    const clientSide = perr.kind.side !== 'upstream' || res.destroyed || ctx.req.errored !== null;
+    if (!clientSide) {
+      owner.record(this.endpoint, true);
+      if (!res.headersSent && owner.retryError(this, perr)) return this.#retry();
+    }
     if (ctx.error === undefined) ctx.error = perr.code;
     if (res.headersSent) {
       // Mid-body failure: the client must see an aborted response, never a clean truncated end.
       res.destroy();
     } else {
       ctx.status = perr.kind.status;
-      ctx.bytesOut += sendError(res, perr.code, ctx.requestId, this.plan.body !== null && !ctx.req.complete);
+      ctx.bytesOut += sendError(res, perr.code, ctx.requestId, owner.body !== null && !ctx.req.complete);
     }
-    this.finish();
+    this.#cleanup();
+    owner.end();
   }
 
-  finish(): void {
-    if (this.finished) return;
+  #retry(): void {
+    this.#cleanup();
+    this.owner.next();
+  }
+
+  #cleanup(): void {
     this.finished = true;
-    this.plan.endpoint.inFlight--;
-    if (this.timer) clearTimeout(this.timer);
+    this.endpoint.state.inFlight--;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
     if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.plan.done(this.ctx);
   }
 }
 
 /** The client stopped reading: give up on it, and on the upstream request feeding it. */
 function onSendTimeout(ex: Exchange): void {
   ex.stallTimer = undefined;
-  if (ex.ctx.error === undefined) ex.ctx.error = 'SEND_TIMEOUT';
+  const ctx = ex.owner.ctx;
+  if (ctx.error === undefined) ctx.error = 'SEND_TIMEOUT';
   ex.abort(new ProxyError('SEND_TIMEOUT'));
-  ex.ctx.res.destroy();
+  ctx.res.destroy();
 }
 
-function onRequestTimeout(ex: Exchange): void {
-  ex.abort(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the request took longer than the route allows'));
+function onTryTimeout(ex: Exchange): void {
+  ex.tryTimer = undefined;
+  ex.abort(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the endpoint did not answer within the per-try timeout'));
 }
 
-/** A started attempt: the handle the listener keeps to abort it. */
-export interface Attempt {
-  abort(reason: Error): void;
-  readonly finished: boolean;
-}
-
-/** Sends one attempt to `plan.endpoint` and streams the answer to `ctx.res`. */
-export function dispatch(ctx: RequestContext, plan: AttemptPlan): Attempt {
-  const ex = new Exchange(ctx, plan);
-  const endpoint = plan.endpoint;
-  const t = plan.timeouts;
-  endpoint.inFlight++;
+/** Sends one try of `owner`'s request to `endpoint` and streams the answer to the client. */
+export function dispatch(owner: TryOwner, endpoint: Endpoint): Exchange {
+  const ex = new Exchange(owner, endpoint);
+  const ctx = owner.ctx;
+  const t = owner.timeouts;
+  endpoint.state.inFlight++;
   ctx.endpoint = endpoint;
-  if (t.request > 0) ex.timer = setTimeout(onRequestTimeout, t.request, ex);
+  if (owner.perTryTimeout > 0) ex.tryTimer = setTimeout(onTryTimeout, owner.perTryTimeout, ex);
   ex.dispatchedAt = performance.now();
   try {
     endpoint.dispatcherFor(t.connect).dispatch(
       {
-        path: plan.target,
+        path: owner.target,
         method: ctx.req.method as Dispatcher.HttpMethod,
-        headers: plan.headers,
-        body: plan.body,
+        headers: owner.headers,
+        body: owner.body,
         headersTimeout: t.responseHeaders,
         bodyTimeout: t.bodyIdle,
         idempotent: false,

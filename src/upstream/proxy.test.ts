@@ -1,30 +1,22 @@
 /**
  * The proxy step with no endpoint available: 503 NO_ENDPOINT at once, with Retry-After. Health
- * checks (issue 3) are what mark endpoints down; here the test marks the only one down by hand.
+ * checks are what mark endpoints down; here the test marks the only one down by hand, with the
+ * panic threshold off (in panic mode a down endpoint would still get traffic).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RuntimeRoute } from '../routing/route.ts';
 import { PoolRegistry } from '../transport/pools.ts';
-import { listenerRuntime, routeConfig, serve } from '../../test/helpers/pipeline.ts';
+import { listenerRuntime, routeConfig, serve, upstreamConfig, upstreamState } from '../../test/helpers/pipeline.ts';
 import { proxy } from './proxy.ts';
 import { Upstream } from './upstream.ts';
 
 test('no available endpoint: 503 NO_ENDPOINT with Retry-After, nothing dispatched', async () => {
   const registry = new PoolRegistry();
-  const upstream = new Upstream(
-    {
-      name: 'down',
-      balancer: 'round-robin',
-      endpoints: [{ url: 'http://127.0.0.1:1', origin: 'http://127.0.0.1:1', host: '127.0.0.1:1', weight: 1 }],
-      timeouts: { connect: 1000, responseHeaders: 1000, bodyIdle: 1000, request: 0 },
-      hostHeader: 'preserve',
-      connectionsPerEndpoint: 1,
-      keepAliveTimeout: 1000,
-    },
-    registry,
-  );
-  upstream.endpoints[0].healthy = false;
+  const config = upstreamConfig('down', { endpoints: [{ url: 'http://127.0.0.1:1' }], panicThreshold: 0 });
+  const { state, close: closeState } = upstreamState(config);
+  const upstream = new Upstream(config, registry, state);
+  upstream.endpoints[0].state.healthy = false;
   upstream.refresh();
   const target = { upstream, timeouts: upstream.config.timeouts, maxBodySize: 0 };
   const route = {
@@ -46,6 +38,7 @@ test('no available endpoint: 503 NO_ENDPOINT with Retry-After, nothing dispatche
     assert.deepEqual(ended, ['503 NO_ENDPOINT down']);
   } finally {
     await close();
+    closeState();
     await registry.closeAll();
   }
 });

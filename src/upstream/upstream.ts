@@ -1,12 +1,17 @@
 /**
- * An Upstream: a named pool of endpoints and the balancer that chooses among them. Keeps the list
- * of available endpoints precomputed, so a pick is one balancer call with no filtering on the common
- * path (first attempt).
+ * An Upstream in one config generation: its endpoints, its balancer, and the list of endpoints
+ * traffic may go to, recomputed only when health, ejection or the config change, so a pick on the
+ * common path is one balancer call with no filtering.
+ *
+ * Panic mode (as Envoy's panic threshold): when fewer than `panicThreshold` % of the endpoints are
+ * usable, every endpoint is a candidate again, since overloading the few healthy ones would take
+ * them down too.
  */
-import type { Timeouts, UpstreamConfig } from '../config/types.ts';
+import type { StickyConfig, Timeouts, UpstreamConfig } from '../config/types.ts';
 import type { Balancer, PickContext } from './balancer.ts';
 import { balancers } from './balancers/index.ts';
 import { Endpoint } from './endpoint.ts';
+import type { UpstreamState } from './state.ts';
 import type { PoolOptions, PoolRegistry } from '../transport/pools.ts';
 import type { Dispatcher } from 'undici';
 
@@ -15,57 +20,111 @@ export class Upstream {
   readonly config: UpstreamConfig;
   readonly endpoints: readonly Endpoint[];
   readonly balancer: Balancer;
+  readonly state: UpstreamState;
+  /** Whether the balancer hashes a request key (ip-hash, consistent-hash). */
+  readonly hashes: boolean;
+  readonly sticky: StickyConfig | undefined;
   /** Every pool this upstream acquired, released when its config generation retires. */
   readonly pools: Dispatcher[] = [];
-  #available: Endpoint[];
+  #available: Endpoint[] = [];
+  #panic = false;
+  readonly #byId = new Map<string, Endpoint>();
+  readonly #cookies = new Map<Endpoint, string>();
+  readonly #pick: PickContext = { hashKey: undefined, now: 0 };
+  readonly #unsubscribe: () => void;
 
   /**
    * @param connectTimeouts connect timeouts that routes override to; each gets its own pool per
    *   endpoint, because undici sets the connect timeout per pool.
    */
-  constructor(config: UpstreamConfig, registry: PoolRegistry, connectTimeouts: Iterable<number> = []) {
+  constructor(config: UpstreamConfig, registry: PoolRegistry, state: UpstreamState, connectTimeouts: Iterable<number> = []) {
     this.name = config.name;
     this.config = config;
-    const factory = balancers[config.balancer];
-    if (!factory) throw new Error(`unknown balancer ${config.balancer}`);
-    this.balancer = factory();
+    this.state = state;
+    this.balancer = balancers[config.balancer]({ random: Math.random, hashTable: config.hashTable });
+    this.hashes = config.balancer === 'ip-hash' || config.balancer === 'consistent-hash';
+    this.sticky = config.sticky;
     const acquire = (origin: string, connectTimeout: number): Dispatcher => {
       const pool = registry.acquire(origin, poolOptions(config, connectTimeout));
       this.pools.push(pool);
       return pool;
     };
     this.endpoints = config.endpoints.map((e) => {
-      const endpoint = new Endpoint(config.name, e, acquire(e.origin, config.timeouts.connect));
+      const s = state.endpoints.get(e.origin);
+      if (s === undefined) throw new Error(`no state for endpoint ${e.origin} of upstream ${config.name}`);
+      const endpoint = new Endpoint(config.name, e, s, acquire(e.origin, config.timeouts.connect));
       for (const t of connectTimeouts) {
         if (t !== config.timeouts.connect) endpoint.dispatchers.set(t, acquire(e.origin, t));
       }
+      this.#byId.set(endpoint.id, endpoint);
+      if (config.sticky) this.#cookies.set(endpoint, stickyCookie(config.sticky, endpoint.id));
       return endpoint;
     });
-    this.#available = [];
     this.refresh();
+    this.#unsubscribe = state.subscribe(() => this.refresh());
   }
 
-  /** Endpoints that may be picked now (healthy). */
+  /** Endpoints that may be picked now: the usable ones, or all of them in panic mode. */
   get available(): readonly Endpoint[] {
     return this.#available;
   }
 
-  /** Recomputes the available list; call after any endpoint's `healthy` changes. */
+  /** Whether too few endpoints are usable and all of them take traffic. */
+  get panic(): boolean {
+    return this.#panic;
+  }
+
+  /** Recomputes the available list; runs when an endpoint's health or ejection changes. */
   refresh(): void {
-    this.#available = this.endpoints.filter((e) => e.healthy);
-    this.balancer.update?.(this.#available);
+    const usable = this.endpoints.filter((e) => e.state.usable);
+    const threshold = this.config.panicThreshold;
+    this.#panic = threshold > 0 && usable.length * 100 < threshold * this.endpoints.length;
+    this.#available = this.#panic ? this.endpoints.slice() : usable;
+    this.balancer.update(this.#available);
+  }
+
+  /** The endpoint with this id when it may take traffic now (for sticky sessions). */
+  availableById(id: string): Endpoint | undefined {
+    const e = this.#byId.get(id);
+    return e !== undefined && (this.#panic || e.state.usable) ? e : undefined;
   }
 
   /**
-   * Chooses the endpoint for one attempt, avoiding those already tried while others remain.
-   * Returns undefined when no endpoint is available.
+   * Chooses the endpoint for one try: among the available ones not in `tried`. Returns undefined
+   * when none is available, or every available one was tried.
    */
-  pick(ctx: PickContext): Endpoint | undefined {
+  pick(hashKey: string | undefined, tried: readonly Endpoint[] | undefined): Endpoint | undefined {
+    const ctx = this.#pick;
+    ctx.hashKey = hashKey;
+    ctx.now = performance.now();
     const available = this.#available;
-    if (ctx.tried.size === 0 || available.length <= 1) return this.balancer.pick(available, ctx);
-    const fresh = available.filter((e) => !ctx.tried.has(e));
-    return this.balancer.pick(fresh.length ? fresh : available, ctx);
+    if (tried === undefined) return this.balancer.pick(available, ctx);
+    const fresh = available.filter((e) => !tried.includes(e));
+    return fresh.length === 0 ? undefined : this.balancer.pick(fresh, ctx);
   }
+
+  /** The Set-Cookie value that pins a client to `endpoint` (sticky sessions). */
+  cookieFor(endpoint: Endpoint): string | undefined {
+    return this.#cookies.get(endpoint);
+  }
+
+  /** Whether some available endpoint is not in `tried`. */
+  hasUntried(tried: readonly Endpoint[]): boolean {
+    for (const e of this.#available) if (!tried.includes(e)) return true;
+    return false;
+  }
+
+  /** Stops following state changes; called when the generation retires. */
+  close(): void {
+    this.#unsubscribe();
+  }
+}
+
+function stickyCookie(s: StickyConfig, id: string): string {
+  let cookie = `${s.cookie}=${id}; Path=${s.path}; HttpOnly; SameSite=${s.sameSite}`;
+  if (s.ttl > 0) cookie += `; Max-Age=${Math.round(s.ttl / 1000)}`;
+  if (s.secure || s.sameSite === 'None') cookie += '; Secure';
+  return cookie;
 }
 
 function poolOptions(config: UpstreamConfig, connectTimeout: number): PoolOptions {

@@ -4,7 +4,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MatchConfig, RouteConfig } from '../../src/config/types.ts';
+import type { MatchConfig, RouteConfig, UpstreamConfig } from '../../src/config/types.ts';
+import { resolve } from '../../src/config/resolve.ts';
+import type { RawUpstream } from '../../src/config/schema.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { StateStore, type UpstreamState } from '../../src/upstream/state.ts';
 import { handleRequest, type ListenerRuntime } from '../../src/listeners/http-handler.ts';
 import { Router } from '../../src/routing/router.ts';
 import type { RuntimeRoute } from '../../src/routing/route.ts';
@@ -52,4 +56,18 @@ export async function serve(rt: ListenerRuntime): Promise<{ base: string; close:
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/** An upstream config as the resolver makes it from `raw` (defaults applied). */
+export function upstreamConfig(name: string, raw: RawUpstream): UpstreamConfig {
+  const { config, problems } = resolve({ listeners: {}, upstreams: { [name]: raw } });
+  if (!config) throw new Error(`bad upstream config: ${JSON.stringify(problems)}`);
+  return config.upstreams.get(name)!;
+}
+
+/** The lasting state for `config`, as the gateway's StateStore keeps it (health checkers started when configured). */
+export function upstreamState(config: UpstreamConfig): { state: UpstreamState; close: () => void } {
+  const store = new StateStore(createLogger('silent'));
+  store.apply({ listeners: [], routes: [], upstreams: new Map([[config.name, config]]), drainTimeout: 0 });
+  return { state: store.get(config.name)!, close: () => store.close() };
 }

@@ -1,19 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RoundRobin } from './round-robin.ts';
-import type { Endpoint } from '../endpoint.ts';
+import { fakeEndpoints } from './testing.ts';
 
-const ctx = { tried: new Set<Endpoint>(), hashKey: undefined };
-const eps = ['a', 'b', 'c'].map((id) => ({ id }) as unknown as Endpoint);
+const ctx = { hashKey: undefined, now: 0 };
+const eps = fakeEndpoints(['a', 'b', 'c']);
 
 test('round robin visits each candidate in turn', () => {
   const rr = new RoundRobin();
+  rr.update(eps);
   const seen = Array.from({ length: 7 }, () => rr.pick(eps, ctx)?.id);
   assert.deepEqual(seen, ['a', 'b', 'c', 'a', 'b', 'c', 'a']);
 });
 
 test('round robin spreads evenly over many picks', () => {
   const rr = new RoundRobin();
+  rr.update(eps);
   const counts = new Map<string, number>();
   for (let i = 0; i < 3000; i++) {
     const id = rr.pick(eps, ctx)!.id;
@@ -24,6 +26,7 @@ test('round robin spreads evenly over many picks', () => {
 
 test('round robin copes with the candidate list shrinking', () => {
   const rr = new RoundRobin();
+  rr.update(eps);
   rr.pick(eps, ctx);
   rr.pick(eps, ctx);
   rr.pick(eps, ctx);

@@ -1,16 +1,16 @@
 /**
- * Round robin: each pick takes the next candidate in turn (the classic scheme of NGINX's default
- * `upstream` and HAProxy's `roundrobin` without weights). Weights are ignored here; the weighted
- * variant is its own module.
+ * Round robin: each pick takes the next candidate in turn (NGINX's `upstream` default and HAProxy's
+ * `roundrobin`, without weights). Weights are ignored here; `weighted-round-robin` honours them.
  */
-import type { Balancer, PickContext } from '../balancer.ts';
-import type { Endpoint } from '../endpoint.ts';
+import type { Balancer, BalancerEndpoint, PickContext } from '../balancer.ts';
 
 export class RoundRobin implements Balancer {
   readonly name = 'round-robin';
   #next = 0;
 
-  pick(candidates: readonly Endpoint[], _ctx: PickContext): Endpoint | undefined {
+  update(_endpoints: readonly BalancerEndpoint[]): void {}
+
+  pick<E extends BalancerEndpoint>(candidates: readonly E[], _ctx: PickContext): E | undefined {
     const n = candidates.length;
     if (n === 0) return undefined;
     if (this.#next >= n) this.#next = 0;

@@ -1,0 +1,47 @@
+/**
+ * Reading one value out of a Cookie header or a query string without parsing all of it: the
+ * hashing balancers and sticky sessions need a single named value per request.
+ */
+
+/** The value of cookie `name` in a Cookie header (`a=1; b=2`), or undefined. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  let at = 0;
+  const n = header.length;
+  while (at < n) {
+    while (at < n && (header.charCodeAt(at) === 32 || header.charCodeAt(at) === 59)) at++;
+    const end = header.indexOf(';', at);
+    const stop = end === -1 ? n : end;
+    const eq = header.indexOf('=', at);
+    if (eq !== -1 && eq < stop && eq - at === name.length && header.startsWith(name, at)) {
+      let value = header.slice(eq + 1, stop).trim();
+      if (value.length >= 2 && value.charCodeAt(0) === 34 && value.charCodeAt(value.length - 1) === 34) value = value.slice(1, -1);
+      return value;
+    }
+    at = stop + 1;
+  }
+  return undefined;
+}
+
+/** The first value of parameter `name` in a query string (with or without its leading `?`), decoded. */
+export function queryValue(query: string, name: string): string | undefined {
+  if (query.length === 0) return undefined;
+  let at = query.charCodeAt(0) === 63 ? 1 : 0;
+  const n = query.length;
+  while (at < n) {
+    const end = query.indexOf('&', at);
+    const stop = end === -1 ? n : end;
+    const eq = query.indexOf('=', at);
+    const keyEnd = eq !== -1 && eq < stop ? eq : stop;
+    if (keyEnd - at === name.length && query.startsWith(name, at)) {
+      const raw = keyEnd === stop ? '' : query.slice(keyEnd + 1, stop);
+      try {
+        return decodeURIComponent(raw.replaceAll('+', ' '));
+      } catch {
+        return raw;
+      }
+    }
+    at = stop + 1;
+  }
+  return undefined;
+}
