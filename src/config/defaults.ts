@@ -49,7 +49,7 @@ export const defaults = {
       perTryTimeout: 0,
       retryOn: ['reset', 'timeout'],
       statuses: [] as number[],
-      budget: { percent: 20, minConcurrent: 3 },
+      budget: { percent: 20, minConcurrent: 10 },
     },
     hostHeader: 'preserve',
     connectionsPerEndpoint: 128,

@@ -1,0 +1,275 @@
+/**
+ * Keeping requests away from unhealthy endpoints: active health checks (down within fall × interval,
+ * up within rise × interval, no request to a down endpoint), outlier ejection and return, the panic
+ * threshold, and circuit breaking, all through the real gateway with real origins.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type http from 'node:http';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { startOrigin, type Origin } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
+import { simpleConfig, startTestGateway } from './helpers/gateway.ts';
+import { endpointEvent } from './helpers/endpoint-events.ts';
+
+/** An origin whose /healthz answers `state.status`, and whose other paths echo its name. */
+async function checkedOrigin(name: string): Promise<Origin & { health: { status: number }; traffic: () => number }> {
+  const health = { status: 200 };
+  let traffic = 0;
+  const origin = await startOrigin(name, (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.url === '/healthz') {
+      res.writeHead(health.status).end();
+      return;
+    }
+    traffic++;
+    res.writeHead(200, { 'x-origin': name }).end(name);
+  });
+  return Object.assign(origin, { health, traffic: () => traffic });
+}
+
+async function originOf(url: string, init?: RequestInit): Promise<string> {
+  const res = await fetch(url, init);
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+test('health checks: down within fall × interval, up within rise × interval, no request reaches a down endpoint', async () => {
+  const a = await checkedOrigin('a');
+  const b = await checkedOrigin('b');
+  const interval = 100;
+  const timeout = 80;
+  const gw = await startTestGateway(
+    simpleConfig([a.url, b.url], {
+      upstream: { healthCheck: { type: 'http', path: '/healthz', interval: `${interval}ms`, timeout: `${timeout}ms`, jitter: 0, rise: 2, fall: 2 } },
+    }),
+  );
+  try {
+    // Both serve at first.
+    const first = new Set([await originOf(`${gw.url}/`), await originOf(`${gw.url}/`)]);
+    assert.deepEqual([...first].sort(), ['a', 'b']);
+
+    const down = endpointEvent((e) => e.endpoint === b.url && !e.healthy, 'b marked down');
+    const failedAt = performance.now();
+    b.health.status = 503;
+    await down;
+    const downAfter = performance.now() - failedAt;
+    // fall (2) checks of the failing origin: the first may start up to one interval after the switch.
+    assert.ok(downAfter <= (2 + 1) * interval + timeout + 250, `down after ${downAfter.toFixed(0)} ms`);
+
+    const before = b.traffic();
+    for (let i = 0; i < 20; i++) assert.equal(await originOf(`${gw.url}/`), 'a');
+    assert.equal(b.traffic(), before, 'no request reached the down endpoint');
+    assert.deepEqual(
+      gw.gw.endpoints('app')?.map((e) => [e.url, e.healthy]),
+      [
+        [a.url, true],
+        [b.url, false],
+      ],
+    );
+
+    const up = endpointEvent((e) => e.endpoint === b.url && e.healthy, 'b marked up');
+    const recoveredAt = performance.now();
+    b.health.status = 200;
+    await up;
+    const upAfter = performance.now() - recoveredAt;
+    assert.ok(upAfter <= (2 + 1) * interval + timeout + 250, `up after ${upAfter.toFixed(0)} ms`);
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add(await originOf(`${gw.url}/`));
+    assert.ok(seen.has('b'), 'the recovered endpoint takes traffic again');
+  } finally {
+    await gw.stop();
+    await a.close();
+    await b.close();
+  }
+});
+
+test('health checks: tcp checks, initialState unhealthy, and a checker that survives a reload', async () => {
+  const a = await checkedOrigin('a');
+  const b = await checkedOrigin('b');
+  const config = (extra: object): object =>
+    simpleConfig([a.url, b.url], { upstream: { healthCheck: { type: 'tcp', interval: '50ms', timeout: '50ms', jitter: 0, rise: 1, fall: 1, initialState: 'unhealthy', ...extra } } });
+  // Both start unhealthy until their first check (panic mode would still balance over them).
+  const bothUp = Promise.all([
+    endpointEvent((e) => e.endpoint === a.url && e.healthy, 'a up'),
+    endpointEvent((e) => e.endpoint === b.url && e.healthy, 'b up'),
+  ]);
+  const gw = await startTestGateway(config({}));
+  try {
+    await bothUp;
+    const down = endpointEvent((e) => e.endpoint === b.url && !e.healthy, 'b down (tcp)');
+    await b.close();
+    await down;
+    // A reload that keeps the endpoint keeps its state: b stays down, with no flap to up.
+    let flapped = false;
+    const watch = endpointEvent((e) => e.endpoint === b.url && e.healthy, 'no flap', 400).then(
+      () => (flapped = true),
+      () => undefined,
+    );
+    const r = await gw.gw.reload(config({ timeout: '60ms' }));
+    assert.equal(r.ok, true);
+    for (let i = 0; i < 6; i++) assert.equal(await originOf(`${gw.url}/`), 'a');
+    await watch;
+    assert.equal(flapped, false, 'b did not come back up across the reload');
+    assert.equal(gw.gw.endpoints('app')?.find((e) => e.url === b.url)?.healthy, false);
+  } finally {
+    await gw.stop();
+    await a.close();
+  }
+});
+
+test('outlier detection ejects an endpoint after consecutive failures, and it returns after the ejection time', async () => {
+  let failing = true;
+  const bad = await startOrigin('bad', (_req, res) => {
+    if (failing) res.writeHead(500).end('boom');
+    else res.writeHead(200, { 'x-origin': 'bad' }).end('bad');
+  });
+  const good = await startOrigin('good', (_req, res) => res.writeHead(200).end('good'));
+  const gw = await startTestGateway(
+    simpleConfig([bad.url, good.url], {
+      upstream: { outlierDetection: { consecutiveFailures: 3, baseEjectionTime: '300ms', maxEjectedPercent: 50 }, retries: { attempts: 1 } },
+    }),
+  );
+  try {
+    const ejected = endpointEvent((e) => e.endpoint === bad.url && e.ejected, 'bad ejected');
+    const statuses: number[] = [];
+    // Round robin alternates: three 500s from `bad` within six requests eject it.
+    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${gw.url}/`).then(async (r) => (await r.text(), r.status))));
+    assert.deepEqual(statuses.filter((s) => s === 500).length, 3);
+    const event = await ejected;
+    assert.match(event.reason, /3 consecutive failures/);
+    const seenWhileEjected = bad.seen.length;
+    for (let i = 0; i < 10; i++) assert.equal(await originOf(`${gw.url}/`), 'good');
+    assert.equal(bad.seen.length, seenWhileEjected, 'no request reached the ejected endpoint');
+
+    failing = false;
+    await endpointEvent((e) => e.endpoint === bad.url && !e.ejected, 'bad returns');
+    const after = new Set<string>();
+    for (let i = 0; i < 4; i++) after.add(await originOf(`${gw.url}/`));
+    assert.deepEqual([...after].sort(), ['bad', 'good']);
+  } finally {
+    await gw.stop();
+    await bad.close();
+    await good.close();
+  }
+});
+
+test('outlier detection: at most maxEjectedPercent of the endpoints are ejected at once', async () => {
+  const origins = await Promise.all(['a', 'b', 'c', 'd'].map((n) => startOrigin(n, (_req, res) => res.writeHead(502).end(n))));
+  const gw = await startTestGateway(
+    simpleConfig(
+      origins.map((o) => o.url),
+      { upstream: { outlierDetection: { consecutiveFailures: 1, baseEjectionTime: '30s', maxEjectedPercent: 50 }, retries: { attempts: 1 }, panicThreshold: 0 } },
+    ),
+  );
+  try {
+    for (let i = 0; i < 12; i++) assert.equal((await fetch(`${gw.url}/`).then(async (r) => (await r.text(), r.status))), 502);
+    const ejected = gw.gw.endpoints('app')!.filter((e) => e.ejected).length;
+    assert.equal(ejected, 2, 'half of four endpoints, never more');
+  } finally {
+    await gw.stop();
+    for (const o of origins) await o.close();
+  }
+});
+
+test('panic threshold: below it, traffic goes to every endpoint; with panic off, only to the healthy one', async () => {
+  const origins = await Promise.all(['a', 'b', 'c', 'd'].map((n) => checkedOrigin(n)));
+  const hc = { path: '/healthz', interval: '50ms', timeout: '50ms', jitter: 0, rise: 1, fall: 1 };
+  const run = async (panicThreshold: number): Promise<Set<string>> => {
+    for (const o of origins) o.health.status = 200;
+    const gw = await startTestGateway(simpleConfig(origins.map((o) => o.url), { upstream: { healthCheck: hc, panicThreshold } }));
+    try {
+      // Three of four go down: 25% healthy, below a 50% threshold.
+      const downs = origins.slice(1).map((o) => endpointEvent((e) => e.endpoint === o.url && !e.healthy, `${o.name} down`));
+      for (const o of origins.slice(1)) o.health.status = 503;
+      await Promise.all(downs);
+      const seen = new Set<string>();
+      for (let i = 0; i < 16; i++) seen.add(await originOf(`${gw.url}/`));
+      return seen;
+    } finally {
+      await gw.stop();
+    }
+  };
+  try {
+    assert.deepEqual([...(await run(50))].sort(), ['a', 'b', 'c', 'd'], 'panic: all four share the load');
+    assert.deepEqual([...(await run(0))].sort(), ['a'], 'no panic: only the healthy one');
+  } finally {
+    for (const o of origins) await o.close();
+  }
+});
+
+test('no endpoint available (all down, panic off): 503 NO_ENDPOINT at once with Retry-After', async () => {
+  const a = await checkedOrigin('a');
+  a.health.status = 500;
+  const down = endpointEvent((e) => e.endpoint === a.url && !e.healthy, 'a down');
+  const gw = await startTestGateway(
+    simpleConfig([a.url], { upstream: { panicThreshold: 0, healthCheck: { path: '/healthz', interval: '50ms', timeout: '50ms', rise: 1, fall: 1 } } }),
+  );
+  try {
+    await down;
+    const res = await fetch(`${gw.url}/`);
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'NO_ENDPOINT');
+    assert.equal(a.traffic(), 0);
+  } finally {
+    await gw.stop();
+    await a.close();
+  }
+});
+
+test('circuit breaker: past maxRequests requests queue, past maxQueued they get 503 at once, and a queued one times out with 503', async () => {
+  const held: http.ServerResponse[] = [];
+  const waiters: Array<[number, () => void]> = [];
+  const slow = await startOrigin('slow', (_req, res) => {
+    held.push(res);
+    for (const [n, resolve] of waiters) if (held.length >= n) resolve();
+  });
+  /** Resolves once `n` requests are being held at the origin. */
+  const holding = (n: number): Promise<void> =>
+    guard(
+      new Promise<void>((resolve) => (held.length >= n ? resolve() : waiters.push([n, resolve]))),
+      `${n} requests held at the origin`,
+    );
+  const gw = await startTestGateway(
+    simpleConfig([slow.url], { upstream: { circuitBreaker: { maxRequests: 2, maxQueued: 1, queueTimeout: '300ms' } } }),
+  );
+  const agent = new Agent({ connections: 10 });
+  const get = (path: string): Promise<{ status: number; code?: string; body: string }> =>
+    undiciFetch(`${gw.url}${path}`, { dispatcher: agent }).then(async (r) => {
+      const body = await r.text();
+      return { status: r.status, body, code: r.status >= 500 ? (JSON.parse(body) as { error: { code: string } }).error.code : undefined };
+    });
+  try {
+    const inFlight = [get('/1'), get('/2')];
+    await holding(2);
+    // Two more: one takes the only queue place, the other is refused at once.
+    const extra = [get('/3'), get('/4')];
+    const refused = await Promise.race(extra);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.code, 'UPSTREAM_OVERLOADED');
+    assert.equal(held.length, 2, 'nothing past maxRequests reached the origin');
+    // A slot frees up: the queued one goes through.
+    held.shift()!.end('one');
+    assert.equal((await inFlight[0]).body, 'one');
+    await holding(2);
+    for (const r of held.splice(0)) r.end('later');
+    const results = (await Promise.all(extra)).map((r) => r.status).sort();
+    assert.deepEqual(results, [200, 503]);
+    assert.equal((await inFlight[1]).status, 200);
+
+    // Two held again, one queued: it gives up after queueTimeout with 503.
+    const again = [get('/5'), get('/6')];
+    await holding(2);
+    const waited = await get('/7');
+    assert.equal(waited.status, 503);
+    assert.equal(waited.code, 'UPSTREAM_OVERLOADED');
+    assert.match(waited.body, /queueTimeout/);
+    for (const r of held.splice(0)) r.end('done');
+    await Promise.all(again);
+  } finally {
+    for (const r of held) r.end();
+    await gw.stop();
+    await agent.close();
+    await slow.close();
+  }
+});
