@@ -155,6 +155,7 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
     bytesIn: 0,
     bytesOut: 0,
     upstreamLatency: -1,
+    tries: 0,
     error: undefined,
     attempt: undefined,
   };

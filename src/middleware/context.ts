@@ -54,6 +54,8 @@ export interface RequestContext {
   bytesOut: number;
   /** ms from dispatch to upstream response headers, -1 when no upstream answered. */
   upstreamLatency: number;
+  /** Tries sent to endpoints (1 + retries); 0 when none was sent. */
+  tries: number;
   /** Error code when Switchboard answered for itself or the exchange failed. */
   error: ErrorCode | undefined;
   /** The upstream attempt in flight, so that a client leaving early can abort it. */

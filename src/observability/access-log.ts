@@ -53,7 +53,7 @@ export function accessLine(ctx: RequestContext, now: number): string {
     `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.client)},"method":${name(ctx.req.method)}` +
     `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.req.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
     `,"listener":${name(ctx.listener)},"route":${name(ctx.route)},"upstream":${name(ctx.upstream)},"endpoint":${name(ctx.endpoint?.origin)}` +
-    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"error":${name(ctx.error)}}\n`
+    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)}}\n`
   );
 }
 

@@ -46,6 +46,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
     upstream: undefined,
     endpoint: undefined,
     upstreamLatency: -1,
+    tries: 0,
     startedAt: 0,
     error: 'ROUTE_NOT_FOUND',
   } as unknown as RequestContext;
@@ -58,6 +59,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
   assert.equal(parsed.route, null);
   assert.equal(parsed.upstreamMs, null);
   assert.equal(parsed.totalMs, 12.35);
+  assert.equal(parsed.tries, 0);
   assert.equal(parsed.error, 'ROUTE_NOT_FOUND');
   assert.match(String(parsed.time), /^\d{4}-\d\d-\d\dT/);
 });

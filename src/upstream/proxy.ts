@@ -148,7 +148,7 @@ class Forwarding implements TryOwner, AttemptHandle {
       fail(this.ctx, 'NO_ENDPOINT', this.body !== null);
       return this.end();
     }
-    this.tries++;
+    this.ctx.tries = ++this.tries;
     if (upstream.sticky !== undefined) {
       stickyId ??= cookieValue(this.ctx.req.headers.cookie, upstream.sticky.cookie);
       this.setCookie = stickyId === endpoint.id ? undefined : upstream.cookieFor(endpoint);

@@ -126,6 +126,7 @@ test('access log file: one JSON line per request with the request, routing, timi
   assert.equal(typeof lOk.upstreamMs, 'number');
   assert.ok((lOk.upstreamMs as number) <= (lOk.totalMs as number));
   assert.equal(lOk.error ?? null, null);
+  assert.equal(lOk.tries, 1);
 
   const l404 = byId.get(notFound.requestId)!;
   assert.equal(l404.method, 'GET');
@@ -136,6 +137,7 @@ test('access log file: one JSON line per request with the request, routing, timi
   assert.equal(l404.upstream ?? null, null);
   assert.equal(l404.endpoint ?? null, null);
   assert.equal(l404.upstreamMs ?? null, null);
+  assert.equal(l404.tries, 0);
 
   const l502 = byId.get(badGateway.requestId)!;
   assert.equal(l502.path, '/dead/x');

@@ -7,7 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import diagnostics from 'node:diagnostics_channel';
 import { Agent, fetch as undiciFetch } from 'undici';
+import type { RequestContext } from '../../src/middleware/context.ts';
 import { closedPort, echo, startOrigin, type Origin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
 import { simpleConfig, startTestGateway } from './helpers/gateway.ts';
@@ -107,7 +109,16 @@ test('a connect failure is retried for any method, body intact (nothing was sent
     simpleConfig([dead, good.url], { upstream: { balancer: 'weighted-round-robin', endpoints: [{ url: dead, weight: 1000 }, { url: good.url, weight: 1 }] } }),
     async (url) => {
       const body = JSON.stringify({ order: 42, pad: 'y'.repeat(20_000) });
-      const fixed = await send(`${url}/orders`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      const ended: Array<[number, string | undefined, string | undefined]> = [];
+      const onEnd = (m: unknown): void => {
+        const ctx = m as RequestContext;
+        ended.push([ctx.tries, ctx.endpoint?.origin, ctx.error]);
+      };
+      diagnostics.subscribe('switchboard:request:end', onEnd);
+      const fixed = await send(`${url}/orders`, { method: 'POST', body, headers: { 'content-type': 'application/json' } }).finally(() =>
+        diagnostics.unsubscribe('switchboard:request:end', onEnd),
+      );
+      assert.deepEqual(ended, [[2, good.url, undefined]], 'two tries, the last one to the good endpoint, no error');
       assert.equal(fixed.status, 200);
       const echoed = JSON.parse(fixed.body) as { origin: string; method: string; body: string };
       assert.equal(echoed.origin, 'good');
