@@ -7,6 +7,7 @@ import { formatConfigError, loadConfigFile } from '../config/load.ts';
 import { jsonSchema } from '../config/schema.ts';
 import { demo } from './demo.ts';
 import { runUntilSignal } from './signals.ts';
+import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
 import type { LogLevel } from '../observability/logger.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -81,6 +82,22 @@ program
   .description("print the config's JSON Schema (for editors)")
   .action(() => {
     process.stdout.write(JSON.stringify(jsonSchema(), null, 2) + '\n');
+  });
+
+program
+  .command('simulate')
+  .description('compare balancing algorithms on a simulated fleet (built-in scenarios or a scenario file)')
+  .option('-c, --config <file>', 'scenario file (YAML)')
+  .option('--scenario <name>', 'built-in scenario, or "all" (default: equal)')
+  .option('--seed <n>', 'random seed (default: 1)')
+  .option('--requests <n>', 'requests per algorithm (default: the scenario\'s)')
+  .option('--algorithms <list>', 'comma-separated algorithms (default: all)')
+  .option('--hash-table <table>', 'ring or maglev, for ip-hash and consistent-hash')
+  .option('--html <file>', 'also write an HTML report with charts')
+  .option('--list', 'list the built-in scenarios')
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .action(async (opts: SimulateOptions) => {
+    process.exit(await simulateCommand(opts));
   });
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,124 @@
+/** `switchboard simulate` as a user runs it: reports, determinism, the HTML file, bad input. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { guard } from './helpers/guard.ts';
+import { MAIN, NODE, ROOT } from './helpers/paths.ts';
+
+interface Run {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion (killed by PID if it outlives the guard). */
+async function run(args: string[]): Promise<Run> {
+  const child = spawn(NODE, [MAIN, 'simulate', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  try {
+    const code = await guard(
+      new Promise<number | string>((resolve) => child.once('close', (c, signal) => resolve(c ?? signal ?? -1))),
+      `switchboard simulate ${args.join(' ')}`,
+      20_000,
+    );
+    return { code, stdout, stderr };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+test('simulate --scenario all: every scenario and algorithm, byte-identical for a seed, different for another', async () => {
+  const [a, b, c] = await Promise.all([
+    run(['--scenario', 'all', '--requests', '3000', '--seed', '1']),
+    run(['--scenario', 'all', '--requests', '3000', '--seed', '1']),
+    run(['--scenario', 'all', '--requests', '3000', '--seed', '2']),
+  ]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(a.stdout, b.stdout);
+  assert.notEqual(a.stdout, c.stdout);
+  for (const name of ['equal', 'half-speed', 'slowdown', 'heavy-clients', 'failure']) {
+    assert.match(a.stdout, new RegExp(`^=== ${name} ===$`, 'm'));
+    assert.match(a.stdout, new RegExp(`^Summary: ${name}$`, 'm'));
+  }
+  const algorithms = ['round-robin', 'weighted-round-robin', 'least-connections', 'least-response-time', 'random', 'power-of-two', 'ip-hash', 'consistent-hash'];
+  for (const algorithm of algorithms) assert.equal(a.stdout.match(new RegExp(`^${algorithm}$`, 'gm'))?.length, 5, algorithm);
+  assert.match(a.stdout, /^What this shows:$/m);
+});
+
+test('simulate: the default scenario, --algorithms, --list', async () => {
+  const def = await run(['--requests', '2000', '--algorithms', 'round-robin,least-connections']);
+  assert.equal(def.code, 0, def.stderr);
+  assert.match(def.stdout, /^=== equal ===$/m);
+  assert.match(def.stdout, /^round-robin$/m);
+  assert.match(def.stdout, /^least-connections$/m);
+  assert.doesNotMatch(def.stdout, /^random$/m);
+
+  const list = await run(['--list']);
+  assert.equal(list.code, 0);
+  assert.deepEqual(list.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]), ['equal', 'half-speed', 'slowdown', 'heavy-clients', 'failure']);
+});
+
+test('simulate: unknown scenario or algorithm, bad numbers: exit 2 with the valid names', async () => {
+  const scenario = await run(['--scenario', 'nope']);
+  assert.equal(scenario.code, 2);
+  assert.match(scenario.stderr, /unknown scenario "nope"; valid scenarios: equal, half-speed, slowdown, heavy-clients, failure, all/);
+  const algorithm = await run(['--algorithms', 'round-robin,fastest']);
+  assert.equal(algorithm.code, 2);
+  assert.match(algorithm.stderr, /unknown algorithm "fastest"; valid algorithms: round-robin, .*consistent-hash/);
+  const seed = await run(['--seed', 'x']);
+  assert.equal(seed.code, 2);
+  assert.match(seed.stderr, /--seed: expected a whole number/);
+  const option = await run(['--nope']);
+  assert.equal(option.code, 2);
+  assert.equal(option.stdout, '');
+});
+
+test('simulate -c: a scenario file runs; a bad one exits 2 with file:line:column and the key path', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'switchboard-simulate-'));
+  try {
+    const good = join(dir, 'good.yaml');
+    await writeFile(
+      good,
+      `name: "<script>alert(1)</script>"
+description: two servers
+requests: 2000
+rate: 150
+endpoints:
+  - { name: a, capacity: 2, service: { distribution: exponential, mean: 20ms } }
+  - { name: b, capacity: 2, service: { distribution: lognormal, mean: 20ms, p99: 80ms } }
+events:
+  - { type: slowdown, endpoint: b, at: 30%, until: 60%, factor: 4 }
+algorithms: [round-robin, least-response-time]
+`,
+    );
+    const html = join(dir, 'report.html');
+    const ok = await run(['-c', good, '--html', html]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^=== <script>alert\(1\)<\/script> ===$/m, 'plain text is not escaped');
+    assert.match(ok.stdout, /^least-response-time$/m);
+    const page = await readFile(html, 'utf8');
+    assert.match(page, /<svg /);
+    assert.doesNotMatch(page, /<script>/);
+    assert.match(page, /&#60;script&#62;/);
+
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'name: x\nrate: 100\nendpoints:\n  - { name: a, capacity: many, service: { distribution: constant, mean: 5ms } }\n');
+    const ko = await run(['-c', bad]);
+    assert.equal(ko.code, 2);
+    assert.match(ko.stderr, /bad\.yaml:4:26: endpoints\[0\]\.capacity: expected a number, found "many"/);
+    assert.match(ko.stderr, /1 problem in .*bad\.yaml/);
+    assert.equal(ko.stdout, '');
+
+    const missing = await run(['-c', join(dir, 'absent.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /absent\.yaml: expected a readable scenario file, found .*ENOENT/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
