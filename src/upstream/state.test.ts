@@ -32,7 +32,10 @@ test('slow start: an endpoint added by a reload starts at a tenth of its weight 
     store.apply(gateway(config({ slowStart: '1s' }, [A, B])));
     const b = state.endpoints.get(B)!;
     assert.equal(b.weightFactor, 0.1);
+    let rebuilds = 0;
+    state.subscribe(() => rebuilds++);
     t.mock.timers.tick(500);
+    assert.ok(rebuilds >= 5, `subscribers (balancer tables) told at each ramp step: ${rebuilds}`);
     assert.ok(b.weightFactor > 0.5 && b.weightFactor < 0.6, `half way: ${b.weightFactor}`);
     t.mock.timers.tick(600);
     assert.equal(b.weightFactor, 1);

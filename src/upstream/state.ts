@@ -234,6 +234,8 @@ export class UpstreamState {
       clearInterval(this.#rampTimer);
       this.#rampTimer = undefined;
     }
+    // Balancers that precompute from weights (hash tables, schedules) rebuild at each step.
+    this.#changed();
   }
 
   #publish(state: EndpointState, reason: string): void {
