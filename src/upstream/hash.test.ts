@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hash32 } from './hash.ts';
+import { hash31, hash32 } from './hash.ts';
 
 const SEED = 0x9747b28c;
 
@@ -45,11 +45,17 @@ function reference(bytes: Uint8Array, seed: number): number {
 }
 
 test('hash32 hashes the UTF-8 encoding (multi-byte, astral and lone surrogates)', () => {
-  const keys = ['é', 'ü-x', '日本語のキー', '😀', 'a😀bc', '\ud800', 'x\udc00y', '\ud83d', '2001:db8::1', '10.0.0.1'];
+  const keys = ['é', 'ü-x', 'abcé', 'abcdefgé', 'abcdefgh€', 'abcd😀', '日本語のキー', '😀', 'a😀bc', '\ud800', 'x\udc00y', '\ud83d', '2001:db8::1', '10.0.0.1'];
   for (const key of keys) {
     for (const seed of [0, 1, SEED]) {
       assert.equal(hash32(key, seed), reference(new TextEncoder().encode(key), seed), JSON.stringify(key));
     }
+  }
+});
+
+test('hash31 is the top 31 bits of hash32', () => {
+  for (const key of ['', 'a', '10.0.0.1', 'é', 'The quick brown fox']) {
+    for (const seed of [0, 5]) assert.equal(hash31(key, seed), hash32(key, seed) >>> 1);
   }
 });
 

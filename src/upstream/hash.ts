@@ -3,7 +3,7 @@
  * a string: the key hash of the hashing balancers (ip-hash, consistent-hash) and the hash of endpoint
  * ids when building their rings and Maglev tables. Written here rather than taken from node:crypto
  * because it runs once per request on the hot path: no allocation, no Buffer, 32-bit integer
- * arithmetic only (`Math.imul`).
+ * arithmetic only (`Math.imul`), four characters at a time for ASCII keys.
  *
  * The string is encoded to UTF-8 on the fly (lone surrogates as U+FFFD, as TextEncoder does), so
  * the result equals MurmurHash3_x86_32 of `Buffer.from(key)` in any other implementation.
@@ -18,6 +18,56 @@ const C2 = 0x1b873593;
  * ring replicas).
  */
 export function hash32(key: string, seed = 0): number {
+  return murmur3(key, seed) >>> 0;
+}
+
+/**
+ * The top 31 bits of hash32 (0 … 2^31-1): what the hash tables use, because V8 keeps integers
+ * below 2^31 unboxed (Smi) when they cross a function call, and a 32-bit unsigned hash would be
+ * allocated as a heap number on every request.
+ */
+export function hash31(key: string, seed = 0): number {
+  return murmur3(key, seed) >>> 1;
+}
+
+/** MurmurHash3_x86_32 as a signed 32-bit integer (so that returning it never allocates). */
+function murmur3(key: string, seed: number): number {
+  // Fast path: ASCII keys (addresses, ids, most header values), four characters per block.
+  let h = seed | 0;
+  const n = key.length;
+  const blocks = n & ~3;
+  let i = 0;
+  for (; i < blocks; i += 4) {
+    const c0 = key.charCodeAt(i);
+    const c1 = key.charCodeAt(i + 1);
+    const c2 = key.charCodeAt(i + 2);
+    const c3 = key.charCodeAt(i + 3);
+    if ((c0 | c1 | c2 | c3) >= 0x80) return murmur3Utf8(key, seed);
+    let k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  if (i < n) {
+    let k = 0;
+    for (let shift = 0; i < n; i++, shift += 8) {
+      const c = key.charCodeAt(i);
+      if (c >= 0x80) return murmur3Utf8(key, seed);
+      k |= c << shift;
+    }
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+  }
+  return finish(h, n);
+}
+
+/** The same over any string, encoding UTF-8 on the fly (lone surrogates as U+FFFD). */
+function murmur3Utf8(key: string, seed: number): number {
   let h = seed | 0;
   let k = 0; // pending block, little-endian
   let shift = 0; // bits already in k
@@ -73,11 +123,16 @@ export function hash32(key: string, seed = 0): number {
     k = Math.imul(k, C2);
     h ^= k;
   }
+  return finish(h, length);
+}
+
+/** Length and final avalanche (fmix32). */
+function finish(h: number, length: number): number {
   h ^= length;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }

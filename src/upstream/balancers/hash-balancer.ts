@@ -9,7 +9,7 @@
  * random.
  */
 import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from '../balancer.ts';
-import { hash32 } from '../hash.ts';
+import { hash31 } from '../hash.ts';
 import { buildHashTable, type HashTable, type HashTableKind } from './hash-table.ts';
 
 export class HashBalancer implements Balancer {
@@ -57,7 +57,7 @@ export class HashBalancer implements Balancer {
     if (n <= 1) return candidates[0];
     const key = ctx.hashKey;
     if (key === undefined) return candidates[Math.floor(this.#random() * n)];
-    const h = hash32(key);
+    const h = hash31(key);
     const owners = this.#table.owners;
     if (owners.length === 0) return candidates[h % n]; // pick before any update
     const position = this.#table.start(h);

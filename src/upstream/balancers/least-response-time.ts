@@ -1,7 +1,7 @@
 /**
  * Least response time: power of two random choices over a latency-weighted load, as Finagle's
  * "P2C + PeakEWMA" balancer (also Linkerd's default). Two distinct candidates are sampled at random
- * and the one with the lower score wins, where
+ * (in proportion to weight, see pair-sampler.ts) and the one with the lower score wins, where
  *
  *     score = latencyCost(now) × (inFlight + 1) / weight
  *
@@ -16,16 +16,17 @@
  * its in-flight count still counts. (Linkerd uses a configured default RTT to the same end.)
  */
 import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from '../balancer.ts';
+import { PairSampler } from './pair-sampler.ts';
 
 /** Cost (ms) assumed when no candidate has an observation; any positive value ranks by load alone. */
 const UNOBSERVED_COST = 1;
 
 export class LeastResponseTime implements Balancer {
   readonly name = 'least-response-time';
-  readonly #random: () => number;
+  readonly #pair: PairSampler;
 
   constructor(options?: Partial<BalancerOptions>) {
-    this.#random = options?.random ?? Math.random;
+    this.#pair = new PairSampler(options?.random ?? Math.random);
   }
 
   update(_endpoints: readonly BalancerEndpoint[]): void {}
@@ -33,11 +34,10 @@ export class LeastResponseTime implements Balancer {
   pick<E extends BalancerEndpoint>(candidates: readonly E[], ctx: PickContext): E | undefined {
     const n = candidates.length;
     if (n <= 1) return candidates[0];
-    const i = Math.floor(this.#random() * n);
-    let j = Math.floor(this.#random() * (n - 1));
-    if (j >= i) j++; // distinct from i, uniform over the others
-    const a = candidates[i];
-    const b = candidates[j];
+    const pair = this.#pair;
+    pair.sample(candidates);
+    const a = candidates[pair.first];
+    const b = candidates[pair.second];
     const now = ctx.now;
     let costA = a.latencyCost(now);
     let costB = b.latencyCost(now);

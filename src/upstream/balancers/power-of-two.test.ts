@@ -27,22 +27,40 @@ test('power of two prefers less loaded endpoints', () => {
   assert.ok(Math.abs(counts.get('c')! - counts.get('d')!) < 500);
 });
 
-test('power of two keeps load balanced as requests start and end', () => {
-  const p2c = new PowerOfTwo({ random: mulberry32(3) });
-  const eps = fakeEndpoints(['a', 'b', 'c', 'd', 'e'], [1, 1, 1, 1, 3]);
-  p2c.update(eps);
-  for (let i = 0; i < 700; i++) p2c.pick(eps, ctx)!.inFlight++;
-  // Load per weight stays close: no endpoint more than 3 requests per weight above the mean (100).
-  for (const e of eps) assert.ok(Math.abs(e.inFlight / e.weight - 100) <= 3, `${e.id}: ${e.inFlight}`);
+test('power of two keeps load per weight balanced as requests start', () => {
+  for (const weights of [
+    [1, 1, 1, 1, 1],
+    [1, 1, 1, 1, 3], // the heavy one needs 3/7 of picks: more than a uniform draw would offer it (2/5)
+  ]) {
+    const p2c = new PowerOfTwo({ random: mulberry32(3) });
+    const eps = fakeEndpoints(['a', 'b', 'c', 'd', 'e'], weights);
+    p2c.update(eps);
+    const total = weights.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < 100 * total; i++) p2c.pick(eps, ctx)!.inFlight++;
+    // Within 3 requests per weight of the mean (100); independent random picks would be off by ~10.
+    for (const e of eps) assert.ok(Math.abs(e.inFlight / e.weight - 100) <= 3, `${weights}: ${e.id} ${e.inFlight}`);
+  }
 });
 
 test('power of two shares follow weights when idle', () => {
-  // With no load every comparison ties, so shares are uniform (weights only matter through load).
-  const p2c = new PowerOfTwo({ random: mulberry32(4) });
-  const eps = fakeEndpoints(['a', 'b', 'c']);
-  p2c.update(eps);
-  const counts = tally(Array.from({ length: 9000 }, () => p2c.pick(eps, ctx)?.id));
-  for (const [id, count] of counts) assert.ok(Math.abs(count - 3000) < 150, `${id}: ${count}`);
+  // With no load every comparison ties and the first drawn (in proportion to weight) wins.
+  for (const weights of [
+    [1, 1, 1],
+    [3, 1, 1],
+    [0.5, 2, 1.5],
+  ]) {
+    const p2c = new PowerOfTwo({ random: mulberry32(4) });
+    const ids = ['a', 'b', 'c'];
+    const eps = fakeEndpoints(ids, weights);
+    p2c.update(eps);
+    const n = 20_000;
+    const counts = tally(Array.from({ length: n }, () => p2c.pick(eps, ctx)?.id));
+    const total = weights.reduce((a, b) => a + b, 0);
+    ids.forEach((id, i) => {
+      const share = counts.get(id)! / n;
+      assert.ok(Math.abs(share - weights[i] / total) < 0.015, `${weights}: ${id} ${share}`);
+    });
+  }
 });
 
 test('power of two with one or no candidates', () => {
