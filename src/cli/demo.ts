@@ -14,6 +14,10 @@ export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/demo.yaml', imp
 
 async function startDemoOrigin(name: string): Promise<http.Server> {
   const server = http.createServer((req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
     const body = `Hello from ${name} (${req.method} ${req.url}, request id ${String(req.headers['x-request-id'])})\n`;
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-origin': name });
     res.end(body);
@@ -32,7 +36,7 @@ export async function demo(opts: { accessLog: AccessLogTarget; logLevel: LogLeve
   const lines = [
     '',
     'Switchboard demo',
-    `  gateway  ${url}   (config: examples/demo.yaml, round robin)`,
+    `  gateway  ${url}   (config: examples/demo.yaml, round robin, health checks)`,
     ...origins.map((o, i) => `  origin-${i + 1} http://127.0.0.1:${(o.address() as AddressInfo).port}`),
     '',
     'Try:',
@@ -40,6 +44,7 @@ export async function demo(opts: { accessLog: AccessLogTarget; logLevel: LogLeve
     `  curl -s ${url}/api/hello                          # the route strips /api: the origin sees /hello`,
     `  curl -si ${url}/ -H 'X-Request-Id: my-id-1'        # request ids pass through both ways`,
     `  curl -s -H 'Host: a' -H 'Host: b' ${url}/          # two Host headers: 400, JSON error body`,
+    `  npx switchboard simulate --scenario all            # which balancing algorithm for which fleet`,
     '',
     'Access log lines (JSON) follow. Ctrl-C stops.',
     '',
