@@ -6,13 +6,17 @@
 //   node-minimal  ~30-line node:http + undici forwarder (bench/minimal-forwarder.ts), the floor of Node's overhead
 //   nginx         reverse proxy, 1 worker, upstream keepalive (when installed)
 //   haproxy       reverse proxy, 1 thread, http-reuse (when installed)
-// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_CONNECTIONS, ...).
+// Two more suites (BENCH_SUITES=peers,algorithms,slow, default all):
+//   algorithms    each Switchboard balancer's req/s against round robin (one child per balancer)
+//   slow          p50/p99 of round-robin vs least-response-time (...) when one origin adds a delay
+// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_ALGO_*, BENCH_SLOW_*, ...).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { BALANCER_NAMES } from '../src/upstream/balancers/names.ts';
 import { fileURLToPath } from 'node:url';
 
 // ---------------------------------------------------------------- configuration
@@ -22,12 +26,13 @@ const REPO_DIR = path.resolve(BENCH_DIR, '..');
 const RESULTS_DIR = path.join(BENCH_DIR, 'results');
 const NODE = process.execPath; // the Node 24 running this script (node_modules/.bin/node under npm run)
 
-function envNumber(name: string, fallback: number, integer: boolean): number {
+function envNumber(name: string, fallback: number, integer: boolean, allowZero = false): number {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    throw new Error(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !allowZero) || (integer && !Number.isInteger(n))) {
+    const what = `${allowZero ? 'non-negative' : 'positive'} ${integer ? 'integer' : 'number'}`;
+    throw new Error(`${name} must be a ${what}, got ${JSON.stringify(raw)}`);
   }
   return n;
 }
@@ -45,6 +50,82 @@ const SUBJECT_FILTER = (process.env.BENCH_SUBJECTS ?? '')
   .filter(Boolean);
 const LOADGEN_PREF = (process.env.BENCH_LOADGEN ?? 'auto').trim();
 const KEEP_TMP = process.env.BENCH_KEEP_TMP === '1';
+/** When set, every Switchboard child runs with `--cpu-prof` and writes its profile into this directory. */
+const CPU_PROF_DIR = (process.env.BENCH_CPU_PROF ?? '').trim() ? path.resolve(process.env.BENCH_CPU_PROF as string) : '';
+
+function envList(name: string, fallback: readonly string[]): string[] {
+  const raw = (process.env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return raw.length > 0 ? raw : [...fallback];
+}
+
+const ALL_SUITES = ['peers', 'algorithms', 'slow'] as const;
+type SuiteName = (typeof ALL_SUITES)[number];
+const SUITES = envList('BENCH_SUITES', ALL_SUITES) as SuiteName[];
+for (const s of SUITES) {
+  if (!(ALL_SUITES as readonly string[]).includes(s)) {
+    throw new Error(`BENCH_SUITES: unknown suite ${JSON.stringify(s)} (known: ${ALL_SUITES.join(', ')})`);
+  }
+}
+
+/** The balancers Switchboard accepts, in the order they are reported (round-robin, the baseline, first). */
+const ALL_BALANCERS = BALANCER_NAMES;
+
+function balancerList(name: string, fallback: readonly string[]): string[] {
+  const list = envList(name, fallback);
+  for (const b of list) {
+    if (!(ALL_BALANCERS as readonly string[]).includes(b)) {
+      throw new Error(`${name}: unknown balancer ${JSON.stringify(b)} (known: ${ALL_BALANCERS.join(', ')})`);
+    }
+  }
+  // round-robin is the baseline of both suites: always measured, always first.
+  return ['round-robin', ...list.filter((b, i) => b !== 'round-robin' && list.indexOf(b) === i)];
+}
+
+// Suite `algorithms`: each balancer's req/s against round robin.
+// Every algorithm run is bracketed by two round-robin runs (see runRounds), so a round is
+// 2 x (algorithms - 1) runs; the defaults keep the suite near 3 minutes. (wrk rounds durations
+// up to whole seconds.)
+const ALGO_DURATION_S = envNumber('BENCH_ALGO_DURATION', 2, false);
+const ALGO_ROUNDS = envNumber('BENCH_ALGO_ROUNDS', 3, true);
+const ALGO_WARMUP_S = envNumber('BENCH_ALGO_WARMUP', 1, false, true);
+const ALGO_FIRST_WARMUP_S = Math.max(ALGO_WARMUP_S, envNumber('BENCH_ALGO_FIRST_WARMUP', 3, false));
+const ALGO_CONNECTIONS = envNumber('BENCH_ALGO_CONNECTIONS', CONNECTIONS, true);
+const ALGO_ORIGINS = envNumber('BENCH_ALGO_ORIGINS', 3, true);
+const ALGO_BALANCERS = balancerList('BENCH_ALGORITHMS', ALL_BALANCERS);
+const ALGO_MAX_COST_PCT = envNumber('BENCH_ALGO_MAX_COST', 5, false);
+const ALGO_ACCESS_LOG = process.env.BENCH_ALGO_ACCESS_LOG === '1';
+/**
+ * A second round-robin child measured like the algorithms: its ratio shows what the method alone
+ * (a child idle between its runs vs the baseline child that runs every other time) produces.
+ */
+const CONTROL_NAME = 'round-robin-copy';
+const ALGO_CONTROL = (process.env.BENCH_ALGO_CONTROL ?? '1') !== '0';
+/** weighted-round-robin's weights, origin by origin; origins beyond the list get 1. */
+const WRR_WEIGHTS = envList('BENCH_WRR_WEIGHTS', ['3']).map((w) => {
+  const n = Number(w);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`BENCH_WRR_WEIGHTS: ${JSON.stringify(w)} is not an integer 1-1000`);
+  return n;
+});
+const HASH_KEY = (process.env.BENCH_HASH_KEY ?? 'header:x-user').trim();
+if (HASH_KEY !== 'header:x-user' && HASH_KEY !== 'path') {
+  throw new Error(`BENCH_HASH_KEY must be header:x-user or path, got ${JSON.stringify(HASH_KEY)}`);
+}
+
+// Suite `slow`: p99 over a fleet where one origin is slow.
+const SLOW_DELAY_MS = envNumber('BENCH_SLOW_DELAY_MS', 20, false);
+const SLOW_ORIGINS = envNumber('BENCH_SLOW_ORIGINS', 3, true);
+const SLOW_CONNECTIONS = envNumber('BENCH_SLOW_CONNECTIONS', 32, true);
+const SLOW_DURATION_S = envNumber('BENCH_SLOW_DURATION', 3, false);
+const SLOW_ROUNDS = envNumber('BENCH_SLOW_ROUNDS', 3, true);
+const SLOW_WARMUP_S = envNumber('BENCH_SLOW_WARMUP', 1, false, true);
+const SLOW_FIRST_WARMUP_S = Math.max(SLOW_WARMUP_S, envNumber('BENCH_SLOW_FIRST_WARMUP', 2, false));
+const SLOW_BALANCERS = balancerList('BENCH_SLOW_ALGORITHMS', [
+  'round-robin',
+  'least-response-time',
+  'least-connections',
+  'power-of-two',
+]);
+if (SLOW_ORIGINS < 2) throw new Error('BENCH_SLOW_ORIGINS must be at least 2 (one slow, the others fast)');
 
 // ---------------------------------------------------------------- process bookkeeping
 
@@ -258,11 +339,12 @@ async function spawnNodeChild(
   args: string[],
   logName: string,
   timeoutMs = 15_000,
+  execArgv: string[] = [],
 ): Promise<{ cp: ChildProcess; port: number; logFile: string }> {
   const logFile = path.join(tmpDir, `${logName}.log`);
   const errFd = fs.openSync(logFile, 'a');
   const cp = track(
-    spawn(NODE, [path.join(BENCH_DIR, script), ...args], {
+    spawn(NODE, [...execArgv, path.join(BENCH_DIR, script), ...args], {
       cwd: REPO_DIR,
       stdio: ['ignore', 'pipe', errFd],
       env: { ...process.env, NODE_ENV: 'production' },
@@ -348,16 +430,28 @@ function cpuSeconds(pid: number): number | null {
 interface LoadResult {
   rps: number;
   p50Ms: number;
+  p90Ms: number;
   p99Ms: number;
   requests: number;
   errors: number;
   non2xx: number;
 }
 
+/**
+ * `varyKey`: give each request a different consistent-hash key: a random `x-user` header
+ * (`header`) or a random path `/u/<n>` (`path`). wrk does it with a Lua script; autocannon's CLI
+ * cannot, so it sends one fixed key (see `varyKeySupport`).
+ */
+interface RunOptions {
+  varyKey?: 'header' | 'path';
+}
+
 interface LoadGen {
   name: string;
   version: string;
-  run(url: string, seconds: number, connections: number): Promise<LoadResult>;
+  /** How `varyKey` is honoured: 'random per request' or 'fixed key'. */
+  varyKeySupport: string;
+  run(url: string, seconds: number, connections: number, opts?: RunOptions): Promise<LoadResult>;
 }
 
 function runCollect(bin: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -400,6 +494,7 @@ function wrkDurationMs(value: string, unit: string): number {
 function parseWrk(out: string): LoadResult {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
   const p50 = /^\s*50%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
+  const p90 = /^\s*90%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
   const p99 = /^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
   const total = /(\d+) requests in/.exec(out);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
@@ -408,6 +503,7 @@ function parseWrk(out: string): LoadResult {
   return {
     rps: Number(rps[1]),
     p50Ms: wrkDurationMs(p50[1], p50[2]),
+    p90Ms: p90 ? wrkDurationMs(p90[1], p90[2]) : Number.NaN,
     p99Ms: wrkDurationMs(p99[1], p99[2]),
     requests: total ? Number(total[1]) : Number.NaN,
     errors: sock ? sock.slice(1, 5).reduce((a, b) => a + Number(b), 0) : 0,
@@ -415,12 +511,30 @@ function parseWrk(out: string): LoadResult {
   };
 }
 
+/** A wrk Lua script giving every request a random key (LuaJIT, so it costs wrk little). */
+function wrkKeyScript(kind: 'header' | 'path'): string {
+  const file = path.join(tmpDir, `wrk-random-${kind}.lua`);
+  if (!fs.existsSync(file)) {
+    const body =
+      kind === 'header'
+        ? `  wrk.headers["x-user"] = "u" .. math.random(1, 1000000)\n  return wrk.format()\n`
+        : `  return wrk.format(nil, "/u/" .. math.random(1, 1000000))\n`;
+    fs.writeFileSync(file, `-- generated by bench/run.ts: a random ${kind === 'header' ? 'x-user header' : 'path'} per request\nmath.randomseed(os.time())\nrequest = function()\n${body}end\n`);
+  }
+  return file;
+}
+
 function makeWrk(bin: string): LoadGen {
   return {
     name: 'wrk',
     version: versionOf(bin, ['--version']),
-    async run(url, seconds, connections) {
-      const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url];
+    varyKeySupport: 'random per request (wrk Lua script)',
+    async run(url, seconds, connections, opts) {
+      // wrk takes whole seconds only: fractions are rounded up.
+      seconds = Math.max(1, Math.ceil(seconds));
+      const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency'];
+      if (opts?.varyKey) args.push('-s', wrkKeyScript(opts.varyKey));
+      args.push(url);
       const r = await runCollect(bin, args, (seconds + 30) * 1000);
       if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
       return parseWrk(r.stdout);
@@ -440,9 +554,12 @@ function makeAutocannon(): LoadGen | null {
   return {
     name: 'autocannon',
     version: `autocannon ${version}`,
-    async run(url, seconds, connections) {
+    varyKeySupport: 'fixed key (autocannon CLI: one x-user header / one path for all requests)',
+    async run(url, seconds, connections, opts) {
       // Separate process, so the load generator never shares an event loop with a subject.
-      const args = [cli, '-c', String(connections), '-d', String(seconds), '-j', '-n', url];
+      const args = [cli, '-c', String(connections), '-d', String(seconds), '-j', '-n'];
+      if (opts?.varyKey === 'header') args.push('-H', 'x-user=bench-fixed-user');
+      args.push(opts?.varyKey === 'path' ? new URL('/u/fixed', url).href : url);
       const r = await runCollect(NODE, args, (seconds + 30) * 1000);
       const start = r.stdout.indexOf('{');
       if (r.code !== 0 || start < 0) throw new Error(`autocannon exited ${r.code}: ${r.stderr.trim().slice(-500)}`);
@@ -451,12 +568,13 @@ function makeAutocannon(): LoadGen | null {
         errors: number;
         timeouts: number;
         non2xx: number;
-        latency: { p50: number; p99: number };
+        latency: { p50: number; p90: number; p99: number };
         requests: { total: number; average: number };
       };
       return {
         rps: j.duration > 0 ? j.requests.total / j.duration : j.requests.average,
         p50Ms: j.latency.p50,
+        p90Ms: j.latency.p90,
         p99Ms: j.latency.p99,
         requests: j.requests.total,
         errors: j.errors + j.timeouts,
@@ -477,6 +595,8 @@ interface Started {
   owned: boolean;
   accessLog?: string;
   logFile: string;
+  /** How long stopProcess waits for a clean exit (longer when a CPU profile has to be written). */
+  graceMs?: number;
 }
 
 interface Subject {
@@ -492,6 +612,63 @@ interface Origin {
   port: number;
   proc: ChildProcess;
   logFile: string;
+  /** Delay the origin adds to every response (bench/origin.ts --delay-ms), 0 = answers at once. */
+  delayMs: number;
+}
+
+/** Starts one origin child per entry of `delaysMs` (0 = answers at once). */
+async function startOrigins(prefix: string, delaysMs: number[]): Promise<Origin[]> {
+  const origins: Origin[] = [];
+  try {
+    for (let i = 0; i < delaysMs.length; i++) {
+      const args = delaysMs[i] > 0 ? [`--delay-ms=${delaysMs[i]}`] : [];
+      const { cp, port, logFile } = await spawnNodeChild('origin.ts', args, `${prefix}-${i + 1}`);
+      origins.push({ url: `http://127.0.0.1:${port}`, port, proc: cp, logFile, delayMs: delaysMs[i] });
+    }
+  } catch (err) {
+    await Promise.all(origins.map((o) => stopProcess(o.proc)));
+    throw err;
+  }
+  return origins;
+}
+
+/** Requests each origin has answered so far (its /__bench/stats), or null if one cannot say. */
+async function originCounts(origins: Origin[]): Promise<number[] | null> {
+  try {
+    const probes = await Promise.all(origins.map((o) => httpGet(`${o.url}/__bench/stats`)));
+    return probes.map((p) => (JSON.parse(p.body) as { requests: number }).requests);
+  } catch {
+    return null;
+  }
+}
+
+interface SwitchboardOptions {
+  balancer?: string;
+  hashKey?: string;
+  weights?: number[];
+  accessLog: boolean;
+}
+
+/** A Switchboard child (bench/switchboard-child.ts) over `origins`, ready to serve. */
+async function startSwitchboard(name: string, origins: Origin[], o: SwitchboardOptions): Promise<Started> {
+  const accessLog = o.accessLog ? path.join(tmpDir, `${name}-access.log`) : undefined;
+  const arg = JSON.stringify({
+    origins: origins.map((x) => x.url),
+    accessLog,
+    balancer: o.balancer,
+    hashKey: o.hashKey,
+    weights: o.weights,
+  });
+  const execArgv = CPU_PROF_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.${process.pid}.cpuprofile`]
+    : [];
+  const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [arg], name, 15_000, execArgv);
+  const url = `http://127.0.0.1:${port}/`;
+  await waitReady(url, cp, logFile).catch(async (err: unknown) => {
+    await stopProcess(cp);
+    throw err;
+  });
+  return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, graceMs: CPU_PROF_DIR ? 30_000 : undefined };
 }
 
 const nginxBin = findExecutable('nginx');
@@ -520,15 +697,7 @@ const subjects: Subject[] = [
     unavailable: () =>
       fs.existsSync(path.join(REPO_DIR, 'src', 'index.ts')) ? null : 'src/index.ts not found (programmatic API not written yet)',
     async start(origins) {
-      const accessLog = path.join(tmpDir, 'switchboard-access.log');
-      const arg = JSON.stringify({ origins: origins.map((o) => o.url), accessLog });
-      const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [arg], 'switchboard');
-      const url = `http://127.0.0.1:${port}/`;
-      await waitReady(url, cp, logFile).catch(async (err: unknown) => {
-        await stopProcess(cp);
-        throw err;
-      });
-      return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile };
+      return startSwitchboard('switchboard', origins, { balancer: 'round-robin', accessLog: true });
     },
   },
   {
@@ -665,10 +834,21 @@ ${origins.map((o, i) => `  server o${i + 1} 127.0.0.1:${o.port}`).join('\n')}
 
 interface RoundResult extends LoadResult {
   round: number;
+  /** Position in the order the runs were made (0-based, across rounds). */
+  seq: number;
   subject: string;
   rssMB: number | null;
   cpuPct: number | null;
+  /** CPU time of the measured process per request answered, in microseconds (robust to a busy machine). */
+  cpuUsPerReq: number | null;
   accessLogBytes: number | null;
+  /** Share (0-1) of the measured run's requests each origin answered, in origin order, when known. */
+  originShares?: number[];
+  /**
+   * Bracketed runs only: this run against the mean of the baseline runs just before and just after
+   * it (for a baseline run: its previous and next baseline runs, an A/A check of the noise).
+   */
+  vsBaseline?: { rps: number; cpuUsPerReq: number | null };
   startedAt: string;
 }
 
@@ -677,11 +857,15 @@ interface SubjectSummary {
   rounds: number;
   rps: number;
   p50Ms: number;
+  p90Ms: number;
   p99Ms: number;
   rssMB: number | null;
   cpuPct: number | null;
+  cpuUsPerReq: number | null;
   errors: number;
   non2xx: number;
+  /** Median share (0-1) of requests per origin, in origin order; absent when not measured. */
+  originShares?: number[];
 }
 
 interface SubjectStatus {
@@ -705,52 +889,255 @@ function printTable(headers: string[], rows: string[][]): void {
   for (const r of rows) console.log(line(r));
 }
 
-// ---------------------------------------------------------------- main
+function heading(title: string): void {
+  console.log(`\n${'='.repeat(8)} ${title} ${'='.repeat(Math.max(8, 72 - title.length))}\n`);
+}
 
-async function main(): Promise<void> {
-  const startedAt = new Date();
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
+/** "34/33/33": per-origin shares in percent. */
+function fmtShares(shares: number[] | undefined): string {
+  return shares && shares.length > 0 ? shares.map((x) => (x * 100).toFixed(0)).join('/') : '-';
+}
 
-  const wrkBin = LOADGEN_PREF === 'autocannon' ? null : findExecutable('wrk');
-  let loadgen: LoadGen | null = wrkBin ? makeWrk(wrkBin) : null;
-  if (!loadgen) {
-    if (LOADGEN_PREF === 'wrk') log('wrk requested (BENCH_LOADGEN=wrk) but not installed; falling back to autocannon');
-    else if (LOADGEN_PREF !== 'autocannon') log('wrk is not installed; using autocannon (in a separate process)');
-    loadgen = makeAutocannon();
+// ---------------------------------------------------------------- running subjects in rounds
+
+interface RoundsPlan {
+  /** Label of the log lines. */
+  label: string;
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  firstWarmupS: number;
+  connections: number;
+  load?: RunOptions;
+  /** Origins whose request counters give each run's per-origin shares. */
+  origins?: Origin[];
+  /**
+   * Bracketing: this subject runs before the first other subject and after every other subject,
+   * so each other run sits between two baseline runs, seconds apart; see `pairWithBaseline`.
+   */
+  baseline?: string;
+}
+
+/** The subjects of one round: `order` rotated by the round, bracketed by the baseline when set. */
+function roundOrder(order: string[], round: number, baseline: string | undefined): string[] {
+  const others = baseline === undefined ? order : order.filter((n) => n !== baseline);
+  const shift = others.length > 0 ? (round - 1) % others.length : 0;
+  const rotated = [...others.slice(shift), ...others.slice(0, shift)];
+  if (baseline === undefined || !order.includes(baseline)) return rotated;
+  const seq = round === 1 ? [baseline] : [];
+  for (const n of rotated) seq.push(n, baseline);
+  return seq;
+}
+
+/** Seconds `runRounds` will take for `n` subjects (load only; start-up not counted). */
+function plannedSeconds(order: string[], p: RoundsPlan): number {
+  let total = 0;
+  const warmed = new Set<string>();
+  for (let round = 1; round <= p.rounds; round++) {
+    for (const n of roundOrder(order, round, p.baseline)) {
+      total += p.durationS + (warmed.has(n) ? p.warmupS : p.firstWarmupS);
+      warmed.add(n);
+    }
   }
-  if (!loadgen) throw new Error('no load generator: install wrk, or run npm install (autocannon devDependency)');
+  return total;
+}
 
-  const versions: Record<string, string> = {
-    node: process.version,
-    loadgen: loadgen.version,
-    nginx: nginxBin ? versionOf(nginxBin, ['-v']) : 'not installed',
-    haproxy: haproxyBin ? versionOf(haproxyBin, ['-v']) : 'not installed',
-  };
+/**
+ * For bracketed runs (`plan.baseline`): sets each run's `vsBaseline`, its req/s and CPU/request
+ * over the mean of the nearest baseline run before and after it (either alone at the ends).
+ * Comparing runs made seconds apart cancels most of the drift a shared, busy machine causes.
+ */
+function pairWithBaseline(rounds: RoundResult[], baseline: string): void {
+  const runs = [...rounds].sort((a, b) => a.seq - b.seq);
+  const base = runs.filter((r) => r.subject === baseline);
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  for (const r of runs) {
+    const before = base.filter((b) => b.seq < r.seq).at(-1);
+    const after = base.find((b) => b.seq > r.seq);
+    const refs = [before, after].filter((b): b is RoundResult => b !== undefined);
+    if (refs.length === 0) continue;
+    const cpuRefs = refs.map((b) => b.cpuUsPerReq).filter((x): x is number => x !== null);
+    r.vsBaseline = {
+      rps: r.rps / mean(refs.map((b) => b.rps)),
+      cpuUsPerReq: r.cpuUsPerReq !== null && cpuRefs.length === refs.length ? r.cpuUsPerReq / mean(cpuRefs) : null,
+    };
+  }
+}
 
-  console.log('Switchboard benchmark');
+/**
+ * Measures the subjects of `order` interleaved: round 1 runs each in turn, round 2 again in a
+ * rotated order, and so on; each run is preceded by a warm-up (longer in round 1, to heat the JIT).
+ * A subject whose process died is dropped (and its status set to failed).
+ */
+async function runRounds(
+  loadgen: LoadGen,
+  order: string[],
+  running: Map<string, Started>,
+  statuses: SubjectStatus[],
+  plan: RoundsPlan,
+): Promise<RoundResult[]> {
+  const rounds: RoundResult[] = [];
+  const width = Math.max(12, ...order.map((n) => n.length));
+  const warmed = new Set<string>();
+  let seq = 0;
+  for (let round = 1; round <= plan.rounds; round++) {
+    // Rotate the order each round so no subject always goes first.
+    const thisRound = roundOrder(order, round, plan.baseline);
+    for (const name of thisRound) {
+      if (shuttingDown) return rounds;
+      const st = running.get(name);
+      if (!st) continue;
+      const status = statuses.find((x) => x.name === name);
+      if (!isRunning(st.proc)) {
+        const reason = `process exited during the run (code ${st.proc.exitCode}, signal ${st.proc.signalCode}) ${tail(st.logFile)}`;
+        console.log(`  ${name}: ${reason}; dropped`);
+        if (status) Object.assign(status, { status: 'failed', reason });
+        running.delete(name);
+        continue;
+      }
+      try {
+        const warmup = warmed.has(name) ? plan.warmupS : plan.firstWarmupS;
+        warmed.add(name);
+        if (warmup > 0) await loadgen.run(st.url, warmup, plan.connections, plan.load);
+        const counts0 = plan.origins ? await originCounts(plan.origins) : null;
+        const cpu0 = cpuSeconds(st.pid);
+        const t0 = process.hrtime.bigint();
+        const at = new Date().toISOString();
+        const r = await loadgen.run(st.url, plan.durationS, plan.connections, plan.load);
+        const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+        const cpu1 = cpuSeconds(st.pid);
+        const rss = rssMB(st.pid);
+        const counts1 = plan.origins ? await originCounts(plan.origins) : null;
+        let accessLogBytes: number | null = null;
+        if (st.accessLog) {
+          try {
+            accessLogBytes = fs.statSync(st.accessLog).size;
+          } catch {
+            accessLogBytes = 0;
+          }
+        }
+        const cpuPct = cpu0 !== null && cpu1 !== null && wallS > 0 ? ((cpu1 - cpu0) / wallS) * 100 : null;
+        const cpuUsPerReq = cpu0 !== null && cpu1 !== null && r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : null;
+        const rr: RoundResult = { round, seq: seq++, subject: name, ...r, rssMB: rss, cpuPct, cpuUsPerReq, accessLogBytes, startedAt: at };
+        let shares = '';
+        if (counts0 && counts1) {
+          const deltas = counts1.map((c, i) => c - counts0[i]);
+          const sum = deltas.reduce((a, b) => a + b, 0);
+          if (sum > 0) {
+            rr.originShares = deltas.map((d) => d / sum);
+            shares = `  origins ${fmtShares(rr.originShares)} %`;
+          }
+        }
+        rounds.push(rr);
+        const warn = r.errors + r.non2xx > 0 ? `  (!) ${r.errors} socket errors, ${r.non2xx} non-2xx` : '';
+        log(
+          `  ${plan.label} round ${round}/${plan.rounds}  ${name.padEnd(width)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  ` +
+            `p99 ${fmt(r.p99Ms, 2)} ms  rss ${fmt(rss, 1)} MB  cpu ${fmt(cpuPct, 0)}% ${fmt(cpuUsPerReq, 1)} us/req${shares}${warn}`,
+        );
+      } catch (err) {
+        if (shuttingDown) return rounds;
+        log(`  ${plan.label} round ${round}/${plan.rounds}  ${name}: load run failed: ${errorMessage(err)}`);
+      }
+    }
+  }
+  return rounds;
+}
+
+function summarize(names: string[], rounds: RoundResult[]): SubjectSummary[] {
+  const summary: SubjectSummary[] = [];
+  for (const name of names) {
+    const rs = rounds.filter((r) => r.subject === name);
+    if (rs.length === 0) continue;
+    const nums = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null);
+    const rss = nums(rs.map((r) => r.rssMB));
+    const cpu = nums(rs.map((r) => r.cpuPct));
+    const cpuPerReq = nums(rs.map((r) => r.cpuUsPerReq));
+    const s: SubjectSummary = {
+      subject: name,
+      rounds: rs.length,
+      rps: median(rs.map((r) => r.rps)),
+      p50Ms: median(rs.map((r) => r.p50Ms)),
+      p90Ms: median(rs.map((r) => r.p90Ms)),
+      p99Ms: median(rs.map((r) => r.p99Ms)),
+      rssMB: rss.length ? median(rss) : null,
+      cpuPct: cpu.length ? median(cpu) : null,
+      cpuUsPerReq: cpuPerReq.length ? median(cpuPerReq) : null,
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+    };
+    const withShares = rs.filter((r) => r.originShares !== undefined);
+    if (withShares.length > 0) {
+      const n = withShares[0].originShares!.length;
+      s.originShares = Array.from({ length: n }, (_, i) => median(withShares.map((r) => r.originShares![i])));
+    }
+    summary.push(s);
+  }
+  return summary;
+}
+
+/** Starts a subject, checks it answers the origin's body, and records its status. */
+async function startChecked(
+  name: string,
+  description: string,
+  start: () => Promise<Started>,
+  expectedBody: string,
+  running: Map<string, Started>,
+  statuses: SubjectStatus[],
+): Promise<void> {
+  try {
+    const st = await start();
+    const probe = await httpGet(st.url).catch((err: unknown) => ({ status: 0, body: errorMessage(err) }));
+    if (probe.status !== 200 || probe.body !== expectedBody) {
+      if (st.owned) await stopProcess(st.proc, st.graceMs);
+      throw new Error(`sanity check failed: HTTP ${probe.status}, ${probe.body.length}-byte body (expected 200 with ${expectedBody.length} bytes)`);
+    }
+    running.set(name, st);
+    statuses.push({ name, description, status: 'ok' });
+    log(`started ${name}: ${st.url} (pid ${st.pid})`);
+  } catch (err) {
+    const reason = `failed to start: ${errorMessage(err).trim()}`;
+    console.log(`skipping ${name}: ${reason}`);
+    statuses.push({ name, description, status: 'failed', reason });
+  }
+}
+
+async function stopAll(running: Map<string, Started>, origins: Origin[]): Promise<void> {
+  if (shuttingDown) return; // the signal handler's cleanup() owns them now
+  await Promise.all([...running.values()].filter((s) => s.owned).map((s) => stopProcess(s.proc, s.graceMs)));
+  await Promise.all(origins.map((o) => stopProcess(o.proc)));
+}
+
+// ---------------------------------------------------------------- suite: peers
+
+let bodyBytes: number | null = null;
+
+interface PeersReport {
+  subjects: SubjectStatus[];
+  rounds: RoundResult[];
+  summary: SubjectSummary[];
+  ratios: Record<string, Record<string, { rps: number; p50: number; p99: number; rss: number }>>;
+  target: { ratio: number; met: boolean } | null;
+}
+
+/** The original benchmark: Switchboard against direct, node-minimal, nginx and haproxy. */
+async function peersSuite(loadgen: LoadGen): Promise<PeersReport | null> {
+  heading('peers: Switchboard vs direct, node-minimal, nginx, haproxy');
   console.log(
     `  ${ROUNDS} round(s) x ${DURATION_S}s per subject (+${WARMUP_S}s warm-up each, ${FIRST_WARMUP_S}s in round 1), ${CONNECTIONS} connections, ` +
       `${ORIGIN_COUNT} origin(s), load generator: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}`,
   );
-  console.log(`  machine: ${os.cpus().length} core(s) (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.release()}, node ${process.version}`);
   console.log('  equal footing: nginx runs 1 worker process, haproxy 1 thread, because Node is single-threaded.');
-  console.log('  access log: ON for switchboard, nginx, haproxy (to files); OFF for node-minimal (the floor) and direct.');
-  console.log('  note: load generator, origins and proxy share this machine\u2019s cores; compare ratios, not absolutes.\n');
+  console.log('  access log: ON for switchboard, nginx, haproxy (to files); OFF for node-minimal (the floor) and direct.\n');
 
-  // Origins: one child process each.
-  const origins: Origin[] = [];
+  let origins: Origin[] = [];
   const statuses: SubjectStatus[] = [];
   const running = new Map<string, Started>();
-  const rounds: RoundResult[] = [];
-  let expectedBody = '';
+  let rounds: RoundResult[] = [];
 
   try {
-    for (let i = 0; i < ORIGIN_COUNT; i++) {
-      const { cp, port, logFile } = await spawnNodeChild('origin.ts', [], `origin-${i + 1}`);
-      const url = `http://127.0.0.1:${port}`;
-      origins.push({ url, port, proc: cp, logFile });
-    }
-    expectedBody = (await waitReady(`${origins[0].url}/`, origins[0].proc, origins[0].logFile)).body;
+    origins = await startOrigins('origin', Array.from({ length: ORIGIN_COUNT }, () => 0));
+    const expectedBody = (await waitReady(`${origins[0].url}/`, origins[0].proc, origins[0].logFile)).body;
+    bodyBytes = Buffer.byteLength(expectedBody);
     log(`origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid})`).join(', ')}`);
 
     // Start every subject once; failures are reported and skipped.
@@ -765,104 +1152,30 @@ async function main(): Promise<void> {
         statuses.push({ name: s.name, description: s.description, status: 'skipped', reason: why });
         continue;
       }
-      try {
-        const st = await s.start(origins);
-        const probe = await httpGet(st.url);
-        if (probe.status !== 200 || probe.body !== expectedBody) {
-          if (st.owned) await stopProcess(st.proc);
-          throw new Error(`sanity check failed: HTTP ${probe.status}, ${probe.body.length}-byte body (expected 200 with ${expectedBody.length} bytes)`);
-        }
-        running.set(s.name, st);
-        statuses.push({ name: s.name, description: s.description, status: 'ok' });
-        log(`started ${s.name}: ${st.url} (pid ${st.pid})`);
-      } catch (err) {
-        const reason = `failed to start: ${errorMessage(err).trim()}`;
-        console.log(`skipping ${s.name}: ${reason}`);
-        statuses.push({ name: s.name, description: s.description, status: 'failed', reason });
-      }
+      await startChecked(s.name, s.description, () => s.start(origins), expectedBody, running, statuses);
     }
     if (running.size === 0) throw new Error('no subject could be started');
 
     const order = subjects.map((s) => s.name).filter((n) => running.has(n));
-    const total = order.length * (ROUNDS * (DURATION_S + WARMUP_S) + FIRST_WARMUP_S - WARMUP_S);
-    log(`\nrunning ${order.join(', ')}; about ${Math.ceil(total)} s in total\n`);
-
-    for (let round = 1; round <= ROUNDS; round++) {
-      // Rotate the order each round so no subject always goes first.
-      const shift = (round - 1) % order.length;
-      const thisRound = [...order.slice(shift), ...order.slice(0, shift)];
-      for (const name of thisRound) {
-        if (shuttingDown) return;
-        const st = running.get(name);
-        if (!st) continue;
-        const status = statuses.find((x) => x.name === name);
-        if (!isRunning(st.proc)) {
-          const reason = `process exited during the run (code ${st.proc.exitCode}, signal ${st.proc.signalCode}) ${tail(st.logFile)}`;
-          console.log(`  ${name}: ${reason}; dropped`);
-          if (status) Object.assign(status, { status: 'failed', reason });
-          running.delete(name);
-          continue;
-        }
-        try {
-          const warmup = round === 1 ? FIRST_WARMUP_S : WARMUP_S;
-          if (warmup > 0) await loadgen.run(st.url, warmup, CONNECTIONS);
-          const cpu0 = cpuSeconds(st.pid);
-          const t0 = process.hrtime.bigint();
-          const at = new Date().toISOString();
-          const r = await loadgen.run(st.url, DURATION_S, CONNECTIONS);
-          const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-          const cpu1 = cpuSeconds(st.pid);
-          const rss = rssMB(st.pid);
-          let accessLogBytes: number | null = null;
-          if (st.accessLog) {
-            try {
-              accessLogBytes = fs.statSync(st.accessLog).size;
-            } catch {
-              accessLogBytes = 0;
-            }
-          }
-          const cpuPct = cpu0 !== null && cpu1 !== null && wallS > 0 ? ((cpu1 - cpu0) / wallS) * 100 : null;
-          const rr: RoundResult = { round, subject: name, ...r, rssMB: rss, cpuPct, accessLogBytes, startedAt: at };
-          rounds.push(rr);
-          const warn = r.errors + r.non2xx > 0 ? `  (!) ${r.errors} socket errors, ${r.non2xx} non-2xx` : '';
-          log(
-            `  round ${round}/${ROUNDS}  ${name.padEnd(12)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  ` +
-              `p99 ${fmt(r.p99Ms, 2)} ms  rss ${fmt(rss, 1)} MB  cpu ${fmt(cpuPct, 0)}%${warn}`,
-          );
-        } catch (err) {
-          if (shuttingDown) return;
-          log(`  round ${round}/${ROUNDS}  ${name}: load run failed: ${errorMessage(err)}`);
-        }
-      }
-    }
+    const plan: RoundsPlan = {
+      label: 'peers',
+      rounds: ROUNDS,
+      durationS: DURATION_S,
+      warmupS: WARMUP_S,
+      firstWarmupS: FIRST_WARMUP_S,
+      connections: CONNECTIONS,
+    };
+    log(`\nrunning ${order.join(', ')}; about ${Math.ceil(plannedSeconds(order, plan))} s in total\n`);
+    rounds = await runRounds(loadgen, order, running, statuses, plan);
   } finally {
-    if (!shuttingDown) {
-      await Promise.all([...running.values()].filter((s) => s.owned).map((s) => stopProcess(s.proc)));
-      await Promise.all(origins.map((o) => stopProcess(o.proc)));
-    }
+    await stopAll(running, origins);
   }
-  if (shuttingDown) return;
+  if (shuttingDown) return null;
 
-  // ---- summary
-  const summary: SubjectSummary[] = [];
-  for (const s of subjects) {
-    const rs = rounds.filter((r) => r.subject === s.name);
-    if (rs.length === 0) continue;
-    const nums = (xs: (number | null)[]): number[] => xs.filter((x): x is number => x !== null);
-    const rss = nums(rs.map((r) => r.rssMB));
-    const cpu = nums(rs.map((r) => r.cpuPct));
-    summary.push({
-      subject: s.name,
-      rounds: rs.length,
-      rps: median(rs.map((r) => r.rps)),
-      p50Ms: median(rs.map((r) => r.p50Ms)),
-      p99Ms: median(rs.map((r) => r.p99Ms)),
-      rssMB: rss.length ? median(rss) : null,
-      cpuPct: cpu.length ? median(cpu) : null,
-      errors: rs.reduce((a, r) => a + r.errors, 0),
-      non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
-    });
-  }
+  const summary = summarize(
+    subjects.map((s) => s.name),
+    rounds,
+  );
 
   console.log(`\nResults (median of ${ROUNDS} round(s), ${DURATION_S}s each, ${CONNECTIONS} connections, ${loadgen.name}):\n`);
   printTable(
@@ -880,7 +1193,7 @@ async function main(): Promise<void> {
   );
   console.log('  RSS/CPU: the proxy process (for direct, the origin); CPU % = CPU time / wall time during the measured run (100 = one core).');
 
-  const ratios: Record<string, Record<string, { rps: number; p50: number; p99: number; rss: number }>> = {};
+  const ratios: PeersReport['ratios'] = {};
   for (const baseName of ['switchboard', 'node-minimal', 'nginx', 'haproxy']) {
     const base = summary.find((s) => s.subject === baseName);
     if (!base) continue;
@@ -901,7 +1214,7 @@ async function main(): Promise<void> {
 
   const sb = summary.find((s) => s.subject === 'switchboard');
   const nm = summary.find((s) => s.subject === 'node-minimal');
-  let target: { ratio: number; met: boolean } | null = null;
+  let target: PeersReport['target'] = null;
   console.log('');
   if (sb && nm) {
     const ratio = sb.rps / nm.rps;
@@ -911,13 +1224,408 @@ async function main(): Promise<void> {
     console.log(`switchboard / node-minimal req/s = n/a (target >= 0.90): ${!sb ? 'switchboard' : 'node-minimal'} did not run`);
   }
   for (const st of statuses) if (st.status !== 'ok') console.log(`  ${st.name}: ${st.status} (${st.reason})`);
+  return { subjects: statuses, rounds, summary, ratios, target };
+}
 
-  // ---- JSON results
+// ---------------------------------------------------------------- suites: algorithms and slow
+
+/** Switchboard options for one balancer over `n` origins (weights 3,1,1.. for weighted-round-robin). */
+function balancerOptions(name: string, n: number, accessLog: boolean): SwitchboardOptions {
+  const balancer = name === CONTROL_NAME ? 'round-robin' : name;
+  const o: SwitchboardOptions = { balancer, accessLog };
+  if (balancer === 'weighted-round-robin') o.weights = Array.from({ length: n }, (_, i) => WRR_WEIGHTS[i] ?? 1);
+  if (balancer === 'consistent-hash') o.hashKey = HASH_KEY;
+  return o;
+}
+
+function describeBalancer(o: SwitchboardOptions): string {
+  const extra = [o.weights ? `weights ${o.weights.join(',')}` : '', o.hashKey ? `hashKey ${o.hashKey}` : ''].filter(Boolean);
+  return `Switchboard, balancer ${o.balancer}${extra.length ? ` (${extra.join(', ')})` : ''}, access log ${o.accessLog ? 'ON' : 'OFF'}`;
+}
+
+interface BalancerSuiteRun {
+  origins: { delayMs: number }[];
+  subjects: SubjectStatus[];
+  rounds: RoundResult[];
+  summary: SubjectSummary[];
+}
+
+/** One Switchboard child per balancer over the same origins, measured in interleaved rounds. */
+async function runBalancerSuite(
+  loadgen: LoadGen,
+  label: string,
+  balancers: string[],
+  delaysMs: number[],
+  accessLog: boolean,
+  plan: Omit<RoundsPlan, 'origins' | 'label'>,
+): Promise<BalancerSuiteRun | null> {
+  let origins: Origin[] = [];
+  const statuses: SubjectStatus[] = [];
+  const running = new Map<string, Started>();
+  let rounds: RoundResult[] = [];
+  try {
+    origins = await startOrigins(`${label}-origin`, delaysMs);
+    const expectedBody = (await waitReady(`${origins[0].url}/`, origins[0].proc, origins[0].logFile)).body;
+    bodyBytes ??= Buffer.byteLength(expectedBody);
+    log(`${label} origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid}${o.delayMs > 0 ? `, +${o.delayMs} ms` : ''})`).join(', ')}`);
+    if (!fs.existsSync(path.join(REPO_DIR, 'src', 'index.ts'))) throw new Error('src/index.ts not found');
+    for (const b of balancers) {
+      if (shuttingDown) return null;
+      const o = balancerOptions(b, origins.length, accessLog);
+      await startChecked(b, describeBalancer(o), () => startSwitchboard(`${label}-${b}`, origins, o), expectedBody, running, statuses);
+    }
+    if (!running.has('round-robin')) throw new Error('the round-robin baseline could not be started');
+    const order = balancers.filter((b) => running.has(b));
+    const full: RoundsPlan = { ...plan, label, origins };
+    const how = full.baseline ? `, each run between two ${full.baseline} runs` : '';
+    log(`\n${label}: running ${order.join(', ')}${how}; about ${Math.ceil(plannedSeconds(order, full))} s in total\n`);
+    rounds = await runRounds(loadgen, order, running, statuses, full);
+  } finally {
+    await stopAll(running, origins);
+  }
+  if (shuttingDown) return null;
+  return { origins: origins.map((o) => ({ delayMs: o.delayMs })), subjects: statuses, rounds, summary: summarize(balancers, rounds) };
+}
+
+interface AlgorithmRatio {
+  /** Median over this algorithm's runs of req/s / the bracketing round-robin runs' mean. */
+  rps: number;
+  rpsMin: number;
+  rpsMax: number;
+  /** (1 - rps) x 100: the throughput the choice costs, in percent (negative: faster than round robin). */
+  costPct: number;
+  withinBudget: boolean;
+  /** Same, for the Switchboard child's CPU time per request (ratio > 1 costs). */
+  cpuPerReq: number;
+  cpuCostPct: number;
+  cpuWithinBudget: boolean;
+  /** Ratio of the median p99s (not paired). */
+  p99: number;
+  pairs: number;
+}
+
+interface AlgorithmsReport extends BalancerSuiteRun {
+  config: Record<string, unknown>;
+  baseline: 'round-robin';
+  maxCostPct: number;
+  /**
+   * A/A check: each round-robin run against its neighbouring round-robin runs. The spread of these
+   * ratios is what noise alone produces.
+   */
+  baselineAA: { pairs: number; rpsMin: number; rpsMax: number; rpsMedianAbsDevPct: number; cpuMedianAbsDevPct: number } | null;
+  /** The A/A noise exceeds half the budget: the verdicts are unreliable. */
+  noisy: boolean;
+  ratios: Record<string, AlgorithmRatio>;
+}
+
+async function algorithmsSuite(loadgen: LoadGen): Promise<AlgorithmsReport | null> {
+  heading('algorithms: each balancer\u2019s req/s against round robin');
+  const varyKey = HASH_KEY === 'path' ? 'path' : 'header';
+  const keyDesc = `${varyKey === 'path' ? 'path /u/<n>' : 'x-user header'}, ${loadgen.varyKeySupport}`;
+  console.log(
+    `  ${ALGO_ROUNDS} round(s) x ${ALGO_DURATION_S}s per run (+${ALGO_WARMUP_S}s warm-up each, ${ALGO_FIRST_WARMUP_S}s the first time), ` +
+      `${ALGO_CONNECTIONS} connections, ${ALGO_ORIGINS} origin(s) answering at once, one Switchboard child per balancer, access log ${ALGO_ACCESS_LOG ? 'ON' : 'OFF'}.`,
+  );
+  console.log('  bracketed: every algorithm run sits between two round-robin runs and is compared with their mean (paired ratio);');
+  console.log('  the table shows the median of those paired ratios, so drift from other load on the machine mostly cancels.');
+  if (ALGO_CONTROL) {
+    console.log(`  control: ${CONTROL_NAME} is a second, identical round-robin child measured like the algorithms; its ratio is the method\u2019s own error.`);
+  }
+  console.log(`  every balancer gets the same requests: a random key per request (${keyDesc}); consistent-hash hashes ${HASH_KEY}.`);
+  console.log(`  weighted-round-robin: weights ${Array.from({ length: ALGO_ORIGINS }, (_, i) => WRR_WEIGHTS[i] ?? 1).join(',')}; all others weight 1. ip-hash: every request comes from 127.0.0.1, so one origin gets all of it.\n`);
+
+  const config = {
+    durationS: ALGO_DURATION_S,
+    rounds: ALGO_ROUNDS,
+    warmupS: ALGO_WARMUP_S,
+    firstWarmupS: ALGO_FIRST_WARMUP_S,
+    connections: ALGO_CONNECTIONS,
+    origins: ALGO_ORIGINS,
+    balancers: ALGO_BALANCERS,
+    control: ALGO_CONTROL ? CONTROL_NAME : null,
+    wrrWeights: Array.from({ length: ALGO_ORIGINS }, (_, i) => WRR_WEIGHTS[i] ?? 1),
+    hashKey: HASH_KEY,
+    keyVariation: keyDesc,
+    accessLog: ALGO_ACCESS_LOG,
+    bracketedBy: 'round-robin',
+  };
+  const run = await runBalancerSuite(
+    loadgen,
+    'algorithms',
+    ALGO_CONTROL ? [...ALGO_BALANCERS, CONTROL_NAME] : ALGO_BALANCERS,
+    Array.from({ length: ALGO_ORIGINS }, () => 0),
+    ALGO_ACCESS_LOG,
+    {
+      rounds: ALGO_ROUNDS,
+      durationS: ALGO_DURATION_S,
+      warmupS: ALGO_WARMUP_S,
+      firstWarmupS: ALGO_FIRST_WARMUP_S,
+      connections: ALGO_CONNECTIONS,
+      load: { varyKey },
+      baseline: 'round-robin',
+    },
+  );
+  if (!run) return null;
+  pairWithBaseline(run.rounds, 'round-robin');
+
+  const base = run.summary.find((s) => s.subject === 'round-robin');
+  const budget = ALGO_MAX_COST_PCT;
+  const ratios: AlgorithmsReport['ratios'] = {};
+  const pairedOf = (name: string): NonNullable<RoundResult['vsBaseline']>[] =>
+    run.rounds.filter((r) => r.subject === name && r.vsBaseline !== undefined).map((r) => r.vsBaseline!);
+  const medianAbsDevPct = (xs: number[]): number => median(xs.map((x) => Math.abs(x - 1) * 100));
+
+  const aaPairs = pairedOf('round-robin');
+  const aaCpu = aaPairs.map((p) => p.cpuUsPerReq).filter((x): x is number => x !== null);
+  const baselineAA: AlgorithmsReport['baselineAA'] =
+    aaPairs.length > 0
+      ? {
+          pairs: aaPairs.length,
+          rpsMin: Math.min(...aaPairs.map((p) => p.rps)),
+          rpsMax: Math.max(...aaPairs.map((p) => p.rps)),
+          rpsMedianAbsDevPct: medianAbsDevPct(aaPairs.map((p) => p.rps)),
+          cpuMedianAbsDevPct: aaCpu.length ? medianAbsDevPct(aaCpu) : Number.NaN,
+        }
+      : null;
+
+  // When round robin against itself already moves by more than half the budget, a verdict is a guess.
+  const noisy = baselineAA === null || !(baselineAA.rpsMedianAbsDevPct <= budget / 2);
+  const verdict = (ok: boolean): string => (ok ? 'yes' : 'NO') + (noisy ? '?' : '');
+  console.log(
+    `\nAlgorithms (${ALGO_ROUNDS} round(s), ${ALGO_DURATION_S}s runs, ${ALGO_CONNECTIONS} connections, ${loadgen.name}); ` +
+      `vs RR = median paired ratio against the bracketing round-robin runs; budget: cost < ${budget}%:\n`,
+  );
+  printTable(
+    ['algorithm', 'req/s', 'p50 ms', 'p99 ms', 'vs RR', 'range', 'cost %', `<${budget}%`, 'CPU us/req', 'vs RR', 'CPU cost %', `<${budget}%`, 'origins %', 'errors'],
+    run.summary.map((s) => {
+      const isBase = s.subject === 'round-robin';
+      const isControl = s.subject === CONTROL_NAME;
+      const pairs = pairedOf(s.subject);
+      const cpuPairs = pairs.map((p) => p.cpuUsPerReq).filter((x): x is number => x !== null);
+      const rps = isBase ? 1 : median(pairs.map((p) => p.rps));
+      const cpuPerReq = isBase ? 1 : cpuPairs.length ? median(cpuPairs) : Number.NaN;
+      const r: AlgorithmRatio = {
+        rps,
+        rpsMin: pairs.length ? Math.min(...pairs.map((p) => p.rps)) : Number.NaN,
+        rpsMax: pairs.length ? Math.max(...pairs.map((p) => p.rps)) : Number.NaN,
+        costPct: (1 - rps) * 100,
+        withinBudget: Number.isFinite(rps) && (1 - rps) * 100 < budget,
+        cpuPerReq,
+        cpuCostPct: (cpuPerReq - 1) * 100,
+        cpuWithinBudget: Number.isFinite(cpuPerReq) && (cpuPerReq - 1) * 100 < budget,
+        p99: base ? s.p99Ms / base.p99Ms : Number.NaN,
+        pairs: pairs.length,
+      };
+      ratios[s.subject] = r;
+      return [
+        s.subject,
+        fmt(s.rps, 0),
+        fmt(s.p50Ms, 2),
+        fmt(s.p99Ms, 2),
+        isBase ? '1.000' : fmt(r.rps, 3),
+        `${fmt(r.rpsMin, 2)}-${fmt(r.rpsMax, 2)}${isBase ? ' (A/A)' : ''}`,
+        isBase ? '(base)' : fmt(r.costPct, 1),
+        isBase ? '' : isControl ? 'ctrl' : verdict(r.withinBudget),
+        fmt(s.cpuUsPerReq, 1),
+        isBase ? '1.000' : fmt(r.cpuPerReq, 3),
+        isBase ? '(base)' : fmt(r.cpuCostPct, 1),
+        isBase ? '' : isControl ? 'ctrl' : verdict(r.cpuWithinBudget),
+        fmtShares(s.originShares),
+        String(s.errors + s.non2xx),
+      ];
+    }),
+  );
+  console.log('  req/s, p50, p99, CPU us/req: medians over each algorithm\u2019s runs (round-robin: over all its bracketing runs).');
+  console.log('  vs RR / range: median and min-max of the paired req/s ratios; cost % = (1 - vs RR) x 100 (negative: faster than round robin).');
+  console.log('  CPU us/req: CPU time (user+sys, all threads) of that Switchboard child / requests answered; CPU cost % = (vs RR - 1) x 100.');
+  console.log('    It is less sensitive than req/s to other processes competing for the cores. origins %: share of requests per origin.');
+  if (baselineAA) {
+    console.log(
+      `  noise (A/A): each round-robin run against its neighbouring round-robin runs: req/s ratios ${fmt(baselineAA.rpsMin, 2)}-${fmt(baselineAA.rpsMax, 2)}, ` +
+        `median deviation ${fmt(baselineAA.rpsMedianAbsDevPct, 1)}% (req/s), ${fmt(baselineAA.cpuMedianAbsDevPct, 1)}% (CPU/req); a cost below that is noise.`,
+    );
+  }
+  if (noisy) {
+    console.log(
+      `  (?) the A/A noise is more than half the ${budget}% budget, so these verdicts are not reliable: rerun with more rounds\n` +
+        '      (e.g. BENCH_ALGO_ROUNDS=8 BENCH_ALGO_DURATION=3) or on a quieter machine, or profile (BENCH_CPU_PROF, see bench/README.md).',
+    );
+  }
+  const control = ratios[CONTROL_NAME];
+  if (control) {
+    console.log(
+      `  control: ${CONTROL_NAME} / round-robin = ${fmt(control.rps, 3)} (req/s), ${fmt(control.cpuPerReq, 3)} (CPU/req); ` +
+        'ideally 1.000, the distance from 1 is the method\u2019s error on this run.',
+    );
+  }
+  const others = Object.entries(ratios).filter(([n]) => n !== 'round-robin' && n !== CONTROL_NAME);
+  const over = others.filter(([, r]) => !r.withinBudget);
+  const overCpu = others.filter(([, r]) => !r.cpuWithinBudget);
+  console.log(
+    over.length === 0
+      ? `\nreq/s: every balancer is within ${budget}% of round robin`
+      : `\nreq/s: over the ${budget}% budget: ${over.map(([n, r]) => `${n} (${fmt(r.costPct, 1)}%)`).join(', ')}`,
+  );
+  console.log(
+    overCpu.length === 0
+      ? `CPU/req: every balancer is within ${budget}% of round robin`
+      : `CPU/req: over the ${budget}% budget: ${overCpu.map(([n, r]) => `${n} (+${fmt(r.cpuCostPct, 1)}%)`).join(', ')}`,
+  );
+  for (const st of run.subjects) if (st.status !== 'ok') console.log(`  ${st.name}: ${st.status} (${st.reason})`);
+  return { config, ...run, baseline: 'round-robin', maxCostPct: budget, baselineAA, noisy, ratios };
+}
+
+interface SlowReport extends BalancerSuiteRun {
+  config: Record<string, unknown>;
+  ratios: Record<string, { rps: number; p50: number; p90: number; p99: number; slowShare: number | null }>;
+  /** p99 of least-response-time / p99 of round-robin, when both ran. */
+  p99LrtOverRr: number | null;
+}
+
+async function slowSuite(loadgen: LoadGen): Promise<SlowReport | null> {
+  heading(`slow: p99 with one of ${SLOW_ORIGINS} origins adding ${SLOW_DELAY_MS} ms`);
+  console.log(
+    `  ${SLOW_ROUNDS} round(s) x ${SLOW_DURATION_S}s per balancer (+${SLOW_WARMUP_S}s warm-up each, ${SLOW_FIRST_WARMUP_S}s in round 1), ` +
+      `${SLOW_CONNECTIONS} connections; origin 1 waits ${SLOW_DELAY_MS} ms before each response, the other ${SLOW_ORIGINS - 1} answer at once.`,
+  );
+  console.log(
+    `  closed loop: ${loadgen.name} keeps ${SLOW_CONNECTIONS} connections each with one request in flight, so a slow response also delays the next request\n` +
+      '  on its connection (throughput drops instead of a queue building up); p99 is of the requests actually sent.\n',
+  );
+  const config = {
+    durationS: SLOW_DURATION_S,
+    rounds: SLOW_ROUNDS,
+    warmupS: SLOW_WARMUP_S,
+    firstWarmupS: SLOW_FIRST_WARMUP_S,
+    connections: SLOW_CONNECTIONS,
+    origins: SLOW_ORIGINS,
+    slowOrigin: 1,
+    delayMs: SLOW_DELAY_MS,
+    balancers: SLOW_BALANCERS,
+    accessLog: false,
+  };
+  const run = await runBalancerSuite(
+    loadgen,
+    'slow',
+    SLOW_BALANCERS,
+    Array.from({ length: SLOW_ORIGINS }, (_, i) => (i === 0 ? SLOW_DELAY_MS : 0)),
+    false,
+    {
+      rounds: SLOW_ROUNDS,
+      durationS: SLOW_DURATION_S,
+      warmupS: SLOW_WARMUP_S,
+      firstWarmupS: SLOW_FIRST_WARMUP_S,
+      connections: SLOW_CONNECTIONS,
+    },
+  );
+  if (!run) return null;
+
+  const base = run.summary.find((s) => s.subject === 'round-robin');
+  const ratios: SlowReport['ratios'] = {};
+  console.log(
+    `\nSlow origin (median of ${SLOW_ROUNDS} round(s), ${SLOW_DURATION_S}s each, ${SLOW_CONNECTIONS} connections, ${loadgen.name}; ` +
+      `origin 1 +${SLOW_DELAY_MS} ms):\n`,
+  );
+  printTable(
+    ['algorithm', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99 vs RR', 'p90 vs RR', 'req/s vs RR', 'slow origin %', 'origins %', 'errors'],
+    run.summary.map((s) => {
+      const slowShare = s.originShares ? s.originShares[0] : null;
+      const r = {
+        rps: base ? s.rps / base.rps : Number.NaN,
+        p50: base ? s.p50Ms / base.p50Ms : Number.NaN,
+        p90: base ? s.p90Ms / base.p90Ms : Number.NaN,
+        p99: base ? s.p99Ms / base.p99Ms : Number.NaN,
+        slowShare,
+      };
+      ratios[s.subject] = r;
+      return [
+        s.subject,
+        fmt(s.rps, 0),
+        fmt(s.p50Ms, 2),
+        fmt(s.p90Ms, 2),
+        fmt(s.p99Ms, 2),
+        fmt(r.p99, 2),
+        fmt(r.p90, 2),
+        fmt(r.rps, 2),
+        slowShare === null ? '-' : fmt(slowShare * 100, 1),
+        fmtShares(s.originShares),
+        String(s.errors + s.non2xx),
+      ];
+    }),
+  );
+  const lrt = run.summary.find((s) => s.subject === 'least-response-time');
+  const p99LrtOverRr = lrt && base ? lrt.p99Ms / base.p99Ms : null;
+  console.log(
+    `\np99 least-response-time / round-robin = ${p99LrtOverRr === null ? 'n/a (one of them did not run)' : fmt(p99LrtOverRr, 2)} (lower is better)`,
+  );
+  console.log(
+    `  note: p99 stays near the ${SLOW_DELAY_MS} ms delay for any balancer that sends the slow origin more than 1% of requests;\n` +
+      '  the slow origin\u2019s share, p50/p90 and req/s show how far each one steers around it.',
+  );
+  for (const st of run.subjects) if (st.status !== 'ok') console.log(`  ${st.name}: ${st.status} (${st.reason})`);
+  return { config, ...run, ratios, p99LrtOverRr };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
+  if (CPU_PROF_DIR) fs.mkdirSync(CPU_PROF_DIR, { recursive: true });
+
+  const wrkBin = LOADGEN_PREF === 'autocannon' ? null : findExecutable('wrk');
+  let loadgen: LoadGen | null = wrkBin ? makeWrk(wrkBin) : null;
+  if (!loadgen) {
+    if (LOADGEN_PREF === 'wrk') log('wrk requested (BENCH_LOADGEN=wrk) but not installed; falling back to autocannon');
+    else if (LOADGEN_PREF !== 'autocannon') log('wrk is not installed; using autocannon (in a separate process)');
+    loadgen = makeAutocannon();
+  }
+  if (!loadgen) throw new Error('no load generator: install wrk, or run npm install (autocannon devDependency)');
+
+  const versions: Record<string, string> = {
+    node: process.version,
+    loadgen: loadgen.version,
+    nginx: nginxBin ? versionOf(nginxBin, ['-v']) : 'not installed',
+    haproxy: haproxyBin ? versionOf(haproxyBin, ['-v']) : 'not installed',
+  };
+
+  console.log('Switchboard benchmark');
+  console.log(`  suites: ${SUITES.join(', ')} (BENCH_SUITES); load generator: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''} (${loadgen.version})`);
+  console.log(`  machine: ${os.cpus().length} core(s) (${os.cpus()[0]?.model ?? '?'}), ${os.platform()} ${os.release()}, node ${process.version}`);
+  console.log('  note: load generator, origins and proxy share this machine\u2019s cores; compare ratios, not absolutes.');
+  const load1 = os.loadavg()[0];
+  console.log(
+    `  load average (1 min) at start: ${load1.toFixed(2)}` +
+      (load1 > os.cpus().length * 0.5 ? '  (!) other processes are busy on this machine; expect noisy results' : ''),
+  );
+  if (CPU_PROF_DIR) console.log(`  BENCH_CPU_PROF: Switchboard children write CPU profiles to ${CPU_PROF_DIR} (profiling slows them down)`);
+
+  const errors: Record<string, string> = {};
+  let peers: PeersReport | null = null;
+  let algorithms: AlgorithmsReport | null = null;
+  let slow: SlowReport | null = null;
+  for (const suite of ALL_SUITES) {
+    if (!SUITES.includes(suite) || shuttingDown) continue;
+    try {
+      if (suite === 'peers') peers = await peersSuite(loadgen);
+      else if (suite === 'algorithms') algorithms = await algorithmsSuite(loadgen);
+      else slow = await slowSuite(loadgen);
+    } catch (err) {
+      if (shuttingDown) return;
+      errors[suite] = errorMessage(err);
+      console.log(`\nsuite ${suite} failed: ${errors[suite]}`);
+    }
+  }
+  if (shuttingDown) return;
+
+  // ---- JSON results (peers at the top level, as before; the other suites in their own keys)
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, `${startedAt.toISOString().replace(/:/g, '-')}.json`);
   const report = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
+    suites: SUITES,
+    suiteErrors: errors,
     config: {
       durationS: DURATION_S,
       rounds: ROUNDS,
@@ -927,7 +1635,8 @@ async function main(): Promise<void> {
       origins: ORIGIN_COUNT,
       loadgen: loadgen.name,
       subjectsFilter: SUBJECT_FILTER,
-      bodyBytes: Buffer.byteLength(expectedBody),
+      bodyBytes,
+      cpuProfDir: CPU_PROF_DIR || null,
     },
     machine: {
       cpus: os.cpus().length,
@@ -937,14 +1646,17 @@ async function main(): Promise<void> {
       release: os.release(),
       versions,
     },
-    subjects: statuses,
-    rounds,
-    summary,
-    ratios,
-    target,
+    subjects: peers?.subjects ?? [],
+    rounds: peers?.rounds ?? [],
+    summary: peers?.summary ?? [],
+    ratios: peers?.ratios ?? {},
+    target: peers?.target ?? null,
+    algorithms,
+    slowOrigin: slow,
   };
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   console.log(`\nraw rounds and summary written to ${path.relative(process.cwd(), file)}`);
+  if (Object.keys(errors).length > 0) process.exitCode = 1;
 }
 
 try {
