@@ -20,32 +20,9 @@
  */
 import net from 'node:net';
 import { Client } from 'undici';
+import type { HealthCheckConfig } from '../config/types.ts';
 
-export interface HealthCheckConfig {
-  type: 'http' | 'tcp';
-  /** HTTP method, upper case (GET by default). */
-  method: string;
-  /** Path plus optional query, starting with '/'. */
-  path: string;
-  /** Host header to send; undefined = the endpoint's host:port. */
-  host: string | undefined;
-  /** Accepted status ranges, inclusive, e.g. [[200, 399]]. */
-  statuses: Array<[number, number]>;
-  /** When set, the response body must contain this substring (read at most 64 KiB of the body). */
-  bodyContains: string | undefined;
-  /** ms between the end of one check and the start of the next. */
-  interval: number;
-  /** ms a single check may take (connect + response headers + body). */
-  timeout: number;
-  /** ms of random extra delay added to each interval, uniformly in [0, jitter]. */
-  jitter: number;
-  /** Consecutive successes to turn an unhealthy endpoint healthy. */
-  rise: number;
-  /** Consecutive failures to turn a healthy endpoint unhealthy. */
-  fall: number;
-  /** State before the first check decides. */
-  initialState: 'healthy' | 'unhealthy';
-}
+export type { HealthCheckConfig };
 
 export interface HealthTarget {
   /** `http://host:port` (also used for tcp checks: connect to that host and port). */
