@@ -99,6 +99,8 @@ class Forwarding implements TryOwner, AttemptHandle {
   readonly timeouts: Timeouts;
   readonly perTryTimeout: number;
   readonly hashKey: string | undefined;
+  /** The endpoint id the request's sticky cookie names, when the upstream is sticky. */
+  readonly stickyId: string | undefined;
   readonly done: (ctx: RequestContext) => void;
   setCookie: string | undefined = undefined;
   committed = false;
@@ -123,6 +125,7 @@ class Forwarding implements TryOwner, AttemptHandle {
     this.timeouts = target.timeouts;
     this.perTryTimeout = this.retries.perTryTimeout;
     this.hashKey = upstream.hashes ? hashKeyOf(ctx, upstream.config) : undefined;
+    this.stickyId = upstream.sticky ? cookieValue(ctx.req.headers.cookie, upstream.sticky.cookie) : undefined;
     this.done = done;
   }
 
@@ -137,11 +140,7 @@ class Forwarding implements TryOwner, AttemptHandle {
   #try(): void {
     const upstream = this.upstream;
     let endpoint: Endpoint | undefined;
-    let stickyId: string | undefined;
-    if (this.tries === 0 && upstream.sticky !== undefined) {
-      stickyId = cookieValue(this.ctx.req.headers.cookie, upstream.sticky.cookie);
-      if (stickyId !== undefined) endpoint = upstream.availableById(stickyId);
-    }
+    if (this.tries === 0 && this.stickyId !== undefined) endpoint = upstream.availableById(this.stickyId);
     endpoint ??= upstream.pick(this.hashKey, this.tried);
     if (endpoint === undefined) {
       // Only a first try can find nothing: a retry is granted only while an untried endpoint exists.
@@ -149,10 +148,7 @@ class Forwarding implements TryOwner, AttemptHandle {
       return this.end();
     }
     this.ctx.tries = ++this.tries;
-    if (upstream.sticky !== undefined) {
-      stickyId ??= cookieValue(this.ctx.req.headers.cookie, upstream.sticky.cookie);
-      this.setCookie = stickyId === endpoint.id ? undefined : upstream.cookieFor(endpoint);
-    }
+    if (upstream.sticky !== undefined) this.setCookie = this.stickyId === endpoint.id ? undefined : upstream.cookieFor(endpoint);
     if (upstream.config.hostHeader === 'endpoint' || this.ctx.host === '') this.headers[1] = endpoint.host;
     this.current = dispatch(this, endpoint);
   }
@@ -218,19 +214,24 @@ class Forwarding implements TryOwner, AttemptHandle {
   /** The listener's abort: the client left, or the request is being cut. */
   abort(reason: Error): void {
     if (this.finished) return;
-    const queued = this.queued;
-    if (queued !== undefined) {
-      this.queued = undefined;
-      if (queued.timer) clearTimeout(queued.timer);
-      const q = this.state.queue;
-      const i = q.indexOf(queued);
-      if (i !== -1) q.splice(i, 1);
-      this.finished = true;
+    if (this.queued !== undefined) {
+      this.leaveQueue();
       this.done(this.ctx);
       return;
     }
     if (this.current !== undefined) this.current.abort(reason);
     else this.end();
+  }
+
+  /** Gives up a circuit-breaker queue place without being started (client gone, queue timeout). */
+  leaveQueue(): void {
+    const queued = this.queued!;
+    this.queued = undefined;
+    if (queued.timer) clearTimeout(queued.timer);
+    const q = this.state.queue;
+    const i = q.indexOf(queued);
+    if (i !== -1) q.splice(i, 1);
+    this.finished = true;
   }
 
   end(): void {
@@ -262,11 +263,8 @@ function enqueue(fw: Forwarding, config: UpstreamConfig): void {
     timer: undefined,
   };
   queued.timer = setTimeout(() => {
-    fw.queued = undefined;
-    const q = fw.state.queue;
-    const i = q.indexOf(queued);
-    if (i !== -1) q.splice(i, 1);
-    fw.finished = true;
+    queued.timer = undefined;
+    fw.leaveQueue();
     fail(ctx, 'UPSTREAM_OVERLOADED', fw.body !== null, 'no request slot of the upstream freed up within its queueTimeout');
     fw.done(ctx);
   }, config.circuitBreaker.queueTimeout);

@@ -300,10 +300,7 @@ export class StateStore {
       if (u === undefined) {
         state.close();
         this.upstreams.delete(name);
-      } else {
-        state.config = u;
-        state.prune(u);
-      }
+      } else state.prune(u);
     }
   }
 
