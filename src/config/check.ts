@@ -134,11 +134,12 @@ function intoRemovedSection(p: Problem, whole: Set<string>): boolean {
  * Validates `data` against the schema and resolves it. `found` renders the value at a path as
  * written; problems at or below a path in `skip` (already reported, e.g. an unset variable) are dropped.
  */
-export function check(data: unknown, found: IssueContext['found'], skip: readonly KeyPath[] = []): Checked {
+/** @param baseDir the directory relative file paths in the config (TLS files) are read from. */
+export function check(data: unknown, found: IssueContext['found'], skip: readonly KeyPath[] = [], baseDir = process.cwd()): Checked {
   const keep = (p: Problem): boolean => !skip.some((s) => under(p.path, s));
   const parsed = configSchema.safeParse(data);
   if (parsed.success) {
-    const { config, problems } = resolve(parsed.data);
+    const { config, problems } = resolve(parsed.data, baseDir);
     const kept = problems.filter(keep);
     return { raw: parsed.data, config: kept.length ? undefined : config, problems: kept };
   }
@@ -146,7 +147,7 @@ export function check(data: unknown, found: IssueContext['found'], skip: readonl
   const repaired = isMap(data) ? prune(data, parsed.error.issues) : undefined;
   if (repaired) {
     const { hidden, whole } = repaired.pruned;
-    const more = resolve(repaired.raw).problems;
+    const more = resolve(repaired.raw, baseDir).problems;
     problems.push(...more.filter((p) => !hidden.some((h) => under(p.path, h)) && !intoRemovedSection(p, whole)));
   }
   return { raw: undefined, config: undefined, problems: problems.filter(keep) };

@@ -6,6 +6,7 @@
  * config; callers get `{ ok: false, errors }` and decide how to show them.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { RawConfig } from './schema.ts';
 import { show, type KeyPath, type Problem } from './resolve.ts';
@@ -93,7 +94,8 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
     const problem = { path: [], expected: 'YAML without excessive aliases', found: (err as Error).message };
     return { ok: false, errors: [toError(file, problem, { line: 1, column: 1 })], file };
   }
-  const checked = check(data, (path) => foundAt(doc, text, path, substituted.original), substituted.problems.map((p) => p.path));
+  const baseDir = dirname(resolvePath(file));
+  const checked = check(data, (path) => foundAt(doc, text, path, substituted.original), substituted.problems.map((p) => p.path), baseDir);
   const problems = [...substituted.problems, ...checked.problems];
   if (!problems.length && checked.config && checked.raw) return { ok: true, config: checked.config, raw: checked.raw, file };
   const errors = problems.map((p) => {

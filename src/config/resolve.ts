@@ -5,13 +5,15 @@
  */
 import { isIP } from 'node:net';
 import { defaults } from './defaults.ts';
-import type { RawConfig, RawHealthCheck, RawPathMatch, RawStringMatch, RawTimeouts, RawUpstream } from './schema.ts';
+import type { RawConfig, RawHealthCheck, RawListener, RawListenerTls, RawPathMatch, RawStringMatch, RawTimeouts, RawUpstream } from './schema.ts';
 import type {
   EndpointConfig,
   GatewayConfig,
   HashKeyConfig,
   HealthCheckConfig,
+  Http2Config,
   ListenAddress,
+  ListenerTlsConfig,
   ListenerConfig,
   MatchConfig,
   PathMatchConfig,
@@ -24,6 +26,7 @@ import type {
 import { parseDuration, parseSize } from './units.ts';
 import { suggest } from './suggest.ts';
 import { parseCidr } from '../util/cidr.ts';
+import { configPath, loadCa, loadCertificate, loadPem, type FileProblem } from './tls-files.ts';
 
 export type KeyPath = ReadonlyArray<string | number>;
 
@@ -68,13 +71,14 @@ function resolveTimeouts(raw: RawTimeouts | undefined, base: Timeouts): Timeouts
     responseHeaders: raw?.responseHeaders !== undefined ? parseDuration(raw.responseHeaders) : base.responseHeaders,
     bodyIdle: raw?.bodyIdle !== undefined ? parseDuration(raw.bodyIdle) : base.bodyIdle,
     request: raw?.request !== undefined ? parseDuration(raw.request) : base.request,
+    tunnelIdle: raw?.tunnelIdle !== undefined ? parseDuration(raw.tunnelIdle) : base.tunnelIdle,
   };
 }
 
 function partialTimeouts(raw: RawTimeouts | undefined): Partial<Timeouts> {
   const out: Partial<Timeouts> = {};
   if (!raw) return out;
-  for (const key of ['connect', 'responseHeaders', 'bodyIdle', 'request'] as const) {
+  for (const key of ['connect', 'responseHeaders', 'bodyIdle', 'request', 'tunnelIdle'] as const) {
     const v = raw[key];
     if (v !== undefined) out[key] = parseDuration(v);
   }
@@ -116,6 +120,80 @@ function pathMatch(raw: RawPathMatch, path: KeyPath, problems: Problem[]): PathM
 
 const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/;
 
+function fileProblem(at: KeyPath, p: FileProblem, problems: Problem[]): void {
+  problems.push({ path: [...at, p.key], expected: p.expected, found: p.found });
+}
+
+function listenerTls(raw: RawListenerTls, at: KeyPath, baseDir: string, problems: Problem[]): ListenerTlsConfig {
+  const d = defaults.listener.tls;
+  const certificates: ListenerTlsConfig['certificates'] = [];
+  raw.certificates.forEach((c, i) => {
+    const certFile = configPath(baseDir, c.cert);
+    const keyFile = configPath(baseDir, c.key);
+    const loaded = loadCertificate(certFile, keyFile);
+    if (!loaded.ok) return fileProblem([...at, 'certificates', i], loaded.problem, problems);
+    certificates.push({ certFile, keyFile, ...loaded.value });
+  });
+  let clientCertificate: ListenerTlsConfig['clientCertificate'];
+  const cc = raw.clientCertificate;
+  if (cc !== undefined) {
+    const caFile = configPath(baseDir, cc.ca);
+    const ca = loadCa(caFile);
+    if (!ca.ok) fileProblem([...at, 'clientCertificate'], ca.problem, problems);
+    const dc = d.clientCertificate;
+    clientCertificate = {
+      caFile,
+      ca: ca.ok ? ca.value : '',
+      required: cc.required ?? dc.required,
+      subjectHeader: (cc.subjectHeader ?? dc.subjectHeader).toLowerCase(),
+      fingerprintHeader: (cc.fingerprintHeader ?? dc.fingerprintHeader).toLowerCase(),
+    };
+  }
+  return {
+    certificates,
+    strictSni: raw.strictSni ?? d.strictSni,
+    minVersion: raw.minVersion ?? d.minVersion,
+    ciphers: raw.ciphers,
+    sessionTickets: raw.sessionTickets ?? d.sessionTickets,
+    sessionTimeout: parseDuration(raw.sessionTimeout ?? d.sessionTimeout),
+    alpn: raw.alpn ?? [...d.alpn],
+    clientCertificate,
+  };
+}
+
+function http2Config(raw: RawListener['http2']): Http2Config {
+  const d = defaults.listener.http2;
+  return {
+    maxConcurrentStreams: raw?.maxConcurrentStreams ?? d.maxConcurrentStreams,
+    initialWindowSize: parseSize(raw?.initialWindowSize ?? d.initialWindowSize),
+    connectionWindowSize: parseSize(raw?.connectionWindowSize ?? d.connectionWindowSize),
+    maxResets: raw?.maxResets ?? d.maxResets,
+    resetWindow: parseDuration(raw?.resetWindow ?? d.resetWindow),
+  };
+}
+
+function hstsValue(raw: RawListener['hsts']): string | undefined {
+  if (raw === undefined) return undefined;
+  const d = defaults.listener.hsts;
+  let v = `max-age=${Math.floor(parseDuration(raw.maxAge ?? d.maxAge) / 1000)}`;
+  if (raw.includeSubDomains ?? d.includeSubDomains) v += '; includeSubDomains';
+  if (raw.preload ?? d.preload) v += '; preload';
+  return v;
+}
+
+/** The listener keys that only fit one protocol, checked against the listener's. */
+function listenerProtocolProblems(name: string, l: RawListener, problems: Problem[]): void {
+  const at = ['listeners', name];
+  if (l.protocol === 'https') {
+    if (l.tls === undefined) problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (an https listener needs them)', found: 'nothing' });
+    if (l.h2c !== undefined) problems.push({ path: [...at, 'h2c'], expected: 'no h2c on an https listener (HTTP/2 is offered by ALPN; see tls.alpn)', found: show(l.h2c) });
+    if (l.httpsRedirect !== undefined) problems.push({ path: [...at, 'httpsRedirect'], expected: 'no httpsRedirect on an https listener', found: show(l.httpsRedirect) });
+  } else {
+    if (l.tls !== undefined) problems.push({ path: [...at, 'tls'], expected: 'no tls on an http listener (use protocol: https)', found: 'a map' });
+    if (l.hsts !== undefined) problems.push({ path: [...at, 'hsts'], expected: 'no hsts on an http listener (browsers ignore it over plain http)', found: 'a map' });
+  }
+}
+
 function endpointConfig(url: string, weight: number | undefined, path: KeyPath, problems: Problem[]): EndpointConfig | undefined {
   let parsed: URL;
   try {
@@ -124,15 +202,15 @@ function endpointConfig(url: string, weight: number | undefined, path: KeyPath, 
     problems.push({ path: [...path, 'url'], expected: 'a URL such as "http://127.0.0.1:9001"', found: show(url) });
     return undefined;
   }
-  if (parsed.protocol !== 'http:') {
-    problems.push({ path: [...path, 'url'], expected: 'an http:// URL', found: show(url) });
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    problems.push({ path: [...path, 'url'], expected: 'an http:// or https:// URL', found: show(url) });
     return undefined;
   }
   if ((parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search || parsed.hash || parsed.username || parsed.password) {
     problems.push({ path: [...path, 'url'], expected: 'an origin only (scheme, host, port), no path, query or credentials', found: show(url) });
     return undefined;
   }
-  return { url, origin: parsed.origin, host: parsed.host, weight: weight ?? defaults.endpoint.weight };
+  return { url, secure: parsed.protocol === 'https:', origin: parsed.origin, host: parsed.host, weight: weight ?? defaults.endpoint.weight };
 }
 
 /** `"200-399"`, `[200, "300-308"]` → inclusive ranges; problems for anything outside 100-599 or reversed. */
@@ -185,9 +263,45 @@ function healthCheckConfig(raw: RawHealthCheck, path: KeyPath, problems: Problem
   };
 }
 
-function resolveUpstream(name: string, u: RawUpstream, endpoints: EndpointConfig[], baseTimeouts: Timeouts, problems: Problem[]): UpstreamConfig {
+function upstreamTls(raw: RawUpstream['tls'], at: KeyPath, baseDir: string, problems: Problem[]): UpstreamConfig['tls'] {
+  const d = defaults.upstream.tls;
+  const pem = (file: string | undefined, key: 'ca' | 'cert' | 'key'): string | undefined => {
+    if (file === undefined) return undefined;
+    const r = key === 'ca' ? loadCa(configPath(baseDir, file)) : loadPem(configPath(baseDir, file), key);
+    if (r.ok) return r.value;
+    fileProblem(at, { ...r.problem, key }, problems);
+    return undefined;
+  };
+  if ((raw?.cert === undefined) !== (raw?.key === undefined)) {
+    const missing = raw?.cert === undefined ? 'cert' : 'key';
+    problems.push({ path: [...at, missing], expected: `a ${missing} file too (a client certificate needs both cert and key)`, found: 'nothing' });
+  }
+  return {
+    ca: pem(raw?.ca, 'ca'),
+    serverName: raw?.serverName,
+    cert: pem(raw?.cert, 'cert'),
+    key: pem(raw?.key, 'key'),
+    minVersion: raw?.minVersion ?? d.minVersion,
+    insecureSkipVerify: raw?.insecureSkipVerify ?? d.insecureSkipVerify,
+  };
+}
+
+function resolveUpstream(name: string, u: RawUpstream, endpoints: EndpointConfig[], baseTimeouts: Timeouts, baseDir: string, problems: Problem[]): UpstreamConfig {
   const at = ['upstreams', name];
   const d = defaults.upstream;
+  const protocol = u.protocol ?? d.protocol;
+  u.endpoints.forEach((e, i) => {
+    const ep = endpoints.find((x) => x.url === e.url);
+    if (ep === undefined) return;
+    if (protocol === 'h2' && !ep.secure) {
+      problems.push({ path: [...at, 'endpoints', i, 'url'], expected: 'an https:// URL (protocol h2 is HTTP/2 over TLS; use h2c for cleartext)', found: show(e.url) });
+    } else if (protocol === 'h2c' && ep.secure) {
+      problems.push({ path: [...at, 'endpoints', i, 'url'], expected: 'an http:// URL (protocol h2c is cleartext; use h2 for TLS)', found: show(e.url) });
+    }
+  });
+  if (u.tls !== undefined && !endpoints.some((e) => e.secure)) {
+    problems.push({ path: [...at, 'tls'], expected: 'https:// endpoints (tls applies only to them)', found: 'only http:// endpoints' });
+  }
   const balancer = u.balancer ?? d.balancer;
   if (balancer === 'consistent-hash' && u.hashKey === undefined) {
     problems.push({ path: [...at, 'hashKey'], expected: 'a key for consistent-hash: header:NAME, cookie:NAME, query:NAME or path', found: 'nothing' });
@@ -215,6 +329,8 @@ function resolveUpstream(name: string, u: RawUpstream, endpoints: EndpointConfig
   const st = u.sticky;
   return {
     name,
+    protocol,
+    tls: upstreamTls(u.tls, [...at, 'tls'], baseDir, problems),
     balancer,
     hashKey: u.hashKey === undefined ? undefined : hashKey(u.hashKey),
     hashTable: u.hashTable ?? d.hashTable,
@@ -254,14 +370,18 @@ function resolveUpstream(name: string, u: RawUpstream, endpoints: EndpointConfig
   };
 }
 
-/** Applies defaults and checks everything the schema cannot. Never throws on a schema-valid config. */
-export function resolve(raw: RawConfig): ResolveResult {
+/**
+ * Applies defaults and checks everything the schema cannot. Never throws on a schema-valid config.
+ * Reads the TLS files the config names (relative to `baseDir`, the config file's directory).
+ */
+export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult {
   const problems: Problem[] = [];
   const baseTimeouts = resolveTimeouts(defaults.upstream.timeouts, {
     connect: 0,
     responseHeaders: 0,
     bodyIdle: 0,
     request: 0,
+    tunnelIdle: 0,
   });
 
   const listeners: ListenerConfig[] = [];
@@ -291,10 +411,19 @@ export function resolve(raw: RawConfig): ResolveResult {
         found: show(l.requestTimeout ?? defaults.listener.requestTimeout),
       });
     }
+    listenerProtocolProblems(name, l, problems);
     listeners.push({
       name,
       address,
       protocol: l.protocol,
+      tls: l.protocol === 'https' && l.tls !== undefined ? listenerTls(l.tls, ['listeners', name, 'tls'], baseDir, problems) : undefined,
+      h2c: l.h2c ?? defaults.listener.h2c,
+      http2: http2Config(l.http2),
+      httpsRedirect:
+        l.httpsRedirect === undefined || l.httpsRedirect === false
+          ? undefined
+          : { port: (l.httpsRedirect === true ? undefined : l.httpsRedirect.port) ?? defaults.listener.httpsRedirect.port },
+      hsts: l.protocol === 'https' ? hstsValue(l.hsts) : undefined,
       trustedProxies,
       headerTimeout,
       requestTimeout,
@@ -324,7 +453,7 @@ export function resolve(raw: RawConfig): ResolveResult {
       seen.add(ep.origin);
       endpoints.push(ep);
     });
-    upstreams.set(name, resolveUpstream(name, u, endpoints, baseTimeouts, problems));
+    upstreams.set(name, resolveUpstream(name, u, endpoints, baseTimeouts, baseDir, problems));
   }
 
   const listenerNames = Object.keys(raw.listeners);

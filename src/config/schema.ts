@@ -9,13 +9,13 @@ import { z } from 'zod';
 import { BALANCER_NAMES } from '../upstream/balancers/names.ts';
 
 /** `250ms`, `5s`, `1m`, `1h`, or 0 to disable. */
-export const DURATION_PATTERN = /^(0|\d+(\.\d+)?(ms|s|m|h))$/;
+export const DURATION_PATTERN = /^(0|\d+(\.\d+)?(ms|s|m|h|d))$/;
 /** `512B`, `16KiB`, `10MB`, `1GiB`, or a whole number of bytes. */
 export const SIZE_PATTERN = /^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/;
 
 export const duration = z
   .union([z.literal(0), z.string().regex(DURATION_PATTERN)])
-  .meta({ title: 'duration', description: 'A duration such as `250ms`, `5s`, `1m`, `1h`; `0` disables.' });
+  .meta({ title: 'duration', description: 'A duration such as `250ms`, `5s`, `1m`, `1h`, `365d`; `0` disables.' });
 
 export const size = z
   .union([z.number().int().nonnegative(), z.string().regex(SIZE_PATTERN)])
@@ -37,15 +37,103 @@ export const timeouts = z
     request: duration
       .optional()
       .meta({ description: 'Whole-exchange limit, from the request arriving to the response ending. 0 disables.' }),
+    tunnelIdle: duration
+      .optional()
+      .meta({ description: 'WebSocket and other upgraded connections: longest silence in both directions before the tunnel is closed. 0 disables.' }),
   })
   .meta({ description: 'Upstream timeouts. Set per upstream; a route may override any of them.' });
+
+const pemFile = z.string().meta({ description: 'Path to a PEM file, relative to the config file.' });
+
+export const certificate = z
+  .strictObject({
+    cert: pemFile.meta({ description: 'Certificate chain (PEM), leaf first. Its names (subjectAltName DNS entries, else the CN) select it by SNI.' }),
+    key: pemFile.meta({ description: 'Private key (PEM) of the certificate.' }),
+  })
+  .meta({ description: 'One certificate and its key.' });
+
+export const listenerTls = z
+  .strictObject({
+    certificates: z
+      .array(certificate)
+      .min(1)
+      .meta({ description: 'Certificates chosen by SNI (exact names before wildcards). The first is the default for clients whose SNI matches none, unless strictSni.' }),
+    strictSni: z
+      .boolean()
+      .optional()
+      .meta({ description: 'Refuse the handshake when the SNI matches no certificate (or is absent), instead of serving the default certificate.' }),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional().meta({ description: 'Lowest TLS version accepted.' }),
+    ciphers: z
+      .string()
+      .optional()
+      .meta({ description: 'OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are fixed). Default: Node\'s (forward-secret AEAD first).' }),
+    sessionTickets: z.boolean().optional().meta({ description: 'Offer TLS session tickets for resumption (keys rotate with the process).' }),
+    sessionTimeout: duration.optional().meta({ description: 'How long a TLS session may be resumed.' }),
+    alpn: z
+      .array(z.enum(['h2', 'http/1.1']))
+      .min(1)
+      .optional()
+      .meta({ description: 'Protocols offered by ALPN, in order of preference.' }),
+    clientCertificate: z
+      .strictObject({
+        ca: pemFile.meta({ description: 'CA bundle (PEM) client certificates must chain to.' }),
+        required: z
+          .boolean()
+          .optional()
+          .meta({ description: 'true: the handshake fails without a valid client certificate. false: a client may present none, but one it presents must be valid.' }),
+        subjectHeader: z
+          .string()
+          .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/)
+          .optional()
+          .meta({ description: "Request header that carries the verified client certificate's subject to the upstream." }),
+        fingerprintHeader: z
+          .string()
+          .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/)
+          .optional()
+          .meta({ description: "Request header that carries the verified client certificate's SHA-256 fingerprint (hex) to the upstream." }),
+      })
+      .optional()
+      .meta({ description: 'Mutual TLS: verify client certificates. Client-sent copies of the two headers are always removed.' }),
+  })
+  .meta({ description: 'TLS termination settings of an https listener.' });
+
+export const http2Settings = z
+  .strictObject({
+    maxConcurrentStreams: z.number().int().min(1).max(10_000).optional().meta({ description: 'Streams a client may have open at once on one connection; more are refused (REFUSED_STREAM).' }),
+    initialWindowSize: size.optional().meta({ description: 'Flow-control window of each stream (how much a client may send before we read).' }),
+    connectionWindowSize: size.optional().meta({ description: 'Flow-control window of the whole connection.' }),
+    maxResets: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .meta({ description: 'Streams a client may reset (RST_STREAM) within resetWindow before the connection is closed with GOAWAY (HTTP/2 rapid reset, CVE-2023-44487).' }),
+    resetWindow: duration.optional().meta({ description: 'The window maxResets counts over.' }),
+  })
+  .meta({ description: 'HTTP/2 limits for clients (https listeners with h2 in ALPN, and h2c). Header list size is maxHeaderSize.' });
+
+export const hsts = z
+  .strictObject({
+    maxAge: duration.optional().meta({ description: 'max-age of the Strict-Transport-Security header.' }),
+    includeSubDomains: z.boolean().optional(),
+    preload: z.boolean().optional(),
+  })
+  .meta({ description: 'Add Strict-Transport-Security to responses (https listeners), unless the upstream set one.' });
 
 export const listener = z
   .strictObject({
     address: z
       .string()
       .meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
-    protocol: z.enum(['http']).meta({ description: 'Listener protocol; only `http` for now.' }),
+    protocol: z.enum(['http', 'https']).meta({ description: '`http` (plain; HTTP/1.1, and HTTP/2 with h2c) or `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN).' }),
+    tls: listenerTls.optional().meta({ description: 'TLS settings; required for https listeners.' }),
+    h2c: z.boolean().optional().meta({ description: 'http listeners: also accept HTTP/2 with prior knowledge (cleartext) on the same port.' }),
+    http2: http2Settings.optional(),
+    httpsRedirect: z
+      .union([z.boolean(), z.strictObject({ port: z.number().int().min(1).max(65535).optional().meta({ description: 'Port of the https URL; 443 is left out of it.' }) })])
+      .optional()
+      .meta({ description: 'http listeners: answer every request with a 308 redirect to the same host, path and query over https.' }),
+    hsts: hsts.optional(),
     trustedProxies: cidrList
       .optional()
       .meta({ description: 'Peers whose X-Forwarded-* and Forwarded headers are trusted and extended; from anyone else they are replaced.' }),
@@ -167,7 +255,7 @@ export const route = z
 
 export const endpoint = z
   .strictObject({
-    url: z.string().meta({ description: 'Endpoint origin, `http://host:port`.' }),
+    url: z.string().meta({ description: 'Endpoint origin, `http://host:port`, or `https://host:port` for TLS to the endpoint.' }),
     weight: z.number().int().min(1).max(1000).optional().meta({ description: "Relative share of the upstream's requests, 1-1000." }),
   })
   .meta({ description: 'One server in an upstream.' });
@@ -267,8 +355,27 @@ export const sticky = z
   })
   .meta({ description: 'Session persistence: the first response sets a cookie naming its endpoint; later requests go there while it is available, and are balanced again when not.' });
 
+export const upstreamTls = z
+  .strictObject({
+    ca: pemFile.optional().meta({ description: "CA bundle (PEM) the endpoints' certificates are verified against; the system's when absent." }),
+    serverName: z.string().optional().meta({ description: "Name sent as SNI and verified in the endpoint's certificate; the endpoint URL's host when absent." }),
+    cert: pemFile.optional().meta({ description: 'Client certificate (PEM) presented to endpoints (mutual TLS).' }),
+    key: pemFile.optional().meta({ description: 'Private key (PEM) of the client certificate.' }),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional().meta({ description: 'Lowest TLS version accepted from endpoints.' }),
+    insecureSkipVerify: z
+      .boolean()
+      .optional()
+      .meta({ description: 'Do not verify endpoint certificates at all. For testing only: anyone on the path can read and change the traffic. Logged as a warning.' }),
+  })
+  .meta({ description: 'TLS to the endpoints (https:// endpoint URLs).' });
+
 export const upstream = z
   .strictObject({
+    protocol: z
+      .enum(['http1', 'h2', 'h2c'])
+      .optional()
+      .meta({ description: 'Protocol to the endpoints: `http1`, `h2` (HTTP/2 over TLS, https:// endpoints; ALPN) or `h2c` (HTTP/2 cleartext with prior knowledge, http:// endpoints).' }),
+    tls: upstreamTls.optional(),
     balancer: z
       .enum(BALANCER_NAMES)
       .optional()
@@ -333,6 +440,8 @@ export type RawRoute = z.infer<typeof route>;
 export type RawUpstream = z.infer<typeof upstream>;
 export type RawTimeouts = z.infer<typeof timeouts>;
 export type RawHealthCheck = z.infer<typeof healthCheck>;
+export type RawListenerTls = z.infer<typeof listenerTls>;
+export type RawUpstreamTls = z.infer<typeof upstreamTls>;
 export type RawStringMatch = z.infer<typeof stringMatch>;
 export type RawPathMatch = z.infer<typeof pathMatch>;
 

@@ -13,6 +13,8 @@ export interface Timeouts {
   bodyIdle: number;
   /** ms for the whole exchange; 0 = no limit. */
   request: number;
+  /** ms of silence (both directions) before an upgraded connection is closed; 0 = no limit. */
+  tunnelIdle: number;
 }
 
 export interface ListenAddress {
@@ -20,10 +22,61 @@ export interface ListenAddress {
   port: number;
 }
 
+/** A certificate and key as read (and checked) at config load. */
+export interface CertificateConfig {
+  /** Absolute paths, watched for changes. */
+  certFile: string;
+  keyFile: string;
+  cert: string;
+  key: string;
+  /** Lower-cased DNS names (`*.example.com` wildcards included) from the SAN, else the CN. */
+  names: string[];
+}
+
+export interface ClientCertificateConfig {
+  caFile: string;
+  ca: string;
+  required: boolean;
+  /** Lower-cased request header names. */
+  subjectHeader: string;
+  fingerprintHeader: string;
+}
+
+export interface ListenerTlsConfig {
+  certificates: CertificateConfig[];
+  strictSni: boolean;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  ciphers: string | undefined;
+  sessionTickets: boolean;
+  /** ms. */
+  sessionTimeout: number;
+  alpn: Array<'h2' | 'http/1.1'>;
+  clientCertificate: ClientCertificateConfig | undefined;
+}
+
+export interface Http2Config {
+  maxConcurrentStreams: number;
+  initialWindowSize: number;
+  connectionWindowSize: number;
+  /** Client stream resets allowed per resetWindow before GOAWAY. */
+  maxResets: number;
+  /** ms. */
+  resetWindow: number;
+}
+
 export interface ListenerConfig {
   name: string;
   address: ListenAddress;
-  protocol: 'http';
+  protocol: 'http' | 'https';
+  /** https only. */
+  tls: ListenerTlsConfig | undefined;
+  /** http only: HTTP/2 with prior knowledge on the same port. */
+  h2c: boolean;
+  http2: Http2Config;
+  /** http only: redirect everything to https on this port. */
+  httpsRedirect: { port: number } | undefined;
+  /** The Strict-Transport-Security value to add (https only), or undefined. */
+  hsts: string | undefined;
   trustedProxies: string[];
   headerTimeout: number;
   /** ms to receive the whole request; 0 = no limit. */
@@ -80,7 +133,9 @@ export interface RouteConfig {
 
 export interface EndpointConfig {
   url: string;
-  /** `http://host:port`, the key of its connection pool. */
+  /** Whether the endpoint speaks TLS (an https:// URL). */
+  secure: boolean;
+  /** `http(s)://host:port`, the key of its connection pool. */
   origin: string;
   /** `host:port` as sent in Host when the upstream's hostHeader is `endpoint`. */
   host: string;
@@ -152,8 +207,21 @@ export interface StickyConfig {
   sameSite: 'Strict' | 'Lax' | 'None';
 }
 
+export interface UpstreamTlsConfig {
+  /** PEM contents, read at config load; undefined = the system's CAs. */
+  ca: string | undefined;
+  serverName: string | undefined;
+  cert: string | undefined;
+  key: string | undefined;
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  insecureSkipVerify: boolean;
+}
+
 export interface UpstreamConfig {
   name: string;
+  protocol: 'http1' | 'h2' | 'h2c';
+  /** Used for https:// endpoints. */
+  tls: UpstreamTlsConfig;
   balancer: BalancerName;
   /** consistent-hash: what is hashed. */
   hashKey: HashKeyConfig | undefined;

@@ -1,6 +1,6 @@
 /** Conversion of the config's human units. Callers have already checked the pattern (schema.ts). */
 
-const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_BYTES: Record<string, number> = {
   B: 1,
   KB: 1000,
@@ -14,7 +14,7 @@ const SIZE_BYTES: Record<string, number> = {
 /** `250ms` → 250, `5s` → 5000, `0` → 0. Throws on anything else. */
 export function parseDuration(value: string | number): number {
   if (value === 0 || value === '0') return 0;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(String(value));
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(String(value));
   if (!m) throw new Error(`not a duration: ${String(value)}`);
   return Math.round(Number(m[1]) * DURATION_MS[m[2]]);
 }

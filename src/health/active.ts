@@ -20,6 +20,7 @@
  */
 import net from 'node:net';
 import { Client } from 'undici';
+import tls, { type ConnectionOptions } from 'node:tls';
 import type { HealthCheckConfig } from '../config/types.ts';
 
 export type { HealthCheckConfig };
@@ -29,6 +30,10 @@ export interface HealthTarget {
   origin: string;
   /** `host:port`, the default Host header. */
   host: string;
+  /** TLS options for an https:// endpoint (checks verify its certificate as requests do). */
+  tls?: ConnectionOptions | undefined;
+  /** Protocol the endpoint speaks; HTTP checks use it too. Default http1. */
+  protocol?: 'http1' | 'h2' | 'h2c';
 }
 
 export interface HealthCheckerOptions {
@@ -221,7 +226,9 @@ export class HealthChecker {
     this.#client ??= new Client(this.#target.origin, {
       pipelining: 1,
       // Our own timer bounds the whole check; undici's coarse header/body timeouts are disabled.
-      connect: { timeout: this.#config.timeout },
+      connect: { timeout: this.#config.timeout, ...this.#target.tls },
+      allowH2: (this.#target.protocol ?? 'http1') !== 'http1',
+      ...(this.#target.protocol === 'h2c' ? { h2Options: { useH2c: true } } : undefined),
       headersTimeout: 0,
       bodyTimeout: 0,
       // Keep the connection across the gap between checks (the server's Keep-Alive hint still wins).
@@ -263,7 +270,9 @@ export class HealthChecker {
     const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname; // IPv6 literal
     const portNumber = port === '' ? (protocol === 'https:' ? 443 : 80) : Number(port);
     return new Promise<Outcome>((resolve) => {
-      const socket = net.connect({ host, port: portNumber });
+      const target = this.#target;
+      // A TLS endpoint is up when the handshake succeeds (its certificate verified), not just the TCP connect.
+      const socket = target.tls ? tls.connect({ ...target.tls, host, port: portNumber }) : net.connect({ host, port: portNumber });
       socket.on('error', () => undefined); // errors after the outcome is decided are irrelevant
       const done = (outcome: Outcome): void => {
         signal.removeEventListener('abort', onAbort);
@@ -272,7 +281,7 @@ export class HealthChecker {
       };
       const onAbort = (): void => done({ ok: false, result: 'aborted', reusable: false });
       signal.addEventListener('abort', onAbort, { once: true });
-      socket.once('connect', () => done({ ok: true, result: 'ok', reusable: false }));
+      socket.once(target.tls ? 'secureConnect' : 'connect', () => done({ ok: true, result: 'ok', reusable: false }));
       socket.once('error', (err) => done({ ok: false, result: describeError(err), reusable: false }));
     });
   }

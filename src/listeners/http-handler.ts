@@ -44,7 +44,7 @@ const kRuntime = Symbol('switchboard.runtime');
 type TrackedResponse = ServerResponse & { [kCtx]: RequestContext | undefined; [kRuntime]: ListenerRuntime };
 
 /** The facts routing looks at; the query string is parsed only if a route asks. */
-class Facts implements MatchInput {
+export class Facts implements MatchInput {
   hostname: string;
   port: string;
   method: string;
@@ -76,7 +76,7 @@ class Facts implements MatchInput {
   }
 }
 
-function headerValue(v: string | string[] | undefined): string | undefined {
+export function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
@@ -94,7 +94,7 @@ function nextRequestId(): string {
   return idBase + (idCounter++).toString(16).padStart(3, '0');
 }
 
-function requestIdOf(req: IncomingMessage): string {
+export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
   return typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : nextRequestId();
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PoolRegistry } from './pools.ts';
 
-const opts = { connections: 4, keepAliveTimeout: 1000, connectTimeout: 500 };
+const opts = { connections: 4, keepAliveTimeout: 1000, connectTimeout: 500, protocol: 'http1' as const, tls: undefined, settingsKey: 'k' };
 
 test('pools are shared by origin and settings, and closed when the last holder releases them', async () => {
   const registry = new PoolRegistry();

@@ -4,12 +4,22 @@
  * reference-counted by generation and closed gracefully when the last generation using them retires.
  */
 import { Pool, type Dispatcher } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
+
+/** Streams one HTTP/2 connection to an endpoint carries at once before the pool opens another. */
+export const H2_STREAMS_PER_CONNECTION = 100;
 
 /** The pool settings that make two endpoint pools interchangeable. */
 export interface PoolOptions {
   connections: number;
   keepAliveTimeout: number;
   connectTimeout: number;
+  /** Wire protocol to the endpoint. */
+  protocol: 'http1' | 'h2' | 'h2c';
+  /** TLS options for an https:// endpoint. */
+  tls: ConnectionOptions | undefined;
+  /** Digest of protocol and TLS settings (`connectionKey`): pools with different ones never mix. */
+  settingsKey: string;
 }
 
 interface Entry {
@@ -24,16 +34,19 @@ export class PoolRegistry {
 
   /** Returns the pool for this origin and settings, creating it on first use; adds one reference. */
   acquire(origin: string, opts: PoolOptions): Pool {
-    const key = `${origin}|${opts.connections}|${opts.keepAliveTimeout}|${opts.connectTimeout}`;
+    const key = `${origin}|${opts.connections}|${opts.keepAliveTimeout}|${opts.connectTimeout}|${opts.settingsKey}`;
     let entry = this.#pools.get(key);
     if (!entry) {
+      const h2 = opts.protocol !== 'http1';
       const pool = new Pool(origin, {
         connections: opts.connections,
         keepAliveTimeout: opts.keepAliveTimeout,
         keepAliveMaxTimeout: Math.max(opts.keepAliveTimeout, 600_000),
-        connect: { timeout: opts.connectTimeout || undefined },
-        pipelining: 1,
+        connect: { timeout: opts.connectTimeout || undefined, ...opts.tls },
+        pipelining: h2 ? H2_STREAMS_PER_CONNECTION : 1,
         strictContentLength: true,
+        allowH2: h2,
+        ...(h2 ? { h2Options: { useH2c: opts.protocol === 'h2c', maxConcurrentStreams: H2_STREAMS_PER_CONNECTION } } : undefined),
       });
       entry = { key, pool, refs: 0 };
       this.#pools.set(key, entry);

@@ -5,9 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
 import type { EndpointConfig } from '../config/types.ts';
 import type { BalancerEndpoint } from './balancer.ts';
 import type { EndpointState } from './state.ts';
+import { endpointAddress } from '../transport/upstream-tls.ts';
 
 /** Opaque, stable id of an endpoint: derived from upstream name and origin, never the address itself. */
 export function endpointId(upstream: string, origin: string): string {
@@ -26,14 +28,21 @@ export class Endpoint implements BalancerEndpoint {
   readonly dispatcher: Dispatcher;
   /** Pools with a route-specific connect timeout, by that timeout (ms). */
   readonly dispatchers = new Map<number, Dispatcher>();
+  /** The endpoint's address, as dialled by tunnels (WebSocket) and TCP health checks. */
+  readonly address: { host: string; port: number };
+  /** TLS options for an https:// endpoint (tunnels use them as they are); undefined for http://. */
+  readonly tls: ConnectionOptions | undefined;
 
-  constructor(upstreamName: string, config: EndpointConfig, state: EndpointState, dispatcher: Dispatcher) {
+  constructor(upstreamName: string, config: EndpointConfig, state: EndpointState, dispatcher: Dispatcher, tls?: ConnectionOptions) {
     this.id = endpointId(upstreamName, config.origin);
     this.origin = config.origin;
     this.host = config.host;
     this.configWeight = config.weight;
     this.state = state;
     this.dispatcher = dispatcher;
+    this.tls = tls;
+    const a = endpointAddress(config);
+    this.address = { host: a.host!, port: a.port };
   }
 
   /** Effective weight: the configured one, scaled down while slow start ramps the endpoint up. */

@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig, UpstreamConfig } from '../config/types.ts';
+import { connectionKey, endpointTls } from '../transport/upstream-tls.ts';
 import { HealthChecker } from '../health/active.ts';
 import { endpointState as endpointStateChannel } from '../observability/events.ts';
 import { PeakEwma } from './latency.ts';
@@ -99,7 +100,7 @@ export class UpstreamState {
   apply(config: UpstreamConfig, warm: boolean): void {
     this.config = config;
     const hc = config.healthCheck;
-    const key = hc ? JSON.stringify(hc) : '';
+    const key = hc ? JSON.stringify(hc) + connectionKey(config) : '';
     for (const e of config.endpoints) {
       let state = this.endpoints.get(e.origin);
       const fresh = state === undefined;
@@ -118,7 +119,7 @@ export class UpstreamState {
         const s = state;
         // An endpoint that gains checks on reload keeps its current state until they decide.
         const initial = fresh ? hc : { ...hc, initialState: state.healthy ? ('healthy' as const) : ('unhealthy' as const) };
-        const checker = new HealthChecker({ origin: e.origin, host: e.host }, initial, (healthy, reason) => this.#onHealth(s, healthy, reason));
+        const checker = new HealthChecker({ origin: e.origin, host: e.host, tls: endpointTls(config, e), protocol: config.protocol }, initial, (healthy, reason) => this.#onHealth(s, healthy, reason));
         if (previous) checker.adopt(previous);
         state.checker = checker;
         state.healthy = checker.healthy;

@@ -14,6 +14,7 @@ import { Endpoint } from './endpoint.ts';
 import type { UpstreamState } from './state.ts';
 import type { PoolOptions, PoolRegistry } from '../transport/pools.ts';
 import type { Dispatcher } from 'undici';
+import { connectionKey, endpointTls } from '../transport/upstream-tls.ts';
 
 export class Upstream {
   readonly name: string;
@@ -44,17 +45,19 @@ export class Upstream {
     this.balancer = balancers[config.balancer]({ random: Math.random, hashTable: config.hashTable });
     this.hashes = config.balancer === 'ip-hash' || config.balancer === 'consistent-hash';
     this.sticky = config.sticky;
-    const acquire = (origin: string, connectTimeout: number): Dispatcher => {
-      const pool = registry.acquire(origin, poolOptions(config, connectTimeout));
-      this.pools.push(pool);
-      return pool;
-    };
+    const settingsKey = connectionKey(config);
     this.endpoints = config.endpoints.map((e) => {
       const s = state.endpoints.get(e.origin);
       if (s === undefined) throw new Error(`no state for endpoint ${e.origin} of upstream ${config.name}`);
-      const endpoint = new Endpoint(config.name, e, s, acquire(e.origin, config.timeouts.connect));
+      const tls = endpointTls(config, e);
+      const acquire = (connectTimeout: number): Dispatcher => {
+        const pool = registry.acquire(e.origin, { ...poolOptions(config, connectTimeout), tls, settingsKey });
+        this.pools.push(pool);
+        return pool;
+      };
+      const endpoint = new Endpoint(config.name, e, s, acquire(config.timeouts.connect), tls);
       for (const t of connectTimeouts) {
-        if (t !== config.timeouts.connect) endpoint.dispatchers.set(t, acquire(e.origin, t));
+        if (t !== config.timeouts.connect) endpoint.dispatchers.set(t, acquire(t));
       }
       this.#byId.set(endpoint.id, endpoint);
       if (config.sticky) this.#cookies.set(endpoint, stickyCookie(config.sticky, endpoint.id));
@@ -127,8 +130,8 @@ function stickyCookie(s: StickyConfig, id: string): string {
   return cookie;
 }
 
-function poolOptions(config: UpstreamConfig, connectTimeout: number): PoolOptions {
-  return { connections: config.connectionsPerEndpoint, keepAliveTimeout: config.keepAliveTimeout, connectTimeout };
+function poolOptions(config: UpstreamConfig, connectTimeout: number): Omit<PoolOptions, 'tls' | 'settingsKey'> {
+  return { connections: config.connectionsPerEndpoint, keepAliveTimeout: config.keepAliveTimeout, connectTimeout, protocol: config.protocol };
 }
 
 /** Effective timeouts of a route: the upstream's, with the route's overrides. */
@@ -138,5 +141,6 @@ export function mergeTimeouts(upstream: Timeouts, route: Partial<Timeouts>): Tim
     responseHeaders: route.responseHeaders ?? upstream.responseHeaders,
     bodyIdle: route.bodyIdle ?? upstream.bodyIdle,
     request: route.request ?? upstream.request,
+    tunnelIdle: route.tunnelIdle ?? upstream.tunnelIdle,
   };
 }
