@@ -92,10 +92,11 @@ export class Gateway {
     return { host: a.address, port: a.port };
   }
 
-  /** `http://host:port` of a listener, for clients. */
+  /** `http(s)://host:port` of a listener, for clients. */
   url(listener: string): string {
     const { host, port } = this.address(listener);
-    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const scheme = this.#listeners.get(listener)!.config.protocol;
+    return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
   /** Every listener's bound address by name. */
@@ -163,7 +164,7 @@ export class Gateway {
           next.set(l.name, existing);
           continue;
         }
-        const fresh = new HttpListener(l, gen.listeners.get(l.name)!);
+        const fresh = new HttpListener(l, gen.listeners.get(l.name)!, this.log);
         await fresh.listen();
         started.push(fresh);
         next.set(l.name, fresh);

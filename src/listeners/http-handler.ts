@@ -16,7 +16,10 @@ import { ProxyError, type ErrorCode } from '../transport/errors.ts';
 import { clientAddress } from '../transport/headers.ts';
 import type { AddressSet } from '../util/cidr.ts';
 import { requestEnd } from '../observability/events.ts';
-import { checkFraming, parseTarget } from './strict.ts';
+import { checkFraming, checkH2, parseTarget } from './strict.ts';
+import { clientCertOf } from './client-cert.ts';
+import { streamGone } from './h2-sessions.ts';
+import type { Http2Stream } from 'node:http2';
 
 /** Counts the requests a config generation still has in flight. */
 export interface GenerationTracker {
@@ -99,8 +102,15 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : nextRequestId();
 }
 
+/** The HTTP/2 stream behind a request that came over HTTP/2 (node:http2's compat request). */
+export function h2Stream(req: IncomingMessage): Http2Stream {
+  return (req as unknown as { stream: Http2Stream }).stream;
+}
+
 function bodyPending(req: IncomingMessage): boolean {
-  return !req.complete && (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0');
+  if (req.complete) return false;
+  if (req.httpVersionMajor === 2) return !h2Stream(req).endAfterHeaders;
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
 }
 
 /** Response 'close': abort the upstream if the client left early, then log and count. */
@@ -132,7 +142,8 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
   const rawPeer = req.socket.remoteAddress ?? '';
   const peer = rawPeer.startsWith('::ffff:') ? rawPeer.slice(7) : rawPeer;
   const trustedPeer = rt.trusted.has(peer);
-  const host = req.headers.host ?? '';
+  const h2 = req.httpVersionMajor === 2;
+  const host = (h2 ? (req.headers[':authority'] as string | undefined) : undefined) ?? req.headers.host ?? '';
   const ctx: RequestContext = {
     req,
     res,
@@ -158,15 +169,18 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
     tries: 0,
     error: undefined,
     attempt: undefined,
+    h2,
+    clientCert: rt.policy.clientCertHeaders === undefined ? undefined : clientCertOf(req.socket),
   };
   (res as TrackedResponse)[kCtx] = ctx;
   (res as TrackedResponse)[kRuntime] = rt;
   res.on('close', onResponseClose);
   try {
-    const framing = checkFraming(req);
+    const framing = h2 ? checkH2(req) : checkFraming(req);
     if (framing !== undefined) return reject(ctx, framing);
-    const target = parseTarget(req.url ?? '', req.headers.host);
+    const target = parseTarget(req.url ?? '', h2 ? host : req.headers.host);
     if (typeof target === 'string') return reject(ctx, target);
+    if (rt.policy.httpsRedirect !== undefined) return redirectToHttps(ctx, rt.policy.httpsRedirect, target.path + target.query);
     const path = normalizePath(target.path);
     if (path === undefined) return reject(ctx, 'INVALID_TARGET');
     ctx.path = path;
@@ -179,11 +193,40 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
       if (cl !== undefined && Number(cl) > route.maxBodySize) return reject(ctx, 'BODY_TOO_LARGE');
     }
     ctx.target = rewritePath(path, route.config.rewrite) + target.query;
+    // HTTP/2: forward one event-loop turn later, once every frame of this read is processed, so a
+    // stream the client resets right away (rapid reset) never costs an upstream request.
+    if (h2) setImmediate(runDeferred, rt, ctx, route);
+    else run(rt, ctx, route);
+  } catch (err) {
+    internalError(rt, ctx, err);
+  }
+}
+
+function run(rt: ListenerRuntime, ctx: RequestContext, route: RuntimeRoute): void {
+  try {
     const pending = route.handle(ctx);
     if (pending !== undefined) pending.catch((err: unknown) => internalError(rt, ctx, err));
   } catch (err) {
     internalError(rt, ctx, err);
   }
+}
+
+function runDeferred(rt: ListenerRuntime, ctx: RequestContext, route: RuntimeRoute): void {
+  // Already over (reset, closed, logged by the 'close' handler): nothing to forward.
+  if ((ctx.res as TrackedResponse)[kCtx] === undefined || streamGone(h2Stream(ctx.req))) return;
+  run(rt, ctx, route);
+}
+
+/** `httpsRedirect`: 308 to the same host, path and query over https (the port left out when 443). */
+function redirectToHttps(ctx: RequestContext, port: number, pathAndQuery: string): void {
+  const hostname = new Facts(ctx.host, '', '', '', {}).hostname; // port removed; IPv6 keeps its brackets
+  const location = `https://${hostname}${port === 443 ? '' : `:${port}`}${pathAndQuery}`;
+  ctx.status = 308;
+  const unread = bodyPending(ctx.req);
+  const headers: Record<string, string | number> = { location, 'content-length': 0, 'x-request-id': ctx.requestId };
+  if (unread && !ctx.h2) headers.connection = 'close';
+  ctx.res.writeHead(308, headers);
+  ctx.res.end();
 }
 
 function internalError(rt: ListenerRuntime, ctx: RequestContext, err: unknown): void {

@@ -1,18 +1,43 @@
 /**
- * An HTTP/1.1 listener: one node:http server with edge-safe limits, whose request handling reads a
- * swappable ListenerRuntime. A reload swaps the runtime (new requests see the new config at once,
- * in-flight ones keep theirs); the socket stays open, so no connection is refused.
+ * An HTTP listener: the socket, TLS and protocol layers in front of the request pipeline.
+ *
+ *   protocol http:  node:http server (HTTP/1.1); with `h2c`, connections that open with the
+ *                   HTTP/2 preface go to a node:http2 server instead (prior knowledge).
+ *   protocol https: node:https server (TLS, certificates by SNI, optional client certificates);
+ *                   after the handshake, ALPN `h2` goes to the node:http2 server, the rest to the
+ *                   HTTP/1.1 connection handler of the https server itself.
+ *
+ * Both protocols feed the same `handleRequest`, which reads a swappable ListenerRuntime: a reload
+ * swaps the runtime (new requests see the new config at once, in-flight ones keep theirs); the
+ * socket stays open, so no connection is refused.
  */
 import http from 'node:http';
+import https from 'node:https';
+import http2 from 'node:http2';
 import type { Socket, AddressInfo } from 'node:net';
+import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
+import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
 import { errorBody, ERRORS, type ErrorCode } from '../transport/errors.ts';
 import { handleRequest, type ListenerRuntime } from './http-handler.ts';
 import { ConnectionLimits } from './connection-limits.ts';
+import { CertificateStore } from './tls-contexts.ts';
+import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
+import { kClientCert, verifiedClientCert } from './client-cert.ts';
 
 /** Settings that can only be set when the server is created; a change means a new server. */
 export function bindingKey(c: ListenerConfig): string {
-  return `${c.protocol}|${c.address.host}|${c.address.port}|${c.maxHeaderSize}`;
+  const t = c.tls;
+  const h = c.http2;
+  return [
+    c.protocol,
+    c.address.host,
+    c.address.port,
+    c.maxHeaderSize,
+    c.h2c,
+    t ? `${t.alpn.join(',')}|${t.strictSni}|${t.clientCertificate ? t.clientCertificate.required : 'none'}` : '',
+    `${h.maxConcurrentStreams}|${h.initialWindowSize}|${h.maxResets}|${h.resetWindow}`,
+  ].join('|');
 }
 
 function rawError(socket: Socket, code: ErrorCode): void {
@@ -56,35 +81,139 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   rawError(socket, code);
 }
 
+/** The HTTP/2 connection preface a client with prior knowledge opens with (RFC 9113 §3.4). */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+type ConnectionHandler = (this: http.Server, socket: Socket) => void;
+
 export class HttpListener {
   readonly name: string;
+  /** The listening server: node:http for http, node:https for https (its HTTP/1.1 side). */
   readonly server: http.Server;
+  /** The HTTP/2 side, when the listener speaks HTTP/2 (h2 in ALPN, or h2c). */
+  readonly h2: http2.Http2Server | undefined;
+  readonly h2Sessions: H2Sessions | undefined;
+  /** Certificates by SNI (https only). */
+  readonly certificates: CertificateStore | undefined;
   config: ListenerConfig;
   #runtime: ListenerRuntime;
   readonly limits: ConnectionLimits;
+  /** node:http's own connection handler, called for the HTTP/1.1 connections we hand it. */
+  readonly #h1: ConnectionHandler;
 
-  constructor(config: ListenerConfig, runtime: ListenerRuntime) {
+  constructor(config: ListenerConfig, runtime: ListenerRuntime, log: Logger) {
     this.name = config.name;
     this.config = config;
     this.#runtime = runtime;
     this.limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerClient);
-    this.server = http.createServer({
+    const httpOptions: http.ServerOptions = {
       maxHeaderSize: config.maxHeaderSize,
       insecureHTTPParser: false,
       requireHostHeader: true,
       joinDuplicateHeaders: false,
       connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.headerTimeout / 4))),
-    });
+    };
+    const speaksH2 = config.protocol === 'https' ? config.tls!.alpn.includes('h2') : config.h2c;
+    if (speaksH2) {
+      this.h2 = http2.createServer(h2ServerOptions(config));
+      this.h2Sessions = new H2Sessions(this.h2, config);
+      const onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, expectContinue: boolean): void =>
+        handleRequest(this.#runtime, req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, expectContinue);
+      this.h2.on('request', (req, res) => onRequest(req, res, false));
+      this.h2.on('checkContinue', (req, res) => onRequest(req, res, true));
+    }
+    if (config.protocol === 'https') {
+      let server: https.Server | undefined;
+      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(this.#tlsOptions(opts)));
+      server = https.createServer({ ...httpOptions, ...this.#tlsOptions(this.certificates.defaultOptions()), handshakeTimeout: config.headerTimeout });
+      this.server = server;
+      this.#h1 = server.listeners('secureConnection')[0] as ConnectionHandler;
+      server.removeAllListeners('secureConnection');
+      server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
+      // Counted on the raw TCP socket, before any handshake work; refused ones are just closed.
+      server.on('connection', (socket: Socket) => {
+        if (!this.limits.admit(socket)) socket.destroy();
+      });
+      server.on('tlsClientError', (_err, socket) => socket.destroy());
+    } else {
+      this.server = http.createServer(httpOptions);
+      this.#h1 = this.server.listeners('connection')[0] as ConnectionHandler;
+      this.server.removeAllListeners('connection');
+      this.server.on('connection', (socket: Socket) => this.#onConnection(socket));
+    }
     this.applyTunables(config);
-    // Registered after node:http's own connection listener, so a refused socket is already parsed
-    // for; answering and closing it is all that is left to do.
-    this.server.on('connection', (socket: Socket) => {
-      if (!this.limits.admit(socket)) rawError(socket, 'TOO_MANY_CONNECTIONS');
-    });
-    this.server.on('request', (req, res) => handleRequest(this.#runtime, req, res, false));
-    this.server.on('checkContinue', (req, res) => handleRequest(this.#runtime, req, res, true));
+    this.server.on('request', (req, res) => this.#onH1Request(req, res, false));
+    this.server.on('checkContinue', (req, res) => this.#onH1Request(req, res, true));
     this.server.on('clientError', onClientError);
     this.server.on('connect', (_req, socket: Socket) => rawError(socket, 'METHOD_NOT_ALLOWED'));
+  }
+
+  #onH1Request(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
+    handleRequest(this.#runtime, req, res, expectContinue);
+  }
+
+  /** TLS server options beyond the certificate: SNI, ALPN, client certificates. */
+  #tlsOptions(base: SecureContextOptions | undefined): TlsOptions {
+    const t = this.config.tls!;
+    const cc = t.clientCertificate;
+    return {
+      ...base,
+      SNICallback: this.certificates!.sniCallback,
+      ALPNProtocols: t.alpn,
+      requestCert: cc !== undefined,
+      rejectUnauthorized: cc?.required ?? false,
+      honorCipherOrder: true,
+    };
+  }
+
+  #onSecureConnection(socket: TLSSocket): void {
+    if (this.config.tls!.clientCertificate !== undefined) {
+      const cert = verifiedClientCert(socket);
+      // Optional client certificates: none is fine, an invalid one is refused (as nginx's
+      // `ssl_verify_client optional`).
+      if (cert === false) {
+        socket.destroy();
+        return;
+      }
+      if (cert !== undefined) (socket as TLSSocket & { [kClientCert]?: unknown })[kClientCert] = cert;
+    }
+    if (socket.alpnProtocol === 'h2' && this.h2 !== undefined) this.h2.emit('connection', socket);
+    else this.#h1.call(this.server, socket);
+  }
+
+  /** Plain listeners: admission, then HTTP/1.1, or HTTP/2 when h2c is on and the preface arrives. */
+  #onConnection(socket: Socket): void {
+    const admitted = this.limits.admit(socket);
+    if (!admitted || this.h2 === undefined) {
+      // node:http parses first, so the refused client's request bytes are read before the answer.
+      this.#h1.call(this.server, socket);
+      if (!admitted) rawError(socket, 'TOO_MANY_CONNECTIONS');
+      return;
+    }
+    this.#sniff(socket, this.h2);
+  }
+
+  /** Reads until the first bytes tell HTTP/2's preface from an HTTP/1.1 request line. */
+  #sniff(socket: Socket, h2: http2.Http2Server): void {
+    let seen: Buffer | undefined;
+    socket.setTimeout(this.config.headerTimeout, () => socket.destroy());
+    const onData = (chunk: Buffer): void => {
+      seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, PREFACE.length);
+      const preface = seen.compare(PREFACE, 0, n, 0, n) === 0;
+      if (preface && seen.length < PREFACE.length) return;
+      socket.removeListener('data', onData);
+      socket.pause();
+      socket.setTimeout(0);
+      socket.unshift(seen);
+      // The HTTP/2 session reads the bytes already buffered when it starts; node:http needs a resume.
+      if (preface) h2.emit('connection', socket);
+      else {
+        this.#h1.call(this.server, socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
   }
 
   /** Settings a running server accepts changes to. */
@@ -96,6 +225,7 @@ export class HttpListener {
     s.keepAliveTimeout = config.keepAliveTimeout;
     s.maxRequestsPerSocket = config.maxRequestsPerConnection;
     this.limits.update(config.maxConnections, config.maxConnectionsPerClient);
+    this.h2Sessions?.update(config);
   }
 
   /** The runtime new requests use. */
@@ -106,6 +236,7 @@ export class HttpListener {
   /** Points new requests at a new config generation; in-flight ones keep the old. */
   swap(runtime: ListenerRuntime, config: ListenerConfig): void {
     this.applyTunables(config);
+    if (config.tls !== undefined) this.certificates?.update(config.tls);
     this.#runtime = runtime;
   }
 
@@ -125,16 +256,22 @@ export class HttpListener {
     return a && typeof a === 'object' ? a : undefined;
   }
 
-  /** Stops accepting, marks responses `Connection: close`, closes idle keep-alive connections. */
+  /**
+   * Stops accepting, marks HTTP/1.1 responses `Connection: close`, closes idle keep-alive
+   * connections, and sends every HTTP/2 client a GOAWAY.
+   */
   stopAccepting(): Promise<void> {
     this.#runtime.policy.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    this.h2Sessions?.goAwayAll();
+    void this.certificates?.close();
     return closed;
   }
 
   /** Ends every connection now (after the drain timeout). */
   destroyConnections(): void {
     this.server.closeAllConnections();
+    this.h2Sessions?.destroyAll();
   }
 }

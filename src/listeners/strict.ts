@@ -43,6 +43,27 @@ export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
 }
 
 /**
+ * The same checks for a request that came over HTTP/2, where nghttp2 has already rejected what
+ * HTTP/2 forbids (upper-case names, connection-specific headers, bad pseudo-headers, a
+ * content-length that disagrees with DATA): the authority (`:authority`, or Host when it is
+ * absent) must be a valid host, a Host beside it must name the same one, and CONNECT is refused.
+ */
+export function checkH2(req: IncomingMessage): ErrorCode | undefined {
+  if (req.method === 'CONNECT') return 'METHOD_NOT_ALLOWED';
+  const authority = req.headers[':authority'] as string | undefined;
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i] === 'host') hosts++;
+  if (hosts > 1) return 'DUPLICATE_HOST';
+  const host = req.headers.host;
+  if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) return 'HOST_MISMATCH';
+  const value = authority ?? host;
+  if (value === undefined) return 'BAD_REQUEST';
+  if (!HOST_VALUE.test(value) || !portInRange(value)) return 'INVALID_HOST';
+  return undefined;
+}
+
+/**
  * Splits the request target into path and query. Accepts origin-form (`/a?b`) and absolute-form
  * (`http://host/a?b`, whose authority must equal Host); anything else, or a `#`, is invalid.
  */

@@ -6,10 +6,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { ErrorCode } from '../transport/errors.ts';
 
+/** A client certificate verified at the TLS handshake (downstream mutual TLS). */
+export interface ClientCertInfo {
+  /** Subject DN, `C=DE,O=Example,CN=client-1`. */
+  readonly subject: string;
+  /** SHA-256 of the DER certificate, lower-case hex. */
+  readonly fingerprint: string;
+}
+
 /** Per-listener settings the forwarding step needs; one shared object per listener generation. */
 export interface ListenerPolicy {
-  /** `http` (later `https`), as this listener terminates. */
+  /** `http` or `https`, as this listener terminates. */
   readonly proto: string;
+  /** Strict-Transport-Security value added to proxied responses (https listeners), or undefined. */
+  readonly hsts: string | undefined;
+  /** Request headers that carry the verified client certificate [subject, fingerprint] (mTLS), lower-case. */
+  readonly clientCertHeaders: readonly [string, string] | undefined;
+  /** Port to redirect every request to over https (308), or undefined. */
+  readonly httpsRedirect: number | undefined;
   readonly underscores: 'allow' | 'drop' | 'reject';
   /** ms a client may take to accept more of a response once its socket is full; 0 = no limit. */
   readonly sendTimeout: number;
@@ -60,6 +74,10 @@ export interface RequestContext {
   error: ErrorCode | undefined;
   /** The upstream attempt in flight, so that a client leaving early can abort it. */
   attempt: AttemptHandle | undefined;
+  /** Whether the request came over HTTP/2 (the request and response are node:http2's compat objects). */
+  readonly h2: boolean;
+  /** The verified client certificate of the connection (mTLS listeners), or undefined. */
+  readonly clientCert: ClientCertInfo | undefined;
 }
 
 /** What the listener may do to an attempt in flight. */

@@ -3,7 +3,7 @@
  * retry may help, and which side caused it. One JSON body shape everywhere:
  * `{"error":{"code":"UPSTREAM_TIMEOUT","status":504,"message":"...","requestId":"..."}}`.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export type ErrorSide = 'downstream' | 'upstream' | 'internal';
 
@@ -86,6 +86,9 @@ export function sendError(res: ServerResponse, code: ErrorCode, requestId: strin
     if (!res.writableEnded) res.destroy();
     return 0;
   }
+  const req = res.req as IncomingMessage | undefined;
+  const contentType = req?.headers['content-type'];
+  if (contentType !== undefined && contentType.startsWith('application/grpc')) return sendGrpcError(res, code, requestId, message);
   const k = ERRORS[code];
   const body = errorBody(code, requestId, message);
   const length = Buffer.byteLength(body);
@@ -95,11 +98,57 @@ export function sendError(res: ServerResponse, code: ErrorCode, requestId: strin
     'cache-control': 'no-store',
   };
   if (requestId) headers['x-request-id'] = requestId;
-  if (k.close || bodyUnread) headers.connection = 'close';
+  // HTTP/2 has no Connection header: its framing is never in doubt, and the stream simply ends.
+  if ((k.close || bodyUnread) && req?.httpVersionMajor !== 2) headers.connection = 'close';
   if (k.status === 503) headers['retry-after'] = '1';
   res.writeHead(k.status, headers);
   res.end(body);
   return length;
+}
+
+/** gRPC status codes (grpc/doc/statuscodes.md) Switchboard answers with. */
+const GRPC = { CANCELLED: 1, DEADLINE_EXCEEDED: 4, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14 } as const;
+
+/**
+ * The gRPC status a client should see for one of our errors: timeouts are DEADLINE_EXCEEDED, size
+ * limits RESOURCE_EXHAUSTED, no route UNIMPLEMENTED, anything an upstream or capacity problem
+ * caused UNAVAILABLE (retryable by gRPC clients), the rest INTERNAL.
+ */
+export function grpcStatus(code: ErrorCode): number {
+  switch (code) {
+    case 'UPSTREAM_TIMEOUT':
+    case 'UPSTREAM_CONNECT_TIMEOUT':
+    case 'REQUEST_TIMEOUT':
+      return GRPC.DEADLINE_EXCEEDED;
+    case 'BODY_TOO_LARGE':
+    case 'HEADERS_TOO_LARGE':
+      return GRPC.RESOURCE_EXHAUSTED;
+    case 'ROUTE_NOT_FOUND':
+    case 'METHOD_NOT_ALLOWED':
+      return GRPC.UNIMPLEMENTED;
+    case 'CLIENT_CLOSED':
+      return GRPC.CANCELLED;
+    case 'INTERNAL_ERROR':
+      return GRPC.INTERNAL;
+    default:
+      return ERRORS[code].side === 'downstream' && code !== 'TOO_MANY_CONNECTIONS' ? GRPC.INTERNAL : GRPC.UNAVAILABLE;
+  }
+}
+
+/**
+ * A gRPC client's error: HTTP 200 with the status in a trailers-only response (`grpc-status`,
+ * `grpc-message` percent-encoded), as gRPC servers and Envoy answer, so every gRPC client reads it.
+ */
+function sendGrpcError(res: ServerResponse, code: ErrorCode, requestId: string | undefined, message?: string): number {
+  const headers: Record<string, string> = {
+    'content-type': 'application/grpc',
+    'grpc-status': String(grpcStatus(code)),
+    'grpc-message': encodeURIComponent(`${code}: ${message ?? ERRORS[code].message}`),
+  };
+  if (requestId) headers['x-request-id'] = requestId;
+  res.writeHead(200, headers);
+  res.end();
+  return 0;
 }
 
 /** Maps an undici / socket error to the proxy error the client should see. */

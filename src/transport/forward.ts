@@ -103,7 +103,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (statusCode === 103 && headers.link !== undefined) {
         owner.committed = true;
         res.writeEarlyHints(headers as Record<string, string | string[]>);
-      } else if (statusCode === 102) {
+      } else if (statusCode === 102 && !ctx.h2) {
         owner.committed = true;
         res.writeProcessing();
       }
@@ -128,7 +128,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (ctx.policy.draining) res.shouldKeepAlive = false;
     const out = downstreamResponseHeaders(headers as ResponseHeaders, ctx.requestId);
     if (owner.setCookie !== undefined) out.push('set-cookie', owner.setCookie);
-    if (statusMessage) res.writeHead(statusCode, statusMessage, out);
+    const hsts = ctx.policy.hsts;
+    if (hsts !== undefined && headers['strict-transport-security'] === undefined) out.push('strict-transport-security', hsts);
+    // HTTP/2 has no reason phrase.
+    if (statusMessage && !ctx.h2) res.writeHead(statusCode, statusMessage, out);
     else res.writeHead(statusCode, out);
   }
 

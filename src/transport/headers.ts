@@ -48,6 +48,12 @@ export interface ForwardingInput {
   host: string;
   /** `http` or `https`, as this listener terminates. */
   proto: string;
+  /** The request came over HTTP/2: pseudo-headers are skipped and cookie fields joined into one. */
+  h2: boolean;
+  /** Header names that carry the client certificate [subject, fingerprint]: client copies are dropped. */
+  certHeaders: readonly [string, string] | undefined;
+  /** The verified client certificate, sent in `certHeaders`. */
+  cert: { readonly subject: string; readonly fingerprint: string } | undefined;
 }
 
 /**
@@ -66,11 +72,27 @@ export function upstreamRequestHeaders(
 ): string[] | undefined {
   const out: string[] = ['host', hostHeader];
   const named = connectionTokens(headers.connection);
+  const certHeaders = fwd.certHeaders;
+  let cookies = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
+    if (fwd.h2) {
+      if (name.charCodeAt(0) === 58 /* : */) continue;
+      // HTTP/2 may split Cookie into several fields; HTTP/1.1 allows one (RFC 9113 §8.2.3).
+      if (name === 'cookie') {
+        if (!cookies) out.push('cookie', headers.cookie as string);
+        cookies = true;
+        continue;
+      }
+    }
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || REBUILT.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || REBUILT.has(lower)) {
+      // `TE: trailers` is end-to-end in meaning (gRPC needs it); any other TE is not forwarded.
+      if (lower === 'te' && raw[i + 1].trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
+      continue;
+    }
     if (named !== undefined && named.includes(lower)) continue;
+    if (certHeaders !== undefined && (lower === certHeaders[0] || lower === certHeaders[1])) continue;
     if (underscores !== 'allow' && name.includes('_')) {
       if (underscores === 'reject') return undefined;
       continue;
@@ -91,6 +113,7 @@ export function upstreamRequestHeaders(
     out.push('forwarded', forwardedHere);
   }
   out.push('x-request-id', requestId);
+  if (certHeaders !== undefined && fwd.cert !== undefined) out.push(certHeaders[0], fwd.cert.subject, certHeaders[1], fwd.cert.fingerprint);
   return out;
 }
 

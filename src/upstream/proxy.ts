@@ -37,6 +37,7 @@ export function fail(ctx: RequestContext, code: ErrorCode, bodyUnread: boolean, 
 }
 
 function hasBody(ctx: RequestContext): boolean {
+  if (ctx.h2) return !(ctx.req as unknown as { stream: { endAfterHeaders: boolean } }).stream.endAfterHeaders;
   const h = ctx.req.headers;
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
 }
@@ -63,7 +64,7 @@ function countedBody(ctx: RequestContext, max: number): Transform {
 }
 
 /** The key a hashing balancer hashes for this request, or undefined. */
-function hashKeyOf(ctx: RequestContext, config: UpstreamConfig): string | undefined {
+export function hashKeyOf(ctx: RequestContext, config: UpstreamConfig): string | undefined {
   if (config.balancer === 'ip-hash') return ctx.client;
   const key = config.hashKey;
   if (key === undefined) return undefined;
@@ -284,7 +285,15 @@ export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: Requ
   const headers = upstreamRequestHeaders(
     req.rawHeaders,
     req.headers,
-    { peer: ctx.peer, trusted: ctx.trustedPeer, host: ctx.host, proto: ctx.policy.proto },
+    {
+      peer: ctx.peer,
+      trusted: ctx.trustedPeer,
+      host: ctx.host,
+      proto: ctx.policy.proto,
+      h2: ctx.h2,
+      certHeaders: ctx.policy.clientCertHeaders,
+      cert: ctx.clientCert,
+    },
     ctx.requestId,
     ctx.host,
     ctx.policy.underscores,

@@ -37,7 +37,7 @@ export function listenerRuntime(routes: RuntimeRoute[], overrides: Partial<Liste
     name: 'test',
     router: new Router(routes),
     trusted: new AddressSet([]),
-    policy: { proto: 'http', underscores: 'drop', sendTimeout: 0, draining: false },
+    policy: { proto: 'http', hsts: undefined, clientCertHeaders: undefined, httpsRedirect: undefined, underscores: 'drop', sendTimeout: 0, draining: false },
     generation: { enter: () => undefined, leave: () => undefined },
     onRequestEnd: () => undefined,
     onInternalError: () => undefined,

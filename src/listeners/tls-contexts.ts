@@ -1,0 +1,139 @@
+/**
+ * The certificates of an https listener: one TLS context per certificate, chosen by SNI (exact
+ * names first, then the `*.` wildcard one label up), and a default for clients whose SNI matches
+ * none (the first certificate), unless `strictSni`. The files are watched: a changed certificate or
+ * key is read, checked (pair, expiry) and swapped in for new handshakes; connections already open
+ * keep theirs. A bad file on disk is logged and the old certificate keeps serving.
+ */
+import tls, { type SecureContext } from 'node:tls';
+import { constants } from 'node:crypto';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from 'pino';
+import type { CertificateConfig, ListenerTlsConfig } from '../config/types.ts';
+import { loadCertificate } from '../config/tls-files.ts';
+
+/** Server options a TLS context carries (the rest are set on the server once). */
+function contextOptions(t: ListenerTlsConfig, cert: string, key: string): tls.SecureContextOptions {
+  const o: tls.SecureContextOptions = { cert, key, minVersion: t.minVersion, sessionTimeout: Math.max(1, Math.round(t.sessionTimeout / 1000)) };
+  if (t.ciphers !== undefined) o.ciphers = t.ciphers;
+  if (t.clientCertificate !== undefined) o.ca = t.clientCertificate.ca;
+  if (!t.sessionTickets) o.secureOptions = constants.SSL_OP_NO_TICKET;
+  return o;
+}
+
+interface Entry {
+  config: CertificateConfig;
+  context: SecureContext;
+}
+
+export class CertificateStore {
+  #tls: ListenerTlsConfig;
+  #entries: Entry[] = [];
+  /** Exact names (and `*.x` wildcards, stored as written) to their certificate. */
+  #byName = new Map<string, Entry>();
+  #watcher: FSWatcher | undefined;
+  #watching: Promise<void> = Promise.resolve();
+  readonly #log: Logger;
+  readonly #listener: string;
+  /** Called with the default certificate's options when it changes (the server's own context). */
+  readonly #onDefault: (opts: tls.SecureContextOptions) => void;
+
+  constructor(listener: string, config: ListenerTlsConfig, log: Logger, onDefault: (opts: tls.SecureContextOptions) => void) {
+    this.#listener = listener;
+    this.#log = log;
+    this.#tls = config;
+    this.#onDefault = onDefault;
+    this.update(config);
+  }
+
+  /** Server options for the default certificate (undefined with strictSni: no SNI, no handshake). */
+  defaultOptions(): tls.SecureContextOptions | undefined {
+    if (this.#tls.strictSni) return undefined;
+    const first = this.#entries[0].config;
+    return contextOptions(this.#tls, first.cert, first.key);
+  }
+
+  /** Takes a new config's certificates (reload). Files were checked by the config loader. */
+  update(config: ListenerTlsConfig): void {
+    this.#tls = config;
+    this.#entries = config.certificates.map((c) => ({ config: c, context: tls.createSecureContext(contextOptions(config, c.cert, c.key)) }));
+    this.#index();
+    const d = this.defaultOptions();
+    if (d) this.#onDefault(d);
+    this.#watching = this.#rewatch();
+  }
+
+  #index(): void {
+    const byName = new Map<string, Entry>();
+    // The first certificate naming a host wins, as the first listed is the preferred one.
+    for (const e of this.#entries) for (const n of e.config.names) if (!byName.has(n)) byName.set(n, e);
+    this.#byName = byName;
+  }
+
+  /** The context for an SNI name, or undefined when none matches (and strictSni). */
+  contextFor(servername: string): SecureContext | undefined {
+    const name = servername.toLowerCase();
+    let e = this.#byName.get(name);
+    if (e === undefined) {
+      const dot = name.indexOf('.');
+      if (dot > 0) e = this.#byName.get('*' + name.slice(dot));
+    }
+    if (e !== undefined) return e.context;
+    return this.#tls.strictSni ? undefined : this.#entries[0]?.context;
+  }
+
+  /** node:tls SNICallback: an unknown name fails the handshake (unrecognized_name) under strictSni. */
+  readonly sniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
+    const ctx = this.contextFor(servername);
+    if (ctx) cb(null, ctx);
+    else cb(new Error(`no certificate for ${JSON.stringify(servername)} on listener ${this.#listener}`));
+  };
+
+  async #rewatch(): Promise<void> {
+    const files = this.#tls.certificates.flatMap((c) => [c.certFile, c.keyFile]);
+    await this.#watcher?.close();
+    const watcher = watch(files, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
+    this.#watcher = watcher;
+    let timer: NodeJS.Timeout | undefined;
+    watcher.on('all', (event) => {
+      if (event !== 'change' && event !== 'add') return;
+      clearTimeout(timer);
+      // A certificate and its key are usually replaced together: read them once both settled.
+      timer = setTimeout(() => this.#reloadFiles(), 50);
+    });
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  }
+
+  /** Resolves once the file watcher is ready, so that no change is missed. */
+  ready(): Promise<void> {
+    return this.#watching;
+  }
+
+  #reloadFiles(): void {
+    let changed = false;
+    this.#entries = this.#entries.map((e) => {
+      const c = e.config;
+      const loaded = loadCertificate(c.certFile, c.keyFile);
+      if (!loaded.ok) {
+        this.#log.error({ listener: this.#listener, cert: c.certFile, problem: `expected ${loaded.problem.expected}, found ${loaded.problem.found}` }, 'certificate files rejected; the old certificate keeps serving');
+        return e;
+      }
+      if (loaded.value.cert === c.cert && loaded.value.key === c.key) return e;
+      changed = true;
+      const config: CertificateConfig = { ...c, ...loaded.value };
+      this.#log.info({ listener: this.#listener, cert: c.certFile, names: config.names }, 'certificate reloaded');
+      return { config, context: tls.createSecureContext(contextOptions(this.#tls, config.cert, config.key)) };
+    });
+    if (!changed) return;
+    this.#tls = { ...this.#tls, certificates: this.#entries.map((e) => e.config) };
+    this.#index();
+    const d = this.defaultOptions();
+    if (d) this.#onDefault(d);
+  }
+
+  async close(): Promise<void> {
+    await this.#watching;
+    await this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * One HTTP/1.1 Upgrade request to one endpoint, up to the endpoint's answer:
+ *
+ *   dial(endpoint) ── connected ──► sendUpgrade(conn) ──► 101: the caller opens a Tunnel
+ *        │                                         └───► anything else: relayResponse, then close
+ *        └─ refused / timed out / TLS failed: nothing was sent, the caller may try another endpoint
+ *
+ * The answer is read by Node's HTTP client parser (llhttp, strict: no bare LF, NUL or obs-fold, the
+ * head bounded by `maxHeaderSize`). Answers written to the client here are raw bytes on its socket,
+ * since after an upgrade node:http no longer frames anything for it.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import net, { type Socket } from 'node:net';
+import { Transform } from 'node:stream';
+import tls from 'node:tls';
+import type { Endpoint } from '../upstream/endpoint.ts';
+import { ERRORS, ProxyError, errorBody, upstreamError, type ErrorCode } from './errors.ts';
+import { downstreamResponseHeaders } from './headers.ts';
+
+/** A connection being opened; destroy `socket` to cancel. */
+export interface Dialled {
+  readonly socket: Socket;
+  /** Resolves when the socket may be written (TLS: handshake done); rejects with a ProxyError. */
+  readonly connected: Promise<void>;
+}
+
+/**
+ * Opens a connection to `endpoint`: TLS with its options for an https:// endpoint (ALPN forced to
+ * http/1.1), half-open allowed so a tunnel can pass a FIN on. `timeout` ms (0 = none) for the
+ * connection and handshake. A socket destroyed before it connected rejects with CLIENT_CLOSED.
+ */
+export function dial(endpoint: Endpoint, timeout: number): Dialled {
+  const secure = endpoint.tls !== undefined;
+  const socket = secure
+    ? tls.connect({ ...endpoint.tls, ...endpoint.address, ALPNProtocols: ['http/1.1'], allowHalfOpen: true })
+    : net.connect({ ...endpoint.address, allowHalfOpen: true });
+  let failure: ProxyError | undefined;
+  // Stays for the socket's life: a late error must never be unhandled.
+  socket.on('error', (err) => {
+    failure ??= err instanceof ProxyError ? err : upstreamError(err);
+  });
+  const connected = new Promise<void>((resolve, reject) => {
+    const ready = secure ? 'secureConnect' : 'connect';
+    const timer = timeout > 0 ? setTimeout(() => socket.destroy(new ProxyError('UPSTREAM_CONNECT_TIMEOUT')), timeout) : undefined;
+    const onClose = (): void => {
+      clearTimeout(timer);
+      reject(failure ?? new ProxyError('CLIENT_CLOSED'));
+    };
+    socket.once('close', onClose);
+    socket.once(ready, () => {
+      clearTimeout(timer);
+      socket.off('close', onClose);
+      resolve();
+    });
+  });
+  return { socket, connected };
+}
+
+/** What the endpoint answered to an upgrade request. */
+export type UpgradeAnswer =
+  | { readonly switched: true; readonly response: IncomingMessage; /** Bytes after the 101 head. */ readonly rest: Buffer }
+  | { readonly switched: false; readonly response: IncomingMessage };
+
+export interface UpgradeRequest {
+  readonly method: string;
+  /** Path and query as sent. */
+  readonly target: string;
+  /** Flat [name, value, ...], Connection and Upgrade included. */
+  readonly headers: string[];
+  /** Largest answer head in bytes. */
+  readonly maxHeaderSize: number;
+  /** ms for the answer's head to arrive; 0 = no limit. */
+  readonly timeout: number;
+}
+
+/**
+ * Writes the request head on the connected `conn` and resolves with the answer's head (a 1xx other
+ * than 101 is skipped). Rejects with a ProxyError: UPSTREAM_BAD_RESPONSE (unparseable or too large),
+ * UPSTREAM_RESET, UPSTREAM_TIMEOUT. The socket stays the caller's to destroy or splice.
+ */
+export function sendUpgrade(conn: Socket, r: UpgradeRequest): Promise<UpgradeAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      createConnection: () => conn,
+      method: r.method,
+      path: r.target,
+      headers: r.headers,
+      setHost: false,
+      maxHeaderSize: r.maxHeaderSize,
+      insecureHTTPParser: false,
+    });
+    const timer =
+      r.timeout > 0 ? setTimeout(() => req.destroy(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the endpoint did not answer the upgrade in time')), r.timeout) : undefined;
+    req.once('upgrade', (response: IncomingMessage, _socket, rest: Buffer) => {
+      clearTimeout(timer);
+      resolve({ switched: true, response, rest });
+    });
+    req.once('response', (response: IncomingMessage) => {
+      clearTimeout(timer);
+      resolve({ switched: false, response });
+    });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(upstreamError(err));
+    });
+    req.end();
+  });
+}
+
+/** The 101 head for the client: the endpoint's headers without hop-by-hop ones, plus Connection/Upgrade. */
+export function switchedHead(response: IncomingMessage, requestId: string): Buffer {
+  const headers = downstreamResponseHeaders(response.headersDistinct, requestId);
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] !== 'content-length') head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  head += `connection: Upgrade\r\nupgrade: ${response.headers.upgrade ?? ''}\r\n\r\n`;
+  return Buffer.from(head, 'latin1');
+}
+
+/** Re-frames a decoded body as chunked (the endpoint's chunk sizes are not kept). */
+function chunked(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      cb(null, chunk.length === 0 ? undefined : Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, CRLF]));
+    },
+    flush(cb) {
+      cb(null, LAST_CHUNK);
+    },
+  });
+}
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+
+/**
+ * Relays a non-101 answer as a normal response with its framing (Content-Length kept, otherwise
+ * chunked, none for 204/304), then closes the client connection: EDGE-CASES 14 allows "later bytes
+ * are HTTP, or close", and closing is the safe one, since the client may already have sent bytes
+ * meant for the tunnel. The endpoint connection is destroyed once the body is over.
+ */
+export function relayResponse(client: Socket, conn: Socket, response: IncomingMessage, requestId: string): void {
+  const status = response.statusCode ?? 502;
+  const headers = downstreamResponseHeaders(response.headersDistinct, requestId);
+  const bodyless = status === 204 || status === 304;
+  const framed = bodyless || response.headers['content-length'] !== undefined;
+  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  if (!framed) head += 'transfer-encoding: chunked\r\n';
+  client.write(Buffer.from(head + 'connection: close\r\n\r\n', 'latin1'));
+  response.on('error', () => conn.destroy());
+  // An endpoint that stops mid-body: the client sees the cut, not a shorter complete response.
+  conn.once('close', () => {
+    if (!response.complete) client.destroy();
+  });
+  client.once('finish', () => client.destroy());
+  client.once('close', () => conn.destroy());
+  response.once('end', () => conn.destroy());
+  if (bodyless) {
+    response.resume();
+    client.end();
+  } else (framed ? response : response.pipe(chunked())).pipe(client);
+}
+
+/**
+ * Answers the client with one of Switchboard's own errors (same status and JSON body as the HTTP
+ * path) and `Connection: close`, then closes. Returns the body length.
+ */
+export function answerError(client: Socket, code: ErrorCode, requestId: string, message?: string): number {
+  const k = ERRORS[code];
+  const body = errorBody(code, requestId, message);
+  const length = Buffer.byteLength(body);
+  if (!client.writable) {
+    client.destroy();
+    return 0;
+  }
+  let head = `HTTP/1.1 ${k.status} ${http.STATUS_CODES[k.status]}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\n`;
+  if (k.status === 503) head += 'retry-after: 1\r\n';
+  client.end(`${head}connection: close\r\n\r\n${body}`, () => client.destroy());
+  return length;
+}
