@@ -150,6 +150,11 @@ export class Gateway {
 
   async #apply(config: GatewayConfig): Promise<void> {
     const previous = this.#generation?.config;
+    for (const u of config.upstreams.values()) {
+      if (u.tls.insecureSkipVerify && u.endpoints.some((e) => e.secure)) {
+        this.log.warn({ upstream: u.name }, 'tls.insecureSkipVerify is on: endpoint certificates are not verified, so anyone on the path can read and change this traffic');
+      }
+    }
     this.#states.apply(config);
     const gen = new Generation(config, this.#registry, this.#states, {
       onRequestEnd: (ctx) => this.#accessLog.write(ctx),
@@ -190,7 +195,7 @@ export class Gateway {
     this.#live.add(gen);
     for (const r of removed) void r.stopAccepting();
     if (old) {
-      void old.retire(config.drainTimeout).then(() => {
+      void Promise.all([old.retire(config.drainTimeout), ...removed.map((r) => r.tunnels.drained(config.drainTimeout))]).then(() => {
         this.#live.delete(old);
         for (const r of removed) r.destroyConnections();
       });
@@ -220,8 +225,11 @@ export class Gateway {
     await this.#watcher?.close();
     await this.#queue.catch(() => undefined);
     const drainTimeout = opts.drainTimeout ?? this.#generation?.config.drainTimeout ?? 30_000;
+    const deadline = performance.now() + drainTimeout;
     const closed = [...this.#listeners.values()].map((l) => l.stopAccepting());
     await Promise.all([...this.#live].map((g) => g.retire(drainTimeout)));
+    // Open tunnels (WebSockets) are no generation's requests: they get the rest of the drain timeout.
+    await Promise.all([...this.#listeners.values()].map((l) => l.tunnels.drained(deadline - performance.now())));
     for (const l of this.#listeners.values()) l.destroyConnections();
     await Promise.all(closed);
     this.#states.close();

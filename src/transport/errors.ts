@@ -43,6 +43,7 @@ export const ERRORS = {
   UPSTREAM_CONNECT_REFUSED: kind(502, 'upstream', 'the endpoint refused the connection', { retryable: true }),
   UPSTREAM_CONNECT_TIMEOUT: kind(504, 'upstream', 'connecting to the endpoint timed out', { retryable: true }),
   UPSTREAM_UNREACHABLE: kind(502, 'upstream', 'the endpoint could not be reached', { retryable: true }),
+  UPSTREAM_TLS_ERROR: kind(502, 'upstream', 'the TLS handshake with the endpoint failed (certificate not trusted, expired or for another name)', { retryable: true }),
   UPSTREAM_RESET: kind(502, 'upstream', 'the endpoint closed or reset the connection'),
   UPSTREAM_BAD_RESPONSE: kind(502, 'upstream', 'the endpoint sent an invalid response'),
   UPSTREAM_TIMEOUT: kind(504, 'upstream', 'the endpoint did not answer in time'),
@@ -146,10 +147,30 @@ function sendGrpcError(res: ServerResponse, code: ErrorCode, requestId: string |
     'grpc-message': encodeURIComponent(`${code}: ${message ?? ERRORS[code].message}`),
   };
   if (requestId) headers['x-request-id'] = requestId;
-  res.writeHead(200, headers);
+  // Headers set, not written: node:http2's compat writeHead sends HEADERS at once without
+  // END_STREAM, and the empty end that follows makes a headers-then-empty-trailers response, which
+  // gRPC clients read as "ended without gRPC status" (INTERNAL). From end() alone the HEADERS frame
+  // carries END_STREAM: a real Trailers-Only response.
+  res.statusCode = 200;
+  for (const name in headers) res.setHeader(name, headers[name]);
   res.end();
   return 0;
 }
+
+/** OpenSSL certificate verification failures, as Node reports them in `err.code`. */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'HOSTNAME_MISMATCH',
+]);
 
 /** Maps an undici / socket error to the proxy error the client should see. */
 export function upstreamError(err: unknown): ProxyError {
@@ -179,6 +200,7 @@ export function upstreamError(err: unknown): ProxyError {
     case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
       return new ProxyError('UPSTREAM_BAD_RESPONSE', err);
     default:
+      if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || TLS_VERIFY_CODES.has(code)) return new ProxyError('UPSTREAM_TLS_ERROR', err);
       // undici's HTTPParserError usually has no code (it looks the llhttp error number up in a
       // name→number table), so recognise it by name too.
       if (code.startsWith('HPE_') || (err as Error | null)?.name === 'HTTPParserError') return new ProxyError('UPSTREAM_BAD_RESPONSE', err);

@@ -65,15 +65,14 @@ async function pkiIn(dir: string, caStem: string): Promise<TestPki> {
     config,
     [
       '[ca]', 'default_ca = test', '[test]', `database = ${db}`, `new_certs_dir = ${dir}`, `serial = ${join(dir, `${caStem}-serial`)}`,
-      'default_md = sha256', 'policy = any', 'unique_subject = no', 'copy_extensions = none', '[any]', 'commonName = supplied', '',
+      'default_md = sha256', 'policy = any', 'unique_subject = no', 'copy_extensions = none', '[any]', 'organizationName = optional', 'commonName = supplied', '',
     ].join('\n'),
   );
   await writeFile(join(dir, `${caStem}-serial`), '1000\n');
   let n = 0;
-  const pki: TestPki = {
-    dir,
-    ca,
-    async issue(opts) {
+  // `openssl ca` keeps a serial file and an index: one issue at a time per CA.
+  let queue: Promise<unknown> = Promise.resolve();
+  const issueOne = async (opts: IssueOptions): Promise<IssuedCert> => {
       const stem = opts.stem ?? `${caStem}-${opts.names[0].replace(/[^a-z0-9.-]/gi, '_')}-${n++}`;
       const keyFile = join(dir, `${stem}-key.pem`);
       const certFile = join(dir, `${stem}.pem`);
@@ -89,6 +88,14 @@ async function pkiIn(dir: string, caStem: string): Promise<TestPki> {
         '-extfile', ext,
       ]);
       return { certFile, keyFile, cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
+  };
+  const pki: TestPki = {
+    dir,
+    ca,
+    issue(opts) {
+      const next = queue.then(() => issueOne(opts));
+      queue = next.catch(() => undefined);
+      return next;
     },
     otherCa: () => pkiIn(dir, `${caStem}-other${n++}`),
     cleanup: () => rm(dir, { recursive: true, force: true }),
