@@ -60,7 +60,7 @@ const cases: Case[] = [
   {
     name: 'bad enum',
     text: BASE.replace('protocol: http', 'protocol: htp'),
-    errors: [{ at: '4:15', path: 'listeners.web.protocol', words: ['expected "http"', 'found "htp"'], hint: 'http' }],
+    errors: [{ at: '4:15', path: 'listeners.web.protocol', words: ['expected one of "http", "https"', 'found "htp"'], hint: 'http' }],
   },
   {
     name: 'bad enum with several values',
@@ -103,9 +103,19 @@ const cases: Case[] = [
     errors: [{ at: '6:21', path: 'listeners.web.requestTimeout', words: ['at least the headerTimeout (10s)', 'found "5s"'] }],
   },
   {
-    name: 'https endpoint is not supported yet',
-    text: BASE.replace('http://127.0.0.1:9001', 'https://127.0.0.1:9001'),
-    errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an http:// URL', 'found "https://127.0.0.1:9001"'] }],
+    name: 'endpoint URL with another scheme',
+    text: BASE.replace('http://127.0.0.1:9001', 'ftp://127.0.0.1:9001'),
+    errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an http:// or https:// URL', 'found "ftp://127.0.0.1:9001"'] }],
+  },
+  {
+    name: 'https listener without tls',
+    text: BASE.replace('protocol: http', 'protocol: https'),
+    errors: [{ at: '3:5', path: 'listeners.web.tls', words: ['TLS settings with at least one certificate', 'found nothing'] }],
+  },
+  {
+    name: 'h2 upstream with a cleartext endpoint',
+    text: BASE.replace('  api:\n', '  api:\n    protocol: h2\n'),
+    errors: [{ at: '9:14', path: 'upstreams.api.endpoints[0].url', words: ['an https:// URL (protocol h2 is HTTP/2 over TLS', 'found "http://127.0.0.1:9001"'] }],
   },
   {
     name: 'endpoint with a path',

@@ -115,8 +115,8 @@ export const http2Settings = z
 export const hsts = z
   .strictObject({
     maxAge: duration.optional().meta({ description: 'max-age of the Strict-Transport-Security header.' }),
-    includeSubDomains: z.boolean().optional(),
-    preload: z.boolean().optional(),
+    includeSubDomains: z.boolean().optional().meta({ description: 'Add `includeSubDomains`: the policy covers every subdomain too.' }),
+    preload: z.boolean().optional().meta({ description: 'Add `preload` (for the browsers\' HSTS preload lists).' }),
   })
   .meta({ description: 'Add Strict-Transport-Security to responses (https listeners), unless the upstream set one.' });
 

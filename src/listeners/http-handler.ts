@@ -107,9 +107,17 @@ export function h2Stream(req: IncomingMessage): Http2Stream {
   return (req as unknown as { stream: Http2Stream }).stream;
 }
 
+/**
+ * Whether a request came over HTTP/2 (node:http2's compat request has its stream); an HTTP/1.1
+ * request line claiming `HTTP/2.0` does not count, and is refused by checkFraming.
+ */
+export function isH2(req: IncomingMessage): boolean {
+  return req.httpVersionMajor === 2 && (req as unknown as { stream?: Http2Stream }).stream !== undefined;
+}
+
 function bodyPending(req: IncomingMessage): boolean {
   if (req.complete) return false;
-  if (req.httpVersionMajor === 2) return !h2Stream(req).endAfterHeaders;
+  if (isH2(req)) return !h2Stream(req).endAfterHeaders;
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
 }
 
@@ -142,7 +150,7 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
   const rawPeer = req.socket.remoteAddress ?? '';
   const peer = rawPeer.startsWith('::ffff:') ? rawPeer.slice(7) : rawPeer;
   const trustedPeer = rt.trusted.has(peer);
-  const h2 = req.httpVersionMajor === 2;
+  const h2 = isH2(req);
   const host = (h2 ? (req.headers[':authority'] as string | undefined) : undefined) ?? req.headers.host ?? '';
   const ctx: RequestContext = {
     req,

@@ -100,7 +100,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, requestId: strin
   };
   if (requestId) headers['x-request-id'] = requestId;
   // HTTP/2 has no Connection header: its framing is never in doubt, and the stream simply ends.
-  if ((k.close || bodyUnread) && req?.httpVersionMajor !== 2) headers.connection = 'close';
+  if ((k.close || bodyUnread) && (req as { stream?: unknown } | undefined)?.stream === undefined) headers.connection = 'close';
   if (k.status === 503) headers['retry-after'] = '1';
   res.writeHead(k.status, headers);
   res.end(body);

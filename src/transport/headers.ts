@@ -87,8 +87,8 @@ export function upstreamRequestHeaders(
     }
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || REBUILT.has(lower)) {
-      // `TE: trailers` is end-to-end in meaning (gRPC needs it); any other TE is not forwarded.
-      if (lower === 'te' && raw[i + 1].trim().toLowerCase() === 'trailers') out.push('te', 'trailers');
+      // An HTTP/2 client's `te: trailers` (the only TE HTTP/2 allows) is passed on: gRPC servers need it.
+      if (fwd.h2 && lower === 'te') out.push('te', 'trailers');
       continue;
     }
     if (named !== undefined && named.includes(lower)) continue;
