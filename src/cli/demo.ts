@@ -2,9 +2,15 @@
  * `switchboard demo`: three small origins in this process, and the gateway on 127.0.0.1:8080
  * (DEMO_PORT overrides) balancing across them with examples/demo.yaml.
  */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseDocument } from 'yaml';
 import { startGateway } from '../gateway.ts';
 import type { AccessLogTarget } from '../observability/access-log.ts';
 import type { LogLevel } from '../observability/logger.ts';
@@ -26,17 +32,51 @@ async function startDemoOrigin(name: string): Promise<http.Server> {
   return server;
 }
 
+/**
+ * A throwaway self-signed certificate for localhost and 127.0.0.1, made with the openssl command;
+ * undefined when openssl is not there (the demo then runs without its https listener).
+ */
+async function demoCertificate(): Promise<{ dir: string; cert: string; key: string } | undefined> {
+  const dir = await mkdtemp(join(tmpdir(), 'switchboard-demo-'));
+  const cert = join(dir, 'localhost.pem');
+  const key = join(dir, 'localhost-key.pem');
+  try {
+    await promisify(execFile)('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '7',
+      '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ]);
+    return { dir, cert, key };
+  } catch {
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
 export async function demo(opts: { accessLog: AccessLogTarget; logLevel: LogLevel }): Promise<void> {
   const origins = await Promise.all(['origin-1', 'origin-2', 'origin-3'].map(startDemoOrigin));
   origins.forEach((o, i) => {
     process.env[`DEMO_ORIGIN_${i + 1}`] = String((o.address() as AddressInfo).port);
   });
-  const gw = await startGateway({ config: DEMO_CONFIG, accessLog: opts.accessLog, logLevel: opts.logLevel, watch: true });
+  const tls = await demoCertificate();
+  let config = DEMO_CONFIG;
+  if (tls) {
+    process.env.DEMO_TLS_CERT = tls.cert;
+    process.env.DEMO_TLS_KEY = tls.key;
+  } else {
+    process.stderr.write('openssl was not found: the demo runs without its https listener.\n');
+    const doc = parseDocument(await readFile(DEMO_CONFIG, 'utf8'));
+    doc.deleteIn(['listeners', 'secure']);
+    config = join(await mkdtemp(join(tmpdir(), 'switchboard-demo-')), 'demo.yaml');
+    await writeFile(config, doc.toString());
+  }
+  const gw = await startGateway({ config, accessLog: opts.accessLog, logLevel: opts.logLevel, watch: true });
   const url = gw.url('web');
+  const secure = tls ? gw.url('secure').replace('127.0.0.1', 'localhost') : undefined;
   const lines = [
     '',
     'Switchboard demo',
     `  gateway  ${url}   (config: examples/demo.yaml, round robin, health checks)`,
+    ...(secure ? [`  https    ${secure}   (HTTP/2 and HTTP/1.1, a self-signed certificate made for this run)`] : []),
     ...origins.map((o, i) => `  origin-${i + 1} http://127.0.0.1:${(o.address() as AddressInfo).port}`),
     '',
     'Try:',
@@ -44,6 +84,7 @@ export async function demo(opts: { accessLog: AccessLogTarget; logLevel: LogLeve
     `  curl -s ${url}/api/hello                          # the route strips /api: the origin sees /hello`,
     `  curl -si ${url}/ -H 'X-Request-Id: my-id-1'        # request ids pass through both ways`,
     `  curl -s -H 'Host: a' -H 'Host: b' ${url}/          # two Host headers: 400, JSON error body`,
+    ...(secure ? [`  curl -sk --http2 -w ' %{http_version}\\n' ${secure}/     # HTTP/2 over TLS, answered by an HTTP/1.1 origin`] : []),
     `  npx switchboard simulate --scenario all            # which balancing algorithm for which fleet`,
     '',
     'Access log lines (JSON) follow. Ctrl-C stops.',
@@ -51,6 +92,7 @@ export async function demo(opts: { accessLog: AccessLogTarget; logLevel: LogLeve
   ];
   process.stdout.write(lines.join('\n'));
   await runUntilSignal(gw, async () => {
+    if (tls) await rm(tls.dir, { recursive: true, force: true });
     for (const o of origins) o.closeAllConnections();
     await Promise.all(origins.map((o) => new Promise((resolve) => o.close(resolve))));
   });
