@@ -172,6 +172,19 @@ test('minVersion TLSv1.3 refuses TLS 1.2 clients; the default accepts them', asy
   }
 });
 
+test('ciphers limits the TLS 1.2 cipher suites offered', async () => {
+  const gw = await start(httpsConfig({ ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384' }));
+  const { port } = gw.address('s');
+  try {
+    const s = await connect(port, { servername: 'a.test', maxVersion: 'TLSv1.2' });
+    assert.equal(s.getCipher().name, 'ECDHE-ECDSA-AES256-GCM-SHA384');
+    s.destroy();
+    await assert.rejects(connect(port, { servername: 'a.test', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }));
+  } finally {
+    await gw.stop();
+  }
+});
+
 test('sessions resume with tickets, and do not when sessionTickets is off', async () => {
   const on = await start(httpsConfig());
   const off = await start(httpsConfig({ sessionTickets: false }));
