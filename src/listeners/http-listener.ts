@@ -20,6 +20,8 @@ import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
 import { errorBody, ERRORS, type ErrorCode } from '../transport/errors.ts';
 import { handleRequest, type ListenerRuntime } from './http-handler.ts';
+import { handleUpgrade, isWebSocketUpgrade } from './upgrade.ts';
+import { Tunnels } from '../transport/tunnel.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { CertificateStore } from './tls-contexts.ts';
 import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
@@ -98,6 +100,8 @@ export class HttpListener {
   config: ListenerConfig;
   #runtime: ListenerRuntime;
   readonly limits: ConnectionLimits;
+  /** Open WebSocket tunnels: they outlive their generation and are cut by destroyConnections. */
+  readonly tunnels = new Tunnels();
   /** node:http's own connection handler, called for the HTTP/1.1 connections we hand it. */
   readonly #h1: ConnectionHandler;
 
@@ -111,6 +115,8 @@ export class HttpListener {
       insecureHTTPParser: false,
       requireHostHeader: true,
       joinDuplicateHeaders: false,
+      // WebSocket upgrades go to 'upgrade'; any other Upgrade is a plain request (Upgrade dropped).
+      shouldUpgradeCallback: isWebSocketUpgrade,
       connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.headerTimeout / 4))),
     };
     const speaksH2 = config.protocol === 'https' ? config.tls!.alpn.includes('h2') : config.h2c;
@@ -144,6 +150,9 @@ export class HttpListener {
     this.applyTunables(config);
     this.server.on('request', (req, res) => this.#onH1Request(req, res, false));
     this.server.on('checkContinue', (req, res) => this.#onH1Request(req, res, true));
+    this.server.on('upgrade', (req, socket, head: Buffer) =>
+      handleUpgrade(this.#runtime, req, socket, head, { tunnels: this.tunnels, maxHeaderSize: this.config.maxHeaderSize }),
+    );
     this.server.on('clientError', onClientError);
     this.server.on('connect', (_req, socket: Socket) => rawError(socket, 'METHOD_NOT_ALLOWED'));
   }
@@ -272,6 +281,7 @@ export class HttpListener {
   /** Ends every connection now (after the drain timeout). */
   destroyConnections(): void {
     this.server.closeAllConnections();
+    this.tunnels.destroyAll();
     this.h2Sessions?.destroyAll();
   }
 }

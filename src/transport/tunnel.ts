@@ -12,6 +12,16 @@
  */
 import type { Socket } from 'node:net';
 
+/** Bytes read past the heads on either side, and the answer head for the client. */
+export interface TunnelHeads {
+  /** The 101 head, written to the client first. */
+  readonly answer: Buffer;
+  /** Bytes the endpoint sent after its 101 head. */
+  readonly upstreamRest: Buffer;
+  /** Bytes the client sent after its request head. */
+  readonly clientRest: Buffer;
+}
+
 export class Tunnel {
   readonly client: Socket;
   readonly upstream: Socket;
@@ -21,11 +31,11 @@ export class Tunnel {
   #open = 2;
 
   /**
-   * Splices `client` and `upstream` at once. `answer` (the 101 head) and `upstreamRest` (bytes the
-   * endpoint sent after its head) go to the client first, `clientRest` (bytes the client sent after
-   * its request head) to the endpoint. `onEnd` is called once, when both sockets have closed.
+   * Splices `client` and `upstream` at once: `answer` and `upstreamRest` go to the client first,
+   * `clientRest` to the endpoint. `idle`: ms without a byte either way (0 = no limit). `onEnd` is
+   * called once, when both sockets have closed.
    */
-  constructor(client: Socket, upstream: Socket, idle: number, heads: { answer: Buffer; upstreamRest: Buffer; clientRest: Buffer }, onEnd: (tunnel: Tunnel) => void) {
+  constructor(client: Socket, upstream: Socket, idle: number, heads: TunnelHeads, onEnd: (tunnel: Tunnel) => void) {
     this.client = client;
     this.upstream = upstream;
     this.#onEnd = onEnd;
@@ -87,11 +97,10 @@ export class Tunnels {
   }
 
   /** Starts a tunnel (see `Tunnel`) and keeps it until both its sockets have closed. */
-  open(client: Socket, upstream: Socket, idle: number, heads: { answer: Buffer; upstreamRest: Buffer; clientRest: Buffer }, onEnd: (tunnel: Tunnel) => void): Tunnel {
+  open(client: Socket, upstream: Socket, idle: number, heads: TunnelHeads): Tunnel {
     const tunnel = new Tunnel(client, upstream, idle, heads, (t) => {
       this.#open.delete(t);
       if (this.#open.size === 0) this.#wake();
-      onEnd(t);
     });
     this.#open.add(tunnel);
     return tunnel;

@@ -13,6 +13,7 @@ import http, { type IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { Transform } from 'node:stream';
 import tls from 'node:tls';
+import type { RequestContext } from '../middleware/context.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import { ERRORS, ProxyError, errorBody, upstreamError, type ErrorCode } from './errors.ts';
 import { downstreamResponseHeaders } from './headers.ts';
@@ -24,6 +25,13 @@ export interface Dialled {
   readonly connected: Promise<void>;
 }
 
+/** The endpoint's TLS options for a tunnel: HTTP/1.1 by ALPN (an h2 upstream has no Upgrade), half-open. */
+function tlsOptions(endpoint: Endpoint): tls.ConnectionOptions {
+  // tls.connect honours allowHalfOpen as net.connect does; its typings leave it out.
+  const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = { ...endpoint.tls, ...endpoint.address, ALPNProtocols: ['http/1.1'], allowHalfOpen: true };
+  return options;
+}
+
 /**
  * Opens a connection to `endpoint`: TLS with its options for an https:// endpoint (ALPN forced to
  * http/1.1), half-open allowed so a tunnel can pass a FIN on. `timeout` ms (0 = none) for the
@@ -31,9 +39,7 @@ export interface Dialled {
  */
 export function dial(endpoint: Endpoint, timeout: number): Dialled {
   const secure = endpoint.tls !== undefined;
-  const socket = secure
-    ? tls.connect({ ...endpoint.tls, ...endpoint.address, ALPNProtocols: ['http/1.1'], allowHalfOpen: true })
-    : net.connect({ ...endpoint.address, allowHalfOpen: true });
+  const socket = secure ? tls.connect(tlsOptions(endpoint)) : net.connect({ ...endpoint.address, allowHalfOpen: true });
   let failure: ProxyError | undefined;
   // Stays for the socket's life: a late error must never be unhandled.
   socket.on('error', (err) => {
@@ -107,11 +113,15 @@ export function sendUpgrade(conn: Socket, r: UpgradeRequest): Promise<UpgradeAns
   });
 }
 
-/** The 101 head for the client: the endpoint's headers without hop-by-hop ones, plus Connection/Upgrade. */
-export function switchedHead(response: IncomingMessage, requestId: string): Buffer {
+/**
+ * The 101 head for the client: the endpoint's headers without hop-by-hop ones (Sec-WebSocket-Accept,
+ * -Protocol and -Extensions pass), plus Connection/Upgrade and the sticky cookie, if any.
+ */
+export function switchedHead(response: IncomingMessage, requestId: string, setCookie: string | undefined): Buffer {
   const headers = downstreamResponseHeaders(response.headersDistinct, requestId);
   let head = 'HTTP/1.1 101 Switching Protocols\r\n';
   for (let i = 0; i < headers.length; i += 2) if (headers[i] !== 'content-length') head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  if (setCookie !== undefined) head += `set-cookie: ${setCookie}\r\n`;
   head += `connection: Upgrade\r\nupgrade: ${response.headers.upgrade ?? ''}\r\n\r\n`;
   return Buffer.from(head, 'latin1');
 }
@@ -136,15 +146,20 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n');
  * are HTTP, or close", and closing is the safe one, since the client may already have sent bytes
  * meant for the tunnel. The endpoint connection is destroyed once the body is over.
  */
-export function relayResponse(client: Socket, conn: Socket, response: IncomingMessage, requestId: string): void {
+export function relayResponse(ctx: RequestContext, client: Socket, conn: Socket, response: IncomingMessage): void {
   const status = response.statusCode ?? 502;
-  const headers = downstreamResponseHeaders(response.headersDistinct, requestId);
+  ctx.status = status;
+  const headers = downstreamResponseHeaders(response.headersDistinct, ctx.requestId);
   const bodyless = status === 204 || status === 304;
   const framed = bodyless || response.headers['content-length'] !== undefined;
   let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Unknown'}\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  if (ctx.policy.hsts !== undefined && response.headers['strict-transport-security'] === undefined) head += `strict-transport-security: ${ctx.policy.hsts}\r\n`;
   if (!framed) head += 'transfer-encoding: chunked\r\n';
   client.write(Buffer.from(head + 'connection: close\r\n\r\n', 'latin1'));
+  response.on('data', (chunk: Buffer) => {
+    ctx.bytesOut += chunk.length;
+  });
   response.on('error', () => conn.destroy());
   // An endpoint that stops mid-body: the client sees the cut, not a shorter complete response.
   conn.once('close', () => {
