@@ -29,7 +29,7 @@ import { clientAddress } from '../transport/headers.ts';
 import type { Tunnel } from '../transport/tunnel.ts';
 import { failUpgrade, proxyUpgrade, type UpgradeSite } from '../upstream/upgrade-proxy.ts';
 import { clientCertOf } from './client-cert.ts';
-import { Facts, headerValue, requestIdOf, type ListenerRuntime } from './http-handler.ts';
+import { Facts, headerValue, httpsLocation, requestIdOf, type ListenerRuntime } from './http-handler.ts';
 import { checkFraming, parseTarget } from './strict.ts';
 
 export type { UpgradeSite };
@@ -103,8 +103,7 @@ const ignore = (): void => undefined;
 
 /** `httpsRedirect`: 308 to the same host, path and query over https, as handleRequest answers. */
 function redirectToHttps(ctx: RequestContext, client: Socket, port: number, pathAndQuery: string): void {
-  const hostname = new Facts(ctx.host, '', '', '', {}).hostname;
-  const location = `https://${hostname}${port === 443 ? '' : `:${port}`}${pathAndQuery}`;
+  const location = httpsLocation(ctx.host, port, pathAndQuery);
   ctx.status = 308;
   if (!client.writable) return void client.destroy();
   client.end(`HTTP/1.1 308 Permanent Redirect\r\nlocation: ${location}\r\ncontent-length: 0\r\nx-request-id: ${ctx.requestId}\r\nconnection: close\r\n\r\n`, () => client.destroy());
