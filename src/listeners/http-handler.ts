@@ -128,7 +128,9 @@ function onResponseClose(this: TrackedResponse): void {
   this[kCtx] = undefined;
   const rt = this[kRuntime];
   const attempt = ctx.attempt;
-  if (!this.writableFinished) {
+  // HTTP/2: a stream reset by the client reports writableFinished (node ends its writable side on
+  // close), so a response is complete only if we ended it and the stream closed without an error code.
+  if (ctx.h2 ? !this.writableEnded || h2Stream(ctx.req).rstCode !== 0 : !this.writableFinished) {
     if (attempt && !attempt.finished) attempt.abort(new ProxyError('CLIENT_CLOSED'));
     if (ctx.error === undefined) ctx.error = 'CLIENT_CLOSED';
     if (ctx.status === 0) ctx.status = 499;
@@ -225,10 +227,15 @@ function runDeferred(rt: ListenerRuntime, ctx: RequestContext, route: RuntimeRou
   run(rt, ctx, route);
 }
 
-/** `httpsRedirect`: 308 to the same host, path and query over https (the port left out when 443). */
+/** `httpsRedirect`'s target: the same host, path and query over https (the port left out when 443). */
+export function httpsLocation(host: string, port: number, pathAndQuery: string): string {
+  const hostname = new Facts(host, '', '', '', {}).hostname; // port removed; IPv6 keeps its brackets
+  return `https://${hostname}${port === 443 ? '' : `:${port}`}${pathAndQuery}`;
+}
+
+/** `httpsRedirect`: 308 to the same resource over https; nothing is forwarded. */
 function redirectToHttps(ctx: RequestContext, port: number, pathAndQuery: string): void {
-  const hostname = new Facts(ctx.host, '', '', '', {}).hostname; // port removed; IPv6 keeps its brackets
-  const location = `https://${hostname}${port === 443 ? '' : `:${port}`}${pathAndQuery}`;
+  const location = httpsLocation(ctx.host, port, pathAndQuery);
   ctx.status = 308;
   const unread = bodyPending(ctx.req);
   const headers: Record<string, string | number> = { location, 'content-length': 0, 'x-request-id': ctx.requestId };

@@ -88,8 +88,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, requestId: strin
     return 0;
   }
   const req = res.req as IncomingMessage | undefined;
-  const contentType = req?.headers['content-type'];
-  if (contentType !== undefined && contentType.startsWith('application/grpc')) return sendGrpcError(res, code, requestId, message);
+  if (req !== undefined && isGrpcRequest(req)) return sendGrpcError(res, code, requestId, message);
   const k = ERRORS[code];
   const body = errorBody(code, requestId, message);
   const length = Buffer.byteLength(body);
@@ -137,15 +136,33 @@ export function grpcStatus(code: ErrorCode): number {
 }
 
 /**
+ * `grpc-message` percent-encoding (gRPC PROTOCOL-HTTP2): UTF-8 bytes outside printable ASCII, and
+ * `%`, as `%XX`; everything else as is. Not encodeURIComponent: clients decode with the equivalent
+ * of decodeURI, which leaves reserved characters such as `%3A` encoded.
+ */
+export function grpcMessage(text: string): string {
+  let out = '';
+  for (const b of Buffer.from(text, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
+/** A gRPC call (content-type application/grpc, +proto, +json...): its errors are gRPC statuses. */
+export function isGrpcRequest(req: IncomingMessage): boolean {
+  const contentType = req.headers['content-type'];
+  return contentType !== undefined && contentType.startsWith('application/grpc');
+}
+
+/** `grpc-status` and `grpc-message` for one of our errors: a Trailers-Only response, or the trailers of one under way. */
+export function grpcErrorStatus(code: ErrorCode, message?: string): Record<string, string> {
+  return { 'grpc-status': String(grpcStatus(code)), 'grpc-message': grpcMessage(`${code}: ${message ?? ERRORS[code].message}`) };
+}
+
+/**
  * A gRPC client's error: HTTP 200 with the status in a trailers-only response (`grpc-status`,
  * `grpc-message` percent-encoded), as gRPC servers and Envoy answer, so every gRPC client reads it.
  */
 function sendGrpcError(res: ServerResponse, code: ErrorCode, requestId: string | undefined, message?: string): number {
-  const headers: Record<string, string> = {
-    'content-type': 'application/grpc',
-    'grpc-status': String(grpcStatus(code)),
-    'grpc-message': encodeURIComponent(`${code}: ${message ?? ERRORS[code].message}`),
-  };
+  const headers: Record<string, string> = { 'content-type': 'application/grpc', ...grpcErrorStatus(code, message) };
   if (requestId) headers['x-request-id'] = requestId;
   // Headers set, not written: node:http2's compat writeHead sends HEADERS at once without
   // END_STREAM, and the empty end that follows makes a headers-then-empty-trailers response, which

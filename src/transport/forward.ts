@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import type { RequestContext } from '../middleware/context.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Timeouts } from '../config/types.ts';
-import { ProxyError, sendError, upstreamError } from './errors.ts';
+import { grpcErrorStatus, isGrpcRequest, ProxyError, sendError, upstreamError } from './errors.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -66,6 +66,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   tryTimer: NodeJS.Timeout | undefined;
   /** Armed while the client socket is full: the client has `sendTimeout` to take more. */
   stallTimer: NodeJS.Timeout | undefined;
+  /** A gRPC Trailers-Only response: its headers are set on the response, not yet written. */
+  trailersOnly = false;
 
   constructor(owner: TryOwner, endpoint: Endpoint) {
     this.owner = owner;
@@ -130,6 +132,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (owner.setCookie !== undefined) out.push('set-cookie', owner.setCookie);
     const hsts = ctx.policy.hsts;
     if (hsts !== undefined && headers['strict-transport-security'] === undefined) out.push('strict-transport-security', hsts);
+    // gRPC Trailers-Only (grpc-status already in the response headers): it must reach an HTTP/2
+    // client as one HEADERS frame with END_STREAM. writeHead would send the HEADERS now and the end
+    // an empty DATA frame, which gRPC clients read as "ended without gRPC status". So the headers
+    // are only set here; res.end() in onResponseEnd sends them with END_STREAM.
+    if (ctx.h2 && headers['grpc-status'] !== undefined) {
+      this.trailersOnly = true;
+      res.statusCode = statusCode;
+      for (let i = 0; i < out.length; i += 2) res.appendHeader(out[i], out[i + 1]);
+      return;
+    }
     // HTTP/2 has no reason phrase.
     if (statusMessage && !ctx.h2) res.writeHead(statusCode, statusMessage, out);
     else res.writeHead(statusCode, out);
@@ -182,8 +194,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (ctx.error === undefined) ctx.error = perr.code;
     if (res.headersSent) {
       // Mid-body failure: the client must see an aborted response, never a clean truncated end.
-      res.destroy();
+      // A gRPC call over HTTP/2 ends with our error as its status in the trailers instead (a
+      // non-OK grpc-status is no clean end): a reset would tell the client only "no status".
+      if (ctx.h2 && !res.destroyed && !res.writableEnded && isGrpcRequest(ctx.req)) {
+        res.addTrailers(grpcErrorStatus(perr.code));
+        res.end();
+      } else res.destroy();
     } else {
+      // Upstream headers set for a Trailers-Only response are not part of our error.
+      if (this.trailersOnly) for (const name of res.getHeaderNames()) res.removeHeader(name);
       ctx.status = perr.kind.status;
       ctx.bytesOut += sendError(res, perr.code, ctx.requestId, owner.body !== null && !ctx.req.complete);
     }

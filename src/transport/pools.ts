@@ -38,7 +38,9 @@ export class PoolRegistry {
     let entry = this.#pools.get(key);
     if (!entry) {
       const h2 = opts.protocol !== 'http1';
-      const pool = new Pool(origin, {
+      // undici's Pool builds the connector its Clients share from a top-level `useH2c` (untyped);
+      // `h2Options.useH2c` alone never reaches it, and the h2c connection would be parsed as HTTP/1.1.
+      const options: Pool.Options & { useH2c?: boolean } = {
         connections: opts.connections,
         keepAliveTimeout: opts.keepAliveTimeout,
         keepAliveMaxTimeout: Math.max(opts.keepAliveTimeout, 600_000),
@@ -46,8 +48,10 @@ export class PoolRegistry {
         pipelining: h2 ? H2_STREAMS_PER_CONNECTION : 1,
         strictContentLength: true,
         allowH2: h2,
+        useH2c: opts.protocol === 'h2c',
         ...(h2 ? { h2Options: { useH2c: opts.protocol === 'h2c', maxConcurrentStreams: H2_STREAMS_PER_CONNECTION } } : undefined),
-      });
+      };
+      const pool = new Pool(origin, options);
       entry = { key, pool, refs: 0 };
       this.#pools.set(key, entry);
       this.#byPool.set(pool, entry);
