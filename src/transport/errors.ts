@@ -211,6 +211,10 @@ export function upstreamError(err: unknown): ProxyError {
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_CLOSED':
+    case 'ERR_HTTP2_STREAM_ERROR':
+    case 'ERR_HTTP2_SESSION_ERROR':
+    case 'ERR_HTTP2_GOAWAY_SESSION':
+    case 'ERR_HTTP2_STREAM_CANCEL':
       return new ProxyError('UPSTREAM_RESET', err);
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
     case 'UND_ERR_INFO':

@@ -199,12 +199,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (ctx.h2 && !res.destroyed && !res.writableEnded && isGrpcRequest(ctx.req)) {
         res.addTrailers(grpcErrorStatus(perr.code));
         res.end();
+      } else if (ctx.h2) {
+        // With an error, node resets the stream with INTERNAL_ERROR; without, it would say NO_ERROR.
+        if (!res.destroyed) res.destroy(perr);
       } else res.destroy();
     } else {
       // Upstream headers set for a Trailers-Only response are not part of our error.
       if (this.trailersOnly) for (const name of res.getHeaderNames()) res.removeHeader(name);
       ctx.status = perr.kind.status;
-      ctx.bytesOut += sendError(res, perr.code, ctx.requestId, owner.body !== null && !ctx.req.complete);
+      ctx.bytesOut += sendError(res, perr.code, ctx.requestId, owner.body !== null && !ctx.req.complete, perr.message);
     }
     this.#cleanup();
     owner.end();
