@@ -6,18 +6,22 @@
 //   node-minimal  ~30-line node:http + undici forwarder (bench/minimal-forwarder.ts), the floor of Node's overhead
 //   nginx         reverse proxy, 1 worker, upstream keepalive (when installed)
 //   haproxy       reverse proxy, 1 thread, http-reuse (when installed)
-// Two more suites (BENCH_SUITES=peers,algorithms,slow, default all):
+// Three more suites (BENCH_SUITES=peers,https,algorithms,slow, default all):
+//   https         Switchboard vs nginx terminating TLS over the same origins: HTTP/1.1 (wrk) and
+//                 HTTP/2 (h2load), req/s and p99 as Switchboard/nginx ratios
 //   algorithms    each Switchboard balancer's req/s against round robin (one child per balancer)
 //   slow          p50/p99 of round-robin vs least-response-time (...) when one origin adds a delay
-// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_ALGO_*, BENCH_SLOW_*, ...).
+// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, ...).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { BALANCER_NAMES } from '../src/upstream/balancers/names.ts';
 import { fileURLToPath } from 'node:url';
+import { h2Get, makeBenchCerts, tlsHandshake, type BenchCerts, type Handshake } from './tls.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -58,13 +62,29 @@ function envList(name: string, fallback: readonly string[]): string[] {
   return raw.length > 0 ? raw : [...fallback];
 }
 
-const ALL_SUITES = ['peers', 'algorithms', 'slow'] as const;
+const ALL_SUITES = ['peers', 'https', 'algorithms', 'slow'] as const;
 type SuiteName = (typeof ALL_SUITES)[number];
 const SUITES = envList('BENCH_SUITES', ALL_SUITES) as SuiteName[];
 for (const s of SUITES) {
   if (!(ALL_SUITES as readonly string[]).includes(s)) {
     throw new Error(`BENCH_SUITES: unknown suite ${JSON.stringify(s)} (known: ${ALL_SUITES.join(', ')})`);
   }
+}
+
+// Suite `https`: Switchboard and nginx terminating TLS over the same origins, HTTP/1.1 and HTTP/2.
+const HTTPS_DURATION_S = envNumber('BENCH_HTTPS_DURATION', DURATION_S, false);
+const HTTPS_ROUNDS = envNumber('BENCH_HTTPS_ROUNDS', ROUNDS, true);
+const HTTPS_WARMUP_S = envNumber('BENCH_HTTPS_WARMUP', WARMUP_S, false, true);
+const HTTPS_FIRST_WARMUP_S = Math.max(HTTPS_WARMUP_S, envNumber('BENCH_HTTPS_FIRST_WARMUP', FIRST_WARMUP_S, false));
+/** HTTP/1.1 over TLS: wrk's keep-alive connections (one request in flight on each). */
+const HTTPS_CONNECTIONS = envNumber('BENCH_HTTPS_CONNECTIONS', CONNECTIONS, true);
+/** HTTP/2: h2load's streams in flight per connection (-m). */
+const H2_STREAMS = envNumber('BENCH_H2_STREAMS', 10, true);
+/** HTTP/2: h2load's connections (-c); by default about as many requests in flight as HTTP/1.1 has. */
+const H2_CONNECTIONS = envNumber('BENCH_H2_CONNECTIONS', Math.max(1, Math.round(HTTPS_CONNECTIONS / H2_STREAMS)), true);
+const HTTPS_PROTOCOLS = envList('BENCH_HTTPS_PROTOCOLS', ['h1', 'h2']);
+for (const p of HTTPS_PROTOCOLS) {
+  if (p !== 'h1' && p !== 'h2') throw new Error(`BENCH_HTTPS_PROTOCOLS: unknown protocol ${JSON.stringify(p)} (known: h1, h2)`);
 }
 
 /** The balancers Switchboard accepts, in the order they are reported (round-robin, the baseline, first). */
@@ -299,27 +319,31 @@ interface HttpProbe {
   body: string;
 }
 
-function httpGet(url: string, timeoutMs = 2000): Promise<HttpProbe> {
+/** GET over HTTP/1.1; an https:// URL is verified against `ca` (the bench's throwaway CA). */
+function httpGet(url: string, timeoutMs = 2000, ca?: string): Promise<HttpProbe> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const onResponse = (res: http.IncomingMessage): void => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
-    });
+    };
+    const req = url.startsWith('https:')
+      ? https.get(url, { agent: false, timeout: timeoutMs, ca, servername: 'localhost' }, onResponse)
+      : http.get(url, { agent: false, timeout: timeoutMs }, onResponse);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
 }
 
 /** Polls `url` until it answers 200, the process dies, or the deadline passes. */
-async function waitReady(url: string, cp: ChildProcess, logFile: string, timeoutMs = 10_000): Promise<HttpProbe> {
+async function waitReady(url: string, cp: ChildProcess, logFile: string, timeoutMs = 10_000, ca?: string): Promise<HttpProbe> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (!isRunning(cp)) throw new Error(`exited (code ${cp.exitCode}, signal ${cp.signalCode}) ${tail(logFile)}`);
     try {
-      const probe = await httpGet(url);
+      const probe = await httpGet(url, 2000, ca);
       if (probe.status === 200) return probe;
       last = `HTTP ${probe.status}`;
     } catch (err) {
@@ -435,6 +459,10 @@ interface LoadResult {
   requests: number;
   errors: number;
   non2xx: number;
+  /** Over TLS, when the load generator reports it (h2load): the negotiated application protocol (ALPN). */
+  protocol?: string;
+  /** Over TLS, when the load generator reports it (h2load): "TLSv1.3 TLS_AES_256_GCM_SHA384". */
+  tls?: string;
 }
 
 /**
@@ -584,6 +612,90 @@ function makeAutocannon(): LoadGen | null {
   };
 }
 
+/** The value at quantile `q` (0-1) of ascending `sorted` (nearest rank). */
+function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/**
+ * h2load's summary plus percentiles from its --log-file (h2load itself prints only min/max/mean/sd
+ * of the request times). `logText` has one line per request: start (us since epoch), status,
+ * microseconds until the end of the response.
+ */
+function parseH2load(out: string, logText: string): LoadResult {
+  const finished = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(out);
+  const reqs = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+  if (!finished || !reqs || !codes) throw new Error(`could not parse h2load output:\n${out.slice(-2000)}`);
+  const protocol = /^Application protocol: (\S+)/m.exec(out)?.[1];
+  const tlsVersion = /^TLS Protocol: (\S+)/m.exec(out)?.[1];
+  const cipher = /^Cipher: (\S+)/m.exec(out)?.[1];
+  const done = Number(reqs[3]);
+  if (done === 0) {
+    throw new Error(
+      `h2load completed no request (${protocol ? `application protocol ${protocol}` : 'no TLS session / connection established'}):\n` +
+        out.trim().split('\n').slice(-12).join('\n'),
+    );
+  }
+  const times: number[] = [];
+  for (const line of logText.split('\n')) {
+    const tab = line.lastIndexOf('\t');
+    if (tab > 0) times.push(Number(line.slice(tab + 1)) / 1000);
+  }
+  const sorted = Float64Array.from(times.filter((t) => Number.isFinite(t))).sort();
+  if (sorted.length === 0) throw new Error('h2load wrote no per-request times to its --log-file');
+  return {
+    rps: Number(finished[2]),
+    p50Ms: quantile(sorted, 0.5),
+    p90Ms: quantile(sorted, 0.9),
+    p99Ms: quantile(sorted, 0.99),
+    requests: Number(reqs[4]),
+    errors: Number(reqs[5]),
+    non2xx: Number(codes[3]) + Number(codes[4]),
+    protocol,
+    tls: tlsVersion ? `${tlsVersion}${cipher ? ` ${cipher}` : ''}` : undefined,
+  };
+}
+
+/**
+ * The TLS 1.3 cipher suites h2load offers, in OpenSSL's default client order (what wrk offers).
+ * h2load's own default puts AES-128-GCM first; nginx follows the client's order, Node's TLS
+ * server its own (tls.createServer defaults honorCipherOrder to true; AES-256-GCM first), so with
+ * h2load's default the two proxies would run different ciphers. With this list both negotiate
+ * TLS_AES_256_GCM_SHA384, as under wrk.
+ */
+const H2LOAD_TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256';
+
+/**
+ * h2load (nghttp2): HTTP/2 over TLS, `connections` connections (-c) with `streams` requests in
+ * flight on each (-m), one thread like wrk -t1. It offers h2 then http/1.1 by ALPN, so a server
+ * without h2 is silently measured over HTTP/1.1: `protocol` in the result says which it was.
+ */
+function makeH2load(bin: string, streams: number): LoadGen {
+  return {
+    name: 'h2load',
+    version: versionOf(bin, ['--version']),
+    varyKeySupport: 'not supported (h2load sends one fixed request)',
+    async run(url, seconds, connections) {
+      seconds = Math.max(1, Math.ceil(seconds)); // whole seconds, as with wrk
+      const logFile = path.join(tmpDir, 'h2load-requests.log');
+      fs.rmSync(logFile, { force: true });
+      const args = ['-t1', `-c${connections}`, `-m${streams}`, `-D${seconds}`, `--tls13-ciphers=${H2LOAD_TLS13_CIPHERS}`, `--log-file=${logFile}`, url];
+      const r = await runCollect(bin, args, (seconds + 30) * 1000);
+      if (r.code !== 0) throw new Error(`h2load exited ${r.code}: ${(r.stderr.trim() || r.stdout.trim()).slice(-1000)}`);
+      let logText = '';
+      try {
+        logText = fs.readFileSync(logFile, 'utf8');
+      } catch {
+        /* parseH2load reports it */
+      }
+      fs.rmSync(logFile, { force: true });
+      return parseH2load(r.stdout, logText);
+    },
+  };
+}
+
 // ---------------------------------------------------------------- subjects
 
 interface Started {
@@ -597,6 +709,11 @@ interface Started {
   logFile: string;
   /** How long stopProcess waits for a clean exit (longer when a CPU profile has to be written). */
   graceMs?: number;
+  /** The CA its https:// URL is verified against (the https suite's throwaway CA). */
+  ca?: string;
+  /** Load this subject with another generator / connection count than the suite's (https: h2load for HTTP/2). */
+  loadgen?: LoadGen;
+  connections?: number;
 }
 
 interface Subject {
@@ -649,6 +766,21 @@ interface SwitchboardOptions {
   accessLog: boolean;
 }
 
+/** Node flags that make a Switchboard child write a CPU profile named after `name` (BENCH_CPU_PROF), or none. */
+function cpuProfArgv(name: string): string[] {
+  return CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.${process.pid}.cpuprofile`] : [];
+}
+
+/** Spawns `bin` with stdout and stderr appended to `logFile`, tracked for clean-up. */
+function spawnToLog(bin: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+  const fd = fs.openSync(logFile, 'a');
+  try {
+    return track(spawn(bin, args, { cwd: REPO_DIR, stdio: ['ignore', fd, fd], env: env ?? process.env }));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** A Switchboard child (bench/switchboard-child.ts) over `origins`, ready to serve. */
 async function startSwitchboard(name: string, origins: Origin[], o: SwitchboardOptions): Promise<Started> {
   const accessLog = o.accessLog ? path.join(tmpDir, `${name}-access.log`) : undefined;
@@ -659,16 +791,68 @@ async function startSwitchboard(name: string, origins: Origin[], o: SwitchboardO
     hashKey: o.hashKey,
     weights: o.weights,
   });
-  const execArgv = CPU_PROF_DIR
-    ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.${process.pid}.cpuprofile`]
-    : [];
-  const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [arg], name, 15_000, execArgv);
+  const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [arg], name, 15_000, cpuProfArgv(name));
   const url = `http://127.0.0.1:${port}/`;
   await waitReady(url, cp, logFile).catch(async (err: unknown) => {
     await stopProcess(cp);
     throw err;
   });
   return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, graceMs: CPU_PROF_DIR ? 30_000 : undefined };
+}
+
+/** Switchboard's YAML config for the https suite: one https listener on `port`, round robin over `origins`. */
+function switchboardHttpsConfig(port: number, origins: Origin[], certs: BenchCerts): string {
+  const q = (s: string): string => JSON.stringify(s); // a JSON string is a YAML double-quoted scalar
+  return `# generated by bench/run.ts (suite https)
+listeners:
+  secure:
+    address: ${q(`127.0.0.1:${port}`)}
+    protocol: https
+    tls:
+      certificates:
+        - { cert: ${q(certs.cert)}, key: ${q(certs.key)} }
+routes:
+  all: { match: { path: "/" }, upstream: origins }
+upstreams:
+  origins:
+    balancer: round-robin
+    endpoints:
+${origins.map((o) => `      - { url: ${q(o.url)} }`).join('\n')}
+`;
+}
+
+/**
+ * Switchboard terminating TLS (one https listener: ALPN h2 and http/1.1 by default) over
+ * `origins`, round robin, access log on to a file, started from a YAML file with the CLI
+ * (`switchboard start`), in one process like the peers suite's child. Fails with a clear message,
+ * after at most 10 s, when this Switchboard rejects `protocol: https` or answers it in plain HTTP.
+ */
+async function startSwitchboardHttps(name: string, origins: Origin[], certs: BenchCerts): Promise<Started> {
+  const port = await freePort();
+  const conf = path.join(tmpDir, `${name}.yaml`);
+  fs.writeFileSync(conf, switchboardHttpsConfig(port, origins, certs));
+  const accessLog = path.join(tmpDir, `${name}-access.log`);
+  const logFile = path.join(tmpDir, `${name}.log`);
+  const cli = path.join(REPO_DIR, 'src', 'cli', 'main.ts');
+  const args = [...cpuProfArgv(name), cli, '--log-level', 'warn', 'start', '-c', conf, '--access-log', accessLog, '--no-watch'];
+  const cp = spawnToLog(NODE, args, logFile, { ...process.env, NODE_ENV: 'production' });
+  const url = `https://127.0.0.1:${port}/`;
+  try {
+    await waitReady(url, cp, logFile, 10_000, certs.ca);
+  } catch (err) {
+    const running = isRunning(cp);
+    const plain = running ? await httpGet(`http://127.0.0.1:${port}/`).catch(() => null) : null;
+    await stopProcess(cp);
+    if (plain) {
+      throw new Error(
+        `its https listener answered plain HTTP (HTTP ${plain.status}) instead of a TLS handshake: this Switchboard accepts ` +
+          '`protocol: https` in its config but does not serve TLS yet',
+      );
+    }
+    const hint = running ? '' : `\n    (does this Switchboard support \`protocol: https\`? check with: node src/cli/main.ts validate -c <config>; BENCH_KEEP_TMP=1 keeps ${conf})`;
+    throw new Error(`${errorMessage(err)}${hint}`);
+  }
+  return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, graceMs: CPU_PROF_DIR ? 30_000 : undefined, ca: certs.ca };
 }
 
 const nginxBin = findExecutable('nginx');
@@ -679,6 +863,77 @@ function nginxSupportsDashE(versionLine: string): boolean {
   if (!m) return false;
   const [maj, min, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
   return maj > 1 || (maj === 1 && (min > 19 || (min === 19 && patch >= 5)));
+}
+
+/**
+ * nginx in one process (master_process off, one worker's worth of work: Node is single-threaded),
+ * upstream keepalive, access log on, over `origins`. With `certs`, it terminates TLS on an
+ * `ssl http2` listener (ALPN h2 and http/1.1) instead of listening in plain HTTP.
+ * Its files go to <tmp>/<name>/ and its output to <tmp>/<name>.log.
+ */
+async function startNginx(name: string, origins: Origin[], certs?: BenchCerts): Promise<Started> {
+  const bin = nginxBin as string;
+  const dir = path.join(tmpDir, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const accessLog = path.join(dir, 'access.log');
+  const errorLog = path.join(dir, 'error.log');
+  const conf = path.join(dir, 'nginx.conf');
+  // nginx 1.22's `listen ... http2` syntax (1.25.1 moved it to an `http2 on;` directive, still
+  // accepting this one with a warning). ssl_protocols: 1.22's default leaves TLSv1.3 out (added to
+  // the default in 1.23.4), so it is set to what Switchboard negotiates (TLS 1.2 minimum, 1.3).
+  const listen = certs
+    ? `    listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${certs.cert};
+    ssl_certificate_key ${certs.key};
+    ssl_protocols TLSv1.2 TLSv1.3;`
+    : `    listen 127.0.0.1:${port};`;
+  fs.writeFileSync(
+    conf,
+    `# generated by bench/run.ts
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${errorLog} warn;
+events { worker_connections 4096; }
+http {
+  access_log ${accessLog};
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_timeout 65s;
+  keepalive_requests 10000000;
+  upstream origins {
+${origins.map((o) => `    server 127.0.0.1:${o.port};`).join('\n')}
+    keepalive 128;
+    keepalive_requests 10000000;
+  }
+  server {
+${listen}
+    location / {
+      proxy_pass http://origins;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+  );
+  const logFile = path.join(tmpDir, `${name}.log`);
+  const args = ['-p', `${dir}/`, '-c', conf];
+  if (nginxSupportsDashE(versionOf(bin, ['-v']))) args.push('-e', errorLog);
+  const cp = spawnToLog(bin, args, logFile);
+  const url = `${certs ? 'https' : 'http'}://127.0.0.1:${port}/`;
+  try {
+    await waitReady(url, cp, logFile, 10_000, certs?.ca);
+  } catch (err) {
+    await stopProcess(cp);
+    throw new Error(`${errorMessage(err)} ${tail(errorLog)}`);
+  }
+  return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, ca: certs?.ca };
 }
 
 const subjects: Subject[] = [
@@ -717,63 +972,7 @@ const subjects: Subject[] = [
     name: 'nginx',
     description: 'nginx, 1 process (master_process off), upstream keepalive, access log ON to a file',
     unavailable: () => (nginxBin ? null : 'nginx is not installed'),
-    async start(origins) {
-      const bin = nginxBin as string;
-      const dir = path.join(tmpDir, 'nginx');
-      fs.mkdirSync(dir, { recursive: true });
-      const port = await freePort();
-      const accessLog = path.join(dir, 'access.log');
-      const errorLog = path.join(dir, 'error.log');
-      const conf = path.join(dir, 'nginx.conf');
-      fs.writeFileSync(
-        conf,
-        `# generated by bench/run.ts
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${errorLog} warn;
-events { worker_connections 4096; }
-http {
-  access_log ${accessLog};
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_timeout 65s;
-  keepalive_requests 10000000;
-  upstream origins {
-${origins.map((o) => `    server 127.0.0.1:${o.port};`).join('\n')}
-    keepalive 128;
-    keepalive_requests 10000000;
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://origins;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`,
-      );
-      const logFile = path.join(tmpDir, 'nginx.log');
-      const fd = fs.openSync(logFile, 'a');
-      const args = ['-p', `${dir}/`, '-c', conf];
-      if (nginxSupportsDashE(versionOf(bin, ['-v']))) args.push('-e', errorLog);
-      const cp = track(spawn(bin, args, { stdio: ['ignore', fd, fd] }));
-      fs.closeSync(fd);
-      const url = `http://127.0.0.1:${port}/`;
-      try {
-        await waitReady(url, cp, logFile);
-      } catch (err) {
-        await stopProcess(cp);
-        throw new Error(`${errorMessage(err)} ${tail(errorLog)}`);
-      }
-      return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile };
-    },
+    start: (origins) => startNginx('nginx', origins),
   },
   {
     name: 'haproxy',
@@ -996,14 +1195,16 @@ async function runRounds(
         continue;
       }
       try {
+        const gen = st.loadgen ?? loadgen;
+        const connections = st.connections ?? plan.connections;
         const warmup = warmed.has(name) ? plan.warmupS : plan.firstWarmupS;
         warmed.add(name);
-        if (warmup > 0) await loadgen.run(st.url, warmup, plan.connections, plan.load);
+        if (warmup > 0) await gen.run(st.url, warmup, connections, plan.load);
         const counts0 = plan.origins ? await originCounts(plan.origins) : null;
         const cpu0 = cpuSeconds(st.pid);
         const t0 = process.hrtime.bigint();
         const at = new Date().toISOString();
-        const r = await loadgen.run(st.url, plan.durationS, plan.connections, plan.load);
+        const r = await gen.run(st.url, plan.durationS, connections, plan.load);
         const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
         const cpu1 = cpuSeconds(st.pid);
         const rss = rssMB(st.pid);
@@ -1030,9 +1231,10 @@ async function runRounds(
         }
         rounds.push(rr);
         const warn = r.errors + r.non2xx > 0 ? `  (!) ${r.errors} socket errors, ${r.non2xx} non-2xx` : '';
+        const proto = r.protocol ? `  ${r.protocol}` : '';
         log(
           `  ${plan.label} round ${round}/${plan.rounds}  ${name.padEnd(width)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  ` +
-            `p99 ${fmt(r.p99Ms, 2)} ms  rss ${fmt(rss, 1)} MB  cpu ${fmt(cpuPct, 0)}% ${fmt(cpuUsPerReq, 1)} us/req${shares}${warn}`,
+            `p99 ${fmt(r.p99Ms, 2)} ms  rss ${fmt(rss, 1)} MB  cpu ${fmt(cpuPct, 0)}% ${fmt(cpuUsPerReq, 1)} us/req${shares}${proto}${warn}`,
         );
       } catch (err) {
         if (shuttingDown) return rounds;
@@ -1086,7 +1288,7 @@ async function startChecked(
 ): Promise<void> {
   try {
     const st = await start();
-    const probe = await httpGet(st.url).catch((err: unknown) => ({ status: 0, body: errorMessage(err) }));
+    const probe = await httpGet(st.url, 2000, st.ca).catch((err: unknown) => ({ status: 0, body: errorMessage(err) }));
     if (probe.status !== 200 || probe.body !== expectedBody) {
       if (st.owned) await stopProcess(st.proc, st.graceMs);
       throw new Error(`sanity check failed: HTTP ${probe.status}, ${probe.body.length}-byte body (expected 200 with ${expectedBody.length} bytes)`);
@@ -1225,6 +1427,277 @@ async function peersSuite(loadgen: LoadGen): Promise<PeersReport | null> {
   }
   for (const st of statuses) if (st.status !== 'ok') console.log(`  ${st.name}: ${st.status} (${st.reason})`);
   return { subjects: statuses, rounds, summary, ratios, target };
+}
+
+// ---------------------------------------------------------------- suite: https
+
+const opensslBin = findExecutable('openssl');
+const h2loadBin = findExecutable('h2load');
+
+type HttpsProtocol = 'h1' | 'h2';
+const HTTPS_PROXIES = ['switchboard', 'nginx'] as const;
+
+interface HttpsProxyStatus extends SubjectStatus {
+  /** What a client offering h2 and http/1.1 by ALPN negotiated. */
+  handshake?: Handshake;
+  /** What a client offering only http/1.1 negotiated. */
+  handshakeH1?: Handshake;
+  /** One GET over HTTP/2: "ok" or what went wrong. */
+  h2Get?: string;
+}
+
+interface HttpsRatio {
+  /** Ratios of the medians, switchboard / nginx, as in the peers suite. */
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuPerReq: number;
+  rss: number;
+  /** Median and range of the paired req/s ratios: each switchboard run against the nginx runs (same protocol) just before and after it. */
+  rpsPaired: number;
+  rpsPairedMin: number;
+  rpsPairedMax: number;
+  pairs: number;
+  /** A/A: each nginx run against its neighbouring nginx runs (same protocol): the noise of the paired ratios. */
+  nginxAAMin: number;
+  nginxAAMax: number;
+}
+
+interface HttpsReport {
+  config: Record<string, unknown>;
+  proxies: HttpsProxyStatus[];
+  /** The measured subjects: "<proxy> h1" and "<proxy> h2". */
+  subjects: SubjectStatus[];
+  rounds: RoundResult[];
+  summary: (SubjectSummary & { protocols: string[]; tls: string[] })[];
+  ratios: Partial<Record<HttpsProtocol, HttpsRatio>>;
+  /** An HTTP/2 run negotiated something other than h2 (h2load fell back to http/1.1). */
+  h2Fallback: boolean;
+}
+
+const PROTOCOL_LABEL: Record<HttpsProtocol, string> = { h1: 'HTTP/1.1', h2: 'HTTP/2' };
+
+/** TLS version, cipher and ALPN of a proxy, and one GET over HTTP/2; problems are returned, not thrown. */
+async function checkTls(name: string, st: Started, expectedBody: string, wantH2: boolean, status: HttpsProxyStatus): Promise<void> {
+  const port = Number(new URL(st.url).port);
+  const ca = st.ca as string;
+  try {
+    status.handshake = await tlsHandshake('127.0.0.1', port, ca, ['h2', 'http/1.1']);
+    status.handshakeH1 = await tlsHandshake('127.0.0.1', port, ca, ['http/1.1']);
+  } catch (err) {
+    console.log(`  (!) ${name}: TLS handshake check failed: ${errorMessage(err)}`);
+    return;
+  }
+  const hs = status.handshake;
+  if (wantH2) {
+    try {
+      const r = await h2Get(st.url, ca);
+      status.h2Get = r.status === 200 && r.body === expectedBody ? 'ok' : `HTTP ${r.status}, ${Buffer.byteLength(r.body)}-byte body (expected 200 with ${Buffer.byteLength(expectedBody)})`;
+    } catch (err) {
+      status.h2Get = errorMessage(err);
+    }
+  }
+  console.log(
+    `  ${name}: ${hs.version} ${hs.cipher}; ALPN offering h2,http/1.1 -> ${hs.alpn || 'none'}, offering http/1.1 -> ${status.handshakeH1.alpn || 'none'}` +
+      (status.h2Get === undefined ? '' : `; one GET over HTTP/2: ${status.h2Get}`),
+  );
+  if (wantH2 && hs.alpn !== 'h2') console.log(`  (!) ${name} does not select h2 by ALPN: h2load will fall back to HTTP/1.1 (the protocol column shows it)`);
+}
+
+/** Switchboard against nginx, both terminating TLS over the same origins: HTTP/1.1 (wrk) and HTTP/2 (h2load). */
+async function httpsSuite(loadgen: LoadGen): Promise<HttpsReport | null> {
+  heading('https: Switchboard vs nginx terminating TLS, HTTP/1.1 and HTTP/2');
+  const protocols = HTTPS_PROTOCOLS as HttpsProtocol[];
+  const h2load = protocols.includes('h2') && h2loadBin ? makeH2load(h2loadBin, H2_STREAMS) : null;
+  console.log(
+    `  ${HTTPS_ROUNDS} round(s) x ${HTTPS_DURATION_S}s per run (+${HTTPS_WARMUP_S}s warm-up each, ${HTTPS_FIRST_WARMUP_S}s the first time), ` +
+      `${ORIGIN_COUNT} plain-HTTP origin(s) shared by both proxies; round robin, upstream keep-alive, access log ON to a file.`,
+  );
+  console.log('  equal footing, as in peers: one process each (nginx master_process off, 1 worker; Switchboard is single-threaded), same certificate.');
+  console.log(`  HTTP/1.1: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}, ${HTTPS_CONNECTIONS} keep-alive connections over TLS, one request in flight each (no ALPN offered: HTTP/1.1).`);
+  console.log(
+    `  HTTP/2: h2load -t1 -c${H2_CONNECTIONS} -m${H2_STREAMS} (${H2_CONNECTIONS * H2_STREAMS} requests in flight), ALPN h2,http/1.1; p50/p90/p99 from its per-request log.`,
+  );
+  console.log('  TLS: a throwaway CA and an ECDSA P-256 certificate for localhost/127.0.0.1 (openssl, removed at the end); TLS 1.2-1.3 on both.');
+  console.log('  runs rotate through the subjects each round; paired ratio: each switchboard run against the nginx runs of the same protocol just before and after it.\n');
+
+  const config = {
+    durationS: HTTPS_DURATION_S,
+    rounds: HTTPS_ROUNDS,
+    warmupS: HTTPS_WARMUP_S,
+    firstWarmupS: HTTPS_FIRST_WARMUP_S,
+    origins: ORIGIN_COUNT,
+    protocols,
+    h1: { loadgen: loadgen.name, connections: HTTPS_CONNECTIONS },
+    h2: { loadgen: h2load ? 'h2load' : null, connections: H2_CONNECTIONS, streams: H2_STREAMS },
+    certificate: 'ECDSA P-256, throwaway CA',
+    accessLog: true,
+  };
+  if (!opensslBin) {
+    console.log('skipping suite https: openssl is not installed (it makes the throwaway certificates)');
+    return null;
+  }
+  if (protocols.includes('h2') && !h2loadBin) console.log('skipping HTTP/2: h2load is not installed (apt-get install nghttp2-client)');
+  if (!nginxBin) console.log('skipping nginx: not installed; Switchboard is measured alone, without ratios');
+
+  let origins: Origin[] = [];
+  const proxies: HttpsProxyStatus[] = [];
+  const running = new Map<string, Started>();
+  const runs = new Map<string, Started>();
+  const statuses: SubjectStatus[] = [];
+  let rounds: RoundResult[] = [];
+  const certs = await makeBenchCerts(opensslBin, path.join(tmpDir, 'tls'));
+  try {
+    log(`https: certificates in ${certs.dir}`);
+    origins = await startOrigins('https-origin', Array.from({ length: ORIGIN_COUNT }, () => 0));
+    const expectedBody = (await waitReady(`${origins[0].url}/`, origins[0].proc, origins[0].logFile)).body;
+    bodyBytes ??= Buffer.byteLength(expectedBody);
+    log(`https origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid})`).join(', ')}`);
+
+    const starters: Record<(typeof HTTPS_PROXIES)[number], { description: string; unavailable: string | null; start: () => Promise<Started> }> = {
+      switchboard: {
+        description: 'Switchboard, https listener (ALPN h2, http/1.1), round robin, access log ON; started with the CLI from a YAML config',
+        unavailable: null,
+        start: () => startSwitchboardHttps('https-switchboard', origins, certs),
+      },
+      nginx: {
+        description: 'nginx, listen ssl http2, 1 process (master_process off), upstream keepalive, access log ON',
+        unavailable: nginxBin ? null : 'nginx is not installed',
+        start: () => startNginx('https-nginx', origins, certs),
+      },
+    };
+    for (const name of HTTPS_PROXIES) {
+      if (shuttingDown) return null;
+      const s = starters[name];
+      if (s.unavailable) {
+        proxies.push({ name, description: s.description, status: 'skipped', reason: s.unavailable });
+        continue;
+      }
+      await startChecked(name, s.description, s.start, expectedBody, running, proxies);
+      const st = running.get(name);
+      const status = proxies.find((p) => p.name === name);
+      if (st && status) await checkTls(name, st, expectedBody, h2load !== null, status);
+    }
+    if (running.size === 0) throw new Error('neither proxy could be started');
+
+    // One measured subject per proxy and protocol, over the same process: "<proxy> h1", "<proxy> h2".
+    const order: string[] = [];
+    for (const proto of protocols) {
+      for (const name of HTTPS_PROXIES) {
+        const st = running.get(name);
+        const subject = `${name} ${proto}`;
+        const description = `${name}, ${PROTOCOL_LABEL[proto]} over TLS`;
+        if (!st) {
+          statuses.push({ name: subject, description, status: 'skipped', reason: `${name} did not start` });
+          continue;
+        }
+        if (proto === 'h2' && !h2load) {
+          statuses.push({ name: subject, description, status: 'skipped', reason: 'h2load is not installed' });
+          continue;
+        }
+        runs.set(subject, proto === 'h2' ? { ...st, loadgen: h2load as LoadGen, connections: H2_CONNECTIONS } : st);
+        statuses.push({ name: subject, description, status: 'ok' });
+        order.push(subject);
+      }
+    }
+    const plan: RoundsPlan = {
+      label: 'https',
+      rounds: HTTPS_ROUNDS,
+      durationS: HTTPS_DURATION_S,
+      warmupS: HTTPS_WARMUP_S,
+      firstWarmupS: HTTPS_FIRST_WARMUP_S,
+      connections: HTTPS_CONNECTIONS,
+    };
+    log(`\nhttps: running ${order.join(', ')}; about ${Math.ceil(plannedSeconds(order, plan))} s in total\n`);
+    rounds = await runRounds(loadgen, order, runs, statuses, plan);
+  } finally {
+    await stopAll(running, origins);
+    if (!KEEP_TMP) fs.rmSync(certs.dir, { recursive: true, force: true });
+  }
+  if (shuttingDown) return null;
+
+  const names = protocols.flatMap((proto) => HTTPS_PROXIES.map((n) => `${n} ${proto}`));
+  const summary: HttpsReport['summary'] = summarize(names, rounds).map((s) => {
+    const rs = rounds.filter((r) => r.subject === s.subject);
+    const uniq = (xs: (string | undefined)[]): string[] => [...new Set(xs.filter((x): x is string => x !== undefined))];
+    // wrk and autocannon offer no ALPN and speak only HTTP/1.1.
+    const protocolsSeen = s.subject.endsWith(' h1') ? ['http/1.1'] : uniq(rs.map((r) => r.protocol ?? 'unknown'));
+    return { ...s, protocols: protocolsSeen, tls: uniq(rs.map((r) => r.tls)) };
+  });
+  const h2Fallback = summary.some((s) => s.subject.endsWith(' h2') && s.protocols.some((p) => p !== 'h2'));
+
+  console.log(
+    `\nResults (median of ${HTTPS_ROUNDS} round(s), ${HTTPS_DURATION_S}s each; HTTP/1.1: ${loadgen.name}, ${HTTPS_CONNECTIONS} connections; ` +
+      `HTTP/2: h2load, ${H2_CONNECTIONS} connections x ${H2_STREAMS} streams):\n`,
+  );
+  printTable(
+    ['subject', 'protocol', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'CPU %', 'CPU us/req', 'errors', 'rounds'],
+    summary.map((s) => [
+      s.subject,
+      s.protocols.join(',') + (s.subject.endsWith(' h2') && s.protocols.some((p) => p !== 'h2') ? ' (!)' : ''),
+      fmt(s.rps, 0),
+      fmt(s.p50Ms, 2),
+      fmt(s.p99Ms, 2),
+      fmt(s.rssMB, 1),
+      fmt(s.cpuPct, 0),
+      fmt(s.cpuUsPerReq, 1),
+      String(s.errors + s.non2xx),
+      String(s.rounds),
+    ]),
+  );
+  console.log('  protocol: HTTP/2 rows, what h2load negotiated by ALPN; HTTP/1.1 rows, wrk/autocannon offer no ALPN and speak only HTTP/1.1.');
+  console.log('  RSS/CPU: the proxy process; CPU % = its CPU time / wall time during the run (100 = one core), TLS included.');
+  const tlsSeen = [...new Set(summary.flatMap((s) => s.tls))];
+  if (tlsSeen.length > 0) console.log(`  TLS negotiated by h2load: ${tlsSeen.join('; ')}`);
+
+  const ratios: HttpsReport['ratios'] = {};
+  const lines: string[] = [];
+  const range = (lo: number, hi: number): string => (Number.isFinite(lo) ? `${fmt(lo, 2)}-${fmt(hi, 2)}` : 'n/a');
+  for (const proto of protocols) {
+    const sb = summary.find((s) => s.subject === `switchboard ${proto}`);
+    const ng = summary.find((s) => s.subject === `nginx ${proto}`);
+    if (!sb || !ng) continue;
+    pairWithBaseline(
+      rounds.filter((r) => r.subject.endsWith(` ${proto}`)),
+      `nginx ${proto}`,
+    );
+    const paired = (subject: string): number[] =>
+      rounds.filter((r) => r.subject === subject && r.vsBaseline !== undefined).map((r) => r.vsBaseline!.rps);
+    const pairs = paired(`switchboard ${proto}`);
+    const aa = paired(`nginx ${proto}`);
+    const r: HttpsRatio = {
+      rps: sb.rps / ng.rps,
+      p50: sb.p50Ms / ng.p50Ms,
+      p99: sb.p99Ms / ng.p99Ms,
+      cpuPerReq: sb.cpuUsPerReq !== null && ng.cpuUsPerReq ? sb.cpuUsPerReq / ng.cpuUsPerReq : Number.NaN,
+      rss: sb.rssMB !== null && ng.rssMB ? sb.rssMB / ng.rssMB : Number.NaN,
+      rpsPaired: median(pairs),
+      rpsPairedMin: pairs.length ? Math.min(...pairs) : Number.NaN,
+      rpsPairedMax: pairs.length ? Math.max(...pairs) : Number.NaN,
+      pairs: pairs.length,
+      nginxAAMin: aa.length ? Math.min(...aa) : Number.NaN,
+      nginxAAMax: aa.length ? Math.max(...aa) : Number.NaN,
+    };
+    ratios[proto] = r;
+    lines.push(
+      `  ${`switchboard / nginx, ${PROTOCOL_LABEL[proto]}`.padEnd(30)} req/s = ${fmt(r.rps, 2)}   p50 = ${fmt(r.p50, 2)}   p99 = ${fmt(r.p99, 2)}   ` +
+        `CPU/req = ${fmt(r.cpuPerReq, 2)}   RSS = ${fmt(r.rss, 2)}   paired req/s = ${fmt(r.rpsPaired, 2)} (${range(r.rpsPairedMin, r.rpsPairedMax)}, ` +
+        `nginx A/A ${range(r.nginxAAMin, r.nginxAAMax)})`,
+    );
+  }
+  if (lines.length > 0) {
+    console.log('\nRelative to nginx (req/s: higher is better; p50, p99, CPU/req, RSS: lower is better):');
+    for (const l of lines) console.log(l);
+    console.log('  paired req/s: median (min-max) of each switchboard run over the mean of the nginx runs around it; nginx A/A: the same for nginx against itself (noise).');
+  } else {
+    console.log('\nswitchboard / nginx = n/a: both proxies must run for the ratios');
+  }
+  if (h2Fallback) {
+    const which = summary.filter((s) => s.subject.endsWith(' h2') && s.protocols.some((p) => p !== 'h2')).map((s) => `${s.subject}: ${s.protocols.join(',')}`);
+    console.log(`\n(!) HTTP/2 fell back: ${which.join('; ')}; those rows measured HTTP/1.1, not HTTP/2`);
+  }
+  for (const st of [...proxies, ...statuses]) if (st.status !== 'ok') console.log(`  ${st.name}: ${st.status} (${st.reason})`);
+  return { config, proxies, subjects: statuses, rounds, summary, ratios, h2Fallback };
 }
 
 // ---------------------------------------------------------------- suites: algorithms and slow
@@ -1587,6 +2060,8 @@ async function main(): Promise<void> {
     loadgen: loadgen.version,
     nginx: nginxBin ? versionOf(nginxBin, ['-v']) : 'not installed',
     haproxy: haproxyBin ? versionOf(haproxyBin, ['-v']) : 'not installed',
+    h2load: h2loadBin ? versionOf(h2loadBin, ['--version']) : 'not installed',
+    openssl: opensslBin ? versionOf(opensslBin, ['version']) : 'not installed',
   };
 
   console.log('Switchboard benchmark');
@@ -1602,12 +2077,14 @@ async function main(): Promise<void> {
 
   const errors: Record<string, string> = {};
   let peers: PeersReport | null = null;
+  let httpsReport: HttpsReport | null = null;
   let algorithms: AlgorithmsReport | null = null;
   let slow: SlowReport | null = null;
   for (const suite of ALL_SUITES) {
     if (!SUITES.includes(suite) || shuttingDown) continue;
     try {
       if (suite === 'peers') peers = await peersSuite(loadgen);
+      else if (suite === 'https') httpsReport = await httpsSuite(loadgen);
       else if (suite === 'algorithms') algorithms = await algorithmsSuite(loadgen);
       else slow = await slowSuite(loadgen);
     } catch (err) {
@@ -1651,6 +2128,7 @@ async function main(): Promise<void> {
     summary: peers?.summary ?? [],
     ratios: peers?.ratios ?? {},
     target: peers?.target ?? null,
+    https: httpsReport,
     algorithms,
     slowOrigin: slow,
   };
