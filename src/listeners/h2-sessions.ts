@@ -105,6 +105,10 @@ function onIdle(session: TrackedSession): void {
   if (session[kState].open === 0 && !session.closed) session.close();
 }
 
+/** The session a stream was opened on: by 'close', node:http2 has already detached `stream.session`. */
+const kSession = Symbol('switchboard.h2session');
+type TrackedStream = Http2Stream & { [kSession]?: TrackedSession };
+
 function onStream(stream: Http2Stream): void {
   const session = stream.session as TrackedSession | undefined;
   if (session === undefined) return;
@@ -114,12 +118,14 @@ function onStream(stream: Http2Stream): void {
     clearTimeout(st.idleTimer);
     st.idleTimer = undefined;
   }
+  (stream as TrackedStream)[kSession] = session;
   stream.once('close', onStreamClose);
 }
 
-function onStreamClose(this: Http2Stream): void {
-  const session = this.session as TrackedSession | undefined;
+function onStreamClose(this: TrackedStream): void {
+  const session = this[kSession];
   if (session === undefined) return;
+  this[kSession] = undefined;
   const st = session[kState];
   if (--st.open === 0 && !session.closed) armIdle(session);
   // A stream reset before its response was complete (by the client, or rarely by us).
@@ -137,6 +143,12 @@ function countReset(session: TrackedSession, st: SessionState): void {
   session[kOwner].calmed++;
   session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
   session.destroy();
+}
+
+/** The header list size limit (the listener's maxHeaderSize) for a request on `stream`. */
+export function maxHeaderListSize(stream: Http2Stream): number {
+  const session = (stream.session as TrackedSession | undefined) ?? (stream as TrackedStream)[kSession];
+  return session?.[kOwner].config.maxHeaderSize ?? Infinity;
 }
 
 /** True when the stream behind an HTTP/2 request is gone (reset or closed) before it was handled. */

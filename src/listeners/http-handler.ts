@@ -18,7 +18,7 @@ import type { AddressSet } from '../util/cidr.ts';
 import { requestEnd } from '../observability/events.ts';
 import { checkFraming, checkH2, parseTarget } from './strict.ts';
 import { clientCertOf } from './client-cert.ts';
-import { streamGone } from './h2-sessions.ts';
+import { maxHeaderListSize, streamGone } from './h2-sessions.ts';
 import type { Http2Stream } from 'node:http2';
 
 /** Counts the requests a config generation still has in flight. */
@@ -186,7 +186,7 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
   (res as TrackedResponse)[kRuntime] = rt;
   res.on('close', onResponseClose);
   try {
-    const framing = h2 ? checkH2(req) : checkFraming(req);
+    const framing = h2 ? checkH2(req, maxHeaderListSize(h2Stream(req))) : checkFraming(req);
     if (framing !== undefined) return reject(ctx, framing);
     const target = parseTarget(req.url ?? '', h2 ? host : req.headers.host);
     if (typeof target === 'string') return reject(ctx, target);

@@ -47,13 +47,21 @@ export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
  * HTTP/2 forbids (upper-case names, connection-specific headers, bad pseudo-headers, a
  * content-length that disagrees with DATA): the authority (`:authority`, or Host when it is
  * absent) must be a valid host, a Host beside it must name the same one, and CONNECT is refused.
+ * The header list (RFC 9113 §6.5.2 size: name + value + 32 per field) must fit
+ * `maxHeaderListSize`: nghttp2 enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the client
+ * has acknowledged our SETTINGS, and a client need never do that.
  */
-export function checkH2(req: IncomingMessage): ErrorCode | undefined {
-  if (req.method === 'CONNECT') return 'METHOD_NOT_ALLOWED';
-  const authority = req.headers[':authority'] as string | undefined;
+export function checkH2(req: IncomingMessage, maxHeaderListSize = Infinity): ErrorCode | undefined {
   const raw = req.rawHeaders;
   let hosts = 0;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i] === 'host') hosts++;
+  let size = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i] === 'host') hosts++;
+    size += raw[i].length + raw[i + 1].length + 32;
+  }
+  if (size > maxHeaderListSize) return 'HEADERS_TOO_LARGE';
+  if (req.method === 'CONNECT') return 'METHOD_NOT_ALLOWED';
+  const authority = req.headers[':authority'] as string | undefined;
   if (hosts > 1) return 'DUPLICATE_HOST';
   const host = req.headers.host;
   if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) return 'HOST_MISMATCH';
