@@ -21,7 +21,9 @@ import {
   FrameType,
   RawH2,
   dataFrame,
+  frame,
   goawayOf,
+  hpack,
   headersFrame,
   request,
   rstCodeOf,
@@ -422,6 +424,22 @@ describe('HTTP/2 downstream', () => {
         assert.ok(['status 431', 'RST_STREAM 11', 'RST_STREAM 1'].includes(outcome) || f.type === FrameType.GOAWAY, `ack=${ack}: ${outcome}`);
         c.close();
       }
+      await barrier(gw);
+      assert.deepEqual(origin.seen.slice(seen).map((r) => r.url), ['/barrier']);
+    });
+
+    test('a CONTINUATION flood (a header block that never ends) closes the connection; nothing reaches the origin', async () => {
+      const seen = origin.seen.length;
+      const c = await RawH2.open(gw.port);
+      await c.serverSettings();
+      // HEADERS without END_HEADERS, then 200 CONTINUATION frames of 1 KiB each, never ending the block.
+      const head = frame(FrameType.HEADERS, Flag.END_STREAM, 1, hpack(request(authority, '/continuation')));
+      const filler = hpack([['x-filler', 'f'.repeat(1000)]]);
+      const flood = Buffer.concat([head, ...Array.from({ length: 200 }, () => frame(FrameType.CONTINUATION, 0, 1, filler))]);
+      await c.write(flood).catch(() => undefined); // the server may close while we write
+      const g = await c.goaway();
+      assert.ok(g.code !== ErrorCode.NO_ERROR, `GOAWAY code ${g.code}`);
+      await guard(c.closed, 'the flooding connection to close');
       await barrier(gw);
       assert.deepEqual(origin.seen.slice(seen).map((r) => r.url), ['/barrier']);
     });
