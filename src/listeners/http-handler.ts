@@ -144,17 +144,25 @@ function reject(ctx: RequestContext, code: ErrorCode): void {
   fail(ctx, code, bodyPending(ctx.req));
 }
 
-/** Handles one request on `rt`. Never throws; an unexpected error becomes a 500 for this request only. */
-export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
-  const startedAt = performance.now();
-  rt.generation.enter();
-  if (rt.policy.draining) res.shouldKeepAlive = false;
-  const rawPeer = req.socket.remoteAddress ?? '';
+/**
+ * A request's context as the listener knows it at arrival: ids, addresses (the peer's, and the
+ * client's after trusted-proxy resolution), host, the connection's client certificate. Also used
+ * for WebSocket upgrades (listeners/upgrade.ts), whose `socket` is the upgraded connection.
+ */
+export function createContext(
+  rt: ListenerRuntime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  socket: { remoteAddress?: string | undefined },
+  startedAt: number,
+  expectContinue: boolean,
+  h2: boolean,
+  host: string,
+): RequestContext {
+  const rawPeer = socket.remoteAddress ?? '';
   const peer = rawPeer.startsWith('::ffff:') ? rawPeer.slice(7) : rawPeer;
   const trustedPeer = rt.trusted.has(peer);
-  const h2 = isH2(req);
-  const host = (h2 ? (req.headers[':authority'] as string | undefined) : undefined) ?? req.headers.host ?? '';
-  const ctx: RequestContext = {
+  return {
     req,
     res,
     listener: rt.name,
@@ -180,8 +188,18 @@ export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: Se
     error: undefined,
     attempt: undefined,
     h2,
-    clientCert: rt.policy.clientCertHeaders === undefined ? undefined : clientCertOf(req.socket),
+    clientCert: rt.policy.clientCertHeaders === undefined ? undefined : clientCertOf(socket),
   };
+}
+
+/** Handles one request on `rt`. Never throws; an unexpected error becomes a 500 for this request only. */
+export function handleRequest(rt: ListenerRuntime, req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+  const startedAt = performance.now();
+  rt.generation.enter();
+  if (rt.policy.draining) res.shouldKeepAlive = false;
+  const h2 = isH2(req);
+  const host = (h2 ? (req.headers[':authority'] as string | undefined) : undefined) ?? req.headers.host ?? '';
+  const ctx = createContext(rt, req, res, req.socket, startedAt, expectContinue, h2, host);
   (res as TrackedResponse)[kCtx] = ctx;
   (res as TrackedResponse)[kRuntime] = rt;
   res.on('close', onResponseClose);

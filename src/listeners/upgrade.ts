@@ -25,11 +25,9 @@ import type { Duplex } from 'node:stream';
 import type { RequestContext } from '../middleware/context.ts';
 import { normalizePath, rewritePath } from '../routing/path.ts';
 import { requestEnd } from '../observability/events.ts';
-import { clientAddress } from '../transport/headers.ts';
 import type { Tunnel } from '../transport/tunnel.ts';
 import { failUpgrade, proxyUpgrade, type UpgradeSite } from '../upstream/upgrade-proxy.ts';
-import { clientCertOf } from './client-cert.ts';
-import { Facts, headerValue, httpsLocation, requestIdOf, type ListenerRuntime } from './http-handler.ts';
+import { createContext, Facts, httpsLocation, type ListenerRuntime } from './http-handler.ts';
 import { checkFraming, parseTarget } from './strict.ts';
 
 export type { UpgradeSite };
@@ -122,39 +120,8 @@ export function handleUpgrade(rt: ListenerRuntime, req: IncomingMessage, socket:
   // After an upgrade node:http no longer listens for errors on the socket; a reset must not throw.
   socket.on('error', ignore);
   rt.generation.enter();
-  const rawPeer = socket.remoteAddress ?? '';
-  const peer = rawPeer.startsWith('::ffff:') ? rawPeer.slice(7) : rawPeer;
-  const trustedPeer = rt.trusted.has(peer);
-  const host = req.headers.host ?? '';
-  const ctx: RequestContext = {
-    req,
-    // Never written: the answer goes to the socket as raw bytes. Kept for the context's shape.
-    res: new ServerResponse(req),
-    listener: rt.name,
-    requestId: requestIdOf(req),
-    peer,
-    client: trustedPeer ? clientAddress(peer, true, headerValue(req.headers['x-forwarded-for']), (a) => rt.trusted.has(a)) : peer,
-    trustedPeer,
-    host,
-    path: '',
-    query: '',
-    target: '',
-    policy: rt.policy,
-    startedAt,
-    expectContinue: false,
-    route: undefined,
-    upstream: undefined,
-    endpoint: undefined,
-    status: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    upstreamLatency: -1,
-    tries: 0,
-    error: undefined,
-    attempt: undefined,
-    h2: false,
-    clientCert: rt.policy.clientCertHeaders === undefined ? undefined : clientCertOf(socket),
-  };
+  // The context's response is never written (the answer goes to the socket as raw bytes).
+  const ctx = createContext(rt, req, new ServerResponse(req), socket, startedAt, false, false, req.headers.host ?? '');
   const call = new UpgradeCall(rt, ctx);
   socket.once('close', () => call.closed());
   try {
@@ -168,7 +135,7 @@ export function handleUpgrade(rt: ListenerRuntime, req: IncomingMessage, socket:
     if (path === undefined) return failUpgrade(ctx, socket, 'INVALID_TARGET');
     ctx.path = path;
     ctx.query = target.query;
-    const route = rt.router.match(new Facts(host, req.method ?? 'GET', path, target.query, req.headers));
+    const route = rt.router.match(new Facts(ctx.host, req.method ?? 'GET', path, target.query, req.headers));
     if (route === undefined) return failUpgrade(ctx, socket, 'ROUTE_NOT_FOUND');
     ctx.route = route.name;
     ctx.target = rewritePath(path, route.config.rewrite) + target.query;

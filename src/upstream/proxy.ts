@@ -275,14 +275,12 @@ function enqueue(fw: Forwarding, config: UpstreamConfig): void {
 }
 
 /**
- * Forwards the request in `ctx` to an endpoint of `target.upstream`. Calls `done` once the
- * exchange is over (answered, failed or aborted).
+ * The upstream request headers for `ctx` (transport/headers.ts with the listener's policies), or
+ * undefined when a header name breaks the underscore policy `reject`.
  */
-export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: RequestContext) => void): void {
+export function forwardHeaders(ctx: RequestContext): string[] | undefined {
   const req = ctx.req;
-  const body = hasBody(ctx);
-  const upstream = target.upstream;
-  const headers = upstreamRequestHeaders(
+  return upstreamRequestHeaders(
     req.rawHeaders,
     req.headers,
     {
@@ -298,6 +296,17 @@ export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: Requ
     ctx.host,
     ctx.policy.underscores,
   );
+}
+
+/**
+ * Forwards the request in `ctx` to an endpoint of `target.upstream`. Calls `done` once the
+ * exchange is over (answered, failed or aborted).
+ */
+export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: RequestContext) => void): void {
+  const req = ctx.req;
+  const body = hasBody(ctx);
+  const upstream = target.upstream;
+  const headers = forwardHeaders(ctx);
   if (headers === undefined) {
     fail(ctx, 'INVALID_HEADER_NAME', body);
     return done(ctx);

@@ -19,12 +19,11 @@ import type { Socket } from 'node:net';
 import type { Timeouts } from '../config/types.ts';
 import type { RequestContext } from '../middleware/context.ts';
 import { ERRORS, ProxyError, type ErrorCode } from '../transport/errors.ts';
-import { upstreamRequestHeaders } from '../transport/headers.ts';
 import type { Tunnel, Tunnels } from '../transport/tunnel.ts';
 import { answerError, dial, relayResponse, sendUpgrade, switchedHead, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
 import { cookieValue } from '../util/request-values.ts';
 import type { Endpoint } from './endpoint.ts';
-import { hashKeyOf } from './proxy.ts';
+import { forwardHeaders, hashKeyOf } from './proxy.ts';
 import type { Upstream } from './upstream.ts';
 
 /** What an upgrade needs of its route. */
@@ -70,22 +69,7 @@ export async function proxyUpgrade(
   const upstream = target.upstream;
   const req = ctx.req;
   ctx.upstream = upstream.name;
-  const headers = upstreamRequestHeaders(
-    req.rawHeaders,
-    req.headers,
-    {
-      peer: ctx.peer,
-      trusted: ctx.trustedPeer,
-      host: ctx.host,
-      proto: ctx.policy.proto,
-      h2: false,
-      certHeaders: ctx.policy.clientCertHeaders,
-      cert: ctx.clientCert,
-    },
-    ctx.requestId,
-    ctx.host,
-    ctx.policy.underscores,
-  );
+  const headers = forwardHeaders(ctx);
   if (headers === undefined) return failUpgrade(ctx, client, 'INVALID_HEADER_NAME');
   headers.push('connection', 'Upgrade', 'upgrade', req.headers.upgrade ?? '');
   const hashKey = upstream.hashes ? hashKeyOf(ctx, upstream.config) : undefined;
