@@ -107,7 +107,29 @@ function onIdle(session: TrackedSession): void {
 
 /** The session a stream was opened on: by 'close', node:http2 has already detached `stream.session`. */
 const kSession = Symbol('switchboard.h2session');
-type TrackedStream = Http2Stream & { [kSession]?: TrackedSession };
+/** The stream's request-body timer (requestTimeout), while its body is still arriving. */
+const kBodyTimer = Symbol('switchboard.h2bodyTimer');
+type TrackedStream = Http2Stream & { [kSession]?: TrackedSession; [kBodyTimer]?: NodeJS.Timeout };
+
+/**
+ * The listener's requestTimeout for HTTP/2 (node:http applies it to HTTP/1.1 only): a request
+ * body that has not fully arrived in time is cut with RST_STREAM CANCEL (EDGE-CASES 26), which
+ * aborts its upstream request too.
+ */
+function armBodyTimer(stream: TrackedStream, ms: number): void {
+  stream[kBodyTimer] = setTimeout(onBodyTimeout, ms, stream);
+  stream.once('end', clearBodyTimer);
+}
+
+function clearBodyTimer(this: TrackedStream): void {
+  clearTimeout(this[kBodyTimer]);
+  this[kBodyTimer] = undefined;
+}
+
+function onBodyTimeout(stream: TrackedStream): void {
+  stream[kBodyTimer] = undefined;
+  if (!stream.destroyed && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_CANCEL);
+}
 
 function onStream(stream: Http2Stream): void {
   const session = stream.session as TrackedSession | undefined;
@@ -120,9 +142,12 @@ function onStream(stream: Http2Stream): void {
   }
   (stream as TrackedStream)[kSession] = session;
   stream.once('close', onStreamClose);
+  const requestTimeout = session[kOwner].config.requestTimeout;
+  if (requestTimeout > 0 && !stream.endAfterHeaders) armBodyTimer(stream as TrackedStream, requestTimeout);
 }
 
 function onStreamClose(this: TrackedStream): void {
+  if (this[kBodyTimer] !== undefined) clearTimeout(this[kBodyTimer]);
   const session = this[kSession];
   if (session === undefined) return;
   this[kSession] = undefined;

@@ -444,6 +444,22 @@ describe('HTTP/2 downstream', () => {
       assert.deepEqual(origin.seen.slice(seen).map((r) => r.url), ['/barrier']);
     });
 
+    test('a request body that stops arriving is cut at requestTimeout with RST_STREAM CANCEL', async () => {
+      const slow = await startTestGateway(simpleConfig([origin.url], { listener: { h2c: true, headerTimeout: '200ms', requestTimeout: '300ms' } }));
+      try {
+        const c = await RawH2.open(slow.port);
+        await c.serverSettings();
+        await c.write(Buffer.concat([headersFrame(1, request(authority, '/slow-body', 'POST'), false), dataFrame(1, 'part of it')]));
+        assert.equal(await c.rst(1, 3000), ErrorCode.CANCEL);
+        // The connection itself stays usable.
+        await c.write(headersFrame(3, request(authority, '/after-slow')));
+        assert.equal(statusOf(await c.headers(3)), 200);
+        c.close();
+      } finally {
+        await slow.stop();
+      }
+    });
+
     test('an idle session is closed after keepAliveTimeout, also once it has served streams', async () => {
       const idle = await startTestGateway(simpleConfig([origin.url], { listener: { h2c: true, keepAliveTimeout: '100ms' } }));
       try {
