@@ -50,7 +50,7 @@ function name(v: string | undefined): string {
 /** The JSON line for one request (exported for tests). */
 export function accessLine(ctx: RequestContext, now: number): string {
   return (
-    `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.client)},"method":${name(ctx.req.method)}` +
+    `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.client)},"protocol":${ctx.h2 ? '"HTTP/2"' : ctx.req.httpVersionMinor === 0 ? '"HTTP/1.0"' : '"HTTP/1.1"'},"method":${name(ctx.req.method)}` +
     `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.req.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
     `,"listener":${name(ctx.listener)},"route":${name(ctx.route)},"upstream":${name(ctx.upstream)},"endpoint":${name(ctx.endpoint?.origin)}` +
     `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)}}\n`

@@ -35,7 +35,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
   const ctx = {
     requestId: 'id-"quoted"',
     client: '127.0.0.1',
-    req: { method: 'GET', url: '/' },
+    req: { method: 'GET', url: '/', httpVersionMinor: 1 },
     host: 'h\\ost',
     path: '/a"b\u0001/ü',
     status: 200,
@@ -62,4 +62,6 @@ test('access log lines are valid JSON whatever the client put in host and path',
   assert.equal(parsed.tries, 0);
   assert.equal(parsed.error, 'ROUTE_NOT_FOUND');
   assert.match(String(parsed.time), /^\d{4}-\d\d-\d\dT/);
+  assert.equal(parsed.protocol, 'HTTP/1.1');
+  assert.equal(JSON.parse(accessLine({ ...ctx, h2: true } as RequestContext, 1)).protocol, 'HTTP/2');
 });

@@ -127,6 +127,7 @@ test('access log file: one JSON line per request with the request, routing, timi
   assert.ok((lOk.upstreamMs as number) <= (lOk.totalMs as number));
   assert.equal(lOk.error ?? null, null);
   assert.equal(lOk.tries, 1);
+  assert.equal(lOk.protocol, 'HTTP/1.1');
 
   const l404 = byId.get(notFound.requestId)!;
   assert.equal(l404.method, 'GET');
