@@ -24,6 +24,9 @@ import {
   frame,
   goawayOf,
   hpack,
+  pingFrame,
+  Setting,
+  settingsFrame,
   headersFrame,
   request,
   rstCodeOf,
@@ -458,6 +461,26 @@ describe('HTTP/2 downstream', () => {
       } finally {
         await slow.stop();
       }
+    });
+
+    test('floods of PING, SETTINGS or empty DATA frames close the connection (EDGE-CASES 23)', async (t) => {
+      const seen = origin.seen.length;
+      const floods: Array<[string, (c: RawH2) => Buffer]> = [
+        ['PING', () => Buffer.concat(Array.from({ length: 5000 }, (_, i) => pingFrame(Buffer.from(String(i).padStart(8, '0')))))],
+        ['SETTINGS', () => Buffer.concat(Array.from({ length: 5000 }, () => settingsFrame([[Setting.ENABLE_PUSH, 0]])))],
+        ['empty DATA', () => Buffer.concat([headersFrame(1, request(authority, '/empty-data', 'POST'), false), ...Array.from({ length: 5000 }, () => dataFrame(1, ''))])],
+      ];
+      for (const [what, flood] of floods) {
+        const c = await RawH2.open(gw.port);
+        await c.serverSettings();
+        await c.write(flood(c)).catch(() => undefined); // the server may close while we write
+        await guard(c.closed, `the connection to close after a ${what} flood`);
+        const g = c.frames.find((f) => f.type === FrameType.GOAWAY);
+        t.diagnostic(`${what} flood: ${g ? `GOAWAY ${goawayOf(g).code}` : 'closed without GOAWAY'}`);
+        if (g) assert.notEqual(goawayOf(g).code, ErrorCode.NO_ERROR, what);
+      }
+      await barrier(gw);
+      assert.deepEqual(origin.seen.slice(seen).map((r) => r.url).filter((u) => u !== '/empty-data'), ['/barrier']);
     });
 
     test('an idle session is closed after keepAliveTimeout, also once it has served streams', async () => {
