@@ -102,6 +102,8 @@ function gate(): { promise: Promise<void>; open: () => void } {
  * opens `release`, anything else echoes the request as JSON.
  */
 let release = gate();
+/** Told how the next `/big` response ended at the origin: 'cut' (the proxy closed it early) or 'complete'. */
+let onBigClose: ((how: 'cut' | 'complete') => void) | undefined;
 let held = 0;
 const heldWaiters: Array<{ n: number; resolve: () => void }> = [];
 function whenHeld(n: number): Promise<void> {
@@ -123,6 +125,22 @@ function originHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
     res.write('part two');
     res.addTrailers({ 'x-checksum': 'abc123' });
     res.end();
+    return;
+  }
+  if (req.url === '/big') {
+    // 8 MiB, written as fast as the proxy takes it; records whether it was cut short.
+    let left = 128;
+    const chunk = Buffer.alloc(64 * 1024, 'b');
+    const more = (): void => {
+      while (left > 0) {
+        left--;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+      res.end();
+    };
+    res.on('close', () => onBigClose?.(left > 0 || !res.writableFinished ? 'cut' : 'complete'));
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    more();
     return;
   }
   if (req.url === '/hold') {
@@ -481,6 +499,24 @@ describe('HTTP/2 downstream', () => {
       }
       await barrier(gw);
       assert.deepEqual(origin.seen.slice(seen).map((r) => r.url).filter((u) => u !== '/empty-data'), ['/barrier']);
+    });
+
+    test('a client that stops reading (no WINDOW_UPDATE) is cut after sendTimeout, and so is the upstream request', async () => {
+      const stall = await startTestGateway(simpleConfig([origin.url], { listener: { h2c: true, sendTimeout: '200ms' } }));
+      try {
+        const c = await RawH2.open(stall.port);
+        await c.serverSettings();
+        const ended = new Promise<string>((resolve) => (onBigClose = resolve));
+        await c.write(headersFrame(1, request(authority, '/big')));
+        assert.equal(statusOf(await c.headers(1)), 200);
+        // We never open the flow-control window past its first 64 KiB: the proxy's writes stall.
+        const code = await c.rst(1, 5000);
+        assert.notEqual(code, ErrorCode.NO_ERROR);
+        assert.equal(await guard(ended, 'the origin response to close', 5000), 'cut', 'the upstream request was aborted, not read to the end');
+        c.close();
+      } finally {
+        await stall.stop();
+      }
     });
 
     test('an idle session is closed after keepAliveTimeout, also once it has served streams', async () => {
