@@ -25,6 +25,7 @@ import { Tunnels } from '../transport/tunnel.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { CertificateStore } from './tls-contexts.ts';
 import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
+import { H2Request, H2Response } from './h2-exchange.ts';
 import { kClientCert, verifiedClientCert } from './client-cert.ts';
 
 /** Settings that can only be set when the server is created; a change means a new server. */
@@ -123,10 +124,12 @@ export class HttpListener {
     if (speaksH2) {
       this.h2 = http2.createServer(h2ServerOptions(config));
       this.h2Sessions = new H2Sessions(this.h2, config);
-      const onRequest = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, expectContinue: boolean): void =>
-        handleRequest(this.#runtime, req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, expectContinue);
-      this.h2.on('request', (req, res) => onRequest(req, res, false));
-      this.h2.on('checkContinue', (req, res) => onRequest(req, res, true));
+      // Streams are served directly (h2-exchange.ts), not through node:http2's compat 'request'.
+      this.h2.on('stream', (stream, headers, _flags, rawHeaders) => {
+        const req = new H2Request(stream, headers, rawHeaders as unknown as string[]);
+        const res = new H2Response(stream, req);
+        handleRequest(this.#runtime, req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, headers.expect === '100-continue');
+      });
     }
     if (config.protocol === 'https') {
       let server: https.Server | undefined;

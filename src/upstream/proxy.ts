@@ -49,18 +49,18 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
  * BODY_TOO_LARGE, which undici reports to the try, which answers 413 and closes. The client
  * request is only unpiped, never destroyed, so that the 413 can still be written.
  */
-function countedBody(ctx: RequestContext, max: number): Transform {
+function countedBody(ctx: RequestContext, source: Readable, max: number): Transform {
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       ctx.bytesIn += chunk.length;
       if (max > 0 && ctx.bytesIn > max) {
-        ctx.req.unpipe(counter);
+        source.unpipe(counter);
         cb(new ProxyError('BODY_TOO_LARGE'));
       } else cb(null, chunk);
     },
   });
-  ctx.req.on('error', (err) => counter.destroy(err));
-  return ctx.req.pipe(counter);
+  source.on('error', (err) => counter.destroy(err));
+  return source.pipe(counter);
 }
 
 /** The key a hashing balancer hashes for this request, or undefined. */
@@ -326,11 +326,13 @@ export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: Requ
   }
   let bodyStream: Readable | null = null;
   if (body) {
+    // HTTP/2: the body comes from the stream (listeners/h2-exchange.ts H2Request.body()).
+    const source: Readable = ctx.h2 ? (req as unknown as { body(): Readable }).body() : req;
     const cl = req.headers['content-length'];
     if (cl !== undefined) {
       ctx.bytesIn = Number(cl);
-      bodyStream = req;
-    } else bodyStream = countedBody(ctx, target.maxBodySize);
+      bodyStream = source;
+    } else bodyStream = countedBody(ctx, source, target.maxBodySize);
   }
   const fw = new Forwarding(ctx, target, headers, bodyStream, done);
   if (full) return enqueue(fw, config);
