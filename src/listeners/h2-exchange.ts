@@ -151,7 +151,14 @@ export class H2Response {
     const headers = this.#headers;
     headers[':status'] = this.statusCode;
     this.#waitsForTrailers = !endStream && mayHaveTrailers(headers);
-    this.stream.respond(headers, { endStream, waitForTrailers: this.#waitsForTrailers });
+    try {
+      this.stream.respond(headers, { endStream, waitForTrailers: this.#waitsForTrailers });
+    } catch (err) {
+      // A head HTTP/2 cannot carry (a field node:http2 refuses): the client gets a reset stream,
+      // never a half-written response.
+      this.stream.destroy(err as Error);
+      return;
+    }
     if (this.#waitsForTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.#trailers ?? {}));
   }
 

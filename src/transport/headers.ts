@@ -23,7 +23,7 @@ const HOP_BY_HOP = new Set([
 const REBUILT = new Set(['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
 
 /** Response headers that never cross back to the client. */
-const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 
 /** Lower-cased names listed in a Connection header value (`close, X-Foo` → ['x-foo']). */
 export function connectionTokens(value: string | undefined): string[] | undefined {
