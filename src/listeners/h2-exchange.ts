@@ -194,10 +194,20 @@ export class H2Response {
   }
 
   writeEarlyHints(hints: Record<string, string | string[]>): void {
-    if (!this.stream.headersSent && !this.destroyed) this.stream.additionalHeaders({ ...hints, ':status': 103 });
+    this.#informational({ ...hints, ':status': 103 });
   }
 
   writeContinue(): void {
-    if (!this.stream.headersSent && !this.destroyed) this.stream.additionalHeaders({ ':status': 100 });
+    this.#informational({ ':status': 100 });
+  }
+
+  /** A 1xx head; one node:http2 refuses (a connection-specific field) is left out, not thrown. */
+  #informational(headers: OutgoingHttpHeaders): void {
+    if (this.stream.headersSent || this.destroyed) return;
+    try {
+      this.stream.additionalHeaders(headers);
+    } catch {
+      // Informational only: the final response still goes out.
+    }
   }
 }
