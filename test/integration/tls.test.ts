@@ -11,6 +11,7 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import http2 from 'node:http2';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
@@ -352,6 +353,14 @@ test('required client certificates: none or an unknown CA fails the handshake; a
     const seen = await get(client, { 'x-client-cert-subject': 'CN=admin', 'x-client-cert-fingerprint': 'forged' });
     assert.equal(seen['x-client-cert-subject'], 'O=Switchboard Tests,CN=client-1');
     assert.equal(seen['x-client-cert-fingerprint'], new X509Certificate(client.cert).fingerprint256.replaceAll(':', '').toLowerCase());
+    // The same over HTTP/2 (ALPN h2), where the connection is reached through node:http2's session.
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.ca.cert, servername: 'a.test', cert: client.cert, key: client.key });
+    const stream = session.request({ ':path': '/mtls-h2', 'x-client-cert-subject': 'CN=admin' });
+    let body = '';
+    stream.on('data', (c: Buffer) => (body += c.toString()));
+    await new Promise((resolve) => stream.on('end', resolve));
+    session.close();
+    assert.equal((JSON.parse(body) as { headers: Record<string, string> }).headers['x-client-cert-subject'], 'O=Switchboard Tests,CN=client-1');
   } finally {
     await gw.stop();
   }
