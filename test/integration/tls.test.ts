@@ -388,3 +388,23 @@ test('optional client certificates: none is fine (and forged headers are removed
     await gw.stop();
   }
 });
+
+test('maxConnections on an https listener: a connection over the cap is closed before any handshake', async () => {
+  const gw = await start(httpsConfig({}, { maxConnections: 1 }));
+  const { port } = gw.address('s');
+  try {
+    const first = await connect(port, { servername: 'a.test' });
+    await assert.rejects(connect(port, { servername: 'a.test' }));
+    const closed = new Promise((resolve) => first.once('close', resolve));
+    first.destroy();
+    await closed;
+    // The slot frees once the server has seen the first connection close, which may be a moment
+    // after the client did: a few real connection attempts (no sleeps) cover that.
+    let again: tls.TLSSocket | undefined;
+    for (let i = 0; i < 50 && again === undefined; i++) again = await connect(port, { servername: 'a.test' }).catch(() => undefined);
+    assert.ok(again, 'a new connection is admitted once the first has closed');
+    again.destroy();
+  } finally {
+    await gw.stop();
+  }
+});
