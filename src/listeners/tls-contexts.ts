@@ -3,14 +3,15 @@
  * names first, then the `*.` wildcard one label up), and a default for clients whose SNI matches
  * none (the first certificate), unless `strictSni`. The files are watched: a changed certificate or
  * key is read, checked (pair, expiry) and swapped in for new handshakes; connections already open
- * keep theirs. A bad file on disk is logged and the old certificate keeps serving.
+ * keep theirs. The client-certificate CA file is watched the same way. A bad file on disk is
+ * logged and the old certificate (or CA) keeps serving.
  */
 import tls, { type SecureContext } from 'node:tls';
 import { constants } from 'node:crypto';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { CertificateConfig, ListenerTlsConfig } from '../config/types.ts';
-import { loadCertificate } from '../config/tls-files.ts';
+import { loadCa, loadCertificate } from '../config/tls-files.ts';
 
 /** Server options a TLS context carries (the rest are set on the server once). */
 function contextOptions(t: ListenerTlsConfig, cert: string, key: string): tls.SecureContextOptions {
@@ -91,6 +92,8 @@ export class CertificateStore {
 
   async #rewatch(): Promise<void> {
     const files = this.#tls.certificates.flatMap((c) => [c.certFile, c.keyFile]);
+    const cc = this.#tls.clientCertificate;
+    if (cc !== undefined) files.push(cc.caFile);
     await this.#watcher?.close();
     const watcher = watch(files, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
     this.#watcher = watcher;
@@ -110,25 +113,38 @@ export class CertificateStore {
   }
 
   #reloadFiles(): void {
-    let changed = false;
-    this.#entries = this.#entries.map((e) => {
+    let changed = this.#reloadCa();
+    const entries = this.#entries.map((e) => {
       const c = e.config;
       const loaded = loadCertificate(c.certFile, c.keyFile);
       if (!loaded.ok) {
         this.#log.error({ listener: this.#listener, cert: c.certFile, problem: `expected ${loaded.problem.expected}, found ${loaded.problem.found}` }, 'certificate files rejected; the old certificate keeps serving');
-        return e;
+        return e.config;
       }
-      if (loaded.value.cert === c.cert && loaded.value.key === c.key) return e;
+      if (loaded.value.cert === c.cert && loaded.value.key === c.key) return c;
       changed = true;
       const config: CertificateConfig = { ...c, ...loaded.value };
       this.#log.info({ listener: this.#listener, cert: c.certFile, names: config.names }, 'certificate reloaded');
-      return { config, context: tls.createSecureContext(contextOptions(this.#tls, config.cert, config.key)) };
+      return config;
     });
     if (!changed) return;
-    this.#tls = { ...this.#tls, certificates: this.#entries.map((e) => e.config) };
-    this.#index();
-    const d = this.defaultOptions();
-    if (d) this.#onDefault(d);
+    // Every context is rebuilt: a new client CA belongs in each of them.
+    this.update({ ...this.#tls, certificates: entries });
+  }
+
+  /** Reads the client-certificate CA again; true when it changed (a bad file keeps the old one). */
+  #reloadCa(): boolean {
+    const cc = this.#tls.clientCertificate;
+    if (cc === undefined) return false;
+    const ca = loadCa(cc.caFile);
+    if (!ca.ok) {
+      this.#log.error({ listener: this.#listener, ca: cc.caFile, problem: `expected ${ca.problem.expected}, found ${ca.problem.found}` }, 'client CA file rejected; the old one keeps verifying');
+      return false;
+    }
+    if (ca.value === cc.ca) return false;
+    this.#tls = { ...this.#tls, clientCertificate: { ...cc, ca: ca.value } };
+    this.#log.info({ listener: this.#listener, ca: cc.caFile }, 'client CA reloaded');
+    return true;
   }
 
   async close(): Promise<void> {

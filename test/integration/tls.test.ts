@@ -19,6 +19,7 @@ import { request } from 'undici';
 import { startGateway, type Gateway } from '../../src/index.ts';
 import { createPki, opensslDate, type IssuedCert, type TestPki } from './helpers/certs.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
 
 const run = promisify(execFile);
 
@@ -51,7 +52,7 @@ function captureLog(): { logger: pino.Logger; lines: Array<Record<string, unknow
   return {
     logger: pino({ level: 'info' }, stream),
     lines,
-    waitFor: (msg) => new Promise((resolve) => waiters.push({ msg, resolve })),
+    waitFor: (msg) => guard(new Promise((resolve) => waiters.push({ msg, resolve })), `the log line "${msg}"`, 5000),
   };
 }
 
@@ -222,6 +223,7 @@ function statusLine(socket: tls.TLSSocket, path: string): Promise<string> {
     };
     socket.on('data', onData);
     socket.once('error', reject);
+    socket.once('close', () => reject(new Error('the connection closed before the response')));
     socket.write(`GET ${path} HTTP/1.1\r\nHost: a.test\r\n\r\n`);
   });
 }
@@ -404,6 +406,38 @@ test('maxConnections on an https listener: a connection over the cap is closed b
     for (let i = 0; i < 50 && again === undefined; i++) again = await connect(port, { servername: 'a.test' }).catch(() => undefined);
     assert.ok(again, 'a new connection is admitted once the first has closed');
     again.destroy();
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('a changed client CA file is picked up: certificates from the old CA are refused, from the new one accepted', async () => {
+  const caFile = join(dir, 'clients-ca.pem');
+  await copyFile(pki.ca.certFile, caFile);
+  const other = await pki.otherCa();
+  const otherClient = await other.issue({ names: ['client-2'], use: 'client' });
+  const log = captureLog();
+  const gw = await start(httpsConfig({ clientCertificate: { ca: caFile, required: true } }), log.logger);
+  const { port } = gw.address('s');
+  const handshake = async (cert: IssuedCert): Promise<boolean> => {
+    try {
+      const s = await connect(port, { servername: 'a.test', cert: cert.cert, key: cert.key });
+      // TLS 1.3 reports a refused client certificate after the handshake: a request tells.
+      const line = await statusLine(s, '/ca').catch(() => 'refused');
+      s.destroy();
+      return line === 'HTTP/1.1 200 OK';
+    } catch {
+      return false;
+    }
+  };
+  try {
+    assert.equal(await handshake(client), true);
+    assert.equal(await handshake(otherClient), false);
+    const reloaded = log.waitFor('client CA reloaded');
+    await copyFile(other.ca.certFile, caFile);
+    await reloaded;
+    assert.equal(await handshake(otherClient), true);
+    assert.equal(await handshake(client), false);
   } finally {
     await gw.stop();
   }
