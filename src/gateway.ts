@@ -10,6 +10,9 @@ import { resolve as resolvePath } from 'node:path';
 import type { GatewayConfig } from './config/types.ts';
 import { formatConfigError, loadConfigFile, loadConfigObject, type ConfigError, type LoadResult } from './config/load.ts';
 import { bindingKey, HttpListener } from './listeners/http-listener.ts';
+import { TcpListener } from './listeners/tcp-listener.ts';
+
+type Listener = HttpListener | TcpListener;
 import { createAccessLog, type AccessLog, type AccessLogTarget } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
@@ -57,7 +60,7 @@ export class Gateway {
   readonly #live = new Set<Generation>();
   #source: string | object;
   #generation: Generation | undefined;
-  #listeners = new Map<string, HttpListener>();
+  #listeners = new Map<string, Listener>();
   #watcher: FSWatcher | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
@@ -160,8 +163,8 @@ export class Gateway {
       onRequestEnd: (ctx) => this.#accessLog.write(ctx),
       onInternalError: (ctx, err) => this.log.error({ err, requestId: ctx.requestId, route: ctx.route }, 'internal error handling a request'),
     });
-    const next = new Map<string, HttpListener>();
-    const started: HttpListener[] = [];
+    const next = new Map<string, Listener>();
+    const started: Listener[] = [];
     try {
       for (const l of config.listeners) {
         const existing = this.#listeners.get(l.name);
@@ -169,7 +172,7 @@ export class Gateway {
           next.set(l.name, existing);
           continue;
         }
-        const fresh = new HttpListener(l, gen.listeners.get(l.name)!, this.log);
+        const fresh = l.protocol === 'tcp' ? new TcpListener(l, gen.tcp.get(l.name)!) : new HttpListener(l, gen.listeners.get(l.name)!, this.log);
         await fresh.listen();
         started.push(fresh);
         next.set(l.name, fresh);
@@ -185,7 +188,9 @@ export class Gateway {
     }
     for (const l of config.listeners) {
       const listener = next.get(l.name)!;
-      if (!started.includes(listener)) listener.swap(gen.listeners.get(l.name)!, l);
+      if (started.includes(listener)) continue;
+      if (listener instanceof TcpListener) listener.swap(gen.tcp.get(l.name)!, l);
+      else listener.swap(gen.listeners.get(l.name)!, l);
     }
     const removed = [...this.#listeners.values()].filter((l) => next.get(l.name) !== l);
     this.#listeners = next;

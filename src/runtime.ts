@@ -5,6 +5,8 @@
  */
 import type { GatewayConfig, ListenerConfig } from './config/types.ts';
 import type { ListenerRuntime, GenerationTracker } from './listeners/http-handler.ts';
+import type { TcpRuntime } from './listeners/tcp-listener.ts';
+import { Tunnels } from './transport/tunnel.ts';
 import type { Middleware, RequestContext } from './middleware/context.ts';
 import { compose } from './middleware/compose.ts';
 import { Router } from './routing/router.ts';
@@ -39,10 +41,14 @@ export class Generation implements GenerationTracker {
   readonly config: GatewayConfig;
   readonly upstreams = new Map<string, Upstream>();
   readonly listeners = new Map<string, ListenerRuntime>();
+  /** The runtimes of tcp listeners (layer 4: an upstream, no routes). */
+  readonly tcp = new Map<string, TcpRuntime>();
   readonly #registry: PoolRegistry;
   #inFlight = 0;
   #retired: (() => void) | undefined;
   #retiring: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #deadline = Infinity;
 
   /** @param states the lasting upstream states, already brought up to `config` (StateStore.apply). */
   constructor(config: GatewayConfig, registry: PoolRegistry, states: StateStore, hooks: Pick<ListenerRuntime, 'onRequestEnd' | 'onInternalError'>) {
@@ -57,6 +63,10 @@ export class Generation implements GenerationTracker {
     }
     const routes = config.routes.map((r) => buildRoute(r, this.upstreams.get(r.upstream)!));
     for (const l of config.listeners) {
+      if (l.protocol === 'tcp') {
+        this.tcp.set(l.name, { name: l.name, upstream: this.upstreams.get(l.upstream!)!, generation: this, drainTimeout: config.drainTimeout, tunnels: new Tunnels() });
+        continue;
+      }
       this.listeners.set(l.name, this.#listenerRuntime(l, routes, hooks));
     }
   }
@@ -99,10 +109,15 @@ export class Generation implements GenerationTracker {
    * is over (or after `drainTimeout` ms), then releases its pools.
    */
   retire(drainTimeout: number): Promise<void> {
-    return (this.#retiring ??= new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
+    const deadline = performance.now() + drainTimeout;
+    if (this.#retiring !== undefined) {
+      // Retiring already (a reload): a later, shorter deadline (a stop) takes over.
+      if (this.#retired !== noop && deadline < this.#deadline) this.#arm(deadline);
+      return this.#retiring;
+    }
+    return (this.#retiring = new Promise<void>((resolve) => {
       const done = (): void => {
-        if (timer) clearTimeout(timer);
+        if (this.#timer) clearTimeout(this.#timer);
         this.#retired = noop;
         for (const u of this.upstreams.values()) {
           u.close();
@@ -112,8 +127,14 @@ export class Generation implements GenerationTracker {
       };
       if (this.#inFlight === 0) return done();
       this.#retired = done;
-      timer = setTimeout(done, drainTimeout);
-      timer.unref();
+      this.#arm(deadline);
     }));
+  }
+
+  #arm(deadline: number): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#deadline = deadline;
+    this.#timer = setTimeout(() => this.#retired?.(), Math.max(0, deadline - performance.now()));
+    this.#timer.unref();
   }
 }

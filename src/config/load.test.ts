@@ -105,7 +105,22 @@ const cases: Case[] = [
   {
     name: 'endpoint URL with another scheme',
     text: BASE.replace('http://127.0.0.1:9001', 'ftp://127.0.0.1:9001'),
-    errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an http:// or https:// URL', 'found "ftp://127.0.0.1:9001"'] }],
+    errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an http://, https:// or tcp:// URL', 'found "ftp://127.0.0.1:9001"'] }],
+  },
+  {
+    name: 'tcp listener without an upstream',
+    text: BASE.replace('protocol: http', 'protocol: tcp'),
+    errors: [{ at: '3:5', path: 'listeners.web.upstream', words: ['the upstream a tcp listener forwards to', 'found nothing'] }],
+  },
+  {
+    name: 'tcp listener over an upstream with http endpoints',
+    text: BASE.replace('protocol: http', 'protocol: tcp\n    upstream: api'),
+    errors: [{ at: '5:15', path: 'listeners.web.upstream', words: ['an upstream with tcp:// endpoints', 'found "api"'] }],
+  },
+  {
+    name: 'route to an upstream with tcp endpoints',
+    text: BASE.replace('http://127.0.0.1:9001', 'tcp://127.0.0.1:9001'),
+    errors: [{ at: '11:15', path: 'routes.main.upstream', words: ['an upstream with http(s) endpoints', 'found "api"'] }],
   },
   {
     name: 'https listener without tls',

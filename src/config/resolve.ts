@@ -184,6 +184,14 @@ function hstsValue(raw: RawListener['hsts']): string | undefined {
 /** The listener keys that only fit one protocol, checked against the listener's. */
 function listenerProtocolProblems(name: string, l: RawListener, problems: Problem[]): void {
   const at = ['listeners', name];
+  if (l.protocol === 'tcp') {
+    if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: 'the upstream a tcp listener forwards to', found: 'nothing' });
+    for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts'] as const) {
+      if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a tcp listener (it does not speak HTTP)`, found: show(l[key]) });
+    }
+    return;
+  }
+  if (l.upstream !== undefined) problems.push({ path: [...at, 'upstream'], expected: `no upstream on an ${l.protocol} listener (routes choose its upstreams)`, found: show(l.upstream) });
   if (l.protocol === 'https') {
     if (l.tls === undefined) problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (an https listener needs them)', found: 'nothing' });
     if (l.h2c !== undefined) problems.push({ path: [...at, 'h2c'], expected: 'no h2c on an https listener (HTTP/2 is offered by ALPN; see tls.alpn)', found: show(l.h2c) });
@@ -202,15 +210,22 @@ function endpointConfig(url: string, weight: number | undefined, path: KeyPath, 
     problems.push({ path: [...path, 'url'], expected: 'a URL such as "http://127.0.0.1:9001"', found: show(url) });
     return undefined;
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    problems.push({ path: [...path, 'url'], expected: 'an http:// or https:// URL', found: show(url) });
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:' && parsed.protocol !== 'tcp:') {
+    problems.push({ path: [...path, 'url'], expected: 'an http://, https:// or tcp:// URL', found: show(url) });
     return undefined;
   }
   if ((parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search || parsed.hash || parsed.username || parsed.password) {
     problems.push({ path: [...path, 'url'], expected: 'an origin only (scheme, host, port), no path, query or credentials', found: show(url) });
     return undefined;
   }
-  return { url, secure: parsed.protocol === 'https:', origin: parsed.origin, host: parsed.host, weight: weight ?? defaults.endpoint.weight };
+  const scheme = parsed.protocol.slice(0, -1) as EndpointConfig['scheme'];
+  if (scheme === 'tcp' && parsed.port === '') {
+    problems.push({ path: [...path, 'url'], expected: 'a tcp:// URL with a port, such as "tcp://127.0.0.1:5432"', found: show(url) });
+    return undefined;
+  }
+  // A tcp:// URL has no origin in the URL standard: build the same scheme://host:port form.
+  const origin = scheme === 'tcp' ? `tcp://${parsed.host}` : parsed.origin;
+  return { url, secure: scheme === 'https', scheme, origin, host: parsed.host, weight: weight ?? defaults.endpoint.weight };
 }
 
 /** `"200-399"`, `[200, "300-308"]` → inclusive ranges; problems for anything outside 100-599 or reversed. */
@@ -416,6 +431,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
       name,
       address,
       protocol: l.protocol,
+      upstream: l.upstream,
       tls: l.protocol === 'https' && l.tls !== undefined ? listenerTls(l.tls, ['listeners', name, 'tls'], baseDir, problems) : undefined,
       h2c: l.h2c ?? defaults.listener.h2c,
       http2: http2Config(l.http2),
@@ -456,6 +472,29 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
     upstreams.set(name, resolveUpstream(name, u, endpoints, baseTimeouts, baseDir, problems));
   }
 
+  const upstreamNamesForTcp = [...upstreams.keys()];
+  for (const l of listeners) {
+    if (l.protocol !== 'tcp' || l.upstream === undefined) continue;
+    const u = upstreams.get(l.upstream);
+    if (u === undefined) {
+      problems.push({
+        path: ['listeners', l.name, 'upstream'],
+        expected: upstreamNamesForTcp.length ? `the name of an upstream (one of: ${upstreamNamesForTcp.join(', ')})` : 'the name of an upstream (none are defined)',
+        found: show(l.upstream),
+        hint: suggest(l.upstream, upstreamNamesForTcp),
+      });
+    } else if (u.endpoints.some((e) => e.scheme !== 'tcp')) {
+      problems.push({ path: ['listeners', l.name, 'upstream'], expected: `an upstream with tcp:// endpoints (upstream "${u.name}" has http ones)`, found: show(l.upstream) });
+    }
+  }
+  for (const [name, u] of upstreams) {
+    const tcp = u.endpoints.filter((e) => e.scheme === 'tcp').length;
+    if (tcp > 0 && tcp < u.endpoints.length) {
+      const i = u.endpoints.findIndex((e) => e.scheme !== 'tcp');
+      problems.push({ path: ['upstreams', name, 'endpoints', i, 'url'], expected: 'a tcp:// URL like the other endpoints of this upstream', found: show(u.endpoints[i].url) });
+    }
+  }
+  const tcpListeners = new Set(listeners.filter((l) => l.protocol === 'tcp').map((l) => l.name));
   const listenerNames = Object.keys(raw.listeners);
   const upstreamNames = [...upstreams.keys()];
   const routes: RouteConfig[] = [];
@@ -470,8 +509,14 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
         hint: suggest(r.upstream, upstreamNames),
       });
     }
+    const routed = upstreams.get(r.upstream);
+    if (routed !== undefined && routed.endpoints.some((e) => e.scheme === 'tcp')) {
+      problems.push({ path: [...at, 'upstream'], expected: `an upstream with http(s) endpoints (upstream "${r.upstream}" has tcp:// ones, for tcp listeners)`, found: show(r.upstream) });
+    }
     r.listeners?.forEach((l, i) => {
-      if (!listenerNames.includes(l)) {
+      if (tcpListeners.has(l)) {
+        problems.push({ path: [...at, 'listeners', i], expected: 'an http or https listener (routes do not apply to tcp listeners)', found: show(l) });
+      } else if (!listenerNames.includes(l)) {
         problems.push({
           path: [...at, 'listeners', i],
           expected: `the name of a listener (one of: ${listenerNames.join(', ')})`,

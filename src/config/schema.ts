@@ -125,7 +125,13 @@ export const listener = z
     address: z
       .string()
       .meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
-    protocol: z.enum(['http', 'https']).meta({ description: '`http` (plain; HTTP/1.1, and HTTP/2 with h2c) or `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN).' }),
+    protocol: z
+      .enum(['http', 'https', 'tcp'])
+      .meta({ description: '`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN) or `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched).' }),
+    upstream: z
+      .string()
+      .optional()
+      .meta({ description: 'tcp listeners: the upstream (with tcp:// endpoints) connections are balanced over. Its timeouts.connect bounds each dial, timeouts.tunnelIdle closes silent connections.' }),
     tls: listenerTls.optional().meta({ description: 'TLS settings; required for https listeners.' }),
     h2c: z.boolean().optional().meta({ description: 'http listeners: also accept HTTP/2 with prior knowledge (cleartext) on the same port.' }),
     http2: http2Settings.optional(),
@@ -255,7 +261,7 @@ export const route = z
 
 export const endpoint = z
   .strictObject({
-    url: z.string().meta({ description: 'Endpoint origin, `http://host:port`, or `https://host:port` for TLS to the endpoint.' }),
+    url: z.string().meta({ description: 'Endpoint origin, `http://host:port`, or `https://host:port` for TLS to the endpoint; `tcp://host:port` for upstreams of tcp listeners.' }),
     weight: z.number().int().min(1).max(1000).optional().meta({ description: "Relative share of the upstream's requests, 1-1000." }),
   })
   .meta({ description: 'One server in an upstream.' });

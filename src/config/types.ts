@@ -67,7 +67,9 @@ export interface Http2Config {
 export interface ListenerConfig {
   name: string;
   address: ListenAddress;
-  protocol: 'http' | 'https';
+  protocol: 'http' | 'https' | 'tcp';
+  /** tcp listeners: the upstream connections go to. */
+  upstream: string | undefined;
   /** https only. */
   tls: ListenerTlsConfig | undefined;
   /** http only: HTTP/2 with prior knowledge on the same port. */
@@ -135,6 +137,8 @@ export interface EndpointConfig {
   url: string;
   /** Whether the endpoint speaks TLS (an https:// URL). */
   secure: boolean;
+  /** The URL scheme: http and https for HTTP upstreams, tcp for tcp listeners'. */
+  scheme: 'http' | 'https' | 'tcp';
   /** `http(s)://host:port`, the key of its connection pool. */
   origin: string;
   /** `host:port` as sent in Host when the upstream's hostHeader is `endpoint`. */

@@ -24,8 +24,8 @@ export class Endpoint implements BalancerEndpoint {
   /** Configured weight, 1-1000. */
   readonly configWeight: number;
   readonly state: EndpointState;
-  /** The connection pool requests to this endpoint go through. */
-  readonly dispatcher: Dispatcher;
+  /** The connection pool requests to this endpoint go through; undefined for tcp:// endpoints. */
+  readonly dispatcher: Dispatcher | undefined;
   /** Pools with a route-specific connect timeout, by that timeout (ms). */
   readonly dispatchers = new Map<number, Dispatcher>();
   /** The endpoint's address, as dialled by tunnels (WebSocket) and TCP health checks. */
@@ -33,7 +33,7 @@ export class Endpoint implements BalancerEndpoint {
   /** TLS options for an https:// endpoint (tunnels use them as they are); undefined for http://. */
   readonly tls: ConnectionOptions | undefined;
 
-  constructor(upstreamName: string, config: EndpointConfig, state: EndpointState, dispatcher: Dispatcher, tls?: ConnectionOptions) {
+  constructor(upstreamName: string, config: EndpointConfig, state: EndpointState, dispatcher: Dispatcher | undefined, tls?: ConnectionOptions) {
     this.id = endpointId(upstreamName, config.origin);
     this.origin = config.origin;
     this.host = config.host;
@@ -58,8 +58,8 @@ export class Endpoint implements BalancerEndpoint {
     return this.state.latency.cost(now);
   }
 
-  /** The pool to use for a given connect timeout. */
+  /** The pool to use for a given connect timeout. Only HTTP endpoints are asked (routes never reach tcp:// ones). */
   dispatcherFor(connectTimeout: number): Dispatcher {
-    return this.dispatchers.get(connectTimeout) ?? this.dispatcher;
+    return (this.dispatchers.get(connectTimeout) ?? this.dispatcher)!;
   }
 }

@@ -55,9 +55,13 @@ export class Upstream {
         this.pools.push(pool);
         return pool;
       };
-      const endpoint = new Endpoint(config.name, e, s, acquire(config.timeouts.connect), tls);
-      for (const t of connectTimeouts) {
-        if (t !== config.timeouts.connect) endpoint.dispatchers.set(t, acquire(t));
+      // tcp:// endpoints (tcp listeners) are dialled directly: no HTTP pool.
+      const tcp = e.scheme === 'tcp';
+      const endpoint = new Endpoint(config.name, e, s, tcp ? undefined : acquire(config.timeouts.connect), tls);
+      if (!tcp) {
+        for (const t of connectTimeouts) {
+          if (t !== config.timeouts.connect) endpoint.dispatchers.set(t, acquire(t));
+        }
       }
       this.#byId.set(endpoint.id, endpoint);
       if (config.sticky) this.#cookies.set(endpoint, stickyCookie(config.sticky, endpoint.id));

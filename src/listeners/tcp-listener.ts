@@ -1,0 +1,146 @@
+/**
+ * A layer 4 listener (`protocol: tcp`): each accepted connection goes to one endpoint of the
+ * listener's upstream, chosen by the same balancer modules and health state as HTTP, and the bytes
+ * are spliced both ways untouched (transport/tunnel.ts: backpressure, half-close, idle timeout).
+ *
+ *   accept ─► maxConnections / maxConnectionsPerClient ─► closed at once when over
+ *          ─► Upstream.pick(client address as hash key) ─► dial (timeouts.connect)
+ *                refused / timed out ─► next untried endpoint (retries.attempts; nothing was sent)
+ *          ─► Tunnel: pipe() both ways until both sides close, or timeouts.tunnelIdle of silence
+ *
+ * Drain: a reload points new connections at the new generation at once; connections of the old
+ * one live on until they end or the drain timeout passes, then are cut. The same on shutdown.
+ */
+import net, { type AddressInfo, type Socket } from 'node:net';
+import type { ListenerConfig } from '../config/types.ts';
+import { dial } from '../transport/upgrade-exchange.ts';
+import { Tunnels } from '../transport/tunnel.ts';
+import type { Endpoint } from '../upstream/endpoint.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+import { ConnectionLimits } from './connection-limits.ts';
+import type { GenerationTracker } from './http-handler.ts';
+
+/** What a tcp listener's connections depend on that a reload may change. One per generation. */
+export interface TcpRuntime {
+  readonly name: string;
+  readonly upstream: Upstream;
+  readonly generation: GenerationTracker;
+  /** ms the connections of a replaced generation may live on. */
+  readonly drainTimeout: number;
+  /** This generation's open connections (cut together when its drain time is up). */
+  readonly tunnels: Tunnels;
+}
+
+const ignore = (): void => undefined;
+
+/** Forwards one accepted connection on `rt`: pick, dial (retrying what sent nothing), splice. */
+async function forward(rt: TcpRuntime, client: Socket): Promise<void> {
+  const upstream = rt.upstream;
+  const config = upstream.config;
+  const remote = client.remoteAddress ?? '';
+  const hashKey = upstream.hashes ? (remote.startsWith('::ffff:') ? remote.slice(7) : remote) : undefined;
+  let tried: Endpoint[] | undefined;
+  for (let tries = 1; ; tries++) {
+    const endpoint = upstream.pick(hashKey, tried);
+    if (endpoint === undefined) return void client.destroy();
+    const { socket, connected } = dial(endpoint, config.timeouts.connect);
+    const state = endpoint.state;
+    state.inFlight++;
+    socket.once('close', () => state.inFlight--);
+    const abandon = (): void => void socket.destroy();
+    client.once('close', abandon);
+    try {
+      await connected;
+    } catch {
+      client.off('close', abandon);
+      if (client.destroyed) return;
+      upstream.state.record(state, true);
+      (tried ??= []).push(endpoint);
+      if (tries < config.retries.attempts && upstream.hasUntried(tried)) continue;
+      return void client.destroy();
+    }
+    client.off('close', abandon);
+    if (client.destroyed) return void socket.destroy();
+    upstream.state.record(state, false);
+    const empty = Buffer.alloc(0);
+    rt.tunnels.open(client, socket, config.timeouts.tunnelIdle, { answer: empty, upstreamRest: empty, clientRest: empty });
+    return;
+  }
+}
+
+export class TcpListener {
+  readonly name: string;
+  readonly server: net.Server;
+  readonly limits: ConnectionLimits;
+  config: ListenerConfig;
+  #runtime: TcpRuntime;
+  /** Runtimes replaced by a reload whose connections are still open (until their drain timeout). */
+  readonly #draining = new Set<TcpRuntime>();
+
+  constructor(config: ListenerConfig, runtime: TcpRuntime) {
+    this.name = config.name;
+    this.config = config;
+    this.#runtime = runtime;
+    this.limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerClient);
+    // allowHalfOpen: a client's FIN is passed on while the endpoint may still answer.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.#accept(client));
+  }
+
+  #accept(client: Socket): void {
+    client.on('error', ignore);
+    if (!this.limits.admit(client)) return void client.destroy();
+    const rt = this.#runtime;
+    rt.generation.enter();
+    client.once('close', () => rt.generation.leave());
+    forward(rt, client).catch(() => client.destroy());
+  }
+
+  get runtime(): TcpRuntime {
+    return this.#runtime;
+  }
+
+  /** The open connections of the current generation. */
+  get tunnels(): Tunnels {
+    return this.#runtime.tunnels;
+  }
+
+  /** New connections follow `runtime`; the old one's connections get its drain timeout, then are cut. */
+  swap(runtime: TcpRuntime, config: ListenerConfig): void {
+    const old = this.#runtime;
+    this.config = config;
+    this.limits.update(config.maxConnections, config.maxConnectionsPerClient);
+    this.#runtime = runtime;
+    if (old === runtime) return;
+    this.#draining.add(old);
+    void old.tunnels.drained(runtime.drainTimeout).then(() => {
+      old.tunnels.destroyAll();
+      this.#draining.delete(old);
+    });
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: this.config.address.host, port: this.config.address.port, reusePort: true }, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  address(): AddressInfo | undefined {
+    const a = this.server.address();
+    return a && typeof a === 'object' ? a : undefined;
+  }
+
+  /** Stops accepting; open connections live on until they end or destroyConnections. */
+  stopAccepting(): Promise<void> {
+    return new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Cuts every open connection now (the hard deadline). */
+  destroyConnections(): void {
+    this.#runtime.tunnels.destroyAll();
+    for (const rt of this.#draining) rt.tunnels.destroyAll();
+  }
+}

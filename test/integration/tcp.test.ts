@@ -1,0 +1,284 @@
+/**
+ * Layer 4 (`protocol: tcp`) through the real gateway: real clients (psql to the local PostgreSQL,
+ * node-redis to two redis-server processes the test starts), balancing, connect retry, half-close,
+ * idle timeout, connection caps, and draining on reload.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { promisify } from 'node:util';
+import { createClient } from 'redis';
+import { startGateway, type Gateway } from '../../src/index.ts';
+import { closedPort } from './helpers/origin.ts';
+import { guard } from './helpers/guard.ts';
+
+const run = promisify(execFile);
+
+/** A TCP origin: greets with its name, then echoes; on the client's FIN it writes "bye NAME" and ends. */
+interface TcpOrigin {
+  name: string;
+  url: string;
+  accepted: number;
+  close(): Promise<void>;
+}
+
+async function tcpOrigin(name: string): Promise<TcpOrigin> {
+  const sockets = new Set<Socket>();
+  const origin: TcpOrigin = { name, url: '', accepted: 0, close: async () => undefined };
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    origin.accepted++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    s.write(`hello ${name}\n`);
+    s.on('data', (d) => s.write(d));
+    s.on('end', () => s.end(`bye ${name}\n`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin.url = `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  return origin;
+}
+
+/** A client connection that collects what it receives. */
+interface Conn {
+  socket: Socket;
+  received(): string;
+  /** Resolves once the received text contains `text`. */
+  until(text: string): Promise<void>;
+  closed: Promise<void>;
+}
+
+function connect(port: number): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let data = '';
+    const waiters: Array<() => void> = [];
+    socket.on('data', (d: Buffer) => {
+      data += d.toString();
+      for (const w of waiters.splice(0)) w();
+    });
+    socket.on('error', () => undefined);
+    // The gateway ending or cutting the connection shows as 'end' (its FIN) or 'close'.
+    const closed = new Promise<void>((r) => {
+      const done = (): void => (r(), void waiters.splice(0).forEach((w) => w()));
+      socket.once('end', done);
+      socket.once('close', done);
+    });
+    const until = (text: string): Promise<void> =>
+      guard(
+        new Promise<void>((r, j) => {
+          const check = (): void => {
+            if (data.includes(text)) r();
+            else if (socket.destroyed || socket.readableEnded) j(new Error(`closed before "${text}"; got ${JSON.stringify(data)}`));
+            else waiters.push(check);
+          };
+          check();
+        }),
+        `"${text}" from the tcp listener`,
+        5000,
+      );
+    socket.once('connect', () => resolve({ socket, received: () => data, until, closed }));
+    socket.once('error', reject);
+  });
+}
+
+function tcpConfig(endpoints: string[], extra: { listener?: object; upstream?: object } = {}): object {
+  return {
+    listeners: { db: { address: '127.0.0.1:0', protocol: 'tcp', upstream: 'pool', ...extra.listener } },
+    upstreams: { pool: { balancer: 'round-robin', endpoints: endpoints.map((url) => ({ url })), ...extra.upstream } },
+    drainTimeout: '5s',
+  };
+}
+
+async function start(config: object): Promise<{ gw: Gateway; port: number }> {
+  const gw = await startGateway({ config, accessLog: 'off', logLevel: 'silent' });
+  return { gw, port: gw.address('db').port };
+}
+
+let a: TcpOrigin;
+let b: TcpOrigin;
+
+before(async () => {
+  [a, b] = await Promise.all([tcpOrigin('a'), tcpOrigin('b')]);
+});
+
+after(async () => {
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('connections are balanced round robin over the endpoints, bytes both ways untouched', async () => {
+  const { gw, port } = await start(tcpConfig([a.url, b.url]));
+  try {
+    const names: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(port);
+      await c.until('hello ');
+      names.push(c.received().trim().slice(6));
+      c.socket.write('ping \u00ff\n');
+      await c.until('ping \u00ff\n');
+      c.socket.destroy();
+    }
+    assert.deepEqual([...names].sort(), ['a', 'a', 'b', 'b']);
+    assert.notEqual(names[0], names[1]);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test("half-close: the client's FIN reaches the endpoint, whose answer still comes back", async () => {
+  const { gw, port } = await start(tcpConfig([a.url]));
+  try {
+    const c = await connect(port);
+    await c.until('hello a');
+    c.socket.end('last words\n');
+    await c.until('bye a');
+    assert.match(c.received(), /last words\nbye a\n$/);
+    await guard(c.closed, 'the connection to close after both FINs');
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('a refused endpoint is retried on another (nothing was sent); with none left the client is closed', async () => {
+  const dead = `tcp://127.0.0.1:${await closedPort()}`;
+  const { gw, port } = await start(tcpConfig([dead, a.url], { upstream: { outlierDetection: { consecutiveFailures: 0 } } }));
+  try {
+    for (let i = 0; i < 2; i++) {
+      const c = await connect(port);
+      await c.until('hello a');
+      c.socket.destroy();
+    }
+  } finally {
+    await gw.stop();
+  }
+  const none = await start(tcpConfig([dead]));
+  try {
+    const c = await connect(none.port);
+    await guard(c.closed, 'the connection to close when no endpoint answers');
+    assert.equal(c.received(), '');
+  } finally {
+    await none.gw.stop();
+  }
+});
+
+test('a silent connection is closed after timeouts.tunnelIdle', async () => {
+  const { gw, port } = await start(tcpConfig([a.url], { upstream: { timeouts: { tunnelIdle: '200ms' } } }));
+  try {
+    const c = await connect(port);
+    await c.until('hello a');
+    await guard(c.closed, 'the idle connection to close', 3000);
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('maxConnections and maxConnectionsPerClient: connections over the cap are closed at once', async () => {
+  const { gw, port } = await start(tcpConfig([a.url], { listener: { maxConnectionsPerClient: 2 } }));
+  try {
+    const c1 = await connect(port);
+    const c2 = await connect(port);
+    await Promise.all([c1.until('hello a'), c2.until('hello a')]);
+    const c3 = await connect(port);
+    await guard(c3.closed, 'the third connection to be closed');
+    assert.equal(c3.received(), '');
+    c1.socket.destroy();
+    c2.socket.destroy();
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('reload: open connections stay on the old endpoint, new ones follow the new config; stop cuts after the drain', async () => {
+  const { gw, port } = await start(tcpConfig([a.url]));
+  try {
+    const old = await connect(port);
+    await old.until('hello a');
+    assert.equal((await gw.reload(tcpConfig([b.url]))).ok, true);
+    const fresh = await connect(port);
+    await fresh.until('hello b');
+    old.socket.write('still here\n');
+    await old.until('still here\n');
+    fresh.socket.destroy();
+    await gw.stop({ drainTimeout: 100 });
+    await guard(old.closed, 'the old connection to be cut at the drain deadline');
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('endpoints that fail their TCP health check get no connections', async () => {
+  const dead = `tcp://127.0.0.1:${await closedPort()}`;
+  const { endpointEvent } = await import('./helpers/endpoint-events.ts');
+  const down = endpointEvent((e) => e.upstream === 'pool' && !e.healthy, 'the dead endpoint to be marked down');
+  const { gw, port } = await start(
+    tcpConfig([dead, a.url], { upstream: { healthCheck: { type: 'tcp', interval: '50ms', timeout: '200ms', fall: 1, rise: 1 }, retries: { attempts: 1 } } }),
+  );
+  try {
+    await down;
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(port);
+      await c.until('hello a');
+      c.socket.destroy();
+    }
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('psql through a tcp listener to the local PostgreSQL runs a real query', async (t) => {
+  const direct = await run('psql', ['-h', '127.0.0.1', '-p', '5432', '-U', 'postgres', '-d', 'postgres', '-tAc', 'select 1']).catch(() => undefined);
+  if (direct === undefined) return t.skip('no PostgreSQL on 127.0.0.1:5432');
+  const { gw, port } = await start(tcpConfig(['tcp://127.0.0.1:5432'], { upstream: { balancer: 'least-connections' } }));
+  try {
+    const { stdout } = await run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-tAc', "select 'through switchboard', 6 * 7"]);
+    assert.equal(stdout.trim(), 'through switchboard|42');
+  } finally {
+    await gw.stop();
+  }
+});
+
+/** A redis-server of the test's own, on a free port, nothing on disk. */
+async function redisServer(): Promise<{ port: number; proc: ChildProcess; stop(): Promise<void> }> {
+  const port = await closedPort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await guard(
+    new Promise<void>((resolve, reject) => {
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('Ready to accept connections')) resolve();
+      });
+      proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
+    }),
+    'redis-server to start',
+    10_000,
+  );
+  return { port, proc, stop: () => new Promise((resolve) => (proc.exitCode !== null ? resolve() : (proc.once('exit', () => resolve()), proc.kill('SIGTERM')))) };
+}
+
+test('a Redis client through a tcp listener to two redis servers, balanced', async (t) => {
+  const servers = await Promise.all([redisServer(), redisServer()]).catch((err: Error) => err);
+  if (servers instanceof Error) return t.skip(`redis-server unavailable: ${servers.message}`);
+  const { gw, port } = await start(tcpConfig(servers.map((s) => `tcp://127.0.0.1:${s.port}`)));
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const client = createClient({ socket: { host: '127.0.0.1', port } });
+      await client.connect();
+      await client.set('through', `switchboard ${i}`);
+      assert.equal(await client.get('through'), `switchboard ${i}`);
+      ids.push(JSON.stringify(await client.configGet('port')));
+      await client.quit();
+    }
+    assert.notEqual(ids[0], ids[1], 'the two connections reached different servers');
+  } finally {
+    await gw.stop();
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+});
