@@ -172,7 +172,7 @@ export class Gateway {
           next.set(l.name, existing);
           continue;
         }
-        const fresh = l.protocol === 'tcp' ? new TcpListener(l, gen.tcp.get(l.name)!) : new HttpListener(l, gen.listeners.get(l.name)!, this.log);
+        const fresh = l.protocol === 'tcp' || l.protocol === 'tls' ? new TcpListener(l, gen.tcp.get(l.name)!, this.log) : new HttpListener(l, gen.listeners.get(l.name)!, this.log);
         await fresh.listen();
         started.push(fresh);
         next.set(l.name, fresh);

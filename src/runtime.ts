@@ -63,7 +63,7 @@ export class Generation implements GenerationTracker {
     }
     const routes = config.routes.map((r) => buildRoute(r, this.upstreams.get(r.upstream)!));
     for (const l of config.listeners) {
-      if (l.protocol === 'tcp') {
+      if (l.protocol === 'tcp' || l.protocol === 'tls') {
         this.tcp.set(l.name, { name: l.name, upstream: this.upstreams.get(l.upstream!)!, generation: this, drainTimeout: config.drainTimeout, tunnels: new Tunnels() });
         continue;
       }

@@ -184,10 +184,11 @@ function hstsValue(raw: RawListener['hsts']): string | undefined {
 /** The listener keys that only fit one protocol, checked against the listener's. */
 function listenerProtocolProblems(name: string, l: RawListener, problems: Problem[]): void {
   const at = ['listeners', name];
-  if (l.protocol === 'tcp') {
-    if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: 'the upstream a tcp listener forwards to', found: 'nothing' });
-    for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts'] as const) {
-      if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a tcp listener (it does not speak HTTP)`, found: show(l[key]) });
+  if (l.protocol === 'tcp' || l.protocol === 'tls') {
+    if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: `the upstream a ${l.protocol} listener forwards to`, found: 'nothing' });
+    if (l.protocol === 'tls' && l.tls === undefined) problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (a tls listener needs them)', found: 'nothing' });
+    for (const key of [...(l.protocol === 'tcp' ? (['tls'] as const) : []), 'h2c', 'http2', 'httpsRedirect', 'hsts'] as const) {
+      if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a ${l.protocol} listener (it does not speak HTTP)`, found: show(l[key]) });
     }
     return;
   }
@@ -432,7 +433,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
       address,
       protocol: l.protocol,
       upstream: l.upstream,
-      tls: l.protocol === 'https' && l.tls !== undefined ? listenerTls(l.tls, ['listeners', name, 'tls'], baseDir, problems) : undefined,
+      tls: (l.protocol === 'https' || l.protocol === 'tls') && l.tls !== undefined ? listenerTls(l.tls, ['listeners', name, 'tls'], baseDir, problems) : undefined,
       h2c: l.h2c ?? defaults.listener.h2c,
       http2: http2Config(l.http2),
       httpsRedirect:
@@ -474,7 +475,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
 
   const upstreamNamesForTcp = [...upstreams.keys()];
   for (const l of listeners) {
-    if (l.protocol !== 'tcp' || l.upstream === undefined) continue;
+    if ((l.protocol !== 'tcp' && l.protocol !== 'tls') || l.upstream === undefined) continue;
     const u = upstreams.get(l.upstream);
     if (u === undefined) {
       problems.push({
@@ -494,7 +495,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
       problems.push({ path: ['upstreams', name, 'endpoints', i, 'url'], expected: 'a tcp:// URL like the other endpoints of this upstream', found: show(u.endpoints[i].url) });
     }
   }
-  const tcpListeners = new Set(listeners.filter((l) => l.protocol === 'tcp').map((l) => l.name));
+  const tcpListeners = new Set(listeners.filter((l) => l.protocol === 'tcp' || l.protocol === 'tls').map((l) => l.name));
   const listenerNames = Object.keys(raw.listeners);
   const upstreamNames = [...upstreams.keys()];
   const routes: RouteConfig[] = [];
@@ -515,7 +516,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
     }
     r.listeners?.forEach((l, i) => {
       if (tcpListeners.has(l)) {
-        problems.push({ path: [...at, 'listeners', i], expected: 'an http or https listener (routes do not apply to tcp listeners)', found: show(l) });
+        problems.push({ path: [...at, 'listeners', i], expected: 'an http or https listener (routes do not apply to tcp and tls listeners)', found: show(l) });
       } else if (!listenerNames.includes(l)) {
         problems.push({
           path: [...at, 'listeners', i],

@@ -126,13 +126,16 @@ export const listener = z
       .string()
       .meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
     protocol: z
-      .enum(['http', 'https', 'tcp'])
-      .meta({ description: '`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN) or `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched).' }),
+      .enum(['http', 'https', 'tcp', 'tls'])
+      .meta({
+        description:
+          '`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN), `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched) or `tls` (layer 4 behind TLS termination: the `tls` certificates as for https, plain TCP to the endpoints).',
+      }),
     upstream: z
       .string()
       .optional()
-      .meta({ description: 'tcp listeners: the upstream (with tcp:// endpoints) connections are balanced over. Its timeouts.connect bounds each dial, timeouts.tunnelIdle closes silent connections.' }),
-    tls: listenerTls.optional().meta({ description: 'TLS settings; required for https listeners.' }),
+      .meta({ description: 'tcp and tls listeners: the upstream (with tcp:// endpoints) connections are balanced over. Its timeouts.connect bounds each dial, timeouts.tunnelIdle closes silent connections.' }),
+    tls: listenerTls.optional().meta({ description: 'TLS settings; required for https and tls listeners.' }),
     h2c: z.boolean().optional().meta({ description: 'http listeners: also accept HTTP/2 with prior knowledge (cleartext) on the same port.' }),
     http2: http2Settings.optional(),
     httpsRedirect: z

@@ -67,10 +67,10 @@ export interface Http2Config {
 export interface ListenerConfig {
   name: string;
   address: ListenAddress;
-  protocol: 'http' | 'https' | 'tcp';
-  /** tcp listeners: the upstream connections go to. */
+  protocol: 'http' | 'https' | 'tcp' | 'tls';
+  /** tcp and tls listeners: the upstream connections go to. */
   upstream: string | undefined;
-  /** https only. */
+  /** https and tls listeners. */
   tls: ListenerTlsConfig | undefined;
   /** http only: HTTP/2 with prior knowledge on the same port. */
   h2c: boolean;

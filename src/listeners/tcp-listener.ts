@@ -1,5 +1,5 @@
 /**
- * A layer 4 listener (`protocol: tcp`): each accepted connection goes to one endpoint of the
+ * A layer 4 listener (`protocol: tcp`, or `tls` with TLS terminated first): each accepted connection goes to one endpoint of the
  * listener's upstream, chosen by the same balancer modules and health state as HTTP, and the bytes
  * are spliced both ways untouched (transport/tunnel.ts: backpressure, half-close, idle timeout).
  *
@@ -12,12 +12,15 @@
  * one live on until they end or the drain timeout passes, then are cut. The same on shutdown.
  */
 import net, { type AddressInfo, type Socket } from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
 import { dial } from '../transport/upgrade-exchange.ts';
 import { Tunnels } from '../transport/tunnel.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { ConnectionLimits } from './connection-limits.ts';
+import { CertificateStore } from './tls-contexts.ts';
 import type { GenerationTracker } from './http-handler.ts';
 
 /** What a tcp listener's connections depend on that a reload may change. One per generation. */
@@ -77,18 +80,43 @@ export class TcpListener {
   /** Runtimes replaced by a reload whose connections are still open (until their drain timeout). */
   readonly #draining = new Set<TcpRuntime>();
 
-  constructor(config: ListenerConfig, runtime: TcpRuntime) {
+  /** protocol tls: the certificates (by SNI) TLS is terminated with. */
+  readonly certificates: CertificateStore | undefined;
+
+  constructor(config: ListenerConfig, runtime: TcpRuntime, log: Logger) {
     this.name = config.name;
     this.config = config;
     this.#runtime = runtime;
     this.limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerClient);
-    // allowHalfOpen: a client's FIN is passed on while the endpoint may still answer.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.#accept(client));
+    if (config.protocol === 'tls') {
+      // TLS terminated as on an https listener (certificates by SNI, watched files), then plain TCP.
+      let server: tls.Server | undefined;
+      const options = (base: tls.SecureContextOptions | undefined): tls.TlsOptions => ({
+        ...base,
+        SNICallback: this.certificates!.sniCallback,
+        requestCert: this.config.tls!.clientCertificate !== undefined,
+        rejectUnauthorized: this.config.tls!.clientCertificate?.required ?? false,
+        honorCipherOrder: true,
+      });
+      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(options(opts)));
+      server = tls.createServer({ ...options(this.certificates.defaultOptions()), allowHalfOpen: true, handshakeTimeout: config.headerTimeout }, (client) =>
+        this.#accept(client, true),
+      );
+      // Counted on the raw TCP socket, before any handshake work.
+      server.on('connection', (socket: Socket) => {
+        if (!this.limits.admit(socket)) socket.destroy();
+      });
+      server.on('tlsClientError', (_err, socket) => socket.destroy());
+      this.server = server;
+    } else {
+      // allowHalfOpen: a client's FIN is passed on while the endpoint may still answer.
+      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.#accept(client, false));
+    }
   }
 
-  #accept(client: Socket): void {
+  #accept(client: Socket, admitted: boolean): void {
     client.on('error', ignore);
-    if (!this.limits.admit(client)) return void client.destroy();
+    if (!admitted && !this.limits.admit(client)) return void client.destroy();
     const rt = this.#runtime;
     rt.generation.enter();
     client.once('close', () => rt.generation.leave());
@@ -108,6 +136,7 @@ export class TcpListener {
   swap(runtime: TcpRuntime, config: ListenerConfig): void {
     const old = this.#runtime;
     this.config = config;
+    if (config.tls !== undefined) this.certificates?.update(config.tls);
     this.limits.update(config.maxConnections, config.maxConnectionsPerClient);
     this.#runtime = runtime;
     if (old === runtime) return;
@@ -135,6 +164,7 @@ export class TcpListener {
 
   /** Stops accepting; open connections live on until they end or destroyConnections. */
   stopAccepting(): Promise<void> {
+    void this.certificates?.close();
     return new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 

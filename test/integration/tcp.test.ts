@@ -282,3 +282,35 @@ test('a Redis client through a tcp listener to two redis servers, balanced', asy
     await Promise.all(servers.map((s) => s.stop()));
   }
 });
+
+test('protocol tls: TLS is terminated with the certificate for the SNI name, plain TCP goes on to the endpoint', async () => {
+  const { createPki } = await import('./helpers/certs.ts');
+  const tls = await import('node:tls');
+  const pki = await createPki();
+  try {
+    const [site, other] = await Promise.all([pki.issue({ names: ['db.test'] }), pki.issue({ names: ['*.other.test'] })]);
+    const gw = await startGateway({
+      config: tcpConfig([a.url], { listener: { protocol: 'tls', tls: { certificates: [{ cert: site.certFile, key: site.keyFile }, { cert: other.certFile, key: other.keyFile }] } } }),
+      accessLog: 'off',
+      logLevel: 'silent',
+    });
+    try {
+      const port = gw.address('db').port;
+      for (const [servername, expected] of [['db.test', /DNS:db\.test/], ['x.other.test', /DNS:\*\.other\.test/]] as const) {
+        const socket = tls.connect({ host: '127.0.0.1', port, servername, ca: pki.ca.cert });
+        let data = '';
+        socket.on('data', (d: Buffer) => (data += d.toString()));
+        await guard(new Promise((resolve, reject) => (socket.once('secureConnect', resolve), socket.once('error', reject))), 'the TLS handshake');
+        assert.match(socket.getPeerX509Certificate()!.subjectAltName!, expected);
+        socket.end('over tls\n');
+        await guard(new Promise((resolve) => socket.once('end', resolve)), 'the endpoint to answer and end');
+        assert.equal(data, 'hello a\nover tls\nbye a\n');
+        socket.destroy();
+      }
+    } finally {
+      await gw.stop();
+    }
+  } finally {
+    await pki.cleanup();
+  }
+});
