@@ -11,8 +11,9 @@ import type { GatewayConfig } from './config/types.ts';
 import { formatConfigError, loadConfigFile, loadConfigObject, type ConfigError, type LoadResult } from './config/load.ts';
 import { bindingKey, HttpListener } from './listeners/http-listener.ts';
 import { TcpListener } from './listeners/tcp-listener.ts';
+import { UdpListener } from './listeners/udp-listener.ts';
 
-type Listener = HttpListener | TcpListener;
+type Listener = HttpListener | TcpListener | UdpListener;
 import { createAccessLog, type AccessLog, type AccessLogTarget } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
@@ -172,7 +173,12 @@ export class Gateway {
           next.set(l.name, existing);
           continue;
         }
-        const fresh = l.protocol === 'tcp' || l.protocol === 'tls' ? new TcpListener(l, gen.tcp.get(l.name)!, this.log) : new HttpListener(l, gen.listeners.get(l.name)!, this.log);
+        const fresh =
+          l.protocol === 'udp'
+            ? new UdpListener(l, gen.udp.get(l.name)!, this.log)
+            : l.protocol === 'tcp' || l.protocol === 'tls' || l.protocol === 'tls-passthrough'
+              ? new TcpListener(l, gen.tcp.get(l.name)!, this.log)
+              : new HttpListener(l, gen.listeners.get(l.name)!, this.log);
         await fresh.listen();
         started.push(fresh);
         next.set(l.name, fresh);
@@ -189,7 +195,8 @@ export class Gateway {
     for (const l of config.listeners) {
       const listener = next.get(l.name)!;
       if (started.includes(listener)) continue;
-      if (listener instanceof TcpListener) listener.swap(gen.tcp.get(l.name)!, l);
+      if (listener instanceof UdpListener) listener.swap(gen.udp.get(l.name)!, l);
+      else if (listener instanceof TcpListener) listener.swap(gen.tcp.get(l.name)!, l);
       else listener.swap(gen.listeners.get(l.name)!, l);
     }
     const removed = [...this.#listeners.values()].filter((l) => next.get(l.name) !== l);

@@ -6,6 +6,7 @@
 import type { GatewayConfig, ListenerConfig } from './config/types.ts';
 import type { ListenerRuntime, GenerationTracker } from './listeners/http-handler.ts';
 import type { TcpRuntime } from './listeners/tcp-listener.ts';
+import type { UdpRuntime } from './listeners/udp-listener.ts';
 import { Tunnels } from './transport/tunnel.ts';
 import type { Middleware, RequestContext } from './middleware/context.ts';
 import { compose } from './middleware/compose.ts';
@@ -43,6 +44,8 @@ export class Generation implements GenerationTracker {
   readonly listeners = new Map<string, ListenerRuntime>();
   /** The runtimes of tcp listeners (layer 4: an upstream, no routes). */
   readonly tcp = new Map<string, TcpRuntime>();
+  /** The runtimes of udp listeners (datagram sessions: an upstream, no routes). */
+  readonly udp = new Map<string, UdpRuntime>();
   readonly #registry: PoolRegistry;
   #inFlight = 0;
   #retired: (() => void) | undefined;
@@ -63,8 +66,14 @@ export class Generation implements GenerationTracker {
     }
     const routes = config.routes.map((r) => buildRoute(r, this.upstreams.get(r.upstream)!));
     for (const l of config.listeners) {
-      if (l.protocol === 'tcp' || l.protocol === 'tls') {
-        this.tcp.set(l.name, { name: l.name, upstream: this.upstreams.get(l.upstream!)!, generation: this, drainTimeout: config.drainTimeout, tunnels: new Tunnels() });
+      if (l.protocol === 'udp') {
+        this.udp.set(l.name, { name: l.name, upstream: this.upstreams.get(l.upstream!)!, generation: this, drainTimeout: config.drainTimeout });
+        continue;
+      }
+      if (l.protocol === 'tcp' || l.protocol === 'tls' || l.protocol === 'tls-passthrough') {
+        const upstream = l.upstream === undefined ? undefined : this.upstreams.get(l.upstream)!;
+        const sni = l.sni && new Map([...l.sni].map(([name, u]) => [name, this.upstreams.get(u)!]));
+        this.tcp.set(l.name, { name: l.name, upstream, sni, generation: this, drainTimeout: config.drainTimeout, tunnels: new Tunnels() });
         continue;
       }
       this.listeners.set(l.name, this.#listenerRuntime(l, routes, hooks));

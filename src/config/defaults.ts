@@ -16,6 +16,7 @@ export const defaults = {
     maxRequestsPerConnection: 0,
     headersWithUnderscores: 'drop',
     h2c: false,
+    proxyProtocol: { timeout: '3s' },
     http2: {
       maxConcurrentStreams: 100,
       initialWindowSize: '64KiB',
@@ -24,6 +25,7 @@ export const defaults = {
       resetWindow: '10s',
     },
     httpsRedirect: { port: 443 },
+    udp: { sessionIdle: '30s', maxSessions: 10_000 },
     hsts: { maxAge: '365d', includeSubDomains: false, preload: false },
     tls: {
       strictSni: false,

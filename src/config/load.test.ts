@@ -20,6 +20,34 @@ routes:
     upstream: api
 `;
 
+/** A valid udp base: listener `dns` (line 2) over upstream `resolvers` (line 7). */
+const UDP = `listeners:
+  dns:
+    address: "127.0.0.1:1053"
+    protocol: udp
+    upstream: resolvers
+upstreams:
+  resolvers:
+    endpoints:
+      - url: udp://127.0.0.1:53
+`;
+
+/** A valid tls-passthrough listener (line 2): sni entries on line 5, fallback on line 6. */
+const PASS = `listeners:
+  edge:
+    address: "127.0.0.1:9443"
+    protocol: tls-passthrough
+    sni: { "a.example.com": site-a, "*.B.example.com": site-b }
+    upstream: fallback
+upstreams:
+  site-a:
+    endpoints: [ { url: "tcp://127.0.0.1:9001" } ]
+  site-b:
+    endpoints: [ { url: "tcp://127.0.0.1:9002" } ]
+  fallback:
+    endpoints: [ { url: "tcp://127.0.0.1:9003" } ]
+`;
+
 interface Expect {
   /** `line:column` */
   at: string;
@@ -105,7 +133,7 @@ const cases: Case[] = [
   {
     name: 'endpoint URL with another scheme',
     text: BASE.replace('http://127.0.0.1:9001', 'ftp://127.0.0.1:9001'),
-    errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an http://, https:// or tcp:// URL', 'found "ftp://127.0.0.1:9001"'] }],
+    errors: [{ at: '8:14', path: 'upstreams.api.endpoints[0].url', words: ['an http://, https://, tcp:// or udp:// URL', 'found "ftp://127.0.0.1:9001"'] }],
   },
   {
     name: 'tcp listener without an upstream',
@@ -121,6 +149,107 @@ const cases: Case[] = [
     name: 'route to an upstream with tcp endpoints',
     text: BASE.replace('http://127.0.0.1:9001', 'tcp://127.0.0.1:9001'),
     errors: [{ at: '11:15', path: 'routes.main.upstream', words: ['an upstream with http(s) endpoints', 'found "api"'] }],
+  },
+  {
+    name: 'udp listener without an upstream',
+    text: UDP.replace('    upstream: resolvers\n', ''),
+    errors: [{ at: '3:5', path: 'listeners.dns.upstream', words: ['the upstream a udp listener forwards to', 'found nothing'] }],
+  },
+  {
+    name: 'udp listener over an upstream with tcp endpoints',
+    text: UDP.replace('udp://127.0.0.1:53', 'tcp://127.0.0.1:53'),
+    errors: [{ at: '5:15', path: 'listeners.dns.upstream', words: ['an upstream with udp:// endpoints (upstream "resolvers" has tcp ones)', 'found "resolvers"'] }],
+  },
+  {
+    name: 'tcp listener over an upstream with udp endpoints',
+    text: UDP.replace('protocol: udp', 'protocol: tcp'),
+    errors: [{ at: '5:15', path: 'listeners.dns.upstream', words: ['an upstream with tcp:// endpoints (upstream "resolvers" has udp ones)', 'found "resolvers"'] }],
+  },
+  {
+    name: 'route to an upstream with udp endpoints',
+    text: `${UDP}routes:\n  r:\n    upstream: resolvers\n`,
+    errors: [{ at: '12:15', path: 'routes.r.upstream', words: ['an upstream with http(s) endpoints (upstream "resolvers" has udp:// ones', 'found "resolvers"'] }],
+  },
+  {
+    name: 'route on a udp listener',
+    text: `${UDP.replace('      - url: udp://127.0.0.1:53', '      - url: udp://127.0.0.1:53\n  api:\n    endpoints:\n      - url: http://127.0.0.1:9001')}routes:\n  r:\n    listeners: [dns]\n    upstream: api\n`,
+    errors: [{ at: '15:17', path: 'routes.r.listeners[0]', words: ['routes do not apply to', 'udp listeners)', 'found "dns"'] }],
+  },
+  {
+    name: 'an upstream mixing udp and tcp endpoints',
+    text: UDP.replace('      - url: udp://127.0.0.1:53', '      - url: udp://127.0.0.1:53\n      - url: tcp://127.0.0.1:53'),
+    errors: [
+      { at: '5:15', path: 'listeners.dns.upstream', words: ['an upstream with udp:// endpoints (upstream "resolvers" has tcp ones)'] },
+      { at: '10:14', path: 'upstreams.resolvers.endpoints[1].url', words: ['a udp:// URL like the other endpoints of this upstream', 'found "tcp://127.0.0.1:53"'] },
+    ],
+  },
+  {
+    name: 'udp:// URL without a port',
+    text: UDP.replace('udp://127.0.0.1:53', 'udp://127.0.0.1'),
+    errors: [{ at: '9:14', path: 'upstreams.resolvers.endpoints[0].url', words: ['a udp:// URL with a port', 'found "udp://127.0.0.1"'] }],
+  },
+  {
+    name: 'udp settings on an http listener',
+    text: BASE.replace('    protocol: http', '    protocol: http\n    udp: { maxSessions: 5 }'),
+    errors: [{ at: '5:10', path: 'listeners.web.udp', words: ['no udp settings on a http listener', 'found a map'] }],
+  },
+  {
+    name: 'hsts on a udp listener',
+    text: UDP.replace('    protocol: udp', '    protocol: udp\n    hsts: {}'),
+    errors: [{ at: '5:11', path: 'listeners.dns.hsts', words: ['no hsts on a udp listener'] }],
+  },
+  {
+    name: 'two udp listeners on one address',
+    text: UDP.replace('listeners:\n', 'listeners:\n  dns2: { address: "127.0.0.1:1053", protocol: udp, upstream: resolvers }\n'),
+    errors: [{ at: '4:14', path: 'listeners.dns.address', words: ['an address no other listener uses (listener "dns2" has it)'] }],
+  },
+  {
+    name: 'tls-passthrough sni naming an unknown upstream',
+    text: PASS.replace('site-b }', 'site-c }'),
+    errors: [{ at: '5:56', path: 'listeners.edge.sni.*.B.example.com', words: ['the name of an upstream (one of: site-a, site-b, fallback)', 'found "site-c"'], hint: 'site-a' }],
+  },
+  {
+    name: 'tls-passthrough sni naming an upstream with http endpoints',
+    text: PASS.replace('tcp://127.0.0.1:9002', 'http://127.0.0.1:9002'),
+    errors: [{ at: '5:56', path: 'listeners.edge.sni.*.B.example.com', words: ['an upstream with tcp:// endpoints', 'found "site-b"'] }],
+  },
+  {
+    name: 'tls-passthrough fallback upstream misspelt',
+    text: PASS.replace('upstream: fallback', 'upstream: fallbak'),
+    errors: [{ at: '6:15', path: 'listeners.edge.upstream', words: ['the name of an upstream', 'found "fallbak"'], hint: 'fallback' }],
+  },
+  {
+    name: 'sni on a tcp listener',
+    text: PASS.replace('protocol: tls-passthrough', 'protocol: tcp'),
+    errors: [{ at: '5:10', path: 'listeners.edge.sni', words: ['no sni on a tcp listener', 'found a map'] }],
+  },
+  {
+    name: 'tls-passthrough listener with neither sni nor upstream',
+    text: PASS.replace(/    sni: .*\n    upstream: fallback\n/, ''),
+    errors: [{ at: '3:5', path: 'listeners.edge.sni', words: ['a tls-passthrough listener needs sni or upstream', 'found nothing'] }],
+  },
+  {
+    name: 'tls on a tls-passthrough listener',
+    text: PASS.replace('    upstream: fallback\n', '    upstream: fallback\n    tls: { certificates: [ { cert: a.pem, key: a-key.pem } ] }\n'),
+    errors: [{ at: '7:10', path: 'listeners.edge.tls', words: ['no tls on a tls-passthrough listener', 'found a map'] }],
+  },
+  {
+    name: 'tls-passthrough sni with a malformed name',
+    text: PASS.replace('"a.example.com"', '"a..example.com"'),
+    errors: [{ at: '5:30', path: 'listeners.edge.sni.a..example.com', words: ['a server name like "a.example.com" or a wildcard', 'found "a..example.com"'] }],
+  },
+  {
+    name: 'tls-passthrough sni with one name twice in different case',
+    text: PASS.replace('"*.B.example.com": site-b', '"A.example.com": site-b'),
+    errors: [{ at: '5:54', path: 'listeners.edge.sni.A.example.com', words: ['each server name once', 'found "A.example.com" again'] }],
+  },
+  {
+    name: 'route on a tls-passthrough listener',
+    text: PASS + 'routes:\n  r:\n    upstream: site-a\n    listeners: [edge]\n',
+    errors: [
+      { at: '16:15', path: 'routes.r.upstream', words: ['an upstream with http(s) endpoints', 'found "site-a"'] },
+      { at: '17:17', path: 'routes.r.listeners[0]', words: ['routes do not apply to tcp, tls, tls-passthrough and udp listeners', 'found "edge"'] },
+    ],
   },
   {
     name: 'https listener without tls',
@@ -271,6 +400,15 @@ for (const c of cases) {
   });
 }
 
+test('a tls-passthrough listener resolves with its sni names lower-cased', () => {
+  const result = loadConfigText(PASS, 'switchboard.yaml', {});
+  assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.message).join('\n'));
+  const edge = result.config.listeners[0];
+  assert.equal(edge.protocol, 'tls-passthrough');
+  assert.deepEqual([...(edge.sni ?? [])], [['a.example.com', 'site-a'], ['*.b.example.com', 'site-b']]);
+  assert.equal(edge.upstream, 'fallback');
+});
+
 test('the message format', () => {
   const result = loadConfigText(BASE.replace('upstream: api', 'upstream: apx'), 'switchboard.yaml', {});
   assert.equal(result.ok, false);
@@ -280,6 +418,21 @@ test('the message format', () => {
     'switchboard.yaml:11:15: routes.main.upstream: expected the name of an upstream (one of: api), found "apx" (did you mean "api"?)',
   );
   assert.equal(formatConfigError({ file: 'f', path: '', expected: 'x', found: 'y' }), 'f: expected x, found y');
+});
+
+test('a udp listener resolves with session defaults, and may share its address with a tcp listener', () => {
+  const text = UDP.replace('upstreams:\n', '  dnsTcp: { address: "127.0.0.1:1053", protocol: tcp, upstream: tcpResolvers }\nupstreams:\n  tcpResolvers:\n    endpoints: [{ url: "tcp://127.0.0.1:53" }]\n');
+  const result = loadConfigText(`${text}    healthCheck: { type: tcp }\n`, 'switchboard.yaml', {});
+  assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.message).join('\n'));
+  const dns = result.config.listeners.find((l) => l.name === 'dns')!;
+  assert.equal(dns.protocol, 'udp');
+  assert.deepEqual(dns.udp, { sessionIdle: 30_000, maxSessions: 10_000 });
+  assert.equal(result.config.listeners.find((l) => l.name === 'dnsTcp')!.udp, undefined);
+  const endpoint = result.config.upstreams.get('resolvers')!.endpoints[0];
+  assert.deepEqual([endpoint.scheme, endpoint.origin], ['udp', 'udp://127.0.0.1:53']);
+  const custom = loadConfigText(UDP.replace('    protocol: udp', '    protocol: udp\n    udp: { sessionIdle: 2s, maxSessions: 5 }'), 'switchboard.yaml', {});
+  assert.ok(custom.ok);
+  assert.deepEqual(custom.config.listeners[0].udp, { sessionIdle: 2000, maxSessions: 5 });
 });
 
 test('a valid config resolves with defaults applied', () => {

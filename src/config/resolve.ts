@@ -25,6 +25,7 @@ import type {
 } from './types.ts';
 import { parseDuration, parseSize } from './units.ts';
 import { suggest } from './suggest.ts';
+import { sniNames, sniUpstreamProblems } from './sni.ts';
 import { parseCidr } from '../util/cidr.ts';
 import { configPath, loadCa, loadCertificate, loadPem, type FileProblem } from './tls-files.ts';
 
@@ -184,6 +185,22 @@ function hstsValue(raw: RawListener['hsts']): string | undefined {
 /** The listener keys that only fit one protocol, checked against the listener's. */
 function listenerProtocolProblems(name: string, l: RawListener, problems: Problem[]): void {
   const at = ['listeners', name];
+  if (l.udp !== undefined && l.protocol !== 'udp') problems.push({ path: [...at, 'udp'], expected: `no udp settings on a ${l.protocol} listener (protocol: udp only)`, found: 'a map' });
+  if (l.sni !== undefined && l.protocol !== 'tls-passthrough') problems.push({ path: [...at, 'sni'], expected: `no sni on a ${l.protocol} listener (protocol: tls-passthrough only)`, found: 'a map' });
+  if (l.protocol === 'tls-passthrough') {
+    if (l.upstream === undefined && l.sni === undefined) problems.push({ path: [...at, 'sni'], expected: 'server names to route by, or an upstream for every connection (a tls-passthrough listener needs sni or upstream)', found: 'nothing' });
+    for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts'] as const) {
+      if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a tls-passthrough listener (TLS passes through it to the endpoints)`, found: show(l[key]) });
+    }
+    return;
+  }
+  if (l.protocol === 'udp') {
+    if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: 'the upstream a udp listener forwards to', found: 'nothing' });
+    for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts', 'proxyProtocol'] as const) {
+      if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a udp listener (it has no connections, and does not speak HTTP)`, found: show(l[key]) });
+    }
+    return;
+  }
   if (l.protocol === 'tcp' || l.protocol === 'tls') {
     if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: `the upstream a ${l.protocol} listener forwards to`, found: 'nothing' });
     if (l.protocol === 'tls' && l.tls === undefined) problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (a tls listener needs them)', found: 'nothing' });
@@ -211,8 +228,8 @@ function endpointConfig(url: string, weight: number | undefined, path: KeyPath, 
     problems.push({ path: [...path, 'url'], expected: 'a URL such as "http://127.0.0.1:9001"', found: show(url) });
     return undefined;
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:' && parsed.protocol !== 'tcp:') {
-    problems.push({ path: [...path, 'url'], expected: 'an http://, https:// or tcp:// URL', found: show(url) });
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:' && parsed.protocol !== 'tcp:' && parsed.protocol !== 'udp:') {
+    problems.push({ path: [...path, 'url'], expected: 'an http://, https://, tcp:// or udp:// URL', found: show(url) });
     return undefined;
   }
   if ((parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search || parsed.hash || parsed.username || parsed.password) {
@@ -220,12 +237,12 @@ function endpointConfig(url: string, weight: number | undefined, path: KeyPath, 
     return undefined;
   }
   const scheme = parsed.protocol.slice(0, -1) as EndpointConfig['scheme'];
-  if (scheme === 'tcp' && parsed.port === '') {
-    problems.push({ path: [...path, 'url'], expected: 'a tcp:// URL with a port, such as "tcp://127.0.0.1:5432"', found: show(url) });
+  if ((scheme === 'tcp' || scheme === 'udp') && parsed.port === '') {
+    problems.push({ path: [...path, 'url'], expected: `a ${scheme}:// URL with a port, such as "${scheme}://127.0.0.1:${scheme === 'tcp' ? 5432 : 53}"`, found: show(url) });
     return undefined;
   }
-  // A tcp:// URL has no origin in the URL standard: build the same scheme://host:port form.
-  const origin = scheme === 'tcp' ? `tcp://${parsed.host}` : parsed.origin;
+  // tcp:// and udp:// URLs have no origin in the URL standard: build the same scheme://host:port form.
+  const origin = scheme === 'tcp' || scheme === 'udp' ? `${scheme}://${parsed.host}` : parsed.origin;
   return { url, secure: scheme === 'https', scheme, origin, host: parsed.host, weight: weight ?? defaults.endpoint.weight };
 }
 
@@ -347,6 +364,7 @@ function resolveUpstream(name: string, u: RawUpstream, endpoints: EndpointConfig
     name,
     protocol,
     tls: upstreamTls(u.tls, [...at, 'tls'], baseDir, problems),
+    proxyProtocol: u.proxyProtocol,
     balancer,
     hashKey: u.hashKey === undefined ? undefined : hashKey(u.hashKey),
     hashTable: u.hashTable ?? d.hashTable,
@@ -407,12 +425,16 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
     trustedProxies.forEach((cidr, i) => {
       if (!parseCidr(cidr)) problems.push({ path: ['listeners', name, 'trustedProxies', i], expected: 'an IP address or CIDR range', found: show(cidr) });
     });
+    l.proxyProtocol?.trusted.forEach((cidr, i) => {
+      if (!parseCidr(cidr)) problems.push({ path: ['listeners', name, 'proxyProtocol', 'trusted', i], expected: 'an IP address or CIDR range', found: show(cidr) });
+    });
     const address = parseListenAddress(l.address);
     if (!address) {
       problems.push({ path: ['listeners', name, 'address'], expected: 'host:port, e.g. "127.0.0.1:8080" or "[::1]:8080"', found: show(l.address) });
       continue;
     }
-    const key = `${address.host}:${address.port}`;
+    // A udp listener may share its host:port with a tcp one (e.g. DNS on both): a different socket.
+    const key = `${l.protocol === 'udp' ? 'udp ' : ''}${address.host}:${address.port}`;
     const other = seenAddresses.get(key);
     if (other !== undefined && address.port !== 0) {
       problems.push({ path: ['listeners', name, 'address'], expected: `an address no other listener uses (listener "${other}" has it)`, found: show(l.address) });
@@ -433,6 +455,13 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
       address,
       protocol: l.protocol,
       upstream: l.upstream,
+      sni: sniNames(name, l, problems),
+      udp:
+        l.protocol === 'udp'
+          ? { sessionIdle: parseDuration(l.udp?.sessionIdle ?? defaults.listener.udp.sessionIdle), maxSessions: l.udp?.maxSessions ?? defaults.listener.udp.maxSessions }
+          : undefined,
+      proxyProtocol:
+        l.proxyProtocol === undefined ? undefined : { trusted: l.proxyProtocol.trusted, timeout: parseDuration(l.proxyProtocol.timeout ?? defaults.listener.proxyProtocol.timeout) },
       tls: (l.protocol === 'https' || l.protocol === 'tls') && l.tls !== undefined ? listenerTls(l.tls, ['listeners', name, 'tls'], baseDir, problems) : undefined,
       h2c: l.h2c ?? defaults.listener.h2c,
       http2: http2Config(l.http2),
@@ -475,7 +504,9 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
 
   const upstreamNamesForTcp = [...upstreams.keys()];
   for (const l of listeners) {
-    if ((l.protocol !== 'tcp' && l.protocol !== 'tls') || l.upstream === undefined) continue;
+    sniUpstreamProblems(l.name, raw.listeners[l.name], upstreams, problems);
+    if ((l.protocol !== 'tcp' && l.protocol !== 'tls' && l.protocol !== 'tls-passthrough' && l.protocol !== 'udp') || l.upstream === undefined) continue;
+    const wanted = l.protocol === 'udp' ? 'udp' : 'tcp';
     const u = upstreams.get(l.upstream);
     if (u === undefined) {
       problems.push({
@@ -484,18 +515,23 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
         found: show(l.upstream),
         hint: suggest(l.upstream, upstreamNamesForTcp),
       });
-    } else if (u.endpoints.some((e) => e.scheme !== 'tcp')) {
-      problems.push({ path: ['listeners', l.name, 'upstream'], expected: `an upstream with tcp:// endpoints (upstream "${u.name}" has http ones)`, found: show(l.upstream) });
+    } else if (u.endpoints.some((e) => e.scheme !== wanted)) {
+      const has = u.endpoints.find((e) => e.scheme !== wanted)!.scheme;
+      problems.push({ path: ['listeners', l.name, 'upstream'], expected: `an upstream with ${wanted}:// endpoints (upstream "${u.name}" has ${has} ones)`, found: show(l.upstream) });
     }
   }
   for (const [name, u] of upstreams) {
-    const tcp = u.endpoints.filter((e) => e.scheme === 'tcp').length;
-    if (tcp > 0 && tcp < u.endpoints.length) {
-      const i = u.endpoints.findIndex((e) => e.scheme !== 'tcp');
-      problems.push({ path: ['upstreams', name, 'endpoints', i, 'url'], expected: 'a tcp:// URL like the other endpoints of this upstream', found: show(u.endpoints[i].url) });
+    if (u.proxyProtocol !== undefined && u.endpoints.some((e) => e.scheme !== 'tcp')) {
+      problems.push({ path: ['upstreams', name, 'proxyProtocol'], expected: 'tcp:// endpoints (the PROXY protocol is sent to layer 4 endpoints only, for now)', found: show(u.proxyProtocol) });
+    }
+    // Layer 4 upstreams are all tcp:// or all udp://.
+    const l4 = u.endpoints.find((e) => e.scheme === 'tcp' || e.scheme === 'udp')?.scheme;
+    const i = l4 === undefined ? -1 : u.endpoints.findIndex((e) => e.scheme !== l4);
+    if (i >= 0) {
+      problems.push({ path: ['upstreams', name, 'endpoints', i, 'url'], expected: `a ${l4}:// URL like the other endpoints of this upstream`, found: show(u.endpoints[i].url) });
     }
   }
-  const tcpListeners = new Set(listeners.filter((l) => l.protocol === 'tcp' || l.protocol === 'tls').map((l) => l.name));
+  const tcpListeners = new Set(listeners.filter((l) => l.protocol === 'tcp' || l.protocol === 'tls' || l.protocol === 'tls-passthrough' || l.protocol === 'udp').map((l) => l.name));
   const listenerNames = Object.keys(raw.listeners);
   const upstreamNames = [...upstreams.keys()];
   const routes: RouteConfig[] = [];
@@ -511,12 +547,13 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
       });
     }
     const routed = upstreams.get(r.upstream);
-    if (routed !== undefined && routed.endpoints.some((e) => e.scheme === 'tcp')) {
-      problems.push({ path: [...at, 'upstream'], expected: `an upstream with http(s) endpoints (upstream "${r.upstream}" has tcp:// ones, for tcp listeners)`, found: show(r.upstream) });
+    const l4 = routed?.endpoints.find((e) => e.scheme === 'tcp' || e.scheme === 'udp')?.scheme;
+    if (l4 !== undefined) {
+      problems.push({ path: [...at, 'upstream'], expected: `an upstream with http(s) endpoints (upstream "${r.upstream}" has ${l4}:// ones, for ${l4} listeners)`, found: show(r.upstream) });
     }
     r.listeners?.forEach((l, i) => {
       if (tcpListeners.has(l)) {
-        problems.push({ path: [...at, 'listeners', i], expected: 'an http or https listener (routes do not apply to tcp and tls listeners)', found: show(l) });
+        problems.push({ path: [...at, 'listeners', i], expected: 'an http or https listener (routes do not apply to tcp, tls, tls-passthrough and udp listeners)', found: show(l) });
       } else if (!listenerNames.includes(l)) {
         problems.push({
           path: [...at, 'listeners', i],

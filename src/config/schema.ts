@@ -120,21 +120,43 @@ export const hsts = z
   })
   .meta({ description: 'Add Strict-Transport-Security to responses (https listeners), unless the upstream set one.' });
 
+export const udpSettings = z
+  .strictObject({
+    sessionIdle: duration
+      .optional()
+      .meta({ description: 'A session (one client address:port, one endpoint) ends after this long without a datagram either way; the next datagram from that client starts a new one, balanced again.' }),
+    maxSessions: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .meta({ description: 'Sessions open at once; datagrams from new clients past it are dropped (existing sessions go on).' }),
+  })
+  .meta({ description: 'udp listeners: client sessions.' });
+
 export const listener = z
   .strictObject({
     address: z
       .string()
       .meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
     protocol: z
-      .enum(['http', 'https', 'tcp', 'tls'])
+      .enum(['http', 'https', 'tcp', 'tls', 'tls-passthrough', 'udp'])
       .meta({
         description:
-          '`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN), `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched) or `tls` (layer 4 behind TLS termination: the `tls` certificates as for https, plain TCP to the endpoints).',
+          '`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN), `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched), `tls` (layer 4 behind TLS termination: the `tls` certificates as for https, plain TCP to the endpoints), `tls-passthrough` (layer 4 routed by the ClientHello\'s server name, see `sni`; TLS is not terminated, so the endpoint\'s own certificate is what clients see) or `udp` (datagrams: each client address is a session held by one endpoint of `upstream`).',
       }),
     upstream: z
       .string()
       .optional()
-      .meta({ description: 'tcp and tls listeners: the upstream (with tcp:// endpoints) connections are balanced over. Its timeouts.connect bounds each dial, timeouts.tunnelIdle closes silent connections.' }),
+      .meta({ description: 'tcp and tls listeners: the upstream (with tcp:// endpoints) connections are balanced over. Its timeouts.connect bounds each dial, timeouts.tunnelIdle closes silent connections. tls-passthrough listeners: the upstream for clients whose server name (or lack of one) matches no `sni` entry; without it they are closed. udp listeners: the upstream (with udp:// endpoints) sessions are balanced over.' }),
+    sni: z
+      .record(z.string(), z.string())
+      .optional()
+      .meta({
+        description:
+          'tls-passthrough listeners: server name (SNI of the ClientHello) to the upstream (with tcp:// endpoints) its connections go to. Matched case-insensitively: the exact name first, then a `*.example.com` wildcard one label up.',
+      }),
+    udp: udpSettings.optional(),
     tls: listenerTls.optional().meta({ description: 'TLS settings; required for https and tls listeners.' }),
     h2c: z.boolean().optional().meta({ description: 'http listeners: also accept HTTP/2 with prior knowledge (cleartext) on the same port.' }),
     http2: http2Settings.optional(),
@@ -143,6 +165,13 @@ export const listener = z
       .optional()
       .meta({ description: 'http listeners: answer every request with a 308 redirect to the same host, path and query over https.' }),
     hsts: hsts.optional(),
+    proxyProtocol: z
+      .strictObject({
+        trusted: cidrList.min(1).meta({ description: 'Peers allowed to send a PROXY header (load balancers in front); a connection from any other address is refused.' }),
+        timeout: duration.optional().meta({ description: 'Time the PROXY header has to arrive in full; past it, or when it is malformed, the connection is closed.' }),
+      })
+      .optional()
+      .meta({ description: 'Accept the PROXY protocol (v1 and v2) at the start of every connection, so that the real client address reaches routing, ip-hash, logs and forwarding headers. The header is then required.' }),
     trustedProxies: cidrList
       .optional()
       .meta({ description: 'Peers whose X-Forwarded-* and Forwarded headers are trusted and extended; from anyone else they are replaced.' }),
@@ -264,7 +293,7 @@ export const route = z
 
 export const endpoint = z
   .strictObject({
-    url: z.string().meta({ description: 'Endpoint origin, `http://host:port`, or `https://host:port` for TLS to the endpoint; `tcp://host:port` for upstreams of tcp listeners.' }),
+    url: z.string().meta({ description: 'Endpoint origin, `http://host:port`, or `https://host:port` for TLS to the endpoint; `tcp://host:port` for upstreams of tcp listeners, `udp://host:port` for those of udp listeners.' }),
     weight: z.number().int().min(1).max(1000).optional().meta({ description: "Relative share of the upstream's requests, 1-1000." }),
   })
   .meta({ description: 'One server in an upstream.' });
@@ -385,6 +414,10 @@ export const upstream = z
       .optional()
       .meta({ description: 'Protocol to the endpoints: `http1`, `h2` (HTTP/2 over TLS, https:// endpoints; ALPN) or `h2c` (HTTP/2 cleartext with prior knowledge, http:// endpoints).' }),
     tls: upstreamTls.optional(),
+    proxyProtocol: z
+      .enum(['v1', 'v2'])
+      .optional()
+      .meta({ description: 'Send a PROXY protocol header (v1 text, v2 binary) with the client address at the start of each connection to an endpoint. tcp:// endpoints only.' }),
     balancer: z
       .enum(BALANCER_NAMES)
       .optional()

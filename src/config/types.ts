@@ -64,12 +64,26 @@ export interface Http2Config {
   resetWindow: number;
 }
 
+/** Sessions of a udp listener. */
+export interface UdpListenerConfig {
+  /** ms without a datagram either way after which a session ends. */
+  sessionIdle: number;
+  /** Sessions open at once; new clients' datagrams past it are dropped. */
+  maxSessions: number;
+}
+
 export interface ListenerConfig {
   name: string;
   address: ListenAddress;
-  protocol: 'http' | 'https' | 'tcp' | 'tls';
-  /** tcp and tls listeners: the upstream connections go to. */
+  protocol: 'http' | 'https' | 'tcp' | 'tls' | 'tls-passthrough' | 'udp';
+  /** tcp, tls and udp listeners: the upstream connections (sessions) go to. tls-passthrough: the one when no `sni` entry matches. */
   upstream: string | undefined;
+  /** tls-passthrough listeners only: lower-cased server name (or `*.` wildcard) to upstream name. */
+  sni: ReadonlyMap<string, string> | undefined;
+  /** udp listeners only: session settings. */
+  udp: UdpListenerConfig | undefined;
+  /** Accept the PROXY protocol from these peers (and only them); ms for the header to arrive. */
+  proxyProtocol: { trusted: string[]; timeout: number } | undefined;
   /** https and tls listeners. */
   tls: ListenerTlsConfig | undefined;
   /** http only: HTTP/2 with prior knowledge on the same port. */
@@ -137,8 +151,8 @@ export interface EndpointConfig {
   url: string;
   /** Whether the endpoint speaks TLS (an https:// URL). */
   secure: boolean;
-  /** The URL scheme: http and https for HTTP upstreams, tcp for tcp listeners'. */
-  scheme: 'http' | 'https' | 'tcp';
+  /** The URL scheme: http and https for HTTP upstreams, tcp for tcp listeners', udp for udp listeners'. */
+  scheme: 'http' | 'https' | 'tcp' | 'udp';
   /** `http(s)://host:port`, the key of its connection pool. */
   origin: string;
   /** `host:port` as sent in Host when the upstream's hostHeader is `endpoint`. */
@@ -226,6 +240,8 @@ export interface UpstreamConfig {
   protocol: 'http1' | 'h2' | 'h2c';
   /** Used for https:// endpoints. */
   tls: UpstreamTlsConfig;
+  /** Send a PROXY header to each endpoint connection (tcp:// endpoints). */
+  proxyProtocol: 'v1' | 'v2' | undefined;
   balancer: BalancerName;
   /** consistent-hash: what is hashed. */
   hashKey: HashKeyConfig | undefined;

@@ -18,6 +18,7 @@ import type { AddressSet } from '../util/cidr.ts';
 import { requestEnd } from '../observability/events.ts';
 import { checkFraming, checkH2, parseTarget } from './strict.ts';
 import { clientCertOf } from './client-cert.ts';
+import { clientAddressOf } from './proxy-header.ts';
 import { maxHeaderListSize, streamGone } from './h2-sessions.ts';
 import type { Http2Stream } from 'node:http2';
 
@@ -159,8 +160,8 @@ export function createContext(
   h2: boolean,
   host: string,
 ): RequestContext {
-  const rawPeer = socket.remoteAddress ?? '';
-  const peer = rawPeer.startsWith('::ffff:') ? rawPeer.slice(7) : rawPeer;
+  // The PROXY header's client when the listener takes one (listeners/proxy-header.ts).
+  const peer = clientAddressOf(socket);
   const trustedPeer = rt.trusted.has(peer);
   return {
     req,

@@ -27,6 +27,8 @@ import { CertificateStore } from './tls-contexts.ts';
 import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
 import { H2Request, H2Response } from './h2-exchange.ts';
 import { kClientCert, verifiedClientCert } from './client-cert.ts';
+import { readProxyHeader } from './proxy-header.ts';
+import { AddressSet } from '../util/cidr.ts';
 
 /** Settings that can only be set when the server is created; a change means a new server. */
 export function bindingKey(c: ListenerConfig): string {
@@ -103,6 +105,8 @@ export class HttpListener {
   readonly limits: ConnectionLimits;
   /** Open WebSocket tunnels: they outlive their generation and are cut by destroyConnections. */
   readonly tunnels = new Tunnels();
+  /** proxyProtocol.trusted, compiled once per config. */
+  #trusted: AddressSet | undefined;
   /** node:http's own connection handler, called for the HTTP/1.1 connections we hand it. */
   readonly #h1: ConnectionHandler;
 
@@ -139,9 +143,14 @@ export class HttpListener {
       this.#h1 = server.listeners('secureConnection')[0] as ConnectionHandler;
       server.removeAllListeners('secureConnection');
       server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
-      // Counted on the raw TCP socket, before any handshake work; refused ones are just closed.
+      // Counted on the raw TCP socket, before any handshake work; refused ones are just closed. A
+      // PROXY header comes before the TLS handshake.
+      const startTls = server.listeners('connection')[0] as ConnectionHandler;
+      server.removeAllListeners('connection');
+      const tlsServer = server;
       server.on('connection', (socket: Socket) => {
-        if (!this.limits.admit(socket)) socket.destroy();
+        if (!this.limits.admit(socket)) return void socket.destroy();
+        this.#proxyHeaderThen(socket, () => startTls.call(tlsServer, socket));
       });
       server.on('tlsClientError', (_err, socket) => socket.destroy());
     } else {
@@ -193,16 +202,32 @@ export class HttpListener {
     else this.#h1.call(this.server, socket);
   }
 
-  /** Plain listeners: admission, then HTTP/1.1, or HTTP/2 when h2c is on and the preface arrives. */
+  /** Plain listeners: admission, the PROXY header if any, then HTTP/1.1, or HTTP/2 when h2c is on and the preface arrives. */
   #onConnection(socket: Socket): void {
     const admitted = this.limits.admit(socket);
-    if (!admitted || this.h2 === undefined) {
+    if (!admitted) {
       // node:http parses first, so the refused client's request bytes are read before the answer.
       this.#h1.call(this.server, socket);
-      if (!admitted) rawError(socket, 'TOO_MANY_CONNECTIONS');
+      rawError(socket, 'TOO_MANY_CONNECTIONS');
       return;
     }
-    this.#sniff(socket, this.h2);
+    if (this.config.proxyProtocol === undefined) return this.#serve(socket);
+    this.#proxyHeaderThen(socket, () => {
+      this.#serve(socket);
+      socket.resume();
+    });
+  }
+
+  #serve(socket: Socket): void {
+    if (this.h2 === undefined) this.#h1.call(this.server, socket);
+    else this.#sniff(socket, this.h2);
+  }
+
+  /** The PROXY header when the listener takes one (listeners/proxy-header.ts), then `next`. */
+  #proxyHeaderThen(socket: Socket, next: () => void): void {
+    const pp = this.config.proxyProtocol;
+    if (pp === undefined) return next();
+    readProxyHeader(socket, (this.#trusted ??= new AddressSet(pp.trusted)), pp.timeout, next);
   }
 
   /** Reads until the first bytes tell HTTP/2's preface from an HTTP/1.1 request line. */
@@ -231,6 +256,7 @@ export class HttpListener {
   /** Settings a running server accepts changes to. */
   applyTunables(config: ListenerConfig): void {
     this.config = config;
+    this.#trusted = undefined;
     const s = this.server;
     s.headersTimeout = config.headerTimeout;
     s.requestTimeout = config.requestTimeout;

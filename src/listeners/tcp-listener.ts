@@ -1,5 +1,6 @@
 /**
- * A layer 4 listener (`protocol: tcp`, or `tls` with TLS terminated first): each accepted connection goes to one endpoint of the
+ * A layer 4 listener (`protocol: tcp`, `tls` with TLS terminated first, or `tls-passthrough` with
+ * the upstream chosen by the ClientHello's server name, see tls-passthrough.ts): each accepted connection goes to one endpoint of the
  * listener's upstream, chosen by the same balancer modules and health state as HTTP, and the bytes
  * are spliced both ways untouched (transport/tunnel.ts: backpressure, half-close, idle timeout).
  *
@@ -20,13 +21,20 @@ import { Tunnels } from '../transport/tunnel.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { ConnectionLimits } from './connection-limits.ts';
+import { clientAddressOf, clientPortOf, readProxyHeader } from './proxy-header.ts';
+import { encodeProxyV1, encodeProxyV2, type ProxyAddresses } from '../transport/proxy-protocol.ts';
+import { AddressSet } from '../util/cidr.ts';
 import { CertificateStore } from './tls-contexts.ts';
+import { forwardBySni } from './tls-passthrough.ts';
 import type { GenerationTracker } from './http-handler.ts';
 
 /** What a tcp listener's connections depend on that a reload may change. One per generation. */
 export interface TcpRuntime {
   readonly name: string;
-  readonly upstream: Upstream;
+  /** tls-passthrough: the upstream when no `sni` entry matches (undefined: such clients are closed). */
+  readonly upstream: Upstream | undefined;
+  /** tls-passthrough only: server name (or `*.` wildcard) to upstream. */
+  readonly sni?: ReadonlyMap<string, Upstream>;
   readonly generation: GenerationTracker;
   /** ms the connections of a replaced generation may live on. */
   readonly drainTimeout: number;
@@ -36,12 +44,25 @@ export interface TcpRuntime {
 
 const ignore = (): void => undefined;
 
+/** The PROXY header an endpoint gets first: the client's address, and the address it connected to. */
+function proxyHeaderFor(client: Socket, version: 'v1' | 'v2'): Buffer {
+  const source = clientAddressOf(client);
+  const destination = (client.localAddress ?? '').replace(/^::ffff:/, '');
+  const v6 = net.isIPv6(source) || net.isIPv6(destination);
+  const addresses: ProxyAddresses = {
+    family: v6 ? 'tcp6' : 'tcp4',
+    sourceAddress: v6 && net.isIPv4(source) ? `::ffff:${source}` : source,
+    sourcePort: clientPortOf(client),
+    destinationAddress: v6 && net.isIPv4(destination) ? `::ffff:${destination}` : destination,
+    destinationPort: client.localPort ?? 0,
+  };
+  return version === 'v1' ? encodeProxyV1(addresses) : encodeProxyV2(addresses);
+}
+
 /** Forwards one accepted connection on `rt`: pick, dial (retrying what sent nothing), splice. */
-async function forward(rt: TcpRuntime, client: Socket): Promise<void> {
-  const upstream = rt.upstream;
+async function forward(rt: TcpRuntime, client: Socket, upstream: Upstream, head?: Buffer): Promise<void> {
   const config = upstream.config;
-  const remote = client.remoteAddress ?? '';
-  const hashKey = upstream.hashes ? (remote.startsWith('::ffff:') ? remote.slice(7) : remote) : undefined;
+  const hashKey = upstream.hashes ? clientAddressOf(client) : undefined;
   let tried: Endpoint[] | undefined;
   for (let tries = 1; ; tries++) {
     const endpoint = upstream.pick(hashKey, tried);
@@ -66,7 +87,9 @@ async function forward(rt: TcpRuntime, client: Socket): Promise<void> {
     if (client.destroyed) return void socket.destroy();
     upstream.state.record(state, false);
     const empty = Buffer.alloc(0);
-    rt.tunnels.open(client, socket, config.timeouts.tunnelIdle, { answer: empty, upstreamRest: empty, clientRest: empty });
+    const header = config.proxyProtocol === undefined ? empty : proxyHeaderFor(client, config.proxyProtocol);
+    const clientRest = head === undefined ? header : header.length === 0 ? head : Buffer.concat([header, head]);
+    rt.tunnels.open(client, socket, config.timeouts.tunnelIdle, { answer: empty, upstreamRest: empty, clientRest });
     return;
   }
 }
@@ -77,6 +100,8 @@ export class TcpListener {
   readonly limits: ConnectionLimits;
   config: ListenerConfig;
   #runtime: TcpRuntime;
+  /** proxyProtocol.trusted, compiled once per config. */
+  #trusted: AddressSet | undefined;
   /** Runtimes replaced by a reload whose connections are still open (until their drain timeout). */
   readonly #draining = new Set<TcpRuntime>();
 
@@ -100,27 +125,37 @@ export class TcpListener {
       });
       this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(options(opts)));
       server = tls.createServer({ ...options(this.certificates.defaultOptions()), allowHalfOpen: true, handshakeTimeout: config.headerTimeout }, (client) =>
-        this.#accept(client, true),
+        this.#accept(client),
       );
-      // Counted on the raw TCP socket, before any handshake work.
-      server.on('connection', (socket: Socket) => {
-        if (!this.limits.admit(socket)) socket.destroy();
-      });
+      // Counted on the raw TCP socket, before any handshake work; a PROXY header comes before TLS.
+      const startTls = server.listeners('connection')[0] as (this: tls.Server, socket: Socket) => void;
+      server.removeAllListeners('connection');
+      const tlsServer = server;
+      server.on('connection', (socket: Socket) => this.#admit(socket, () => startTls.call(tlsServer, socket)));
       server.on('tlsClientError', (_err, socket) => socket.destroy());
       this.server = server;
     } else {
       // allowHalfOpen: a client's FIN is passed on while the endpoint may still answer.
-      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.#accept(client, false));
+      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.#admit(client, () => this.#accept(client)));
     }
   }
 
-  #accept(client: Socket, admitted: boolean): void {
+  /** Connection caps, then the PROXY header when the listener takes one, then `next`. */
+  #admit(socket: Socket, next: () => void): void {
+    socket.on('error', ignore);
+    if (!this.limits.admit(socket)) return void socket.destroy();
+    const pp = this.config.proxyProtocol;
+    if (pp === undefined) return next();
+    readProxyHeader(socket, (this.#trusted ??= new AddressSet(pp.trusted)), pp.timeout, next);
+  }
+
+  #accept(client: Socket): void {
     client.on('error', ignore);
-    if (!admitted && !this.limits.admit(client)) return void client.destroy();
     const rt = this.#runtime;
     rt.generation.enter();
     client.once('close', () => rt.generation.leave());
-    forward(rt, client).catch(() => client.destroy());
+    const forwarded = this.config.protocol === 'tls-passthrough' ? forwardBySni(rt, client, this.config.headerTimeout, forward) : forward(rt, client, rt.upstream!);
+    forwarded.catch(() => client.destroy());
   }
 
   get runtime(): TcpRuntime {
@@ -136,6 +171,7 @@ export class TcpListener {
   swap(runtime: TcpRuntime, config: ListenerConfig): void {
     const old = this.#runtime;
     this.config = config;
+    this.#trusted = undefined;
     if (config.tls !== undefined) this.certificates?.update(config.tls);
     this.limits.update(config.maxConnections, config.maxConnectionsPerClient);
     this.#runtime = runtime;

@@ -10,3 +10,8 @@ export const requestEnd = diagnostics.channel('switchboard:request:end');
 export const configReload = diagnostics.channel('switchboard:config:reload');
 /** Published when an endpoint's health or ejection changes: an `EndpointStateEvent` (upstream/state.ts). */
 export const endpointState = diagnostics.channel('switchboard:endpoint:state');
+/**
+ * Published when a udp listener's session opens or ends: a `UdpSessionEvent` (listeners/udp-listener.ts).
+ * Once per session, never per datagram.
+ */
+export const udpSession = diagnostics.channel('switchboard:udp:session');

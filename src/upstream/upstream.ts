@@ -55,8 +55,8 @@ export class Upstream {
         this.pools.push(pool);
         return pool;
       };
-      // tcp:// endpoints (tcp listeners) are dialled directly: no HTTP pool.
-      const tcp = e.scheme === 'tcp';
+      // tcp:// and udp:// endpoints (layer 4 listeners) are dialled directly: no HTTP pool.
+      const tcp = e.scheme === 'tcp' || e.scheme === 'udp';
       const endpoint = new Endpoint(config.name, e, s, tcp ? undefined : acquire(config.timeouts.connect), tls);
       if (!tcp) {
         for (const t of connectTimeouts) {

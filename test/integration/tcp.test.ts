@@ -314,3 +314,117 @@ test('protocol tls: TLS is terminated with the certificate for the SNI name, pla
     await pki.cleanup();
   }
 });
+
+/** A TCP origin that reads a PROXY header (v1 or v2) and answers with the client address it names. */
+async function proxyAwareOrigin(): Promise<{ url: string; close(): Promise<void> }> {
+  const { parseProxyHeader } = await import('../../src/transport/proxy-protocol.ts');
+  const server = net.createServer((s) => {
+    let seen = Buffer.alloc(0);
+    s.on('error', () => undefined);
+    s.on('data', (d: Buffer) => {
+      seen = Buffer.concat([seen, d]);
+      const r = parseProxyHeader(seen);
+      if (r.kind === 'incomplete') return;
+      if (r.kind === 'invalid') return void s.end(`invalid: ${r.reason}\n`);
+      s.end(`v${r.version} from ${r.addresses.sourceAddress}:${r.addresses.sourcePort} then ${JSON.stringify(seen.subarray(r.headerLength).toString())}\n`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+test('PROXY protocol: v1 and v2 accepted from trusted peers; the client address is sent on in v1 or v2', async () => {
+  const { encodeProxyV2 } = await import('../../src/transport/proxy-protocol.ts');
+  const origin = await proxyAwareOrigin();
+  try {
+    for (const out of ['v1', 'v2'] as const) {
+      const { gw, port } = await start(tcpConfig([origin.url], { listener: { proxyProtocol: { trusted: ['127.0.0.0/8'] } }, upstream: { proxyProtocol: out } }));
+      try {
+        const v1 = await connect(port);
+        v1.socket.write('PROXY TCP4 203.0.113.7 192.0.2.1 40000 6379\r\nhello');
+        await v1.until('\n');
+        assert.equal(v1.received(), `${out} from 203.0.113.7:40000 then "hello"\n`);
+        const v2 = await connect(port);
+        v2.socket.write(Buffer.concat([encodeProxyV2({ family: 'tcp6', sourceAddress: '2001:db8::7', sourcePort: 41000, destinationAddress: '2001:db8::1', destinationPort: 6379 }), Buffer.from('hi')]));
+        await v2.until('\n');
+        assert.equal(v2.received(), `${out} from 2001:db8::7:41000 then "hi"\n`);
+        v1.socket.destroy();
+        v2.socket.destroy();
+      } finally {
+        await gw.stop();
+      }
+    }
+  } finally {
+    await origin.close();
+  }
+});
+
+test('PROXY protocol: an untrusted peer, a malformed header or one too slow to arrive closes the connection', async () => {
+  const accepted = a.accepted;
+  const untrusted = await start(tcpConfig([a.url], { listener: { proxyProtocol: { trusted: ['10.0.0.0/8'] } } }));
+  try {
+    const c = await connect(untrusted.port);
+    c.socket.write('PROXY TCP4 203.0.113.7 192.0.2.1 40000 6379\r\n');
+    await guard(c.closed, 'an untrusted peer to be refused');
+    assert.equal(c.received(), '');
+  } finally {
+    await untrusted.gw.stop();
+  }
+  const { gw, port } = await start(tcpConfig([a.url], { listener: { proxyProtocol: { trusted: ['127.0.0.1'], timeout: '200ms' } } }));
+  try {
+    const bad = await connect(port);
+    bad.socket.write('PROXY TCP4 999.0.0.1 192.0.2.1 40000 6379\r\n');
+    await guard(bad.closed, 'a malformed header to close the connection');
+    assert.equal(bad.received(), '');
+    const slow = await connect(port);
+    slow.socket.write('PROXY TCP4 203.0.');
+    await guard(slow.closed, 'a header that never completes to close the connection', 3000);
+    assert.equal(slow.received(), '');
+    assert.equal(a.accepted, accepted, 'no refused connection ever reached the endpoint');
+  } finally {
+    await gw.stop();
+  }
+});
+
+test('PROXY protocol on http and https listeners: the real client address reaches the forwarding headers', async () => {
+  const { startOrigin } = await import('./helpers/origin.ts');
+  const { createPki } = await import('./helpers/certs.ts');
+  const tls = await import('node:tls');
+  const origin = await startOrigin('o');
+  const pki = await createPki();
+  const site = await pki.issue({ names: ['site.test'] });
+  const gw = await startGateway({
+    config: {
+      listeners: {
+        web: { address: '127.0.0.1:0', protocol: 'http', proxyProtocol: { trusted: ['127.0.0.1'] } },
+        secure: { address: '127.0.0.1:0', protocol: 'https', proxyProtocol: { trusted: ['127.0.0.1'] }, tls: { certificates: [{ cert: site.certFile, key: site.keyFile }] } },
+      },
+      routes: { all: { upstream: 'o' } },
+      upstreams: { o: { endpoints: [{ url: origin.url }] } },
+    },
+    accessLog: 'off',
+    logLevel: 'silent',
+  });
+  try {
+    const plain = await connect(gw.address('web').port);
+    plain.socket.write('PROXY TCP4 198.51.100.9 192.0.2.1 50000 80\r\nGET /pp HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n');
+    await guard(plain.closed, 'the plain response');
+    assert.match(plain.received(), /^HTTP\/1\.1 200/);
+    assert.match(plain.received(), /"x-forwarded-for":"198\.51\.100\.9"/);
+
+    const raw = net.connect({ host: '127.0.0.1', port: gw.address('secure').port });
+    await new Promise((resolve) => raw.once('connect', resolve));
+    raw.write('PROXY TCP4 198.51.100.10 192.0.2.1 50001 443\r\n');
+    const secure = tls.connect({ socket: raw, servername: 'site.test', ca: pki.ca.cert });
+    let body = '';
+    secure.on('data', (d: Buffer) => (body += d.toString()));
+    secure.write('GET /pps HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n');
+    await guard(new Promise((resolve) => secure.once('end', resolve)), 'the https response');
+    assert.match(body, /"x-forwarded-for":"198\.51\.100\.10"/);
+    secure.destroy();
+  } finally {
+    await gw.stop();
+    await origin.close();
+    await pki.cleanup();
+  }
+});

@@ -1,0 +1,86 @@
+/**
+ * `protocol: tls-passthrough`: a tcp listener that routes each connection by the server name (SNI)
+ * of its ClientHello, read without decrypting, and passes every byte on untouched, so the client's
+ * TLS session is with the endpoint and sees the endpoint's own certificate.
+ *
+ *   accept ─► read until the ClientHello is whole (listener headerTimeout, ~16 KiB at most)
+ *                malformed, too slow, too large, client gone ─► closed
+ *          ─► upstream: exact sni entry ─► `*.` wildcard one label up ─► `upstream` ─► none: closed
+ *          ─► pick / dial / retry / splice as any tcp connection, the bytes read so far sent first
+ */
+import type { Socket } from 'node:net';
+import { parseClientHello } from '../transport/client-hello.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+import type { TcpRuntime } from './tcp-listener.ts';
+
+/** A ClientHello read whole, and every byte read for it (to send on first). */
+export interface ClientHelloRead {
+  /** Lower-case; undefined when the client sent no server name. */
+  readonly serverName: string | undefined;
+  readonly bytes: Buffer;
+}
+
+/** Reads past this many chunks without a whole ClientHello close the connection (each is re-parsed). */
+const MAX_READS = 256;
+
+/**
+ * Reads `client` until its first bytes are a whole ClientHello, then pauses it (the caller pipes
+ * it on). Resolves undefined, the client destroyed, when they cannot be one, when the client ends
+ * or closes first, or when `timeout` ms pass first.
+ */
+export function readClientHello(client: Socket, timeout: number): Promise<ClientHelloRead | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let reads = 0;
+    const timer = setTimeout(() => finish(undefined), timeout);
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      const bytes = chunks.length === 1 ? chunk : Buffer.concat(chunks);
+      if (chunks.length > 1) chunks.splice(0, chunks.length, bytes);
+      const verdict = parseClientHello(bytes);
+      if (verdict.kind === 'ok') finish({ serverName: verdict.serverName, bytes });
+      else if (verdict.kind === 'invalid' || ++reads >= MAX_READS) finish(undefined);
+    };
+    const onEnd = (): void => finish(undefined);
+    function finish(read: ClientHelloRead | undefined): void {
+      clearTimeout(timer);
+      client.off('data', onData);
+      client.off('end', onEnd);
+      client.off('close', onEnd);
+      client.pause();
+      if (read === undefined) client.destroy();
+      resolve(read);
+    }
+    client.on('data', onData);
+    client.once('end', onEnd);
+    client.once('close', onEnd);
+  });
+}
+
+/**
+ * The upstream for a server name: the exact entry of `table`, else the `*.` wildcard one label up,
+ * else `fallback` (undefined: none, the connection is to be closed). `serverName` is lower-case,
+ * as are the table's names.
+ */
+export function sniLookup<T>(table: ReadonlyMap<string, T>, serverName: string | undefined, fallback: T | undefined): T | undefined {
+  if (serverName === undefined) return fallback;
+  const exact = table.get(serverName);
+  if (exact !== undefined) return exact;
+  const dot = serverName.indexOf('.');
+  return (dot > 0 ? table.get('*' + serverName.slice(dot)) : undefined) ?? fallback;
+}
+
+/** The tcp listener's forwarding step: to `upstream`, `head` sent to the endpoint first. */
+export type Forward = (rt: TcpRuntime, client: Socket, upstream: Upstream, head: Buffer) => Promise<void>;
+
+/**
+ * Routes one accepted connection of a tls-passthrough listener (see the module comment): the
+ * ClientHello within `timeout` ms, its upstream by `rt.sni` (else `rt.upstream`), then `forward`.
+ */
+export async function forwardBySni(rt: TcpRuntime, client: Socket, timeout: number, forward: Forward): Promise<void> {
+  const hello = await readClientHello(client, timeout);
+  if (hello === undefined) return;
+  const upstream = sniLookup(rt.sni ?? new Map<string, Upstream>(), hello.serverName, rt.upstream);
+  if (upstream === undefined) return void client.destroy();
+  return forward(rt, client, upstream, hello.bytes);
+}
