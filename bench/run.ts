@@ -6,12 +6,14 @@
 //   node-minimal  ~30-line node:http + undici forwarder (bench/minimal-forwarder.ts), the floor of Node's overhead
 //   nginx         reverse proxy, 1 worker, upstream keepalive (when installed)
 //   haproxy       reverse proxy, 1 thread, http-reuse (when installed)
-// Three more suites (BENCH_SUITES=peers,https,algorithms,slow, default all):
+// More suites (BENCH_SUITES=peers,https,algorithms,slow,tcp, default all):
 //   https         Switchboard vs nginx terminating TLS over the same origins: HTTP/1.1 (wrk) and
 //                 HTTP/2 (h2load), req/s and p99 as Switchboard/nginx ratios
 //   algorithms    each Switchboard balancer's req/s against round robin (one child per balancer)
 //   slow          p50/p99 of round-robin vs least-response-time (...) when one origin adds a delay
-// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, ...).
+//   tcp           layer 4 (`protocol: tcp` listener): bulk MiB/s (1 GiB) and new connections/s with p99,
+//                 Switchboard vs direct and HAProxy `mode tcp`, as ratios
+// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, ...).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -62,7 +64,7 @@ function envList(name: string, fallback: readonly string[]): string[] {
   return raw.length > 0 ? raw : [...fallback];
 }
 
-const ALL_SUITES = ['peers', 'https', 'algorithms', 'slow'] as const;
+const ALL_SUITES = ['peers', 'https', 'algorithms', 'slow', 'tcp'] as const;
 type SuiteName = (typeof ALL_SUITES)[number];
 const SUITES = envList('BENCH_SUITES', ALL_SUITES) as SuiteName[];
 for (const s of SUITES) {
@@ -146,6 +148,29 @@ const SLOW_BALANCERS = balancerList('BENCH_SLOW_ALGORITHMS', [
   'power-of-two',
 ]);
 if (SLOW_ORIGINS < 2) throw new Error('BENCH_SLOW_ORIGINS must be at least 2 (one slow, the others fast)');
+
+// Suite `tcp`: layer 4, bulk throughput and connection rate.
+/** A byte count: an integer, or one with a KiB/MiB/GiB suffix ("1GiB", "256MiB"). */
+function envBytes(name: string, fallback: number): number {
+  const raw = (process.env[name] ?? '').trim();
+  if (raw === '') return fallback;
+  const m = /^(\d+(?:\.\d+)?)\s*(|B|KiB|MiB|GiB)$/i.exec(raw);
+  const unit = { '': 1, b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30 }[(m?.[2] ?? '').toLowerCase()];
+  const n = m && unit ? Math.round(Number(m[1]) * unit) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive byte count (e.g. 1073741824, 256MiB, 1GiB), got ${JSON.stringify(raw)}`);
+  return n;
+}
+const TCP_BYTES = envBytes('BENCH_TCP_BYTES', 2 ** 30);
+const TCP_CONNECTIONS = envNumber('BENCH_TCP_CONNECTIONS', 4, true);
+const TCP_RATE_DURATION_S = envNumber('BENCH_TCP_RATE_DURATION', 5, false);
+const TCP_RATE_CONCURRENCY = envNumber('BENCH_TCP_RATE_CONCURRENCY', 16, true);
+const TCP_ROUNDS = envNumber('BENCH_TCP_ROUNDS', 3, true);
+const TCP_WARMUP_S = envNumber('BENCH_TCP_WARMUP', 1, false, true);
+const TCP_FIRST_WARMUP_S = Math.max(TCP_WARMUP_S, envNumber('BENCH_TCP_FIRST_WARMUP', 2, false));
+const TCP_TESTS = envList('BENCH_TCP_TESTS', ['bulk', 'rate']);
+for (const t of TCP_TESTS) {
+  if (t !== 'bulk' && t !== 'rate') throw new Error(`BENCH_TCP_TESTS: unknown test ${JSON.stringify(t)} (known: bulk, rate)`);
+}
 
 // ---------------------------------------------------------------- process bookkeeping
 
@@ -463,6 +488,8 @@ interface LoadResult {
   protocol?: string;
   /** Over TLS, when the load generator reports it (h2load): "TLSv1.3 TLS_AES_256_GCM_SHA384". */
   tls?: string;
+  /** The first few error messages, when the load generator reports them (tcp-client). */
+  problems?: string[];
 }
 
 /**
@@ -472,6 +499,8 @@ interface LoadResult {
  */
 interface RunOptions {
   varyKey?: 'header' | 'path';
+  /** Set by runRounds on warm-up runs (a fixed-size load such as the tcp suite's 1 GiB runs for the warm-up's seconds instead). */
+  warmup?: boolean;
 }
 
 interface LoadGen {
@@ -479,6 +508,9 @@ interface LoadGen {
   version: string;
   /** How `varyKey` is honoured: 'random per request' or 'fixed key'. */
   varyKeySupport: string;
+  /** What `rps` and `requests` count, for the log lines: default 'req/s' and 'req' (tcp bulk: 'MiB/s', 'MiB'). */
+  rateUnit?: string;
+  unit?: string;
   run(url: string, seconds: number, connections: number, opts?: RunOptions): Promise<LoadResult>;
 }
 
@@ -936,6 +968,25 @@ ${listen}
   return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, ca: certs?.ca };
 }
 
+/**
+ * HAProxy in the foreground (-db) with `config` written to <tmp>/<name>.cfg; its stdout (where a
+ * `log stdout` access log goes) to <tmp>/<name>-access.log, its stderr to <tmp>/<name>.log.
+ */
+function spawnHaproxy(name: string, config: string): { cp: ChildProcess; accessLog: string; logFile: string } {
+  const conf = path.join(tmpDir, `${name}.cfg`);
+  fs.writeFileSync(conf, config);
+  const accessLog = path.join(tmpDir, `${name}-access.log`);
+  const logFile = path.join(tmpDir, `${name}.log`);
+  const outFd = fs.openSync(accessLog, 'a');
+  const errFd = fs.openSync(logFile, 'a');
+  try {
+    return { cp: track(spawn(haproxyBin as string, ['-db', '-f', conf], { stdio: ['ignore', outFd, errFd] })), accessLog, logFile };
+  } finally {
+    fs.closeSync(outFd);
+    fs.closeSync(errFd);
+  }
+}
+
 const subjects: Subject[] = [
   {
     name: 'direct',
@@ -979,11 +1030,9 @@ const subjects: Subject[] = [
     description: 'HAProxy, mode http, nbthread 1, http-reuse always, access log ON (stdout to a file)',
     unavailable: () => (haproxyBin ? null : 'haproxy is not installed'),
     async start(origins) {
-      const bin = haproxyBin as string;
       const port = await freePort();
-      const conf = path.join(tmpDir, 'haproxy.cfg');
-      fs.writeFileSync(
-        conf,
+      const { cp, accessLog, logFile } = spawnHaproxy(
+        'haproxy',
         `# generated by bench/run.ts
 global
   nbthread 1
@@ -1010,13 +1059,6 @@ backend origins
 ${origins.map((o, i) => `  server o${i + 1} 127.0.0.1:${o.port}`).join('\n')}
 `,
       );
-      const accessLog = path.join(tmpDir, 'haproxy-access.log');
-      const logFile = path.join(tmpDir, 'haproxy.log');
-      const outFd = fs.openSync(accessLog, 'a');
-      const errFd = fs.openSync(logFile, 'a');
-      const cp = track(spawn(bin, ['-db', '-f', conf], { stdio: ['ignore', outFd, errFd] }));
-      fs.closeSync(outFd);
-      fs.closeSync(errFd);
       const url = `http://127.0.0.1:${port}/`;
       try {
         await waitReady(url, cp, logFile);
@@ -1199,7 +1241,7 @@ async function runRounds(
         const connections = st.connections ?? plan.connections;
         const warmup = warmed.has(name) ? plan.warmupS : plan.firstWarmupS;
         warmed.add(name);
-        if (warmup > 0) await gen.run(st.url, warmup, connections, plan.load);
+        if (warmup > 0) await gen.run(st.url, warmup, connections, { ...plan.load, warmup: true });
         const counts0 = plan.origins ? await originCounts(plan.origins) : null;
         const cpu0 = cpuSeconds(st.pid);
         const t0 = process.hrtime.bigint();
@@ -1230,11 +1272,11 @@ async function runRounds(
           }
         }
         rounds.push(rr);
-        const warn = r.errors + r.non2xx > 0 ? `  (!) ${r.errors} socket errors, ${r.non2xx} non-2xx` : '';
+        const warn = r.errors + r.non2xx > 0 ? `  (!) ${r.errors} socket errors, ${r.non2xx} non-2xx${r.problems?.length ? `: ${r.problems.join('; ')}` : ''}` : '';
         const proto = r.protocol ? `  ${r.protocol}` : '';
         log(
-          `  ${plan.label} round ${round}/${plan.rounds}  ${name.padEnd(width)} ${fmt(r.rps, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms, 2)} ms  ` +
-            `p99 ${fmt(r.p99Ms, 2)} ms  rss ${fmt(rss, 1)} MB  cpu ${fmt(cpuPct, 0)}% ${fmt(cpuUsPerReq, 1)} us/req${shares}${proto}${warn}`,
+          `  ${plan.label} round ${round}/${plan.rounds}  ${name.padEnd(width)} ${fmt(r.rps, 0).padStart(8)} ${gen.rateUnit ?? 'req/s'}  p50 ${fmt(r.p50Ms, 2)} ms  ` +
+            `p99 ${fmt(r.p99Ms, 2)} ms  rss ${fmt(rss, 1)} MB  cpu ${fmt(cpuPct, 0)}% ${fmt(cpuUsPerReq, 1)} us/${gen.unit ?? 'req'}${shares}${proto}${warn}`,
         );
       } catch (err) {
         if (shuttingDown) return rounds;
@@ -2039,6 +2081,457 @@ async function slowSuite(loadgen: LoadGen): Promise<SlowReport | null> {
   return { config, ...run, ratios, p99LrtOverRr };
 }
 
+// ---------------------------------------------------------------- suite: tcp
+
+type TcpTest = 'bulk' | 'rate';
+const TCP_PROXIES = ['direct', 'switchboard', 'haproxy'] as const;
+const TCP_TEST_LABEL: Record<TcpTest, string> = { bulk: 'bulk throughput', rate: 'connection rate' };
+
+/**
+ * The tcp suite's load generator: bench/tcp-client.ts in a child process. `bulk` writes
+ * BENCH_TCP_BYTES over `connections` connections to a sink (for a warm-up: for `seconds`) and
+ * reports MiB/s as `rps` and MiB as `requests` (so runRounds' CPU us/req is CPU us per MiB);
+ * `rate` opens and closes connections for `seconds` with `connections` loops: conn/s and latency.
+ */
+function makeTcpClient(test: TcpTest): LoadGen {
+  return {
+    name: 'tcp-client',
+    version: 'bench/tcp-client.ts',
+    varyKeySupport: 'not applicable',
+    rateUnit: test === 'bulk' ? 'MiB/s' : 'conn/s',
+    unit: test === 'bulk' ? 'MiB' : 'conn',
+    async run(url, seconds, connections, opts) {
+      const port = Number(new URL(url).port);
+      const timed = test === 'rate' || opts?.warmup === true;
+      const arg =
+        test === 'bulk'
+          ? { mode: 'bulk', port, connections, ...(timed ? { seconds } : { bytes: TCP_BYTES }) }
+          : { mode: 'rate', port, concurrency: connections, seconds };
+      // A fixed-size run has no duration: allow 10 MiB/s at the very least.
+      const timeoutMs = timed ? (seconds + 30) * 1000 : 30_000 + (TCP_BYTES / (10 * 2 ** 20)) * 1000;
+      const r = await runCollect(NODE, [path.join(BENCH_DIR, 'tcp-client.ts'), JSON.stringify(arg)], timeoutMs);
+      const line = r.stdout.trim().split('\n').at(-1) ?? '';
+      if (r.code !== 0 || !line.startsWith('{')) throw new Error(`tcp-client exited ${r.code}: ${(r.stderr.trim() || r.stdout.trim()).slice(-500)}`);
+      const j = JSON.parse(line) as {
+        bytes?: number;
+        mibPerS?: number;
+        connections?: number;
+        connPerS?: number;
+        p50Ms?: number;
+        p90Ms?: number;
+        p99Ms?: number;
+        errors: number;
+        problems?: string[];
+      };
+      const nan = Number.NaN;
+      return test === 'bulk'
+        ? { rps: j.mibPerS ?? nan, p50Ms: nan, p90Ms: nan, p99Ms: nan, requests: (j.bytes ?? 0) / 2 ** 20, errors: j.errors, non2xx: 0, problems: j.problems }
+        : {
+            rps: j.connPerS ?? nan,
+            p50Ms: j.p50Ms ?? nan,
+            p90Ms: j.p90Ms ?? nan,
+            p99Ms: j.p99Ms ?? nan,
+            requests: j.connections ?? 0,
+            errors: j.errors,
+            non2xx: 0,
+            problems: j.problems,
+          };
+    },
+  };
+}
+
+/**
+ * One exchange with a tcp-origin, directly or through a proxy: `bulk` sends 64 KiB, half-closes and
+ * expects the sink's "65536\n"; `rate` sends one byte and expects it back and the close.
+ */
+function tcpProbe(port: number, test: TcpTest, timeoutMs = 2000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const payload = test === 'bulk' ? Buffer.alloc(65536, 0x61) : Buffer.from('x');
+    const expected = test === 'bulk' ? `${payload.length}\n` : 'x';
+    let got = '';
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const timer = setTimeout(() => sock.destroy(new Error(`timeout after ${timeoutMs} ms (got ${JSON.stringify(got)})`)), timeoutMs);
+    sock.setEncoding('latin1');
+    sock.once('connect', () => (test === 'bulk' ? sock.end(payload) : sock.write(payload)));
+    sock.on('data', (d: string) => {
+      got += d;
+      if (test === 'rate' && got.length >= 1) sock.end();
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    sock.once('close', (hadError) => {
+      clearTimeout(timer);
+      if (hadError) return;
+      if (got === expected) resolve();
+      else reject(new Error(`expected ${JSON.stringify(expected)} then the close, got ${JSON.stringify(got.slice(0, 80))}`));
+    });
+  });
+}
+
+/** Probes `port` (a rate exchange) until it answers, the process dies, or the deadline passes. */
+async function waitTcpReady(port: number, cp: ChildProcess, logFile: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (!isRunning(cp)) throw new Error(`exited (code ${cp.exitCode}, signal ${cp.signalCode}) ${tail(logFile)}`);
+    try {
+      return await tcpProbe(port, 'rate');
+    } catch (err) {
+      last = errorMessage(err);
+    }
+    await sleep(100);
+  }
+  throw new Error(`not ready after ${timeoutMs} ms (${last}) ${tail(logFile)}`);
+}
+
+interface TcpTargets {
+  /** The port a client uses for each test (the sink / the byte origin, or a proxy's listener in front of it). */
+  ports: Record<TcpTest, number>;
+  started: Started;
+}
+
+/**
+ * Switchboard with two `protocol: tcp` listeners (bulk -> the sink, rate -> the byte origin), each
+ * over a one-endpoint round-robin upstream, started from a YAML file with the CLI in one process,
+ * as in the https suite. Access log off: tcp listeners write none yet (docs/layer4.md).
+ */
+async function startSwitchboardTcp(name: string, sinkPort: number, bytePort: number): Promise<TcpTargets> {
+  const ports = { bulk: await freePort(), rate: await freePort() };
+  const q = (s: string): string => JSON.stringify(s);
+  const conf = path.join(tmpDir, `${name}.yaml`);
+  fs.writeFileSync(
+    conf,
+    `# generated by bench/run.ts (suite tcp)
+listeners:
+  bulk: { address: ${q(`127.0.0.1:${ports.bulk}`)}, protocol: tcp, upstream: sink }
+  rate: { address: ${q(`127.0.0.1:${ports.rate}`)}, protocol: tcp, upstream: byte }
+upstreams:
+  sink: { balancer: round-robin, endpoints: [ { url: ${q(`tcp://127.0.0.1:${sinkPort}`)} } ] }
+  byte: { balancer: round-robin, endpoints: [ { url: ${q(`tcp://127.0.0.1:${bytePort}`)} } ] }
+`,
+  );
+  const logFile = path.join(tmpDir, `${name}.log`);
+  const cli = path.join(REPO_DIR, 'src', 'cli', 'main.ts');
+  const args = [...cpuProfArgv(name), cli, '--log-level', 'warn', 'start', '-c', conf, '--access-log', 'off', '--no-watch'];
+  const cp = spawnToLog(NODE, args, logFile, { ...process.env, NODE_ENV: 'production' });
+  try {
+    await waitTcpReady(ports.rate, cp, logFile);
+  } catch (err) {
+    await stopProcess(cp);
+    throw new Error(`${errorMessage(err)}${isRunning(cp) ? '' : `\n    (BENCH_KEEP_TMP=1 keeps ${conf})`}`);
+  }
+  return { ports, started: { url: `tcp://127.0.0.1:${ports.rate}`, pid: cp.pid ?? 0, proc: cp, owned: true, logFile, graceMs: CPU_PROF_DIR ? 30_000 : undefined } };
+}
+
+/** HAProxy `mode tcp`, nbthread 1 (as in peers), balance roundrobin, a frontend per test; no log (Switchboard's tcp listeners write none). */
+async function startHaproxyTcp(name: string, sinkPort: number, bytePort: number): Promise<TcpTargets> {
+  const ports = { bulk: await freePort(), rate: await freePort() };
+  const { cp, logFile } = spawnHaproxy(
+    name,
+    `# generated by bench/run.ts (suite tcp)
+global
+  nbthread 1
+  maxconn 4096
+
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 65s
+  timeout server 65s
+
+frontend bulk
+  bind 127.0.0.1:${ports.bulk}
+  default_backend sink
+
+frontend rate
+  bind 127.0.0.1:${ports.rate}
+  default_backend byte
+
+backend sink
+  balance roundrobin
+  server sink 127.0.0.1:${sinkPort}
+
+backend byte
+  balance roundrobin
+  server byte 127.0.0.1:${bytePort}
+`,
+  );
+  try {
+    await waitTcpReady(ports.rate, cp, logFile);
+  } catch (err) {
+    await stopProcess(cp);
+    throw err;
+  }
+  return { ports, started: { url: `tcp://127.0.0.1:${ports.rate}`, pid: cp.pid ?? 0, proc: cp, owned: true, logFile } };
+}
+
+interface TcpRatio {
+  /** Ratio of the medians: MiB/s (bulk) or conn/s (rate). */
+  throughput: number;
+  /** Ratio of the medians of the measured process's CPU per MiB / per connection (not for `/ direct`: that is the origin's). */
+  cpu: number | null;
+  /** rate only: p50, p99 of connect + one-byte exchange. */
+  p50: number | null;
+  p99: number | null;
+  rss: number;
+  /** `switchboard / haproxy` only: each switchboard run over the mean of the haproxy runs of the same test around it. */
+  paired?: { median: number; min: number; max: number; pairs: number; haproxyAAMin: number; haproxyAAMax: number };
+}
+
+interface TcpReport {
+  config: Record<string, unknown>;
+  proxies: SubjectStatus[];
+  /** The measured subjects: "<direct|switchboard|haproxy> <bulk|rate>". */
+  subjects: SubjectStatus[];
+  rounds: RoundResult[];
+  /** As in the other suites; for bulk, rps is MiB/s, requests MiB, cpuUsPerReq CPU us per MiB (cpuSPerGiB added). */
+  summary: (SubjectSummary & { cpuSPerGiB?: number | null })[];
+  /** ratios[test]["switchboard / direct" | "switchboard / haproxy" | "haproxy / direct"]. */
+  ratios: Partial<Record<TcpTest, Record<string, TcpRatio>>>;
+}
+
+/** Switchboard's tcp listener against a direct connection and HAProxy `mode tcp`: bulk MiB/s and connections/s. */
+async function tcpSuite(): Promise<TcpReport | null> {
+  heading('tcp: layer 4, Switchboard vs direct and HAProxy mode tcp');
+  const tests = TCP_TESTS as TcpTest[];
+  const gib = TCP_BYTES / 2 ** 30;
+  console.log(
+    `  ${TCP_ROUNDS} round(s); each run preceded by a warm-up (${TCP_WARMUP_S}s, ${TCP_FIRST_WARMUP_S}s the first time); runs rotate through the subjects each round.`,
+  );
+  if (tests.includes('bulk')) {
+    console.log(
+      `  bulk: ${fmt(TCP_BYTES / 2 ** 20, 0)} MiB in total over ${TCP_CONNECTIONS} connection(s) into a sink (bench/tcp-origin.ts --mode=sink); ` +
+        'wall time until the sink has acknowledged every byte (client half-closes, the sink answers its count).',
+    );
+  }
+  if (tests.includes('rate')) {
+    console.log(
+      `  rate: ${TCP_RATE_CONCURRENCY} loops x ${TCP_RATE_DURATION_S}s of connect, one byte each way, close (bench/tcp-origin.ts --mode=byte); ` +
+        'latency = connect start to the byte back.',
+    );
+  }
+  console.log('  client: bench/tcp-client.ts in its own process; one sink and one byte origin shared by all subjects.');
+  console.log('  equal footing: haproxy nbthread 1, Switchboard one process (tcp listeners, started with the CLI); neither logs connections.\n');
+
+  const config = {
+    rounds: TCP_ROUNDS,
+    warmupS: TCP_WARMUP_S,
+    firstWarmupS: TCP_FIRST_WARMUP_S,
+    tests,
+    bulk: { bytes: TCP_BYTES, connections: TCP_CONNECTIONS },
+    rate: { durationS: TCP_RATE_DURATION_S, concurrency: TCP_RATE_CONCURRENCY },
+  };
+  if (!haproxyBin) console.log('skipping haproxy: not installed; no switchboard / haproxy ratios');
+
+  const origins: Origin[] = [];
+  const proxies: SubjectStatus[] = [];
+  const targets = new Map<string, TcpTargets>();
+  const running = new Map<string, Started>();
+  const runs = new Map<string, Started>();
+  const statuses: SubjectStatus[] = [];
+  let rounds: RoundResult[] = [];
+  try {
+    for (const mode of ['sink', 'byte'] as const) {
+      const { cp, port, logFile } = await spawnNodeChild('tcp-origin.ts', [`--mode=${mode}`], `tcp-origin-${mode}`);
+      origins.push({ url: `tcp://127.0.0.1:${port}`, port, proc: cp, logFile, delayMs: 0 });
+    }
+    const [sink, byte] = origins;
+    log(`tcp origins: sink ${sink.url} (pid ${sink.proc.pid}), byte ${byte.url} (pid ${byte.proc.pid})`);
+
+    const starters: Record<(typeof TCP_PROXIES)[number], { description: string; unavailable: string | null; start: () => Promise<TcpTargets> }> = {
+      direct: {
+        description: 'the origins, no proxy (CPU/RSS are the origin\u2019s: the sink, or the byte origin)',
+        unavailable: null,
+        start: async () => ({
+          ports: { bulk: sink.port, rate: byte.port },
+          started: { url: byte.url, pid: 0, proc: byte.proc, owned: false, logFile: byte.logFile },
+        }),
+      },
+      switchboard: {
+        description: 'Switchboard, two protocol: tcp listeners, round robin over one endpoint each; started with the CLI from a YAML config',
+        unavailable: fs.existsSync(path.join(REPO_DIR, 'src', 'cli', 'main.ts')) ? null : 'src/cli/main.ts not found',
+        start: () => startSwitchboardTcp('tcp-switchboard', sink.port, byte.port),
+      },
+      haproxy: {
+        description: 'HAProxy, mode tcp, nbthread 1, balance roundrobin, no log',
+        unavailable: haproxyBin ? null : 'haproxy is not installed',
+        start: () => startHaproxyTcp('tcp-haproxy', sink.port, byte.port),
+      },
+    };
+    for (const name of TCP_PROXIES) {
+      if (shuttingDown) return null;
+      const s = starters[name];
+      if (s.unavailable) {
+        proxies.push({ name, description: s.description, status: 'skipped', reason: s.unavailable });
+        continue;
+      }
+      try {
+        const t = await s.start();
+        try {
+          for (const test of tests) await tcpProbe(t.ports[test], test);
+        } catch (err) {
+          if (t.started.owned) await stopProcess(t.started.proc, t.started.graceMs);
+          throw new Error(`sanity check failed: ${errorMessage(err)}`);
+        }
+        targets.set(name, t);
+        if (t.started.owned) running.set(name, t.started);
+        proxies.push({ name, description: s.description, status: 'ok' });
+        log(`started ${name}: bulk port ${t.ports.bulk}, rate port ${t.ports.rate}${t.started.owned ? ` (pid ${t.started.pid})` : ''}`);
+      } catch (err) {
+        const reason = `failed to start: ${errorMessage(err).trim()}`;
+        console.log(`skipping ${name}: ${reason}`);
+        proxies.push({ name, description: s.description, status: 'failed', reason });
+      }
+    }
+    if (!targets.has('switchboard') && !targets.has('haproxy')) throw new Error('neither switchboard nor haproxy could be started');
+
+    // One measured subject per target and test, as in the https suite: "<target> bulk", "<target> rate".
+    const order: string[] = [];
+    for (const test of tests) {
+      const gen = makeTcpClient(test);
+      for (const name of TCP_PROXIES) {
+        const t = targets.get(name);
+        const subject = `${name} ${test}`;
+        const description = `${name}, ${TCP_TEST_LABEL[test]}`;
+        if (!t) {
+          statuses.push({ name: subject, description, status: 'skipped', reason: `${name} did not start` });
+          continue;
+        }
+        // direct: the CPU/RSS measured are the origin's (the sink for bulk, the byte origin for rate).
+        const origin = test === 'bulk' ? sink : byte;
+        const pid = name === 'direct' ? (origin.proc.pid ?? 0) : t.started.pid;
+        const proc = name === 'direct' ? origin.proc : t.started.proc;
+        runs.set(subject, {
+          ...t.started,
+          pid,
+          proc,
+          url: `tcp://127.0.0.1:${t.ports[test]}`,
+          loadgen: gen,
+          connections: test === 'bulk' ? TCP_CONNECTIONS : TCP_RATE_CONCURRENCY,
+        });
+        statuses.push({ name: subject, description, status: 'ok' });
+        order.push(subject);
+      }
+    }
+    const plan: RoundsPlan = {
+      label: 'tcp',
+      rounds: TCP_ROUNDS,
+      durationS: TCP_RATE_DURATION_S, // rate runs; bulk runs last as long as BENCH_TCP_BYTES takes
+      warmupS: TCP_WARMUP_S,
+      firstWarmupS: TCP_FIRST_WARMUP_S,
+      connections: TCP_RATE_CONCURRENCY,
+    };
+    const bulkRuns = tests.includes('bulk') ? TCP_ROUNDS * order.filter((n) => n.endsWith(' bulk')).length : 0;
+    log(
+      `\ntcp: running ${order.join(', ')}; about ${Math.ceil(plannedSeconds(order, plan) - bulkRuns * TCP_RATE_DURATION_S)} s ` +
+        `plus the time ${bulkRuns} bulk run(s) of ${fmt(gib, 2)} GiB take\n`,
+    );
+    rounds = await runRounds(makeTcpClient('rate'), order, runs, statuses, plan);
+  } finally {
+    await stopAll(running, origins);
+  }
+  if (shuttingDown) return null;
+
+  const names = tests.flatMap((test) => TCP_PROXIES.map((n) => `${n} ${test}`));
+  const summary: TcpReport['summary'] = summarize(names, rounds).map((s) =>
+    s.subject.endsWith(' bulk') ? { ...s, cpuSPerGiB: s.cpuUsPerReq === null ? null : (s.cpuUsPerReq * 1024) / 1e6 } : s,
+  );
+  const find = (subject: string): TcpReport['summary'][number] | undefined => summary.find((s) => s.subject === subject);
+
+  if (tests.includes('bulk')) {
+    console.log(`\nBulk throughput (median of ${TCP_ROUNDS} round(s); ${fmt(gib, 2)} GiB over ${TCP_CONNECTIONS} connection(s) per run):\n`);
+    printTable(
+      ['subject', 'MiB/s', 'CPU s/GiB', 'CPU %', 'RSS MB', 'errors', 'rounds'],
+      summary
+        .filter((s) => s.subject.endsWith(' bulk'))
+        .map((s) => [s.subject, fmt(s.rps, 0), fmt(s.cpuSPerGiB, 3), fmt(s.cpuPct, 0), fmt(s.rssMB, 1), String(s.errors), String(s.rounds)]),
+    );
+    console.log('  MiB/s: bytes acknowledged by the sink / wall time from the first connect to the last acknowledgement.');
+    console.log('  CPU s/GiB, CPU %: the proxy process (direct: the sink), user + system, all threads; 100 % = one core.');
+  }
+  if (tests.includes('rate')) {
+    console.log(`\nConnection rate (median of ${TCP_ROUNDS} round(s); ${TCP_RATE_CONCURRENCY} loops x ${TCP_RATE_DURATION_S}s):\n`);
+    printTable(
+      ['subject', 'conn/s', 'p50 ms', 'p90 ms', 'p99 ms', 'CPU us/conn', 'CPU %', 'RSS MB', 'errors', 'rounds'],
+      summary
+        .filter((s) => s.subject.endsWith(' rate'))
+        .map((s) => [
+          s.subject,
+          fmt(s.rps, 0),
+          fmt(s.p50Ms, 3),
+          fmt(s.p90Ms, 3),
+          fmt(s.p99Ms, 3),
+          fmt(s.cpuUsPerReq, 1),
+          fmt(s.cpuPct, 0),
+          fmt(s.rssMB, 1),
+          String(s.errors),
+          String(s.rounds),
+        ]),
+    );
+    console.log('  latency: connect start to the byte back (the connection then closes); CPU: the proxy process (direct: the byte origin).');
+  }
+
+  const ratios: TcpReport['ratios'] = {};
+  const lines: string[] = [];
+  const range = (lo: number, hi: number): string => (Number.isFinite(lo) ? `${fmt(lo, 2)}-${fmt(hi, 2)}` : 'n/a');
+  for (const test of tests) {
+    const testRounds = rounds.filter((r) => r.subject.endsWith(` ${test}`));
+    pairWithBaseline(testRounds, `haproxy ${test}`);
+    const paired = (subject: string): number[] => testRounds.filter((r) => r.subject === subject && r.vsBaseline !== undefined).map((r) => r.vsBaseline!.rps);
+    ratios[test] = {};
+    for (const [a, b] of [
+      ['switchboard', 'direct'],
+      ['switchboard', 'haproxy'],
+      ['haproxy', 'direct'],
+    ] as const) {
+      const sa = find(`${a} ${test}`);
+      const sb = find(`${b} ${test}`);
+      if (!sa || !sb) continue;
+      const r: TcpRatio = {
+        throughput: sa.rps / sb.rps,
+        cpu: b !== 'direct' && sa.cpuUsPerReq !== null && sb.cpuUsPerReq ? sa.cpuUsPerReq / sb.cpuUsPerReq : null,
+        p50: test === 'rate' ? sa.p50Ms / sb.p50Ms : null,
+        p99: test === 'rate' ? sa.p99Ms / sb.p99Ms : null,
+        rss: sa.rssMB !== null && sb.rssMB ? sa.rssMB / sb.rssMB : Number.NaN,
+      };
+      if (a === 'switchboard' && b === 'haproxy') {
+        const pairs = paired('switchboard ' + test);
+        const aa = paired('haproxy ' + test);
+        r.paired = {
+          median: median(pairs),
+          min: pairs.length ? Math.min(...pairs) : Number.NaN,
+          max: pairs.length ? Math.max(...pairs) : Number.NaN,
+          pairs: pairs.length,
+          haproxyAAMin: aa.length ? Math.min(...aa) : Number.NaN,
+          haproxyAAMax: aa.length ? Math.max(...aa) : Number.NaN,
+        };
+      }
+      const key = `${a} / ${b}`;
+      ratios[test][key] = r;
+      const unit = test === 'bulk' ? 'MiB/s' : 'conn/s';
+      const cpuUnit = test === 'bulk' ? 'CPU/GiB' : 'CPU/conn';
+      lines.push(
+        `  ${`${test}: ${key}`.padEnd(28)} ${unit} = ${fmt(r.throughput, 2)}` +
+          (r.p50 !== null ? `   p50 = ${fmt(r.p50, 2)}   p99 = ${fmt(r.p99, 2)}` : '') +
+          (r.cpu !== null ? `   ${cpuUnit} = ${fmt(r.cpu, 2)}   RSS = ${fmt(r.rss, 2)}` : '') +
+          (r.paired ? `   paired ${unit} = ${fmt(r.paired.median, 2)} (${range(r.paired.min, r.paired.max)}, haproxy A/A ${range(r.paired.haproxyAAMin, r.paired.haproxyAAMax)})` : ''),
+      );
+    }
+  }
+  if (lines.length > 0) {
+    console.log('\nRatios (MiB/s, conn/s: higher is better; p50, p99, CPU, RSS: lower is better):');
+    for (const l of lines) console.log(l);
+    console.log('  CPU and RSS ratios only between proxies (direct\u2019s are the origin\u2019s). paired: median (min-max) of each switchboard run over the');
+    console.log('  mean of the haproxy runs of the same test around it; haproxy A/A: the same for haproxy against itself (the noise).');
+  } else {
+    console.log('\nno ratios: switchboard and direct or haproxy must both run');
+  }
+  for (const st of [...proxies, ...statuses]) if (st.status !== 'ok') console.log(`  ${st.name}: ${st.status} (${st.reason})`);
+  return { config, proxies, subjects: statuses, rounds, summary, ratios };
+}
+
 // ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -2080,13 +2573,15 @@ async function main(): Promise<void> {
   let httpsReport: HttpsReport | null = null;
   let algorithms: AlgorithmsReport | null = null;
   let slow: SlowReport | null = null;
+  let tcp: TcpReport | null = null;
   for (const suite of ALL_SUITES) {
     if (!SUITES.includes(suite) || shuttingDown) continue;
     try {
       if (suite === 'peers') peers = await peersSuite(loadgen);
       else if (suite === 'https') httpsReport = await httpsSuite(loadgen);
       else if (suite === 'algorithms') algorithms = await algorithmsSuite(loadgen);
-      else slow = await slowSuite(loadgen);
+      else if (suite === 'slow') slow = await slowSuite(loadgen);
+      else tcp = await tcpSuite();
     } catch (err) {
       if (shuttingDown) return;
       errors[suite] = errorMessage(err);
@@ -2131,6 +2626,7 @@ async function main(): Promise<void> {
     https: httpsReport,
     algorithms,
     slowOrigin: slow,
+    tcp,
   };
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   console.log(`\nraw rounds and summary written to ${path.relative(process.cwd(), file)}`);

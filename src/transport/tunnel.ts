@@ -43,7 +43,9 @@ export class Tunnel {
     this.#outBase = client.bytesWritten + heads.answer.length;
     this.#link(client, upstream, idle);
     this.#link(upstream, client, idle);
-    client.write(heads.upstreamRest.length === 0 ? heads.answer : Buffer.concat([heads.answer, heads.upstreamRest]));
+    // Layer 4 tunnels have no answer head: no empty write (it would cost a syscall per connection).
+    const first = heads.upstreamRest.length === 0 ? heads.answer : Buffer.concat([heads.answer, heads.upstreamRest]);
+    if (first.length > 0) client.write(first);
     if (heads.clientRest.length > 0) upstream.write(heads.clientRest);
     upstream.pipe(client);
     client.pipe(upstream);

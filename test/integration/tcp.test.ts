@@ -428,3 +428,29 @@ test('PROXY protocol on http and https listeners: the real client address reache
     await pki.cleanup();
   }
 });
+
+test('HTTP health checks work for tcp:// endpoints that speak HTTP: a 503 on /healthz takes one out', async () => {
+  const { startOrigin } = await import('./helpers/origin.ts');
+  const { endpointEvent } = await import('./helpers/endpoint-events.ts');
+  const sick = await startOrigin('sick', (req, res) => res.writeHead(req.url === '/healthz' ? 503 : 200).end('sick\n'));
+  const well = await startOrigin('well', (_req, res) => res.writeHead(200).end('well\n'));
+  const down = endpointEvent((e) => e.upstream === 'pool' && !e.healthy, 'the endpoint answering 503 to be marked down');
+  const { gw, port } = await start(
+    tcpConfig([`tcp://127.0.0.1:${sick.port}`, `tcp://127.0.0.1:${well.port}`], {
+      upstream: { healthCheck: { type: 'http', path: '/healthz', interval: '50ms', timeout: '500ms', fall: 1, rise: 1 } },
+    }),
+  );
+  try {
+    const event = await down;
+    assert.equal(event.endpoint, `tcp://127.0.0.1:${sick.port}`);
+    for (let i = 0; i < 4; i++) {
+      const c = await connect(port);
+      c.socket.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await c.until('well');
+      c.socket.destroy();
+    }
+  } finally {
+    await gw.stop();
+    await Promise.all([sick.close(), well.close()]);
+  }
+});
