@@ -23,6 +23,7 @@ import { handleRequest, type ListenerRuntime } from './http-handler.ts';
 import { handleUpgrade, isWebSocketUpgrade } from './upgrade.ts';
 import { Tunnels } from '../transport/tunnel.ts';
 import { ConnectionLimits } from './connection-limits.ts';
+import { boundAddress, listenOn } from './bind.ts';
 import { CertificateStore } from './tls-contexts.ts';
 import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
 import { H2Request, H2Response } from './h2-exchange.ts';
@@ -279,19 +280,11 @@ export class HttpListener {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.server.once('error', onError);
-      this.server.listen({ host: this.config.address.host, port: this.config.address.port, reusePort: true }, () => {
-        this.server.off('error', onError);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, this.config.address);
   }
 
   address(): AddressInfo | undefined {
-    const a = this.server.address();
-    return a && typeof a === 'object' ? a : undefined;
+    return boundAddress(this.server);
   }
 
   /**

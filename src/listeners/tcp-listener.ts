@@ -21,6 +21,7 @@ import { Tunnels } from '../transport/tunnel.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { ConnectionLimits } from './connection-limits.ts';
+import { boundAddress, listenOn } from './bind.ts';
 import { clientAddressOf, clientPortOf, readProxyHeader } from './proxy-header.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxyAddresses } from '../transport/proxy-protocol.ts';
 import { AddressSet } from '../util/cidr.ts';
@@ -184,18 +185,11 @@ export class TcpListener {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: this.config.address.host, port: this.config.address.port, reusePort: true }, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, this.config.address);
   }
 
   address(): AddressInfo | undefined {
-    const a = this.server.address();
-    return a && typeof a === 'object' ? a : undefined;
+    return boundAddress(this.server);
   }
 
   /** Stops accepting; open connections live on until they end or destroyConnections. */
