@@ -18,7 +18,7 @@ import type { Socket, AddressInfo } from 'node:net';
 import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
-import { errorBody, ERRORS, type ErrorCode } from '../transport/errors.ts';
+import { writeRawError, type ErrorCode } from '../transport/errors.ts';
 import { handleRequest, type ListenerRuntime } from './http-handler.ts';
 import { handleUpgrade, isWebSocketUpgrade } from './upgrade.ts';
 import { Tunnels } from '../transport/tunnel.ts';
@@ -29,6 +29,7 @@ import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
 import { H2Request, H2Response } from './h2-exchange.ts';
 import { kClientCert, verifiedClientCert } from './client-cert.ts';
 import { readProxyHeader } from './proxy-header.ts';
+import { readPrefix, type Verdict } from './read-prefix.ts';
 import { AddressSet } from '../util/cidr.ts';
 
 /** Settings that can only be set when the server is created; a change means a new server. */
@@ -46,17 +47,9 @@ export function bindingKey(c: ListenerConfig): string {
   ].join('|');
 }
 
+/** Switchboard's own error on a socket that has no request (yet): JSON body, then closed. */
 function rawError(socket: Socket, code: ErrorCode): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const k = ERRORS[code];
-  const body = errorBody(code, undefined);
-  socket.end(
-    `HTTP/1.1 ${k.status} ${http.STATUS_CODES[k.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-  socket.destroySoon?.();
+  writeRawError(socket, code, undefined);
 }
 
 /** Parse failures Node reports before a request exists: 408, 431 or 400, always closing. */
@@ -233,16 +226,13 @@ export class HttpListener {
 
   /** Reads until the first bytes tell HTTP/2's preface from an HTTP/1.1 request line. */
   #sniff(socket: Socket, h2: http2.Http2Server): void {
-    let seen: Buffer | undefined;
-    socket.setTimeout(this.config.headerTimeout, () => socket.destroy());
-    const onData = (chunk: Buffer): void => {
-      seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+    let preface = false;
+    const judge = (seen: Buffer): Verdict => {
       const n = Math.min(seen.length, PREFACE.length);
-      const preface = seen.compare(PREFACE, 0, n, 0, n) === 0;
-      if (preface && seen.length < PREFACE.length) return;
-      socket.removeListener('data', onData);
-      socket.pause();
-      socket.setTimeout(0);
+      preface = seen.compare(PREFACE, 0, n, 0, n) === 0;
+      return preface && seen.length < PREFACE.length ? 'more' : 'ok';
+    };
+    readPrefix(socket, this.config.headerTimeout, judge, (seen) => {
       socket.unshift(seen);
       // The HTTP/2 session reads the bytes already buffered when it starts; node:http needs a resume.
       if (preface) h2.emit('connection', socket);
@@ -250,8 +240,7 @@ export class HttpListener {
         this.#h1.call(this.server, socket);
         socket.resume();
       }
-    };
-    socket.on('data', onData);
+    });
   }
 
   /** Settings a running server accepts changes to. */

@@ -9,6 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import { parseProxyHeader } from '../transport/proxy-protocol.ts';
+import { readPrefix, type Verdict } from './read-prefix.ts';
 import type { AddressSet } from '../util/cidr.ts';
 
 /** The client address a PROXY header gave this connection. */
@@ -55,21 +56,15 @@ export function readProxyHeader(socket: Socket, trusted: AddressSet, timeout: nu
     socket.destroy();
     return;
   }
-  let seen: Buffer | undefined;
   // Until the protocol handler takes the socket over, a reset must not go unhandled.
   socket.on('error', ignore);
-  const timer = setTimeout(() => socket.destroy(), timeout);
-  const onData = (chunk: Buffer): void => {
-    seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
-    const result = parseProxyHeader(seen);
-    if (result.kind === 'incomplete') return;
-    socket.removeListener('data', onData);
-    clearTimeout(timer);
-    if (result.kind === 'invalid') {
-      socket.destroy();
-      return;
-    }
-    socket.pause();
+  let result: ReturnType<typeof parseProxyHeader> | undefined;
+  const judge = (seen: Buffer): Verdict => {
+    result = parseProxyHeader(seen);
+    return result.kind === 'incomplete' ? 'more' : result.kind === 'invalid' ? 'bad' : 'ok';
+  };
+  readPrefix(socket, timeout, judge, (seen) => {
+    if (result?.kind !== 'ok') return;
     const a = result.addresses;
     // LOCAL (the balancer's own health check) and UNKNOWN keep the peer's address.
     if (result.command === 'proxy' && a.sourceAddress !== undefined && (a.family === 'tcp4' || a.family === 'tcp6')) {
@@ -77,7 +72,5 @@ export function readProxyHeader(socket: Socket, trusted: AddressSet, timeout: nu
     }
     if (seen.length > result.headerLength) socket.unshift(seen.subarray(result.headerLength));
     next();
-  };
-  socket.on('data', onData);
-  socket.once('close', () => clearTimeout(timer));
+  });
 }

@@ -12,6 +12,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { CertificateConfig, ListenerTlsConfig } from '../config/types.ts';
 import { loadCa, loadCertificate } from '../config/tls-files.ts';
+import { sniLookup } from './sni-lookup.ts';
 
 /** Server options a TLS context carries (the rest are set on the server once). */
 function contextOptions(t: ListenerTlsConfig, cert: string, key: string): tls.SecureContextOptions {
@@ -73,12 +74,7 @@ export class CertificateStore {
 
   /** The context for an SNI name, or undefined when none matches (and strictSni). */
   contextFor(servername: string): SecureContext | undefined {
-    const name = servername.toLowerCase();
-    let e = this.#byName.get(name);
-    if (e === undefined) {
-      const dot = name.indexOf('.');
-      if (dot > 0) e = this.#byName.get('*' + name.slice(dot));
-    }
+    const e = sniLookup(this.#byName, servername.toLowerCase(), undefined);
     if (e !== undefined) return e.context;
     return this.#tls.strictSni ? undefined : this.#entries[0]?.context;
   }

@@ -10,6 +10,8 @@
  */
 import type { Socket } from 'node:net';
 import { parseClientHello } from '../transport/client-hello.ts';
+import { readPrefix, type Verdict } from './read-prefix.ts';
+import { sniLookup } from './sni-lookup.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { TcpRuntime } from './tcp-listener.ts';
 
@@ -30,44 +32,19 @@ const MAX_READS = 256;
  */
 export function readClientHello(client: Socket, timeout: number): Promise<ClientHelloRead | undefined> {
   return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
     let reads = 0;
-    const timer = setTimeout(() => finish(undefined), timeout);
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      const bytes = chunks.length === 1 ? chunk : Buffer.concat(chunks);
-      if (chunks.length > 1) chunks.splice(0, chunks.length, bytes);
-      const verdict = parseClientHello(bytes);
-      if (verdict.kind === 'ok') finish({ serverName: verdict.serverName, bytes });
-      else if (verdict.kind === 'invalid' || ++reads >= MAX_READS) finish(undefined);
+    let serverName: string | undefined;
+    const judge = (seen: Buffer): Verdict => {
+      const verdict = parseClientHello(seen);
+      if (verdict.kind === 'ok') {
+        serverName = verdict.serverName;
+        return 'ok';
+      }
+      return verdict.kind === 'invalid' || ++reads >= MAX_READS ? 'bad' : 'more';
     };
-    const onEnd = (): void => finish(undefined);
-    function finish(read: ClientHelloRead | undefined): void {
-      clearTimeout(timer);
-      client.off('data', onData);
-      client.off('end', onEnd);
-      client.off('close', onEnd);
-      client.pause();
-      if (read === undefined) client.destroy();
-      resolve(read);
-    }
-    client.on('data', onData);
-    client.once('end', onEnd);
-    client.once('close', onEnd);
+    readPrefix(client, timeout, judge, (bytes) => resolve({ serverName, bytes }));
+    client.once('close', () => resolve(undefined));
   });
-}
-
-/**
- * The upstream for a server name: the exact entry of `table`, else the `*.` wildcard one label up,
- * else `fallback` (undefined: none, the connection is to be closed). `serverName` is lower-case,
- * as are the table's names.
- */
-export function sniLookup<T>(table: ReadonlyMap<string, T>, serverName: string | undefined, fallback: T | undefined): T | undefined {
-  if (serverName === undefined) return fallback;
-  const exact = table.get(serverName);
-  if (exact !== undefined) return exact;
-  const dot = serverName.indexOf('.');
-  return (dot > 0 ? table.get('*' + serverName.slice(dot)) : undefined) ?? fallback;
 }
 
 /** The tcp listener's forwarding step: to `upstream`, `head` sent to the endpoint first. */

@@ -3,7 +3,8 @@
  * retry may help, and which side caused it. One JSON body shape everywhere:
  * `{"error":{"code":"UPSTREAM_TIMEOUT","status":504,"message":"...","requestId":"..."}}`.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 export type ErrorSide = 'downstream' | 'upstream' | 'internal';
 
@@ -188,6 +189,26 @@ const TLS_VERIFY_CODES = new Set([
   'CERT_SIGNATURE_FAILURE',
   'HOSTNAME_MISMATCH',
 ]);
+
+/**
+ * Answers on a raw socket (no response object: before a request exists, or an upgrade) with one of
+ * Switchboard's own errors, the same status and JSON body as `sendError`, and `Connection: close`,
+ * then closes. Returns the body length.
+ */
+export function writeRawError(socket: Socket, code: ErrorCode, requestId: string | undefined, message?: string): number {
+  if (!socket.writable) {
+    socket.destroy();
+    return 0;
+  }
+  const k = ERRORS[code];
+  const body = errorBody(code, requestId, message);
+  const length = Buffer.byteLength(body);
+  let head = `HTTP/1.1 ${k.status} ${STATUS_CODES[k.status]}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\ncache-control: no-store\r\n`;
+  if (requestId !== undefined) head += `x-request-id: ${requestId}\r\n`;
+  if (k.status === 503) head += 'retry-after: 1\r\n';
+  socket.end(`${head}connection: close\r\n\r\n${body}`, () => socket.destroy());
+  return length;
+}
 
 /** Maps an undici / socket error to the proxy error the client should see. */
 export function upstreamError(err: unknown): ProxyError {

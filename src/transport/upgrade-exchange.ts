@@ -15,7 +15,7 @@ import { Transform } from 'node:stream';
 import tls from 'node:tls';
 import type { RequestContext } from '../middleware/context.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import { ERRORS, ProxyError, errorBody, upstreamError, type ErrorCode } from './errors.ts';
+import { ProxyError, upstreamError } from './errors.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 
 /** A connection being opened; destroy `socket` to cancel. */
@@ -174,20 +174,3 @@ export function relayResponse(ctx: RequestContext, client: Socket, conn: Socket,
   } else (framed ? response : response.pipe(chunked())).pipe(client);
 }
 
-/**
- * Answers the client with one of Switchboard's own errors (same status and JSON body as the HTTP
- * path) and `Connection: close`, then closes. Returns the body length.
- */
-export function answerError(client: Socket, code: ErrorCode, requestId: string, message?: string): number {
-  const k = ERRORS[code];
-  const body = errorBody(code, requestId, message);
-  const length = Buffer.byteLength(body);
-  if (!client.writable) {
-    client.destroy();
-    return 0;
-  }
-  let head = `HTTP/1.1 ${k.status} ${http.STATUS_CODES[k.status]}\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\ncache-control: no-store\r\nx-request-id: ${requestId}\r\n`;
-  if (k.status === 503) head += 'retry-after: 1\r\n';
-  client.end(`${head}connection: close\r\n\r\n${body}`, () => client.destroy());
-  return length;
-}

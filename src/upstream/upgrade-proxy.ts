@@ -18,9 +18,9 @@
 import type { Socket } from 'node:net';
 import type { Timeouts } from '../config/types.ts';
 import type { RequestContext } from '../middleware/context.ts';
-import { ERRORS, ProxyError, type ErrorCode } from '../transport/errors.ts';
+import { ERRORS, ProxyError, writeRawError, type ErrorCode } from '../transport/errors.ts';
 import type { Tunnel, Tunnels } from '../transport/tunnel.ts';
-import { answerError, dial, relayResponse, sendUpgrade, switchedHead, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
+import { dial, relayResponse, sendUpgrade, switchedHead, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
 import { cookieValue } from '../util/request-values.ts';
 import type { Endpoint } from './endpoint.ts';
 import { forwardHeaders, hashKeyOf } from './proxy.ts';
@@ -45,7 +45,7 @@ export interface UpgradeSite {
 export function failUpgrade(ctx: RequestContext, client: Socket, code: ErrorCode, message?: string): void {
   ctx.error = code;
   ctx.status = ERRORS[code].status;
-  ctx.bytesOut += answerError(client, code, ctx.requestId, message);
+  ctx.bytesOut += writeRawError(client, code, ctx.requestId, message);
 }
 
 function codeOf(err: unknown): ErrorCode {
