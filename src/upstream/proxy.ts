@@ -19,7 +19,8 @@ import { ERRORS, ProxyError, sendError, type ErrorCode } from '../transport/erro
 import { upstreamRequestHeaders } from '../transport/headers.ts';
 import { cookieValue, queryValue } from '../util/request-values.ts';
 import type { Endpoint } from './endpoint.ts';
-import type { QueuedRequest, UpstreamState } from './state.ts';
+import type { QueueTicket } from './circuit-breaker.ts';
+import type { UpstreamState } from './state.ts';
 import type { Upstream } from './upstream.ts';
 
 /** What the proxy step needs of a route. */
@@ -112,7 +113,7 @@ class Forwarding implements TryOwner, AttemptHandle {
   timedOut = false;
   finished = false;
   timer: NodeJS.Timeout | undefined = undefined;
-  queued: QueuedRequest | undefined = undefined;
+  queued: QueueTicket | undefined = undefined;
 
   constructor(ctx: RequestContext, target: ProxyTarget, headers: string[], body: Readable | null, done: (ctx: RequestContext) => void) {
     const upstream = target.upstream;
@@ -132,7 +133,7 @@ class Forwarding implements TryOwner, AttemptHandle {
 
   /** Admitted: count the request in and send the first try. */
   start(): void {
-    this.state.active++;
+    this.state.breaker.enter();
     const t = this.timeouts.request;
     if (t > 0) this.timer = setTimeout(onRequestTimeout, t, this);
     this.#try();
@@ -187,10 +188,7 @@ class Forwarding implements TryOwner, AttemptHandle {
     if (!this.upstream.hasUntried(this.tried)) return false;
     if (!this.onRetry) {
       const state = this.state;
-      const r = this.retries;
-      const budget = Math.max(r.budgetMinConcurrent, Math.floor((r.budgetPercent * state.active) / 100));
-      if (state.retrying >= budget) return false;
-      state.retrying++;
+      if (!state.retryBudget.tryAcquire(state.breaker.active)) return false;
       this.onRetry = true;
     }
     return true;
@@ -228,10 +226,7 @@ class Forwarding implements TryOwner, AttemptHandle {
   leaveQueue(): void {
     const queued = this.queued!;
     this.queued = undefined;
-    if (queued.timer) clearTimeout(queued.timer);
-    const q = this.state.queue;
-    const i = q.indexOf(queued);
-    if (i !== -1) q.splice(i, 1);
+    this.state.breaker.cancel(queued);
     this.finished = true;
   }
 
@@ -241,9 +236,8 @@ class Forwarding implements TryOwner, AttemptHandle {
     this.current = undefined;
     if (this.timer) clearTimeout(this.timer);
     const state = this.state;
-    state.active--;
-    if (this.onRetry) state.retrying--;
-    if (state.queue.length > 0) state.dequeue();
+    if (this.onRetry) state.retryBudget.release();
+    state.breaker.leave();
     this.done(this.ctx);
   }
 }
@@ -253,24 +247,20 @@ function nextTry(fw: Forwarding): void {
 }
 
 /** Waits for a circuit-breaker slot, or gives up after `queueTimeout` with 503. */
-function enqueue(fw: Forwarding, config: UpstreamConfig): void {
+function enqueue(fw: Forwarding): void {
   const ctx = fw.ctx;
-  const queued: QueuedRequest = {
-    start: () => {
+  fw.queued = fw.state.breaker.enqueue(
+    () => {
       fw.queued = undefined;
       if (ctx.expectContinue) ctx.res.writeContinue();
       fw.start();
     },
-    timer: undefined,
-  };
-  queued.timer = setTimeout(() => {
-    queued.timer = undefined;
-    fw.leaveQueue();
-    fail(ctx, 'UPSTREAM_OVERLOADED', fw.body !== null, 'no request slot of the upstream freed up within its queueTimeout');
-    fw.done(ctx);
-  }, config.circuitBreaker.queueTimeout);
-  fw.queued = queued;
-  fw.state.queue.push(queued);
+    () => {
+      fw.leaveQueue();
+      fail(ctx, 'UPSTREAM_OVERLOADED', fw.body !== null, 'no request slot of the upstream freed up within its queueTimeout');
+      fw.done(ctx);
+    },
+  );
   ctx.attempt = fw;
 }
 
@@ -316,11 +306,8 @@ export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: Requ
     fail(ctx, 'NO_ENDPOINT', body);
     return done(ctx);
   }
-  const config = upstream.config;
-  const state = upstream.state;
-  const cb = config.circuitBreaker;
-  const full = cb.maxRequests > 0 && state.active >= cb.maxRequests;
-  if (full && state.queue.length >= cb.maxQueued) {
+  const admission = upstream.state.breaker.admit();
+  if (admission === 'full') {
     fail(ctx, 'UPSTREAM_OVERLOADED', body);
     return done(ctx);
   }
@@ -335,7 +322,7 @@ export function proxy(ctx: RequestContext, target: ProxyTarget, done: (ctx: Requ
     } else bodyStream = countedBody(ctx, source, target.maxBodySize);
   }
   const fw = new Forwarding(ctx, target, headers, bodyStream, done);
-  if (full) return enqueue(fw, config);
+  if (admission === 'queue') return enqueue(fw);
   if (ctx.expectContinue) ctx.res.writeContinue();
   ctx.attempt = fw;
   fw.start();

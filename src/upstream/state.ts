@@ -1,34 +1,51 @@
 /**
  * What Switchboard knows about its upstreams and their endpoints, kept across config generations:
  * requests in flight, response-time estimates, active health (checkers keep running through a
- * reload), outlier ejections, slow start, and the counters behind circuit breaking and the retry
- * budget. A reload that keeps an upstream and an endpoint keeps all of that; the per-generation
- * `Upstream` and `Endpoint` objects only point at it.
+ * reload), outlier ejections, slow start, circuit breaking and the retry budget. A reload that
+ * keeps an upstream and an endpoint keeps all of that; the per-generation `Upstream` and `Endpoint`
+ * objects only point at it.
  *
  *   StateStore ── UpstreamState (by upstream name) ── EndpointState (by origin)
- *                      │  health checkers, ejection timers, slow-start ramp
+ *                      │  health checkers (here), outlier-detection.ts, slow-start.ts,
+ *                      │  circuit-breaker.ts, retry-budget.ts
  *                      └─ subscribers: each live generation's Upstream, told when availability changes
+ *
+ * State scope: everything here is per process, which is per worker for now. Each piece says what it
+ * should become when several workers and Redis-shared state arrive (issue 11).
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig, UpstreamConfig } from '../config/types.ts';
 import { connectionKey, endpointTls } from '../transport/upstream-tls.ts';
 import { HealthChecker } from '../health/active.ts';
 import { endpointState as endpointStateChannel } from '../observability/events.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
 import { PeakEwma } from './latency.ts';
-
-/** Slow start begins at this share of an endpoint's weight. */
-const SLOW_START_MIN = 0.1;
+import { OutlierDetection, type OutlierRecord } from './outlier-detection.ts';
+import { RetryBudget } from './retry-budget.ts';
+import { SlowStart, type Ramping } from './slow-start.ts';
 
 /** The lasting state of one endpoint (one origin of one upstream). */
-export class EndpointState {
+export class EndpointState implements OutlierRecord, Ramping {
   readonly upstream: string;
   readonly origin: string;
-  /** Requests in flight to this endpoint, across generations. */
+  /**
+   * Requests in flight to this endpoint, across generations. Per worker for now; per machine when
+   * workers arrive (issue 11), so that least-connections sees the machine's load (as nginx shares
+   * it across workers with a `zone`).
+   */
   inFlight = 0;
-  /** Response-header latency estimate (peak EWMA). */
+  /**
+   * Response-header latency estimate (peak EWMA). Per worker, and it may stay so: each worker's
+   * samples estimate the same latency.
+   */
   readonly latency = new PeakEwma();
-  /** Active health: false while health checks say down; always true without checks. */
+  /**
+   * Active health: false while health checks say down; always true without checks. Per worker for
+   * now; per machine when workers arrive (issue 11): one checker per machine, not one per worker
+   * multiplying the probes. Not per fleet: each instance checks over its own network path.
+   */
   healthy = true;
+  // Outlier detection (outlier-detection.ts, which states their scope).
   /** Outlier detection took it out of rotation until `ejectedUntil`. */
   ejected = false;
   ejectedUntil = 0;
@@ -36,13 +53,15 @@ export class EndpointState {
   ejections = 0;
   lastEjectedAt = 0;
   consecutiveFailures = 0;
+  ejectionTimer: NodeJS.Timeout | undefined;
+  // Slow start (slow-start.ts, which states their scope).
   /** Share of its weight in use: below 1 while slow start ramps it up. */
   weightFactor = 1;
   rampStartedAt = 0;
+  /** The active health checker, per worker for now, like `healthy`. */
   checker: HealthChecker | undefined;
   /** JSON of the health check config the checker runs, to tell whether a reload changed it. */
   checkerKey = '';
-  ejectionTimer: NodeJS.Timeout | undefined;
 
   constructor(upstream: string, origin: string) {
     this.upstream = upstream;
@@ -55,31 +74,38 @@ export class EndpointState {
   }
 }
 
-/** A request waiting for a free slot of an upstream's circuit breaker. */
-export interface QueuedRequest {
-  start(): void;
-  timer: NodeJS.Timeout | undefined;
-}
-
+/**
+ * The lasting state of one upstream: its endpoints' states and health checkers, and the modules
+ * that keep the rest (each states its own scope). Composes them and is the one place that tells
+ * subscribers, logs and publishes when an endpoint's availability changes.
+ */
 export class UpstreamState {
   readonly name: string;
   config: UpstreamConfig;
   readonly endpoints = new Map<string, EndpointState>();
-  /** Requests in flight to this upstream (queued ones excluded), for circuit breaking and the retry budget. */
-  active = 0;
-  /** Requests in flight that are on a retry. */
-  retrying = 0;
-  /** Requests waiting for a circuit breaker slot, oldest first. */
-  readonly queue: QueuedRequest[] = [];
+  /** Requests in flight to this upstream and the ones waiting for a slot. */
+  readonly breaker: CircuitBreaker;
+  /** Retries in flight to this upstream, a share of `breaker.active`. */
+  readonly retryBudget: RetryBudget;
+  readonly #outliers: OutlierDetection<EndpointState>;
+  readonly #slowStart: SlowStart<EndpointState>;
   readonly #log: Logger;
+  /** Each live generation's Upstream of this process: per worker, always. */
   readonly #subscribers = new Set<() => void>();
-  #rampTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(config: UpstreamConfig, log: Logger) {
     this.name = config.name;
     this.config = config;
     this.#log = log;
+    this.breaker = new CircuitBreaker(config.circuitBreaker);
+    this.retryBudget = new RetryBudget(config.retries);
+    this.#outliers = new OutlierDetection(config.outlier, this.endpoints, {
+      ejected: (state, reason) => this.#onEjected(state, reason),
+      returned: (state) => this.#onReturned(state),
+    });
+    // Balancers that precompute from weights (hash tables, schedules) rebuild at each step.
+    this.#slowStart = new SlowStart(config.slowStart, this.endpoints, () => this.#changed());
   }
 
   /** Calls `fn` whenever the set of usable endpoints changes; returns the unsubscribe function. */
@@ -99,6 +125,10 @@ export class UpstreamState {
    */
   apply(config: UpstreamConfig, warm: boolean): void {
     this.config = config;
+    this.breaker.configure(config.circuitBreaker);
+    this.retryBudget.configure(config.retries);
+    this.#outliers.configure(config.outlier);
+    this.#slowStart.configure(config.slowStart);
     const hc = config.healthCheck;
     const key = hc ? JSON.stringify(hc) + connectionKey(config) : '';
     for (const e of config.endpoints) {
@@ -108,7 +138,7 @@ export class UpstreamState {
         state = new EndpointState(this.name, e.origin);
         this.endpoints.set(e.origin, state);
         if (hc?.initialState === 'unhealthy') state.healthy = false;
-        if (warm && state.usable) this.#startRamp(state);
+        if (warm && state.usable) this.#slowStart.start(state);
       }
       if (state.checkerKey === key) continue;
       const previous = state.checker;
@@ -138,19 +168,17 @@ export class UpstreamState {
     for (const [origin, state] of this.endpoints) {
       if (keep.has(origin)) continue;
       state.checker?.stop();
-      if (state.ejectionTimer) clearTimeout(state.ejectionTimer);
+      this.#outliers.forget(state);
       this.endpoints.delete(origin);
     }
   }
 
   close(): void {
     this.#closed = true;
-    for (const state of this.endpoints.values()) {
-      state.checker?.stop();
-      if (state.ejectionTimer) clearTimeout(state.ejectionTimer);
-    }
-    if (this.#rampTimer) clearInterval(this.#rampTimer);
-    for (const q of this.queue) if (q.timer) clearTimeout(q.timer);
+    for (const state of this.endpoints.values()) state.checker?.stop();
+    this.#outliers.close();
+    this.#slowStart.stop();
+    this.breaker.close();
     this.#subscribers.clear();
   }
 
@@ -159,83 +187,29 @@ export class UpstreamState {
     state.healthy = healthy;
     if (healthy) this.#log.info({ upstream: this.name, endpoint: state.origin, reason }, 'endpoint healthy');
     else this.#log.warn({ upstream: this.name, endpoint: state.origin, reason }, 'endpoint unhealthy');
-    if (healthy && state.usable) this.#startRamp(state);
+    if (healthy && state.usable) this.#slowStart.start(state);
     this.#publish(state, reason);
     this.#changed();
   }
 
   /**
-   * Outlier detection: records the outcome of one try at `state`. `failed` means a 5xx response,
-   * a connect failure, a reset or a timeout. Called on every try, so the success path is one test.
+   * Outlier detection: records the outcome of one try at `state` (outlier-detection.ts). `failed`
+   * means a 5xx response, a connect failure, a reset or a timeout. Called on every try.
    */
   record(state: EndpointState, failed: boolean): void {
-    if (!failed) {
-      if (state.consecutiveFailures !== 0) state.consecutiveFailures = 0;
-      return;
-    }
-    const od = this.config.outlier;
-    if (od.consecutiveFailures === 0 || state.ejected || ++state.consecutiveFailures < od.consecutiveFailures) return;
-    state.consecutiveFailures = 0;
-    let ejected = 0;
-    for (const s of this.endpoints.values()) if (s.ejected) ejected++;
-    const max = Math.max(1, Math.floor((this.endpoints.size * od.maxEjectedPercent) / 100));
-    if (ejected >= max) return;
-    const now = Date.now();
-    // The multiplier decays by one for each base time the endpoint went without an ejection.
-    if (state.ejections > 0) {
-      const calm = Math.floor((now - state.ejectedUntil) / od.baseEjectionTime);
-      if (calm > 0) state.ejections = Math.max(0, state.ejections - calm);
-    }
-    state.ejections++;
-    const duration = Math.min(od.baseEjectionTime * state.ejections, od.maxEjectionTime);
-    state.ejected = true;
-    state.lastEjectedAt = now;
-    state.ejectedUntil = now + duration;
-    state.ejectionTimer = setTimeout(() => this.#unEject(state), duration);
-    state.ejectionTimer.unref();
-    const reason = `${od.consecutiveFailures} consecutive failures; ejected for ${duration} ms (ejection ${state.ejections})`;
+    this.#outliers.record(state, failed);
+  }
+
+  #onEjected(state: EndpointState, reason: string): void {
     this.#log.warn({ upstream: this.name, endpoint: state.origin, reason }, 'endpoint ejected');
     this.#publish(state, reason);
     this.#changed();
   }
 
-  #unEject(state: EndpointState): void {
-    state.ejectionTimer = undefined;
-    if (this.#closed || !state.ejected) return;
-    state.ejected = false;
+  #onReturned(state: EndpointState): void {
     this.#log.info({ upstream: this.name, endpoint: state.origin }, 'endpoint returned from ejection');
-    if (state.usable) this.#startRamp(state);
+    if (state.usable) this.#slowStart.start(state);
     this.#publish(state, 'ejection time over');
-    this.#changed();
-  }
-
-  /** Slow start: the endpoint's weight ramps from a tenth to all of it over `slowStart` ms. */
-  #startRamp(state: EndpointState): void {
-    const window = this.config.slowStart;
-    if (window === 0) return;
-    state.rampStartedAt = Date.now();
-    state.weightFactor = SLOW_START_MIN;
-    if (this.#rampTimer) return;
-    const step = Math.min(1000, Math.max(25, window / 20));
-    this.#rampTimer = setInterval(() => this.#ramp(), step);
-    this.#rampTimer.unref();
-  }
-
-  #ramp(): void {
-    const window = this.config.slowStart;
-    const now = Date.now();
-    let ramping = false;
-    for (const s of this.endpoints.values()) {
-      if (s.weightFactor >= 1) continue;
-      const f = window === 0 ? 1 : SLOW_START_MIN + ((1 - SLOW_START_MIN) * (now - s.rampStartedAt)) / window;
-      s.weightFactor = f >= 1 ? 1 : f;
-      if (f < 1) ramping = true;
-    }
-    if (!ramping && this.#rampTimer) {
-      clearInterval(this.#rampTimer);
-      this.#rampTimer = undefined;
-    }
-    // Balancers that precompute from weights (hash tables, schedules) rebuild at each step.
     this.#changed();
   }
 
@@ -248,16 +222,6 @@ export class UpstreamState {
         ejected: state.ejected,
         reason,
       } satisfies EndpointStateEvent);
-    }
-  }
-
-  /** Frees circuit-breaker slots: starts queued requests while there is room. */
-  dequeue(): void {
-    const max = this.config.circuitBreaker.maxRequests;
-    while (this.queue.length > 0 && (max === 0 || this.active < max)) {
-      const next = this.queue.shift()!;
-      if (next.timer) clearTimeout(next.timer);
-      next.start();
     }
   }
 }
