@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { configSchema, type RawConfig } from './schema.ts';
-import { resolve, type KeyPath, type Problem } from './resolve.ts';
+import type { KeyPath, Problem } from './problems.ts';
+import { resolve } from './resolve.ts';
 import type { GatewayConfig } from './types.ts';
 import { issueProblems, type IssueContext } from './issues.ts';
 import { schemaAt } from './schema-path.ts';

@@ -1,6 +1,7 @@
 /**
- * Every default of the configuration, in one place. `resolve.ts` applies them; `docs/config.md` is
- * generated from the schema and this object, so what is written here is what is documented.
+ * Every default of the configuration, in one place. `resolve.ts` and its sections apply them;
+ * `docs/config.md` is generated from the schema and this object, so what is written here is what
+ * is documented.
  */
 export const defaults = {
   drainTimeout: '30s',

@@ -7,7 +7,7 @@
  * priorities, `present`), a substituted value that spells one is converted to it.
  */
 import { isMap, isScalar, isSeq, type Document, type Node } from 'yaml';
-import type { KeyPath, Problem } from './resolve.ts';
+import type { KeyPath, Problem } from './problems.ts';
 import { scalarKind, schemaAt } from './schema-path.ts';
 
 /** The environment to read variables from (process.env by default in the loader). */

@@ -4,7 +4,7 @@
  * union branches. Positions are added later by the loader from each Problem's key path.
  */
 import { z } from 'zod';
-import type { KeyPath, Problem } from './resolve.ts';
+import type { KeyPath, Problem } from './problems.ts';
 import { allowedKeys, describeSchema, schemaAt, unitOf, unwrap, UNIT_TEXT } from './schema-path.ts';
 import { suggest } from './suggest.ts';
 

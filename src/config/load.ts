@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { RawConfig } from './schema.ts';
-import { show, type KeyPath, type Problem } from './resolve.ts';
+import { show, type KeyPath, type Problem } from './problems.ts';
 import type { GatewayConfig } from './types.ts';
 import { check } from './check.ts';
 import { substituteEnv, type Env } from './env.ts';

@@ -4,7 +4,7 @@
  * environment substitution.
  */
 import { isAlias, isMap, isScalar, isSeq, visit, type Document, type LineCounter, type Node } from 'yaml';
-import type { KeyPath } from './resolve.ts';
+import type { KeyPath } from './problems.ts';
 
 /** A 1-based place in a file. */
 export interface Position {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { configSchema } from './schema.ts';
-import type { KeyPath } from './resolve.ts';
+import type { KeyPath } from './problems.ts';
 
 /** A unit with its own wording in error messages. */
 export type Unit = 'duration' | 'size';

@@ -2,8 +2,8 @@
  * The `sni` table of a tls-passthrough listener: server names (exact, or `*.` wildcards one label
  * up) to the upstreams their connections go to, checked and lower-cased.
  */
-import type { RawListener } from './schema.ts';
-import { show, type Problem } from './resolve.ts';
+import type { RawListener } from './listener-schema.ts';
+import { show, type Problem } from './problems.ts';
 import { suggest } from './suggest.ts';
 import type { UpstreamConfig } from './types.ts';
 

@@ -6,6 +6,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import type { KeyPath, Problem } from './problems.ts';
 
 /** A path from the config, relative to the config file's directory. */
 export function configPath(baseDir: string, file: string): string {
@@ -18,6 +19,11 @@ export interface FileProblem {
   key: 'cert' | 'key' | 'ca';
   expected: string;
   found: string;
+}
+
+/** Reports a file problem as a config problem, at the key of the config entry `at` that names the file. */
+export function fileProblem(at: KeyPath, p: FileProblem, problems: Problem[]): void {
+  problems.push({ path: [...at, p.key], expected: p.expected, found: p.found });
 }
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: FileProblem };

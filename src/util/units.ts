@@ -1,4 +1,4 @@
-/** Conversion of the config's human units. Callers have already checked the pattern (schema.ts). */
+/** Conversion of the config's human units. Callers have already checked the pattern (config-primitives.ts). */
 
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_BYTES: Record<string, number> = {

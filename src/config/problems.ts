@@ -1,0 +1,28 @@
+/**
+ * What is wrong with a config, in the form every stage reports it: the key path, what was expected
+ * and what was found. The loader turns these into `file:line:column` messages. Every stage (schema
+ * issues, `${VAR}` substitution, resolve and its sections) imports it; it imports nothing.
+ */
+
+/** Keys and list indexes from the top of the config down to a value, e.g. `['upstreams', 'api', 'endpoints', 0]`. */
+export type KeyPath = ReadonlyArray<string | number>;
+
+/** One thing wrong with a config. `found` is shown as written; `hint` is a "did you mean". */
+export interface Problem {
+  path: KeyPath;
+  expected: string;
+  found: string;
+  hint?: string;
+  /** Point at the key itself rather than its value (unknown keys). */
+  atKey?: boolean;
+}
+
+/** A value as a problem's `found` shows it: strings quoted, lists and maps by kind, nothing for undefined. */
+export function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'a map';
+  return String(value);
+}
