@@ -1,0 +1,90 @@
+/**
+ * Edge checks Node's HTTP parser does not make (see shared EDGE-CASES 4, 8, 9, 10): each returns
+ * the error code to answer with, or undefined when the request may proceed. Run once per request
+ * before routing; every rejection closes the connection, since framing is in doubt.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ErrorCode } from '../errors.ts';
+
+/** A Host value: reg-name or IPv4, or a bracketed IPv6 literal, with an optional port. */
+const HOST_VALUE = /^(?:[A-Za-z0-9-._~!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/** The request target split into its parts, after the checks. */
+export interface Target {
+  path: string;
+  /** Including the leading `?`, or ''. */
+  query: string;
+}
+
+/** The port of a Host value that passed HOST_VALUE is at most five digits; it must also be ≤ 65535. */
+function portInRange(host: string): boolean {
+  const colon = host.lastIndexOf(':');
+  if (colon === -1 || colon < host.lastIndexOf(']')) return true;
+  return host.length - colon < 6 || Number(host.slice(colon + 1)) <= 65535;
+}
+
+export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
+  if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) return 'UNSUPPORTED_HTTP_VERSION';
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) hosts++;
+  }
+  if (hosts > 1) return 'DUPLICATE_HOST';
+  const host = req.headers.host;
+  if (host !== undefined && (!HOST_VALUE.test(host) || !portInRange(host))) return 'INVALID_HOST';
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) {
+    if (req.httpVersionMinor === 0) return 'INVALID_TRANSFER_ENCODING';
+    if (te !== 'chunked' && te.toLowerCase() !== 'chunked') return 'INVALID_TRANSFER_ENCODING';
+  }
+  return undefined;
+}
+
+/**
+ * The same checks for a request that came over HTTP/2, where nghttp2 has already rejected what
+ * HTTP/2 forbids (upper-case names, connection-specific headers, bad pseudo-headers, a
+ * content-length that disagrees with DATA): the authority (`:authority`, or Host when it is
+ * absent) must be a valid host, a Host beside it must name the same one, and CONNECT is refused.
+ * The header list (RFC 9113 §6.5.2 size: name + value + 32 per field) must fit
+ * `maxHeaderListSize`: nghttp2 enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the client
+ * has acknowledged our SETTINGS, and a client need never do that.
+ */
+export function checkH2(req: IncomingMessage, maxHeaderListSize = Infinity): ErrorCode | undefined {
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  let size = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i] === 'host') hosts++;
+    size += raw[i].length + raw[i + 1].length + 32;
+  }
+  if (size > maxHeaderListSize) return 'HEADERS_TOO_LARGE';
+  if (req.method === 'CONNECT') return 'METHOD_NOT_ALLOWED';
+  const authority = req.headers[':authority'] as string | undefined;
+  if (hosts > 1) return 'DUPLICATE_HOST';
+  const host = req.headers.host;
+  if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) return 'HOST_MISMATCH';
+  const value = authority ?? host;
+  if (value === undefined) return 'BAD_REQUEST';
+  if (!HOST_VALUE.test(value) || !portInRange(value)) return 'INVALID_HOST';
+  return undefined;
+}
+
+/**
+ * Splits the request target into path and query. Accepts origin-form (`/a?b`) and absolute-form
+ * (`http://host/a?b`, whose authority must equal Host); anything else, or a `#`, is invalid.
+ */
+export function parseTarget(url: string, host: string | undefined): Target | ErrorCode {
+  if (url.includes('#')) return 'INVALID_TARGET';
+  let pathAndQuery = url;
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    const m = /^https?:\/\/([^/?]*)/i.exec(url);
+    if (!m) return 'INVALID_TARGET';
+    if (host === undefined || m[1].toLowerCase() !== host.toLowerCase()) return 'HOST_MISMATCH';
+    pathAndQuery = url.slice(m[0].length) || '/';
+    if (pathAndQuery[0] === '?') pathAndQuery = '/' + pathAndQuery;
+  }
+  const q = pathAndQuery.indexOf('?');
+  return q === -1 ? { path: pathAndQuery, query: '' } : { path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q) };
+}

@@ -1,0 +1,225 @@
+/**
+ * The filter contract: what a policy type builds, and what the request pipeline (src/http/) hands
+ * it at each phase. This file is the only thing policy modules and the pipeline share; it imports
+ * nothing of the gateway (only zod's types), so policies depend on no layer of the gateway and the
+ * gateway on no policy.
+ *
+ * Phases, in the order a request meets them (after Pingora's phase chart and Envoy's filter chain):
+ *
+ *   onRequest          listener filters (before routing), then route filters (after routing)
+ *   requestBody        a capped prefix of the request body, once every onRequest has passed
+ *   onUpstreamRequest  each try: the head about to go to the endpoint (after header hygiene)
+ *   onResponse         the response head, in reverse filter order; may replace the response
+ *   onResponseBody     each chunk of the response body, in reverse filter order
+ *   onLog              once the request is over, whatever happened
+ *
+ * A request phase may answer by itself (a `Reply`): no upstream is contacted, and the response
+ * phases of the filters *before* the answering one still run (in reverse order), so a CORS or
+ * header policy also applies to a 401 or a 429. A hook that throws or rejects fails only its own
+ * request: 500 with the JSON error body and code `POLICY_ERROR`, the policy named in the log.
+ *
+ * Hooks are optional and a route pays only for the phases its filters use: the pipeline compiles
+ * one array per phase per generation, and with no response-phase filter the transport writes
+ * straight to the client.
+ */
+
+import type { z, ZodObject } from 'zod';
+
+/** A header list: case-insensitive names, repeated names kept in order (Set-Cookie). */
+export interface Headers {
+  /** The value, several values joined with `, `; undefined when absent. */
+  get(name: string): string | undefined;
+  /** Every value of `name`, in order (empty when absent). */
+  getAll(name: string): string[];
+  has(name: string): boolean;
+  /** Replaces every value of `name` with `value`. */
+  set(name: string, value: string): void;
+  /** Adds one more value of `name`, keeping the ones there. */
+  append(name: string, value: string): void;
+  /** Removes every value of `name`; returns whether there was one. */
+  delete(name: string): boolean;
+  /** Renames `from` to `to`, keeping values and order; nothing when absent. */
+  rename(from: string, to: string): void;
+  /** Calls `fn` for each field, names as stored. */
+  forEach(fn: (value: string, name: string) => void): void;
+}
+
+/** A verified client certificate (downstream mutual TLS). */
+export interface ClientCertificate {
+  /** Subject DN, `C=DE,O=Example,CN=client-1`. */
+  readonly subject: string;
+  /** SHA-256 of the DER certificate, lower-case hex. */
+  readonly fingerprint: string;
+}
+
+/** The client side of a request, as the pipeline resolved it. */
+export interface Client {
+  /** Client address after trusted-proxy resolution (no `::ffff:` prefix). */
+  readonly ip: string;
+  /** TCP peer address (or the PROXY header's source). */
+  readonly peer: string;
+  /** Whether the connection is TLS (https listeners). */
+  readonly tls: boolean;
+  /** The verified client certificate, when the listener asks for one and the client sent it. */
+  readonly certificate: ClientCertificate | undefined;
+}
+
+/** The request as filters see it: read-only; request headers are changed in onUpstreamRequest. */
+export interface RequestView {
+  /** Upper-case method. */
+  readonly method: string;
+  /** Host (HTTP/1.1) or :authority (HTTP/2), as sent; '' when absent. */
+  readonly authority: string;
+  /** The normalised path (before any rewrite), no query. */
+  readonly path: string;
+  /** The query string with its leading `?`, or ''. */
+  readonly query: string;
+  /** Request headers by lower-case name (HTTP/2 pseudo-headers excluded). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** `http` or `https`. */
+  readonly scheme: string;
+  /** Whether this request opens a WebSocket (an HTTP/1.1 Upgrade). */
+  readonly upgrade: boolean;
+  /** Whether the request has a body to come. */
+  readonly hasBody: boolean;
+}
+
+/**
+ * One request's state shared by every phase. Created by the pipeline, once per request. Filters
+ * read it and may keep their own per-request data with `local`.
+ */
+export interface Session {
+  readonly request: RequestView;
+  readonly client: Client;
+  /** X-Request-Id (the client's when it sent a sane one, else generated). */
+  readonly id: string;
+  /** The listener's name. */
+  readonly listener: string;
+  /** The matched route's name; undefined before routing (listener filters) and when none matched. */
+  readonly route: string | undefined;
+  /** The upstream the route forwards to, if any. */
+  readonly upstream: string | undefined;
+  /** Status sent to the client (0 until the head is out). */
+  readonly status: number;
+  /** Error code of the answer when Switchboard answered for itself or the exchange failed. */
+  readonly error: string | undefined;
+  /**
+   * Per-request data of one filter (keyed by the filter object, or any object the filter owns).
+   * `local(key)` reads, `local(key, value)` writes. The map is created on first write only.
+   */
+  local<T>(key: object, value?: T): T | undefined;
+}
+
+/**
+ * An answer made by a filter instead of the upstream's. Reply objects built once (a `respond`
+ * policy) may be returned for every request: the pipeline never changes them.
+ */
+export interface Reply {
+  status: number;
+  headers?: Readonly<Record<string, string | readonly string[]>>;
+  body?: string | Uint8Array;
+  /**
+   * Switchboard's JSON error body instead of `body`:
+   * `{"error":{"code","status","message","requestId"}}` (as for the gateway's own errors).
+   */
+  error?: { readonly code: string; readonly message: string };
+}
+
+/** The head of the request about to go to an endpoint, once per try. Filters may change it. */
+export interface UpstreamRequestHead {
+  readonly method: string;
+  /** Path and query as sent upstream (after the route's rewrite). */
+  target: string;
+  /** Request headers after hop-by-hop removal and the forwarding headers. */
+  readonly headers: Headers;
+  /** The endpoint of this try, `http://10.0.0.1:8080`. */
+  readonly endpoint: string;
+  /** 1 for the first try, 2 for the first retry, … */
+  readonly attempt: number;
+}
+
+/** The response head on its way to the client: the upstream's, or a Reply's. Filters may change it. */
+export interface ResponseHead {
+  status: number;
+  readonly headers: Headers;
+  /** Whether it came from the endpoint (false: a Reply, or one of Switchboard's own errors). */
+  readonly fromUpstream: boolean;
+}
+
+/** What a request phase hook may return: a Reply answers, undefined goes on. */
+export type Verdict = Reply | undefined | Promise<Reply | undefined>;
+
+/**
+ * What a policy type builds from one policy's config: hooks, one per phase, each optional. Built
+ * once per config generation; hooks run per request, so they must not compile anything.
+ */
+export interface Filter {
+  /** The request phase. Listener filters run before routing (`s.route` undefined), route filters after. */
+  onRequest?(s: Session): Verdict;
+  /**
+   * The request body phase: `onBody` gets the first `maxBytes` of the body (fewer when it is
+   * shorter; `complete` says the whole body is in `prefix`). The body is then forwarded whole,
+   * prefix included, in order. Not called for requests without a body.
+   */
+  requestBody?: { readonly maxBytes: number; onBody(s: Session, prefix: Buffer, complete: boolean): Verdict };
+  /** Each try, just before the request head goes to the endpoint. */
+  onUpstreamRequest?(s: Session, head: UpstreamRequestHead): void;
+  /**
+   * The response head, before it goes to the client. A Reply replaces the response (the
+   * upstream's body is discarded); filters before this one then see the Reply's head.
+   */
+  onResponse?(s: Session, head: ResponseHead): Verdict;
+  /**
+   * Each chunk of the response body; `end` is true for the last call (its chunk may be empty).
+   * Returns the bytes to send instead (possibly empty, to hold them back), or undefined to pass
+   * `chunk` unchanged.
+   */
+  onResponseBody?(s: Session, chunk: Buffer, end: boolean): Buffer | undefined;
+  /** Once the request is over (answered, failed or aborted). Must not throw; must be cheap. */
+  onLog?(s: Session): void;
+}
+
+/** One problem in a policy's config, reported like every other config error (file:line:column). */
+export interface PolicyProblem {
+  /** Key path inside the policy's config, e.g. `['allow', 3]`. */
+  path: ReadonlyArray<string | number>;
+  expected: string;
+  found: string;
+}
+
+/** What a policy type gets when its config is resolved (once per config load). */
+export interface ResolveContext {
+  /** The directory of the config file: relative file paths in a policy's config are read from it. */
+  readonly baseDir: string;
+  /** Environment for `${env.NAME}` templates. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  problem(p: PolicyProblem): void;
+}
+
+/** What a policy type gets when its filter is built (once per config generation). */
+export interface PolicyDeps {
+  /** The policy's name in the config (`policies.<name>`). */
+  readonly name: string;
+  /** Logs through the gateway's process logger. */
+  readonly log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+/**
+ * A policy type: its name in `type:`, its config schema, and its filter factory.
+ * `resolve` checks what the schema cannot (addresses, files, regexes) and converts units, reporting
+ * problems through `ctx.problem`; `create` then builds the filter and must not fail.
+ */
+export interface PolicyType<Schema extends ZodObject = ZodObject, Resolved = z.infer<Schema>> {
+  readonly type: string;
+  /** One line for docs/config.md and `switchboard schema`. */
+  readonly description: string;
+  /**
+   * The strict zod object of the policy's keys (`type` excluded: the config schema adds it). Its
+   * `.meta({ description })` on each key is what docs/config.md shows.
+   */
+  readonly config: Schema;
+  resolve?(raw: z.infer<Schema>, ctx: ResolveContext): Resolved;
+  create(config: Resolved, deps: PolicyDeps): Filter;
+  /** Whether this policy may be attached to a listener (before routing) as well as to routes; default true. */
+  readonly onListeners?: boolean;
+}

@@ -1,0 +1,9 @@
+/**
+ * Every policy type Switchboard knows, by its `type:` name. Adding a type is one folder under
+ * src/policies/<type>/ (config.ts, index.ts, index.test.ts) and one line here: the config schema,
+ * docs/config.md and `switchboard schema` are assembled from this list.
+ */
+import type { PolicyType } from './filter.ts';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own config type
+export const policyTypes: ReadonlyArray<PolicyType<any, any>> = [];
