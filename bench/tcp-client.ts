@@ -1,4 +1,4 @@
-// Benchmark TCP load generator (suite `tcp`), run as its own child process by bench/run.ts.
+// Benchmark TCP load generator (suite `tcp`), run as its own child process by the bench (makeTcpClient, bench/lib/loadgen.ts).
 // Usage: node bench/tcp-client.ts '<json>'; prints one JSON line with the result on stdout.
 //
 //   {"mode":"bulk","port":P,"connections":4,"bytes":1073741824}       bulk throughput

@@ -1,9 +1,9 @@
-// TLS helpers for the benchmark's `https` suite (bench/run.ts):
+// TLS helpers for the benchmark's `https` suite (bench/suites/https.ts):
 //   makeBenchCerts  a throwaway CA and a server certificate for localhost / 127.0.0.1, made with
 //                   the openssl CLI (ECDSA P-256 keys: the cheapest handshakes)
 //   tlsHandshake    what a server negotiates (TLS version, cipher, ALPN) for a given ALPN offer
 //   h2Get           one GET over HTTP/2 (TLS, ALPN h2), to check a server really speaks h2
-// Self-contained (no import of run.ts, which runs the benchmark when imported).
+// Self-contained: no import of the bench modules (bench/run.ts runs the benchmark when imported).
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';

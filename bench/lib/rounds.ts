@@ -1,0 +1,151 @@
+// Measuring subjects in interleaved rounds: each run preceded by a warm-up, with the measured
+// process's CPU and RSS and the origins' request counts read around it.
+import fs from 'node:fs';
+import type { LoadGen, LoadResult, RunOptions } from './loadgen.ts';
+import { cpuSeconds, isRunning, rssMB, shuttingDown, tail } from './processes.ts';
+import { errorMessage, fmt, fmtShares, log } from './report.ts';
+import { originCounts, type Origin, type Started, type SubjectStatus } from './subjects.ts';
+
+export interface RoundResult extends LoadResult {
+  round: number;
+  /** Position in the order the runs were made (0-based, across rounds). */
+  seq: number;
+  subject: string;
+  rssMB: number | null;
+  cpuPct: number | null;
+  /** CPU time of the measured process per request answered, in microseconds (robust to a busy machine). */
+  cpuUsPerReq: number | null;
+  accessLogBytes: number | null;
+  /** Share (0-1) of the measured run's requests each origin answered, in origin order, when known. */
+  originShares?: number[];
+  /**
+   * Bracketed runs only: this run against the mean of the baseline runs just before and just after
+   * it (for a baseline run: its previous and next baseline runs, an A/A check of the noise).
+   */
+  vsBaseline?: { rps: number; cpuUsPerReq: number | null };
+  startedAt: string;
+}
+
+export interface RoundsPlan {
+  /** Label of the log lines. */
+  label: string;
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  firstWarmupS: number;
+  connections: number;
+  load?: RunOptions;
+  /** Origins whose request counters give each run's per-origin shares. */
+  origins?: Origin[];
+  /**
+   * Bracketing: this subject runs before the first other subject and after every other subject,
+   * so each other run sits between two baseline runs, seconds apart; see `pairWithBaseline`.
+   */
+  baseline?: string;
+}
+
+/** The subjects of one round: `order` rotated by the round, bracketed by the baseline when set. */
+function roundOrder(order: string[], round: number, baseline: string | undefined): string[] {
+  const others = baseline === undefined ? order : order.filter((n) => n !== baseline);
+  const shift = others.length > 0 ? (round - 1) % others.length : 0;
+  const rotated = [...others.slice(shift), ...others.slice(0, shift)];
+  if (baseline === undefined || !order.includes(baseline)) return rotated;
+  const seq = round === 1 ? [baseline] : [];
+  for (const n of rotated) seq.push(n, baseline);
+  return seq;
+}
+
+/** Seconds `runRounds` will take for `n` subjects (load only; start-up not counted). */
+export function plannedSeconds(order: string[], p: RoundsPlan): number {
+  let total = 0;
+  const warmed = new Set<string>();
+  for (let round = 1; round <= p.rounds; round++) {
+    for (const n of roundOrder(order, round, p.baseline)) {
+      total += p.durationS + (warmed.has(n) ? p.warmupS : p.firstWarmupS);
+      warmed.add(n);
+    }
+  }
+  return total;
+}
+
+/**
+ * Measures the subjects of `order` interleaved: round 1 runs each in turn, round 2 again in a
+ * rotated order, and so on; each run is preceded by a warm-up (longer in round 1, to heat the JIT).
+ * A subject whose process died is dropped (and its status set to failed).
+ */
+export async function runRounds(
+  loadgen: LoadGen,
+  order: string[],
+  running: Map<string, Started>,
+  statuses: SubjectStatus[],
+  plan: RoundsPlan,
+): Promise<RoundResult[]> {
+  const rounds: RoundResult[] = [];
+  const width = Math.max(12, ...order.map((n) => n.length));
+  const warmed = new Set<string>();
+  let seq = 0;
+  for (let round = 1; round <= plan.rounds; round++) {
+    // Rotate the order each round so no subject always goes first.
+    const thisRound = roundOrder(order, round, plan.baseline);
+    for (const name of thisRound) {
+      if (shuttingDown) return rounds;
+      const st = running.get(name);
+      if (!st) continue;
+      const status = statuses.find((x) => x.name === name);
+      if (!isRunning(st.proc)) {
+        const reason = `process exited during the run (code ${st.proc.exitCode}, signal ${st.proc.signalCode}) ${tail(st.logFile)}`;
+        console.log(`  ${name}: ${reason}; dropped`);
+        if (status) Object.assign(status, { status: 'failed', reason });
+        running.delete(name);
+        continue;
+      }
+      try {
+        const gen = st.loadgen ?? loadgen;
+        const connections = st.connections ?? plan.connections;
+        const warmup = warmed.has(name) ? plan.warmupS : plan.firstWarmupS;
+        warmed.add(name);
+        if (warmup > 0) await gen.run(st.url, warmup, connections, { ...plan.load, warmup: true });
+        const counts0 = plan.origins ? await originCounts(plan.origins) : null;
+        const cpu0 = cpuSeconds(st.pid);
+        const t0 = process.hrtime.bigint();
+        const at = new Date().toISOString();
+        const r = await gen.run(st.url, plan.durationS, connections, plan.load);
+        const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+        const cpu1 = cpuSeconds(st.pid);
+        const rss = rssMB(st.pid);
+        const counts1 = plan.origins ? await originCounts(plan.origins) : null;
+        let accessLogBytes: number | null = null;
+        if (st.accessLog) {
+          try {
+            accessLogBytes = fs.statSync(st.accessLog).size;
+          } catch {
+            accessLogBytes = 0;
+          }
+        }
+        const cpuPct = cpu0 !== null && cpu1 !== null && wallS > 0 ? ((cpu1 - cpu0) / wallS) * 100 : null;
+        const cpuUsPerReq = cpu0 !== null && cpu1 !== null && r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : null;
+        const rr: RoundResult = { round, seq: seq++, subject: name, ...r, rssMB: rss, cpuPct, cpuUsPerReq, accessLogBytes, startedAt: at };
+        let shares = '';
+        if (counts0 && counts1) {
+          const deltas = counts1.map((c, i) => c - counts0[i]);
+          const sum = deltas.reduce((a, b) => a + b, 0);
+          if (sum > 0) {
+            rr.originShares = deltas.map((d) => d / sum);
+            shares = `  origins ${fmtShares(rr.originShares)} %`;
+          }
+        }
+        rounds.push(rr);
+        const warn = r.errors + r.non2xx > 0 ? `  (!) ${r.errors} socket errors, ${r.non2xx} non-2xx${r.problems?.length ? `: ${r.problems.join('; ')}` : ''}` : '';
+        const proto = r.protocol ? `  ${r.protocol}` : '';
+        log(
+          `  ${plan.label} round ${round}/${plan.rounds}  ${name.padEnd(width)} ${fmt(r.rps, 0).padStart(8)} ${gen.rateUnit ?? 'req/s'}  p50 ${fmt(r.p50Ms, 2)} ms  ` +
+            `p99 ${fmt(r.p99Ms, 2)} ms  rss ${fmt(rss, 1)} MB  cpu ${fmt(cpuPct, 0)}% ${fmt(cpuUsPerReq, 1)} us/${gen.unit ?? 'req'}${shares}${proto}${warn}`,
+        );
+      } catch (err) {
+        if (shuttingDown) return rounds;
+        log(`  ${plan.label} round ${round}/${plan.rounds}  ${name}: load run failed: ${errorMessage(err)}`);
+      }
+    }
+  }
+  return rounds;
+}

@@ -1,0 +1,332 @@
+// What the suites measure and what they measure it over: the origins (bench/origin.ts), and the
+// subjects started over them: Switchboard (a bench/switchboard-child.ts child, or the CLI from a
+// YAML config), node-minimal, nginx and HAProxy; starting a subject with a sanity check, stopping them all.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BenchCerts } from '../tls.ts';
+import { CPU_PROF_DIR, NODE, REPO_DIR } from './env.ts';
+import type { LoadGen } from './loadgen.ts';
+import { freePort, httpGet, waitReady } from './probes.ts';
+import { shuttingDown, spawnNodeChild, spawnToLog, stopProcess, tail, tmpDir, track } from './processes.ts';
+import { errorMessage, log } from './report.ts';
+import { haproxyBin, nginxBin, versionOf } from './tools.ts';
+
+export interface Started {
+  url: string;
+  /** The process whose RSS/CPU is reported (the proxy; for `direct`, the origin). */
+  pid: number;
+  proc: ChildProcess;
+  /** Stop it at the end; false for `direct` (the origin is stopped with the origins). */
+  owned: boolean;
+  accessLog?: string;
+  logFile: string;
+  /** How long stopProcess waits for a clean exit (longer when a CPU profile has to be written). */
+  graceMs?: number;
+  /** The CA its https:// URL is verified against (the https suite's throwaway CA). */
+  ca?: string;
+  /** Load this subject with another generator / connection count than the suite's (https: h2load for HTTP/2). */
+  loadgen?: LoadGen;
+  connections?: number;
+}
+
+export interface SubjectStatus {
+  name: string;
+  description: string;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string;
+}
+
+// ---------------------------------------------------------------- origins
+
+export interface Origin {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  logFile: string;
+  /** Delay the origin adds to every response (bench/origin.ts --delay-ms), 0 = answers at once. */
+  delayMs: number;
+}
+
+/** Starts one origin child per entry of `delaysMs` (0 = answers at once). */
+export async function startOrigins(prefix: string, delaysMs: number[]): Promise<Origin[]> {
+  const origins: Origin[] = [];
+  try {
+    for (let i = 0; i < delaysMs.length; i++) {
+      const args = delaysMs[i] > 0 ? [`--delay-ms=${delaysMs[i]}`] : [];
+      const { cp, port, logFile } = await spawnNodeChild('origin.ts', args, `${prefix}-${i + 1}`);
+      origins.push({ url: `http://127.0.0.1:${port}`, port, proc: cp, logFile, delayMs: delaysMs[i] });
+    }
+  } catch (err) {
+    await Promise.all(origins.map((o) => stopProcess(o.proc)));
+    throw err;
+  }
+  return origins;
+}
+
+let bodyBytes: number | null = null;
+
+/**
+ * Waits until the first of `origins` answers and returns its body: what every subject over them
+ * must answer (startChecked). The first one seen is the results' `config.bodyBytes`.
+ */
+export async function originBody(origins: Origin[]): Promise<string> {
+  const body = (await waitReady(`${origins[0].url}/`, origins[0].proc, origins[0].logFile)).body;
+  bodyBytes ??= Buffer.byteLength(body);
+  return body;
+}
+
+/** The size of the origins' body (originBody), null when no suite started HTTP origins. */
+export function originBodyBytes(): number | null {
+  return bodyBytes;
+}
+
+/** Requests each origin has answered so far (its /__bench/stats), or null if one cannot say. */
+export async function originCounts(origins: Origin[]): Promise<number[] | null> {
+  try {
+    const probes = await Promise.all(origins.map((o) => httpGet(`${o.url}/__bench/stats`)));
+    return probes.map((p) => (JSON.parse(p.body) as { requests: number }).requests);
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- Switchboard
+
+export interface SwitchboardOptions {
+  balancer?: string;
+  hashKey?: string;
+  weights?: number[];
+  accessLog: boolean;
+}
+
+/** How long to wait for a Switchboard process to exit cleanly (longer with BENCH_CPU_PROF: it writes its profile). */
+export const SWITCHBOARD_GRACE_MS = CPU_PROF_DIR ? 30_000 : undefined;
+
+/** Node flags that make a Switchboard child write a CPU profile named after `name` (BENCH_CPU_PROF), or none. */
+function cpuProfArgv(name: string): string[] {
+  return CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.${process.pid}.cpuprofile`] : [];
+}
+
+/** A Switchboard child (bench/switchboard-child.ts) over `origins`, ready to serve. */
+export async function startSwitchboard(name: string, origins: Origin[], o: SwitchboardOptions): Promise<Started> {
+  const accessLog = o.accessLog ? path.join(tmpDir, `${name}-access.log`) : undefined;
+  const arg = JSON.stringify({
+    origins: origins.map((x) => x.url),
+    accessLog,
+    balancer: o.balancer,
+    hashKey: o.hashKey,
+    weights: o.weights,
+  });
+  const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [arg], name, 15_000, cpuProfArgv(name));
+  const url = `http://127.0.0.1:${port}/`;
+  await waitReady(url, cp, logFile).catch(async (err: unknown) => {
+    await stopProcess(cp);
+    throw err;
+  });
+  return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, graceMs: SWITCHBOARD_GRACE_MS };
+}
+
+/**
+ * Switchboard started with its CLI, in one process: `switchboard start -c <yaml> --access-log
+ * <accessLog> --no-watch` (src/cli/main.ts), `config` written to <tmp>/<name>.yaml, its output to
+ * <tmp>/<name>.log. `accessLog`: a file or 'off'. Not waited for: the caller probes it.
+ */
+export function spawnSwitchboardCli(name: string, config: string, accessLog: string): { cp: ChildProcess; conf: string; logFile: string } {
+  const conf = path.join(tmpDir, `${name}.yaml`);
+  fs.writeFileSync(conf, config);
+  const logFile = path.join(tmpDir, `${name}.log`);
+  const cli = path.join(REPO_DIR, 'src', 'cli', 'main.ts');
+  const args = [...cpuProfArgv(name), cli, '--log-level', 'warn', 'start', '-c', conf, '--access-log', accessLog, '--no-watch'];
+  const cp = spawnToLog(NODE, args, logFile, { ...process.env, NODE_ENV: 'production' });
+  return { cp, conf, logFile };
+}
+
+// ---------------------------------------------------------------- node-minimal
+
+/** bench/minimal-forwarder.ts over `origins`: round robin, no logging, the floor of Node's overhead. */
+export async function startNodeMinimal(origins: Origin[]): Promise<Started> {
+  const { cp, port, logFile } = await spawnNodeChild(
+    'minimal-forwarder.ts',
+    origins.map((o) => o.url),
+    'node-minimal',
+  );
+  return { url: `http://127.0.0.1:${port}/`, pid: cp.pid ?? 0, proc: cp, owned: true, logFile };
+}
+
+// ---------------------------------------------------------------- nginx
+
+function nginxSupportsDashE(versionLine: string): boolean {
+  const m = /nginx\/(\d+)\.(\d+)\.(\d+)/.exec(versionLine);
+  if (!m) return false;
+  const [maj, min, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return maj > 1 || (maj === 1 && (min > 19 || (min === 19 && patch >= 5)));
+}
+
+/**
+ * nginx in one process (master_process off, one worker's worth of work: Node is single-threaded),
+ * upstream keepalive, access log on, over `origins`. With `certs`, it terminates TLS on an
+ * `ssl http2` listener (ALPN h2 and http/1.1) instead of listening in plain HTTP.
+ * Its files go to <tmp>/<name>/ and its output to <tmp>/<name>.log.
+ */
+export async function startNginx(name: string, origins: Origin[], certs?: BenchCerts): Promise<Started> {
+  const bin = nginxBin as string;
+  const dir = path.join(tmpDir, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const accessLog = path.join(dir, 'access.log');
+  const errorLog = path.join(dir, 'error.log');
+  const conf = path.join(dir, 'nginx.conf');
+  // nginx 1.22's `listen ... http2` syntax (1.25.1 moved it to an `http2 on;` directive, still
+  // accepting this one with a warning). ssl_protocols: 1.22's default leaves TLSv1.3 out (added to
+  // the default in 1.23.4), so it is set to what Switchboard negotiates (TLS 1.2 minimum, 1.3).
+  const listen = certs
+    ? `    listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${certs.cert};
+    ssl_certificate_key ${certs.key};
+    ssl_protocols TLSv1.2 TLSv1.3;`
+    : `    listen 127.0.0.1:${port};`;
+  fs.writeFileSync(
+    conf,
+    `# generated by bench/run.ts
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${errorLog} warn;
+events { worker_connections 4096; }
+http {
+  access_log ${accessLog};
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_timeout 65s;
+  keepalive_requests 10000000;
+  upstream origins {
+${origins.map((o) => `    server 127.0.0.1:${o.port};`).join('\n')}
+    keepalive 128;
+    keepalive_requests 10000000;
+  }
+  server {
+${listen}
+    location / {
+      proxy_pass http://origins;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`,
+  );
+  const logFile = path.join(tmpDir, `${name}.log`);
+  const args = ['-p', `${dir}/`, '-c', conf];
+  if (nginxSupportsDashE(versionOf(bin, ['-v']))) args.push('-e', errorLog);
+  const cp = spawnToLog(bin, args, logFile);
+  const url = `${certs ? 'https' : 'http'}://127.0.0.1:${port}/`;
+  try {
+    await waitReady(url, cp, logFile, 10_000, certs?.ca);
+  } catch (err) {
+    await stopProcess(cp);
+    throw new Error(`${errorMessage(err)} ${tail(errorLog)}`);
+  }
+  return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, ca: certs?.ca };
+}
+
+// ---------------------------------------------------------------- HAProxy
+
+/**
+ * HAProxy in the foreground (-db) with `config` written to <tmp>/<name>.cfg; its stdout (where a
+ * `log stdout` access log goes) to <tmp>/<name>-access.log, its stderr to <tmp>/<name>.log.
+ */
+export function spawnHaproxy(name: string, config: string): { cp: ChildProcess; accessLog: string; logFile: string } {
+  const conf = path.join(tmpDir, `${name}.cfg`);
+  fs.writeFileSync(conf, config);
+  const accessLog = path.join(tmpDir, `${name}-access.log`);
+  const logFile = path.join(tmpDir, `${name}.log`);
+  const outFd = fs.openSync(accessLog, 'a');
+  const errFd = fs.openSync(logFile, 'a');
+  try {
+    return { cp: track(spawn(haproxyBin as string, ['-db', '-f', conf], { stdio: ['ignore', outFd, errFd] })), accessLog, logFile };
+  } finally {
+    fs.closeSync(outFd);
+    fs.closeSync(errFd);
+  }
+}
+
+/** HAProxy `mode http` over `origins`: nbthread 1, round robin, http-reuse always, access log on (stdout, to a file). */
+export async function startHaproxy(name: string, origins: Origin[]): Promise<Started> {
+  const port = await freePort();
+  const { cp, accessLog, logFile } = spawnHaproxy(
+    name,
+    `# generated by bench/run.ts
+global
+  nbthread 1
+  maxconn 4096
+  log stdout format raw local0 info
+
+defaults
+  mode http
+  log global
+  option httplog
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 65s
+  timeout server 65s
+  timeout http-keep-alive 65s
+  http-reuse always
+
+frontend web
+  bind 127.0.0.1:${port}
+  default_backend origins
+
+backend origins
+  balance roundrobin
+${origins.map((o, i) => `  server o${i + 1} 127.0.0.1:${o.port}`).join('\n')}
+`,
+  );
+  const url = `http://127.0.0.1:${port}/`;
+  try {
+    await waitReady(url, cp, logFile);
+  } catch (err) {
+    await stopProcess(cp);
+    throw err;
+  }
+  return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile };
+}
+
+// ---------------------------------------------------------------- starting and stopping
+
+/** Starts a subject, checks it answers the origin's body, and records its status. */
+export async function startChecked(
+  name: string,
+  description: string,
+  start: () => Promise<Started>,
+  expectedBody: string,
+  running: Map<string, Started>,
+  statuses: SubjectStatus[],
+): Promise<void> {
+  try {
+    const st = await start();
+    const probe = await httpGet(st.url, 2000, st.ca).catch((err: unknown) => ({ status: 0, body: errorMessage(err) }));
+    if (probe.status !== 200 || probe.body !== expectedBody) {
+      if (st.owned) await stopProcess(st.proc, st.graceMs);
+      throw new Error(`sanity check failed: HTTP ${probe.status}, ${probe.body.length}-byte body (expected 200 with ${expectedBody.length} bytes)`);
+    }
+    running.set(name, st);
+    statuses.push({ name, description, status: 'ok' });
+    log(`started ${name}: ${st.url} (pid ${st.pid})`);
+  } catch (err) {
+    const reason = `failed to start: ${errorMessage(err).trim()}`;
+    console.log(`skipping ${name}: ${reason}`);
+    statuses.push({ name, description, status: 'failed', reason });
+  }
+}
+
+/** Stops the subjects of `running` it owns and the origins (unless a signal's clean-up owns them now). */
+export async function stopAll(running: Map<string, Started>, origins: Origin[]): Promise<void> {
+  if (shuttingDown) return; // the signal handler's cleanup() owns them now
+  await Promise.all([...running.values()].filter((s) => s.owned).map((s) => stopProcess(s.proc, s.graceMs)));
+  await Promise.all(origins.map((o) => stopProcess(o.proc)));
+}
