@@ -1,6 +1,6 @@
 /**
  * The Gateway: the programmatic API the CLI and the tests are built on. It turns a config into a
- * runtime generation, binds the listeners, and swaps generations atomically on reload: validate
+ * config generation, binds the listeners, and swaps generations atomically on reload: validate
  * first, bind any new listener, then point every listener at the new generation in one step. The
  * old generation finishes its in-flight requests and releases its pools; a bad config changes
  * nothing.
@@ -17,7 +17,7 @@ type Listener = HttpListener | TcpListener | UdpListener;
 import { createAccessLog, type AccessLog, type AccessLogTarget } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
-import { Generation } from './runtime.ts';
+import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
 import { StateStore, type EndpointState } from './upstream/state.ts';
 
@@ -161,8 +161,12 @@ export class Gateway {
     }
     this.#states.apply(config);
     const gen = new Generation(config, this.#registry, this.#states, {
-      onRequestEnd: (ctx) => this.#accessLog.write(ctx),
-      onInternalError: (ctx, err) => this.log.error({ err, requestId: ctx.requestId, route: ctx.route }, 'internal error handling a request'),
+      onRequestEnd: (s) => this.#accessLog.write(s),
+      onInternalError: (s, err, policy) =>
+        policy === undefined
+          ? this.log.error({ err, requestId: s.requestId, route: s.route }, 'internal error handling a request')
+          : this.log.error({ err, requestId: s.requestId, route: s.route, policy, code: 'POLICY_ERROR' }, `policy "${policy}" failed handling a request`),
+      log: this.log,
     });
     const next = new Map<string, Listener>();
     const started: Listener[] = [];

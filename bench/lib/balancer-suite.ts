@@ -2,7 +2,7 @@
 // runBalancerSuite, one Switchboard child per balancer over the same origins, in interleaved rounds.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BALANCER_NAMES } from '../../src/upstream/balancers/names.ts';
+import { BALANCER_NAMES } from '../../src/config/balancer-names.ts';
 import { envList, REPO_DIR } from './env.ts';
 import type { LoadGen } from './loadgen.ts';
 import { shuttingDown } from './processes.ts';

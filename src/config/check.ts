@@ -25,6 +25,7 @@ type Data = Record<string, unknown>;
 const PLACEHOLDER: Record<string, () => unknown> = {
   listeners: () => ({ address: ':0', protocol: 'http' }),
   upstreams: () => ({ endpoints: [{ url: 'http://placeholder.invalid' }] }),
+  policies: () => ({ type: 'hsts' }),
 };
 
 function isMap(v: unknown): v is Data {
@@ -73,7 +74,7 @@ function pruneAt(p: Pruned, path: KeyPath): void {
     const seg = path[k - 1];
     if (typeof seg === 'number') continue;
     if (k === 1) {
-      if (seg === 'listeners' || seg === 'routes' || seg === 'upstreams') {
+      if (seg === 'listeners' || seg === 'routes' || seg === 'upstreams' || seg === 'policies') {
         p.whole.add(seg);
         p.copy[seg] = seg === 'listeners' ? {} : undefined;
       } else {
@@ -90,9 +91,9 @@ function pruneAt(p: Pruned, path: KeyPath): void {
       p.hidden.push(path.slice(0, 2));
       return;
     }
-    const holder = schemaAt(parent);
+    const holder = schemaAt(parent, undefined, p.copy);
     const inner = holder instanceof z.ZodOptional ? holder.unwrap() : holder;
-    if (schemaAt(path.slice(0, k)) instanceof z.ZodOptional || inner instanceof z.ZodRecord) {
+    if (schemaAt(path.slice(0, k), undefined, p.copy) instanceof z.ZodOptional || inner instanceof z.ZodRecord) {
       removeKey(p, parent, seg);
       return;
     }
@@ -136,11 +137,17 @@ function intoRemovedSection(p: Problem, whole: Set<string>): boolean {
  * written; problems at or below a path in `skip` (already reported, e.g. an unset variable) are dropped.
  */
 /** @param baseDir the directory relative file paths in the config (TLS files) are read from. */
-export function check(data: unknown, found: IssueContext['found'], skip: readonly KeyPath[] = [], baseDir = process.cwd()): Checked {
+export function check(
+  data: unknown,
+  found: IssueContext['found'],
+  skip: readonly KeyPath[] = [],
+  baseDir = process.cwd(),
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Checked {
   const keep = (p: Problem): boolean => !skip.some((s) => under(p.path, s));
   const parsed = configSchema.safeParse(data);
   if (parsed.success) {
-    const { config, problems } = resolve(parsed.data, baseDir);
+    const { config, problems } = resolve(parsed.data, baseDir, env);
     const kept = problems.filter(keep);
     return { raw: parsed.data, config: kept.length ? undefined : config, problems: kept };
   }
@@ -148,7 +155,7 @@ export function check(data: unknown, found: IssueContext['found'], skip: readonl
   const repaired = isMap(data) ? prune(data, parsed.error.issues) : undefined;
   if (repaired) {
     const { hidden, whole } = repaired.pruned;
-    const more = resolve(repaired.raw, baseDir).problems;
+    const more = resolve(repaired.raw, baseDir, env).problems;
     problems.push(...more.filter((p) => !hidden.some((h) => under(p.path, h)) && !intoRemovedSection(p, whole)));
   }
   return { raw: undefined, config: undefined, problems: problems.filter(keep) };

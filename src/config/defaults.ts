@@ -74,6 +74,8 @@ export const defaults = {
       perTryTimeout: 0,
       retryOn: ['reset', 'timeout'],
       statuses: [] as number[],
+      bodyBuffer: '64KiB',
+      nonIdempotent: false,
       budget: { percent: 20, minConcurrent: 10 },
     },
     protocol: 'http1',

@@ -20,12 +20,20 @@ export interface EnvResult {
   original: Map<Node, string>;
 }
 
+/**
+ * Under `policies`, `${…}` may also be a policy's own template, filled per request: `${route}`,
+ * `${client.ip}`, `${request.id}`, `${header.NAME}`, `${env.NAME}`. Those are left for the policy.
+ */
+const TEMPLATE = /^\$\{(?:route|client\.ip|request\.id|header\.[!#$%&'*+\-.^_`|~0-9A-Za-z]+|env\.[A-Za-z_][A-Za-z0-9_]*)\}$/;
+
 const TOKEN = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?/g;
 const REFERENCE_TEXT = 'a variable reference like ${NAME} or ${NAME:-default} (write $${ for a literal ${)';
 
 function substitute(text: string, env: Env, path: KeyPath, problems: Problem[]): string {
+  const templates = path[0] === 'policies';
   return text.replace(TOKEN, (token: string, name: string | undefined, fallback: string | undefined) => {
     if (token === '$${') return '${';
+    if (templates && TEMPLATE.test(token)) return token;
     if (name === undefined) {
       problems.push({ path, expected: REFERENCE_TEXT, found: JSON.stringify(token) });
       return token;

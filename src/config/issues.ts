@@ -77,8 +77,16 @@ function keyProblems(path: KeyPath, present: string[], allowed: string[], oneOf:
 }
 
 function unionProblems(issue: Extract<Issue, { code: 'invalid_union' }>, path: KeyPath, ctx: IssueContext): Problem[] {
-  const { value } = valueAt(ctx.data, path);
-  const schema = schemaAt(path);
+  const { present, value } = valueAt(ctx.data, path);
+  // A discriminated union (a policy's `type`) whose tag is missing or unknown.
+  const options = (issue as { options?: unknown[] }).options;
+  if ((issue as { note?: string }).note === 'No matching discriminator' && options !== undefined) {
+    const names = options.filter((o): o is string => typeof o === 'string');
+    const key = path[path.length - 1];
+    if (!present) return [{ path: path.slice(0, -1), atKey: true, expected: `key ${JSON.stringify(key)} (one of: ${names.join(', ')})`, found: 'it missing' }];
+    return [{ path, expected: `one of ${quoteList(names)}`, found: ctx.found(path), hint: typeof value === 'string' ? suggest(value, names) : undefined }];
+  }
+  const schema = schemaAt(path, undefined, ctx.data);
   // Branches whose root fits the value (right type, no unknown keys): the ones the writer meant.
   const fitting = issue.errors.filter(
     (branch) => !branch.some((i) => i.path.length === 0 && ['invalid_type', 'invalid_value', 'unrecognized_keys'].includes(i.code)),
@@ -94,17 +102,18 @@ export function issueProblems(issue: Issue, ctx: IssueContext, base: KeyPath = [
   const path: KeyPath = [...base, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))];
   const found = (): string => ctx.found(path);
   if (issue.code === 'unrecognized_keys') {
-    const schema = schemaAt(path);
+    const schema = schemaAt(path, undefined, ctx.data);
     const oneOf = schema !== undefined && unwrap(schema) instanceof z.ZodUnion;
     const { value } = valueAt(ctx.data, path);
     const keys = oneOf && isMap(value) ? Object.keys(value) : issue.keys;
     return keyProblems(path, keys, allowedKeys(schema), oneOf) ?? [];
   }
+  if (issue.code === 'invalid_union') return unionProblems(issue, path, ctx);
   const { present, value } = valueAt(ctx.data, path);
   if (!present && path.length > 0 && valueAt(ctx.data, path.slice(0, -1)).present) {
     return [{ path: path.slice(0, -1), atKey: true, expected: `key ${JSON.stringify(path[path.length - 1])}`, found: 'it missing' }];
   }
-  const unit = unitOf(schemaAt(path));
+  const unit = unitOf(schemaAt(path, undefined, ctx.data));
   if (unit) return [{ path, expected: UNIT_TEXT[unit], found: found() }];
   switch (issue.code) {
     case 'invalid_type':
@@ -126,8 +135,6 @@ export function issueProblems(issue: Issue, ctx: IssueContext, base: KeyPath = [
     }
     case 'too_big':
       return [{ path, expected: bound(issue, issue.maximum, 'most'), found: found() }];
-    case 'invalid_union':
-      return unionProblems(issue, path, ctx);
     default:
       return [{ path, expected: issue.message.replace(/^Invalid input: expected /, ''), found: found() }];
   }

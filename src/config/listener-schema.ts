@@ -4,6 +4,7 @@
  * and timeouts. Shape only; `resolve-listener.ts` checks and converts it.
  */
 import { z } from 'zod';
+import { policyList } from './policy-schema.ts';
 import { cidrList, duration, headerName, pemFile, size } from '../util/config-primitives.ts';
 
 export const certificate = z
@@ -174,6 +175,9 @@ export const listener = z
       .enum(['allow', 'drop', 'reject'])
       .optional()
       .meta({ description: 'What to do with request header names containing `_`: pass them, drop them (as nginx does), or answer 400.' }),
+    policies: policyList
+      .optional()
+      .meta({ description: "http and https listeners: policies run for every request before routing, in order (then the route's). Their response phases apply to every response, the gateway's own errors included." }),
   })
   .meta({ description: 'A listening socket.' });
 

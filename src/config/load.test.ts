@@ -68,7 +68,7 @@ const cases: Case[] = [
   {
     name: 'unknown top-level key, with suggestion',
     text: `${BASE}upstream:\n  x: 1\n`,
-    errors: [{ at: '12:1', path: 'upstream', words: ['one of the keys listeners, routes, upstreams, drainTimeout', 'found "upstream"'], hint: 'upstreams' }],
+    errors: [{ at: '12:1', path: 'upstream', words: ['one of the keys listeners, routes, upstreams, policies, drainTimeout', 'found "upstream"'], hint: 'upstreams' }],
   },
   {
     name: 'unknown nested key',

@@ -95,7 +95,7 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
     return { ok: false, errors: [toError(file, problem, { line: 1, column: 1 })], file };
   }
   const baseDir = dirname(resolvePath(file));
-  const checked = check(data, (path) => foundAt(doc, text, path, substituted.original), substituted.problems.map((p) => p.path), baseDir);
+  const checked = check(data, (path) => foundAt(doc, text, path, substituted.original), substituted.problems.map((p) => p.path), baseDir, env);
   const problems = [...substituted.problems, ...checked.problems];
   if (!problems.length && checked.config && checked.raw) return { ok: true, config: checked.config, raw: checked.raw, file };
   const errors = problems.map((p) => {

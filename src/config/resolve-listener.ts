@@ -90,14 +90,14 @@ function listenerProtocolProblems(name: string, l: RawListener, problems: Proble
   if (l.sni !== undefined && l.protocol !== 'tls-passthrough') problems.push({ path: [...at, 'sni'], expected: `no sni on a ${l.protocol} listener (protocol: tls-passthrough only)`, found: 'a map' });
   if (l.protocol === 'tls-passthrough') {
     if (l.upstream === undefined && l.sni === undefined) problems.push({ path: [...at, 'sni'], expected: 'server names to route by, or an upstream for every connection (a tls-passthrough listener needs sni or upstream)', found: 'nothing' });
-    for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts'] as const) {
+    for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts', 'policies'] as const) {
       if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a tls-passthrough listener (TLS passes through it to the endpoints)`, found: show(l[key]) });
     }
     return;
   }
   if (l.protocol === 'udp') {
     if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: 'the upstream a udp listener forwards to', found: 'nothing' });
-    for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts', 'proxyProtocol'] as const) {
+    for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts', 'proxyProtocol', 'policies'] as const) {
       if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a udp listener (it has no connections, and does not speak HTTP)`, found: show(l[key]) });
     }
     return;
@@ -105,7 +105,7 @@ function listenerProtocolProblems(name: string, l: RawListener, problems: Proble
   if (l.protocol === 'tcp' || l.protocol === 'tls') {
     if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: `the upstream a ${l.protocol} listener forwards to`, found: 'nothing' });
     if (l.protocol === 'tls' && l.tls === undefined) problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (a tls listener needs them)', found: 'nothing' });
-    for (const key of [...(l.protocol === 'tcp' ? (['tls'] as const) : []), 'h2c', 'http2', 'httpsRedirect', 'hsts'] as const) {
+    for (const key of [...(l.protocol === 'tcp' ? (['tls'] as const) : []), 'h2c', 'http2', 'httpsRedirect', 'hsts', 'policies'] as const) {
       if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a ${l.protocol} listener (it does not speak HTTP)`, found: show(l[key]) });
     }
     return;
@@ -189,6 +189,7 @@ export function resolveListeners(raw: RawConfig, baseDir: string, problems: Prob
       maxConnectionsPerClient: l.maxConnectionsPerClient ?? defaults.listener.maxConnectionsPerClient,
       maxRequestsPerConnection: l.maxRequestsPerConnection ?? defaults.listener.maxRequestsPerConnection,
       headersWithUnderscores: l.headersWithUnderscores ?? defaults.listener.headersWithUnderscores,
+      policies: l.policies ?? [],
     });
   }
   listeners.forEach((l) => {

@@ -74,7 +74,11 @@ export function resolveRoutes(
   let order = 0;
   for (const [name, r] of Object.entries(raw.routes ?? {})) {
     const at = ['routes', name];
-    if (!upstreams.has(r.upstream)) {
+    if (r.upstream === undefined) {
+      if (r.policies === undefined || r.policies.length === 0) {
+        problems.push({ path: at, atKey: true, expected: 'key "upstream" (or policies that answer every request, such as respond)', found: 'it missing' });
+      }
+    } else if (!upstreams.has(r.upstream)) {
       problems.push({
         path: [...at, 'upstream'],
         expected: upstreamNames.length ? `the name of an upstream (one of: ${upstreamNames.join(', ')})` : 'the name of an upstream (none are defined)',
@@ -82,7 +86,7 @@ export function resolveRoutes(
         hint: suggest(r.upstream, upstreamNames),
       });
     }
-    const routed = upstreams.get(r.upstream);
+    const routed = r.upstream === undefined ? undefined : upstreams.get(r.upstream);
     const l4 = routed?.endpoints.find((e) => e.scheme === 'tcp' || e.scheme === 'udp')?.scheme;
     if (l4 !== undefined) {
       problems.push({ path: [...at, 'upstream'], expected: `an upstream with http(s) endpoints (upstream "${r.upstream}" has ${l4}:// ones, for ${l4} listeners)`, found: show(r.upstream) });
@@ -135,6 +139,7 @@ export function resolveRoutes(
       listeners: r.listeners,
       match,
       upstream: r.upstream,
+      policies: r.policies ?? [],
       priority: r.priority ?? defaults.route.priority,
       rewrite,
       timeouts: partialTimeouts(r.timeouts),

@@ -3,7 +3,7 @@
  * protocol and TLS to the endpoints, the balancer and its hash key, health checks, outlier
  * detection, circuit breaker, retries, sticky sessions and timeouts, with their defaults applied.
  */
-import { parseDuration } from '../util/units.ts';
+import { parseDuration, parseSize } from '../util/units.ts';
 import { defaults } from './defaults.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
 import type { RawConfig } from './schema.ts';
@@ -194,6 +194,8 @@ function resolveUpstream(name: string, u: RawUpstream, endpoints: EndpointConfig
       onReset: retryOn.includes('reset'),
       onTimeout: retryOn.includes('timeout'),
       statuses: r.statuses ?? [...d.retries.statuses],
+      bodyBuffer: parseSize(r.bodyBuffer ?? d.retries.bodyBuffer),
+      nonIdempotent: r.nonIdempotent ?? d.retries.nonIdempotent,
       budgetPercent: r.budget?.percent ?? d.retries.budget.percent,
       budgetMinConcurrent: r.budget?.minConcurrent ?? d.retries.budget.minConcurrent,
     },

@@ -4,7 +4,7 @@
  * carry the key path so the loader can point at file:line:column.
  *
  * Each section resolves in its own file: `resolve-listener.ts`, `resolve-upstream.ts`,
- * `resolve-route.ts`. A check across sections lives with the key that refers to the other section.
+ * `resolve-route.ts`, `resolve-policies.ts`. A check across sections lives with the key that refers to the other section.
  * This file calls them in order and assembles the result.
  */
 import { parseDuration } from '../util/units.ts';
@@ -13,6 +13,7 @@ import type { Problem } from './problems.ts';
 import { listenerUpstreamProblems, resolveListeners } from './resolve-listener.ts';
 import { resolveRoutes } from './resolve-route.ts';
 import { endpointSchemeProblems, resolveUpstreams } from './resolve-upstream.ts';
+import { policyReferenceProblems, resolvePolicies } from './resolve-policies.ts';
 import type { RawConfig } from './schema.ts';
 import type { GatewayConfig } from './types.ts';
 
@@ -26,7 +27,7 @@ export interface ResolveResult {
  * Applies defaults and checks everything the schema cannot. Never throws on a schema-valid config.
  * Reads the TLS files the config names (relative to `baseDir`, the config file's directory).
  */
-export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult {
+export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<Record<string, string | undefined>> = process.env): ResolveResult {
   const problems: Problem[] = [];
   // Listeners and upstreams first, then the references between them, then routes, which refer to
   // both. loadConfigObject reports problems in the order found here; loadConfigFile sorts them.
@@ -35,11 +36,14 @@ export function resolve(raw: RawConfig, baseDir = process.cwd()): ResolveResult 
   listenerUpstreamProblems(raw, listeners, upstreams, problems);
   endpointSchemeProblems(upstreams, problems);
   const routes = resolveRoutes(raw, listeners, upstreams, problems);
+  const policies = resolvePolicies(raw, baseDir, env, problems);
+  policyReferenceProblems(raw, listeners, routes, problems);
 
   const config: GatewayConfig = {
     listeners,
     routes,
     upstreams,
+    policies,
     drainTimeout: parseDuration(raw.drainTimeout ?? defaults.drainTimeout),
   };
   return { config: problems.length ? undefined : config, problems };

@@ -4,6 +4,7 @@
  * `resolve-route.ts` checks and converts it.
  */
 import { z } from 'zod';
+import { policyList } from './policy-schema.ts';
 import { size } from '../util/config-primitives.ts';
 import { timeouts } from './upstream-schema.ts';
 
@@ -64,7 +65,13 @@ export const route = z
     match: match
       .optional()
       .meta({ description: 'Which requests this route takes. Every condition given must hold; none given matches every request.' }),
-    upstream: z.string().meta({ description: 'Name of the upstream requests go to.' }),
+    upstream: z
+      .string()
+      .optional()
+      .meta({ description: 'Name of the upstream requests go to. A route whose policies answer every request (e.g. `respond`) needs none.' }),
+    policies: policyList
+      .optional()
+      .meta({ description: "Policies run for this route's requests after routing, in order, after the listener's own." }),
     priority: z
       .number()
       .int()

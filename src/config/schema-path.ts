@@ -25,28 +25,55 @@ export function unwrap(s: z.ZodType): z.ZodType {
   return cur;
 }
 
-function child(s: z.ZodType, seg: string | number): z.ZodType | undefined {
-  const u = unwrap(s);
+/**
+ * A discriminated union's branch for `value` (the policy kind its `type` names), or the union
+ * itself when the value does not say.
+ */
+function branchOf(u: z.ZodType, value: unknown): z.ZodType {
+  if (!(u instanceof z.ZodUnion)) return u;
+  const key = (u.def as { discriminator?: string }).discriminator;
+  if (key === undefined || typeof value !== 'object' || value === null) return u;
+  const tag = (value as Record<string, unknown>)[key];
+  for (const option of u.options as readonly z.ZodType[]) {
+    const o = unwrap(option);
+    if (o instanceof z.ZodObject) {
+      const literal = (o.shape as Record<string, z.ZodType>)[key];
+      if (literal instanceof z.ZodLiteral && literal.values.has(tag as never)) return o;
+    }
+  }
+  return u;
+}
+
+function child(s: z.ZodType, seg: string | number, value: unknown): z.ZodType | undefined {
+  const u = branchOf(unwrap(s), value);
   if (u instanceof z.ZodObject) return (u.shape as Record<string, z.ZodType>)[String(seg)];
   if (u instanceof z.ZodRecord) return u.valueType as z.ZodType;
   if (u instanceof z.ZodArray) return typeof seg === 'number' ? (u.element as z.ZodType) : undefined;
   if (u instanceof z.ZodUnion) {
     for (const option of u.options as readonly z.ZodType[]) {
-      const c = child(option, seg);
+      const c = child(option, seg, value);
       if (c) return c;
     }
   }
   return undefined;
 }
 
-/** The schema that describes the value at `path`, or undefined when the path leaves the schema. */
-export function schemaAt(path: KeyPath, root: z.ZodType = configSchema): z.ZodType | undefined {
+/**
+ * The schema that describes the value at `path`, or undefined when the path leaves the schema.
+ * With `data` (the config being checked), a discriminated union (a policy) resolves to the branch
+ * its `type` names.
+ */
+export function schemaAt(path: KeyPath, root: z.ZodType = configSchema, data?: unknown): z.ZodType | undefined {
   let cur: z.ZodType | undefined = root;
+  let value: unknown = data;
   for (const seg of path) {
     if (!cur) return undefined;
-    cur = child(cur, seg);
+    cur = child(cur, seg, value);
+    value = typeof value === 'object' && value !== null ? (value as Record<string | number, unknown>)[seg] : undefined;
   }
-  return cur;
+  if (cur === undefined) return undefined;
+  const branch = branchOf(unwrap(cur), value);
+  return branch === unwrap(cur) ? cur : branch;
 }
 
 /** The keys a map at this schema may have (for unions, the keys of every map branch). */

@@ -1,8 +1,8 @@
 /**
  * The configuration schema: the one strict description of what a Switchboard config may say.
  *
- * This file assembles the top level from the sections: `listener-schema.ts`, `route-schema.ts` and
- * `upstream-schema.ts`, built from the shared primitives of `util/config-primitives.ts`. Only shape
+ * This file assembles the top level from the sections: `listener-schema.ts`, `route-schema.ts`,
+ * `upstream-schema.ts` and `policy-schema.ts` (itself assembled from the policy modules), built from the shared primitives of `util/config-primitives.ts`. Only shape
  * lives in them. Defaults live in `defaults.ts`, conversion of durations and sizes and the wiring of
  * names in `resolve.ts` and its sections, file reading and line:column errors in `load.ts`. Every
  * object is strict: an unknown key is an error (with a "did you mean" suggestion from the loader).
@@ -12,6 +12,7 @@ import { duration } from '../util/config-primitives.ts';
 import { listener } from './listener-schema.ts';
 import { route } from './route-schema.ts';
 import { upstream } from './upstream-schema.ts';
+import { policy } from './policy-schema.ts';
 
 export type { RawListener, RawListenerTls } from './listener-schema.ts';
 export type { RawPathMatch, RawRoute, RawStringMatch } from './route-schema.ts';
@@ -29,6 +30,10 @@ export const configSchema = z
       .record(z.string(), upstream)
       .optional()
       .meta({ description: 'Upstreams (pools of endpoints) by name; routes refer to them by that name.' }),
+    policies: z
+      .record(z.string(), policy)
+      .optional()
+      .meta({ description: 'Policies by name (headers, ip-filter, cors, respond, …): listeners and routes list the ones they run, by name.' }),
     drainTimeout: duration
       .optional()
       .meta({ description: 'On shutdown and reload, how long in-flight requests may take to finish.' }),

@@ -2,7 +2,9 @@
  * The resolved configuration: what the runtime is built from. Durations are milliseconds, sizes are
  * bytes, defaults are applied and every name is known to refer to something that exists.
  */
-import type { BalancerName } from '../upstream/balancers/names.ts';
+import type { ZodObject } from 'zod';
+import type { PolicyType } from '../policies/filter.ts';
+import type { BalancerName } from './balancer-names.ts';
 
 export interface Timeouts {
   /** ms to open a connection to an endpoint. */
@@ -107,6 +109,8 @@ export interface ListenerConfig {
   maxConnectionsPerClient: number;
   maxRequestsPerConnection: number;
   headersWithUnderscores: 'allow' | 'drop' | 'reject';
+  /** http and https listeners: names of the policies run before routing, in order. */
+  policies: string[];
 }
 
 export type StringMatchConfig =
@@ -136,7 +140,10 @@ export interface RouteConfig {
   /** Listener names; undefined = every http listener. */
   listeners: string[] | undefined;
   match: MatchConfig;
-  upstream: string;
+  /** Undefined for a route whose policies answer every request. */
+  upstream: string | undefined;
+  /** Names of the route's policies, in order. */
+  policies: string[];
   priority: number;
   rewrite: RewriteConfig | undefined;
   /** Only the timeouts this route overrides. */
@@ -212,6 +219,10 @@ export interface RetryConfig {
   onReset: boolean;
   onTimeout: boolean;
   statuses: number[];
+  /** Bodies up to this many bytes are kept so a retry can send them again; 0 = never. */
+  bodyBuffer: number;
+  /** Retry non-idempotent methods after the request was sent. */
+  nonIdempotent: boolean;
   budgetPercent: number;
   budgetMinConcurrent: number;
 }
@@ -262,9 +273,17 @@ export interface UpstreamConfig {
   keepAliveTimeout: number;
 }
 
+/** A named policy: its type's module, and its config as that module resolved it. */
+export interface PolicyConfig {
+  name: string;
+  type: PolicyType<ZodObject, unknown>;
+  config: unknown;
+}
+
 export interface GatewayConfig {
   listeners: ListenerConfig[];
   routes: RouteConfig[];
   upstreams: Map<string, UpstreamConfig>;
+  policies: Map<string, PolicyConfig>;
   drainTimeout: number;
 }

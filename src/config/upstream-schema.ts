@@ -4,8 +4,8 @@
  * may override). Shape only; `resolve-upstream.ts` checks and converts it.
  */
 import { z } from 'zod';
-import { BALANCER_NAMES } from '../upstream/balancers/names.ts';
-import { duration, pemFile, TOKEN_CHAR, TOKEN_PATTERN } from '../util/config-primitives.ts';
+import { BALANCER_NAMES } from './balancer-names.ts';
+import { duration, pemFile, size, TOKEN_CHAR, TOKEN_PATTERN } from '../util/config-primitives.ts';
 
 export const timeouts = z
   .strictObject({
@@ -107,6 +107,19 @@ export const retries = z
       .array(z.number().int().min(400).max(599))
       .optional()
       .meta({ description: 'Response statuses that are retried (the response is discarded), under the same rule as retryOn.' }),
+    bodyBuffer: size
+      .optional()
+      .meta({
+        description:
+          'Request bodies up to this size are kept until the response starts, so that a retry can send them again (Envoy buffers the same way); a larger body is streamed and, once sent, never retried. 0 disables.',
+      }),
+    nonIdempotent: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          "Also retry methods that are not idempotent (POST, PATCH) after the request was sent, as nginx's `proxy_next_upstream non_idempotent`: only when the endpoints tolerate a request arriving twice.",
+      }),
     budget: z
       .strictObject({
         percent: percent.optional().meta({ description: "Retries in flight at most this share of the upstream's requests in flight." }),

@@ -52,6 +52,7 @@ export class H2Downstream implements Downstream {
   readonly url: string;
   readonly authority: string;
   readonly version = 'HTTP/2';
+  readonly settleFirst = true;
   readonly expectContinue: boolean;
   readonly #maxHeaderListSize: number;
   owner: DownstreamOwner | undefined = undefined;
@@ -152,15 +153,16 @@ export class H2Downstream implements Downstream {
     return this.stream.writableEnded;
   }
 
-  informational(status: number, headers?: Record<string, string | string[]>): void {
-    if (this.stream.headersSent || this.destroyed) return;
+  informational(status: number, headers?: Record<string, string | string[]>): boolean {
+    if (this.stream.headersSent || this.destroyed) return false;
     // 102 has no meaning in HTTP/2.
-    if (status !== 100 && status !== 103) return;
+    if (status !== 100 && status !== 103) return false;
     try {
       this.stream.additionalHeaders({ ...headers, ':status': status });
     } catch {
       // A 1xx head node:http2 refuses (a connection-specific field) is left out: the final response still goes out.
     }
+    return true;
   }
 
   head(status: number, _reason: string | undefined, headers: string[]): boolean {

@@ -3,10 +3,7 @@
  * connection, at the handshake, and kept on the socket; every request on it reads it from there.
  */
 import type { TLSSocket } from 'node:tls';
-import type { ClientCertInfo } from '../middleware/context.ts';
-
-/** Where the verified certificate of a TLS connection is kept (read through HTTP/2's socket proxy too). */
-export const kClientCert = Symbol('switchboard.clientCert');
+import type { VerifiedCertificate as ClientCertInfo } from '../transport/connection-info.ts';
 
 /**
  * The verified client certificate of a connection; undefined when the client presented none, and
@@ -21,9 +18,4 @@ export function verifiedClientCert(socket: TLSSocket): ClientCertInfo | undefine
     subject: cert.subject.split('\n').join(','),
     fingerprint: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
   };
-}
-
-/** The client certificate of the connection a request came on, if one was verified. */
-export function clientCertOf(socket: object): ClientCertInfo | undefined {
-  return (socket as { [kClientCert]?: ClientCertInfo })[kClientCert];
 }

@@ -7,8 +7,9 @@
  *                   after the handshake, ALPN `h2` goes to the node:http2 server, the rest to the
  *                   HTTP/1.1 connection handler of the https server itself.
  *
- * Both protocols feed the same `handleRequest`, which reads a swappable ListenerRuntime: a reload
- * swaps the runtime (new requests see the new config at once, in-flight ones keep theirs); the
+ * Both protocols feed the same pipeline (http/pipeline.ts) through their downstream adapters
+ * (http/h1-downstream.ts, h2-downstream.ts, upgrade.ts), reading a swappable ListenerGeneration: a
+ * reload swaps it (new requests see the new config at once, in-flight ones keep theirs); the
  * socket stays open, so no connection is refused.
  */
 import http from 'node:http';
@@ -18,16 +19,21 @@ import type { Socket, AddressInfo } from 'node:net';
 import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
-import { writeRawError, type ErrorCode } from '../transport/errors.ts';
-import { handleRequest, type ListenerRuntime } from './http-handler.ts';
-import { handleUpgrade, isWebSocketUpgrade } from './upgrade.ts';
+import type { ErrorCode } from '../errors.ts';
+import { writeRawError } from '../http/error-response.ts';
+import { acceptH1, type H1Downstream } from '../http/h1-downstream.ts';
+import { H2Downstream } from '../http/h2-downstream.ts';
+import type { ListenerGeneration } from '../http/listener-generation.ts';
+import { runPipeline } from '../http/pipeline.ts';
+import { proxy } from '../http/proxy.ts';
+import { handleUpgrade, isWebSocketUpgrade } from '../http/upgrade.ts';
 import { Tunnels } from '../transport/tunnel.ts';
+import { kClientCert } from '../transport/connection-info.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { boundAddress, listenOn } from './bind.ts';
 import { CertificateStore } from './tls-contexts.ts';
 import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
-import { H2Request, H2Response } from './h2-exchange.ts';
-import { kClientCert, verifiedClientCert } from './client-cert.ts';
+import { verifiedClientCert } from './client-cert.ts';
 import { readProxyHeader } from './proxy-header.ts';
 import { readPrefix, type Verdict } from './read-prefix.ts';
 import { AddressSet } from '../util/cidr.ts';
@@ -95,7 +101,7 @@ export class HttpListener {
   /** Certificates by SNI (https only). */
   readonly certificates: CertificateStore | undefined;
   config: ListenerConfig;
-  #runtime: ListenerRuntime;
+  #generation: ListenerGeneration;
   readonly limits: ConnectionLimits;
   /** Open WebSocket tunnels: they outlive their generation and are cut by destroyConnections. */
   readonly tunnels = new Tunnels();
@@ -104,10 +110,10 @@ export class HttpListener {
   /** node:http's own connection handler, called for the HTTP/1.1 connections we hand it. */
   readonly #h1: ConnectionHandler;
 
-  constructor(config: ListenerConfig, runtime: ListenerRuntime, log: Logger) {
+  constructor(config: ListenerConfig, generation: ListenerGeneration, log: Logger) {
     this.name = config.name;
     this.config = config;
-    this.#runtime = runtime;
+    this.#generation = generation;
     this.limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerClient);
     const httpOptions: http.ServerOptions = {
       maxHeaderSize: config.maxHeaderSize,
@@ -124,9 +130,8 @@ export class HttpListener {
       this.h2Sessions = new H2Sessions(this.h2, config);
       // Streams are served directly (h2-exchange.ts), not through node:http2's compat 'request'.
       this.h2.on('stream', (stream, headers, _flags, rawHeaders) => {
-        const req = new H2Request(stream, headers, rawHeaders as unknown as string[]);
-        const res = new H2Response(stream, req);
-        handleRequest(this.#runtime, req as unknown as http.IncomingMessage, res as unknown as http.ServerResponse, headers.expect === '100-continue');
+        const down = new H2Downstream(stream, headers, rawHeaders as unknown as string[], this.config.maxHeaderSize);
+        runPipeline(this.#generation, down, down.expectContinue, proxy);
       });
     }
     if (config.protocol === 'https') {
@@ -156,16 +161,19 @@ export class HttpListener {
     this.applyTunables(config);
     this.server.on('request', (req, res) => this.#onH1Request(req, res, false));
     this.server.on('checkContinue', (req, res) => this.#onH1Request(req, res, true));
-    this.server.on('upgrade', (req, socket, head: Buffer) =>
-      handleUpgrade(this.#runtime, req, socket, head, { tunnels: this.tunnels, maxHeaderSize: this.config.maxHeaderSize }),
-    );
+    this.server.on('upgrade', (req, socket, head: Buffer) => handleUpgrade(this.#generation, req, socket, head, this.tunnels));
     this.server.on('clientError', onClientError);
     this.server.on('connect', (_req, socket: Socket) => rawError(socket, 'METHOD_NOT_ALLOWED'));
   }
 
   #onH1Request(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
-    handleRequest(this.#runtime, req, res, expectContinue);
+    acceptH1(req, res, expectContinue, this.#startH1);
   }
+
+  /** Starts an HTTP/1.x request (at once, or once the pipelined ones before it are answered). */
+  readonly #startH1 = (down: H1Downstream): void => {
+    runPipeline(this.#generation, down, down.expectContinue, proxy);
+  };
 
   /** TLS server options beyond the certificate: SNI, ALPN, client certificates. */
   #tlsOptions(base: SecureContextOptions | undefined): TlsOptions {
@@ -256,16 +264,16 @@ export class HttpListener {
     this.h2Sessions?.update(config);
   }
 
-  /** The runtime new requests use. */
-  get runtime(): ListenerRuntime {
-    return this.#runtime;
+  /** The generation new requests use. */
+  get generation(): ListenerGeneration {
+    return this.#generation;
   }
 
   /** Points new requests at a new config generation; in-flight ones keep the old. */
-  swap(runtime: ListenerRuntime, config: ListenerConfig): void {
+  swap(generation: ListenerGeneration, config: ListenerConfig): void {
     this.applyTunables(config);
     if (config.tls !== undefined) this.certificates?.update(config.tls);
-    this.#runtime = runtime;
+    this.#generation = generation;
   }
 
   listen(): Promise<AddressInfo> {
@@ -281,7 +289,7 @@ export class HttpListener {
    * connections, and sends every HTTP/2 client a GOAWAY.
    */
   stopAccepting(): Promise<void> {
-    this.#runtime.policy.draining = true;
+    this.#generation.settings.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     this.h2Sessions?.goAwayAll();

@@ -11,41 +11,9 @@ import type { Socket } from 'node:net';
 import { parseProxyHeader } from '../transport/proxy-protocol.ts';
 import { readPrefix, type Verdict } from './read-prefix.ts';
 import type { AddressSet } from '../util/cidr.ts';
-
-/** The client address a PROXY header gave this connection. */
-export interface ProxiedAddress {
-  readonly address: string;
-  readonly port: number;
-}
-
-/** Where it is kept on the socket (read through node:http2's socket proxy too). */
-export const kProxied = Symbol('switchboard.proxied');
+import { kProxied, plainAddress as plain, type ProxiedAddress } from '../transport/connection-info.ts';
 
 const ignore = (): void => undefined;
-
-/** An address as compared and logged: no `::ffff:` prefix. */
-function plain(address: string | undefined): string {
-  const a = address ?? '';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
-
-type MaybeProxied = { [kProxied]?: ProxiedAddress; _parent?: MaybeProxied; remoteAddress?: string; remotePort?: number };
-
-/** The PROXY header's address of a connection: on the socket, or on the TCP socket a TLS one wraps. */
-function proxiedOf(socket: object): ProxiedAddress | undefined {
-  const s = socket as MaybeProxied;
-  return s[kProxied] ?? s._parent?.[kProxied];
-}
-
-/** The client's address: the PROXY header's when there was one, else the TCP peer's. */
-export function clientAddressOf(socket: object): string {
-  return proxiedOf(socket)?.address ?? plain((socket as MaybeProxied).remoteAddress);
-}
-
-/** The client's port, as `clientAddressOf`. */
-export function clientPortOf(socket: object): number {
-  return proxiedOf(socket)?.port ?? (socket as MaybeProxied).remotePort ?? 0;
-}
 
 /**
  * Reads the PROXY header of `socket`, then calls `next` with the socket paused and the bytes

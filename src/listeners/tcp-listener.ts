@@ -16,103 +16,37 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
-import { dial } from '../transport/upgrade-exchange.ts';
-import { Tunnels } from '../transport/tunnel.ts';
-import type { Endpoint } from '../upstream/endpoint.ts';
-import type { Upstream } from '../upstream/upstream.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { boundAddress, listenOn } from './bind.ts';
-import { clientAddressOf, clientPortOf, readProxyHeader } from './proxy-header.ts';
-import { encodeProxyV1, encodeProxyV2, type ProxyAddresses } from '../transport/proxy-protocol.ts';
+import { readProxyHeader } from './proxy-header.ts';
 import { AddressSet } from '../util/cidr.ts';
 import { CertificateStore } from './tls-contexts.ts';
 import { forwardBySni } from './tls-passthrough.ts';
-import type { GenerationTracker } from './http-handler.ts';
+import { forwardConnection, type TcpGeneration } from './tcp-forward.ts';
+import type { Tunnels } from '../transport/tunnel.ts';
 
-/** What a tcp listener's connections depend on that a reload may change. One per generation. */
-export interface TcpRuntime {
-  readonly name: string;
-  /** tls-passthrough: the upstream when no `sni` entry matches (undefined: such clients are closed). */
-  readonly upstream: Upstream | undefined;
-  /** tls-passthrough only: server name (or `*.` wildcard) to upstream. */
-  readonly sni?: ReadonlyMap<string, Upstream>;
-  readonly generation: GenerationTracker;
-  /** ms the connections of a replaced generation may live on. */
-  readonly drainTimeout: number;
-  /** This generation's open connections (cut together when its drain time is up). */
-  readonly tunnels: Tunnels;
-}
+export type { TcpGeneration };
 
 const ignore = (): void => undefined;
-
-/** The PROXY header an endpoint gets first: the client's address, and the address it connected to. */
-function proxyHeaderFor(client: Socket, version: 'v1' | 'v2'): Buffer {
-  const source = clientAddressOf(client);
-  const destination = (client.localAddress ?? '').replace(/^::ffff:/, '');
-  const v6 = net.isIPv6(source) || net.isIPv6(destination);
-  const addresses: ProxyAddresses = {
-    family: v6 ? 'tcp6' : 'tcp4',
-    sourceAddress: v6 && net.isIPv4(source) ? `::ffff:${source}` : source,
-    sourcePort: clientPortOf(client),
-    destinationAddress: v6 && net.isIPv4(destination) ? `::ffff:${destination}` : destination,
-    destinationPort: client.localPort ?? 0,
-  };
-  return version === 'v1' ? encodeProxyV1(addresses) : encodeProxyV2(addresses);
-}
-
-/** Forwards one accepted connection on `rt`: pick, dial (retrying what sent nothing), splice. */
-async function forward(rt: TcpRuntime, client: Socket, upstream: Upstream, head?: Buffer): Promise<void> {
-  const config = upstream.config;
-  const hashKey = upstream.hashes ? clientAddressOf(client) : undefined;
-  let tried: Endpoint[] | undefined;
-  for (let tries = 1; ; tries++) {
-    const endpoint = upstream.pick(hashKey, tried);
-    if (endpoint === undefined) return void client.destroy();
-    const { socket, connected } = dial(endpoint, config.timeouts.connect);
-    const state = endpoint.state;
-    state.inFlight++;
-    socket.once('close', () => state.inFlight--);
-    const abandon = (): void => void socket.destroy();
-    client.once('close', abandon);
-    try {
-      await connected;
-    } catch {
-      client.off('close', abandon);
-      if (client.destroyed) return;
-      upstream.state.record(state, true);
-      (tried ??= []).push(endpoint);
-      if (tries < config.retries.attempts && upstream.hasUntried(tried)) continue;
-      return void client.destroy();
-    }
-    client.off('close', abandon);
-    if (client.destroyed) return void socket.destroy();
-    upstream.state.record(state, false);
-    const empty = Buffer.alloc(0);
-    const header = config.proxyProtocol === undefined ? empty : proxyHeaderFor(client, config.proxyProtocol);
-    const clientRest = head === undefined ? header : header.length === 0 ? head : Buffer.concat([header, head]);
-    rt.tunnels.open(client, socket, config.timeouts.tunnelIdle, { answer: empty, upstreamRest: empty, clientRest });
-    return;
-  }
-}
 
 export class TcpListener {
   readonly name: string;
   readonly server: net.Server;
   readonly limits: ConnectionLimits;
   config: ListenerConfig;
-  #runtime: TcpRuntime;
+  #generation: TcpGeneration;
   /** proxyProtocol.trusted, compiled once per config. */
   #trusted: AddressSet | undefined;
   /** Runtimes replaced by a reload whose connections are still open (until their drain timeout). */
-  readonly #draining = new Set<TcpRuntime>();
+  readonly #draining = new Set<TcpGeneration>();
 
   /** protocol tls: the certificates (by SNI) TLS is terminated with. */
   readonly certificates: CertificateStore | undefined;
 
-  constructor(config: ListenerConfig, runtime: TcpRuntime, log: Logger) {
+  constructor(config: ListenerConfig, generation: TcpGeneration, log: Logger) {
     this.name = config.name;
     this.config = config;
-    this.#runtime = runtime;
+    this.#generation = generation;
     this.limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerClient);
     if (config.protocol === 'tls') {
       // TLS terminated as on an https listener (certificates by SNI, watched files), then plain TCP.
@@ -152,33 +86,33 @@ export class TcpListener {
 
   #accept(client: Socket): void {
     client.on('error', ignore);
-    const rt = this.#runtime;
+    const rt = this.#generation;
     rt.generation.enter();
     client.once('close', () => rt.generation.leave());
-    const forwarded = this.config.protocol === 'tls-passthrough' ? forwardBySni(rt, client, this.config.headerTimeout, forward) : forward(rt, client, rt.upstream!);
+    const forwarded = this.config.protocol === 'tls-passthrough' ? forwardBySni(rt, client, this.config.headerTimeout, forwardConnection) : forwardConnection(rt, client, rt.upstream!);
     forwarded.catch(() => client.destroy());
   }
 
-  get runtime(): TcpRuntime {
-    return this.#runtime;
+  get generation(): TcpGeneration {
+    return this.#generation;
   }
 
   /** The open connections of the current generation. */
   get tunnels(): Tunnels {
-    return this.#runtime.tunnels;
+    return this.#generation.tunnels;
   }
 
   /** New connections follow `runtime`; the old one's connections get its drain timeout, then are cut. */
-  swap(runtime: TcpRuntime, config: ListenerConfig): void {
-    const old = this.#runtime;
+  swap(generation: TcpGeneration, config: ListenerConfig): void {
+    const old = this.#generation;
     this.config = config;
     this.#trusted = undefined;
     if (config.tls !== undefined) this.certificates?.update(config.tls);
     this.limits.update(config.maxConnections, config.maxConnectionsPerClient);
-    this.#runtime = runtime;
-    if (old === runtime) return;
+    this.#generation = generation;
+    if (old === generation) return;
     this.#draining.add(old);
-    void old.tunnels.drained(runtime.drainTimeout).then(() => {
+    void old.tunnels.drained(generation.drainTimeout).then(() => {
       old.tunnels.destroyAll();
       this.#draining.delete(old);
     });
@@ -200,7 +134,7 @@ export class TcpListener {
 
   /** Cuts every open connection now (the hard deadline). */
   destroyConnections(): void {
-    this.#runtime.tunnels.destroyAll();
+    this.#generation.tunnels.destroyAll();
     for (const rt of this.#draining) rt.tunnels.destroyAll();
   }
 }

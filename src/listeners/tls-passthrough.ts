@@ -13,7 +13,7 @@ import { parseClientHello } from '../transport/client-hello.ts';
 import { readPrefix, type Verdict } from './read-prefix.ts';
 import { sniLookup } from './sni-lookup.ts';
 import type { Upstream } from '../upstream/upstream.ts';
-import type { TcpRuntime } from './tcp-listener.ts';
+import type { TcpGeneration } from './tcp-forward.ts';
 
 /** A ClientHello read whole, and every byte read for it (to send on first). */
 export interface ClientHelloRead {
@@ -48,13 +48,13 @@ export function readClientHello(client: Socket, timeout: number): Promise<Client
 }
 
 /** The tcp listener's forwarding step: to `upstream`, `head` sent to the endpoint first. */
-export type Forward = (rt: TcpRuntime, client: Socket, upstream: Upstream, head: Buffer) => Promise<void>;
+export type Forward = (rt: TcpGeneration, client: Socket, upstream: Upstream, head: Buffer) => Promise<void>;
 
 /**
  * Routes one accepted connection of a tls-passthrough listener (see the module comment): the
  * ClientHello within `timeout` ms, its upstream by `rt.sni` (else `rt.upstream`), then `forward`.
  */
-export async function forwardBySni(rt: TcpRuntime, client: Socket, timeout: number, forward: Forward): Promise<void> {
+export async function forwardBySni(rt: TcpGeneration, client: Socket, timeout: number, forward: Forward): Promise<void> {
   const hello = await readClientHello(client, timeout);
   if (hello === undefined) return;
   const upstream = sniLookup(rt.sni ?? new Map<string, Upstream>(), hello.serverName, rt.upstream);

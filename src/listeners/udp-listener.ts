@@ -5,7 +5,7 @@
  *
  *   datagram ─► session of (address, port)? ─► yes: stamp the time, send on its upstream socket
  *            └► no: maxSessions reached ─► dropped (counted)
- *                   Upstream.pick(client address as hash key) ─► new session, connected socket
+ *                   Selection.next() (client address as hash key) ─► new session, connected socket
  *   reply on a session socket ─► stamp the time, send to its client from the listener socket
  *
  * Per datagram the work is two map lookups and a timestamp: one sweep timer (every sessionIdle/4)
@@ -22,10 +22,11 @@ import type { ListenerConfig, UdpListenerConfig } from '../config/types.ts';
 import { udpSession } from '../observability/events.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Upstream } from '../upstream/upstream.ts';
-import type { GenerationTracker } from './http-handler.ts';
+import type { GenerationTracker } from '../http/listener-generation.ts';
+import { Selection } from '../upstream/selection.ts';
 
 /** What a udp listener's new sessions depend on that a reload may change. One per generation. */
-export interface UdpRuntime {
+export interface UdpGeneration {
   readonly name: string;
   readonly upstream: Upstream;
   readonly generation: GenerationTracker;
@@ -51,7 +52,7 @@ interface Session {
   readonly address: string;
   readonly port: number;
   readonly endpoint: Endpoint;
-  readonly rt: UdpRuntime;
+  readonly rt: UdpGeneration;
   readonly socket: dgram.Socket;
   /** performance.now() of the last datagram either way. */
   last: number;
@@ -68,7 +69,7 @@ export class UdpListener {
   config: ListenerConfig;
   /** Datagrams from new clients dropped: over maxSessions, or no endpoint available. */
   dropped = 0;
-  #runtime: UdpRuntime;
+  #generation: UdpGeneration;
   #settings: UdpListenerConfig;
   /** Sessions by client address, then port (no string is built per datagram). */
   readonly #sessions = new Map<string, Map<number, Session>>();
@@ -79,10 +80,10 @@ export class UdpListener {
   /** Datagram sessions are not tunnels: they end with the socket. Present so every listener drains alike. */
   readonly tunnels = { drained: (): Promise<void> => Promise.resolve() };
 
-  constructor(config: ListenerConfig, runtime: UdpRuntime, log: Logger) {
+  constructor(config: ListenerConfig, generation: UdpGeneration, log: Logger) {
     this.name = config.name;
     this.config = config;
-    this.#runtime = runtime;
+    this.#generation = generation;
     this.#settings = config.udp!;
     this.#log = log;
     this.server = dgram.createSocket({ type: isIP(config.address.host) === 6 ? 'udp6' : 'udp4', reusePort: true });
@@ -90,8 +91,8 @@ export class UdpListener {
     this.server.on('error', (err) => this.#log.warn({ err, listener: this.name }, 'udp listener socket error'));
   }
 
-  get runtime(): UdpRuntime {
-    return this.#runtime;
+  get generation(): UdpGeneration {
+    return this.#generation;
   }
 
   /** Sessions open now (every generation's). */
@@ -109,11 +110,12 @@ export class UdpListener {
   }
 
   #open(rinfo: RemoteInfo, now: number): Session | undefined {
-    const rt = this.#runtime;
+    const rt = this.#generation;
     const upstream = rt.upstream;
     if (this.#count >= this.#settings.maxSessions) return void this.dropped++;
     const remote = rinfo.address;
-    const endpoint = upstream.pick(upstream.hashes ? (remote.startsWith('::ffff:') ? remote.slice(7) : remote) : undefined, undefined);
+    // The one selection loop, for its pick only: a datagram session has no connect to fail and retry.
+    const endpoint = new Selection(upstream, upstream.hashes ? (remote.startsWith('::ffff:') ? remote.slice(7) : remote) : undefined, undefined, 'CONNECT').next();
     if (endpoint === undefined) return void this.dropped++;
     const { host, port } = endpoint.address;
     const socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
@@ -182,16 +184,16 @@ export class UdpListener {
     this.#sweep.unref();
   }
 
-  /** New sessions follow `runtime`; the old one's sessions live on until idle, or its drain timeout. */
-  swap(runtime: UdpRuntime, config: ListenerConfig): void {
-    const old = this.#runtime;
+  /** New sessions follow `generation`; the old one's sessions live on until idle, or its drain timeout. */
+  swap(generation: UdpGeneration, config: ListenerConfig): void {
+    const old = this.#generation;
     const idleChanged = config.udp!.sessionIdle !== this.#settings.sessionIdle;
     this.config = config;
     this.#settings = config.udp!;
-    this.#runtime = runtime;
+    this.#generation = generation;
     if (idleChanged && this.#sweep !== undefined) this.#startSweep();
-    if (old === runtime) return;
-    setTimeout(() => this.#endWhere((s) => s.rt === old, 'drain'), runtime.drainTimeout).unref();
+    if (old === generation) return;
+    setTimeout(() => this.#endWhere((s) => s.rt === old, 'drain'), generation.drainTimeout).unref();
   }
 
   listen(): Promise<AddressInfo> {

@@ -5,13 +5,39 @@
  * Target: `off`, `stdout`, or a file path (appended).
  */
 import { createLineWriter } from './line-writer.ts';
-import type { RequestContext } from '../middleware/context.ts';
+
+/** What the access log reads of a finished request (the HTTP layer's session provides it). */
+export interface AccessRecord {
+  readonly requestId: string;
+  /** Client address after trusted-proxy resolution. */
+  readonly clientIp: string;
+  /** `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`. */
+  readonly version: string;
+  readonly method: string;
+  readonly host: string;
+  /** The normalised path, '' when the target could not be parsed (then `url` is logged). */
+  readonly path: string;
+  readonly url: string;
+  readonly status: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly listener: string;
+  readonly route: string | undefined;
+  readonly upstream: string | undefined;
+  readonly endpoint: { readonly origin: string } | undefined;
+  /** ms to the upstream's response head; -1 when none answered. */
+  readonly upstreamLatency: number;
+  /** performance.now() when the request arrived. */
+  readonly startedAt: number;
+  readonly tries: number;
+  readonly error: string | undefined;
+}
 
 export type AccessLogTarget = 'off' | 'stdout' | string;
 
 export interface AccessLog {
   /** Writes the line for one finished request. */
-  write(ctx: RequestContext): void;
+  write(r: AccessRecord): void;
   /** Writes out buffered lines. */
   flush(): Promise<void>;
   /** Flushes and closes (on shutdown). */
@@ -48,10 +74,10 @@ function name(v: string | undefined): string {
 }
 
 /** The JSON line for one request (exported for tests). */
-export function accessLine(ctx: RequestContext, now: number): string {
+export function accessLine(ctx: AccessRecord, now: number): string {
   return (
-    `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.client)},"protocol":${ctx.h2 ? '"HTTP/2"' : ctx.req.httpVersionMinor === 0 ? '"HTTP/1.0"' : '"HTTP/1.1"'},"method":${name(ctx.req.method)}` +
-    `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.req.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
+    `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.clientIp)},"protocol":${name(ctx.version)},"method":${name(ctx.method)}` +
+    `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
     `,"listener":${name(ctx.listener)},"route":${name(ctx.route)},"upstream":${name(ctx.upstream)},"endpoint":${name(ctx.endpoint?.origin)}` +
     `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)}}\n`
   );

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLineWriter } from './line-writer.ts';
 import { accessLine } from './access-log.ts';
-import type { RequestContext } from '../middleware/context.ts';
+import type { AccessRecord } from './access-log.ts';
 
 test('every line arrives once, in order, across buffer boundaries and oversized lines', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sb-lines-'));
@@ -34,8 +34,10 @@ test('every line arrives once, in order, across buffer boundaries and oversized 
 test('access log lines are valid JSON whatever the client put in host and path', () => {
   const ctx = {
     requestId: 'id-"quoted"',
-    client: '127.0.0.1',
-    req: { method: 'GET', url: '/', httpVersionMinor: 1 },
+    clientIp: '127.0.0.1',
+    method: 'GET',
+    url: '/',
+    version: 'HTTP/1.1',
     host: 'h\\ost',
     path: '/a"b\u0001/ü',
     status: 200,
@@ -49,7 +51,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
     tries: 0,
     startedAt: 0,
     error: 'ROUTE_NOT_FOUND',
-  } as unknown as RequestContext;
+  } satisfies AccessRecord;
   const line = accessLine(ctx, 12.345);
   assert.ok(line.endsWith('\n'));
   const parsed = JSON.parse(line) as Record<string, unknown>;
@@ -63,5 +65,5 @@ test('access log lines are valid JSON whatever the client put in host and path',
   assert.equal(parsed.error, 'ROUTE_NOT_FOUND');
   assert.match(String(parsed.time), /^\d{4}-\d\d-\d\dT/);
   assert.equal(parsed.protocol, 'HTTP/1.1');
-  assert.equal(JSON.parse(accessLine({ ...ctx, h2: true } as RequestContext, 1)).protocol, 'HTTP/2');
+  assert.equal(JSON.parse(accessLine({ ...ctx, version: 'HTTP/2' }, 1)).protocol, 'HTTP/2');
 });

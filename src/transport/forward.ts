@@ -1,77 +1,108 @@
 /**
- * HTTP forwarding on undici's dispatch API: one Exchange per try, streaming both ways with
- * backpressure, mapping every failure to a ProxyError. This is the hot path: no closures per
- * request beyond the Exchange object, no buffering of bodies.
+ * HTTP forwarding on undici's dispatch API: one `UpstreamTry` per try, streaming the response into
+ * a `ResponseSink` with backpressure and mapping every failure to a ProxyError. The transport never
+ * writes to the client: it hands the response to its sink (the downstream itself, or the response
+ * filters in front of it), and every decision (retry, answer, record) to the try's owner.
  *
- *   client req ──► dispatch(path, method, headers, body=req) ──► endpoint pool
- *   client res ◄── onResponseStart / onResponseData / onResponseEnd ◄──┘
+ *   owner ──startTry(dispatcher, request)──► undici pool ──► endpoint
+ *   owner.head ◄── onResponseStart      sink.data ◄── onResponseData      owner.ended ◄── onResponseEnd
  *
- * Whether a failed try is retried is not decided here: the Exchange asks its owner (the request's
- * Forwarding, in upstream/proxy.ts) before it writes anything to the client, and hands over to it.
+ * This is the hot path: no closures per try beyond the try object (a response that outruns its
+ * client adds one drain callback), no buffering of bodies.
  */
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { RequestContext } from '../middleware/context.ts';
-import type { Endpoint } from '../upstream/endpoint.ts';
-import type { Timeouts } from '../config/types.ts';
-import { grpcErrorStatus, isGrpcRequest, ProxyError, sendError, upstreamError } from './errors.ts';
-import { downstreamResponseHeaders } from './headers.ts';
+import { ProxyError, upstreamError } from '../errors.ts';
 
-type ResponseHeaders = Record<string, string | string[] | undefined>;
-
-/** The request a try belongs to: what to send, and the retry decisions. */
-export interface TryOwner {
-  readonly ctx: RequestContext;
-  /** Path (rewritten) plus query, as sent upstream. */
-  readonly target: string;
-  /** Flat [name, value, ...] request headers, hop-by-hop already removed. */
-  readonly headers: string[];
-  /** The request body to stream (the client request itself, or a counting wrapper), or null. */
-  readonly body: Readable | null;
-  readonly timeouts: Timeouts;
-  /** ms a try may take to get response headers; 0 = no limit. */
-  readonly perTryTimeout: number;
-  /** A Set-Cookie value to add to the response (sticky sessions), or undefined. */
-  readonly setCookie: string | undefined;
-  /** Set once anything (a 1xx) went to the client: no retry after that. */
-  committed: boolean;
-  /** Outlier detection: the outcome of one try at `endpoint`. */
-  record(endpoint: Endpoint, failed: boolean): void;
-  /** Asked on a final status before anything is written: true = discard this response and retry. */
-  retryStatus(ex: Exchange, status: number): boolean;
-  /** Asked when a try failed before anything was written: true = retry. */
-  retryError(ex: Exchange, err: ProxyError): boolean;
-  /** The try is over and a retry was granted: start the next one. */
-  next(): void;
-  /** The request is over (answered, failed or aborted). */
-  end(): void;
+/** How a sink holds back or stops the body of a response it is not ready for. */
+export interface Flow {
+  pause(): void;
+  resume(): void;
+  /** Drop the rest of the upstream response (the sink answered otherwise). */
+  stop(): void;
 }
 
-/** One request to one endpoint. Created per try; implements undici's DispatchHandler. */
-export class Exchange implements Dispatcher.DispatchHandler {
+/**
+ * Where a response goes: the client's downstream response, or the response filters before it.
+ * Called by the try (data) and its owner (head, end, abort), in that order, once each but `data`.
+ */
+export interface ResponseSink {
+  /**
+   * The final head (status ≥ 200). `headers` is a flat [name, value, …] list, hop-by-hop removed;
+   * the sink may keep it. Returns false when the sink answered otherwise and wants no body: the
+   * upstream response is then dropped. `flow` lets a sink hold the body back (an async filter).
+   */
+  head(status: number, reason: string | undefined, headers: string[], flow: Flow | undefined): boolean;
+  /** A body chunk; false when the client's connection is full: wait for `onDrain`. */
+  data(chunk: Buffer): boolean;
+  /** Calls `resume` once the client can take more. */
+  onDrain(resume: () => void): void;
+  /** The response is complete; trailers when the endpoint sent some. */
+  end(trailers: Record<string, string | string[]> | undefined): void;
+  /** Cuts a response whose head went out: the client must see an aborted response, never a clean short one. */
+  abort(err: ProxyError): void;
+  /** Whether the head went out (or is committed to go out): an error can no longer be answered. */
+  readonly headersSent: boolean;
+  /** Whether the client is gone. */
+  readonly destroyed: boolean;
+}
+
+/** What one try sends. */
+export interface TryRequest {
+  readonly method: string;
+  /** Path and query as sent upstream. */
+  readonly path: string;
+  /** Flat [name, value, …], hop-by-hop already removed. */
+  readonly headers: string[];
+  /** The body to stream, or null. */
+  readonly body: Readable | null;
+  /** ms for the response head; 0 = none (undici's headersTimeout). */
+  readonly headersTimeout: number;
+  /** ms of silence between body chunks; 0 = none (undici's bodyTimeout). */
+  readonly bodyTimeout: number;
+}
+
+/** The request a try belongs to: it decides what the try's outcomes mean. */
+export interface TryOwner {
+  /** Where the response body goes. */
+  readonly sink: ResponseSink;
+  /** ms a client may take to accept more once its connection is full; 0 = no limit. */
+  readonly sendTimeout: number;
+  /** A 1xx response other than 101. */
+  informational(t: UpstreamTry, status: number, headers: IncomingHttpHeaders): void;
+  /** The final head: true when the owner passed it to the sink, false to drop the response (a retry, or the sink answered). */
+  head(t: UpstreamTry, status: number, headers: IncomingHttpHeaders, reason: string | undefined): boolean;
+  /** The response ended cleanly. */
+  ended(t: UpstreamTry, trailers: IncomingHttpHeaders): void;
+  /** The try failed (before or after the head); `err` says how. */
+  failed(t: UpstreamTry, err: ProxyError): void;
+  /** A try whose response was dropped is over (its connection released). */
+  dropped(t: UpstreamTry): void;
+}
+
+/** One request to one endpoint; implements undici's DispatchHandler and the sink's Flow. */
+export class UpstreamTry implements Dispatcher.DispatchHandler, Flow {
   readonly owner: TryOwner;
-  readonly endpoint: Endpoint;
-  controller: Dispatcher.DispatchController | undefined;
+  controller: Dispatcher.DispatchController | undefined = undefined;
   /** Set when the try was given up before undici started it; undici's later start is aborted. */
-  pendingAbort: Error | undefined;
+  pendingAbort: Error | undefined = undefined;
   /** undici started writing the request (so some of it may have reached the endpoint). */
   sent = false;
-  /** Abandoned before undici started it (its body may still be touched later, so never reused). */
+  /** Abandoned before undici started it (its body may still be touched later). */
   abandoned = false;
-  /** The response is being thrown away for a retry. */
-  discard = false;
+  /** The response is being dropped (a retry, or the sink answered otherwise). */
+  dropping = false;
   finished = false;
-  dispatchedAt = 0;
-  tryTimer: NodeJS.Timeout | undefined;
+  /** performance.now() at dispatch. */
+  startedAt = 0;
+  tryTimer: NodeJS.Timeout | undefined = undefined;
   /** Armed while the client socket is full: the client has `sendTimeout` to take more. */
-  stallTimer: NodeJS.Timeout | undefined;
-  /** A gRPC Trailers-Only response: its headers are set on the response, not yet written. */
-  trailersOnly = false;
+  stallTimer: NodeJS.Timeout | undefined = undefined;
+  #paused = false;
 
-  constructor(owner: TryOwner, endpoint: Endpoint) {
+  constructor(owner: TryOwner) {
     this.owner = owner;
-    this.endpoint = endpoint;
   }
 
   /** Ends this try with `reason` (client gone, timeout, body too large). */
@@ -87,6 +118,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.onResponseError(undefined, reason);
   }
 
+  pause(): void {
+    this.#paused = true;
+    this.controller?.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.controller?.resume();
+  }
+
+  stop(): void {
+    if (this.dropping || this.finished) return;
+    this.dropping = true;
+    this.controller?.abort(new ProxyError('UPSTREAM_ERROR', undefined, 'response dropped'));
+  }
+
   onRequestStart(controller: Dispatcher.DispatchController): void {
     if (this.pendingAbort) {
       controller.abort(this.pendingAbort);
@@ -97,174 +144,89 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
-    if (this.finished) return;
-    const owner = this.owner;
-    const ctx = owner.ctx;
-    const res = ctx.res;
-    if (statusCode < 200) {
-      if (statusCode === 103 && headers.link !== undefined) {
-        owner.committed = true;
-        res.writeEarlyHints(headers as Record<string, string | string[]>);
-      } else if (statusCode === 102 && !ctx.h2) {
-        owner.committed = true;
-        res.writeProcessing();
-      }
-      return;
-    }
+    if (this.finished || this.dropping) return;
+    if (statusCode < 200) return this.owner.informational(this, statusCode, headers);
     if (this.tryTimer) {
       clearTimeout(this.tryTimer);
       this.tryTimer = undefined;
     }
-    const now = performance.now();
-    const endpoint = this.endpoint;
-    ctx.upstreamLatency = now - this.dispatchedAt;
-    endpoint.state.latency.observe(ctx.upstreamLatency, now);
-    owner.record(endpoint, statusCode >= 500);
-    if (owner.retryStatus(this, statusCode)) {
-      this.discard = true;
-      controller.abort(new ProxyError('UPSTREAM_ERROR', undefined, `status ${statusCode} discarded for a retry`));
-      return;
-    }
-    if (res.destroyed) return;
-    ctx.status = statusCode;
-    if (ctx.policy.draining) res.shouldKeepAlive = false;
-    const out = downstreamResponseHeaders(headers as ResponseHeaders, ctx.requestId);
-    if (owner.setCookie !== undefined) out.push('set-cookie', owner.setCookie);
-    const hsts = ctx.policy.hsts;
-    if (hsts !== undefined && headers['strict-transport-security'] === undefined) out.push('strict-transport-security', hsts);
-    // gRPC Trailers-Only (grpc-status already in the response headers): it must reach an HTTP/2
-    // client as one HEADERS frame with END_STREAM. writeHead would send the HEADERS now and the end
-    // an empty DATA frame, which gRPC clients read as "ended without gRPC status". So the headers
-    // are only set here; res.end() in onResponseEnd sends them with END_STREAM.
-    if (ctx.h2 && headers['grpc-status'] !== undefined) {
-      this.trailersOnly = true;
-      res.statusCode = statusCode;
-      for (let i = 0; i < out.length; i += 2) res.appendHeader(out[i], out[i + 1]);
-      return;
-    }
-    // HTTP/2 has no reason phrase.
-    if (statusMessage && !ctx.h2) res.writeHead(statusCode, statusMessage, out);
-    else res.writeHead(statusCode, out);
+    if (!this.owner.head(this, statusCode, headers, statusMessage) && !this.dropping) {
+      this.dropping = true;
+      controller.abort(new ProxyError('UPSTREAM_ERROR', undefined, 'response dropped'));
+    } else if (this.#paused) controller.pause();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.discard || this.finished) return;
-    const ctx = this.owner.ctx;
-    const res = ctx.res;
-    ctx.bytesOut += chunk.length;
-    if (!res.write(chunk)) {
+    if (this.dropping || this.finished) return;
+    const sink = this.owner.sink;
+    if (!sink.data(chunk)) {
       controller.pause();
       // Only responses that outrun their client get here, so this closure is off the common path.
-      res.once('drain', () => {
+      sink.onDrain(() => {
         if (this.stallTimer) clearTimeout(this.stallTimer);
         this.stallTimer = undefined;
-        controller.resume();
+        if (!this.#paused) controller.resume();
       });
-      const sendTimeout = ctx.policy.sendTimeout;
-      if (sendTimeout > 0) this.stallTimer = setTimeout(onSendTimeout, sendTimeout, this);
+      const sendTimeout = this.owner.sendTimeout;
+      if (sendTimeout > 0 && this.stallTimer === undefined) this.stallTimer = setTimeout(onSendTimeout, sendTimeout, this);
     }
   }
 
   onResponseEnd(_c: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     if (this.finished) return;
-    if (this.discard) return this.#retry();
-    const res = this.owner.ctx.res;
-    for (const _ in trailers) {
-      res.addTrailers(trailers as Record<string, string>);
-      break;
-    }
-    res.end();
     this.#cleanup();
-    this.owner.end();
+    if (this.dropping) this.owner.dropped(this);
+    else this.owner.ended(this, trailers);
   }
 
   onResponseError(_c: Dispatcher.DispatchController | undefined, err: Error): void {
     if (this.finished) return;
-    if (this.discard) return this.#retry();
-    const owner = this.owner;
-    const ctx = owner.ctx;
-    const res = ctx.res;
-    const perr = upstreamError(err);
-    // A failure the client caused (left, stopped reading, sent too much) says nothing about the endpoint.
-    const clientSide = perr.kind.side !== 'upstream' || res.destroyed || ctx.req.errored !== null;
-    if (!clientSide) {
-      owner.record(this.endpoint, true);
-      if (!res.headersSent && owner.retryError(this, perr)) return this.#retry();
-    }
-    if (ctx.error === undefined) ctx.error = perr.code;
-    if (res.headersSent) {
-      // Mid-body failure: the client must see an aborted response, never a clean truncated end.
-      // A gRPC call over HTTP/2 ends with our error as its status in the trailers instead (a
-      // non-OK grpc-status is no clean end): a reset would tell the client only "no status".
-      if (ctx.h2 && !res.destroyed && !res.writableEnded && isGrpcRequest(ctx.req)) {
-        res.addTrailers(grpcErrorStatus(perr.code));
-        res.end();
-      } else if (ctx.h2) {
-        // With an error, node resets the stream with INTERNAL_ERROR; without, it would say NO_ERROR.
-        if (!res.destroyed) res.destroy(perr);
-      } else res.destroy();
-    } else {
-      // Upstream headers set for a Trailers-Only response are not part of our error.
-      if (this.trailersOnly) for (const name of res.getHeaderNames()) res.removeHeader(name);
-      ctx.status = perr.kind.status;
-      ctx.bytesOut += sendError(res, perr.code, ctx.requestId, owner.body !== null && !ctx.req.complete, perr.message);
-    }
     this.#cleanup();
-    owner.end();
-  }
-
-  #retry(): void {
-    this.#cleanup();
-    this.owner.next();
+    if (this.dropping) this.owner.dropped(this);
+    else this.owner.failed(this, upstreamError(err));
   }
 
   #cleanup(): void {
     this.finished = true;
-    this.endpoint.state.inFlight--;
     if (this.tryTimer) clearTimeout(this.tryTimer);
     if (this.stallTimer) clearTimeout(this.stallTimer);
   }
 }
 
 /** The client stopped reading: give up on it, and on the upstream request feeding it. */
-function onSendTimeout(ex: Exchange): void {
-  ex.stallTimer = undefined;
-  const ctx = ex.owner.ctx;
-  if (ctx.error === undefined) ctx.error = 'SEND_TIMEOUT';
-  ex.abort(new ProxyError('SEND_TIMEOUT'));
-  ctx.res.destroy();
+function onSendTimeout(t: UpstreamTry): void {
+  t.stallTimer = undefined;
+  const err = new ProxyError('SEND_TIMEOUT');
+  t.abort(err);
+  t.owner.sink.abort(err);
 }
 
-function onTryTimeout(ex: Exchange): void {
-  ex.tryTimer = undefined;
-  ex.abort(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the endpoint did not answer within the per-try timeout'));
+function onTryTimeout(t: UpstreamTry): void {
+  t.tryTimer = undefined;
+  t.abort(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the endpoint did not answer within the per-try timeout'));
 }
 
-/** Sends one try of `owner`'s request to `endpoint` and streams the answer to the client. */
-export function dispatch(owner: TryOwner, endpoint: Endpoint): Exchange {
-  const ex = new Exchange(owner, endpoint);
-  const ctx = owner.ctx;
-  const t = owner.timeouts;
-  endpoint.state.inFlight++;
-  ctx.endpoint = endpoint;
-  if (owner.perTryTimeout > 0) ex.tryTimer = setTimeout(onTryTimeout, owner.perTryTimeout, ex);
-  ex.dispatchedAt = performance.now();
+/** Sends one try of `owner`'s request through `dispatcher`; `perTryTimeout` ms for the head (0 = none). */
+export function startTry(owner: TryOwner, dispatcher: Dispatcher, request: TryRequest, perTryTimeout: number): UpstreamTry {
+  const t = new UpstreamTry(owner);
+  if (perTryTimeout > 0) t.tryTimer = setTimeout(onTryTimeout, perTryTimeout, t);
+  t.startedAt = performance.now();
   try {
-    endpoint.dispatcherFor(t.connect).dispatch(
+    dispatcher.dispatch(
       {
-        path: owner.target,
-        method: ctx.req.method as Dispatcher.HttpMethod,
-        headers: owner.headers,
-        body: owner.body,
-        headersTimeout: t.responseHeaders,
-        bodyTimeout: t.bodyIdle,
+        path: request.path,
+        method: request.method as Dispatcher.HttpMethod,
+        headers: request.headers,
+        body: request.body,
+        headersTimeout: request.headersTimeout,
+        bodyTimeout: request.bodyTimeout,
         idempotent: false,
         blocking: true,
       },
-      ex,
+      t,
     );
   } catch (err) {
-    ex.onResponseError(undefined, err as Error);
+    t.onResponseError(undefined, err as Error);
   }
-  return ex;
+  return t;
 }

@@ -48,8 +48,8 @@ export interface ForwardingInput {
   host: string;
   /** `http` or `https`, as this listener terminates. */
   proto: string;
-  /** The request came over HTTP/2: pseudo-headers are skipped and cookie fields joined into one. */
-  h2: boolean;
+  /** Pass the client's `te: trailers` on (an HTTP/2 client's: gRPC servers need it). */
+  trailers: boolean;
   /** Header names that carry the client certificate [subject, fingerprint]: client copies are dropped. */
   certHeaders: readonly [string, string] | undefined;
   /** The verified client certificate, sent in `certHeaders`. */
@@ -57,8 +57,8 @@ export interface ForwardingInput {
 }
 
 /**
- * Builds the upstream request headers as a flat [name, value, ...] list from the client's raw
- * headers: drops hop-by-hop headers and those named in Connection, applies the underscore policy,
+ * Builds the upstream request headers as a flat [name, value, ...] list from the client's fields
+ * (HTTP/2 pseudo-headers already left out and cookies joined, by the downstream adapter): drops hop-by-hop headers and those named in Connection, applies the underscore policy,
  * rebuilds X-Forwarded-For/-Proto/-Host and Forwarded, and sets X-Request-Id and Host.
  * Returns `undefined` when the underscore policy is `reject` and such a name is present.
  */
@@ -73,22 +73,12 @@ export function upstreamRequestHeaders(
   const out: string[] = ['host', hostHeader];
   const named = connectionTokens(headers.connection);
   const certHeaders = fwd.certHeaders;
-  let cookies = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    if (fwd.h2) {
-      if (name.charCodeAt(0) === 58 /* : */) continue;
-      // HTTP/2 may split Cookie into several fields; HTTP/1.1 allows one (RFC 9113 §8.2.3).
-      if (name === 'cookie') {
-        if (!cookies) out.push('cookie', headers.cookie as string);
-        cookies = true;
-        continue;
-      }
-    }
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || REBUILT.has(lower)) {
       // An HTTP/2 client's `te: trailers` (the only TE HTTP/2 allows) is passed on: gRPC servers need it.
-      if (fwd.h2 && lower === 'te') out.push('te', 'trailers');
+      if (fwd.trailers && lower === 'te') out.push('te', 'trailers');
       continue;
     }
     if (named !== undefined && named.includes(lower)) continue;

@@ -2,21 +2,23 @@
  * One HTTP/1.1 Upgrade request to one endpoint, up to the endpoint's answer:
  *
  *   dial(endpoint) ── connected ──► sendUpgrade(conn) ──► 101: the caller opens a Tunnel
- *        │                                         └───► anything else: relayResponse, then close
+ *        │                                         └───► anything else: the caller relays it, then closes
  *        └─ refused / timed out / TLS failed: nothing was sent, the caller may try another endpoint
  *
  * The answer is read by Node's HTTP client parser (llhttp, strict: no bare LF, NUL or obs-fold, the
- * head bounded by `maxHeaderSize`). Answers written to the client here are raw bytes on its socket,
- * since after an upgrade node:http no longer frames anything for it.
+ * head bounded by `maxHeaderSize`). Nothing here writes to the client: the HTTP layer relays.
  */
 import http, { type IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
-import { Transform } from 'node:stream';
 import tls from 'node:tls';
-import type { RequestContext } from '../middleware/context.ts';
-import type { Endpoint } from '../upstream/endpoint.ts';
-import { ProxyError, upstreamError } from './errors.ts';
+import { ProxyError, upstreamError } from '../errors.ts';
 import { downstreamResponseHeaders } from './headers.ts';
+
+/** What a dial needs of an endpoint: its address, and TLS options for an https:// one. */
+export interface Dialable {
+  readonly address: { readonly host: string; readonly port: number };
+  readonly tls: tls.ConnectionOptions | undefined;
+}
 
 /** A connection being opened; destroy `socket` to cancel. */
 export interface Dialled {
@@ -26,7 +28,7 @@ export interface Dialled {
 }
 
 /** The endpoint's TLS options for a tunnel: HTTP/1.1 by ALPN (an h2 upstream has no Upgrade), half-open. */
-function tlsOptions(endpoint: Endpoint): tls.ConnectionOptions {
+function tlsOptions(endpoint: Dialable): tls.ConnectionOptions {
   // tls.connect honours allowHalfOpen as net.connect does; its typings leave it out.
   const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = { ...endpoint.tls, ...endpoint.address, ALPNProtocols: ['http/1.1'], allowHalfOpen: true };
   return options;
@@ -37,7 +39,7 @@ function tlsOptions(endpoint: Endpoint): tls.ConnectionOptions {
  * http/1.1), half-open allowed so a tunnel can pass a FIN on. `timeout` ms (0 = none) for the
  * connection and handshake. A socket destroyed before it connected rejects with CLIENT_CLOSED.
  */
-export function dial(endpoint: Endpoint, timeout: number): Dialled {
+export function dial(endpoint: Dialable, timeout: number): Dialled {
   const secure = endpoint.tls !== undefined;
   const socket = secure ? tls.connect(tlsOptions(endpoint)) : net.connect({ ...endpoint.address, allowHalfOpen: true });
   let failure: ProxyError | undefined;
@@ -125,52 +127,3 @@ export function switchedHead(response: IncomingMessage, requestId: string, setCo
   head += `connection: Upgrade\r\nupgrade: ${response.headers.upgrade ?? ''}\r\n\r\n`;
   return Buffer.from(head, 'latin1');
 }
-
-/** Re-frames a decoded body as chunked (the endpoint's chunk sizes are not kept). */
-function chunked(): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      cb(null, chunk.length === 0 ? undefined : Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, CRLF]));
-    },
-    flush(cb) {
-      cb(null, LAST_CHUNK);
-    },
-  });
-}
-const CRLF = Buffer.from('\r\n');
-const LAST_CHUNK = Buffer.from('0\r\n\r\n');
-
-/**
- * Relays a non-101 answer as a normal response with its framing (Content-Length kept, otherwise
- * chunked, none for 204/304), then closes the client connection: EDGE-CASES 14 allows "later bytes
- * are HTTP, or close", and closing is the safe one, since the client may already have sent bytes
- * meant for the tunnel. The endpoint connection is destroyed once the body is over.
- */
-export function relayResponse(ctx: RequestContext, client: Socket, conn: Socket, response: IncomingMessage): void {
-  const status = response.statusCode ?? 502;
-  ctx.status = status;
-  const headers = downstreamResponseHeaders(response.headersDistinct, ctx.requestId);
-  const bodyless = status === 204 || status === 304;
-  const framed = bodyless || response.headers['content-length'] !== undefined;
-  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Unknown'}\r\n`;
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  if (ctx.policy.hsts !== undefined && response.headers['strict-transport-security'] === undefined) head += `strict-transport-security: ${ctx.policy.hsts}\r\n`;
-  if (!framed) head += 'transfer-encoding: chunked\r\n';
-  client.write(Buffer.from(head + 'connection: close\r\n\r\n', 'latin1'));
-  response.on('data', (chunk: Buffer) => {
-    ctx.bytesOut += chunk.length;
-  });
-  response.on('error', () => conn.destroy());
-  // An endpoint that stops mid-body: the client sees the cut, not a shorter complete response.
-  conn.once('close', () => {
-    if (!response.complete) client.destroy();
-  });
-  client.once('finish', () => client.destroy());
-  client.once('close', () => conn.destroy());
-  response.once('end', () => conn.destroy());
-  if (bodyless) {
-    response.resume();
-    client.end();
-  } else (framed ? response : response.pipe(chunked())).pipe(client);
-}
-

@@ -1,6 +1,6 @@
 /**
  * For unit tests of the request pipeline below the gateway: a RouteConfig with defaults, a
- * ListenerRuntime around a set of routes, and a real node:http server on 127.0.0.1:0 serving it.
+ * ListenerGeneration around a set of routes, and a real node:http server on 127.0.0.1:0 serving it.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,9 +9,12 @@ import { resolve } from '../../src/config/resolve.ts';
 import type { RawUpstream } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { StateStore, type UpstreamState } from '../../src/upstream/state.ts';
-import { handleRequest, type ListenerRuntime } from '../../src/listeners/http-handler.ts';
+import { acceptH1 } from '../../src/http/h1-downstream.ts';
+import type { ListenerGeneration, ListenerRoute } from '../../src/http/listener-generation.ts';
+import { EMPTY_CHAIN } from '../../src/http/chain.ts';
+import { runPipeline, type ForwardStep } from '../../src/http/pipeline.ts';
+import { proxy } from '../../src/http/proxy.ts';
 import { Router } from '../../src/routing/router.ts';
-import type { RuntimeRoute } from '../../src/routing/route.ts';
 import { AddressSet } from '../../src/util/cidr.ts';
 
 let order = 0;
@@ -23,6 +26,7 @@ export function routeConfig(name: string, match: Partial<MatchConfig> = {}, prio
     listeners: undefined,
     match: { hosts: [], path: undefined, methods: undefined, headers: [], query: [], ...match },
     upstream: 'u',
+    policies: [],
     priority,
     rewrite: undefined,
     timeouts: {},
@@ -31,23 +35,29 @@ export function routeConfig(name: string, match: Partial<MatchConfig> = {}, prio
   };
 }
 
-/** A listener runtime over `routes`, with defaults for everything else. */
-export function listenerRuntime(routes: RuntimeRoute[], overrides: Partial<ListenerRuntime> = {}): ListenerRuntime {
+/** A listener generation over `routes`, with defaults for everything else. */
+export function listenerGeneration(routes: ListenerRoute[], overrides: Partial<ListenerGeneration> = {}): ListenerGeneration {
   return {
     name: 'test',
     router: new Router(routes),
     trusted: new AddressSet([]),
-    policy: { proto: 'http', hsts: undefined, clientCertHeaders: undefined, httpsRedirect: undefined, underscores: 'drop', sendTimeout: 0, draining: false },
+    settings: { scheme: 'http', clientCertHeaders: undefined, underscores: 'drop', sendTimeout: 0, maxHeaderSize: 16384, draining: false },
     generation: { enter: () => undefined, leave: () => undefined },
+    chain: EMPTY_CHAIN,
     onRequestEnd: () => undefined,
     onInternalError: () => undefined,
     ...overrides,
   };
 }
 
-/** Serves `rt` on 127.0.0.1:0 through the real pipeline; returns its base URL and a closer. */
-export async function serve(rt: ListenerRuntime): Promise<{ base: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => handleRequest(rt, req, res, false));
+/** A route for `listenerGeneration`: no filters unless `chain` is given. */
+export function listenerRoute(config: RouteConfig, more: Partial<ListenerRoute> = {}): ListenerRoute {
+  return { name: config.name, config, upstream: undefined, timeouts: { connect: 1000, responseHeaders: 1000, bodyIdle: 1000, request: 0, tunnelIdle: 0 }, maxBodySize: 0, chain: EMPTY_CHAIN, ...more };
+}
+
+/** Serves `gen` on 127.0.0.1:0 through the real pipeline (ending in `forward`, the proxy step by default). */
+export async function serve(gen: ListenerGeneration, forward: ForwardStep = proxy): Promise<{ base: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => acceptH1(req, res, false, (down) => runPipeline(gen, down, false, forward)));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -68,6 +78,6 @@ export function upstreamConfig(name: string, raw: RawUpstream): UpstreamConfig {
 /** The lasting state for `config`, as the gateway's StateStore keeps it (health checkers started when configured). */
 export function upstreamState(config: UpstreamConfig): { state: UpstreamState; close: () => void } {
   const store = new StateStore(createLogger('silent'));
-  store.apply({ listeners: [], routes: [], upstreams: new Map([[config.name, config]]), drainTimeout: 0 });
+  store.apply({ listeners: [], routes: [], upstreams: new Map([[config.name, config]]), policies: new Map(), drainTimeout: 0 });
   return { state: store.get(config.name)!, close: () => store.close() };
 }

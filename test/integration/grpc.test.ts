@@ -14,7 +14,7 @@ import { closedPort } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { createPki, type TestPki } from './helpers/certs.ts';
-import type { RequestContext } from '../../src/middleware/context.ts';
+import type { RequestSession as RequestContext } from '../../src/http/session.ts';
 import { echoClient, startGrpcServer, unary, type EchoClient, type EchoReply, type GrpcServer } from './helpers/grpc.ts';
 
 const GUARD_MS = 3000;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import diagnostics from 'node:diagnostics_channel';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { RequestContext } from '../../src/middleware/context.ts';
+import type { RequestSession as RequestContext } from '../../src/http/session.ts';
 import { closedPort, echo, startOrigin, type Origin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
 import { simpleConfig, startTestGateway } from './helpers/gateway.ts';

@@ -11,7 +11,7 @@ import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { request } from 'undici';
 import type { WebSocket } from 'ws';
-import type { RequestContext } from '../../src/middleware/context.ts';
+import type { RequestSession as RequestContext } from '../../src/http/session.ts';
 import { createPki } from './helpers/certs.ts';
 import { closedPort, startOrigin, type Origin } from './helpers/origin.ts';
 import { simpleConfig, startTestGateway, type TestGateway } from './helpers/gateway.ts';

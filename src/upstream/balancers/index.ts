@@ -9,9 +9,9 @@ import { WeightedRandom } from './random.ts';
 import { RoundRobin } from './round-robin.ts';
 import { WeightedRoundRobin } from './weighted-round-robin.ts';
 
-import type { BalancerName } from './names.ts';
+import type { BalancerName } from '../../config/balancer-names.ts';
 
-export { BALANCER_NAMES, type BalancerName } from './names.ts';
+export { BALANCER_NAMES, type BalancerName } from '../../config/balancer-names.ts';
 
 export const balancers: Readonly<Record<BalancerName, BalancerFactory>> = {
   'round-robin': () => new RoundRobin(),

@@ -1,4 +1,4 @@
-/** The balancer names the config accepts (kept apart from the modules so the config schema can import it cheaply). */
+/** The balancer names the config accepts (the config owns the list; upstream/balancers/index.ts has one module per name). */
 export const BALANCER_NAMES = [
   'round-robin',
   'weighted-round-robin',

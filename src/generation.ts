@@ -1,51 +1,39 @@
 /**
  * A config generation: the runtime graph built from one GatewayConfig (upstreams with their pools,
- * routes with their compiled chains, one router per listener). Requests count themselves in and
- * out; a retired generation releases its pools once its last request is over.
+ * policies built into filters, one router per listener with each route's compiled filter chain).
+ * Requests count themselves in and out; a retired generation releases its pools once its last
+ * request is over.
  */
-import type { GatewayConfig, ListenerConfig } from './config/types.ts';
-import type { ListenerRuntime, GenerationTracker } from './listeners/http-handler.ts';
-import type { TcpRuntime } from './listeners/tcp-listener.ts';
-import type { UdpRuntime } from './listeners/udp-listener.ts';
-import { Tunnels } from './transport/tunnel.ts';
-import type { Middleware, RequestContext } from './middleware/context.ts';
-import { compose } from './middleware/compose.ts';
+import type { GatewayConfig, ListenerConfig, RouteConfig } from './config/types.ts';
+import { compileChain, type NamedFilter } from './http/chain.ts';
+import type { GenerationTracker, ListenerGeneration, ListenerRoute } from './http/listener-generation.ts';
+import type { TcpGeneration } from './listeners/tcp-forward.ts';
+import type { UdpGeneration } from './listeners/udp-listener.ts';
+import { hstsFilter } from './policies/hsts/index.ts';
+import { httpsRedirectFilter } from './policies/https-redirect/index.ts';
+import type { PolicyDeps } from './policies/filter.ts';
 import { Router } from './routing/router.ts';
-import type { RuntimeRoute } from './routing/route.ts';
-import { proxy } from './upstream/proxy.ts';
-import { mergeTimeouts, Upstream } from './upstream/upstream.ts';
+import { Tunnels } from './transport/tunnel.ts';
 import type { PoolRegistry } from './transport/pools.ts';
 import type { StateStore } from './upstream/state.ts';
+import { mergeTimeouts, Upstream } from './upstream/upstream.ts';
 import { AddressSet } from './util/cidr.ts';
 
 const noop = (): void => undefined;
 
-function buildRoute(config: GatewayConfig['routes'][number], upstream: Upstream): RuntimeRoute {
-  const partial = {
-    name: config.name,
-    config,
-    upstream,
-    timeouts: mergeTimeouts(upstream.config.timeouts, config.timeouts),
-    maxBodySize: config.maxBodySize,
-  };
-  // Middleware policies (auth, rate limits, caching…) are built here from the route's config when
-  // they exist; with none, the proxy step is called directly and no promise is made per request.
-  const middlewares: Middleware[] = [];
-  const handle =
-    middlewares.length === 0
-      ? (ctx: RequestContext): void => proxy(ctx, partial, noop)
-      : compose(middlewares, (ctx) => new Promise<void>((resolve) => proxy(ctx, partial, () => resolve())));
-  return { ...partial, handle };
-}
+/** What a generation reports to the gateway: finished requests, and failures while handling one. */
+export type GenerationHooks = Pick<ListenerGeneration, 'onRequestEnd' | 'onInternalError'> & { readonly log: PolicyDeps['log'] };
 
 export class Generation implements GenerationTracker {
   readonly config: GatewayConfig;
   readonly upstreams = new Map<string, Upstream>();
-  readonly listeners = new Map<string, ListenerRuntime>();
-  /** The runtimes of tcp listeners (layer 4: an upstream, no routes). */
-  readonly tcp = new Map<string, TcpRuntime>();
-  /** The runtimes of udp listeners (datagram sessions: an upstream, no routes). */
-  readonly udp = new Map<string, UdpRuntime>();
+  readonly listeners = new Map<string, ListenerGeneration>();
+  /** The generations of tcp listeners (layer 4: an upstream, no routes). */
+  readonly tcp = new Map<string, TcpGeneration>();
+  /** The generations of udp listeners (datagram sessions: an upstream, no routes). */
+  readonly udp = new Map<string, UdpGeneration>();
+  /** Every policy of the config, built once for this generation. */
+  readonly filters = new Map<string, NamedFilter>();
   readonly #registry: PoolRegistry;
   #inFlight = 0;
   #retired: (() => void) | undefined;
@@ -54,7 +42,7 @@ export class Generation implements GenerationTracker {
   #deadline = Infinity;
 
   /** @param states the lasting upstream states, already brought up to `config` (StateStore.apply). */
-  constructor(config: GatewayConfig, registry: PoolRegistry, states: StateStore, hooks: Pick<ListenerRuntime, 'onRequestEnd' | 'onInternalError'>) {
+  constructor(config: GatewayConfig, registry: PoolRegistry, states: StateStore, hooks: GenerationHooks) {
     this.config = config;
     this.#registry = registry;
     for (const [name, u] of config.upstreams) {
@@ -64,7 +52,7 @@ export class Generation implements GenerationTracker {
       if (state === undefined) throw new Error(`no state for upstream ${name}`);
       this.upstreams.set(name, new Upstream(u, registry, state, connectOverrides));
     }
-    const routes = config.routes.map((r) => buildRoute(r, this.upstreams.get(r.upstream)!));
+    for (const [name, p] of config.policies) this.filters.set(name, { policy: name, filter: p.type.create(p.config, { name, log: hooks.log }) });
     for (const l of config.listeners) {
       if (l.protocol === 'udp') {
         this.udp.set(l.name, { name: l.name, upstream: this.upstreams.get(l.upstream!)!, generation: this, drainTimeout: config.drainTimeout });
@@ -76,26 +64,51 @@ export class Generation implements GenerationTracker {
         this.tcp.set(l.name, { name: l.name, upstream, sni, generation: this, drainTimeout: config.drainTimeout, tunnels: new Tunnels() });
         continue;
       }
-      this.listeners.set(l.name, this.#listenerRuntime(l, routes, hooks));
+      this.listeners.set(l.name, this.#listenerGeneration(l, hooks));
     }
   }
 
-  #listenerRuntime(l: ListenerConfig, routes: RuntimeRoute[], hooks: Pick<ListenerRuntime, 'onRequestEnd' | 'onInternalError'>): ListenerRuntime {
-    const mine = routes.filter((r) => r.config.listeners === undefined || r.config.listeners.includes(l.name));
+  /** A listener's filters: the shorthand keys' (hsts, httpsRedirect) first, then its `policies`. */
+  #listenerFilters(l: ListenerConfig): NamedFilter[] {
+    const out: NamedFilter[] = [];
+    if (l.hsts !== undefined) out.push({ policy: `listeners.${l.name}.hsts`, filter: hstsFilter(l.hsts) });
+    if (l.httpsRedirect !== undefined) out.push({ policy: `listeners.${l.name}.httpsRedirect`, filter: httpsRedirectFilter({ port: l.httpsRedirect.port, status: 308 }) });
+    for (const name of l.policies) out.push(this.filters.get(name)!);
+    return out;
+  }
+
+  #route(r: RouteConfig, listenerFilters: NamedFilter[]): ListenerRoute {
+    const upstream = r.upstream === undefined ? undefined : this.upstreams.get(r.upstream)!;
+    return {
+      name: r.name,
+      config: r,
+      upstream,
+      timeouts: upstream === undefined ? { connect: 0, responseHeaders: 0, bodyIdle: 0, request: 0, tunnelIdle: 0 } : mergeTimeouts(upstream.config.timeouts, r.timeouts),
+      maxBodySize: r.maxBodySize,
+      chain: compileChain(
+        listenerFilters,
+        r.policies.map((name) => this.filters.get(name)!),
+      ),
+    };
+  }
+
+  #listenerGeneration(l: ListenerConfig, hooks: GenerationHooks): ListenerGeneration {
+    const filters = this.#listenerFilters(l);
+    const routes = this.config.routes.filter((r) => r.listeners === undefined || r.listeners.includes(l.name)).map((r) => this.#route(r, filters));
     return {
       name: l.name,
-      router: new Router(mine),
+      router: new Router(routes),
       trusted: new AddressSet(l.trustedProxies),
-      policy: {
-        proto: l.protocol,
+      settings: {
+        scheme: l.protocol === 'https' ? 'https' : 'http',
         underscores: l.headersWithUnderscores,
         sendTimeout: l.sendTimeout,
-        hsts: l.hsts,
         clientCertHeaders: l.tls?.clientCertificate ? [l.tls.clientCertificate.subjectHeader, l.tls.clientCertificate.fingerprintHeader] : undefined,
-        httpsRedirect: l.httpsRedirect?.port,
+        maxHeaderSize: l.maxHeaderSize,
         draining: false,
       },
       generation: this,
+      chain: compileChain(filters, undefined),
       onRequestEnd: hooks.onRequestEnd,
       onInternalError: hooks.onInternalError,
     };

@@ -5,11 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RuntimeRoute } from '../routing/route.ts';
 import { PoolRegistry } from '../transport/pools.ts';
-import { listenerRuntime, routeConfig, serve, upstreamConfig, upstreamState } from '../../test/helpers/pipeline.ts';
-import { proxy } from './proxy.ts';
-import { Upstream } from './upstream.ts';
+import { listenerGeneration, listenerRoute, routeConfig, serve, upstreamConfig, upstreamState } from '../../test/helpers/pipeline.ts';
+import { Upstream } from '../upstream/upstream.ts';
 
 test('no available endpoint: 503 NO_ENDPOINT with Retry-After, nothing dispatched', async () => {
   const registry = new PoolRegistry();
@@ -18,15 +16,9 @@ test('no available endpoint: 503 NO_ENDPOINT with Retry-After, nothing dispatche
   const upstream = new Upstream(config, registry, state);
   upstream.endpoints[0].state.healthy = false;
   upstream.refresh();
-  const target = { upstream, timeouts: upstream.config.timeouts, maxBodySize: 0 };
-  const route = {
-    name: 'r',
-    config: routeConfig('r'),
-    ...target,
-    handle: (ctx) => proxy(ctx, target, () => undefined),
-  } satisfies RuntimeRoute;
+  const route = listenerRoute(routeConfig('r'), { upstream, timeouts: upstream.config.timeouts });
   const ended: string[] = [];
-  const { base, close } = await serve(listenerRuntime([route], { onRequestEnd: (ctx) => ended.push(`${ctx.status} ${ctx.error} ${ctx.upstream}`) }));
+  const { base, close } = await serve(listenerGeneration([route], { onRequestEnd: (s) => ended.push(`${s.status} ${s.error} ${s.upstream}`) }));
   try {
     const res = await fetch(`${base}/x`);
     assert.equal(res.status, 503);

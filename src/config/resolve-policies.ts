@@ -1,0 +1,61 @@
+/**
+ * The `policies` section resolved: each entry handed to its type's `resolve` (files read, units
+ * converted, what zod cannot check reported at its key path), and every reference to a policy,
+ * from a listener or a route, checked against the names defined (with a "did you mean").
+ */
+import { policyTypes } from '../policies/registry.ts';
+import type { PolicyType } from '../policies/filter.ts';
+import { show, type Problem } from './problems.ts';
+import type { RawConfig } from './schema.ts';
+import { suggest } from './suggest.ts';
+import type { ListenerConfig, PolicyConfig, RouteConfig } from './types.ts';
+
+const byType = new Map(policyTypes.map((t) => [t.type, t]));
+
+/** Resolves every policy of `raw.policies`; `env` fills `${env.NAME}` templates. */
+export function resolvePolicies(raw: RawConfig, baseDir: string, env: Readonly<Record<string, string | undefined>>, problems: Problem[]): Map<string, PolicyConfig> {
+  const out = new Map<string, PolicyConfig>();
+  for (const [name, entry] of Object.entries(raw.policies ?? {})) {
+    const { type, ...rest } = entry as { type: string } & Record<string, unknown>;
+    const t = byType.get(type) as PolicyType<never, unknown> | undefined;
+    if (t === undefined) continue; // the schema has reported it
+    const at = ['policies', name];
+    let config: unknown = rest;
+    if (t.resolve !== undefined) {
+      const before = problems.length;
+      config = t.resolve(rest as never, {
+        baseDir,
+        env,
+        problem: (p) => problems.push({ path: [...at, ...p.path], expected: p.expected, found: p.found }),
+      });
+      if (problems.length !== before) continue;
+    }
+    out.set(name, { name, type: t as PolicyType, config } as PolicyConfig);
+  }
+  return out;
+}
+
+function reference(name: string, at: ReadonlyArray<string | number>, defined: string[], problems: Problem[]): void {
+  if (defined.includes(name)) return;
+  problems.push({
+    path: at,
+    expected: defined.length ? `the name of a policy (one of: ${defined.join(', ')})` : 'the name of a policy (none are defined under policies)',
+    found: show(name),
+    hint: suggest(name, defined),
+  });
+}
+
+/** Every policy a listener or a route names must exist, and suit where it is used. */
+export function policyReferenceProblems(raw: RawConfig, listeners: ListenerConfig[], routes: RouteConfig[], problems: Problem[]): void {
+  const defined = Object.keys(raw.policies ?? {});
+  for (const l of listeners) {
+    l.policies.forEach((p, i) => {
+      reference(p, ['listeners', l.name, 'policies', i], defined, problems);
+      const type = byType.get((raw.policies?.[p] as { type?: string } | undefined)?.type ?? '');
+      if (type?.onListeners === false) {
+        problems.push({ path: ['listeners', l.name, 'policies', i], expected: `a policy that may run before routing (${type.type} policies belong on routes)`, found: show(p) });
+      }
+    });
+  }
+  for (const r of routes) r.policies.forEach((p, i) => reference(p, ['routes', r.name, 'policies', i], defined, problems));
+}

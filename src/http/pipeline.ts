@@ -1,0 +1,214 @@
+/**
+ * The request pipeline: one request's way through its named phases, the same for HTTP/1.1, HTTP/2
+ * (gRPC included) and WebSocket upgrades. Everything it reads comes from one ListenerGeneration, so
+ * a request that started on the old config finishes on it even if a reload swaps the listener's.
+ *
+ *   edge checks (protocol framing, target, path) ─► 400 + close
+ *   listener filters   onRequest                  ─► a Reply answers
+ *   routing            no route ─► 404            Content-Length > maxBodySize ─► 413
+ *   route filters      onRequest                  ─► a Reply answers
+ *   request body       onBody(capped prefix)      ─► a Reply answers
+ *   forward            the proxy step (proxy.ts), or the upgrade proxy step (upgrade-proxy.ts):
+ *                      onUpstreamRequest each try; the response through respond.ts's phases
+ *   end                onLog, the access log, `switchboard:request:end` (session.ts)
+ *
+ * A phase no filter of the chain uses costs one array-length test. Hooks may be async: the
+ * pipeline waits for a promise, and otherwise runs on synchronously.
+ */
+import { ProxyError } from '../errors.ts';
+import type { Verdict } from '../policies/filter.ts';
+import { Facts } from '../routing/facts.ts';
+import { normalizePath, rewritePath } from '../routing/path.ts';
+import type { Placed } from './chain.ts';
+import type { Downstream } from './downstream.ts';
+import type { ListenerGeneration } from './listener-generation.ts';
+import { RequestBody } from './request-body.ts';
+import { fail, policyFailed, respond } from './respond.ts';
+import { RequestSession } from './session.ts';
+import { parseTarget } from './strict.ts';
+
+/** What ends the pipeline for one kind of request: the proxy step (HTTP) or the upgrade proxy step. */
+export type ForwardStep = NonNullable<RequestSession['forward']>;
+
+type Step = (s: RequestSession) => void;
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/**
+ * Starts one request on `gen`: creates its session, attaches it to `down`, and runs the phases up
+ * to `forward`. Never throws; an unexpected error becomes a 500 for this request only.
+ */
+export function runPipeline(gen: ListenerGeneration, down: Downstream, expectContinue: boolean, forward: ForwardStep): RequestSession {
+  const s = new RequestSession(gen, down, performance.now(), expectContinue);
+  s.forward = forward;
+  gen.generation.enter();
+  down.attach(s);
+  try {
+    const framing = down.check();
+    if (framing !== undefined) {
+      fail(s, framing);
+      return s;
+    }
+    const target = parseTarget(down.url, down.authority === '' ? undefined : down.authority);
+    if (typeof target === 'string') {
+      fail(s, target);
+      return s;
+    }
+    const path = normalizePath(target.path);
+    if (path === undefined) {
+      fail(s, 'INVALID_TARGET');
+      return s;
+    }
+    s.path = path;
+    s.query = target.query;
+    const hooks = gen.chain.request;
+    if (hooks.length === 0) routeStep(s);
+    else requestHooks(s, hooks, 0, routeStep);
+  } catch (err) {
+    internalError(s, err);
+  }
+  return s;
+}
+
+/** Runs `hooks[i…]`'s onRequest; a Reply answers, a throw fails the request; then `next`. */
+function requestHooks(s: RequestSession, hooks: readonly Placed[], i: number, next: Step): void {
+  for (; i < hooks.length; i++) {
+    const placed = hooks[i];
+    let verdict: Verdict;
+    try {
+      verdict = placed.filter.onRequest!(s);
+    } catch (err) {
+      return policyFailed(s, placed, err);
+    }
+    if (verdict === undefined) continue;
+    if (isPromise(verdict)) {
+      const from = i + 1;
+      verdict.then(
+        (reply) => {
+          if (s.over) return;
+          if (reply !== undefined) return answered(s, placed, reply);
+          try {
+            requestHooks(s, hooks, from, next);
+          } catch (err) {
+            internalError(s, err);
+          }
+        },
+        (err: unknown) => policyFailed(s, placed, err),
+      );
+      return;
+    }
+    return answered(s, placed, verdict);
+  }
+  next(s);
+}
+
+/** A filter answered in a request phase: nothing goes upstream; the filters before it see the answer. */
+function answered(s: RequestSession, placed: Placed, reply: NonNullable<Awaited<Verdict>>): void {
+  respond(s, reply, placed.position);
+}
+
+function routeStep(s: RequestSession): void {
+  const down = s.down;
+  const route = s.gen.router.match(new Facts(s.host, down.method, s.path, s.query, down.headers));
+  if (route === undefined) return fail(s, 'ROUTE_NOT_FOUND');
+  s.routed = route;
+  s.chain = route.chain;
+  if (route.maxBodySize > 0) {
+    const cl = down.headers['content-length'];
+    if (cl !== undefined && Number(cl) > route.maxBodySize) return fail(s, 'BODY_TOO_LARGE');
+  }
+  s.target = rewritePath(s.path, route.config.rewrite) + s.query;
+  const hooks = route.chain.request;
+  if (hooks.length === 0) bodyStep(s);
+  else requestHooks(s, hooks, 0, bodyStep);
+}
+
+/** The request body phase: the first `bodyBytes` of the body for the filters that want it. */
+function bodyStep(s: RequestSession): void {
+  const chain = s.chain;
+  if (chain.body.length === 0 || !s.down.hasBody) return forwardStep(s);
+  const route = s.routed!;
+  const keep = route.upstream?.config.retries.bodyBuffer ?? 0;
+  const counted = s.down.headers['content-length'] === undefined;
+  const body = new RequestBody(
+    s.down.body(),
+    Math.max(keep, chain.bodyBytes),
+    counted ? route.maxBodySize : 0,
+    counted ? (n) => (s.bytesIn += n) : () => undefined,
+    () => s.sendContinue(),
+  );
+  s.body = body;
+  body.prefix(chain.bodyBytes).then(
+    ({ prefix, complete }) => bodyHooks(s, prefix, complete, 0),
+    (err: unknown) => {
+      if (s.over) return;
+      if (err instanceof ProxyError) fail(s, err.code);
+      // Otherwise the client went away mid-body: its session closes by itself.
+    },
+  );
+}
+
+function bodyHooks(s: RequestSession, prefix: Buffer, complete: boolean, i: number): void {
+  const hooks = s.chain.body;
+  for (; i < hooks.length; i++) {
+    if (s.over) return;
+    const placed = hooks[i];
+    const max = placed.filter.requestBody!.maxBytes;
+    const own = prefix.length > max ? prefix.subarray(0, max) : prefix;
+    let verdict: Verdict;
+    try {
+      verdict = placed.filter.requestBody!.onBody(s, own, complete && own.length === prefix.length);
+    } catch (err) {
+      return policyFailed(s, placed, err);
+    }
+    if (verdict === undefined) continue;
+    if (isPromise(verdict)) {
+      const from = i + 1;
+      verdict.then(
+        (reply) => {
+          if (s.over) return;
+          if (reply !== undefined) return answered(s, placed, reply);
+          bodyHooks(s, prefix, complete, from);
+        },
+        (err: unknown) => policyFailed(s, placed, err),
+      );
+      return;
+    }
+    return answered(s, placed, verdict);
+  }
+  if (!s.over) forwardStep(s);
+}
+
+function forwardStep(s: RequestSession): void {
+  // HTTP/2: forward one event-loop turn later, once every frame of this read is processed, so a
+  // stream the client resets right away (rapid reset) never costs an upstream request.
+  if (s.down.settleFirst) setImmediate(forwardSettled, s);
+  else forwardNow(s);
+}
+
+function forwardSettled(s: RequestSession): void {
+  // Already over (reset, closed, logged): nothing to forward.
+  if (s.over || s.down.destroyed) return;
+  forwardNow(s);
+}
+
+function forwardNow(s: RequestSession): void {
+  try {
+    const route = s.routed!;
+    if (route.upstream === undefined) return fail(s, 'NO_UPSTREAM');
+    const pending = s.forward!(s, route);
+    if (pending !== undefined) pending.catch((err: unknown) => internalError(s, err));
+  } catch (err) {
+    internalError(s, err);
+  }
+}
+
+/** A bug: logged, and the request answered 500 (or cut, when its head already went out). */
+export function internalError(s: RequestSession, err: unknown): void {
+  s.gen.onInternalError(s, err);
+  s.error = 'INTERNAL_ERROR';
+  if (s.down.headersSent) s.down.abort(new ProxyError('INTERNAL_ERROR', err));
+  else fail(s, 'INTERNAL_ERROR');
+}

@@ -1,0 +1,291 @@
+/**
+ * The response phases: every response on its way to the client, the upstream's or an answer of
+ * our own (a filter's Reply, one of the gateway's errors), passes the chain's onResponse hooks
+ * (reverse filter order) and then its onResponseBody hooks, chunk by chunk.
+ *
+ *   upstream head ─► FilteredResponse.head ─► onResponse … ─► downstream head
+ *   upstream body ─► FilteredResponse.data ─► onResponseBody … ─► downstream data
+ *   Reply         ─► respond() ─► the same, from a rendered head and body
+ *
+ * A chain with no response hooks never gets here: the transport writes to the downstream itself,
+ * and our own answers go straight out (`respond` without filters). A hook may return a Reply (it
+ * replaces the response: the upstream's body is dropped) or a promise (the upstream body is held
+ * back meanwhile). A hook that throws fails only its request: before the head went out the answer
+ * becomes 500 POLICY_ERROR, after it the response is cut.
+ */
+import { ERRORS, ProxyError, type ErrorCode } from '../errors.ts';
+import type { Reply, ResponseHead } from '../policies/filter.ts';
+import type { Flow, ResponseSink } from '../transport/forward.ts';
+import type { Placed } from './chain.ts';
+import type { Downstream } from './downstream.ts';
+import { errorReply, renderReply } from './error-response.ts';
+import { HeaderList } from './header-list.ts';
+import type { RequestSession } from './session.ts';
+
+const EMPTY = Buffer.alloc(0);
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** Whether the client's body is still (partly) unread: answering now must close the connection. */
+export function bodyUnread(s: RequestSession): boolean {
+  return s.down.hasBody && !s.down.bodyComplete;
+}
+
+/** Writes a whole response to the downstream, no filters. */
+function writeDirect(down: Downstream, status: number, headers: string[], body: Buffer | undefined): void {
+  down.head(status, undefined, headers, undefined);
+  if (body !== undefined && body.length > 0) down.data(body);
+  down.end(undefined);
+}
+
+/**
+ * Answers `s` with `reply`, made by the filter at `position` (Infinity: the gateway's own answer),
+ * through the response hooks of the filters before it. Closes the connection afterwards when the
+ * request body was not read (its bytes must never be parsed as a next request) or `close` is set.
+ */
+export function respond(s: RequestSession, reply: Reply, position: number, close = false): void {
+  const down = s.down;
+  if (down.headersSent || down.destroyed) {
+    if (!down.ended) down.abort(new ProxyError('INTERNAL_ERROR'));
+    return;
+  }
+  if (close || bodyUnread(s)) down.closeAfter();
+  const r = renderReply(reply, s.requestId, down.headers);
+  if (!s.chain.filtersResponse) return writeDirect(down, r.status, r.headers.raw, r.body);
+  if (position < s.answeredAt) s.answeredAt = position;
+  new FilteredResponse(s).answer(r.status, r.headers, r.body);
+}
+
+/** Answers with one of the gateway's own errors and records it on the session. */
+export function fail(s: RequestSession, code: ErrorCode, message?: string): void {
+  s.error = code;
+  respond(s, errorReply(code, message), Infinity, ERRORS[code].close);
+}
+
+/**
+ * A hook threw or rejected: logged with its policy's name, the request answered 500 POLICY_ERROR
+ * (through the response hooks of the filters before it), or cut when its head already went out.
+ */
+export function policyFailed(s: RequestSession, placed: Placed, err: unknown): void {
+  s.gen.onInternalError(s, err, placed.policy);
+  s.error = 'POLICY_ERROR';
+  if (s.over) return;
+  respond(s, errorReply('POLICY_ERROR', `policy "${placed.policy}" failed while handling this request`), placed.position, true);
+}
+
+/**
+ * The response filters of one request: the sink the transport writes an upstream response to when
+ * the chain has response hooks, and the writer of our own answers through them.
+ */
+export class FilteredResponse implements ResponseSink {
+  readonly s: RequestSession;
+  readonly down: Downstream;
+  #head: { status: number; headers: HeaderList; fromUpstream: boolean } | undefined = undefined;
+  #reason: string | undefined = undefined;
+  #flow: Flow | undefined = undefined;
+  /** Next onResponse hook to run. */
+  #next = 0;
+  /** Hooks of filters at or after this position do not apply (the answering / replacing filter). */
+  #limit: number;
+  /** The head went to the downstream. */
+  #written = false;
+  /** Chunks and the end held while an async hook runs (the head is not written yet). */
+  #held: Buffer[] | undefined = undefined;
+  #endHeld = false;
+  #trailers: Record<string, string | string[]> | undefined = undefined;
+  /** The response was replaced by a Reply: its body is written here, the upstream's dropped. */
+  #replyBody: Buffer | undefined = undefined;
+  #replaced = false;
+  #done = false;
+
+  constructor(s: RequestSession) {
+    this.s = s;
+    this.down = s.down;
+    this.#limit = s.answeredAt;
+  }
+
+  get headersSent(): boolean {
+    return this.#head !== undefined || this.down.headersSent;
+  }
+
+  get destroyed(): boolean {
+    return this.down.destroyed;
+  }
+
+  /** An answer of our own (rendered Reply), through the hooks. */
+  answer(status: number, headers: HeaderList, body: Buffer | undefined): void {
+    this.#head = { status, headers, fromUpstream: false };
+    this.#replaced = true;
+    this.#replyBody = body ?? EMPTY;
+    this.#endHeld = true;
+    this.#run();
+  }
+
+  head(status: number, reason: string | undefined, headers: string[], flow: Flow | undefined): boolean {
+    this.#head = { status, headers: new HeaderList(headers), fromUpstream: true };
+    this.#reason = reason;
+    this.#flow = flow;
+    this.#run();
+    return !this.#replaced;
+  }
+
+  /** Runs the onResponse hooks from `#next`; writes the head once they are through. */
+  #run(): void {
+    const hooks = this.s.chain.response;
+    const s = this.s;
+    while (this.#next < hooks.length) {
+      const placed = hooks[this.#next++];
+      if (placed.position >= this.#limit) continue;
+      let verdict: ReturnType<NonNullable<typeof placed.filter.onResponse>>;
+      try {
+        verdict = placed.filter.onResponse!(s, this.#head as ResponseHead);
+      } catch (err) {
+        this.#hookFailed(placed, err);
+        continue;
+      }
+      if (verdict === undefined) continue;
+      if (isPromise(verdict)) {
+        this.#flow?.pause();
+        verdict.then(
+          (reply) => this.#resumeWith(placed, reply),
+          (err: unknown) => {
+            this.#hookFailed(placed, err);
+            this.#resumeWith(placed, undefined);
+          },
+        );
+        return;
+      }
+      this.#replace(placed.position, verdict);
+    }
+    this.#writeHead();
+  }
+
+  #resumeWith(placed: Placed, reply: Reply | undefined): void {
+    if (this.#done || this.down.destroyed) return;
+    if (reply !== undefined) this.#replace(placed.position, reply);
+    this.#run();
+    if (!this.#replaced) this.#flow?.resume();
+  }
+
+  #hookFailed(placed: Placed, err: unknown): void {
+    this.s.gen.onInternalError(this.s, err, placed.policy);
+    this.s.error = 'POLICY_ERROR';
+    this.#replace(placed.position, errorReply('POLICY_ERROR', `policy "${placed.policy}" failed while handling this request`));
+    this.down.closeAfter();
+  }
+
+  /** A hook answered: its Reply replaces the response; only hooks of filters before it still apply. */
+  #replace(position: number, reply: Reply): void {
+    const r = renderReply(reply, this.s.requestId, this.down.headers);
+    this.#head = { status: r.status, headers: r.headers, fromUpstream: false };
+    this.#reason = undefined;
+    this.#replyBody = r.body ?? EMPTY;
+    this.#held = undefined;
+    this.#endHeld = true;
+    if (position < this.#limit) this.#limit = position;
+    if (!this.#replaced) {
+      this.#replaced = true;
+      this.#flow?.stop();
+    }
+  }
+
+  #writeHead(): void {
+    if (this.#written || this.#done) return;
+    this.#written = true;
+    const head = this.#head!;
+    const transforms = this.#bodyHooks();
+    // A body filter may change the body's length: the length is no longer known up front.
+    if (transforms) head.headers.delete('content-length');
+    this.down.head(head.status, this.#reason, head.headers.raw, undefined);
+    if (this.#replaced) {
+      const body = this.#replyBody!;
+      this.#replyBody = undefined;
+      if (body.length > 0) this.#write(body);
+      this.#finish();
+      return;
+    }
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) for (const chunk of held) this.#write(chunk);
+    if (this.#endHeld) this.#finish();
+  }
+
+  #bodyHooks(): boolean {
+    for (const p of this.s.chain.responseBody) if (p.position < this.#limit) return true;
+    return false;
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.#done || this.#replaced) return true;
+    if (!this.#written) {
+      (this.#held ??= []).push(chunk);
+      return false;
+    }
+    return this.#write(chunk);
+  }
+
+  /** Passes a chunk through the body hooks, then on to the client. */
+  #write(chunk: Buffer): boolean {
+    const out = this.#transform(chunk, false);
+    return out === undefined || out.length === 0 ? true : this.down.data(out);
+  }
+
+  #transform(chunk: Buffer, end: boolean): Buffer | undefined {
+    const hooks = this.s.chain.responseBody;
+    let out = chunk;
+    for (let i = 0; i < hooks.length; i++) {
+      const placed = hooks[i];
+      if (placed.position >= this.#limit) continue;
+      try {
+        const r = placed.filter.onResponseBody!(this.s, out, end);
+        if (r !== undefined) out = r;
+      } catch (err) {
+        this.s.gen.onInternalError(this.s, err, placed.policy);
+        this.s.error = 'POLICY_ERROR';
+        this.#done = true;
+        this.#flow?.stop();
+        this.down.abort(new ProxyError('POLICY_ERROR'));
+        return undefined;
+      }
+    }
+    return out;
+  }
+
+  onDrain(resume: () => void): void {
+    if (!this.#written) {
+      // Held for an async hook: the body resumes through the flow once it is done.
+      return;
+    }
+    this.down.onDrain(resume);
+  }
+
+  end(trailers: Record<string, string | string[]> | undefined): void {
+    if (this.#done || this.#replaced) return;
+    this.#trailers = trailers;
+    if (!this.#written) {
+      this.#endHeld = true;
+      return;
+    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    if (this.#bodyHooks()) {
+      const last = this.#transform(EMPTY, true);
+      if (this.#done) return;
+      if (last !== undefined && last.length > 0) this.down.data(last);
+    }
+    this.#done = true;
+    this.down.end(this.#trailers);
+  }
+
+  abort(err: ProxyError): void {
+    if (this.#done) return;
+    if (this.#replaced && this.#written) return;
+    this.#done = true;
+    this.down.abort(err);
+  }
+}

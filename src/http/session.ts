@@ -1,0 +1,222 @@
+/**
+ * `RequestSession`: one request's state, shared by every phase, the proxy step and the access log.
+ * One object per request, created by the pipeline; what only filters read (`request`, `client`)
+ * is built on first use, so a route without filters allocates nothing for it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { ProxyError } from '../errors.ts';
+import type { Client, RequestView, Session } from '../policies/filter.ts';
+import { requestEnd } from '../observability/events.ts';
+import type { AccessRecord } from '../observability/access-log.ts';
+import type { Tunnel } from '../transport/tunnel.ts';
+import { clientAddress } from '../transport/headers.ts';
+import type { Endpoint } from '../upstream/endpoint.ts';
+import type { Chain } from './chain.ts';
+import type { Downstream, DownstreamOwner } from './downstream.ts';
+import type { ListenerGeneration, ListenerRoute, ListenerSettings } from './listener-generation.ts';
+import type { RequestBody } from './request-body.ts';
+
+/** What the session may do to the upstream exchange in flight. */
+export interface AttemptHandle {
+  abort(reason: Error): void;
+  readonly finished: boolean;
+}
+
+/**
+ * Request ids: 128 random bits drawn once per 4096 ids, the low bits counting up, formatted as a
+ * UUID. Unique like randomUUID(), at a fraction of its cost per request.
+ */
+let idBase = '';
+let idCounter = 4096;
+function nextRequestId(): string {
+  if (idCounter >= 4096) {
+    idBase = randomUUID().slice(0, 33);
+    idCounter = 0;
+  }
+  return idBase + (idCounter++).toString(16).padStart(3, '0');
+}
+
+/** The client's X-Request-Id when it is sane (1-200 characters), else a fresh one. */
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : nextRequestId();
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+export class RequestSession implements Session, DownstreamOwner, AccessRecord {
+  readonly down: Downstream;
+  readonly gen: ListenerGeneration;
+  readonly settings: ListenerSettings;
+  readonly listener: string;
+  readonly requestId: string;
+  /** TCP peer address (or the PROXY header's source), no `::ffff:` prefix. */
+  readonly peer: string;
+  /** Client address after trusted-proxy resolution. */
+  readonly clientIp: string;
+  /** Whether the peer is a trusted proxy. */
+  readonly trustedPeer: boolean;
+  /** Host (or :authority) as received, '' when absent. */
+  readonly host: string;
+  /** performance.now() when the request arrived. */
+  readonly startedAt: number;
+  /** Whether the client waits for a 100 before sending its body. */
+  readonly expectContinue: boolean;
+  /** Normalised path (before rewrite), no query; set once the target is parsed. */
+  path = '';
+  /** Query string including its leading `?`, or ''. */
+  query = '';
+  /** Path plus query as it will be sent upstream (after rewrite). */
+  target = '';
+  /** The route that matched, once routing ran. */
+  routed: ListenerRoute | undefined = undefined;
+  /** The chain whose response and log phases apply: the listener's, then the route's. */
+  chain: Chain;
+  /** Position of the filter that answered (its response phase and those after it are skipped); Infinity otherwise. */
+  answeredAt = Infinity;
+  upstream: string | undefined = undefined;
+  endpoint: Endpoint | undefined = undefined;
+  status = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  /** ms from dispatch to upstream response headers, -1 when no upstream answered. */
+  upstreamLatency = -1;
+  tries = 0;
+  error: string | undefined = undefined;
+  /** The upstream exchange in flight, so that a client leaving early can abort it. */
+  attempt: AttemptHandle | undefined = undefined;
+  /** The 100 Continue was sent (or was not owed). */
+  continued: boolean;
+  /** Set once the exchange is over. */
+  over = false;
+  /** Still counted in its generation (an open tunnel no longer is). */
+  #inGeneration = true;
+  /** A WebSocket tunnel opened for this request: its byte counts are the request's. */
+  tunnel: Tunnel | undefined = undefined;
+  /** The last step of the pipeline for this kind of request (the proxy step, or the upgrade one). */
+  forward: ((s: RequestSession, route: ListenerRoute) => void | Promise<void>) | undefined = undefined;
+  /** The request body, once something had to read it (body filters, replay for retries, a size limit). */
+  body: RequestBody | undefined = undefined;
+  /** Whether this request is a WebSocket upgrade. */
+  tunnelable = false;
+  #locals: Map<object, unknown> | undefined = undefined;
+  #request: RequestView | undefined = undefined;
+  #client: Client | undefined = undefined;
+
+  constructor(gen: ListenerGeneration, down: Downstream, startedAt: number, expectContinue: boolean) {
+    this.gen = gen;
+    this.down = down;
+    this.settings = gen.settings;
+    this.listener = gen.name;
+    this.startedAt = startedAt;
+    this.expectContinue = expectContinue;
+    this.continued = !expectContinue;
+    const headers = down.headers;
+    this.requestId = requestIdOf(headers);
+    const peer = down.remoteAddress ?? '';
+    this.peer = peer;
+    const trusted = gen.trusted.has(peer);
+    this.trustedPeer = trusted;
+    this.clientIp = trusted ? clientAddress(peer, true, headerValue(headers['x-forwarded-for']), (a) => gen.trusted.has(a)) : peer;
+    this.host = down.authority;
+    this.chain = gen.chain;
+  }
+
+  get id(): string {
+    return this.requestId;
+  }
+
+  get route(): string | undefined {
+    return this.routed?.name;
+  }
+
+  get draining(): boolean {
+    return this.settings.draining;
+  }
+
+  get version(): string {
+    return this.down.version;
+  }
+
+  get method(): string {
+    return this.down.method;
+  }
+
+  get url(): string {
+    return this.down.url;
+  }
+
+  get request(): RequestView {
+    return (this.#request ??= {
+      method: this.down.method,
+      authority: this.host,
+      path: this.path,
+      query: this.query,
+      headers: this.down.headers,
+      scheme: this.settings.scheme,
+      upgrade: this.tunnelable,
+      hasBody: this.down.hasBody,
+    });
+  }
+
+  get client(): Client {
+    return (this.#client ??= {
+      ip: this.clientIp,
+      peer: this.peer,
+      tls: this.settings.scheme === 'https',
+      certificate: this.down.clientCertificate,
+    });
+  }
+
+  local<T>(key: object, value?: T): T | undefined {
+    if (value !== undefined) {
+      (this.#locals ??= new Map()).set(key, value);
+      return value;
+    }
+    return this.#locals?.get(key) as T | undefined;
+  }
+
+  /** Sends the 100 Continue the client waits for, once, when its body is wanted. */
+  sendContinue(): void {
+    if (this.continued) return;
+    this.continued = true;
+    this.down.informational(100);
+  }
+
+  /** The request no longer holds its generation (an open tunnel lives on without it). */
+  leaveGeneration(): void {
+    if (!this.#inGeneration) return;
+    this.#inGeneration = false;
+    this.gen.generation.leave();
+  }
+
+  /** The exchange is over (the downstream adapter calls this once): abort what is left, log. */
+  closed(complete: boolean): void {
+    if (this.over) return;
+    this.over = true;
+    const tunnel = this.tunnel;
+    if (tunnel !== undefined) {
+      this.bytesIn = tunnel.bytesIn;
+      this.bytesOut = tunnel.bytesOut;
+    } else if (!complete) {
+      const attempt = this.attempt;
+      if (attempt !== undefined && !attempt.finished) attempt.abort(new ProxyError('CLIENT_CLOSED'));
+      if (this.error === undefined) this.error = 'CLIENT_CLOSED';
+      if (this.status === 0) this.status = 499;
+    }
+    this.leaveGeneration();
+    const log = this.chain.log;
+    for (let i = 0; i < log.length; i++) {
+      try {
+        log[i].filter.onLog!(this);
+      } catch (err) {
+        this.gen.onInternalError(this, err, log[i].policy);
+      }
+    }
+    this.gen.onRequestEnd(this);
+    if (requestEnd.hasSubscribers) requestEnd.publish(this);
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * WebSocket upgrades on an HTTP/1.1 listener (node:http's 'upgrade' event): the same pipeline as
+ * every request (edge checks, listener and route filters, routing), then the upgrade proxy step.
+ * Endpoints are chosen by the one selection loop (upstream/selection.ts): the sticky cookie's
+ * endpoint first, else the balancer with the hash key and the endpoints already tried; a try that
+ * sent nothing (connect refused or timed out, TLS failed) is retried on another endpoint; once the
+ * request head went out nothing is. Then:
+ *
+ *   101 with the Upgrade asked for ─► Tunnel (registered with the listener), the request leaves its generation
+ *   101 with another Upgrade        ─► 502 UPSTREAM_BAD_RESPONSE, close
+ *   any other status                ─► relayed as a response (response filters applied), then close
+ *   garbage / reset / no head in time ─► 502 UPSTREAM_BAD_RESPONSE / UPSTREAM_RESET / 504, close
+ *
+ * An endpoint counts the upgrade in `inFlight` from the dial until that connection closes: for a
+ * tunnel, its whole life, so least-connections sees open WebSockets. Outlier detection records
+ * connect failures, 5xx answers and broken answers as failures, like the HTTP path. The access
+ * log line is written when the client connection closes (status 101, bytes both ways through the
+ * tunnel, total time the tunnel's life).
+ *
+ * Which upgrades come here: `isWebSocketUpgrade` is the server's `shouldUpgradeCallback`, so any
+ * other Upgrade (h2c, an HTTP/1.0 request, a request with a body) is a plain request, its Upgrade
+ * header dropped as hop-by-hop.
+ */
+import type { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ProxyError, type ErrorCode } from '../errors.ts';
+import type { Tunnels } from '../transport/tunnel.ts';
+import { dial, sendUpgrade, switchedHead, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
+import { downstreamResponseHeaders } from '../transport/headers.ts';
+import { Selection } from '../upstream/selection.ts';
+import { cookieValue } from '../util/request-values.ts';
+import type { ListenerGeneration, ListenerRoute } from './listener-generation.ts';
+import { runPipeline } from './pipeline.ts';
+import { forwardHeaders, hashKeyOf } from './proxy.ts';
+import { FilteredResponse, fail, policyFailed } from './respond.ts';
+import { HeaderList } from './header-list.ts';
+import type { RequestSession } from './session.ts';
+import { WsDownstream } from './ws-downstream.ts';
+
+/**
+ * Whether `req` is a WebSocket opening handshake this listener tunnels: GET, HTTP/1.1, `Upgrade:
+ * websocket` (any case), no request body. Called by node:http for requests whose parser saw
+ * `Connection: upgrade` with an Upgrade header.
+ */
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const h = req.headers;
+  return (
+    req.method === 'GET' &&
+    req.httpVersionMajor === 1 &&
+    req.httpVersionMinor === 1 &&
+    h.upgrade !== undefined &&
+    h.upgrade.toLowerCase() === 'websocket' &&
+    h['transfer-encoding'] === undefined &&
+    (h['content-length'] === undefined || h['content-length'] === '0')
+  );
+}
+
+const ignore = (): void => undefined;
+
+/**
+ * Handles one upgrade request arriving on `socket` with `head` (bytes read past its head). Never
+ * throws: an unexpected error is logged and closes the connection.
+ */
+export function handleUpgrade(gen: ListenerGeneration, req: IncomingMessage, socket: Duplex, head: Buffer, tunnels: Tunnels): void {
+  if (!(socket instanceof Socket)) {
+    socket.destroy();
+    return;
+  }
+  // After an upgrade node:http no longer listens for errors on the socket; a reset must not throw.
+  socket.on('error', ignore);
+  const down = new WsDownstream(req, socket, head, tunnels);
+  if (!isWebSocketUpgrade(req)) {
+    // Never reached with node's shouldUpgradeCallback; answered the same way if it ever is.
+    const s = runPipeline(gen, down, false, refuseUpgrade);
+    s.tunnelable = false;
+    return;
+  }
+  runPipeline(gen, down, false, proxyUpgrade).tunnelable = true;
+}
+
+function refuseUpgrade(s: RequestSession): void {
+  fail(s, 'BAD_REQUEST', 'only WebSocket upgrades (GET, HTTP/1.1, Upgrade: websocket, no body) are proxied');
+}
+
+function codeOf(err: unknown): ErrorCode {
+  return err instanceof ProxyError ? err.code : 'UPSTREAM_ERROR';
+}
+
+/** The upgrade proxy step: dial, send the upgrade, and tunnel or relay the answer. Rejects only on a bug. */
+async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<void> {
+  const down = s.down as WsDownstream;
+  const client = down.socket;
+  const upstream = route.upstream!;
+  s.upstream = upstream.name;
+  const headers = forwardHeaders(s);
+  if (headers === undefined) return fail(s, 'INVALID_HEADER_NAME');
+  headers.push('connection', 'Upgrade', 'upgrade', down.headers.upgrade ?? '');
+  const sticky = upstream.sticky === undefined ? undefined : cookieValue(down.headers.cookie, upstream.sticky.cookie);
+  const selection = new Selection(upstream, upstream.hashes ? hashKeyOf(s, upstream.config) : undefined, sticky, down.method);
+  let conn: Socket | undefined;
+  // The client leaving while we connect or wait for the answer cancels the try.
+  const cancel = (): void => {
+    conn?.destroy();
+  };
+  client.once('close', cancel);
+  try {
+    for (;;) {
+      const endpoint = selection.next();
+      if (endpoint === undefined) return fail(s, 'NO_ENDPOINT');
+      s.tries = selection.tries;
+      s.endpoint = endpoint;
+      if (upstream.config.hostHeader === 'endpoint' || s.host === '') headers[1] = endpoint.host;
+      let target = s.target;
+      let sent = headers;
+      const hooks = s.chain.upstreamRequest;
+      if (hooks.length > 0) {
+        const list = new HeaderList(headers.slice());
+        const head = { method: down.method, target, headers: list, endpoint: endpoint.origin, attempt: selection.tries };
+        for (const p of hooks) {
+          try {
+            p.filter.onUpstreamRequest!(s, head);
+          } catch (err) {
+            return policyFailed(s, p, err);
+          }
+        }
+        sent = list.raw;
+        target = head.target;
+      }
+      const dialled = dial(endpoint, route.timeouts.connect);
+      const state = endpoint.state;
+      conn = dialled.socket;
+      state.inFlight++;
+      conn.once('close', () => {
+        state.inFlight--;
+      });
+      try {
+        await dialled.connected;
+      } catch (err) {
+        if (client.destroyed) return;
+        upstream.state.record(state, true);
+        if (selection.retry(endpoint, 'connect', { sent: false, committed: false, body: false, replayable: true })) continue;
+        return fail(s, codeOf(err));
+      }
+      if (client.destroyed) return cancel();
+      const sentAt = performance.now();
+      let answer: UpgradeAnswer;
+      try {
+        answer = await sendUpgrade(conn, { method: down.method, target, headers: sent, maxHeaderSize: s.settings.maxHeaderSize, timeout: route.timeouts.responseHeaders });
+      } catch (err) {
+        conn.destroy();
+        if (client.destroyed) return;
+        upstream.state.record(state, true);
+        return fail(s, codeOf(err));
+      }
+      client.off('close', cancel);
+      if (client.destroyed) return cancel();
+      s.upstreamLatency = performance.now() - sentAt;
+      const response = answer.response;
+      if (!answer.switched) {
+        upstream.state.record(state, (response.statusCode ?? 500) >= 500);
+        return relay(s, conn, response);
+      }
+      if (response.headers.upgrade?.toLowerCase() !== down.headers.upgrade?.toLowerCase()) {
+        conn.destroy();
+        upstream.state.record(state, true);
+        return fail(s, 'UPSTREAM_BAD_RESPONSE', 'the endpoint switched to another protocol than the one asked for');
+      }
+      upstream.state.record(state, false);
+      s.status = 101;
+      const setCookie = upstream.sticky !== undefined && selection.movedFromSticky(endpoint) ? upstream.cookieFor(endpoint) : undefined;
+      const heads = { answer: switchedHead(response, s.requestId, setCookie), upstreamRest: answer.rest, clientRest: down.rest };
+      s.tunnel = down.tunnels.open(client, conn, route.timeouts.tunnelIdle, heads);
+      // An open tunnel is the listener's, not its generation's: a reload's drain does not wait for it.
+      s.leaveGeneration();
+      return;
+    }
+  } finally {
+    selection.finish();
+  }
+}
+
+/**
+ * Relays a non-101 answer as a normal response (the response filters apply), then closes the
+ * client connection (ws-downstream.ts frames it). The endpoint connection is destroyed once the
+ * body is over; an endpoint that stops mid-body cuts the client too.
+ */
+function relay(s: RequestSession, conn: Socket, response: IncomingMessage): void {
+  const down = s.down as WsDownstream;
+  const sink = s.chain.filtersResponse ? new FilteredResponse(s) : down;
+  const headers = downstreamResponseHeaders(response.headersDistinct, s.requestId);
+  const flow = { pause: () => response.pause(), resume: () => response.resume(), stop: () => conn.destroy() };
+  if (!sink.head(response.statusCode ?? 502, response.statusMessage, headers, flow)) return;
+  response.on('data', (chunk: Buffer) => {
+    if (!sink.data(chunk)) {
+      response.pause();
+      sink.onDrain(() => response.resume());
+    }
+  });
+  response.once('end', () => {
+    sink.end(undefined);
+    conn.destroy();
+  });
+  response.on('error', () => conn.destroy());
+  conn.once('close', () => {
+    if (!response.complete) sink.abort(new ProxyError('UPSTREAM_RESET'));
+  });
+  down.socket.once('close', () => conn.destroy());
+}

@@ -1,0 +1,82 @@
+/**
+ * The forwarding step of layer 4 listeners (tcp, tls, tls-passthrough): one accepted connection
+ * goes to one endpoint, chosen by the one selection loop (upstream/selection.ts) with the client
+ * address as hash key; a dial that fails (nothing was sent) is retried on an endpoint not tried
+ * yet; then the bytes are spliced both ways (transport/tunnel.ts), a PROXY header first when the
+ * upstream sends one.
+ */
+import net, { type Socket } from 'node:net';
+import type { GenerationTracker } from '../http/listener-generation.ts';
+import { clientAddressOf, clientPortOf } from '../transport/connection-info.ts';
+import { encodeProxyV1, encodeProxyV2, type ProxyAddresses } from '../transport/proxy-protocol.ts';
+import type { Tunnels } from '../transport/tunnel.ts';
+import { dial } from '../transport/upgrade-exchange.ts';
+import { Selection } from '../upstream/selection.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+
+/** What a tcp listener's connections depend on that a reload may change. One per generation. */
+export interface TcpGeneration {
+  readonly name: string;
+  /** tls-passthrough: the upstream when no `sni` entry matches (undefined: such clients are closed). */
+  readonly upstream: Upstream | undefined;
+  /** tls-passthrough only: server name (or `*.` wildcard) to upstream. */
+  readonly sni?: ReadonlyMap<string, Upstream>;
+  readonly generation: GenerationTracker;
+  /** ms the connections of a replaced generation may live on. */
+  readonly drainTimeout: number;
+  /** This generation's open connections (cut together when its drain time is up). */
+  readonly tunnels: Tunnels;
+}
+
+/** The PROXY header an endpoint gets first: the client's address, and the address it connected to. */
+function proxyHeaderFor(client: Socket, version: 'v1' | 'v2'): Buffer {
+  const source = clientAddressOf(client);
+  const destination = (client.localAddress ?? '').replace(/^::ffff:/, '');
+  const v6 = net.isIPv6(source) || net.isIPv6(destination);
+  const addresses: ProxyAddresses = {
+    family: v6 ? 'tcp6' : 'tcp4',
+    sourceAddress: v6 && net.isIPv4(source) ? `::ffff:${source}` : source,
+    sourcePort: clientPortOf(client),
+    destinationAddress: v6 && net.isIPv4(destination) ? `::ffff:${destination}` : destination,
+    destinationPort: client.localPort ?? 0,
+  };
+  return version === 'v1' ? encodeProxyV1(addresses) : encodeProxyV2(addresses);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Forwards one accepted connection of `gen` to `upstream`: pick, dial (retrying what sent nothing), splice; `head` goes first. */
+export async function forwardConnection(gen: TcpGeneration, client: Socket, upstream: Upstream, head?: Buffer): Promise<void> {
+  const config = upstream.config;
+  const selection = new Selection(upstream, upstream.hashes ? clientAddressOf(client) : undefined, undefined, 'CONNECT');
+  try {
+    for (;;) {
+      const endpoint = selection.next();
+      if (endpoint === undefined) return void client.destroy();
+      const { socket, connected } = dial(endpoint, config.timeouts.connect);
+      const state = endpoint.state;
+      state.inFlight++;
+      socket.once('close', () => state.inFlight--);
+      const abandon = (): void => void socket.destroy();
+      client.once('close', abandon);
+      try {
+        await connected;
+      } catch {
+        client.off('close', abandon);
+        if (client.destroyed) return;
+        upstream.state.record(state, true);
+        if (selection.retry(endpoint, 'connect', { sent: false, committed: false, body: false, replayable: true })) continue;
+        return void client.destroy();
+      }
+      client.off('close', abandon);
+      if (client.destroyed) return void socket.destroy();
+      upstream.state.record(state, false);
+      const header = config.proxyProtocol === undefined ? EMPTY : proxyHeaderFor(client, config.proxyProtocol);
+      const clientRest = head === undefined ? header : header.length === 0 ? head : Buffer.concat([header, head]);
+      gen.tunnels.open(client, socket, config.timeouts.tunnelIdle, { answer: EMPTY, upstreamRest: EMPTY, clientRest });
+      return;
+    }
+  } finally {
+    selection.finish();
+  }
+}
