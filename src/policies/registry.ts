@@ -4,11 +4,15 @@
  * docs/config.md and `switchboard schema` are assembled from this list.
  */
 import type { PolicyType } from './filter.ts';
+import { headersPolicy } from './headers/index.ts';
 import { hstsPolicy } from './hsts/index.ts';
 import { httpsRedirectPolicy } from './https-redirect/index.ts';
+import { respondPolicy } from './respond/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own config type
 export const policyTypes: ReadonlyArray<PolicyType<any, any>> = [
+  headersPolicy,
+  respondPolicy,
   hstsPolicy,
   httpsRedirectPolicy,
 ];
