@@ -22,7 +22,8 @@ export interface EnvResult {
 
 /**
  * Under `policies`, `${…}` may also be a policy's own template, filled per request: `${route}`,
- * `${client.ip}`, `${request.id}`, `${header.NAME}`, `${env.NAME}`. Those are left for the policy.
+ * `${client.ip}`, `${request.id}`, `${header.NAME}`, `${env.NAME}`. Those are left for the policy,
+ * and so is `$${` (the policy's template compiler unescapes it).
  */
 const TEMPLATE = /^\$\{(?:route|client\.ip|request\.id|header\.[!#$%&'*+\-.^_`|~0-9A-Za-z]+|env\.[A-Za-z_][A-Za-z0-9_]*)\}$/;
 
@@ -32,7 +33,7 @@ const REFERENCE_TEXT = 'a variable reference like ${NAME} or ${NAME:-default} (w
 function substitute(text: string, env: Env, path: KeyPath, problems: Problem[]): string {
   const templates = path[0] === 'policies';
   return text.replace(TOKEN, (token: string, name: string | undefined, fallback: string | undefined) => {
-    if (token === '$${') return '${';
+    if (token === '$${') return templates ? token : '${';
     if (templates && TEMPLATE.test(token)) return token;
     if (name === undefined) {
       problems.push({ path, expected: REFERENCE_TEXT, found: JSON.stringify(token) });

@@ -26,7 +26,7 @@ export function resolvePolicies(raw: RawConfig, baseDir: string, env: Readonly<R
       config = t.resolve(rest as never, {
         baseDir,
         env,
-        problem: (p) => problems.push({ path: [...at, ...p.path], expected: p.expected, found: p.found }),
+        problem: (p) => problems.push({ path: [...at, ...p.path], expected: p.expected, found: p.found, hint: p.hint, atKey: p.atKey }),
       });
       if (problems.length !== before) continue;
     }

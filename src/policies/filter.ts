@@ -185,6 +185,10 @@ export interface PolicyProblem {
   path: ReadonlyArray<string | number>;
   expected: string;
   found: string;
+  /** A "did you mean" candidate. */
+  hint?: string;
+  /** Point at the key itself (a map key that is wrong) rather than its value. */
+  atKey?: boolean;
 }
 
 /** What a policy type gets when its config is resolved (once per config load). */
@@ -218,6 +222,11 @@ export interface PolicyType<Schema extends ZodObject = ZodObject, Resolved = z.i
    * `.meta({ description })` on each key is what docs/config.md shows.
    */
   readonly config: Schema;
+  /**
+   * Called once per config load with the policy's keys as zod parsed them (`type` removed), only
+   * when they passed the schema. Report problems through `ctx`; the return value is what `create`
+   * gets. Without `resolve`, `create` gets the parsed keys.
+   */
   resolve?(raw: z.infer<Schema>, ctx: ResolveContext): Resolved;
   create(config: Resolved, deps: PolicyDeps): Filter;
   /** Whether this policy may be attached to a listener (before routing) as well as to routes; default true. */
