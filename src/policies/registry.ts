@@ -4,6 +4,7 @@
  * docs/config.md and `switchboard schema` are assembled from this list.
  */
 import type { PolicyType } from './filter.ts';
+import { corsPolicy } from './cors/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own config type
-export const policyTypes: ReadonlyArray<PolicyType<any, any>> = [];
+export const policyTypes: ReadonlyArray<PolicyType<any, any>> = [corsPolicy];
