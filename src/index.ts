@@ -14,6 +14,7 @@ export { jsonSchema, type RawConfig } from './config/schema.ts';
 export type { GatewayConfig, ListenerConfig, RouteConfig, UpstreamConfig, EndpointConfig, Timeouts } from './config/types.ts';
 export type { Balancer, PickContext, BalancerFactory } from './upstream/balancer.ts';
 export type { Endpoint } from './upstream/endpoint.ts';
+export { registerPolicyType } from './policies/registry.ts';
 export type { Filter, PolicyType, Session, Reply, ResponseHead, UpstreamRequestHead, Headers } from './policies/filter.ts';
 export type { RequestSession } from './http/session.ts';
 export { ERRORS, ProxyError, type ErrorCode } from './errors.ts';

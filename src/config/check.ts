@@ -115,7 +115,7 @@ function prune(data: Data, issues: readonly z.core.$ZodIssue[]): { raw: RawConfi
   let pending = issues;
   for (let round = 0; round < 4; round++) {
     for (const issue of pending) pruneIssue(pruned, issue);
-    const again = configSchema.safeParse(pruned.copy);
+    const again = configSchema().safeParse(pruned.copy);
     if (again.success) return { raw: again.data, pruned };
     pending = again.error.issues;
   }
@@ -145,7 +145,7 @@ export function check(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Checked {
   const keep = (p: Problem): boolean => !skip.some((s) => under(p.path, s));
-  const parsed = configSchema.safeParse(data);
+  const parsed = configSchema().safeParse(data);
   if (parsed.success) {
     const { config, problems } = resolve(parsed.data, baseDir, env);
     const kept = problems.filter(keep);

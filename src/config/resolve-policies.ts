@@ -3,21 +3,20 @@
  * converted, what zod cannot check reported at its key path), and every reference to a policy,
  * from a listener or a route, checked against the names defined (with a "did you mean").
  */
-import { policyTypes } from '../policies/registry.ts';
+import { policyTypeOf } from '../policies/registry.ts';
 import type { PolicyType } from '../policies/filter.ts';
 import { show, type Problem } from './problems.ts';
 import type { RawConfig } from './schema.ts';
 import { suggest } from './suggest.ts';
 import type { ListenerConfig, PolicyConfig, RouteConfig } from './types.ts';
 
-const byType = new Map(policyTypes.map((t) => [t.type, t]));
 
 /** Resolves every policy of `raw.policies`; `env` fills `${env.NAME}` templates. */
 export function resolvePolicies(raw: RawConfig, baseDir: string, env: Readonly<Record<string, string | undefined>>, problems: Problem[]): Map<string, PolicyConfig> {
   const out = new Map<string, PolicyConfig>();
   for (const [name, entry] of Object.entries(raw.policies ?? {})) {
     const { type, ...rest } = entry as { type: string } & Record<string, unknown>;
-    const t = byType.get(type) as PolicyType<never, unknown> | undefined;
+    const t = policyTypeOf(type) as PolicyType<never, unknown> | undefined;
     if (t === undefined) continue; // the schema has reported it
     const at = ['policies', name];
     let config: unknown = rest;
@@ -51,7 +50,7 @@ export function policyReferenceProblems(raw: RawConfig, listeners: ListenerConfi
   for (const l of listeners) {
     l.policies.forEach((p, i) => {
       reference(p, ['listeners', l.name, 'policies', i], defined, problems);
-      const type = byType.get((raw.policies?.[p] as { type?: string } | undefined)?.type ?? '');
+      const type = policyTypeOf((raw.policies?.[p] as { type?: string } | undefined)?.type ?? '');
       if (type?.onListeners === false) {
         problems.push({ path: ['listeners', l.name, 'policies', i], expected: `a policy that may run before routing (${type.type} policies belong on routes)`, found: show(p) });
       }

@@ -63,7 +63,7 @@ function child(s: z.ZodType, seg: string | number, value: unknown): z.ZodType | 
  * With `data` (the config being checked), a discriminated union (a policy) resolves to the branch
  * its `type` names.
  */
-export function schemaAt(path: KeyPath, root: z.ZodType = configSchema, data?: unknown): z.ZodType | undefined {
+export function schemaAt(path: KeyPath, root: z.ZodType = configSchema(), data?: unknown): z.ZodType | undefined {
   let cur: z.ZodType | undefined = root;
   let value: unknown = data;
   for (const seg of path) {

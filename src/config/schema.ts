@@ -12,38 +12,53 @@ import { duration } from '../util/config-primitives.ts';
 import { listener } from './listener-schema.ts';
 import { route } from './route-schema.ts';
 import { upstream } from './upstream-schema.ts';
-import { policy } from './policy-schema.ts';
+import { policySchema } from './policy-schema.ts';
+import { policyTypesVersion } from '../policies/registry.ts';
 
 export type { RawListener, RawListenerTls } from './listener-schema.ts';
 export type { RawPathMatch, RawRoute, RawStringMatch } from './route-schema.ts';
 export type { RawHealthCheck, RawTimeouts, RawUpstream, RawUpstreamTls } from './upstream-schema.ts';
 
-/** The whole config: what `check.ts` parses a document against, and what `jsonSchema()` describes. */
-export const configSchema = z
-  .strictObject({
-    listeners: z.record(z.string(), listener).meta({ description: 'Listening sockets by name; at least one is needed to serve anything.' }),
-    routes: z
-      .record(z.string(), route)
-      .optional()
-      .meta({ description: 'Routes by name. A request takes the matching route with the highest priority, then the most specific, then the first written.' }),
-    upstreams: z
-      .record(z.string(), upstream)
-      .optional()
-      .meta({ description: 'Upstreams (pools of endpoints) by name; routes refer to them by that name.' }),
-    policies: z
-      .record(z.string(), policy)
-      .optional()
-      .meta({ description: 'Policies by name (headers, ip-filter, cors, respond, …): listeners and routes list the ones they run, by name.' }),
-    drainTimeout: duration
-      .optional()
-      .meta({ description: 'On shutdown and reload, how long in-flight requests may take to finish.' }),
-  })
-  .meta({ title: 'Switchboard configuration' });
+function build(policy: z.ZodType) {
+  return z
+    .strictObject({
+      listeners: z.record(z.string(), listener).meta({ description: 'Listening sockets by name; at least one is needed to serve anything.' }),
+      routes: z
+        .record(z.string(), route)
+        .optional()
+        .meta({ description: 'Routes by name. A request takes the matching route with the highest priority, then the most specific, then the first written.' }),
+      upstreams: z
+        .record(z.string(), upstream)
+        .optional()
+        .meta({ description: 'Upstreams (pools of endpoints) by name; routes refer to them by that name.' }),
+      policies: z
+        .record(z.string(), policy as z.ZodType<{ type: string } & Record<string, unknown>>)
+        .optional()
+        .meta({ description: 'Policies by name (headers, ip-filter, cors, respond, …): listeners and routes list the ones they run, by name.' }),
+      drainTimeout: duration
+        .optional()
+        .meta({ description: 'On shutdown and reload, how long in-flight requests may take to finish.' }),
+    })
+    .meta({ title: 'Switchboard configuration' });
+}
+
+type ConfigSchema = ReturnType<typeof build>;
+let cached: { version: number; schema: ConfigSchema } | undefined;
+
+/**
+ * The whole config, for the policy types registered now: what `check.ts` parses a document
+ * against, and what `jsonSchema()` describes. Built once per set of policy types.
+ */
+export function configSchema(): ConfigSchema {
+  const version = policyTypesVersion();
+  if (cached?.version !== version) cached = { version, schema: build(policySchema()) };
+  return cached.schema;
+}
 
 /** The config as written (durations and sizes still strings, defaults not applied). */
-export type RawConfig = z.infer<typeof configSchema>;
+export type RawConfig = z.infer<ConfigSchema>;
 
 /** The JSON Schema of the config, for editors (`switchboard schema`). */
 export function jsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(configSchema(), { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }

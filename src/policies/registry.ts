@@ -11,10 +11,31 @@ import { httpsRedirectPolicy } from './https-redirect/index.ts';
 import { respondPolicy } from './respond/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own config type
-export const policyTypes: ReadonlyArray<PolicyType<any, any>> = [
-  headersPolicy,
-  corsPolicy,
-  respondPolicy,
-  hstsPolicy,
-  httpsRedirectPolicy,
-];
+type AnyPolicyType = PolicyType<any, any>;
+
+const types: AnyPolicyType[] = [headersPolicy, corsPolicy, respondPolicy, hstsPolicy, httpsRedirectPolicy];
+let version = 0;
+
+/** Every known policy type, the built-in ones first (a live view: registrations show up). */
+export const policyTypes: ReadonlyArray<AnyPolicyType> = types;
+
+/**
+ * Adds a policy type of the embedding program's own (as a Caddy module registers itself): from
+ * then on configs may use `type: <its name>`. Call it before loading a config; a name already
+ * taken throws. The config schema is rebuilt on the next load.
+ */
+export function registerPolicyType(type: AnyPolicyType): void {
+  if (types.some((t) => t.type === type.type)) throw new Error(`a policy type named ${JSON.stringify(type.type)} is already registered`);
+  types.push(type);
+  version++;
+}
+
+/** Changes whenever a type is registered (the config schema is cached per version). */
+export function policyTypesVersion(): number {
+  return version;
+}
+
+/** The policy type named `name`, or undefined. */
+export function policyTypeOf(name: string): AnyPolicyType | undefined {
+  return types.find((t) => t.type === name);
+}
