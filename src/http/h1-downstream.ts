@@ -7,7 +7,8 @@
  * HAProxy do: a request waits until the response before it is over, and when that response closed
  * the connection (an error with `Connection: close`, a client's `Connection: close`, a response cut
  * short), the requests behind it are never processed (RFC 9112 §9.6), so nothing is forwarded on
- * behalf of a client that will never see the answer.
+ * behalf of a client that will never see the answer. A request carrying a non-WebSocket Upgrade
+ * closes the connection after its answer (node:http drops what was pipelined behind it).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -93,7 +94,10 @@ export class H1Downstream implements Downstream {
     this.owner = owner;
     (this.res as Tracked)[kDown] = this;
     this.res.on('close', onClose);
-    if (owner.draining) this.res.shouldKeepAlive = false;
+    // node:http stops parsing a connection at a request with `Connection: upgrade` that it does not
+    // hand to 'upgrade' (not a WebSocket): bytes pipelined after it are lost. Close after answering,
+    // so the client retries them on a new connection instead of waiting for answers out of step.
+    if (owner.draining || this.req.headers.upgrade !== undefined) this.res.shouldKeepAlive = false;
   }
 
   get method(): string {

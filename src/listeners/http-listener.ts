@@ -68,6 +68,9 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   // once the headers are complete): if that request's response has already started, a second
   // response would desynchronise the client. Close instead, flushing a response that has ended.
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent: boolean; writableEnded: boolean } | null })._httpMessage;
+  // Bytes after a request that said `Connection: close` (llhttp refuses them): they are ignored, and
+  // that request is answered; its response closes the connection (RFC 9112 §9.6).
+  if (err.code === 'HPE_CLOSED_CONNECTION' && inFlight) return;
   if (inFlight?.headersSent) {
     if (inFlight.writableEnded) socket.end();
     else socket.destroy();
