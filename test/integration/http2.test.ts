@@ -14,6 +14,7 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startTestGateway, simpleConfig, type TestGateway } from './helpers/gateway.ts';
 import { guard } from './helpers/guard.ts';
+import { closeSession, connectH2, h2request } from './helpers/h2-client.ts';
 import { createPki, type TestPki } from './helpers/certs.ts';
 import {
   ErrorCode,
@@ -36,50 +37,6 @@ import {
 } from './helpers/h2-frames.ts';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL } = http2.constants;
-
-interface H2Response {
-  status: number;
-  headers: http2.IncomingHttpHeaders;
-  body: string;
-  trailers: http2.IncomingHttpHeaders | undefined;
-}
-
-/** One request on `session`; `body` (if any) is written after the headers, then the stream ended. */
-function h2request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string | Buffer): Promise<H2Response> {
-  return guard(
-    new Promise((resolve, reject) => {
-      const stream = session.request(headers, { endStream: body === undefined });
-      let head: http2.IncomingHttpHeaders = {};
-      let trailers: http2.IncomingHttpHeaders | undefined;
-      const chunks: Buffer[] = [];
-      stream.on('response', (h) => (head = h));
-      stream.on('trailers', (t) => (trailers = t));
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => resolve({ status: Number(head[':status']), headers: head, body: Buffer.concat(chunks).toString(), trailers }));
-      stream.on('error', reject);
-      if (body !== undefined) stream.end(body);
-    }),
-    `response to ${String(headers[':method'] ?? 'GET')} ${String(headers[':path'])}`,
-  );
-}
-
-function connectH2(url: string, opts: http2.SecureClientSessionOptions = {}): Promise<http2.ClientHttp2Session> {
-  return guard(
-    new Promise((resolve, reject) => {
-      const session = http2.connect(url, opts);
-      session.once('remoteSettings', () => resolve(session));
-      session.once('error', reject);
-    }),
-    `HTTP/2 session to ${url}`,
-  );
-}
-
-function closeSession(session: http2.ClientHttp2Session): Promise<void> {
-  return new Promise((resolve) => {
-    if (session.closed) return resolve();
-    session.close(() => resolve());
-  });
-}
 
 /** What the echo side of the origin reports. */
 interface Echo {
