@@ -14,7 +14,7 @@ import { TcpListener } from './listeners/tcp-listener.ts';
 import { UdpListener } from './listeners/udp-listener.ts';
 
 type Listener = HttpListener | TcpListener | UdpListener;
-import { createAccessLog, type AccessLog, type AccessLogTarget } from './observability/access-log.ts';
+import { createAccessLog, type AccessLog, type AccessLogDestination } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
 import { Generation } from './generation.ts';
@@ -25,7 +25,7 @@ export interface GatewayOptions {
   /** A config file path (YAML or JSON), or a config object of the same shape. */
   config: string | object;
   /** Access log destination; default `off`. */
-  accessLog?: AccessLogTarget;
+  accessLog?: AccessLogDestination;
   /** Process log level; default `info`. Ignored when `logger` is given. */
   logLevel?: LogLevel;
   logger?: Logger;

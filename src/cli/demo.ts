@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseDocument } from 'yaml';
 import { startGateway } from '../gateway.ts';
-import type { AccessLogTarget } from '../observability/access-log.ts';
+import type { AccessLogDestination } from '../observability/access-log.ts';
 import type { LogLevel } from '../observability/logger.ts';
 import { runUntilSignal } from './signals.ts';
 
@@ -52,7 +52,7 @@ async function demoCertificate(): Promise<{ dir: string; cert: string; key: stri
   }
 }
 
-export async function demo(opts: { accessLog: AccessLogTarget; logLevel: LogLevel }): Promise<void> {
+export async function demo(opts: { accessLog: AccessLogDestination; logLevel: LogLevel }): Promise<void> {
   const origins = await Promise.all(['origin-1', 'origin-2', 'origin-3'].map(startDemoOrigin));
   origins.forEach((o, i) => {
     process.env[`DEMO_ORIGIN_${i + 1}`] = String((o.address() as AddressInfo).port);

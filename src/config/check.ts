@@ -60,8 +60,8 @@ interface Pruned {
 }
 
 function removeKey(p: Pruned, parent: KeyPath, key: string): void {
-  const target = writable(p.copy, parent);
-  if (target && !Array.isArray(target)) delete target[key];
+  const holder = writable(p.copy, parent);
+  if (holder && !Array.isArray(holder)) delete holder[key];
 }
 
 /**

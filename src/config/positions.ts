@@ -57,8 +57,8 @@ function isEmpty(node: Node | null): boolean {
  */
 export function positionOf(doc: Document, lines: LineCounter, path: KeyPath, atKey = false): Position {
   const { node, key } = nodeAt(doc, path);
-  const target = (atKey || isEmpty(node)) && key?.range ? key : node;
-  const offset = target?.range?.[0] ?? 0;
+  const anchor = (atKey || isEmpty(node)) && key?.range ? key : node;
+  const offset = anchor?.range?.[0] ?? 0;
   const { line, col } = lines.linePos(offset);
   return { line, column: col };
 }

@@ -37,7 +37,7 @@ export class TcpListener {
   #generation: TcpGeneration;
   /** proxyProtocol.trusted, compiled once per config. */
   #trusted: AddressSet | undefined;
-  /** Runtimes replaced by a reload whose connections are still open (until their drain timeout). */
+  /** Generations replaced by a reload whose connections are still open (until their drain timeout). */
   readonly #draining = new Set<TcpGeneration>();
 
   /** protocol tls: the certificates (by SNI) TLS is terminated with. */
@@ -102,7 +102,7 @@ export class TcpListener {
     return this.#generation.tunnels;
   }
 
-  /** New connections follow `runtime`; the old one's connections get its drain timeout, then are cut. */
+  /** New connections follow `generation`; the old one's connections get its drain timeout, then are cut. */
   swap(generation: TcpGeneration, config: ListenerConfig): void {
     const old = this.#generation;
     this.config = config;

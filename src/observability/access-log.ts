@@ -2,7 +2,7 @@
  * The access log: one JSON line per request, written when the client response is over. The line is
  * assembled here (the field set is fixed) and handed to a batching writer; a generic logger and
  * its destination cost several times more CPU per request (see line-writer.ts for the figures).
- * Target: `off`, `stdout`, or a file path (appended).
+ * Destination: `off`, `stdout`, or a file path (appended).
  */
 import { createLineWriter } from './line-writer.ts';
 
@@ -33,7 +33,7 @@ export interface AccessRecord {
   readonly error: string | undefined;
 }
 
-export type AccessLogTarget = 'off' | 'stdout' | string;
+export type AccessLogDestination = 'off' | 'stdout' | string;
 
 export interface AccessLog {
   /** Writes the line for one finished request. */
@@ -83,9 +83,9 @@ export function accessLine(ctx: AccessRecord, now: number): string {
   );
 }
 
-export function createAccessLog(target: AccessLogTarget): AccessLog {
-  if (target === 'off') return OFF;
-  const out = createLineWriter(target);
+export function createAccessLog(destination: AccessLogDestination): AccessLog {
+  if (destination === 'off') return OFF;
+  const out = createLineWriter(destination);
   return {
     write(ctx) {
       out.write(accessLine(ctx, performance.now()));

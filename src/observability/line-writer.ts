@@ -21,11 +21,11 @@ const BUFFER_SIZE = 64 * 1024;
 const FLUSH_MS = 20;
 const SPARE_BUFFERS = 4;
 
-export function createLineWriter(target: 'stdout' | string): LineWriter {
+export function createLineWriter(destination: 'stdout' | string): LineWriter {
   let fd: number | undefined;
-  if (target !== 'stdout') {
-    fs.mkdirSync(dirname(target), { recursive: true });
-    fd = fs.openSync(target, 'a');
+  if (destination !== 'stdout') {
+    fs.mkdirSync(dirname(destination), { recursive: true });
+    fd = fs.openSync(destination, 'a');
   }
   let current: Buffer = Buffer.allocUnsafe(BUFFER_SIZE);
   let used = 0;

@@ -11,7 +11,7 @@
 import type { RouteConfig } from '../config/types.ts';
 import { compileConditions, hostMatches, parseHostPattern, type HostPattern, type MatchInput, type Predicate } from './matchers.ts';
 
-/** What the router needs of a route; the runtime route object carries more. */
+/** What the router needs of a route; the route object it returns carries more (http/listener-generation.ts). */
 export interface Routable {
   readonly config: RouteConfig;
 }
