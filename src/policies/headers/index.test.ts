@@ -155,6 +155,8 @@ const templates: Array<{ name: string; value: string; want: string; session?: Fa
   { name: '${header.NAME}, any case', value: 't=${header.X-Tenant}', want: 't=acme', session: { request: { headers: { 'x-tenant': 'acme' } } } },
   { name: '${header.NAME} absent is empty', value: 't=${header.x-tenant}', want: 't=' },
   { name: '${header.NAME} repeated is joined', value: '${header.x-a}', want: '1, 2', session: { request: { headers: { 'x-a': ['1', '2'] } } } },
+  { name: '${header.host} is the Host (HTTP/1.1)', value: 'h=${header.host}', want: 'h=a.example:8080', session: { request: { authority: 'a.example:8080', headers: { host: 'a.example:8080' } } } },
+  { name: "${header.host} is HTTP/2's :authority (no Host header)", value: 'h=${header.Host}', want: 'h=b.example', session: { request: { authority: 'b.example', headers: {} } } },
   { name: '${header.NAME} loses CR, LF and NUL', value: '${header.x-a}', want: 'ab', session: { request: { headers: { 'x-a': 'a\r\n\0b' } } } },
   { name: '${env.NAME} is filled once', value: '${env.REGION}-1', want: 'eu-west-1', env: { REGION: 'eu-west' } },
   { name: '$${ is a literal ${', value: '$${route} $5 $$', want: '${route} $5 $$' },

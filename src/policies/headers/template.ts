@@ -1,6 +1,7 @@
 /**
  * Header value templates: `${client.ip}`, `${request.id}`, `${route}`, `${header.NAME}` filled per
- * request, `${env.NAME}` filled once when the config is resolved, `$${` for a literal `${`.
+ * request (`${header.host}` is the Host, or HTTP/2's :authority), `${env.NAME}` filled once when
+ * the config is resolved, `$${` for a literal `${`.
  * Compiled once into a constant string or a short list of parts, so that filling one costs a
  * concatenation and nothing else (after nginx's compiled complex values).
  */
@@ -102,6 +103,9 @@ function variable(v: TemplateVariable, s: Session): string {
     case 'route':
       return s.route === undefined ? '' : toFieldValue(s.route);
     case 'header': {
+      // HTTP/2 carries the host in :authority (pseudo-headers are not among the headers): the
+      // authority is the Host of either protocol.
+      if (v.name === 'host') return toFieldValue(s.request.authority);
       const value = s.request.headers[v.name];
       if (value === undefined) return '';
       return toFieldValue(typeof value === 'string' ? value : value.join(', '));
