@@ -182,7 +182,8 @@ test('headers template: a constant compiles to the string itself, filled without
   assert.deepEqual(withVariable, ['a', { kind: 'route', name: '' }, 'b']);
 });
 
-const problems: Array<{ name: string; input: object; env?: Record<string, string>; want: Array<{ path: Array<string | number>; expected: RegExp }> }> = [
+// `atKey`: the problem is about a name that is a map key (set, add, rename's old name), so it points at the key.
+const problems: Array<{ name: string; input: object; env?: Record<string, string>; want: Array<{ path: Array<string | number>; expected: RegExp; atKey?: boolean }> }> = [
   {
     name: 'unknown template variable names the allowed forms',
     input: { response: { set: { 'x-a': 'v=${client.port}' } } },
@@ -219,7 +220,7 @@ const problems: Array<{ name: string; input: object; env?: Record<string, string
     input: { response: { set: { 'Content-Length': '5' } }, request: { remove: ['content-length'] } },
     want: [
       { path: ['request', 'remove', 0], expected: /other than .*content-length/ },
-      { path: ['response', 'set', 'Content-Length'], expected: /other than .*content-length/ },
+      { path: ['response', 'set', 'Content-Length'], expected: /other than .*content-length/, atKey: true },
     ],
   },
   {
@@ -230,10 +231,10 @@ const problems: Array<{ name: string; input: object; env?: Record<string, string
     },
     want: [
       { path: ['request', 'remove', 0], expected: /Switchboard writes those itself/ },
-      { path: ['request', 'add', 'te'], expected: /Switchboard writes those itself/ },
-      { path: ['response', 'rename', 'transfer-encoding'], expected: /Switchboard writes those itself/ },
+      { path: ['request', 'add', 'te'], expected: /Switchboard writes those itself/, atKey: true },
+      { path: ['response', 'rename', 'transfer-encoding'], expected: /Switchboard writes those itself/, atKey: true },
       { path: ['response', 'rename', 'x-up'], expected: /Switchboard writes those itself/ },
-      { path: ['response', 'set', 'keep-alive'], expected: /Switchboard writes those itself/ },
+      { path: ['response', 'set', 'keep-alive'], expected: /Switchboard writes those itself/, atKey: true },
     ],
   },
   {
@@ -242,18 +243,18 @@ const problems: Array<{ name: string; input: object; env?: Record<string, string
     want: [
       { path: ['request', 'remove', 0], expected: /host only under `set`/ },
       { path: ['request', 'rename', 'x-host'], expected: /host only under `set`/ },
-      { path: ['request', 'add', 'host'], expected: /host only under `set`/ },
+      { path: ['request', 'add', 'host'], expected: /host only under `set`/, atKey: true },
     ],
   },
   {
     name: 'expect is never sent upstream',
     input: { request: { set: { expect: '100-continue' } } },
-    want: [{ path: ['request', 'set', 'expect'], expected: /other than expect/ }],
+    want: [{ path: ['request', 'set', 'expect'], expected: /other than expect/, atKey: true }],
   },
   {
     name: 'a name given twice (names are case-insensitive)',
     input: { response: { set: { 'x-a': '1', 'X-A': '2' } } },
-    want: [{ path: ['response', 'set', 'X-A'], expected: /each header name once/ }],
+    want: [{ path: ['response', 'set', 'X-A'], expected: /each header name once/, atKey: true }],
   },
   {
     name: 'chained renames',
@@ -277,6 +278,7 @@ for (const c of problems) {
     c.want.forEach((w, i) => {
       assert.deepEqual(got[i].path, w.path);
       assert.match(got[i].expected, w.expected);
+      assert.equal(got[i].atKey === true, w.atKey === true, `atKey of ${JSON.stringify(w.path)}`);
     });
   });
 }

@@ -55,16 +55,20 @@ function refusal(lower: string, direction: Direction, op: Operation): string | u
   return undefined;
 }
 
-/** Reports names that are refused or repeated (names are case-insensitive) in one operation. */
+/**
+ * Reports names that are refused or repeated (names are case-insensitive) in one operation. The
+ * names of rename, set and add are map keys: the problem points at the key, not at its value.
+ */
 function checkNames(names: readonly string[], at: (i: number) => ReadonlyArray<string | number>, direction: Direction, op: Operation, ctx: ResolveContext): void {
   const seen = new Map<string, string>();
+  const atKey = op !== 'remove';
   names.forEach((name, i) => {
     const lower = name.toLowerCase();
     const refused = refusal(lower, direction, op);
-    if (refused !== undefined) ctx.problem({ path: at(i), expected: refused, found: JSON.stringify(name) });
+    if (refused !== undefined) ctx.problem({ path: at(i), atKey, expected: refused, found: JSON.stringify(name) });
     const before = seen.get(lower);
     if (before !== undefined) {
-      ctx.problem({ path: at(i), expected: 'each header name once (names are case-insensitive)', found: `${JSON.stringify(before)} and ${JSON.stringify(name)}` });
+      ctx.problem({ path: at(i), atKey, expected: 'each header name once (names are case-insensitive)', found: `${JSON.stringify(before)} and ${JSON.stringify(name)}` });
     }
     seen.set(lower, name);
   });

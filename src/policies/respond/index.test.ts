@@ -98,23 +98,24 @@ test('respond: the same frozen Reply for every request, on listeners too', () =>
   assert.ok(Object.isFrozen(first) && Object.isFrozen((first as Reply).headers));
 });
 
-const problems: Array<{ name: string; input: object; want: Array<{ path: Array<string | number>; expected: RegExp }> }> = [
+// `atKey`: the problem is about a header name (a map key), so it points at the key.
+const problems: Array<{ name: string; input: object; want: Array<{ path: Array<string | number>; expected: RegExp; atKey?: boolean }> }> = [
   { name: 'body and bodyFile', input: { body: 'x', bodyFile: 'blob.bin' }, want: [{ path: ['bodyFile'], expected: /either body or bodyFile/ }] },
   { name: 'an unreadable bodyFile', input: { bodyFile: 'missing.html' }, want: [{ path: ['bodyFile'], expected: /a readable file/ }] },
   { name: 'a directory as bodyFile', input: { bodyFile: 'pages' }, want: [{ path: ['bodyFile'], expected: /a readable file/ }] },
   { name: '204 with a body', input: { status: 204, body: 'x' }, want: [{ path: ['body'], expected: /no body with status 204/ }] },
   { name: '304 with a bodyFile', input: { status: 304, bodyFile: 'blob.bin' }, want: [{ path: ['bodyFile'], expected: /no body with status 304/ }] },
   { name: '205 with a body', input: { status: 205, body: 'x' }, want: [{ path: ['body'], expected: /no body with status 205/ }] },
-  { name: 'content-length', input: { headers: { 'Content-Length': '3' }, body: 'abc' }, want: [{ path: ['headers', 'Content-Length'], expected: /computed/ }] },
+  { name: 'content-length', input: { headers: { 'Content-Length': '3' }, body: 'abc' }, want: [{ path: ['headers', 'Content-Length'], expected: /computed/, atKey: true }] },
   {
     name: 'framing and hop-by-hop names',
     input: { headers: { 'transfer-encoding': 'chunked', connection: 'close' } },
     want: [
-      { path: ['headers', 'transfer-encoding'], expected: /Switchboard writes those itself/ },
-      { path: ['headers', 'connection'], expected: /Switchboard writes those itself/ },
+      { path: ['headers', 'transfer-encoding'], expected: /Switchboard writes those itself/, atKey: true },
+      { path: ['headers', 'connection'], expected: /Switchboard writes those itself/, atKey: true },
     ],
   },
-  { name: 'a name given twice', input: { headers: { 'x-a': '1', 'X-A': '2' } }, want: [{ path: ['headers', 'X-A'], expected: /each header name once/ }] },
+  { name: 'a name given twice', input: { headers: { 'x-a': '1', 'X-A': '2' } }, want: [{ path: ['headers', 'X-A'], expected: /each header name once/, atKey: true }] },
   {
     name: 'CR/LF in a value',
     input: { headers: { location: '/a\r\nset-cookie: x=1', link: ['ok', 'bad\0'] } },
@@ -132,6 +133,7 @@ for (const c of problems) {
     c.want.forEach((w, i) => {
       assert.deepEqual(got[i].path, w.path);
       assert.match(got[i].expected, w.expected);
+      assert.equal(got[i].atKey === true, w.atKey === true, `atKey of ${JSON.stringify(w.path)}`);
     });
   });
 }

@@ -46,12 +46,13 @@ function resolveHeaders(raw: RespondConfig['headers'], ctx: ResolveContext): Rec
   const seen = new Map<string, string>();
   for (const [name, value] of Object.entries(raw ?? {})) {
     const lower = name.toLowerCase();
-    if (lower === 'content-length') ctx.problem({ path: ['headers', name], expected: 'no content-length (it is computed from the body)', found: JSON.stringify(name) });
-    else if (FRAMING_HEADERS.has(lower)) ctx.problem({ path: ['headers', name], expected: FRAMING_TEXT, found: JSON.stringify(name) });
+    // Problems with a name point at the key, problems with a value at the value.
+    if (lower === 'content-length') ctx.problem({ path: ['headers', name], atKey: true, expected: 'no content-length (it is computed from the body)', found: JSON.stringify(name) });
+    else if (FRAMING_HEADERS.has(lower)) ctx.problem({ path: ['headers', name], atKey: true, expected: FRAMING_TEXT, found: JSON.stringify(name) });
     const before = seen.get(lower);
     if (before !== undefined) {
       const found = `${JSON.stringify(before)} and ${JSON.stringify(name)}`;
-      ctx.problem({ path: ['headers', name], expected: 'each header name once (names are case-insensitive)', found });
+      ctx.problem({ path: ['headers', name], atKey: true, expected: 'each header name once (names are case-insensitive)', found });
     }
     seen.set(lower, name);
     if (typeof value === 'string') {
