@@ -5,7 +5,7 @@ export const httpsRedirectConfig = z
   .strictObject({
     port: z.number().int().min(1).max(65535).optional().meta({ description: 'Port of the https URL; 443 (the default) is left out of it.' }),
     status: z
-      .union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)])
+      .literal([301, 302, 307, 308])
       .optional()
       .meta({ description: 'Redirect status. Default 308 (permanent, method and body kept).' }),
   })

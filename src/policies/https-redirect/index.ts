@@ -1,6 +1,7 @@
 /**
  * `https-redirect`: answers every request with a redirect to the same host, path and query over
- * https; nothing is forwarded. After nginx's `return 308 https://$host$request_uri` and Caddy's
+ * https; nothing is forwarded (a request without a Host, which HTTP/1.0 allows, gets 400: there is
+ * no URL to send it to). After nginx's `return 308 https://$host$request_uri` and Caddy's
  * automatic HTTP→HTTPS redirects. An http listener's `httpsRedirect:` key is a shorthand for this
  * policy on the listener.
  */
@@ -23,11 +24,18 @@ export function httpsLocation(host: string, port: number, pathAndQuery: string):
   return `https://${hostname}${port === 443 ? '' : `:${port}`}${pathAndQuery}`;
 }
 
+/** The answer to a request without a host (HTTP/1.0 may send none): no URL to redirect to. */
+const NO_HOST: Reply = Object.freeze({
+  status: 400,
+  error: { code: 'INVALID_HOST', message: 'the request has no Host header, so there is no https URL to redirect it to' },
+});
+
 /** The filter answering every request with the redirect. */
 export function httpsRedirectFilter(config: HttpsRedirect): Filter {
   return {
     onRequest(s): Reply {
       const r = s.request;
+      if (r.authority === '') return NO_HOST;
       return { status: config.status, headers: { location: httpsLocation(r.authority, config.port, r.path + r.query), 'content-length': '0' } };
     },
   };
