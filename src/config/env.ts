@@ -34,7 +34,8 @@ function substitute(text: string, env: Env, path: KeyPath, problems: Problem[]):
   const templates = path[0] === 'policies';
   return text.replace(TOKEN, (token: string, name: string | undefined, fallback: string | undefined) => {
     if (token === '$${') return templates ? token : '${';
-    if (templates && TEMPLATE.test(token)) return token;
+    // A policy's own template (or a mistyped one, which the policy reports with the forms it knows).
+    if (templates && (TEMPLATE.test(token) || (name === undefined && /^\$\{[^}]*\}$/.test(token)))) return token;
     if (name === undefined) {
       problems.push({ path, expected: REFERENCE_TEXT, found: JSON.stringify(token) });
       return token;

@@ -117,7 +117,18 @@ export function renderReply(reply: Reply, requestId: string, requestHeaders: Inc
   let status = reply.status;
   let body: Buffer | undefined;
   const e = reply.error;
+  const given = reply.headers;
   if (e !== undefined) {
+    // The Reply's own headers (WWW-Authenticate, Retry-After, Vary) go with the error body.
+    if (given !== undefined) {
+      for (const name in given) {
+        const lower = name.toLowerCase();
+        if (lower === 'content-type' || lower === 'content-length') continue;
+        const v = given[name];
+        if (typeof v === 'string') headers.raw.push(name, v);
+        else for (const one of v) headers.raw.push(name, one);
+      }
+    }
     if (isGrpc(requestHeaders)) {
       const grpc = grpcErrorStatus(e.code, status, e.message);
       headers.raw.push('content-type', 'application/grpc', 'grpc-status', grpc['grpc-status'], 'grpc-message', grpc['grpc-message'], 'x-request-id', requestId);
@@ -125,10 +136,9 @@ export function renderReply(reply: Reply, requestId: string, requestHeaders: Inc
     }
     body = Buffer.from(errorBody(e.code, status, e.message, requestId));
     headers.raw.push('content-type', 'application/json', 'content-length', String(body.length), 'cache-control', 'no-store', 'x-request-id', requestId);
-    if (status === 503) headers.raw.push('retry-after', '1');
+    if (status === 503 && !headers.has('retry-after')) headers.raw.push('retry-after', '1');
     return { status, headers, body };
   }
-  const given = reply.headers;
   if (given !== undefined) {
     for (const name in given) {
       const v = given[name];

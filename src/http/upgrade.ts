@@ -26,14 +26,15 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyError, type ErrorCode } from '../errors.ts';
 import type { Tunnels } from '../transport/tunnel.ts';
-import { dial, sendUpgrade, switchedHead, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
+import { dial, sendUpgrade, switchedHead, switchedHeaders, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
 import { downstreamResponseHeaders } from '../transport/headers.ts';
 import { Selection } from '../upstream/selection.ts';
 import { cookieValue } from '../util/request-values.ts';
 import type { ListenerGeneration, ListenerRoute } from './listener-generation.ts';
 import { runPipeline } from './pipeline.ts';
 import { forwardHeaders, hashKeyOf } from './proxy.ts';
-import { FilteredResponse, fail, policyFailed } from './respond.ts';
+import { FilteredResponse, fail, policyFailed, respond } from './respond.ts';
+import type { Reply } from '../policies/filter.ts';
 import { HeaderList } from './header-list.ts';
 import type { RequestSession } from './session.ts';
 import { WsDownstream } from './ws-downstream.ts';
@@ -167,9 +168,15 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
         return fail(s, 'UPSTREAM_BAD_RESPONSE', 'the endpoint switched to another protocol than the one asked for');
       }
       upstream.state.record(state, false);
-      s.status = 101;
       const setCookie = upstream.sticky !== undefined && selection.movedFromSticky(endpoint) ? upstream.cookieFor(endpoint) : undefined;
-      const heads = { answer: switchedHead(response, s.requestId, setCookie), upstreamRest: answer.rest, clientRest: down.rest };
+      const head = new HeaderList(switchedHeaders(response, s.requestId, setCookie));
+      if (s.chain.response.length > 0 && !(await switchedHooks(s, head))) {
+        conn.destroy();
+        return;
+      }
+      if (client.destroyed) return cancel();
+      s.status = 101;
+      const heads = { answer: switchedHead(head.raw, response.headers.upgrade ?? ''), upstreamRest: answer.rest, clientRest: down.rest };
       s.tunnel = down.tunnels.open(client, conn, route.timeouts.tunnelIdle, heads);
       // An open tunnel is the listener's, not its generation's: a reload's drain does not wait for it.
       s.leaveGeneration();
@@ -178,6 +185,29 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
   } finally {
     selection.finish();
   }
+}
+
+/**
+ * The response phase for a 101: the chain's onResponse hooks on its head (they may add headers).
+ * A hook that answers instead (or fails) refuses the upgrade: its answer is sent and false
+ * returned. Body hooks do not apply: a tunnel carries bytes only.
+ */
+async function switchedHooks(s: RequestSession, headers: HeaderList): Promise<boolean> {
+  const head = { status: 101, headers, fromUpstream: true };
+  for (const placed of s.chain.response) {
+    let reply: Reply | undefined;
+    try {
+      reply = await placed.filter.onResponse!(s, head);
+    } catch (err) {
+      policyFailed(s, placed, err);
+      return false;
+    }
+    if (reply !== undefined) {
+      respond(s, reply, placed.position);
+      return false;
+    }
+  }
+  return true;
 }
 
 /**

@@ -116,14 +116,26 @@ export function sendUpgrade(conn: Socket, r: UpgradeRequest): Promise<UpgradeAns
 }
 
 /**
- * The 101 head for the client: the endpoint's headers without hop-by-hop ones (Sec-WebSocket-Accept,
- * -Protocol and -Extensions pass), plus Connection/Upgrade and the sticky cookie, if any.
+ * The 101's headers for the client: the endpoint's without hop-by-hop ones (Sec-WebSocket-Accept,
+ * -Protocol and -Extensions pass) and Content-Length, plus the sticky cookie, if any. Response
+ * filters may change the list before `switchedHead` writes it.
  */
-export function switchedHead(response: IncomingMessage, requestId: string, setCookie: string | undefined): Buffer {
+export function switchedHeaders(response: IncomingMessage, requestId: string, setCookie: string | undefined): string[] {
   const headers = downstreamResponseHeaders(response.headersDistinct, requestId);
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] !== 'content-length') out.push(headers[i], headers[i + 1]);
+  if (setCookie !== undefined) out.push('set-cookie', setCookie);
+  return out;
+}
+
+/** The 101 head as bytes: `headers` (from `switchedHeaders`), then Connection and Upgrade. */
+export function switchedHead(headers: readonly string[], upgrade: string): Buffer {
   let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] !== 'content-length') head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  if (setCookie !== undefined) head += `set-cookie: ${setCookie}\r\n`;
-  head += `connection: Upgrade\r\nupgrade: ${response.headers.upgrade ?? ''}\r\n\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i].toLowerCase();
+    if (name === 'connection' || name === 'upgrade' || name === 'content-length' || name === 'transfer-encoding') continue;
+    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  }
+  head += `connection: Upgrade\r\nupgrade: ${upgrade}\r\n\r\n`;
   return Buffer.from(head, 'latin1');
 }

@@ -285,9 +285,10 @@ describe('WebSocket upgrades and HTTP/2 run the same request phases', () => {
     assert.equal(ws.requests.length, 0);
   });
 
-  test("the upstream request phase runs for the upgrade: the origin sees the filter's header", async () => {
-    const { ws: client } = await openWs(wsUrl(gw.url, '/stamped'));
+  test("the upstream request phase runs for the upgrade, the response phase on its 101", async () => {
+    const { ws: client, headers } = await openWs(wsUrl(gw.url, '/stamped'));
     assert.equal(ws.upgrades.at(-1)?.headers['x-up-s'], '1');
+    assert.equal(headers['x-trace'], 'S', 'the 101 carries what the response phase added');
     client.close();
     await closedWs(client);
   });

@@ -186,7 +186,7 @@ test("a listener's cors policy: 404 ROUTE_NOT_FOUND carries the CORS headers, pr
     },
   ));
 
-test('a refused preflight varies by Origin like every other answer of the policy', { skip: 'bug: renderReply (src/http/error-response.ts) drops Reply.headers when Reply.error is set' }, () =>
+test('a refused preflight varies by Origin like every other answer of the policy', () =>
   eachProtocol(
     () => gw.url,
     async (c) => {
