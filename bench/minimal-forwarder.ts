@@ -34,7 +34,7 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
 
 server.listen(0, '127.0.0.1', () => {
   const addr = server.address();
-  process.stdout.write(JSON.stringify({ port: typeof addr === 'object' && addr ? addr.port : 0, pid: process.pid }) + '\n');
+  process.stdout.write(`${JSON.stringify({ port: typeof addr === 'object' && addr ? addr.port : 0, pid: process.pid })}\n`);
 });
 const shutdown = (): void => {
   server.close();

@@ -46,7 +46,7 @@ server.headersTimeout = 66_000;
 server.listen(0, '127.0.0.1', () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  process.stdout.write(JSON.stringify({ port, pid: process.pid, bodyBytes: BODY.length, delayMs: DELAY_MS }) + '\n');
+  process.stdout.write(`${JSON.stringify({ port, pid: process.pid, bodyBytes: BODY.length, delayMs: DELAY_MS })}\n`);
 });
 
 const shutdown = (): void => {

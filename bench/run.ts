@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     const r = reports.get(suite.name) ?? null;
     Object.assign(report, suite.results ? suite.results(r) : { [suite.name]: r });
   }
-  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nraw rounds and summary written to ${path.relative(process.cwd(), file)}`);
   if (Object.keys(errors).length > 0) process.exitCode = 1;
 }

@@ -41,7 +41,7 @@ const gw = await startGateway({
 });
 
 const { port } = gw.address('web');
-process.stdout.write(JSON.stringify({ port, pid: process.pid }) + '\n');
+process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
 
 let stopping = false;
 const shutdown = (): void => {

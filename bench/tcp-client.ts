@@ -173,7 +173,7 @@ async function rate(): Promise<object> {
 try {
   const result = args.mode === 'bulk' ? await bulk() : args.mode === 'rate' ? await rate() : null;
   if (!result) throw new Error(`unknown mode ${JSON.stringify(args.mode)}`);
-  process.stdout.write(JSON.stringify(result) + '\n');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 } catch (err) {
   process.stderr.write(`tcp-client: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;

@@ -46,7 +46,7 @@ server.maxConnections = 100_000;
 server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  process.stdout.write(JSON.stringify({ port, pid: process.pid, mode }) + '\n');
+  process.stdout.write(`${JSON.stringify({ port, pid: process.pid, mode })}\n`);
 });
 
 const shutdown = (): void => {

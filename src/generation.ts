@@ -137,7 +137,7 @@ export class Generation implements GenerationTracker {
       if (this.#retired !== noop && deadline < this.#deadline) this.#arm(deadline);
       return this.#retiring;
     }
-    return (this.#retiring = new Promise<void>((resolve) => {
+    this.#retiring = new Promise<void>((resolve) => {
       const done = (): void => {
         if (this.#timer) clearTimeout(this.#timer);
         this.#retired = noop;
@@ -150,7 +150,8 @@ export class Generation implements GenerationTracker {
       if (this.#inFlight === 0) return done();
       this.#retired = done;
       this.#arm(deadline);
-    }));
+    });
+    return this.#retiring;
   }
 
   #arm(deadline: number): void {

@@ -12,7 +12,7 @@ export { Gateway, startGateway, ConfigLoadError, type GatewayOptions, type Reloa
 export { loadConfigFile, loadConfigObject, loadConfigText, formatConfigError, type ConfigError, type LoadResult } from './config/load.ts';
 export { jsonSchema, type RawConfig } from './config/schema.ts';
 export type { GatewayConfig, ListenerConfig, RouteConfig, UpstreamConfig, EndpointConfig, Timeouts } from './config/types.ts';
-export type { Balancer, PickContext, BalancerFactory } from './upstream/balancer.ts';
+export type { Balancer, PickContext, BalancerFactory } from './upstream/balancers/balancer.ts';
 export type { Endpoint } from './upstream/endpoint.ts';
 export { registerPolicyType } from './policies/registry.ts';
 export type { Filter, PolicyType, Session, Reply, ResponseHead, UpstreamRequestHead, Headers } from './policies/filter.ts';

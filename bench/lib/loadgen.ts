@@ -8,8 +8,13 @@ import path from 'node:path';
 import { BENCH_DIR, LOADGEN_PREF, NODE, REPO_DIR } from './env.ts';
 import { runCollect, tmpDir } from './processes.ts';
 import { log } from './report.ts';
-import { quantile } from './stats.ts';
 import { findExecutable, versionOf } from './tools.ts';
+
+/** The value at quantile `q` (0-1) of ascending `sorted` (nearest rank). */
+function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
 
 export interface LoadResult {
   rps: number;

@@ -164,8 +164,7 @@ export async function spawnNodeChild(
       };
       const onData = (chunk: Buffer): void => {
         buf += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
           const line = buf.slice(0, nl).trim();
           buf = buf.slice(nl + 1);
           if (!line.startsWith('{')) continue;

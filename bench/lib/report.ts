@@ -2,7 +2,7 @@
 
 /** A progress line, to stderr (the results go to stdout). */
 export function log(msg: string): void {
-  process.stderr.write(msg + '\n');
+  process.stderr.write(`${msg}\n`);
 }
 
 export function errorMessage(err: unknown): string {

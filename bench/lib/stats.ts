@@ -1,4 +1,4 @@
-// Statistics over the measured runs: medians, quantiles, the per-subject summary, paired ratios.
+// Statistics over the measured runs: medians, the per-subject summary, paired ratios.
 import type { RoundResult } from './rounds.ts';
 
 export function median(values: number[]): number {
@@ -6,12 +6,6 @@ export function median(values: number[]): number {
   if (v.length === 0) return Number.NaN;
   const mid = Math.floor(v.length / 2);
   return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
-
-/** The value at quantile `q` (0-1) of ascending `sorted` (nearest rank). */
-export function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 export interface SubjectSummary {

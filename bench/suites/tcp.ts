@@ -342,8 +342,8 @@ export async function runTcpSuite(): Promise<TcpReport | null> {
         rss: sa.rssMB !== null && sb.rssMB ? sa.rssMB / sb.rssMB : Number.NaN,
       };
       if (a === 'switchboard' && b === 'haproxy') {
-        const pairs = paired('switchboard ' + test);
-        const aa = paired('haproxy ' + test);
+        const pairs = paired(`switchboard ${test}`);
+        const aa = paired(`haproxy ${test}`);
         r.paired = {
           median: median(pairs),
           min: pairs.length ? Math.min(...pairs) : Number.NaN,

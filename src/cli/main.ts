@@ -38,7 +38,7 @@ program
       process.exit(0);
     } catch (err) {
       if (err instanceof ConfigLoadError) {
-        for (const e of err.errors) process.stderr.write(formatConfigError(e) + '\n');
+        for (const e of err.errors) process.stderr.write(`${formatConfigError(e)}\n`);
         process.exit(2);
       }
       process.stderr.write(`switchboard: ${(err as Error).message}\n`);
@@ -57,7 +57,7 @@ program
       process.stdout.write(`${opts.config}: valid (${c.listeners.length} listeners, ${c.routes.length} routes, ${c.upstreams.size} upstreams)\n`);
       process.exit(0);
     }
-    for (const e of result.errors) process.stderr.write(formatConfigError(e) + '\n');
+    for (const e of result.errors) process.stderr.write(`${formatConfigError(e)}\n`);
     process.stderr.write(`${result.errors.length} problem${result.errors.length === 1 ? '' : 's'} in ${opts.config}\n`);
     process.exit(2);
   });
@@ -71,7 +71,7 @@ program
       await demo({ accessLog: opts.accessLog, logLevel: logLevel() });
       process.exit(0);
     } catch (err) {
-      if (err instanceof ConfigLoadError) for (const e of err.errors) process.stderr.write(formatConfigError(e) + '\n');
+      if (err instanceof ConfigLoadError) for (const e of err.errors) process.stderr.write(`${formatConfigError(e)}\n`);
       else process.stderr.write(`switchboard demo: ${(err as Error).message}\n`);
       process.exit(1);
     }
@@ -81,7 +81,7 @@ program
   .command('schema')
   .description("print the config's JSON Schema (for editors)")
   .action(() => {
-    process.stdout.write(JSON.stringify(jsonSchema(), null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify(jsonSchema(), null, 2)}\n`);
   });
 
 program

@@ -65,7 +65,9 @@ function walk(node: unknown, path: KeyPath, env: Env, result: EnvResult): void {
       walk(pair.value, [...path, String(key)], env, result);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => walk(item, [...path, i], env, result));
+    node.items.forEach((item, i) => {
+      walk(item, [...path, i], env, result);
+    });
   } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('${')) {
     const before = node.value;
     const problems: Problem[] = [];

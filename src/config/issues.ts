@@ -136,7 +136,7 @@ export function issueProblems(issue: Issue, ctx: IssueContext, base: KeyPath = [
     case 'invalid_key': {
       // A map key that fails its pattern (a header name that is not an HTTP token).
       const inner = (issue as { issues?: Array<{ pattern?: string }> }).issues?.[0];
-      const token = inner?.pattern !== undefined && inner.pattern.includes("!#$%&'*+");
+      const token = inner?.pattern?.includes("!#$%&'*+") === true;
       return [{ path, atKey: true, expected: token ? 'a header name (an HTTP token: letters, digits and !#$%&\'*+-.^_`|~)' : 'a valid key', found: JSON.stringify(path[path.length - 1]) }];
     }
     case 'too_big':

@@ -225,7 +225,7 @@ const cases: Case[] = [
   },
   {
     name: 'tls-passthrough listener with neither sni nor upstream',
-    text: PASS.replace(/    sni: .*\n    upstream: fallback\n/, ''),
+    text: PASS.replace(/ {4}sni: .*\n {4}upstream: fallback\n/, ''),
     errors: [{ at: '3:5', path: 'listeners.edge.sni', words: ['a tls-passthrough listener needs sni or upstream', 'found nothing'] }],
   },
   {
@@ -245,7 +245,7 @@ const cases: Case[] = [
   },
   {
     name: 'route on a tls-passthrough listener',
-    text: PASS + 'routes:\n  r:\n    upstream: site-a\n    listeners: [edge]\n',
+    text: `${PASS}routes:\n  r:\n    upstream: site-a\n    listeners: [edge]\n`,
     errors: [
       { at: '16:15', path: 'routes.r.upstream', words: ['an upstream with http(s) endpoints', 'found "site-a"'] },
       { at: '17:17', path: 'routes.r.listeners[0]', words: ['routes do not apply to tcp, tls, tls-passthrough and udp listeners', 'found "edge"'] },
@@ -396,7 +396,9 @@ for (const c of cases) {
     if (result.ok) return;
     const messages = result.errors.map((e) => e.message).join('\n');
     assert.equal(result.errors.length, c.errors.length, messages);
-    c.errors.forEach((want, i) => check(result.errors[i], want));
+    c.errors.forEach((want, i) => {
+      check(result.errors[i], want);
+    });
   });
 }
 

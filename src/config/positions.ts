@@ -47,7 +47,7 @@ export function nodeAt(doc: Document, path: KeyPath): Found {
 }
 
 function isEmpty(node: Node | null): boolean {
-  return !node || !node.range || (isScalar(node) && node.value === null && node.range[0] === node.range[1]);
+  return !node?.range || (isScalar(node) && node.value === null && node.range[0] === node.range[1]);
 }
 
 /**

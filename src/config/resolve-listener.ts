@@ -33,8 +33,8 @@ function listenerTls(raw: RawListenerTls, at: KeyPath, baseDir: string, problems
     const certFile = configPath(baseDir, c.cert);
     const keyFile = configPath(baseDir, c.key);
     const loaded = loadCertificate(certFile, keyFile);
-    if (!loaded.ok) return fileProblem([...at, 'certificates', i], loaded.problem, problems);
-    certificates.push({ certFile, keyFile, ...loaded.value });
+    if (loaded.ok) certificates.push({ certFile, keyFile, ...loaded.value });
+    else fileProblem([...at, 'certificates', i], loaded.problem, problems);
   });
   let clientCertificate: ListenerTlsConfig['clientCertificate'];
   const cc = raw.clientCertificate;

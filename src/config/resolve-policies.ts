@@ -56,5 +56,9 @@ export function policyReferenceProblems(raw: RawConfig, listeners: ListenerConfi
       }
     });
   }
-  for (const r of routes) r.policies.forEach((p, i) => reference(p, ['routes', r.name, 'policies', i], defined, problems));
+  for (const r of routes) {
+    r.policies.forEach((p, i) => {
+      reference(p, ['routes', r.name, 'policies', i], defined, problems);
+    });
+  }
 }

@@ -3,7 +3,7 @@
  * not yet valid, key not matching, no names) and CA bundles. Used at config load, where a problem
  * is a config error, and by the certificate watcher, where it keeps the old certificate serving.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { KeyPath, Problem } from './problems.ts';
@@ -69,7 +69,7 @@ export function loadCertificate(certFile: string, keyFile: string, now = Date.no
   } catch (err) {
     return { ok: false, problem: { key: 'cert', expected: 'a PEM certificate', found: `${JSON.stringify(certFile)} (${(err as Error).message})` } };
   }
-  let privateKey;
+  let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key.value);
   } catch (err) {

@@ -92,7 +92,7 @@ export function grpcMessage(text: string): string {
 /** A gRPC call (content-type application/grpc, +proto, +json...): its errors are gRPC statuses. */
 export function isGrpc(headers: IncomingHttpHeaders): boolean {
   const contentType = headers['content-type'];
-  return contentType !== undefined && contentType.startsWith('application/grpc');
+  return contentType?.startsWith('application/grpc') === true;
 }
 
 /** `grpc-status` and `grpc-message` for an error: a Trailers-Only response, or the trailers of one under way. */

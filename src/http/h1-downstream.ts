@@ -67,7 +67,8 @@ export function acceptH1(req: IncomingMessage, res: ServerResponse, expectContin
   if (conn.closing) return;
   const down = new H1Downstream(req, res, expectContinue, conn);
   if (conn.busy) {
-    (conn.waiting ??= []).push(down);
+    conn.waiting ??= [];
+    conn.waiting.push(down);
     return;
   }
   conn.busy = true;

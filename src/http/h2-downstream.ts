@@ -87,7 +87,8 @@ export class H2Downstream implements Downstream {
   }
 
   get fields(): readonly string[] {
-    return (this.#fields ??= forwardedFields(this.rawHeaders, this.headers));
+    this.#fields ??= forwardedFields(this.rawHeaders, this.headers);
+    return this.#fields;
   }
 
   get hasBody(): boolean {

@@ -4,12 +4,12 @@
  * holds one and swaps it on reload; a request keeps the one it started with.
  */
 import type { RouteConfig, Timeouts } from '../config/types.ts';
+import type { AccessRecord } from '../observability/access-log.ts';
 import type { Routable, Router } from '../routing/router.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { UnderscorePolicy } from '../transport/headers.ts';
 import type { AddressSet } from '../util/cidr.ts';
 import type { Chain } from './chain.ts';
-import type { RequestSession } from './session.ts';
 
 /** Counts the requests a config generation still has in flight. */
 export interface GenerationTracker {
@@ -54,8 +54,8 @@ export interface ListenerGeneration {
   readonly generation: GenerationTracker;
   /** The listener's own filters: run before routing, and for requests no route takes. */
   readonly chain: Chain;
-  /** Called once per finished request (the access log). */
-  readonly onRequestEnd: (s: RequestSession) => void;
+  /** Called once per finished request (the access log), with its session. */
+  readonly onRequestEnd: (s: AccessRecord) => void;
   /** Called when handling a request threw: a bug, or a policy (`policy` names it); the request gets a 500. */
-  readonly onInternalError: (s: RequestSession, err: unknown, policy?: string) => void;
+  readonly onInternalError: (s: AccessRecord, err: unknown, policy?: string) => void;
 }

@@ -32,7 +32,7 @@ test('an exception in a route handler is a 500 for that request only', async () 
       const body = (await res.json()) as { error: { code: string } };
       assert.equal(body.error.code, 'INTERNAL_ERROR');
     }
-    const ok = await fetch(base + '/ok');
+    const ok = await fetch(`${base}/ok`);
     assert.equal(ok.status, 200);
     assert.equal(await ok.text(), 'fine');
     assert.equal(ended, 3);

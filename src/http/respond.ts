@@ -220,7 +220,8 @@ export class FilteredResponse implements ResponseSink {
   data(chunk: Buffer): boolean {
     if (this.#done || this.#replaced) return true;
     if (!this.#written) {
-      (this.#held ??= []).push(chunk);
+      this.#held ??= [];
+      this.#held.push(chunk);
       return false;
     }
     return this.#write(chunk);

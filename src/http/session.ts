@@ -150,7 +150,7 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
   }
 
   get request(): RequestView {
-    return (this.#request ??= {
+    this.#request ??= {
       method: this.down.method,
       authority: this.host,
       path: this.path,
@@ -159,21 +159,24 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
       scheme: this.settings.scheme,
       upgrade: this.tunnelable,
       hasBody: this.down.hasBody,
-    });
+    };
+    return this.#request;
   }
 
   get client(): Client {
-    return (this.#client ??= {
+    this.#client ??= {
       ip: this.clientIp,
       peer: this.peer,
       tls: this.settings.scheme === 'https',
       certificate: this.down.clientCertificate,
-    });
+    };
+    return this.#client;
   }
 
   local<T>(key: object, value?: T): T | undefined {
     if (value !== undefined) {
-      (this.#locals ??= new Map()).set(key, value);
+      this.#locals ??= new Map();
+      this.#locals.set(key, value);
       return value;
     }
     return this.#locals?.get(key) as T | undefined;

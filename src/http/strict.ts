@@ -83,7 +83,7 @@ export function parseTarget(url: string, host: string | undefined): Target | Err
     if (!m) return 'INVALID_TARGET';
     if (host === undefined || m[1].toLowerCase() !== host.toLowerCase()) return 'HOST_MISMATCH';
     pathAndQuery = url.slice(m[0].length) || '/';
-    if (pathAndQuery[0] === '?') pathAndQuery = '/' + pathAndQuery;
+    if (pathAndQuery[0] === '?') pathAndQuery = `/${pathAndQuery}`;
   }
   const q = pathAndQuery.indexOf('?');
   return q === -1 ? { path: pathAndQuery, query: '' } : { path: pathAndQuery.slice(0, q), query: pathAndQuery.slice(q) };

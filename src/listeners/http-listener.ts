@@ -232,7 +232,8 @@ export class HttpListener {
   #proxyHeaderThen(socket: Socket, next: () => void): void {
     const pp = this.config.proxyProtocol;
     if (pp === undefined) return next();
-    readProxyHeader(socket, (this.#trusted ??= new AddressSet(pp.trusted)), pp.timeout, next);
+    this.#trusted ??= new AddressSet(pp.trusted);
+    readProxyHeader(socket, this.#trusted, pp.timeout, next);
   }
 
   /** Reads until the first bytes tell HTTP/2's preface from an HTTP/1.1 request line. */

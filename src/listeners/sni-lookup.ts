@@ -8,5 +8,5 @@ export function sniLookup<T>(table: ReadonlyMap<string, T>, serverName: string |
   const exact = table.get(serverName);
   if (exact !== undefined) return exact;
   const dot = serverName.indexOf('.');
-  return (dot > 0 ? table.get('*' + serverName.slice(dot)) : undefined) ?? fallback;
+  return (dot > 0 ? table.get(`*${serverName.slice(dot)}`) : undefined) ?? fallback;
 }

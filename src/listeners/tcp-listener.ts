@@ -81,7 +81,8 @@ export class TcpListener {
     if (!this.limits.admit(socket)) return void socket.destroy();
     const pp = this.config.proxyProtocol;
     if (pp === undefined) return next();
-    readProxyHeader(socket, (this.#trusted ??= new AddressSet(pp.trusted)), pp.timeout, next);
+    this.#trusted ??= new AddressSet(pp.trusted);
+    readProxyHeader(socket, this.#trusted, pp.timeout, next);
   }
 
   #accept(client: Socket): void {

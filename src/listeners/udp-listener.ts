@@ -121,7 +121,10 @@ export class UdpListener {
     const socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
     const s: Session = { address: remote, port: rinfo.port, endpoint, rt, socket, last: now, pending: [], answered: false, ended: false };
     let byPort = this.#sessions.get(remote);
-    if (byPort === undefined) this.#sessions.set(remote, (byPort = new Map()));
+    if (byPort === undefined) {
+      byPort = new Map();
+      this.#sessions.set(remote, byPort);
+    }
     byPort.set(rinfo.port, s);
     this.#count++;
     endpoint.state.inFlight++;

@@ -16,7 +16,7 @@ test('every line arrives once, in order, across buffer boundaries and oversized 
     for (let i = 0; i < 20_000; i++) {
       const line = i === 7_000 ? `huge ${'x'.repeat(100_000)}` : `line ${i} ${'é'.repeat(i % 50)}`;
       expected.push(line);
-      w.write(line + '\n');
+      w.write(`${line}\n`);
     }
     await w.flush();
     const firstPart = (await readFile(file, 'utf8')).split('\n');

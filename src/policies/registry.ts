@@ -10,7 +10,7 @@ import { hstsPolicy } from './hsts/index.ts';
 import { httpsRedirectPolicy } from './https-redirect/index.ts';
 import { respondPolicy } from './respond/index.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own config type
+// biome-ignore lint/suspicious/noExplicitAny: each entry keeps its own config type
 type AnyPolicyType = PolicyType<any, any>;
 
 const types: AnyPolicyType[] = [headersPolicy, corsPolicy, respondPolicy, hstsPolicy, httpsRedirectPolicy];

@@ -33,7 +33,8 @@ export class Facts implements MatchInput {
   }
 
   query(): URLSearchParams {
-    return (this.#query ??= new URLSearchParams(this.#rawQuery));
+    this.#query ??= new URLSearchParams(this.#rawQuery);
+    return this.#query;
   }
 }
 

@@ -29,7 +29,7 @@ export function normalizePath(path: string): string | undefined {
     }
     out.push(s);
   }
-  return '/' + out.join('/');
+  return `/${out.join('/')}`;
 }
 
 /** Applies a route's rewrite to a normalised path. */
@@ -38,7 +38,7 @@ export function rewritePath(path: string, rewrite: RewriteConfig | undefined): s
   if (rewrite.kind === 'strip') {
     if (!path.startsWith(rewrite.prefix)) return path;
     const rest = path.slice(rewrite.prefix.length);
-    return rest.startsWith('/') ? rest : '/' + rest;
+    return rest.startsWith('/') ? rest : `/${rest}`;
   }
   if (!path.startsWith(rewrite.from)) return path;
   return rewrite.to + path.slice(rewrite.from.length);

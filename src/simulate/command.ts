@@ -61,7 +61,7 @@ async function chooseScenarios(opts: SimulateOptions, io: Output): Promise<Scena
     if (opts.scenario !== undefined) throw new UsageError('use either -c FILE or --scenario NAME, not both');
     const loaded = await loadScenarioFile(opts.config);
     if (loaded.ok) return [loaded.scenario];
-    for (const e of loaded.errors) io.err(e + '\n');
+    for (const e of loaded.errors) io.err(`${e}\n`);
     io.err(`${loaded.errors.length} problem${loaded.errors.length === 1 ? '' : 's'} in ${opts.config}\n`);
     return undefined;
   }

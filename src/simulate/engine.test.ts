@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BalancerFactory } from '../upstream/balancer.ts';
+import type { BalancerFactory } from '../upstream/balancers/balancer.ts';
 import { balancers, type BalancerName } from '../upstream/balancers/index.ts';
-import { PeakEwma } from '../upstream/latency.ts';
+import { PeakEwma } from '../upstream/balancers/latency.ts';
 import { drawArrivals } from './arrivals.ts';
 import { REFUSED_MS, REJECTED_MS, simulate, type RunRecord } from './engine.ts';
 import type { EndpointModel, FleetEvent, Scenario, ServiceTime } from './model.ts';

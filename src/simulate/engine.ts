@@ -12,9 +12,9 @@
  * refused connections and reset requests have no response and are not observed.
  */
 import { createHash } from 'node:crypto';
-import type { BalancerEndpoint, BalancerFactory, PickContext } from '../upstream/balancer.ts';
+import type { BalancerEndpoint, BalancerFactory, PickContext } from '../upstream/balancers/balancer.ts';
 import { balancers, type BalancerName } from '../upstream/balancers/index.ts';
-import { PeakEwma } from '../upstream/latency.ts';
+import { PeakEwma } from '../upstream/balancers/latency.ts';
 import type { Arrivals } from './arrivals.ts';
 import { EventHeap, type Timed } from './heap.ts';
 import { momentMs, serviceMs, spanOf, type EndpointModel, type Scenario } from './model.ts';

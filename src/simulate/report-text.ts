@@ -19,7 +19,7 @@ function pct(v: number): string {
 
 function row(cells: readonly string[], widths: readonly number[]): string {
   // First column left-aligned, the rest right-aligned.
-  return ('  ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).trimEnd();
+  return `  ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}`.trimEnd();
 }
 
 function table(header: readonly string[], rows: readonly string[][]): string[] {
@@ -78,7 +78,7 @@ export function scenarioText(result: ScenarioResult): string {
   if (failure && runs.some((r) => r.keysMoved?.unit === 'clients')) lines.push('  (ip-hash: clients moved, as it hashes client addresses)');
   lines.push('');
   if (s.explanation) lines.push('What this shows:', ...wrap(s.explanation, '  '), '');
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** The report of several scenarios. */

@@ -31,7 +31,10 @@ export function connectionTokens(value: string | undefined): string[] | undefine
   let out: string[] | undefined;
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();
-    if (name && name !== 'close' && name !== 'keep-alive') (out ??= []).push(name);
+    if (name && name !== 'close' && name !== 'keep-alive') {
+      out ??= [];
+      out.push(name);
+    }
   }
   return out;
 }
@@ -81,7 +84,7 @@ export function upstreamRequestHeaders(
       if (fwd.trailers && lower === 'te') out.push('te', 'trailers');
       continue;
     }
-    if (named !== undefined && named.includes(lower)) continue;
+    if (named?.includes(lower)) continue;
     if (certHeaders !== undefined && (lower === certHeaders[0] || lower === certHeaders[1])) continue;
     if (underscores !== 'allow' && name.includes('_')) {
       if (underscores === 'reject') return undefined;
@@ -120,7 +123,7 @@ export function downstreamResponseHeaders(headers: Record<string, string | strin
   const named = connectionTokens(firstValue(headers.connection));
   for (const name in headers) {
     if (RESPONSE_HOP_BY_HOP.has(name)) continue;
-    if (named !== undefined && named.includes(name)) continue;
+    if (named?.includes(name)) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (typeof value === 'string') out.push(name, value);

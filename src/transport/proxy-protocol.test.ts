@@ -53,7 +53,7 @@ const v2Cases: ProxyAddresses[] = [
   { family: 'udp4', sourceAddress: '10.0.0.1', destinationAddress: '10.0.0.2', sourcePort: 53, destinationPort: 5353 },
   { family: 'udp6', sourceAddress: 'fe80::1', destinationAddress: '::ffff:10.0.0.2', sourcePort: 53, destinationPort: 5353 },
   { family: 'unix', sourceAddress: '', destinationAddress: '/run/switchboard/lb.sock' },
-  { family: 'unixgram', sourceAddress: '\0abstract', destinationAddress: '/' + 'p'.repeat(107) },
+  { family: 'unixgram', sourceAddress: '\0abstract', destinationAddress: `/${'p'.repeat(107)}` },
   { family: 'unknown' },
 ];
 const TLVS = [
@@ -245,7 +245,7 @@ test('encoders reject what the protocol cannot carry', () => {
     ['v1 missing port', () => encodeProxyV1({ ...tcp4, destinationPort: undefined })],
     ['v2 IPv6 under udp4', () => encodeProxyV2({ ...tcp4, family: 'udp4', sourceAddress: '::1' })],
     ['v2 negative port', () => encodeProxyV2({ ...tcp4, sourcePort: -1 })],
-    ['v2 unix path of 109 bytes', () => encodeProxyV2({ family: 'unix', sourceAddress: '/' + 'p'.repeat(108) })],
+    ['v2 unix path of 109 bytes', () => encodeProxyV2({ family: 'unix', sourceAddress: `/${'p'.repeat(108)}` })],
     ['v2 TLV type 256', () => encodeProxyV2(tcp4, { tlvs: [{ type: 256, value: Buffer.alloc(0) }] })],
     ['v2 TLV of 65536 bytes', () => encodeProxyV2(tcp4, { tlvs: [{ type: 1, value: Buffer.alloc(65536) }] })],
     ['v2 block over 65535 bytes', () => encodeProxyV2(tcp4, { tlvs: [{ type: 1, value: Buffer.alloc(40000) }, { type: 2, value: Buffer.alloc(40000) }] })],

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { ConnectionOptions } from 'node:tls';
 import type { EndpointConfig } from '../config/types.ts';
-import type { BalancerEndpoint } from './balancer.ts';
+import type { BalancerEndpoint } from './balancers/balancer.ts';
 import type { EndpointState } from './state.ts';
 import { endpointAddress } from '../transport/upstream-tls.ts';
 

@@ -98,7 +98,8 @@ export class Selection {
         ((failure === 'reset' && r.onReset) || (failure === 'timeout' && r.onTimeout) || (failure === 'status' && facts.status !== undefined && r.statuses.includes(facts.status)));
     }
     if (!allowed || this.tries >= r.attempts) return false;
-    (this.tried ??= []).push(endpoint);
+    this.tried ??= [];
+    this.tried.push(endpoint);
     if (!this.upstream.hasUntried(this.tried)) return false;
     if (!this.#onRetry) {
       const state = this.upstream.state;

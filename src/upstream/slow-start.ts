@@ -33,7 +33,7 @@ export interface Ramping {
 export function rampFactor(elapsed: number, window: number): number {
   if (window === 0) return 1;
   const f = SLOW_START_MIN + ((1 - SLOW_START_MIN) * elapsed) / window;
-  return f >= 1 ? 1 : f;
+  return Math.min(f, 1);
 }
 
 /**

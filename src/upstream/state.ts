@@ -19,7 +19,7 @@ import { connectionKey, endpointTls } from '../transport/upstream-tls.ts';
 import { HealthChecker } from '../health/active.ts';
 import { endpointState as endpointStateChannel } from '../observability/events.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
-import { PeakEwma } from './latency.ts';
+import { PeakEwma } from './balancers/latency.ts';
 import { OutlierDetection, type OutlierRecord } from './outlier-detection.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { SlowStart, type Ramping } from './slow-start.ts';

@@ -8,7 +8,7 @@
  * them down too.
  */
 import type { StickyConfig, Timeouts, UpstreamConfig } from '../config/types.ts';
-import type { Balancer, PickContext } from './balancer.ts';
+import type { Balancer, PickContext } from './balancers/balancer.ts';
 import { balancers } from './balancers/index.ts';
 import { Endpoint } from './endpoint.ts';
 import type { UpstreamState } from './state.ts';

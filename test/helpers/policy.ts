@@ -22,6 +22,8 @@ export function headerList(pairs: ReadonlyArray<readonly [string, string]> = [])
 /** The `[name, value]` pairs of a header list, in order. */
 export function pairs(headers: HeaderList): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  headers.forEach((value, name) => out.push([name, value]));
+  headers.forEach((value, name) => {
+    out.push([name, value]);
+  });
   return out;
 }

@@ -78,7 +78,7 @@ test('hop-by-hop response headers are removed on the way back', async () => {
   });
   const t = await startTestGateway(simpleConfig([origin.url]));
   try {
-    const res = await request(t.url + '/');
+    const res = await request(`${t.url}/`);
     await res.body.text();
     assert.equal(res.headers['x-internal'], undefined);
     assert.equal(res.headers['x-public'], 'ok');
@@ -131,14 +131,14 @@ test('rewrites: strip a prefix, replace a prefix, query kept', async () => {
 });
 
 test('request bodies arrive intact, with content-length or chunked', async () => {
-  const sized = await request(gw.url + '/post', { method: 'POST', body: 'x'.repeat(1000) });
+  const sized = await request(`${gw.url}/post`, { method: 'POST', body: 'x'.repeat(1000) });
   assert.equal(((await sized.body.json()) as Echo).body, 'x'.repeat(1000));
   async function* parts(): AsyncGenerator<Buffer> {
     yield Buffer.from('hello ');
     yield Buffer.from('chunked ');
     yield Buffer.from('world');
   }
-  const chunked = await request(gw.url + '/post', { method: 'POST', body: Readable.from(parts()) });
+  const chunked = await request(`${gw.url}/post`, { method: 'POST', body: Readable.from(parts()) });
   const echo = (await chunked.body.json()) as Echo;
   assert.equal(echo.body, 'hello chunked world');
   // Streamed on as chunked, or with an exact length when the whole body had already arrived.
@@ -153,7 +153,7 @@ test('status, reason-independent headers and multi-value headers come back as th
   });
   const t = await startTestGateway(simpleConfig([origin.url]));
   try {
-    const res = await request(t.url + '/');
+    const res = await request(`${t.url}/`);
     assert.equal(res.statusCode, 418);
     assert.deepEqual(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
     assert.equal(await res.body.text(), 'teapot');

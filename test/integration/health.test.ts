@@ -33,6 +33,13 @@ async function originOf(url: string, init?: RequestInit): Promise<string> {
   return res.text();
 }
 
+/** The status of one GET, its body read to the end. */
+async function fetchStatus(url: string): Promise<number> {
+  const res = await fetch(url);
+  await res.text();
+  return res.status;
+}
+
 test('health checks: down within fall × interval, up within rise × interval, no request reaches a down endpoint', async () => {
   const a = await checkedOrigin('a');
   const b = await checkedOrigin('b');
@@ -133,7 +140,7 @@ test('outlier detection ejects an endpoint after consecutive failures, and it re
     const ejected = endpointEvent((e) => e.endpoint === bad.url && e.ejected, 'bad ejected');
     const statuses: number[] = [];
     // Round robin alternates: three 500s from `bad` within six requests eject it.
-    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${gw.url}/`).then(async (r) => (await r.text(), r.status))));
+    for (let i = 0; i < 6; i++) statuses.push(await fetchStatus(`${gw.url}/`));
     assert.deepEqual(statuses.filter((s) => s === 500).length, 3);
     const event = await ejected;
     assert.match(event.reason, /3 consecutive failures/);
@@ -162,7 +169,7 @@ test('outlier detection: at most maxEjectedPercent of the endpoints are ejected 
     ),
   );
   try {
-    for (let i = 0; i < 12; i++) assert.equal((await fetch(`${gw.url}/`).then(async (r) => (await r.text(), r.status))), 502);
+    for (let i = 0; i < 12; i++) assert.equal(await fetchStatus(`${gw.url}/`), 502);
     const ejected = gw.gw.endpoints('app')!.filter((e) => e.ejected).length;
     assert.equal(ejected, 2, 'half of four endpoints, never more');
   } finally {

@@ -57,7 +57,7 @@ describe('pipelined requests', () => {
 
   test('three pipelined requests are answered in order, each forwarded once', async () => {
     const seen = origin.seen.length;
-    const r = await rawRequest(gw.port, ['one', 'two', 'three'].map((p) => `GET /api/${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join('') + 'GET /api/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const r = await rawRequest(gw.port, `${['one', 'two', 'three'].map((p) => `GET /api/${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join('')}GET /api/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     assert.deepEqual(statuses(r.text), [200, 200, 200, 200]);
     assert.deepEqual(
       [...r.text.matchAll(/"url":"([^"]*)"/g)].map((m) => m[1]),
@@ -71,7 +71,7 @@ describe('pipelined requests', () => {
 
   test('a client Connection: close ends the connection: what follows is not processed', async () => {
     const seen = origin.seen.length;
-    const r = await rawRequest(gw.port, 'GET /api/first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' + SECOND);
+    const r = await rawRequest(gw.port, `GET /api/first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n${SECOND}`);
     assert.deepEqual(statuses(r.text), [200]);
     assert.ok(r.closedByServer);
     assert.deepEqual(
@@ -82,7 +82,7 @@ describe('pipelined requests', () => {
 
   test('behind a non-WebSocket Upgrade, the answer closes the connection instead of leaving later requests unanswered', async () => {
     const seen = origin.seen.length;
-    const r = await rawRequest(gw.port, 'GET /api/first HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n' + SECOND);
+    const r = await rawRequest(gw.port, `GET /api/first HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n${SECOND}`);
     assert.deepEqual(statuses(r.text), [200]);
     assert.match(r.text, /connection: close/i);
     assert.ok(r.closedByServer, 'closed, so the client knows to send the rest again');

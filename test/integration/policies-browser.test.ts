@@ -152,7 +152,11 @@ test('an allowed origin: the preflight is answered by the gateway, the page read
   if (skipWithoutChromium(t)) return;
   const url = `http://localhost:${gw.port}/api/orders`;
   const seen = api.seen.length;
-  const outcome = await onPage((page, logged) => call(page, url).then((o) => (assert.equal(o.ok, true, `fetch failed: ${o.error}; console: ${logged.join(' | ')}`), o)));
+  const outcome = await onPage(async (page, logged) => {
+    const o = await call(page, url);
+    assert.equal(o.ok, true, `fetch failed: ${o.error}; console: ${logged.join(' | ')}`);
+    return o;
+  });
   assert.equal(outcome.status, 200);
   assert.deepEqual(JSON.parse(outcome.body!), { method: 'POST', body: '{"order":1}', version: '7' });
   assert.equal(outcome.total, '42', 'an exposed header is readable');

@@ -177,7 +177,15 @@ test('per-try timeout: a try that does not answer in time is abandoned and retri
       assert.equal(JSON.parse(a.body).origin, 'good');
       assert.equal(stuck.seen.length, 1);
     },
-    [{ close: async () => held.forEach((r) => r.destroy()) }, stuck, good],
+    [
+      {
+        close: async () => {
+          for (const r of held) r.destroy();
+        },
+      },
+      stuck,
+      good,
+    ],
   );
 });
 
@@ -203,7 +211,7 @@ test('retry budget: retries in flight are capped, so a second failing request is
   const held: http.ServerResponse[] = [];
   let onHeld!: () => void;
   const firstHeld = new Promise<void>((resolve) => (onHeld = resolve));
-  const good = await startOrigin('good', (req, res) => {
+  const good = await startOrigin('good', (_req, res) => {
     held.push(res);
     onHeld();
   });
@@ -228,7 +236,13 @@ test('retry budget: retries in flight are capped, so a second failing request is
       assert.equal((await first).status, 200);
       // With the retry over, the budget is free again.
       const third = send(`${url}/3`);
-      await guard(new Promise<void>((resolve) => (held.length > 0 ? resolve() : (onHeld = resolve))), 'the third request held');
+      await guard(
+        new Promise<void>((resolve) => {
+          if (held.length > 0) resolve();
+          else onHeld = resolve;
+        }),
+        'the third request held',
+      );
       held.shift()!.end('ok');
       assert.equal((await third).status, 200);
     },

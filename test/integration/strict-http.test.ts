@@ -277,7 +277,7 @@ describe('strict HTTP/1.1 edge', () => {
     const m = mark();
     const socket = await connect(gw.port);
     const started = performance.now();
-    const head = 'GET /app/x HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(1000);
+    const head = `GET /app/x HTTP/1.1\r\nHost: x\r\nX-Slow: ${'a'.repeat(1000)}`;
     let i = 0;
     // Pacing the attacker, not synchronising the test: one byte every 20ms, until the server closes.
     const ticker = setInterval(() => {
@@ -320,10 +320,8 @@ describe('strict HTTP/1.1 edge', () => {
 
   test('chunked body passing the route limit → 413 and close', async () => {
     const chunk = 'b'.repeat(60);
-    const bytes =
-      'POST /upload/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' +
-      `${chunk.length.toString(16)}\r\n${chunk}\r\n`.repeat(3) +
-      '0\r\n\r\n';
+    const frame = `${chunk.length.toString(16)}\r\n${chunk}\r\n`;
+    const bytes = `POST /upload/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${frame.repeat(3)}0\r\n\r\n`;
     const r = await rawRequest(gw.port, bytes, GUARD_MS);
     assertError(r, 413, 'BODY_TOO_LARGE');
   });
@@ -369,7 +367,7 @@ describe('strict HTTP/1.1 edge', () => {
     const r = await rawRequest(gw.port, 'GET /app/u HTTP/1.1\r\nHost: x\r\nX_Secret: 1\r\nX-Fine: 2\r\nConnection: close\r\n\r\n', GUARD_MS);
     assert.equal(r.status, 200);
     const echoed = JSON.parse(parseResponse(r.text).body) as { headers: Record<string, string> };
-    assert.equal(echoed.headers['x_secret'], undefined);
+    assert.equal(echoed.headers.x_secret, undefined);
     assert.equal(echoed.headers['x-fine'], '2');
   });
 
@@ -384,7 +382,7 @@ describe('strict HTTP/1.1 edge', () => {
     const r = await rawRequest(allowPort, 'GET /app/u HTTP/1.1\r\nHost: x\r\nX_Secret: 1\r\nConnection: close\r\n\r\n', GUARD_MS);
     assert.equal(r.status, 200);
     const echoed = JSON.parse(parseResponse(r.text).body) as { headers: Record<string, string> };
-    assert.equal(echoed.headers['x_secret'], '1');
+    assert.equal(echoed.headers.x_secret, '1');
   });
 
   test('dot segments are normalised once: routed and forwarded as the same path', async () => {

@@ -66,7 +66,10 @@ function connect(port: number): Promise<Conn> {
     socket.on('error', () => undefined);
     // The gateway ending or cutting the connection shows as 'end' (its FIN) or 'close'.
     const closed = new Promise<void>((r) => {
-      const done = (): void => (r(), void waiters.splice(0).forEach((w) => w()));
+      const done = (): void => {
+        r();
+        for (const w of waiters.splice(0)) w();
+      };
       socket.once('end', done);
       socket.once('close', done);
     });
@@ -259,7 +262,13 @@ async function redisServer(): Promise<{ port: number; proc: ChildProcess; stop()
     'redis-server to start',
     10_000,
   );
-  return { port, proc, stop: () => new Promise((resolve) => (proc.exitCode !== null ? resolve() : (proc.once('exit', () => resolve()), proc.kill('SIGTERM')))) };
+  const stop = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once('exit', () => resolve());
+      proc.kill('SIGTERM');
+    });
+  return { port, proc, stop };
 }
 
 test('a Redis client through a tcp listener to two redis servers, balanced', async (t) => {
@@ -300,7 +309,13 @@ test('protocol tls: TLS is terminated with the certificate for the SNI name, pla
         const socket = tls.connect({ host: '127.0.0.1', port, servername, ca: pki.ca.cert });
         let data = '';
         socket.on('data', (d: Buffer) => (data += d.toString()));
-        await guard(new Promise((resolve, reject) => (socket.once('secureConnect', resolve), socket.once('error', reject))), 'the TLS handshake');
+        await guard(
+          new Promise((resolve, reject) => {
+            socket.once('secureConnect', resolve);
+            socket.once('error', reject);
+          }),
+          'the TLS handshake',
+        );
         assert.match(socket.getPeerX509Certificate()!.subjectAltName!, expected);
         socket.end('over tls\n');
         await guard(new Promise((resolve) => socket.once('end', resolve)), 'the endpoint to answer and end');

@@ -28,7 +28,10 @@ async function udpOrigin(name: string, port = 0): Promise<UdpOrigin> {
     origin.seen.push(msg.toString());
     socket.send(`${name}:${msg.toString()}`, rinfo.port, rinfo.address);
   });
-  await new Promise<void>((resolve, reject) => (socket.once('error', reject), socket.bind(port, '127.0.0.1', resolve)));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, '127.0.0.1', resolve);
+  });
   origin.port = (socket.address() as AddressInfo).port;
   origin.url = `udp://127.0.0.1:${origin.port}`;
   return origin;
@@ -58,7 +61,11 @@ async function client(port: number): Promise<Client> {
   const next = (): Promise<string> =>
     guard(new Promise<string>((resolve) => (replies.length ? resolve(replies.shift()!) : waiting.push(resolve))), 'a reply through the udp listener');
   const send = (text: string): void => socket.send(text, port, '127.0.0.1');
-  return { socket, id: `127.0.0.1:${(socket.address() as AddressInfo).port}`, next, send, ask: (text) => (send(text), next()) };
+  const ask = (text: string): Promise<string> => {
+    send(text);
+    return next();
+  };
+  return { socket, id: `127.0.0.1:${(socket.address() as AddressInfo).port}`, next, send, ask };
 }
 
 /** Resolves with the first session event matching `when` (or fails after `ms`). */

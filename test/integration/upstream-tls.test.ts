@@ -117,7 +117,11 @@ test('https endpoints are verified against the configured CA and server name (se
 test('insecureSkipVerify is explicit, works against an untrusted endpoint, and is logged as a warning', async () => {
   const origin = await httpsOrigin();
   const lines: string[] = [];
-  const logger = pino({ level: 'warn' }, new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }));
+  const write = (c: Buffer, _e: BufferEncoding, cb: () => void): void => {
+    lines.push(c.toString());
+    cb();
+  };
+  const logger = pino({ level: 'warn' }, new Writable({ write }));
   const gw = await start(config(origin.url, { tls: { insecureSkipVerify: true } }), logger);
   try {
     assert.equal((await get(gw)).status, 200);

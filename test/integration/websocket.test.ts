@@ -279,7 +279,9 @@ test('200 concurrent WebSockets all echo, each counted in flight at its endpoint
       return reply;
     }),
   );
-  replies.forEach((m, i) => assert.equal(m.data.toString(), `message ${i}`));
+  replies.forEach((m, i) => {
+    assert.equal(m.data.toString(), `message ${i}`);
+  });
   assert.deepEqual(countByOrigin(opened.map((o) => o.origin), ['a', 'b']), { a: n / 2, b: n / 2 });
   const inFlight = (): number => gw.gw.endpoints('pair')!.reduce((sum, e) => sum + e.inFlight, 0);
   assert.equal(inFlight(), n);

@@ -118,11 +118,11 @@ function varyOrigin(headers: Headers): void {
 
 /** Removes every `Access-Control-*` header (the upstream's): this policy is their one source. */
 function dropCorsHeaders(headers: Headers): void {
-  let names: string[] | undefined;
+  const names: string[] = [];
   headers.forEach((_, name) => {
-    if (name.length > PREFIX.length && (name.charCodeAt(0) | 32) === 97 && name.slice(0, PREFIX.length).toLowerCase() === PREFIX) (names ??= []).push(name);
+    if (name.length > PREFIX.length && (name.charCodeAt(0) | 32) === 97 && name.slice(0, PREFIX.length).toLowerCase() === PREFIX) names.push(name);
   });
-  if (names !== undefined) for (const name of names) headers.delete(name);
+  for (const name of names) headers.delete(name);
 }
 
 function create(r: CorsResolved): Filter {

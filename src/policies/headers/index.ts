@@ -113,7 +113,11 @@ function resolveOperations(raw: HeaderOperationsConfig | undefined, direction: D
   const add: HeaderField[] = [];
   for (const [name, values] of adds) {
     if (typeof values === 'string') add.push({ name, value: compileValue(values, [direction, 'add', name], ctx) });
-    else values.forEach((text, i) => add.push({ name, value: compileValue(text, [direction, 'add', name, i], ctx) }));
+    else {
+      values.forEach((text, i) => {
+        add.push({ name, value: compileValue(text, [direction, 'add', name, i], ctx) });
+      });
+    }
   }
 
   if (remove.length + rename.length + set.length + add.length === 0) return undefined;

@@ -6,7 +6,7 @@
  * Maglev table (Eisenbud et al., NSDI 2016) as `hashTable` says: see hash-table.ts and
  * hash-balancer.ts.
  */
-import type { BalancerOptions } from '../balancer.ts';
+import type { BalancerOptions } from './balancer.ts';
 import { HashBalancer } from './hash-balancer.ts';
 
 export class ConsistentHash extends HashBalancer {

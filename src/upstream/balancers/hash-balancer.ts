@@ -8,8 +8,8 @@
  * spread over the remaining endpoints as the table spreads keys. Without a key the pick is uniformly
  * random.
  */
-import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from '../balancer.ts';
-import { hash31 } from '../hash.ts';
+import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from './balancer.ts';
+import { hash31 } from './hash.ts';
 import { buildHashTable, type HashTable, type HashTableKind } from './hash-table.ts';
 
 export class HashBalancer implements Balancer {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildHashTable, MaglevTable, RingTable, RING_MAX_NODES, type HashTable } from './hash-table.ts';
-import { hash31 } from '../hash.ts';
+import { hash31 } from './hash.ts';
 import { fakeEndpoints } from './testing.ts';
 
 const KEYS = 10_000;
@@ -25,7 +25,9 @@ for (const kind of ['ring', 'maglev'] as const) {
   test(`${kind}: weights are honoured`, () => {
     const counts = shares(buildHashTable(kind, fakeEndpoints(['a', 'b', 'c', 'd'], [2, 1, 1, 4])), 4);
     const expected = [2, 1, 1, 4].map((w) => (w / 8) * KEYS);
-    counts.forEach((c, i) => assert.ok(Math.abs(c - expected[i]) <= 0.1 * expected[i], `${counts}`));
+    counts.forEach((c, i) => {
+      assert.ok(Math.abs(c - expected[i]) <= 0.1 * expected[i], `${counts}`);
+    });
   });
 
   test(`${kind}: removing one of 5 endpoints remaps about a fifth of the keys`, () => {
@@ -123,7 +125,7 @@ test('ring: start() finds the first node at or after the hash, wrapping', () => 
     const points = ring.points;
     const expected = (h: number): number => {
       const i = points.findIndex((p) => p >= h);
-      return i < 0 ? 0 : i;
+      return Math.max(i, 0);
     };
     const probes = [0, 1, 2 ** 31 - 1, points[0], points[0] + 1, points[points.length - 1]];
     for (let k = 0; k < 2000; k++) probes.push(hash31(`probe-${k}`));

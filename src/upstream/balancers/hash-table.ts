@@ -22,8 +22,8 @@
  * Weights are read when the table is built. An endpoint whose weight changes later (slow start
  * ramping up) keeps its share in the table until the next `update`.
  */
-import type { BalancerEndpoint } from '../balancer.ts';
-import { hash31 } from '../hash.ts';
+import type { BalancerEndpoint } from './balancer.ts';
+import { hash31 } from './hash.ts';
 
 export type HashTableKind = 'ring' | 'maglev';
 

@@ -1,5 +1,5 @@
 /** Balancing algorithms by the name the config uses. */
-import type { BalancerFactory } from '../balancer.ts';
+import type { BalancerFactory } from './balancer.ts';
 import { ConsistentHash } from './consistent-hash.ts';
 import { IpHash } from './ip-hash.ts';
 import { LeastConnections } from './least-connections.ts';

@@ -15,7 +15,9 @@ for (const hashTable of ['ring', 'maglev'] as const) {
     ip.update(eps);
     const first = clients.map((c) => ip.pick(eps, at(c))!.id);
     ip.update(eps); // an update with the same set changes nothing
-    clients.forEach((c, i) => assert.equal(ip.pick(eps, at(c))!.id, first[i]));
+    clients.forEach((c, i) => {
+      assert.equal(ip.pick(eps, at(c))!.id, first[i]);
+    });
     for (const [id, count] of tally(first)) assert.ok(Math.abs(count - 2000) <= 200, `${id}: ${count}`);
     assert.equal(ip.pick(eps, at('2001:db8::1'))!.id, ip.pick(eps, at('2001:db8::1'))!.id);
   });
@@ -31,7 +33,9 @@ for (const hashTable of ['ring', 'maglev'] as const) {
     const moved = clients.filter((_, i) => before[i] !== during[i]).length;
     assert.ok(moved <= 10_000 * (1 / 5 + 0.05), `moved ${moved}`);
     ip.update(eps);
-    clients.forEach((c, i) => assert.equal(ip.pick(eps, at(c))!.id, before[i], 'back where they were'));
+    clients.forEach((c, i) => {
+      assert.equal(ip.pick(eps, at(c))!.id, before[i], 'back where they were');
+    });
   });
 
   test(`ip-hash (${hashTable}): a retry excluding the tried endpoint is deterministic`, () => {

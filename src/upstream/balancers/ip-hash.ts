@@ -5,7 +5,7 @@
  * same purpose; the table is a weighted ring hash (Karger et al. / ketama) or a Maglev table
  * (Eisenbud et al., NSDI 2016) as `hashTable` says: see hash-table.ts and hash-balancer.ts.
  */
-import type { BalancerOptions } from '../balancer.ts';
+import type { BalancerOptions } from './balancer.ts';
 import { HashBalancer } from './hash-balancer.ts';
 
 export class IpHash extends HashBalancer {

@@ -5,7 +5,7 @@
  * weighted random choice among the tied candidates, as NGINX breaks them by weighted round robin:
  * traffic neither piles onto the first endpoint nor ignores weights while the upstream is idle.
  */
-import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from '../balancer.ts';
+import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from './balancer.ts';
 
 export class LeastConnections implements Balancer {
   readonly name = 'least-connections';

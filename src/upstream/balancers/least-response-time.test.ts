@@ -42,7 +42,10 @@ test('least response time passes the time to latencyCost', () => {
   const lrt = new LeastResponseTime({ random: mulberry32(3) });
   const eps = fakeEndpoints(['a', 'b']);
   const seen: number[] = [];
-  eps[0].latencyCost = (now: number) => (seen.push(now), 1);
+  eps[0].latencyCost = (now: number) => {
+    seen.push(now);
+    return 1;
+  };
   eps[1].cost = 5;
   lrt.update(eps);
   lrt.pick(eps, { hashKey: undefined, now: 1234 });

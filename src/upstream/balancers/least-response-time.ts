@@ -15,7 +15,7 @@
  * instead with the mean cost of the observed candidates (or a fixed cost when none is observed), so
  * its in-flight count still counts. (Linkerd uses a configured default RTT to the same end.)
  */
-import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from '../balancer.ts';
+import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from './balancer.ts';
 import { PairSampler } from './pair-sampler.ts';
 
 /** Cost (ms) assumed when no candidate has an observation; any positive value ranks by load alone. */

@@ -10,7 +10,7 @@
  * When all weights are equal (the common case) the draw is two uniform indices, O(1) after the one
  * pass that finds that out; weights are read on every pick, since slow start changes them.
  */
-import type { BalancerEndpoint } from '../balancer.ts';
+import type { BalancerEndpoint } from './balancer.ts';
 
 export class PairSampler {
   /** Indices into the candidates of the last `sample`, distinct. */

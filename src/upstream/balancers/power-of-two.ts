@@ -6,7 +6,7 @@
  * without scanning every endpoint or herding on the single least loaded one the way a stale
  * least-connections view can. Also HAProxy's `random(2)` and Envoy's least_request default.
  */
-import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from '../balancer.ts';
+import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from './balancer.ts';
 import { PairSampler } from './pair-sampler.ts';
 
 export class PowerOfTwo implements Balancer {

@@ -3,7 +3,7 @@
  * candidates (HAProxy's `random`, NGINX's `random` without `two`). Stateless, so independent
  * proxies sharing one upstream do not synchronise the way round robins started together can.
  */
-import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from '../balancer.ts';
+import type { Balancer, BalancerEndpoint, BalancerOptions, PickContext } from './balancer.ts';
 
 export class WeightedRandom implements Balancer {
   readonly name = 'random';

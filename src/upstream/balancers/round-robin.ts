@@ -2,7 +2,7 @@
  * Round robin: each pick takes the next candidate in turn (NGINX's `upstream` default and HAProxy's
  * `roundrobin`, without weights). Weights are ignored here; `weighted-round-robin` honours them.
  */
-import type { Balancer, BalancerEndpoint, PickContext } from '../balancer.ts';
+import type { Balancer, BalancerEndpoint, PickContext } from './balancer.ts';
 
 export class RoundRobin implements Balancer {
   readonly name = 'round-robin';

@@ -1,5 +1,5 @@
 /** Test scaffolding for balancer unit tests: plain endpoints with settable load. */
-import type { BalancerEndpoint } from '../balancer.ts';
+import type { BalancerEndpoint } from './balancer.ts';
 
 export interface FakeEndpoint extends BalancerEndpoint {
   weight: number;

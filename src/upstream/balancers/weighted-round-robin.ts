@@ -9,7 +9,7 @@
  * and fractional weights work. On a retry the candidates are the set minus the endpoints already
  * tried; as in NGINX only those candidates take part in that pick.
  */
-import type { Balancer, BalancerEndpoint, PickContext } from '../balancer.ts';
+import type { Balancer, BalancerEndpoint, PickContext } from './balancer.ts';
 
 export class WeightedRoundRobin implements Balancer {
   readonly name = 'weighted-round-robin';
@@ -51,7 +51,8 @@ export class WeightedRoundRobin implements Balancer {
       const slot = i < ids.length && ids[i] === e.id ? i : this.#slotOf(e.id);
       const w = e.weight;
       total += w;
-      const c = (current[slot] += w);
+      const c = current[slot] + w;
+      current[slot] = c;
       if (c > bestCurrent) {
         bestCurrent = c;
         best = i;

@@ -40,7 +40,7 @@ export interface TestPki {
 }
 
 function opensslDate(d: Date): string {
-  return d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z';
+  return `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
 }
 
 const IP = /^[\d.]+$|:/;

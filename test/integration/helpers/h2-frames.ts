@@ -85,7 +85,9 @@ export function dataFrame(stream: number, data: Buffer | string, endStream = fal
 
 function u32(...values: number[]): Buffer {
   const b = Buffer.alloc(4 * values.length);
-  values.forEach((v, i) => b.writeUInt32BE(v >>> 0, 4 * i));
+  values.forEach((v, i) => {
+    b.writeUInt32BE(v >>> 0, 4 * i);
+  });
   return b;
 }
 

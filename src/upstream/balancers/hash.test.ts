@@ -28,7 +28,10 @@ test('hash32 matches published MurmurHash3_x86_32 test vectors', () => {
 function reference(bytes: Uint8Array, seed: number): number {
   let h = seed | 0;
   const blocks = bytes.length >> 2;
-  const mix = (k: number): number => Math.imul(((k = Math.imul(k, 0xcc9e2d51)) << 15) | (k >>> 17), 0x1b873593);
+  const mix = (block: number): number => {
+    const k = Math.imul(block, 0xcc9e2d51);
+    return Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  };
   for (let b = 0; b < blocks; b++) {
     const i = b * 4;
     h ^= mix(bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));

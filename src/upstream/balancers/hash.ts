@@ -84,8 +84,8 @@ function murmur3Utf8(key: string, seed: number): number {
       bytes = (0xc0 | (c >> 6)) | ((0x80 | (c & 0x3f)) << 8);
       count = 2;
     } else {
-      let d = 0;
-      if (c >= 0xd800 && c < 0xdc00 && i + 1 < n && (d = key.charCodeAt(i + 1)) >= 0xdc00 && d < 0xe000) {
+      const d = c >= 0xd800 && c < 0xdc00 && i + 1 < n ? key.charCodeAt(i + 1) : 0;
+      if (d >= 0xdc00 && d < 0xe000) {
         const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
         i++;
         bytes =
