@@ -19,13 +19,10 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   const pool = pools[next++ % pools.length];
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
   pool
-    .stream(
-      { path: req.url ?? '/', method: req.method as 'GET', headers: strip(req.headers), body: hasBody ? req : null },
-      ({ statusCode, headers }) => {
-        res.writeHead(statusCode, strip(headers));
-        return res;
-      },
-    )
+    .stream({ path: req.url ?? '/', method: req.method as 'GET', headers: strip(req.headers), body: hasBody ? req : null }, ({ statusCode, headers }) => {
+      res.writeHead(statusCode, strip(headers));
+      return res;
+    })
     .catch(() => {
       if (!res.headersSent) res.writeHead(502).end();
       else res.destroy();

@@ -6,9 +6,7 @@
 // can see how a balancer spread the load; it is only ever asked directly, never through a proxy.
 import http from 'node:http';
 
-const BODY = Buffer.from(
-  'Hello from the Switchboard benchmark origin. This body is a fixed one hundred bytes long, padded:ok\n',
-);
+const BODY = Buffer.from('Hello from the Switchboard benchmark origin. This body is a fixed one hundred bytes long, padded:ok\n');
 
 function parseDelay(argv: string[]): number {
   for (const a of argv) {

@@ -39,18 +39,28 @@ async function openssl(bin: string, args: string[], cwd: string): Promise<void> 
 export async function makeBenchCerts(opensslBin: string, dir: string): Promise<BenchCerts> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = (name: string): string => path.join(dir, name);
-  const newKey = (file: string): Promise<void> =>
-    openssl(opensslBin, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file], dir);
+  const newKey = (file: string): Promise<void> => openssl(opensslBin, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file], dir);
 
   await newKey(f('ca-key.pem'));
   await openssl(
     opensslBin,
     [
-      'req', '-x509', '-new', '-key', f('ca-key.pem'), '-sha256', '-days', '2',
-      '-subj', '/CN=Switchboard bench CA (throwaway)',
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-      '-out', f('ca.pem'),
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      f('ca-key.pem'),
+      '-sha256',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Switchboard bench CA (throwaway)',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      f('ca.pem'),
     ],
     dir,
   );
@@ -58,17 +68,29 @@ export async function makeBenchCerts(opensslBin: string, dir: string): Promise<B
   await openssl(opensslBin, ['req', '-new', '-key', f('server-key.pem'), '-subj', '/CN=localhost', '-out', f('server.csr')], dir);
   fs.writeFileSync(
     f('server.ext'),
-    'basicConstraints=critical,CA:FALSE\n' +
-      'keyUsage=critical,digitalSignature\n' +
-      'extendedKeyUsage=serverAuth\n' +
-      'subjectAltName=DNS:localhost,IP:127.0.0.1\n',
+    'basicConstraints=critical,CA:FALSE\n' + 'keyUsage=critical,digitalSignature\n' + 'extendedKeyUsage=serverAuth\n' + 'subjectAltName=DNS:localhost,IP:127.0.0.1\n',
   );
   const serial = `0x${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`;
   await openssl(
     opensslBin,
     [
-      'x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'),
-      '-set_serial', serial, '-days', '2', '-sha256', '-extfile', f('server.ext'), '-out', f('server.pem'),
+      'x509',
+      '-req',
+      '-in',
+      f('server.csr'),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca-key.pem'),
+      '-set_serial',
+      serial,
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      f('server.ext'),
+      '-out',
+      f('server.pem'),
     ],
     dir,
   );

@@ -22,7 +22,9 @@ test('the example config in the docs is valid', () => {
 });
 
 test('every key path has a description', () => {
-  const rows = renderConfigDocs().split('\n').filter((line) => line.startsWith('| `'));
+  const rows = renderConfigDocs()
+    .split('\n')
+    .filter((line) => line.startsWith('| `'));
   assert.ok(rows.length > 30);
   for (const row of rows) assert.doesNotMatch(row, /\|\s*\|$/, `no description: ${row}`);
 });

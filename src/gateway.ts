@@ -156,7 +156,10 @@ export class Gateway {
     const previous = this.#generation?.config;
     for (const u of config.upstreams.values()) {
       if (u.tls.insecureSkipVerify && u.endpoints.some((e) => e.secure)) {
-        this.log.warn({ upstream: u.name }, 'tls.insecureSkipVerify is on: endpoint certificates are not verified, so anyone on the path can read and change this traffic');
+        this.log.warn(
+          { upstream: u.name },
+          'tls.insecureSkipVerify is on: endpoint certificates are not verified, so anyone on the path can read and change this traffic',
+        );
       }
     }
     this.#states.apply(config);

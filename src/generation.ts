@@ -72,7 +72,8 @@ export class Generation implements GenerationTracker {
   #listenerFilters(l: ListenerConfig): NamedFilter[] {
     const out: NamedFilter[] = [];
     if (l.hsts !== undefined) out.push({ policy: `listeners.${l.name}.hsts`, filter: hstsFilter(l.hsts) });
-    if (l.httpsRedirect !== undefined) out.push({ policy: `listeners.${l.name}.httpsRedirect`, filter: httpsRedirectFilter({ port: l.httpsRedirect.port, status: 308 }) });
+    if (l.httpsRedirect !== undefined)
+      out.push({ policy: `listeners.${l.name}.httpsRedirect`, filter: httpsRedirectFilter({ port: l.httpsRedirect.port, status: 308 }) });
     for (const name of l.policies) out.push(this.filters.get(name)!);
     return out;
   }

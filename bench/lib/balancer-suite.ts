@@ -9,17 +9,7 @@ import { shuttingDown } from './processes.ts';
 import { log } from './report.ts';
 import { plannedSeconds, runRounds, type RoundResult, type RoundsPlan } from './rounds.ts';
 import { summarize, type SubjectSummary } from './stats.ts';
-import {
-  originBody,
-  startChecked,
-  startOrigins,
-  startSwitchboard,
-  stopAll,
-  type Origin,
-  type Started,
-  type SubjectStatus,
-  type SwitchboardOptions,
-} from './subjects.ts';
+import { originBody, startChecked, startOrigins, startSwitchboard, stopAll, type Origin, type Started, type SubjectStatus, type SwitchboardOptions } from './subjects.ts';
 
 /** The balancers Switchboard accepts, in the order they are reported (round-robin, the baseline, first). */
 export const ALL_BALANCERS = BALANCER_NAMES;

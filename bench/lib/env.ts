@@ -25,7 +25,10 @@ export function envNumber(name: string, fallback: number, integer: boolean, allo
 }
 
 export function envList(name: string, fallback: readonly string[]): string[] {
-  const raw = (process.env[name] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const raw = (process.env[name] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return raw.length > 0 ? raw : [...fallback];
 }
 

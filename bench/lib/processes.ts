@@ -176,8 +176,7 @@ export async function spawnNodeChild(
           }
         }
       };
-      const onExit = (): void =>
-        finish(new Error(`exited before listening (code ${cp.exitCode}, signal ${cp.signalCode}): ${tail(logFile)}`));
+      const onExit = (): void => finish(new Error(`exited before listening (code ${cp.exitCode}, signal ${cp.signalCode}): ${tail(logFile)}`));
       const onError = (err: Error): void => finish(err);
       const timer = setTimeout(() => finish(new Error(`no port reported within ${timeoutMs} ms: ${tail(logFile)}`)), timeoutMs);
       cp.stdout?.on('data', onData);

@@ -73,13 +73,7 @@ export function plannedSeconds(order: string[], p: RoundsPlan): number {
  * rotated order, and so on; each run is preceded by a warm-up (longer in round 1, to heat the JIT).
  * A subject whose process died is dropped (and its status set to failed).
  */
-export async function runRounds(
-  loadgen: LoadGen,
-  order: string[],
-  running: Map<string, Started>,
-  statuses: SubjectStatus[],
-  plan: RoundsPlan,
-): Promise<RoundResult[]> {
+export async function runRounds(loadgen: LoadGen, order: string[], running: Map<string, Started>, statuses: SubjectStatus[], plan: RoundsPlan): Promise<RoundResult[]> {
   const rounds: RoundResult[] = [];
   const width = Math.max(12, ...order.map((n) => n.length));
   const warmed = new Set<string>();

@@ -75,7 +75,9 @@ export async function runAlgorithmsSuite({ loadgen }: SuiteContext): Promise<Alg
     console.log(`  control: ${CONTROL_NAME} is a second, identical round-robin child measured like the algorithms; its ratio is the method\u2019s own error.`);
   }
   console.log(`  every balancer gets the same requests: a random key per request (${keyDesc}); consistent-hash hashes ${HASH_KEY}.`);
-  console.log(`  weighted-round-robin: weights ${Array.from({ length: ALGO_ORIGINS }, (_, i) => WRR_WEIGHTS[i] ?? 1).join(',')}; all others weight 1. ip-hash: every request comes from 127.0.0.1, so one origin gets all of it.\n`);
+  console.log(
+    `  weighted-round-robin: weights ${Array.from({ length: ALGO_ORIGINS }, (_, i) => WRR_WEIGHTS[i] ?? 1).join(',')}; all others weight 1. ip-hash: every request comes from 127.0.0.1, so one origin gets all of it.\n`,
+  );
 
   const config = {
     durationS: ALGO_DURATION_S,

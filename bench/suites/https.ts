@@ -133,7 +133,9 @@ async function startSwitchboardHttps(name: string, origins: Origin[], certs: Ben
           '`protocol: https` in its config but does not serve TLS yet',
       );
     }
-    const hint = running ? '' : `\n    (does this Switchboard support \`protocol: https\`? check with: node src/cli/main.ts validate -c <config>; BENCH_KEEP_TMP=1 keeps ${conf})`;
+    const hint = running
+      ? ''
+      : `\n    (does this Switchboard support \`protocol: https\`? check with: node src/cli/main.ts validate -c <config>; BENCH_KEEP_TMP=1 keeps ${conf})`;
     throw new Error(`${errorMessage(err)}${hint}`);
   }
   return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, graceMs: SWITCHBOARD_GRACE_MS, ca: certs.ca };
@@ -154,7 +156,10 @@ async function checkTls(name: string, st: Started, expectedBody: string, wantH2:
   if (wantH2) {
     try {
       const r = await h2Get(st.url, ca);
-      status.h2Get = r.status === 200 && r.body === expectedBody ? 'ok' : `HTTP ${r.status}, ${Buffer.byteLength(r.body)}-byte body (expected 200 with ${Buffer.byteLength(expectedBody)})`;
+      status.h2Get =
+        r.status === 200 && r.body === expectedBody
+          ? 'ok'
+          : `HTTP ${r.status}, ${Buffer.byteLength(r.body)}-byte body (expected 200 with ${Buffer.byteLength(expectedBody)})`;
     } catch (err) {
       status.h2Get = errorMessage(err);
     }
@@ -178,12 +183,16 @@ export async function runHttpsSuite({ loadgen }: SuiteContext): Promise<HttpsRep
       `${ORIGIN_COUNT} plain-HTTP origin(s) shared by both proxies; round robin, upstream keep-alive, access log ON to a file.`,
   );
   console.log('  equal footing, as in peers: one process each (nginx master_process off, 1 worker; Switchboard is single-threaded), same certificate.');
-  console.log(`  HTTP/1.1: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}, ${HTTPS_CONNECTIONS} keep-alive connections over TLS, one request in flight each (no ALPN offered: HTTP/1.1).`);
+  console.log(
+    `  HTTP/1.1: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}, ${HTTPS_CONNECTIONS} keep-alive connections over TLS, one request in flight each (no ALPN offered: HTTP/1.1).`,
+  );
   console.log(
     `  HTTP/2: h2load -t1 -c${H2_CONNECTIONS} -m${H2_STREAMS} (${H2_CONNECTIONS * H2_STREAMS} requests in flight), ALPN h2,http/1.1; p50/p90/p99 from its per-request log.`,
   );
   console.log('  TLS: a throwaway CA and an ECDSA P-256 certificate for localhost/127.0.0.1 (openssl, removed at the end); TLS 1.2-1.3 on both.');
-  console.log('  runs rotate through the subjects each round; paired ratio: each switchboard run against the nginx runs of the same protocol just before and after it.\n');
+  console.log(
+    '  runs rotate through the subjects each round; paired ratio: each switchboard run against the nginx runs of the same protocol just before and after it.\n',
+  );
 
   const config = {
     durationS: HTTPS_DURATION_S,
@@ -213,7 +222,10 @@ export async function runHttpsSuite({ loadgen }: SuiteContext): Promise<HttpsRep
   const certs = await makeBenchCerts(opensslBin, path.join(tmpDir, 'tls'));
   try {
     log(`https: certificates in ${certs.dir}`);
-    origins = await startOrigins('https-origin', Array.from({ length: ORIGIN_COUNT }, () => 0));
+    origins = await startOrigins(
+      'https-origin',
+      Array.from({ length: ORIGIN_COUNT }, () => 0),
+    );
     const expectedBody = await originBody(origins);
     log(`https origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid})`).join(', ')}`);
 
@@ -324,8 +336,7 @@ export async function runHttpsSuite({ loadgen }: SuiteContext): Promise<HttpsRep
       rounds.filter((r) => r.subject.endsWith(` ${proto}`)),
       `nginx ${proto}`,
     );
-    const paired = (subject: string): number[] =>
-      rounds.filter((r) => r.subject === subject && r.vsBaseline !== undefined).map((r) => r.vsBaseline!.rps);
+    const paired = (subject: string): number[] => rounds.filter((r) => r.subject === subject && r.vsBaseline !== undefined).map((r) => r.vsBaseline!.rps);
     const pairs = paired(`switchboard ${proto}`);
     const aa = paired(`nginx ${proto}`);
     const r: HttpsRatio = {
@@ -351,7 +362,9 @@ export async function runHttpsSuite({ loadgen }: SuiteContext): Promise<HttpsRep
   if (lines.length > 0) {
     console.log('\nRelative to nginx (req/s: higher is better; p50, p99, CPU/req, RSS: lower is better):');
     for (const l of lines) console.log(l);
-    console.log('  paired req/s: median (min-max) of each switchboard run over the mean of the nginx runs around it; nginx A/A: the same for nginx against itself (noise).');
+    console.log(
+      '  paired req/s: median (min-max) of each switchboard run over the mean of the nginx runs around it; nginx A/A: the same for nginx against itself (noise).',
+    );
   } else {
     console.log('\nswitchboard / nginx = n/a: both proxies must run for the ratios');
   }

@@ -45,8 +45,7 @@ const subjects: Subject[] = [
   {
     name: 'switchboard',
     description: 'Switchboard gateway (src/index.ts startGateway), round robin, access log ON to a file',
-    unavailable: () =>
-      fs.existsSync(path.join(REPO_DIR, 'src', 'index.ts')) ? null : 'src/index.ts not found (programmatic API not written yet)',
+    unavailable: () => (fs.existsSync(path.join(REPO_DIR, 'src', 'index.ts')) ? null : 'src/index.ts not found (programmatic API not written yet)'),
     start: (origins) => startSwitchboard('switchboard', origins, { balancer: 'round-robin', accessLog: true }),
   },
   {
@@ -93,7 +92,10 @@ export async function runPeersSuite({ loadgen }: SuiteContext): Promise<PeersRep
   let rounds: RoundResult[] = [];
 
   try {
-    origins = await startOrigins('origin', Array.from({ length: ORIGIN_COUNT }, () => 0));
+    origins = await startOrigins(
+      'origin',
+      Array.from({ length: ORIGIN_COUNT }, () => 0),
+    );
     const expectedBody = await originBody(origins);
     log(`origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid})`).join(', ')}`);
 
@@ -137,16 +139,7 @@ export async function runPeersSuite({ loadgen }: SuiteContext): Promise<PeersRep
   console.log(`\nResults (median of ${ROUNDS} round(s), ${DURATION_S}s each, ${CONNECTIONS} connections, ${loadgen.name}):\n`);
   printTable(
     ['subject', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'CPU %', 'errors', 'rounds'],
-    summary.map((s) => [
-      s.subject,
-      fmt(s.rps, 0),
-      fmt(s.p50Ms, 2),
-      fmt(s.p99Ms, 2),
-      fmt(s.rssMB, 1),
-      fmt(s.cpuPct, 0),
-      String(s.errors + s.non2xx),
-      String(s.rounds),
-    ]),
+    summary.map((s) => [s.subject, fmt(s.rps, 0), fmt(s.p50Ms, 2), fmt(s.p99Ms, 2), fmt(s.rssMB, 1), fmt(s.cpuPct, 0), String(s.errors + s.non2xx), String(s.rounds)]),
   );
   console.log('  RSS/CPU: the proxy process (for direct, the origin); CPU % = CPU time / wall time during the measured run (100 = one core).');
 
@@ -163,9 +156,7 @@ export async function runPeersSuite({ loadgen }: SuiteContext): Promise<PeersRep
       const p99 = s.p99Ms / base.p99Ms;
       const rss = s.rssMB !== null && base.rssMB ? s.rssMB / base.rssMB : Number.NaN;
       ratios[baseName][s.subject] = { rps, p50, p99, rss };
-      console.log(
-        `  ${`${s.subject} / ${baseName}`.padEnd(28)} req/s = ${fmt(rps, 2)}   p50 = ${fmt(p50, 2)}   p99 = ${fmt(p99, 2)}   RSS = ${fmt(rss, 2)}`,
-      );
+      console.log(`  ${`${s.subject} / ${baseName}`.padEnd(28)} req/s = ${fmt(rps, 2)}   p50 = ${fmt(p50, 2)}   p99 = ${fmt(p99, 2)}   RSS = ${fmt(rss, 2)}`);
     }
   }
 

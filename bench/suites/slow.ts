@@ -14,12 +14,7 @@ const SLOW_DURATION_S = envNumber('BENCH_SLOW_DURATION', 3, false);
 const SLOW_ROUNDS = envNumber('BENCH_SLOW_ROUNDS', 3, true);
 const SLOW_WARMUP_S = envNumber('BENCH_SLOW_WARMUP', 1, false, true);
 const SLOW_FIRST_WARMUP_S = Math.max(SLOW_WARMUP_S, envNumber('BENCH_SLOW_FIRST_WARMUP', 2, false));
-const SLOW_BALANCERS = balancerList('BENCH_SLOW_ALGORITHMS', [
-  'round-robin',
-  'least-response-time',
-  'least-connections',
-  'power-of-two',
-]);
+const SLOW_BALANCERS = balancerList('BENCH_SLOW_ALGORITHMS', ['round-robin', 'least-response-time', 'least-connections', 'power-of-two']);
 if (SLOW_ORIGINS < 2) throw new Error('BENCH_SLOW_ORIGINS must be at least 2 (one slow, the others fast)');
 
 // ---------------------------------------------------------------- the suite
@@ -105,9 +100,7 @@ export async function runSlowSuite({ loadgen }: SuiteContext): Promise<SlowRepor
   );
   const lrt = run.summary.find((s) => s.subject === 'least-response-time');
   const p99LrtOverRr = lrt && base ? lrt.p99Ms / base.p99Ms : null;
-  console.log(
-    `\np99 least-response-time / round-robin = ${p99LrtOverRr === null ? 'n/a (one of them did not run)' : fmt(p99LrtOverRr, 2)} (lower is better)`,
-  );
+  console.log(`\np99 least-response-time / round-robin = ${p99LrtOverRr === null ? 'n/a (one of them did not run)' : fmt(p99LrtOverRr, 2)} (lower is better)`);
   console.log(
     `  note: p99 stays near the ${SLOW_DELAY_MS} ms delay for any balancer that sends the slow origin more than 1% of requests;\n` +
       '  the slow origin\u2019s share, p50/p90 and req/s show how far each one steers around it.',

@@ -361,7 +361,9 @@ export async function runTcpSuite(): Promise<TcpReport | null> {
         `  ${`${test}: ${key}`.padEnd(28)} ${unit} = ${fmt(r.throughput, 2)}` +
           (r.p50 !== null ? `   p50 = ${fmt(r.p50, 2)}   p99 = ${fmt(r.p99, 2)}` : '') +
           (r.cpu !== null ? `   ${cpuUnit} = ${fmt(r.cpu, 2)}   RSS = ${fmt(r.rss, 2)}` : '') +
-          (r.paired ? `   paired ${unit} = ${fmt(r.paired.median, 2)} (${range(r.paired.min, r.paired.max)}, haproxy A/A ${range(r.paired.haproxyAAMin, r.paired.haproxyAAMax)})` : ''),
+          (r.paired
+            ? `   paired ${unit} = ${fmt(r.paired.median, 2)} (${range(r.paired.min, r.paired.max)}, haproxy A/A ${range(r.paired.haproxyAAMin, r.paired.haproxyAAMax)})`
+            : ''),
       );
     }
   }

@@ -18,8 +18,7 @@ const program = new Command('switchboard')
   .addOption(new Option('--log-level <level>', 'process log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .showHelpAfterError();
 
-const accessLogOption = (fallback: string): Option =>
-  new Option('--access-log <target>', 'access log: off, stdout or a file path').default(fallback);
+const accessLogOption = (fallback: string): Option => new Option('--access-log <target>', 'access log: off, stdout or a file path').default(fallback);
 
 function logLevel(): LogLevel {
   return program.opts<{ logLevel: LogLevel }>().logLevel;
@@ -90,7 +89,7 @@ program
   .option('-c, --config <file>', 'scenario file (YAML)')
   .option('--scenario <name>', 'built-in scenario, or "all" (default: equal)')
   .option('--seed <n>', 'random seed (default: 1)')
-  .option('--requests <n>', 'requests per algorithm (default: the scenario\'s)')
+  .option('--requests <n>', "requests per algorithm (default: the scenario's)")
   .option('--algorithms <list>', 'comma-separated algorithms (default: all)')
   .option('--hash-table <table>', 'ring or maglev, for ip-hash and consistent-hash')
   .option('--html <file>', 'also write an HTML report with charts')

@@ -88,13 +88,9 @@ function unionProblems(issue: Extract<Issue, { code: 'invalid_union' }>, path: K
   }
   const schema = schemaAt(path, undefined, ctx.data);
   // Branches whose root fits the value (right type, no unknown keys): the ones the writer meant.
-  const fitting = issue.errors.filter(
-    (branch) => !branch.some((i) => i.path.length === 0 && ['invalid_type', 'invalid_value', 'unrecognized_keys'].includes(i.code)),
-  );
+  const fitting = issue.errors.filter((branch) => !branch.some((i) => i.path.length === 0 && ['invalid_type', 'invalid_value', 'unrecognized_keys'].includes(i.code)));
   if (fitting.length === 1) return fitting[0].flatMap((i) => issueProblems(i, ctx, path));
-  return (isMap(value) && keyProblems(path, Object.keys(value), allowedKeys(schema), true)) || [
-    { path, expected: describeSchema(schema), found: ctx.found(path) },
-  ];
+  return (isMap(value) && keyProblems(path, Object.keys(value), allowedKeys(schema), true)) || [{ path, expected: describeSchema(schema), found: ctx.found(path) }];
 }
 
 /** The Problems one zod issue stands for (several for unknown keys). `base` prefixes nested paths. */
@@ -126,7 +122,9 @@ export function issueProblems(issue: Issue, ctx: IssueContext, base: KeyPath = [
     case 'invalid_format':
       if (issue.pattern === '/^[A-Z]+$/') {
         const upper = typeof value === 'string' ? value.toUpperCase() : undefined;
-        return [{ path, expected: 'an HTTP method in upper case, such as GET', found: found(), hint: upper !== value && upper && /^[A-Z]+$/.test(upper) ? upper : undefined }];
+        return [
+          { path, expected: 'an HTTP method in upper case, such as GET', found: found(), hint: upper !== value && upper && /^[A-Z]+$/.test(upper) ? upper : undefined },
+        ];
       }
       return [{ path, expected: issue.pattern ? `a string matching ${issue.pattern}` : `a valid ${issue.format}`, found: found() }];
     case 'too_small': {
@@ -137,7 +135,14 @@ export function issueProblems(issue: Issue, ctx: IssueContext, base: KeyPath = [
       // A map key that fails its pattern (a header name that is not an HTTP token).
       const inner = (issue as { issues?: Array<{ pattern?: string }> }).issues?.[0];
       const token = inner?.pattern?.includes("!#$%&'*+") === true;
-      return [{ path, atKey: true, expected: token ? 'a header name (an HTTP token: letters, digits and !#$%&\'*+-.^_`|~)' : 'a valid key', found: JSON.stringify(path[path.length - 1]) }];
+      return [
+        {
+          path,
+          atKey: true,
+          expected: token ? "a header name (an HTTP token: letters, digits and !#$%&'*+-.^_`|~)" : 'a valid key',
+          found: JSON.stringify(path[path.length - 1]),
+        },
+      ];
     }
     case 'too_big':
       return [{ path, expected: bound(issue, issue.maximum, 'most'), found: found() }];

@@ -25,10 +25,7 @@ export const listenerTls = z
       .optional()
       .meta({ description: 'Refuse the handshake when the SNI matches no certificate (or is absent), instead of serving the default certificate.' }),
     minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional().meta({ description: 'Lowest TLS version accepted.' }),
-    ciphers: z
-      .string()
-      .optional()
-      .meta({ description: 'OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are fixed). Default: Node\'s (forward-secret AEAD first).' }),
+    ciphers: z.string().optional().meta({ description: "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are fixed). Default: Node's (forward-secret AEAD first)." }),
     sessionTickets: z.boolean().optional().meta({ description: 'Offer TLS session tickets for resumption (keys rotate with the process).' }),
     sessionTimeout: duration.optional().meta({ description: 'How long a TLS session may be resumed.' }),
     alpn: z
@@ -43,9 +40,7 @@ export const listenerTls = z
           .boolean()
           .optional()
           .meta({ description: 'true: the handshake fails without a valid client certificate. false: a client may present none, but one it presents must be valid.' }),
-        subjectHeader: headerName
-          .optional()
-          .meta({ description: "Request header that carries the verified client certificate's subject to the upstream." }),
+        subjectHeader: headerName.optional().meta({ description: "Request header that carries the verified client certificate's subject to the upstream." }),
         fingerprintHeader: headerName
           .optional()
           .meta({ description: "Request header that carries the verified client certificate's SHA-256 fingerprint (hex) to the upstream." }),
@@ -57,15 +52,18 @@ export const listenerTls = z
 
 export const http2Settings = z
   .strictObject({
-    maxConcurrentStreams: z.number().int().min(1).max(10_000).optional().meta({ description: 'Streams a client may have open at once on one connection; more are refused (REFUSED_STREAM).' }),
-    initialWindowSize: size.optional().meta({ description: 'Flow-control window of each stream (how much a client may send before we read).' }),
-    connectionWindowSize: size.optional().meta({ description: 'Flow-control window of the whole connection.' }),
-    maxResets: z
+    maxConcurrentStreams: z
       .number()
       .int()
       .min(1)
+      .max(10_000)
       .optional()
-      .meta({ description: 'Streams a client may reset (RST_STREAM) within resetWindow before the connection is closed with GOAWAY (HTTP/2 rapid reset, CVE-2023-44487).' }),
+      .meta({ description: 'Streams a client may have open at once on one connection; more are refused (REFUSED_STREAM).' }),
+    initialWindowSize: size.optional().meta({ description: 'Flow-control window of each stream (how much a client may send before we read).' }),
+    connectionWindowSize: size.optional().meta({ description: 'Flow-control window of the whole connection.' }),
+    maxResets: z.number().int().min(1).optional().meta({
+      description: 'Streams a client may reset (RST_STREAM) within resetWindow before the connection is closed with GOAWAY (HTTP/2 rapid reset, CVE-2023-44487).',
+    }),
     resetWindow: duration.optional().meta({ description: 'The window maxResets counts over.' }),
   })
   .meta({ description: 'HTTP/2 limits for clients (https listeners with h2 in ALPN, and h2c). Header list size is maxHeaderSize.' });
@@ -74,15 +72,16 @@ export const hsts = z
   .strictObject({
     maxAge: duration.optional().meta({ description: 'max-age of the Strict-Transport-Security header.' }),
     includeSubDomains: z.boolean().optional().meta({ description: 'Add `includeSubDomains`: the policy covers every subdomain too.' }),
-    preload: z.boolean().optional().meta({ description: 'Add `preload` (for the browsers\' HSTS preload lists).' }),
+    preload: z.boolean().optional().meta({ description: "Add `preload` (for the browsers' HSTS preload lists)." }),
   })
   .meta({ description: 'Add Strict-Transport-Security to responses (https listeners), unless the upstream set one.' });
 
 export const udpSettings = z
   .strictObject({
-    sessionIdle: duration
-      .optional()
-      .meta({ description: 'A session (one client address:port, one endpoint) ends after this long without a datagram either way; the next datagram from that client starts a new one, balanced again.' }),
+    sessionIdle: duration.optional().meta({
+      description:
+        'A session (one client address:port, one endpoint) ends after this long without a datagram either way; the next datagram from that client starts a new one, balanced again.',
+    }),
     maxSessions: z
       .number()
       .int()
@@ -94,32 +93,28 @@ export const udpSettings = z
 
 export const listener = z
   .strictObject({
-    address: z
-      .string()
-      .meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
-    protocol: z
-      .enum(['http', 'https', 'tcp', 'tls', 'tls-passthrough', 'udp'])
-      .meta({
-        description:
-          '`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN), `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched), `tls` (layer 4 behind TLS termination: the `tls` certificates as for https, plain TCP to the endpoints), `tls-passthrough` (layer 4 routed by the ClientHello\'s server name, see `sni`; TLS is not terminated, so the endpoint\'s own certificate is what clients see) or `udp` (datagrams: each client address is a session held by one endpoint of `upstream`).',
-      }),
-    upstream: z
-      .string()
-      .optional()
-      .meta({ description: 'tcp and tls listeners: the upstream (with tcp:// endpoints) connections are balanced over. Its timeouts.connect bounds each dial, timeouts.tunnelIdle closes silent connections. tls-passthrough listeners: the upstream for clients whose server name (or lack of one) matches no `sni` entry; without it they are closed. udp listeners: the upstream (with udp:// endpoints) sessions are balanced over.' }),
-    sni: z
-      .record(z.string(), z.string())
-      .optional()
-      .meta({
-        description:
-          'tls-passthrough listeners: server name (SNI of the ClientHello) to the upstream (with tcp:// endpoints) its connections go to. Matched case-insensitively: the exact name first, then a `*.example.com` wildcard one label up.',
-      }),
+    address: z.string().meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
+    protocol: z.enum(['http', 'https', 'tcp', 'tls', 'tls-passthrough', 'udp']).meta({
+      description:
+        "`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN), `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched), `tls` (layer 4 behind TLS termination: the `tls` certificates as for https, plain TCP to the endpoints), `tls-passthrough` (layer 4 routed by the ClientHello's server name, see `sni`; TLS is not terminated, so the endpoint's own certificate is what clients see) or `udp` (datagrams: each client address is a session held by one endpoint of `upstream`).",
+    }),
+    upstream: z.string().optional().meta({
+      description:
+        'tcp and tls listeners: the upstream (with tcp:// endpoints) connections are balanced over. Its timeouts.connect bounds each dial, timeouts.tunnelIdle closes silent connections. tls-passthrough listeners: the upstream for clients whose server name (or lack of one) matches no `sni` entry; without it they are closed. udp listeners: the upstream (with udp:// endpoints) sessions are balanced over.',
+    }),
+    sni: z.record(z.string(), z.string()).optional().meta({
+      description:
+        'tls-passthrough listeners: server name (SNI of the ClientHello) to the upstream (with tcp:// endpoints) its connections go to. Matched case-insensitively: the exact name first, then a `*.example.com` wildcard one label up.',
+    }),
     udp: udpSettings.optional(),
     tls: listenerTls.optional().meta({ description: 'TLS settings; required for https and tls listeners.' }),
     h2c: z.boolean().optional().meta({ description: 'http listeners: also accept HTTP/2 with prior knowledge (cleartext) on the same port.' }),
     http2: http2Settings.optional(),
     httpsRedirect: z
-      .union([z.boolean(), z.strictObject({ port: z.number().int().min(1).max(65535).optional().meta({ description: 'Port of the https URL; 443 is left out of it.' }) })])
+      .union([
+        z.boolean(),
+        z.strictObject({ port: z.number().int().min(1).max(65535).optional().meta({ description: 'Port of the https URL; 443 is left out of it.' }) }),
+      ])
       .optional()
       .meta({ description: 'http listeners: answer every request with a 308 redirect to the same host, path and query over https.' }),
     hsts: hsts.optional(),
@@ -129,25 +124,22 @@ export const listener = z
         timeout: duration.optional().meta({ description: 'Time the PROXY header has to arrive in full; past it, or when it is malformed, the connection is closed.' }),
       })
       .optional()
-      .meta({ description: 'Accept the PROXY protocol (v1 and v2) at the start of every connection, so that the real client address reaches routing, ip-hash, logs and forwarding headers. The header is then required.' }),
+      .meta({
+        description:
+          'Accept the PROXY protocol (v1 and v2) at the start of every connection, so that the real client address reaches routing, ip-hash, logs and forwarding headers. The header is then required.',
+      }),
     trustedProxies: cidrList
       .optional()
       .meta({ description: 'Peers whose X-Forwarded-* and Forwarded headers are trusted and extended; from anyone else they are replaced.' }),
-    headerTimeout: duration
-      .optional()
-      .meta({ description: 'Time a client has to send the whole request header block (slowloris guard) before 408.' }),
-    requestTimeout: duration
-      .optional()
-      .meta({
-        description:
-          'Time a client has to send the whole request, headers and body (slow-upload guard); past it the connection is closed (408 when nothing was answered yet). At least headerTimeout; 0 disables.',
-      }),
-    sendTimeout: duration
-      .optional()
-      .meta({
-        description:
-          'Time a client may take to accept more of its response once its connection is full (a client that stops reading); past it the connection and the upstream request are closed. 0 disables.',
-      }),
+    headerTimeout: duration.optional().meta({ description: 'Time a client has to send the whole request header block (slowloris guard) before 408.' }),
+    requestTimeout: duration.optional().meta({
+      description:
+        'Time a client has to send the whole request, headers and body (slow-upload guard); past it the connection is closed (408 when nothing was answered yet). At least headerTimeout; 0 disables.',
+    }),
+    sendTimeout: duration.optional().meta({
+      description:
+        'Time a client may take to accept more of its response once its connection is full (a client that stops reading); past it the connection and the upstream request are closed. 0 disables.',
+    }),
     keepAliveTimeout: duration.optional().meta({ description: 'Idle time before a keep-alive client connection is closed.' }),
     maxHeaderSize: size.optional().meta({ description: 'Largest request header block; larger gets 431.' }),
     maxConnections: z
@@ -156,15 +148,10 @@ export const listener = z
       .nonnegative()
       .optional()
       .meta({ description: 'Open client connections this listener accepts at once; past it new ones get 503 and are closed. 0 means no limit.' }),
-    maxConnectionsPerClient: z
-      .number()
-      .int()
-      .nonnegative()
-      .optional()
-      .meta({
-        description:
-          'Open connections one client address may hold at once; past it its new ones get 503 and are closed. 0 means no limit (the default: behind a NAT or another proxy many clients share an address).',
-      }),
+    maxConnectionsPerClient: z.number().int().nonnegative().optional().meta({
+      description:
+        'Open connections one client address may hold at once; past it its new ones get 503 and are closed. 0 means no limit (the default: behind a NAT or another proxy many clients share an address).',
+    }),
     maxRequestsPerConnection: z
       .number()
       .int()
@@ -175,9 +162,10 @@ export const listener = z
       .enum(['allow', 'drop', 'reject'])
       .optional()
       .meta({ description: 'What to do with request header names containing `_`: pass them, drop them (as nginx does), or answer 400.' }),
-    policies: policyList
-      .optional()
-      .meta({ description: "http and https listeners: policies run for every request before routing, in order (then the route's). Their response phases apply to every response, the gateway's own errors included." }),
+    policies: policyList.optional().meta({
+      description:
+        "http and https listeners: policies run for every request before routing, in order (then the route's). Their response phases apply to every response, the gateway's own errors included.",
+    }),
   })
   .meta({ description: 'A listening socket.' });
 

@@ -206,7 +206,9 @@ const cases: Case[] = [
   {
     name: 'tls-passthrough sni naming an unknown upstream',
     text: PASS.replace('site-b }', 'site-c }'),
-    errors: [{ at: '5:56', path: 'listeners.edge.sni.*.B.example.com', words: ['the name of an upstream (one of: site-a, site-b, fallback)', 'found "site-c"'], hint: 'site-a' }],
+    errors: [
+      { at: '5:56', path: 'listeners.edge.sni.*.B.example.com', words: ['the name of an upstream (one of: site-a, site-b, fallback)', 'found "site-c"'], hint: 'site-a' },
+    ],
   },
   {
     name: 'tls-passthrough sni naming an upstream with http endpoints',
@@ -407,7 +409,13 @@ test('a tls-passthrough listener resolves with its sni names lower-cased', () =>
   assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.message).join('\n'));
   const edge = result.config.listeners[0];
   assert.equal(edge.protocol, 'tls-passthrough');
-  assert.deepEqual([...(edge.sni ?? [])], [['a.example.com', 'site-a'], ['*.b.example.com', 'site-b']]);
+  assert.deepEqual(
+    [...(edge.sni ?? [])],
+    [
+      ['a.example.com', 'site-a'],
+      ['*.b.example.com', 'site-b'],
+    ],
+  );
   assert.equal(edge.upstream, 'fallback');
 });
 
@@ -423,7 +431,10 @@ test('the message format', () => {
 });
 
 test('a udp listener resolves with session defaults, and may share its address with a tcp listener', () => {
-  const text = UDP.replace('upstreams:\n', '  dnsTcp: { address: "127.0.0.1:1053", protocol: tcp, upstream: tcpResolvers }\nupstreams:\n  tcpResolvers:\n    endpoints: [{ url: "tcp://127.0.0.1:53" }]\n');
+  const text = UDP.replace(
+    'upstreams:\n',
+    '  dnsTcp: { address: "127.0.0.1:1053", protocol: tcp, upstream: tcpResolvers }\nupstreams:\n  tcpResolvers:\n    endpoints: [{ url: "tcp://127.0.0.1:53" }]\n',
+  );
   const result = loadConfigText(`${text}    healthCheck: { type: tcp }\n`, 'switchboard.yaml', {});
   assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.message).join('\n'));
   const dns = result.config.listeners.find((l) => l.name === 'dns')!;
@@ -482,11 +493,15 @@ routes:
 });
 
 test('JSON input is accepted', () => {
-  const json = JSON.stringify({
-    listeners: { web: { address: ':8080', protocol: 'http' } },
-    upstreams: { api: { endpoints: [{ url: 'http://127.0.0.1:9001', weight: 2 }] } },
-    routes: { main: { upstream: 'api', match: { path: '/api' } } },
-  }, null, 2);
+  const json = JSON.stringify(
+    {
+      listeners: { web: { address: ':8080', protocol: 'http' } },
+      upstreams: { api: { endpoints: [{ url: 'http://127.0.0.1:9001', weight: 2 }] } },
+      routes: { main: { upstream: 'api', match: { path: '/api' } } },
+    },
+    null,
+    2,
+  );
   const result = loadConfigText(json, 'switchboard.json', {});
   assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.message).join('\n'));
   assert.equal(result.config.upstreams.get('api')?.endpoints[0].weight, 2);
@@ -504,7 +519,13 @@ test('loadConfigObject: same checks, no positions', () => {
   });
   assert.equal(bad.ok, false);
   if (bad.ok) return;
-  assert.deepEqual(bad.errors.map((e) => [e.line, e.path]), [[undefined, 'listeners.web.adress'], [undefined, 'routes.r.upstream']]);
+  assert.deepEqual(
+    bad.errors.map((e) => [e.line, e.path]),
+    [
+      [undefined, 'listeners.web.adress'],
+      [undefined, 'routes.r.upstream'],
+    ],
+  );
   assert.equal(bad.errors[1].message, '<config object>: routes.r.upstream: expected the name of an upstream (none are defined), found "nope"');
 });
 

@@ -37,9 +37,7 @@ export interface ConfigError {
 }
 
 /** A loaded config, or every error found in it. */
-export type LoadResult =
-  | { ok: true; config: GatewayConfig; raw: RawConfig; file: string }
-  | { ok: false; errors: ConfigError[]; file: string };
+export type LoadResult = { ok: true; config: GatewayConfig; raw: RawConfig; file: string } | { ok: false; errors: ConfigError[]; file: string };
 
 /** `listeners.web.address`, `upstreams.api.endpoints[0].url`. */
 export function formatPath(path: KeyPath): string {
@@ -95,7 +93,13 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
     return { ok: false, errors: [toError(file, problem, { line: 1, column: 1 })], file };
   }
   const baseDir = dirname(resolvePath(file));
-  const checked = check(data, (path) => foundAt(doc, text, path, substituted.original), substituted.problems.map((p) => p.path), baseDir, env);
+  const checked = check(
+    data,
+    (path) => foundAt(doc, text, path, substituted.original),
+    substituted.problems.map((p) => p.path),
+    baseDir,
+    env,
+  );
   const problems = [...substituted.problems, ...checked.problems];
   if (!problems.length && checked.config && checked.raw) return { ok: true, config: checked.config, raw: checked.raw, file };
   const errors = problems.map((p) => {

@@ -86,34 +86,47 @@ function hstsValue(raw: RawListener['hsts']): string | undefined {
 /** The listener keys that only fit one protocol, checked against the listener's. */
 function listenerProtocolProblems(name: string, l: RawListener, problems: Problem[]): void {
   const at = ['listeners', name];
-  if (l.udp !== undefined && l.protocol !== 'udp') problems.push({ path: [...at, 'udp'], expected: `no udp settings on a ${l.protocol} listener (protocol: udp only)`, found: 'a map' });
-  if (l.sni !== undefined && l.protocol !== 'tls-passthrough') problems.push({ path: [...at, 'sni'], expected: `no sni on a ${l.protocol} listener (protocol: tls-passthrough only)`, found: 'a map' });
+  if (l.udp !== undefined && l.protocol !== 'udp')
+    problems.push({ path: [...at, 'udp'], expected: `no udp settings on a ${l.protocol} listener (protocol: udp only)`, found: 'a map' });
+  if (l.sni !== undefined && l.protocol !== 'tls-passthrough')
+    problems.push({ path: [...at, 'sni'], expected: `no sni on a ${l.protocol} listener (protocol: tls-passthrough only)`, found: 'a map' });
   if (l.protocol === 'tls-passthrough') {
-    if (l.upstream === undefined && l.sni === undefined) problems.push({ path: [...at, 'sni'], expected: 'server names to route by, or an upstream for every connection (a tls-passthrough listener needs sni or upstream)', found: 'nothing' });
+    if (l.upstream === undefined && l.sni === undefined)
+      problems.push({
+        path: [...at, 'sni'],
+        expected: 'server names to route by, or an upstream for every connection (a tls-passthrough listener needs sni or upstream)',
+        found: 'nothing',
+      });
     for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts', 'policies'] as const) {
-      if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a tls-passthrough listener (TLS passes through it to the endpoints)`, found: show(l[key]) });
+      if (l[key] !== undefined)
+        problems.push({ path: [...at, key], expected: `no ${key} on a tls-passthrough listener (TLS passes through it to the endpoints)`, found: show(l[key]) });
     }
     return;
   }
   if (l.protocol === 'udp') {
     if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: 'the upstream a udp listener forwards to', found: 'nothing' });
     for (const key of ['tls', 'h2c', 'http2', 'httpsRedirect', 'hsts', 'proxyProtocol', 'policies'] as const) {
-      if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a udp listener (it has no connections, and does not speak HTTP)`, found: show(l[key]) });
+      if (l[key] !== undefined)
+        problems.push({ path: [...at, key], expected: `no ${key} on a udp listener (it has no connections, and does not speak HTTP)`, found: show(l[key]) });
     }
     return;
   }
   if (l.protocol === 'tcp' || l.protocol === 'tls') {
     if (l.upstream === undefined) problems.push({ path: [...at, 'upstream'], expected: `the upstream a ${l.protocol} listener forwards to`, found: 'nothing' });
-    if (l.protocol === 'tls' && l.tls === undefined) problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (a tls listener needs them)', found: 'nothing' });
+    if (l.protocol === 'tls' && l.tls === undefined)
+      problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (a tls listener needs them)', found: 'nothing' });
     for (const key of [...(l.protocol === 'tcp' ? (['tls'] as const) : []), 'h2c', 'http2', 'httpsRedirect', 'hsts', 'policies'] as const) {
       if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a ${l.protocol} listener (it does not speak HTTP)`, found: show(l[key]) });
     }
     return;
   }
-  if (l.upstream !== undefined) problems.push({ path: [...at, 'upstream'], expected: `no upstream on an ${l.protocol} listener (routes choose its upstreams)`, found: show(l.upstream) });
+  if (l.upstream !== undefined)
+    problems.push({ path: [...at, 'upstream'], expected: `no upstream on an ${l.protocol} listener (routes choose its upstreams)`, found: show(l.upstream) });
   if (l.protocol === 'https') {
-    if (l.tls === undefined) problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (an https listener needs them)', found: 'nothing' });
-    if (l.h2c !== undefined) problems.push({ path: [...at, 'h2c'], expected: 'no h2c on an https listener (HTTP/2 is offered by ALPN; see tls.alpn)', found: show(l.h2c) });
+    if (l.tls === undefined)
+      problems.push({ path: [...at, 'tls'], expected: 'TLS settings with at least one certificate (an https listener needs them)', found: 'nothing' });
+    if (l.h2c !== undefined)
+      problems.push({ path: [...at, 'h2c'], expected: 'no h2c on an https listener (HTTP/2 is offered by ALPN; see tls.alpn)', found: show(l.h2c) });
     if (l.httpsRedirect !== undefined) problems.push({ path: [...at, 'httpsRedirect'], expected: 'no httpsRedirect on an https listener', found: show(l.httpsRedirect) });
   } else {
     if (l.tls !== undefined) problems.push({ path: [...at, 'tls'], expected: 'no tls on an http listener (use protocol: https)', found: 'a map' });
@@ -170,7 +183,9 @@ export function resolveListeners(raw: RawConfig, baseDir: string, problems: Prob
           ? { sessionIdle: parseDuration(l.udp?.sessionIdle ?? defaults.listener.udp.sessionIdle), maxSessions: l.udp?.maxSessions ?? defaults.listener.udp.maxSessions }
           : undefined,
       proxyProtocol:
-        l.proxyProtocol === undefined ? undefined : { trusted: l.proxyProtocol.trusted, timeout: parseDuration(l.proxyProtocol.timeout ?? defaults.listener.proxyProtocol.timeout) },
+        l.proxyProtocol === undefined
+          ? undefined
+          : { trusted: l.proxyProtocol.trusted, timeout: parseDuration(l.proxyProtocol.timeout ?? defaults.listener.proxyProtocol.timeout) },
       tls: (l.protocol === 'https' || l.protocol === 'tls') && l.tls !== undefined ? listenerTls(l.tls, ['listeners', name, 'tls'], baseDir, problems) : undefined,
       h2c: l.h2c ?? defaults.listener.h2c,
       http2: http2Config(l.http2),
@@ -193,7 +208,8 @@ export function resolveListeners(raw: RawConfig, baseDir: string, problems: Prob
     });
   }
   listeners.forEach((l) => {
-    if (l.headerTimeout === 0) problems.push({ path: ['listeners', l.name, 'headerTimeout'], expected: 'a duration above 0 (the slowloris guard cannot be off)', found: '0' });
+    if (l.headerTimeout === 0)
+      problems.push({ path: ['listeners', l.name, 'headerTimeout'], expected: 'a duration above 0 (the slowloris guard cannot be off)', found: '0' });
   });
   return listeners;
 }
@@ -224,7 +240,11 @@ export function listenerUpstreamProblems(
       });
     } else if (u.endpoints.some((e) => e.scheme !== wanted)) {
       const has = u.endpoints.find((e) => e.scheme !== wanted)!.scheme;
-      problems.push({ path: ['listeners', l.name, 'upstream'], expected: `an upstream with ${wanted}:// endpoints (upstream "${u.name}" has ${has} ones)`, found: show(l.upstream) });
+      problems.push({
+        path: ['listeners', l.name, 'upstream'],
+        expected: `an upstream with ${wanted}:// endpoints (upstream "${u.name}" has ${has} ones)`,
+        found: show(l.upstream),
+      });
     }
   }
 }

@@ -10,7 +10,6 @@ import type { RawConfig } from './schema.ts';
 import { suggest } from './suggest.ts';
 import type { ListenerConfig, PolicyConfig, RouteConfig } from './types.ts';
 
-
 /** Resolves every policy of `raw.policies`; `env` fills `${env.NAME}` templates. */
 export function resolvePolicies(raw: RawConfig, baseDir: string, env: Readonly<Record<string, string | undefined>>, problems: Problem[]): Map<string, PolicyConfig> {
   const out = new Map<string, PolicyConfig>();
@@ -52,7 +51,11 @@ export function policyReferenceProblems(raw: RawConfig, listeners: ListenerConfi
       reference(p, ['listeners', l.name, 'policies', i], defined, problems);
       const type = policyTypeOf((raw.policies?.[p] as { type?: string } | undefined)?.type ?? '');
       if (type?.onListeners === false) {
-        problems.push({ path: ['listeners', l.name, 'policies', i], expected: `a policy that may run before routing (${type.type} policies belong on routes)`, found: show(p) });
+        problems.push({
+          path: ['listeners', l.name, 'policies', i],
+          expected: `a policy that may run before routing (${type.type} policies belong on routes)`,
+          found: show(p),
+        });
       }
     });
   }

@@ -61,13 +61,10 @@ const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]
  * The routes, in the order written (`order` counts them), each with its defaults applied. Checks
  * the names each route refers to against the resolved `listeners` and `upstreams`.
  */
-export function resolveRoutes(
-  raw: RawConfig,
-  listeners: readonly ListenerConfig[],
-  upstreams: ReadonlyMap<string, UpstreamConfig>,
-  problems: Problem[],
-): RouteConfig[] {
-  const tcpListeners = new Set(listeners.filter((l) => l.protocol === 'tcp' || l.protocol === 'tls' || l.protocol === 'tls-passthrough' || l.protocol === 'udp').map((l) => l.name));
+export function resolveRoutes(raw: RawConfig, listeners: readonly ListenerConfig[], upstreams: ReadonlyMap<string, UpstreamConfig>, problems: Problem[]): RouteConfig[] {
+  const tcpListeners = new Set(
+    listeners.filter((l) => l.protocol === 'tcp' || l.protocol === 'tls' || l.protocol === 'tls-passthrough' || l.protocol === 'udp').map((l) => l.name),
+  );
   const listenerNames = Object.keys(raw.listeners);
   const upstreamNames = [...upstreams.keys()];
   const routes: RouteConfig[] = [];
@@ -89,11 +86,19 @@ export function resolveRoutes(
     const routed = r.upstream === undefined ? undefined : upstreams.get(r.upstream);
     const l4 = routed?.endpoints.find((e) => e.scheme === 'tcp' || e.scheme === 'udp')?.scheme;
     if (l4 !== undefined) {
-      problems.push({ path: [...at, 'upstream'], expected: `an upstream with http(s) endpoints (upstream "${r.upstream}" has ${l4}:// ones, for ${l4} listeners)`, found: show(r.upstream) });
+      problems.push({
+        path: [...at, 'upstream'],
+        expected: `an upstream with http(s) endpoints (upstream "${r.upstream}" has ${l4}:// ones, for ${l4} listeners)`,
+        found: show(r.upstream),
+      });
     }
     r.listeners?.forEach((l, i) => {
       if (tcpListeners.has(l)) {
-        problems.push({ path: [...at, 'listeners', i], expected: 'an http or https listener (routes do not apply to tcp, tls, tls-passthrough and udp listeners)', found: show(l) });
+        problems.push({
+          path: [...at, 'listeners', i],
+          expected: 'an http or https listener (routes do not apply to tcp, tls, tls-passthrough and udp listeners)',
+          found: show(l),
+        });
       } else if (!listenerNames.includes(l)) {
         problems.push({
           path: [...at, 'listeners', i],
@@ -108,7 +113,11 @@ export function resolveRoutes(
     hosts.forEach((h, i) => {
       const lower = h.toLowerCase();
       if (!HOST_PATTERN.test(lower)) {
-        problems.push({ path: Array.isArray(m.host) ? [...at, 'match', 'host', i] : [...at, 'match', 'host'], expected: 'a host name, "*.domain" wildcard or [IPv6], with an optional :port', found: show(h) });
+        problems.push({
+          path: Array.isArray(m.host) ? [...at, 'match', 'host', i] : [...at, 'match', 'host'],
+          expected: 'a host name, "*.domain" wildcard or [IPv6], with an optional :port',
+          found: show(h),
+        });
       }
     });
     const match: MatchConfig = {

@@ -39,7 +39,11 @@ function endpointConfig(url: string, weight: number | undefined, path: KeyPath, 
   }
   const scheme = parsed.protocol.slice(0, -1) as EndpointConfig['scheme'];
   if ((scheme === 'tcp' || scheme === 'udp') && parsed.port === '') {
-    problems.push({ path: [...path, 'url'], expected: `a ${scheme}:// URL with a port, such as "${scheme}://127.0.0.1:${scheme === 'tcp' ? 5432 : 53}"`, found: show(url) });
+    problems.push({
+      path: [...path, 'url'],
+      expected: `a ${scheme}:// URL with a port, such as "${scheme}://127.0.0.1:${scheme === 'tcp' ? 5432 : 53}"`,
+      found: show(url),
+    });
     return undefined;
   }
   // tcp:// and udp:// URLs have no origin in the URL standard: build the same scheme://host:port form.
@@ -245,13 +249,21 @@ export function resolveUpstreams(raw: RawConfig, baseDir: string, problems: Prob
 export function endpointSchemeProblems(upstreams: ReadonlyMap<string, UpstreamConfig>, problems: Problem[]): void {
   for (const [name, u] of upstreams) {
     if (u.proxyProtocol !== undefined && u.endpoints.some((e) => e.scheme !== 'tcp')) {
-      problems.push({ path: ['upstreams', name, 'proxyProtocol'], expected: 'tcp:// endpoints (the PROXY protocol is sent to layer 4 endpoints only, for now)', found: show(u.proxyProtocol) });
+      problems.push({
+        path: ['upstreams', name, 'proxyProtocol'],
+        expected: 'tcp:// endpoints (the PROXY protocol is sent to layer 4 endpoints only, for now)',
+        found: show(u.proxyProtocol),
+      });
     }
     // Layer 4 upstreams are all tcp:// or all udp://.
     const l4 = u.endpoints.find((e) => e.scheme === 'tcp' || e.scheme === 'udp')?.scheme;
     const i = l4 === undefined ? -1 : u.endpoints.findIndex((e) => e.scheme !== l4);
     if (i >= 0) {
-      problems.push({ path: ['upstreams', name, 'endpoints', i, 'url'], expected: `a ${l4}:// URL like the other endpoints of this upstream`, found: show(u.endpoints[i].url) });
+      problems.push({
+        path: ['upstreams', name, 'endpoints', i, 'url'],
+        expected: `a ${l4}:// URL like the other endpoints of this upstream`,
+        found: show(u.endpoints[i].url),
+      });
     }
   }
 }

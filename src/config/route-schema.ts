@@ -28,14 +28,13 @@ export const match = z
       .union([z.string(), z.array(z.string()).min(1)])
       .optional()
       .meta({ description: 'Host names: exact (`api.example.com`), wildcard (`*.example.com`), optionally with `:port`.' }),
-    path: pathMatch
+    path: pathMatch.optional().meta({ description: 'A string is a prefix; or `{ prefix }`, `{ exact }`, `{ regex }`.' }),
+    methods: z
+      .array(z.string().regex(/^[A-Z]+$/))
+      .min(1)
       .optional()
-      .meta({ description: 'A string is a prefix; or `{ prefix }`, `{ exact }`, `{ regex }`.' }),
-    methods: z.array(z.string().regex(/^[A-Z]+$/)).min(1).optional().meta({ description: 'Allowed methods, upper case.' }),
-    headers: z
-      .record(z.string(), stringMatch)
-      .optional()
-      .meta({ description: 'Header name to a value (exact), `{ exact }`, `{ regex }` or `{ present: true|false }`.' }),
+      .meta({ description: 'Allowed methods, upper case.' }),
+    headers: z.record(z.string(), stringMatch).optional().meta({ description: 'Header name to a value (exact), `{ exact }`, `{ regex }` or `{ present: true|false }`.' }),
     query: z
       .record(z.string(), stringMatch)
       .optional()
@@ -58,29 +57,16 @@ export const rewrite = z
 
 export const route = z
   .strictObject({
-    listeners: z
-      .array(z.string())
-      .optional()
-      .meta({ description: 'Names of the listeners this route serves; when absent, every http listener.' }),
-    match: match
-      .optional()
-      .meta({ description: 'Which requests this route takes. Every condition given must hold; none given matches every request.' }),
+    listeners: z.array(z.string()).optional().meta({ description: 'Names of the listeners this route serves; when absent, every http listener.' }),
+    match: match.optional().meta({ description: 'Which requests this route takes. Every condition given must hold; none given matches every request.' }),
     upstream: z
       .string()
       .optional()
       .meta({ description: 'Name of the upstream requests go to. A route whose policies answer every request (e.g. `respond`) needs none.' }),
-    policies: policyList
-      .optional()
-      .meta({ description: "Policies run for this route's requests after routing, in order, after the listener's own." }),
-    priority: z
-      .number()
-      .int()
-      .optional()
-      .meta({ description: 'Among matching routes, higher priority wins before specificity is considered.' }),
+    policies: policyList.optional().meta({ description: "Policies run for this route's requests after routing, in order, after the listener's own." }),
+    priority: z.number().int().optional().meta({ description: 'Among matching routes, higher priority wins before specificity is considered.' }),
     rewrite: rewrite.optional(),
-    timeouts: timeouts
-      .optional()
-      .meta({ description: "This route's overrides of its upstream's timeouts; each one not given is the upstream's." }),
+    timeouts: timeouts.optional().meta({ description: "This route's overrides of its upstream's timeouts; each one not given is the upstream's." }),
     maxBodySize: size.optional().meta({ description: 'Largest request body; larger gets 413. 0 means no limit.' }),
   })
   .meta({ description: 'Which requests go to which upstream.' });

@@ -27,17 +27,12 @@ function build(policy: z.ZodType) {
         .record(z.string(), route)
         .optional()
         .meta({ description: 'Routes by name. A request takes the matching route with the highest priority, then the most specific, then the first written.' }),
-      upstreams: z
-        .record(z.string(), upstream)
-        .optional()
-        .meta({ description: 'Upstreams (pools of endpoints) by name; routes refer to them by that name.' }),
+      upstreams: z.record(z.string(), upstream).optional().meta({ description: 'Upstreams (pools of endpoints) by name; routes refer to them by that name.' }),
       policies: z
         .record(z.string(), policy as z.ZodType<{ type: string } & Record<string, unknown>>)
         .optional()
         .meta({ description: 'Policies by name (headers, ip-filter, cors, respond, …): listeners and routes list the ones they run, by name.' }),
-      drainTimeout: duration
-        .optional()
-        .meta({ description: 'On shutdown and reload, how long in-flight requests may take to finish.' }),
+      drainTimeout: duration.optional().meta({ description: 'On shutdown and reload, how long in-flight requests may take to finish.' }),
     })
     .meta({ title: 'Switchboard configuration' });
 }

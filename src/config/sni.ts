@@ -50,4 +50,3 @@ export function sniUpstreamProblems(listener: string, raw: RawListener, upstream
     }
   }
 }
-

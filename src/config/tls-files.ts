@@ -32,7 +32,10 @@ function read(file: string, key: FileProblem['key']): Checked<string> {
   try {
     return { ok: true, value: readFileSync(file, 'utf8') };
   } catch (err) {
-    return { ok: false, problem: { key, expected: 'a readable PEM file', found: `${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` } };
+    return {
+      ok: false,
+      problem: { key, expected: 'a readable PEM file', found: `${JSON.stringify(file)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` },
+    };
   }
 }
 
@@ -76,7 +79,10 @@ export function loadCertificate(certFile: string, keyFile: string, now = Date.no
     return { ok: false, problem: { key: 'key', expected: 'a PEM private key (unencrypted)', found: `${JSON.stringify(keyFile)} (${(err as Error).message})` } };
   }
   if (!x509.checkPrivateKey(privateKey)) {
-    return { ok: false, problem: { key: 'key', expected: `the private key of ${JSON.stringify(certFile)}`, found: `${JSON.stringify(keyFile)}, which belongs to another certificate` } };
+    return {
+      ok: false,
+      problem: { key: 'key', expected: `the private key of ${JSON.stringify(certFile)}`, found: `${JSON.stringify(keyFile)}, which belongs to another certificate` },
+    };
   }
   if (Date.parse(x509.validTo) < now) {
     return { ok: false, problem: { key: 'cert', expected: 'a certificate that has not expired', found: `${JSON.stringify(certFile)}, expired ${x509.validTo}` } };
@@ -86,7 +92,10 @@ export function loadCertificate(certFile: string, keyFile: string, now = Date.no
   }
   const names = certificateNames(x509);
   if (!names.length) {
-    return { ok: false, problem: { key: 'cert', expected: 'a certificate with DNS names (subjectAltName or CN)', found: `${JSON.stringify(certFile)}, which names no host` } };
+    return {
+      ok: false,
+      problem: { key: 'cert', expected: 'a certificate with DNS names (subjectAltName or CN)', found: `${JSON.stringify(certFile)}, which names no host` },
+    };
   }
   return { ok: true, value: { cert: cert.value, key: key.value, names } };
 }

@@ -113,10 +113,7 @@ export interface ListenerConfig {
   policies: string[];
 }
 
-export type StringMatchConfig =
-  | { kind: 'exact'; value: string }
-  | { kind: 'regex'; value: string }
-  | { kind: 'present'; value: boolean };
+export type StringMatchConfig = { kind: 'exact'; value: string } | { kind: 'regex'; value: string } | { kind: 'present'; value: boolean };
 
 export interface PathMatchConfig {
   kind: 'prefix' | 'exact' | 'regex';
@@ -167,11 +164,7 @@ export interface EndpointConfig {
   weight: number;
 }
 
-export type HashKeyConfig =
-  | { kind: 'header'; name: string }
-  | { kind: 'cookie'; name: string }
-  | { kind: 'query'; name: string }
-  | { kind: 'path' };
+export type HashKeyConfig = { kind: 'header'; name: string } | { kind: 'cookie'; name: string } | { kind: 'query'; name: string } | { kind: 'path' };
 
 export interface HealthCheckConfig {
   type: 'http' | 'tcp';

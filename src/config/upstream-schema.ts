@@ -10,15 +10,9 @@ import { duration, pemFile, size, TOKEN_CHAR, TOKEN_PATTERN } from '../util/conf
 export const timeouts = z
   .strictObject({
     connect: duration.optional().meta({ description: 'Time to open a connection to an endpoint.' }),
-    responseHeaders: duration
-      .optional()
-      .meta({ description: 'Time from the request being sent to the response headers arriving.' }),
-    bodyIdle: duration
-      .optional()
-      .meta({ description: 'Longest silence between two chunks of the response body.' }),
-    request: duration
-      .optional()
-      .meta({ description: 'Whole-exchange limit, from the request arriving to the response ending. 0 disables.' }),
+    responseHeaders: duration.optional().meta({ description: 'Time from the request being sent to the response headers arriving.' }),
+    bodyIdle: duration.optional().meta({ description: 'Longest silence between two chunks of the response body.' }),
+    request: duration.optional().meta({ description: 'Whole-exchange limit, from the request arriving to the response ending. 0 disables.' }),
     tunnelIdle: duration
       .optional()
       .meta({ description: 'WebSocket and other upgraded connections: longest silence in both directions before the tunnel is closed. 0 disables.' }),
@@ -27,7 +21,10 @@ export const timeouts = z
 
 export const endpoint = z
   .strictObject({
-    url: z.string().meta({ description: 'Endpoint origin, `http://host:port`, or `https://host:port` for TLS to the endpoint; `tcp://host:port` for upstreams of tcp listeners, `udp://host:port` for those of udp listeners.' }),
+    url: z.string().meta({
+      description:
+        'Endpoint origin, `http://host:port`, or `https://host:port` for TLS to the endpoint; `tcp://host:port` for upstreams of tcp listeners, `udp://host:port` for those of udp listeners.',
+    }),
     weight: z.number().int().min(1).max(1000).optional().meta({ description: "Relative share of the upstream's requests, 1-1000." }),
   })
   .meta({ description: 'One server in an upstream.' });
@@ -40,7 +37,11 @@ const HASH_KEY_PATTERN = new RegExp(`^(header:${TOKEN_CHAR}+|cookie:${TOKEN_CHAR
 export const healthCheck = z
   .strictObject({
     type: z.enum(['http', 'tcp']).optional().meta({ description: '`http`: a request that must get an expected status (and body); `tcp`: a connection that must open.' }),
-    method: z.string().regex(/^[A-Z]+$/).optional().meta({ description: 'HTTP method of the check request.' }),
+    method: z
+      .string()
+      .regex(/^[A-Z]+$/)
+      .optional()
+      .meta({ description: 'HTTP method of the check request.' }),
     path: z.string().optional().meta({ description: 'Path (and query) of the check request; starts with `/`.' }),
     host: z.string().optional().meta({ description: "Host header of the check request; the endpoint's host:port when absent." }),
     statuses: z
@@ -50,7 +51,9 @@ export const healthCheck = z
     bodyContains: z.string().optional().meta({ description: 'When set, the response body (first 64 KiB) must contain this text.' }),
     interval: duration.optional().meta({ description: 'Time between the end of one check and the start of the next.' }),
     timeout: duration.optional().meta({ description: 'Time one check may take; longer counts as a failure.' }),
-    jitter: duration.optional().meta({ description: 'Random extra delay, up to this much, added to each interval so checks of many endpoints spread out. Default: a tenth of the interval.' }),
+    jitter: duration
+      .optional()
+      .meta({ description: 'Random extra delay, up to this much, added to each interval so checks of many endpoints spread out. Default: a tenth of the interval.' }),
     rise: z.number().int().min(1).optional().meta({ description: 'Consecutive successes that mark an unhealthy endpoint healthy.' }),
     fall: z.number().int().min(1).optional().meta({ description: 'Consecutive failures that mark a healthy endpoint unhealthy.' }),
     initialState: z
@@ -68,11 +71,11 @@ export const outlierDetection = z
       .nonnegative()
       .optional()
       .meta({ description: 'Consecutive failures (5xx responses, connect failures, resets, timeouts) that eject an endpoint. 0 disables outlier detection.' }),
-    baseEjectionTime: duration.optional().meta({ description: 'How long the first ejection lasts; each further ejection of the same endpoint lasts one base time more.' }),
-    maxEjectionTime: duration.optional().meta({ description: 'Longest an ejection may last.' }),
-    maxEjectedPercent: percent
+    baseEjectionTime: duration
       .optional()
-      .meta({ description: 'At most this share of the endpoints is ejected at once (at least one endpoint may always be).' }),
+      .meta({ description: 'How long the first ejection lasts; each further ejection of the same endpoint lasts one base time more.' }),
+    maxEjectionTime: duration.optional().meta({ description: 'Longest an ejection may last.' }),
+    maxEjectedPercent: percent.optional().meta({ description: 'At most this share of the endpoints is ejected at once (at least one endpoint may always be).' }),
   })
   .meta({ description: 'Passive health: endpoints that keep failing real requests are taken out of rotation for a while.' });
 
@@ -98,7 +101,9 @@ export const retries = z
       .max(10)
       .optional()
       .meta({ description: 'Tries per request, the first included (1 disables retries); each try goes to an endpoint not tried yet.' }),
-    perTryTimeout: duration.optional().meta({ description: 'Time one try has to produce response headers before it is abandoned (and retried when allowed). 0 disables.' }),
+    perTryTimeout: duration
+      .optional()
+      .meta({ description: 'Time one try has to produce response headers before it is abandoned (and retried when allowed). 0 disables.' }),
     retryOn: z
       .array(z.enum(['reset', 'timeout']))
       .optional()
@@ -107,19 +112,14 @@ export const retries = z
       .array(z.number().int().min(400).max(599))
       .optional()
       .meta({ description: 'Response statuses that are retried (the response is discarded), under the same rule as retryOn.' }),
-    bodyBuffer: size
-      .optional()
-      .meta({
-        description:
-          'Request bodies up to this size are kept until the response starts, so that a retry can send them again (Envoy buffers the same way); a larger body is streamed and, once sent, never retried. 0 disables.',
-      }),
-    nonIdempotent: z
-      .boolean()
-      .optional()
-      .meta({
-        description:
-          "Also retry methods that are not idempotent (POST, PATCH) after the request was sent, as nginx's `proxy_next_upstream non_idempotent`: only when the endpoints tolerate a request arriving twice.",
-      }),
+    bodyBuffer: size.optional().meta({
+      description:
+        'Request bodies up to this size are kept until the response starts, so that a retry can send them again (Envoy buffers the same way); a larger body is streamed and, once sent, never retried. 0 disables.',
+    }),
+    nonIdempotent: z.boolean().optional().meta({
+      description:
+        "Also retry methods that are not idempotent (POST, PATCH) after the request was sent, as nginx's `proxy_next_upstream non_idempotent`: only when the endpoints tolerate a request arriving twice.",
+    }),
     budget: z
       .strictObject({
         percent: percent.optional().meta({ description: "Retries in flight at most this share of the upstream's requests in flight." }),
@@ -141,7 +141,10 @@ export const sticky = z
     secure: z.boolean().optional().meta({ description: 'Mark the cookie Secure (sent over HTTPS only).' }),
     sameSite: z.enum(['Strict', 'Lax', 'None']).optional().meta({ description: 'Cookie SameSite attribute.' }),
   })
-  .meta({ description: 'Session persistence: the first response sets a cookie naming its endpoint; later requests go there while it is available, and are balanced again when not.' });
+  .meta({
+    description:
+      'Session persistence: the first response sets a cookie naming its endpoint; later requests go there while it is available, and are balanced again when not.',
+  });
 
 export const upstreamTls = z
   .strictObject({
@@ -159,28 +162,21 @@ export const upstreamTls = z
 
 export const upstream = z
   .strictObject({
-    protocol: z
-      .enum(['http1', 'h2', 'h2c'])
-      .optional()
-      .meta({ description: 'Protocol to the endpoints: `http1`, `h2` (HTTP/2 over TLS, https:// endpoints; ALPN) or `h2c` (HTTP/2 cleartext with prior knowledge, http:// endpoints).' }),
+    protocol: z.enum(['http1', 'h2', 'h2c']).optional().meta({
+      description:
+        'Protocol to the endpoints: `http1`, `h2` (HTTP/2 over TLS, https:// endpoints; ALPN) or `h2c` (HTTP/2 cleartext with prior knowledge, http:// endpoints).',
+    }),
     tls: upstreamTls.optional(),
-    proxyProtocol: z
-      .enum(['v1', 'v2'])
-      .optional()
-      .meta({ description: 'Send a PROXY protocol header (v1 text, v2 binary) with the client address at the start of each connection to an endpoint. tcp:// endpoints only.' }),
-    balancer: z
-      .enum(BALANCER_NAMES)
-      .optional()
-      .meta({ description: 'How requests are spread over the endpoints. See docs/balancing.md for how to choose.' }),
+    proxyProtocol: z.enum(['v1', 'v2']).optional().meta({
+      description: 'Send a PROXY protocol header (v1 text, v2 binary) with the client address at the start of each connection to an endpoint. tcp:// endpoints only.',
+    }),
+    balancer: z.enum(BALANCER_NAMES).optional().meta({ description: 'How requests are spread over the endpoints. See docs/balancing.md for how to choose.' }),
     hashKey: z
       .string()
       .regex(HASH_KEY_PATTERN)
       .optional()
       .meta({ description: 'consistent-hash only: what is hashed, `header:NAME`, `cookie:NAME`, `query:NAME` or `path`. A request without it is balanced at random.' }),
-    hashTable: z
-      .enum(['ring', 'maglev'])
-      .optional()
-      .meta({ description: 'ip-hash and consistent-hash: a weighted ring hash (`ring`) or a Maglev table (`maglev`).' }),
+    hashTable: z.enum(['ring', 'maglev']).optional().meta({ description: 'ip-hash and consistent-hash: a weighted ring hash (`ring`) or a Maglev table (`maglev`).' }),
     sticky: sticky.optional(),
     slowStart: duration
       .optional()
@@ -198,12 +194,7 @@ export const upstream = z
       .enum(['preserve', 'endpoint'])
       .optional()
       .meta({ description: "Host sent upstream: the client's (`preserve`) or the endpoint's host:port (`endpoint`)." }),
-    connectionsPerEndpoint: z
-      .number()
-      .int()
-      .min(1)
-      .optional()
-      .meta({ description: 'Largest number of connections in each endpoint pool.' }),
+    connectionsPerEndpoint: z.number().int().min(1).optional().meta({ description: 'Largest number of connections in each endpoint pool.' }),
     keepAliveTimeout: duration.optional().meta({ description: 'How long an idle pooled connection is kept.' }),
   })
   .meta({ description: 'A pool of endpoints.' });

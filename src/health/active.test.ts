@@ -135,8 +135,7 @@ async function tcpServer(
   return {
     port: (server.address() as net.AddressInfo).port,
     accepted: () => accepted,
-    waitForAccepted: (n) =>
-      accepted >= n ? Promise.resolve() : guard(new Promise<void>((resolve) => (waiter = { n, resolve })), `${n} connections`),
+    waitForAccepted: (n) => (accepted >= n ? Promise.resolve() : guard(new Promise<void>((resolve) => (waiter = { n, resolve })), `${n} connections`)),
   };
 }
 
@@ -243,12 +242,7 @@ test('streaks: a success resets the failure streak and a failure resets the succ
 
 test('http: method, path and Host header are sent as configured (Host defaults to host:port)', async (t) => {
   const origin = await httpOrigin(t);
-  const custom = checker(
-    t,
-    origin.target,
-    config({ method: 'HEAD', path: '/status?deep=1', host: 'health.example' }),
-    () => undefined,
-  );
+  const custom = checker(t, origin.target, config({ method: 'HEAD', path: '/status?deep=1', host: 'health.example' }), () => undefined);
   custom.start();
   await origin.waitForRequests(1);
   custom.stop();
@@ -282,7 +276,14 @@ test('http: status ranges are inclusive and a status outside them fails', async 
   const ranged = checker(
     t,
     origin.target,
-    config({ statuses: [[200, 200], [300, 302]], rise: 1, initialState: 'unhealthy' }),
+    config({
+      statuses: [
+        [200, 200],
+        [300, 302],
+      ],
+      rise: 1,
+      initialState: 'unhealthy',
+    }),
     upChanges.onChange,
   );
   ranged.start();

@@ -77,12 +77,7 @@ export class HealthChecker {
   /** The HTTP check's connection, created lazily and dropped after any failed check. */
   #client: Client | undefined;
 
-  constructor(
-    target: HealthTarget,
-    config: HealthCheckConfig,
-    onChange: (healthy: boolean, reason: string) => void,
-    options: HealthCheckerOptions = {},
-  ) {
+  constructor(target: HealthTarget, config: HealthCheckConfig, onChange: (healthy: boolean, reason: string) => void, options: HealthCheckerOptions = {}) {
     this.#target = target;
     this.#config = config;
     this.#onChange = onChange;
@@ -210,8 +205,11 @@ export class HealthChecker {
     const stopped = new Promise<Outcome>((resolve) => {
       this.#abortInFlight = () => resolve({ ok: false, result: 'stopped', reusable: false });
     });
-    const work = (this.#config.type === 'tcp' ? this.#tcpCheck(controller.signal) : this.#httpCheck(controller.signal))
-      .catch((err: unknown) => ({ ok: false, result: describeError(err), reusable: false }));
+    const work = (this.#config.type === 'tcp' ? this.#tcpCheck(controller.signal) : this.#httpCheck(controller.signal)).catch((err: unknown) => ({
+      ok: false,
+      result: describeError(err),
+      reusable: false,
+    }));
     const outcome = await Promise.race([work, timedOut, stopped]);
     clearTimeout(timer);
     this.#abortInFlight = undefined;

@@ -146,8 +146,10 @@ export function renderReply(reply: Reply, requestId: string, requestHeaders: Inc
       else for (const one of v) headers.raw.push(name, one);
     }
   }
-  if (reply.body !== undefined) body = typeof reply.body === 'string' ? Buffer.from(reply.body) : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength);
-  if (status !== 204 && status !== 304 && !(status >= 100 && status < 200) && !headers.has('content-length')) headers.raw.push('content-length', String(body?.length ?? 0));
+  if (reply.body !== undefined)
+    body = typeof reply.body === 'string' ? Buffer.from(reply.body) : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength);
+  if (status !== 204 && status !== 304 && !(status >= 100 && status < 200) && !headers.has('content-length'))
+    headers.raw.push('content-length', String(body?.length ?? 0));
   if (!headers.has('x-request-id')) headers.raw.push('x-request-id', requestId);
   status = status | 0;
   return { status, headers, body };

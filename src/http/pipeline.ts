@@ -132,12 +132,8 @@ function bodyStep(s: RequestSession): void {
   const route = s.routed!;
   const keep = route.upstream?.config.retries.bodyBuffer ?? 0;
   const counted = s.down.headers['content-length'] === undefined;
-  const body = new RequestBody(
-    s.down.body(),
-    Math.max(keep, chain.bodyBytes),
-    counted ? route.maxBodySize : 0,
-    counted ? (n) => (s.bytesIn += n) : () => undefined,
-    () => s.sendContinue(),
+  const body = new RequestBody(s.down.body(), Math.max(keep, chain.bodyBytes), counted ? route.maxBodySize : 0, counted ? (n) => (s.bytesIn += n) : () => undefined, () =>
+    s.sendContinue(),
   );
   s.body = body;
   body.prefix(chain.bodyBytes).then(

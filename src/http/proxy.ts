@@ -137,7 +137,13 @@ class Forwarding implements TryOwner, AttemptHandle {
       const replay = r.attempts > 1 && r.bodyBuffer > 0 && this.selection.retrySent;
       if (cl !== undefined) s.bytesIn = Number(cl);
       if (cl === undefined || replay) {
-        reader = new RequestBody(down.body(), replay ? r.bodyBuffer : 0, cl === undefined ? route.maxBodySize : 0, cl === undefined ? (n) => (s.bytesIn += n) : noCount, () => s.sendContinue());
+        reader = new RequestBody(
+          down.body(),
+          replay ? r.bodyBuffer : 0,
+          cl === undefined ? route.maxBodySize : 0,
+          cl === undefined ? (n) => (s.bytesIn += n) : noCount,
+          () => s.sendContinue(),
+        );
         s.body = reader;
       } else direct = down.body();
     }

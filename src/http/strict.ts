@@ -51,7 +51,10 @@ export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
  * `maxHeaderListSize`: nghttp2 enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the client
  * has acknowledged our SETTINGS, and a client need never do that.
  */
-export function checkH2(req: { readonly rawHeaders: readonly string[]; readonly method: string; readonly headers: IncomingMessage['headers'] }, maxHeaderListSize = Infinity): ErrorCode | undefined {
+export function checkH2(
+  req: { readonly rawHeaders: readonly string[]; readonly method: string; readonly headers: IncomingMessage['headers'] },
+  maxHeaderListSize = Infinity,
+): ErrorCode | undefined {
   const raw = req.rawHeaders;
   let hosts = 0;
   let size = 0;

@@ -147,7 +147,13 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
       const sentAt = performance.now();
       let answer: UpgradeAnswer;
       try {
-        answer = await sendUpgrade(conn, { method: down.method, target, headers: sent, maxHeaderSize: s.settings.maxHeaderSize, timeout: route.timeouts.responseHeaders });
+        answer = await sendUpgrade(conn, {
+          method: down.method,
+          target,
+          headers: sent,
+          maxHeaderSize: s.settings.maxHeaderSize,
+          timeout: route.timeouts.responseHeaders,
+        });
       } catch (err) {
         conn.destroy();
         if (client.destroyed) return;

@@ -90,7 +90,8 @@ export class TcpListener {
     const rt = this.#generation;
     rt.generation.enter();
     client.once('close', () => rt.generation.leave());
-    const forwarded = this.config.protocol === 'tls-passthrough' ? forwardBySni(rt, client, this.config.headerTimeout, forwardConnection) : forwardConnection(rt, client, rt.upstream!);
+    const forwarded =
+      this.config.protocol === 'tls-passthrough' ? forwardBySni(rt, client, this.config.headerTimeout, forwardConnection) : forwardConnection(rt, client, rt.upstream!);
     forwarded.catch(() => client.destroy());
   }
 

@@ -114,7 +114,10 @@ export class CertificateStore {
       const c = e.config;
       const loaded = loadCertificate(c.certFile, c.keyFile);
       if (!loaded.ok) {
-        this.#log.error({ listener: this.#listener, cert: c.certFile, problem: `expected ${loaded.problem.expected}, found ${loaded.problem.found}` }, 'certificate files rejected; the old certificate keeps serving');
+        this.#log.error(
+          { listener: this.#listener, cert: c.certFile, problem: `expected ${loaded.problem.expected}, found ${loaded.problem.found}` },
+          'certificate files rejected; the old certificate keeps serving',
+        );
         return e.config;
       }
       if (loaded.value.cert === c.cert && loaded.value.key === c.key) return c;
@@ -134,7 +137,10 @@ export class CertificateStore {
     if (cc === undefined) return false;
     const ca = loadCa(cc.caFile);
     if (!ca.ok) {
-      this.#log.error({ listener: this.#listener, ca: cc.caFile, problem: `expected ${ca.problem.expected}, found ${ca.problem.found}` }, 'client CA file rejected; the old one keeps verifying');
+      this.#log.error(
+        { listener: this.#listener, ca: cc.caFile, problem: `expected ${ca.problem.expected}, found ${ca.problem.found}` },
+        'client CA file rejected; the old one keeps verifying',
+      );
       return false;
     }
     if (ca.value === cc.ca) return false;

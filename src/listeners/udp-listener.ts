@@ -180,10 +180,13 @@ export class UdpListener {
   #startSweep(): void {
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
     const idle = this.#settings.sessionIdle;
-    this.#sweep = setInterval(() => {
-      const cutoff = performance.now() - idle;
-      this.#endWhere((s) => s.last <= cutoff, 'idle');
-    }, Math.max(10, Math.floor(idle / 4)));
+    this.#sweep = setInterval(
+      () => {
+        const cutoff = performance.now() - idle;
+        this.#endWhere((s) => s.last <= cutoff, 'idle');
+      },
+      Math.max(10, Math.floor(idle / 4)),
+    );
     this.#sweep.unref();
   }
 

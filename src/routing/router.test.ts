@@ -74,6 +74,10 @@ test('router: no route at all gives undefined', () => {
 });
 
 test('router: equal specificity falls back to config order', () => {
-  const r = new Router([route('first', { path: { kind: 'prefix', value: '/a' } }), route('second', { path: { kind: 'prefix', value: '/b' } }), route('third', { path: { kind: 'prefix', value: '/a' } })]);
+  const r = new Router([
+    route('first', { path: { kind: 'prefix', value: '/a' } }),
+    route('second', { path: { kind: 'prefix', value: '/b' } }),
+    route('third', { path: { kind: 'prefix', value: '/a' } }),
+  ]);
   assert.equal(r.match(input('x', '/a'))?.config.name, 'first');
 });

@@ -46,7 +46,10 @@ function wholeNumber(name: string, text: string | undefined, min: number, max: n
 
 function algorithmList(text: string | undefined): BalancerName[] | undefined {
   if (text === undefined) return undefined;
-  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const valid = BALANCER_NAMES as readonly string[];
   const unknown = names.filter((n) => !valid.includes(n));
   if (unknown.length || names.length === 0) {

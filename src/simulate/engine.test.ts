@@ -82,7 +82,10 @@ test('overload: the queue grows, and latency with it', () => {
   const deciles = Array.from({ length: 10 }, (_, i) => mean(record.latency.subarray(i * 300, (i + 1) * 300)));
   for (let i = 1; i < 10; i++) assert.ok(deciles[i] > deciles[i - 1], `deciles ${deciles.join(', ')}`);
   assert.ok(deciles[9] > 10 * deciles[0] && deciles[9] > 5000, `deciles ${deciles.join(', ')}`);
-  assert.ok(record.error.every((e) => e === 0), 'no queue limit: nothing is refused');
+  assert.ok(
+    record.error.every((e) => e === 0),
+    'no queue limit: nothing is refused',
+  );
 });
 
 test('a queue limit answers errors at once instead of queueing without end', () => {
@@ -132,13 +135,19 @@ test('failure: refused until detection, then out of the set; back after recovery
     if (t >= 22_000) assert.equal(record.error[r], 0);
   }
   assert.ok(refused > 50, `refused ${refused}`);
-  assert.ok([...record.endpointOf].some((e, r) => e === 0 && time[r] >= 22_000), 's1 gets traffic again');
+  assert.ok(
+    [...record.endpointOf].some((e, r) => e === 0 && time[r] >= 22_000),
+    's1 gets traffic again',
+  );
 });
 
 test('hash keys: ip-hash sees the client address, consistent-hash the request key', () => {
   const s = scenario({ rate: 100, requests: 3000, endpoints: ['s1', 's2', 's3'].map((n) => endpoint(n, { capacity: 4 })) });
   const arrivals = drawArrivals(s, 1);
-  for (const [algorithm, keyOf] of [['ip-hash', arrivals.client], ['consistent-hash', arrivals.key]] as const) {
+  for (const [algorithm, keyOf] of [
+    ['ip-hash', arrivals.client],
+    ['consistent-hash', arrivals.key],
+  ] as const) {
     const record = simulate(s, arrivals, algorithm, 1);
     const seen = new Map<number, number>();
     for (let r = 0; r < 3000; r++) {

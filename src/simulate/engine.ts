@@ -117,13 +117,7 @@ function hashKeys(algorithm: BalancerName, arrivals: Arrivals): (r: number) => s
  * Runs `scenario`'s `arrivals` through the production balancer `algorithm`. `factory` is for tests
  * that watch the balancer; it defaults to the registry's.
  */
-export function simulate(
-  scenario: Scenario,
-  arrivals: Arrivals,
-  algorithm: BalancerName,
-  seed: number,
-  factory: BalancerFactory = balancers[algorithm],
-): RunRecord {
+export function simulate(scenario: Scenario, arrivals: Arrivals, algorithm: BalancerName, seed: number, factory: BalancerFactory = balancers[algorithm]): RunRecord {
   const n = arrivals.time.length;
   const endpoints = scenario.endpoints.map((m, i) => new SimEndpoint(m, i));
   const byName = new Map(endpoints.map((e) => [e.model.name, e]));

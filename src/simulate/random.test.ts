@@ -9,8 +9,14 @@ test('mulberry32: a seed fixes the sequence; values are in [0, 1)', () => {
   const b = mulberry32(42);
   const c = mulberry32(43);
   const xs = Array.from({ length: 1000 }, () => a());
-  assert.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
-  assert.notDeepEqual(xs.slice(0, 10), Array.from({ length: 10 }, () => c()));
+  assert.deepEqual(
+    xs,
+    Array.from({ length: 1000 }, () => b()),
+  );
+  assert.notDeepEqual(
+    xs.slice(0, 10),
+    Array.from({ length: 10 }, () => c()),
+  );
   assert.ok(xs.every((x) => x >= 0 && x < 1));
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(Math.abs(mean - 0.5) < 0.03, `mean ${mean}`);
@@ -44,7 +50,10 @@ test('discrete draws in proportion to the weights; Zipf weights fall as 1/rank^s
   const r = mulberry32(3);
   const counts = [0, 0, 0];
   for (let i = 0; i < 30_000; i++) counts[pick(r)]++;
-  assert.deepEqual(counts.map((c) => Math.round(c / 3000)), [1, 2, 7]);
+  assert.deepEqual(
+    counts.map((c) => Math.round(c / 3000)),
+    [1, 2, 7],
+  );
   assert.deepEqual(zipfWeights(3, 1), [1, 1 / 2, 1 / 3]);
   assert.deepEqual(zipfWeights(3, 0), [1, 1, 1]);
 });

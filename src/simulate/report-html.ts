@@ -117,8 +117,18 @@ function algorithmCard(run: RunSummary): string {
   const names = run.endpoints.map((e) => e.name);
   return (
     `<div class="card"><h3>${escapeHtml(run.algorithm)}</h3>` +
-    barChart('share of requests', names, run.endpoints.map((e) => e.share * 100), (v) => `${v.toFixed(1)}%`) +
-    barChart('p99 latency (ms)', names, run.endpoints.map((e) => e.p99), fmtMs) +
+    barChart(
+      'share of requests',
+      names,
+      run.endpoints.map((e) => e.share * 100),
+      (v) => `${v.toFixed(1)}%`,
+    ) +
+    barChart(
+      'p99 latency (ms)',
+      names,
+      run.endpoints.map((e) => e.p99),
+      fmtMs,
+    ) +
     `</div>`
   );
 }
@@ -128,7 +138,10 @@ function scenarioSection(result: ScenarioResult): string {
   return (
     `<section><h2>${escapeHtml(s.name)}</h2><p>${escapeHtml(s.description)}</p>` +
     `<p class="meta">${s.requests} requests per algorithm at ${s.rate} req/s, seed ${seed}</p>` +
-    summaryTable(runs, s.events.some((e) => e.type === 'fail')) +
+    summaryTable(
+      runs,
+      s.events.some((e) => e.type === 'fail'),
+    ) +
     timelineChart(runs) +
     `<div class="cards">${runs.map(algorithmCard).join('')}</div>` +
     (s.explanation ? `<h3>What this shows</h3><p>${escapeHtml(s.explanation)}</p>` : '') +

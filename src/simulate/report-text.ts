@@ -65,8 +65,7 @@ export function scenarioText(result: ScenarioResult): string {
   const lines = [
     `=== ${s.name} ===`,
     ...wrap(s.description),
-    `${s.requests} requests per algorithm at ${s.rate} req/s (about ${span.toFixed(1)} s), ` +
-      `${s.clients.count} clients, ${s.keys.count} keys, seed ${seed}`,
+    `${s.requests} requests per algorithm at ${s.rate} req/s (about ${span.toFixed(1)} s), ` + `${s.clients.count} clients, ${s.keys.count} keys, seed ${seed}`,
     '',
   ];
   const failure = s.events.some((e) => e.type === 'fail');

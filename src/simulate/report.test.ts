@@ -23,7 +23,10 @@ test('text: per algorithm a table per endpoint, a summary, keys moved for failur
   assert.match(text, /^ {2}keys moved: \d+\.\d% \(\d+ of \d+ keys/m);
   assert.match(text, /^Summary: failure\n {2}algorithm +mean ms +p99 ms +errors +keys moved$/m);
   assert.match(text, /^What this shows:\n {2}Until health checking/m);
-  assert.ok(text.split('\n').every((l) => l.length <= 100), 'no line over 100 columns');
+  assert.ok(
+    text.split('\n').every((l) => l.length <= 100),
+    'no line over 100 columns',
+  );
 });
 
 test('text: a failure shorter than its detection delay has no keys moved, and says why', () => {

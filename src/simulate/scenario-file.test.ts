@@ -71,7 +71,11 @@ algorithms: [round-robin, fastest]
     /^bad\.yaml:11:40: events\[1\]\.at: expected a percentage of the run such as 40%, .*found "soon"$/,
     /^bad\.yaml:12:27: algorithms\[1\]: expected one of "round-robin", .*"consistent-hash", found "fastest"$/,
   ];
-  for (const re of expected) assert.ok(r.errors.some((e) => re.test(e)), `${re}\n${r.errors.join('\n')}`);
+  for (const re of expected)
+    assert.ok(
+      r.errors.some((e) => re.test(e)),
+      `${re}\n${r.errors.join('\n')}`,
+    );
   assert.equal(r.errors.length, expected.length, r.errors.join('\n'));
 });
 
@@ -88,8 +92,14 @@ events:
     'x.yaml',
   );
   assert.ok(!r.ok);
-  assert.ok(r.errors.some((e) => /^x\.yaml:4:\d+: endpoints\[0\]\.service: expected a lognormal service with exactly one of p99 and sigma/.test(e)), r.errors.join('\n'));
-  assert.ok(r.errors.some((e) => /^x\.yaml:5:\d+: endpoints\[1\]\.service\.p99: expected a p99 above the mean/.test(e)), r.errors.join('\n'));
+  assert.ok(
+    r.errors.some((e) => /^x\.yaml:4:\d+: endpoints\[0\]\.service: expected a lognormal service with exactly one of p99 and sigma/.test(e)),
+    r.errors.join('\n'),
+  );
+  assert.ok(
+    r.errors.some((e) => /^x\.yaml:5:\d+: endpoints\[1\]\.service\.p99: expected a p99 above the mean/.test(e)),
+    r.errors.join('\n'),
+  );
 
   const names = parseScenario(
     `name: x
@@ -103,8 +113,14 @@ events:
     'y.yaml',
   );
   assert.ok(!names.ok);
-  assert.ok(names.errors.some((e) => /^y\.yaml:5:\d+: endpoints\[1\]\.name: expected a name no other endpoint has, found "a"$/.test(e)), names.errors.join('\n'));
-  assert.ok(names.errors.some((e) => /^y\.yaml:7:\d+: events\[0\]\.endpoint: expected the name of an endpoint \(a, a\), found "b"$/.test(e)), names.errors.join('\n'));
+  assert.ok(
+    names.errors.some((e) => /^y\.yaml:5:\d+: endpoints\[1\]\.name: expected a name no other endpoint has, found "a"$/.test(e)),
+    names.errors.join('\n'),
+  );
+  assert.ok(
+    names.errors.some((e) => /^y\.yaml:7:\d+: events\[0\]\.endpoint: expected the name of an endpoint \(a, a\), found "b"$/.test(e)),
+    names.errors.join('\n'),
+  );
 });
 
 test('YAML syntax errors and a file that is not a map are reported, not thrown', () => {

@@ -35,7 +35,7 @@ export const SCENARIOS: readonly Scenario[] = [
     endpoints: fleet(4),
     explanation:
       'With identical servers every algorithm spreads the load about evenly, and latency is mostly ' +
-      'the servers\' own service time. The differences that remain come from queueing: algorithms that ' +
+      "the servers' own service time. The differences that remain come from queueing: algorithms that " +
       'look at load (least-connections, least-response-time, power-of-two) avoid sending a request to a ' +
       'server that is momentarily busy, so their p99 is lower than blind rotation or random choice. The ' +
       'hashing algorithms are only as even as their keys: a popular client or key lands on one server.',
@@ -96,7 +96,7 @@ export const SCENARIOS: readonly Scenario[] = [
       'make it worse: a refused connection ends at once, so the failed server looks idle and attracts ' +
       'more than its share. Afterwards the hashing algorithms keep almost every key (consistent-hash) or ' +
       'client (ip-hash) on the server it had, "moved" close to 0%, which keeps caches and sessions warm; ' +
-      'only the failed server\'s keys move, and a heavy key or client moves whole onto one server, which ' +
+      "only the failed server's keys move, and a heavy key or client moves whole onto one server, which " +
       'may overload it. The other algorithms reshuffle keys freely, so their "keys moved" is large; that ' +
       'matters only if your servers keep per-key state.',
   },

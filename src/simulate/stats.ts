@@ -94,7 +94,8 @@ function keysMoved(scenario: Scenario, arrivals: Arrivals, record: RunRecord): K
     const t = arrivals.time[r];
     const e = record.endpointOf[r];
     if (e < 0) continue;
-    if (t < failAt) before[keyOf[r]] = e; // the last one before
+    if (t < failAt)
+      before[keyOf[r]] = e; // the last one before
     else if (t >= out.time && t < back && after[keyOf[r]] < 0) after[keyOf[r]] = e; // the first one after
   }
   let of = 0;

@@ -44,7 +44,15 @@ const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
 function hello(opts: { ext?: Buffer; extLength?: number; session?: number; suites?: number; type?: number; version?: number } = {}): Buffer {
   const session = opts.session ?? 0;
   const suites = opts.suites ?? 2;
-  const parts = [Buffer.from([opts.version ?? 3, 3]), Buffer.alloc(32, 7), Buffer.from([session]), Buffer.alloc(Math.min(session, 40)), u16(suites), Buffer.alloc(suites, 0x13), Buffer.from([1, 0])];
+  const parts = [
+    Buffer.from([opts.version ?? 3, 3]),
+    Buffer.alloc(32, 7),
+    Buffer.from([session]),
+    Buffer.alloc(Math.min(session, 40)),
+    u16(suites),
+    Buffer.alloc(suites, 0x13),
+    Buffer.from([1, 0]),
+  ];
   if (opts.ext !== undefined) parts.push(u16(opts.extLength ?? opts.ext.length), opts.ext);
   const body = Buffer.concat(parts);
   return Buffer.concat([Buffer.from([opts.type ?? 1, body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff]), body]);
@@ -82,9 +90,26 @@ const cases: Array<{ name: string; bytes: () => Buffer; want: ClientHelloResult 
   { name: 'a real TLS 1.2 ClientHello', bytes: () => tls12, want: ok('old.example.test') },
   { name: 'followed by more bytes', bytes: () => Buffer.concat([named, Buffer.from([23, 3, 3, 0, 1, 0])]), want: ok('a.example.test') },
   { name: 'spread over records of 100 bytes', bytes: () => records(named.subarray(5), 100), want: ok('a.example.test') },
-  { name: 'spread over 1-byte records', bytes: () => records(hello({ ext: Buffer.concat([sni([[0, 'x.io']]), u16(21), u16(100), Buffer.alloc(100)]) }), 1), want: invalid('ClientHello over more than 64 records') },
+  {
+    name: 'spread over 1-byte records',
+    bytes: () => records(hello({ ext: Buffer.concat([sni([[0, 'x.io']]), u16(21), u16(100), Buffer.alloc(100)]) }), 1),
+    want: invalid('ClientHello over more than 64 records'),
+  },
   { name: 'no extensions block', bytes: () => records(hello(), 512), want: ok(undefined) },
-  { name: 'a non-host_name entry skipped', bytes: () => records(hello({ ext: sni([[7, 'zz'], [0, 'h.example']]) }), 512), want: ok('h.example') },
+  {
+    name: 'a non-host_name entry skipped',
+    bytes: () =>
+      records(
+        hello({
+          ext: sni([
+            [7, 'zz'],
+            [0, 'h.example'],
+          ]),
+        }),
+        512,
+      ),
+    want: ok('h.example'),
+  },
   { name: 'HTTP instead of TLS', bytes: () => Buffer.from('GET / HTTP/1.1\r\n'), want: invalid('not a TLS handshake record') },
   { name: 'one wrong byte is enough', bytes: () => Buffer.from([0x16, 0x02]), want: invalid('not a TLS record version') },
   { name: 'an empty record', bytes: () => Buffer.from([22, 3, 1, 0, 0]), want: invalid('bad record length 0') },
@@ -95,10 +120,31 @@ const cases: Array<{ name: string; bytes: () => Buffer; want: ClientHelloResult 
   { name: 'a bad ClientHello version', bytes: () => records(hello({ version: 2 }), 512), want: invalid('not a TLS ClientHello version') },
   { name: 'session id too long', bytes: () => records(hello({ session: 33 }), 512), want: invalid('session id longer than 32 bytes') },
   { name: 'odd cipher suites length', bytes: () => records(hello({ suites: 3 }), 512), want: invalid('bad cipher suites length') },
-  { name: 'extensions length past the end', bytes: () => records(hello({ ext: sni([[0, 'a.io']]), extLength: 200 }), 512), want: invalid('length past its enclosing block') },
-  { name: 'bytes after the extensions', bytes: () => records(hello({ ext: Buffer.concat([sni([[0, 'a.io']]), Buffer.from([0])]), extLength: 13 }), 512), want: invalid('bytes after the extensions') },
+  {
+    name: 'extensions length past the end',
+    bytes: () => records(hello({ ext: sni([[0, 'a.io']]), extLength: 200 }), 512),
+    want: invalid('length past its enclosing block'),
+  },
+  {
+    name: 'bytes after the extensions',
+    bytes: () => records(hello({ ext: Buffer.concat([sni([[0, 'a.io']]), Buffer.from([0])]), extLength: 13 }), 512),
+    want: invalid('bytes after the extensions'),
+  },
   { name: 'server_name list length wrong', bytes: () => records(hello({ ext: sni([[0, 'a.io']], 3) }), 512), want: invalid('bad server_name extension') },
-  { name: 'two host names', bytes: () => records(hello({ ext: sni([[0, 'a.io'], [0, 'b.io']]) }), 512), want: invalid('two host names') },
+  {
+    name: 'two host names',
+    bytes: () =>
+      records(
+        hello({
+          ext: sni([
+            [0, 'a.io'],
+            [0, 'b.io'],
+          ]),
+        }),
+        512,
+      ),
+    want: invalid('two host names'),
+  },
   { name: 'server_name twice', bytes: () => records(hello({ ext: Buffer.concat([sni([[0, 'a.io']]), sni([[0, 'a.io']])]) }), 512), want: invalid('extension 0 twice') },
   { name: 'a host name with a space', bytes: () => records(hello({ ext: sni([[0, 'a b.io']]) }), 512), want: invalid('bad host name') },
   { name: 'an empty host name', bytes: () => records(hello({ ext: sni([[0, '']]) }), 512), want: invalid('bad host name') },

@@ -18,7 +18,7 @@
 export type ClientHelloResult =
   | { readonly kind: 'incomplete' }
   | { readonly kind: 'invalid'; readonly reason: string }
-  | { readonly kind: 'ok'; /** The host_name of server_name, lower-cased; undefined without one. */ readonly serverName: string | undefined };
+  | { readonly kind: 'ok' /** The host_name of server_name, lower-cased; undefined without one. */; readonly serverName: string | undefined };
 
 /** The largest ClientHello handshake message (header included) accepted; past it, `invalid`. */
 export const CLIENT_HELLO_MAX_BYTES = 16 * 1024;

@@ -77,7 +77,11 @@ test('v2 LOCAL round trips with the addresses ignored', () => {
   const header = encodeProxyV2(v2Cases[0], { command: 'local' });
   assert.deepEqual(header, V2_LOCAL);
   assert.deepEqual(parseProxyHeader(header), {
-    kind: 'ok', version: 2, command: 'local', addresses: { family: 'unknown' }, headerLength: 16,
+    kind: 'ok',
+    version: 2,
+    command: 'local',
+    addresses: { family: 'unknown' },
+    headerLength: 16,
   });
 });
 
@@ -88,10 +92,18 @@ test('parses the known-good vectors of the spec and hand-built v2 headers', () =
 
   const spec6 = `PROXY TCP6 ${MAX6} ${MAX6} 65535 65535\r\n`;
   assert.deepEqual(ok(parseProxyHeader(text(spec6))).addresses, {
-    family: 'tcp6', sourceAddress: MAX6, destinationAddress: MAX6, sourcePort: 65535, destinationPort: 65535,
+    family: 'tcp6',
+    sourceAddress: MAX6,
+    destinationAddress: MAX6,
+    sourcePort: 65535,
+    destinationPort: 65535,
   });
   assert.deepEqual(ok(parseProxyHeader(text('PROXY UNKNOWN\r\n'))), {
-    kind: 'ok', version: 1, command: 'proxy', addresses: { family: 'unknown' }, headerLength: 15,
+    kind: 'ok',
+    version: 1,
+    command: 'proxy',
+    addresses: { family: 'unknown' },
+    headerLength: 15,
   });
   // The spec's worst case: exactly 107 bytes, everything after UNKNOWN ignored.
   const worst = text(`PROXY UNKNOWN ${MAX6} ${MAX6} 65535 65535\r\n`);
@@ -185,15 +197,41 @@ test('rejects malformed v1 headers', () => {
 
 test('rejects a v1 beginning as soon as it can no longer become valid', () => {
   const cases = [
-    'G', 'PROXY\t', 'PROXY  ', 'PROXY TCP5', 'PROXY TCP44', 'PROXY UNKNOWNX', 'PROXY TCP4 256', 'PROXY TCP4 01',
-    'PROXY TCP4 1.2.3.4.', 'PROXY TCP4 1..', 'PROXY TCP4 1.2.3.4  ', 'PROXY TCP6 ::g', 'PROXY TCP6 ::1%',
-    'PROXY TCP4 1.2.3.4 5.6.7.8 080', 'PROXY TCP4 1.2.3.4 5.6.7.8 65536', 'PROXY TCP4 1.2.3.4 5.6.7.8 1 2 ',
-    'PROXY TCP4 1.2.3.4\r', 'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX', 'PROXY TCP4 1.2.3.4\n', 'PROXY UNKNOWN \x7f',
+    'G',
+    'PROXY\t',
+    'PROXY  ',
+    'PROXY TCP5',
+    'PROXY TCP44',
+    'PROXY UNKNOWNX',
+    'PROXY TCP4 256',
+    'PROXY TCP4 01',
+    'PROXY TCP4 1.2.3.4.',
+    'PROXY TCP4 1..',
+    'PROXY TCP4 1.2.3.4  ',
+    'PROXY TCP6 ::g',
+    'PROXY TCP6 ::1%',
+    'PROXY TCP4 1.2.3.4 5.6.7.8 080',
+    'PROXY TCP4 1.2.3.4 5.6.7.8 65536',
+    'PROXY TCP4 1.2.3.4 5.6.7.8 1 2 ',
+    'PROXY TCP4 1.2.3.4\r',
+    'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX',
+    'PROXY TCP4 1.2.3.4\n',
+    'PROXY UNKNOWN \x7f',
   ];
   for (const prefix of cases) assertInvalid(text(prefix), JSON.stringify(prefix));
   const stillValid = [
-    '', 'P', 'PROXY ', 'PROXY T', 'PROXY UNK', 'PROXY UNKNOWN', 'PROXY UNKNOWN anything at all', 'PROXY TCP4 1.2.3.',
-    'PROXY TCP6 ::ffff:1.2.', 'PROXY TCP4 1.2.3.4 5.6.7.8 6553', 'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r', `PROXY UNKNOWN ${'a'.repeat(92)}`,
+    '',
+    'P',
+    'PROXY ',
+    'PROXY T',
+    'PROXY UNK',
+    'PROXY UNKNOWN',
+    'PROXY UNKNOWN anything at all',
+    'PROXY TCP4 1.2.3.',
+    'PROXY TCP6 ::ffff:1.2.',
+    'PROXY TCP4 1.2.3.4 5.6.7.8 6553',
+    'PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r',
+    `PROXY UNKNOWN ${'a'.repeat(92)}`,
   ];
   for (const prefix of stillValid) assert.equal(parseProxyHeader(text(prefix)).kind, 'incomplete', JSON.stringify(prefix));
 });
@@ -228,7 +266,11 @@ test('rejects malformed v2 headers, as soon as the bad byte arrives', () => {
 test('v2 LOCAL ignores the family byte and the block', () => {
   const header = bytes(`${SIG} 20 ff 0005 0102030405`);
   assert.deepEqual(parseProxyHeader(header), {
-    kind: 'ok', version: 2, command: 'local', addresses: { family: 'unknown' }, headerLength: 21,
+    kind: 'ok',
+    version: 2,
+    command: 'local',
+    addresses: { family: 'unknown' },
+    headerLength: 21,
   });
 });
 
@@ -248,7 +290,16 @@ test('encoders reject what the protocol cannot carry', () => {
     ['v2 unix path of 109 bytes', () => encodeProxyV2({ family: 'unix', sourceAddress: `/${'p'.repeat(108)}` })],
     ['v2 TLV type 256', () => encodeProxyV2(tcp4, { tlvs: [{ type: 256, value: Buffer.alloc(0) }] })],
     ['v2 TLV of 65536 bytes', () => encodeProxyV2(tcp4, { tlvs: [{ type: 1, value: Buffer.alloc(65536) }] })],
-    ['v2 block over 65535 bytes', () => encodeProxyV2(tcp4, { tlvs: [{ type: 1, value: Buffer.alloc(40000) }, { type: 2, value: Buffer.alloc(40000) }] })],
+    [
+      'v2 block over 65535 bytes',
+      () =>
+        encodeProxyV2(tcp4, {
+          tlvs: [
+            { type: 1, value: Buffer.alloc(40000) },
+            { type: 2, value: Buffer.alloc(40000) },
+          ],
+        }),
+    ],
     ['v2 LOCAL with TLVs', () => encodeProxyV2(tcp4, { command: 'local', tlvs: TLVS })],
   ];
   for (const [name, encode] of bad) assert.throws(encode, RangeError, name);

@@ -48,8 +48,13 @@ const V1_PROTOCOLS = ['TCP4', 'TCP6', 'UNKNOWN'];
 const V2_SIGNATURE = Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1');
 /** The seven family/transport bytes v2 defines (any other is invalid), with their address block sizes. */
 const V2_FAMILIES: ReadonlyArray<[byte: number, family: Family, size: number]> = [
-  [0x00, 'unknown', 0], [0x11, 'tcp4', 12], [0x12, 'udp4', 12], [0x21, 'tcp6', 36],
-  [0x22, 'udp6', 36], [0x31, 'unix', 216], [0x32, 'unixgram', 216],
+  [0x00, 'unknown', 0],
+  [0x11, 'tcp4', 12],
+  [0x12, 'udp4', 12],
+  [0x21, 'tcp6', 36],
+  [0x22, 'udp6', 36],
+  [0x31, 'unix', 216],
+  [0x32, 'unixgram', 216],
 ];
 const V2_BY_BYTE = new Map(V2_FAMILIES.map(([byte, family, size]) => [byte, { family, size }]));
 const V2_BY_FAMILY = new Map(V2_FAMILIES.map(([byte, family, size]) => [family, { byte, size }]));
@@ -142,10 +147,16 @@ function parseV1(buf: Buffer): ParseResult {
   if (lf === -1) return INCOMPLETE;
   const [proto, src, dst, sport, dport] = fields;
   const family = proto === 'TCP4' ? 'tcp4' : 'tcp6';
-  const addresses: ProxyAddresses = proto === 'UNKNOWN' ? { family: 'unknown' } : {
-    family, sourceAddress: canonical(src, family), destinationAddress: canonical(dst, family),
-    sourcePort: Number(sport), destinationPort: Number(dport),
-  };
+  const addresses: ProxyAddresses =
+    proto === 'UNKNOWN'
+      ? { family: 'unknown' }
+      : {
+          family,
+          sourceAddress: canonical(src, family),
+          destinationAddress: canonical(dst, family),
+          sourcePort: Number(sport),
+          destinationPort: Number(dport),
+        };
   return { kind: 'ok', version: 1, command: 'proxy', addresses, headerLength: lf + 1 };
 }
 
@@ -204,12 +215,14 @@ function v2Addresses(buf: Buffer, family: Family): ProxyAddresses {
   }
   if (family === 'unknown') return { family };
   const width = family === 'tcp4' || family === 'udp4' ? 4 : 16;
-  const address = (at: number): string => width === 4
-    ? buf.subarray(at, at + 4).join('.')
-    : canonical(Array.from({ length: 8 }, (_, i) => buf.readUInt16BE(at + 2 * i).toString(16)).join(':'), 'tcp6');
+  const address = (at: number): string =>
+    width === 4 ? buf.subarray(at, at + 4).join('.') : canonical(Array.from({ length: 8 }, (_, i) => buf.readUInt16BE(at + 2 * i).toString(16)).join(':'), 'tcp6');
   return {
-    family, sourceAddress: address(16), destinationAddress: address(16 + width),
-    sourcePort: buf.readUInt16BE(16 + 2 * width), destinationPort: buf.readUInt16BE(18 + 2 * width),
+    family,
+    sourceAddress: address(16),
+    destinationAddress: address(16 + width),
+    sourcePort: buf.readUInt16BE(16 + 2 * width),
+    destinationPort: buf.readUInt16BE(18 + 2 * width),
   };
 }
 

@@ -66,7 +66,7 @@ export function dial(endpoint: Dialable, timeout: number): Dialled {
 
 /** What the endpoint answered to an upgrade request. */
 export type UpgradeAnswer =
-  | { readonly switched: true; readonly response: IncomingMessage; /** Bytes after the 101 head. */ readonly rest: Buffer }
+  | { readonly switched: true; readonly response: IncomingMessage /** Bytes after the 101 head. */; readonly rest: Buffer }
   | { readonly switched: false; readonly response: IncomingMessage };
 
 export interface UpgradeRequest {
@@ -98,7 +98,9 @@ export function sendUpgrade(conn: Socket, r: UpgradeRequest): Promise<UpgradeAns
       insecureHTTPParser: false,
     });
     const timer =
-      r.timeout > 0 ? setTimeout(() => req.destroy(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the endpoint did not answer the upgrade in time')), r.timeout) : undefined;
+      r.timeout > 0
+        ? setTimeout(() => req.destroy(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the endpoint did not answer the upgrade in time')), r.timeout)
+        : undefined;
     req.once('upgrade', (response: IncomingMessage, _socket, rest: Buffer) => {
       clearTimeout(timer);
       resolve({ switched: true, response, rest });

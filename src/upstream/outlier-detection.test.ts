@@ -22,7 +22,12 @@ function detector(names: string[], config: Partial<OutlierConfig> = {}) {
   const clock = { now: 1_000_000 };
   const endpoints = new Map(names.map((n) => [n, endpoint(n)]));
   const events: string[] = [];
-  const od = new OutlierDetection({ ...CONFIG, ...config }, endpoints, { ejected: (e, reason) => events.push(`ejected ${e.name}: ${reason}`), returned: (e) => events.push(`returned ${e.name}`) }, () => clock.now);
+  const od = new OutlierDetection(
+    { ...CONFIG, ...config },
+    endpoints,
+    { ejected: (e, reason) => events.push(`ejected ${e.name}: ${reason}`), returned: (e) => events.push(`returned ${e.name}`) },
+    () => clock.now,
+  );
   const fail = (name: string, times: number): Endpoint => {
     const e = endpoints.get(name)!;
     for (let i = 0; i < times; i++) od.record(e, true);

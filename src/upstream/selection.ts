@@ -95,7 +95,9 @@ export class Selection {
       allowed =
         this.retrySent &&
         (!facts.body || facts.replayable) &&
-        ((failure === 'reset' && r.onReset) || (failure === 'timeout' && r.onTimeout) || (failure === 'status' && facts.status !== undefined && r.statuses.includes(facts.status)));
+        ((failure === 'reset' && r.onReset) ||
+          (failure === 'timeout' && r.onTimeout) ||
+          (failure === 'status' && facts.status !== undefined && r.statuses.includes(facts.status)));
     }
     if (!allowed || this.tries >= r.attempts) return false;
     this.tried ??= [];

@@ -15,7 +15,12 @@ function ramp(names: string[], window: number) {
   const clock = { now: 5_000 };
   const endpoints = new Map<string, Ramping>(names.map((n) => [n, { weightFactor: 1, rampStartedAt: 0 }]));
   let steps = 0;
-  const slowStart = new SlowStart(window, endpoints, () => steps++, () => clock.now);
+  const slowStart = new SlowStart(
+    window,
+    endpoints,
+    () => steps++,
+    () => clock.now,
+  );
   return { clock, endpoints, slowStart, steps: () => steps };
 }
 

@@ -109,4 +109,3 @@ test('state survives a reload that keeps the endpoint, and is dropped when the e
     store.close();
   }
 });
-

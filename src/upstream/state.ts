@@ -149,7 +149,11 @@ export class UpstreamState {
         const s = state;
         // An endpoint that gains checks on reload keeps its current state until they decide.
         const initial = fresh ? hc : { ...hc, initialState: state.healthy ? ('healthy' as const) : ('unhealthy' as const) };
-        const checker = new HealthChecker({ origin: e.scheme === 'tcp' || e.scheme === 'udp' ? `http://${e.host}` : e.origin, host: e.host, tls: endpointTls(config, e), protocol: config.protocol }, initial, (healthy, reason) => this.#onHealth(s, healthy, reason));
+        const checker = new HealthChecker(
+          { origin: e.scheme === 'tcp' || e.scheme === 'udp' ? `http://${e.host}` : e.origin, host: e.host, tls: endpointTls(config, e), protocol: config.protocol },
+          initial,
+          (healthy, reason) => this.#onHealth(s, healthy, reason),
+        );
         if (previous) checker.adopt(previous);
         state.checker = checker;
         state.healthy = checker.healthy;

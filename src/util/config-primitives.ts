@@ -29,9 +29,7 @@ export const size = z
   .meta({ title: 'size', description: 'A size such as `16KiB`, `10MB`, `1GiB`, or a number of bytes.' });
 
 /** Addresses and CIDR ranges; checked (with `parseCidr`) when the config is resolved. */
-export const cidrList = z
-  .array(z.string())
-  .meta({ description: 'Addresses or CIDR ranges, e.g. `10.0.0.0/8`, `::1`.' });
+export const cidrList = z.array(z.string()).meta({ description: 'Addresses or CIDR ranges, e.g. `10.0.0.0/8`, `::1`.' });
 
 /** A PEM file path; read (relative to the config file) when the config is resolved. */
 export const pemFile = z.string().meta({ description: 'Path to a PEM file, relative to the config file.' });

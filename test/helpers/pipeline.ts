@@ -52,7 +52,15 @@ export function listenerGeneration(routes: ListenerRoute[], overrides: Partial<L
 
 /** A route for `listenerGeneration`: no filters unless `chain` is given. */
 export function listenerRoute(config: RouteConfig, more: Partial<ListenerRoute> = {}): ListenerRoute {
-  return { name: config.name, config, upstream: undefined, timeouts: { connect: 1000, responseHeaders: 1000, bodyIdle: 1000, request: 0, tunnelIdle: 0 }, maxBodySize: 0, chain: EMPTY_CHAIN, ...more };
+  return {
+    name: config.name,
+    config,
+    upstream: undefined,
+    timeouts: { connect: 1000, responseHeaders: 1000, bodyIdle: 1000, request: 0, tunnelIdle: 0 },
+    maxBodySize: 0,
+    chain: EMPTY_CHAIN,
+    ...more,
+  };
 }
 
 /** Serves `gen` on 127.0.0.1:0 through the real pipeline (ending in `forward`, the proxy step by default). */

@@ -14,7 +14,6 @@ import { connect, rawRequest } from './helpers/raw.ts';
 
 const GUARD_MS = 2000;
 
-
 /** A promise and its resolver. */
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;

@@ -13,8 +13,6 @@ import { closedPort, startOrigin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
 import { MAIN, NODE, ROOT } from './helpers/paths.ts';
 
-
-
 interface Sent {
   status: number;
   requestId: string;
@@ -79,7 +77,11 @@ async function fileScenario(): Promise<Scenario> {
     const ok = await send(`${url}/ok/page?x=1`);
     const notFound = await send(`${url}/nowhere`);
     const badGateway = await send(`${url}/dead/x`);
-    const post = await send(`${url}/ok/submit`, { method: 'POST', body: 'p'.repeat(1234), headers: { 'content-type': 'text/plain', 'x-request-id': 'client-chosen-id' } });
+    const post = await send(`${url}/ok/submit`, {
+      method: 'POST',
+      body: 'p'.repeat(1234),
+      headers: { 'content-type': 'text/plain', 'x-request-id': 'client-chosen-id' },
+    });
     assert.deepEqual([ok.status, notFound.status, badGateway.status, post.status], [200, 404, 502, 200]);
     assert.equal(post.requestId, 'client-chosen-id');
 
@@ -160,15 +162,12 @@ test('access log file: one JSON line per request with the request, routing, timi
   assert.equal(lPost.error ?? null, null);
 });
 
-test(
-  'access log file: bytesOut of an error response is the size of the error body sent',
-  async () => {
-    const { byId, notFound, badGateway } = await runScenario();
-    assert.ok(notFound.bodySize > 0 && badGateway.bodySize > 0);
-    assert.equal(byId.get(notFound.requestId)!.bytesOut, notFound.bodySize);
-    assert.equal(byId.get(badGateway.requestId)!.bytesOut, badGateway.bodySize);
-  },
-);
+test('access log file: bytesOut of an error response is the size of the error body sent', async () => {
+  const { byId, notFound, badGateway } = await runScenario();
+  assert.ok(notFound.bodySize > 0 && badGateway.bodySize > 0);
+  assert.equal(byId.get(notFound.requestId)!.bytesOut, notFound.bodySize);
+  assert.equal(byId.get(badGateway.requestId)!.bytesOut, badGateway.bodySize);
+});
 
 /**
  * Runs `switchboard start` with an access log target and makes two requests; with `live`, waits for
@@ -180,7 +179,20 @@ async function cliStdout(accessLog: string, live: boolean): Promise<{ stdout: st
   const origin = await startOrigin('A');
   await writeFile(
     file,
-    ['listeners:', '  web:', '    address: "127.0.0.1:0"', '    protocol: http', 'routes:', '  all:', '    upstream: app', 'upstreams:', '  app:', '    endpoints:', `      - url: ${origin.url}`, ''].join('\n'),
+    [
+      'listeners:',
+      '  web:',
+      '    address: "127.0.0.1:0"',
+      '    protocol: http',
+      'routes:',
+      '  all:',
+      '    upstream: app',
+      'upstreams:',
+      '  app:',
+      '    endpoints:',
+      `      - url: ${origin.url}`,
+      '',
+    ].join('\n'),
   );
   const child = spawn(NODE, [MAIN, 'start', '-c', file, '--no-watch', '--access-log', accessLog], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   try {

@@ -104,11 +104,18 @@ test('weighted round robin: 10,000 requests follow weights 5:3:2 within 2%, inte
     for (let s = 0; s + 10 <= sequence.length; s++) {
       const window = countByOrigin(sequence.slice(s, s + 10), names);
       for (let i = 0; i < names.length; i++) {
-        assert.ok(Math.abs(window[names[i]] - weights[i]) <= 1, `answers ${s}-${s + 9} (${sequence.slice(s, s + 10).join('')}) give ${names[i]} ${window[names[i]]} of 10, weight ${weights[i]}`);
+        assert.ok(
+          Math.abs(window[names[i]] - weights[i]) <= 1,
+          `answers ${s}-${s + 9} (${sequence.slice(s, s + 10).join('')}) give ${names[i]} ${window[names[i]]} of 10, weight ${weights[i]}`,
+        );
       }
     }
 
-    const rest = await guard(client.many(9_900, 32, (i) => ({ path: `/bulk/${i}` })), '9,900 requests', 25_000);
+    const rest = await guard(
+      client.many(9_900, 32, (i) => ({ path: `/bulk/${i}` })),
+      '9,900 requests',
+      25_000,
+    );
     assertAllOk(rest, 'bulk');
     const counts = countByOrigin([...sequence, ...rest], names);
     t.diagnostic(`first 100: ${sequence.join('')}; all: ${JSON.stringify(counts)}`);
@@ -116,7 +123,10 @@ test('weighted round robin: 10,000 requests follow weights 5:3:2 within 2%, inte
     for (let i = 0; i < names.length; i++) {
       const expected = (total * weights[i]) / 10;
       const share = counts[names[i]];
-      assert.ok(Math.abs(share - expected) <= 0.02 * expected, `${names[i]} (weight ${weights[i]}) got ${share} of ${total}, expected ${expected} ±2%: ${JSON.stringify(counts)}`);
+      assert.ok(
+        Math.abs(share - expected) <= 0.02 * expected,
+        `${names[i]} (weight ${weights[i]}) got ${share} of ${total}, expected ${expected} ±2%: ${JSON.stringify(counts)}`,
+      );
     }
   });
 });
@@ -136,7 +146,10 @@ async function slowOriginAvoided(t: TestContext, balancer: string): Promise<void
     const roundRobinShare = 1 / names.length;
     const slowShare = counts.slow / n;
     t.diagnostic(JSON.stringify(counts));
-    assert.ok(slowShare < 0.15, `the 100 ms origin got ${(slowShare * 100).toFixed(1)}% (${JSON.stringify(counts)}); round robin would give ${(roundRobinShare * 100).toFixed(0)}%, expected < 15%`);
+    assert.ok(
+      slowShare < 0.15,
+      `the 100 ms origin got ${(slowShare * 100).toFixed(1)}% (${JSON.stringify(counts)}); round robin would give ${(roundRobinShare * 100).toFixed(0)}%, expected < 15%`,
+    );
     assert.ok(counts.fast1 > 0 && counts.fast2 > 0, `both fast origins take traffic: ${JSON.stringify(counts)}`);
   });
 }
@@ -161,7 +174,11 @@ function clientAddresses(count: number): string[] {
 
 /** Which origin answered each key, sending `request(key)`, 32 at a time. */
 async function mapKeys(client: Traffic, keys: readonly string[], request: (key: string) => { path?: string; headers?: Record<string, string> }): Promise<string[]> {
-  const replies = await guard(client.many(keys.length, 32, (i) => request(keys[i])), `${keys.length} mapping requests`, 20_000);
+  const replies = await guard(
+    client.many(keys.length, 32, (i) => request(keys[i])),
+    `${keys.length} mapping requests`,
+    20_000,
+  );
   assertAllOk(replies, 'mapping');
   return replies.map((r) => r.origin);
 }
@@ -225,7 +242,9 @@ test('ip-hash: one client address keeps its endpoint, and removing one of five e
 });
 
 for (const hashTable of ['ring', 'maglev'] as const) {
-  test(`consistent-hash on header:x-user with a ${hashTable} table: same key same endpoint, 10,000 keys spread within 10% of even, one of five removed moves ≤ 1/5 + 5%`, { timeout: 30_000 }, async (t) => {
+  test(`consistent-hash on header:x-user with a ${hashTable} table: same key same endpoint, 10,000 keys spread within 10% of even, one of five removed moves ≤ 1/5 + 5%`, {
+    timeout: 30_000,
+  }, async (t) => {
     const names = ['k1', 'k2', 'k3', 'k4', 'k5'];
     const origins = await startOrigins(names);
     const upstream = { balancer: 'consistent-hash', hashKey: 'header:x-user', hashTable };
@@ -247,7 +266,12 @@ for (const hashTable of ['ring', 'maglev'] as const) {
       }
 
       const removed = 'k4';
-      const result = await gw.gw.reload(config(origins.filter((o) => o.name !== removed), upstream));
+      const result = await gw.gw.reload(
+        config(
+          origins.filter((o) => o.name !== removed),
+          upstream,
+        ),
+      );
       assert.deepEqual(result, { ok: true, errors: [] });
       const after = await mapKeys(client, keys, user);
       assertMinimalRemap(t, before, after, removed, `consistent-hash (${hashTable})`);
@@ -281,7 +305,11 @@ for (const kind of keyKinds) {
       const keys = Array.from({ length: 40 }, (_, i) => `key-${i}`);
       const rounds: string[][] = [];
       for (let round = 0; round < 4; round++) {
-        const replies = await guard(client.many(keys.length, 8, (i) => kind.request(keys[i], round)), `round ${round}`, 10_000);
+        const replies = await guard(
+          client.many(keys.length, 8, (i) => kind.request(keys[i], round)),
+          `round ${round}`,
+          10_000,
+        );
         assertAllOk(replies, kind.hashKey);
         rounds.push(replies.map((r) => r.origin));
       }
@@ -312,7 +340,10 @@ for (const balancer of ['random', 'power-of-two'] as const) {
       for (let i = 0; i < names.length; i++) {
         const expected = (n * weights[i]) / 6;
         // Loose: ±30% of the weight's share (an unweighted split, 800 each, is +100% for w1).
-        assert.ok(Math.abs(counts[names[i]] - expected) <= 0.3 * expected, `${names[i]} (weight ${weights[i]}) got ${counts[names[i]]} of ${n}, expected about ${expected}: ${JSON.stringify(counts)}`);
+        assert.ok(
+          Math.abs(counts[names[i]] - expected) <= 0.3 * expected,
+          `${names[i]} (weight ${weights[i]}) got ${counts[names[i]]} of ${n}, expected about ${expected}: ${JSON.stringify(counts)}`,
+        );
       }
       assert.ok(counts.w1 < counts.w2 && counts.w2 < counts.w3, `shares not ordered by weight: ${JSON.stringify(counts)}`);
     });
@@ -330,7 +361,9 @@ function cookieIn(setCookie: readonly string[], name: string): string | undefine
   return undefined;
 }
 
-test('sticky cookie: pins a client to an opaque endpoint id, follows it, re-pins when that origin dies, and re-balances a garbage value', { timeout: 30_000 }, async (t) => {
+test('sticky cookie: pins a client to an opaque endpoint id, follows it, re-pins when that origin dies, and re-balances a garbage value', {
+  timeout: 30_000,
+}, async (t) => {
   const names = ['s1', 's2', 's3'];
   const origins = await startOrigins(names);
   const byName = new Map(origins.map((o) => [o.name, o]));
@@ -374,7 +407,11 @@ test('sticky cookie: pins a client to an opaque endpoint id, follows it, re-pins
     for (const r of withOldCookie) {
       assert.notEqual(r.origin, pinned);
       const id = cookieIn(r.setCookie, 'sb_ep');
-      assert.equal(id !== undefined ? originOf.get(id) : undefined, r.origin, `a re-pinned answer from ${r.origin} sets a cookie naming it: ${JSON.stringify(r.setCookie)}`);
+      assert.equal(
+        id !== undefined ? originOf.get(id) : undefined,
+        r.origin,
+        `a re-pinned answer from ${r.origin} sets a cookie naming it: ${JSON.stringify(r.setCookie)}`,
+      );
     }
 
     // A client that keeps the cookie it is given (as a browser does) settles on one live origin.
@@ -386,7 +423,9 @@ test('sticky cookie: pins a client to an opaque endpoint id, follows it, re-pins
       jar = cookieIn(r.setCookie, 'sb_ep') ?? jar;
     }
     assertAllOk(journey, 'following Set-Cookie');
-    t.diagnostic(`pinned ${pinned}; old cookie after it closed: ${withOldCookie.map((r) => r.origin).join(',')}; following Set-Cookie: ${journey.map((r) => r.origin).join(',')}`);
+    t.diagnostic(
+      `pinned ${pinned}; old cookie after it closed: ${withOldCookie.map((r) => r.origin).join(',')}; following Set-Cookie: ${journey.map((r) => r.origin).join(',')}`,
+    );
     const settled = journey.slice(2).map((r) => r.origin);
     assert.equal(new Set(settled).size, 1, `did not settle within 2 requests: ${journey.map((r) => r.origin).join(',')}`);
     assert.notEqual(settled[0], pinned);

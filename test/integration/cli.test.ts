@@ -77,9 +77,18 @@ async function fixtures(): Promise<{ dir: string; good: string; bad: string }> {
 
 function assertBadReport(stderr: string): void {
   const lines = stderr.split('\n').filter((l) => l.includes('bad.yaml:'));
-  assert.ok(lines.some((l) => /bad\.yaml:4:15: listeners\.web\.protocol: expected .*, found "htp"/.test(l)), stderr);
-  assert.ok(lines.some((l) => /bad\.yaml:8:15: routes\.all\.upstream: expected .*app.*, found "nope"/.test(l)), stderr);
-  assert.ok(lines.some((l) => /bad\.yaml:13:26: upstreams\.app\.timeouts\.connect: expected .*duration.*, found "5 seconds"/.test(l)), stderr);
+  assert.ok(
+    lines.some((l) => /bad\.yaml:4:15: listeners\.web\.protocol: expected .*, found "htp"/.test(l)),
+    stderr,
+  );
+  assert.ok(
+    lines.some((l) => /bad\.yaml:8:15: routes\.all\.upstream: expected .*app.*, found "nope"/.test(l)),
+    stderr,
+  );
+  assert.ok(
+    lines.some((l) => /bad\.yaml:13:26: upstreams\.app\.timeouts\.connect: expected .*duration.*, found "5 seconds"/.test(l)),
+    stderr,
+  );
 }
 
 test('validate: a good file exits 0; a bad one exits 2 with file:line:col and the key path of every problem', async () => {

@@ -65,10 +65,15 @@ test('hop-by-hop headers and every header named in Connection are removed', asyn
     1000,
   );
   assert.equal(r.status, 200);
-  const echo = JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4).split('\r\n').find((l) => l.startsWith('{'))!) as Echo;
+  const echo = JSON.parse(
+    r.text
+      .slice(r.text.indexOf('\r\n\r\n') + 4)
+      .split('\r\n')
+      .find((l) => l.startsWith('{'))!,
+  ) as Echo;
   for (const h of ['x-secret', 'x-other', 'keep-alive', 'te', 'proxy-authorization', 'upgrade']) assert.equal(echo.headers[h], undefined, h);
   assert.equal(echo.headers['x-kept'], 'yes');
-  assert.notEqual(echo.headers.connection, "close, X-Secret, X-Other");
+  assert.notEqual(echo.headers.connection, 'close, X-Secret, X-Other');
 });
 
 test('hop-by-hop response headers are removed on the way back', async () => {
@@ -100,7 +105,11 @@ test('forwarding headers from an untrusted peer are replaced, not appended', asy
 });
 
 test('forwarding headers from a trusted proxy are extended', async () => {
-  const { echo } = await get('/fwd', { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example', forwarded: 'for=203.0.113.9' }, gw.gw.url('edge'));
+  const { echo } = await get(
+    '/fwd',
+    { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'shop.example', forwarded: 'for=203.0.113.9' },
+    gw.gw.url('edge'),
+  );
   assert.equal(echo.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
   assert.equal(echo.headers['x-forwarded-proto'], 'https');
   assert.equal(echo.headers['x-forwarded-host'], 'shop.example');

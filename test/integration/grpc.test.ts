@@ -106,7 +106,12 @@ function commonCalls(ctx: () => { client: EchoClient; server: GrpcServer }): voi
     const call = client.BidiStream();
     const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
     const pongs: string[] = [];
-    const next = (): Promise<EchoReply> => guard(once(call, 'data').then(([m]) => m as EchoReply), 'a pong', GUARD_MS);
+    const next = (): Promise<EchoReply> =>
+      guard(
+        once(call, 'data').then(([m]) => m as EchoReply),
+        'a pong',
+        GUARD_MS,
+      );
     for (let i = 0; i < 20; i++) {
       // The next ping is written only once the pong to the previous one is back: strictly interleaved.
       call.write({ text: `ping ${i}`, count: i });
@@ -218,7 +223,7 @@ describe('gRPC over h2 by ALPN (https listener)', () => {
 });
 
 describe("Switchboard's own failures as gRPC statuses", () => {
-  test('upstream refuses the connection: UNAVAILABLE with Switchboard\'s message', async () => {
+  test("upstream refuses the connection: UNAVAILABLE with Switchboard's message", async () => {
     const port = await closedPort();
     const gw = await startTestGateway(grpcConfig([`http://127.0.0.1:${port}`]));
     const client = echoClient(`127.0.0.1:${gw.port}`);

@@ -94,12 +94,11 @@ test('health checks: tcp checks, initialState unhealthy, and a checker that surv
   const a = await checkedOrigin('a');
   const b = await checkedOrigin('b');
   const config = (extra: object): object =>
-    simpleConfig([a.url, b.url], { upstream: { healthCheck: { type: 'tcp', interval: '50ms', timeout: '50ms', jitter: 0, rise: 1, fall: 1, initialState: 'unhealthy', ...extra } } });
+    simpleConfig([a.url, b.url], {
+      upstream: { healthCheck: { type: 'tcp', interval: '50ms', timeout: '50ms', jitter: 0, rise: 1, fall: 1, initialState: 'unhealthy', ...extra } },
+    });
   // Both start unhealthy until their first check (panic mode would still balance over them).
-  const bothUp = Promise.all([
-    endpointEvent((e) => e.endpoint === a.url && e.healthy, 'a up'),
-    endpointEvent((e) => e.endpoint === b.url && e.healthy, 'b up'),
-  ]);
+  const bothUp = Promise.all([endpointEvent((e) => e.endpoint === a.url && e.healthy, 'a up'), endpointEvent((e) => e.endpoint === b.url && e.healthy, 'b up')]);
   const gw = await startTestGateway(config({}));
   try {
     await bothUp;
@@ -183,7 +182,12 @@ test('panic threshold: below it, traffic goes to every endpoint; with panic off,
   const hc = { path: '/healthz', interval: '50ms', timeout: '50ms', jitter: 0, rise: 1, fall: 1 };
   const run = async (panicThreshold: number): Promise<Set<string>> => {
     for (const o of origins) o.health.status = 200;
-    const gw = await startTestGateway(simpleConfig(origins.map((o) => o.url), { upstream: { healthCheck: hc, panicThreshold } }));
+    const gw = await startTestGateway(
+      simpleConfig(
+        origins.map((o) => o.url),
+        { upstream: { healthCheck: hc, panicThreshold } },
+      ),
+    );
     try {
       // Three of four go down: 25% healthy, below a 50% threshold.
       const downs = origins.slice(1).map((o) => endpointEvent((e) => e.endpoint === o.url && !e.healthy, `${o.name} down`));
@@ -233,13 +237,8 @@ test('circuit breaker: past maxRequests requests queue, past maxQueued they get 
   });
   /** Resolves once `n` requests are being held at the origin. */
   const holding = (n: number): Promise<void> =>
-    guard(
-      new Promise<void>((resolve) => (held.length >= n ? resolve() : waiters.push([n, resolve]))),
-      `${n} requests held at the origin`,
-    );
-  const gw = await startTestGateway(
-    simpleConfig([slow.url], { upstream: { circuitBreaker: { maxRequests: 2, maxQueued: 1, queueTimeout: '300ms' } } }),
-  );
+    guard(new Promise<void>((resolve) => (held.length >= n ? resolve() : waiters.push([n, resolve]))), `${n} requests held at the origin`);
+  const gw = await startTestGateway(simpleConfig([slow.url], { upstream: { circuitBreaker: { maxRequests: 2, maxQueued: 1, queueTimeout: '300ms' } } }));
   const agent = new Agent({ connections: 10 });
   const get = (path: string): Promise<{ status: number; code?: string; body: string }> =>
     undiciFetch(`${gw.url}${path}`, { dispatcher: agent }).then(async (r) => {

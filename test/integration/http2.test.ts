@@ -106,8 +106,9 @@ function originHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
   }
   if (req.url === '/hold') {
     held++;
-    for (const w of heldWaiters.splice(0)) if (held >= w.n) w.resolve();
-    else heldWaiters.push(w);
+    for (const w of heldWaiters.splice(0))
+      if (held >= w.n) w.resolve();
+      else heldWaiters.push(w);
     req.resume();
     const { promise } = release;
     void promise.then(() => res.end('released'));
@@ -243,7 +244,8 @@ describe('HTTP/2 downstream', () => {
       assert.equal(r.status, 200);
       assert.deepEqual(r.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
       assert.equal(r.headers['x-custom'], 'kept');
-      for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'http2-settings']) assert.equal(r.headers[name], undefined, name);
+      for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'http2-settings'])
+        assert.equal(r.headers[name], undefined, name);
       assert.equal(r.body, 'ok');
     });
 
@@ -317,11 +319,19 @@ describe('HTTP/2 downstream', () => {
       assert.equal(statusOf(await c.headers(1)), 400);
       c.close();
       const c2 = await RawH2.open(gw.port);
-      await c2.write(headersFrame(1, [[':method', 'CONNECT'], [':authority', 'example.com:443']]));
+      await c2.write(
+        headersFrame(1, [
+          [':method', 'CONNECT'],
+          [':authority', 'example.com:443'],
+        ]),
+      );
       assert.equal(statusOf(await c2.headers(1)), 405);
       c2.close();
       await barrier(gw);
-      assert.deepEqual(origin.seen.slice(seen).map((r) => r.url), ['/barrier']);
+      assert.deepEqual(
+        origin.seen.slice(seen).map((r) => r.url),
+        ['/barrier'],
+      );
     });
   });
 
@@ -339,9 +349,7 @@ describe('HTTP/2 downstream', () => {
       assert.equal(65_535 + wu.payload.readUInt32BE(0), 1_048_576);
       c.close();
 
-      const custom = await startTestGateway(
-        simpleConfig([origin.url], { listener: { h2c: true, http2: { maxConcurrentStreams: 5, initialWindowSize: '32KiB' } } }),
-      );
+      const custom = await startTestGateway(simpleConfig([origin.url], { listener: { h2c: true, http2: { maxConcurrentStreams: 5, initialWindowSize: '32KiB' } } }));
       try {
         const s2 = await connectH2(custom.url);
         assert.equal(s2.remoteSettings.maxConcurrentStreams, 5);
@@ -402,12 +410,16 @@ describe('HTTP/2 downstream', () => {
         await c.serverSettings();
         await c.write(headersFrame(1, [...request(authority, `/too-large-${ack}`), ['x-big', 'a'.repeat(5000)]]));
         const f = await c.outcome(1);
-        const outcome = f.type === FrameType.HEADERS ? `status ${statusOf(f)}` : f.type === FrameType.RST_STREAM ? `RST_STREAM ${rstCodeOf(f)}` : `GOAWAY ${goawayOf(f).code}`;
+        const outcome =
+          f.type === FrameType.HEADERS ? `status ${statusOf(f)}` : f.type === FrameType.RST_STREAM ? `RST_STREAM ${rstCodeOf(f)}` : `GOAWAY ${goawayOf(f).code}`;
         assert.ok(['status 431', 'RST_STREAM 11', 'RST_STREAM 1'].includes(outcome) || f.type === FrameType.GOAWAY, `ack=${ack}: ${outcome}`);
         c.close();
       }
       await barrier(gw);
-      assert.deepEqual(origin.seen.slice(seen).map((r) => r.url), ['/barrier']);
+      assert.deepEqual(
+        origin.seen.slice(seen).map((r) => r.url),
+        ['/barrier'],
+      );
     });
 
     test('a CONTINUATION flood (a header block that never ends) closes the connection; nothing reaches the origin', async () => {
@@ -423,7 +435,10 @@ describe('HTTP/2 downstream', () => {
       assert.ok(g.code !== ErrorCode.NO_ERROR, `GOAWAY code ${g.code}`);
       await guard(c.closed, 'the flooding connection to close');
       await barrier(gw);
-      assert.deepEqual(origin.seen.slice(seen).map((r) => r.url), ['/barrier']);
+      assert.deepEqual(
+        origin.seen.slice(seen).map((r) => r.url),
+        ['/barrier'],
+      );
     });
 
     test('a request body that stops arriving is cut at requestTimeout with RST_STREAM CANCEL', async () => {
@@ -459,7 +474,13 @@ describe('HTTP/2 downstream', () => {
         if (g) assert.notEqual(goawayOf(g).code, ErrorCode.NO_ERROR, what);
       }
       await barrier(gw);
-      assert.deepEqual(origin.seen.slice(seen).map((r) => r.url).filter((u) => u !== '/empty-data'), ['/barrier']);
+      assert.deepEqual(
+        origin.seen
+          .slice(seen)
+          .map((r) => r.url)
+          .filter((u) => u !== '/empty-data'),
+        ['/barrier'],
+      );
     });
 
     test('a client that stops reading (no WINDOW_UPDATE) is cut after sendTimeout, and so is the upstream request', async () => {
@@ -604,7 +625,10 @@ describe('HTTP/2 downstream', () => {
       await guard(stopped, 'gateway stop');
       await guard(c.closed, 'the drained connection to close');
       assert.ok(!c.frames.some((f: Frame) => f.type === FrameType.HEADERS && f.stream === 3), 'stream 3 was served after GOAWAY');
-      assert.deepEqual(origin.seen.slice(seen).map((r) => r.url), ['/hold']);
+      assert.deepEqual(
+        origin.seen.slice(seen).map((r) => r.url),
+        ['/hold'],
+      );
     });
 
     test('reload: an open session keeps working, and its next request sees the new config', async () => {

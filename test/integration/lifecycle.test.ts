@@ -15,8 +15,6 @@ import { startOrigin, type Origin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
 import { MAIN, NODE, ROOT } from './helpers/paths.ts';
 
-
-
 interface Cli {
   child: ChildProcess;
   stdout: () => string;

@@ -71,7 +71,10 @@ describe('phases', () => {
   before(async () => {
     origin = await startOrigin('o');
     gw = await startTestGateway({
-      listeners: { web: { address: '127.0.0.1:0', protocol: 'http', h2c: true, policies: ['L1'] }, bare: { address: '127.0.0.1:0', protocol: 'http', policies: ['L1-asks'] } },
+      listeners: {
+        web: { address: '127.0.0.1:0', protocol: 'http', h2c: true, policies: ['L1'] },
+        bare: { address: '127.0.0.1:0', protocol: 'http', policies: ['L1-asks'] },
+      },
       policies: probes,
       routes: {
         ...routes({
@@ -195,11 +198,15 @@ describe('phases', () => {
     ] as const) {
       test(`HTTP/1.1, ${what}: the filter sees the prefix, the origin gets the whole body in order`, async () => {
         const got = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-          const req = http.request(`${gw.url}/body/x`, { method: 'POST', headers: framing === 'chunked' ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length } }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-          });
+          const req = http.request(
+            `${gw.url}/body/x`,
+            { method: 'POST', headers: framing === 'chunked' ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length } },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+            },
+          );
           req.on('error', reject);
           // Several writes, so the body arrives in chunks.
           for (let i = 0; i < body.length; i += 7000) req.write(body.subarray(i, i + 7000));
@@ -285,7 +292,7 @@ describe('WebSocket upgrades and HTTP/2 run the same request phases', () => {
     assert.equal(ws.requests.length, 0);
   });
 
-  test("the upstream request phase runs for the upgrade, the response phase on its 101", async () => {
+  test('the upstream request phase runs for the upgrade, the response phase on its 101', async () => {
     const { ws: client, headers } = await openWs(wsUrl(gw.url, '/stamped'));
     assert.equal(ws.upgrades.at(-1)?.headers['x-up-s'], '1');
     assert.equal(headers['x-trace'], 'S', 'the 101 carries what the response phase added');

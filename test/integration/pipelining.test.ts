@@ -51,13 +51,23 @@ describe('pipelined requests', () => {
       assert.deepEqual(statuses(r.text), [status], r.text.slice(0, 300));
       assert.match(r.text, /connection: close/i);
       assert.ok(r.closedByServer, 'the gateway closes the connection');
-      assert.equal(origin.seen.length, seen, `forwarded: ${origin.seen.slice(seen).map((q) => q.url).join(', ')}`);
+      assert.equal(
+        origin.seen.length,
+        seen,
+        `forwarded: ${origin.seen
+          .slice(seen)
+          .map((q) => q.url)
+          .join(', ')}`,
+      );
     });
   }
 
   test('three pipelined requests are answered in order, each forwarded once', async () => {
     const seen = origin.seen.length;
-    const r = await rawRequest(gw.port, `${['one', 'two', 'three'].map((p) => `GET /api/${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join('')}GET /api/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const r = await rawRequest(
+      gw.port,
+      `${['one', 'two', 'three'].map((p) => `GET /api/${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join('')}GET /api/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
     assert.deepEqual(statuses(r.text), [200, 200, 200, 200]);
     assert.deepEqual(
       [...r.text.matchAll(/"url":"([^"]*)"/g)].map((m) => m[1]),

@@ -179,27 +179,24 @@ ${TAIL}`);
   );
 });
 
-test(
-  'a mistyped template variable in a YAML file names the template variables, as in a config object',
-  async () => {
-    const policies = { stamp: { type: 'headers', request: { set: { 'x-id': '${reqest.id}' } } } };
-    const routes = { api: { match: { path: '/api/' }, upstream: 'api', policies: ['stamp'] } };
-    const upstreams = { api: { endpoints: [{ url: 'http://127.0.0.1:9' }] } };
-    const fromObject = loadConfigObject({ policies, routes, upstreams, listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } } });
-    assert.equal(fromObject.ok, false);
-    const objectError = fromObject.ok ? undefined : fromObject.errors[0];
-    assert.match(objectError!.expected, /^a template variable: \$\{client\.ip\}/, 'the policy names its template variables');
-    const { file, errors } = await errorsOf(`policies:
+test('a mistyped template variable in a YAML file names the template variables, as in a config object', async () => {
+  const policies = { stamp: { type: 'headers', request: { set: { 'x-id': '${reqest.id}' } } } };
+  const routes = { api: { match: { path: '/api/' }, upstream: 'api', policies: ['stamp'] } };
+  const upstreams = { api: { endpoints: [{ url: 'http://127.0.0.1:9' }] } };
+  const fromObject = loadConfigObject({ policies, routes, upstreams, listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } } });
+  assert.equal(fromObject.ok, false);
+  const objectError = fromObject.ok ? undefined : fromObject.errors[0];
+  assert.match(objectError!.expected, /^a template variable: \$\{client\.ip\}/, 'the policy names its template variables');
+  const { file, errors } = await errorsOf(`policies:
   stamp: { type: headers, request: { set: { x-id: "\${reqest.id}" } } }
 routes:
   api: { match: { path: /api/ }, upstream: api, policies: [stamp] }
 ${TAIL}`);
-    assert.deepEqual(
-      errors.map((e) => e.message),
-      [`${file}:2:51: policies.stamp.request.set.x-id: expected ${objectError!.expected}, found "\${reqest.id}"`],
-    );
-  },
-);
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    [`${file}:2:51: policies.stamp.request.set.x-id: expected ${objectError!.expected}, found "\${reqest.id}"`],
+  );
+});
 
 test('a route without upstream and without policies is a config error at the route', async () => {
   const { file, errors } = await errorsOf(`routes:

@@ -249,7 +249,12 @@ test('respond on a listener answers every request (a maintenance page); nothing 
   const clients = [h1Client(gw.url), await h2Client(gw.url)];
   try {
     for (const c of clients) {
-      for (const [path, method] of [['/', 'GET'], ['/api/orders?id=1', 'POST'], ['/ws', 'GET'], ['/anything/else', 'DELETE']] as const) {
+      for (const [path, method] of [
+        ['/', 'GET'],
+        ['/api/orders?id=1', 'POST'],
+        ['/ws', 'GET'],
+        ['/anything/else', 'DELETE'],
+      ] as const) {
         const r = await c.send(path, { method, body: method === 'POST' ? '{"a":1}' : undefined });
         assert.equal(r.status, 503, `${c.name} ${method} ${path}`);
         assert.equal(r.body, '<h1>Back soon</h1>\n', `${c.name} ${method} ${path}`);
@@ -260,7 +265,10 @@ test('respond on a listener answers every request (a maintenance page); nothing 
     const ws = await refusedWs(wsUrl(gw.url, '/ws'));
     assert.equal(ws.status, 503);
     assert.equal(ws.body, '<h1>Back soon</h1>\n');
-    const raw = await rawRequest(gw.port, 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    const raw = await rawRequest(
+      gw.port,
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
     assert.equal(raw.status, 503);
     assert.match(raw.text, /\r\nconnection: close\r\n/i);
     assert.ok(raw.closedByServer, 'an upgrade answered by a policy closes the connection');

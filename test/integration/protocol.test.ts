@@ -15,7 +15,6 @@ import { connect, rawRequest } from './helpers/raw.ts';
 
 const GUARD_MS = 2000;
 
-
 /** Resolves with everything received once `pattern` matches; rejects on close or after the guard. */
 function readUntil(socket: Socket, pattern: RegExp, already = ''): Promise<string> {
   return guard(
@@ -220,7 +219,10 @@ describe('HTTP/1.1 semantics through the proxy', () => {
     assert.match(responses[1], /\r\n\r\nhello world$/);
   });
 
-  for (const [path, status] of [['/no-content', 204], ['/not-modified', 304]] as const) {
+  for (const [path, status] of [
+    ['/no-content', 204],
+    ['/not-modified', 304],
+  ] as const) {
     test(`${status}: no body and no framing bytes`, async () => {
       const r = await rawRequest(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, GUARD_MS);
       assert.equal(r.status, status);
@@ -246,10 +248,7 @@ describe('HTTP/1.1 semantics through the proxy', () => {
 
   test('a 20 MiB body streams up and down intact', async () => {
     const upload = pattern(BIG, 7);
-    const [up, down] = await Promise.all([
-      fetch(`${gw.url}/upload`, { method: 'POST', body: upload }),
-      fetch(`${gw.url}/download`),
-    ]);
+    const [up, down] = await Promise.all([fetch(`${gw.url}/upload`, { method: 'POST', body: upload }), fetch(`${gw.url}/download`)]);
     assert.equal(up.status, 200);
     const echoed = (await up.json()) as { length: number; sha256: string };
     assert.equal(echoed.length, BIG);

@@ -27,7 +27,6 @@ async function get(url: string): Promise<{ status: number; body: Echoed }> {
   return { status: res.status, body: JSON.parse(text) as Echoed };
 }
 
-
 /** An origin that counts the TCP connections it accepts. */
 async function countingOrigin(name: string): Promise<Origin & { connections: () => number }> {
   const o = await startOrigin(name);
@@ -85,8 +84,7 @@ test('ten reloads under steady load: every request 2xx, each answered by one who
       }
     };
     /** Resolves once `n` more requests have completed. */
-    const moreRequests = (n: number): Promise<void> =>
-      guard(new Promise<void>((resolve) => (waiter = { target: completed + n, resolve })), `${n} more requests`, 10_000);
+    const moreRequests = (n: number): Promise<void> => guard(new Promise<void>((resolve) => (waiter = { target: completed + n, resolve })), `${n} more requests`, 10_000);
 
     const loops = Array.from({ length: 16 }, loop);
     await moreRequests(32);
@@ -269,7 +267,10 @@ test('the watched config file reloads on change; a bad edit keeps the old config
     const bad = nextReload(false);
     await writeFile(file, yaml(a, 'missing'));
     const rejected = await bad;
-    assert.ok(rejected.errors?.some((e) => e.includes('switchboard.yaml:8:') && e.includes('routes.all.upstream')), JSON.stringify(rejected));
+    assert.ok(
+      rejected.errors?.some((e) => e.includes('switchboard.yaml:8:') && e.includes('routes.all.upstream')),
+      JSON.stringify(rejected),
+    );
     assert.equal((await get(`${url}/`)).body.origin, 'B');
     assert.equal(a.seen.length, 1);
   } finally {
@@ -309,10 +310,12 @@ test('a listener added by reload serves; a listener removed by reload stops acce
     // An idle keep-alive connection to the admin listener is open now; removal must not leave it serving.
     const agent = new http.Agent({ keepAlive: true });
     const status = await new Promise<number>((resolve, reject) => {
-      http.get(`${adminUrl}/ka`, { agent }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      }).on('error', reject);
+      http
+        .get(`${adminUrl}/ka`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        })
+        .on('error', reject);
     });
     assert.equal(status, 200);
     const idle = Object.values(agent.freeSockets).flat()[0]!;

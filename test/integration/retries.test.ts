@@ -24,7 +24,8 @@ interface Answer {
 async function send(url: string, init: Parameters<typeof undiciFetch>[1] = {}): Promise<Answer> {
   const res = await undiciFetch(url, init);
   const body = await res.text();
-  const code = res.headers.get('content-type')?.startsWith('application/json') && res.status >= 400 ? (JSON.parse(body) as { error?: { code: string } }).error?.code : undefined;
+  const code =
+    res.headers.get('content-type')?.startsWith('application/json') && res.status >= 400 ? (JSON.parse(body) as { error?: { code: string } }).error?.code : undefined;
   return { status: res.status, body, code, origin: res.headers.get('x-origin') };
 }
 
@@ -73,7 +74,10 @@ test('killing one of three origins under steady load of GETs loses no request', 
       await guard(Promise.all(Array.from({ length: 12 }, worker)), 'the load to finish', 20_000);
       assert.equal(killedAt, 300);
       assert.deepEqual(failures, [], 'every request was answered 200');
-      assert.equal([...byOrigin.values()].reduce((x, y) => x + y, 0), total);
+      assert.equal(
+        [...byOrigin.values()].reduce((x, y) => x + y, 0),
+        total,
+      );
       assert.ok((byOrigin.get('a') ?? 0) > 300 && (byOrigin.get('b') ?? 0) > 300, 'the survivors took the rest');
     },
     [...origins.slice(0, 2), { close: () => agent.close() }],
@@ -84,7 +88,15 @@ test('a POST whose body was sent is not retried: 502, and no other endpoint sees
   const bad = await resetter('bad');
   const good = await startOrigin('good');
   await withGateway(
-    simpleConfig([bad.url, good.url], { upstream: { balancer: 'weighted-round-robin', endpoints: [{ url: bad.url, weight: 1000 }, { url: good.url, weight: 1 }] } }),
+    simpleConfig([bad.url, good.url], {
+      upstream: {
+        balancer: 'weighted-round-robin',
+        endpoints: [
+          { url: bad.url, weight: 1000 },
+          { url: good.url, weight: 1 },
+        ],
+      },
+    }),
     async (url) => {
       const a = await send(`${url}/orders`, { method: 'POST', body: 'x'.repeat(1000), headers: { 'content-type': 'text/plain' } });
       assert.equal(a.status, 502);
@@ -106,7 +118,15 @@ test('a connect failure is retried for any method, body intact (nothing was sent
   const good = await startOrigin('good');
   const dead = `http://127.0.0.1:${port}`;
   await withGateway(
-    simpleConfig([dead, good.url], { upstream: { balancer: 'weighted-round-robin', endpoints: [{ url: dead, weight: 1000 }, { url: good.url, weight: 1 }] } }),
+    simpleConfig([dead, good.url], {
+      upstream: {
+        balancer: 'weighted-round-robin',
+        endpoints: [
+          { url: dead, weight: 1000 },
+          { url: good.url, weight: 1 },
+        ],
+      },
+    }),
     async (url) => {
       const body = JSON.stringify({ order: 42, pad: 'y'.repeat(20_000) });
       const ended: Array<[number, string | undefined, string | undefined]> = [];
@@ -147,7 +167,14 @@ test('configured statuses are retried for idempotent requests only; the last ans
   });
   const good = await startOrigin('good');
   const config = simpleConfig([busy.url, good.url], {
-    upstream: { balancer: 'weighted-round-robin', endpoints: [{ url: busy.url, weight: 1000 }, { url: good.url, weight: 1 }], retries: { statuses: [503] } },
+    upstream: {
+      balancer: 'weighted-round-robin',
+      endpoints: [
+        { url: busy.url, weight: 1000 },
+        { url: good.url, weight: 1 },
+      ],
+      retries: { statuses: [503] },
+    },
   });
   await withGateway(
     config,
@@ -169,7 +196,14 @@ test('per-try timeout: a try that does not answer in time is abandoned and retri
   const good = await startOrigin('good');
   await withGateway(
     simpleConfig([stuck.url, good.url], {
-      upstream: { balancer: 'weighted-round-robin', endpoints: [{ url: stuck.url, weight: 1000 }, { url: good.url, weight: 1 }], retries: { perTryTimeout: '150ms' } },
+      upstream: {
+        balancer: 'weighted-round-robin',
+        endpoints: [
+          { url: stuck.url, weight: 1000 },
+          { url: good.url, weight: 1 },
+        ],
+        retries: { perTryTimeout: '150ms' },
+      },
     }),
     async (url) => {
       const a = await guard(send(`${url}/slow`), 'the retried request', 3000);
@@ -192,14 +226,24 @@ test('per-try timeout: a try that does not answer in time is abandoned and retri
 test('the attempt limit bounds tries, each to an endpoint not tried yet', async () => {
   const origins = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((n) => resetter(n)));
   await withGateway(
-    simpleConfig(origins.map((o) => o.url), { upstream: { retries: { attempts: 3 } } }),
+    simpleConfig(
+      origins.map((o) => o.url),
+      { upstream: { retries: { attempts: 3 } } },
+    ),
     async (url) => {
       const a = await send(`${url}/x`);
       assert.equal(a.status, 502);
       assert.equal(a.code, 'UPSTREAM_RESET');
       const tried = origins.map((o) => o.seen.length);
-      assert.equal(tried.reduce((x, y) => x + y, 0), 3, 'three tries');
-      assert.ok(tried.every((n) => n <= 1), `never the same endpoint twice: ${tried.join(',')}`);
+      assert.equal(
+        tried.reduce((x, y) => x + y, 0),
+        3,
+        'three tries',
+      );
+      assert.ok(
+        tried.every((n) => n <= 1),
+        `never the same endpoint twice: ${tried.join(',')}`,
+      );
     },
     origins,
   );
@@ -219,7 +263,10 @@ test('retry budget: retries in flight are capped, so a second failing request is
     simpleConfig([dead, good.url], {
       upstream: {
         balancer: 'weighted-round-robin',
-        endpoints: [{ url: dead, weight: 1000 }, { url: good.url, weight: 1 }],
+        endpoints: [
+          { url: dead, weight: 1000 },
+          { url: good.url, weight: 1 },
+        ],
         retries: { budget: { percent: 0, minConcurrent } },
         outlierDetection: { consecutiveFailures: 0 },
       },
@@ -258,7 +305,15 @@ test('no retry once response bytes went to the client: a failure mid-body aborts
   });
   const good = await startOrigin('good', echo('good'));
   await withGateway(
-    simpleConfig([dying.url, good.url], { upstream: { balancer: 'weighted-round-robin', endpoints: [{ url: dying.url, weight: 1000 }, { url: good.url, weight: 1 }] } }),
+    simpleConfig([dying.url, good.url], {
+      upstream: {
+        balancer: 'weighted-round-robin',
+        endpoints: [
+          { url: dying.url, weight: 1000 },
+          { url: good.url, weight: 1 },
+        ],
+      },
+    }),
     async (url) => {
       const res = await undiciFetch(`${url}/x`);
       assert.equal(res.status, 200);

@@ -61,7 +61,13 @@ test('simulate: the default scenario, --algorithms, --list', async () => {
 
   const list = await run(['--list']);
   assert.equal(list.code, 0);
-  assert.deepEqual(list.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]), ['equal', 'half-speed', 'slowdown', 'heavy-clients', 'failure']);
+  assert.deepEqual(
+    list.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]),
+    ['equal', 'half-speed', 'slowdown', 'heavy-clients', 'failure'],
+  );
 });
 
 test('simulate: unknown scenario or algorithm, bad numbers: exit 2 with the valid names', async () => {

@@ -148,8 +148,14 @@ describe('strict HTTP/1.1 edge', () => {
     const res = await fetch(`${gw.url}/app/__sentinel`);
     await res.arrayBuffer();
     assert.equal(res.status, 200);
-    assert.deepEqual(app.seen.slice(mark.app).map((r) => r.url), ['/app/__sentinel']);
-    assert.deepEqual(admin.seen.slice(mark.admin).map((r) => r.url), []);
+    assert.deepEqual(
+      app.seen.slice(mark.app).map((r) => r.url),
+      ['/app/__sentinel'],
+    );
+    assert.deepEqual(
+      admin.seen.slice(mark.admin).map((r) => r.url),
+      [],
+    );
   }
 
   function mark(): { app: number; admin: number } {
@@ -203,7 +209,10 @@ describe('strict HTTP/1.1 edge', () => {
       const r = await rawRequest(gw.port, `POST /app/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`, GUARD_MS);
       assertError(r, 400);
       // The request may have been dispatched before the bad chunk was parsed; it must not complete.
-      assert.ok(app.seen.slice(m.app).every((q) => !q.complete), `${JSON.stringify(body)} never reaches the origin whole`);
+      assert.ok(
+        app.seen.slice(m.app).every((q) => !q.complete),
+        `${JSON.stringify(body)} never reaches the origin whole`,
+      );
     }
   });
 
@@ -238,7 +247,10 @@ describe('strict HTTP/1.1 edge', () => {
     const echoed = JSON.parse(parseResponse(r.text).body) as { url: string; headers: Record<string, string> };
     assert.equal(echoed.url, '/app/abs?q=1', 'forwarded in origin-form');
     assert.equal(echoed.headers.host, 'x.example');
-    assert.deepEqual(app.seen.slice(m.app).map((q) => q.url), ['/app/abs?q=1']);
+    assert.deepEqual(
+      app.seen.slice(m.app).map((q) => q.url),
+      ['/app/abs?q=1'],
+    );
   });
 
   test('GET * → 400', async () => {

@@ -299,13 +299,26 @@ test('protocol tls: TLS is terminated with the certificate for the SNI name, pla
   try {
     const [site, other] = await Promise.all([pki.issue({ names: ['db.test'] }), pki.issue({ names: ['*.other.test'] })]);
     const gw = await startGateway({
-      config: tcpConfig([a.url], { listener: { protocol: 'tls', tls: { certificates: [{ cert: site.certFile, key: site.keyFile }, { cert: other.certFile, key: other.keyFile }] } } }),
+      config: tcpConfig([a.url], {
+        listener: {
+          protocol: 'tls',
+          tls: {
+            certificates: [
+              { cert: site.certFile, key: site.keyFile },
+              { cert: other.certFile, key: other.keyFile },
+            ],
+          },
+        },
+      }),
       accessLog: 'off',
       logLevel: 'silent',
     });
     try {
       const port = gw.address('db').port;
-      for (const [servername, expected] of [['db.test', /DNS:db\.test/], ['x.other.test', /DNS:\*\.other\.test/]] as const) {
+      for (const [servername, expected] of [
+        ['db.test', /DNS:db\.test/],
+        ['x.other.test', /DNS:\*\.other\.test/],
+      ] as const) {
         const socket = tls.connect({ host: '127.0.0.1', port, servername, ca: pki.ca.cert });
         let data = '';
         socket.on('data', (d: Buffer) => (data += d.toString()));
@@ -360,7 +373,12 @@ test('PROXY protocol: v1 and v2 accepted from trusted peers; the client address 
         await v1.until('\n');
         assert.equal(v1.received(), `${out} from 203.0.113.7:40000 then "hello"\n`);
         const v2 = await connect(port);
-        v2.socket.write(Buffer.concat([encodeProxyV2({ family: 'tcp6', sourceAddress: '2001:db8::7', sourcePort: 41000, destinationAddress: '2001:db8::1', destinationPort: 6379 }), Buffer.from('hi')]));
+        v2.socket.write(
+          Buffer.concat([
+            encodeProxyV2({ family: 'tcp6', sourceAddress: '2001:db8::7', sourcePort: 41000, destinationAddress: '2001:db8::1', destinationPort: 6379 }),
+            Buffer.from('hi'),
+          ]),
+        );
         await v2.until('\n');
         assert.equal(v2.received(), `${out} from 2001:db8::7:41000 then "hi"\n`);
         v1.socket.destroy();
@@ -412,7 +430,12 @@ test('PROXY protocol on http and https listeners: the real client address reache
     config: {
       listeners: {
         web: { address: '127.0.0.1:0', protocol: 'http', proxyProtocol: { trusted: ['127.0.0.1'] } },
-        secure: { address: '127.0.0.1:0', protocol: 'https', proxyProtocol: { trusted: ['127.0.0.1'] }, tls: { certificates: [{ cert: site.certFile, key: site.keyFile }] } },
+        secure: {
+          address: '127.0.0.1:0',
+          protocol: 'https',
+          proxyProtocol: { trusted: ['127.0.0.1'] },
+          tls: { certificates: [{ cert: site.certFile, key: site.keyFile }] },
+        },
       },
       routes: { all: { upstream: 'o' } },
       upstreams: { o: { endpoints: [{ url: origin.url }] } },

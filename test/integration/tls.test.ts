@@ -80,7 +80,13 @@ function httpsConfig(tlsExtra: object = {}, listenerExtra: object = {}): object 
       s: {
         address: '127.0.0.1:0',
         protocol: 'https',
-        tls: { certificates: [{ cert: site.certFile, key: site.keyFile }, { cert: wild.certFile, key: wild.keyFile }], ...tlsExtra },
+        tls: {
+          certificates: [
+            { cert: site.certFile, key: site.keyFile },
+            { cert: wild.certFile, key: wild.keyFile },
+          ],
+          ...tlsExtra,
+        },
         ...listenerExtra,
       },
     },
@@ -119,7 +125,9 @@ test('SNI picks the certificate by exact name, then by wildcard; unknown names g
     assert.match((await certFor(port, 'unknown.test')).subjectAltName!, /DNS:a\.test/, 'default certificate');
     assert.match((await certFor(port)).subjectAltName!, /DNS:a\.test/, 'no SNI at all: default certificate');
     // And with openssl s_client -servername, which also shows the ALPN outcome.
-    const sClient = run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'y.b.test', '-alpn', 'h2,http/1.1', '-CAfile', pki.ca.certFile], { timeout: 10_000 });
+    const sClient = run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'y.b.test', '-alpn', 'h2,http/1.1', '-CAfile', pki.ca.certFile], {
+      timeout: 10_000,
+    });
     sClient.child.stdin!.end(); // nothing to send: s_client exits once the handshake is done
     const { stdout } = await sClient;
     assert.match(stdout, /subject=.*CN ?= ?\*\.b\.test/);
@@ -295,7 +303,10 @@ test('bad certificates are config errors naming file:line:column, key path and t
   const messages = result.ok ? [] : result.errors.map((e) => e.message);
   assert.equal(messages.length, 3, messages.join('\n'));
   assert.match(messages[0], /bad\.yaml:7:\d+: listeners\.s\.tls\.certificates\[0\]\.cert: expected a certificate that has not expired, found ".*expired\.pem", expired/);
-  assert.match(messages[1], /bad\.yaml:8:\d+: listeners\.s\.tls\.certificates\[1\]\.key: expected the private key of ".*site\.pem", found ".*wrong-key\.pem", which belongs to another certificate/);
+  assert.match(
+    messages[1],
+    /bad\.yaml:8:\d+: listeners\.s\.tls\.certificates\[1\]\.key: expected the private key of ".*site\.pem", found ".*wrong-key\.pem", which belongs to another certificate/,
+  );
   assert.match(messages[2], /bad\.yaml:9:\d+: listeners\.s\.tls\.certificates\[2\]\.cert: expected a readable PEM file, found ".*missing\.pem" \(ENOENT\)/);
 
   // On reload, the same problems leave the running config serving.
@@ -314,7 +325,12 @@ test('httpsRedirect answers 308 to the same host, path and query; https response
     listeners: {
       plain: { address: '127.0.0.1:0', protocol: 'http', httpsRedirect: { port: 8443 } },
       plain443: { address: '127.0.0.1:0', protocol: 'http', httpsRedirect: true },
-      s: { address: '127.0.0.1:0', protocol: 'https', tls: { certificates: [{ cert: site.certFile, key: site.keyFile }] }, hsts: { maxAge: '1h', includeSubDomains: true } },
+      s: {
+        address: '127.0.0.1:0',
+        protocol: 'https',
+        tls: { certificates: [{ cert: site.certFile, key: site.keyFile }] },
+        hsts: { maxAge: '1h', includeSubDomains: true },
+      },
     },
     routes: { all: { upstream: 'o' } },
     upstreams: { o: { endpoints: [{ url: origin.url }] } },

@@ -180,7 +180,10 @@ test('over maxSessions a new client gets no session (its datagrams are dropped);
       three.send('three');
       // Datagrams to one socket are read in order: by this reply, "three" was handled (dropped).
       assert.equal(await one.ask('one-again'), 'a:one-again');
-      assert.deepEqual(events.filter((e) => e.event === 'open').map((e) => e.client), [one.id, two.id]);
+      assert.deepEqual(
+        events.filter((e) => e.event === 'open').map((e) => e.client),
+        [one.id, two.id],
+      );
       assert.ok(!a.seen.includes('three'), 'the endpoint never saw the third client');
     });
   } finally {

@@ -67,7 +67,6 @@ async function rawOrigin(bytes: string | Buffer): Promise<{ url: string; closedB
   };
 }
 
-
 test('502 UPSTREAM_CONNECT_REFUSED when nothing listens', async () => {
   const port = await closedPort();
   await withGateway(simpleConfig([`http://127.0.0.1:${port}`]), async (gw) => {
@@ -81,11 +80,15 @@ test('502 UPSTREAM_CONNECT_REFUSED when nothing listens', async () => {
 
 test('502 UPSTREAM_RESET when the origin resets the connection on request', async () => {
   const origin = await startOrigin('reset', (req) => req.socket.destroy());
-  await withGateway(simpleConfig([origin.url]), async (gw) => {
-    await assertJsonError(await fetch(`${gw.url}/x`), 502, 'UPSTREAM_RESET');
-    await assertJsonError(await fetch(`${gw.url}/x`, { method: 'POST', body: 'payload' }), 502, 'UPSTREAM_RESET');
-    assert.equal(origin.seen.length, 2, 'each request reached the origin once (no retry of a reset)');
-  }, origin);
+  await withGateway(
+    simpleConfig([origin.url]),
+    async (gw) => {
+      await assertJsonError(await fetch(`${gw.url}/x`), 502, 'UPSTREAM_RESET');
+      await assertJsonError(await fetch(`${gw.url}/x`, { method: 'POST', body: 'payload' }), 502, 'UPSTREAM_RESET');
+      assert.equal(origin.seen.length, 2, 'each request reached the origin once (no retry of a reset)');
+    },
+    origin,
+  );
 });
 
 test('502 UPSTREAM_BAD_RESPONSE on an invalid response, and that connection is not reused', async (t) => {
@@ -100,11 +103,15 @@ test('502 UPSTREAM_BAD_RESPONSE on an invalid response, and that connection is n
   for (const [name, bytes] of Object.entries(garbage)) {
     await t.test(name, async () => {
       const origin = await rawOrigin(bytes);
-      await withGateway(simpleConfig([origin.url]), async (gw) => {
-        await assertJsonError(await fetch(`${gw.url}/x`), 502, 'UPSTREAM_BAD_RESPONSE');
-        // The raw origin never closes: the gateway must drop the connection it cannot trust.
-        await guard(origin.closedByPeer, 'the gateway closes the upstream connection');
-      }, origin);
+      await withGateway(
+        simpleConfig([origin.url]),
+        async (gw) => {
+          await assertJsonError(await fetch(`${gw.url}/x`), 502, 'UPSTREAM_BAD_RESPONSE');
+          // The raw origin never closes: the gateway must drop the connection it cannot trust.
+          await guard(origin.closedByPeer, 'the gateway closes the upstream connection');
+        },
+        origin,
+      );
     });
   }
 });
@@ -112,13 +119,17 @@ test('502 UPSTREAM_BAD_RESPONSE on an invalid response, and that connection is n
 test('504 UPSTREAM_TIMEOUT when response headers do not arrive in time', async () => {
   const origin = await startOrigin('silent', () => undefined);
   const config = simpleConfig([origin.url], { upstream: { timeouts: { responseHeaders: '200ms' } } });
-  await withGateway(config, async (gw) => {
-    const started = performance.now();
-    await assertJsonError(await fetch(`${gw.url}/x`), 504, 'UPSTREAM_TIMEOUT');
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 180 && elapsed < 1500, `answered after ${elapsed.toFixed(0)}ms`);
-    assert.equal(origin.seen.length, 1);
-  }, origin);
+  await withGateway(
+    config,
+    async (gw) => {
+      const started = performance.now();
+      await assertJsonError(await fetch(`${gw.url}/x`), 504, 'UPSTREAM_TIMEOUT');
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 180 && elapsed < 1500, `answered after ${elapsed.toFixed(0)}ms`);
+      assert.equal(origin.seen.length, 1);
+    },
+    origin,
+  );
 });
 
 test('a route overriding responseHeaders changes the outcome, both ways', async () => {
@@ -143,28 +154,34 @@ test('a route overriding responseHeaders changes the outcome, both ways', async 
       long: { endpoints, timeouts: { responseHeaders: '2500ms' } },
     },
   };
-  await withGateway(config, async (gw) => {
-    const [short, shortLonger, long, longShorter] = await Promise.all(
-      ['/short', '/short-longer', '/long', '/long-shorter'].map((p) => fetch(gw.url + p)),
-    );
-    await assertJsonError(short, 504, 'UPSTREAM_TIMEOUT');
-    assert.equal(shortLonger.status, 200);
-    assert.equal(await shortLonger.text(), 'late');
-    assert.equal(long.status, 200);
-    assert.equal(await long.text(), 'late');
-    await assertJsonError(longShorter, 504, 'UPSTREAM_TIMEOUT');
-  }, origin);
+  await withGateway(
+    config,
+    async (gw) => {
+      const [short, shortLonger, long, longShorter] = await Promise.all(['/short', '/short-longer', '/long', '/long-shorter'].map((p) => fetch(gw.url + p)));
+      await assertJsonError(short, 504, 'UPSTREAM_TIMEOUT');
+      assert.equal(shortLonger.status, 200);
+      assert.equal(await shortLonger.text(), 'late');
+      assert.equal(long.status, 200);
+      assert.equal(await long.text(), 'late');
+      await assertJsonError(longShorter, 504, 'UPSTREAM_TIMEOUT');
+    },
+    origin,
+  );
 });
 
 test('504 UPSTREAM_TIMEOUT when the whole request takes longer than timeouts.request', async () => {
   const origin = await startOrigin('silent', () => undefined);
   const config = simpleConfig([origin.url], { upstream: { timeouts: { responseHeaders: '5s', request: '200ms' } } });
-  await withGateway(config, async (gw) => {
-    const started = performance.now();
-    await assertJsonError(await fetch(`${gw.url}/x`), 504, 'UPSTREAM_TIMEOUT');
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 180 && elapsed < 1500, `answered after ${elapsed.toFixed(0)}ms`);
-  }, origin);
+  await withGateway(
+    config,
+    async (gw) => {
+      const started = performance.now();
+      await assertJsonError(await fetch(`${gw.url}/x`), 504, 'UPSTREAM_TIMEOUT');
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 180 && elapsed < 1500, `answered after ${elapsed.toFixed(0)}ms`);
+    },
+    origin,
+  );
 });
 
 test('timeouts.request after the headers went out aborts the response', async () => {
@@ -176,12 +193,16 @@ test('timeouts.request after the headers went out aborts the response', async ()
     res.on('close', () => clearInterval(timer));
   });
   const config = simpleConfig([origin.url], { upstream: { timeouts: { bodyIdle: '1s', request: '300ms' } } });
-  await withGateway(config, async (gw) => {
-    const res = await fetch(`${gw.url}/x`);
-    assert.equal(res.status, 200);
-    assert.ok(res.headers.get('x-request-id'));
-    await assert.rejects(guard(res.text(), 'the body read settles'), /terminated|aborted|socket/i);
-  }, origin);
+  await withGateway(
+    config,
+    async (gw) => {
+      const res = await fetch(`${gw.url}/x`);
+      assert.equal(res.status, 200);
+      assert.ok(res.headers.get('x-request-id'));
+      await assert.rejects(guard(res.text(), 'the body read settles'), /terminated|aborted|socket/i);
+    },
+    origin,
+  );
 });
 
 test('bodyIdle timeout mid-body: the client sees an aborted response, not a clean end', async () => {
@@ -190,17 +211,21 @@ test('bodyIdle timeout mid-body: the client sees an aborted response, not a clea
     res.write('first part\n'); // then silence
   });
   const config = simpleConfig([origin.url], { upstream: { timeouts: { bodyIdle: '200ms' } } });
-  await withGateway(config, async (gw) => {
-    // Two clients at once: fetch, and a raw socket to look at the bytes on the wire.
-    const [res, raw] = await Promise.all([fetch(`${gw.url}/x`), rawRequest(gw.port, 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n', GUARD_MS)]);
-    assert.equal(res.status, 200);
-    await assert.rejects(guard(res.text(), 'the body read settles'), /terminated|aborted|socket/i);
-    // On the wire: the chunked terminator never comes, and the gateway closes the connection.
-    assert.equal(raw.status, 200);
-    assert.ok(raw.closedByServer, 'the gateway closes the client connection');
-    assert.match(raw.text, /first part/);
-    assert.doesNotMatch(raw.text, /\r\n0\r\n\r\n$/, 'no chunked terminator');
-  }, origin);
+  await withGateway(
+    config,
+    async (gw) => {
+      // Two clients at once: fetch, and a raw socket to look at the bytes on the wire.
+      const [res, raw] = await Promise.all([fetch(`${gw.url}/x`), rawRequest(gw.port, 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n', GUARD_MS)]);
+      assert.equal(res.status, 200);
+      await assert.rejects(guard(res.text(), 'the body read settles'), /terminated|aborted|socket/i);
+      // On the wire: the chunked terminator never comes, and the gateway closes the connection.
+      assert.equal(raw.status, 200);
+      assert.ok(raw.closedByServer, 'the gateway closes the client connection');
+      assert.match(raw.text, /first part/);
+      assert.doesNotMatch(raw.text, /\r\n0\r\n\r\n$/, 'no chunked terminator');
+    },
+    origin,
+  );
 });
 
 /**
@@ -246,13 +271,17 @@ async function blackholeListener(): Promise<{ port: number; fillers: net.Socket[
 test('504 UPSTREAM_CONNECT_TIMEOUT when the endpoint never completes the handshake', async () => {
   const hole = await blackholeListener();
   const config = simpleConfig([`http://127.0.0.1:${hole.port}`], { upstream: { timeouts: { connect: '200ms', responseHeaders: '1s' } } });
-  await withGateway(config, async (gw) => {
-    const started = performance.now();
-    // Had the handshake completed, the request would sit unanswered: UPSTREAM_TIMEOUT, not this.
-    await assertJsonError(await fetch(`${gw.url}/x`), 504, 'UPSTREAM_CONNECT_TIMEOUT');
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 180 && elapsed < 1500, `answered after ${elapsed.toFixed(0)}ms`);
-  }, hole);
+  await withGateway(
+    config,
+    async (gw) => {
+      const started = performance.now();
+      // Had the handshake completed, the request would sit unanswered: UPSTREAM_TIMEOUT, not this.
+      await assertJsonError(await fetch(`${gw.url}/x`), 504, 'UPSTREAM_CONNECT_TIMEOUT');
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 180 && elapsed < 1500, `answered after ${elapsed.toFixed(0)}ms`);
+    },
+    hole,
+  );
 });
 
 // 503 NO_ENDPOINT: no config can mark every endpoint down before health checks exist (issue 3);

@@ -34,7 +34,10 @@ before(async () => {
 
 after(() => pki.cleanup());
 
-type Handler = (req: { httpVersion: string; headers: Record<string, unknown>; socket: unknown }, res: { writeHead(s: number, h: object): void; end(b: string): void }) => void;
+type Handler = (
+  req: { httpVersion: string; headers: Record<string, unknown>; socket: unknown },
+  res: { writeHead(s: number, h: object): void; end(b: string): void },
+) => void;
 
 function reply(name: string): Handler {
   return (req, res) => {
@@ -125,7 +128,10 @@ test('insecureSkipVerify is explicit, works against an untrusted endpoint, and i
   const gw = await start(config(origin.url, { tls: { insecureSkipVerify: true } }), logger);
   try {
     assert.equal((await get(gw)).status, 200);
-    assert.ok(lines.some((l) => l.includes('insecureSkipVerify is on') && l.includes('"upstream":"api"')), lines.join(''));
+    assert.ok(
+      lines.some((l) => l.includes('insecureSkipVerify is on') && l.includes('"upstream":"api"')),
+      lines.join(''),
+    );
   } finally {
     await Promise.all([gw.stop(), origin.close()]);
   }
@@ -172,7 +178,9 @@ test('health checks use the endpoint TLS settings: a trusted endpoint is healthy
   const { endpointEvent } = await import('./helpers/endpoint-events.ts');
   const up = endpointEvent((e) => e.upstream === 'trusted' && e.healthy, 'the trusted endpoint to be marked healthy');
   const down = endpointEvent((e) => e.upstream === 'untrusted' && !e.healthy, 'the untrusted endpoint to be marked down');
-  const trusted = await start(config(origin.url, { tls: { ca: pki.ca.certFile, serverName: 'api.internal' }, healthCheck: { ...hc, initialState: 'unhealthy' } }, 'trusted'));
+  const trusted = await start(
+    config(origin.url, { tls: { ca: pki.ca.certFile, serverName: 'api.internal' }, healthCheck: { ...hc, initialState: 'unhealthy' } }, 'trusted'),
+  );
   const untrusted = await start(config(origin.url, { tls: { serverName: 'api.internal' }, healthCheck: { ...hc, initialState: 'healthy' } }, 'untrusted'));
   try {
     await up;

@@ -125,12 +125,16 @@ function receive(ws: WebSocket, size: number): Promise<Buffer[]> {
 async function held(ws: WebSocket): Promise<number> {
   let last = -1;
   let same = 0;
-  await until(() => {
-    const now = ws.bufferedAmount;
-    same = now === last ? same + 1 : 0;
-    last = now;
-    return same >= 10;
-  }, 'the sender to stall', 10_000);
+  await until(
+    () => {
+      const now = ws.bufferedAmount;
+      same = now === last ? same + 1 : 0;
+      last = now;
+      return same >= 10;
+    },
+    'the sender to stall',
+    10_000,
+  );
   return last;
 }
 
@@ -213,13 +217,17 @@ test('an endpoint that answers garbage, or switches to another protocol, is a 50
 test('another Upgrade (h2c) is a plain request: answered, its Upgrade dropped', async () => {
   const body = await guard(
     new Promise<string>((resolve, reject) => {
-      const req = http.get(`${gw.url}/plain/h2c`, { headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQAoAAAAAIAAAAA' } }, (res) => {
-        assert.equal(res.statusCode, 200);
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve(text));
-      });
+      const req = http.get(
+        `${gw.url}/plain/h2c`,
+        { headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': 'AAMAAABkAAQAoAAAAAIAAAAA' } },
+        (res) => {
+          assert.equal(res.statusCode, 200);
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve(text));
+        },
+      );
       req.on('upgrade', () => reject(new Error('upgraded')));
       req.on('error', reject);
     }),
@@ -282,7 +290,13 @@ test('200 concurrent WebSockets all echo, each counted in flight at its endpoint
   replies.forEach((m, i) => {
     assert.equal(m.data.toString(), `message ${i}`);
   });
-  assert.deepEqual(countByOrigin(opened.map((o) => o.origin), ['a', 'b']), { a: n / 2, b: n / 2 });
+  assert.deepEqual(
+    countByOrigin(
+      opened.map((o) => o.origin),
+      ['a', 'b'],
+    ),
+    { a: n / 2, b: n / 2 },
+  );
   const inFlight = (): number => gw.gw.endpoints('pair')!.reduce((sum, e) => sum + e.inFlight, 0);
   assert.equal(inFlight(), n);
   await closeAll(opened.map((o) => o.ws));
@@ -316,7 +330,10 @@ test('least-connections counts open tunnels: new requests go to the endpoint wit
   }
   assert.ok(cookie, 'a sticky cookie for origin a');
   const pinned = await Promise.all([1, 2, 3].map(() => openWs(wsUrl(gw.url, '/lc'), { headers: { cookie } })));
-  assert.deepEqual(pinned.map((p) => p.origin), ['a', 'a', 'a']);
+  assert.deepEqual(
+    pinned.map((p) => p.origin),
+    ['a', 'a', 'a'],
+  );
   const inFlight = (): Record<string, number> => Object.fromEntries(gw.gw.endpoints('lc')!.map((e) => [e.url, e.inFlight]));
   assert.deepEqual(inFlight(), { [a.url]: 3, [b.url]: 0 });
   for (let i = 0; i < 5; i++) {
@@ -335,7 +352,10 @@ test('least-connections counts open tunnels: new requests go to the endpoint wit
 test('a refused endpoint is retried on another; with none left the client gets a 502', async () => {
   const opened = [];
   for (let i = 0; i < 4; i++) opened.push(await openWs(wsUrl(gw.url, '/retry')));
-  assert.deepEqual(opened.map((o) => o.origin), ['a', 'a', 'a', 'a']);
+  assert.deepEqual(
+    opened.map((o) => o.origin),
+    ['a', 'a', 'a', 'a'],
+  );
   await closeAll(opened.map((o) => o.ws));
   const r = await refusedWs(wsUrl(gw.url, '/dead'));
   assert.equal(r.status, 502);
@@ -421,7 +441,10 @@ test('a listener that redirects to https answers an upgrade with the same 308', 
     const r = await refusedWs(wsUrl(g.url, '/chat?room=1'), { headers: { host: 'chat.example:8080' } });
     assert.equal(r.status, 308);
     assert.equal(r.headers.location, 'https://chat.example:8443/chat?room=1');
-    assert.equal(a.upgrades.some((u) => u.url === '/chat?room=1'), false);
+    assert.equal(
+      a.upgrades.some((u) => u.url === '/chat?room=1'),
+      false,
+    );
   } finally {
     await g.stop();
   }

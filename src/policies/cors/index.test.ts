@@ -167,7 +167,10 @@ test('defaults: GET, HEAD, POST; any requested header answered with the requeste
   assert.equal(preflight(f, { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-a;b' })?.status, 403);
   assert.deepEqual(respond(f, { origin }), { vary: 'Origin', 'access-control-allow-origin': origin });
   // No allowed request headers at all.
-  assert.equal(preflight(filterOf({ origins: [origin], requestHeaders: [] }), { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-a' })?.status, 403);
+  assert.equal(
+    preflight(filterOf({ origins: [origin], requestHeaders: [] }), { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-a' })?.status,
+    403,
+  );
 });
 
 test('methods ["*"] answers with the requested method, with credentials too', () => {
@@ -268,7 +271,11 @@ test('config problems', () => {
     ['regex escaping its anchors', { origins: [{ regex: 'a)|(b' }] }, [{ path: ['origins', 0, 'regex'], found: /^"a\)\|\(b" \(Invalid regular expression/ }]],
     ['exposed * with credentials', { origins: ['https://a.test'], exposedHeaders: ['*'], credentials: true }, [{ path: ['exposedHeaders', 0], found: '"*"' }]],
     ['methods * beside others', { origins: ['https://a.test'], methods: ['GET', '*'] }, [{ path: ['methods', 1], found: '"*" beside other entries' }]],
-    ['requestHeaders * beside others', { origins: ['https://a.test'], requestHeaders: ['*', 'X-A'] }, [{ path: ['requestHeaders', 0], found: '"*" beside other entries' }]],
+    [
+      'requestHeaders * beside others',
+      { origins: ['https://a.test'], requestHeaders: ['*', 'X-A'] },
+      [{ path: ['requestHeaders', 0], found: '"*" beside other entries' }],
+    ],
   ];
   for (const [name, raw, expected] of table) {
     const { problems } = build(raw);

@@ -42,11 +42,10 @@ export const config = z.strictObject({
   request: operations('request')
     .optional()
     .meta({ description: 'Changes to the request headers going upstream, made on every try: remove, rename, set, add, in that order.' }),
-  response: operations('response')
-    .optional()
-    .meta({
-      description: "Changes to the response headers going to the client, Switchboard's own error responses and other policies' answers included: remove, rename, set, add, in that order.",
-    }),
+  response: operations('response').optional().meta({
+    description:
+      "Changes to the response headers going to the client, Switchboard's own error responses and other policies' answers included: remove, rename, set, add, in that order.",
+  }),
 });
 
 /** The config as written, after the schema. */

@@ -36,20 +36,38 @@ const operations: Array<{ name: string; ops: object; before: Pairs; after: Pairs
   {
     name: 'the example: set x-served-by, remove server',
     ops: { set: { 'x-served-by': 'switchboard' }, remove: ['server'] },
-    before: [['Server', 'origin/1.0'], ['content-type', 'text/plain']],
-    after: [['content-type', 'text/plain'], ['x-served-by', 'switchboard']],
+    before: [
+      ['Server', 'origin/1.0'],
+      ['content-type', 'text/plain'],
+    ],
+    after: [
+      ['content-type', 'text/plain'],
+      ['x-served-by', 'switchboard'],
+    ],
   },
   {
     name: 'remove takes every field of the name, any case',
     ops: { remove: ['X-Debug'] },
-    before: [['x-debug', '1'], ['a', '1'], ['X-DEBUG', '2']],
+    before: [
+      ['x-debug', '1'],
+      ['a', '1'],
+      ['X-DEBUG', '2'],
+    ],
     after: [['a', '1']],
   },
   {
     name: 'rename keeps value and position, and fields already under the new name',
     ops: { rename: { 'x-old': 'X-New' } },
-    before: [['X-OLD', '1'], ['a', '1'], ['x-new', '2']],
-    after: [['X-New', '1'], ['a', '1'], ['x-new', '2']],
+    before: [
+      ['X-OLD', '1'],
+      ['a', '1'],
+      ['x-new', '2'],
+    ],
+    after: [
+      ['X-New', '1'],
+      ['a', '1'],
+      ['x-new', '2'],
+    ],
   },
   {
     name: 'rename of an absent name does nothing',
@@ -60,8 +78,15 @@ const operations: Array<{ name: string; ops: object; before: Pairs; after: Pairs
   {
     name: 'set replaces every field of the name, at the first one, any case',
     ops: { set: { 'Cache-Control': 'no-store' } },
-    before: [['cache-control', 'max-age=60'], ['a', '1'], ['CACHE-CONTROL', 'public']],
-    after: [['cache-control', 'no-store'], ['a', '1']],
+    before: [
+      ['cache-control', 'max-age=60'],
+      ['a', '1'],
+      ['CACHE-CONTROL', 'public'],
+    ],
+    after: [
+      ['cache-control', 'no-store'],
+      ['a', '1'],
+    ],
   },
   {
     name: 'set adds an absent name as written',
@@ -78,14 +103,24 @@ const operations: Array<{ name: string; ops: object; before: Pairs; after: Pairs
   {
     name: 'add keeps repeated fields (set-cookie) and adds one more',
     ops: { add: { 'set-cookie': 'sb=1; Path=/' } },
-    before: [['set-cookie', 'a=1'], ['set-cookie', 'b=2']],
-    after: [['set-cookie', 'a=1'], ['set-cookie', 'b=2'], ['set-cookie', 'sb=1; Path=/']],
+    before: [
+      ['set-cookie', 'a=1'],
+      ['set-cookie', 'b=2'],
+    ],
+    after: [
+      ['set-cookie', 'a=1'],
+      ['set-cookie', 'b=2'],
+      ['set-cookie', 'sb=1; Path=/'],
+    ],
   },
   {
     name: 'add with a list adds one field per value, in order',
     ops: { add: { link: ['</a.css>; rel=preload', '</b.js>; rel=preload'] } },
     before: [],
-    after: [['link', '</a.css>; rel=preload'], ['link', '</b.js>; rel=preload']],
+    after: [
+      ['link', '</a.css>; rel=preload'],
+      ['link', '</b.js>; rel=preload'],
+    ],
   },
   {
     name: 'add of an empty value adds nothing',
@@ -96,13 +131,22 @@ const operations: Array<{ name: string; ops: object; before: Pairs; after: Pairs
   {
     name: 'order: remove, rename, set, add (whatever the key order)',
     ops: { add: { 'x-a': 'added' }, set: { 'x-a': 'set' }, rename: { 'x-b': 'x-a' }, remove: ['x-a'] },
-    before: [['x-a', 'client'], ['x-b', 'renamed']],
-    after: [['x-a', 'set'], ['x-a', 'added']],
+    before: [
+      ['x-a', 'client'],
+      ['x-b', 'renamed'],
+    ],
+    after: [
+      ['x-a', 'set'],
+      ['x-a', 'added'],
+    ],
   },
   {
     name: 'remove before rename: a trusted header cannot be spoofed by the client',
     ops: { remove: ['x-user'], rename: { 'x-auth-user': 'x-user' } },
-    before: [['x-user', 'spoofed'], ['x-auth-user', 'ann']],
+    before: [
+      ['x-user', 'spoofed'],
+      ['x-auth-user', 'ann'],
+    ],
     after: [['x-user', 'ann']],
   },
   {
@@ -143,7 +187,10 @@ test('headers: response changes apply to answers not from the upstream', () => {
   const head: ResponseHead = { status: 502, headers: headerList([['content-type', 'application/json']]), fromUpstream: false };
   filter.onResponse!(fakeSession({ error: 'UPSTREAM_UNAVAILABLE' }), head);
   assert.equal(head.status, 502);
-  assert.deepEqual(pairs(head.headers as ReturnType<typeof headerList>), [['content-type', 'application/json'], ['x-served-by', 'switchboard']]);
+  assert.deepEqual(pairs(head.headers as ReturnType<typeof headerList>), [
+    ['content-type', 'application/json'],
+    ['x-served-by', 'switchboard'],
+  ]);
 });
 
 const templates: Array<{ name: string; value: string; want: string; session?: FakeSessionInit; env?: Record<string, string> }> = [
@@ -155,8 +202,18 @@ const templates: Array<{ name: string; value: string; want: string; session?: Fa
   { name: '${header.NAME}, any case', value: 't=${header.X-Tenant}', want: 't=acme', session: { request: { headers: { 'x-tenant': 'acme' } } } },
   { name: '${header.NAME} absent is empty', value: 't=${header.x-tenant}', want: 't=' },
   { name: '${header.NAME} repeated is joined', value: '${header.x-a}', want: '1, 2', session: { request: { headers: { 'x-a': ['1', '2'] } } } },
-  { name: '${header.host} is the Host (HTTP/1.1)', value: 'h=${header.host}', want: 'h=a.example:8080', session: { request: { authority: 'a.example:8080', headers: { host: 'a.example:8080' } } } },
-  { name: "${header.host} is HTTP/2's :authority (no Host header)", value: 'h=${header.Host}', want: 'h=b.example', session: { request: { authority: 'b.example', headers: {} } } },
+  {
+    name: '${header.host} is the Host (HTTP/1.1)',
+    value: 'h=${header.host}',
+    want: 'h=a.example:8080',
+    session: { request: { authority: 'a.example:8080', headers: { host: 'a.example:8080' } } },
+  },
+  {
+    name: "${header.host} is HTTP/2's :authority (no Host header)",
+    value: 'h=${header.Host}',
+    want: 'h=b.example',
+    session: { request: { authority: 'b.example', headers: {} } },
+  },
   { name: '${header.NAME} loses CR, LF and NUL', value: '${header.x-a}', want: 'ab', session: { request: { headers: { 'x-a': 'a\r\n\0b' } } } },
   { name: '${env.NAME} is filled once', value: '${env.REGION}-1', want: 'eu-west-1', env: { REGION: 'eu-west' } },
   { name: '$${ is a literal ${', value: '$${route} $5 $$', want: '${route} $5 $$' },

@@ -91,7 +91,13 @@ function resolveOperations(raw: HeaderOperationsConfig | undefined, direction: D
   checkNames(remove, (i) => [direction, 'remove', i], direction, 'remove', ctx);
 
   const renames = Object.entries(raw.rename ?? {});
-  checkNames(renames.map(([from]) => from), (i) => [direction, 'rename', renames[i][0]], direction, 'rename', ctx);
+  checkNames(
+    renames.map(([from]) => from),
+    (i) => [direction, 'rename', renames[i][0]],
+    direction,
+    'rename',
+    ctx,
+  );
   const sources = new Set(renames.map(([from]) => from.toLowerCase()));
   for (const [from, to] of renames) {
     const path = [direction, 'rename', from];
@@ -105,11 +111,23 @@ function resolveOperations(raw: HeaderOperationsConfig | undefined, direction: D
   const rename = renames.map(([from, to]) => ({ from, to }));
 
   const sets = Object.entries(raw.set ?? {});
-  checkNames(sets.map(([name]) => name), (i) => [direction, 'set', sets[i][0]], direction, 'set', ctx);
+  checkNames(
+    sets.map(([name]) => name),
+    (i) => [direction, 'set', sets[i][0]],
+    direction,
+    'set',
+    ctx,
+  );
   const set = sets.map(([name, text]) => ({ name, value: compileValue(text, [direction, 'set', name], ctx) }));
 
   const adds = Object.entries(raw.add ?? {});
-  checkNames(adds.map(([name]) => name), (i) => [direction, 'add', adds[i][0]], direction, 'add', ctx);
+  checkNames(
+    adds.map(([name]) => name),
+    (i) => [direction, 'add', adds[i][0]],
+    direction,
+    'add',
+    ctx,
+  );
   const add: HeaderField[] = [];
   for (const [name, values] of adds) {
     if (typeof values === 'string') add.push({ name, value: compileValue(values, [direction, 'add', name], ctx) });

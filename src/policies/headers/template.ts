@@ -22,8 +22,7 @@ export interface TemplateVariable {
 export type Template = string | ReadonlyArray<string | TemplateVariable>;
 
 /** What a problem about a `${…}` says it expected. */
-export const TEMPLATE_TEXT =
-  'a template variable: ${client.ip}, ${request.id}, ${route}, ${header.NAME} or ${env.NAME} (write $${ for a literal ${)';
+export const TEMPLATE_TEXT = 'a template variable: ${client.ip}, ${request.id}, ${route}, ${header.NAME} or ${env.NAME} (write $${ for a literal ${)';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const FIXED: Readonly<Record<string, TemplateVariable>> = {
@@ -36,11 +35,7 @@ const FIXED: Readonly<Record<string, TemplateVariable>> = {
  * Compiles `text`. `${env.NAME}` is read from `env` now; an unset variable, an unknown or
  * unclosed `${…}` is reported through `problem` (and left out of the result).
  */
-export function compileTemplate(
-  text: string,
-  env: Readonly<Record<string, string | undefined>>,
-  problem: (expected: string, found: string) => void,
-): Template {
+export function compileTemplate(text: string, env: Readonly<Record<string, string | undefined>>, problem: (expected: string, found: string) => void): Template {
   const parts: Array<string | TemplateVariable> = [];
   let literal = '';
   let at = 0;

@@ -8,13 +8,7 @@ import { headerName } from '../../util/config-primitives.ts';
 
 /** The `respond` policy's keys (`type` excluded). */
 export const config = z.strictObject({
-  status: z
-    .number()
-    .int()
-    .min(200)
-    .max(599)
-    .optional()
-    .meta({ description: 'The status code, 200-599; 200 when not given.' }),
+  status: z.number().int().min(200).max(599).optional().meta({ description: 'The status code, 200-599; 200 when not given.' }),
   headers: z
     .record(headerName, z.union([z.string(), z.array(z.string()).min(1)]))
     .optional()

@@ -106,7 +106,11 @@ const problems: Array<{ name: string; input: object; want: Array<{ path: Array<s
   { name: '204 with a body', input: { status: 204, body: 'x' }, want: [{ path: ['body'], expected: /no body with status 204/ }] },
   { name: '304 with a bodyFile', input: { status: 304, bodyFile: 'blob.bin' }, want: [{ path: ['bodyFile'], expected: /no body with status 304/ }] },
   { name: '205 with a body', input: { status: 205, body: 'x' }, want: [{ path: ['body'], expected: /no body with status 205/ }] },
-  { name: 'content-length', input: { headers: { 'Content-Length': '3' }, body: 'abc' }, want: [{ path: ['headers', 'Content-Length'], expected: /computed/, atKey: true }] },
+  {
+    name: 'content-length',
+    input: { headers: { 'Content-Length': '3' }, body: 'abc' },
+    want: [{ path: ['headers', 'Content-Length'], expected: /computed/, atKey: true }],
+  },
   {
     name: 'framing and hop-by-hop names',
     input: { headers: { 'transfer-encoding': 'chunked', connection: 'close' } },

@@ -47,7 +47,8 @@ function resolveHeaders(raw: RespondConfig['headers'], ctx: ResolveContext): Rec
   for (const [name, value] of Object.entries(raw ?? {})) {
     const lower = name.toLowerCase();
     // Problems with a name point at the key, problems with a value at the value.
-    if (lower === 'content-length') ctx.problem({ path: ['headers', name], atKey: true, expected: 'no content-length (it is computed from the body)', found: JSON.stringify(name) });
+    if (lower === 'content-length')
+      ctx.problem({ path: ['headers', name], atKey: true, expected: 'no content-length (it is computed from the body)', found: JSON.stringify(name) });
     else if (FRAMING_HEADERS.has(lower)) ctx.problem({ path: ['headers', name], atKey: true, expected: FRAMING_TEXT, found: JSON.stringify(name) });
     const before = seen.get(lower);
     if (before !== undefined) {

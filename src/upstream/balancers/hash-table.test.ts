@@ -72,7 +72,7 @@ for (const kind of ['ring', 'maglev'] as const) {
   });
 }
 
-test('ring: an endpoint\'s nodes depend on its own id and weight only', () => {
+test("ring: an endpoint's nodes depend on its own id and weight only", () => {
   const five = new RingTable(fakeEndpoints(ids5));
   assert.equal(five.points.length, 5 * 4096);
   for (let i = 1; i < five.points.length; i++) assert.ok(five.points[i - 1] <= five.points[i], 'sorted');

@@ -86,10 +86,7 @@ export class RingTable implements HashTable {
     const n = endpoints.length;
     let totalWeight = 0;
     for (const e of endpoints) totalWeight += weightOf(e);
-    const perWeight =
-      totalWeight * RING_NODES_PER_WEIGHT <= RING_MAX_NODES
-        ? RING_NODES_PER_WEIGHT
-        : 2 ** Math.floor(Math.log2(RING_MAX_NODES / totalWeight));
+    const perWeight = totalWeight * RING_NODES_PER_WEIGHT <= RING_MAX_NODES ? RING_NODES_PER_WEIGHT : 2 ** Math.floor(Math.log2(RING_MAX_NODES / totalWeight));
     const order = byId(endpoints);
     const counts = order.map((i) => Math.max(1, Math.round(weightOf(endpoints[i]) * perWeight)));
     let total = 0;

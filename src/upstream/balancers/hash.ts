@@ -81,22 +81,18 @@ function murmur3Utf8(key: string, seed: number): number {
       bytes = c;
       count = 1;
     } else if (c < 0x800) {
-      bytes = (0xc0 | (c >> 6)) | ((0x80 | (c & 0x3f)) << 8);
+      bytes = 0xc0 | (c >> 6) | ((0x80 | (c & 0x3f)) << 8);
       count = 2;
     } else {
       const d = c >= 0xd800 && c < 0xdc00 && i + 1 < n ? key.charCodeAt(i + 1) : 0;
       if (d >= 0xdc00 && d < 0xe000) {
         const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
         i++;
-        bytes =
-          (0xf0 | (cp >> 18)) |
-          ((0x80 | ((cp >> 12) & 0x3f)) << 8) |
-          ((0x80 | ((cp >> 6) & 0x3f)) << 16) |
-          ((0x80 | (cp & 0x3f)) << 24);
+        bytes = 0xf0 | (cp >> 18) | ((0x80 | ((cp >> 12) & 0x3f)) << 8) | ((0x80 | ((cp >> 6) & 0x3f)) << 16) | ((0x80 | (cp & 0x3f)) << 24);
         count = 4;
       } else {
         if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // lone surrogate
-        bytes = (0xe0 | (c >> 12)) | ((0x80 | ((c >> 6) & 0x3f)) << 8) | ((0x80 | (c & 0x3f)) << 16);
+        bytes = 0xe0 | (c >> 12) | ((0x80 | ((c >> 6) & 0x3f)) << 8) | ((0x80 | (c & 0x3f)) << 16);
         count = 3;
       }
     }

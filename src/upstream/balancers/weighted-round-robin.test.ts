@@ -41,7 +41,7 @@ test('weighted round robin matches weights 3,1,1 and 5,2,1 within 2% over 10,000
   }
 });
 
-test('weighted round robin is smooth: 5,1,1 gives NGINX\'s a a b a c a a, never a run of 5', () => {
+test("weighted round robin is smooth: 5,1,1 gives NGINX's a a b a c a a, never a run of 5", () => {
   const eps = fakeEndpoints(['a', 'b', 'c'], [5, 1, 1]);
   const wrr = new WeightedRoundRobin();
   wrr.update(eps);
@@ -55,7 +55,7 @@ test('weighted round robin is smooth: 5,1,1 gives NGINX\'s a a b a c a a, never 
   assert.equal(longestRun(seq, 'a'), 4);
 });
 
-test('weighted round robin never gets ahead of any endpoint\'s share by a whole pick', () => {
+test("weighted round robin never gets ahead of any endpoint's share by a whole pick", () => {
   // From a fresh state with fixed weights (total T over m candidates), endpoint i's `current` after
   // n picks is n·w_i − T·count_i(n), because every pick adds w_i and each of its wins subtracts T.
   // A winner's current before the subtraction is the largest, so at least the mean T/m; after it,

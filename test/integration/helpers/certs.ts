@@ -49,9 +49,25 @@ async function makeCa(dir: string, stem: string): Promise<IssuedCert> {
   const certFile = join(dir, `${stem}.pem`);
   const keyFile = join(dir, `${stem}-key.pem`);
   await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', keyFile, '-out', certFile, '-days', '3', '-subj', `/CN=Switchboard Test ${stem}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '3',
+    '-subj',
+    `/CN=Switchboard Test ${stem}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return { certFile, keyFile, cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
 }
@@ -64,8 +80,20 @@ async function pkiIn(dir: string, caStem: string): Promise<TestPki> {
   await writeFile(
     config,
     [
-      '[ca]', 'default_ca = test', '[test]', `database = ${db}`, `new_certs_dir = ${dir}`, `serial = ${join(dir, `${caStem}-serial`)}`,
-      'default_md = sha256', 'policy = any', 'unique_subject = no', 'copy_extensions = none', '[any]', 'organizationName = optional', 'commonName = supplied', '',
+      '[ca]',
+      'default_ca = test',
+      '[test]',
+      `database = ${db}`,
+      `new_certs_dir = ${dir}`,
+      `serial = ${join(dir, `${caStem}-serial`)}`,
+      'default_md = sha256',
+      'policy = any',
+      'unique_subject = no',
+      'copy_extensions = none',
+      '[any]',
+      'organizationName = optional',
+      'commonName = supplied',
+      '',
     ].join('\n'),
   );
   await writeFile(join(dir, `${caStem}-serial`), '1000\n');
@@ -73,21 +101,51 @@ async function pkiIn(dir: string, caStem: string): Promise<TestPki> {
   // `openssl ca` keeps a serial file and an index: one issue at a time per CA.
   let queue: Promise<unknown> = Promise.resolve();
   const issueOne = async (opts: IssueOptions): Promise<IssuedCert> => {
-      const stem = opts.stem ?? `${caStem}-${opts.names[0].replace(/[^a-z0-9.-]/gi, '_')}-${n++}`;
-      const keyFile = join(dir, `${stem}-key.pem`);
-      const certFile = join(dir, `${stem}.pem`);
-      const csr = join(dir, `${stem}.csr`);
-      const ext = join(dir, `${stem}.ext`);
-      await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', `/O=Switchboard Tests/CN=${opts.names[0]}`]);
-      const san = opts.names.map((x) => (IP.test(x) ? `IP:${x}` : `DNS:${x}`)).join(',');
-      await writeFile(ext, `basicConstraints=CA:FALSE\nsubjectAltName=${san}\nextendedKeyUsage=${opts.use === 'client' ? 'clientAuth' : 'serverAuth'}\n`);
-      const now = Date.now();
-      await run('openssl', [
-        'ca', '-batch', '-config', config, '-cert', ca.certFile, '-keyfile', ca.keyFile, '-in', csr, '-out', certFile, '-notext',
-        '-startdate', opts.notBefore ?? opensslDate(new Date(now - 86_400_000)), '-enddate', opts.notAfter ?? opensslDate(new Date(now + 2 * 86_400_000)),
-        '-extfile', ext,
-      ]);
-      return { certFile, keyFile, cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
+    const stem = opts.stem ?? `${caStem}-${opts.names[0].replace(/[^a-z0-9.-]/gi, '_')}-${n++}`;
+    const keyFile = join(dir, `${stem}-key.pem`);
+    const certFile = join(dir, `${stem}.pem`);
+    const csr = join(dir, `${stem}.csr`);
+    const ext = join(dir, `${stem}.ext`);
+    await run('openssl', [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      csr,
+      '-subj',
+      `/O=Switchboard Tests/CN=${opts.names[0]}`,
+    ]);
+    const san = opts.names.map((x) => (IP.test(x) ? `IP:${x}` : `DNS:${x}`)).join(',');
+    await writeFile(ext, `basicConstraints=CA:FALSE\nsubjectAltName=${san}\nextendedKeyUsage=${opts.use === 'client' ? 'clientAuth' : 'serverAuth'}\n`);
+    const now = Date.now();
+    await run('openssl', [
+      'ca',
+      '-batch',
+      '-config',
+      config,
+      '-cert',
+      ca.certFile,
+      '-keyfile',
+      ca.keyFile,
+      '-in',
+      csr,
+      '-out',
+      certFile,
+      '-notext',
+      '-startdate',
+      opts.notBefore ?? opensslDate(new Date(now - 86_400_000)),
+      '-enddate',
+      opts.notAfter ?? opensslDate(new Date(now + 2 * 86_400_000)),
+      '-extfile',
+      ext,
+    ]);
+    return { certFile, keyFile, cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
   };
   const pki: TestPki = {
     dir,

@@ -45,4 +45,3 @@ export function closeSession(session: http2.ClientHttp2Session): Promise<void> {
     session.close(() => resolve());
   });
 }
-

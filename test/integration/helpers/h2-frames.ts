@@ -76,7 +76,12 @@ export function headersFrame(stream: number, fields: ReadonlyArray<readonly [str
 
 /** The request pseudo-headers of a GET (or `method`) to `path` at `authority`. */
 export function request(authority: string, path = '/', method = 'GET'): Array<[string, string]> {
-  return [[':method', method], [':scheme', 'http'], [':path', path], [':authority', authority]];
+  return [
+    [':method', method],
+    [':scheme', 'http'],
+    [':path', path],
+    [':authority', authority],
+  ];
 }
 
 export function dataFrame(stream: number, data: Buffer | string, endStream = false): Buffer {
@@ -242,7 +247,10 @@ export class RawH2 {
     const names = Object.fromEntries(Object.entries(FrameType).map(([k, v]) => [v, k]));
     return this.frames
       .slice(0, 20)
-      .map((f) => `${names[f.type] ?? f.type}(s${f.stream},f${f.flags}${f.type === FrameType.RST_STREAM || f.type === FrameType.GOAWAY ? `,code ${f.type === FrameType.GOAWAY ? goawayOf(f).code : rstCodeOf(f)}` : ''})`)
+      .map(
+        (f) =>
+          `${names[f.type] ?? f.type}(s${f.stream},f${f.flags}${f.type === FrameType.RST_STREAM || f.type === FrameType.GOAWAY ? `,code ${f.type === FrameType.GOAWAY ? goawayOf(f).code : rstCodeOf(f)}` : ''})`,
+      )
       .join(' ');
   }
 

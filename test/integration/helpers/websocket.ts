@@ -146,21 +146,13 @@ export function refusedWs(url: string, options?: ClientOptions): Promise<Refusal
 
 /** The next message `ws` receives. */
 export function nextMessage(ws: WebSocket, ms = 5000): Promise<{ data: Buffer; binary: boolean }> {
-  return guard(
-    new Promise((resolve) => ws.once('message', (data, binary) => resolve({ data: data as Buffer, binary }))),
-    'a WebSocket message',
-    ms,
-  );
+  return guard(new Promise((resolve) => ws.once('message', (data, binary) => resolve({ data: data as Buffer, binary }))), 'a WebSocket message', ms);
 }
 
 /** Resolves with the close code and reason once `ws` has closed. */
 export function closedWs(ws: WebSocket, ms = 5000): Promise<{ code: number; reason: string }> {
   if (ws.readyState === WebSocket.CLOSED) return Promise.reject(new Error('already closed'));
-  return guard(
-    new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
-    'a WebSocket close',
-    ms,
-  );
+  return guard(new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))), 'a WebSocket close', ms);
 }
 
 /** Checks `cond` every 10 ms until it holds; fails after `ms` saying `what` never happened. */
