@@ -117,17 +117,8 @@ export default {
       name: 'policy-types-via-registry',
       comment: 'The gateway reaches policy types through src/policies/registry.ts and the filter contract, never through a policy folder.',
       severity: 'error',
-      from: { path: '^src/', pathNot: either([TESTS, '^src/policies/', '^src/generation[.]ts$']) },
+      from: { path: '^src/', pathNot: either([TESTS, '^src/policies/']) },
       to: { path: '^src/policies/[^/]+/' },
-    },
-    {
-      name: 'policy-types-via-registry-generation',
-      comment:
-        'Exception (a design change to remove): src/generation.ts builds the filters of the listener shorthand keys ' +
-        '`hsts` and `httpsRedirect` from those two policy folders itself; any other policy folder only through the registry.',
-      severity: 'error',
-      from: { path: '^src/generation[.]ts$' },
-      to: { path: '^src/policies/(?!(hsts|https-redirect)/)[^/]+/' },
     },
     {
       name: 'src-not-to-dev-dep',

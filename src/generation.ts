@@ -9,8 +9,6 @@ import { compileChain, type NamedFilter } from './http/chain.ts';
 import type { GenerationTracker, ListenerGeneration, ListenerRoute } from './http/listener-generation.ts';
 import type { TcpGeneration } from './listeners/tcp-forward.ts';
 import type { UdpGeneration } from './listeners/udp-listener.ts';
-import { hstsFilter } from './policies/hsts/index.ts';
-import { httpsRedirectFilter } from './policies/https-redirect/index.ts';
 import type { PolicyDeps } from './policies/filter.ts';
 import { Router } from './routing/router.ts';
 import { Tunnels } from './transport/tunnel.ts';
@@ -68,14 +66,9 @@ export class Generation implements GenerationTracker {
     }
   }
 
-  /** A listener's filters: the shorthand keys' (hsts, httpsRedirect) first, then its `policies`. */
+  /** A listener's filters, in order (the shorthand keys' first: config/resolve-policies.ts put them there). */
   #listenerFilters(l: ListenerConfig): NamedFilter[] {
-    const out: NamedFilter[] = [];
-    if (l.hsts !== undefined) out.push({ policy: `listeners.${l.name}.hsts`, filter: hstsFilter(l.hsts) });
-    if (l.httpsRedirect !== undefined)
-      out.push({ policy: `listeners.${l.name}.httpsRedirect`, filter: httpsRedirectFilter({ port: l.httpsRedirect.port, status: 308 }) });
-    for (const name of l.policies) out.push(this.filters.get(name)!);
-    return out;
+    return l.policies.map((name) => this.filters.get(name)!);
   }
 
   #route(r: RouteConfig, listenerFilters: NamedFilter[]): ListenerRoute {

@@ -65,3 +65,21 @@ export function policyReferenceProblems(raw: RawConfig, listeners: ListenerConfi
     });
   }
 }
+
+/**
+ * The listener keys `hsts` and `httpsRedirect` are shorthands: each becomes a policy of its type,
+ * named `listeners.<name>.<key>`, run before the listener's own `policies`.
+ */
+export function shorthandPolicies(listeners: ListenerConfig[], policies: Map<string, PolicyConfig>): void {
+  for (const l of listeners) {
+    const implicit: string[] = [];
+    const add = (key: string, type: string, config: unknown): void => {
+      const name = `listeners.${l.name}.${key}`;
+      policies.set(name, { name, type: policyTypeOf(type) as PolicyType, config } as PolicyConfig);
+      implicit.push(name);
+    };
+    if (l.hsts !== undefined) add('hsts', 'hsts', l.hsts);
+    if (l.httpsRedirect !== undefined) add('httpsRedirect', 'https-redirect', { port: l.httpsRedirect.port, status: 308 });
+    if (implicit.length > 0) l.policies = [...implicit, ...l.policies];
+  }
+}

@@ -13,7 +13,7 @@ import type { Problem } from './problems.ts';
 import { listenerUpstreamProblems, resolveListeners } from './resolve-listener.ts';
 import { resolveRoutes } from './resolve-route.ts';
 import { endpointSchemeProblems, resolveUpstreams } from './resolve-upstream.ts';
-import { policyReferenceProblems, resolvePolicies } from './resolve-policies.ts';
+import { policyReferenceProblems, resolvePolicies, shorthandPolicies } from './resolve-policies.ts';
 import type { RawConfig } from './schema.ts';
 import type { GatewayConfig } from './types.ts';
 
@@ -38,6 +38,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
   const routes = resolveRoutes(raw, listeners, upstreams, problems);
   const policies = resolvePolicies(raw, baseDir, env, problems);
   policyReferenceProblems(raw, listeners, routes, problems);
+  shorthandPolicies(listeners, policies);
 
   const config: GatewayConfig = {
     listeners,
