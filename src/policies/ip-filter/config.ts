@@ -13,7 +13,7 @@ const files = z.array(z.string());
 export const ipFilterConfig = z.strictObject({
   allow: cidrList.optional().meta({
     description:
-      'Client addresses let through, as addresses or CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`); with an allow list (here or in allowFiles), every other address is refused with 403 IP_FORBIDDEN. IPv4-mapped IPv6 (`::ffff:10.0.0.0/104`) means its IPv4 range.',
+      'Client addresses let through, as addresses or CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`); with an allow list (here or in allowFiles), every other address is refused with 403 IP_FORBIDDEN. IPv4-mapped IPv6 (`::ffff:10.0.0.0/104`) means its IPv4 range; IPv6 ranges match only IPv6 clients (`::/0` does not cover IPv4).',
   }),
   deny: cidrList.optional().meta({
     description:
@@ -21,10 +21,10 @@ export const ipFilterConfig = z.strictObject({
   }),
   allowFiles: files.optional().meta({
     description:
-      'Files adding to allow, relative to the config file: one address or CIDR range a line; blank lines and `#` comments ignored. Read again on every config reload; an allow list that ends up empty refuses everyone.',
+      'Files adding to allow, relative to the config file: one address or CIDR range a line; blank lines and `#` comments ignored. Read on every config load and reload; editing a list file alone does not reload. An allow list that ends up empty refuses everyone.',
   }),
   denyFiles: files.optional().meta({
-    description: 'Files adding to deny, in the same format as allowFiles, read again on every config reload.',
+    description: 'Files adding to deny, in the format of allowFiles, read on every config load and reload.',
   }),
 });
 

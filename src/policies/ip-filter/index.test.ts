@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PolicyProblem } from '../filter.ts';
+import { fakeResolveContext } from '../../../test/helpers/policy.ts';
 import { fakeSession } from '../../../test/helpers/session.ts';
+import { loadConfigText } from '../../config/load.ts';
 import { ipFilterPolicy } from './index.ts';
 import type { RawIpFilterConfig } from './config.ts';
 
@@ -15,9 +16,8 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 function resolve(raw: unknown) {
   const parsed = ipFilterPolicy.config.safeParse(raw);
   assert.ok(parsed.success, parsed.error?.message);
-  const problems: PolicyProblem[] = [];
-  const resolved = ipFilterPolicy.resolve(parsed.data, { baseDir: dir, env: {}, problem: (p) => problems.push(p) });
-  return { problems, resolved };
+  const { ctx, problems } = fakeResolveContext({ baseDir: dir });
+  return { problems, resolved: ipFilterPolicy.resolve(parsed.data, ctx) };
 }
 
 /** A filter from a config that must resolve cleanly. */
@@ -168,6 +168,34 @@ test('a file of 100,000 ranges resolves, and lookups agree with the ranges writt
     ['11.134.160.0', false],
   ];
   for (const [ip, want] of table) assert.equal(refused(f, ip), want, ip);
+});
+
+test('through the loader: file:line:column errors at the entry, a file relative to the config', () => {
+  writeFileSync(join(dir, 'office.txt'), '10.0.0.0/8\n10.0.0.300/8\n');
+  const text = `listeners:
+  web: { address: "127.0.0.1:8080", protocol: http, policies: [office] }
+upstreams:
+  api: { endpoints: [ { url: "http://127.0.0.1:9001" } ] }
+routes:
+  main: { upstream: api }
+policies:
+  office:
+    type: ip-filter
+    allow: ["10.0.0.0/8", "192.168.0.0/16", "::1", "10.1"]
+    allowFiles: [office.txt]
+`;
+  const result = loadConfigText(text, join(dir, 'gw.yaml'), {});
+  assert.equal(result.ok, false);
+  assert.deepEqual(
+    result.ok ? [] : result.errors.map((e) => e.message.slice(dir.length + 1)),
+    [
+      'gw.yaml:10:52: policies.office.allow[3]: expected an IP address or CIDR range, e.g. 10.0.0.0/8 or 2001:db8::/32, found "10.1"',
+      'gw.yaml:11:18: policies.office.allowFiles[0]: expected an IP address or CIDR range, e.g. 10.0.0.0/8 or 2001:db8::/32, found "10.0.0.300/8" (office.txt line 2)',
+    ],
+  );
+  writeFileSync(join(dir, 'office.txt'), '10.0.0.0/8\n172.16.0.0/12\n');
+  const ok = loadConfigText(text.replace(', "10.1"', ''), join(dir, 'gw.yaml'), {});
+  assert.ok(ok.ok, ok.ok ? '' : ok.errors.map((e) => e.message).join('\n'));
 });
 
 test('the policy type is complete: type, description, a description on every key', () => {

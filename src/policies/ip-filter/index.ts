@@ -41,7 +41,8 @@ const MAX_LINE_PROBLEMS = 10;
 /** The ip-filter policy type (registered in src/policies/registry.ts). */
 export const ipFilterPolicy = {
   type: 'ip-filter',
-  description: 'Allows or refuses requests by client address (after trusted proxies) with allow and deny CIDR lists, inline or from files: 403 IP_FORBIDDEN.',
+  description:
+    'Allows or refuses requests by client address (after trusted proxies) with allow and deny CIDR lists, inline or from files; deny wins over allow; a refusal is 403 IP_FORBIDDEN. At least one list is required.',
   config: ipFilterConfig,
 
   resolve(raw, ctx): ResolvedIpFilter {
