@@ -4,8 +4,8 @@
  * when the set is built; a lookup is then one binary search, O(log n), whatever the list's length.
  * The ip-filter policy uses it for its allow and deny lists; the forward proxy's destination rules
  * will too. (node:net's BlockList, behind `cidr.ts`, scans its rules one by one on Node 20: 1.7 ms
- * a check at 100,000 rules. Node 24.21 answers in constant time, but `engines` still allows 22, and
- * each check crosses into C++; this one parses IPv4 in JavaScript without allocating.)
+ * a check at 100,000 rules. Node 24.21 answers in constant time, older releases that `engines`
+ * allows may not, and each check crosses into C++; this parses IPv4 in JavaScript, allocating nothing.)
  *
  * The shape follows HAProxy's `src` ACL loaded with `-f` from a file of networks (kept in a tree,
  * not a list), and Traefik's ipallowlist, whose `New()` compiles the ranges before the first request.
@@ -82,7 +82,8 @@ function coalesce<T extends number | bigint>(ranges: Array<Range<T>>, reaches: (
 /**
  * An immutable set of address ranges, built once (per config load) and asked per request. IPv6
  * ranges match only IPv6 addresses and IPv4 ranges only IPv4 ones (mapped included): `::/0` does not
- * cover `10.1.2.3`, as in nginx and Go. Building sorts: 100,000 ranges take tens of milliseconds.
+ * cover `10.1.2.3`, as in nginx and Go. Building sorts: 100,000 ranges, parsing included, take about
+ * 0.1 s for IPv4 and 0.3 s for IPv6 (bench/ip-ranges.ts).
  */
 export class AddressRanges {
   /** First and last address of each IPv4 range, sorted, disjoint, not adjacent. */
