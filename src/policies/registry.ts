@@ -8,12 +8,13 @@ import type { PolicyType } from './filter.ts';
 import { headersPolicy } from './headers/index.ts';
 import { hstsPolicy } from './hsts/index.ts';
 import { httpsRedirectPolicy } from './https-redirect/index.ts';
+import { ipFilterPolicy } from './ip-filter/index.ts';
 import { respondPolicy } from './respond/index.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: each entry keeps its own config type
 type AnyPolicyType = PolicyType<any, any>;
 
-const types: AnyPolicyType[] = [headersPolicy, corsPolicy, respondPolicy, hstsPolicy, httpsRedirectPolicy];
+const types: AnyPolicyType[] = [headersPolicy, corsPolicy, respondPolicy, hstsPolicy, httpsRedirectPolicy, ipFilterPolicy];
 let version = 0;
 
 /** Every known policy type, the built-in ones first (a live view: registrations show up). */
