@@ -54,7 +54,10 @@ export interface ClientCertificate {
 
 /** The client side of a request, as the pipeline resolved it. */
 export interface Client {
-  /** Client address after trusted-proxy resolution (no `::ffff:` prefix). */
+  /**
+   * Client address after trusted-proxy resolution (no `::ffff:` prefix). From a trusted proxy's
+   * X-Forwarded-For it is that header's text: a policy parsing it must refuse what does not parse.
+   */
   readonly ip: string;
   /** TCP peer address (or the PROXY header's source). */
   readonly peer: string;
@@ -74,7 +77,10 @@ export interface RequestView {
   readonly path: string;
   /** The query string with its leading `?`, or ''. */
   readonly query: string;
-  /** Request headers by lower-case name (HTTP/2 pseudo-headers excluded). */
+  /**
+   * Request headers by lower-case name (HTTP/2 pseudo-headers excluded). Repeated fields are joined
+   * with `, ` (as node:http does), except Set-Cookie, which is an array.
+   */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** `http` or `https`. */
   readonly scheme: string;
@@ -115,14 +121,15 @@ export interface Session {
  * policy) may be returned for every request: the pipeline never changes them.
  */
 export interface Reply {
-  status: number;
-  headers?: Readonly<Record<string, string | readonly string[]>>;
-  body?: string | Uint8Array;
+  readonly status: number;
+  /** Lower-case names (HTTP/2 requires it). */
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  readonly body?: string | Uint8Array;
   /**
    * Switchboard's JSON error body instead of `body`:
    * `{"error":{"code","status","message","requestId"}}` (as for the gateway's own errors).
    */
-  error?: { readonly code: string; readonly message: string };
+  readonly error?: { readonly code: string; readonly message: string };
 }
 
 /** The head of the request about to go to an endpoint, once per try. Filters may change it. */
@@ -219,13 +226,15 @@ export interface PolicyType<Schema extends ZodObject = ZodObject, Resolved = z.i
   readonly description: string;
   /**
    * The strict zod object of the policy's keys (`type` excluded: the config schema adds it). Its
-   * `.meta({ description })` on each key is what docs/config.md shows.
+   * `.meta({ description })` on each key is what docs/config.md shows. Only its shape is used
+   * (the schema spreads it beside `type`): checks across keys belong in `resolve`.
    */
   readonly config: Schema;
   /**
    * Called once per config load with the policy's keys as zod parsed them (`type` removed), only
    * when they passed the schema. Report problems through `ctx`; the return value is what `create`
-   * gets. Without `resolve`, `create` gets the parsed keys.
+   * gets (kept in this process: it may hold compiled objects). Without `resolve`, `create` gets the
+   * parsed keys.
    */
   resolve?(raw: z.infer<Schema>, ctx: ResolveContext): Resolved;
   create(config: Resolved, deps: PolicyDeps): Filter;
