@@ -99,6 +99,8 @@ export async function demo(opts: { accessLog: AccessLogDestination; logLevel: Lo
     `  curl -s ${url}/api/hello                          # the route strips /api: the origin sees /hello`,
     `  curl -si ${url}/ -H 'X-Request-Id: my-id-1'        # request ids pass through both ways`,
     `  curl -s -H 'Host: a' -H 'Host: b' ${url}/          # two Host headers: 400, JSON error body`,
+    `  curl -si ${url}/healthz                           # answered by a policy (respond), stamped by another (headers)`,
+    `  curl -si -X OPTIONS ${url}/api/x -H 'Origin: http://localhost:3000' -H 'Access-Control-Request-Method: POST'   # CORS preflight`,
     ...(secure ? [`  curl -sk --http2 -w ' %{http_version}\\n' ${secure}/     # HTTP/2 over TLS, answered by an HTTP/1.1 origin`] : []),
     `  npx switchboard simulate --scenario all            # which balancing algorithm for which fleet`,
     '',
