@@ -28,6 +28,7 @@ export const ERRORS = {
   DUPLICATE_HOST: kind(400, 'downstream', 'the request has more than one Host header', { close: true }),
   INVALID_HOST: kind(400, 'downstream', 'the Host header is not a valid host[:port]', { close: true }),
   HOST_MISMATCH: kind(400, 'downstream', 'the absolute-form request target names another host than the Host header', { close: true }),
+  INVALID_CONTENT_LENGTH: kind(400, 'downstream', 'Content-Length must be a decimal number no larger than 2^53 - 1', { close: true }),
   INVALID_TRANSFER_ENCODING: kind(400, 'downstream', 'Transfer-Encoding must be exactly "chunked" (and is not allowed in HTTP/1.0)', { close: true }),
   INVALID_TARGET: kind(400, 'downstream', 'the request target is not a valid origin-form or absolute-form target', { close: true }),
   UNSUPPORTED_HTTP_VERSION: kind(400, 'downstream', 'only HTTP/1.0 and HTTP/1.1 are accepted here', { close: true }),

@@ -1,5 +1,5 @@
 /**
- * Edge checks Node's HTTP parser does not make (see shared EDGE-CASES 4, 8, 9, 10): each returns
+ * Edge checks Node's HTTP parser does not make (see shared EDGE-CASES 2, 4, 8, 9, 10): each returns
  * the error code to answer with, or undefined when the request may proceed. Run once per request
  * before routing; every rejection closes the connection, since framing is in doubt.
  */
@@ -23,6 +23,18 @@ function portInRange(host: string): boolean {
   return host.length - colon < 6 || Number(host.slice(colon + 1)) <= 65535;
 }
 
+/**
+ * A Content-Length value must be a number JavaScript holds exactly: llhttp accepts decimal values up
+ * to 2^64 - 1 and nghttp2 up to 2^63 - 1, but Number() rounds anything past 2^53 - 1, so a larger
+ * value would be counted, compared with the route's maxBodySize and forwarded as another number
+ * than the one the client framed its body by. Every accepted value is exact, so `Number(value)`
+ * (the maxBodySize check, the byte count) is exact too. Leading zeros are allowed, as llhttp does.
+ */
+export function checkContentLength(value: string | undefined): ErrorCode | undefined {
+  if (value === undefined) return undefined;
+  return /^[0-9]+$/.test(value) && Number(value) <= Number.MAX_SAFE_INTEGER ? undefined : 'INVALID_CONTENT_LENGTH';
+}
+
 export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) return 'UNSUPPORTED_HTTP_VERSION';
   const raw = req.rawHeaders;
@@ -39,14 +51,15 @@ export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
     if (req.httpVersionMinor === 0) return 'INVALID_TRANSFER_ENCODING';
     if (te !== 'chunked' && te.toLowerCase() !== 'chunked') return 'INVALID_TRANSFER_ENCODING';
   }
-  return undefined;
+  return checkContentLength(req.headers['content-length']);
 }
 
 /**
  * The same checks for a request that came over HTTP/2, where nghttp2 has already rejected what
  * HTTP/2 forbids (upper-case names, connection-specific headers, bad pseudo-headers, a
  * content-length that disagrees with DATA): the authority (`:authority`, or Host when it is
- * absent) must be a valid host, a Host beside it must name the same one, and CONNECT is refused.
+ * absent) must be a valid host, a Host beside it must name the same one, CONNECT is refused, and
+ * content-length must be exact (checkContentLength).
  * The header list (RFC 9113 §6.5.2 size: name + value + 32 per field) must fit
  * `maxHeaderListSize`: nghttp2 enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the client
  * has acknowledged our SETTINGS, and a client need never do that.
@@ -71,7 +84,7 @@ export function checkH2(
   const value = authority ?? host;
   if (value === undefined) return 'BAD_REQUEST';
   if (!HOST_VALUE.test(value) || !portInRange(value)) return 'INVALID_HOST';
-  return undefined;
+  return checkContentLength(req.headers['content-length']);
 }
 
 /**

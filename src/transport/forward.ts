@@ -97,6 +97,8 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, Flow {
   /** performance.now() at dispatch. */
   startedAt = 0;
   tryTimer: NodeJS.Timeout | undefined = undefined;
+  /** The per-try timer ran out: the try is given up in the next check phase unless headers arrive first. */
+  tryDue = false;
   /** Armed while the client socket is full: the client has `sendTimeout` to take more. */
   stallTimer: NodeJS.Timeout | undefined = undefined;
   #paused = false;
@@ -150,6 +152,7 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, Flow {
       clearTimeout(this.tryTimer);
       this.tryTimer = undefined;
     }
+    this.tryDue = false;
     if (!this.owner.head(this, statusCode, headers, statusMessage) && !this.dropping) {
       this.dropping = true;
       controller.abort(new ProxyError('UPSTREAM_ERROR', undefined, 'response dropped'));
@@ -201,8 +204,23 @@ function onSendTimeout(t: UpstreamTry): void {
   t.owner.sink.abort(err);
 }
 
+/**
+ * The per-try timer ran out. Node runs due timers before it polls for I/O, so after the event loop
+ * stalled (a GC pause, a loaded machine) this callback can run before a connect or response headers
+ * that completed in time have been read: the try would be given up before its request was even
+ * written. The try is therefore given up one turn later, in the check phase that follows the poll:
+ * a try whose response headers arrived meanwhile is kept, and one whose request went out on a
+ * connection completed meanwhile is abandoned only after the request reached the endpoint.
+ */
 function onTryTimeout(t: UpstreamTry): void {
   t.tryTimer = undefined;
+  t.tryDue = true;
+  setImmediate(onTryExpired, t);
+}
+
+function onTryExpired(t: UpstreamTry): void {
+  if (!t.tryDue || t.finished) return;
+  t.tryDue = false;
   t.abort(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the endpoint did not answer within the per-try timeout'));
 }
 

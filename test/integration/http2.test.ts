@@ -312,6 +312,22 @@ describe('HTTP/2 downstream', () => {
       c.close();
     });
 
+    test('content-length beyond 2^53 − 1 → 400 INVALID_CONTENT_LENGTH, never forwarded rounded', async () => {
+      // nghttp2 takes any value up to 2^63 − 1; Number() rounds everything past 2^53 − 1.
+      const seen = origin.seen.length;
+      const c = await RawH2.open(gw.port);
+      await c.write(headersFrame(1, [...request(authority, '/huge-length', 'POST'), ['content-length', '9007199254740993']], false));
+      await c.write(dataFrame(1, 'hello'));
+      const f = await c.outcome(1);
+      assert.equal(f.type === FrameType.HEADERS ? statusOf(f) : c.summary(), 400);
+      await c.waitFor((d) => d.type === FrameType.DATA && d.stream === 1 && (d.flags & Flag.END_STREAM) !== 0, 'the end of the error body');
+      const body = Buffer.concat(c.frames.filter((d) => d.type === FrameType.DATA && d.stream === 1).map((d) => d.payload)).toString();
+      assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, 'INVALID_CONTENT_LENGTH');
+      c.close();
+      await barrier(gw);
+      assert.deepEqual(origin.seen.slice(seen).map((r) => r.url), ['/barrier']);
+    });
+
     test(':authority with a different Host → 400; CONNECT → 405; the origin sees neither', async () => {
       const seen = origin.seen.length;
       const c = await RawH2.open(gw.port);

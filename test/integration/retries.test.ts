@@ -223,6 +223,37 @@ test('per-try timeout: a try that does not answer in time is abandoned and retri
   );
 });
 
+test('per-try timeout: a stall of the event loop does not let the timer pre-empt a connection made in time', async () => {
+  // Node runs due timers before it polls for I/O. On a loaded machine the loop can stall past the
+  // per-try timeout between the dispatch and the connect completing: the timer then fired first and
+  // gave the try up before its request was written, so the stuck endpoint never saw it (the
+  // intermittent failure of the test above). The stall is made here on purpose: the thread is
+  // blocked for 300 ms while undici creates the try to the stuck endpoint.
+  const held: http.ServerResponse[] = [];
+  const stuck = await startOrigin('stuck', (_req, res) => held.push(res));
+  const good = await startOrigin('good');
+  let stalls = 0;
+  const stall = (m: unknown): void => {
+    const origin = (m as { request: { origin?: unknown } }).request.origin;
+    if (String(origin) !== stuck.url || stalls++ > 0) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  };
+  diagnostics.subscribe('undici:request:create', stall);
+  await withGateway(
+    simpleConfig([stuck.url, good.url], {
+      upstream: { balancer: 'weighted-round-robin', endpoints: [{ url: stuck.url, weight: 1000 }, { url: good.url, weight: 1 }], retries: { perTryTimeout: '150ms' } },
+    }),
+    async (url) => {
+      const a = await guard(send(`${url}/slow`), 'the retried request', 3000).finally(() => diagnostics.unsubscribe('undici:request:create', stall));
+      assert.equal(stalls, 1, 'the try to the stuck endpoint was stalled');
+      assert.equal(a.status, 200);
+      assert.equal(JSON.parse(a.body).origin, 'good');
+      assert.equal(stuck.seen.length, 1, 'the stuck endpoint got the request before its try was given up');
+    },
+    [{ close: async () => held.forEach((r) => r.destroy()) }, stuck, good],
+  );
+});
+
 test('the attempt limit bounds tries, each to an endpoint not tried yet', async () => {
   const origins = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((n) => resetter(n)));
   await withGateway(

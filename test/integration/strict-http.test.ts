@@ -227,6 +227,19 @@ describe('strict HTTP/1.1 edge', () => {
     await rejects('POST /app/x HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\nhello', 400);
   });
 
+  test('Content-Length beyond 2^53 − 1 → 400 INVALID_CONTENT_LENGTH and close, never forwarded rounded', async () => {
+    // llhttp takes any value up to 2^64 − 1; Number() rounds everything past 2^53 − 1.
+    for (const cl of ['9007199254740992', '9007199254740993', '18446744073709551615']) {
+      await rejects(`POST /app/x HTTP/1.1\r\nHost: x\r\nContent-Length: ${cl}\r\n\r\nhello`, 400, 'INVALID_CONTENT_LENGTH');
+      // The route's maxBodySize comparison never sees such a value either.
+      await rejects(`POST /upload/x HTTP/1.1\r\nHost: x\r\nContent-Length: ${cl}\r\n\r\nhello`, 400, 'INVALID_CONTENT_LENGTH');
+    }
+    // The largest value Number() holds exactly is compared exactly: over the limit, 413.
+    await rejects('POST /upload/x HTTP/1.1\r\nHost: x\r\nContent-Length: 9007199254740991\r\n\r\nhello', 413, 'BODY_TOO_LARGE');
+    // Leading zeros are the same number (llhttp accepts them): 101 > 100.
+    await rejects(`POST /upload/x HTTP/1.1\r\nHost: x\r\nContent-Length: ${'0'.repeat(30)}101\r\n\r\nhello`, 413, 'BODY_TOO_LARGE');
+  });
+
   test('target with # → 400 INVALID_TARGET', async () => {
     await rejects('GET /app/x#frag HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'INVALID_TARGET');
   });
