@@ -32,6 +32,7 @@ export const ERRORS = {
   INVALID_TRANSFER_ENCODING: kind(400, 'downstream', 'Transfer-Encoding must be exactly "chunked" (and is not allowed in HTTP/1.0)', { close: true }),
   INVALID_TARGET: kind(400, 'downstream', 'the request target is not a valid origin-form or absolute-form target', { close: true }),
   UNSUPPORTED_HTTP_VERSION: kind(400, 'downstream', 'only HTTP/1.0 and HTTP/1.1 are accepted here', { close: true }),
+  MALFORMED_HEADER: kind(400, 'downstream', 'an HTTP/2 request field has a character RFC 9113 forbids; the stream was reset with PROTOCOL_ERROR', { close: true }),
   INVALID_HEADER_NAME: kind(400, 'downstream', 'a header name contains an underscore', { close: true }),
   METHOD_NOT_ALLOWED: kind(405, 'downstream', 'this listener does not accept this method', { close: true }),
   HEADER_TIMEOUT: kind(408, 'downstream', 'the request headers did not arrive in time', { close: true }),

@@ -55,6 +55,10 @@ export class H2Downstream implements Downstream {
   readonly settleFirst = true;
   readonly expectContinue: boolean;
   readonly #maxHeaderListSize: number;
+  /** The client's connection (TCP or TLS socket): node:http2 itself may read it through a wrapper. */
+  readonly #connection: object | undefined;
+  /** The header block held a field RFC 9113 §8.2.1 forbids: the listener has reset the stream. */
+  readonly #malformed: boolean;
   owner: DownstreamOwner | undefined = undefined;
   #fields: string[] | undefined = undefined;
   #out: OutgoingHttpHeaders = {};
@@ -63,7 +67,7 @@ export class H2Downstream implements Downstream {
   /** A gRPC Trailers-Only head, held until end() so it goes out with END_STREAM. */
   #held = false;
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], maxHeaderListSize: number) {
+  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], maxHeaderListSize: number, connection?: object, malformed = false) {
     this.stream = stream;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
@@ -72,6 +76,8 @@ export class H2Downstream implements Downstream {
     this.authority = (headers[':authority'] as string | undefined) ?? headers.host ?? '';
     this.expectContinue = headers.expect === '100-continue';
     this.#maxHeaderListSize = maxHeaderListSize;
+    this.#connection = connection;
+    this.#malformed = malformed;
     // A client reset surfaces as 'aborted'/'close'; an 'error' must never go unhandled.
     stream.on('error', noop);
   }
@@ -107,14 +113,14 @@ export class H2Downstream implements Downstream {
     return this.headers.te === 'trailers';
   }
 
-  /** The connection (node:http2's socket proxy): remote address, client certificate. */
+  /** The client's connection: remote address, client certificate. */
   get remoteAddress(): string {
-    const socket = this.stream.session?.socket;
+    const socket = this.#connection ?? this.stream.session?.socket;
     return socket === undefined ? '' : clientAddressOf(socket);
   }
 
   get clientCertificate(): VerifiedCertificate | undefined {
-    const socket = this.stream.session?.socket;
+    const socket = this.#connection ?? this.stream.session?.socket;
     return socket === undefined ? undefined : clientCertOf(socket);
   }
 
@@ -124,6 +130,8 @@ export class H2Downstream implements Downstream {
   }
 
   check(): ErrorCode | undefined {
+    // Reset already by the listener: this only names the error for the access log.
+    if (this.#malformed) return 'MALFORMED_HEADER';
     return checkH2(this, this.#maxHeaderListSize);
   }
 

@@ -3,7 +3,7 @@
  * the error code to answer with, or undefined when the request may proceed. Run once per request
  * before routing; every rejection closes the connection, since framing is in doubt.
  */
-import type { IncomingMessage } from 'node:http';
+import { METHODS, type IncomingMessage } from 'node:http';
 import type { ErrorCode } from '../errors.ts';
 
 /** A Host value: reg-name or IPv4, or a bracketed IPv6 literal, with an optional port. */
@@ -54,12 +54,25 @@ export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
   return checkContentLength(req.headers['content-length']);
 }
 
+/** The methods llhttp parses: an HTTP/1.1 request with any other (`get`, `FOO`) is a 400 before it exists. */
+const HTTP1_METHODS = new Set(METHODS);
+
+/**
+ * One method rule for both protocols: over HTTP/2 any token is a valid `:method` (nghttp2 checks
+ * no more), so a method HTTP/1.1 could not carry gets the 400 that HTTP/1.1 answers.
+ */
+export function checkMethod(method: string | undefined): ErrorCode | undefined {
+  return method !== undefined && HTTP1_METHODS.has(method) ? undefined : 'BAD_REQUEST';
+}
+
 /**
  * The same checks for a request that came over HTTP/2, where nghttp2 has already rejected what
  * HTTP/2 forbids (upper-case names, connection-specific headers, bad pseudo-headers, a
  * content-length that disagrees with DATA): the authority (`:authority`, or Host when it is
- * absent) must be a valid host, a Host beside it must name the same one, CONNECT is refused, and
- * content-length must be exact (checkContentLength).
+ * absent) must be a valid host, a Host beside it must name the same one, CONNECT is refused, the
+ * method must be one HTTP/1.1 accepts (checkMethod), and content-length must be exact
+ * (checkContentLength). A stream whose header block held a field nghttp2 would have dropped was
+ * reset before it got here (h2-field-check.ts); it is answered MALFORMED_HEADER for the log.
  * The header list (RFC 9113 §6.5.2 size: name + value + 32 per field) must fit
  * `maxHeaderListSize`: nghttp2 enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the client
  * has acknowledged our SETTINGS, and a client need never do that.
@@ -77,6 +90,8 @@ export function checkH2(
   }
   if (size > maxHeaderListSize) return 'HEADERS_TOO_LARGE';
   if (req.method === 'CONNECT') return 'METHOD_NOT_ALLOWED';
+  const method = checkMethod(req.method);
+  if (method !== undefined) return method;
   const authority = req.headers[':authority'] as string | undefined;
   if (hosts > 1) return 'DUPLICATE_HOST';
   const host = req.headers.host;

@@ -7,12 +7,19 @@
  *     HEADERS frame reset by a RST_STREAM in the same read never reaches an upstream;
  *   - each client reset counts against `maxResets` per `resetWindow`; past it the connection gets
  *     GOAWAY ENHANCE_YOUR_CALM and is closed (as Envoy's premature-reset limit). nghttp2's own
- *     reset rate limit is set to the same numbers as a backstop.
+ *     reset rate limit is set to the same numbers as a backstop. Resets are counted as node:http2
+ *     closes each stream (its `http2.server.stream.close` channel, synchronous), not on the
+ *     stream's later 'close' event: node:http2 reads the connection through a CheckedTransport
+ *     (h2-field-check.ts), so deferred events of one read run only once nghttp2 has processed all
+ *     of it, after its own limit.
  */
-import http2, { type Http2Server, type Http2Stream, type ServerHttp2Session } from 'node:http2';
+import diagnostics from 'node:diagnostics_channel';
+import http2, { type Http2Server, type Http2Session, type Http2Stream, type ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { ListenerConfig } from '../config/types.ts';
+import { CheckedTransport } from './h2-field-check.ts';
 
-const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
 
 /** Options of the listener's node:http2 server (fixed when it is created; see bindingKey). */
 export function h2ServerOptions(config: ListenerConfig): http2.ServerOptions {
@@ -44,8 +51,10 @@ interface SessionState {
 }
 
 const kState = Symbol('switchboard.h2state');
-type TrackedSession = ServerHttp2Session & { [kState]: SessionState; [kOwner]: H2Sessions };
+type TrackedSession = ServerHttp2Session & { [kState]: SessionState; [kOwner]: H2Sessions; [kTransport]?: CheckedTransport };
 const kOwner = Symbol('switchboard.h2owner');
+/** The CheckedTransport node:http2 reads the session from (h2-field-check.ts). */
+const kTransport = Symbol('switchboard.h2transport');
 
 /** The HTTP/2 sessions of one listener. */
 export class H2Sessions {
@@ -54,8 +63,24 @@ export class H2Sessions {
   /** Sessions closed for too many resets (for tests and logs). */
   calmed = 0;
 
+  /** The transport of the connection node:http2 is making a session of (its 'session' is synchronous). */
+  #connecting: CheckedTransport | undefined;
+
   constructor(server: Http2Server, config: ListenerConfig) {
     this.#config = config;
+    // Every connection reaches node:http2 through a CheckedTransport, which checks header blocks
+    // before nghttp2 reads them (node drops malformed fields instead of refusing the request).
+    const nodeConnection = server.listeners('connection')[0] as (this: Http2Server, socket: unknown) => void;
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => {
+      const transport = new CheckedTransport(socket, Math.max(4 * this.#config.maxHeaderSize, 65_536));
+      this.#connecting = transport;
+      try {
+        nodeConnection.call(server, transport);
+      } finally {
+        this.#connecting = undefined;
+      }
+    });
     server.on('session', (session) => this.#add(session as TrackedSession));
     server.on('stream', onStream);
   }
@@ -71,6 +96,16 @@ export class H2Sessions {
   #add(session: TrackedSession): void {
     session[kState] = { resets: 0, windowStart: performance.now(), open: 0, idleTimer: undefined };
     session[kOwner] = this;
+    const transport = this.#connecting;
+    if (transport !== undefined) {
+      session[kTransport] = transport;
+      transport.onFatal = (code) => {
+        if (!session.destroyed) {
+          session.goaway(code);
+          session.destroy();
+        }
+      };
+    }
     this.sessions.add(session);
     session.on('error', () => undefined); // a session error also closes it; nothing else to do
     session.once('close', () => {
@@ -109,7 +144,9 @@ function onIdle(session: TrackedSession): void {
 const kSession = Symbol('switchboard.h2session');
 /** The stream's request-body timer (requestTimeout), while its body is still arriving. */
 const kBodyTimer = Symbol('switchboard.h2bodyTimer');
-type TrackedStream = Http2Stream & { [kSession]?: TrackedSession; [kBodyTimer]?: NodeJS.Timeout };
+/** Set on a stream whose request header block held a malformed field; it was reset with PROTOCOL_ERROR. */
+const kMalformed = Symbol('switchboard.h2malformed');
+type TrackedStream = Http2Stream & { [kSession]?: TrackedSession; [kBodyTimer]?: NodeJS.Timeout; [kMalformed]?: boolean };
 
 /**
  * The listener's requestTimeout for HTTP/2 (node:http applies it to HTTP/1.1 only): a request
@@ -134,6 +171,12 @@ function onBodyTimeout(stream: TrackedStream): void {
 function onStream(stream: Http2Stream): void {
   const session = stream.session as TrackedSession | undefined;
   if (session === undefined) return;
+  // RFC 9113 §8.1.1: a malformed request is a stream error PROTOCOL_ERROR, and is never forwarded.
+  const transport = session[kTransport];
+  if (transport !== undefined && stream.id !== undefined && transport.reader.takeMalformed(stream.id)) {
+    (stream as TrackedStream)[kMalformed] = true;
+    stream.close(NGHTTP2_PROTOCOL_ERROR);
+  }
   const st = session[kState];
   st.open++;
   if (st.idleTimer) {
@@ -153,9 +196,20 @@ function onStreamClose(this: TrackedStream): void {
   this[kSession] = undefined;
   const st = session[kState];
   if (--st.open === 0 && !session.closed) armIdle(session);
-  // A stream reset before its response was complete (by the client, or rarely by us).
-  if (this.aborted && this.rstCode !== 0) countReset(session, st);
 }
+
+/**
+ * node:http2 closing a stream (any server's: ours have a kState). A stream reset before its
+ * response was complete (by the client, or rarely by us) counts against the session's resets.
+ */
+function onStreamClosing(message: unknown): void {
+  const stream = (message as { stream: Http2Stream }).stream;
+  if (!stream.aborted || stream.rstCode === 0) return;
+  const session = stream.session as TrackedSession | undefined;
+  const st = session?.[kState];
+  if (st !== undefined) countReset(session!, st);
+}
+diagnostics.subscribe('http2.server.stream.close', onStreamClosing);
 
 function countReset(session: TrackedSession, st: SessionState): void {
   const h = session[kOwner].config.http2;
@@ -179,4 +233,14 @@ export function maxHeaderListSize(stream: Http2Stream): number {
 /** True when the stream behind an HTTP/2 request is gone (reset or closed) before it was handled. */
 export function streamGone(stream: Http2Stream): boolean {
   return stream.destroyed || stream.closed;
+}
+
+/** True when the stream's request header block held a field RFC 9113 §8.2.1 forbids (it was reset). */
+export function malformedStream(stream: Http2Stream): boolean {
+  return (stream as TrackedStream)[kMalformed] === true;
+}
+
+/** The client's socket (TCP or TLS) under a session: node:http2 itself sees only its CheckedTransport. */
+export function clientSocketOf(session: Http2Session): { remoteAddress?: string | undefined } {
+  return (session as TrackedSession)[kTransport]?.socket ?? session.socket;
 }

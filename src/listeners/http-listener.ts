@@ -32,7 +32,7 @@ import { kClientCert } from '../transport/connection-info.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { boundAddress, listenOn } from './bind.ts';
 import { CertificateStore } from './tls-contexts.ts';
-import { H2Sessions, h2ServerOptions } from './h2-sessions.ts';
+import { clientSocketOf, H2Sessions, h2ServerOptions, malformedStream } from './h2-sessions.ts';
 import { verifiedClientCert } from './client-cert.ts';
 import { readProxyHeader } from './proxy-header.ts';
 import { readPrefix, type Verdict } from './read-prefix.ts';
@@ -133,7 +133,15 @@ export class HttpListener {
       this.h2Sessions = new H2Sessions(this.h2, config);
       // Streams are served directly (h2-exchange.ts), not through node:http2's compat 'request'.
       this.h2.on('stream', (stream, headers, _flags, rawHeaders) => {
-        const down = new H2Downstream(stream, headers, rawHeaders as unknown as string[], this.config.maxHeaderSize);
+        const session = stream.session;
+        const down = new H2Downstream(
+          stream,
+          headers,
+          rawHeaders as unknown as string[],
+          this.config.maxHeaderSize,
+          session === undefined ? undefined : clientSocketOf(session),
+          malformedStream(stream),
+        );
         runPipeline(this.#generation, down, down.expectContinue, proxy);
       });
     }

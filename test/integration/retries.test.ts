@@ -241,7 +241,14 @@ test('per-try timeout: a stall of the event loop does not let the timer pre-empt
   diagnostics.subscribe('undici:request:create', stall);
   await withGateway(
     simpleConfig([stuck.url, good.url], {
-      upstream: { balancer: 'weighted-round-robin', endpoints: [{ url: stuck.url, weight: 1000 }, { url: good.url, weight: 1 }], retries: { perTryTimeout: '150ms' } },
+      upstream: {
+        balancer: 'weighted-round-robin',
+        endpoints: [
+          { url: stuck.url, weight: 1000 },
+          { url: good.url, weight: 1 },
+        ],
+        retries: { perTryTimeout: '150ms' },
+      },
     }),
     async (url) => {
       const a = await guard(send(`${url}/slow`), 'the retried request', 3000).finally(() => diagnostics.unsubscribe('undici:request:create', stall));
@@ -250,7 +257,15 @@ test('per-try timeout: a stall of the event loop does not let the timer pre-empt
       assert.equal(JSON.parse(a.body).origin, 'good');
       assert.equal(stuck.seen.length, 1, 'the stuck endpoint got the request before its try was given up');
     },
-    [{ close: async () => held.forEach((r) => r.destroy()) }, stuck, good],
+    [
+      {
+        close: async () => {
+          for (const r of held) r.destroy();
+        },
+      },
+      stuck,
+      good,
+    ],
   );
 });
 
