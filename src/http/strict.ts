@@ -1,10 +1,11 @@
 /**
- * Edge checks Node's HTTP parser does not make (see shared EDGE-CASES 2, 4, 8, 9, 10): each returns
+ * Edge checks Node's HTTP parser does not make (see shared EDGE-CASES 2, 4, 8, 9, 10; the request line's bytes in request-line.ts): each returns
  * the error code to answer with, or undefined when the request may proceed. Run once per request
  * before routing; every rejection closes the connection, since framing is in doubt.
  */
 import { METHODS, type IncomingMessage } from 'node:http';
 import type { ErrorCode } from '../errors.ts';
+import { checkRequestLine } from './request-line.ts';
 
 /** A Host value: reg-name or IPv4, or a bracketed IPv6 literal, with an optional port. */
 const HOST_VALUE = /^(?:[A-Za-z0-9-._~!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
@@ -36,6 +37,9 @@ export function checkContentLength(value: string | undefined): ErrorCode | undef
 }
 
 export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
+  // Single spaces, and a version (llhttp takes both leniently; request-line.ts reads the bytes).
+  const line = checkRequestLine(req.socket);
+  if (line !== undefined) return line;
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) return 'UNSUPPORTED_HTTP_VERSION';
   const raw = req.rawHeaders;
   let hosts = 0;

@@ -36,6 +36,7 @@ import { clientSocketOf, H2Sessions, h2ServerOptions, malformedStream } from './
 import { verifiedClientCert } from './client-cert.ts';
 import { readProxyHeader } from './proxy-header.ts';
 import { readPrefix, type Verdict } from './read-prefix.ts';
+import { guardRequestLines } from '../http/request-line.ts';
 import { AddressSet } from '../util/cidr.ts';
 
 /** Settings that can only be set when the server is created; a change means a new server. */
@@ -94,6 +95,14 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 type ConnectionHandler = (this: http.Server, socket: Socket) => void;
 
+/** node:http's connection handler, then the request-line checks on the parser it set up. */
+function withRequestLineGuard(h1: ConnectionHandler): ConnectionHandler {
+  return function (this: http.Server, socket: Socket): void {
+    h1.call(this, socket);
+    guardRequestLines(socket);
+  };
+}
+
 export class HttpListener {
   readonly name: string;
   /** The listening server: node:http for http, node:https for https (its HTTP/1.1 side). */
@@ -150,7 +159,7 @@ export class HttpListener {
       this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(this.#tlsOptions(opts)));
       server = https.createServer({ ...httpOptions, ...this.#tlsOptions(this.certificates.defaultOptions()), handshakeTimeout: config.headerTimeout });
       this.server = server;
-      this.#h1 = server.listeners('secureConnection')[0] as ConnectionHandler;
+      this.#h1 = withRequestLineGuard(server.listeners('secureConnection')[0] as ConnectionHandler);
       server.removeAllListeners('secureConnection');
       server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
       // Counted on the raw TCP socket, before any handshake work; refused ones are just closed. A
@@ -165,7 +174,7 @@ export class HttpListener {
       server.on('tlsClientError', (_err, socket) => socket.destroy());
     } else {
       this.server = http.createServer(httpOptions);
-      this.#h1 = this.server.listeners('connection')[0] as ConnectionHandler;
+      this.#h1 = withRequestLineGuard(this.server.listeners('connection')[0] as ConnectionHandler);
       this.server.removeAllListeners('connection');
       this.server.on('connection', (socket: Socket) => this.#onConnection(socket));
     }

@@ -110,6 +110,10 @@ describe('strict HTTP/1.1 edge', () => {
   let gw: TestGateway;
   let rejectPort: number;
   let allowPort: number;
+  /** A listener whose header timeout is far beyond the guard: an answer within it was not a timeout. */
+  let patientPort: number;
+  /** A listener with h2c on: the first bytes of a connection are read in JavaScript before node:http gets them. */
+  let h2cPort: number;
 
   before(async () => {
     app = await startOrigin('app');
@@ -119,6 +123,8 @@ describe('strict HTTP/1.1 edge', () => {
         web: { address: '127.0.0.1:0', protocol: 'http', headerTimeout: '300ms', maxHeaderSize: 2048 },
         rejecting: { address: '127.0.0.1:0', protocol: 'http', headersWithUnderscores: 'reject' },
         allowing: { address: '127.0.0.1:0', protocol: 'http', headersWithUnderscores: 'allow' },
+        patient: { address: '127.0.0.1:0', protocol: 'http', headerTimeout: '20s', requestTimeout: '20s' },
+        h2c: { address: '127.0.0.1:0', protocol: 'http', h2c: true, headerTimeout: '20s', requestTimeout: '20s' },
       },
       routes: {
         app: { match: { path: '/app' }, upstream: 'app' },
@@ -132,6 +138,8 @@ describe('strict HTTP/1.1 edge', () => {
     });
     rejectPort = gw.gw.address('rejecting').port;
     allowPort = gw.gw.address('allowing').port;
+    patientPort = gw.gw.address('patient').port;
+    h2cPort = gw.gw.address('h2c').port;
   });
 
   after(async () => {
@@ -164,8 +172,12 @@ describe('strict HTTP/1.1 edge', () => {
 
   /** Sends `bytes`, expects `status` (and `code`) with a close, and nothing reaching an origin. */
   async function rejects(bytes: string, status: number, code?: string): Promise<RawResult> {
+    return rejectsOn(gw.port, bytes, status, code);
+  }
+
+  async function rejectsOn(port: number, bytes: string, status: number, code?: string): Promise<RawResult> {
     const m = mark();
-    const r = await rawRequest(gw.port, bytes, GUARD_MS);
+    const r = await rawRequest(port, bytes, GUARD_MS);
     assertError(r, status, code);
     await assertOriginsUntouched(m);
     return r;
@@ -250,6 +262,206 @@ describe('strict HTTP/1.1 edge', () => {
     await rejects('GET /app/x HTTP/0.9\r\nHost: x\r\n\r\n', 400);
     // HTTP/0.9 style: no version at all.
     await rejects('GET /app/x\r\n\r\n', 400);
+  });
+
+  describe('request line (RFC 9112 §3: method SP request-target SP HTTP-version, single spaces)', () => {
+    /** Sends `first`, reads its whole response, then sends `second` on the same connection. */
+    async function afterKeepAlive(port: number, first: string, second: string): Promise<{ first: string; second: string }> {
+      const socket = await connect(port);
+      try {
+        socket.write(first);
+        const one = await readUntil(socket, /\r\n0\r\n\r\n$/); // the echo's chunked answer, whole
+        socket.write(second);
+        return { first: one, second: await untilClosed(socket) };
+      } finally {
+        socket.destroy();
+      }
+    }
+
+    test('HTTP/0.9 (no version): 400 at once, not at the header timeout; first request and keep-alive', async () => {
+      // llhttp takes `GET /` + CRLF as HTTP/0.9 and then waits for header lines that never come.
+      for (const port of [patientPort, h2cPort]) {
+        await rejectsOn(port, 'GET /app/x\r\n', 400, 'UNSUPPORTED_HTTP_VERSION');
+        const m = mark();
+        const r = await afterKeepAlive(port, 'GET /app/first HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /app/second\r\n');
+        assert.match(r.first, /^HTTP\/1\.1 200 /);
+        assert.match(r.second, /^HTTP\/1\.1 400 /);
+        assert.match(r.second, /"code":"UNSUPPORTED_HTTP_VERSION"/);
+        assert.deepEqual(
+          app.seen.slice(m.app).map((q) => q.url),
+          ['/app/first'],
+        );
+      }
+    });
+
+    test("HTTP/0.9 pipelined behind a request: its 400 comes after that request's answer", async () => {
+      const m = mark();
+      const r = await rawRequest(patientPort, 'GET /app/first HTTP/1.1\r\nHost: x\r\n\r\nGET /app/second\r\n', GUARD_MS);
+      const one = parseResponse(r.text);
+      assert.equal(one.status, 200, r.text.slice(0, 200));
+      const two = parseResponse(one.rest);
+      assert.equal(two.status, 400);
+      assert.match(two.body, /"code":"UNSUPPORTED_HTTP_VERSION"/);
+      assert.ok(r.closedByServer);
+      assert.deepEqual(
+        app.seen.slice(m.app).map((q) => q.url),
+        ['/app/first'],
+      );
+    });
+
+    test('a line split across reads after the answer to the request before it: still checked', async () => {
+      // node:http resets parser.incoming once a request and its response are done: that must not
+      // make the half-read line of the next request look like a finished one.
+      const m = mark();
+      const socket = await connect(patientPort);
+      try {
+        socket.write('GET /app/first HTTP/1.1\r\nHost: x\r\n\r\nGET /app/second ');
+        await readUntil(socket, /\r\n0\r\n\r\n$/);
+        socket.write(' HTTP/1.1\r\n');
+        const text = await untilClosed(socket);
+        assert.match(text, /^HTTP\/1\.1 400 /);
+        assert.match(text, /"code":"INVALID_REQUEST_LINE"/);
+      } finally {
+        socket.destroy();
+      }
+      assert.deepEqual(
+        app.seen.slice(m.app).map((q) => q.url),
+        ['/app/first'],
+      );
+    });
+
+    test('HTTP/0.9 whose line arrives in pieces: 400 once its CRLF is in', async () => {
+      const m = mark();
+      const socket = await connect(patientPort);
+      try {
+        for (const piece of ['GE', 'T /app', '/x', '\r', '\n'])
+          await new Promise<void>((resolve, reject) => socket.write(piece, (err) => (err ? reject(err) : resolve())));
+        const text = await untilClosed(socket);
+        assert.match(text, /^HTTP\/1\.1 400 /);
+        assert.match(text, /"code":"UNSUPPORTED_HTTP_VERSION"/);
+      } finally {
+        socket.destroy();
+      }
+      await assertOriginsUntouched(m);
+    });
+
+    test('a double space before or after the target: 400 INVALID_REQUEST_LINE and close', async () => {
+      for (const port of [gw.port, h2cPort]) {
+        await rejectsOn(port, 'GET  /app/x HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'INVALID_REQUEST_LINE');
+        await rejectsOn(port, 'GET /app/x  HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'INVALID_REQUEST_LINE');
+        await rejectsOn(port, 'GET   /app/x   HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'INVALID_REQUEST_LINE');
+      }
+    });
+
+    test('a double space on a later request of a keep-alive connection: 400 INVALID_REQUEST_LINE', async () => {
+      const m = mark();
+      const r = await afterKeepAlive(gw.port, 'GET /app/first HTTP/1.1\r\nHost: x\r\n\r\n', 'GET  /app/second HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.match(r.first, /^HTTP\/1\.1 200 /);
+      assert.match(r.second, /^HTTP\/1\.1 400 /);
+      assert.match(r.second, /"code":"INVALID_REQUEST_LINE"/);
+      assert.deepEqual(
+        app.seen.slice(m.app).map((q) => q.url),
+        ['/app/first'],
+      );
+    });
+
+    test('pipelined behind a request without a body, with a Content-Length body, or with a chunked one', async () => {
+      const bad = 'GET /app/bad  HTTP/1.1\r\nHost: x\r\n\r\n';
+      for (const first of [
+        'GET /app/p1 HTTP/1.1\r\nHost: x\r\n\r\n',
+        'POST /app/p2 HTTP/1.1\r\nHost: x\r\nContent-Length: 26\r\n\r\nGET  /app/in-body HTTP/1.1',
+        'POST /app/p3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\nGET  /app/in-body HTTP/1.1\r\n0\r\n\r\n',
+        '\r\nGET /app/p4 HTTP/1.1\r\nHost: x\r\n\r\n\r\n',
+      ]) {
+        const m = mark();
+        const r = await rawRequest(gw.port, first + bad, GUARD_MS);
+        const one = parseResponse(r.text);
+        assert.equal(one.status, 200, `${JSON.stringify(first)}: ${r.text.slice(0, 200)}`);
+        const two = parseResponse(one.rest);
+        assert.equal(two.status, 400, `${JSON.stringify(first)}: ${one.rest.slice(0, 200)}`);
+        assert.match(two.body, /"code":"INVALID_REQUEST_LINE"/);
+        assert.ok(r.closedByServer);
+        assert.deepEqual(
+          app.seen
+            .slice(m.app)
+            .map((q) => q.url)
+            .filter((u) => u !== '/app/bad'),
+          [/\/app\/p\d/.exec(first)![0]],
+        );
+        assert.ok(!app.seen.slice(m.app).some((q) => q.url === '/app/bad'), 'the bad request never reached the origin');
+      }
+    });
+
+    test('a WebSocket upgrade with a double space: 400 INVALID_REQUEST_LINE, no tunnel', async () => {
+      await rejects(
+        'GET  /app/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        400,
+        'INVALID_REQUEST_LINE',
+      );
+    });
+
+    test('behind a chunked body that spanned reads: a pipelined request cannot be checked (400), a later one can', async () => {
+      // The body's first part is read (the request is forwarded) before the rest arrives, so the
+      // chunk sizes read earlier are gone when the pipelined request begins in the same read.
+      const head = 'POST /app/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n';
+      const forwarded = (): Promise<void> => new Promise((resolve) => app.server.once('request', () => resolve()));
+      {
+        const m = mark();
+        const socket = await connect(gw.port);
+        try {
+          const atOrigin = forwarded();
+          socket.write(head);
+          await atOrigin;
+          socket.write('0\r\n\r\nGET /app/pipelined HTTP/1.1\r\nHost: x\r\n\r\n');
+          const one = parseResponse(await untilClosed(socket));
+          assert.equal(one.status, 200);
+          const two = parseResponse(one.rest);
+          assert.equal(two.status, 400);
+          assert.match(two.body, /"code":"UNCHECKED_PIPELINED_REQUEST"/);
+        } finally {
+          socket.destroy();
+        }
+        assert.deepEqual(
+          app.seen.slice(m.app).map((q) => q.url),
+          ['/app/chunked'],
+        );
+      }
+      {
+        // Sent after the response: checked as usual.
+        const socket = await connect(gw.port);
+        try {
+          const atOrigin = forwarded();
+          socket.write(head);
+          await atOrigin;
+          socket.write('0\r\n\r\n');
+          await readUntil(socket, /\r\n0\r\n\r\n$/);
+          socket.write('GET /app/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+          assert.match(await untilClosed(socket), /^HTTP\/1\.1 200 /);
+        } finally {
+          socket.destroy();
+        }
+      }
+    });
+
+    test('well-formed request lines pass: pipelined, split across writes, after leading CRLFs', async () => {
+      const m = mark();
+      const r = await rawRequest(gw.port, 'GET /app/a HTTP/1.1\r\nHost: x\r\n\r\n\r\nGET /app/b?q=a%20b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', GUARD_MS);
+      const one = parseResponse(r.text);
+      assert.equal(one.status, 200);
+      assert.equal(parseResponse(one.rest).status, 200);
+      const socket = await connect(gw.port);
+      try {
+        for (const piece of ['GET /ap', 'p/c HT', 'TP/1.1\r', '\nHost: x\r\nConnection: close\r\n', '\r\n'])
+          await new Promise<void>((resolve, reject) => socket.write(piece, (err) => (err ? reject(err) : resolve())));
+        assert.match(await untilClosed(socket), /^HTTP\/1\.1 200 /);
+      } finally {
+        socket.destroy();
+      }
+      assert.deepEqual(
+        app.seen.slice(m.app).map((q) => q.url),
+        ['/app/a', '/app/b?q=a%20b', '/app/c'],
+      );
+    });
   });
 
   test('absolute-form target: authority must equal Host', async () => {
