@@ -102,7 +102,8 @@ class LineGuard {
   }
 
   bytes(): Buffer {
-    return (this.buf ??= this.parser.getCurrentBuffer());
+    if (this.buf === undefined) this.buf = this.parser.getCurrentBuffer();
+    return this.buf;
   }
 
   /**
