@@ -127,7 +127,8 @@ export class H1Downstream implements Downstream {
 
   get hasBody(): boolean {
     const h = this.req.headers;
-    return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+    const cl = h['content-length'];
+    return h['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0' && Number(cl) !== 0);
   }
 
   get bodyComplete(): boolean {
