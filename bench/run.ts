@@ -43,14 +43,7 @@ import { slowSuite } from './suites/slow.ts';
 import { tcpSuite } from './suites/tcp.ts';
 
 /** Every suite, in the order they run (whatever the order of BENCH_SUITES) and their reports appear in the results file. */
-const SUITES: readonly Suite[] = [
-  peersSuite,
-  policiesSuite,
-  httpsSuite,
-  algorithmsSuite,
-  slowSuite,
-  tcpSuite,
-];
+const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite];
 
 const ALL_SUITES = SUITES.map((s) => s.name);
 const SELECTED = envList('BENCH_SUITES', ALL_SUITES);

@@ -38,6 +38,11 @@ const POL_CONNECTIONS = envNumber('BENCH_POLICIES_CONNECTIONS', CONNECTIONS, tru
 const POL_CIDRS = envNumber('BENCH_POLICIES_CIDRS', 10_000, true);
 /** Access log of the Switchboard children: on (to a file) by default, as in peers. */
 const POL_ACCESS_LOG = (process.env.BENCH_POLICIES_ACCESS_LOG ?? '1') !== '0';
+/**
+ * Bracketing: every other run sits between two runs of the route without policies (runRounds'
+ * `baseline`), so each paired ratio compares runs seconds apart; about 1.7x the time.
+ */
+const POL_BRACKET = process.env.BENCH_POLICIES_BRACKET === '1';
 
 /** The Origin the `-origin` subject sends on every request: one the cors policy allows. */
 const ALLOWED_ORIGIN = 'https://app.example.com';
@@ -113,6 +118,7 @@ function policiesOptions(accessLog: boolean): SwitchboardOptions {
     cors: { type: 'cors', origins: CORS_ORIGINS },
     stamp: {
       type: 'headers',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a headers-policy template, filled by Switchboard per request
       request: { set: { 'x-client': '${client.ip}' } },
       response: { set: { 'x-served-by': 'switchboard' } },
     },
@@ -210,8 +216,13 @@ export interface PoliciesReport {
   allMet: boolean | null;
 }
 
-/** Paired req/s ratios of `subject` against `base`: each run over the mean of the nearest `base` runs around it. */
+/**
+ * Paired req/s ratios of `subject` against `base`: each run over the mean of the nearest `base`
+ * runs around it. With the no-policy route as the subject, its pairs are the inverse of the base's
+ * runs against it (so that, bracketed, the pairs are always of neighbouring runs).
+ */
 function paired(rounds: RoundResult[], subject: string, base: string): number[] {
+  if (subject === NO_POLICY) return paired(rounds, base, subject).map((x) => 1 / x);
   const copy = rounds.filter((r) => r.subject === subject || r.subject === base).map((r) => ({ ...r }));
   pairWithBaseline(copy, base);
   return copy.filter((r) => r.subject === subject && r.vsBaseline !== undefined).map((r) => r.vsBaseline!.rps);
@@ -227,13 +238,14 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
       `${ORIGIN_COUNT} origin(s), load generator: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}; one Switchboard child per route, round robin, access log ${accessLog}.`,
   );
   console.log(`  ${MINIMAL}: bench/minimal-forwarder.ts (no logging); ${NO_POLICY}: the route without policies (as in peers).`);
+  if (POL_BRACKET) console.log(`  bracketed (BENCH_POLICIES_BRACKET=1): every other run sits between two ${NO_POLICY} runs.`);
   console.log(
     `  ${POLICIES}: the route with ${HAS_IP_FILTER ? `ip-filter (allow: ${POL_CIDRS.toLocaleString('en-US')} CIDRs, 127.0.0.0/8 among them), ` : ''}` +
       `cors (origins ${CORS_ORIGINS.join(', ')}), headers (request set x-client: \${client.ip}; response set x-served-by); requests carry no Origin.`,
   );
   console.log(`  ${POLICIES_ORIGIN}: the same process, every request with Origin: ${ALLOWED_ORIGIN} (allowed: cors adds its headers to every response).`);
   if (!HAS_IP_FILTER) {
-    console.log('  note: this Switchboard has no `ip-filter` policy type (policyTypeOf(\'ip-filter\') is undefined): it is left out of the policies route.');
+    console.log("  note: this Switchboard has no `ip-filter` policy type (policyTypeOf('ip-filter') is undefined): it is left out of the policies route.");
   }
   console.log(`  ${BODY_FILTER}: the route with a \`${PASS_THROUGH_TYPE}\` policy (registered by the child; onResponseBody: () => undefined).\n`);
 
@@ -246,6 +258,7 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
     origins: ORIGIN_COUNT,
     loadgen: loadgen.name,
     accessLog: POL_ACCESS_LOG,
+    bracketedBy: POL_BRACKET ? NO_POLICY : null,
     subjects: POL_SUBJECTS,
     ipFilter: HAS_IP_FILTER ? { cidrs: POL_CIDRS } : null,
     corsOrigins: CORS_ORIGINS,
@@ -260,7 +273,10 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
   const runs = new Map<string, Started>();
   let rounds: RoundResult[] = [];
   try {
-    origins = await startOrigins('policies-origin', Array.from({ length: ORIGIN_COUNT }, () => 0));
+    origins = await startOrigins(
+      'policies-origin',
+      Array.from({ length: ORIGIN_COUNT }, () => 0),
+    );
     const expectedBody = await originBody(origins);
     log(`policies origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid})`).join(', ')}`);
 
@@ -275,7 +291,14 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
 
     const noPolicyDesc = `Switchboard, one route without policies, round robin, access log ${accessLog}`;
     if (want(NO_POLICY)) {
-      await startChecked(NO_POLICY, noPolicyDesc, () => startSwitchboard('policies-none', origins, { balancer: 'round-robin', accessLog: POL_ACCESS_LOG }), expectedBody, running, statuses);
+      await startChecked(
+        NO_POLICY,
+        noPolicyDesc,
+        () => startSwitchboard('policies-none', origins, { balancer: 'round-robin', accessLog: POL_ACCESS_LOG }),
+        expectedBody,
+        running,
+        statuses,
+      );
     } else skip(NO_POLICY, noPolicyDesc, 'not in BENCH_POLICIES_SUBJECTS');
 
     // One child serves both policies subjects (without and with Origin).
@@ -304,7 +327,10 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
             // Started for the -origin subject only: not measured itself (stopped with the rest).
             runs.set(`${POLICIES} (process)`, st);
             running.delete(POLICIES);
-            Object.assign(statuses.find((s) => s.name === POLICIES)!, { status: 'skipped', reason: 'not in BENCH_POLICIES_SUBJECTS (its process serves the -origin subject)' });
+            Object.assign(statuses.find((s) => s.name === POLICIES)!, {
+              status: 'skipped',
+              reason: 'not in BENCH_POLICIES_SUBJECTS (its process serves the -origin subject)',
+            });
           }
         }
       } else {
@@ -317,7 +343,14 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
 
     const bodyDesc = `Switchboard, the route with a pass-through response-body filter (${PASS_THROUGH_TYPE})`;
     if (want(BODY_FILTER)) {
-      await startChecked(BODY_FILTER, bodyDesc, () => startSwitchboard('policies-body-filter', origins, bodyFilterOptions(POL_ACCESS_LOG)), expectedBody, running, statuses);
+      await startChecked(
+        BODY_FILTER,
+        bodyDesc,
+        () => startSwitchboard('policies-body-filter', origins, bodyFilterOptions(POL_ACCESS_LOG)),
+        expectedBody,
+        running,
+        statuses,
+      );
     } else skip(BODY_FILTER, bodyDesc, 'not in BENCH_POLICIES_SUBJECTS');
 
     if (running.size === 0) throw new Error('no subject could be started');
@@ -329,6 +362,7 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
       warmupS: POL_WARMUP_S,
       firstWarmupS: POL_FIRST_WARMUP_S,
       connections: POL_CONNECTIONS,
+      baseline: POL_BRACKET && running.has(NO_POLICY) ? NO_POLICY : undefined,
     };
     log(`\npolicies: running ${order.join(', ')}; about ${Math.ceil(plannedSeconds(order, plan))} s in total\n`);
     rounds = await runRounds(loadgen, order, running, statuses, plan);
