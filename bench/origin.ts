@@ -4,6 +4,8 @@
 //   --delay-ms=N   wait N ms (a timer, no CPU) before answering each request; default 0 (at once)
 // GET /__bench/stats answers {"requests":N} at once (never delayed, not counted), so the bench
 // can see how a balancer spread the load; it is only ever asked directly, never through a proxy.
+// GET /__bench/headers answers the request's headers as JSON (not counted): the policies suite
+// asks it through Switchboard to check that a `headers` policy set the request header it should.
 import http from 'node:http';
 
 const BODY = Buffer.from('Hello from the Switchboard benchmark origin. This body is a fixed one hundred bytes long, padded:ok\n');
@@ -30,6 +32,12 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   req.resume();
   if (req.url === '/__bench/stats') {
     const body = JSON.stringify({ requests, delayMs: DELAY_MS });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return;
+  }
+  if (req.url === '/__bench/headers') {
+    const body = JSON.stringify(req.headers);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
     return;

@@ -1,19 +1,22 @@
 // Switchboard benchmark: `npm run bench` (node bench/run.ts). Not part of the tests.
 //
-// Suites (BENCH_SUITES=peers,https,algorithms,slow,tcp, default all), run in this order:
+// Suites (BENCH_SUITES=peers,policies,https,algorithms,slow,tcp, default all), run in this order:
 //   peers         req/s, p50/p99 latency, RSS and CPU, measured interleaved in rounds, of:
 //                   direct        one origin, no proxy
 //                   switchboard   our gateway (bench/switchboard-child.ts), access log on
 //                   node-minimal  ~30-line node:http + undici forwarder (bench/minimal-forwarder.ts), the floor of Node's overhead
 //                   nginx         reverse proxy, 1 worker, upstream keepalive (when installed)
 //                   haproxy       reverse proxy, 1 thread, http-reuse (when installed)
+//   policies      what a route's policies cost: Switchboard without policies, with headers + ip-filter
+//                 (10,000 CIDRs) + cors, and with a pass-through response-body filter, against each
+//                 other and node-minimal, req/s and CPU us/request, interleaved in the same rounds
 //   https         Switchboard vs nginx terminating TLS over the same origins: HTTP/1.1 (wrk) and
 //                 HTTP/2 (h2load), req/s and p99 as Switchboard/nginx ratios
 //   algorithms    each Switchboard balancer's req/s against round robin (one child per balancer)
 //   slow          p50/p99 of round-robin vs least-response-time (...) when one origin adds a delay
 //   tcp           layer 4 (`protocol: tcp` listener): bulk MiB/s (1 GiB) and new connections/s with p99,
 //                 Switchboard vs direct and HAProxy `mode tcp`, as ratios
-// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, ...).
+// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, ...).
 //
 // Layout: this file picks the suites, runs them, writes the results file and cleans up; each suite
 // is a file in bench/suites/ (its settings, its run, its tables); what they share is in bench/lib/:
@@ -35,11 +38,12 @@ import { toolVersions } from './lib/tools.ts';
 import { algorithmsSuite } from './suites/algorithms.ts';
 import { httpsSuite } from './suites/https.ts';
 import { peersSuite } from './suites/peers.ts';
+import { policiesSuite } from './suites/policies.ts';
 import { slowSuite } from './suites/slow.ts';
 import { tcpSuite } from './suites/tcp.ts';
 
 /** Every suite, in the order they run (whatever the order of BENCH_SUITES) and their reports appear in the results file. */
-const SUITES: readonly Suite[] = [peersSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite];
+const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite];
 
 const ALL_SUITES = SUITES.map((s) => s.name);
 const SELECTED = envList('BENCH_SUITES', ALL_SUITES);

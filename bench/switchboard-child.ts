@@ -1,19 +1,31 @@
 // Runs the Switchboard gateway in its own process for the benchmark.
-// Usage: node bench/switchboard-child.ts '<json>' where json is
+// Usage: node bench/switchboard-child.ts '<json>'   or   node bench/switchboard-child.ts @<file of json>
+// (the @file form for arguments too long for one argv string, e.g. an ip-filter of 10,000 CIDRs), where json is
 //   {"origins":["http://127.0.0.1:A",...],   required
 //    "accessLog":"/tmp/x/access.log",        optional, default off
 //    "balancer":"round-robin",               optional, any upstream balancer name (default round-robin)
 //    "hashKey":"header:x-user",              optional, consistent-hash's key
-//    "weights":[3,1,1]}                      optional, one per origin (default: no weight, i.e. 1)
+//    "weights":[3,1,1],                      optional, one per origin (default: no weight, i.e. 1)
+//    "policies":{"stamp":{"type":"headers",...}},   optional, the config's `policies` map
+//    "routePolicies":["stamp",...],          optional, the route's `policies` list (names of `policies`)
+//    "passThroughType":"bench-pass-through"} optional: registers (registerPolicyType) a policy type of
+//                                            that name, no keys, whose filter has only
+//                                            `onResponseBody: () => undefined` (every chunk passed on unchanged)
 // Prints {"port":N} on stdout once listening; stops cleanly on SIGTERM/SIGINT.
-import { startGateway } from '../src/index.ts';
+import fs from 'node:fs';
+import { z } from 'zod';
+import { registerPolicyType, startGateway } from '../src/index.ts';
 
-const args = JSON.parse(process.argv[2] ?? '{}') as {
+const raw = process.argv[2] ?? '{}';
+const args = JSON.parse(raw.startsWith('@') ? fs.readFileSync(raw.slice(1), 'utf8') : raw) as {
   origins?: string[];
   accessLog?: string;
   balancer?: string;
   hashKey?: string;
   weights?: number[];
+  policies?: Record<string, { type: string } & Record<string, unknown>>;
+  routePolicies?: string[];
+  passThroughType?: string;
 };
 const origins = args.origins ?? [];
 if (origins.length === 0) {
@@ -30,12 +42,27 @@ const upstream: Record<string, unknown> = {
 };
 if (args.hashKey !== undefined) upstream.hashKey = args.hashKey;
 
+if (args.passThroughType !== undefined) {
+  // The cheapest response-body filter there is: what the body phase itself costs a route.
+  registerPolicyType({
+    type: args.passThroughType,
+    description: 'bench: a response-body filter that passes every chunk on unchanged',
+    config: z.strictObject({}),
+    create: () => ({ onResponseBody: () => undefined }),
+  });
+}
+
+const route: Record<string, unknown> = { match: { path: '/' }, upstream: 'origins' };
+if (args.routePolicies !== undefined) route.policies = args.routePolicies;
+const config: Record<string, unknown> = {
+  listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+  routes: { all: route },
+  upstreams: { origins: upstream },
+};
+if (args.policies !== undefined) config.policies = args.policies;
+
 const gw = await startGateway({
-  config: {
-    listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
-    routes: { all: { match: { path: '/' }, upstream: 'origins' } },
-    upstreams: { origins: upstream },
-  },
+  config,
   accessLog: args.accessLog ?? 'off',
   logLevel: 'warn',
 });

@@ -96,14 +96,15 @@ export async function runRounds(loadgen: LoadGen, order: string[], running: Map<
       try {
         const gen = st.loadgen ?? loadgen;
         const connections = st.connections ?? plan.connections;
+        const load: RunOptions | undefined = st.load ? { ...plan.load, ...st.load } : plan.load;
         const warmup = warmed.has(name) ? plan.warmupS : plan.firstWarmupS;
         warmed.add(name);
-        if (warmup > 0) await gen.run(st.url, warmup, connections, { ...plan.load, warmup: true });
+        if (warmup > 0) await gen.run(st.url, warmup, connections, { ...load, warmup: true });
         const counts0 = plan.origins ? await originCounts(plan.origins) : null;
         const cpu0 = cpuSeconds(st.pid);
         const t0 = process.hrtime.bigint();
         const at = new Date().toISOString();
-        const r = await gen.run(st.url, plan.durationS, connections, plan.load);
+        const r = await gen.run(st.url, plan.durationS, connections, load);
         const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
         const cpu1 = cpuSeconds(st.pid);
         const rss = rssMB(st.pid);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BenchCerts } from '../tls.ts';
 import { CPU_PROF_DIR, NODE, REPO_DIR } from './env.ts';
-import type { LoadGen } from './loadgen.ts';
+import type { LoadGen, RunOptions } from './loadgen.ts';
 import { freePort, httpGet, waitReady } from './probes.ts';
 import { shuttingDown, spawnNodeChild, spawnToLog, stopProcess, tail, tmpDir, track } from './processes.ts';
 import { errorMessage, log } from './report.ts';
@@ -28,6 +28,8 @@ export interface Started {
   /** Load this subject with another generator / connection count than the suite's (https: h2load for HTTP/2). */
   loadgen?: LoadGen;
   connections?: number;
+  /** Load options of this subject's runs, over the plan's (policies: an Origin header on every request). */
+  load?: RunOptions;
 }
 
 export interface SubjectStatus {
@@ -98,7 +100,16 @@ export interface SwitchboardOptions {
   hashKey?: string;
   weights?: number[];
   accessLog: boolean;
+  /** The config's `policies` map. */
+  policies?: Record<string, { type: string } & Record<string, unknown>>;
+  /** The route's `policies` list (names in `policies`). */
+  routePolicies?: string[];
+  /** Registers a pass-through response-body policy type of this name in the child (bench/switchboard-child.ts). */
+  passThroughType?: string;
 }
+
+/** Child arguments longer than this go through a file (`@<file>`): one argv string is limited to 128 KiB on Linux. */
+const MAX_INLINE_ARG = 32 * 1024;
 
 /** How long to wait for a Switchboard process to exit cleanly (longer with BENCH_CPU_PROF: it writes its profile). */
 export const SWITCHBOARD_GRACE_MS = CPU_PROF_DIR ? 30_000 : undefined;
@@ -117,8 +128,17 @@ export async function startSwitchboard(name: string, origins: Origin[], o: Switc
     balancer: o.balancer,
     hashKey: o.hashKey,
     weights: o.weights,
+    policies: o.policies,
+    routePolicies: o.routePolicies,
+    passThroughType: o.passThroughType,
   });
-  const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [arg], name, 15_000, cpuProfArgv(name));
+  let argv = arg;
+  if (arg.length > MAX_INLINE_ARG) {
+    const file = path.join(tmpDir, `${name}-args.json`);
+    fs.writeFileSync(file, arg);
+    argv = `@${file}`;
+  }
+  const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [argv], name, 15_000, cpuProfArgv(name));
   const url = `http://127.0.0.1:${port}/`;
   await waitReady(url, cp, logFile).catch(async (err: unknown) => {
     await stopProcess(cp);
