@@ -10,7 +10,7 @@
 //    "routePolicies":["stamp",...],          optional, the route's `policies` list (names of `policies`)
 //    "passThroughType":"bench-pass-through"} optional: registers (registerPolicyType) a policy type of
 //                                            that name, no keys, whose filter has only
-//                                            `onResponseBody: () => undefined` (every chunk passed on unchanged)
+//                                            `onResponseBody: () => undefined`, bodyUnchanged (every chunk passed on; Content-Length kept)
 // Prints {"port":N} on stdout once listening; stops cleanly on SIGTERM/SIGINT.
 import fs from 'node:fs';
 import { z } from 'zod';
@@ -48,7 +48,7 @@ if (args.passThroughType !== undefined) {
     type: args.passThroughType,
     description: 'bench: a response-body filter that passes every chunk on unchanged',
     config: z.strictObject({}),
-    create: () => ({ onResponseBody: () => undefined }),
+    create: () => ({ onResponseBody: () => undefined, bodyUnchanged: true }),
   });
 }
 

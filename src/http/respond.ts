@@ -195,9 +195,8 @@ export class FilteredResponse implements ResponseSink {
     if (this.#written || this.#done) return;
     this.#written = true;
     const head = this.#head!;
-    const transforms = this.#bodyHooks();
     // A body filter may change the body's length: the length is no longer known up front.
-    if (transforms) head.headers.delete('content-length');
+    if (this.#bodyTransforms()) head.headers.delete('content-length');
     this.down.head(head.status, this.#reason, head.headers.raw, undefined);
     if (this.#replaced) {
       const body = this.#replyBody!;
@@ -214,6 +213,12 @@ export class FilteredResponse implements ResponseSink {
 
   #bodyHooks(): boolean {
     for (const p of this.s.chain.responseBody) if (p.position < this.#limit) return true;
+    return false;
+  }
+
+  /** Whether a body hook that applies may change the bytes (one not marked `bodyUnchanged`). */
+  #bodyTransforms(): boolean {
+    for (const p of this.s.chain.responseBody) if (p.position < this.#limit && p.filter.bodyUnchanged !== true) return true;
     return false;
   }
 

@@ -182,6 +182,12 @@ export interface Filter {
    * `chunk` unchanged.
    */
   onResponseBody?(s: Session, chunk: Buffer, end: boolean): Buffer | undefined;
+  /**
+   * Set when `onResponseBody` never changes the bytes (it looks, counts or copies, as a cache
+   * does): the response keeps its Content-Length. Otherwise a response with a body hook is sent
+   * without one (chunked, or HTTP/2 framing), since the length may change.
+   */
+  readonly bodyUnchanged?: boolean;
   /** Once the request is over (answered, failed or aborted). Must not throw; must be cheap. */
   onLog?(s: Session): void;
 }

@@ -75,6 +75,8 @@ function probe(c: ProbeConfig): Filter {
       },
     };
   }
+  // A counting probe only looks at the bytes: the response keeps its Content-Length.
+  if (c.count === true) return { ...filter, bodyUnchanged: true };
   return filter;
 }
 
