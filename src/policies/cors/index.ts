@@ -116,13 +116,19 @@ function varyOrigin(headers: Headers): void {
   headers.set('vary', `${vary}, Origin`);
 }
 
-/** Removes every `Access-Control-*` header (the upstream's): this policy is their one source. */
+/** Names found by `collectCors` (module-level and reused: hooks run synchronously, one at a time). */
+const found: string[] = [];
+
+function collectCors(_value: string, name: string): void {
+  if (name.length > PREFIX.length && (name.charCodeAt(0) | 32) === 97 && name.slice(0, PREFIX.length).toLowerCase() === PREFIX) found.push(name);
+}
+
+/** Removes every `Access-Control-*` header (the upstream's): this policy is their one source. No allocation when there is none. */
 function dropCorsHeaders(headers: Headers): void {
-  const names: string[] = [];
-  headers.forEach((_, name) => {
-    if (name.length > PREFIX.length && (name.charCodeAt(0) | 32) === 97 && name.slice(0, PREFIX.length).toLowerCase() === PREFIX) names.push(name);
-  });
-  for (const name of names) headers.delete(name);
+  headers.forEach(collectCors);
+  if (found.length === 0) return;
+  for (const name of found) headers.delete(name);
+  found.length = 0;
 }
 
 function create(r: CorsResolved): Filter {
