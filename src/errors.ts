@@ -63,6 +63,7 @@ export const ERRORS = {
   SHUTTING_DOWN: kind(503, 'internal', 'the gateway is shutting down', { close: true }),
   INTERNAL_ERROR: kind(500, 'internal', 'the gateway failed to handle this request', { close: true }),
   POLICY_ERROR: kind(500, 'internal', 'a policy failed while handling this request', { close: true }),
+  POLICY_TIMEOUT: kind(503, 'internal', 'a policy did not decide in time', { close: true }),
   NO_UPSTREAM: kind(500, 'internal', 'the route has no upstream, and none of its policies answered'),
 } as const satisfies Record<string, ErrorKind>;
 

@@ -97,6 +97,7 @@ export class Generation implements GenerationTracker {
         scheme: l.protocol === 'https' ? 'https' : 'http',
         underscores: l.headersWithUnderscores,
         sendTimeout: l.sendTimeout,
+        policyTimeout: l.policyTimeout,
         clientCertHeaders: l.tls?.clientCertificate ? [l.tls.clientCertificate.subjectHeader, l.tls.clientCertificate.fingerprintHeader] : undefined,
         maxHeaderSize: l.maxHeaderSize,
         draining: false,

@@ -10,6 +10,7 @@ export const defaults = {
     headerTimeout: '20s',
     requestTimeout: '300s',
     sendTimeout: '60s',
+    policyTimeout: '10s',
     keepAliveTimeout: '5s',
     maxHeaderSize: '16KiB',
     maxConnections: 10_000,

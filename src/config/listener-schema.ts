@@ -140,6 +140,10 @@ export const listener = z
       description:
         'Time a client may take to accept more of its response once its connection is full (a client that stops reading); past it the connection and the upstream request are closed. 0 disables.',
     }),
+    policyTimeout: duration.optional().meta({
+      description:
+        'http and https listeners: time a policy may take to decide (an async hook: a token introspection, a shared rate-limit counter); past it the request gets 503 POLICY_TIMEOUT, the policy named in the log. 0 disables.',
+    }),
     keepAliveTimeout: duration.optional().meta({ description: 'Idle time before a keep-alive client connection is closed.' }),
     maxHeaderSize: size.optional().meta({ description: 'Largest request header block; larger gets 431.' }),
     maxConnections: z

@@ -198,6 +198,7 @@ export function resolveListeners(raw: RawConfig, baseDir: string, problems: Prob
       headerTimeout,
       requestTimeout,
       sendTimeout: parseDuration(l.sendTimeout ?? defaults.listener.sendTimeout),
+      policyTimeout: parseDuration(l.policyTimeout ?? defaults.listener.policyTimeout),
       keepAliveTimeout: parseDuration(l.keepAliveTimeout ?? defaults.listener.keepAliveTimeout),
       maxHeaderSize: parseSize(l.maxHeaderSize ?? defaults.listener.maxHeaderSize),
       maxConnections: l.maxConnections ?? defaults.listener.maxConnections,

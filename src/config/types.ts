@@ -101,6 +101,8 @@ export interface ListenerConfig {
   requestTimeout: number;
   /** ms a client may stall reading a response; 0 = no limit. */
   sendTimeout: number;
+  /** ms an async policy hook may take before its request gets 503 POLICY_TIMEOUT. */
+  policyTimeout: number;
   keepAliveTimeout: number;
   maxHeaderSize: number;
   /** Open connections at once; 0 = no limit. */

@@ -26,6 +26,8 @@ export interface ListenerSettings {
   readonly underscores: UnderscorePolicy;
   /** ms a client may take to accept more of a response once its socket is full; 0 = no limit. */
   readonly sendTimeout: number;
+  /** ms an async policy hook may take before its request is answered 503 POLICY_TIMEOUT; 0 = no limit. */
+  readonly policyTimeout: number;
   /** Largest response head accepted from an endpoint answering an upgrade, in bytes. */
   readonly maxHeaderSize: number;
   /** Set when the listener stops: responses carry `Connection: close`. */

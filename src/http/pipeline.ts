@@ -23,7 +23,7 @@ import type { Placed } from './chain.ts';
 import type { Downstream } from './downstream.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { RequestBody } from './request-body.ts';
-import { fail, policyFailed, respond } from './respond.ts';
+import { awaitVerdict, fail, policyFailed, policyTimedOut, respond } from './respond.ts';
 import { RequestSession } from './session.ts';
 import { parseTarget } from './strict.ts';
 
@@ -85,7 +85,9 @@ function requestHooks(s: RequestSession, hooks: readonly Placed[], i: number, ne
     if (verdict === undefined) continue;
     if (isPromise(verdict)) {
       const from = i + 1;
-      verdict.then(
+      awaitVerdict(
+        s,
+        verdict,
         (reply) => {
           if (s.over) return;
           if (reply !== undefined) return answered(s, placed, reply);
@@ -96,6 +98,7 @@ function requestHooks(s: RequestSession, hooks: readonly Placed[], i: number, ne
           }
         },
         (err: unknown) => policyFailed(s, placed, err),
+        () => policyTimedOut(s, placed),
       );
       return;
     }
@@ -162,13 +165,16 @@ function bodyHooks(s: RequestSession, prefix: Buffer, complete: boolean, i: numb
     if (verdict === undefined) continue;
     if (isPromise(verdict)) {
       const from = i + 1;
-      verdict.then(
+      awaitVerdict(
+        s,
+        verdict,
         (reply) => {
           if (s.over) return;
           if (reply !== undefined) return answered(s, placed, reply);
           bodyHooks(s, prefix, complete, from);
         },
         (err: unknown) => policyFailed(s, placed, err),
+        () => policyTimedOut(s, placed),
       );
       return;
     }

@@ -76,6 +76,52 @@ export function policyFailed(s: RequestSession, placed: Placed, err: unknown): v
 }
 
 /**
+ * Waits for an async hook's verdict, at most the listener's `policyTimeout`: past it `timedOut`
+ * runs and the verdict, whenever it comes, is ignored (EDGE-CASES 41). The timer exists only for
+ * hooks that returned a promise.
+ */
+export function awaitVerdict(
+  s: RequestSession,
+  verdict: Promise<Reply | undefined>,
+  decided: (reply: Reply | undefined) => void,
+  failed: (err: unknown) => void,
+  timedOut: () => void,
+): void {
+  const ms = s.settings.policyTimeout;
+  let settled = false;
+  const timer =
+    ms > 0
+      ? setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          timedOut();
+        }, ms)
+      : undefined;
+  verdict.then(
+    (reply) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      decided(reply);
+    },
+    (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      failed(err);
+    },
+  );
+}
+
+/** A hook did not decide within `policyTimeout`: logged with its policy's name, the request answered 503 POLICY_TIMEOUT. */
+export function policyTimedOut(s: RequestSession, placed: Placed): void {
+  s.gen.onInternalError(s, new Error(`policy "${placed.policy}" did not decide within ${s.settings.policyTimeout} ms`), placed.policy);
+  s.error = 'POLICY_TIMEOUT';
+  if (s.over) return;
+  respond(s, errorReply('POLICY_TIMEOUT', `policy "${placed.policy}" did not decide in time`), placed.position, true);
+}
+
+/**
  * The response filters of one request: the sink the transport writes an upstream response to when
  * the chain has response hooks, and the writer of our own answers through them.
  */
@@ -148,10 +194,19 @@ export class FilteredResponse implements ResponseSink {
       if (verdict === undefined) continue;
       if (isPromise(verdict)) {
         this.#flow?.pause();
-        verdict.then(
+        awaitVerdict(
+          s,
+          verdict,
           (reply) => this.#resumeWith(placed, reply),
           (err: unknown) => {
             this.#hookFailed(placed, err);
+            this.#resumeWith(placed, undefined);
+          },
+          () => {
+            s.gen.onInternalError(s, new Error(`policy "${placed.policy}" did not decide within ${s.settings.policyTimeout} ms`), placed.policy);
+            s.error = 'POLICY_TIMEOUT';
+            this.#replace(placed.position, errorReply('POLICY_TIMEOUT', `policy "${placed.policy}" did not decide in time`));
+            this.down.closeAfter();
             this.#resumeWith(placed, undefined);
           },
         );

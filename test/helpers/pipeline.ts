@@ -41,7 +41,7 @@ export function listenerGeneration(routes: ListenerRoute[], overrides: Partial<L
     name: 'test',
     router: new Router(routes),
     trusted: new AddressSet([]),
-    settings: { scheme: 'http', clientCertHeaders: undefined, underscores: 'drop', sendTimeout: 0, maxHeaderSize: 16384, draining: false },
+    settings: { scheme: 'http', clientCertHeaders: undefined, underscores: 'drop', sendTimeout: 0, policyTimeout: 0, maxHeaderSize: 16384, draining: false },
     generation: { enter: () => undefined, leave: () => undefined },
     chain: EMPTY_CHAIN,
     onRequestEnd: () => undefined,

@@ -301,3 +301,38 @@ describe('WebSocket upgrades and HTTP/2 run the same request phases', () => {
     await closedWs(client);
   });
 });
+
+describe('a policy that never decides', () => {
+  let origin: Origin;
+  let gw: TestGateway;
+
+  before(async () => {
+    origin = await startOrigin('o');
+    gw = await startTestGateway({
+      listeners: { web: { address: '127.0.0.1:0', protocol: 'http', policyTimeout: '100ms', policies: ['stamp'] } },
+      policies: {
+        stamp: { type: 'probe', tag: 'S' },
+        'hang-request': { type: 'probe', tag: 'H', hangAt: 'request' },
+        'hang-response': { type: 'probe', tag: 'H', hangAt: 'response' },
+      },
+      routes: routes({ 'hang-request': ['hang-request'], 'hang-response': ['hang-response'], plain: [] }),
+      upstreams: { app: { endpoints: [{ url: origin.url }] } },
+    });
+  });
+  after(async () => {
+    await gw.stop();
+    await origin.close();
+  });
+
+  for (const phase of ['request', 'response']) {
+    test(`at the ${phase} phase: 503 POLICY_TIMEOUT after policyTimeout, the policy named; the next request is served`, async () => {
+      const r = await get(`${gw.url}/hang-${phase}/x`);
+      assert.equal(r.status, 503, r.body);
+      const e = (JSON.parse(r.body) as { error: { code: string; message: string } }).error;
+      assert.equal(e.code, 'POLICY_TIMEOUT');
+      assert.match(e.message, /hang-/);
+      assert.deepEqual(trace(r.headers), ['S'], 'the filters before it still see the answer');
+      assert.equal((await get(`${gw.url}/plain/after`)).status, 200);
+    });
+  }
+});

@@ -15,6 +15,8 @@ const config = z.strictObject({
   tag: z.string(),
   answerAt: z.enum(['request', 'body', 'response']).optional(),
   throwAt: z.enum(PHASES).optional(),
+  /** Never decide at this phase (a promise that never settles). */
+  hangAt: z.enum(['request', 'response']).optional(),
   async: z.boolean().optional(),
   bodyBytes: z.number().int().optional(),
   /** Count response body bytes passing (onResponseBody, returns nothing: a pass-through). */
@@ -41,6 +43,7 @@ function probe(c: ProbeConfig): Filter {
     onRequest(s) {
       if (c.throwAt === 'request' && c.async) return Promise.reject(new Error(`probe ${c.tag} rejects at request`));
       boom(c, 'request');
+      if (c.hangAt === 'request') return new Promise<undefined>(() => undefined);
       return maybeAsync(c, c.answerAt === 'request' ? answer(418, `answered by ${c.tag} at ${s.route ?? 'the listener'}`) : undefined);
     },
     onUpstreamRequest(_s, head) {
@@ -52,6 +55,7 @@ function probe(c: ProbeConfig): Filter {
       head.headers.append('x-trace', c.tag);
       const prefix = s.local<string>(filter);
       if (prefix !== undefined) head.headers.set(`x-prefix-${c.tag}`, prefix);
+      if (c.hangAt === 'response') return new Promise<undefined>(() => undefined);
       return maybeAsync(c, c.answerAt === 'response' ? answer(203, `replaced by ${c.tag}`) : undefined);
     },
     onResponseBody(_s, chunk) {
