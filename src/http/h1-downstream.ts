@@ -12,10 +12,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { ErrorCode, ProxyError } from '../errors.ts';
-import { clientAddressOf, clientCertOf, type VerifiedCertificate } from '../transport/connection-info.ts';
+import type { ProxyError } from '../errors.ts';
 import type { Downstream, DownstreamOwner } from './downstream.ts';
-import { checkFraming } from './strict.ts';
+import { H1Request } from './h1-request.ts';
 
 const kDown = Symbol('switchboard.h1');
 const kConn = Symbol('switchboard.h1conn');
@@ -75,17 +74,15 @@ export function acceptH1(req: IncomingMessage, res: ServerResponse, expectContin
   start(down);
 }
 
-export class H1Downstream implements Downstream {
-  readonly req: IncomingMessage;
+export class H1Downstream extends H1Request implements Downstream {
   readonly res: ServerResponse;
   readonly expectContinue: boolean;
   readonly conn: H1Connection;
   owner: DownstreamOwner | undefined = undefined;
-  readonly trailersAccepted = false;
   readonly settleFirst = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, expectContinue: boolean, conn: H1Connection) {
-    this.req = req;
+    super(req);
     this.res = res;
     this.expectContinue = expectContinue;
     this.conn = conn;
@@ -99,26 +96,6 @@ export class H1Downstream implements Downstream {
     // hand to 'upgrade' (not a WebSocket): bytes pipelined after it are lost. Close after answering,
     // so the client retries them on a new connection instead of waiting for answers out of step.
     if (owner.draining || this.req.headers.upgrade !== undefined) this.res.shouldKeepAlive = false;
-  }
-
-  get method(): string {
-    return this.req.method ?? 'GET';
-  }
-
-  get url(): string {
-    return this.req.url ?? '';
-  }
-
-  get authority(): string {
-    return this.req.headers.host ?? '';
-  }
-
-  get headers(): IncomingMessage['headers'] {
-    return this.req.headers;
-  }
-
-  get fields(): readonly string[] {
-    return this.req.rawHeaders;
   }
 
   get version(): string {
@@ -137,18 +114,6 @@ export class H1Downstream implements Downstream {
 
   get bodyFailed(): boolean {
     return this.req.errored !== null;
-  }
-
-  get remoteAddress(): string {
-    return clientAddressOf(this.req.socket);
-  }
-
-  get clientCertificate(): VerifiedCertificate | undefined {
-    return clientCertOf(this.req.socket);
-  }
-
-  check(): ErrorCode | undefined {
-    return checkFraming(this.req);
   }
 
   body(): Readable {

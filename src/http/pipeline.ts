@@ -65,20 +65,29 @@ export function runPipeline(gen: ListenerGeneration, down: Downstream, expectCon
     s.query = target.query;
     const hooks = gen.chain.request;
     if (hooks.length === 0) routeStep(s);
-    else requestHooks(s, hooks, 0, routeStep);
+    else runHooks(s, hooks, 0, invokeOnRequest, routeStep);
   } catch (err) {
     internalError(s, err);
   }
   return s;
 }
 
-/** Runs `hooks[i…]`'s onRequest; a Reply answers, a throw fails the request; then `next`. */
-function requestHooks(s: RequestSession, hooks: readonly Placed[], i: number, next: Step): void {
+/** Calls one filter's hook for a request phase. */
+type Invoke = (placed: Placed, s: RequestSession) => Verdict;
+
+const invokeOnRequest: Invoke = (placed, s) => placed.filter.onRequest!(s);
+
+/**
+ * Runs one request phase: `invoke` on `hooks[i…]` in order. A Reply answers, a throw or rejection
+ * fails the request, a promise is waited for (at most policyTimeout); then `next`.
+ */
+function runHooks(s: RequestSession, hooks: readonly Placed[], i: number, invoke: Invoke, next: Step): void {
   for (; i < hooks.length; i++) {
+    if (s.over) return;
     const placed = hooks[i];
     let verdict: Verdict;
     try {
-      verdict = placed.filter.onRequest!(s);
+      verdict = invoke(placed, s);
     } catch (err) {
       return policyFailed(s, placed, err);
     }
@@ -92,7 +101,7 @@ function requestHooks(s: RequestSession, hooks: readonly Placed[], i: number, ne
           if (s.over) return;
           if (reply !== undefined) return answered(s, placed, reply);
           try {
-            requestHooks(s, hooks, from, next);
+            runHooks(s, hooks, from, invoke, next);
           } catch (err) {
             internalError(s, err);
           }
@@ -104,7 +113,7 @@ function requestHooks(s: RequestSession, hooks: readonly Placed[], i: number, ne
     }
     return answered(s, placed, verdict);
   }
-  next(s);
+  if (!s.over) next(s);
 }
 
 /** A filter answered in a request phase: nothing goes upstream; the filters before it see the answer. */
@@ -125,7 +134,7 @@ function routeStep(s: RequestSession): void {
   s.target = rewritePath(s.path, route.config.rewrite) + s.query;
   const hooks = route.chain.request;
   if (hooks.length === 0) bodyStep(s);
-  else requestHooks(s, hooks, 0, bodyStep);
+  else runHooks(s, hooks, 0, invokeOnRequest, bodyStep);
 }
 
 /** The request body phase: the first `bodyBytes` of the body for the filters that want it. */
@@ -140,7 +149,7 @@ function bodyStep(s: RequestSession): void {
   );
   s.body = body;
   body.prefix(chain.bodyBytes).then(
-    ({ prefix, complete }) => bodyHooks(s, prefix, complete, 0),
+    ({ prefix, complete }) => bodyHooks(s, prefix, complete),
     (err: unknown) => {
       if (s.over) return;
       if (err instanceof ProxyError) fail(s, err.code);
@@ -149,38 +158,14 @@ function bodyStep(s: RequestSession): void {
   );
 }
 
-function bodyHooks(s: RequestSession, prefix: Buffer, complete: boolean, i: number): void {
-  const hooks = s.chain.body;
-  for (; i < hooks.length; i++) {
-    if (s.over) return;
-    const placed = hooks[i];
+/** The request body phase's hooks: each gets the prefix cut to its own `maxBytes`. */
+function bodyHooks(s: RequestSession, prefix: Buffer, complete: boolean): void {
+  const invoke: Invoke = (placed, session) => {
     const max = placed.filter.requestBody!.maxBytes;
     const own = prefix.length > max ? prefix.subarray(0, max) : prefix;
-    let verdict: Verdict;
-    try {
-      verdict = placed.filter.requestBody!.onBody(s, own, complete && own.length === prefix.length);
-    } catch (err) {
-      return policyFailed(s, placed, err);
-    }
-    if (verdict === undefined) continue;
-    if (isPromise(verdict)) {
-      const from = i + 1;
-      awaitVerdict(
-        s,
-        verdict,
-        (reply) => {
-          if (s.over) return;
-          if (reply !== undefined) return answered(s, placed, reply);
-          bodyHooks(s, prefix, complete, from);
-        },
-        (err: unknown) => policyFailed(s, placed, err),
-        () => policyTimedOut(s, placed),
-      );
-      return;
-    }
-    return answered(s, placed, verdict);
-  }
-  if (!s.over) forwardStep(s);
+    return placed.filter.requestBody!.onBody(session, own, complete && own.length === prefix.length);
+  };
+  runHooks(s, s.chain.body, 0, invoke, forwardStep);
 }
 
 function forwardStep(s: RequestSession): void {

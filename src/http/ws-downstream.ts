@@ -9,24 +9,21 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { ErrorCode, ProxyError } from '../errors.ts';
+import type { ProxyError } from '../errors.ts';
 import type { Tunnels } from '../transport/tunnel.ts';
-import { clientAddressOf, clientCertOf, type VerifiedCertificate } from '../transport/connection-info.ts';
 import type { Downstream, DownstreamOwner } from './downstream.ts';
-import { checkFraming } from './strict.ts';
+import { H1Request } from './h1-request.ts';
 
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
-export class WsDownstream implements Downstream {
-  readonly req: IncomingMessage;
+export class WsDownstream extends H1Request implements Downstream {
   readonly socket: Socket;
   /** Bytes the client sent after its request head (the start of the tunnel). */
   readonly rest: Buffer;
   /** Where the listener keeps open tunnels (destroyed at its hard deadline). */
   readonly tunnels: Tunnels;
   owner: DownstreamOwner | undefined = undefined;
-  readonly trailersAccepted = false;
   readonly settleFirst = false;
   readonly hasBody = false;
   readonly bodyComplete = true;
@@ -38,7 +35,7 @@ export class WsDownstream implements Downstream {
   #ended = false;
 
   constructor(req: IncomingMessage, socket: Socket, rest: Buffer, tunnels: Tunnels) {
-    this.req = req;
+    super(req);
     this.socket = socket;
     this.rest = rest;
     this.tunnels = tunnels;
@@ -48,38 +45,6 @@ export class WsDownstream implements Downstream {
     this.owner = owner;
     // A tunnel or a relayed answer counts as complete; a client gone before any answer does not.
     this.socket.once('close', () => owner.closed(owner.status !== 0));
-  }
-
-  get method(): string {
-    return this.req.method ?? 'GET';
-  }
-
-  get url(): string {
-    return this.req.url ?? '';
-  }
-
-  get authority(): string {
-    return this.req.headers.host ?? '';
-  }
-
-  get headers(): IncomingMessage['headers'] {
-    return this.req.headers;
-  }
-
-  get fields(): readonly string[] {
-    return this.req.rawHeaders;
-  }
-
-  get remoteAddress(): string {
-    return clientAddressOf(this.socket);
-  }
-
-  get clientCertificate(): VerifiedCertificate | undefined {
-    return clientCertOf(this.socket);
-  }
-
-  check(): ErrorCode | undefined {
-    return checkFraming(this.req);
   }
 
   body(): Readable {
