@@ -8,7 +8,7 @@
  *   routing            no route ─► 404            Content-Length > maxBodySize ─► 413
  *   route filters      onRequest                  ─► a Reply answers
  *   request body       onBody(capped prefix)      ─► a Reply answers
- *   forward            the proxy step (proxy.ts), or the upgrade proxy step (upgrade-proxy.ts):
+ *   forward            the proxy step (proxy.ts), or the upgrade proxy step (upgrade.ts):
  *                      onUpstreamRequest each try; the response through respond.ts's phases
  *   end                onLog, the access log, `switchboard:request:end` (session.ts)
  *

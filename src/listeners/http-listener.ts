@@ -140,7 +140,7 @@ export class HttpListener {
     if (speaksH2) {
       this.h2 = http2.createServer(h2ServerOptions(config));
       this.h2Sessions = new H2Sessions(this.h2, config);
-      // Streams are served directly (h2-exchange.ts), not through node:http2's compat 'request'.
+      // Streams are served directly (http/h2-downstream.ts), not through node:http2's compat 'request'.
       this.h2.on('stream', (stream, headers, _flags, rawHeaders) => {
         const session = stream.session;
         const down = new H2Downstream(

@@ -4,7 +4,7 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 
-/** Published once per request, when the client response is over; the message is the RequestContext. */
+/** Published once per request, when the client response is over; the message is the RequestSession (http/session.ts). */
 export const requestEnd = diagnostics.channel('switchboard:request:end');
 /** Published after each config reload attempt: `{ ok: boolean, errors?: string[] }`. */
 export const configReload = diagnostics.channel('switchboard:config:reload');
