@@ -146,7 +146,7 @@ export class HttpListener {
         const down = new H2Downstream(
           stream,
           headers,
-          rawHeaders as unknown as string[],
+          rawHeaders,
           this.config.maxHeaderSize,
           session === undefined ? undefined : clientSocketOf(session),
           malformedStream(stream),
