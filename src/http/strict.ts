@@ -5,6 +5,7 @@
  */
 import { METHODS, type IncomingMessage } from 'node:http';
 import type { ErrorCode } from '../errors.ts';
+import { portColon } from '../util/host.ts';
 import { checkRequestLine } from './request-line.ts';
 
 /** A Host value: reg-name or IPv4, or a bracketed IPv6 literal, with an optional port. */
@@ -19,8 +20,8 @@ export interface Target {
 
 /** The port of a Host value that passed HOST_VALUE is at most five digits; it must also be ≤ 65535. */
 function portInRange(host: string): boolean {
-  const colon = host.lastIndexOf(':');
-  if (colon === -1 || colon < host.lastIndexOf(']')) return true;
+  const colon = portColon(host);
+  if (colon === -1) return true;
   return host.length - colon < 6 || Number(host.slice(colon + 1)) <= 65535;
 }
 

@@ -2,6 +2,7 @@
  * `Facts`: what routing looks at in one request, built once per request by the pipeline. The host
  * is split into name and port and lower-cased; the query string is parsed only if a route asks.
  */
+import { hostnameOf, portColon } from '../util/host.ts';
 import type { MatchInput } from './matchers.ts';
 
 export class Facts implements MatchInput {
@@ -14,18 +15,9 @@ export class Facts implements MatchInput {
   #query: URLSearchParams | undefined;
 
   constructor(host: string, method: string, path: string, rawQuery: string, headers: Record<string, string | string[] | undefined>) {
-    // splitHost, without its object: this runs once per request.
-    let hostname = host;
-    let port = '';
-    const colon = host.lastIndexOf(':');
-    if (colon !== -1 && colon > host.lastIndexOf(']')) {
-      hostname = host.slice(0, colon);
-      port = host.slice(colon + 1);
-    }
-    hostname = hostname.toLowerCase();
-    if (hostname.endsWith('.')) hostname = hostname.slice(0, -1);
-    this.hostname = hostname;
-    this.port = port;
+    const colon = portColon(host);
+    this.hostname = hostnameOf(host);
+    this.port = colon === -1 ? '' : host.slice(colon + 1);
     this.method = method;
     this.path = path;
     this.headers = headers;
@@ -36,18 +28,4 @@ export class Facts implements MatchInput {
     this.#query ??= new URLSearchParams(this.#rawQuery);
     return this.#query;
   }
-}
-
-/** `Example.COM.:8080` → `{ hostname: 'example.com', port: '8080' }`; IPv6 keeps its brackets. */
-export function splitHost(host: string): { hostname: string; port: string } {
-  let hostname = host;
-  let port = '';
-  const colon = host.lastIndexOf(':');
-  if (colon !== -1 && colon > host.lastIndexOf(']')) {
-    hostname = host.slice(0, colon);
-    port = host.slice(colon + 1);
-  }
-  hostname = hostname.toLowerCase();
-  if (hostname.endsWith('.')) hostname = hostname.slice(0, -1);
-  return { hostname, port };
 }

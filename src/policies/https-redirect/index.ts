@@ -5,6 +5,7 @@
  * automatic HTTP→HTTPS redirects. An http listener's `httpsRedirect:` key is a shorthand for this
  * policy on the listener.
  */
+import { hostnameOf } from '../../util/host.ts';
 import type { Filter, PolicyType, Reply } from '../filter.ts';
 import { httpsRedirectConfig, type HttpsRedirectConfig } from './config.ts';
 
@@ -16,12 +17,7 @@ export interface HttpsRedirect {
 
 /** The redirect's target: the same host (port removed, IPv6 brackets kept), path and query over https. */
 export function httpsLocation(host: string, port: number, pathAndQuery: string): string {
-  let hostname = host;
-  const colon = host.lastIndexOf(':');
-  if (colon !== -1 && colon > host.lastIndexOf(']')) hostname = host.slice(0, colon);
-  hostname = hostname.toLowerCase();
-  if (hostname.endsWith('.')) hostname = hostname.slice(0, -1);
-  return `https://${hostname}${port === 443 ? '' : `:${port}`}${pathAndQuery}`;
+  return `https://${hostnameOf(host)}${port === 443 ? '' : `:${port}`}${pathAndQuery}`;
 }
 
 /** The answer to a request without a host (HTTP/1.0 may send none): no URL to redirect to. */
