@@ -28,7 +28,6 @@ export const defaults = {
     },
     httpsRedirect: { port: 443 },
     udp: { sessionIdle: '30s', maxSessions: 10_000 },
-    hsts: { maxAge: '365d', includeSubDomains: false, preload: false },
     tls: {
       strictSni: false,
       minVersion: 'TLSv1.2',

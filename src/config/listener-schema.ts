@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { policyList } from './policy-schema.ts';
+import { hstsPolicy } from '../policies/registry.ts';
 import { cidrList, duration, headerName, pemFile, size } from '../util/config-primitives.ts';
 
 export const certificate = z
@@ -68,13 +69,10 @@ export const http2Settings = z
   })
   .meta({ description: 'HTTP/2 limits for clients (https listeners with h2 in ALPN, and h2c). Header list size is maxHeaderSize.' });
 
-export const hsts = z
-  .strictObject({
-    maxAge: duration.optional().meta({ description: 'max-age of the Strict-Transport-Security header.' }),
-    includeSubDomains: z.boolean().optional().meta({ description: 'Add `includeSubDomains`: the policy covers every subdomain too.' }),
-    preload: z.boolean().optional().meta({ description: "Add `preload` (for the browsers' HSTS preload lists)." }),
-  })
-  .meta({ description: 'Add Strict-Transport-Security to responses (https listeners), unless the upstream set one.' });
+/** The listener shorthand for an `hsts` policy: that policy type's own keys. */
+export const hsts = hstsPolicy.config.meta({
+  description: 'https listeners: add Strict-Transport-Security to responses, unless the upstream set one (a shorthand for an `hsts` policy on the listener).',
+});
 
 export const udpSettings = z
   .strictObject({

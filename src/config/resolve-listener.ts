@@ -3,6 +3,7 @@
  * HTTP/2 settings, HSTS, udp sessions, the keys that fit only some protocols, and the upstreams that
  * layer 4 listeners name (tcp, tls, tls-passthrough with its `sni` table, udp).
  */
+import { hstsPolicy } from '../policies/registry.ts';
 import { isIP } from 'node:net';
 import { parseCidr } from '../util/cidr.ts';
 import { parseDuration, parseSize } from '../util/units.ts';
@@ -72,15 +73,6 @@ function http2Config(raw: RawListener['http2']): Http2Config {
     maxResets: raw?.maxResets ?? d.maxResets,
     resetWindow: parseDuration(raw?.resetWindow ?? d.resetWindow),
   };
-}
-
-function hstsValue(raw: RawListener['hsts']): string | undefined {
-  if (raw === undefined) return undefined;
-  const d = defaults.listener.hsts;
-  let v = `max-age=${Math.floor(parseDuration(raw.maxAge ?? d.maxAge) / 1000)}`;
-  if (raw.includeSubDomains ?? d.includeSubDomains) v += '; includeSubDomains';
-  if (raw.preload ?? d.preload) v += '; preload';
-  return v;
 }
 
 /** The listener keys that only fit one protocol, checked against the listener's. */
@@ -193,7 +185,7 @@ export function resolveListeners(raw: RawConfig, baseDir: string, problems: Prob
         l.httpsRedirect === undefined || l.httpsRedirect === false
           ? undefined
           : { port: (l.httpsRedirect === true ? undefined : l.httpsRedirect.port) ?? defaults.listener.httpsRedirect.port },
-      hsts: l.protocol === 'https' ? hstsValue(l.hsts) : undefined,
+      hsts: l.protocol === 'https' && l.hsts !== undefined ? hstsPolicy.resolve(l.hsts) : undefined,
       trustedProxies,
       headerTimeout,
       requestTimeout,

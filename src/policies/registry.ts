@@ -7,6 +7,9 @@ import { corsPolicy } from './cors/index.ts';
 import type { PolicyType } from './filter.ts';
 import { headersPolicy } from './headers/index.ts';
 import { hstsPolicy } from './hsts/index.ts';
+
+/** The `hsts` type, whose schema and resolve the listener key `hsts` (its shorthand) uses too. */
+export { hstsPolicy };
 import { httpsRedirectPolicy } from './https-redirect/index.ts';
 import { ipFilterPolicy } from './ip-filter/index.ts';
 import { respondPolicy } from './respond/index.ts';
