@@ -22,7 +22,7 @@ import { normalizePath, rewritePath } from '../routing/path.ts';
 import type { Placed } from './chain.ts';
 import type { Downstream } from './downstream.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
-import { RequestBody } from './request-body.ts';
+import { replaysBodies } from '../upstream/selection.ts';
 import { awaitVerdict, fail, policyFailed, policyTimedOut, respond } from './respond.ts';
 import { RequestSession } from './session.ts';
 import { parseTarget } from './strict.ts';
@@ -142,12 +142,9 @@ function bodyStep(s: RequestSession): void {
   const chain = s.chain;
   if (chain.body.length === 0 || !s.down.hasBody) return forwardStep(s);
   const route = s.routed!;
-  const keep = route.upstream?.config.retries.bodyBuffer ?? 0;
-  const counted = s.down.headers['content-length'] === undefined;
-  const body = new RequestBody(s.down.body(), Math.max(keep, chain.bodyBytes), counted ? route.maxBodySize : 0, counted ? (n) => (s.bytesIn += n) : () => undefined, () =>
-    s.sendContinue(),
-  );
-  s.body = body;
+  const upstream = route.upstream;
+  const keep = upstream !== undefined && replaysBodies(upstream, s.down.method) ? upstream.config.retries.bodyBuffer : 0;
+  const body = s.readBody(Math.max(keep, chain.bodyBytes), route.maxBodySize);
   body.prefix(chain.bodyBytes).then(
     ({ prefix, complete }) => bodyHooks(s, prefix, complete),
     (err: unknown) => {

@@ -20,13 +20,13 @@ import { startTry, type ResponseSink, type TryOwner, type UpstreamTry } from '..
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../transport/headers.ts';
 import type { QueueTicket } from '../upstream/circuit-breaker.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
-import { Selection, type TryFailure } from '../upstream/selection.ts';
+import { replaysBodies, Selection, type TryFailure } from '../upstream/selection.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import { cookieValue, queryValue } from '../util/request-values.ts';
 import { errorReply } from './error-response.ts';
 import { HeaderList } from './header-list.ts';
 import type { ListenerRoute } from './listener-generation.ts';
-import { RequestBody } from './request-body.ts';
+import type { RequestBody } from './request-body.ts';
 import { FilteredResponse, fail, policyFailed, respond } from './respond.ts';
 import type { AttemptHandle, RequestSession } from './session.ts';
 
@@ -74,8 +74,39 @@ export function forwardHeaders(s: RequestSession): string[] | undefined {
   );
 }
 
-function stickyOf(s: RequestSession, upstream: Upstream): string | undefined {
-  return upstream.sticky === undefined ? undefined : cookieValue(s.down.headers.cookie, upstream.sticky.cookie);
+/** The selection loop for one request to `upstream`: its hash key and the endpoint its sticky cookie names. */
+export function selectionFor(s: RequestSession, upstream: Upstream): Selection {
+  const sticky = upstream.sticky === undefined ? undefined : cookieValue(s.down.headers.cookie, upstream.sticky.cookie);
+  return new Selection(upstream, upstream.hashes ? hashKeyOf(s, upstream.config) : undefined, sticky, s.down.method);
+}
+
+/**
+ * The chain's onUpstreamRequest hooks for one try, on a copy of `headers` (a retry starts from
+ * the originals again). Undefined when a hook threw: the request has been answered POLICY_ERROR.
+ */
+export function upstreamRequestHooks(
+  s: RequestSession,
+  headers: string[],
+  target: string,
+  endpoint: Endpoint,
+  attempt: number,
+): { headers: HeaderList; target: string } | undefined {
+  const head: UpstreamRequestHead & { headers: HeaderList } = {
+    method: s.down.method,
+    target,
+    headers: new HeaderList(headers.slice()),
+    endpoint: endpoint.origin,
+    attempt,
+  };
+  for (const placed of s.chain.upstreamRequest) {
+    try {
+      placed.filter.onUpstreamRequest!(s, head);
+    } catch (err) {
+      policyFailed(s, placed, err);
+      return undefined;
+    }
+  }
+  return head;
 }
 
 function onRequestTimeout(fw: Forwarding): void {
@@ -127,25 +158,20 @@ class Forwarding implements TryOwner, AttemptHandle {
     const r = upstream.config.retries;
     this.perTryTimeout = r.perTryTimeout;
     this.sendTimeout = s.settings.sendTimeout;
-    this.selection = new Selection(upstream, upstream.hashes ? hashKeyOf(s, upstream.config) : undefined, stickyOf(s, upstream), s.down.method);
+    this.selection = selectionFor(s, upstream);
     this.sink = s.chain.filtersResponse ? new FilteredResponse(s) : s.down;
     const down = s.down;
     let direct: Readable | null = null;
     let reader = s.body;
-    if (reader === undefined && down.hasBody) {
+    if (down.hasBody) {
       const cl = down.headers['content-length'];
-      const replay = r.attempts > 1 && r.bodyBuffer > 0 && this.selection.retrySent;
       if (cl !== undefined) s.bytesIn = Number(cl);
-      if (cl === undefined || replay) {
-        reader = new RequestBody(
-          down.body(),
-          replay ? r.bodyBuffer : 0,
-          cl === undefined ? route.maxBodySize : 0,
-          cl === undefined ? (n) => (s.bytesIn += n) : noCount,
-          () => s.sendContinue(),
-        );
-        s.body = reader;
-      } else direct = down.body();
+      if (reader === undefined) {
+        const replay = replaysBodies(upstream, down.method);
+        // Read by us only when needed: to keep it for a replay, or to count a body without length.
+        if (cl === undefined || replay) reader = s.readBody(replay ? r.bodyBuffer : 0, route.maxBodySize);
+        else direct = down.body();
+      }
     }
     this.direct = direct;
     this.reader = reader;
@@ -192,19 +218,10 @@ class Forwarding implements TryOwner, AttemptHandle {
     let headers = this.headers;
     if (upstream.config.hostHeader === 'endpoint' || s.host === '') headers[1] = endpoint.host;
     let path = s.target;
-    const hooks = s.chain.upstreamRequest;
-    if (hooks.length > 0) {
-      const list = new HeaderList(headers.slice());
-      const head: UpstreamRequestHead = { method: s.down.method, target: path, headers: list, endpoint: endpoint.origin, attempt: this.selection.tries };
-      for (let i = 0; i < hooks.length; i++) {
-        try {
-          hooks[i].filter.onUpstreamRequest!(s, head);
-        } catch (err) {
-          policyFailed(s, hooks[i], err);
-          return this.end();
-        }
-      }
-      headers = list.raw;
+    if (s.chain.upstreamRequest.length > 0) {
+      const head = upstreamRequestHooks(s, headers, path, endpoint, this.selection.tries);
+      if (head === undefined) return this.end();
+      headers = head.headers.raw;
       path = head.target;
     }
     endpoint.state.inFlight++;
@@ -327,8 +344,6 @@ class Forwarding implements TryOwner, AttemptHandle {
     this.upstream.state.breaker.leave();
   }
 }
-
-const noCount = (): void => undefined;
 
 /** Forwards the routed request in `s` to an endpoint of `route.upstream`. */
 export function proxy(s: RequestSession, route: ListenerRoute): void {

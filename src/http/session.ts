@@ -15,7 +15,7 @@ import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Chain } from './chain.ts';
 import type { Downstream, DownstreamOwner } from './downstream.ts';
 import type { ListenerGeneration, ListenerRoute, ListenerSettings } from './listener-generation.ts';
-import type { RequestBody } from './request-body.ts';
+import { RequestBody } from './request-body.ts';
 
 /** What the session may do to the upstream exchange in flight. */
 export interface AttemptHandle {
@@ -42,6 +42,8 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
   const given = headers['x-request-id'];
   return typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : nextRequestId();
 }
+
+const noCount = (): void => undefined;
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
@@ -180,6 +182,22 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
       return value;
     }
     return this.#locals?.get(key) as T | undefined;
+  }
+
+  /**
+   * The request body, read through a RequestBody (created once): `keep` bytes kept for a replay;
+   * a body without Content-Length counted into bytesIn and refused past `limit` (0: none).
+   */
+  readBody(keep: number, limit: number): RequestBody {
+    if (this.body !== undefined) return this.body;
+    const counted = this.down.headers['content-length'] === undefined;
+    const count = counted
+      ? (n: number): void => {
+          this.bytesIn += n;
+        }
+      : noCount;
+    this.body = new RequestBody(this.down.body(), keep, counted ? limit : 0, count, () => this.sendContinue());
+    return this.body;
   }
 
   /** Sends the 100 Continue the client waits for, once, when its body is wanted. */

@@ -28,11 +28,9 @@ import { ProxyError, type ErrorCode } from '../errors.ts';
 import type { Tunnels } from '../transport/tunnel.ts';
 import { dial, sendUpgrade, switchedHead, switchedHeaders, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
 import { downstreamResponseHeaders } from '../transport/headers.ts';
-import { Selection } from '../upstream/selection.ts';
-import { cookieValue } from '../util/request-values.ts';
 import type { ListenerGeneration, ListenerRoute } from './listener-generation.ts';
 import { runPipeline } from './pipeline.ts';
-import { forwardHeaders, hashKeyOf } from './proxy.ts';
+import { forwardHeaders, selectionFor, upstreamRequestHooks } from './proxy.ts';
 import { FilteredResponse, fail, policyFailed, respond } from './respond.ts';
 import type { Reply } from '../policies/filter.ts';
 import { HeaderList } from './header-list.ts';
@@ -97,8 +95,7 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
   const headers = forwardHeaders(s);
   if (headers === undefined) return fail(s, 'INVALID_HEADER_NAME');
   headers.push('connection', 'Upgrade', 'upgrade', down.headers.upgrade ?? '');
-  const sticky = upstream.sticky === undefined ? undefined : cookieValue(down.headers.cookie, upstream.sticky.cookie);
-  const selection = new Selection(upstream, upstream.hashes ? hashKeyOf(s, upstream.config) : undefined, sticky, down.method);
+  const selection = selectionFor(s, upstream);
   let conn: Socket | undefined;
   // The client leaving while we connect or wait for the answer cancels the try.
   const cancel = (): void => {
@@ -114,18 +111,10 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
       if (upstream.config.hostHeader === 'endpoint' || s.host === '') headers[1] = endpoint.host;
       let target = s.target;
       let sent = headers;
-      const hooks = s.chain.upstreamRequest;
-      if (hooks.length > 0) {
-        const list = new HeaderList(headers.slice());
-        const head = { method: down.method, target, headers: list, endpoint: endpoint.origin, attempt: selection.tries };
-        for (const p of hooks) {
-          try {
-            p.filter.onUpstreamRequest!(s, head);
-          } catch (err) {
-            return policyFailed(s, p, err);
-          }
-        }
-        sent = list.raw;
+      if (s.chain.upstreamRequest.length > 0) {
+        const head = upstreamRequestHooks(s, headers, target, endpoint, selection.tries);
+        if (head === undefined) return;
+        sent = head.headers.raw;
         target = head.target;
       }
       const dialled = dial(endpoint, route.timeouts.connect);

@@ -40,9 +40,18 @@ export interface RetryFacts {
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** Whether a method may be retried after the request was sent (RFC 9110 §9.2.2). */
-export function isIdempotent(method: string): boolean {
-  return IDEMPOTENT.has(method);
+/** Whether a request with this method may be retried once sent: idempotent (RFC 9110 §9.2.2), or `nonIdempotent` on. */
+function retriesOnceSent(upstream: Upstream, method: string): boolean {
+  return upstream.config.retries.nonIdempotent || IDEMPOTENT.has(method);
+}
+
+/**
+ * Whether a request's body is worth keeping for a replay: a retry after the body was sent is
+ * possible (more than one attempt, a `bodyBuffer`, a method retried once sent).
+ */
+export function replaysBodies(upstream: Upstream, method: string): boolean {
+  const r = upstream.config.retries;
+  return r.attempts > 1 && r.bodyBuffer > 0 && retriesOnceSent(upstream, method);
 }
 
 export class Selection {
@@ -62,7 +71,7 @@ export class Selection {
     this.upstream = upstream;
     this.hashKey = hashKey;
     this.stickyId = stickyId;
-    this.retrySent = upstream.config.retries.nonIdempotent || IDEMPOTENT.has(method);
+    this.retrySent = retriesOnceSent(upstream, method);
   }
 
   /** The endpoint for the next try, or undefined when none is left. Counts the try. */

@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import { request } from 'undici';
 import { startOrigin, type Origin } from './helpers/origin.ts';
@@ -198,6 +199,15 @@ describe('phases', () => {
       ['a short body', small, 'length'],
     ] as const) {
       test(`HTTP/1.1, ${what}: the filter sees the prefix, the origin gets the whole body in order`, async () => {
+        const ended = new Promise<number>((resolve) => {
+          const onEnd = (m: unknown): void => {
+            const r = m as { path: string; bytesIn: number };
+            if (r.path !== '/body/x') return;
+            diagnostics.unsubscribe('switchboard:request:end', onEnd);
+            resolve(r.bytesIn);
+          };
+          diagnostics.subscribe('switchboard:request:end', onEnd);
+        });
         const got = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
           const req = http.request(
             `${gw.url}/body/x`,
@@ -217,6 +227,7 @@ describe('phases', () => {
         const n = Math.min(1000, body.length);
         assert.equal(got.headers['x-prefix-b'], `${n} ${body.length <= 1000} ${fingerprint(body.subarray(0, n))}`);
         assert.equal((JSON.parse(got.body) as { body: string }).body, body.toString());
+        assert.equal(await ended, body.length, 'the access log counts the body read for the filter');
       });
     }
 
