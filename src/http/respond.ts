@@ -64,15 +64,27 @@ export function fail(s: RequestSession, code: ErrorCode, message?: string): void
   respond(s, errorReply(code, message), Infinity, ERRORS[code].close);
 }
 
+/** A hook threw or rejected: logged with its policy's name, recorded; the answer 500 POLICY_ERROR. */
+function failedReply(s: RequestSession, placed: Placed, err: unknown): Reply {
+  s.gen.onInternalError(s, err, placed.policy);
+  s.error = 'POLICY_ERROR';
+  return errorReply('POLICY_ERROR', `policy "${placed.policy}" failed while handling this request`);
+}
+
+/** A hook did not decide within `policyTimeout`: logged with its policy's name, recorded; the answer 503 POLICY_TIMEOUT. */
+function timedOutReply(s: RequestSession, placed: Placed): Reply {
+  s.gen.onInternalError(s, new Error(`policy "${placed.policy}" did not decide within ${s.settings.policyTimeout} ms`), placed.policy);
+  s.error = 'POLICY_TIMEOUT';
+  return errorReply('POLICY_TIMEOUT', `policy "${placed.policy}" did not decide in time`);
+}
+
 /**
  * A hook threw or rejected: logged with its policy's name, the request answered 500 POLICY_ERROR
  * (through the response hooks of the filters before it), or cut when its head already went out.
  */
 export function policyFailed(s: RequestSession, placed: Placed, err: unknown): void {
-  s.gen.onInternalError(s, err, placed.policy);
-  s.error = 'POLICY_ERROR';
-  if (s.over) return;
-  respond(s, errorReply('POLICY_ERROR', `policy "${placed.policy}" failed while handling this request`), placed.position, true);
+  const reply = failedReply(s, placed, err);
+  if (!s.over) respond(s, reply, placed.position, true);
 }
 
 /**
@@ -115,10 +127,8 @@ export function awaitVerdict(
 
 /** A hook did not decide within `policyTimeout`: logged with its policy's name, the request answered 503 POLICY_TIMEOUT. */
 export function policyTimedOut(s: RequestSession, placed: Placed): void {
-  s.gen.onInternalError(s, new Error(`policy "${placed.policy}" did not decide within ${s.settings.policyTimeout} ms`), placed.policy);
-  s.error = 'POLICY_TIMEOUT';
-  if (s.over) return;
-  respond(s, errorReply('POLICY_TIMEOUT', `policy "${placed.policy}" did not decide in time`), placed.position, true);
+  const reply = timedOutReply(s, placed);
+  if (!s.over) respond(s, reply, placed.position, true);
 }
 
 /**
@@ -188,7 +198,7 @@ export class FilteredResponse implements ResponseSink {
       try {
         verdict = placed.filter.onResponse!(s, this.#head as ResponseHead);
       } catch (err) {
-        this.#hookFailed(placed, err);
+        this.#answerInstead(placed, failedReply(this.s, placed, err));
         continue;
       }
       if (verdict === undefined) continue;
@@ -199,14 +209,11 @@ export class FilteredResponse implements ResponseSink {
           verdict,
           (reply) => this.#resumeWith(placed, reply),
           (err: unknown) => {
-            this.#hookFailed(placed, err);
+            this.#answerInstead(placed, failedReply(s, placed, err));
             this.#resumeWith(placed, undefined);
           },
           () => {
-            s.gen.onInternalError(s, new Error(`policy "${placed.policy}" did not decide within ${s.settings.policyTimeout} ms`), placed.policy);
-            s.error = 'POLICY_TIMEOUT';
-            this.#replace(placed.position, errorReply('POLICY_TIMEOUT', `policy "${placed.policy}" did not decide in time`));
-            this.down.closeAfter();
+            this.#answerInstead(placed, timedOutReply(s, placed));
             this.#resumeWith(placed, undefined);
           },
         );
@@ -224,10 +231,9 @@ export class FilteredResponse implements ResponseSink {
     if (!this.#replaced) this.#flow?.resume();
   }
 
-  #hookFailed(placed: Placed, err: unknown): void {
-    this.s.gen.onInternalError(this.s, err, placed.policy);
-    this.s.error = 'POLICY_ERROR';
-    this.#replace(placed.position, errorReply('POLICY_ERROR', `policy "${placed.policy}" failed while handling this request`));
+  /** A hook failed or timed out: `reply` (our error) replaces the response, and the connection closes after it. */
+  #answerInstead(placed: Placed, reply: Reply): void {
+    this.#replace(placed.position, reply);
     this.down.closeAfter();
   }
 
