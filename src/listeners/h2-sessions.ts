@@ -224,17 +224,6 @@ function countReset(session: TrackedSession, st: SessionState): void {
   session.destroy();
 }
 
-/** The header list size limit (the listener's maxHeaderSize) for a request on `stream`. */
-export function maxHeaderListSize(stream: Http2Stream): number {
-  const session = (stream.session as TrackedSession | undefined) ?? (stream as TrackedStream)[kSession];
-  return session?.[kOwner].config.maxHeaderSize ?? Infinity;
-}
-
-/** True when the stream behind an HTTP/2 request is gone (reset or closed) before it was handled. */
-export function streamGone(stream: Http2Stream): boolean {
-  return stream.destroyed || stream.closed;
-}
-
 /** True when the stream's request header block held a field RFC 9113 §8.2.1 forbids (it was reset). */
 export function malformedStream(stream: Http2Stream): boolean {
   return (stream as TrackedStream)[kMalformed] === true;
