@@ -62,3 +62,31 @@ export const LOADGEN_PREF = (process.env.BENCH_LOADGEN ?? 'auto').trim();
 export const KEEP_TMP = process.env.BENCH_KEEP_TMP === '1';
 /** When set, every Switchboard child runs with `--cpu-prof` and writes its profile into this directory. */
 export const CPU_PROF_DIR = (process.env.BENCH_CPU_PROF ?? '').trim() ? path.resolve(process.env.BENCH_CPU_PROF as string) : '';
+
+/** A suite's rounds: how long, how many, warm-ups, connections. */
+export interface SuiteRounds {
+  durationS: number;
+  rounds: number;
+  warmupS: number;
+  /** The first round's warm-up (longer, to heat the JIT); at least `warmupS`. */
+  firstWarmupS: number;
+  connections: number;
+}
+
+/**
+ * A suite's own rounds from BENCH_<SUITE>_DURATION, _ROUNDS, _WARMUP (0 allowed), _FIRST_WARMUP and
+ * _CONNECTIONS, each defaulting to `fallback`'s.
+ */
+export function suiteRounds(suite: string, fallback: SuiteRounds): SuiteRounds {
+  const warmupS = envNumber(`BENCH_${suite}_WARMUP`, fallback.warmupS, false, true);
+  return {
+    durationS: envNumber(`BENCH_${suite}_DURATION`, fallback.durationS, false),
+    rounds: envNumber(`BENCH_${suite}_ROUNDS`, fallback.rounds, true),
+    warmupS,
+    firstWarmupS: Math.max(warmupS, envNumber(`BENCH_${suite}_FIRST_WARMUP`, fallback.firstWarmupS, false)),
+    connections: envNumber(`BENCH_${suite}_CONNECTIONS`, fallback.connections, true),
+  };
+}
+
+/** The general settings, as a suite's fallback. */
+export const GENERAL_ROUNDS: SuiteRounds = { durationS: DURATION_S, rounds: ROUNDS, warmupS: WARMUP_S, firstWarmupS: FIRST_WARMUP_S, connections: CONNECTIONS };

@@ -2,7 +2,7 @@
 // balancer over the same origins; every algorithm run sits between two round-robin runs and is
 // compared with their mean (paired ratio), against a budget (BENCH_ALGO_MAX_COST, 5%).
 import { ALL_BALANCERS, balancerList, CONTROL_NAME, HASH_KEY, runBalancerSuite, WRR_WEIGHTS, type BalancerSuiteRun } from '../lib/balancer-suite.ts';
-import { CONNECTIONS, envNumber } from '../lib/env.ts';
+import { CONNECTIONS, envNumber, suiteRounds } from '../lib/env.ts';
 import { fmt, fmtShares, heading, printTable } from '../lib/report.ts';
 import type { RoundResult } from '../lib/rounds.ts';
 import { median, pairWithBaseline } from '../lib/stats.ts';
@@ -13,11 +13,13 @@ import type { Suite, SuiteContext } from '../lib/suite.ts';
 // 2 x (algorithms - 1) runs; the defaults keep the suite near 3 minutes. (wrk rounds durations
 // up to whole seconds.) BENCH_WRR_WEIGHTS and BENCH_HASH_KEY: lib/balancer-suite.ts.
 
-const ALGO_DURATION_S = envNumber('BENCH_ALGO_DURATION', 2, false);
-const ALGO_ROUNDS = envNumber('BENCH_ALGO_ROUNDS', 3, true);
-const ALGO_WARMUP_S = envNumber('BENCH_ALGO_WARMUP', 1, false, true);
-const ALGO_FIRST_WARMUP_S = Math.max(ALGO_WARMUP_S, envNumber('BENCH_ALGO_FIRST_WARMUP', 3, false));
-const ALGO_CONNECTIONS = envNumber('BENCH_ALGO_CONNECTIONS', CONNECTIONS, true);
+const {
+  durationS: ALGO_DURATION_S,
+  rounds: ALGO_ROUNDS,
+  warmupS: ALGO_WARMUP_S,
+  firstWarmupS: ALGO_FIRST_WARMUP_S,
+  connections: ALGO_CONNECTIONS,
+} = suiteRounds('ALGO', { durationS: 2, rounds: 3, warmupS: 1, firstWarmupS: 3, connections: CONNECTIONS });
 const ALGO_ORIGINS = envNumber('BENCH_ALGO_ORIGINS', 3, true);
 const ALGO_BALANCERS = balancerList('BENCH_ALGORITHMS', ALL_BALANCERS);
 const ALGO_MAX_COST_PCT = envNumber('BENCH_ALGO_MAX_COST', 5, false);

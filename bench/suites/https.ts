@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { h2Get, makeBenchCerts, tlsHandshake, type BenchCerts, type Handshake } from '../tls.ts';
-import { CONNECTIONS, DURATION_S, envList, envNumber, FIRST_WARMUP_S, KEEP_TMP, ORIGIN_COUNT, ROUNDS, WARMUP_S } from '../lib/env.ts';
+import { envList, envNumber, GENERAL_ROUNDS, KEEP_TMP, ORIGIN_COUNT, suiteRounds } from '../lib/env.ts';
 import { makeH2load, type LoadGen } from '../lib/loadgen.ts';
 import { freePort, httpGet, waitReady } from '../lib/probes.ts';
 import { isRunning, shuttingDown, stopProcess, tmpDir } from '../lib/processes.ts';
@@ -27,12 +27,14 @@ import { h2loadBin, nginxBin, opensslBin } from '../lib/tools.ts';
 
 // ---------------------------------------------------------------- settings
 
-const HTTPS_DURATION_S = envNumber('BENCH_HTTPS_DURATION', DURATION_S, false);
-const HTTPS_ROUNDS = envNumber('BENCH_HTTPS_ROUNDS', ROUNDS, true);
-const HTTPS_WARMUP_S = envNumber('BENCH_HTTPS_WARMUP', WARMUP_S, false, true);
-const HTTPS_FIRST_WARMUP_S = Math.max(HTTPS_WARMUP_S, envNumber('BENCH_HTTPS_FIRST_WARMUP', FIRST_WARMUP_S, false));
-/** HTTP/1.1 over TLS: wrk's keep-alive connections (one request in flight on each). */
-const HTTPS_CONNECTIONS = envNumber('BENCH_HTTPS_CONNECTIONS', CONNECTIONS, true);
+/** HTTPS_CONNECTIONS: for HTTP/1.1 over TLS, wrk's keep-alive connections (one request in flight on each). */
+const {
+  durationS: HTTPS_DURATION_S,
+  rounds: HTTPS_ROUNDS,
+  warmupS: HTTPS_WARMUP_S,
+  firstWarmupS: HTTPS_FIRST_WARMUP_S,
+  connections: HTTPS_CONNECTIONS,
+} = suiteRounds('HTTPS', GENERAL_ROUNDS);
 /** HTTP/2: h2load's streams in flight per connection (-m). */
 const H2_STREAMS = envNumber('BENCH_H2_STREAMS', 10, true);
 /** HTTP/2: h2load's connections (-c); by default about as many requests in flight as HTTP/1.1 has. */

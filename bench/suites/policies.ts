@@ -8,7 +8,7 @@
 // Settings: BENCH_POLICIES_* (below); the general ones are their defaults (lib/env.ts).
 import http from 'node:http';
 import { policyTypeOf } from '../../src/policies/registry.ts';
-import { CONNECTIONS, DURATION_S, envList, envNumber, FIRST_WARMUP_S, ORIGIN_COUNT, ROUNDS, WARMUP_S } from '../lib/env.ts';
+import { envList, envNumber, GENERAL_ROUNDS, ORIGIN_COUNT, suiteRounds } from '../lib/env.ts';
 import { shuttingDown, stopProcess } from '../lib/processes.ts';
 import { errorMessage, fmt, heading, log, printTable } from '../lib/report.ts';
 import { plannedSeconds, runRounds, type RoundResult, type RoundsPlan } from '../lib/rounds.ts';
@@ -29,11 +29,13 @@ import {
 
 // ---------------------------------------------------------------- settings
 
-const POL_DURATION_S = envNumber('BENCH_POLICIES_DURATION', DURATION_S, false);
-const POL_ROUNDS = envNumber('BENCH_POLICIES_ROUNDS', ROUNDS, true);
-const POL_WARMUP_S = envNumber('BENCH_POLICIES_WARMUP', WARMUP_S, false, true);
-const POL_FIRST_WARMUP_S = Math.max(POL_WARMUP_S, envNumber('BENCH_POLICIES_FIRST_WARMUP', FIRST_WARMUP_S, false));
-const POL_CONNECTIONS = envNumber('BENCH_POLICIES_CONNECTIONS', CONNECTIONS, true);
+const {
+  durationS: POL_DURATION_S,
+  rounds: POL_ROUNDS,
+  warmupS: POL_WARMUP_S,
+  firstWarmupS: POL_FIRST_WARMUP_S,
+  connections: POL_CONNECTIONS,
+} = suiteRounds('POLICIES', GENERAL_ROUNDS);
 /** CIDRs in the ip-filter's allow list, 127.0.0.0/8 (the bench traffic) included. */
 const POL_CIDRS = envNumber('BENCH_POLICIES_CIDRS', 10_000, true);
 /** Access log of the Switchboard children: on (to a file) by default, as in peers. */

@@ -1,7 +1,7 @@
 // Suite `slow`: p50/p99 of round robin vs the latency-aware balancers (least-response-time, ...)
 // over a fleet where one origin adds a delay to every response.
 import { balancerList, runBalancerSuite, type BalancerSuiteRun } from '../lib/balancer-suite.ts';
-import { envNumber } from '../lib/env.ts';
+import { envNumber, suiteRounds } from '../lib/env.ts';
 import { fmt, fmtShares, heading, printTable } from '../lib/report.ts';
 import type { Suite, SuiteContext } from '../lib/suite.ts';
 
@@ -9,11 +9,13 @@ import type { Suite, SuiteContext } from '../lib/suite.ts';
 
 const SLOW_DELAY_MS = envNumber('BENCH_SLOW_DELAY_MS', 20, false);
 const SLOW_ORIGINS = envNumber('BENCH_SLOW_ORIGINS', 3, true);
-const SLOW_CONNECTIONS = envNumber('BENCH_SLOW_CONNECTIONS', 32, true);
-const SLOW_DURATION_S = envNumber('BENCH_SLOW_DURATION', 3, false);
-const SLOW_ROUNDS = envNumber('BENCH_SLOW_ROUNDS', 3, true);
-const SLOW_WARMUP_S = envNumber('BENCH_SLOW_WARMUP', 1, false, true);
-const SLOW_FIRST_WARMUP_S = Math.max(SLOW_WARMUP_S, envNumber('BENCH_SLOW_FIRST_WARMUP', 2, false));
+const {
+  durationS: SLOW_DURATION_S,
+  rounds: SLOW_ROUNDS,
+  warmupS: SLOW_WARMUP_S,
+  firstWarmupS: SLOW_FIRST_WARMUP_S,
+  connections: SLOW_CONNECTIONS,
+} = suiteRounds('SLOW', { durationS: 3, rounds: 3, warmupS: 1, firstWarmupS: 2, connections: 32 });
 const SLOW_BALANCERS = balancerList('BENCH_SLOW_ALGORITHMS', ['round-robin', 'least-response-time', 'least-connections', 'power-of-two']);
 if (SLOW_ORIGINS < 2) throw new Error('BENCH_SLOW_ORIGINS must be at least 2 (one slow, the others fast)');
 
