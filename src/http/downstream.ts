@@ -41,6 +41,8 @@ export interface DownstreamRequest {
   readonly fields: readonly string[];
   /** `HTTP/1.0`, `HTTP/1.1` or `HTTP/2` (for the access log; nothing branches on it). */
   readonly version: string;
+  /** Whether the request opens a WebSocket (an HTTP/1.1 Upgrade this listener tunnels). */
+  readonly upgrade: boolean;
   /** Whether the request has a body (to come, or already in). */
   readonly hasBody: boolean;
   /** Whether the whole body has arrived. */

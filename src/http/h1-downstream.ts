@@ -80,6 +80,7 @@ export class H1Downstream extends H1Request implements Downstream {
   readonly conn: H1Connection;
   owner: DownstreamOwner | undefined = undefined;
   readonly settleFirst = false;
+  readonly upgrade = false;
 
   constructor(req: IncomingMessage, res: ServerResponse, expectContinue: boolean, conn: H1Connection) {
     super(req);

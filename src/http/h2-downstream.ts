@@ -53,6 +53,7 @@ export class H2Downstream implements Downstream {
   readonly authority: string;
   readonly version = 'HTTP/2';
   readonly settleFirst = true;
+  readonly upgrade = false;
   readonly expectContinue: boolean;
   readonly #maxHeaderListSize: number;
   /** The client's connection (TCP or TLS socket): node:http2 itself may read it through a wrapper. */

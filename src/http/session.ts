@@ -102,8 +102,6 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
   forward: ((s: RequestSession, route: ListenerRoute) => void | Promise<void>) | undefined = undefined;
   /** The request body, once something had to read it (body filters, replay for retries, a size limit). */
   body: RequestBody | undefined = undefined;
-  /** Whether this request is a WebSocket upgrade. */
-  tunnelable = false;
   #locals: Map<object, unknown> | undefined = undefined;
   #request: RequestView | undefined = undefined;
   #client: Client | undefined = undefined;
@@ -159,7 +157,7 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
       query: this.query,
       headers: this.down.headers,
       scheme: this.settings.scheme,
-      upgrade: this.tunnelable,
+      upgrade: this.down.upgrade,
       hasBody: this.down.hasBody,
     };
     return this.#request;

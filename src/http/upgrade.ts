@@ -68,14 +68,10 @@ export function handleUpgrade(gen: ListenerGeneration, req: IncomingMessage, soc
   }
   // After an upgrade node:http no longer listens for errors on the socket; a reset must not throw.
   socket.on('error', ignore);
-  const down = new WsDownstream(req, socket, head, tunnels);
-  if (!isWebSocketUpgrade(req)) {
-    // Never reached with node's shouldUpgradeCallback; answered the same way if it ever is.
-    const s = runPipeline(gen, down, false, refuseUpgrade);
-    s.tunnelable = false;
-    return;
-  }
-  runPipeline(gen, down, false, proxyUpgrade).tunnelable = true;
+  const down = new WsDownstream(req, socket, head, tunnels, isWebSocketUpgrade(req));
+  // A request that is not a WebSocket upgrade never comes here with node's shouldUpgradeCallback;
+  // it would be refused.
+  runPipeline(gen, down, false, down.upgrade ? proxyUpgrade : refuseUpgrade);
 }
 
 function refuseUpgrade(s: RequestSession): void {

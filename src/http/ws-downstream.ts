@@ -34,8 +34,12 @@ export class WsDownstream extends H1Request implements Downstream {
   #bodyless = false;
   #ended = false;
 
-  constructor(req: IncomingMessage, socket: Socket, rest: Buffer, tunnels: Tunnels) {
+  /** Whether the request is a WebSocket opening handshake (isWebSocketUpgrade); if not, it is refused. */
+  readonly upgrade: boolean;
+
+  constructor(req: IncomingMessage, socket: Socket, rest: Buffer, tunnels: Tunnels, upgrade: boolean) {
     super(req);
+    this.upgrade = upgrade;
     this.socket = socket;
     this.rest = rest;
     this.tunnels = tunnels;

@@ -111,6 +111,7 @@ describe('phases', () => {
     const echoed = JSON.parse(r.body) as { headers: Record<string, string> };
     assert.equal(echoed.headers['x-up-l1'], '1');
     assert.equal(echoed.headers['x-up-r2'], '1');
+    assert.equal(echoed.headers['x-upgrade-r2'], 'false', 'a plain request is no upgrade');
   });
 
   test('a route filter that answers: no upstream, the filters before it see the answer', async () => {
@@ -307,6 +308,7 @@ describe('WebSocket upgrades and HTTP/2 run the same request phases', () => {
   test('the upstream request phase runs for the upgrade, the response phase on its 101', async () => {
     const { ws: client, headers } = await openWs(wsUrl(gw.url, '/stamped'));
     assert.equal(ws.upgrades.at(-1)?.headers['x-up-s'], '1');
+    assert.equal(ws.upgrades.at(-1)?.headers['x-upgrade-s'], 'true', 'the request phase saw an upgrade');
     assert.equal(headers['x-trace'], 'S', 'the 101 carries what the response phase added');
     client.close();
     await closedWs(client);

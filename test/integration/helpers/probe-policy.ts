@@ -38,17 +38,22 @@ function boom(c: ProbeConfig, phase: (typeof PHASES)[number]): void {
 }
 
 function probe(c: ProbeConfig): Filter {
+  const upgradeSeen = {};
   const answer = (status: number, body: string): Reply => ({ status, headers: { 'content-type': 'text/plain', 'x-answered-by': c.tag }, body });
   const filter: Filter = {
     onRequest(s) {
       if (c.throwAt === 'request' && c.async) return Promise.reject(new Error(`probe ${c.tag} rejects at request`));
       boom(c, 'request');
+      // What the request view says, read in the request phase (the view is built on first use).
+      s.local(upgradeSeen, String(s.request.upgrade));
       if (c.hangAt === 'request') return new Promise<undefined>(() => undefined);
       return maybeAsync(c, c.answerAt === 'request' ? answer(418, `answered by ${c.tag} at ${s.route ?? 'the listener'}`) : undefined);
     },
-    onUpstreamRequest(_s, head) {
+    onUpstreamRequest(s, head) {
       boom(c, 'upstream');
       head.headers.set(`x-up-${c.tag}`, String(head.attempt));
+      const upgrade = s.local<string>(upgradeSeen);
+      if (upgrade !== undefined) head.headers.set(`x-upgrade-${c.tag}`, upgrade);
     },
     onResponse(s, head) {
       boom(c, 'response');
