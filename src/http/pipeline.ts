@@ -28,7 +28,7 @@ import { RequestSession } from './session.ts';
 import { parseTarget } from './strict.ts';
 
 /** What ends the pipeline for one kind of request: the proxy step (HTTP) or the upgrade proxy step. */
-export type ForwardStep = NonNullable<RequestSession['forward']>;
+export type ForwardStep = RequestSession['forward'];
 
 type Step = (s: RequestSession) => void;
 
@@ -40,26 +40,25 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
  * Starts one request on `gen`: creates its session, attaches it to `down`, and runs the phases up
  * to `forward`. Never throws; an unexpected error becomes a 500 for this request only.
  */
-export function runPipeline(gen: ListenerGeneration, down: Downstream, expectContinue: boolean, forward: ForwardStep): RequestSession {
-  const s = new RequestSession(gen, down, performance.now(), expectContinue);
-  s.forward = forward;
+export function runPipeline(gen: ListenerGeneration, down: Downstream, expectContinue: boolean, forward: ForwardStep): void {
+  const s = new RequestSession(gen, down, performance.now(), expectContinue, forward);
   gen.generation.enter();
   down.attach(s);
   try {
     const framing = down.check();
     if (framing !== undefined) {
       fail(s, framing);
-      return s;
+      return;
     }
     const target = parseTarget(down.url, down.authority === '' ? undefined : down.authority);
     if (typeof target === 'string') {
       fail(s, target);
-      return s;
+      return;
     }
     const path = normalizePath(target.path);
     if (path === undefined) {
       fail(s, 'INVALID_TARGET');
-      return s;
+      return;
     }
     s.path = path;
     s.query = target.query;
@@ -69,7 +68,6 @@ export function runPipeline(gen: ListenerGeneration, down: Downstream, expectCon
   } catch (err) {
     internalError(s, err);
   }
-  return s;
 }
 
 /** Calls one filter's hook for a request phase. */
@@ -182,7 +180,7 @@ function forwardNow(s: RequestSession): void {
   try {
     const route = s.routed!;
     if (route.upstream === undefined) return fail(s, 'NO_UPSTREAM');
-    const pending = s.forward!(s, route);
+    const pending = s.forward(s, route);
     if (pending !== undefined) pending.catch((err: unknown) => internalError(s, err));
   } catch (err) {
     internalError(s, err);

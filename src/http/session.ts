@@ -99,15 +99,16 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
   /** A WebSocket tunnel opened for this request: its byte counts are the request's. */
   tunnel: Tunnel | undefined = undefined;
   /** The last step of the pipeline for this kind of request (the proxy step, or the upgrade one). */
-  forward: ((s: RequestSession, route: ListenerRoute) => void | Promise<void>) | undefined = undefined;
+  readonly forward: (s: RequestSession, route: ListenerRoute) => void | Promise<void>;
   /** The request body, once something had to read it (body filters, replay for retries, a size limit). */
   body: RequestBody | undefined = undefined;
   #locals: Map<object, unknown> | undefined = undefined;
   #request: RequestView | undefined = undefined;
   #client: Client | undefined = undefined;
 
-  constructor(gen: ListenerGeneration, down: Downstream, startedAt: number, expectContinue: boolean) {
+  constructor(gen: ListenerGeneration, down: Downstream, startedAt: number, expectContinue: boolean, forward: RequestSession['forward']) {
     this.gen = gen;
+    this.forward = forward;
     this.down = down;
     this.settings = gen.settings;
     this.listener = gen.name;
