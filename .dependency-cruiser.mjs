@@ -10,6 +10,7 @@
 /** Top to bottom: each entry's modules may import only its own entry's and those below it. */
 const LAYERS = [
   ['cli', '^src/cli/'],
+  ['process', '^src/process/'],
   ['api', '^src/(index|gateway)[.]ts$'],
   ['generation', '^src/generation[.]ts$'],
   ['listeners', '^src/listeners/'],
@@ -18,6 +19,7 @@ const LAYERS = [
   ['upstream', '^src/upstream/'],
   ['health', '^src/health/'],
   ['transport', '^src/transport/'],
+  ['state', '^src/state/'],
   ['observability', '^src/observability/'],
   ['config', '^src/config/'],
   ['policies', '^src/policies/'],
