@@ -5,10 +5,12 @@
  * old generation finishes its in-flight requests and releases its pools; a bad config changes
  * nothing.
  */
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
+import { watchFile } from './util/watch-file.ts';
 import { resolve as resolvePath } from 'node:path';
-import type { GatewayConfig } from './config/types.ts';
-import { formatConfigError, loadConfigFile, loadConfigObject, type ConfigError, type LoadResult } from './config/load.ts';
+import type { GatewayConfig, ListenerConfig } from './config/types.ts';
+import { formatConfigError, loadConfigFile, loadConfigObject, loadConfigText, type ConfigError, type LoadResult } from './config/load.ts';
+import { addressKey, Binding } from './listeners/bind.ts';
 import { bindingKey, HttpListener } from './listeners/http-listener.ts';
 import { TcpListener } from './listeners/tcp-listener.ts';
 import { UdpListener } from './listeners/udp-listener.ts';
@@ -20,6 +22,7 @@ import { createLogger, type LogLevel, type Logger } from './observability/logger
 import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
 import { StateStore, type EndpointState } from './upstream/state.ts';
+import type { MachineLink } from './upstream/machine-link.ts';
 
 export interface GatewayOptions {
   /** A config file path (YAML or JSON), or a config object of the same shape. */
@@ -31,6 +34,23 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Reload when the config file changes (file configs only); default false. */
   watch?: boolean;
+  /**
+   * The config as text already read (and validated) by a supervisor, with the file it came from
+   * (for relative paths and error messages); used instead of reading `config`.
+   */
+  configText?: { text: string; file: string };
+  /** Set in a worker process of a supervisor (src/process/); absent for one process. */
+  worker?: WorkerOptions;
+}
+
+/** How a worker's gateway differs from a lone process's. */
+export interface WorkerOptions {
+  /** The worker's number (1-based), in its log lines. */
+  id: number;
+  /** TLS session ticket keys (48 bytes) the machine's workers share, so a session resumes on any of them. */
+  ticketKeys: Buffer;
+  /** The machine-wide counters (in flight, circuit-breaker slots) the supervisor keeps. */
+  link: MachineLink;
 }
 
 export interface ReloadResult {
@@ -49,8 +69,14 @@ export class ConfigLoadError extends Error {
   }
 }
 
-async function load(source: string | object): Promise<LoadResult> {
-  return typeof source === 'string' ? loadConfigFile(source) : loadConfigObject(source);
+/** A config source: a file path, a config object, or text a supervisor read. */
+type Source = string | object | { text: string; file: string; [TEXT]: true };
+const TEXT = Symbol('config text');
+
+async function load(source: Source): Promise<LoadResult> {
+  if (typeof source === 'string') return loadConfigFile(source);
+  if (TEXT in source) return loadConfigText(source.text, source.file);
+  return loadConfigObject(source);
 }
 
 export class Gateway {
@@ -59,18 +85,26 @@ export class Gateway {
   readonly #accessLog: AccessLog;
   readonly #states: StateStore;
   readonly #live = new Set<Generation>();
-  #source: string | object;
+  #source: Source;
+  readonly #worker: WorkerOptions | undefined;
   #generation: Generation | undefined;
   #listeners = new Map<string, Listener>();
+  /**
+   * The listening sockets of stream listeners, by address (port 0: by listener name too, each its
+   * own port); a reload re-points them at new listeners and never binds an address twice.
+   */
+  #bindings = new Map<string, Binding>();
   #watcher: FSWatcher | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
 
   private constructor(opts: GatewayOptions) {
-    this.#source = typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
+    this.#source = opts.configText ? { ...opts.configText, [TEXT]: true } : typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
+    this.#worker = opts.worker;
     this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info');
     this.#accessLog = createAccessLog(opts.accessLog ?? 'off');
-    this.#states = new StateStore(this.log);
+    // A worker's health comes from its supervisor, which checks each endpoint once for the machine.
+    this.#states = new StateStore(this.log, { externalHealth: opts.worker !== undefined, link: opts.worker?.link });
   }
 
   /** Loads the config, binds every listener, and starts serving. Throws ConfigLoadError on a bad config. */
@@ -91,7 +125,8 @@ export class Gateway {
 
   /** The bound address of a listener (port 0 resolved), or throws for an unknown name. */
   address(listener: string): { host: string; port: number } {
-    const a = this.#listeners.get(listener)?.address();
+    const l = this.#listeners.get(listener);
+    const a = l instanceof UdpListener ? l.address() : l === undefined ? undefined : this.#bindings.get(bindingName(l.config))?.bound();
     if (!a) throw new Error(`no listener named ${listener}`);
     return { host: a.address, port: a.port };
   }
@@ -125,9 +160,28 @@ export class Gateway {
    * problem the running config keeps serving and the problems are returned and logged.
    */
   reload(config?: string | object): Promise<ReloadResult> {
+    return this.#reload(config === undefined ? undefined : typeof config === 'string' ? resolvePath(config) : config);
+  }
+
+  /** Reloads from config text a supervisor read and validated (a worker's reload). */
+  reloadText(text: string, file: string): Promise<ReloadResult> {
+    return this.#reload({ text, file, [TEXT]: true });
+  }
+
+  /** Sets an endpoint's health as the supervisor's checker decided it (a worker's gateway). */
+  setHealth(upstream: string, endpoint: string, healthy: boolean, reason: string): void {
+    this.#states.setHealth(upstream, endpoint, healthy, reason);
+  }
+
+  /** Reopens the access log file by its path (SIGUSR1, after logrotate moved it away). */
+  reopenLogs(): Promise<void> {
+    return this.#accessLog.reopen();
+  }
+
+  #reload(source: Source | undefined): Promise<ReloadResult> {
     const run = async (): Promise<ReloadResult> => {
       if (this.#stopped) return { ok: false, errors: [] };
-      if (config !== undefined) this.#source = typeof config === 'string' ? resolvePath(config) : config;
+      if (source !== undefined) this.#source = source;
       const result = await load(this.#source);
       if (!result.ok) {
         this.log.error({ errors: result.errors.map(formatConfigError) }, 'config rejected; the running config keeps serving');
@@ -173,6 +227,7 @@ export class Gateway {
     });
     const next = new Map<string, Listener>();
     const started: Listener[] = [];
+    const bound = new Map<string, Binding>();
     try {
       for (const l of config.listeners) {
         const existing = this.#listeners.get(l.name);
@@ -180,18 +235,31 @@ export class Gateway {
           next.set(l.name, existing);
           continue;
         }
-        const fresh =
-          l.protocol === 'udp'
-            ? new UdpListener(l, gen.udp.get(l.name)!, this.log)
-            : l.protocol === 'tcp' || l.protocol === 'tls' || l.protocol === 'tls-passthrough'
-              ? new TcpListener(l, gen.tcp.get(l.name)!, this.log)
-              : new HttpListener(l, gen.listeners.get(l.name)!, this.log);
-        await fresh.listen();
+        let fresh: Listener;
+        if (l.protocol === 'udp') {
+          // A worker binds its own SO_REUSEPORT socket: the kernel keeps each client on one worker.
+          fresh = new UdpListener(l, gen.udp.get(l.name)!, this.log, l.reusePort || this.#worker !== undefined);
+          await fresh.listen();
+        } else {
+          fresh =
+            l.protocol === 'http' || l.protocol === 'https'
+              ? new HttpListener(l, gen.listeners.get(l.name)!, this.log, this.#worker?.ticketKeys)
+              : new TcpListener(l, gen.tcp.get(l.name)!, this.log, this.#worker?.ticketKeys);
+          const key = bindingName(l);
+          if (!this.#bindings.has(key) && !bound.has(key)) {
+            const binding = new Binding(l.address, l.reusePort);
+            bound.set(key, binding);
+            await binding.listen().catch((err: Error) => {
+              throw Object.assign(new Error(`listener ${l.name}: ${err.message}`), { code: (err as NodeJS.ErrnoException).code });
+            });
+          }
+        }
         started.push(fresh);
         next.set(l.name, fresh);
       }
     } catch (err) {
-      for (const s of started) s.server.close();
+      for (const b of bound.values()) void b.close();
+      for (const s of started) void s.stopAccepting();
       await gen.retire(0);
       if (previous) {
         this.#states.apply(previous);
@@ -206,6 +274,17 @@ export class Gateway {
       else if (listener instanceof TcpListener) listener.swap(gen.tcp.get(l.name)!, l);
       else listener.swap(gen.listeners.get(l.name)!, l);
     }
+    // Point every binding at its listener now, in one step; then close the ones no listener uses.
+    const bindings = new Map<string, Binding>();
+    for (const listener of next.values()) {
+      if (listener instanceof UdpListener) continue;
+      const key = bindingName(listener.config);
+      const binding = this.#bindings.get(key) ?? bound.get(key)!;
+      binding.attach(listener.accept);
+      bindings.set(key, binding);
+    }
+    for (const [key, b] of this.#bindings) if (!bindings.has(key)) void b.close();
+    this.#bindings = bindings;
     const removed = [...this.#listeners.values()].filter((l) => next.get(l.name) !== l);
     this.#listeners = next;
     const old = this.#generation;
@@ -222,31 +301,37 @@ export class Gateway {
   }
 
   /** Reloads when the file changes; resolves once the watcher is ready, so no edit is missed. */
-  #watch(file: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
-    this.#watcher = watcher;
-    watcher.on('all', (event) => {
-      if (event !== 'change' && event !== 'add') return;
-      clearTimeout(timer);
-      timer = setTimeout(() => void this.reload(), 50);
-    });
-    return new Promise((resolve) => watcher.once('ready', () => resolve()));
+  async #watch(file: string): Promise<void> {
+    this.#watcher = await watchFile(file, () => void this.reload());
   }
 
   /**
    * Graceful stop: stop accepting, answer in-flight requests (with `Connection: close`), wait up to
-   * the drain timeout, then close every connection and pool.
+   * the drain timeout, then close every connection and pool. `lingerIdle` (a worker drained while
+   * others serve on): idle keep-alive connections are left to close by their keepAliveTimeout
+   * within the drain timeout, instead of at once, so no client request meets a closing connection.
    */
-  async stop(opts: { drainTimeout?: number } = {}): Promise<void> {
+  async stop(opts: { drainTimeout?: number; lingerIdle?: boolean; onStoppedAccepting?: () => void } = {}): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.#watcher?.close();
     await this.#queue.catch(() => undefined);
     const drainTimeout = opts.drainTimeout ?? this.#generation?.config.drainTimeout ?? 30_000;
     const deadline = performance.now() + drainTimeout;
-    const closed = [...this.#listeners.values()].map((l) => l.stopAccepting());
-    await Promise.all([...this.#live].map((g) => g.retire(drainTimeout)));
+    for (const b of this.#bindings.values()) void b.close();
+    opts.onStoppedAccepting?.();
+    const linger = opts.lingerIdle === true;
+    const closed = [...this.#listeners.values()].map((l) => (l instanceof HttpListener ? l.stopAccepting(linger) : l.stopAccepting()));
+    if (linger) {
+      // First every HTTP connection ends: in-flight requests are answered with `Connection: close`,
+      // and idle keep-alive ones end at their keepAliveTimeout (or when the client closes them);
+      // a request may still arrive on one meanwhile, so the generations retire after.
+      const idle = Promise.all([...this.#listeners.values()].map((l) => (l instanceof HttpListener ? l.limits.whenIdle() : undefined)));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([idle, new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeout)))]);
+      clearTimeout(timer);
+    }
+    await Promise.all([...this.#live].map((g) => g.retire(Math.max(0, deadline - performance.now()))));
     // Open tunnels (WebSockets) are no generation's requests: they get the rest of the drain timeout.
     await Promise.all([...this.#listeners.values()].map((l) => l.tunnels.drained(deadline - performance.now())));
     for (const l of this.#listeners.values()) l.destroyConnections();
@@ -256,6 +341,11 @@ export class Gateway {
     await this.#accessLog.close();
     this.log.info('switchboard stopped');
   }
+}
+
+/** Which binding a stream listener uses: its address; with port 0, its own (a fresh port per listener). */
+function bindingName(l: ListenerConfig): string {
+  return l.address.port === 0 ? `${addressKey(l.address)}#${l.name}` : addressKey(l.address);
 }
 
 /** One endpoint as `Gateway.endpoints` reports it. */

@@ -108,7 +108,7 @@ export async function demo(opts: { accessLog: AccessLogDestination; logLevel: Lo
     '',
   ];
   process.stdout.write(lines.join('\n'));
-  await runUntilSignal(gw, async () => {
+  await runUntilSignal(Promise.resolve(gw), async () => {
     if (tls) await rm(tls.dir, { recursive: true, force: true });
     for (const o of origins) o.closeAllConnections();
     await Promise.all(origins.map((o) => new Promise((resolve) => o.close(resolve))));

@@ -6,7 +6,8 @@ import { ConfigLoadError, startGateway } from '../gateway.ts';
 import { formatConfigError, loadConfigFile } from '../config/load.ts';
 import { jsonSchema } from '../config/schema.ts';
 import { demo } from './demo.ts';
-import { runUntilSignal } from './signals.ts';
+import { runSupervisorUntilSignal, runUntilSignal } from './signals.ts';
+import { Supervisor } from '../process/supervisor.ts';
 import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
 import type { LogLevel } from '../observability/logger.ts';
 
@@ -32,8 +33,11 @@ program
   .option('--no-watch', 'do not reload when the config file changes')
   .action(async (opts: { config: string; accessLog: string; watch: boolean }) => {
     try {
-      const gw = await startGateway({ config: opts.config, accessLog: opts.accessLog, logLevel: logLevel(), watch: opts.watch });
-      await runUntilSignal(gw);
+      const checked = await loadConfigFile(opts.config);
+      if (!checked.ok) throw new ConfigLoadError(checked.errors);
+      const how = { config: opts.config, accessLog: opts.accessLog, logLevel: logLevel(), watch: opts.watch };
+      if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start(how));
+      else await runUntilSignal(startGateway(how));
       process.exit(0);
     } catch (err) {
       if (err instanceof ConfigLoadError) {

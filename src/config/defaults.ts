@@ -5,6 +5,8 @@
  */
 export const defaults = {
   drainTimeout: '30s',
+  workers: 'auto' as 'auto' | number,
+  workerMemoryLimit: '0',
   listener: {
     trustedProxies: [] as string[],
     headerTimeout: '20s',

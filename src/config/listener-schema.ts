@@ -160,6 +160,10 @@ export const listener = z
       .nonnegative()
       .optional()
       .meta({ description: 'Requests served on one keep-alive connection before it is closed. 0 means no limit.' }),
+    reusePort: z.boolean().optional().meta({
+      description:
+        'Bind with SO_REUSEPORT so that other processes (another Switchboard instance) may listen on the same address and share its connections. Off by default: a second instance on a used address is refused with a clear error. With workers, each worker then binds its own socket instead of sharing the one the supervisor holds.',
+    }),
     headersWithUnderscores: z
       .enum(['allow', 'drop', 'reject'])
       .optional()

@@ -126,6 +126,38 @@ function listenerProtocolProblems(name: string, l: RawListener, problems: Proble
   }
 }
 
+interface Bound {
+  name: string;
+  udp: boolean;
+  address: ListenAddress;
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * Two listeners on one port where one address is a wildcard (`0.0.0.0:P` and `127.0.0.1:P`, or
+ * `[::]:P` and anything on P): the second bind fails at start (EADDRINUSE), or with SO_REUSEPORT
+ * the kernel splits connections between them, so the config says so first. Port 0 picks distinct
+ * ports and never overlaps.
+ */
+function overlapProblem(name: string, udp: boolean, address: ListenAddress, seen: Bound[], problems: Problem[]): void {
+  if (address.port !== 0) {
+    for (const b of seen) {
+      if (b.udp !== udp || b.address.port !== address.port || b.address.host === address.host) continue;
+      if (!WILDCARDS.has(b.address.host) && !WILDCARDS.has(address.host)) continue;
+      // 0.0.0.0 (IPv4) and a specific IPv6 address do not overlap; [::] takes IPv4 too (dual stack).
+      if ((b.address.host === '0.0.0.0' && isIP(address.host) === 6) || (address.host === '0.0.0.0' && isIP(b.address.host) === 6)) continue;
+      problems.push({
+        path: ['listeners', name, 'address'],
+        expected: `an address that does not overlap listener "${b.name}" (${b.address.host}:${b.address.port} takes port ${address.port} on ${WILDCARDS.has(b.address.host) ? 'every address' : 'that address'} too)`,
+        found: show(`${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`),
+      });
+      break;
+    }
+  }
+  seen.push({ name, udp, address });
+}
+
 /**
  * The listeners, in the order written, each with its defaults applied; a listener whose address
  * does not parse is left out (and reported). Reads the TLS files, relative to `baseDir`. The
@@ -134,6 +166,7 @@ function listenerProtocolProblems(name: string, l: RawListener, problems: Proble
 export function resolveListeners(raw: RawConfig, baseDir: string, problems: Problem[]): ListenerConfig[] {
   const listeners: ListenerConfig[] = [];
   const seenAddresses = new Map<string, string>();
+  const seen: Bound[] = [];
   for (const [name, l] of Object.entries(raw.listeners)) {
     const trustedProxies = l.trustedProxies ?? [...defaults.listener.trustedProxies];
     trustedProxies.forEach((cidr, i) => {
@@ -154,6 +187,7 @@ export function resolveListeners(raw: RawConfig, baseDir: string, problems: Prob
       problems.push({ path: ['listeners', name, 'address'], expected: `an address no other listener uses (listener "${other}" has it)`, found: show(l.address) });
     }
     seenAddresses.set(key, name);
+    overlapProblem(name, l.protocol === 'udp', address, seen, problems);
     const headerTimeout = parseDuration(l.headerTimeout ?? defaults.listener.headerTimeout);
     const requestTimeout = parseDuration(l.requestTimeout ?? defaults.listener.requestTimeout);
     if (requestTimeout !== 0 && requestTimeout < headerTimeout) {
@@ -198,6 +232,7 @@ export function resolveListeners(raw: RawConfig, baseDir: string, problems: Prob
       maxRequestsPerConnection: l.maxRequestsPerConnection ?? defaults.listener.maxRequestsPerConnection,
       headersWithUnderscores: l.headersWithUnderscores ?? defaults.listener.headersWithUnderscores,
       policies: l.policies ?? [],
+      reusePort: l.reusePort ?? false,
     });
   }
   listeners.forEach((l) => {

@@ -7,7 +7,8 @@
  * `resolve-route.ts`, `resolve-policies.ts`. A check across sections lives with the key that refers to the other section.
  * This file calls them in order and assembles the result.
  */
-import { parseDuration } from '../util/units.ts';
+import { availableParallelism } from 'node:os';
+import { parseDuration, parseSize } from '../util/units.ts';
 import { defaults } from './defaults.ts';
 import type { Problem } from './problems.ts';
 import { listenerUpstreamProblems, resolveListeners } from './resolve-listener.ts';
@@ -27,6 +28,11 @@ export interface ResolveResult {
  * Applies defaults and checks everything the schema cannot. Never throws on a schema-valid config.
  * Reads the TLS files the config names (relative to `baseDir`, the config file's directory).
  */
+/** `auto`: one worker per core the process may use. */
+function resolveWorkers(w: 'auto' | number): number {
+  return w === 'auto' ? availableParallelism() : w;
+}
+
 export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<Record<string, string | undefined>> = process.env): ResolveResult {
   const problems: Problem[] = [];
   // Listeners and upstreams first, then the references between them, then routes, which refer to
@@ -46,6 +52,8 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
     upstreams,
     policies,
     drainTimeout: parseDuration(raw.drainTimeout ?? defaults.drainTimeout),
+    workers: resolveWorkers(raw.workers ?? defaults.workers),
+    workerMemoryLimit: parseSize(raw.workerMemoryLimit ?? defaults.workerMemoryLimit),
   };
   return { config: problems.length ? undefined : config, problems };
 }

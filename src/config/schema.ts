@@ -8,7 +8,7 @@
  * object is strict: an unknown key is an error (with a "did you mean" suggestion from the loader).
  */
 import { z } from 'zod';
-import { duration } from '../util/config-primitives.ts';
+import { duration, size } from '../util/config-primitives.ts';
 import { listener } from './listener-schema.ts';
 import { route } from './route-schema.ts';
 import { upstream } from './upstream-schema.ts';
@@ -33,6 +33,16 @@ function build(policy: z.ZodType) {
         .optional()
         .meta({ description: 'Policies by name (headers, ip-filter, cors, respond, …): listeners and routes list the ones they run, by name.' }),
       drainTimeout: duration.optional().meta({ description: 'On shutdown and reload, how long in-flight requests may take to finish.' }),
+      workers: z
+        .union([z.literal('auto'), z.number().int().min(1).max(1024)])
+        .optional()
+        .meta({
+          description:
+            '`switchboard start`: worker processes serving every listener, `auto` = one per core (os.availableParallelism()). With more than one, a supervisor process starts and watches them and serves nothing itself; 1 runs one process as before. A reload changes the count; the programmatic API (startGateway) is always one process.',
+        }),
+      workerMemoryLimit: size.optional().meta({
+        description: 'A worker whose resident memory (RSS) stays above this is drained and replaced by a fresh one; 0 = no limit. Checked every few seconds.',
+      }),
     })
     .meta({ title: 'Switchboard configuration' });
 }

@@ -86,6 +86,8 @@ export interface ListenerConfig {
   udp: UdpListenerConfig | undefined;
   /** Accept the PROXY protocol from these peers (and only them); ms for the header to arrive. */
   proxyProtocol: { trusted: string[]; timeout: number } | undefined;
+  /** Bind with SO_REUSEPORT: other processes may share the address (listeners/bind.ts). */
+  reusePort: boolean;
   /** https and tls listeners. */
   tls: ListenerTlsConfig | undefined;
   /** http only: HTTP/2 with prior knowledge on the same port. */
@@ -281,4 +283,8 @@ export interface GatewayConfig {
   upstreams: Map<string, UpstreamConfig>;
   policies: Map<string, PolicyConfig>;
   drainTimeout: number;
+  /** Worker processes `switchboard start` runs ('auto' resolved to the core count); 1 = one process. */
+  workers: number;
+  /** Bytes of RSS past which a worker is drained and replaced; 0 = no limit. */
+  workerMemoryLimit: number;
 }

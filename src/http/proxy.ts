@@ -224,7 +224,7 @@ class Forwarding implements TryOwner, AttemptHandle {
       headers = head.headers.raw;
       path = head.target;
     }
-    endpoint.state.inFlight++;
+    endpoint.state.begin();
     const t = this.timeouts;
     this.current = startTry(
       this,
@@ -264,13 +264,13 @@ class Forwarding implements TryOwner, AttemptHandle {
   }
 
   ended(_t: UpstreamTry, trailers: IncomingHttpHeaders): void {
-    this.endpoint!.state.inFlight--;
+    this.endpoint!.state.end();
     this.sink.end(trailers as Record<string, string | string[]>);
     this.end();
   }
 
   failed(t: UpstreamTry, err: ProxyError): void {
-    this.endpoint!.state.inFlight--;
+    this.endpoint!.state.end();
     const s = this.s;
     const down = s.down;
     // A failure the client caused (left, stopped reading, sent too much) says nothing about the endpoint.
@@ -286,7 +286,7 @@ class Forwarding implements TryOwner, AttemptHandle {
   }
 
   dropped(_t: UpstreamTry): void {
-    this.endpoint!.state.inFlight--;
+    this.endpoint!.state.end();
     if (!this.retrying) return this.end();
     this.retrying = false;
     this.next();

@@ -116,9 +116,9 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
       const dialled = dial(endpoint, route.timeouts.connect);
       const state = endpoint.state;
       conn = dialled.socket;
-      state.inFlight++;
+      state.begin();
       conn.once('close', () => {
-        state.inFlight--;
+        state.end();
       });
       try {
         await dialled.connected;

@@ -10,6 +10,8 @@ export class ConnectionLimits {
   #perClient: number;
   #open = 0;
   readonly #byClient = new Map<string, number>();
+  /** Resolved when no admitted connection is open any more (a draining worker waits for it). */
+  #idle: Array<() => void> = [];
 
   constructor(max: number, perClient: number) {
     this.#max = max;
@@ -20,6 +22,17 @@ export class ConnectionLimits {
   update(max: number, perClient: number): void {
     this.#max = max;
     this.#perClient = perClient;
+  }
+
+  /** Admitted connections open now. */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Resolves once every admitted connection has closed (at once when none is open). */
+  whenIdle(): Promise<void> {
+    if (this.#open === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   /**
@@ -37,6 +50,11 @@ export class ConnectionLimits {
     this.#open++;
     socket.once('close', () => {
       this.#open--;
+      if (this.#open === 0 && this.#idle.length > 0) {
+        const waiting = this.#idle;
+        this.#idle = [];
+        for (const resolve of waiting) resolve();
+      }
       const n = this.#byClient.get(client);
       if (n === undefined) return;
       if (n <= 1) this.#byClient.delete(client);

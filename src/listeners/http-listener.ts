@@ -15,7 +15,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
-import type { Socket, AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
 import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
@@ -30,7 +30,6 @@ import { handleUpgrade, isWebSocketUpgrade } from '../http/upgrade.ts';
 import { Tunnels } from '../transport/tunnel.ts';
 import { kClientCert } from '../transport/connection-info.ts';
 import { ConnectionLimits } from './connection-limits.ts';
-import { boundAddress, listenOn } from './bind.ts';
 import { CertificateStore } from './tls-contexts.ts';
 import { clientSocketOf, H2Sessions, h2ServerOptions, malformedStream } from './h2-sessions.ts';
 import { verifiedClientCert } from './client-cert.ts';
@@ -95,6 +94,8 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 type ConnectionHandler = (this: http.Server, socket: Socket) => void;
 
+const ignore = (): void => undefined;
+
 /** node:http's connection handler, then the request-line checks on the parser it set up. */
 function withRequestLineGuard(h1: ConnectionHandler): ConnectionHandler {
   return function (this: http.Server, socket: Socket): void {
@@ -122,7 +123,7 @@ export class HttpListener {
   /** node:http's own connection handler, called for the HTTP/1.1 connections we hand it. */
   readonly #h1: ConnectionHandler;
 
-  constructor(config: ListenerConfig, generation: ListenerGeneration, log: Logger) {
+  constructor(config: ListenerConfig, generation: ListenerGeneration, log: Logger, ticketKeys?: Buffer) {
     this.name = config.name;
     this.config = config;
     this.#generation = generation;
@@ -156,7 +157,7 @@ export class HttpListener {
     }
     if (config.protocol === 'https') {
       let server: https.Server | undefined;
-      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(this.#tlsOptions(opts)));
+      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(this.#tlsOptions(opts)), ticketKeys);
       server = https.createServer({ ...httpOptions, ...this.#tlsOptions(this.certificates.defaultOptions()), handshakeTimeout: config.headerTimeout });
       this.server = server;
       this.#h1 = withRequestLineGuard(server.listeners('secureConnection')[0] as ConnectionHandler);
@@ -184,7 +185,15 @@ export class HttpListener {
     this.server.on('upgrade', (req, socket, head: Buffer) => handleUpgrade(this.#generation, req, socket, head, this.tunnels));
     this.server.on('clientError', onClientError);
     this.server.on('connect', (_req, socket: Socket) => rawError(socket, 'METHOD_NOT_ALLOWED'));
+    // The server never listens itself (a Binding accepts for it, listeners/bind.ts): 'listening'
+    // starts node:http's connection tracking (header and request timeouts, closeIdleConnections).
+    this.server.emit('listening');
   }
+
+  /** Serves a connection a Binding accepted. */
+  readonly accept = (socket: Socket): void => {
+    this.server.emit('connection', socket);
+  };
 
   #onH1Request(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
     acceptH1(req, res, expectContinue, this.#startH1);
@@ -297,29 +306,25 @@ export class HttpListener {
     this.#generation = generation;
   }
 
-  listen(): Promise<AddressInfo> {
-    return listenOn(this.server, this.config.address);
-  }
-
-  address(): AddressInfo | undefined {
-    return boundAddress(this.server);
-  }
-
   /**
-   * Stops accepting, marks HTTP/1.1 responses `Connection: close`, closes idle keep-alive
-   * connections, and sends every HTTP/2 client a GOAWAY.
+   * Stops taking connections (its Binding already sends them elsewhere, or is closed), marks
+   * HTTP/1.1 responses `Connection: close`, closes idle keep-alive connections, and sends every
+   * HTTP/2 client a GOAWAY. `lingerIdle`: leave idle keep-alive connections to their
+   * keepAliveTimeout (a draining worker): the client, told the timeout in `Keep-Alive`, closes
+   * first, so no request races a close (a closed idle connection can meet a request already sent).
    */
-  stopAccepting(): Promise<void> {
+  stopAccepting(lingerIdle = false): Promise<void> {
     this.#generation.settings.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    // Not listening, so close() only closes idle connections and stops the timeout checks.
+    if (!lingerIdle) this.server.close(ignore);
     this.h2Sessions?.goAwayAll();
     void this.certificates?.close();
-    return closed;
+    return Promise.resolve();
   }
 
   /** Ends every connection now (after the drain timeout). */
   destroyConnections(): void {
+    this.server.close(ignore);
     this.server.closeAllConnections();
     this.tunnels.destroyAll();
     this.h2Sessions?.destroyAll();

@@ -55,8 +55,8 @@ export async function forwardConnection(gen: TcpGeneration, client: Socket, upst
       if (endpoint === undefined) return void client.destroy();
       const { socket, connected } = dial(endpoint, config.timeouts.connect);
       const state = endpoint.state;
-      state.inFlight++;
-      socket.once('close', () => state.inFlight--);
+      state.begin();
+      socket.once('close', () => state.end());
       const abandon = (): void => void socket.destroy();
       client.once('close', abandon);
       try {

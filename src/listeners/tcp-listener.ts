@@ -12,12 +12,11 @@
  * Drain: a reload points new connections at the new generation at once; connections of the old
  * one live on until they end or the drain timeout passes, then are cut. The same on shutdown.
  */
-import net, { type AddressInfo, type Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
 import { ConnectionLimits } from './connection-limits.ts';
-import { boundAddress, listenOn } from './bind.ts';
 import { readProxyHeader } from './proxy-header.ts';
 import { AddressSet } from '../util/cidr.ts';
 import { CertificateStore } from './tls-contexts.ts';
@@ -43,7 +42,8 @@ export class TcpListener {
   /** protocol tls: the certificates (by SNI) TLS is terminated with. */
   readonly certificates: CertificateStore | undefined;
 
-  constructor(config: ListenerConfig, generation: TcpGeneration, log: Logger) {
+  /** `ticketKeys`: TLS session ticket keys (48 bytes) shared by the machine's workers; undefined: this process's own. */
+  constructor(config: ListenerConfig, generation: TcpGeneration, log: Logger, ticketKeys?: Buffer) {
     this.name = config.name;
     this.config = config;
     this.#generation = generation;
@@ -58,7 +58,7 @@ export class TcpListener {
         rejectUnauthorized: this.config.tls!.clientCertificate?.required ?? false,
         honorCipherOrder: true,
       });
-      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(options(opts)));
+      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(options(opts)), ticketKeys);
       server = tls.createServer({ ...options(this.certificates.defaultOptions()), allowHalfOpen: true, handshakeTimeout: config.headerTimeout }, (client) =>
         this.#accept(client),
       );
@@ -120,18 +120,15 @@ export class TcpListener {
     });
   }
 
-  listen(): Promise<AddressInfo> {
-    return listenOn(this.server, this.config.address);
-  }
+  /** Serves a connection a Binding accepted (listeners/bind.ts). */
+  readonly accept = (socket: Socket): void => {
+    this.server.emit('connection', socket);
+  };
 
-  address(): AddressInfo | undefined {
-    return boundAddress(this.server);
-  }
-
-  /** Stops accepting; open connections live on until they end or destroyConnections. */
+  /** Stops taking connections (its Binding sends them elsewhere, or is closed); open ones live on until they end or destroyConnections. */
   stopAccepting(): Promise<void> {
     void this.certificates?.close();
-    return new Promise<void>((resolve) => this.server.close(() => resolve()));
+    return Promise.resolve();
   }
 
   /** Cuts every open connection now (the hard deadline). */

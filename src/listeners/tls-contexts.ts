@@ -15,8 +15,10 @@ import { loadCa, loadCertificate } from '../config/tls-files.ts';
 import { sniLookup } from './sni-lookup.ts';
 
 /** Server options a TLS context carries (the rest are set on the server once). */
-function contextOptions(t: ListenerTlsConfig, cert: string, key: string): tls.SecureContextOptions {
+function contextOptions(t: ListenerTlsConfig, cert: string, key: string, ticketKeys: Buffer | undefined): tls.SecureContextOptions {
   const o: tls.SecureContextOptions = { cert, key, minVersion: t.minVersion, sessionTimeout: Math.max(1, Math.round(t.sessionTimeout / 1000)) };
+  // Every context (the one SNI picks encrypts and decrypts the ticket) gets the machine's keys.
+  if (ticketKeys !== undefined) o.ticketKeys = ticketKeys;
   if (t.ciphers !== undefined) o.ciphers = t.ciphers;
   if (t.clientCertificate !== undefined) o.ca = t.clientCertificate.ca;
   if (!t.sessionTickets) o.secureOptions = constants.SSL_OP_NO_TICKET;
@@ -40,7 +42,11 @@ export class CertificateStore {
   /** Called with the default certificate's options when it changes (the server's own context). */
   readonly #onDefault: (opts: tls.SecureContextOptions) => void;
 
-  constructor(listener: string, config: ListenerTlsConfig, log: Logger, onDefault: (opts: tls.SecureContextOptions) => void) {
+  /** TLS session ticket keys shared by the machine's workers (48 bytes); undefined: each context its own. */
+  readonly #ticketKeys: Buffer | undefined;
+
+  constructor(listener: string, config: ListenerTlsConfig, log: Logger, onDefault: (opts: tls.SecureContextOptions) => void, ticketKeys?: Buffer) {
+    this.#ticketKeys = ticketKeys;
     this.#listener = listener;
     this.#log = log;
     this.#tls = config;
@@ -52,13 +58,13 @@ export class CertificateStore {
   defaultOptions(): tls.SecureContextOptions | undefined {
     if (this.#tls.strictSni) return undefined;
     const first = this.#entries[0].config;
-    return contextOptions(this.#tls, first.cert, first.key);
+    return contextOptions(this.#tls, first.cert, first.key, this.#ticketKeys);
   }
 
   /** Takes a new config's certificates (reload). Files were checked by the config loader. */
   update(config: ListenerTlsConfig): void {
     this.#tls = config;
-    this.#entries = config.certificates.map((c) => ({ config: c, context: tls.createSecureContext(contextOptions(config, c.cert, c.key)) }));
+    this.#entries = config.certificates.map((c) => ({ config: c, context: tls.createSecureContext(contextOptions(config, c.cert, c.key, this.#ticketKeys)) }));
     this.#index();
     const d = this.defaultOptions();
     if (d) this.#onDefault(d);

@@ -18,6 +18,7 @@
 import dgram, { type RemoteInfo } from 'node:dgram';
 import { isIP, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { bindError } from './bind.ts';
 import type { ListenerConfig, UdpListenerConfig } from '../config/types.ts';
 import { udpSession } from '../observability/events.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
@@ -76,17 +77,24 @@ export class UdpListener {
   #count = 0;
   #sweep: NodeJS.Timeout | undefined;
   readonly #log: Logger;
+  readonly #reusePort: boolean;
 
   /** Datagram sessions are not tunnels: they end with the socket. Present so every listener drains alike. */
   readonly tunnels = { drained: (): Promise<void> => Promise.resolve() };
 
-  constructor(config: ListenerConfig, generation: UdpGeneration, log: Logger) {
+  /**
+   * `reusePort`: bind with SO_REUSEPORT, as its own socket in a worker (`exclusive`): the kernel
+   * then sends each client's datagrams (hashed by address and port) to the same worker, so a
+   * session stays in one process. Without it the address is this process's alone.
+   */
+  constructor(config: ListenerConfig, generation: UdpGeneration, log: Logger, reusePort = config.reusePort) {
     this.name = config.name;
     this.config = config;
     this.#generation = generation;
     this.#settings = config.udp!;
     this.#log = log;
-    this.server = dgram.createSocket({ type: isIP(config.address.host) === 6 ? 'udp6' : 'udp4', reusePort: true });
+    this.#reusePort = reusePort;
+    this.server = dgram.createSocket({ type: isIP(config.address.host) === 6 ? 'udp6' : 'udp4', reusePort });
     this.server.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     this.server.on('error', (err) => this.#log.warn({ err, listener: this.name }, 'udp listener socket error'));
   }
@@ -127,7 +135,7 @@ export class UdpListener {
     }
     byPort.set(rinfo.port, s);
     this.#count++;
-    endpoint.state.inFlight++;
+    endpoint.state.begin();
     rt.generation.enter();
     socket.on('message', (reply) => {
       s.last = performance.now();
@@ -160,7 +168,7 @@ export class UdpListener {
       if (byPort.size === 0) this.#sessions.delete(s.address);
     }
     this.#count--;
-    s.endpoint.state.inFlight--;
+    s.endpoint.state.end();
     s.rt.generation.leave();
     s.socket.close();
     this.#publish(s, 'close', reason);
@@ -204,9 +212,10 @@ export class UdpListener {
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.bind({ address: this.config.address.host, port: this.config.address.port }, () => {
-        this.server.off('error', reject);
+      const failed = (err: NodeJS.ErrnoException): void => reject(bindError(err, this.config.address));
+      this.server.once('error', failed);
+      this.server.bind({ address: this.config.address.host, port: this.config.address.port, exclusive: this.#reusePort }, () => {
+        this.server.off('error', failed);
         this.#startSweep();
         resolve(this.server.address());
       });

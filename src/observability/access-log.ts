@@ -40,11 +40,13 @@ export interface AccessLog {
   write(r: AccessRecord): void;
   /** Writes out buffered lines. */
   flush(): Promise<void>;
+  /** Flushes and reopens the file by its path (SIGUSR1, after logrotate moved it). */
+  reopen(): Promise<void>;
   /** Flushes and closes (on shutdown). */
   close(): Promise<void>;
 }
 
-const OFF: AccessLog = { write: () => undefined, flush: async () => undefined, close: async () => undefined };
+const OFF: AccessLog = { write: () => undefined, flush: async () => undefined, reopen: async () => undefined, close: async () => undefined };
 
 /** ISO time, recomputed at most once per millisecond. */
 let lastMs = 0;
@@ -91,6 +93,7 @@ export function createAccessLog(destination: AccessLogDestination): AccessLog {
       out.write(accessLine(ctx, performance.now()));
     },
     flush: () => out.flush(),
+    reopen: () => out.reopen(),
     close: () => out.close(),
   };
 }

@@ -13,6 +13,11 @@ export interface LineWriter {
   write(line: string): void;
   /** Resolves once every line written so far is out. */
   flush(): Promise<void>;
+  /**
+   * Flushes, then reopens the file by its path (after logrotate moved it away: SIGUSR1). Lines
+   * written meanwhile go to the new file. No-op for stdout.
+   */
+  reopen(): Promise<void>;
   /** Flushes, then closes the file. */
   close(): Promise<void>;
 }
@@ -27,6 +32,10 @@ export function createLineWriter(destination: 'stdout' | string): LineWriter {
     fs.mkdirSync(dirname(destination), { recursive: true });
     fd = fs.openSync(destination, 'a');
   }
+  // Opened with O_APPEND ('a'): each write(2) of whole lines lands at the end of the file as one
+  // piece, so the workers of a machine can share one access log without interleaving lines (as
+  // nginx's workers do). A buffer holds whole lines only; a short write (disk full) is the one
+  // case that could split a line.
   let current: Buffer = Buffer.allocUnsafe(BUFFER_SIZE);
   let used = 0;
   const full: Array<{ buf: Buffer; length: number }> = [];
@@ -99,6 +108,14 @@ export function createLineWriter(destination: 'stdout' | string): LineWriter {
         idle.push(resolve);
         rotate();
       });
+    },
+    async reopen() {
+      if (fd === undefined) return;
+      await this.flush();
+      const old = fd;
+      fs.mkdirSync(dirname(destination), { recursive: true });
+      fd = fs.openSync(destination, 'a');
+      fs.closeSync(old);
     },
     async close() {
       await this.flush();

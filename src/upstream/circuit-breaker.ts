@@ -11,16 +11,17 @@
  * circuit_breaking: `max_requests` and `max_pending_requests` per cluster), with a timeout on the
  * wait as HAProxy's `maxconn` + `maxqueue` + `timeout queue` on a server.
  *
- * State scope:
- * - `active` and the limits: per worker for now. The limit protects the upstream, so it must count
- *   every request this machine sends it: per machine when workers arrive (issue 11), a shared
- *   counter, or `maxRequests` divided among the workers. Not per fleet: Envoy's breakers are "fully
- *   distributed (not coordinated)", each instance enforcing its own; a fleet-wide count in Redis
- *   would put a network round trip before every request.
- * - the wait queue: per worker, always. A queued request is a client socket this worker holds;
- *   only the news that a slot is free would cross workers.
+ * State scope: per machine. The limit protects the upstream, so it counts every request this
+ * machine sends it. In a lone process the counts here are the machine's. In a worker (`shared`
+ * given), every request on an upstream with `maxRequests` asks the supervisor for a slot (one IPC
+ * round trip, process/shared.ts), which keeps the machine's count and one FIFO wait queue for all
+ * workers; this object then only remembers the slots its requests hold, to give them back. Not per
+ * fleet: Envoy's breakers are "fully distributed (not coordinated)", each instance enforcing its
+ * own; a fleet-wide count in Redis would put a network round trip before every request.
+ * Upstreams without `maxRequests` never ask: the breaker costs them nothing.
  */
 import type { CircuitBreakerConfig } from '../config/types.ts';
+import { loadKey, type MachineLink } from './machine-link.ts';
 
 /** What `admit` decides: go now, wait in the queue, or refuse (queue full). */
 export type Admission = 'now' | 'queue' | 'full';
@@ -33,15 +34,37 @@ export interface QueueTicket {
   readonly onTimeout: () => void;
   /** The queueTimeout timer; undefined once started, cancelled or timed out. */
   timer: NodeJS.Timeout | undefined;
+  /** Shared mode: the supervisor's id for the request, and whether it was answered, cancelled or timed out. */
+  id?: number;
+  settled?: boolean;
+}
+
+/** A worker's breaker: the machine's slots are the supervisor's (machine-link.ts). */
+export interface SharedBreaker {
+  link: MachineLink;
+  upstream: string;
 }
 
 export class CircuitBreaker {
   #config: CircuitBreakerConfig;
   #active = 0;
   readonly #queue: QueueTicket[] = [];
+  readonly #shared: SharedBreaker | undefined;
+  readonly #activeKey: string;
+  /** Shared mode: slots the supervisor granted to this worker's requests, given back on `leave`. */
+  #held = 0;
+  /** The other workers' requests in flight to the upstream, as last reported (shared mode). */
+  othersActive = 0;
 
-  constructor(config: CircuitBreakerConfig) {
+  constructor(config: CircuitBreakerConfig, shared?: SharedBreaker) {
     this.#config = config;
+    this.#shared = shared;
+    this.#activeKey = shared === undefined ? '' : loadKey.active(shared.upstream);
+  }
+
+  /** Requests in flight to the upstream from the whole machine (the retry budget is a share of it). */
+  get machineActive(): number {
+    return this.#active + this.othersActive;
   }
 
   /**
@@ -65,13 +88,43 @@ export class CircuitBreaker {
   /** Whether a new request may go now, must wait, or is refused. Changes nothing. */
   admit(): Admission {
     const max = this.#config.maxRequests;
-    if (max === 0 || this.#active < max) return 'now';
+    if (max === 0) return 'now';
+    // A worker does not know the machine's count: it asks the supervisor (enqueue).
+    if (this.#shared !== undefined) return 'queue';
+    if (this.#active < max) return 'now';
     return this.#queue.length < this.#config.maxQueued ? 'queue' : 'full';
   }
 
   /** Queues a request that `admit` said must wait; `onTimeout` runs if no slot frees within `queueTimeout`. */
   enqueue(start: () => void, onTimeout: () => void): QueueTicket {
     const ticket: QueueTicket = { start, onTimeout, timer: undefined };
+    const shared = this.#shared;
+    if (shared !== undefined) {
+      // The grant usually comes back within a millisecond; the wait is bounded as a local one is.
+      ticket.timer = setTimeout(
+        () => {
+          ticket.timer = undefined;
+          if (ticket.settled) return;
+          ticket.settled = true;
+          shared.link.cancel(shared.upstream, ticket.id!);
+          onTimeout();
+        },
+        Math.max(this.#config.queueTimeout, 250),
+      );
+      ticket.id = shared.link.acquire(shared.upstream, this.#config.maxRequests, this.#config.maxQueued, (granted) => {
+        if (ticket.settled) {
+          if (granted) shared.link.release(shared.upstream);
+          return;
+        }
+        ticket.settled = true;
+        if (ticket.timer) clearTimeout(ticket.timer);
+        ticket.timer = undefined;
+        if (!granted) return onTimeout();
+        this.#held++;
+        start();
+      });
+      return ticket;
+    }
     ticket.timer = setTimeout(() => {
       ticket.timer = undefined;
       this.#remove(ticket);
@@ -85,17 +138,33 @@ export class CircuitBreaker {
   cancel(ticket: QueueTicket): void {
     if (ticket.timer) clearTimeout(ticket.timer);
     ticket.timer = undefined;
+    const shared = this.#shared;
+    if (shared !== undefined) {
+      if (!ticket.settled && ticket.id !== undefined) shared.link.cancel(shared.upstream, ticket.id);
+      ticket.settled = true;
+      return;
+    }
     this.#remove(ticket);
   }
 
   /** A request starts: one more in flight. */
   enter(): void {
     this.#active++;
+    if (this.#shared !== undefined) this.#shared.link.inFlightChanged(this.#activeKey, this.#active);
   }
 
   /** A request is over: one fewer in flight, then queued requests start, oldest first, while there is room. */
   leave(): void {
     this.#active--;
+    const shared = this.#shared;
+    if (shared !== undefined) {
+      shared.link.inFlightChanged(this.#activeKey, this.#active);
+      if (this.#held > 0) {
+        this.#held--;
+        shared.link.release(shared.upstream);
+      }
+      return;
+    }
     const queue = this.#queue;
     while (queue.length > 0) {
       const max = this.#config.maxRequests;

@@ -50,8 +50,9 @@ export class Endpoint implements BalancerEndpoint {
     return this.configWeight * this.state.weightFactor;
   }
 
+  /** Requests in flight to this endpoint from the whole machine: this worker's exact count plus the others' last report. */
   get inFlight(): number {
-    return this.state.inFlight;
+    return this.state.inFlight + this.state.othersInFlight;
   }
 
   latencyCost(now: number): number {

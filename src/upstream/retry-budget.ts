@@ -12,12 +12,15 @@
  * default 3). Envoy takes the percentage of active plus pending requests; here of active ones only,
  * since queued requests send nothing.
  *
- * State scope: per worker for now. Since the limit is a share of this worker's requests in flight,
- * per-worker budgets add up to about the per-machine one, except that the floor `minConcurrent`
- * counts once per worker: per machine when workers arrive (issue 11), with the circuit breaker's
- * `active` it is a share of. Not per fleet: as in Envoy, each instance budgets its own retries.
+ * State scope: per machine. The caller passes the machine's requests in flight (the breaker's
+ * `machineActive`), and in a worker (`shared` given) the retries in flight of the other workers
+ * come from the supervisor's sums (reported by each worker as they change, late by one report: a
+ * burst of retries in several workers at the same instant may pass the budget by a few). So the
+ * floor `minConcurrent` counts once per machine, not once per worker. Not per fleet: as in Envoy,
+ * each instance budgets its own retries.
  */
 import type { RetryConfig } from '../config/types.ts';
+import { loadKey, type MachineLink } from './machine-link.ts';
 
 /** The budget's part of an upstream's retry config. */
 export type RetryBudgetConfig = Pick<RetryConfig, 'budgetPercent' | 'budgetMinConcurrent'>;
@@ -25,9 +28,13 @@ export type RetryBudgetConfig = Pick<RetryConfig, 'budgetPercent' | 'budgetMinCo
 export class RetryBudget {
   #config: RetryBudgetConfig;
   #retrying = 0;
+  /** The other workers' retries in flight at this upstream, as last reported (shared mode). */
+  othersRetrying = 0;
+  readonly #shared: { link: MachineLink; key: string } | undefined;
 
-  constructor(config: RetryBudgetConfig) {
+  constructor(config: RetryBudgetConfig, shared?: { link: MachineLink; upstream: string }) {
     this.#config = config;
+    this.#shared = shared === undefined ? undefined : { link: shared.link, key: loadKey.retrying(shared.upstream) };
   }
 
   /** Adopts a reloaded config; retries in flight keep their place. */
@@ -48,13 +55,15 @@ export class RetryBudget {
 
   /** Takes one place for a retrying request if the budget has one; false leaves everything as is. */
   tryAcquire(activeRequests: number): boolean {
-    if (this.#retrying >= this.limit(activeRequests)) return false;
+    if (this.#retrying + this.othersRetrying >= this.limit(activeRequests)) return false;
     this.#retrying++;
+    this.#shared?.link.inFlightChanged(this.#shared.key, this.#retrying);
     return true;
   }
 
   /** Gives back the place a `tryAcquire` took; once per successful `tryAcquire`. */
   release(): void {
     this.#retrying--;
+    this.#shared?.link.inFlightChanged(this.#shared.key, this.#retrying);
   }
 }

@@ -15,7 +15,7 @@ const A = 'http://127.0.0.1:1';
 const B = 'http://127.0.0.1:2';
 
 function gateway(u: UpstreamConfig): GatewayConfig {
-  return { listeners: [], routes: [], upstreams: new Map([[u.name, u]]), policies: new Map(), drainTimeout: 0 };
+  return { listeners: [], routes: [], upstreams: new Map([[u.name, u]]), policies: new Map(), drainTimeout: 0, workers: 1, workerMemoryLimit: 0 };
 }
 
 function config(raw: Partial<RawUpstream>, urls = [A]): UpstreamConfig {

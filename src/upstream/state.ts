@@ -19,6 +19,7 @@ import { connectionKey, endpointTls } from '../transport/upstream-tls.ts';
 import { HealthChecker } from '../health/active.ts';
 import { endpointState as endpointStateChannel } from '../observability/events.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
+import { loadKey, type MachineLink } from './machine-link.ts';
 import { PeakEwma } from './balancers/latency.ts';
 import { OutlierDetection, type OutlierRecord } from './outlier-detection.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -34,6 +35,14 @@ export class EndpointState implements OutlierRecord, Ramping {
    * it across workers with a `zone`).
    */
   inFlight = 0;
+  /**
+   * The other workers' requests in flight here, as the supervisor last summed them (0 in a lone
+   * process): balancers read `inFlight + othersInFlight`, the machine's load.
+   */
+  othersInFlight = 0;
+  /** Where this worker's count goes to be shared (a worker), and the key it goes under. */
+  link: MachineLink | undefined;
+  readonly linkKey: string;
   /**
    * Response-header latency estimate (peak EWMA). Per worker, and it may stay so: each worker's
    * samples estimate the same latency.
@@ -63,9 +72,23 @@ export class EndpointState implements OutlierRecord, Ramping {
   /** JSON of the health check config the checker runs, to tell whether a reload changed it. */
   checkerKey = '';
 
-  constructor(upstream: string, origin: string) {
+  constructor(upstream: string, origin: string, link?: MachineLink) {
     this.upstream = upstream;
     this.origin = origin;
+    this.link = link;
+    this.linkKey = loadKey.endpoint(upstream, origin);
+  }
+
+  /** A request (or connection, or datagram session) to this endpoint starts. */
+  begin(): void {
+    this.inFlight++;
+    if (this.link !== undefined) this.link.inFlightChanged(this.linkKey, this.inFlight);
+  }
+
+  /** It is over. */
+  end(): void {
+    this.inFlight--;
+    if (this.link !== undefined) this.link.inFlightChanged(this.linkKey, this.inFlight);
   }
 
   /** Whether traffic may go here (outside panic mode). */
@@ -94,12 +117,21 @@ export class UpstreamState {
   readonly #subscribers = new Set<() => void>();
   #closed = false;
 
-  constructor(config: UpstreamConfig, log: Logger) {
+  /** Health comes from elsewhere (the supervisor's checkers, through `setHealth`): start no checkers here. */
+  readonly #externalHealth: boolean;
+
+  /** A worker's line to the machine's counters (machine-link.ts); undefined in a lone process. */
+  readonly #link: MachineLink | undefined;
+
+  constructor(config: UpstreamConfig, log: Logger, externalHealth = false, link?: MachineLink) {
+    this.#externalHealth = externalHealth;
+    this.#link = link;
     this.name = config.name;
     this.config = config;
     this.#log = log;
-    this.breaker = new CircuitBreaker(config.circuitBreaker);
-    this.retryBudget = new RetryBudget(config.retries);
+    const shared = link === undefined ? undefined : { link, upstream: config.name };
+    this.breaker = new CircuitBreaker(config.circuitBreaker, shared);
+    this.retryBudget = new RetryBudget(config.retries, shared);
     this.#outliers = new OutlierDetection(config.outlier, this.endpoints, {
       ejected: (state, reason) => this.#onEjected(state, reason),
       returned: (state) => this.#onReturned(state),
@@ -135,7 +167,7 @@ export class UpstreamState {
       let state = this.endpoints.get(e.origin);
       const fresh = state === undefined;
       if (state === undefined) {
-        state = new EndpointState(this.name, e.origin);
+        state = new EndpointState(this.name, e.origin, this.#link);
         this.endpoints.set(e.origin, state);
         if (hc?.initialState === 'unhealthy') state.healthy = false;
         if (warm && state.usable) this.#slowStart.start(state);
@@ -145,7 +177,9 @@ export class UpstreamState {
       previous?.stop();
       state.checker = undefined;
       state.checkerKey = key;
-      if (hc) {
+      if (hc && this.#externalHealth) {
+        // The supervisor checks for the whole machine and sends the results (setHealth).
+      } else if (hc) {
         const s = state;
         // An endpoint that gains checks on reload keeps its current state until they decide.
         const initial = fresh ? hc : { ...hc, initialState: state.healthy ? ('healthy' as const) : ('unhealthy' as const) };
@@ -184,6 +218,12 @@ export class UpstreamState {
     this.#slowStart.stop();
     this.breaker.close();
     this.#subscribers.clear();
+  }
+
+  /** Health decided elsewhere (a worker hears it from the supervisor's checker); unknown endpoints are ignored. */
+  setHealth(origin: string, healthy: boolean, reason: string): void {
+    const state = this.endpoints.get(origin);
+    if (state !== undefined) this.#onHealth(state, healthy, reason);
   }
 
   #onHealth(state: EndpointState, healthy: boolean, reason: string): void {
@@ -243,10 +283,44 @@ export interface EndpointStateEvent {
 export class StateStore {
   readonly upstreams = new Map<string, UpstreamState>();
   readonly #log: Logger;
+  readonly #externalHealth: boolean;
   #warm = false;
 
-  constructor(log: Logger) {
+  /**
+   * `externalHealth`: this process runs no health checkers; `setHealth` brings their results (a
+   * worker, whose supervisor checks each endpoint once for the whole machine).
+   */
+  readonly #link: MachineLink | undefined;
+
+  constructor(log: Logger, opts: { externalHealth?: boolean; link?: MachineLink } = {}) {
     this.#log = log;
+    this.#externalHealth = opts.externalHealth ?? false;
+    this.#link = opts.link;
+    opts.link?.onOthers((key, n) => this.#others(key, n));
+  }
+
+  /** The other workers' count for a load key (machine-link.ts) changed. */
+  #others(key: string, n: number): void {
+    const [kind, upstream, origin] = key.split(' ');
+    const u = this.upstreams.get(upstream!);
+    if (u === undefined) return;
+    if (kind === 'e') {
+      const e = u.endpoints.get(origin!);
+      if (e !== undefined) e.othersInFlight = n;
+    } else if (kind === 'a') u.breaker.othersActive = n;
+    else if (kind === 'r') u.retryBudget.othersRetrying = n;
+  }
+
+  /** Sets an endpoint's active health from a checker elsewhere (the supervisor's). */
+  setHealth(upstream: string, origin: string, healthy: boolean, reason: string): void {
+    this.upstreams.get(upstream)?.setHealth(origin, healthy, reason);
+  }
+
+  /** Every endpoint's active health now, for a worker that starts (the supervisor sends it). */
+  health(): Array<{ upstream: string; endpoint: string; healthy: boolean }> {
+    const out: Array<{ upstream: string; endpoint: string; healthy: boolean }> = [];
+    for (const u of this.upstreams.values()) for (const e of u.endpoints.values()) out.push({ upstream: u.name, endpoint: e.origin, healthy: e.healthy });
+    return out;
   }
 
   /** Brings the states up to `config` (new upstreams, endpoints, checkers); nothing is removed yet. */
@@ -254,7 +328,7 @@ export class StateStore {
     for (const [name, u] of config.upstreams) {
       let state = this.upstreams.get(name);
       if (state === undefined) {
-        state = new UpstreamState(u, this.#log);
+        state = new UpstreamState(u, this.#log, this.#externalHealth, this.#link);
         this.upstreams.set(name, state);
       }
       state.apply(u, this.#warm);

@@ -1,0 +1,63 @@
+/**
+ * The messages between the supervisor and its workers, over node:cluster's IPC channel (JSON).
+ * Every message carries `sb` (its kind), so other users of the channel (the shared-state client,
+ * node's own cluster messages) are told apart.
+ */
+import type { LogLevel } from '../observability/logger.ts';
+
+/** Supervisor → worker. */
+export type ToWorker =
+  /** Start serving this config (the supervisor read and validated it). */
+  | {
+      sb: 'init';
+      text: string;
+      file: string;
+      accessLog: string;
+      logLevel: LogLevel;
+      /** TLS session ticket keys, base64 of 48 bytes, the same for every worker. */
+      ticketKeys: string;
+      /** Every endpoint's health as the supervisor's checkers see it now. */
+      health: HealthNews[];
+    }
+  /** Swap to this config (validated once by the supervisor); answer with `reloaded`. */
+  | { sb: 'reload'; seq: number; text: string; file: string }
+  /** An endpoint's health changed (the supervisor runs the machine's one checker per endpoint). */
+  | ({ sb: 'health' } & HealthNews)
+  /** Reopen log files (SIGUSR1, logrotate). */
+  | { sb: 'reopen' }
+  /** Stop accepting, finish in-flight work within the drain timeout, then exit 0; `linger`: leave idle keep-alive connections to their timeout. */
+  | { sb: 'drain'; linger: boolean }
+  /** Machine-wide load of the other workers (least-connections, retry budget). */
+  | { sb: 'load'; inFlight: Record<string, number> }
+  /** The circuit breaker's machine-wide slot authority answers an `acquire`. */
+  | { sb: 'slot'; id: number; grant: boolean };
+
+/** Worker → supervisor. */
+export type FromWorker =
+  /** The worker listens for messages: send it `init`. */
+  | { sb: 'hello' }
+  | { sb: 'ready'; addresses: Record<string, string> }
+  | { sb: 'failed'; message: string; code?: string }
+  | { sb: 'reloaded'; seq: number; ok: boolean; errors: string[] }
+  | { sb: 'rss'; rss: number }
+  /** A draining worker closed its listening sockets (the supervisor tells the world once all have). */
+  | { sb: 'stopped-accepting' }
+  /** This worker's own in flight per key (only keys that changed since the last report). */
+  | { sb: 'load'; inFlight: Record<string, number> }
+  /** Circuit breaker: take a slot of `upstream` (max in flight machine-wide), or wait in its queue. */
+  | { sb: 'acquire'; id: number; upstream: string; max: number; maxQueued: number }
+  /** Give a slot back (the request is over), or leave the queue (`id`: the client went away first). */
+  | { sb: 'release'; upstream: string }
+  | { sb: 'cancel'; id: number; upstream: string };
+
+export interface HealthNews {
+  upstream: string;
+  endpoint: string;
+  healthy: boolean;
+  reason: string;
+}
+
+/** Whether `m` is one of ours (and not node's or another channel user's). */
+export function isMessage<T extends { sb: string }>(m: unknown): m is T {
+  return typeof m === 'object' && m !== null && typeof (m as { sb?: unknown }).sb === 'string';
+}

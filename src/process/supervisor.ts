@@ -1,0 +1,378 @@
+/**
+ * The supervisor: with `workers` above 1, `switchboard start` runs this in the first process. It
+ * validates the config, forks the workers (node:cluster), watches them, and never serves traffic.
+ *
+ *   supervisor ── holds each listening socket (cluster hands every worker the same one)
+ *       │          runs the health checkers (one per endpoint for the machine), watches the config
+ *       │          file, owns the TLS ticket keys and the machine-wide counters (shared.ts)
+ *       ├── worker 1 ── Gateway (every listener)
+ *       └── worker N ── Gateway
+ *
+ * - A worker that dies is replaced at once; only its own connections are lost (the socket stays
+ *   open in the supervisor, so no connection is refused meanwhile).
+ * - Reload (SIGHUP, file change, `reload()`): the supervisor reads and validates the file once and
+ *   sends the same text to every worker; a bad config changes nothing.
+ * - Upgrade (SIGUSR2, `upgrade()`): a fresh set of workers starts from the code on disk (a new
+ *   Switchboard version), and once all of them serve, the old ones drain: the listening sockets
+ *   never close, so no connection is refused.
+ * - `workerMemoryLimit`: a worker whose RSS stays above it is replaced the same way (start a new
+ *   one, then drain it).
+ * - SIGUSR1 reopens log files in every worker (logrotate).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { extname, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FSWatcher } from 'chokidar';
+import { watchFile } from '../util/watch-file.ts';
+import type { Logger } from 'pino';
+import { formatConfigError, loadConfigText, type ConfigError } from '../config/load.ts';
+import type { GatewayConfig } from '../config/types.ts';
+import { ConfigLoadError, type ReloadResult } from '../gateway.ts';
+import { configReload, endpointState } from '../observability/events.ts';
+import { createLogger, type LogLevel } from '../observability/logger.ts';
+import type { EndpointStateEvent } from '../upstream/state.ts';
+import { StateStore } from '../upstream/state.ts';
+import { isMessage, type FromWorker, type ToWorker } from './messages.ts';
+import { SharedCounters } from './shared.ts';
+
+export interface SupervisorOptions {
+  /** The config file (YAML or JSON). */
+  config: string;
+  accessLog: string;
+  logLevel: LogLevel;
+  /** Reload when the config file changes. */
+  watch: boolean;
+  logger?: Logger;
+}
+
+/** One worker process as the supervisor tracks it. */
+interface WorkerRecord {
+  readonly worker: Worker;
+  /** 1-based, reused by a replacement, in the worker's log lines. */
+  readonly id: number;
+  state: 'starting' | 'serving' | 'draining';
+  /** Settles when the worker serves (or failed to start). */
+  readonly ready: Promise<void>;
+  rssHigh: number;
+}
+
+/** Time a draining worker gets past the drain timeout before it is killed. */
+const KILL_GRACE_MS = 5000;
+/** Consecutive reports over `workerMemoryLimit` before a worker is replaced (so a spike passes). */
+const RSS_STRIKES = 3;
+
+const ENTRY = fileURLToPath(new URL(`./worker-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+
+export class Supervisor {
+  readonly log: Logger;
+  readonly #file: string;
+  readonly #opts: SupervisorOptions;
+  /** TLS session ticket keys for every worker: per machine, for the supervisor's life. */
+  readonly #ticketKeys = randomBytes(48).toString('base64');
+  /** The machine's health checkers, and nothing else of the upstream state (workers keep the rest). */
+  readonly #states: StateStore;
+  readonly #shared = new SharedCounters();
+  readonly #workers = new Set<WorkerRecord>();
+  #text = '';
+  #config!: GatewayConfig;
+  #addresses: Record<string, string> = {};
+  #watcher: FSWatcher | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #seq = 0;
+  #stopping = false;
+  readonly #onHealth = (m: unknown): void => {
+    const e = m as EndpointStateEvent;
+    this.#broadcast({ sb: 'health', upstream: e.upstream, endpoint: e.endpoint, healthy: e.healthy, reason: e.reason });
+  };
+
+  private constructor(opts: SupervisorOptions) {
+    this.#opts = opts;
+    this.#file = resolvePath(opts.config);
+    this.log = opts.logger ?? createLogger(opts.logLevel);
+    this.#states = new StateStore(this.log);
+  }
+
+  /** Validates the config, starts every worker, resolves once all serve. Throws ConfigLoadError, or the first worker's start error. */
+  static async start(opts: SupervisorOptions): Promise<Supervisor> {
+    const sv = new Supervisor(opts);
+    const text = await readFile(sv.#file, 'utf8');
+    const result = loadConfigText(text, sv.#file);
+    if (!result.ok) throw new ConfigLoadError(result.errors);
+    sv.#text = text;
+    sv.#config = result.config;
+    // Every worker shares the socket the supervisor holds (SCHED_NONE) instead of the supervisor
+    // accepting and passing each connection on (docs/architecture.md, "Workers").
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ exec: ENTRY, args: [] });
+    endpointState.subscribe(sv.#onHealth);
+    sv.#states.apply(result.config);
+    const started = Array.from({ length: result.config.workers }, (_, i) => sv.#fork(i + 1));
+    try {
+      await Promise.all(started.map((r) => r.ready));
+    } catch (err) {
+      await sv.#shutdown();
+      throw err;
+    }
+    if (opts.watch) await sv.#watch();
+    sv.log.info({ listeners: sv.#addresses, workers: result.config.workers, pid: process.pid }, 'switchboard started');
+    return sv;
+  }
+
+  /** Every listener's address by name, as the workers bound them. */
+  addresses(): Record<string, string> {
+    return { ...this.#addresses };
+  }
+
+  /** The process ids of the workers serving now. */
+  workerPids(): number[] {
+    return [...this.#workers].filter((r) => r.state === 'serving').map((r) => r.worker.process.pid!);
+  }
+
+  #fork(id: number): WorkerRecord {
+    const worker = cluster.fork({ SWITCHBOARD_WORKER_ID: String(id) });
+    let settle!: { resolve: () => void; reject: (err: Error) => void };
+    const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    ready.catch(() => undefined);
+    const record: WorkerRecord = { worker, id, state: 'starting', ready, rssHigh: 0 };
+    this.#workers.add(record);
+    this.#shared.add(worker);
+    worker.on('message', (m: unknown) => {
+      if (!isMessage<FromWorker>(m)) return;
+      if (m.sb === 'hello') this.#init(worker);
+      else if (m.sb === 'ready') {
+        this.#addresses = m.addresses;
+        if (record.state === 'starting') record.state = 'serving';
+        settle.resolve();
+      } else if (m.sb === 'failed') {
+        settle.reject(Object.assign(new Error(m.message), { code: m.code }));
+      } else if (m.sb === 'rss') this.#checkMemory(record, m.rss);
+      else this.#shared.handle(record.worker, m);
+    });
+    worker.on('exit', (code, signal) => {
+      this.#workers.delete(record);
+      this.#shared.forget(worker);
+      settle.reject(new Error(`worker ${id} exited (${signal ?? `code ${code}`}) before it served`));
+      if (record.state === 'draining' || this.#stopping) return;
+      this.log.error({ worker: id, pid: worker.process.pid, code, signal }, 'worker died; starting a replacement');
+      if (record.state === 'serving') this.#replace(id);
+    });
+    return record;
+  }
+
+  /** The config, the ticket keys and the health a new worker starts with. */
+  #init(worker: Worker): void {
+    worker.send({
+      sb: 'init',
+      text: this.#text,
+      file: this.#file,
+      accessLog: this.#opts.accessLog,
+      logLevel: this.#opts.logLevel,
+      ticketKeys: this.#ticketKeys,
+      health: this.#states.health().map((h) => ({ ...h, reason: 'supervisor' })),
+    } satisfies ToWorker);
+  }
+
+  /** Starts a worker in the place of one that died; retried with a growing delay while it cannot start. */
+  #replace(id: number, delay = 0): void {
+    if (this.#stopping) return;
+    const r = this.#fork(id);
+    r.ready.catch((err: Error) => {
+      const next = Math.min(5000, Math.max(100, delay * 2));
+      this.log.error({ worker: id, err: err.message, retryInMs: next }, 'replacement worker failed to start');
+      setTimeout(() => this.#replace(id, next), next).unref();
+    });
+  }
+
+  #checkMemory(r: WorkerRecord, rss: number): void {
+    const limit = this.#config.workerMemoryLimit;
+    if (limit === 0 || r.state !== 'serving') return;
+    r.rssHigh = rss > limit ? r.rssHigh + 1 : 0;
+    if (r.rssHigh < RSS_STRIKES) return;
+    this.log.warn({ worker: r.id, pid: r.worker.process.pid, rss, limit }, 'worker over workerMemoryLimit: replacing it');
+    r.state = 'draining';
+    const fresh = this.#fork(r.id);
+    void fresh.ready.then(
+      () => this.#drain(r),
+      () => this.#drain(r),
+    );
+  }
+
+  /**
+   * Asks a worker to drain; kills it if it is not gone by the drain timeout (plus a grace).
+   * `linger` (others serve on: upgrade, replacement, fewer workers): idle keep-alive connections
+   * end at their keepAliveTimeout, so that no request meets a closing connection.
+   */
+  #drain(r: WorkerRecord, linger = true): Promise<void> {
+    r.state = 'draining';
+    if (r.worker.isDead()) return Promise.resolve();
+    const gone = new Promise<void>((resolve) => r.worker.once('exit', () => resolve()));
+    r.worker.send({ sb: 'drain', linger } satisfies ToWorker);
+    const kill = setTimeout(() => r.worker.process.kill('SIGKILL'), this.#config.drainTimeout + KILL_GRACE_MS);
+    return gone.finally(() => clearTimeout(kill));
+  }
+
+  #broadcast(m: ToWorker): void {
+    for (const r of this.#workers) if (r.state !== 'draining' && r.worker.isConnected()) r.worker.send(m);
+  }
+
+  /**
+   * Reads the config file, validates it once, and has every worker swap to it; the worker count
+   * follows `workers`. A bad config changes nothing (and is logged).
+   */
+  reload(): Promise<ReloadResult> {
+    const run = async (): Promise<ReloadResult> => {
+      if (this.#stopping) return { ok: false, errors: [] };
+      let text: string;
+      try {
+        text = await readFile(this.#file, 'utf8');
+      } catch (err) {
+        return this.#rejected([{ file: this.#file, path: '', expected: 'a readable config file', found: (err as Error).message, message: (err as Error).message }]);
+      }
+      const result = loadConfigText(text, this.#file);
+      if (!result.ok) return this.#rejected(result.errors);
+      const serving = [...this.#workers].filter((r) => r.state === 'serving');
+      const seq = ++this.#seq;
+      const answers = await Promise.all(serving.map((r) => this.#ask(r, { sb: 'reload', seq, text, file: this.#file })));
+      const failed = answers.find((a) => !a.ok);
+      if (failed !== undefined) {
+        this.log.error({ errors: failed.errors }, 'reload failed in a worker; the running config keeps serving');
+        configReload.publish({ ok: false, errors: failed.errors });
+        const e: ConfigError = {
+          file: this.#file,
+          path: 'listeners',
+          expected: 'listeners that can bind',
+          found: failed.errors.join('; '),
+          message: failed.errors.join('; '),
+        };
+        return { ok: false, errors: [e] };
+      }
+      this.#text = text;
+      this.#config = result.config;
+      this.#states.apply(result.config);
+      this.#states.prune(result.config);
+      await this.#resize(result.config.workers);
+      this.log.info({ workers: result.config.workers }, 'config reloaded');
+      configReload.publish({ ok: true });
+      return { ok: true, errors: [] };
+    };
+    const next = this.#queue.then(run, run);
+    this.#queue = next;
+    return next;
+  }
+
+  #rejected(errors: ConfigError[]): ReloadResult {
+    this.log.error({ errors: errors.map(formatConfigError) }, 'config rejected; the running config keeps serving');
+    configReload.publish({ ok: false, errors: errors.map(formatConfigError) });
+    return { ok: false, errors };
+  }
+
+  /** Sends `m` and waits for the worker's `reloaded` answer (a worker that exits meanwhile counts as done). */
+  #ask(r: WorkerRecord, m: ToWorker & { sb: 'reload' }): Promise<{ ok: boolean; errors: string[] }> {
+    return new Promise((resolve) => {
+      const onMessage = (a: unknown): void => {
+        if (!isMessage<FromWorker>(a) || a.sb !== 'reloaded' || a.seq !== m.seq) return;
+        done({ ok: a.ok, errors: a.errors });
+      };
+      const onExit = (): void => done({ ok: true, errors: [] });
+      const done = (answer: { ok: boolean; errors: string[] }): void => {
+        r.worker.off('message', onMessage);
+        r.worker.off('exit', onExit);
+        resolve(answer);
+      };
+      r.worker.on('message', onMessage);
+      r.worker.once('exit', onExit);
+      r.worker.send(m);
+    });
+  }
+
+  /** Starts or drains workers until `count` serve. */
+  async #resize(count: number): Promise<void> {
+    const serving = [...this.#workers].filter((r) => r.state !== 'draining').sort((a, b) => a.id - b.id);
+    if (serving.length > count) await Promise.all(serving.slice(count).map((r) => this.#drain(r)));
+    const ids = new Set(serving.map((r) => r.id));
+    const fresh: WorkerRecord[] = [];
+    for (let id = 1; fresh.length + serving.length < count; id++) if (!ids.has(id)) fresh.push(this.#fork(id));
+    await Promise.allSettled(fresh.map((r) => r.ready));
+  }
+
+  /**
+   * Replaces every worker with a fresh process started from the code on disk (a new Switchboard
+   * version): all new workers serve before any old one drains. If a new one cannot start, the new
+   * ones are stopped and the old ones keep serving.
+   */
+  upgrade(): Promise<boolean> {
+    const run = async (): Promise<boolean> => {
+      if (this.#stopping) return false;
+      const old = [...this.#workers].filter((r) => r.state === 'serving');
+      this.log.info({ workers: old.length }, 'upgrade: starting new workers');
+      const fresh = old.map((r) => this.#fork(r.id));
+      const settled = await Promise.allSettled(fresh.map((r) => r.ready));
+      const failure = settled.find((s) => s.status === 'rejected');
+      if (failure !== undefined) {
+        this.log.error({ err: (failure.reason as Error).message }, 'upgrade failed: the new workers could not start; the old ones keep serving');
+        await Promise.all(fresh.map((r) => this.#drain(r)));
+        return false;
+      }
+      await Promise.all(old.map((r) => this.#drain(r)));
+      this.log.info({ workers: fresh.length }, 'upgrade done');
+      return true;
+    };
+    const next = this.#queue.then(run, run);
+    this.#queue = next;
+    return next;
+  }
+
+  /** Every worker reopens its log files (SIGUSR1). */
+  reopenLogs(): void {
+    this.#broadcast({ sb: 'reopen' });
+  }
+
+  async #watch(): Promise<void> {
+    this.#watcher = await watchFile(this.#file, () => void this.reload());
+  }
+
+  /**
+   * Drains every worker (each finishes its in-flight requests within the drain timeout), then
+   * stops the checkers. Logs "draining" (with `signal`) once every worker has closed its listening
+   * sockets: from then on new connections are refused.
+   */
+  async stop(signal?: string): Promise<void> {
+    if (this.#stopping) return;
+    await this.#queue.catch(() => undefined);
+    await this.#shutdown(() => this.log.info({ signal }, 'draining'));
+    this.log.info('switchboard stopped');
+  }
+
+  async #shutdown(stoppedAccepting: () => void = () => undefined): Promise<void> {
+    this.#stopping = true;
+    await this.#watcher?.close();
+    endpointState.unsubscribe(this.#onHealth);
+    const records = [...this.#workers];
+    const acks = records.map((r) => this.#stoppedAccepting(r));
+    const drained = records.map((r) => this.#drain(r, false));
+    await Promise.all(acks);
+    stoppedAccepting();
+    await Promise.all(drained);
+    this.#states.close();
+  }
+
+  /** Resolves once `r` says it closed its listening sockets, or exited, or after a bound. */
+  #stoppedAccepting(r: WorkerRecord): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, 2000);
+      function done(): void {
+        clearTimeout(timer);
+        r.worker.off('message', onMessage);
+        r.worker.off('exit', done);
+        resolve();
+      }
+      const onMessage = (m: unknown): void => {
+        if (isMessage<FromWorker>(m) && m.sb === 'stopped-accepting') done();
+      };
+      r.worker.on('message', onMessage);
+      r.worker.once('exit', done);
+    });
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The worker's end of the machine-wide counters (upstream/machine-link.ts), over the IPC channel
+ * to the supervisor (process/shared.ts is the other end).
+ *
+ * In-flight counts are batched: a change marks its key, and one `load` message per turn of the
+ * event loop (setImmediate) carries the latest count of every marked key. A busy worker handles
+ * many requests per turn, so the message rate follows the loop's turns, not the request rate, and
+ * the other workers hear of a change well within a millisecond.
+ */
+import type { Logger } from 'pino';
+import type { MachineLink } from '../upstream/machine-link.ts';
+import type { FromWorker, ToWorker } from './messages.ts';
+
+export class WorkerLink implements MachineLink {
+  readonly #send: (m: FromWorker) => void;
+  readonly #dirty = new Map<string, number>();
+  #scheduled = false;
+  #nextId = 1;
+  readonly #answers = new Map<number, (granted: boolean) => void>();
+  #onOthers: ((key: string, others: number) => void) | undefined;
+  /** The worker's logger, once it has one: each `load` heard is logged at trace level (tests wait on it). */
+  log: Logger | undefined;
+
+  constructor(send: (m: FromWorker) => void) {
+    this.#send = send;
+  }
+
+  /** Feeds a message from the supervisor (the worker's message handler calls it for `load` and `slot`). */
+  handle(m: ToWorker): void {
+    if (m.sb === 'load') {
+      if (this.log?.isLevelEnabled('trace')) this.log.trace({ inFlight: m.inFlight }, 'machine load');
+      const fn = this.#onOthers;
+      if (fn !== undefined) for (const [key, n] of Object.entries(m.inFlight)) fn(key, n);
+    } else if (m.sb === 'slot') {
+      const answer = this.#answers.get(m.id);
+      this.#answers.delete(m.id);
+      answer?.(m.grant);
+    }
+  }
+
+  inFlightChanged(key: string, n: number): void {
+    this.#dirty.set(key, n);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const inFlight: Record<string, number> = {};
+    for (const [key, n] of this.#dirty) inFlight[key] = n;
+    this.#dirty.clear();
+    this.#send({ sb: 'load', inFlight });
+  };
+
+  acquire(upstream: string, max: number, maxQueued: number, answer: (granted: boolean) => void): number {
+    const id = this.#nextId++;
+    this.#answers.set(id, answer);
+    this.#send({ sb: 'acquire', id, upstream, max, maxQueued });
+    return id;
+  }
+
+  release(upstream: string): void {
+    this.#send({ sb: 'release', upstream });
+  }
+
+  cancel(upstream: string, id: number): void {
+    this.#answers.delete(id);
+    this.#send({ sb: 'cancel', id, upstream });
+  }
+
+  onOthers(fn: (key: string, others: number) => void): void {
+    this.#onOthers = fn;
+  }
+}

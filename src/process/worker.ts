@@ -1,0 +1,90 @@
+/**
+ * A worker process (forked by the supervisor through node:cluster): one Gateway serving every
+ * listener, configured and steered by the supervisor's messages (messages.ts). It takes no signal
+ * of its own: a terminal's Ctrl-C or a SIGHUP reaches the whole process group, and the supervisor
+ * alone decides (a worker that acted on them too would drain twice or reload unvalidated). When the
+ * supervisor goes away (its IPC channel closes) the worker drains and exits: no orphan keeps a port.
+ */
+import { Gateway } from '../gateway.ts';
+import { createLogger } from '../observability/logger.ts';
+import { isMessage, type FromWorker, type ToWorker } from './messages.ts';
+import { WorkerLink } from './worker-link.ts';
+
+/** How often a worker reports its memory, for `workerMemoryLimit`. */
+const RSS_EVERY_MS = 2000;
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send!(m);
+}
+
+export function runWorker(): void {
+  const id = Number(process.env.SWITCHBOARD_WORKER_ID ?? 0);
+  let gw: Gateway | undefined;
+  const link = new WorkerLink(send);
+  let draining = false;
+  const ignore = (): void => undefined;
+  // Signals are the supervisor's. A SIGUSR1 listener also keeps node from opening its inspector.
+  for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, ignore);
+
+  const drain = (linger: boolean): void => {
+    if (draining) return;
+    draining = true;
+    const stopped = gw?.stop({ lingerIdle: linger, onStoppedAccepting: () => send({ sb: 'stopped-accepting' }) });
+    if (stopped === undefined) send({ sb: 'stopped-accepting' });
+    void (stopped ?? Promise.resolve()).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => drain(false));
+  process.on('disconnect', () => drain(false));
+
+  process.on('message', (m: unknown) => {
+    if (!isMessage<ToWorker>(m)) return;
+    switch (m.sb) {
+      case 'init': {
+        const logger = createLogger(m.logLevel).child({ worker: id, pid: process.pid });
+        link.log = logger;
+        Gateway.start({
+          config: m.file,
+          configText: { text: m.text, file: m.file },
+          accessLog: m.accessLog,
+          logger,
+          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link },
+        }).then(
+          (started) => {
+            gw = started;
+            for (const h of m.health) started.setHealth(h.upstream, h.endpoint, h.healthy, h.reason);
+            if (draining) return void started.stop().finally(() => process.exit(0));
+            send({ sb: 'ready', addresses: started.addresses() });
+            setInterval(() => send({ sb: 'rss', rss: process.memoryUsage.rss() }), RSS_EVERY_MS).unref();
+          },
+          (err: NodeJS.ErrnoException) => {
+            draining = true;
+            const failed: FromWorker = { sb: 'failed', message: err.message, code: err.code };
+            if (process.connected) process.send!(failed, () => process.exit(1));
+            else process.exit(1);
+          },
+        );
+        return;
+      }
+      case 'reload':
+        if (gw === undefined) return send({ sb: 'reloaded', seq: m.seq, ok: false, errors: ['worker not started'] });
+        void gw.reloadText(m.text, m.file).then((r) => send({ sb: 'reloaded', seq: m.seq, ok: r.ok, errors: r.errors.map((e) => e.message) }));
+        return;
+      case 'health':
+        gw?.setHealth(m.upstream, m.endpoint, m.healthy, m.reason);
+        return;
+      case 'reopen':
+        void gw?.reopenLogs();
+        return;
+      case 'drain':
+        drain(m.linger);
+        return;
+      case 'load':
+      case 'slot':
+        link.handle(m);
+        return;
+    }
+  });
+  // Messages that arrive before a listener exists are lost (loading the modules takes a while):
+  // the supervisor sends `init` once the worker says it listens.
+  send({ sb: 'hello' });
+}

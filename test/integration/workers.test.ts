@@ -1,0 +1,206 @@
+/**
+ * Workers (issue 11): `switchboard start` with `workers: 2` runs a supervisor and two worker
+ * processes. Real processes, real signals, a steady load of real requests.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { Instance } from './helpers/instance.ts';
+import { startOrigin, type Origin } from './helpers/origin.ts';
+import { named } from './helpers/traffic.ts';
+import { SteadyLoad } from './helpers/steady-load.ts';
+import { guard } from './helpers/guard.ts';
+import { MAIN, NODE, ROOT } from './helpers/paths.ts';
+
+const dir = await mkdtemp(join(tmpdir(), 'switchboard-workers-'));
+const instances: Instance[] = [];
+const origins: Origin[] = [];
+after(async () => {
+  for (const i of instances) i.kill();
+  await Promise.all(origins.map((o) => o.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+function config(upstreamUrl: string, extra = ''): string {
+  return `workers: 2
+drainTimeout: 10s
+listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+upstreams:
+  app: { endpoints: [{ url: "${upstreamUrl}" }] }
+routes:
+  all: { match: { path: / }, upstream: app }
+${extra}`;
+}
+
+async function start(name: string, text: string, args: { global?: string[]; start?: string[] } = {}): Promise<{ inst: Instance; file: string }> {
+  const file = join(dir, `${name}.yaml`);
+  await writeFile(file, text);
+  const inst = await Instance.start(file, args);
+  instances.push(inst);
+  return { inst, file };
+}
+
+async function origin(name: string): Promise<Origin> {
+  const o = await startOrigin(name, named(name));
+  origins.push(o);
+  return o;
+}
+
+test('two workers start under one supervisor; a SIGKILLed worker loses only its own requests and is replaced at once', async () => {
+  const a = await origin('A');
+  const { inst } = await start('crash', config(a.url));
+  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 2, 10_000, 0);
+  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 1, 10_000, 0);
+  const before = inst.workerPids();
+  assert.equal(before.length, 2, `two workers: ${JSON.stringify(before)}`);
+
+  const load = new SteadyLoad(inst.url('web'), { keepAlive: 2, fresh: 2 });
+  try {
+    await load.more(200);
+    const victim = before[0]!;
+    const killedAt = performance.now();
+    process.kill(victim, 'SIGKILL');
+    const replaced = await inst.next((l) => l.msg === 'switchboard started' && l.worker !== undefined && !before.includes(l.pid!));
+    const replacedAt = performance.now();
+    await load.more(300);
+    await load.stop();
+    const after = inst.workerPids();
+    assert.equal(after.length, 2, `two workers again: ${JSON.stringify(after)}`);
+    assert.ok(!after.includes(victim) && after.includes(replaced.pid!), 'the dead worker was replaced');
+    // Only requests in flight on the dead worker's connections may fail: at most one per loop,
+    // and none that started after it was gone.
+    const failed = load.failures();
+    assert.ok(failed.length <= 4, `at most the 4 loops' in-flight requests failed: ${JSON.stringify(failed)}`);
+    for (const f of failed)
+      assert.ok(f.startedAt <= killedAt + 50 || f.startedAt < replacedAt, `failed request started after the kill was handled: ${JSON.stringify(f)}`);
+    const late = load.outcomes.filter((o) => o.startedAt > replacedAt);
+    assert.ok(late.length >= 300 && late.every((o) => o.ok), 'every request after the replacement succeeded');
+  } finally {
+    await load.stop();
+  }
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+});
+
+test('reload (SIGHUP) and upgrade (SIGUSR2) under a steady load of keep-alive and new connections: every request answered', async () => {
+  const a = await origin('A');
+  const b = await origin('B');
+  const { inst, file } = await start('reload', config(a.url));
+  const load = new SteadyLoad(inst.url('web'), { keepAlive: 4, fresh: 4 });
+  try {
+    await load.more(200);
+    // Reload to origin B: validated once by the supervisor, swapped in by both workers.
+    await writeFile(file, config(b.url));
+    inst.signal('SIGHUP');
+    await inst.next((l) => l.msg === 'config reloaded' && l.worker === undefined);
+    const reloadedAt = performance.now();
+    await load.more(300);
+    // Upgrade: new workers from the code on disk, then the old ones drain.
+    const old = inst.workerPids();
+    inst.signal('SIGUSR2');
+    await inst.next((l) => l.msg === 'upgrade done', 30_000);
+    const fresh = inst.workerPids();
+    assert.equal(fresh.length, 2);
+    assert.ok(
+      fresh.every((p) => !old.includes(p)),
+      `new worker processes: ${JSON.stringify({ old, fresh })}`,
+    );
+    await load.more(300);
+    await load.stop();
+    assert.deepEqual(load.failures(), [], 'no request failed');
+    const afterReload = load.outcomes.filter((o) => o.startedAt > reloadedAt);
+    assert.ok(afterReload.length > 0 && afterReload.every((o) => o.origin === 'B'), 'after the reload, B answers');
+    // The old workers drained and exited.
+    for (const pid of old) await inst.next((l) => l.msg === 'switchboard stopped' && l.pid === pid, 20_000, 0);
+  } finally {
+    await load.stop();
+  }
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+});
+
+test('a bad config on SIGHUP is refused by the supervisor; the workers keep serving the old one', async () => {
+  const a = await origin('A');
+  const { inst, file } = await start('bad', config(a.url));
+  await writeFile(file, config(a.url).replace('upstream: app', 'upstream: nope'));
+  inst.signal('SIGHUP');
+  const rejected = await inst.next((l) => l.msg === 'config rejected; the running config keeps serving');
+  assert.match(JSON.stringify(rejected.errors), /routes\.all\.upstream/);
+  assert.equal(rejected.worker, undefined, 'the supervisor validated it');
+  const res = await fetch(inst.url('web'));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-origin'), 'A');
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+});
+
+test('a second switchboard start on the same address exits with a clear error; the first keeps serving', async () => {
+  const a = await origin('A');
+  const { inst } = await start('first', config(a.url));
+  const port = new URL(inst.url('web')).port;
+  const second = join(dir, 'second.yaml');
+  await writeFile(second, config(a.url).replace('127.0.0.1:0', `127.0.0.1:${port}`));
+  for (const workers of ['2', '1']) {
+    await writeFile(second, config(a.url).replace('127.0.0.1:0', `127.0.0.1:${port}`).replace('workers: 2', `workers: ${workers}`));
+    const run = spawn(NODE, [MAIN, 'start', '-c', second, '--access-log', 'off'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stderr = '';
+    run.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await guard(new Promise<number | null>((resolve) => run.once('exit', (c) => resolve(c))), 'the second instance to exit', 20_000).finally(() => {
+      try {
+        process.kill(-run.pid!, 'SIGKILL');
+      } catch {
+        // exited with its workers
+      }
+    });
+    assert.equal(code, 1, `workers: ${workers}`);
+    assert.match(stderr, new RegExp(`listener web: 127\\.0\\.0\\.1:${port} is already in use .*reusePort: true`));
+  }
+  const res = await fetch(inst.url('web'));
+  assert.equal(res.status, 200);
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+});
+
+test('every worker writes whole lines to one access log; SIGUSR1 reopens it after logrotate moved it', async () => {
+  const a = await origin('A');
+  const log = join(dir, 'access.log');
+  const { inst } = await start('logs', config(a.url), { start: ['--access-log', log] });
+  const first = new SteadyLoad(inst.url('web'), { keepAlive: 0, fresh: 4, limit: 400 });
+  await first.more(400);
+  await first.stop();
+  assert.deepEqual(first.failures(), []);
+  await rename(log, `${log}.1`);
+  const reopenFrom = inst.lines.length;
+  inst.signal('SIGUSR1');
+  await inst.next((l) => l.msg === 'reopening log files', 5000, reopenFrom);
+  // The workers reopen on the supervisor's message: requests from now may still land in the old
+  // file until each worker has it; wait until the new file gets lines.
+  const second = new SteadyLoad(inst.url('web'), { keepAlive: 0, fresh: 2, limit: 10_000 });
+  try {
+    await guard(
+      (async () => {
+        for (;;) {
+          await second.more(20);
+          const text = await readFile(log, 'utf8').catch(() => '');
+          if (text.split('\n').filter(Boolean).length >= 20) return;
+        }
+      })(),
+      'lines in the reopened access.log',
+      15_000,
+    );
+  } finally {
+    await second.stop();
+  }
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+  // Both files: every line is one whole JSON object, and the requests of both workers are there.
+  const old = (await readFile(`${log}.1`, 'utf8')).split('\n').filter(Boolean);
+  const fresh = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+  assert.ok(old.length >= 400, `old file: ${old.length} lines`);
+  for (const line of [...old, ...fresh]) assert.doesNotThrow(() => JSON.parse(line), `a whole line: ${line.slice(0, 80)}`);
+  assert.equal(old.length + fresh.length, first.outcomes.length + second.outcomes.length, 'one line per request');
+});
