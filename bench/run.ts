@@ -1,6 +1,6 @@
 // Switchboard benchmark: `npm run bench` (node bench/run.ts). Not part of the tests.
 //
-// Suites (BENCH_SUITES=peers,policies,https,algorithms,slow,tcp, default all), run in this order:
+// Suites (BENCH_SUITES=peers,policies,https,algorithms,slow,tcp,memory, default all; or as arguments), run in this order:
 //   peers         req/s, p50/p99 latency, RSS and CPU, measured interleaved in rounds, of:
 //                   direct        one origin, no proxy
 //                   switchboard   our gateway (bench/switchboard-child.ts), access log on
@@ -16,6 +16,7 @@
 //   slow          p50/p99 of round-robin vs least-response-time (...) when one origin adds a delay
 //   tcp           layer 4 (`protocol: tcp` listener): bulk MiB/s (1 GiB) and new connections/s with p99,
 //                 Switchboard vs direct and HAProxy `mode tcp`, as ratios
+//   memory        RSS of an idle process and per idle keep-alive connection (10,000), Switchboard vs bare node:http
 // See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, ...).
 //
 // Layout: this file picks the suites, runs them, writes the results file and cleans up; each suite
@@ -40,13 +41,15 @@ import { httpsSuite } from './suites/https.ts';
 import { peersSuite } from './suites/peers.ts';
 import { policiesSuite } from './suites/policies.ts';
 import { slowSuite } from './suites/slow.ts';
+import { memorySuite } from './suites/memory.ts';
 import { tcpSuite } from './suites/tcp.ts';
 
 /** Every suite, in the order they run (whatever the order of BENCH_SUITES) and their reports appear in the results file. */
-const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite];
+const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite, memorySuite];
 
 const ALL_SUITES = SUITES.map((s) => s.name);
-const SELECTED = envList('BENCH_SUITES', ALL_SUITES);
+// `npm run bench -- memory peers` is the same as BENCH_SUITES=memory,peers.
+const SELECTED = process.argv.length > 2 ? process.argv.slice(2) : envList('BENCH_SUITES', ALL_SUITES);
 for (const s of SELECTED) {
   if (!ALL_SUITES.includes(s)) {
     throw new Error(`BENCH_SUITES: unknown suite ${JSON.stringify(s)} (known: ${ALL_SUITES.join(', ')})`);

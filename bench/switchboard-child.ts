@@ -8,6 +8,7 @@
 //    "weights":[3,1,1],                      optional, one per origin (default: no weight, i.e. 1)
 //    "policies":{"stamp":{"type":"headers",...}},   optional, the config's `policies` map
 //    "routePolicies":["stamp",...],          optional, the route's `policies` list (names of `policies`)
+//    "listener":{"keepAliveTimeout":"10m"},  optional, keys merged into the listener's config (the memory suite's long keep-alive)
 //    "passThroughType":"bench-pass-through"} optional: registers (registerPolicyType) a policy type of
 //                                            that name, no keys, whose filter has only
 //                                            `onResponseBody: () => undefined`, bodyUnchanged (every chunk passed on; Content-Length kept)
@@ -26,6 +27,7 @@ const args = JSON.parse(raw.startsWith('@') ? fs.readFileSync(raw.slice(1), 'utf
   policies?: Record<string, { type: string } & Record<string, unknown>>;
   routePolicies?: string[];
   passThroughType?: string;
+  listener?: Record<string, unknown>;
 };
 const origins = args.origins ?? [];
 if (origins.length === 0) {
@@ -55,7 +57,7 @@ if (args.passThroughType !== undefined) {
 const route: Record<string, unknown> = { match: { path: '/' }, upstream: 'origins' };
 if (args.routePolicies !== undefined) route.policies = args.routePolicies;
 const config: Record<string, unknown> = {
-  listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+  listeners: { web: { ...args.listener, address: '127.0.0.1:0', protocol: 'http' } },
   routes: { all: route },
   upstreams: { origins: upstream },
 };

@@ -60,6 +60,11 @@ export const SUBJECT_FILTER = (process.env.BENCH_SUBJECTS ?? '')
   .filter(Boolean);
 export const LOADGEN_PREF = (process.env.BENCH_LOADGEN ?? 'auto').trim();
 export const KEEP_TMP = process.env.BENCH_KEEP_TMP === '1';
+/**
+ * BENCH_SWITCHBOARD_NODE_FLAGS: Node flags every Switchboard child of every suite runs with (e.g.
+ * `--max-semi-space-size=2`), to measure what a flag a supervisor could give its workers costs or saves.
+ */
+export const SWITCHBOARD_NODE_FLAGS = (process.env.BENCH_SWITCHBOARD_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 /** When set, every Switchboard child runs with `--cpu-prof` and writes its profile into this directory. */
 export const CPU_PROF_DIR = (process.env.BENCH_CPU_PROF ?? '').trim() ? path.resolve(process.env.BENCH_CPU_PROF as string) : '';
 

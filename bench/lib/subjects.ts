@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BenchCerts } from '../tls.ts';
-import { CPU_PROF_DIR, NODE, REPO_DIR } from './env.ts';
+import { CPU_PROF_DIR, NODE, REPO_DIR, SWITCHBOARD_NODE_FLAGS } from './env.ts';
 import type { LoadGen, RunOptions } from './loadgen.ts';
 import { freePort, httpGet, waitReady } from './probes.ts';
 import { shuttingDown, spawnNodeChild, spawnToLog, stopProcess, tail, tmpDir, track } from './processes.ts';
@@ -114,9 +114,10 @@ const MAX_INLINE_ARG = 32 * 1024;
 /** How long to wait for a Switchboard process to exit cleanly (longer with BENCH_CPU_PROF: it writes its profile). */
 export const SWITCHBOARD_GRACE_MS = CPU_PROF_DIR ? 30_000 : undefined;
 
-/** Node flags that make a Switchboard child write a CPU profile named after `name` (BENCH_CPU_PROF), or none. */
-function cpuProfArgv(name: string): string[] {
-  return CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.${process.pid}.cpuprofile`] : [];
+/** Node flags of a Switchboard child: BENCH_SWITCHBOARD_NODE_FLAGS, and a CPU profile named after `name` (BENCH_CPU_PROF). */
+function switchboardArgv(name: string): string[] {
+  const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.${process.pid}.cpuprofile`] : [];
+  return [...SWITCHBOARD_NODE_FLAGS, ...prof];
 }
 
 /** A Switchboard child (bench/switchboard-child.ts) over `origins`, ready to serve. */
@@ -138,7 +139,7 @@ export async function startSwitchboard(name: string, origins: Origin[], o: Switc
     fs.writeFileSync(file, arg);
     argv = `@${file}`;
   }
-  const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [argv], name, 15_000, cpuProfArgv(name));
+  const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [argv], name, 15_000, switchboardArgv(name));
   const url = `http://127.0.0.1:${port}/`;
   await waitReady(url, cp, logFile).catch(async (err: unknown) => {
     await stopProcess(cp);
@@ -157,7 +158,7 @@ export function spawnSwitchboardCli(name: string, config: string, accessLog: str
   fs.writeFileSync(conf, config);
   const logFile = path.join(tmpDir, `${name}.log`);
   const cli = path.join(REPO_DIR, 'src', 'cli', 'main.ts');
-  const args = [...cpuProfArgv(name), cli, '--log-level', 'warn', 'start', '-c', conf, '--access-log', accessLog, '--no-watch'];
+  const args = [...switchboardArgv(name), cli, '--log-level', 'warn', 'start', '-c', conf, '--access-log', accessLog, '--no-watch'];
   const cp = spawnToLog(NODE, args, logFile, { ...process.env, NODE_ENV: 'production' });
   return { cp, conf, logFile };
 }

@@ -1,9 +1,18 @@
 /**
  * Connection caps for a listener (EDGE-CASES 27): at most `max` open connections in all, and at
  * most `perClient` from one client address, so that one greedy client (or thousands of idle
- * sockets) cannot starve the others. Counted per connection, never per request.
+ * sockets) cannot starve the others. Counted per connection, never per request. The counts are
+ * per listener and per worker process: each worker caps its own connections.
  */
 import type { Socket } from 'node:net';
+
+/**
+ * On an admitted socket: the client address it is counted under per client, or null when it is
+ * counted in the total only. A property rather than a closure per connection: an idle keep-alive
+ * connection should cost as little as possible (bench/suites/memory.ts).
+ */
+const kClient = Symbol('switchboard.admittedClient');
+type Admitted = Socket & { [kClient]?: string | null };
 
 export class ConnectionLimits {
   #max: number;
@@ -12,10 +21,16 @@ export class ConnectionLimits {
   readonly #byClient = new Map<string, number>();
   /** Resolved when no admitted connection is open any more (a draining worker waits for it). */
   #idle: Array<() => void> = [];
+  /** The one 'close' listener of every socket this instance admitted (`this` is the socket). */
+  readonly #onClose: (this: Admitted) => void;
 
   constructor(max: number, perClient: number) {
     this.#max = max;
     this.#perClient = perClient;
+    const limits = this;
+    this.#onClose = function (this: Admitted): void {
+      limits.#release(this[kClient] ?? null);
+    };
   }
 
   /** New limits (reload); connections already open stay. */
@@ -41,25 +56,31 @@ export class ConnectionLimits {
    */
   admit(socket: Socket): boolean {
     if (this.#max > 0 && this.#open >= this.#max) return false;
-    const client = socket.remoteAddress ?? '';
+    let client: string | null = null;
     if (this.#perClient > 0) {
+      client = socket.remoteAddress ?? '';
       const n = this.#byClient.get(client) ?? 0;
       if (n >= this.#perClient) return false;
       this.#byClient.set(client, n + 1);
     }
     this.#open++;
-    socket.once('close', () => {
-      this.#open--;
-      if (this.#open === 0 && this.#idle.length > 0) {
-        const waiting = this.#idle;
-        this.#idle = [];
-        for (const resolve of waiting) resolve();
-      }
-      const n = this.#byClient.get(client);
-      if (n === undefined) return;
-      if (n <= 1) this.#byClient.delete(client);
-      else this.#byClient.set(client, n - 1);
-    });
+    if (client !== null) (socket as Admitted)[kClient] = client;
+    // 'close' is emitted once: `on` spares the wrapper `once` would add per connection.
+    socket.on('close', this.#onClose);
     return true;
+  }
+
+  #release(client: string | null): void {
+    this.#open--;
+    if (this.#open === 0 && this.#idle.length > 0) {
+      const waiting = this.#idle;
+      this.#idle = [];
+      for (const resolve of waiting) resolve();
+    }
+    if (client === null) return;
+    const n = this.#byClient.get(client);
+    if (n === undefined) return;
+    if (n <= 1) this.#byClient.delete(client);
+    else this.#byClient.set(client, n - 1);
   }
 }
