@@ -275,10 +275,30 @@ export interface PolicyConfig {
   config: unknown;
 }
 
+/** Where shared state lives (src/state/): `memory` per machine, `redis` per fleet. */
+export interface StateConfig {
+  backend: 'memory' | 'redis';
+  /** Always resolved (defaults applied); used when `backend` is `redis`. */
+  redis: RedisStateConfig;
+}
+
+export interface RedisStateConfig {
+  /** `redis://` or `rediss://` (checked when the backend is redis); may hold credentials: never log it as is. */
+  url: string;
+  /** Prepended to every key. */
+  prefix: string;
+  /** ms to open a connection. */
+  connectTimeout: number;
+  /** ms an operation may wait for its answer. */
+  commandTimeout: number;
+}
+
 export interface GatewayConfig {
   listeners: ListenerConfig[];
   routes: RouteConfig[];
   upstreams: Map<string, UpstreamConfig>;
   policies: Map<string, PolicyConfig>;
   drainTimeout: number;
+  /** Always set by `resolve`; a config built by hand (tests) may leave it out, which means the memory backend. */
+  state?: StateConfig;
 }
