@@ -80,16 +80,16 @@ export class RemoteState implements SharedState {
     });
   }
 
-  increment(key: string, delta: number, ttlMs: number): Promise<number> {
+  async increment(key: string, delta: number, ttlMs: number): Promise<number> {
     check.increment(delta, ttlMs);
     return this.#call('increment', [key, delta, ttlMs]);
   }
 
-  get(key: string): Promise<number> {
+  async get(key: string): Promise<number> {
     return this.#call('get', [key]);
   }
 
-  take(key: string, tokens: number, capacity: number, refillPerSecond: number): Promise<TakeResult> {
+  async take(key: string, tokens: number, capacity: number, refillPerSecond: number): Promise<TakeResult> {
     check.take(tokens, capacity, refillPerSecond);
     return this.#call('take', [key, tokens, capacity, refillPerSecond]);
   }
@@ -103,20 +103,20 @@ export class RemoteState implements SharedState {
     await this.#call('release', [key, lease]);
   }
 
-  setAdd(key: string, member: string, ttlMs: number): Promise<boolean> {
+  async setAdd(key: string, member: string, ttlMs: number): Promise<boolean> {
     check.ttl(ttlMs);
     return this.#call('setAdd', [key, member, ttlMs]);
   }
 
-  setRemove(key: string, member: string): Promise<boolean> {
+  async setRemove(key: string, member: string): Promise<boolean> {
     return this.#call('setRemove', [key, member]);
   }
 
-  setHas(key: string, member: string): Promise<boolean> {
+  async setHas(key: string, member: string): Promise<boolean> {
     return this.#call('setHas', [key, member]);
   }
 
-  setSize(key: string): Promise<number> {
+  async setSize(key: string): Promise<number> {
     return this.#call('setSize', [key]);
   }
 
@@ -125,11 +125,11 @@ export class RemoteState implements SharedState {
     await this.#call('put', [key, value, ttlMs]);
   }
 
-  read(key: string): Promise<JsonValue | undefined> {
+  async read(key: string): Promise<JsonValue | undefined> {
     return this.#call<JsonValue | undefined>('read', [key]);
   }
 
-  delete(key: string): Promise<boolean> {
+  async delete(key: string): Promise<boolean> {
     return this.#call('delete', [key]);
   }
 
