@@ -8,6 +8,7 @@ import { jsonSchema } from '../config/schema.ts';
 import { demo } from './demo.ts';
 import { runUntilSignal } from './signals.ts';
 import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
+import { registerStateCommand } from './state-command.ts';
 import type { LogLevel } from '../observability/logger.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -98,5 +99,7 @@ program
   .action(async (opts: SimulateOptions) => {
     process.exit(await simulateCommand(opts));
   });
+
+registerStateCommand(program);
 
 await program.parseAsync(process.argv);

@@ -14,7 +14,6 @@ import type { StateConfig } from '../config/types.ts';
 import { defaults } from '../config/defaults.ts';
 import { parseDuration } from '../util/units.ts';
 import { MemoryState } from './memory-state.ts';
-import { RedisState, redactUrl } from './redis-state.ts';
 import { RemoteState } from './remote-state.ts';
 import type { StateChannel } from './state-channel.ts';
 import { StateGuard } from './state-guard.ts';
@@ -43,6 +42,8 @@ export async function createSharedState(config: StateConfig | undefined, options
   const { log, channel } = options;
   const c = config ?? DEFAULT;
   if (c.backend === 'redis') {
+    // Loaded only for this backend: a memory-backed process never loads the Redis client.
+    const { RedisState, redactUrl } = await import('./redis-state.ts');
     const redis = new RedisState(c.redis);
     const guard = new StateGuard(redis, { backend: 'redis', target: redactUrl(c.redis.url), log });
     try {
