@@ -9,6 +9,7 @@ import { demo } from './demo.ts';
 import { runSupervisorUntilSignal, runUntilSignal } from './signals.ts';
 import { Supervisor } from '../process/supervisor.ts';
 import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
+import { registerStateCommand } from './state-command.ts';
 import type { LogLevel } from '../observability/logger.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -102,5 +103,7 @@ program
   .action(async (opts: SimulateOptions) => {
     process.exit(await simulateCommand(opts));
   });
+
+registerStateCommand(program);
 
 await program.parseAsync(process.argv);

@@ -96,4 +96,8 @@ export const defaults = {
   endpoint: {
     weight: 1,
   },
+  state: {
+    backend: 'memory',
+    redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: '2s', commandTimeout: '500ms' },
+  },
 } as const;

@@ -4,7 +4,7 @@
  * carry the key path so the loader can point at file:line:column.
  *
  * Each section resolves in its own file: `resolve-listener.ts`, `resolve-upstream.ts`,
- * `resolve-route.ts`, `resolve-policies.ts`. A check across sections lives with the key that refers to the other section.
+ * `resolve-route.ts`, `resolve-policies.ts`, `resolve-state.ts`. A check across sections lives with the key that refers to the other section.
  * This file calls them in order and assembles the result.
  */
 import { availableParallelism } from 'node:os';
@@ -15,6 +15,7 @@ import { listenerUpstreamProblems, resolveListeners } from './resolve-listener.t
 import { resolveRoutes } from './resolve-route.ts';
 import { endpointSchemeProblems, resolveUpstreams } from './resolve-upstream.ts';
 import { policyReferenceProblems, resolvePolicies, shorthandPolicies } from './resolve-policies.ts';
+import { resolveState } from './resolve-state.ts';
 import type { RawConfig } from './schema.ts';
 import type { GatewayConfig } from './types.ts';
 
@@ -45,6 +46,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
   const policies = resolvePolicies(raw, baseDir, env, problems);
   policyReferenceProblems(raw, listeners, routes, problems);
   shorthandPolicies(listeners, policies);
+  const state = resolveState(raw, problems);
 
   const config: GatewayConfig = {
     listeners,
@@ -54,6 +56,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
     drainTimeout: parseDuration(raw.drainTimeout ?? defaults.drainTimeout),
     workers: resolveWorkers(raw.workers ?? defaults.workers),
     workerMemoryLimit: parseSize(raw.workerMemoryLimit ?? defaults.workerMemoryLimit),
+    state,
   };
   return { config: problems.length ? undefined : config, problems };
 }

@@ -277,6 +277,24 @@ export interface PolicyConfig {
   config: unknown;
 }
 
+/** Where shared state lives (src/state/): `memory` per machine, `redis` per fleet. */
+export interface StateConfig {
+  backend: 'memory' | 'redis';
+  /** Always resolved (defaults applied); used when `backend` is `redis`. */
+  redis: RedisStateConfig;
+}
+
+export interface RedisStateConfig {
+  /** `redis://` or `rediss://` (checked when the backend is redis); may hold credentials: never log it as is. */
+  url: string;
+  /** Prepended to every key. */
+  prefix: string;
+  /** ms to open a connection. */
+  connectTimeout: number;
+  /** ms an operation may wait for its answer. */
+  commandTimeout: number;
+}
+
 export interface GatewayConfig {
   listeners: ListenerConfig[];
   routes: RouteConfig[];
@@ -287,4 +305,6 @@ export interface GatewayConfig {
   workers: number;
   /** Bytes of RSS past which a worker is drained and replaced; 0 = no limit. */
   workerMemoryLimit: number;
+  /** Where shared state lives (state/): memory (the machine, through the supervisor) or redis (the fleet). */
+  state: StateConfig;
 }

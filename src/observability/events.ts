@@ -15,3 +15,10 @@ export const endpointState = diagnostics.channel('switchboard:endpoint:state');
  * Once per session, never per datagram.
  */
 export const udpSession = diagnostics.channel('switchboard:udp:session');
+/**
+ * Published when a shared-state backend stops answering: a `StateOutageEvent` (state/state-guard.ts)
+ * with the backend and the error. Once per outage, never per operation.
+ */
+export const stateUnavailable = diagnostics.channel('switchboard:state:unavailable');
+/** Published when a shared-state backend answers again after an outage: a `StateOutageEvent` with `downMs`. */
+export const stateRestored = diagnostics.channel('switchboard:state:restored');

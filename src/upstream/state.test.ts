@@ -15,7 +15,16 @@ const A = 'http://127.0.0.1:1';
 const B = 'http://127.0.0.1:2';
 
 function gateway(u: UpstreamConfig): GatewayConfig {
-  return { listeners: [], routes: [], upstreams: new Map([[u.name, u]]), policies: new Map(), drainTimeout: 0, workers: 1, workerMemoryLimit: 0 };
+  return {
+    listeners: [],
+    routes: [],
+    upstreams: new Map([[u.name, u]]),
+    policies: new Map(),
+    drainTimeout: 0,
+    workers: 1,
+    workerMemoryLimit: 0,
+    state: { backend: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: 2000, commandTimeout: 500 } },
+  };
 }
 
 function config(raw: Partial<RawUpstream>, urls = [A]): UpstreamConfig {

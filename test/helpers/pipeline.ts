@@ -86,6 +86,15 @@ export function upstreamConfig(name: string, raw: RawUpstream): UpstreamConfig {
 /** The lasting state for `config`, as the gateway's StateStore keeps it (health checkers started when configured). */
 export function upstreamState(config: UpstreamConfig): { state: UpstreamState; close: () => void } {
   const store = new StateStore(createLogger('silent'));
-  store.apply({ listeners: [], routes: [], upstreams: new Map([[config.name, config]]), policies: new Map(), drainTimeout: 0, workers: 1, workerMemoryLimit: 0 });
+  store.apply({
+    listeners: [],
+    routes: [],
+    upstreams: new Map([[config.name, config]]),
+    policies: new Map(),
+    drainTimeout: 0,
+    workers: 1,
+    workerMemoryLimit: 0,
+    state: { backend: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: 2000, commandTimeout: 500 } },
+  });
   return { state: store.get(config.name)!, close: () => store.close() };
 }

@@ -71,7 +71,11 @@ export class Instance {
   /** The next log line (from now, or from line index `from`) that passes `test`. */
   next(test: (l: LogLine) => boolean, ms = 15_000, from = this.lines.length): Promise<LogLine> {
     for (let i = from; i < this.lines.length; i++) if (test(this.lines[i]!)) return Promise.resolve(this.lines[i]!);
-    const tail = (): string => this.lines.slice(-12).map((l) => JSON.stringify(l)).join('\n');
+    const tail = (): string =>
+      this.lines
+        .slice(-12)
+        .map((l) => JSON.stringify(l))
+        .join('\n');
     return guard(new Promise<LogLine>((resolve) => this.#waiters.push({ test, resolve, from })), 'a log line', ms).catch((err: Error) => {
       throw new Error(`${err.message}; the last log lines:\n${tail()}`);
     });
