@@ -23,6 +23,9 @@ import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
 import { StateStore, type EndpointState } from './upstream/state.ts';
 import type { MachineLink } from './upstream/machine-link.ts';
+import { createSharedState } from './state/create-shared-state.ts';
+import type { StateChannel } from './state/state-channel.ts';
+import type { StateGuard } from './state/state-guard.ts';
 
 export interface GatewayOptions {
   /** A config file path (YAML or JSON), or a config object of the same shape. */
@@ -51,6 +54,8 @@ export interface WorkerOptions {
   ticketKeys: Buffer;
   /** The machine-wide counters (in flight, circuit-breaker slots) the supervisor keeps. */
   link: MachineLink;
+  /** The IPC channel to the supervisor, which serves the `memory` shared state (state/). */
+  stateChannel: StateChannel;
 }
 
 export interface ReloadResult {
@@ -95,6 +100,9 @@ export class Gateway {
    */
   #bindings = new Map<string, Binding>();
   #watcher: FSWatcher | undefined;
+  #state: StateGuard | undefined;
+  /** JSON of the state config `#state` was built from, to tell whether a reload changed it. */
+  #stateKey = '';
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
 
@@ -112,10 +120,31 @@ export class Gateway {
     const gw = new Gateway(opts);
     const result = await load(gw.#source);
     if (!result.ok) throw new ConfigLoadError(result.errors);
+    await gw.#useState(result.config);
     await gw.#apply(result.config);
     if (opts.watch && typeof gw.#source === 'string') await gw.#watch(gw.#source);
     gw.log.info({ listeners: gw.addresses() }, 'switchboard started');
     return gw;
+  }
+
+  /**
+   * The shared state (state/): counters, buckets, sets and records that every worker of the machine
+   * (`state.backend: memory`) or every instance (`redis`) sees the same. Take a view with
+   * `gw.state.user('failClosed' | 'failOpen' | 'local')`, which says what to answer when the
+   * backend cannot be reached.
+   */
+  get state(): StateGuard {
+    return this.#state!;
+  }
+
+  /** Builds the shared state for `config`, or keeps the current one when its settings did not change. */
+  async #useState(config: GatewayConfig): Promise<void> {
+    const key = JSON.stringify(config.state);
+    if (this.#state !== undefined && key === this.#stateKey) return;
+    const old = this.#state;
+    this.#state = await createSharedState(config.state, { log: this.log, channel: this.#worker?.stateChannel });
+    this.#stateKey = key;
+    await old?.backend.close();
   }
 
   /** The config generation serving new requests. */
@@ -189,6 +218,7 @@ export class Gateway {
         return { ok: false, errors: result.errors };
       }
       try {
+        await this.#useState(result.config);
         await this.#apply(result.config);
       } catch (err) {
         const e: ConfigError = { file: result.file, path: 'listeners', expected: 'listeners that can bind', found: (err as Error).message, message: '' };
@@ -339,6 +369,7 @@ export class Gateway {
     this.#states.close();
     await this.#registry.closeAll();
     await this.#accessLog.close();
+    await this.#state?.backend.close();
     this.log.info('switchboard stopped');
   }
 }

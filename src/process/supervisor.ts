@@ -36,6 +36,7 @@ import type { EndpointStateEvent } from '../upstream/state.ts';
 import { StateStore } from '../upstream/state.ts';
 import { isMessage, type FromWorker, type ToWorker } from './messages.ts';
 import { SharedCounters } from './shared.ts';
+import { StateHost } from '../state/state-host.ts';
 
 export interface SupervisorOptions {
   /** The config file (YAML or JSON). */
@@ -74,6 +75,8 @@ export class Supervisor {
   /** The machine's health checkers, and nothing else of the upstream state (workers keep the rest). */
   readonly #states: StateStore;
   readonly #shared = new SharedCounters();
+  /** The machine's `memory` shared state, served to the workers over IPC: per machine. */
+  readonly #stateHost = new StateHost();
   readonly #workers = new Set<WorkerRecord>();
   #text = '';
   #config!: GatewayConfig;
@@ -139,6 +142,8 @@ export class Supervisor {
     this.#workers.add(record);
     this.#shared.add(worker);
     worker.on('message', (m: unknown) => {
+      // The workers' shared-state operations (state.backend: memory), one MemoryState for the machine.
+      if (this.#stateHost.handle(m, worker)) return;
       if (!isMessage<FromWorker>(m)) return;
       if (m.sb === 'hello') this.#init(worker);
       else if (m.sb === 'ready') {
@@ -356,6 +361,7 @@ export class Supervisor {
     stoppedAccepting();
     await Promise.all(drained);
     this.#states.close();
+    await this.#stateHost.state.close();
   }
 
   /** Resolves once `r` says it closed its listening sockets, or exited, or after a bound. */

@@ -9,6 +9,7 @@ import { Gateway } from '../gateway.ts';
 import { createLogger } from '../observability/logger.ts';
 import { isMessage, type FromWorker, type ToWorker } from './messages.ts';
 import { WorkerLink } from './worker-link.ts';
+import type { StateChannel } from '../state/state-channel.ts';
 
 /** How often a worker reports its memory, for `workerMemoryLimit`. */
 const RSS_EVERY_MS = 2000;
@@ -37,6 +38,8 @@ export function runWorker(): void {
   process.on('disconnect', () => drain(false));
 
   process.on('message', (m: unknown) => {
+    // Answers to this worker's shared-state operations (state/remote-state.ts) first.
+    if (gw?.state.handle(m)) return;
     if (!isMessage<ToWorker>(m)) return;
     switch (m.sb) {
       case 'init': {
@@ -47,7 +50,7 @@ export function runWorker(): void {
           configText: { text: m.text, file: m.file },
           accessLog: m.accessLog,
           logger,
-          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link },
+          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel },
         }).then(
           (started) => {
             gw = started;
