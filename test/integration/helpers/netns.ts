@@ -45,7 +45,14 @@ export class NsProcess {
   constructor(label: string, child: ChildProcess) {
     this.label = label;
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    // A command that could not start emits 'error' and no 'exit': it counts as exited, with the reason in its lines.
+    this.exited = new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', (err) => {
+        this.push(`${label}: ${err.message}`);
+        resolve();
+      });
+    });
     for (const stream of [child.stdout, child.stderr]) {
       let rest = '';
       stream?.setEncoding('utf8').on('data', (chunk: string) => {
