@@ -1,6 +1,6 @@
 // Switchboard benchmark: `npm run bench` (node bench/run.ts). Not part of the tests.
 //
-// Suites (BENCH_SUITES=peers,policies,https,algorithms,slow,tcp, default all), run in this order:
+// Suites (BENCH_SUITES=peers,policies,https,algorithms,slow,tcp,workers, default all), run in this order:
 //   peers         req/s, p50/p99 latency, RSS and CPU, measured interleaved in rounds, of:
 //                   direct        one origin, no proxy
 //                   switchboard   our gateway (bench/switchboard-child.ts), access log on
@@ -16,7 +16,9 @@
 //   slow          p50/p99 of round-robin vs least-response-time (...) when one origin adds a delay
 //   tcp           layer 4 (`protocol: tcp` listener): bulk MiB/s (1 GiB) and new connections/s with p99,
 //                 Switchboard vs direct and HAProxy `mode tcp`, as ratios
-// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, ...).
+//   workers       Switchboard `workers: 1` vs `workers: 2`, nginx `worker_processes` 1 vs 2, HAProxy `nbthread` 1 vs 2:
+//                 req/s, p99, CPU us/req over every process, RSS per worker, the 2/1 ratios
+// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, BENCH_WORKERS_*, ...).
 //
 // Layout: this file picks the suites, runs them, writes the results file and cleans up; each suite
 // is a file in bench/suites/ (its settings, its run, its tables); what they share is in bench/lib/:
@@ -41,9 +43,10 @@ import { peersSuite } from './suites/peers.ts';
 import { policiesSuite } from './suites/policies.ts';
 import { slowSuite } from './suites/slow.ts';
 import { tcpSuite } from './suites/tcp.ts';
+import { workersSuite } from './suites/workers.ts';
 
 /** Every suite, in the order they run (whatever the order of BENCH_SUITES) and their reports appear in the results file. */
-const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite];
+const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite, workersSuite];
 
 const ALL_SUITES = SUITES.map((s) => s.name);
 const SELECTED = envList('BENCH_SUITES', ALL_SUITES);
