@@ -231,6 +231,11 @@ function track(cp: ChildProcess): ChildProcess {
 process.on('exit', () => {
   for (const cp of children) if (cp.pid) process.kill(cp.pid, 'SIGKILL');
 });
+if (role === 'main') {
+  // So that 'exit' (above) runs: the children are killed by pid.
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
+}
 
 function which(bin: string): string | null {
   for (const d of ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin', '/sbin']) if (fs.existsSync(path.join(d, bin))) return path.join(d, bin);
@@ -367,6 +372,25 @@ function runWrk(url: string, seconds: number, connections: number, close: boolea
   });
 }
 
+/**
+ * Waits (up to SS_QUIET_WAIT seconds, default 30) until the machine's busy CPU over one second is
+ * under SS_QUIET_BUSY percent (default 30, of 100 per core), i.e. other processes leave the cores to
+ * this run; returns the last busy figure seen. The machine is shared: a run measured while others
+ * compile or test says little.
+ */
+async function waitQuiet(): Promise<number> {
+  const limit = Number(process.env.SS_QUIET_BUSY ?? 30);
+  const deadline = Date.now() + Number(process.env.SS_QUIET_WAIT ?? 30) * 1000;
+  let busy = Number.NaN;
+  do {
+    const a = machineJiffies();
+    await sleep(1000);
+    const b = machineJiffies();
+    busy = ((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length * 100;
+  } while (busy > limit && Date.now() < deadline);
+  return busy;
+}
+
 const DURATION = Number(process.env.SS_DURATION ?? 8);
 const WARMUP = Number(process.env.SS_WARMUP ?? 2);
 const ROUNDS = Number(process.env.SS_ROUNDS ?? 3);
@@ -390,6 +414,8 @@ interface LoadRow {
   /** The machine's busy CPU during the run (all cores, 100 = one core), and what neither party used: other processes. */
   machineCpuPct: number;
   othersCpuPct: number;
+  /** The machine's busy CPU in the second before the warm-up (waitQuiet). */
+  busyBeforePct: number;
   spreadConns: number[];
   spreadReqs: number[];
   rssMB: number[];
@@ -405,6 +431,7 @@ async function measureLoad(origin: OriginProc): Promise<LoadRow[]> {
       for (const mode of order) {
         const p = proxies.get(mode) as Proxy;
         const url = `http://127.0.0.1:${p.port}/`;
+        const quietBusy = await waitQuiet();
         await runWrk(url, WARMUP, load.connections, load.close);
         await workerStats(p, 'reset');
         const pids = await p.pids();
@@ -434,6 +461,7 @@ async function measureLoad(origin: OriginProc): Promise<LoadRow[]> {
           originCpuPct: (originCpu / wall) * 100,
           wrkCpuPct: (r.cpuS / wall) * 100,
           machineCpuPct,
+          busyBeforePct: quietBusy,
           othersCpuPct: machineCpuPct - ((proxyCpu + originCpu + r.cpuS) / wall) * 100,
           spreadConns: ws.map((w) => w.conns),
           spreadReqs: ws.map((w) => w.reqs),
@@ -442,7 +470,7 @@ async function measureLoad(origin: OriginProc): Promise<LoadRow[]> {
         rows.push(row);
         process.stderr.write(
           `round ${round} ${load.name.padEnd(9)} ${mode.padEnd(9)} ${row.rps.toFixed(0).padStart(6)} req/s p99 ${row.p99Ms.toFixed(2)} ms  ` +
-            `cpu proxy ${row.proxyCpuPct.toFixed(0)}% (${row.proxyUsPerReq.toFixed(1)} us/req) origin ${row.originCpuPct.toFixed(0)}% wrk ${row.wrkCpuPct.toFixed(0)}% others ${row.othersCpuPct.toFixed(0)}%  ` +
+            `cpu proxy ${row.proxyCpuPct.toFixed(0)}% (${row.proxyUsPerReq.toFixed(1)} us/req) origin ${row.originCpuPct.toFixed(0)}% wrk ${row.wrkCpuPct.toFixed(0)}% others ${row.othersCpuPct.toFixed(0)}% (busy before ${row.busyBeforePct.toFixed(0)}%)  ` +
             `conns ${row.spreadConns.join('/')} reqs ${row.spreadReqs.join('/')} errors ${row.errors}\n`,
         );
       }
@@ -464,6 +492,7 @@ interface ReplaceRow {
 const REPLACEMENTS = Number(process.env.SS_REPLACEMENTS ?? 5);
 
 async function measureReplace(origin: OriginProc, mode: Mode, migrateReq: string): Promise<ReplaceRow> {
+  await waitQuiet();
   const p = await startProxy(mode, origin.url);
   const client = track(spawn(process.execPath, [SELF, 'client', `--port=${p.port}`, '--concurrency=64'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
   let out = '';
@@ -521,15 +550,16 @@ async function main(): Promise<void> {
       console.log(
         `\nmedian of ${ROUNDS} round(s) x ${DURATION}s, 100 connections, wrk -t1; CPU % = CPU time / wall time (100 = one core; the machine has ${os.cpus().length * 100})`,
       );
-      console.log('load       mode       req/s   p99 ms  proxy us/req  proxy %  origin %  wrk %  others %  machine %  conns per worker   reqs per worker');
+      console.log('load       mode       req/s   p99 ms  proxy us/req  proxy %  origin %  wrk %  others %  machine %  busiest worker: % of conns, % of reqs');
       for (const load of LOADS) {
         for (const mode of MODES) {
           const rs = rows.filter((r) => r.mode === mode && r.load === load.name);
           const m = (f: (r: LoadRow) => number): number => med(rs.map(f));
+          // The busiest worker's share, in percent: median over rounds and the worst round (50 = even with 2 workers).
+          // Which worker is the busy one changes from run to run, so per-worker medians would hide it.
           const spread = (f: (r: LoadRow) => number[]): string => {
-            const last = rs.map(f);
-            const n = last[0]?.length ?? 0;
-            return Array.from({ length: n }, (_, i) => med(last.map((x) => x[i])).toFixed(0)).join('/');
+            const shares = rs.map(f).map((xs) => (Math.max(...xs) / Math.max(1, xs.reduce((a, b) => a + b, 0))) * 100);
+            return `${med(shares).toFixed(0)} (max ${Math.max(...shares).toFixed(0)})`;
           };
           console.log(
             `${load.name.padEnd(10)} ${mode.padEnd(9)} ${m((r) => r.rps)
@@ -595,9 +625,10 @@ if (role === 'proxy') {
   const mode = opt('mode', 'single') as Mode;
   const port = Number(opt('port', '0'));
   const origin = opt('origin', '');
-  if (mode === 'single')
+  if (mode === 'single') {
     runWorker('single', port, origin); // one process, answering the orchestrator itself
-  else if (cluster.isPrimary) runPrimary(mode, Number(opt('workers', '2')), port, origin);
+    process.on('disconnect', () => process.exit(0));
+  } else if (cluster.isPrimary) runPrimary(mode, Number(opt('workers', '2')), port, origin);
   else runWorker(mode, port, origin);
 } else if (role === 'client') {
   runClient(Number(opt('port', '0')), Number(opt('concurrency', '64')));

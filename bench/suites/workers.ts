@@ -95,6 +95,33 @@ async function waitForProcesses(pid: number, want: number, timeoutMs: number): P
   return tree;
 }
 
+/** When `pid` started (field 22 of /proc/<pid>/stat, in clock ticks since boot), so a reused pid is not mistaken for it; null when gone. */
+function startTimeOf(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * SIGKILLs the workers a subject left behind after its supervisor or master stopped (they are not
+ * the bench's children, so the clean-up of lib/processes.ts does not know them), each by pid, when
+ * it is still the same process.
+ */
+function killLeftovers(seen: { pid: number; since: string | null }[]): void {
+  for (const { pid, since } of seen) {
+    if (since === null || startTimeOf(pid) !== since) continue;
+    log(`  process ${pid} outlived its supervisor/master: killed`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+}
+
 /** Notes printed after the table: fall-backs taken while starting the subjects. */
 const notes: string[] = [];
 
@@ -317,7 +344,9 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
     log(`\nrunning ${order.join(', ')}; about ${Math.ceil(plannedSeconds(order, plan))} s in total\n`);
     rounds = await runRounds(loadgen, order, running, statuses, plan);
   } finally {
+    const seen = [...running.values()].flatMap((st) => (st.processes ? st.processes() : [])).map((pid) => ({ pid, since: startTimeOf(pid) }));
     await stopAll(running, origins);
+    killLeftovers(seen);
   }
   if (shuttingDown) return null;
 
