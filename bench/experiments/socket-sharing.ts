@@ -558,7 +558,15 @@ async function main(): Promise<void> {
           // The busiest worker's share, in percent: median over rounds and the worst round (50 = even with 2 workers).
           // Which worker is the busy one changes from run to run, so per-worker medians would hide it.
           const spread = (f: (r: LoadRow) => number[]): string => {
-            const shares = rs.map(f).map((xs) => (Math.max(...xs) / Math.max(1, xs.reduce((a, b) => a + b, 0))) * 100);
+            const shares = rs.map(f).map(
+              (xs) =>
+                (Math.max(...xs) /
+                  Math.max(
+                    1,
+                    xs.reduce((a, b) => a + b, 0),
+                  )) *
+                100,
+            );
             return `${med(shares).toFixed(0)} (max ${Math.max(...shares).toFixed(0)})`;
           };
           console.log(

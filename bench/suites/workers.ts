@@ -20,6 +20,7 @@ import {
   startChecked,
   startHaproxy,
   startNginx,
+  startNginxOrigins,
   startOrigins,
   stopAll,
   SWITCHBOARD_GRACE_MS,
@@ -52,6 +53,10 @@ for (const p of WORKERS_PROXIES) {
   if (!(PROXIES as readonly string[]).includes(p)) throw new Error(`BENCH_WORKERS_PROXIES: unknown proxy ${JSON.stringify(p)} (known: ${PROXIES.join(', ')})`);
 }
 const WORKERS_ACCESS_LOG = envNumber('BENCH_WORKERS_ACCESS_LOG', 1, true, true) !== 0;
+/** The origins: nginx `return 200` (the cheapest, when installed: more of the cores for the subjects) or bench/origin.ts. */
+const WORKERS_ORIGIN = (process.env.BENCH_WORKERS_ORIGIN ?? '').trim() || (nginxBin ? 'nginx' : 'node');
+if (WORKERS_ORIGIN !== 'nginx' && WORKERS_ORIGIN !== 'node') throw new Error(`BENCH_WORKERS_ORIGIN: ${JSON.stringify(WORKERS_ORIGIN)} is neither nginx nor node`);
+if (WORKERS_ORIGIN === 'nginx' && !nginxBin) throw new Error('BENCH_WORKERS_ORIGIN=nginx: nginx is not installed');
 /** How long a Switchboard with N workers has to show its N worker processes after it first answers. */
 const WORKERS_READY_MS = 15_000;
 
@@ -291,7 +296,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
   heading(`workers: Switchboard, nginx, haproxy with ${WORKER_COUNTS.join(' and ')} worker(s)`);
   console.log(
     `  ${WORKERS_ROUNDS} round(s) x ${WORKERS_DURATION_S}s per subject (+${WORKERS_WARMUP_S}s warm-up each, ${WORKERS_FIRST_WARMUP_S}s in round 1), ` +
-      `${WORKERS_CONNECTIONS} connections, ${ORIGIN_COUNT} origin(s), load generator: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}`,
+      `${WORKERS_CONNECTIONS} connections, ${ORIGIN_COUNT} origin(s) (${WORKERS_ORIGIN === 'nginx' ? 'nginx return 200' : 'bench/origin.ts'}), load generator: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}`,
   );
   console.log('  CPU us/req: every process of the subject (Switchboard supervisor + workers, nginx master + workers, the haproxy process and its threads).');
   console.log(
@@ -306,10 +311,13 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
   const idle: WorkersReport['idle'] = {};
   let rounds: RoundResult[] = [];
   try {
-    origins = await startOrigins(
-      'workers-origin',
-      Array.from({ length: ORIGIN_COUNT }, () => 0),
-    );
+    origins =
+      WORKERS_ORIGIN === 'nginx'
+        ? await startNginxOrigins('workers-origin', ORIGIN_COUNT)
+        : await startOrigins(
+            'workers-origin',
+            Array.from({ length: ORIGIN_COUNT }, () => 0),
+          );
     const expectedBody = await originBody(origins);
     log(`origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid})`).join(', ')}`);
     for (const s of subjects) {
@@ -427,6 +435,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
       firstWarmupS: WORKERS_FIRST_WARMUP_S,
       connections: WORKERS_CONNECTIONS,
       origins: ORIGIN_COUNT,
+      origin: WORKERS_ORIGIN,
       workerCounts: WORKER_COUNTS,
       proxies: WORKERS_PROXIES,
       accessLog: WORKERS_ACCESS_LOG,
