@@ -225,6 +225,8 @@ export interface WorkersSummary extends SubjectSummary {
   rssTotalMB: number | null;
   /** Median share (0-1) of the subject's CPU each worker used, in worker order: how evenly the work spread. */
   workerCpuShares: number[] | null;
+  /** The shares of the run whose busiest worker had the largest share: a median split can hide one run where a worker did everything. */
+  workerCpuSharesWorst: number[] | null;
   /** Medians of who used the cores during its runs (100 = one core). */
   machineCpuPct: number | null;
   originsCpuPct: number | null;
@@ -271,7 +273,11 @@ function summarizeWorkers(subjects: Subject[], rounds: RoundResult[], idle: Work
         const sum = cs.reduce((a, b) => a + b, 0);
         return cs.map((c) => c / sum).sort((a, b) => b - a); // busiest first: workers differ from run to run only by pid
       });
-    if (shareRuns.length > 0) shares = shareRuns[0].map((_, i) => median(shareRuns.map((x) => x[i] ?? 0)));
+    let worst: number[] | null = null;
+    if (shareRuns.length > 0) {
+      shares = shareRuns[0].map((_, i) => median(shareRuns.map((x) => x[i] ?? 0)));
+      worst = shareRuns.reduce((a, b) => (b[0] > a[0] ? b : a));
+    }
     return {
       ...s,
       proxy: subj.proxy,
@@ -281,6 +287,7 @@ function summarizeWorkers(subjects: Subject[], rounds: RoundResult[], idle: Work
       rssPerWorkerMB: rssPerWorker,
       rssTotalMB: rssTotal,
       workerCpuShares: shares,
+      workerCpuSharesWorst: worst,
       machineCpuPct: medianOrNull(rs.map((r) => r.machineCpuPct)),
       originsCpuPct: medianOrNull(rs.map((r) => r.originsCpuPct)),
       loadgenCpuPct: medianOrNull(rs.map((r) => r.loadgenCpuPct)),
@@ -359,6 +366,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
   if (shuttingDown) return null;
 
   const summary = summarizeWorkers(subjects, rounds, idle);
+  const pct = (shares: number[]): string => shares.map((x) => (x * 100).toFixed(0)).join('/');
   console.log(`\nResults (median of ${WORKERS_ROUNDS} round(s), ${WORKERS_DURATION_S}s each, ${WORKERS_CONNECTIONS} connections, ${loadgen.name}):\n`);
   printTable(
     [
@@ -386,7 +394,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
       fmt(s.p99Ms, 2),
       fmt(s.cpuPct, 0),
       fmt(s.cpuUsPerReq, 1),
-      s.workerCpuShares ? s.workerCpuShares.map((x) => (x * 100).toFixed(0)).join('/') : '-',
+      s.workerCpuShares && s.workerCpuSharesWorst ? `${pct(s.workerCpuShares)} (${pct(s.workerCpuSharesWorst)})` : '-',
       fmt(s.idleRssPerWorkerMB, 1),
       fmt(s.rssPerWorkerMB, 1),
       fmt(s.rssTotalMB, 1),
@@ -398,7 +406,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
   );
   console.log(
     '  procs: processes of the subject (supervisor/master + workers; haproxy: one process, its threads inside). CPU %: all of them (100 = one core).\n' +
-      '  worker CPU %: each worker\u2019s share of the workers\u2019 CPU, busiest first. RSS in MB; per worker = median over worker processes\n' +
+      '  worker CPU %: each worker\u2019s share of the workers\u2019 CPU, busiest first (in brackets: the most uneven run). RSS in MB; per worker = median over worker processes\n' +
       '  (haproxy: the whole process); idle = before any load; total sums every process (shared pages counted in each).\n' +
       '  machine %: all busy CPU on the machine during the run, whoever used it (the rest is other processes).',
   );
