@@ -1,7 +1,7 @@
 // Experiment (issue 11 §1): how should worker processes share a listening socket? Not part of the
 // tests nor of `npm run bench`; run it by hand:
 //
-//   node bench/experiments/socket-sharing.ts                 # everything (about 6 minutes)
+//   node bench/experiments/socket-sharing.ts                 # everything (about 6 minutes, more on a busy machine: up to SS_QUIET_WAIT=30 s before each run)
 //   SS_ROUNDS=1 SS_DURATION=4 node bench/experiments/socket-sharing.ts   # quick look
 //   SS_PARTS=load | SS_PARTS=replace                         # only one of the two parts
 //
