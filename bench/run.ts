@@ -1,6 +1,6 @@
 // Switchboard benchmark: `npm run bench` (node bench/run.ts). Not part of the tests.
 //
-// Suites (BENCH_SUITES=peers,policies,https,algorithms,slow,tcp,memory, default all; or as arguments), run in this order:
+// Suites (BENCH_SUITES=peers,policies,https,algorithms,slow,tcp,memory,workers, default all; or as arguments), run in this order:
 //   peers         req/s, p50/p99 latency, RSS and CPU, measured interleaved in rounds, of:
 //                   direct        one origin, no proxy
 //                   switchboard   our gateway (bench/switchboard-child.ts), access log on
@@ -17,7 +17,9 @@
 //   tcp           layer 4 (`protocol: tcp` listener): bulk MiB/s (1 GiB) and new connections/s with p99,
 //                 Switchboard vs direct and HAProxy `mode tcp`, as ratios
 //   memory        RSS of an idle process and per idle keep-alive connection (10,000), Switchboard vs bare node:http
-// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, ...).
+//   workers       Switchboard `workers: 1` vs `workers: 2`, nginx `worker_processes` 1 vs 2, HAProxy `nbthread` 1 vs 2:
+//                 req/s, p99, CPU us/req over every process, RSS per worker, the 2/1 ratios
+// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, BENCH_WORKERS_*, ...).
 //
 // Layout: this file picks the suites, runs them, writes the results file and cleans up; each suite
 // is a file in bench/suites/ (its settings, its run, its tables); what they share is in bench/lib/:
@@ -43,9 +45,10 @@ import { policiesSuite } from './suites/policies.ts';
 import { slowSuite } from './suites/slow.ts';
 import { memorySuite } from './suites/memory.ts';
 import { tcpSuite } from './suites/tcp.ts';
+import { workersSuite } from './suites/workers.ts';
 
 /** Every suite, in the order they run (whatever the order of BENCH_SUITES) and their reports appear in the results file. */
-const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite, memorySuite];
+const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite, memorySuite, workersSuite];
 
 const ALL_SUITES = SUITES.map((s) => s.name);
 // `npm run bench -- memory peers` is the same as BENCH_SUITES=memory,peers.

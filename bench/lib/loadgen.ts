@@ -31,6 +31,8 @@ export interface LoadResult {
   tls?: string;
   /** The first few error messages, when the load generator reports them (tcp-client). */
   problems?: string[];
+  /** CPU seconds the load generator's process used during the run (wrk, autocannon), when sampled. */
+  loadgenCpuS?: number | null;
 }
 
 /**
@@ -151,7 +153,7 @@ function makeWrk(bin: string): LoadGen {
       args.push(url);
       const r = await runCollect(bin, args, (seconds + 30) * 1000);
       if (r.code !== 0) throw new Error(`wrk exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
-      return parseWrk(r.stdout);
+      return { ...parseWrk(r.stdout), loadgenCpuS: r.cpuS };
     },
   };
 }
@@ -196,6 +198,7 @@ function makeAutocannon(): LoadGen | null {
         requests: j.requests.total,
         errors: j.errors + j.timeouts,
         non2xx: j.non2xx,
+        loadgenCpuS: r.cpuS,
       };
     },
   };

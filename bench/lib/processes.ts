@@ -200,24 +200,42 @@ export function spawnToLog(bin: string, args: string[], logFile: string, env?: N
   }
 }
 
-/** Runs `bin` to the end (SIGKILL after `timeoutMs`), collecting its stdout and stderr. */
-export function runCollect(bin: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs `bin` to the end (SIGKILL after `timeoutMs`), collecting its stdout and stderr, and `cpuS`:
+ * its CPU seconds (user + system), as last sampled from /proc every 100 ms while it ran (so it
+ * misses at most the last 100 ms; null when never sampled).
+ */
+export function runCollect(bin: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; cpuS: number | null }> {
   return new Promise((resolve, reject) => {
     const cp = track(spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
-    cp.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    cp.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    let cpuS: number | null = null;
+    const sample = (): void => {
+      if (cp.pid !== undefined) cpuS = cpuSeconds(cp.pid) ?? cpuS;
+    };
+    const sampler = setInterval(sample, 100);
+    // wrk and autocannon print their results at the very end: one more sample then, while it still runs.
+    cp.stdout?.on('data', (c: Buffer) => {
+      sample();
+      stdout += c.toString('utf8');
+    });
+    cp.stderr?.on('data', (c: Buffer) => {
+      sample();
+      stderr += c.toString('utf8');
+    });
     const timer = setTimeout(() => {
       if (cp.pid !== undefined && isRunning(cp)) process.kill(cp.pid, 'SIGKILL');
     }, timeoutMs);
     cp.once('error', (err) => {
       clearTimeout(timer);
+      clearInterval(sampler);
       reject(err);
     });
     cp.once('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      clearInterval(sampler);
+      resolve({ code, stdout, stderr, cpuS });
     });
   });
 }
@@ -246,6 +264,40 @@ export function cpuSeconds(pid: number): number | null {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state); utime is field 14, stime field 15.
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `pid` and every process descended from it (children, their children, ...), from the parent pids
+ * in /proc/<pid>/stat: a subject's supervisor or master and its workers. Empty when `pid` is gone.
+ */
+export function processTree(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  if (!parentOf.has(pid)) return [];
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  }
+  return tree;
+}
+
+/** Busy and total CPU time of the whole machine (all cores), in clock ticks, from /proc/stat; null off Linux. */
+export function machineTicks(): { busy: number; total: number } | null {
+  try {
+    const f = (fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - f[3] - f[4], total }; // idle and iowait are not busy
   } catch {
     return null;
   }

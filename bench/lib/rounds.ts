@@ -1,8 +1,9 @@
 // Measuring subjects in interleaved rounds: each run preceded by a warm-up, with the measured
 // process's CPU and RSS and the origins' request counts read around it.
 import fs from 'node:fs';
+import os from 'node:os';
 import type { LoadGen, LoadResult, RunOptions } from './loadgen.ts';
-import { cpuSeconds, isRunning, rssMB, shuttingDown, tail } from './processes.ts';
+import { cpuSeconds, isRunning, machineTicks, rssMB, shuttingDown, tail } from './processes.ts';
 import { errorMessage, fmt, fmtShares, log } from './report.ts';
 import { originCounts, type Origin, type Started, type SubjectStatus } from './subjects.ts';
 
@@ -13,8 +14,17 @@ export interface RoundResult extends LoadResult {
   subject: string;
   rssMB: number | null;
   cpuPct: number | null;
-  /** CPU time of the measured process per request answered, in microseconds (robust to a busy machine). */
+  /**
+   * CPU time of the measured process per request answered, in microseconds (robust to a busy
+   * machine); summed over every process of the subject when it lists them (`Started.processes`).
+   */
   cpuUsPerReq: number | null;
+  /** When the subject lists its processes: each one's CPU seconds during the run and RSS right after it, the first being `pid`. */
+  processes?: { pid: number; cpuS: number | null; rssMB: number | null }[];
+  /** Who used the cores during the run (100 = one core): the whole machine (busy), the origins (`plan.origins`), the load generator (when it reports it). */
+  machineCpuPct?: number | null;
+  originsCpuPct?: number | null;
+  loadgenCpuPct?: number | null;
   accessLogBytes: number | null;
   /** Share (0-1) of the measured run's requests each origin answered, in origin order, when known. */
   originShares?: number[];
@@ -101,13 +111,23 @@ export async function runRounds(loadgen: LoadGen, order: string[], running: Map<
         warmed.add(name);
         if (warmup > 0) await gen.run(st.url, warmup, connections, { ...load, warmup: true });
         const counts0 = plan.origins ? await originCounts(plan.origins) : null;
-        const cpu0 = cpuSeconds(st.pid);
+        const pids = st.processes ? st.processes() : [st.pid];
+        const originPids = (plan.origins ?? []).map((o) => o.proc.pid ?? 0);
+        const cpus0 = pids.map(cpuSeconds);
+        const origins0 = originPids.map(cpuSeconds);
+        const ticks0 = machineTicks();
         const t0 = process.hrtime.bigint();
         const at = new Date().toISOString();
         const r = await gen.run(st.url, plan.durationS, connections, load);
         const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-        const cpu1 = cpuSeconds(st.pid);
+        const ticks1 = machineTicks();
+        const cpus1 = pids.map(cpuSeconds);
+        const origins1 = originPids.map(cpuSeconds);
         const rss = rssMB(st.pid);
+        // A process gone by the end of the run (a worker replaced) counts as nothing: the subject's CPU is then a floor.
+        const deltas = pids.map((_, i) => (cpus0[i] !== null && cpus1[i] !== null ? (cpus1[i] as number) - (cpus0[i] as number) : null));
+        const cpu0 = deltas.every((d) => d === null) ? null : 0;
+        const cpu1 = cpu0 === null ? null : deltas.reduce<number>((a, d) => a + (d ?? 0), 0);
         const counts1 = plan.origins ? await originCounts(plan.origins) : null;
         let accessLogBytes: number | null = null;
         if (st.accessLog) {
@@ -120,6 +140,12 @@ export async function runRounds(loadgen: LoadGen, order: string[], running: Map<
         const cpuPct = cpu0 !== null && cpu1 !== null && wallS > 0 ? ((cpu1 - cpu0) / wallS) * 100 : null;
         const cpuUsPerReq = cpu0 !== null && cpu1 !== null && r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : null;
         const rr: RoundResult = { round, seq: seq++, subject: name, ...r, rssMB: rss, cpuPct, cpuUsPerReq, accessLogBytes, startedAt: at };
+        if (st.processes) rr.processes = pids.map((pid, i) => ({ pid, cpuS: deltas[i], rssMB: rssMB(pid) }));
+        rr.machineCpuPct =
+          ticks0 && ticks1 && ticks1.total > ticks0.total ? ((ticks1.busy - ticks0.busy) / (ticks1.total - ticks0.total)) * os.cpus().length * 100 : null;
+        const originDeltas = originPids.map((_, i) => (origins0[i] !== null && origins1[i] !== null ? (origins1[i] as number) - (origins0[i] as number) : 0));
+        rr.originsCpuPct = originPids.length > 0 && wallS > 0 ? (originDeltas.reduce((a, b) => a + b, 0) / wallS) * 100 : null;
+        rr.loadgenCpuPct = r.loadgenCpuS !== undefined && r.loadgenCpuS !== null && wallS > 0 ? (r.loadgenCpuS / wallS) * 100 : null;
         let shares = '';
         if (counts0 && counts1) {
           const deltas = counts1.map((c, i) => c - counts0[i]);
