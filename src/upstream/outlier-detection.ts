@@ -11,10 +11,12 @@
  * outlier detection balancer (gRFC A50). Envoy's success-rate and failure-percentage detectors,
  * which run on an interval, are not implemented.
  *
- * State scope: per worker for now, like everything in this process. It should be per machine when
- * workers arrive (issue 11): with one detector per worker, each needs its own streak of failures
- * and ejects on its own, and `maxEjectedPercent` holds per worker instead of per machine (Envoy
- * runs detection on its main thread for all workers). Not per fleet: an instance judges an
+ * State scope: per worker, by choice for now. Each worker judges an endpoint by the traffic it
+ * sends it: it needs its own streak of failures and ejects on its own, and `maxEjectedPercent`
+ * holds per worker. An endpoint that fails hard fails on every worker within a few requests, so
+ * all eject it quickly; one that fails now and then may be ejected by some workers only. Envoy
+ * runs detection on its main thread for all workers; sharing ejections through the supervisor
+ * (as health is shared) is the next step. Not per fleet: an instance judges an
  * endpoint by its own traffic and its own network path, as Envoy does; one instance's bad path
  * should not eject the endpoint for every instance.
  */

@@ -12,9 +12,10 @@
  * upstream recomputes every ramping endpoint at each step and tells the owner, because balancers
  * that precompute from weights (hash tables, schedules) must rebuild.
  *
- * State scope: per worker for now. It should be per machine when workers arrive (issue 11), since
- * a ramp starts when an endpoint becomes usable, and health and ejections will be per machine:
- * only `rampStartedAt` needs sharing, each worker can compute the factor from it. Not per fleet:
+ * State scope: per worker, and the same for every worker in effect: a ramp starts when an endpoint
+ * becomes usable, and health (per machine, from the supervisor) reaches every worker at about the
+ * same instant, so their ramps run in step (after an ejection, which is per worker, only that
+ * worker ramps). Not per fleet:
  * each instance ramps its own share of the traffic, and the fleet's total ramps the same way when
  * the instances see the endpoint join at about the same time.
  */

@@ -10,8 +10,9 @@
  *                      │  circuit-breaker.ts, retry-budget.ts
  *                      └─ subscribers: each live generation's Upstream, told when availability changes
  *
- * State scope: everything here is per process, which is per worker for now. Each piece says what it
- * should become when several workers and Redis-shared state arrive (issue 11).
+ * State scope: each piece says its own (docs/architecture.md, "Workers", has the table). In a worker,
+ * health comes from the supervisor's checkers (`externalHealth`) and the machine-wide counts through
+ * a MachineLink (machine-link.ts); in a lone process everything here is the machine's.
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig, UpstreamConfig } from '../config/types.ts';
@@ -30,9 +31,8 @@ export class EndpointState implements OutlierRecord, Ramping {
   readonly upstream: string;
   readonly origin: string;
   /**
-   * Requests in flight to this endpoint, across generations. Per worker for now; per machine when
-   * workers arrive (issue 11), so that least-connections sees the machine's load (as nginx shares
-   * it across workers with a `zone`).
+   * This worker's requests in flight to this endpoint, across generations (exact). Balancers read
+   * the machine's: this plus `othersInFlight` (as nginx shares it across workers with a `zone`).
    */
   inFlight = 0;
   /**
@@ -49,8 +49,8 @@ export class EndpointState implements OutlierRecord, Ramping {
    */
   readonly latency = new PeakEwma();
   /**
-   * Active health: false while health checks say down; always true without checks. Per worker for
-   * now; per machine when workers arrive (issue 11): one checker per machine, not one per worker
+   * Active health: false while health checks say down; always true without checks. Per machine:
+   * one checker per endpoint (in the supervisor when there are workers), not one per worker
    * multiplying the probes. Not per fleet: each instance checks over its own network path.
    */
   healthy = true;
@@ -67,7 +67,7 @@ export class EndpointState implements OutlierRecord, Ramping {
   /** Share of its weight in use: below 1 while slow start ramps it up. */
   weightFactor = 1;
   rampStartedAt = 0;
-  /** The active health checker, per worker for now, like `healthy`. */
+  /** The active health checker (a lone process's, or the supervisor's; a worker has none). */
   checker: HealthChecker | undefined;
   /** JSON of the health check config the checker runs, to tell whether a reload changed it. */
   checkerKey = '';

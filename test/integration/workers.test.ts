@@ -204,3 +204,25 @@ test('every worker writes whole lines to one access log; SIGUSR1 reopens it afte
   for (const line of [...old, ...fresh]) assert.doesNotThrow(() => JSON.parse(line), `a whole line: ${line.slice(0, 80)}`);
   assert.equal(old.length + fresh.length, first.outcomes.length + second.outcomes.length, 'one line per request');
 });
+
+test('a worker over workerMemoryLimit is drained and replaced while the others serve: no request fails', async () => {
+  const a = await origin('A');
+  // 1 MiB: every worker is over it, so each is replaced after three reports (about 6 s).
+  const { inst } = await start('memory', config(a.url).replace('drainTimeout: 10s', 'drainTimeout: 10s\nworkerMemoryLimit: 1MiB'));
+  const before = inst.workerPids();
+  const load = new SteadyLoad(inst.url('web'), { keepAlive: 2, fresh: 2 });
+  try {
+    const over = await inst.next((l) => l.msg === 'worker over workerMemoryLimit: replacing it', 20_000);
+    assert.ok(before.includes(over.pid as number), 'a worker of the first set');
+    await inst.next((l) => l.msg === 'switchboard stopped' && l.pid === over.pid, 20_000);
+    const fresh = inst.workerPids();
+    assert.ok(!fresh.includes(over.pid as number) && fresh.length >= 2, `replaced: ${JSON.stringify({ before, fresh })}`);
+    await load.more(100);
+    await load.stop();
+    assert.deepEqual(load.failures(), []);
+  } finally {
+    await load.stop();
+  }
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+});
