@@ -202,6 +202,11 @@ export class Gateway {
     this.#states.setHealth(upstream, endpoint, healthy, reason);
   }
 
+  /** Reads every TLS listener's certificate files again (a worker, told by its supervisor that they changed). */
+  reloadCertificates(): void {
+    for (const l of this.#listeners.values()) if (!(l instanceof UdpListener)) l.certificates?.reloadFiles();
+  }
+
   /** Reopens the access log file by its path (SIGUSR1, after logrotate moved it away). */
   reopenLogs(): Promise<void> {
     return this.#accessLog.reopen();
@@ -273,8 +278,8 @@ export class Gateway {
         } else {
           fresh =
             l.protocol === 'http' || l.protocol === 'https'
-              ? new HttpListener(l, gen.listeners.get(l.name)!, this.log, this.#worker?.ticketKeys)
-              : new TcpListener(l, gen.tcp.get(l.name)!, this.log, this.#worker?.ticketKeys);
+              ? new HttpListener(l, gen.listeners.get(l.name)!, this.log, this.#worker)
+              : new TcpListener(l, gen.tcp.get(l.name)!, this.log, this.#worker);
           const key = bindingName(l);
           if (!this.#bindings.has(key) && !bound.has(key)) {
             const binding = new Binding(l.address, l.reusePort);

@@ -30,7 +30,7 @@ import { handleUpgrade, isWebSocketUpgrade } from '../http/upgrade.ts';
 import { Tunnels } from '../transport/tunnel.ts';
 import { kClientCert } from '../transport/connection-info.ts';
 import { ConnectionLimits } from './connection-limits.ts';
-import { CertificateStore } from './tls-contexts.ts';
+import { CertificateStore, type MachineTls } from './tls-contexts.ts';
 import { clientSocketOf, H2Sessions, h2ServerOptions, malformedStream } from './h2-sessions.ts';
 import { verifiedClientCert } from './client-cert.ts';
 import { readProxyHeader } from './proxy-header.ts';
@@ -123,7 +123,8 @@ export class HttpListener {
   /** node:http's own connection handler, called for the HTTP/1.1 connections we hand it. */
   readonly #h1: ConnectionHandler;
 
-  constructor(config: ListenerConfig, generation: ListenerGeneration, log: Logger, ticketKeys?: Buffer) {
+  /** `machine`: in a worker, what its TLS takes from the supervisor (ticket keys; the files are watched there). */
+  constructor(config: ListenerConfig, generation: ListenerGeneration, log: Logger, machine?: MachineTls) {
     this.name = config.name;
     this.config = config;
     this.#generation = generation;
@@ -157,7 +158,7 @@ export class HttpListener {
     }
     if (config.protocol === 'https') {
       let server: https.Server | undefined;
-      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(this.#tlsOptions(opts)), ticketKeys);
+      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(this.#tlsOptions(opts)), machine);
       server = https.createServer({ ...httpOptions, ...this.#tlsOptions(this.certificates.defaultOptions()), handshakeTimeout: config.headerTimeout });
       this.server = server;
       this.#h1 = withRequestLineGuard(server.listeners('secureConnection')[0] as ConnectionHandler);

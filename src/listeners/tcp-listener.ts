@@ -19,7 +19,7 @@ import type { ListenerConfig } from '../config/types.ts';
 import { ConnectionLimits } from './connection-limits.ts';
 import { readProxyHeader } from './proxy-header.ts';
 import { AddressSet } from '../util/cidr.ts';
-import { CertificateStore } from './tls-contexts.ts';
+import { CertificateStore, type MachineTls } from './tls-contexts.ts';
 import { forwardBySni } from './tls-passthrough.ts';
 import { forwardConnection, type TcpGeneration } from './tcp-forward.ts';
 import type { Tunnels } from '../transport/tunnel.ts';
@@ -42,8 +42,8 @@ export class TcpListener {
   /** protocol tls: the certificates (by SNI) TLS is terminated with. */
   readonly certificates: CertificateStore | undefined;
 
-  /** `ticketKeys`: TLS session ticket keys (48 bytes) shared by the machine's workers; undefined: this process's own. */
-  constructor(config: ListenerConfig, generation: TcpGeneration, log: Logger, ticketKeys?: Buffer) {
+  /** `machine`: in a worker, what its TLS takes from the supervisor (ticket keys; the files are watched there). */
+  constructor(config: ListenerConfig, generation: TcpGeneration, log: Logger, machine?: MachineTls) {
     this.name = config.name;
     this.config = config;
     this.#generation = generation;
@@ -58,7 +58,7 @@ export class TcpListener {
         rejectUnauthorized: this.config.tls!.clientCertificate?.required ?? false,
         honorCipherOrder: true,
       });
-      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(options(opts)), ticketKeys);
+      this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(options(opts)), machine);
       server = tls.createServer({ ...options(this.certificates.defaultOptions()), allowHalfOpen: true, handshakeTimeout: config.headerTimeout }, (client) =>
         this.#accept(client),
       );

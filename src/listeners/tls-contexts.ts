@@ -25,6 +25,12 @@ function contextOptions(t: ListenerTlsConfig, cert: string, key: string, ticketK
   return o;
 }
 
+/** What a worker's TLS listeners take from the machine (its supervisor). */
+export interface MachineTls {
+  /** Session ticket keys (48 bytes) the workers share, so a session resumes on any of them. */
+  ticketKeys: Buffer;
+}
+
 interface Entry {
   config: CertificateConfig;
   context: SecureContext;
@@ -44,9 +50,16 @@ export class CertificateStore {
 
   /** TLS session ticket keys shared by the machine's workers (48 bytes); undefined: each context its own. */
   readonly #ticketKeys: Buffer | undefined;
+  /** False in a worker: the supervisor watches the files once for the machine and calls `reloadFiles`. */
+  readonly #watchFiles: boolean;
 
-  constructor(listener: string, config: ListenerTlsConfig, log: Logger, onDefault: (opts: tls.SecureContextOptions) => void, ticketKeys?: Buffer) {
-    this.#ticketKeys = ticketKeys;
+  /**
+   * `machine`: set in a worker, whose supervisor owns the ticket keys and watches the files (once
+   * per machine, not once per worker).
+   */
+  constructor(listener: string, config: ListenerTlsConfig, log: Logger, onDefault: (opts: tls.SecureContextOptions) => void, machine?: MachineTls) {
+    this.#ticketKeys = machine?.ticketKeys;
+    this.#watchFiles = machine === undefined;
     this.#listener = listener;
     this.#log = log;
     this.#tls = config;
@@ -92,7 +105,13 @@ export class CertificateStore {
     else cb(new Error(`no certificate for ${JSON.stringify(servername)} on listener ${this.#listener}`));
   };
 
+  /** Reads the certificate and CA files again now (a worker, told by its supervisor that they changed). */
+  reloadFiles(): void {
+    this.#reloadFiles();
+  }
+
   async #rewatch(): Promise<void> {
+    if (!this.#watchFiles) return;
     const files = this.#tls.certificates.flatMap((c) => [c.certFile, c.keyFile]);
     const cc = this.#tls.clientCertificate;
     if (cc !== undefined) files.push(cc.caFile);

@@ -25,6 +25,8 @@ export type ToWorker =
   | ({ sb: 'health' } & HealthNews)
   /** Reopen log files (SIGUSR1, logrotate). */
   | { sb: 'reopen' }
+  /** Certificate or CA files changed (the supervisor watches them for the machine): read them again. */
+  | { sb: 'certs' }
   /** Stop accepting, finish in-flight work within the drain timeout, then exit 0; `linger`: leave idle keep-alive connections to their timeout. */
   | { sb: 'drain'; linger: boolean }
   /** Machine-wide load of the other workers (least-connections, retry budget). */

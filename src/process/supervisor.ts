@@ -82,6 +82,9 @@ export class Supervisor {
   #config!: GatewayConfig;
   #addresses: Record<string, string> = {};
   #watcher: FSWatcher | undefined;
+  /** The certificate, key and CA files of every TLS listener, watched once for the machine. */
+  #certWatcher: FSWatcher | undefined;
+  #certFiles = '';
   #queue: Promise<unknown> = Promise.resolve();
   #seq = 0;
   #stopping = false;
@@ -119,6 +122,7 @@ export class Supervisor {
       throw err;
     }
     if (opts.watch) await sv.#watch();
+    await sv.#watchCertificates(result.config);
     sv.log.info({ listeners: sv.#addresses, workers: result.config.workers, pid: process.pid }, 'switchboard started');
     return sv;
   }
@@ -257,6 +261,7 @@ export class Supervisor {
       this.#config = result.config;
       this.#states.apply(result.config);
       this.#states.prune(result.config);
+      await this.#watchCertificates(result.config);
       await this.#resize(result.config.workers);
       this.log.info({ workers: result.config.workers }, 'config reloaded');
       configReload.publish({ ok: true });
@@ -329,6 +334,29 @@ export class Supervisor {
     return next;
   }
 
+  /**
+   * Watches the TLS files of `config` (a new watcher only when the set of files changed); on a
+   * change every worker reads them again, so N workers do not run N watchers.
+   */
+  async #watchCertificates(config: GatewayConfig): Promise<void> {
+    const files = new Set<string>();
+    for (const l of config.listeners) {
+      for (const c of l.tls?.certificates ?? []) files.add(c.certFile).add(c.keyFile);
+      if (l.tls?.clientCertificate !== undefined) files.add(l.tls.clientCertificate.caFile);
+    }
+    const key = [...files].sort().join('\n');
+    if (key === this.#certFiles) return;
+    this.#certFiles = key;
+    await this.#certWatcher?.close();
+    this.#certWatcher =
+      files.size === 0
+        ? undefined
+        : await watchFile([...files], () => {
+            this.log.info({ files: [...files] }, 'certificate files changed; the workers read them again');
+            this.#broadcast({ sb: 'certs' });
+          });
+  }
+
   /** Every worker reopens its log files (SIGUSR1). */
   reopenLogs(): void {
     this.#broadcast({ sb: 'reopen' });
@@ -353,6 +381,7 @@ export class Supervisor {
   async #shutdown(stoppedAccepting: () => void = () => undefined): Promise<void> {
     this.#stopping = true;
     await this.#watcher?.close();
+    await this.#certWatcher?.close();
     endpointState.unsubscribe(this.#onHealth);
     const records = [...this.#workers];
     const acks = records.map((r) => this.#stoppedAccepting(r));

@@ -78,6 +78,9 @@ export function runWorker(): void {
       case 'reopen':
         void gw?.reopenLogs();
         return;
+      case 'certs':
+        gw?.reloadCertificates();
+        return;
       case 'drain':
         drain(m.linger);
         return;

@@ -1,11 +1,11 @@
 /**
- * Watches one file (a config file) and calls `changed` once its edits settle: editors' and
+ * Watches a file (a config file) or several (certificates and keys) and calls `changed` once edits settle: editors' and
  * Kubernetes' atomic swaps (a new file renamed over the old) count as changes. Resolves with the
  * watcher once it is ready, so that no edit after the call is missed; close it to stop.
  */
 import { watch, type FSWatcher } from 'chokidar';
 
-export async function watchFile(file: string, changed: () => void): Promise<FSWatcher> {
+export async function watchFile(file: string | string[], changed: () => void): Promise<FSWatcher> {
   let timer: NodeJS.Timeout | undefined;
   const watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
   watcher.on('all', (event) => {

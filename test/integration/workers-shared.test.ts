@@ -8,7 +8,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -296,6 +297,68 @@ routes:
     if (v.worker !== first.worker) other = v;
   }
   assert.ok(other, 'a resumed visit reached the other worker');
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+});
+
+test('certificate files are watched by the supervisor once; every worker serves the new certificate', async () => {
+  const a = await holdingOrigin('A');
+  const first = await pki.issue({ names: ['localhost', '127.0.0.1'], stem: 'workers-rotate-1' });
+  const certFile = join(dir, 'rotate.pem');
+  const keyFile = join(dir, 'rotate-key.pem');
+  await copyFile(first.certFile, certFile);
+  await copyFile(first.keyFile, keyFile);
+  const inst = await start(
+    'rotate',
+    `workers: 2
+listeners:
+  secure:
+    address: "127.0.0.1:0"
+    protocol: https
+    tls: { certificates: [{ cert: "${certFile}", key: "${keyFile}" }], alpn: [http/1.1] }
+upstreams:
+  app: { endpoints: [{ url: "${a.url}" }] }
+routes:
+  all: { match: { path: / }, upstream: app }
+`,
+  );
+  const { port } = new URL(inst.url('secure'));
+  /** A new TLS connection: the certificate it got and the worker that answered its request. */
+  const visit = (): Promise<{ worker: string; fingerprint: string }> =>
+    guard(
+      new Promise((resolve, reject) => {
+        let fingerprint = '';
+        const socket = tls.connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca: pki.ca.cert }, () => {
+          fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
+          socket.write('GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+        });
+        let text = '';
+        socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+        socket.on('end', () => resolve({ worker: (/x-request-id: (\S+)/i.exec(text)?.[1] ?? '').slice(0, 24), fingerprint }));
+        socket.on('error', reject);
+      }),
+      'a TLS visit',
+      5000,
+    );
+  assert.equal((await visit()).fingerprint, new X509Certificate(first.cert).fingerprint256);
+
+  const next = await pki.issue({ names: ['localhost', '127.0.0.1'], stem: 'workers-rotate-2' });
+  const from = inst.lines.length;
+  await copyFile(next.keyFile, keyFile);
+  await copyFile(next.certFile, certFile);
+  await inst.next((l) => l.msg === 'certificate files changed; the workers read them again' && l.worker === undefined, 10_000, from);
+  // Each worker reads them on the supervisor's word, and says so.
+  const reloaded = new Set<number>();
+  for (let i = 0; i < 2; i++) reloaded.add((await inst.next((l) => l.msg === 'certificate reloaded' && !reloaded.has(l.pid as number), 10_000, from)).pid as number);
+  assert.equal(reloaded.size, 2);
+  const fingerprint = new X509Certificate(next.cert).fingerprint256;
+  const workers = new Set<string>();
+  for (let i = 0; i < 100 && workers.size < 2; i++) {
+    const v = await visit();
+    assert.equal(v.fingerprint, fingerprint, `worker ${v.worker} serves the new certificate`);
+    workers.add(v.worker);
+  }
+  assert.equal(workers.size, 2, 'both workers were visited');
   inst.signal('SIGTERM');
   assert.equal(await inst.exited(), 0);
 });
