@@ -149,7 +149,7 @@ function overlapProblem(name: string, udp: boolean, address: ListenAddress, seen
       if ((b.address.host === '0.0.0.0' && isIP(address.host) === 6) || (address.host === '0.0.0.0' && isIP(b.address.host) === 6)) continue;
       problems.push({
         path: ['listeners', name, 'address'],
-        expected: `an address that does not overlap listener "${b.name}" (${b.address.host}:${b.address.port} takes port ${address.port} on ${WILDCARDS.has(b.address.host) ? 'every address' : 'that address'} too)`,
+        expected: `an address that does not overlap listener "${b.name}" at ${b.address.host}:${b.address.port} (a wildcard address takes the port on every address)`,
         found: show(`${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`),
       });
       break;

@@ -14,6 +14,8 @@ import { named } from './helpers/traffic.ts';
 import { SteadyLoad } from './helpers/steady-load.ts';
 import { guard } from './helpers/guard.ts';
 import { MAIN, NODE, ROOT } from './helpers/paths.ts';
+import { freePort } from './helpers/redis-server.ts';
+import { loadConfigObject } from '../../src/index.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'switchboard-workers-'));
 const instances: Instance[] = [];
@@ -225,4 +227,38 @@ test('a worker over workerMemoryLimit is drained and replaced while the others s
   }
   inst.signal('SIGTERM');
   assert.equal(await inst.exited(), 0);
+});
+
+test('reusePort: true on both sides lets a second instance share the port on purpose', async () => {
+  const a = await origin('A');
+  const b = await origin('B');
+  const port = await freePort();
+  const shared = (o: Origin): string =>
+    config(o.url).replace('web: { address: "127.0.0.1:0", protocol: http }', `web: { address: "127.0.0.1:${port}", protocol: http, reusePort: true }`);
+  const { inst: one } = await start('share-1', shared(a));
+  const { inst: two } = await start('share-2', shared(b));
+  assert.equal(one.url('web'), `http://127.0.0.1:${port}`);
+  assert.equal(two.url('web'), `http://127.0.0.1:${port}`);
+  // The kernel spreads new connections over every worker of both instances.
+  const seen = new Set<string>();
+  for (let i = 0; i < 200 && seen.size < 2; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } });
+    seen.add(res.headers.get('x-origin') ?? '');
+    await res.arrayBuffer();
+  }
+  assert.deepEqual([...seen].sort(), ['A', 'B']);
+  one.signal('SIGTERM');
+  two.signal('SIGTERM');
+  assert.equal(await one.exited(), 0);
+  assert.equal(await two.exited(), 0);
+});
+
+test('overlapping addresses in one config (127.0.0.1:P and 0.0.0.0:P) are a config error', () => {
+  const result = loadConfigObject({
+    listeners: { a: { address: '127.0.0.1:8080', protocol: 'http' }, b: { address: '0.0.0.0:8080', protocol: 'http' }, c: { address: '0.0.0.0:8081', protocol: 'http' } },
+  });
+  assert.equal(result.ok, false);
+  const messages = result.ok ? [] : result.errors.map((e) => e.message);
+  assert.equal(messages.length, 1, messages.join('\n'));
+  assert.match(messages[0]!, /listeners\.b\.address: expected an address that does not overlap listener "a" at 127\.0\.0\.1:8080 .*found "0\.0\.0\.0:8080"/);
 });
