@@ -283,6 +283,8 @@ export class Gateway {
           const key = bindingName(l);
           if (!this.#bindings.has(key) && !bound.has(key)) {
             const binding = new Binding(l.address, l.reusePort);
+            // Attached before it listens: a worker's socket is shared and accepts at once.
+            binding.attach(fresh.accept);
             bound.set(key, binding);
             await binding.listen().catch((err: Error) => {
               throw Object.assign(new Error(`listener ${l.name}: ${err.message}`), { code: (err as NodeJS.ErrnoException).code });

@@ -53,7 +53,10 @@ export class Binding {
     });
   }
 
-  /** Sends new connections to `accept` from now on. */
+  /**
+   * Sends new connections to `accept` from now on. Attach before `listen`: a socket shared with
+   * other workers accepts as soon as it listens, and a connection with no listener is closed.
+   */
   attach(accept: Acceptor): void {
     this.#accept = accept;
   }

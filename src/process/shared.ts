@@ -136,5 +136,10 @@ export class SharedCounters {
 }
 
 function send(worker: Worker, m: ToWorker): void {
-  if (worker.isConnected()) worker.send(m);
+  if (!worker.isConnected()) return;
+  try {
+    worker.send(m);
+  } catch {
+    // the channel closed meanwhile: the worker is exiting, and `forget` follows
+  }
 }

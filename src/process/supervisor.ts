@@ -64,6 +64,19 @@ const KILL_GRACE_MS = 5000;
 /** Consecutive reports over `workerMemoryLimit` before a worker is replaced (so a spike passes). */
 const RSS_STRIKES = 3;
 
+/**
+ * Sends to a worker unless its channel is closed (it is exiting: its 'exit' handler deals with it).
+ * `worker.send` on a closed channel throws, and a throw here would take the supervisor down.
+ */
+function post(worker: Worker, m: ToWorker): void {
+  if (!worker.isConnected()) return;
+  try {
+    worker.send(m);
+  } catch {
+    // closed between the check and the send
+  }
+}
+
 const ENTRY = fileURLToPath(new URL(`./worker-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 export class Supervisor {
@@ -145,6 +158,9 @@ export class Supervisor {
     const record: WorkerRecord = { worker, id, state: 'starting', ready, rssHigh: 0 };
     this.#workers.add(record);
     this.#shared.add(worker);
+    // A send to a worker that is exiting fails later, as an 'error' event (EPIPE): unhandled, it
+    // would take the supervisor down. The worker's 'exit' handler does what is needed.
+    worker.on('error', (err: Error) => this.log.debug({ worker: id, err: err.message }, 'message to a worker not delivered'));
     worker.on('message', (m: unknown) => {
       // The workers' shared-state operations (state.backend: memory), one MemoryState for the machine.
       if (this.#stateHost.handle(m, worker)) return;
@@ -172,7 +188,7 @@ export class Supervisor {
 
   /** The config, the ticket keys and the health a new worker starts with. */
   #init(worker: Worker): void {
-    worker.send({
+    post(worker, {
       sb: 'init',
       text: this.#text,
       file: this.#file,
@@ -217,13 +233,13 @@ export class Supervisor {
     r.state = 'draining';
     if (r.worker.isDead()) return Promise.resolve();
     const gone = new Promise<void>((resolve) => r.worker.once('exit', () => resolve()));
-    r.worker.send({ sb: 'drain', linger } satisfies ToWorker);
+    post(r.worker, { sb: 'drain', linger });
     const kill = setTimeout(() => r.worker.process.kill('SIGKILL'), this.#config.drainTimeout + KILL_GRACE_MS);
     return gone.finally(() => clearTimeout(kill));
   }
 
   #broadcast(m: ToWorker): void {
-    for (const r of this.#workers) if (r.state !== 'draining' && r.worker.isConnected()) r.worker.send(m);
+    for (const r of this.#workers) if (r.state !== 'draining') post(r.worker, m);
   }
 
   /**
@@ -259,6 +275,8 @@ export class Supervisor {
       }
       this.#text = text;
       this.#config = result.config;
+      // A worker that started meanwhile (a crash replaced) got the old text: it swaps now.
+      for (const r of this.#workers) if (!serving.includes(r) && r.state !== 'draining') post(r.worker, { sb: 'reload', seq, text, file: this.#file });
       this.#states.apply(result.config);
       this.#states.prune(result.config);
       await this.#watchCertificates(result.config);
@@ -293,7 +311,7 @@ export class Supervisor {
       };
       r.worker.on('message', onMessage);
       r.worker.once('exit', onExit);
-      r.worker.send(m);
+      post(r.worker, m);
     });
   }
 

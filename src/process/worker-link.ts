@@ -2,14 +2,18 @@
  * The worker's end of the machine-wide counters (upstream/machine-link.ts), over the IPC channel
  * to the supervisor (process/shared.ts is the other end).
  *
- * In-flight counts are batched: a change marks its key, and one `load` message per turn of the
- * event loop (setImmediate) carries the latest count of every marked key. A busy worker handles
- * many requests per turn, so the message rate follows the loop's turns, not the request rate, and
- * the other workers hear of a change well within a millisecond.
+ * In-flight counts are batched: a change marks its key, and at most one `load` message per
+ * FLUSH_MS carries the latest count of every marked key, so a busy worker sends at most 1,000
+ * small messages a second whatever its request rate, and the supervisor (which forwards each to
+ * the other workers) cannot be flooded: sending one per event-loop turn was, under load, more
+ * than it could forward, and delayed everything else it does. The other workers hear of a change
+ * within about FLUSH_MS plus two IPC hops.
  */
 import type { Logger } from 'pino';
 import type { MachineLink } from '../upstream/machine-link.ts';
 import type { FromWorker, ToWorker } from './messages.ts';
+
+const FLUSH_MS = 1;
 
 export class WorkerLink implements MachineLink {
   readonly #send: (m: FromWorker) => void;
@@ -42,7 +46,7 @@ export class WorkerLink implements MachineLink {
     this.#dirty.set(key, n);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(this.#flush);
+      setTimeout(this.#flush, FLUSH_MS);
     }
   }
 

@@ -23,6 +23,8 @@ export function runWorker(): void {
   let gw: Gateway | undefined;
   const link = new WorkerLink(send);
   let draining = false;
+  /** A reload that came while the worker was still starting. */
+  let pending: { text: string; file: string } | undefined;
   const ignore = (): void => undefined;
   // Signals are the supervisor's. A SIGUSR1 listener also keeps node from opening its inspector.
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, ignore);
@@ -34,6 +36,8 @@ export function runWorker(): void {
     if (stopped === undefined) send({ sb: 'stopped-accepting' });
     void (stopped ?? Promise.resolve()).finally(() => process.exit(0));
   };
+  // A message to a supervisor that went away fails later, as an 'error' event: 'disconnect' drains.
+  process.on('error', ignore);
   process.on('SIGTERM', () => drain(false));
   process.on('disconnect', () => drain(false));
 
@@ -57,6 +61,7 @@ export function runWorker(): void {
             for (const h of m.health) started.setHealth(h.upstream, h.endpoint, h.healthy, h.reason);
             if (draining) return void started.stop().finally(() => process.exit(0));
             send({ sb: 'ready', addresses: started.addresses() });
+            if (pending !== undefined) void started.reloadText(pending.text, pending.file);
             setInterval(() => send({ sb: 'rss', rss: process.memoryUsage.rss() }), RSS_EVERY_MS).unref();
           },
           (err: NodeJS.ErrnoException) => {
@@ -69,7 +74,11 @@ export function runWorker(): void {
         return;
       }
       case 'reload':
-        if (gw === undefined) return send({ sb: 'reloaded', seq: m.seq, ok: false, errors: ['worker not started'] });
+        if (gw === undefined) {
+          // Still starting (on the text it got with init): it swaps as soon as it serves.
+          pending = m;
+          return send({ sb: 'reloaded', seq: m.seq, ok: true, errors: [] });
+        }
         void gw.reloadText(m.text, m.file).then((r) => send({ sb: 'reloaded', seq: m.seq, ok: r.ok, errors: r.errors.map((e) => e.message) }));
         return;
       case 'health':

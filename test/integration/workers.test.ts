@@ -204,7 +204,11 @@ test('every worker writes whole lines to one access log; SIGUSR1 reopens it afte
   const fresh = (await readFile(log, 'utf8')).split('\n').filter(Boolean);
   assert.ok(old.length >= 400, `old file: ${old.length} lines`);
   for (const line of [...old, ...fresh]) assert.doesNotThrow(() => JSON.parse(line), `a whole line: ${line.slice(0, 80)}`);
-  assert.equal(old.length + fresh.length, first.outcomes.length + second.outcomes.length, 'one line per request');
+  assert.equal(
+    old.length + fresh.length,
+    first.outcomes.length + second.outcomes.length,
+    `one line per request: ${old.length} + ${fresh.length} lines for ${first.outcomes.length} + ${second.outcomes.length} requests (${second.failures().length} failed)`,
+  );
 });
 
 test('a worker over workerMemoryLimit is drained and replaced while the others serve: no request fails', async () => {
@@ -221,7 +225,7 @@ test('a worker over workerMemoryLimit is drained and replaced while the others s
     assert.ok(!fresh.includes(over.pid as number) && fresh.length >= 2, `replaced: ${JSON.stringify({ before, fresh })}`);
     await load.more(100);
     await load.stop();
-    assert.deepEqual(load.failures(), []);
+    assert.deepEqual(load.failures(), [], inst.lines.map((l) => JSON.stringify(l)).join('\n'));
   } finally {
     await load.stop();
   }

@@ -105,8 +105,16 @@ export class Instance {
 
   /** Resolves with the exit code once the supervisor has exited. */
   exited(ms = 20_000): Promise<number | null> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve(this.child.exitCode);
-    return guard(new Promise((resolve) => this.child.once('exit', (code) => resolve(code))), 'switchboard to exit', ms);
+    const code =
+      this.child.exitCode !== null || this.child.signalCode !== null
+        ? Promise.resolve(this.child.exitCode)
+        : guard(new Promise<number | null>((resolve) => this.child.once('exit', (c) => resolve(c))), 'switchboard to exit', ms);
+    // A failed exit says why: the last lines of its standard error (with 'close' all of it is read).
+    return code.then(async (c) => {
+      if (c !== 0) await new Promise((resolve) => (this.child.stderr!.readableEnded ? resolve(undefined) : this.child.stderr!.once('end', resolve)));
+      if (c !== 0) process.stderr.write(`switchboard exited ${c}; its stderr ends with:\n${this.stderr.slice(-2000)}\n`);
+      return c;
+    });
   }
 
   /** Kills the whole process group (supervisor and workers), whatever state it is in. */
