@@ -2,8 +2,9 @@
  * The supervisor's side of the counters that must mean the same for the whole machine, whichever
  * worker reads them (the workers' side is upstream/machine-link.ts, carried by worker-link.ts):
  *
- * - Requests in flight per endpoint (least-connections, least-response-time and power-of-two read
- *   them): each worker reports its own counts when they change (batched); the supervisor sums the
+ * - Requests in flight per endpoint, for upstreams whose balancer reads them (least-connections,
+ *   least-response-time, power-of-two): each worker reports its own counts when they change (at
+ *   most once per millisecond); the supervisor sums the
  *   *other* workers' counts per endpoint and sends each worker its sum, which it adds to its own
  *   exact count. A worker's view of the others is late by one report (a few milliseconds).
  * - Circuit-breaker slots per upstream (`maxRequests`, `maxQueued`): exact for the machine. A

@@ -21,7 +21,7 @@
  * Upstreams without `maxRequests` never ask: the breaker costs them nothing.
  */
 import type { CircuitBreakerConfig } from '../config/types.ts';
-import { loadKey, type MachineLink } from './machine-link.ts';
+import type { MachineLink } from './machine-link.ts';
 
 /** What `admit` decides: go now, wait in the queue, or refuse (queue full). */
 export type Admission = 'now' | 'queue' | 'full';
@@ -50,21 +50,12 @@ export class CircuitBreaker {
   #active = 0;
   readonly #queue: QueueTicket[] = [];
   readonly #shared: SharedBreaker | undefined;
-  readonly #activeKey: string;
   /** Shared mode: slots the supervisor granted to this worker's requests, given back on `leave`. */
   #held = 0;
-  /** The other workers' requests in flight to the upstream, as last reported (shared mode). */
-  othersActive = 0;
 
   constructor(config: CircuitBreakerConfig, shared?: SharedBreaker) {
     this.#config = config;
     this.#shared = shared;
-    this.#activeKey = shared === undefined ? '' : loadKey.active(shared.upstream);
-  }
-
-  /** Requests in flight to the upstream from the whole machine (the retry budget is a share of it). */
-  get machineActive(): number {
-    return this.#active + this.othersActive;
   }
 
   /**
@@ -150,7 +141,6 @@ export class CircuitBreaker {
   /** A request starts: one more in flight. */
   enter(): void {
     this.#active++;
-    if (this.#shared !== undefined) this.#shared.link.inFlightChanged(this.#activeKey, this.#active);
   }
 
   /** A request is over: one fewer in flight, then queued requests start, oldest first, while there is room. */
@@ -158,7 +148,6 @@ export class CircuitBreaker {
     this.#active--;
     const shared = this.#shared;
     if (shared !== undefined) {
-      shared.link.inFlightChanged(this.#activeKey, this.#active);
       if (this.#held > 0) {
         this.#held--;
         shared.link.release(shared.upstream);

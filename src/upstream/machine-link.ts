@@ -3,9 +3,10 @@
  * is the other end; process/worker-link.ts carries it over IPC). Absent in a lone process, where
  * the local counts are the machine's.
  *
- * Who calls: EndpointState, UpstreamState's circuit breaker and retry budget (state.ts). How often:
- * `inFlightChanged` on every start and end of a request (the link batches: one message per few
- * milliseconds at most); `acquire`/`release` once per request on an upstream with `maxRequests`.
+ * Who calls: EndpointState and UpstreamState's circuit breaker (state.ts). How often:
+ * `inFlightChanged` on every start and end of a request to an upstream whose balancer reads the
+ * count (LOAD_AWARE_BALANCERS; the link batches: one message per millisecond at most);
+ * `acquire`/`release` once per request on an upstream with `maxRequests`.
  */
 export interface MachineLink {
   /** This worker's own count for `key` is now `n` (sent batched; the other workers add it to theirs). */
@@ -24,9 +25,10 @@ export interface MachineLink {
   onOthers(fn: (key: string, others: number) => void): void;
 }
 
-/** The keys counts travel under: requests in flight to one endpoint, to one upstream, retrying at one upstream. */
+/** The key an endpoint's count travels under. */
 export const loadKey = {
   endpoint: (upstream: string, origin: string): string => `e ${upstream} ${origin}`,
-  active: (upstream: string): string => `a ${upstream}`,
-  retrying: (upstream: string): string => `r ${upstream}`,
 };
+
+/** The balancers that read requests in flight: only their upstreams' counts are shared (others cost nothing). */
+export const LOAD_AWARE_BALANCERS: ReadonlySet<string> = new Set(['least-connections', 'least-response-time', 'power-of-two']);

@@ -12,15 +12,14 @@
  * default 3). Envoy takes the percentage of active plus pending requests; here of active ones only,
  * since queued requests send nothing.
  *
- * State scope: per machine. The caller passes the machine's requests in flight (the breaker's
- * `machineActive`), and in a worker (`shared` given) the retries in flight of the other workers
- * come from the supervisor's sums (reported by each worker as they change, late by one report: a
- * burst of retries in several workers at the same instant may pass the budget by a few). So the
- * floor `minConcurrent` counts once per machine, not once per worker. Not per fleet: as in Envoy,
- * each instance budgets its own retries.
+ * State scope: per worker, sized for the machine. The limit is a share of the requests in flight,
+ * and each worker's share of its own requests adds up to the machine's share of all of them; the
+ * floor `minConcurrent` alone would count once per worker, so with N workers each worker's floor is
+ * ⌈minConcurrent / N⌉ (`workers`), and the machine's is about minConcurrent. Nothing crosses
+ * processes per request: sharing the counts cost an IPC message per request for a limit that is a
+ * ratio anyway. Not per fleet: as in Envoy, each instance budgets its own retries.
  */
 import type { RetryConfig } from '../config/types.ts';
-import { loadKey, type MachineLink } from './machine-link.ts';
 
 /** The budget's part of an upstream's retry config. */
 export type RetryBudgetConfig = Pick<RetryConfig, 'budgetPercent' | 'budgetMinConcurrent'>;
@@ -28,18 +27,18 @@ export type RetryBudgetConfig = Pick<RetryConfig, 'budgetPercent' | 'budgetMinCo
 export class RetryBudget {
   #config: RetryBudgetConfig;
   #retrying = 0;
-  /** The other workers' retries in flight at this upstream, as last reported (shared mode). */
-  othersRetrying = 0;
-  readonly #shared: { link: MachineLink; key: string } | undefined;
+  /** The machine's worker processes: the floor is divided among them. */
+  #workers = 1;
 
-  constructor(config: RetryBudgetConfig, shared?: { link: MachineLink; upstream: string }) {
+  constructor(config: RetryBudgetConfig, workers = 1) {
     this.#config = config;
-    this.#shared = shared === undefined ? undefined : { link: shared.link, key: loadKey.retrying(shared.upstream) };
+    this.#workers = workers;
   }
 
-  /** Adopts a reloaded config; retries in flight keep their place. */
-  configure(config: RetryBudgetConfig): void {
+  /** Adopts a reloaded config (and worker count); retries in flight keep their place. */
+  configure(config: RetryBudgetConfig, workers = this.#workers): void {
     this.#config = config;
+    this.#workers = workers;
   }
 
   /** Requests in flight that are on a retry. */
@@ -50,20 +49,18 @@ export class RetryBudget {
   /** How many retries may be in flight while `activeRequests` requests are. */
   limit(activeRequests: number): number {
     const c = this.#config;
-    return Math.max(c.budgetMinConcurrent, Math.floor((c.budgetPercent * activeRequests) / 100));
+    return Math.max(Math.ceil(c.budgetMinConcurrent / this.#workers), Math.floor((c.budgetPercent * activeRequests) / 100));
   }
 
   /** Takes one place for a retrying request if the budget has one; false leaves everything as is. */
   tryAcquire(activeRequests: number): boolean {
-    if (this.#retrying + this.othersRetrying >= this.limit(activeRequests)) return false;
+    if (this.#retrying >= this.limit(activeRequests)) return false;
     this.#retrying++;
-    this.#shared?.link.inFlightChanged(this.#shared.key, this.#retrying);
     return true;
   }
 
   /** Gives back the place a `tryAcquire` took; once per successful `tryAcquire`. */
   release(): void {
     this.#retrying--;
-    this.#shared?.link.inFlightChanged(this.#shared.key, this.#retrying);
   }
 }

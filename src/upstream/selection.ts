@@ -114,7 +114,7 @@ export class Selection {
     if (!this.upstream.hasUntried(this.tried)) return false;
     if (!this.#onRetry) {
       const state = this.upstream.state;
-      if (!state.retryBudget.tryAcquire(state.breaker.machineActive)) return false;
+      if (!state.retryBudget.tryAcquire(state.breaker.active)) return false;
       this.#onRetry = true;
     }
     return true;

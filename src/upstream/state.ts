@@ -20,7 +20,7 @@ import { connectionKey, endpointTls } from '../transport/upstream-tls.ts';
 import { HealthChecker } from '../health/active.ts';
 import { endpointState as endpointStateChannel } from '../observability/events.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
-import { loadKey, type MachineLink } from './machine-link.ts';
+import { LOAD_AWARE_BALANCERS, loadKey, type MachineLink } from './machine-link.ts';
 import { PeakEwma } from './balancers/latency.ts';
 import { OutlierDetection, type OutlierRecord } from './outlier-detection.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -129,9 +129,8 @@ export class UpstreamState {
     this.name = config.name;
     this.config = config;
     this.#log = log;
-    const shared = link === undefined ? undefined : { link, upstream: config.name };
-    this.breaker = new CircuitBreaker(config.circuitBreaker, shared);
-    this.retryBudget = new RetryBudget(config.retries, shared);
+    this.breaker = new CircuitBreaker(config.circuitBreaker, link === undefined ? undefined : { link, upstream: config.name });
+    this.retryBudget = new RetryBudget(config.retries);
     this.#outliers = new OutlierDetection(config.outlier, this.endpoints, {
       ejected: (state, reason) => this.#onEjected(state, reason),
       returned: (state) => this.#onReturned(state),
@@ -155,10 +154,12 @@ export class UpstreamState {
    * them when `warm`), starts, keeps or replaces health checkers. Endpoints the config dropped are
    * kept until `prune`, so a reload that fails to bind can be undone.
    */
-  apply(config: UpstreamConfig, warm: boolean): void {
+  apply(config: UpstreamConfig, warm: boolean, workers = 1): void {
     this.config = config;
     this.breaker.configure(config.circuitBreaker);
-    this.retryBudget.configure(config.retries);
+    this.retryBudget.configure(config.retries, this.#link === undefined ? 1 : workers);
+    // Requests in flight are shared only where the balancer reads them.
+    const link = this.#link !== undefined && LOAD_AWARE_BALANCERS.has(config.balancer) ? this.#link : undefined;
     this.#outliers.configure(config.outlier);
     this.#slowStart.configure(config.slowStart);
     const hc = config.healthCheck;
@@ -167,10 +168,17 @@ export class UpstreamState {
       let state = this.endpoints.get(e.origin);
       const fresh = state === undefined;
       if (state === undefined) {
-        state = new EndpointState(this.name, e.origin, this.#link);
+        state = new EndpointState(this.name, e.origin, link);
         this.endpoints.set(e.origin, state);
         if (hc?.initialState === 'unhealthy') state.healthy = false;
         if (warm && state.usable) this.#slowStart.start(state);
+      }
+      if (state.link !== link) {
+        // The balancer changed on reload: start or stop sharing this endpoint's count.
+        state.link?.inFlightChanged(state.linkKey, 0);
+        state.link = link;
+        if (link === undefined) state.othersInFlight = 0;
+        else if (state.inFlight > 0) link.inFlightChanged(state.linkKey, state.inFlight);
       }
       if (state.checkerKey === key) continue;
       const previous = state.checker;
@@ -307,8 +315,7 @@ export class StateStore {
     if (kind === 'e') {
       const e = u.endpoints.get(origin!);
       if (e !== undefined) e.othersInFlight = n;
-    } else if (kind === 'a') u.breaker.othersActive = n;
-    else if (kind === 'r') u.retryBudget.othersRetrying = n;
+    }
   }
 
   /** Sets an endpoint's active health from a checker elsewhere (the supervisor's). */
@@ -331,7 +338,7 @@ export class StateStore {
         state = new UpstreamState(u, this.#log, this.#externalHealth, this.#link);
         this.upstreams.set(name, state);
       }
-      state.apply(u, this.#warm);
+      state.apply(u, this.#warm, config.workers);
     }
     this.#warm = true;
   }
