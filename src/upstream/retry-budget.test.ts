@@ -44,3 +44,13 @@ test('configure: a reloaded budget applies to the next tryAcquire; retries in fl
   for (let i = 0; i < 3; i++) budget.release();
   assert.equal(budget.tryAcquire(100), true);
 });
+
+test('with N workers each worker gets the floor divided among them (rounded up), so the machine keeps about minConcurrent', () => {
+  const perWorker = new RetryBudget({ budgetPercent: 20, budgetMinConcurrent: 10 }, 2);
+  assert.equal(perWorker.limit(0), 5);
+  assert.equal(perWorker.limit(100), 20, 'the share of its own requests is unchanged');
+  assert.equal(new RetryBudget({ budgetPercent: 20, budgetMinConcurrent: 3 }, 2).limit(0), 2);
+  const budget = new RetryBudget({ budgetPercent: 20, budgetMinConcurrent: 10 });
+  budget.configure({ budgetPercent: 20, budgetMinConcurrent: 10 }, 4);
+  assert.equal(budget.limit(0), 3, 'a reload that changes the worker count resizes the floor');
+});
