@@ -8,7 +8,8 @@
  */
 import tls, { type SecureContext } from 'node:tls';
 import { constants } from 'node:crypto';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
+import { watchFile } from '../util/watch-file.ts';
 import type { Logger } from 'pino';
 import type { CertificateConfig, ListenerTlsConfig } from '../config/types.ts';
 import { loadCa, loadCertificate } from '../config/tls-files.ts';
@@ -116,16 +117,8 @@ export class CertificateStore {
     const cc = this.#tls.clientCertificate;
     if (cc !== undefined) files.push(cc.caFile);
     await this.#watcher?.close();
-    const watcher = watch(files, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
-    this.#watcher = watcher;
-    let timer: NodeJS.Timeout | undefined;
-    watcher.on('all', (event) => {
-      if (event !== 'change' && event !== 'add') return;
-      clearTimeout(timer);
-      // A certificate and its key are usually replaced together: read them once both settled.
-      timer = setTimeout(() => this.#reloadFiles(), 50);
-    });
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    // A certificate and its key are usually replaced together: read them once both settled.
+    this.#watcher = await watchFile(files, () => this.#reloadFiles());
   }
 
   /** Resolves once the file watcher is ready, so that no change is missed. */

@@ -3,9 +3,11 @@
  * Kubernetes' atomic swaps (a new file renamed over the old) count as changes. Resolves with the
  * watcher once it is ready, so that no edit after the call is missed; close it to stop.
  */
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 
 export async function watchFile(file: string | string[], changed: () => void): Promise<FSWatcher> {
+  // Loaded on first use: a worker watches nothing (its supervisor does) and never pays for it.
+  const { watch } = await import('chokidar');
   let timer: NodeJS.Timeout | undefined;
   const watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
   watcher.on('all', (event) => {
