@@ -20,6 +20,8 @@
  * - SIGUSR1 reopens log files in every worker (logrotate).
  */
 import cluster, { type Worker } from 'node:cluster';
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname, resolve as resolvePath } from 'node:path';
@@ -37,6 +39,7 @@ import { StateStore } from '../upstream/state.ts';
 import { isMessage, type FromWorker, type ToWorker } from './messages.ts';
 import { SharedCounters } from './shared.ts';
 import { StateHost } from '../state/state-host.ts';
+import { addressKey, bindError } from '../listeners/bind.ts';
 
 export interface SupervisorOptions {
   /** The config file (YAML or JSON). */
@@ -63,6 +66,37 @@ interface WorkerRecord {
 const KILL_GRACE_MS = 5000;
 /** Consecutive reports over `workerMemoryLimit` before a worker is replaced (so a spike passes). */
 const RSS_STRIKES = 3;
+
+/**
+ * Workers bind UDP listeners with SO_REUSEPORT (a socket each, so the kernel keeps a client on
+ * one worker), which would let a second instance share the port silently. So the supervisor
+ * first binds each new UDP address without it, and a used one fails here with the same clear
+ * error a TCP listener gets (unless the listener says `reusePort: true`). `running`: the config
+ * serving now, whose addresses are ours already.
+ */
+async function probeUdp(config: GatewayConfig, running: GatewayConfig | undefined): Promise<void> {
+  const ours = new Set(running?.listeners.filter((l) => l.protocol === 'udp').map((l) => addressKey(l.address)));
+  for (const l of config.listeners) {
+    if (l.protocol !== 'udp' || l.reusePort || l.address.port === 0 || ours.has(addressKey(l.address))) continue;
+    const socket = dgram.createSocket({ type: isIP(l.address.host) === 6 ? 'udp6' : 'udp4' });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ address: l.address.host, port: l.address.port, exclusive: true }, () => resolve());
+      });
+    } catch (err) {
+      throw new Error(`listener ${l.name}: ${bindError(err as NodeJS.ErrnoException, l.address).message}`);
+    } finally {
+      await new Promise<void>((resolve) => {
+        try {
+          socket.close(() => resolve());
+        } catch {
+          resolve();
+        }
+      });
+    }
+  }
+}
 
 /**
  * Sends to a worker unless its channel is closed (it is exiting: its 'exit' handler deals with it).
@@ -119,6 +153,7 @@ export class Supervisor {
     const text = await readFile(sv.#file, 'utf8');
     const result = loadConfigText(text, sv.#file);
     if (!result.ok) throw new ConfigLoadError(result.errors);
+    await probeUdp(result.config, undefined);
     sv.#text = text;
     sv.#config = result.config;
     // Every worker shares the socket the supervisor holds (SCHED_NONE) instead of the supervisor
@@ -257,6 +292,12 @@ export class Supervisor {
       }
       const result = loadConfigText(text, this.#file);
       if (!result.ok) return this.#rejected(result.errors);
+      try {
+        await probeUdp(result.config, this.#config);
+      } catch (err) {
+        const message = (err as Error).message;
+        return this.#rejected([{ file: this.#file, path: 'listeners', expected: 'addresses that are free', found: message, message }]);
+      }
       const serving = [...this.#workers].filter((r) => r.state === 'serving');
       const seq = ++this.#seq;
       const answers = await Promise.all(serving.map((r) => this.#ask(r, { sb: 'reload', seq, text, file: this.#file })));

@@ -8,6 +8,8 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import net, { type AddressInfo } from 'node:net';
 import { Instance } from './helpers/instance.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { named } from './helpers/traffic.ts';
@@ -266,3 +268,81 @@ test('overlapping addresses in one config (127.0.0.1:P and 0.0.0.0:P) are a conf
   assert.equal(messages.length, 1, messages.join('\n'));
   assert.match(messages[0]!, /listeners\.b\.address: expected an address that does not overlap listener "a" at 127\.0\.0\.1:8080 .*found "0\.0\.0\.0:8080"/);
 });
+
+test('every worker serves layer 4 listeners too: tcp through the shared socket, udp with a socket per worker', async () => {
+  const tcpOrigin = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((resolve) => tcpOrigin.listen(0, '127.0.0.1', resolve));
+  const udpOrigin = dgram.createSocket('udp4');
+  udpOrigin.on('message', (m, r) => udpOrigin.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
+  await new Promise<void>((resolve) => udpOrigin.bind(0, '127.0.0.1', resolve));
+  const udpPort = await freeUdpPort();
+  const { inst } = await start(
+    'l4',
+    `workers: 2
+listeners:
+  tcp: { address: "127.0.0.1:0", protocol: tcp, upstream: echo }
+  udp: { address: "127.0.0.1:${udpPort}", protocol: udp, upstream: dgram }
+upstreams:
+  echo: { endpoints: [{ url: "tcp://127.0.0.1:${(tcpOrigin.address() as AddressInfo).port}" }] }
+  dgram: { endpoints: [{ url: "udp://127.0.0.1:${(udpOrigin.address() as AddressInfo).port}" }] }
+`,
+  );
+  try {
+    const tcpPort = Number(new URL(inst.url('tcp')).port);
+    for (let i = 0; i < 10; i++) {
+      const echoed = await guard(
+        new Promise<string>((resolve, reject) => {
+          const c = net.connect(tcpPort, '127.0.0.1', () => c.end(`hello ${i}`));
+          let got = '';
+          c.setEncoding('utf8').on('data', (d: string) => (got += d));
+          c.on('end', () => resolve(got));
+          c.on('error', reject);
+        }),
+        'a tcp echo',
+        5000,
+      );
+      assert.equal(echoed, `hello ${i}`);
+    }
+    // Several clients (source ports): each is kept on one worker by the kernel and answered.
+    for (let i = 0; i < 6; i++) {
+      const client = dgram.createSocket('udp4');
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve));
+      const reply = guard(new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString()))), 'a udp reply', 5000);
+      client.send(`ping ${i}`, udpPort, '127.0.0.1');
+      assert.equal(await reply, `echo:ping ${i}`);
+      client.close();
+    }
+    // A second instance on the same udp address is refused, though workers bind udp with SO_REUSEPORT.
+    const second = join(dir, 'l4-second.yaml');
+    await writeFile(
+      second,
+      `workers: 2\nlisteners:\n  udp: { address: "127.0.0.1:${udpPort}", protocol: udp, upstream: dgram }\nupstreams:\n  dgram: { endpoints: [{ url: "udp://127.0.0.1:${(udpOrigin.address() as AddressInfo).port}" }] }\n`,
+    );
+    const run = spawn(NODE, [MAIN, 'start', '-c', second, '--access-log', 'off'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stderr = '';
+    run.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await guard(new Promise<number | null>((resolve) => run.once('exit', (c) => resolve(c))), 'the second instance to exit', 20_000).finally(() => {
+      try {
+        process.kill(-run.pid!, 'SIGKILL');
+      } catch {
+        // exited with its workers
+      }
+    });
+    assert.equal(code, 1);
+    assert.match(stderr, new RegExp(`listener udp: 127\\.0\\.0\\.1:${udpPort} is already in use`));
+  } finally {
+    tcpOrigin.close();
+    udpOrigin.close();
+  }
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+});
+
+/** A UDP port nothing is bound to now (bound, read, released). */
+async function freeUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
