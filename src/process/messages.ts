@@ -31,6 +31,8 @@ export type ToWorker =
   | { sb: 'drain'; linger: boolean }
   /** Machine-wide load of the other workers (least-connections, retry budget). */
   | { sb: 'load'; inFlight: Record<string, number> }
+  /** Another worker ejected an endpoint (outlier detection): eject it here for as long. */
+  | { sb: 'eject'; upstream: string; endpoint: string; duration: number; reason: string }
   /** The circuit breaker's machine-wide slot authority answers an `acquire`. */
   | { sb: 'slot'; id: number; grant: boolean };
 
@@ -42,6 +44,8 @@ export type FromWorker =
   | { sb: 'failed'; message: string; code?: string }
   | { sb: 'reloaded'; seq: number; ok: boolean; errors: string[] }
   | { sb: 'rss'; rss: number }
+  /** This worker ejected an endpoint: the supervisor tells the others. */
+  | { sb: 'eject'; upstream: string; endpoint: string; duration: number; reason: string }
   /** A draining worker closed its listening sockets (the supervisor tells the world once all have). */
   | { sb: 'stopped-accepting' }
   /** This worker's own in flight per key (only keys that changed since the last report). */

@@ -208,7 +208,10 @@ export class Supervisor {
       } else if (m.sb === 'failed') {
         settle.reject(Object.assign(new Error(m.message), { code: m.code }));
       } else if (m.sb === 'rss') this.#checkMemory(record, m.rss);
-      else this.#shared.handle(record.worker, m);
+      else if (m.sb === 'eject') {
+        // Outlier ejections hold for the machine: every other worker ejects the endpoint as long.
+        for (const r of this.#workers) if (r !== record) post(r.worker, m);
+      } else this.#shared.handle(record.worker, m);
     });
     worker.on('exit', (code, signal) => {
       this.#workers.delete(record);

@@ -22,6 +22,7 @@ export class WorkerLink implements MachineLink {
   #nextId = 1;
   readonly #answers = new Map<number, (granted: boolean) => void>();
   #onOthers: ((key: string, others: number) => void) | undefined;
+  #onPeerEjection: ((upstream: string, origin: string, duration: number, reason: string) => void) | undefined;
   /** The worker's logger, once it has one: each `load` heard is logged at trace level (tests wait on it). */
   log: Logger | undefined;
 
@@ -35,6 +36,8 @@ export class WorkerLink implements MachineLink {
       if (this.log?.isLevelEnabled('trace')) this.log.trace({ inFlight: m.inFlight }, 'machine load');
       const fn = this.#onOthers;
       if (fn !== undefined) for (const [key, n] of Object.entries(m.inFlight)) fn(key, n);
+    } else if (m.sb === 'eject') {
+      this.#onPeerEjection?.(m.upstream, m.endpoint, m.duration, m.reason);
     } else if (m.sb === 'slot') {
       const answer = this.#answers.get(m.id);
       this.#answers.delete(m.id);
@@ -72,6 +75,14 @@ export class WorkerLink implements MachineLink {
   cancel(upstream: string, id: number): void {
     this.#answers.delete(id);
     this.#send({ sb: 'cancel', id, upstream });
+  }
+
+  ejected(upstream: string, origin: string, duration: number, reason: string): void {
+    this.#send({ sb: 'eject', upstream, endpoint: origin, duration, reason });
+  }
+
+  onPeerEjection(fn: (upstream: string, origin: string, duration: number, reason: string) => void): void {
+    this.#onPeerEjection = fn;
   }
 
   onOthers(fn: (key: string, others: number) => void): void {

@@ -95,6 +95,7 @@ export function runWorker(): void {
         return;
       case 'load':
       case 'slot':
+      case 'eject':
         link.handle(m);
         return;
     }

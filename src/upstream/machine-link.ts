@@ -21,6 +21,10 @@ export interface MachineLink {
   release(upstream: string): void;
   /** Leaves the queue (the client went away); a grant that crosses it is answered with a release by the caller. */
   cancel(upstream: string, id: number): void;
+  /** This worker ejected an endpoint for `duration` ms: the others are told (outlier-detection.ts). */
+  ejected(upstream: string, origin: string, duration: number, reason: string): void;
+  /** Calls `fn` when another worker ejected an endpoint. */
+  onPeerEjection(fn: (upstream: string, origin: string, duration: number, reason: string) => void): void;
   /** Calls `fn` with the sum of the *other* workers' counts whenever it changes. */
   onOthers(fn: (key: string, others: number) => void): void;
 }

@@ -11,12 +11,10 @@
  * outlier detection balancer (gRFC A50). Envoy's success-rate and failure-percentage detectors,
  * which run on an interval, are not implemented.
  *
- * State scope: per worker, by choice for now. Each worker judges an endpoint by the traffic it
- * sends it: it needs its own streak of failures and ejects on its own, and `maxEjectedPercent`
- * holds per worker. An endpoint that fails hard fails on every worker within a few requests, so
- * all eject it quickly; one that fails now and then may be ejected by some workers only. Envoy
- * runs detection on its main thread for all workers; sharing ejections through the supervisor
- * (as health is shared) is the next step. Not per fleet: an instance judges an
+ * State scope: per machine for the ejections, per worker for the streaks. Each worker counts the
+ * failures of the traffic it sends; when one ejects an endpoint, its supervisor tells the other
+ * workers, which eject it for the same time (`ejectFor`), as Envoy runs detection on its main
+ * thread for all workers. `maxEjectedPercent` is checked by the worker that decides. Not per fleet: an instance judges an
  * endpoint by its own traffic and its own network path, as Envoy does; one instance's bad path
  * should not eject the endpoint for every instance.
  */
@@ -107,6 +105,28 @@ export class OutlierDetection<E extends OutlierRecord> {
     endpoint.ejectionTimer = setTimeout(() => this.#unEject(endpoint), duration);
     endpoint.ejectionTimer.unref();
     this.#events.ejected(endpoint, `${od.consecutiveFailures} consecutive failures; ejected for ${duration} ms (ejection ${endpoint.ejections})`);
+  }
+
+  /**
+   * Ejects `endpoint` for `duration` ms because another worker of the machine ejected it (its
+   * supervisor passed the news on): the machine's workers keep one view of which endpoints are out.
+   * An endpoint ejected already keeps the later end time. No event to the link: the news does not
+   * echo back.
+   */
+  ejectFor(endpoint: E, duration: number, reason: string): void {
+    if (this.#closed) return;
+    const now = this.#now();
+    const until = now + duration;
+    if (endpoint.ejected && endpoint.ejectedUntil >= until) return;
+    if (endpoint.ejectionTimer) clearTimeout(endpoint.ejectionTimer);
+    const fresh = !endpoint.ejected;
+    endpoint.ejected = true;
+    endpoint.lastEjectedAt = now;
+    endpoint.ejectedUntil = until;
+    endpoint.consecutiveFailures = 0;
+    endpoint.ejectionTimer = setTimeout(() => this.#unEject(endpoint), duration);
+    endpoint.ejectionTimer.unref();
+    if (fresh) this.#events.ejected(endpoint, reason);
   }
 
   /** Stops `endpoint`'s ejection timer; for an endpoint the upstream no longer has. */

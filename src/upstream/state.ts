@@ -122,6 +122,8 @@ export class UpstreamState {
 
   /** A worker's line to the machine's counters (machine-link.ts); undefined in a lone process. */
   readonly #link: MachineLink | undefined;
+  /** True while an ejection another worker decided is applied (it is not passed on again). */
+  #fromPeer = false;
 
   constructor(config: UpstreamConfig, log: Logger, externalHealth = false, link?: MachineLink) {
     this.#externalHealth = externalHealth;
@@ -252,8 +254,21 @@ export class UpstreamState {
     this.#outliers.record(state, failed);
   }
 
+  /** Another worker of the machine ejected this endpoint (its supervisor passed it on). */
+  ejectFromPeer(origin: string, duration: number, reason: string): void {
+    const state = this.endpoints.get(origin);
+    if (state === undefined) return;
+    this.#fromPeer = true;
+    try {
+      this.#outliers.ejectFor(state, duration, `another worker ejected it: ${reason}`);
+    } finally {
+      this.#fromPeer = false;
+    }
+  }
+
   #onEjected(state: EndpointState, reason: string): void {
     this.#log.warn({ upstream: this.name, endpoint: state.origin, reason }, 'endpoint ejected');
+    if (!this.#fromPeer) this.#link?.ejected(this.name, state.origin, state.ejectedUntil - state.lastEjectedAt, reason);
     this.#publish(state, reason);
     this.#changed();
   }
@@ -305,6 +320,7 @@ export class StateStore {
     this.#externalHealth = opts.externalHealth ?? false;
     this.#link = opts.link;
     opts.link?.onOthers((key, n) => this.#others(key, n));
+    opts.link?.onPeerEjection((upstream, origin, duration, reason) => this.upstreams.get(upstream)?.ejectFromPeer(origin, duration, reason));
   }
 
   /** The other workers' count for a load key (machine-link.ts) changed. */

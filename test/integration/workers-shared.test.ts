@@ -19,6 +19,7 @@ import { Instance } from './helpers/instance.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { createPki, type TestPki } from './helpers/certs.ts';
 import { guard } from './helpers/guard.ts';
+import { named } from './helpers/traffic.ts';
 
 let dir: string;
 let pki: TestPki;
@@ -106,12 +107,12 @@ async function holdingOrigin(name: string, opts: { healthy?: () => boolean; chec
 }
 
 /** Keep-alive connections to `url`, sorted by the worker that serves each (by request id prefix), at least `per` for each of 2 workers. */
-async function connectionsByWorker(url: string, per: number): Promise<Client[][]> {
+async function connectionsByWorker(url: string, per: number, path = '/fast'): Promise<Client[][]> {
   const byWorker = new Map<string, Client[]>();
   for (let i = 0; i < 200 && (byWorker.size < 2 || [...byWorker.values()].some((l) => l.length < per)); i++) {
     const c = new Client(url, { pipelining: 1, keepAliveTimeout: 60_000 });
     clients.push(c);
-    const res = await c.request({ method: 'GET', path: '/fast' });
+    const res = await c.request({ method: 'GET', path });
     await res.body.dump();
     const worker = String(res.headers['x-request-id']).slice(0, 24);
     const list = byWorker.get(worker) ?? [];
@@ -359,6 +360,53 @@ routes:
     workers.add(v.worker);
   }
   assert.equal(workers.size, 2, 'both workers were visited');
+  inst.signal('SIGTERM');
+  assert.equal(await inst.exited(), 0);
+});
+
+test('an endpoint one worker ejects (outlier detection) is ejected by every worker', async () => {
+  const bad = await startOrigin('BAD', (req, res) => {
+    req.resume();
+    res.writeHead(500, { 'x-origin': 'BAD' }).end('no');
+  });
+  origins.push(bad);
+  const good = await startOrigin('GOOD', named('GOOD'));
+  origins.push(good);
+  const inst = await start(
+    'eject',
+    `workers: 2
+listeners:
+  web: { address: "127.0.0.1:0", protocol: http, keepAliveTimeout: 60s }
+upstreams:
+  app:
+    endpoints: [{ url: "${bad.url}" }, { url: "${good.url}" }]
+    outlierDetection: { consecutiveFailures: 3, baseEjectionTime: 60s }
+  probe: { endpoints: [{ url: "${good.url}" }] }
+routes:
+  all: { match: { path: / }, upstream: app }
+  probe: { match: { path: /probe }, upstream: probe }
+`,
+  );
+  // Probes go to another upstream, so that no worker has seen BAD fail before worker 1 does.
+  const [first, second] = await connectionsByWorker(inst.url('web'), 1, '/probe');
+  const from = 0;
+  const own = inst.next((l) => l.msg === 'endpoint ejected' && !String(l.reason).startsWith('another worker'), 10_000, from);
+  for (let i = 0; i < 12; i++) {
+    const res = await first![0]!.request({ method: 'GET', path: '/fast' });
+    await res.body.dump();
+  }
+  const decided = await own;
+  // The other worker hears of it from the supervisor and ejects it too.
+  const peer = await inst.next((l) => l.msg === 'endpoint ejected' && String(l.reason).startsWith('another worker') && l.pid !== decided.pid, 10_000, from);
+  assert.equal(peer.endpoint, bad.url);
+  // Both workers now send everything to GOOD.
+  for (const c of [first![0]!, second![0]!]) {
+    for (let i = 0; i < 6; i++) {
+      const res = await c.request({ method: 'GET', path: '/fast' });
+      await res.body.dump();
+      assert.equal(res.headers['x-origin'], 'GOOD');
+    }
+  }
   inst.signal('SIGTERM');
   assert.equal(await inst.exited(), 0);
 });
