@@ -416,6 +416,43 @@ export async function startChecked(
   }
 }
 
+/** A subject a suite may start: what it is, why it cannot run here (null when it can), how it starts. */
+export interface StartableSubject {
+  name: string;
+  description: string;
+  unavailable(): string | null;
+  start(origins: Origin[]): Promise<Started>;
+}
+
+/**
+ * Starts every subject once (startChecked): one that cannot run here is reported and skipped, and
+ * one `excluded` says why (e.g. not in BENCH_SUBJECTS) is skipped quietly. Throws when none started.
+ */
+export async function startSubjects(
+  subjects: readonly StartableSubject[],
+  origins: Origin[],
+  expectedBody: string,
+  running: Map<string, Started>,
+  statuses: SubjectStatus[],
+  excluded: (s: StartableSubject) => string | null = () => null,
+): Promise<void> {
+  for (const s of subjects) {
+    const left = excluded(s);
+    if (left) {
+      statuses.push({ name: s.name, description: s.description, status: 'skipped', reason: left });
+      continue;
+    }
+    const why = s.unavailable();
+    if (why) {
+      console.log(`skipping ${s.name}: ${why}`);
+      statuses.push({ name: s.name, description: s.description, status: 'skipped', reason: why });
+      continue;
+    }
+    await startChecked(s.name, s.description, () => s.start(origins), expectedBody, running, statuses);
+  }
+  if (running.size === 0) throw new Error('no subject could be started');
+}
+
 /** Stops the subjects of `running` it owns and the origins (unless a signal's clean-up owns them now). */
 export async function stopAll(running: Map<string, Started>, origins: Origin[]): Promise<void> {
   if (shuttingDown) return; // the signal handler's cleanup() owns them now

@@ -11,7 +11,7 @@ import { summarize, type SubjectSummary } from '../lib/stats.ts';
 import type { Suite, SuiteContext } from '../lib/suite.ts';
 import {
   originBody,
-  startChecked,
+  startSubjects,
   startHaproxy,
   startNginx,
   startNodeMinimal,
@@ -20,17 +20,12 @@ import {
   stopAll,
   type Origin,
   type Started,
+  type StartableSubject,
   type SubjectStatus,
 } from '../lib/subjects.ts';
 import { haproxyBin, nginxBin } from '../lib/tools.ts';
 
-interface Subject {
-  name: string;
-  description: string;
-  /** Reason it cannot run here, or null. */
-  unavailable(): string | null;
-  start(origins: Origin[]): Promise<Started>;
-}
+type Subject = StartableSubject;
 
 const subjects: Subject[] = [
   {
@@ -100,20 +95,9 @@ export async function runPeersSuite({ loadgen }: SuiteContext): Promise<PeersRep
     log(`origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid})`).join(', ')}`);
 
     // Start every subject once; failures are reported and skipped.
-    for (const s of subjects) {
-      if (SUBJECT_FILTER.length > 0 && !SUBJECT_FILTER.includes(s.name)) {
-        statuses.push({ name: s.name, description: s.description, status: 'skipped', reason: 'not in BENCH_SUBJECTS' });
-        continue;
-      }
-      const why = s.unavailable();
-      if (why) {
-        console.log(`skipping ${s.name}: ${why}`);
-        statuses.push({ name: s.name, description: s.description, status: 'skipped', reason: why });
-        continue;
-      }
-      await startChecked(s.name, s.description, () => s.start(origins), expectedBody, running, statuses);
-    }
-    if (running.size === 0) throw new Error('no subject could be started');
+    await startSubjects(subjects, origins, expectedBody, running, statuses, (s) =>
+      SUBJECT_FILTER.length > 0 && !SUBJECT_FILTER.includes(s.name) ? 'not in BENCH_SUBJECTS' : null,
+    );
 
     const order = subjects.map((s) => s.name).filter((n) => running.has(n));
     const plan: RoundsPlan = {

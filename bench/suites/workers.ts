@@ -17,7 +17,7 @@ import type { Suite, SuiteContext } from '../lib/suite.ts';
 import {
   originBody,
   spawnSwitchboardCli,
-  startChecked,
+  startSubjects,
   startHaproxy,
   startNginx,
   startNginxOrigins,
@@ -327,16 +327,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
           );
     const expectedBody = await originBody(origins);
     log(`origins: ${origins.map((o) => `${o.url} (pid ${o.proc.pid})`).join(', ')}`);
-    for (const s of subjects) {
-      const why = s.unavailable();
-      if (why) {
-        console.log(`skipping ${s.name}: ${why}`);
-        statuses.push({ name: s.name, description: s.description, status: 'skipped', reason: why });
-        continue;
-      }
-      await startChecked(s.name, s.description, () => s.start(origins), expectedBody, running, statuses);
-    }
-    if (running.size === 0) throw new Error('no subject could be started');
+    await startSubjects(subjects, origins, expectedBody, running, statuses);
 
     // Idle RSS, before any load: every subject started and answered its one sanity request.
     await sleep(500);
