@@ -37,7 +37,8 @@ export interface ConfigError {
 }
 
 /** A loaded config, or every error found in it. */
-export type LoadResult = { ok: true; config: GatewayConfig; raw: RawConfig; file: string } | { ok: false; errors: ConfigError[]; file: string };
+/** `text`: the text a file or text load read (a supervisor hands the same text to its workers). */
+export type LoadResult = { ok: true; config: GatewayConfig; raw: RawConfig; file: string; text?: string } | { ok: false; errors: ConfigError[]; file: string };
 
 /** `listeners.web.address`, `upstreams.api.endpoints[0].url`. */
 export function formatPath(path: KeyPath): string {
@@ -101,7 +102,7 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
     env,
   );
   const problems = [...substituted.problems, ...checked.problems];
-  if (!problems.length && checked.config && checked.raw) return { ok: true, config: checked.config, raw: checked.raw, file };
+  if (!problems.length && checked.config && checked.raw) return { ok: true, config: checked.config, raw: checked.raw, file, text };
   const errors = problems.map((p) => {
     const before = p.atKey ? undefined : originalAt(doc, p.path, substituted.original);
     const found = before === undefined ? p.found : `${p.found} (from ${JSON.stringify(before)})`;

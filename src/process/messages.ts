@@ -3,6 +3,7 @@
  * Every message carries `sb` (its kind), so other users of the channel (the shared-state client,
  * node's own cluster messages) are told apart.
  */
+import type { Worker } from 'node:cluster';
 import type { LogLevel } from '../observability/logger.ts';
 
 /** Supervisor → worker. */
@@ -61,6 +62,19 @@ export interface HealthNews {
   endpoint: string;
   healthy: boolean;
   reason: string;
+}
+
+/**
+ * Sends to a worker unless its channel is closed (it is exiting: its 'exit' handler deals with it).
+ * `worker.send` on a closed channel throws, and a throw would take the supervisor down.
+ */
+export function post(worker: Worker, m: ToWorker): void {
+  if (!worker.isConnected()) return;
+  try {
+    worker.send(m);
+  } catch {
+    // closed between the check and the send
+  }
 }
 
 /** Whether `m` is one of ours (and not node's or another channel user's). */

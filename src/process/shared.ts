@@ -16,7 +16,7 @@
  * own connections to its upstreams (as Envoy's breakers are per instance).
  */
 import type { Worker } from 'node:cluster';
-import type { FromWorker, ToWorker } from './messages.ts';
+import { post, type FromWorker } from './messages.ts';
 
 interface Slots {
   active: number;
@@ -51,9 +51,9 @@ export class SharedCounters {
         s.max = m.max;
         if (s.max === 0 || s.active < s.max) {
           this.#take(s, worker);
-          send(worker, { sb: 'slot', id: m.id, grant: true });
+          post(worker, { sb: 'slot', id: m.id, grant: true });
         } else if (s.queue.length < m.maxQueued) s.queue.push({ worker, id: m.id });
-        else send(worker, { sb: 'slot', id: m.id, grant: false });
+        else post(worker, { sb: 'slot', id: m.id, grant: false });
         return;
       }
       case 'release': {
@@ -107,7 +107,7 @@ export class SharedCounters {
         for (const [other, own] of this.#load) if (other !== w) n += own.get(key) ?? 0;
         inFlight[key] = n;
       }
-      send(w, { sb: 'load', inFlight });
+      post(w, { sb: 'load', inFlight });
     }
   }
 
@@ -131,16 +131,7 @@ export class SharedCounters {
       const next = s.queue.shift()!;
       if (!next.worker.isConnected()) continue;
       this.#take(s, next.worker);
-      send(next.worker, { sb: 'slot', id: next.id, grant: true });
+      post(next.worker, { sb: 'slot', id: next.id, grant: true });
     }
-  }
-}
-
-function send(worker: Worker, m: ToWorker): void {
-  if (!worker.isConnected()) return;
-  try {
-    worker.send(m);
-  } catch {
-    // the channel closed meanwhile: the worker is exiting, and `forget` follows
   }
 }

@@ -23,20 +23,19 @@ import cluster, { type Worker } from 'node:cluster';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { extname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FSWatcher } from 'chokidar';
 import { watchFile } from '../util/watch-file.ts';
 import type { Logger } from 'pino';
-import { formatConfigError, loadConfigText, type ConfigError } from '../config/load.ts';
+import { formatConfigError, loadConfigFile, type ConfigError } from '../config/load.ts';
 import type { GatewayConfig } from '../config/types.ts';
 import { ConfigLoadError, type ReloadResult } from '../gateway.ts';
 import { configReload, endpointState } from '../observability/events.ts';
 import { createLogger, type LogLevel } from '../observability/logger.ts';
 import type { EndpointStateEvent } from '../upstream/state.ts';
 import { StateStore } from '../upstream/state.ts';
-import { isMessage, type FromWorker, type ToWorker } from './messages.ts';
+import { isMessage, post, type FromWorker, type ToWorker } from './messages.ts';
 import { SharedCounters } from './shared.ts';
 import { StateHost } from '../state/state-host.ts';
 import { addressKey, bindError } from '../listeners/bind.ts';
@@ -98,19 +97,6 @@ async function probeUdp(config: GatewayConfig, running: GatewayConfig | undefine
   }
 }
 
-/**
- * Sends to a worker unless its channel is closed (it is exiting: its 'exit' handler deals with it).
- * `worker.send` on a closed channel throws, and a throw here would take the supervisor down.
- */
-function post(worker: Worker, m: ToWorker): void {
-  if (!worker.isConnected()) return;
-  try {
-    worker.send(m);
-  } catch {
-    // closed between the check and the send
-  }
-}
-
 const ENTRY = fileURLToPath(new URL(`./worker-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 export class Supervisor {
@@ -150,11 +136,10 @@ export class Supervisor {
   /** Validates the config, starts every worker, resolves once all serve. Throws ConfigLoadError, or the first worker's start error. */
   static async start(opts: SupervisorOptions): Promise<Supervisor> {
     const sv = new Supervisor(opts);
-    const text = await readFile(sv.#file, 'utf8');
-    const result = loadConfigText(text, sv.#file);
+    const result = await loadConfigFile(sv.#file);
     if (!result.ok) throw new ConfigLoadError(result.errors);
     await probeUdp(result.config, undefined);
-    sv.#text = text;
+    sv.#text = result.text!;
     sv.#config = result.config;
     // Every worker shares the socket the supervisor holds (SCHED_NONE) instead of the supervisor
     // accepting and passing each connection on (docs/architecture.md, "Workers").
@@ -287,14 +272,9 @@ export class Supervisor {
   reload(): Promise<ReloadResult> {
     const run = async (): Promise<ReloadResult> => {
       if (this.#stopping) return { ok: false, errors: [] };
-      let text: string;
-      try {
-        text = await readFile(this.#file, 'utf8');
-      } catch (err) {
-        return this.#rejected([{ file: this.#file, path: '', expected: 'a readable config file', found: (err as Error).message, message: (err as Error).message }]);
-      }
-      const result = loadConfigText(text, this.#file);
+      const result = await loadConfigFile(this.#file);
       if (!result.ok) return this.#rejected(result.errors);
+      const text = result.text!;
       try {
         await probeUdp(result.config, this.#config);
       } catch (err) {
