@@ -6,33 +6,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { guard } from './helpers/guard.ts';
+import { runCli, type CliRun } from './helpers/run-cli.ts';
 import { MAIN, NODE, ROOT } from './helpers/paths.ts';
 
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI to completion (killed by PID if it outlives the guard). */
-async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(NODE, [MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  try {
-    // 'close' rather than 'exit': every byte of both pipes has been read.
-    const code = await guard(
-      new Promise<number | string>((resolve) => child.once('close', (c, signal) => resolve(c ?? signal ?? -1))),
-      `switchboard ${args.join(' ')}`,
-      15_000,
-    );
-    return { code, stdout, stderr };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-}
+/** Runs the CLI to completion. */
+const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> => runCli(args, { env });
 
 const GOOD = `listeners:
   web:

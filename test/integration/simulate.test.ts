@@ -1,37 +1,13 @@
 /** `switchboard simulate` as a user runs it: reports, determinism, the HTML file, bad input. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guard } from './helpers/guard.ts';
-import { MAIN, NODE, ROOT } from './helpers/paths.ts';
+import { runCli, type CliRun } from './helpers/run-cli.ts';
 
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI to completion (killed by PID if it outlives the guard). */
-async function run(args: string[]): Promise<Run> {
-  const child = spawn(NODE, [MAIN, 'simulate', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  try {
-    const code = await guard(
-      new Promise<number | string>((resolve) => child.once('close', (c, signal) => resolve(c ?? signal ?? -1))),
-      `switchboard simulate ${args.join(' ')}`,
-      20_000,
-    );
-    return { code, stdout, stderr };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-}
+/** Runs `switchboard simulate` to completion. */
+const run = (args: string[]): Promise<CliRun> => runCli(['simulate', ...args], { ms: 20_000 });
 
 test('simulate --scenario all: every scenario and algorithm, byte-identical for a seed, different for another', async () => {
   const [a, b, c] = await Promise.all([

@@ -1,12 +1,11 @@
 /** `switchboard state get|incr` run as a user runs it, against a redis-server of the test's own. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { guard } from './helpers/guard.ts';
-import { MAIN, NODE, ROOT } from './helpers/paths.ts';
+import { runCli, type CliRun } from './helpers/run-cli.ts';
 import { freePort, type RedisServer, startRedis } from './helpers/redis-server.ts';
 
 let redis: RedisServer;
@@ -22,23 +21,7 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function run(args: string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const child = spawn(NODE, [MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  try {
-    const code = await guard(
-      new Promise<number | string>((resolve) => child.once('close', (c, signal) => resolve(c ?? signal ?? -1))),
-      `switchboard ${args.join(' ')}`,
-      15_000,
-    );
-    return { code, stdout, stderr };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid as number, 'SIGKILL');
-  }
-}
+const run = (args: string[]): Promise<CliRun> => runCli(args);
 
 async function config(name: string, state: string): Promise<string> {
   const file = join(dir, name);

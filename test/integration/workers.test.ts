@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import net, { type AddressInfo } from 'node:net';
 import { Instance } from './helpers/instance.ts';
@@ -15,7 +14,7 @@ import { startOrigin, type Origin } from './helpers/origin.ts';
 import { named } from './helpers/traffic.ts';
 import { SteadyLoad } from './helpers/steady-load.ts';
 import { guard } from './helpers/guard.ts';
-import { MAIN, NODE, ROOT } from './helpers/paths.ts';
+import { runCli } from './helpers/run-cli.ts';
 import { freePort } from './helpers/redis-server.ts';
 import { loadConfigObject } from '../../src/index.ts';
 
@@ -150,16 +149,7 @@ test('a second switchboard start on the same address exits with a clear error; t
   await writeFile(second, config(a.url).replace('127.0.0.1:0', `127.0.0.1:${port}`));
   for (const workers of ['2', '1']) {
     await writeFile(second, config(a.url).replace('127.0.0.1:0', `127.0.0.1:${port}`).replace('workers: 2', `workers: ${workers}`));
-    const run = spawn(NODE, [MAIN, 'start', '-c', second, '--access-log', 'off'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stderr = '';
-    run.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const code = await guard(new Promise<number | null>((resolve) => run.once('exit', (c) => resolve(c))), 'the second instance to exit', 20_000).finally(() => {
-      try {
-        process.kill(-run.pid!, 'SIGKILL');
-      } catch {
-        // exited with its workers
-      }
-    });
+    const { code, stderr } = await runCli(['start', '-c', second, '--access-log', 'off'], { ms: 20_000 });
     assert.equal(code, 1, `workers: ${workers}`);
     assert.match(stderr, new RegExp(`listener web: 127\\.0\\.0\\.1:${port} is already in use .*reusePort: true`));
   }
@@ -318,16 +308,7 @@ upstreams:
       second,
       `workers: 2\nlisteners:\n  udp: { address: "127.0.0.1:${udpPort}", protocol: udp, upstream: dgram }\nupstreams:\n  dgram: { endpoints: [{ url: "udp://127.0.0.1:${(udpOrigin.address() as AddressInfo).port}" }] }\n`,
     );
-    const run = spawn(NODE, [MAIN, 'start', '-c', second, '--access-log', 'off'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stderr = '';
-    run.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const code = await guard(new Promise<number | null>((resolve) => run.once('exit', (c) => resolve(c))), 'the second instance to exit', 20_000).finally(() => {
-      try {
-        process.kill(-run.pid!, 'SIGKILL');
-      } catch {
-        // exited with its workers
-      }
-    });
+    const { code, stderr } = await runCli(['start', '-c', second, '--access-log', 'off'], { ms: 20_000 });
     assert.equal(code, 1);
     assert.match(stderr, new RegExp(`listener udp: 127\\.0\\.0\\.1:${udpPort} is already in use`));
   } finally {
