@@ -106,6 +106,39 @@ async function holdingOrigin(name: string, opts: { healthy?: () => boolean; chec
   });
 }
 
+/** The worker a request id came from: each process draws its own random prefix (http/session.ts). */
+function workerOf(requestId: string): string {
+  return requestId.slice(0, 24);
+}
+
+/** One TLS connection to the listener on `port`, one request: the worker that answered, the session and the certificate. */
+interface TlsVisit {
+  worker: string;
+  reused: boolean;
+  session: Buffer | undefined;
+  fingerprint: string;
+}
+
+function tlsVisit(port: number, opts: tls.ConnectionOptions = {}): Promise<TlsVisit> {
+  return guard(
+    new Promise((resolve, reject) => {
+      let session: Buffer | undefined;
+      let fingerprint = '';
+      const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pki.ca.cert, ...opts }, () => {
+        session = socket.getSession();
+        fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
+        socket.write('GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      });
+      let text = '';
+      socket.setEncoding('utf8').on('data', (d: string) => (text += d));
+      socket.on('end', () => resolve({ worker: workerOf(/x-request-id: (\S+)/i.exec(text)?.[1] ?? ''), reused: socket.isSessionReused(), session, fingerprint }));
+      socket.on('error', reject);
+    }),
+    'a TLS visit',
+    5000,
+  );
+}
+
 /** Keep-alive connections to `url`, sorted by the worker that serves each (by request id prefix), at least `per` for each of 2 workers. */
 async function connectionsByWorker(url: string, per: number, path = '/fast'): Promise<Client[][]> {
   const byWorker = new Map<string, Client[]>();
@@ -114,7 +147,7 @@ async function connectionsByWorker(url: string, per: number, path = '/fast'): Pr
     clients.push(c);
     const res = await c.request({ method: 'GET', path });
     await res.body.dump();
-    const worker = String(res.headers['x-request-id']).slice(0, 24);
+    const worker = workerOf(String(res.headers['x-request-id']));
     const list = byWorker.get(worker) ?? [];
     list.push(c);
     byWorker.set(worker, list);
@@ -270,25 +303,7 @@ routes:
   );
   const { port } = new URL(inst.url('secure'));
   /** One TLS connection, one request; which worker answered and whether the session was resumed. */
-  const visit = (session?: Buffer): Promise<{ worker: string; reused: boolean; session: Buffer | undefined }> =>
-    guard(
-      new Promise((resolve, reject) => {
-        let ticket: Buffer | undefined;
-        const socket = tls.connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca: pki.ca.cert, session, maxVersion: 'TLSv1.2' }, () => {
-          ticket = socket.getSession();
-          socket.write('GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
-        });
-        let text = '';
-        socket.setEncoding('utf8').on('data', (d: string) => (text += d));
-        socket.on('end', () => {
-          const id = /x-request-id: (\S+)/i.exec(text)?.[1] ?? '';
-          resolve({ worker: id.slice(0, 24), reused: socket.isSessionReused(), session: ticket });
-        });
-        socket.on('error', reject);
-      }),
-      'a TLS visit',
-      5000,
-    );
+  const visit = (session?: Buffer): Promise<TlsVisit> => tlsVisit(Number(port), { session, maxVersion: 'TLSv1.2' });
   const first = await visit();
   assert.ok(first.session, 'a session ticket was issued');
   let other: { worker: string; reused: boolean } | undefined;
@@ -325,22 +340,7 @@ routes:
   );
   const { port } = new URL(inst.url('secure'));
   /** A new TLS connection: the certificate it got and the worker that answered its request. */
-  const visit = (): Promise<{ worker: string; fingerprint: string }> =>
-    guard(
-      new Promise((resolve, reject) => {
-        let fingerprint = '';
-        const socket = tls.connect({ host: '127.0.0.1', port: Number(port), servername: 'localhost', ca: pki.ca.cert }, () => {
-          fingerprint = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
-          socket.write('GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
-        });
-        let text = '';
-        socket.setEncoding('utf8').on('data', (d: string) => (text += d));
-        socket.on('end', () => resolve({ worker: (/x-request-id: (\S+)/i.exec(text)?.[1] ?? '').slice(0, 24), fingerprint }));
-        socket.on('error', reject);
-      }),
-      'a TLS visit',
-      5000,
-    );
+  const visit = (): Promise<TlsVisit> => tlsVisit(Number(port));
   assert.equal((await visit()).fingerprint, new X509Certificate(first.cert).fingerprint256);
 
   const next = await pki.issue({ names: ['localhost', '127.0.0.1'], stem: 'workers-rotate-2' });
