@@ -4,15 +4,16 @@
  *
  * - Requests in flight per endpoint, for upstreams whose balancer reads them (least-connections,
  *   least-response-time, power-of-two): each worker reports its own counts when they change (at
- *   most once per millisecond); the supervisor sums the
- *   *other* workers' counts per endpoint and sends each worker its sum, which it adds to its own
- *   exact count. A worker's view of the others is late by one report (a few milliseconds).
+ *   most once per millisecond); the supervisor sums the *other* workers' counts per endpoint and
+ *   sends each worker its sum, which it adds to its own exact count. A worker's view of the others is late by one report (a few milliseconds).
  * - Circuit-breaker slots per upstream (`maxRequests`, `maxQueued`): exact for the machine. A
  *   worker asks for a slot (one IPC round trip, only on upstreams with a breaker) and gives it
  *   back when the request ends; requests past `maxRequests` wait here in one FIFO queue across
  *   workers. A worker that dies gives back every slot it held and leaves the queue.
+ * - Outlier ejections: the worker that ejects an endpoint says so, and every other worker ejects it
+ *   for as long (upstream/outlier-detection.ts).
  *
- * State scope: per machine (this process); never per fleet, because both describe this machine's
+ * State scope: per machine (this process); never per fleet, because all of it describes this machine's
  * own connections to its upstreams (as Envoy's breakers are per instance).
  */
 import type { Worker } from 'node:cluster';
@@ -36,7 +37,7 @@ export class SharedCounters {
     this.#load.set(worker, new Map());
   }
 
-  /** Handles a worker's `load`, `acquire`, `release` or `cancel`; answers go to the workers concerned. */
+  /** Handles a worker's `load`, `acquire`, `release`, `cancel` or `eject`; answers go to the workers concerned. */
   handle(worker: Worker, m: FromWorker): void {
     switch (m.sb) {
       case 'load': {
@@ -65,6 +66,10 @@ export class SharedCounters {
         this.#pump(s);
         return;
       }
+      case 'eject':
+        // Outlier ejections hold for the machine: every other worker ejects the endpoint as long.
+        for (const w of this.#load.keys()) if (w !== worker) post(w, m);
+        return;
       case 'cancel': {
         const s = this.#slots.get(m.upstream);
         if (s === undefined) return;

@@ -160,16 +160,6 @@ export class Supervisor {
     return sv;
   }
 
-  /** Every listener's address by name, as the workers bound them. */
-  addresses(): Record<string, string> {
-    return { ...this.#addresses };
-  }
-
-  /** The process ids of the workers serving now. */
-  workerPids(): number[] {
-    return [...this.#workers].filter((r) => r.state === 'serving').map((r) => r.worker.process.pid!);
-  }
-
   #fork(id: number): WorkerRecord {
     const worker = cluster.fork({ SWITCHBOARD_WORKER_ID: String(id) });
     let settle!: { resolve: () => void; reject: (err: Error) => void };
@@ -193,10 +183,7 @@ export class Supervisor {
       } else if (m.sb === 'failed') {
         settle.reject(Object.assign(new Error(m.message), { code: m.code }));
       } else if (m.sb === 'rss') this.#checkMemory(record, m.rss);
-      else if (m.sb === 'eject') {
-        // Outlier ejections hold for the machine: every other worker ejects the endpoint as long.
-        for (const r of this.#workers) if (r !== record) post(r.worker, m);
-      } else this.#shared.handle(record.worker, m);
+      else this.#shared.handle(record.worker, m);
     });
     worker.on('exit', (code, signal) => {
       this.#workers.delete(record);
