@@ -21,7 +21,7 @@ import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
 import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
-import { StateStore, type EndpointState } from './upstream/state.ts';
+import { StateStore, type EndpointState, type ExternalHealth } from './upstream/state.ts';
 import type { MachineLink } from './upstream/machine-link.ts';
 import { createSharedState } from './state/create-shared-state.ts';
 import type { StateChannel } from './state/state-channel.ts';
@@ -56,6 +56,8 @@ export interface WorkerOptions {
   link: MachineLink;
   /** The IPC channel to the supervisor, which serves the `memory` shared state (state/). */
   stateChannel: StateChannel;
+  /** Endpoint health as the supervisor's checkers see it (upstream/state.ts): endpoints start with it. */
+  health: ExternalHealth;
 }
 
 export interface ReloadResult {
@@ -112,7 +114,7 @@ export class Gateway {
     this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info');
     this.#accessLog = createAccessLog(opts.accessLog ?? 'off');
     // A worker's health comes from its supervisor, which checks each endpoint once for the machine.
-    this.#states = new StateStore(this.log, { externalHealth: opts.worker !== undefined, link: opts.worker?.link });
+    this.#states = new StateStore(this.log, { externalHealth: opts.worker?.health, link: opts.worker?.link });
   }
 
   /** Loads the config, binds every listener, and starts serving. Throws ConfigLoadError on a bad config. */

@@ -7,7 +7,8 @@
  */
 import { Gateway } from '../gateway.ts';
 import { createLogger } from '../observability/logger.ts';
-import { isMessage, type FromWorker, type ToWorker } from './messages.ts';
+import { isMessage, type FromWorker, type HealthNews, type ToWorker } from './messages.ts';
+import { loadKey } from '../upstream/machine-link.ts';
 import { WorkerLink } from './worker-link.ts';
 import type { StateChannel } from '../state/state-channel.ts';
 
@@ -25,6 +26,9 @@ export function runWorker(): void {
   let draining = false;
   /** A reload that came while the worker was still starting. */
   let pending: { text: string; file: string } | undefined;
+  /** Endpoint health from the supervisor: endpoints start with it; news that comes while starting is kept to replay. */
+  const health = new Map<string, boolean>();
+  const healthNews: HealthNews[] = [];
   const ignore = (): void => undefined;
   // Signals are the supervisor's. A SIGUSR1 listener also keeps node from opening its inspector.
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, ignore);
@@ -47,6 +51,7 @@ export function runWorker(): void {
     if (!isMessage<ToWorker>(m)) return;
     switch (m.sb) {
       case 'init': {
+        for (const h of m.health) health.set(loadKey.endpoint(h.upstream, h.endpoint), h.healthy);
         const logger = createLogger(m.logLevel).child({ worker: id, pid: process.pid });
         link.log = logger;
         Gateway.start({
@@ -54,11 +59,11 @@ export function runWorker(): void {
           configText: { text: m.text, file: m.file },
           accessLog: m.accessLog,
           logger,
-          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel },
+          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health },
         }).then(
           (started) => {
             gw = started;
-            for (const h of m.health) started.setHealth(h.upstream, h.endpoint, h.healthy, h.reason);
+            for (const h of healthNews.splice(0)) started.setHealth(h.upstream, h.endpoint, h.healthy, h.reason);
             if (draining) return void started.stop().finally(() => process.exit(0));
             send({ sb: 'ready', addresses: started.addresses() });
             if (pending !== undefined) void started.reloadText(pending.text, pending.file);
@@ -82,7 +87,9 @@ export function runWorker(): void {
         void gw.reloadText(m.text, m.file).then((r) => send({ sb: 'reloaded', seq: m.seq, ok: r.ok, errors: r.errors.map((e) => e.message) }));
         return;
       case 'health':
-        gw?.setHealth(m.upstream, m.endpoint, m.healthy, m.reason);
+        if (gw !== undefined) return gw.setHealth(m.upstream, m.endpoint, m.healthy, m.reason);
+        health.set(loadKey.endpoint(m.upstream, m.endpoint), m.healthy);
+        healthNews.push(m);
         return;
       case 'reopen':
         void gw?.reopenLogs();

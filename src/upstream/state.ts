@@ -118,14 +118,14 @@ export class UpstreamState {
   #closed = false;
 
   /** Health comes from elsewhere (the supervisor's checkers, through `setHealth`): start no checkers here. */
-  readonly #externalHealth: boolean;
+  readonly #externalHealth: ExternalHealth | undefined;
 
   /** A worker's line to the machine's counters (machine-link.ts); undefined in a lone process. */
   readonly #link: MachineLink | undefined;
   /** True while an ejection another worker decided is applied (it is not passed on again). */
   #fromPeer = false;
 
-  constructor(config: UpstreamConfig, log: Logger, externalHealth = false, link?: MachineLink) {
+  constructor(config: UpstreamConfig, log: Logger, externalHealth?: ExternalHealth, link?: MachineLink) {
     this.#externalHealth = externalHealth;
     this.#link = link;
     this.name = config.name;
@@ -172,7 +172,9 @@ export class UpstreamState {
       if (state === undefined) {
         state = new EndpointState(this.name, e.origin, link);
         this.endpoints.set(e.origin, state);
-        if (hc?.initialState === 'unhealthy') state.healthy = false;
+        const known = this.#externalHealth?.get(state.linkKey);
+        if (known !== undefined) state.healthy = known;
+        else if (hc?.initialState === 'unhealthy') state.healthy = false;
         if (warm && state.usable) this.#slowStart.start(state);
       }
       if (state.link !== link) {
@@ -187,7 +189,7 @@ export class UpstreamState {
       previous?.stop();
       state.checker = undefined;
       state.checkerKey = key;
-      if (hc && this.#externalHealth) {
+      if (hc && this.#externalHealth !== undefined) {
         // The supervisor checks for the whole machine and sends the results (setHealth).
       } else if (hc) {
         const s = state;
@@ -302,22 +304,28 @@ export interface EndpointStateEvent {
   reason: string;
 }
 
+/**
+ * The health a supervisor's checkers reported, by `loadKey.endpoint(upstream, origin)`: what an
+ * endpoint of a worker starts with. Its presence means the process runs no checkers itself.
+ */
+export type ExternalHealth = ReadonlyMap<string, boolean>;
+
 /** Every upstream's lasting state, by name. One per Gateway. */
 export class StateStore {
   readonly upstreams = new Map<string, UpstreamState>();
   readonly #log: Logger;
-  readonly #externalHealth: boolean;
+  readonly #externalHealth: ExternalHealth | undefined;
   #warm = false;
-
-  /**
-   * `externalHealth`: this process runs no health checkers; `setHealth` brings their results (a
-   * worker, whose supervisor checks each endpoint once for the whole machine).
-   */
   readonly #link: MachineLink | undefined;
 
-  constructor(log: Logger, opts: { externalHealth?: boolean; link?: MachineLink } = {}) {
+  /**
+   * `externalHealth`: this process runs no health checkers; `setHealth` brings their results, and
+   * an endpoint starts with the health the map knows for it (a worker, whose supervisor checks
+   * each endpoint once for the whole machine). `link`: the machine's counters (a worker).
+   */
+  constructor(log: Logger, opts: { externalHealth?: ExternalHealth; link?: MachineLink } = {}) {
     this.#log = log;
-    this.#externalHealth = opts.externalHealth ?? false;
+    this.#externalHealth = opts.externalHealth;
     this.#link = opts.link;
     opts.link?.onOthers((key, n) => this.#others(key, n));
     opts.link?.onPeerEjection((upstream, origin, duration, reason) => this.upstreams.get(upstream)?.ejectFromPeer(origin, duration, reason));
