@@ -297,7 +297,7 @@ export class Gateway {
         next.set(l.name, fresh);
       }
     } catch (err) {
-      for (const b of bound.values()) void b.close();
+      for (const b of bound.values()) b.close();
       for (const s of started) void s.stopAccepting();
       await gen.retire(0);
       if (previous) {
@@ -322,7 +322,7 @@ export class Gateway {
       binding.attach(listener.accept);
       bindings.set(key, binding);
     }
-    for (const [key, b] of this.#bindings) if (!bindings.has(key)) void b.close();
+    for (const [key, b] of this.#bindings) if (!bindings.has(key)) b.close();
     this.#bindings = bindings;
     const removed = [...this.#listeners.values()].filter((l) => next.get(l.name) !== l);
     this.#listeners = next;
@@ -357,7 +357,7 @@ export class Gateway {
     await this.#queue.catch(() => undefined);
     const drainTimeout = opts.drainTimeout ?? this.#generation?.config.drainTimeout ?? 30_000;
     const deadline = performance.now() + drainTimeout;
-    for (const b of this.#bindings.values()) void b.close();
+    for (const b of this.#bindings.values()) b.close();
     opts.onStoppedAccepting?.();
     const linger = opts.lingerIdle === true;
     const closed = [...this.#listeners.values()].map((l) => (l instanceof HttpListener ? l.stopAccepting(linger) : l.stopAccepting()));

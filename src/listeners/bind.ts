@@ -27,7 +27,6 @@ export class Binding {
   /** The listening socket; it accepts and passes on, and serves nothing itself. */
   readonly server: net.Server;
   #accept: Acceptor | undefined;
-  #closed: Promise<void> | undefined;
 
   constructor(address: ListenAddress, reusePort: boolean) {
     this.address = address;
@@ -67,12 +66,10 @@ export class Binding {
   }
 
   /** Stops accepting (connections already accepted live on with their listener). Idempotent. */
-  close(): Promise<void> {
+  close(): void {
     // Closing the handle is synchronous; close()'s callback would wait for every connection this
     // socket accepted, which belong to their listeners now.
-    if (this.#closed === undefined && this.server.listening) this.server.close();
-    this.#closed = Promise.resolve();
-    return this.#closed;
+    if (this.server.listening) this.server.close();
   }
 }
 
