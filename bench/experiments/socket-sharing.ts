@@ -33,11 +33,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { freePort } from '../lib/probes.ts';
+import { sleep } from '../lib/processes.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const BENCH_DIR = path.resolve(path.dirname(SELF), '..');
@@ -212,16 +214,6 @@ function rssMB(pid: number): number {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const children = new Set<ChildProcess>();
 function track(cp: ChildProcess): ChildProcess {
   children.add(cp);

@@ -6,7 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type CliRun } from './helpers/run-cli.ts';
-import { freePort, type RedisServer, startRedis } from './helpers/redis-server.ts';
+import { closedPort } from './helpers/origin.ts';
+import { type RedisServer, startRedis } from './helpers/redis-server.ts';
 
 let redis: RedisServer;
 let dir: string;
@@ -53,7 +54,7 @@ test('state with the memory backend explains where the state lives and exits 2',
 });
 
 test('state with Redis unreachable fails within the connect timeout, exit 1, password not shown', async () => {
-  const port = await freePort();
+  const port = await closedPort();
   const file = await config('down.yaml', `state:\n  backend: redis\n  redis: { url: "redis://:secret@127.0.0.1:${port}", connectTimeout: 300ms }\n`);
   const r = await run(['state', 'incr', 'visits', '-c', file]);
   assert.equal(r.code, 1);

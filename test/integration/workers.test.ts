@@ -10,12 +10,11 @@ import { join } from 'node:path';
 import dgram from 'node:dgram';
 import net, { type AddressInfo } from 'node:net';
 import { Instance } from './helpers/instance.ts';
-import { startOrigin, type Origin } from './helpers/origin.ts';
+import { closedPort, startOrigin, type Origin } from './helpers/origin.ts';
 import { named } from './helpers/traffic.ts';
 import { SteadyLoad } from './helpers/steady-load.ts';
 import { guard } from './helpers/guard.ts';
 import { runCli } from './helpers/run-cli.ts';
-import { freePort } from './helpers/redis-server.ts';
 import { loadConfigObject } from '../../src/index.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'switchboard-workers-'));
@@ -228,7 +227,7 @@ test('a worker over workerMemoryLimit is drained and replaced while the others s
 test('reusePort: true on both sides lets a second instance share the port on purpose', async () => {
   const a = await origin('A');
   const b = await origin('B');
-  const port = await freePort();
+  const port = await closedPort();
   const shared = (o: Origin): string =>
     config(o.url).replace('web: { address: "127.0.0.1:0", protocol: http }', `web: { address: "127.0.0.1:${port}", protocol: http, reusePort: true }`);
   const { inst: one } = await start('share-1', shared(a));

@@ -4,8 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { guard } from './guard.ts';
+import { closedPort } from './origin.ts';
 
 /** A running redis-server; `stop` kills it by PID and waits for its exit. */
 export interface RedisServer {
@@ -13,17 +14,6 @@ export interface RedisServer {
   url: string;
   child: ChildProcess;
   stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** A port nothing listens on right now (redis-server has no `--port 0`). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Whether a PING on a fresh connection gets +PONG. */
@@ -46,7 +36,7 @@ function ping(port: number): Promise<boolean> {
 
 /** Starts redis-server on `port` (a free one when not given), ready once it answers PING. */
 export async function startRedis(port?: number): Promise<RedisServer> {
-  const p = port ?? (await freePort());
+  const p = port ?? (await closedPort());
   const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
