@@ -106,6 +106,21 @@ async function holdingOrigin(name: string, opts: { healthy?: () => boolean; chec
   });
 }
 
+/** Two workers, one https listener (HTTP/1.1) with one certificate, one upstream. */
+function httpsConfig(certFile: string, keyFile: string, origin: string): string {
+  return `workers: 2
+listeners:
+  secure:
+    address: "127.0.0.1:0"
+    protocol: https
+    tls: { certificates: [{ cert: "${certFile}", key: "${keyFile}" }], alpn: [http/1.1] }
+upstreams:
+  app: { endpoints: [{ url: "${origin}" }] }
+routes:
+  all: { match: { path: / }, upstream: app }
+`;
+}
+
 /** The worker a request id came from: each process draws its own random prefix (http/session.ts). */
 function workerOf(requestId: string): string {
   return requestId.slice(0, 24);
@@ -287,20 +302,7 @@ routes:
 test('TLS sessions resume on any worker: the ticket keys are the machine’s', async () => {
   const a = await holdingOrigin('A');
   const cert = await pki.issue({ names: ['localhost', '127.0.0.1'], stem: 'workers-site' });
-  const inst = await start(
-    'tickets',
-    `workers: 2
-listeners:
-  secure:
-    address: "127.0.0.1:0"
-    protocol: https
-    tls: { certificates: [{ cert: "${cert.certFile}", key: "${cert.keyFile}" }], alpn: [http/1.1] }
-upstreams:
-  app: { endpoints: [{ url: "${a.url}" }] }
-routes:
-  all: { match: { path: / }, upstream: app }
-`,
-  );
+  const inst = await start('tickets', httpsConfig(cert.certFile, cert.keyFile, a.url));
   const { port } = new URL(inst.url('secure'));
   /** One TLS connection, one request; which worker answered and whether the session was resumed. */
   const visit = (session?: Buffer): Promise<TlsVisit> => tlsVisit(Number(port), { session, maxVersion: 'TLSv1.2' });
@@ -324,20 +326,7 @@ test('certificate files are watched by the supervisor once; every worker serves 
   const keyFile = join(dir, 'rotate-key.pem');
   await copyFile(first.certFile, certFile);
   await copyFile(first.keyFile, keyFile);
-  const inst = await start(
-    'rotate',
-    `workers: 2
-listeners:
-  secure:
-    address: "127.0.0.1:0"
-    protocol: https
-    tls: { certificates: [{ cert: "${certFile}", key: "${keyFile}" }], alpn: [http/1.1] }
-upstreams:
-  app: { endpoints: [{ url: "${a.url}" }] }
-routes:
-  all: { match: { path: / }, upstream: app }
-`,
-  );
+  const inst = await start('rotate', httpsConfig(certFile, keyFile, a.url));
   const { port } = new URL(inst.url('secure'));
   /** A new TLS connection: the certificate it got and the worker that answered its request. */
   const visit = (): Promise<TlsVisit> => tlsVisit(Number(port));
