@@ -45,6 +45,17 @@ export interface SubjectStatus {
   reason?: string;
 }
 
+/** The lines every nginx the bench runs has in `http {}`: scratch paths under `dir` (it runs unprivileged), long keep-alive. */
+function nginxHttpCommon(dir: string): string {
+  return `  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_timeout 65s;
+  keepalive_requests 10000000;`;
+}
+
 // ---------------------------------------------------------------- origins
 
 export interface Origin {
@@ -101,13 +112,7 @@ error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_timeout 65s;
-  keepalive_requests 10000000;
+${nginxHttpCommon(dir)}
   default_type text/plain;
   server {
     listen 127.0.0.1:${port};
@@ -285,13 +290,7 @@ error_log ${errorLog} warn;
 events { worker_connections 4096; }
 http {
   access_log ${accessLog};
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_timeout 65s;
-  keepalive_requests 10000000;
+${nginxHttpCommon(dir)}
   upstream origins {
 ${origins.map((o) => `    server 127.0.0.1:${o.port};`).join('\n')}
     keepalive 128;
