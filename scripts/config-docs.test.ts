@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DOCS_PATH, EXAMPLE_CONFIG, renderConfigDocs } from './config-docs.ts';
-import { loadConfigText } from '../src/config/load.ts';
+import { loadConfigText } from '../src/config/load-text.ts';
 
 test('docs/config.md is up to date', () => {
   let committed = '';

@@ -9,7 +9,7 @@ import type { FSWatcher } from 'chokidar';
 import { watchFile } from './util/watch-file.ts';
 import { resolve as resolvePath } from 'node:path';
 import type { GatewayConfig, ListenerConfig } from './config/types.ts';
-import { formatConfigError, loadConfigFile, loadConfigObject, loadConfigText, type ConfigError, type LoadResult } from './config/load.ts';
+import { formatConfigError, loadConfigData, loadConfigObject, type ConfigError, type LoadResult } from './config/load.ts';
 import { addressKey, Binding } from './listeners/bind.ts';
 import { bindingKey, HttpListener } from './listeners/http-listener.ts';
 import { TcpListener } from './listeners/tcp-listener.ts';
@@ -38,10 +38,11 @@ export interface GatewayOptions {
   /** Reload when the config file changes (file configs only); default false. */
   watch?: boolean;
   /**
-   * The config as text already read (and validated) by a supervisor, with the file it came from
-   * (for relative paths and error messages); used instead of reading `config`.
+   * The config as a supervisor read and checked it (`LoadResult.data`: the file's value after
+   * `${VAR}` substitution), with the file it came from (for relative paths and error messages);
+   * used instead of reading `config`.
    */
-  configText?: { text: string; file: string };
+  configData?: { data: unknown; file: string };
   /** Set in a worker process of a supervisor (src/process/); absent for one process. */
   worker?: WorkerOptions;
 }
@@ -76,13 +77,14 @@ export class ConfigLoadError extends Error {
   }
 }
 
-/** A config source: a file path, a config object, or text a supervisor read. */
-type Source = string | object | { text: string; file: string; [TEXT]: true };
-const TEXT = Symbol('config text');
+/** A config source: a file path, a config object, or the value of a file a supervisor read. */
+type Source = string | object | { data: unknown; file: string; [DATA]: true };
+const DATA = Symbol('config data');
 
 async function load(source: Source): Promise<LoadResult> {
-  if (typeof source === 'string') return loadConfigFile(source);
-  if (TEXT in source) return loadConfigText(source.text, source.file);
+  // The YAML loader is imported only for a file: a worker, which gets values, never loads it.
+  if (typeof source === 'string') return (await import('./config/load-text.ts')).loadConfigFile(source);
+  if (DATA in source) return loadConfigData(source.data, source.file);
   return loadConfigObject(source);
 }
 
@@ -109,7 +111,7 @@ export class Gateway {
   #stopped = false;
 
   private constructor(opts: GatewayOptions) {
-    this.#source = opts.configText ? { ...opts.configText, [TEXT]: true } : typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
+    this.#source = opts.configData ? { ...opts.configData, [DATA]: true } : typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
     this.#worker = opts.worker;
     this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info');
     this.#accessLog = createAccessLog(opts.accessLog ?? 'off');
@@ -194,9 +196,9 @@ export class Gateway {
     return this.#reload(config === undefined ? undefined : typeof config === 'string' ? resolvePath(config) : config);
   }
 
-  /** Reloads from config text a supervisor read and validated (a worker's reload). */
-  reloadText(text: string, file: string): Promise<ReloadResult> {
-    return this.#reload({ text, file, [TEXT]: true });
+  /** Reloads from the config value a supervisor read and checked (a worker's reload). */
+  reloadData(data: unknown, file: string): Promise<ReloadResult> {
+    return this.#reload({ data, file, [DATA]: true });
   }
 
   /** Sets an endpoint's health as the supervisor's checker decided it (a worker's gateway). */

@@ -9,7 +9,8 @@
  * ```
  */
 export { Gateway, startGateway, ConfigLoadError, type GatewayOptions, type ReloadResult } from './gateway.ts';
-export { loadConfigFile, loadConfigObject, loadConfigText, formatConfigError, type ConfigError, type LoadResult } from './config/load.ts';
+export { loadConfigObject, formatConfigError, type ConfigError, type LoadResult } from './config/load.ts';
+export { loadConfigFile, loadConfigText } from './config/load-text.ts';
 export { jsonSchema, type RawConfig } from './config/schema.ts';
 export type { GatewayConfig, ListenerConfig, RouteConfig, UpstreamConfig, EndpointConfig, Timeouts } from './config/types.ts';
 export type { Balancer, PickContext, BalancerFactory } from './upstream/balancers/balancer.ts';

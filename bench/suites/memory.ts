@@ -23,6 +23,12 @@ const CONNECTIONS = envNumber('BENCH_MEMORY_CONNECTIONS', 10_000, true);
 const CONCURRENCY = envNumber('BENCH_MEMORY_CONCURRENCY', 100, true);
 /** Seconds each subject is left alone before a reading (timers, lazy compilation and the GC settle). */
 const SETTLE_S = envNumber('BENCH_MEMORY_SETTLE', 2, false, true);
+/**
+ * Seconds the idle connections are left before their reading: long enough for Switchboard's idle
+ * compaction (src/util/heap.ts: a check every 10 s, after a whole idle period) to give back the young
+ * generation the burst of connections grew. Bare node:http does no such thing.
+ */
+const IDLE_S = envNumber('BENCH_MEMORY_IDLE', 22, false, true);
 const ALL_SUBJECTS = ['node-http', 'node-minimal', 'switchboard', 'switchboard-cli', 'switchboard-dist'];
 const SUBJECTS = envList('BENCH_MEMORY_SUBJECTS', ALL_SUBJECTS);
 for (const s of SUBJECTS)
@@ -118,7 +124,9 @@ async function startSubject(name: string, origins: Origin[]): Promise<Running> {
       const conf = path.join(tmpDir, `memory-${name}.yaml`);
       fs.writeFileSync(
         conf,
-        `listeners:\n  web: { address: '127.0.0.1:${port}', protocol: http, keepAliveTimeout: ${LISTENER.keepAliveTimeout}, maxConnections: ${LISTENER.maxConnections} }\n` +
+        // One process: with the default `workers: auto` the probe would read a supervisor, which serves nothing.
+        `workers: 1\n` +
+          `listeners:\n  web: { address: '127.0.0.1:${port}', protocol: http, keepAliveTimeout: ${LISTENER.keepAliveTimeout}, maxConnections: ${LISTENER.maxConnections} }\n` +
           `routes:\n  all: { match: { path: / }, upstream: origins }\n` +
           `upstreams:\n  origins: { balancer: round-robin, endpoints: [${origins.map((o) => `{ url: '${o.url}' }`).join(', ')}] }\n`,
       );
@@ -191,7 +199,7 @@ async function measure(name: string, origins: Origin[]): Promise<SubjectResult> 
     if (shuttingDown) return result;
     log(`memory: ${name}: opening ${CONNECTIONS} keep-alive connections (${CONCURRENCY} at a time)…`);
     conns = await openIdleConnections(running.port, CONNECTIONS, CONCURRENCY);
-    await sleep(SETTLE_S * 1000);
+    await sleep(IDLE_S * 1000);
     const withConns = await probe(running.cp, running.probeFile, snap('connections'));
     result.readings.connections = withConns;
     result.connectionsOpen = CONNECTIONS - conns.closed();
@@ -250,7 +258,7 @@ async function runMemorySuite(): Promise<MemoryReport | null> {
   heading(`memory: an idle process, and ${CONNECTIONS} idle keep-alive connections`);
   console.log(
     `  each subject alone in its own process, bench/memory-probe.js preloaded; read ${SETTLE_S}s after start, after one request, and with\n` +
-      `  ${CONNECTIONS} keep-alive connections open, each having made one GET and then left idle. MB = MiB; "gc" columns: after a full GC;\n` +
+      `  ${CONNECTIONS} keep-alive connections open, each having made one GET and then left idle ${IDLE_S}s. MB = MiB; "gc" columns: after a full GC;\n` +
       '  anon/file: RssAnon (heap, malloc, stacks) and RssFile (mapped binary and libraries) of RSS.',
   );
   if (NODE_FLAGS.length > 0) console.log(`  (!) every subject runs with the Node flags ${NODE_FLAGS.join(' ')} (BENCH_MEMORY_NODE_FLAGS): measurement only`);
@@ -307,6 +315,7 @@ async function runMemorySuite(): Promise<MemoryReport | null> {
       connections: CONNECTIONS,
       concurrency: CONCURRENCY,
       settleS: SETTLE_S,
+      idleS: IDLE_S,
       subjects: SUBJECTS,
       nodeFlags: NODE_FLAGS,
       listener: LISTENER,

@@ -3,7 +3,8 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ConfigLoadError, startGateway } from '../gateway.ts';
-import { formatConfigError, loadConfigFile } from '../config/load.ts';
+import { formatConfigError } from '../config/load.ts';
+import { loadConfigFile } from '../config/load-text.ts';
 import { jsonSchema } from '../config/schema.ts';
 import { demo } from './demo.ts';
 import { runSupervisorUntilSignal, runUntilSignal } from './signals.ts';

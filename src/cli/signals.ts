@@ -6,6 +6,7 @@
  */
 import type { Gateway } from '../gateway.ts';
 import type { Supervisor } from '../process/supervisor.ts';
+import { compactWhenIdle } from '../util/heap.ts';
 
 interface Steered {
   readonly log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
@@ -37,7 +38,16 @@ function run(starting: Promise<Steered>, after: () => Promise<void>): Promise<vo
       act((t) => (t.upgrade === undefined ? t.log.warn({ signal: 'SIGUSR2' }, 'upgrade needs workers (workers: 2 or more); ignored') : t.upgrade()));
     const term = (): void => stop('SIGTERM');
     const int = (): void => stop('SIGINT');
+    // An idle gateway or supervisor gives back what start-up and bursts grew (util/heap.ts).
+    let stopCompaction: (() => void) | undefined;
+    void starting.then(
+      () => {
+        if (!stopping) stopCompaction = compactWhenIdle();
+      },
+      () => undefined,
+    );
     const off = (): void => {
+      stopCompaction?.();
       process.off('SIGTERM', term);
       process.off('SIGINT', int);
       process.off('SIGHUP', hup);

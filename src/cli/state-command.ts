@@ -7,7 +7,8 @@
  * Exit codes: 0 done, 1 Redis unreachable or the operation failed, 2 config or usage problem.
  */
 import type { Command } from 'commander';
-import { formatConfigError, loadConfigFile } from '../config/load.ts';
+import { formatConfigError } from '../config/load.ts';
+import { loadConfigFile } from '../config/load-text.ts';
 import type { SharedState } from '../state/state.ts';
 import { DURATION_PATTERN } from '../util/config-primitives.ts';
 import { parseDuration } from '../util/units.ts';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatConfigError, loadConfigFile, loadConfigObject, loadConfigText, type ConfigError } from './load.ts';
+import { formatConfigError, loadConfigObject, type ConfigError } from './load.ts';
+import { loadConfigFile, loadConfigText } from './load-text.ts';
 import { jsonSchema } from './schema.ts';
 
 /** A valid base: one listener (line 2), one upstream `api` (line 6), one route (line 10). */

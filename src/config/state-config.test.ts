@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfigText } from './load.ts';
+import { loadConfigText } from './load-text.ts';
 
 const BASE = `listeners:
   web:

@@ -19,7 +19,7 @@
  * description is kept in `lastResult`. All timers are unref()ed.
  */
 import net from 'node:net';
-import { Client } from 'undici';
+import { Client } from '../transport/undici-core.ts';
 import tls, { type ConnectionOptions } from 'node:tls';
 import type { HealthCheckConfig } from '../config/types.ts';
 

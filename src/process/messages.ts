@@ -11,7 +11,8 @@ export type ToWorker =
   /** Start serving this config (the supervisor read and validated it). */
   | {
       sb: 'init';
-      text: string;
+      /** The config file's value after `${VAR}` substitution (`LoadResult.data`): workers never parse YAML. */
+      data: unknown;
       file: string;
       accessLog: string;
       logLevel: LogLevel;
@@ -21,7 +22,7 @@ export type ToWorker =
       health: HealthNews[];
     }
   /** Swap to this config (validated once by the supervisor); answer with `reloaded`. */
-  | { sb: 'reload'; seq: number; text: string; file: string }
+  | { sb: 'reload'; seq: number; data: unknown; file: string }
   /** An endpoint's health changed (the supervisor runs the machine's one checker per endpoint). */
   | ({ sb: 'health' } & HealthNews)
   /** Reopen log files (SIGUSR1, logrotate). */

@@ -11,7 +11,7 @@
  * - A worker that dies is replaced at once; only its own connections are lost (the socket stays
  *   open in the supervisor, so no connection is refused meanwhile).
  * - Reload (SIGHUP, file change, `reload()`): the supervisor reads and validates the file once and
- *   sends the same text to every worker; a bad config changes nothing.
+ *   sends every worker the same checked value; a bad config changes nothing.
  * - Upgrade (SIGUSR2, `upgrade()`): a fresh set of workers starts from the code on disk (a new
  *   Switchboard version), and once all of them serve, the old ones drain: the listening sockets
  *   never close, so no connection is refused.
@@ -28,7 +28,8 @@ import { fileURLToPath } from 'node:url';
 import type { FSWatcher } from 'chokidar';
 import { watchFile } from '../util/watch-file.ts';
 import type { Logger } from 'pino';
-import { formatConfigError, loadConfigFile, type ConfigError } from '../config/load.ts';
+import { formatConfigError, type ConfigError } from '../config/load.ts';
+import { loadConfigFile } from '../config/load-text.ts';
 import type { GatewayConfig } from '../config/types.ts';
 import { ConfigLoadError, type ReloadResult } from '../gateway.ts';
 import { configReload, endpointState } from '../observability/events.ts';
@@ -111,7 +112,8 @@ export class Supervisor {
   /** The machine's `memory` shared state, served to the workers over IPC: per machine. */
   readonly #stateHost = new StateHost();
   readonly #workers = new Set<WorkerRecord>();
-  #text = '';
+  /** The config file's value as last checked (`LoadResult.data`), what workers start from. */
+  #data: unknown;
   #config!: GatewayConfig;
   #addresses: Record<string, string> = {};
   #watcher: FSWatcher | undefined;
@@ -139,7 +141,7 @@ export class Supervisor {
     const result = await loadConfigFile(sv.#file);
     if (!result.ok) throw new ConfigLoadError(result.errors);
     await probeUdp(result.config, undefined);
-    sv.#text = result.text!;
+    sv.#data = result.data;
     sv.#config = result.config;
     // Every worker shares the socket the supervisor holds (SCHED_NONE) instead of the supervisor
     // accepting and passing each connection on (docs/architecture.md, "Workers").
@@ -200,7 +202,7 @@ export class Supervisor {
   #init(worker: Worker): void {
     post(worker, {
       sb: 'init',
-      text: this.#text,
+      data: this.#data,
       file: this.#file,
       accessLog: this.#opts.accessLog,
       logLevel: this.#opts.logLevel,
@@ -261,7 +263,7 @@ export class Supervisor {
       if (this.#stopping) return { ok: false, errors: [] };
       const result = await loadConfigFile(this.#file);
       if (!result.ok) return this.#rejected(result.errors);
-      const text = result.text!;
+      const data = result.data;
       try {
         await probeUdp(result.config, this.#config);
       } catch (err) {
@@ -270,7 +272,7 @@ export class Supervisor {
       }
       const serving = [...this.#workers].filter((r) => r.state === 'serving');
       const seq = ++this.#seq;
-      const answers = await Promise.all(serving.map((r) => this.#ask(r, { sb: 'reload', seq, text, file: this.#file })));
+      const answers = await Promise.all(serving.map((r) => this.#ask(r, { sb: 'reload', seq, data, file: this.#file })));
       const failed = answers.find((a) => !a.ok);
       if (failed !== undefined) {
         this.log.error({ errors: failed.errors }, 'reload failed in a worker; the running config keeps serving');
@@ -284,10 +286,10 @@ export class Supervisor {
         };
         return { ok: false, errors: [e] };
       }
-      this.#text = text;
+      this.#data = data;
       this.#config = result.config;
-      // A worker that started meanwhile (a crash replaced) got the old text: it swaps now.
-      for (const r of this.#workers) if (!serving.includes(r) && r.state !== 'draining') post(r.worker, { sb: 'reload', seq, text, file: this.#file });
+      // A worker that started meanwhile (a crash replaced) got the old config: it swaps now.
+      for (const r of this.#workers) if (!serving.includes(r) && r.state !== 'draining') post(r.worker, { sb: 'reload', seq, data, file: this.#file });
       this.#states.apply(result.config);
       this.#states.prune(result.config);
       await this.#watchCertificates(result.config);

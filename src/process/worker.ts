@@ -10,6 +10,7 @@ import { createLogger } from '../observability/logger.ts';
 import { isMessage, type FromWorker, type HealthNews, type ToWorker } from './messages.ts';
 import { loadKey } from '../upstream/machine-link.ts';
 import { WorkerLink } from './worker-link.ts';
+import { compactWhenIdle } from '../util/heap.ts';
 import type { StateChannel } from '../state/state-channel.ts';
 
 /** How often a worker reports its memory, for `workerMemoryLimit`. */
@@ -25,7 +26,7 @@ export function runWorker(): void {
   const link = new WorkerLink(send);
   let draining = false;
   /** A reload that came while the worker was still starting. */
-  let pending: { text: string; file: string } | undefined;
+  let pending: { data: unknown; file: string } | undefined;
   /** Endpoint health from the supervisor: endpoints start with it; news that comes while starting is kept to replay. */
   const health = new Map<string, boolean>();
   const healthNews: HealthNews[] = [];
@@ -56,7 +57,7 @@ export function runWorker(): void {
         link.log = logger;
         Gateway.start({
           config: m.file,
-          configText: { text: m.text, file: m.file },
+          configData: { data: m.data, file: m.file },
           accessLog: m.accessLog,
           logger,
           worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health },
@@ -66,8 +67,9 @@ export function runWorker(): void {
             for (const h of healthNews.splice(0)) started.setHealth(h.upstream, h.endpoint, h.healthy, h.reason);
             if (draining) return void started.stop().finally(() => process.exit(0));
             send({ sb: 'ready', addresses: started.addresses() });
-            if (pending !== undefined) void started.reloadText(pending.text, pending.file);
+            if (pending !== undefined) void started.reloadData(pending.data, pending.file);
             setInterval(() => send({ sb: 'rss', rss: process.memoryUsage.rss() }), RSS_EVERY_MS).unref();
+            compactWhenIdle();
           },
           (err: NodeJS.ErrnoException) => {
             draining = true;
@@ -80,11 +82,11 @@ export function runWorker(): void {
       }
       case 'reload':
         if (gw === undefined) {
-          // Still starting (on the text it got with init): it swaps as soon as it serves.
+          // Still starting (on the config it got with init): it swaps as soon as it serves.
           pending = m;
           return send({ sb: 'reloaded', seq: m.seq, ok: true, errors: [] });
         }
-        void gw.reloadText(m.text, m.file).then((r) => send({ sb: 'reloaded', seq: m.seq, ok: r.ok, errors: r.errors.map((e) => e.message) }));
+        void gw.reloadData(m.data, m.file).then((r) => send({ sb: 'reloaded', seq: m.seq, ok: r.ok, errors: r.errors.map((e) => e.message) }));
         return;
       case 'health':
         if (gw !== undefined) return gw.setHealth(m.upstream, m.endpoint, m.healthy, m.reason);

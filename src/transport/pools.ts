@@ -3,7 +3,8 @@
  * (same origin, same pool settings) keeps its pool and its warm keep-alive connections. Pools are
  * reference-counted by generation and closed gracefully when the last generation using them retires.
  */
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool } from './undici-core.ts';
 import type { ConnectionOptions } from 'node:tls';
 
 /** Streams one HTTP/2 connection to an endpoint carries at once before the pool opens another. */

@@ -297,7 +297,7 @@ test('bad certificates are config errors naming file:line:column, key path and t
       '',
     ].join('\n'),
   );
-  const { loadConfigFile } = await import('../../src/config/load.ts');
+  const { loadConfigFile } = await import('../../src/config/load-text.ts');
   const result = await loadConfigFile(file);
   assert.equal(result.ok, false);
   const messages = result.ok ? [] : result.errors.map((e) => e.message);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fakeResolveContext } from '../../../test/helpers/policy.ts';
 import { fakeSession } from '../../../test/helpers/session.ts';
-import { loadConfigText } from '../../config/load.ts';
+import { loadConfigText } from '../../config/load-text.ts';
 import { ipFilterPolicy } from './index.ts';
 import type { RawIpFilterConfig } from './config.ts';
 
