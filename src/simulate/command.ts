@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { BALANCER_NAMES, type BalancerName } from '../upstream/balancers/index.ts';
-import type { Scenario } from './model.ts';
+import { overloadWarning, type Scenario } from './model.ts';
 import { reportHtml } from './report-html.ts';
 import { scenarioText } from './report-text.ts';
 import { runScenario, type ScenarioResult } from './run-scenario.ts';
@@ -110,6 +110,8 @@ export async function simulateCommand(opts: SimulateOptions, io: Output = proces
 
   const results: ScenarioResult[] = [];
   scenarios.forEach((scenario, i) => {
+    const warning = overloadWarning(scenario);
+    if (warning) io.err(`${warning}\n`);
     const result = runScenario(scenario, { seed, algorithms, requests });
     results.push(result);
     io.out((i ? '\n' : '') + scenarioText(result));

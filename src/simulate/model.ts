@@ -89,6 +89,25 @@ export function momentMs(moment: Moment, span: number): number {
   return 'ms' in moment ? moment.ms : (moment.percent / 100) * span;
 }
 
+/**
+ * What the fleet can serve at most, in requests per second, with every endpoint up and at its
+ * normal speed: each endpoint serves `capacity` requests at once, each taking its mean service time.
+ */
+export function fleetCapacity(scenario: Pick<Scenario, 'endpoints'>): number {
+  return scenario.endpoints.reduce((sum, e) => sum + (e.capacity * 1000) / e.service.mean, 0);
+}
+
+/** A warning when the scenario offers more than its fleet can serve; undefined when it does not. */
+export function overloadWarning(scenario: Pick<Scenario, 'name' | 'rate' | 'endpoints'>): string | undefined {
+  const capacity = fleetCapacity(scenario);
+  if (!(scenario.rate > capacity)) return undefined;
+  return (
+    `warning: scenario ${scenario.name} offers ${scenario.rate} req/s but its fleet serves at most ${capacity.toFixed(0)} req/s ` +
+    `(capacity / mean service time, summed over the endpoints): queues grow whatever the algorithm, and latency and errors ` +
+    `measure the overload more than the balancing`
+  );
+}
+
 const Z99 = 2.326_347_874_040_841; // the standard normal's 99th percentile
 
 /**

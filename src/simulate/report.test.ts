@@ -59,3 +59,40 @@ test('html: scenario text is escaped', () => {
   assert.match(html, /a &#38; b &#34;quoted&#34; &#60;b&#62;/);
   assert.equal(escapeHtml(`<>&"'`), '&#60;&#62;&#38;&#34;&#39;');
 });
+
+test('html: on top, the best p99 for each fleet and a table of contents linking every section', () => {
+  const results = ['equal', 'failure'].map((n) => runScenario(builtinScenario(n)!, { ...SMALL, seed: 1, algorithms: ['round-robin', 'least-connections'] }));
+  const html = reportHtml(results);
+  const overview = html.indexOf('<caption>Best p99 for each fleet</caption>');
+  assert.ok(overview > 0 && overview < html.indexOf('<section'), 'the overview comes before the sections');
+  for (const [i, r] of results.entries()) {
+    const best = [...r.runs].sort((a, b) => a.overall.p99 - b.overall.p99)[0]!;
+    assert.match(html, new RegExp(`<td><a href="#scenario-${i + 1}">${r.scenario.name}</a></td><td>${best.algorithm}</td><td>`));
+    assert.match(html, new RegExp(`<section id="scenario-${i + 1}">`));
+    for (const part of ['latency', 'errors', 'endpoints']) {
+      assert.match(html, new RegExp(`<a href="#scenario-${i + 1}-${part}">`));
+      assert.match(html, new RegExp(`id="scenario-${i + 1}-${part}"`));
+    }
+  }
+  assert.match(html, /<nav class="toc">/);
+});
+
+test('html: slowdowns and failures are marked on the timelines; errors over time are drawn', () => {
+  const failure = reportHtml([runScenario(builtinScenario('failure')!, { ...SMALL, seed: 1, algorithms: ['round-robin'] })]);
+  // Both timelines (latency and errors) carry the failure and its recovery.
+  assert.equal((failure.match(/<g class="marker fail">.*?s3 fails<\/text><\/g>/g) ?? []).length, 2);
+  assert.equal((failure.match(/<g class="marker back">.*?s3 recovers<\/text><\/g>/g) ?? []).length, 2);
+  assert.match(failure, /<svg [^>]*class="errors"><title>errors over time<\/title>/);
+  // The failure resets requests: the errors line is not flat at zero.
+  const run = runScenario(builtinScenario('failure')!, { ...SMALL, seed: 1, algorithms: ['round-robin'] }).runs[0]!;
+  assert.ok(run.timeline.errors.some((e) => e > 0));
+  assert.equal(
+    run.timeline.errors.reduce((a, b) => a + b, 0),
+    run.overall.errors,
+    'every error is in one bucket',
+  );
+  const slowdown = reportHtml([runScenario(builtinScenario('slowdown')!, { ...SMALL, seed: 1, algorithms: ['round-robin'] })]);
+  assert.match(slowdown, /<g class="marker slow">.*?slower<\/text><\/g>/);
+  const equal = reportHtml([runScenario(builtinScenario('equal')!, { ...SMALL, seed: 1, algorithms: ['round-robin'] })]);
+  assert.doesNotMatch(equal, /class="marker/, 'no events, no markers');
+});

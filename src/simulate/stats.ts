@@ -53,7 +53,7 @@ export interface RunSummary {
   /** Set for scenarios with a failure that took an endpoint out of the set. */
   keysMoved?: KeysMoved;
   /** p99 latency of successful requests by arrival time; null for a bucket without any. */
-  timeline: { bucketMs: number; p99: (number | null)[] };
+  timeline: { bucketMs: number; p99: (number | null)[]; errors: number[] };
 }
 
 /** Nearest-rank percentile of unsorted values (sorted in place). */
@@ -113,11 +113,13 @@ function timeline(arrivals: Arrivals, record: RunRecord): RunSummary['timeline']
   const last = n ? arrivals.time[n - 1] : 0;
   const bucketMs = last / TIMELINE_BUCKETS || 1;
   const buckets: number[][] = Array.from({ length: TIMELINE_BUCKETS }, () => []);
+  const errors = new Array<number>(TIMELINE_BUCKETS).fill(0);
   for (let r = 0; r < n; r++) {
-    if (record.error[r]) continue;
-    buckets[Math.min(TIMELINE_BUCKETS - 1, Math.floor(arrivals.time[r] / bucketMs))].push(record.latency[r]);
+    const b = Math.min(TIMELINE_BUCKETS - 1, Math.floor(arrivals.time[r] / bucketMs));
+    if (record.error[r]) errors[b]++;
+    else buckets[b].push(record.latency[r]);
   }
-  return { bucketMs, p99: buckets.map((b) => (b.length ? percentile(Float64Array.from(b), 99) : null)) };
+  return { bucketMs, p99: buckets.map((b) => (b.length ? percentile(Float64Array.from(b), 99) : null)), errors };
 }
 
 /** Summarises one run of `scenario`. */

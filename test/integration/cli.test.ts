@@ -1,7 +1,8 @@
 /** The `switchboard` command as a user runs it: validate, schema, version, help, start errors, demo. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,6 +162,14 @@ test('demo: three origins behind the gateway, round robin, SIGTERM exits 0', asy
     // The demo's /api route strips the prefix.
     const api = await fetch(`${url}/api/hello`);
     assert.match(await api.text(), /\(GET \/hello,/);
+
+    // The "two Host headers" line it prints, run as printed, really sends two (curl would send one).
+    const line = stdout.split('\n').find((l) => l.includes('# two Host headers'));
+    assert.ok(line, 'the demo prints a two-Host-headers command');
+    const command = line.slice(0, line.indexOf('   #')).trim();
+    const { stdout: answer } = await guard(promisify(execFile)('sh', ['-c', command], { cwd: ROOT }), command, 10_000);
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /"code":"DUPLICATE_HOST"/);
 
     child.kill('SIGTERM');
     assert.equal(await guard(exited, 'the demo to exit', 10_000), 0);

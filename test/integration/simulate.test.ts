@@ -84,6 +84,7 @@ algorithms: [round-robin, least-response-time]
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /^=== <script>alert\(1\)<\/script> ===$/m, 'plain text is not escaped');
     assert.match(ok.stdout, /^least-response-time$/m);
+    assert.doesNotMatch(ok.stderr, /warning/, '150 req/s on a fleet of 200 req/s is no overload');
     const page = await readFile(html, 'utf8');
     assert.match(page, /<svg /);
     assert.doesNotMatch(page, /<script>/);
@@ -100,6 +101,36 @@ algorithms: [round-robin, least-response-time]
     const missing = await run(['-c', join(dir, 'absent.yaml')]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /absent\.yaml: expected a readable scenario file, found .*ENOENT/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("simulate -c: offered load above the fleet's capacity is warned about (and still run)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'switchboard-simulate-'));
+  try {
+    const file = join(dir, 'overload.yaml');
+    // Two endpoints of 2 slots at 20 ms each: 200 req/s at most; 500 are offered.
+    await writeFile(
+      file,
+      `name: overload
+description: too much traffic
+requests: 1000
+rate: 500
+endpoints:
+  - { name: a, capacity: 2, queueLimit: 20, service: { distribution: exponential, mean: 20ms } }
+  - { name: b, capacity: 2, queueLimit: 20, service: { distribution: exponential, mean: 20ms } }
+algorithms: [round-robin]
+`,
+    );
+    const html = join(dir, 'report.html');
+    const r = await run(['-c', file, '--html', html]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^warning: scenario overload offers 500 req\/s but its fleet serves at most 200 req\/s /m);
+    assert.match(r.stdout, /^=== overload ===$/m);
+    const page = await readFile(html, 'utf8');
+    assert.match(page, /<p class="warn">Warning: scenario overload offers 500 req\/s/);
+    assert.match(page, /500 \/ 200 <strong class="warn">overloaded<\/strong>/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
