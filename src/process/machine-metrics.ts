@@ -58,10 +58,16 @@ export class MachineMetrics implements MetricsProvider {
     });
   }
 
-  async render(accept: string | undefined): Promise<{ contentType: string; body: string }> {
+  /** Every worker's metrics as JSON (those that answered in time), counting the ones that did not. */
+  async workerSnapshots(): Promise<unknown[][]> {
     const answers = await Promise.all([...this.#workers()].map((w) => this.#ask(w)));
     const lists = answers.filter((a): a is unknown[] => a !== undefined);
     this.#missing.set(answers.length - lists.length);
+    return lists;
+  }
+
+  async render(accept: string | undefined): Promise<{ contentType: string; body: string }> {
+    const lists = await this.workerSnapshots();
     lists.push(await this.own.snapshot());
     const type = wantsOpenMetrics(accept) ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE;
     const machine = Registry.aggregate(lists as object[]);

@@ -168,6 +168,11 @@ export class Supervisor {
     return sv;
   }
 
+  /** Every listener's address by name, as the workers bound it. */
+  addresses(): Record<string, string> {
+    return { ...this.#addresses };
+  }
+
   /** The machine's metrics provider (`render(accept)` for `GET /metrics`), when metrics are on. */
   get metrics(): MachineMetrics | undefined {
     return this.#metrics;
