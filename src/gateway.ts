@@ -19,6 +19,7 @@ type Listener = HttpListener | TcpListener | UdpListener;
 import { createAccessLog, type AccessLog, type AccessLogDestination } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
+import { Metrics, type EndpointSnapshot, type ListenerSnapshot, type MetricsOptions } from './observability/metrics.ts';
 import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
 import { StateStore, type EndpointState, type ExternalHealth } from './upstream/state.ts';
@@ -45,6 +46,11 @@ export interface GatewayOptions {
   configData?: { data: unknown; file: string };
   /** Set in a worker process of a supervisor (src/process/); absent for one process. */
   worker?: WorkerOptions;
+  /**
+   * Prometheus metrics (docs/metrics.md), served by `gw.metrics.render()`: on with `true` (or
+   * options), or when the config says `metrics.enabled`. Fixed for the gateway's life.
+   */
+  metrics?: boolean | MetricsOptions;
 }
 
 /** How a worker's gateway differs from a lone process's. */
@@ -109,10 +115,14 @@ export class Gateway {
   #stateKey = '';
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
+  /** This process's metrics, when on (per worker: the supervisor sums the workers'). */
+  #metrics: Metrics | undefined;
+  readonly #metricsOption: boolean | MetricsOptions | undefined;
 
   private constructor(opts: GatewayOptions) {
     this.#source = opts.configData ? { ...opts.configData, [DATA]: true } : typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
     this.#worker = opts.worker;
+    this.#metricsOption = opts.metrics;
     this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info');
     this.#accessLog = createAccessLog(opts.accessLog ?? 'off');
     // A worker's health comes from its supervisor, which checks each endpoint once for the machine.
@@ -124,8 +134,19 @@ export class Gateway {
     const gw = new Gateway(opts);
     const result = await load(gw.#source);
     if (!result.ok) throw new ConfigLoadError(result.errors);
+    // Subscribed before anything serves, so the first connection is counted.
+    const m = gw.#metricsOption;
+    if (m !== false && (m !== undefined || result.config.metrics.enabled)) {
+      gw.#metrics = new Metrics(typeof m === 'object' ? m : { reloads: gw.#worker === undefined });
+      gw.#metrics.setSource(gw.#metricsSource);
+    }
     await gw.#useState(result.config);
-    await gw.#apply(result.config);
+    try {
+      await gw.#apply(result.config);
+    } catch (err) {
+      gw.#metrics?.close();
+      throw err;
+    }
     if (opts.watch && typeof gw.#source === 'string') await gw.#watch(gw.#source);
     gw.log.info({ listeners: gw.addresses() }, 'switchboard started');
     return gw;
@@ -150,6 +171,32 @@ export class Gateway {
     this.#stateKey = key;
     await old?.backend.close();
   }
+
+  /** The metrics provider (`render(accept)` for `GET /metrics`), when metrics are on. */
+  get metrics(): Metrics | undefined {
+    return this.#metrics;
+  }
+
+  /** What the metrics read at scrape time: connections by listener, endpoint health and load. */
+  readonly #metricsSource = {
+    listenerSnapshots: (): ListenerSnapshot[] => {
+      const out: ListenerSnapshot[] = [];
+      for (const l of this.#listeners.values()) {
+        if (l instanceof UdpListener) continue;
+        out.push({ name: l.name, protocol: l.config.protocol, open: l.limits.open, accepted: l.limits.accepted, refused: l.limits.refused });
+      }
+      return out;
+    },
+    endpointSnapshots: (): EndpointSnapshot[] => {
+      const out: EndpointSnapshot[] = [];
+      for (const u of this.#states.upstreams.values()) {
+        for (const e of u.endpoints.values()) {
+          out.push({ upstream: u.name, endpoint: e.origin, healthy: e.healthy, ejected: e.ejected, inFlight: e.inFlight, picks: e.picks });
+        }
+      }
+      return out;
+    },
+  };
 
   /** The config generation serving new requests. */
   get config(): GatewayConfig {
@@ -381,6 +428,7 @@ export class Gateway {
     await this.#registry.closeAll();
     await this.#accessLog.close();
     await this.#state?.backend.close();
+    this.#metrics?.close();
     this.log.info('switchboard stopped');
   }
 }

@@ -7,6 +7,7 @@ export const defaults = {
   drainTimeout: '30s',
   workers: 'auto' as 'auto' | number,
   workerMemoryLimit: '0',
+  metrics: { enabled: false },
   listener: {
     trustedProxies: [] as string[],
     headerTimeout: '20s',

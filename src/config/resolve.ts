@@ -57,6 +57,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
     workers: resolveWorkers(raw.workers ?? defaults.workers),
     workerMemoryLimit: parseSize(raw.workerMemoryLimit ?? defaults.workerMemoryLimit),
     state,
+    metrics: { enabled: raw.metrics?.enabled ?? defaults.metrics.enabled },
   };
   return { config: problems.length ? undefined : config, problems };
 }

@@ -45,6 +45,15 @@ function build(policy: z.ZodType) {
         description: 'A worker whose resident memory (RSS) stays above this is drained and replaced by a fresh one; 0 = no limit. Checked every few seconds.',
       }),
       state: stateSection.optional(),
+      metrics: z
+        .strictObject({
+          enabled: z.boolean().optional().meta({
+            description:
+              'Collect Prometheus metrics (docs/metrics.md). They are served as `GET /metrics` by the admin listener; off by default, as they cost a little per request.',
+          }),
+        })
+        .optional()
+        .meta({ description: 'Prometheus metrics: what is counted, and the admin listener serves.' }),
     })
     .meta({ title: 'Switchboard configuration' });
 }

@@ -307,4 +307,6 @@ export interface GatewayConfig {
   workerMemoryLimit: number;
   /** Where shared state lives (state/): memory (the machine, through the supervisor) or redis (the fleet). */
   state: StateConfig;
+  /** Prometheus metrics (observability/metrics.ts). */
+  metrics: { enabled: boolean };
 }

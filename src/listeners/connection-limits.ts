@@ -18,6 +18,9 @@ export class ConnectionLimits {
   #max: number;
   #perClient: number;
   #open = 0;
+  /** Connections admitted and refused since this listener was created (read by metrics at scrape time). */
+  accepted = 0;
+  refused = 0;
   readonly #byClient = new Map<string, number>();
   /** Resolved when no admitted connection is open any more (a draining worker waits for it). */
   #idle: Array<() => void> = [];
@@ -55,15 +58,22 @@ export class ConnectionLimits {
    * An admitted connection is counted out when it closes.
    */
   admit(socket: Socket): boolean {
-    if (this.#max > 0 && this.#open >= this.#max) return false;
+    if (this.#max > 0 && this.#open >= this.#max) {
+      this.refused++;
+      return false;
+    }
     let client: string | null = null;
     if (this.#perClient > 0) {
       client = socket.remoteAddress ?? '';
       const n = this.#byClient.get(client) ?? 0;
-      if (n >= this.#perClient) return false;
+      if (n >= this.#perClient) {
+        this.refused++;
+        return false;
+      }
       this.#byClient.set(client, n + 1);
     }
     this.#open++;
+    this.accepted++;
     if (client !== null) (socket as Admitted)[kClient] = client;
     // 'close' is emitted once: `on` spares the wrapper `once` would add per connection.
     socket.on('close', this.#onClose);

@@ -13,6 +13,7 @@
  *     (h2-field-check.ts), so deferred events of one read run only once nghttp2 has processed all
  *     of it, after its own limit.
  */
+import { http2Event, type Http2Event } from '../observability/events.ts';
 import diagnostics from 'node:diagnostics_channel';
 import http2, { type Http2Server, type Http2Session, type Http2Stream, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -101,6 +102,7 @@ export class H2Sessions {
       session[kTransport] = transport;
       transport.onFatal = (code) => {
         if (!session.destroyed) {
+          if (http2Event.hasSubscribers) publishGoAway(this.#config.name, 'protocol');
           session.goaway(code);
           session.destroy();
         }
@@ -122,7 +124,11 @@ export class H2Sessions {
 
   /** Graceful drain: GOAWAY to every client; streams in flight finish, then the sessions close. */
   goAwayAll(): void {
-    for (const s of this.sessions) if (!s.closed) s.close();
+    for (const s of this.sessions) {
+      if (s.closed) continue;
+      if (http2Event.hasSubscribers) publishGoAway(this.#config.name, 'drain');
+      s.close();
+    }
   }
 
   destroyAll(): void {
@@ -207,7 +213,13 @@ function onStreamClosing(message: unknown): void {
   if (!stream.aborted || stream.rstCode === 0) return;
   const session = stream.session as TrackedSession | undefined;
   const st = session?.[kState];
-  if (st !== undefined) countReset(session!, st);
+  if (st === undefined) return;
+  if (http2Event.hasSubscribers) http2Event.publish({ listener: session![kOwner].config.name, kind: 'reset' } satisfies Http2Event);
+  countReset(session!, st);
+}
+
+function publishGoAway(listener: string, reason: NonNullable<Http2Event['reason']>): void {
+  http2Event.publish({ listener, kind: 'goaway', reason } satisfies Http2Event);
 }
 diagnostics.subscribe('http2.server.stream.close', onStreamClosing);
 
@@ -220,6 +232,7 @@ function countReset(session: TrackedSession, st: SessionState): void {
   }
   if (++st.resets <= h.maxResets || session.destroyed) return;
   session[kOwner].calmed++;
+  if (http2Event.hasSubscribers) publishGoAway(session[kOwner].config.name, 'rapid_reset');
   session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
   session.destroy();
 }

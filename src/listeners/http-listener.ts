@@ -37,6 +37,8 @@ import { readProxyHeader } from './proxy-header.ts';
 import { readPrefix, type Verdict } from './read-prefix.ts';
 import { guardRequestLines } from '../http/request-line.ts';
 import { AddressSet } from '../util/cidr.ts';
+import { tlsHandshake } from '../observability/events.ts';
+import { handshakeError, publishHandshake } from './tls-events.ts';
 
 /** Settings that can only be set when the server is created; a change means a new server. */
 export function bindingKey(c: ListenerConfig): string {
@@ -173,7 +175,10 @@ export class HttpListener {
         if (!this.limits.admit(socket)) return void socket.destroy();
         this.#proxyHeaderThen(socket, () => startTls.call(tlsServer, socket));
       });
-      server.on('tlsClientError', (_err, socket) => socket.destroy());
+      server.on('tlsClientError', (err, socket) => {
+        if (tlsHandshake.hasSubscribers) publishHandshake(this.name, false, handshakeError(err));
+        socket.destroy();
+      });
     } else {
       this.server = http.createServer(httpOptions);
       this.#h1 = withRequestLineGuard(this.server.listeners('connection')[0] as ConnectionHandler);
@@ -225,11 +230,13 @@ export class HttpListener {
       // Optional client certificates: none is fine, an invalid one is refused (as nginx's
       // `ssl_verify_client optional`).
       if (cert === false) {
+        if (tlsHandshake.hasSubscribers) publishHandshake(this.name, false, 'CLIENT_CERTIFICATE');
         socket.destroy();
         return;
       }
       if (cert !== undefined) (socket as TLSSocket & { [kClientCert]?: unknown })[kClientCert] = cert;
     }
+    if (tlsHandshake.hasSubscribers) publishHandshake(this.name, true);
     if (socket.alpnProtocol === 'h2' && this.h2 !== undefined) this.h2.emit('connection', socket);
     else this.#h1.call(this.server, socket);
   }

@@ -9,7 +9,8 @@ import net, { type Socket } from 'node:net';
 import type { GenerationTracker } from '../http/listener-generation.ts';
 import { clientAddressOf, clientPortOf } from '../transport/connection-info.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxyAddresses } from '../transport/proxy-protocol.ts';
-import type { Tunnels } from '../transport/tunnel.ts';
+import type { Tunnel, Tunnels } from '../transport/tunnel.ts';
+import { layer4Connection, type Layer4ConnectionEvent } from '../observability/events.ts';
 import { dial } from '../transport/upgrade-exchange.ts';
 import { Selection } from '../upstream/selection.ts';
 import type { Upstream } from '../upstream/upstream.ts';
@@ -45,6 +46,16 @@ function proxyHeaderFor(client: Socket, version: 'v1' | 'v2'): Buffer {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Publishes the connection's opening now and its end (with its bytes) when the client side closes. */
+function publishConnection(listener: string, upstream: string, endpoint: string, client: Socket, tunnel: Tunnel): void {
+  const event: Layer4ConnectionEvent = { listener, upstream, endpoint, event: 'open', bytesIn: 0, bytesOut: 0 };
+  layer4Connection.publish(event);
+  client.once('close', () => {
+    if (!layer4Connection.hasSubscribers) return;
+    layer4Connection.publish({ ...event, event: 'close', bytesIn: tunnel.bytesIn, bytesOut: tunnel.bytesOut } satisfies Layer4ConnectionEvent);
+  });
+}
+
 /** Forwards one accepted connection of `gen` to `upstream`: pick, dial (retrying what sent nothing), splice; `head` goes first. */
 export async function forwardConnection(gen: TcpGeneration, client: Socket, upstream: Upstream, head?: Buffer): Promise<void> {
   const config = upstream.config;
@@ -73,7 +84,8 @@ export async function forwardConnection(gen: TcpGeneration, client: Socket, upst
       upstream.state.record(state, false);
       const header = config.proxyProtocol === undefined ? EMPTY : proxyHeaderFor(client, config.proxyProtocol);
       const clientRest = head === undefined ? header : header.length === 0 ? head : Buffer.concat([header, head]);
-      gen.tunnels.open(client, socket, config.timeouts.tunnelIdle, { answer: EMPTY, upstreamRest: EMPTY, clientRest });
+      const tunnel = gen.tunnels.open(client, socket, config.timeouts.tunnelIdle, { answer: EMPTY, upstreamRest: EMPTY, clientRest });
+      if (layer4Connection.hasSubscribers) publishConnection(gen.name, upstream.name, state.origin, client, tunnel);
       return;
     }
   } finally {

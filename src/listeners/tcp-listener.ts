@@ -23,6 +23,8 @@ import { CertificateStore, type MachineTls } from './tls-contexts.ts';
 import { forwardBySni } from './tls-passthrough.ts';
 import { forwardConnection, type TcpGeneration } from './tcp-forward.ts';
 import type { Tunnels } from '../transport/tunnel.ts';
+import { tlsHandshake } from '../observability/events.ts';
+import { handshakeError, publishHandshake } from './tls-events.ts';
 
 export type { TcpGeneration };
 
@@ -59,15 +61,19 @@ export class TcpListener {
         honorCipherOrder: true,
       });
       this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(options(opts)), machine);
-      server = tls.createServer({ ...options(this.certificates.defaultOptions()), allowHalfOpen: true, handshakeTimeout: config.headerTimeout }, (client) =>
-        this.#accept(client),
-      );
+      server = tls.createServer({ ...options(this.certificates.defaultOptions()), allowHalfOpen: true, handshakeTimeout: config.headerTimeout }, (client) => {
+        if (tlsHandshake.hasSubscribers) publishHandshake(this.name, true);
+        this.#accept(client);
+      });
       // Counted on the raw TCP socket, before any handshake work; a PROXY header comes before TLS.
       const startTls = server.listeners('connection')[0] as (this: tls.Server, socket: Socket) => void;
       server.removeAllListeners('connection');
       const tlsServer = server;
       server.on('connection', (socket: Socket) => this.#admit(socket, () => startTls.call(tlsServer, socket)));
-      server.on('tlsClientError', (_err, socket) => socket.destroy());
+      server.on('tlsClientError', (err, socket) => {
+        if (tlsHandshake.hasSubscribers) publishHandshake(this.name, false, handshakeError(err));
+        socket.destroy();
+      });
       this.server = server;
     } else {
       // allowHalfOpen: a client's FIN is passed on while the endpoint may still answer.

@@ -22,3 +22,47 @@ export const udpSession = diagnostics.channel('switchboard:udp:session');
 export const stateUnavailable = diagnostics.channel('switchboard:state:unavailable');
 /** Published when a shared-state backend answers again after an outage: a `StateOutageEvent` with `downMs`. */
 export const stateRestored = diagnostics.channel('switchboard:state:restored');
+/**
+ * Published when a TLS handshake with a client ends (https, tls listeners): a `TlsHandshakeEvent`.
+ * Once per connection.
+ */
+export const tlsHandshake = diagnostics.channel('switchboard:tls:handshake');
+/**
+ * Published when an HTTP/2 client connection resets a stream or is sent a GOAWAY: an
+ * `Http2Event`. Once per reset stream or per GOAWAY, never per frame.
+ */
+export const http2Event = diagnostics.channel('switchboard:http2:event');
+/**
+ * Published when a layer 4 (tcp, tls, tls-passthrough) listener's connection to an endpoint opens,
+ * and when it ends (with its byte counts): a `Layer4ConnectionEvent`. Twice per connection.
+ */
+export const layer4Connection = diagnostics.channel('switchboard:l4:connection');
+
+/** What `tlsHandshake` publishes. */
+export interface TlsHandshakeEvent {
+  listener: string;
+  ok: boolean;
+  /** Why it failed: Node's or OpenSSL's error code (`ERR_SSL_…`, `ECONNRESET`), or `CLIENT_CERTIFICATE` (an invalid optional one). */
+  error?: string;
+}
+
+/** What `http2Event` publishes. */
+export interface Http2Event {
+  listener: string;
+  /** `reset`: a stream reset before its response was complete; `goaway`: the gateway sent a GOAWAY. */
+  kind: 'reset' | 'goaway';
+  /** For a GOAWAY: `drain` (reload or shutdown), `rapid_reset` (too many resets), `protocol` (a malformed connection). */
+  reason?: 'drain' | 'rapid_reset' | 'protocol';
+}
+
+/** What `layer4Connection` publishes. */
+export interface Layer4ConnectionEvent {
+  listener: string;
+  upstream: string;
+  /** The endpoint's origin, `tcp://host:port`. */
+  endpoint: string;
+  event: 'open' | 'close';
+  /** Bytes from the client to the endpoint, and back (close only). */
+  bytesIn: number;
+  bytesOut: number;
+}

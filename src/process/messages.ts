@@ -20,6 +20,8 @@ export type ToWorker =
       ticketKeys: string;
       /** Every endpoint's health as the supervisor's checkers see it now. */
       health: HealthNews[];
+      /** Keep Prometheus metrics (the supervisor asks for them with `metrics` and sums them). */
+      metrics: boolean;
     }
   /** Swap to this config (validated once by the supervisor); answer with `reloaded`. */
   | { sb: 'reload'; seq: number; data: unknown; file: string }
@@ -36,7 +38,9 @@ export type ToWorker =
   /** Another worker ejected an endpoint (outlier detection): eject it here for as long. */
   | { sb: 'eject'; upstream: string; endpoint: string; duration: number; reason: string }
   /** The circuit breaker's machine-wide slot authority answers an `acquire`. */
-  | { sb: 'slot'; id: number; grant: boolean };
+  | { sb: 'slot'; id: number; grant: boolean }
+  /** Send your metrics (the registry as JSON), answering with the same `id`. */
+  | { sb: 'metrics'; id: number };
 
 /** Worker → supervisor. */
 export type FromWorker =
@@ -56,7 +60,9 @@ export type FromWorker =
   | { sb: 'acquire'; id: number; upstream: string; max: number; maxQueued: number }
   /** Give a slot back (the request is over), or leave the queue (`id`: the client went away first). */
   | { sb: 'release'; upstream: string }
-  | { sb: 'cancel'; id: number; upstream: string };
+  | { sb: 'cancel'; id: number; upstream: string }
+  /** The answer to a `metrics` request: `registry.getMetricsAsJSON()`, empty when metrics are off. */
+  | { sb: 'metrics'; id: number; metrics: unknown[] };
 
 export interface HealthNews {
   upstream: string;

@@ -40,6 +40,7 @@ import { isMessage, post, type FromWorker, type ToWorker } from './messages.ts';
 import { SharedCounters } from './shared.ts';
 import { StateHost } from '../state/state-host.ts';
 import { addressKey, bindError } from '../listeners/bind.ts';
+import { MachineMetrics } from './machine-metrics.ts';
 
 export interface SupervisorOptions {
   /** The config file (YAML or JSON). */
@@ -49,6 +50,8 @@ export interface SupervisorOptions {
   /** Reload when the config file changes. */
   watch: boolean;
   logger?: Logger;
+  /** Keep Prometheus metrics whatever the config says (`metrics.enabled`); `supervisor.metrics` serves them. */
+  metrics?: boolean;
 }
 
 /** One worker process as the supervisor tracks it. */
@@ -123,6 +126,8 @@ export class Supervisor {
   #queue: Promise<unknown> = Promise.resolve();
   #seq = 0;
   #stopping = false;
+  /** The machine's metrics, summed from the workers' at each scrape; when metrics are on (fixed at start). */
+  #metrics: MachineMetrics | undefined;
   readonly #onHealth = (m: unknown): void => {
     const e = m as EndpointStateEvent;
     this.#broadcast({ sb: 'health', upstream: e.upstream, endpoint: e.endpoint, healthy: e.healthy, reason: e.reason });
@@ -143,6 +148,9 @@ export class Supervisor {
     await probeUdp(result.config, undefined);
     sv.#data = result.data;
     sv.#config = result.config;
+    if (opts.metrics ?? result.config.metrics.enabled) {
+      sv.#metrics = new MachineMetrics(() => [...sv.#workers].filter((r) => r.state !== 'starting').map((r) => r.worker));
+    }
     // Every worker shares the socket the supervisor holds (SCHED_NONE) instead of the supervisor
     // accepting and passing each connection on (docs/architecture.md, "Workers").
     cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -160,6 +168,16 @@ export class Supervisor {
     await sv.#watchCertificates(result.config);
     sv.log.info({ listeners: sv.#addresses, workers: result.config.workers, pid: process.pid }, 'switchboard started');
     return sv;
+  }
+
+  /** Every listener's address by name, as the workers bound it. */
+  addresses(): Record<string, string> {
+    return { ...this.#addresses };
+  }
+
+  /** The machine's metrics provider (`render(accept)` for `GET /metrics`), when metrics are on. */
+  get metrics(): MachineMetrics | undefined {
+    return this.#metrics;
   }
 
   #fork(id: number): WorkerRecord {
@@ -208,6 +226,7 @@ export class Supervisor {
       logLevel: this.#opts.logLevel,
       ticketKeys: this.#ticketKeys,
       health: this.#states.health().map((h) => ({ ...h, reason: 'supervisor' })),
+      metrics: this.#metrics !== undefined,
     } satisfies ToWorker);
   }
 
@@ -421,6 +440,7 @@ export class Supervisor {
     stoppedAccepting();
     await Promise.all(drained);
     this.#states.close();
+    this.#metrics?.close();
     await this.#stateHost.state.close();
   }
 

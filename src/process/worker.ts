@@ -60,6 +60,8 @@ export function runWorker(): void {
           configData: { data: m.data, file: m.file },
           accessLog: m.accessLog,
           logger,
+          // Reloads are counted by the supervisor, which validates them for the machine.
+          metrics: m.metrics ? { reloads: false } : false,
           worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health },
         }).then(
           (started) => {
@@ -102,6 +104,16 @@ export function runWorker(): void {
       case 'drain':
         drain(m.linger);
         return;
+      case 'metrics': {
+        const id = m.id;
+        const metrics = gw?.metrics;
+        if (metrics === undefined) return send({ sb: 'metrics', id, metrics: [] });
+        void metrics.snapshot().then(
+          (json) => send({ sb: 'metrics', id, metrics: json }),
+          () => send({ sb: 'metrics', id, metrics: [] }),
+        );
+        return;
+      }
       case 'load':
       case 'slot':
       case 'eject':

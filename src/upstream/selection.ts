@@ -80,7 +80,10 @@ export class Selection {
     let endpoint: Endpoint | undefined;
     if (this.tries === 0 && this.stickyId !== undefined) endpoint = upstream.availableById(this.stickyId);
     endpoint ??= upstream.pick(this.hashKey, this.tried);
-    if (endpoint !== undefined) this.tries++;
+    if (endpoint !== undefined) {
+      this.tries++;
+      endpoint.state.picks++;
+    }
     return endpoint;
   }
 

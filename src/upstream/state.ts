@@ -36,6 +36,11 @@ export class EndpointState implements OutlierRecord, Ramping {
    */
   inFlight = 0;
   /**
+   * Times the balancer (or a sticky cookie) chose this endpoint for a try: one increment per try,
+   * read by metrics at scrape time. Per worker (the metrics sum the workers), across generations.
+   */
+  picks = 0;
+  /**
    * The other workers' requests in flight here, as the supervisor last summed them (0 in a lone
    * process): balancers read `inFlight + othersInFlight`, the machine's load.
    */
@@ -290,6 +295,7 @@ export class UpstreamState {
         healthy: state.healthy,
         ejected: state.ejected,
         reason,
+        peer: this.#fromPeer,
       } satisfies EndpointStateEvent);
     }
   }
@@ -302,6 +308,8 @@ export interface EndpointStateEvent {
   healthy: boolean;
   ejected: boolean;
   reason: string;
+  /** The change was another worker's decision passed on (an ejection it made), not this process's own. */
+  peer: boolean;
 }
 
 /**
