@@ -19,7 +19,7 @@ type Listener = HttpListener | TcpListener | UdpListener;
 import { createAccessLog, type AccessLog, type AccessLogDestination } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
-import { Metrics, type EndpointSnapshot, type ListenerSnapshot, type MetricsOptions } from './observability/metrics.ts';
+import type { EndpointSnapshot, ListenerSnapshot, Metrics, MetricsOptions } from './observability/metrics.ts';
 import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
 import { StateStore, type EndpointState, type ExternalHealth } from './upstream/state.ts';
@@ -137,6 +137,8 @@ export class Gateway {
     // Subscribed before anything serves, so the first connection is counted.
     const m = gw.#metricsOption;
     if (m !== false && (m !== undefined || result.config.metrics.enabled)) {
+      // Imported only when on: the Prometheus client costs a process that keeps no metrics memory.
+      const { Metrics } = await import('./observability/metrics.ts');
       gw.#metrics = new Metrics(typeof m === 'object' ? m : { reloads: gw.#worker === undefined });
       gw.#metrics.setSource(gw.#metricsSource);
     }
