@@ -295,6 +295,21 @@ export interface RedisStateConfig {
   commandTimeout: number;
 }
 
+/** OpenTelemetry traces (observability/tracing.ts); built per worker, each worker exporting its own spans. */
+export interface TracingConfig {
+  /** OTLP/HTTP traces URL (http: or https:). */
+  endpoint: string;
+  /** Sent with each export; may hold an API key: never log it. */
+  headers: Record<string, string>;
+  /** ms one export request may take. */
+  timeout: number;
+  /** Share of new traces sampled, 0 to 1 (parent-based). */
+  sampleRate: number;
+  serviceName: string;
+  /** Peers whose traceparent/tracestate are continued; undefined: each listener's trustedProxies. */
+  trust: string[] | undefined;
+}
+
 export interface GatewayConfig {
   listeners: ListenerConfig[];
   routes: RouteConfig[];
@@ -307,4 +322,6 @@ export interface GatewayConfig {
   workerMemoryLimit: number;
   /** Where shared state lives (state/): memory (the machine, through the supervisor) or redis (the fleet). */
   state: StateConfig;
+  /** OpenTelemetry traces; undefined when off. */
+  tracing: TracingConfig | undefined;
 }
