@@ -11,7 +11,10 @@ export const tracingSection = z
     otlp: z
       .strictObject({
         endpoint: z.string().meta({ description: 'The OTLP/HTTP traces URL of the collector, `http://127.0.0.1:4318/v1/traces` (spans are sent as JSON).' }),
-        headers: z.record(headerName, z.string()).optional().meta({ description: 'Request headers sent with each export (an API key: use `${VAR}`). Never logged.' }),
+        headers: z
+          .record(headerName, z.string())
+          .optional()
+          .meta({ description: 'Request headers sent with each export (an API key: take it from an environment variable). Never logged.' }),
         timeout: duration.optional().meta({ description: 'Time one export request may take before it is given up.' }),
       })
       .meta({ description: 'Where spans go.' }),

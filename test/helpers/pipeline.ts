@@ -44,6 +44,7 @@ export function listenerGeneration(routes: ListenerRoute[], overrides: Partial<L
     settings: { scheme: 'http', clientCertHeaders: undefined, underscores: 'drop', sendTimeout: 0, policyTimeout: 0, maxHeaderSize: 16384, draining: false },
     generation: { enter: () => undefined, leave: () => undefined },
     chain: EMPTY_CHAIN,
+    tracing: undefined,
     onRequestEnd: () => undefined,
     onInternalError: () => undefined,
     ...overrides,
