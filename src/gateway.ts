@@ -111,6 +111,8 @@ export class Gateway {
    * config has no `tracing` section. Replaced when a reload changes that section.
    */
   #tracing: Tracing | undefined;
+  /** Tracings a reload replaced, until their old generation is over and their last spans exported. */
+  readonly #retiringTracing = new Set<Promise<void>>();
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
 
@@ -345,11 +347,17 @@ export class Gateway {
     this.#live.add(gen);
     for (const r of removed) void r.stopAccepting();
     if (old) {
-      void Promise.all([old.retire(config.drainTimeout), ...removed.map((r) => r.tunnels.drained(config.drainTimeout))]).then(() => {
+      const retired = Promise.all([old.retire(config.drainTimeout), ...removed.map((r) => r.tunnels.drained(config.drainTimeout))]).then(() => {
         this.#live.delete(old);
         for (const r of removed) r.destroyConnections();
-        return replacedTracing?.shutdown().catch((err: unknown) => this.log.warn({ err }, 'tracing: the last spans could not be exported'));
       });
+      if (replacedTracing !== undefined) {
+        const done = retired
+          .then(() => replacedTracing.shutdown())
+          .catch((err: unknown) => this.log.warn({ err }, 'tracing: the last spans could not be exported'))
+          .finally(() => this.#retiringTracing.delete(done));
+        this.#retiringTracing.add(done);
+      } else void retired;
     }
   }
 
@@ -393,6 +401,7 @@ export class Gateway {
     await this.#registry.closeAll();
     // Every span is over now (its request logged): export what is queued, within the exporter's timeout.
     await this.#tracing?.shutdown().catch((err: unknown) => this.log.warn({ err }, 'tracing: the last spans could not be exported'));
+    await Promise.all(this.#retiringTracing);
     await this.#accessLog.close();
     await this.#state?.backend.close();
     this.log.info('switchboard stopped');

@@ -41,6 +41,8 @@ export const ATTR_ROUTE = 'switchboard.route';
 export const ATTR_UPSTREAM = 'switchboard.upstream';
 export const ATTR_ENDPOINT = 'switchboard.endpoint';
 export const ATTR_REQUEST_ID = 'switchboard.request_id';
+/** The semantic conventions' `process.pid` (still in their incubating set): which worker exported a span. */
+const ATTR_PROCESS_PID = 'process.pid';
 
 /** What the tracing reads of a request when it starts (the HTTP layer's session provides it). */
 export interface TracedRequest {
@@ -152,7 +154,7 @@ export class RequestTrace {
   startTry(endpoint: string, attempt: number): string {
     this.#client?.end();
     if (!this.#sampled) return traceparentOf(this.#server);
-    const { host, port } = hostPort(endpoint);
+    const { host, port } = this.#tracing.endpointAddress(endpoint);
     const span = this.#tracing.tracer.startSpan(
       'proxy',
       {
@@ -213,6 +215,8 @@ export class Tracing {
   /** `tracing.trust`, or undefined to use each listener's trusted proxies. */
   readonly trust: AddressSet | undefined;
   readonly #provider: Provider;
+  /** Host and port by endpoint origin; per process, bounded by the endpoints the configs name. */
+  readonly #addresses = new Map<string, { host: string; port: number }>();
 
   private constructor(config: TracingConfig, tracer: Tracer, provider: Provider) {
     this.config = config;
@@ -227,7 +231,7 @@ export class Tracing {
       await Promise.all([import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/exporter-trace-otlp-http'), import('@opentelemetry/resources')]);
     const exporter = new OTLPTraceExporter({ url: config.endpoint, headers: config.headers, timeoutMillis: config.timeout });
     const provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName }),
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, [ATTR_PROCESS_PID]: process.pid }),
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRate) }),
       spanProcessors: [new BatchSpanProcessor(reporting(exporter, config.endpoint, log), { exportTimeoutMillis: config.timeout })],
     });
@@ -243,6 +247,16 @@ export class Tracing {
   /** Starts the spans of one request (its `traceparent` and `tracestate` read from `headers`). */
   start(r: TracedRequest, headers: RequestHeaders): RequestTrace {
     return new RequestTrace(this, r, headers);
+  }
+
+  /** Host and port of an endpoint origin, parsed once. */
+  endpointAddress(origin: string): { host: string; port: number } {
+    let a = this.#addresses.get(origin);
+    if (a === undefined) {
+      a = hostPort(origin);
+      this.#addresses.set(origin, a);
+    }
+    return a;
   }
 
   /** Exports every finished span now. */

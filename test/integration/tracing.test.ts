@@ -14,7 +14,7 @@ import { loadConfigObject } from '../../src/config/load.ts';
 import { startGateway } from '../../src/index.ts';
 import { guard } from './helpers/guard.ts';
 import { closedPort, startOrigin, type Origin } from './helpers/origin.ts';
-import { closedWs, openWs, startWsOrigin, wsUrl } from './helpers/websocket.ts';
+import { closedWs, openWs, startWsOrigin, until, wsUrl } from './helpers/websocket.ts';
 
 /** One span as the OTLP JSON encoding carries it (ids in hex). */
 interface OtlpSpan {
@@ -321,4 +321,43 @@ test('tracing config errors name the key, what was expected and what was found',
     'tracing.otlp.timeout: expected a duration above 0, such as 10s, found 0',
     'tracing.trust[0]: expected an IP address or CIDR range, found "not-an-address"',
   ]);
+});
+
+test('a reload turns tracing on, changes it, and turns it off', async () => {
+  const first = await startReceiver();
+  const second = await startReceiver();
+  const origin = await startOrigin('A');
+  const base = {
+    listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+    routes: { all: { match: { path: '/' }, upstream: 'app' } },
+    upstreams: { app: { endpoints: [{ url: origin.url }] } },
+  };
+  const gw = await startGateway({ config: base, logLevel: 'silent' });
+  const get = async (path: string): Promise<void> => {
+    const res = await guard(fetch(`${gw.url('web')}${path}`), `GET ${path}`, 10_000);
+    await res.arrayBuffer();
+  };
+  const paths = (r: Receiver): unknown[] => r.spans.filter((s) => s.kind === SERVER).map((s) => attr(s, 'url.path'));
+  try {
+    await get('/off');
+    assert.equal((await gw.reload({ ...base, tracing: { otlp: { endpoint: first.url } } })).ok, true);
+    await get('/first');
+    // The old tracing is flushed and shut down once the old generation's requests are over.
+    assert.equal((await gw.reload({ ...base, tracing: { otlp: { endpoint: second.url } } })).ok, true);
+    await until(() => paths(first).length > 0, 'the replaced tracing to flush');
+    await get('/second');
+    assert.equal((await gw.reload(base)).ok, true);
+    await get('/off-again');
+  } finally {
+    await gw.stop({ drainTimeout: 2000 });
+    await origin.close();
+    await first.close();
+    await second.close();
+  }
+  assert.deepEqual(paths(first), ['/first']);
+  assert.deepEqual(paths(second), ['/second']);
+  assert.deepEqual(
+    origin.seen.map((r) => r.headers.traceparent === undefined),
+    [true, false, false, true],
+  );
 });
