@@ -131,6 +131,14 @@ const SECTIONS: Array<{ key: string; title: string; text: string }> = [
       'cannot be reached, each user of the state answers with its own fail-open, fail-closed or local choice, and Switchboard reconnects by ' +
       'itself. `switchboard state get <key>` and `switchboard state incr <key>` read and count in the Redis backend.',
   },
+  {
+    key: 'tracing',
+    title: 'Tracing',
+    text:
+      'OpenTelemetry traces (see docs/tracing.md): a server span per request and a client span per upstream try, exported as OTLP/HTTP JSON ' +
+      'by each worker. W3C `traceparent`/`tracestate` from trusted peers are continued, from others replaced; the trace context goes to the ' +
+      'upstream whether or not the trace is sampled. Absent: no span work at all. A reload applies changes.',
+  },
 ];
 
 const POLICIES_TEXT = `## Policies
@@ -214,8 +222,8 @@ function defaultText(row: Row): string {
     const base = lookup(defaults.upstream.timeouts, sub);
     return top === 'routes' ? `the upstream's (${code(base)} unless set there)` : code(base);
   } else if (top === 'upstreams' && field === 'endpoints' && sub === '[]') value = lookup(defaults.endpoint, leaf);
-  else if (top === 'state') {
-    let group: unknown = defaults.state;
+  else if (top === 'state' || top === 'tracing') {
+    let group: unknown = top === 'state' ? defaults.state : defaults.tracing;
     for (const key of row.path.slice(1)) group = group !== null && typeof group === 'object' ? lookup(group, key) : undefined;
     value = group;
   } else if (row.path.length >= 3) {

@@ -20,6 +20,7 @@ import { createAccessLog, type AccessLog, type AccessLogDestination } from './ob
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
 import type { EndpointSnapshot, ListenerSnapshot, Metrics, MetricsOptions } from './observability/metrics.ts';
+import { Tracing } from './observability/tracing.ts';
 import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
 import { StateStore, type EndpointState, type ExternalHealth } from './upstream/state.ts';
@@ -113,6 +114,13 @@ export class Gateway {
   #state: StateGuard | undefined;
   /** JSON of the state config `#state` was built from, to tell whether a reload changed it. */
   #stateKey = '';
+  /**
+   * This process's tracing (per worker: its own exporter and queue of spans), or undefined when the
+   * config has no `tracing` section. Replaced when a reload changes that section.
+   */
+  #tracing: Tracing | undefined;
+  /** Tracings a reload replaced, until their old generation is over and their last spans exported. */
+  readonly #retiringTracing = new Set<Promise<void>>();
   #queue: Promise<unknown> = Promise.resolve();
   #stopped = false;
   /** This process's metrics, when on (per worker: the supervisor sums the workers'). */
@@ -304,8 +312,11 @@ export class Gateway {
         );
       }
     }
+    const oldTracing = this.#tracing;
+    const tracing = config.tracing === undefined ? undefined : oldTracing?.sameAs(config.tracing) ? oldTracing : await Tracing.create(config.tracing, this.log);
     this.#states.apply(config);
     const gen = new Generation(config, this.#registry, this.#states, {
+      tracing,
       onRequestEnd: (s) => this.#accessLog.write(s),
       onInternalError: (s, err, policy) =>
         policy === undefined
@@ -351,6 +362,7 @@ export class Gateway {
       for (const b of bound.values()) b.close();
       for (const s of started) void s.stopAccepting();
       await gen.retire(0);
+      if (tracing !== oldTracing) await tracing?.shutdown();
       if (previous) {
         this.#states.apply(previous);
         this.#states.prune(previous);
@@ -379,14 +391,24 @@ export class Gateway {
     this.#listeners = next;
     const old = this.#generation;
     this.#generation = gen;
+    this.#tracing = tracing;
+    // The old tracing ends the spans of the old generation's requests, then is flushed and shut down.
+    const replacedTracing = tracing === oldTracing ? undefined : oldTracing;
     this.#states.prune(config);
     this.#live.add(gen);
     for (const r of removed) void r.stopAccepting();
     if (old) {
-      void Promise.all([old.retire(config.drainTimeout), ...removed.map((r) => r.tunnels.drained(config.drainTimeout))]).then(() => {
+      const retired = Promise.all([old.retire(config.drainTimeout), ...removed.map((r) => r.tunnels.drained(config.drainTimeout))]).then(() => {
         this.#live.delete(old);
         for (const r of removed) r.destroyConnections();
       });
+      if (replacedTracing !== undefined) {
+        const done = retired
+          .then(() => replacedTracing.shutdown())
+          .catch((err: unknown) => this.log.warn({ err }, 'tracing: the last spans could not be exported'))
+          .finally(() => this.#retiringTracing.delete(done));
+        this.#retiringTracing.add(done);
+      } else void retired;
     }
   }
 
@@ -428,6 +450,9 @@ export class Gateway {
     await Promise.all(closed);
     this.#states.close();
     await this.#registry.closeAll();
+    // Every span is over now (its request logged): export what is queued, within the exporter's timeout.
+    await this.#tracing?.shutdown().catch((err: unknown) => this.log.warn({ err }, 'tracing: the last spans could not be exported'));
+    await Promise.all(this.#retiringTracing);
     await this.#accessLog.close();
     await this.#state?.backend.close();
     this.#metrics?.close();

@@ -20,7 +20,7 @@ import { AddressSet } from './util/cidr.ts';
 const noop = (): void => undefined;
 
 /** What a generation reports to the gateway: finished requests, and failures while handling one. */
-export type GenerationHooks = Pick<ListenerGeneration, 'onRequestEnd' | 'onInternalError'> & { readonly log: PolicyDeps['log'] };
+export type GenerationHooks = Pick<ListenerGeneration, 'onRequestEnd' | 'onInternalError' | 'tracing'> & { readonly log: PolicyDeps['log'] };
 
 export class Generation implements GenerationTracker {
   readonly config: GatewayConfig;
@@ -104,6 +104,7 @@ export class Generation implements GenerationTracker {
       },
       generation: this,
       chain: compileChain(filters, undefined),
+      tracing: hooks.tracing,
       onRequestEnd: hooks.onRequestEnd,
       onInternalError: hooks.onInternalError,
     };

@@ -101,4 +101,9 @@ export const defaults = {
     backend: 'memory',
     redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: '2s', commandTimeout: '500ms' },
   },
+  tracing: {
+    otlp: { timeout: '10s' },
+    sampleRate: 1,
+    serviceName: 'switchboard',
+  },
 } as const;

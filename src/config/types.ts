@@ -295,6 +295,21 @@ export interface RedisStateConfig {
   commandTimeout: number;
 }
 
+/** OpenTelemetry traces (observability/tracing.ts); built per worker, each worker exporting its own spans. */
+export interface TracingConfig {
+  /** OTLP/HTTP traces URL (http: or https:). */
+  endpoint: string;
+  /** Sent with each export; may hold an API key: never log it. */
+  headers: Record<string, string>;
+  /** ms one export request may take. */
+  timeout: number;
+  /** Share of new traces sampled, 0 to 1 (parent-based). */
+  sampleRate: number;
+  serviceName: string;
+  /** Peers whose traceparent/tracestate are continued; undefined: each listener's trustedProxies. */
+  trust: string[] | undefined;
+}
+
 export interface GatewayConfig {
   listeners: ListenerConfig[];
   routes: RouteConfig[];
@@ -309,4 +324,6 @@ export interface GatewayConfig {
   state: StateConfig;
   /** Prometheus metrics (observability/metrics.ts). */
   metrics: { enabled: boolean };
+  /** OpenTelemetry traces; undefined when off. */
+  tracing: TracingConfig | undefined;
 }

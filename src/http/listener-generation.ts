@@ -5,6 +5,7 @@
  */
 import type { RouteConfig, Timeouts } from '../config/types.ts';
 import type { AccessRecord } from '../observability/access-log.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import type { Routable, Router } from '../routing/router.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { UnderscorePolicy } from '../transport/headers.ts';
@@ -56,6 +57,11 @@ export interface ListenerGeneration {
   readonly generation: GenerationTracker;
   /** The listener's own filters: run before routing, and for requests no route takes. */
   readonly chain: Chain;
+  /**
+   * The process's tracing when the config turns it on, else undefined: the one test a request
+   * makes (set once per generation; with it undefined no span work happens at all).
+   */
+  readonly tracing: Tracing | undefined;
   /** Called once per finished request (the access log), with its session. */
   readonly onRequestEnd: (s: AccessRecord) => void;
   /** Called when handling a request threw: a bug, or a policy (`policy` names it); the request gets a 500. */

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import type { Timeouts, UpstreamConfig } from '../config/types.ts';
 import { ProxyError } from '../errors.ts';
 import type { UpstreamRequestHead } from '../policies/filter.ts';
+import type { RequestTrace } from '../observability/tracing.ts';
 import { startTry, type ResponseSink, type TryOwner, type UpstreamTry } from '../transport/forward.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../transport/headers.ts';
 import type { QueueTicket } from '../upstream/circuit-breaker.ts';
@@ -72,6 +73,21 @@ export function forwardHeaders(s: RequestSession): string[] | undefined {
     s.host,
     settings.underscores,
   );
+}
+
+/**
+ * Tracing on: takes the client's `traceparent`/`tracestate` out of `headers` (a trusted peer's were
+ * read into the request's trace; an untrusted one is never passed on), adds ours (the value set
+ * per try by `traceTry`) and the trace's `tracestate`. Returns the index of the traceparent value.
+ */
+export function placeTraceHeaders(headers: string[], trace: RequestTrace): number {
+  for (let i = headers.length - 2; i >= 2; i -= 2) {
+    const name = headers[i];
+    if ((name.length === 11 || name.length === 10) && (name.toLowerCase() === 'traceparent' || name.toLowerCase() === 'tracestate')) headers.splice(i, 2);
+  }
+  if (trace.tracestate !== undefined) headers.push('tracestate', trace.tracestate);
+  headers.push('traceparent', '');
+  return headers.length - 1;
 }
 
 /** The selection loop for one request to `upstream`: its hash key and the endpoint its sticky cookie names. */
@@ -149,11 +165,16 @@ class Forwarding implements TryOwner, AttemptHandle {
   finished = false;
   timer: NodeJS.Timeout | undefined = undefined;
   ticket: QueueTicket | undefined = undefined;
+  /** Tracing on: where the traceparent value is in `headers` (set per try); -1 when off. */
+  readonly traceAt: number;
+  /** The status the endpoint answered on the try in flight, for its client span (0: none yet). */
+  tryStatus = 0;
 
   constructor(s: RequestSession, route: ListenerRoute, upstream: Upstream, headers: string[]) {
     this.s = s;
     this.upstream = upstream;
     this.headers = headers;
+    this.traceAt = s.trace === undefined ? -1 : placeTraceHeaders(headers, s.trace);
     this.timeouts = route.timeouts;
     const r = upstream.config.retries;
     this.perTryTimeout = r.perTryTimeout;
@@ -218,6 +239,10 @@ class Forwarding implements TryOwner, AttemptHandle {
     let headers = this.headers;
     if (upstream.config.hostHeader === 'endpoint' || s.host === '') headers[1] = endpoint.host;
     let path = s.target;
+    if (this.traceAt >= 0) {
+      this.tryStatus = 0;
+      headers[this.traceAt] = s.trace!.startTry(endpoint.origin, this.selection.tries);
+    }
     if (s.chain.upstreamRequest.length > 0) {
       const head = upstreamRequestHooks(s, headers, path, endpoint, this.selection.tries);
       if (head === undefined) return this.end();
@@ -252,6 +277,7 @@ class Forwarding implements TryOwner, AttemptHandle {
     const endpoint = this.endpoint!;
     const now = performance.now();
     s.upstreamLatency = now - t.startedAt;
+    this.tryStatus = status;
     endpoint.state.latency.observe(s.upstreamLatency, now);
     this.upstream.state.record(endpoint.state, status >= 500);
     if (this.selection.retriesStatus(status) && this.#mayRetry(t, 'status', status)) {
@@ -265,12 +291,14 @@ class Forwarding implements TryOwner, AttemptHandle {
 
   ended(_t: UpstreamTry, trailers: IncomingHttpHeaders): void {
     this.endpoint!.state.end();
+    if (this.traceAt >= 0) this.s.trace!.endTry(this.tryStatus, undefined);
     this.sink.end(trailers as Record<string, string | string[]>);
     this.end();
   }
 
   failed(t: UpstreamTry, err: ProxyError): void {
     this.endpoint!.state.end();
+    if (this.traceAt >= 0) this.s.trace!.endTry(this.tryStatus, err.code);
     const s = this.s;
     const down = s.down;
     // A failure the client caused (left, stopped reading, sent too much) says nothing about the endpoint.
@@ -287,6 +315,7 @@ class Forwarding implements TryOwner, AttemptHandle {
 
   dropped(_t: UpstreamTry): void {
     this.endpoint!.state.end();
+    if (this.traceAt >= 0) this.s.trace!.endTry(this.tryStatus, undefined);
     if (!this.retrying) return this.end();
     this.retrying = false;
     this.next();

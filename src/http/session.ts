@@ -9,6 +9,7 @@ import { ProxyError } from '../errors.ts';
 import type { Client, RequestView, Session } from '../policies/filter.ts';
 import { requestEnd } from '../observability/events.ts';
 import type { AccessRecord } from '../observability/access-log.ts';
+import type { RequestTrace } from '../observability/tracing.ts';
 import type { Tunnel } from '../transport/tunnel.ts';
 import { clientAddress } from '../transport/headers.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
@@ -102,6 +103,8 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
   readonly forward: (s: RequestSession, route: ListenerRoute) => void | Promise<void>;
   /** The request body, once something had to read it (body filters, replay for retries, a size limit). */
   body: RequestBody | undefined = undefined;
+  /** The request's spans when its generation has tracing on; undefined (and never created) otherwise. */
+  readonly trace: RequestTrace | undefined;
   #locals: Map<object, unknown> | undefined = undefined;
   #request: RequestView | undefined = undefined;
   #client: Client | undefined = undefined;
@@ -124,6 +127,12 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
     this.clientIp = trusted ? clientAddress(peer, true, headerValue(headers['x-forwarded-for']), (a) => gen.trusted.has(a)) : peer;
     this.host = down.authority;
     this.chain = gen.chain;
+    const tracing = gen.tracing;
+    this.trace = tracing === undefined ? undefined : tracing.start(this, headers);
+  }
+
+  get traceId(): string | undefined {
+    return this.trace?.traceId;
   }
 
   get id(): string {
@@ -236,6 +245,7 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
         this.gen.onInternalError(this, err, log[i].policy);
       }
     }
+    if (this.trace !== undefined) this.trace.end(this);
     this.gen.onRequestEnd(this);
     if (requestEnd.hasSubscribers) requestEnd.publish(this);
   }

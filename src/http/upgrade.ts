@@ -30,7 +30,7 @@ import { dial, sendUpgrade, switchedHead, switchedHeaders, type UpgradeAnswer } 
 import { downstreamResponseHeaders } from '../transport/headers.ts';
 import type { ListenerGeneration, ListenerRoute } from './listener-generation.ts';
 import { runPipeline } from './pipeline.ts';
-import { forwardHeaders, selectionFor, upstreamRequestHooks } from './proxy.ts';
+import { forwardHeaders, placeTraceHeaders, selectionFor, upstreamRequestHooks } from './proxy.ts';
 import { FilteredResponse, fail, policyFailed, respond } from './respond.ts';
 import type { Reply } from '../policies/filter.ts';
 import { HeaderList } from './header-list.ts';
@@ -91,6 +91,8 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
   const headers = forwardHeaders(s);
   if (headers === undefined) return fail(s, 'INVALID_HEADER_NAME');
   headers.push('connection', 'Upgrade', 'upgrade', down.headers.upgrade ?? '');
+  const trace = s.trace;
+  const traceAt = trace === undefined ? -1 : placeTraceHeaders(headers, trace);
   const selection = selectionFor(s, upstream);
   let conn: Socket | undefined;
   // The client leaving while we connect or wait for the answer cancels the try.
@@ -107,6 +109,7 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
       if (upstream.config.hostHeader === 'endpoint' || s.host === '') headers[1] = endpoint.host;
       let target = s.target;
       let sent = headers;
+      if (traceAt >= 0) headers[traceAt] = trace!.startTry(endpoint.origin, selection.tries);
       if (s.chain.upstreamRequest.length > 0) {
         const head = upstreamRequestHooks(s, headers, target, endpoint, selection.tries);
         if (head === undefined) return;
@@ -123,6 +126,7 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
       try {
         await dialled.connected;
       } catch (err) {
+        trace?.endTry(0, codeOf(err));
         if (client.destroyed) return;
         upstream.state.record(state, true);
         if (selection.retry(endpoint, 'connect', { sent: false, committed: false, body: false, replayable: true })) continue;
@@ -140,6 +144,7 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
           timeout: route.timeouts.responseHeaders,
         });
       } catch (err) {
+        trace?.endTry(0, codeOf(err));
         conn.destroy();
         if (client.destroyed) return;
         upstream.state.record(state, true);
@@ -149,6 +154,7 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
       if (client.destroyed) return cancel();
       s.upstreamLatency = performance.now() - sentAt;
       const response = answer.response;
+      trace?.endTry(response.statusCode ?? 0, undefined);
       if (!answer.switched) {
         upstream.state.record(state, (response.statusCode ?? 500) >= 500);
         return relay(s, conn, response);

@@ -31,6 +31,8 @@ export interface AccessRecord {
   readonly startedAt: number;
   readonly tries: number;
   readonly error: string | undefined;
+  /** The request's trace id when tracing is on (observability/tracing.ts), else undefined. */
+  readonly traceId: string | undefined;
 }
 
 export type AccessLogDestination = 'off' | 'stdout' | string;
@@ -81,7 +83,7 @@ export function accessLine(ctx: AccessRecord, now: number): string {
     `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.clientIp)},"protocol":${name(ctx.version)},"method":${name(ctx.method)}` +
     `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
     `,"listener":${name(ctx.listener)},"route":${name(ctx.route)},"upstream":${name(ctx.upstream)},"endpoint":${name(ctx.endpoint?.origin)}` +
-    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)}}\n`
+    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)},"traceId":${str(ctx.traceId)}}\n`
   );
 }
 

@@ -51,6 +51,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
     tries: 0,
     startedAt: 0,
     error: 'ROUTE_NOT_FOUND',
+    traceId: undefined,
   } satisfies AccessRecord;
   const line = accessLine(ctx, 12.345);
   assert.ok(line.endsWith('\n'));
@@ -63,6 +64,8 @@ test('access log lines are valid JSON whatever the client put in host and path',
   assert.equal(parsed.totalMs, 12.35);
   assert.equal(parsed.tries, 0);
   assert.equal(parsed.error, 'ROUTE_NOT_FOUND');
+  assert.equal(parsed.traceId, null);
+  assert.equal(JSON.parse(accessLine({ ...ctx, traceId: '0af7651916cd43dd8448eb211c80319c' }, 1)).traceId, '0af7651916cd43dd8448eb211c80319c');
   assert.match(String(parsed.time), /^\d{4}-\d\d-\d\dT/);
   assert.equal(parsed.protocol, 'HTTP/1.1');
   assert.equal(JSON.parse(accessLine({ ...ctx, version: 'HTTP/2' }, 1)).protocol, 'HTTP/2');

@@ -44,6 +44,7 @@ export function listenerGeneration(routes: ListenerRoute[], overrides: Partial<L
     settings: { scheme: 'http', clientCertHeaders: undefined, underscores: 'drop', sendTimeout: 0, policyTimeout: 0, maxHeaderSize: 16384, draining: false },
     generation: { enter: () => undefined, leave: () => undefined },
     chain: EMPTY_CHAIN,
+    tracing: undefined,
     onRequestEnd: () => undefined,
     onInternalError: () => undefined,
     ...overrides,
@@ -96,6 +97,7 @@ export function upstreamState(config: UpstreamConfig): { state: UpstreamState; c
     workerMemoryLimit: 0,
     state: { backend: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: 2000, commandTimeout: 500 } },
     metrics: { enabled: false },
+    tracing: undefined,
   });
   return { state: store.get(config.name)!, close: () => store.close() };
 }
