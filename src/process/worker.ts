@@ -52,12 +52,13 @@ export function runWorker(): void {
     switch (m.sb) {
       case 'init': {
         for (const h of m.health) health.set(loadKey.endpoint(h.upstream, h.endpoint), h.healthy);
-        const logger = createLogger(m.logLevel).child({ worker: id, pid: process.pid });
+        const logger = createLogger(m.logLevel, m.logFormat).child({ worker: id, pid: process.pid });
         link.log = logger;
         Gateway.start({
           config: m.file,
           configText: { text: m.text, file: m.file },
           accessLog: m.accessLog,
+          accessLogFormat: m.accessLogFormat,
           logger,
           worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health },
         }).then(
