@@ -8,7 +8,7 @@
  *                   Selection.next() (client address as hash key) ─► new session, connected socket
  *   reply on a session socket ─► stamp the time, send to its client from the listener socket
  *
- * Per datagram the work is two map lookups and a timestamp: one sweep timer (every sessionIdle/4)
+ * Per datagram the work is two map lookups, a timestamp and a byte count: one sweep timer (every sessionIdle/4)
  * ends sessions silent both ways for sessionIdle, so a session ends within 1.25 × sessionIdle. An
  * error on a session socket (an ICMP port unreachable from the endpoint) ends the session at once.
  *
