@@ -9,6 +9,7 @@ import type { FSWatcher } from 'chokidar';
 import { watchFile } from './util/watch-file.ts';
 import { resolve as resolvePath } from 'node:path';
 import type { GatewayConfig, ListenerConfig } from './config/types.ts';
+import { configChanges } from './config/diff.ts';
 import { formatConfigError, loadConfigData, loadConfigObject, type ConfigError, type LoadResult } from './config/load.ts';
 import { addressKey, Binding } from './listeners/bind.ts';
 import { bindingKey, HttpListener } from './listeners/http-listener.ts';
@@ -16,9 +17,9 @@ import { TcpListener } from './listeners/tcp-listener.ts';
 import { UdpListener } from './listeners/udp-listener.ts';
 
 type Listener = HttpListener | TcpListener | UdpListener;
-import { createAccessLog, type AccessLog, type AccessLogDestination } from './observability/access-log.ts';
+import { createAccessLog, type AccessLog, type AccessLogDestination, type AccessLogFormat } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
-import { createLogger, type LogLevel, type Logger } from './observability/logger.ts';
+import { createLogger, type LogFormat, type LogLevel, type Logger } from './observability/logger.ts';
 import type { EndpointSnapshot, ListenerSnapshot, Metrics, MetricsOptions } from './observability/metrics.ts';
 import { Tracing } from './observability/tracing.ts';
 import { Generation } from './generation.ts';
@@ -34,8 +35,12 @@ export interface GatewayOptions {
   config: string | object;
   /** Access log destination; default `off`. */
   accessLog?: AccessLogDestination;
+  /** Access log format: `json` (default), `common`, `combined`, or `{ template: '${client} ${status}' }` (docs/logging.md). */
+  accessLogFormat?: AccessLogFormat;
   /** Process log level; default `info`. Ignored when `logger` is given. */
   logLevel?: LogLevel;
+  /** Process log format; default `json`. Ignored when `logger` is given. */
+  logFormat?: LogFormat;
   logger?: Logger;
   /** Reload when the config file changes (file configs only); default false. */
   watch?: boolean;
@@ -131,8 +136,8 @@ export class Gateway {
     this.#source = opts.configData ? { ...opts.configData, [DATA]: true } : typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
     this.#worker = opts.worker;
     this.#metricsOption = opts.metrics;
-    this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info');
-    this.#accessLog = createAccessLog(opts.accessLog ?? 'off');
+    this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info', opts.logFormat);
+    this.#accessLog = createAccessLog(opts.accessLog ?? 'off', opts.accessLogFormat);
     // A worker's health comes from its supervisor, which checks each endpoint once for the machine.
     this.#states = new StateStore(this.log, { externalHealth: opts.worker?.health, link: opts.worker?.link });
   }
@@ -283,6 +288,7 @@ export class Gateway {
         configReload.publish({ ok: false, errors: result.errors.map(formatConfigError) });
         return { ok: false, errors: result.errors };
       }
+      const before = this.#generation?.config;
       try {
         await this.#useState(result.config);
         await this.#apply(result.config);
@@ -293,7 +299,9 @@ export class Gateway {
         configReload.publish({ ok: false, errors: [e.message] });
         return { ok: false, errors: [e] };
       }
-      this.log.info('config reloaded');
+      // A worker's reload is logged once, by its supervisor, with what changed.
+      if (this.#worker === undefined) this.log.info(before === undefined ? {} : configChanges(before, result.config), 'config reloaded');
+      else this.log.debug('config reloaded');
       configReload.publish({ ok: true });
       return { ok: true, errors: [] };
     };
@@ -318,6 +326,7 @@ export class Gateway {
     const gen = new Generation(config, this.#registry, this.#states, {
       tracing,
       onRequestEnd: (s) => this.#accessLog.write(s),
+      onConnectionEnd: this.#accessLog.enabled ? (c) => this.#accessLog.writeConnection(c) : undefined,
       onInternalError: (s, err, policy) =>
         policy === undefined
           ? this.log.error({ err, requestId: s.requestId, route: s.route }, 'internal error handling a request')

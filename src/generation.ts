@@ -10,6 +10,7 @@ import type { GenerationTracker, ListenerGeneration, ListenerRoute } from './htt
 import type { TcpGeneration } from './listeners/tcp-forward.ts';
 import type { UdpGeneration } from './listeners/udp-listener.ts';
 import type { PolicyDeps } from './policies/filter.ts';
+import type { ConnectionRecord } from './observability/access-log.ts';
 import { Router } from './routing/router.ts';
 import { Tunnels } from './transport/tunnel.ts';
 import type { PoolRegistry } from './transport/pools.ts';
@@ -20,7 +21,11 @@ import { AddressSet } from './util/cidr.ts';
 const noop = (): void => undefined;
 
 /** What a generation reports to the gateway: finished requests, and failures while handling one. */
-export type GenerationHooks = Pick<ListenerGeneration, 'onRequestEnd' | 'onInternalError' | 'tracing'> & { readonly log: PolicyDeps['log'] };
+export type GenerationHooks = Pick<ListenerGeneration, 'onRequestEnd' | 'onInternalError' | 'tracing'> & {
+  readonly log: PolicyDeps['log'];
+  /** A layer 4 connection or UDP session ended; undefined when nobody logs them (no record is built then). */
+  readonly onConnectionEnd?: (c: ConnectionRecord) => void;
+};
 
 export class Generation implements GenerationTracker {
   readonly config: GatewayConfig;
@@ -53,13 +58,27 @@ export class Generation implements GenerationTracker {
     for (const [name, p] of config.policies) this.filters.set(name, { policy: name, filter: p.type.create(p.config, { name, log: hooks.log }) });
     for (const l of config.listeners) {
       if (l.protocol === 'udp') {
-        this.udp.set(l.name, { name: l.name, upstream: this.upstreams.get(l.upstream!)!, generation: this, drainTimeout: config.drainTimeout });
+        this.udp.set(l.name, {
+          name: l.name,
+          upstream: this.upstreams.get(l.upstream!)!,
+          generation: this,
+          drainTimeout: config.drainTimeout,
+          onSessionEnd: hooks.onConnectionEnd,
+        });
         continue;
       }
       if (l.protocol === 'tcp' || l.protocol === 'tls' || l.protocol === 'tls-passthrough') {
         const upstream = l.upstream === undefined ? undefined : this.upstreams.get(l.upstream)!;
         const sni = l.sni && new Map([...l.sni].map(([name, u]) => [name, this.upstreams.get(u)!]));
-        this.tcp.set(l.name, { name: l.name, upstream, sni, generation: this, drainTimeout: config.drainTimeout, tunnels: new Tunnels() });
+        this.tcp.set(l.name, {
+          name: l.name,
+          upstream,
+          sni,
+          generation: this,
+          drainTimeout: config.drainTimeout,
+          tunnels: new Tunnels(),
+          onConnectionEnd: hooks.onConnectionEnd,
+        });
         continue;
       }
       this.listeners.set(l.name, this.#listenerGeneration(l, hooks));

@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseDocument } from 'yaml';
 import { startGateway } from '../gateway.ts';
-import type { AccessLogDestination } from '../observability/access-log.ts';
-import type { LogLevel } from '../observability/logger.ts';
+import type { AccessLogDestination, AccessLogFormat } from '../observability/access-log.ts';
+import type { LogFormat, LogLevel } from '../observability/logger.ts';
 import { runUntilSignal } from './signals.ts';
 
 export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
@@ -76,7 +76,7 @@ export function duplicateHostCommand(url: string): string {
   return `node -e "const s = require('net').connect(${port}, '${hostname}'); s.pipe(process.stdout); s.write('GET / HTTP/1.1\\r\\nHost: a\\r\\nHost: b\\r\\n\\r\\n')"`;
 }
 
-export async function demo(opts: { accessLog: AccessLogDestination; logLevel: LogLevel }): Promise<void> {
+export async function demo(opts: { accessLog: AccessLogDestination; accessLogFormat: AccessLogFormat; logLevel: LogLevel; logFormat: LogFormat }): Promise<void> {
   const origins = await Promise.all(['origin-1', 'origin-2', 'origin-3'].map(startDemoOrigin));
   origins.forEach((o, i) => {
     process.env[`DEMO_ORIGIN_${i + 1}`] = String((o.address() as AddressInfo).port);
@@ -101,7 +101,7 @@ export async function demo(opts: { accessLog: AccessLogDestination; logLevel: Lo
   } else {
     process.stderr.write('openssl was not found: the demo runs without its https listener.\n');
   }
-  const gw = await startGateway({ config, accessLog: opts.accessLog, logLevel: opts.logLevel, watch: true });
+  const gw = await startGateway({ ...opts, config, watch: true });
   const url = gw.url('web');
   const secure = tls ? gw.url('secure').replace('127.0.0.1', 'localhost') : undefined;
   const lines = [

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The `switchboard` command: start, validate, demo, schema. */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ConfigLoadError, startGateway } from '../gateway.ts';
 import { formatConfigError } from '../config/load.ts';
@@ -11,7 +11,8 @@ import { runSupervisorUntilSignal, runUntilSignal } from './signals.ts';
 import { Supervisor } from '../process/supervisor.ts';
 import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
 import { registerStateCommand } from './state-command.ts';
-import type { LogLevel } from '../observability/logger.ts';
+import { defaultLogFormat, type LogFormat, type LogLevel } from '../observability/logger.ts';
+import { parseAccessLogFormat, type AccessLogFormat } from '../observability/access-log.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,12 +20,27 @@ const program = new Command('switchboard')
   .description('Load balancer, reverse proxy and API gateway')
   .version(pkg.version, '-v, --version')
   .addOption(new Option('--log-level <level>', 'process log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+  .addOption(new Option('--log-format <format>', 'process log format (default: pretty when stderr is a terminal, json otherwise)').choices(['pretty', 'json']))
   .showHelpAfterError();
 
 const accessLogOption = (fallback: string): Option => new Option('--access-log <target>', 'access log: off, stdout or a file path').default(fallback);
+const accessLogFormatOption = (): Option =>
+  new Option('--access-log-format <format>', 'access log format: json, common, combined, or a template with placeholders (docs/logging.md)')
+    .default('json')
+    .argParser((text: string): AccessLogFormat => {
+      try {
+        return parseAccessLogFormat(text);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    });
 
 function logLevel(): LogLevel {
   return program.opts<{ logLevel: LogLevel }>().logLevel;
+}
+
+function logFormat(): LogFormat {
+  return program.opts<{ logFormat?: LogFormat }>().logFormat ?? defaultLogFormat();
 }
 
 program
@@ -32,12 +48,20 @@ program
   .description('run the gateway')
   .option('-c, --config <file>', 'config file (YAML or JSON)', 'switchboard.yaml')
   .addOption(accessLogOption('stdout'))
+  .addOption(accessLogFormatOption())
   .option('--no-watch', 'do not reload when the config file changes')
-  .action(async (opts: { config: string; accessLog: string; watch: boolean }) => {
+  .action(async (opts: { config: string; accessLog: string; accessLogFormat: AccessLogFormat; watch: boolean }) => {
     try {
       const checked = await loadConfigFile(opts.config);
       if (!checked.ok) throw new ConfigLoadError(checked.errors);
-      const how = { config: opts.config, accessLog: opts.accessLog, logLevel: logLevel(), watch: opts.watch };
+      const how = {
+        config: opts.config,
+        accessLog: opts.accessLog,
+        accessLogFormat: opts.accessLogFormat,
+        logLevel: logLevel(),
+        logFormat: logFormat(),
+        watch: opts.watch,
+      };
       if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start(how));
       else await runUntilSignal(startGateway(how));
       process.exit(0);
@@ -71,9 +95,10 @@ program
   .command('demo')
   .description('start three demo origins and the gateway on 127.0.0.1:8080 balancing across them')
   .addOption(accessLogOption('stdout'))
-  .action(async (opts: { accessLog: string }) => {
+  .addOption(accessLogFormatOption())
+  .action(async (opts: { accessLog: string; accessLogFormat: AccessLogFormat }) => {
     try {
-      await demo({ accessLog: opts.accessLog, logLevel: logLevel() });
+      await demo({ accessLog: opts.accessLog, accessLogFormat: opts.accessLogFormat, logLevel: logLevel(), logFormat: logFormat() });
       process.exit(0);
     } catch (err) {
       if (err instanceof ConfigLoadError) for (const e of err.errors) process.stderr.write(`${formatConfigError(e)}\n`);

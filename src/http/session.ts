@@ -159,6 +159,15 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
     return this.down.url;
   }
 
+  /** Read only by the access log formats that print it (combined, a template): nothing is copied per request. */
+  get referer(): string | undefined {
+    return headerValue(this.down.headers.referer);
+  }
+
+  get userAgent(): string | undefined {
+    return headerValue(this.down.headers['user-agent']);
+  }
+
   get request(): RequestView {
     this.#request ??= {
       method: this.down.method,

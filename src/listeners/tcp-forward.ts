@@ -7,6 +7,8 @@
  */
 import net, { type Socket } from 'node:net';
 import type { GenerationTracker } from '../http/listener-generation.ts';
+import type { ConnectionRecord } from '../observability/access-log.ts';
+import { ProxyError } from '../errors.ts';
 import { clientAddressOf, clientPortOf } from '../transport/connection-info.ts';
 import { encodeProxyV1, encodeProxyV2, type ProxyAddresses } from '../transport/proxy-protocol.ts';
 import type { Tunnel, Tunnels } from '../transport/tunnel.ts';
@@ -27,6 +29,8 @@ export interface TcpGeneration {
   readonly drainTimeout: number;
   /** This generation's open connections (cut together when its drain time is up). */
   readonly tunnels: Tunnels;
+  /** The access log's hook for an ended connection; undefined when it is off (then no record is built). */
+  readonly onConnectionEnd: ((c: ConnectionRecord) => void) | undefined;
 }
 
 /** The PROXY header an endpoint gets first: the client's address, and the address it connected to. */
@@ -56,14 +60,24 @@ function publishConnection(listener: string, upstream: string, endpoint: string,
   });
 }
 
-/** Forwards one accepted connection of `gen` to `upstream`: pick, dial (retrying what sent nothing), splice; `head` goes first. */
-export async function forwardConnection(gen: TcpGeneration, client: Socket, upstream: Upstream, head?: Buffer): Promise<void> {
+/**
+ * Forwards one accepted connection of `gen` to `upstream`: pick, dial (retrying what sent nothing),
+ * splice; `head` goes first. `record` (when the access log is on) gets the upstream, the endpoint
+ * tried last and, when none was reached, why.
+ */
+export async function forwardConnection(gen: TcpGeneration, client: Socket, upstream: Upstream, head?: Buffer, record?: ConnectionRecord): Promise<void> {
   const config = upstream.config;
+  if (record !== undefined) record.upstream = config.name;
   const selection = new Selection(upstream, upstream.hashes ? clientAddressOf(client) : undefined, undefined, 'CONNECT');
   try {
     for (;;) {
       const endpoint = selection.next();
-      if (endpoint === undefined) return void client.destroy();
+      if (endpoint === undefined) {
+        // No endpoint at all, or the last dial's failure (recorded below) stands.
+        if (record !== undefined) record.error ??= 'NO_ENDPOINT';
+        return void client.destroy();
+      }
+      if (record !== undefined) record.endpoint = endpoint.origin;
       const { socket, connected } = dial(endpoint, config.timeouts.connect);
       const state = endpoint.state;
       state.begin();
@@ -72,15 +86,20 @@ export async function forwardConnection(gen: TcpGeneration, client: Socket, upst
       client.once('close', abandon);
       try {
         await connected;
-      } catch {
+      } catch (err) {
         client.off('close', abandon);
+        if (record !== undefined) record.error = client.destroyed ? 'CLIENT_CLOSED' : err instanceof ProxyError ? err.code : 'UPSTREAM_UNREACHABLE';
         if (client.destroyed) return;
         upstream.state.record(state, true);
         if (selection.retry(endpoint, 'connect', { sent: false, committed: false, body: false, replayable: true })) continue;
         return void client.destroy();
       }
       client.off('close', abandon);
-      if (client.destroyed) return void socket.destroy();
+      if (client.destroyed) {
+        if (record !== undefined) record.error = 'CLIENT_CLOSED';
+        return void socket.destroy();
+      }
+      if (record !== undefined) record.error = undefined;
       upstream.state.record(state, false);
       const header = config.proxyProtocol === undefined ? EMPTY : proxyHeaderFor(client, config.proxyProtocol);
       const clientRest = head === undefined ? header : header.length === 0 ? head : Buffer.concat([header, head]);

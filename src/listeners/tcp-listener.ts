@@ -25,10 +25,28 @@ import { forwardConnection, type TcpGeneration } from './tcp-forward.ts';
 import type { Tunnels } from '../transport/tunnel.ts';
 import { tlsHandshake } from '../observability/events.ts';
 import { handshakeError, publishHandshake } from './tls-events.ts';
+import type { ConnectionRecord } from '../observability/access-log.ts';
+import { clientAddressOf, clientPortOf } from '../transport/connection-info.ts';
 
 export type { TcpGeneration };
 
 const ignore = (): void => undefined;
+
+/** A fresh access-log record for an accepted connection (its start is now). */
+function connectionRecord(client: Socket, protocol: string, listener: string): ConnectionRecord {
+  return {
+    protocol,
+    clientIp: clientAddressOf(client),
+    clientPort: clientPortOf(client),
+    listener,
+    upstream: undefined,
+    endpoint: undefined,
+    bytesIn: 0,
+    bytesOut: 0,
+    startedAt: performance.now(),
+    error: undefined,
+  };
+}
 
 export class TcpListener {
   readonly name: string;
@@ -95,9 +113,19 @@ export class TcpListener {
     client.on('error', ignore);
     const rt = this.#generation;
     rt.generation.enter();
-    client.once('close', () => rt.generation.leave());
+    // Built only when the access log is on: per connection, never per byte.
+    const record = rt.onConnectionEnd === undefined ? undefined : connectionRecord(client, this.config.protocol, this.name);
+    client.once('close', () => {
+      rt.generation.leave();
+      if (record === undefined) return;
+      record.bytesIn = client.bytesRead;
+      record.bytesOut = client.bytesWritten;
+      rt.onConnectionEnd!(record);
+    });
     const forwarded =
-      this.config.protocol === 'tls-passthrough' ? forwardBySni(rt, client, this.config.headerTimeout, forwardConnection) : forwardConnection(rt, client, rt.upstream!);
+      this.config.protocol === 'tls-passthrough'
+        ? forwardBySni(rt, client, this.config.headerTimeout, forwardConnection, record)
+        : forwardConnection(rt, client, rt.upstream!, undefined, record);
     forwarded.catch(() => client.destroy());
   }
 

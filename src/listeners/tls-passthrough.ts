@@ -14,6 +14,7 @@ import { readPrefix, type Verdict } from './read-prefix.ts';
 import { sniLookup } from './sni-lookup.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { TcpGeneration } from './tcp-forward.ts';
+import type { ConnectionRecord } from '../observability/access-log.ts';
 
 /** A ClientHello read whole, and every byte read for it (to send on first). */
 export interface ClientHelloRead {
@@ -48,16 +49,23 @@ export function readClientHello(client: Socket, timeout: number): Promise<Client
 }
 
 /** The tcp listener's forwarding step: to `upstream`, `head` sent to the endpoint first. */
-export type Forward = (rt: TcpGeneration, client: Socket, upstream: Upstream, head: Buffer) => Promise<void>;
+export type Forward = (rt: TcpGeneration, client: Socket, upstream: Upstream, head: Buffer, record?: ConnectionRecord) => Promise<void>;
 
 /**
  * Routes one accepted connection of a tls-passthrough listener (see the module comment): the
  * ClientHello within `timeout` ms, its upstream by `rt.sni` (else `rt.upstream`), then `forward`.
  */
-export async function forwardBySni(rt: TcpGeneration, client: Socket, timeout: number, forward: Forward): Promise<void> {
+export async function forwardBySni(rt: TcpGeneration, client: Socket, timeout: number, forward: Forward, record?: ConnectionRecord): Promise<void> {
   const hello = await readClientHello(client, timeout);
-  if (hello === undefined) return;
+  if (hello === undefined) {
+    // Not a ClientHello, too slow, or the client left first.
+    if (record !== undefined) record.error = 'BAD_REQUEST';
+    return;
+  }
   const upstream = sniLookup(rt.sni ?? new Map<string, Upstream>(), hello.serverName, rt.upstream);
-  if (upstream === undefined) return void client.destroy();
-  return forward(rt, client, upstream, hello.bytes);
+  if (upstream === undefined) {
+    if (record !== undefined) record.error = 'ROUTE_NOT_FOUND';
+    return void client.destroy();
+  }
+  return forward(rt, client, upstream, hello.bytes, record);
 }

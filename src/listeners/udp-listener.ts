@@ -8,7 +8,7 @@
  *                   Selection.next() (client address as hash key) ─► new session, connected socket
  *   reply on a session socket ─► stamp the time, send to its client from the listener socket
  *
- * Per datagram the work is two map lookups and a timestamp: one sweep timer (every sessionIdle/4)
+ * Per datagram the work is two map lookups, a timestamp and a byte count: one sweep timer (every sessionIdle/4)
  * ends sessions silent both ways for sessionIdle, so a session ends within 1.25 × sessionIdle. An
  * error on a session socket (an ICMP port unreachable from the endpoint) ends the session at once.
  *
@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { bindError } from './bind.ts';
 import type { ListenerConfig, UdpListenerConfig } from '../config/types.ts';
 import { udpSession } from '../observability/events.ts';
+import type { ConnectionRecord } from '../observability/access-log.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { GenerationTracker } from '../http/listener-generation.ts';
@@ -33,6 +34,8 @@ export interface UdpGeneration {
   readonly generation: GenerationTracker;
   /** ms the sessions of a replaced generation may live on. */
   readonly drainTimeout: number;
+  /** The access log's hook for an ended session; undefined when it is off. */
+  readonly onSessionEnd: ((c: ConnectionRecord) => void) | undefined;
 }
 
 /** What `udpSession` publishes: a session opened, or ended (and why). */
@@ -57,6 +60,13 @@ interface Session {
   readonly socket: dgram.Socket;
   /** performance.now() of the last datagram either way. */
   last: number;
+  /** performance.now() of the first datagram. */
+  readonly started: number;
+  /** Bytes of the client's datagrams, and of the replies sent to it (for the access log: one add per datagram). */
+  bytesIn: number;
+  bytesOut: number;
+  /** The session socket's error code (ECONNREFUSED: the endpoint's ICMP port unreachable). */
+  errorCode: string | undefined;
   /** Datagrams that arrived before the socket was connected; undefined once it is. */
   pending: Buffer[] | undefined;
   answered: boolean;
@@ -113,6 +123,7 @@ export class UdpListener {
     const s = this.#sessions.get(rinfo.address)?.get(rinfo.port) ?? this.#open(rinfo, now);
     if (s === undefined) return;
     s.last = now;
+    s.bytesIn += msg.length;
     if (s.pending === undefined) s.socket.send(msg);
     else if (s.pending.length < PENDING_MAX) s.pending.push(msg);
   }
@@ -127,7 +138,21 @@ export class UdpListener {
     if (endpoint === undefined) return void this.dropped++;
     const { host, port } = endpoint.address;
     const socket = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
-    const s: Session = { address: remote, port: rinfo.port, endpoint, rt, socket, last: now, pending: [], answered: false, ended: false };
+    const s: Session = {
+      address: remote,
+      port: rinfo.port,
+      endpoint,
+      rt,
+      socket,
+      last: now,
+      started: now,
+      bytesIn: 0,
+      bytesOut: 0,
+      errorCode: undefined,
+      pending: [],
+      answered: false,
+      ended: false,
+    };
     let byPort = this.#sessions.get(remote);
     if (byPort === undefined) {
       byPort = new Map();
@@ -143,10 +168,12 @@ export class UdpListener {
         s.answered = true;
         upstream.state.record(endpoint.state, false);
       }
+      s.bytesOut += reply.length;
       this.server.send(reply, s.port, s.address);
     });
     // ECONNREFUSED (ICMP port unreachable) and the like: the endpoint is not there.
-    socket.on('error', () => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      s.errorCode = err.code;
       if (!s.answered) upstream.state.record(endpoint.state, true);
       this.#end(s, 'error');
     });
@@ -172,6 +199,23 @@ export class UdpListener {
     s.rt.generation.leave();
     s.socket.close();
     this.#publish(s, 'close', reason);
+    if (s.rt.onSessionEnd !== undefined) s.rt.onSessionEnd(this.#record(s, reason));
+  }
+
+  /** The access log's record of an ended session. */
+  #record(s: Session, reason: NonNullable<UdpSessionEvent['reason']>): ConnectionRecord {
+    return {
+      protocol: 'udp',
+      clientIp: s.address.startsWith('::ffff:') ? s.address.slice(7) : s.address,
+      clientPort: s.port,
+      listener: this.name,
+      upstream: s.rt.upstream.config.name,
+      endpoint: s.endpoint.origin,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      startedAt: s.started,
+      error: reason !== 'error' ? undefined : s.errorCode === 'ECONNREFUSED' ? 'UPSTREAM_CONNECT_REFUSED' : 'UPSTREAM_UNREACHABLE',
+    };
   }
 
   #publish(s: Session, event: UdpSessionEvent['event'], reason?: UdpSessionEvent['reason']): void {

@@ -52,6 +52,8 @@ test('access log lines are valid JSON whatever the client put in host and path',
     startedAt: 0,
     error: 'ROUTE_NOT_FOUND',
     traceId: undefined,
+    referer: undefined,
+    userAgent: undefined,
   } satisfies AccessRecord;
   const line = accessLine(ctx, 12.345);
   assert.ok(line.endsWith('\n'));

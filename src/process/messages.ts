@@ -4,7 +4,8 @@
  * node's own cluster messages) are told apart.
  */
 import type { Worker } from 'node:cluster';
-import type { LogLevel } from '../observability/logger.ts';
+import type { LogFormat, LogLevel } from '../observability/logger.ts';
+import type { AccessLogFormat } from '../observability/access-log.ts';
 
 /** Supervisor → worker. */
 export type ToWorker =
@@ -15,7 +16,10 @@ export type ToWorker =
       data: unknown;
       file: string;
       accessLog: string;
+      accessLogFormat: AccessLogFormat;
       logLevel: LogLevel;
+      /** The supervisor's process log format (resolved: a worker's stderr is the supervisor's). */
+      logFormat: LogFormat;
       /** TLS session ticket keys, base64 of 48 bytes, the same for every worker. */
       ticketKeys: string;
       /** Every endpoint's health as the supervisor's checkers see it now. */

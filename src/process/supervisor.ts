@@ -31,9 +31,11 @@ import type { Logger } from 'pino';
 import { formatConfigError, type ConfigError } from '../config/load.ts';
 import { loadConfigFile } from '../config/load-text.ts';
 import type { GatewayConfig } from '../config/types.ts';
+import { configChanges } from '../config/diff.ts';
 import { ConfigLoadError, type ReloadResult } from '../gateway.ts';
 import { configReload, endpointState } from '../observability/events.ts';
-import { createLogger, type LogLevel } from '../observability/logger.ts';
+import { createLogger, type LogFormat, type LogLevel } from '../observability/logger.ts';
+import type { AccessLogFormat } from '../observability/access-log.ts';
 import type { EndpointStateEvent } from '../upstream/state.ts';
 import { StateStore } from '../upstream/state.ts';
 import { isMessage, post, type FromWorker, type ToWorker } from './messages.ts';
@@ -46,7 +48,11 @@ export interface SupervisorOptions {
   /** The config file (YAML or JSON). */
   config: string;
   accessLog: string;
+  /** Default `json`. */
+  accessLogFormat?: AccessLogFormat;
   logLevel: LogLevel;
+  /** Default `json`. */
+  logFormat?: LogFormat;
   /** Reload when the config file changes. */
   watch: boolean;
   logger?: Logger;
@@ -136,7 +142,7 @@ export class Supervisor {
   private constructor(opts: SupervisorOptions) {
     this.#opts = opts;
     this.#file = resolvePath(opts.config);
-    this.log = opts.logger ?? createLogger(opts.logLevel);
+    this.log = opts.logger ?? createLogger(opts.logLevel, opts.logFormat);
     this.#states = new StateStore(this.log);
   }
 
@@ -223,7 +229,9 @@ export class Supervisor {
       data: this.#data,
       file: this.#file,
       accessLog: this.#opts.accessLog,
+      accessLogFormat: this.#opts.accessLogFormat ?? 'json',
       logLevel: this.#opts.logLevel,
+      logFormat: this.#opts.logFormat ?? 'json',
       ticketKeys: this.#ticketKeys,
       health: this.#states.health().map((h) => ({ ...h, reason: 'supervisor' })),
       metrics: this.#metrics !== undefined,
@@ -305,6 +313,7 @@ export class Supervisor {
         };
         return { ok: false, errors: [e] };
       }
+      const changes = configChanges(this.#config, result.config);
       this.#data = data;
       this.#config = result.config;
       // A worker that started meanwhile (a crash replaced) got the old config: it swaps now.
@@ -313,7 +322,7 @@ export class Supervisor {
       this.#states.prune(result.config);
       await this.#watchCertificates(result.config);
       await this.#resize(result.config.workers);
-      this.log.info({ workers: result.config.workers }, 'config reloaded');
+      this.log.info({ ...changes, workers: result.config.workers }, 'config reloaded');
       configReload.publish({ ok: true });
       return { ok: true, errors: [] };
     };

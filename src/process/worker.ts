@@ -53,12 +53,13 @@ export function runWorker(): void {
     switch (m.sb) {
       case 'init': {
         for (const h of m.health) health.set(loadKey.endpoint(h.upstream, h.endpoint), h.healthy);
-        const logger = createLogger(m.logLevel).child({ worker: id, pid: process.pid });
+        const logger = createLogger(m.logLevel, m.logFormat).child({ worker: id, pid: process.pid });
         link.log = logger;
         Gateway.start({
           config: m.file,
           configData: { data: m.data, file: m.file },
           accessLog: m.accessLog,
+          accessLogFormat: m.accessLogFormat,
           logger,
           // Reloads are counted by the supervisor, which validates them for the machine.
           metrics: m.metrics ? { reloads: false } : false,
