@@ -19,7 +19,7 @@
  * description is kept in `lastResult`. All timers are unref()ed.
  */
 import net from 'node:net';
-import { Client } from '../transport/undici-core.ts';
+import { Client, request } from '../transport/undici-core.ts';
 import tls, { type ConnectionOptions } from 'node:tls';
 import type { HealthCheckConfig } from '../config/types.ts';
 
@@ -232,7 +232,8 @@ export class HealthChecker {
       // Keep the connection across the gap between checks (the server's Keep-Alive hint still wins).
       keepAliveTimeout: this.#config.interval + this.#config.jitter + 5_000,
     });
-    const { statusCode, body } = await this.#client.request({
+    // request() from its module: the Client here is loaded without undici's index (transport/undici-core.ts).
+    const { statusCode, body } = await request.call(this.#client, {
       method: this.#config.method,
       path: this.#config.path,
       headers: { host: this.#config.host ?? this.#target.host, 'user-agent': USER_AGENT },

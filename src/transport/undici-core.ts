@@ -7,6 +7,10 @@
  * compacting GC). undici has no `exports` map, so the files are reachable; `undici-core.test.ts`
  * checks that they are the very classes the index exports, so an undici upgrade that moves them
  * fails the tests instead of the proxy.
+ *
+ * The index also adds `request()` and the other convenience methods to every dispatcher's
+ * prototype; without it they are missing, so `request` is exported as the function it is, to be
+ * called with the dispatcher as `this` (`request.call(client, options)`).
  */
 import { createRequire } from 'node:module';
 import type * as undici from 'undici';
@@ -20,3 +24,4 @@ export declare namespace Pool {
 }
 export const Client: typeof undici.Client = require('undici/lib/dispatcher/client.js');
 export type Client = undici.Client;
+export const request: undici.Dispatcher['request'] = require('undici/lib/api/api-request.js');
