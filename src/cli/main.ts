@@ -2,7 +2,8 @@
 /** The `switchboard` command: start, validate, demo, schema. */
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { ConfigLoadError, startGateway } from '../gateway.ts';
+import { ConfigLoadError } from '../gateway.ts';
+import { startGateway } from '../index.ts';
 import { formatConfigError, loadConfigFile } from '../config/load.ts';
 import { jsonSchema } from '../config/schema.ts';
 import { demo } from './demo.ts';

@@ -4,7 +4,7 @@
  * carry the key path so the loader can point at file:line:column.
  *
  * Each section resolves in its own file: `resolve-listener.ts`, `resolve-upstream.ts`,
- * `resolve-route.ts`, `resolve-policies.ts`, `resolve-state.ts`. A check across sections lives with the key that refers to the other section.
+ * `resolve-route.ts`, `resolve-policies.ts`, `resolve-state.ts`, `resolve-admin.ts`. A check across sections lives with the key that refers to the other section.
  * This file calls them in order and assembles the result.
  */
 import { availableParallelism } from 'node:os';
@@ -16,6 +16,7 @@ import { resolveRoutes } from './resolve-route.ts';
 import { endpointSchemeProblems, resolveUpstreams } from './resolve-upstream.ts';
 import { policyReferenceProblems, resolvePolicies, shorthandPolicies } from './resolve-policies.ts';
 import { resolveState } from './resolve-state.ts';
+import { resolveAdmin } from './resolve-admin.ts';
 import type { RawConfig } from './schema.ts';
 import type { GatewayConfig } from './types.ts';
 
@@ -47,6 +48,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
   policyReferenceProblems(raw, listeners, routes, problems);
   shorthandPolicies(listeners, policies);
   const state = resolveState(raw, problems);
+  const admin = resolveAdmin(raw, listeners, problems);
 
   const config: GatewayConfig = {
     listeners,
@@ -57,6 +59,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
     workers: resolveWorkers(raw.workers ?? defaults.workers),
     workerMemoryLimit: parseSize(raw.workerMemoryLimit ?? defaults.workerMemoryLimit),
     state,
+    admin,
   };
   return { config: problems.length ? undefined : config, problems };
 }

@@ -2,7 +2,7 @@
  * The configuration schema: the one strict description of what a Switchboard config may say.
  *
  * This file assembles the top level from the sections: `listener-schema.ts`, `route-schema.ts`,
- * `upstream-schema.ts`, `state-schema.ts` and `policy-schema.ts` (itself assembled from the policy modules), built from the shared primitives of `util/config-primitives.ts`. Only shape
+ * `upstream-schema.ts`, `state-schema.ts`, `admin-schema.ts` and `policy-schema.ts` (itself assembled from the policy modules), built from the shared primitives of `util/config-primitives.ts`. Only shape
  * lives in them. Defaults live in `defaults.ts`, conversion of durations and sizes and the wiring of
  * names in `resolve.ts` and its sections, file reading and line:column errors in `load.ts`. Every
  * object is strict: an unknown key is an error (with a "did you mean" suggestion from the loader).
@@ -14,6 +14,7 @@ import { route } from './route-schema.ts';
 import { upstream } from './upstream-schema.ts';
 import { policySchema } from './policy-schema.ts';
 import { stateSection } from './state-schema.ts';
+import { adminSection } from './admin-schema.ts';
 import { policyTypesVersion } from '../policies/registry.ts';
 
 export type { RawListener, RawListenerTls } from './listener-schema.ts';
@@ -45,6 +46,7 @@ function build(policy: z.ZodType) {
         description: 'A worker whose resident memory (RSS) stays above this is drained and replaced by a fresh one; 0 = no limit. Checked every few seconds.',
       }),
       state: stateSection.optional(),
+      admin: adminSection.optional(),
     })
     .meta({ title: 'Switchboard configuration' });
 }

@@ -24,6 +24,7 @@ function gateway(u: UpstreamConfig): GatewayConfig {
     workers: 1,
     workerMemoryLimit: 0,
     state: { backend: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: 2000, commandTimeout: 500 } },
+    admin: undefined,
   };
 }
 

@@ -95,6 +95,7 @@ export function upstreamState(config: UpstreamConfig): { state: UpstreamState; c
     workers: 1,
     workerMemoryLimit: 0,
     state: { backend: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: 2000, commandTimeout: 500 } },
+    admin: undefined,
   });
   return { state: store.get(config.name)!, close: () => store.close() };
 }
