@@ -13,7 +13,7 @@ export const adminSection = z
     }),
     token: z.string().min(1).optional().meta({
       description:
-        'Bearer token every `/api` and `/metrics` request must send (`Authorization: Bearer <token>`); `/healthz` and `/readyz` need none. Write it as `$\{ADMIN_TOKEN}` (an environment variable) to keep it out of the file. Without it the admin answers loopback clients only.',
+        'Bearer token every `/api` and `/metrics` request must send (`Authorization: Bearer <token>`); `/healthz` and `/readyz` need none. Substitute it from an environment variable (ADMIN_TOKEN, say) to keep it out of the file. Without it the admin answers loopback clients only.',
     }),
   })
   .meta({
