@@ -5,6 +5,7 @@
  */
 import type { Worker } from 'node:cluster';
 import type { LogLevel } from '../observability/logger.ts';
+import type { RuntimeChange, UpstreamView } from '../upstream/state.ts';
 
 /** Supervisor → worker. */
 export type ToWorker =
@@ -19,6 +20,8 @@ export type ToWorker =
       ticketKeys: string;
       /** Every endpoint's health as the supervisor's checkers see it now. */
       health: HealthNews[];
+      /** The runtime changes (admin API) in force on the machine, oldest first. */
+      runtime: RuntimeChange[];
     }
   /** Swap to this config (validated once by the supervisor); answer with `reloaded`. */
   | { sb: 'reload'; seq: number; text: string; file: string }
@@ -35,7 +38,11 @@ export type ToWorker =
   /** Another worker ejected an endpoint (outlier detection): eject it here for as long. */
   | { sb: 'eject'; upstream: string; endpoint: string; duration: number; reason: string }
   /** The circuit breaker's machine-wide slot authority answers an `acquire`. */
-  | { sb: 'slot'; id: number; grant: boolean };
+  | { sb: 'slot'; id: number; grant: boolean }
+  /** The admin API reads: answer with `admin-view` and the same id. */
+  | { sb: 'admin-read'; id: number }
+  /** A runtime change made through the admin API (drain, disable, enable, weight): apply it. */
+  | { sb: 'admin-change'; change: RuntimeChange };
 
 /** Worker → supervisor. */
 export type FromWorker =
@@ -55,7 +62,9 @@ export type FromWorker =
   | { sb: 'acquire'; id: number; upstream: string; max: number; maxQueued: number }
   /** Give a slot back (the request is over), or leave the queue (`id`: the client went away first). */
   | { sb: 'release'; upstream: string }
-  | { sb: 'cancel'; id: number; upstream: string };
+  | { sb: 'cancel'; id: number; upstream: string }
+  /** This worker's view of the upstreams, for the admin API (answers `admin-read`). */
+  | { sb: 'admin-view'; id: number; upstreams: UpstreamView[] };
 
 export interface HealthNews {
   upstream: string;
