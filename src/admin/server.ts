@@ -12,7 +12,8 @@
  * Auth: with a token, every /api and /metrics request sends `Authorization: Bearer <token>`
  * (compared in constant time, on digests so the length leaks nothing either). Without a token the
  * config allows only a loopback address, and requests from other peers, or naming a Host that is
- * not loopback (DNS rebinding), are refused anyway. No CORS headers, ever; a mutating request
+ * not loopback (DNS rebinding), are refused anyway, and nothing may be changed (read-only: runtime
+ * changes need a token, EDGE-CASES 50). No CORS headers, ever; a mutating request
  * carrying an `Origin` other than the admin's own is refused (CSRF). Every change is logged with
  * who (peer address, `token` or `loopback`) and what; the token never is.
  *
@@ -285,8 +286,13 @@ export class AdminServer implements AdminHost {
     });
   }
 
-  /** A change carrying an `Origin` must come from the admin's own (a page elsewhere must not steer it: CSRF). */
+  /**
+   * A change needs the token (without one the admin is read-only, EDGE-CASES 50), and one carrying
+   * an `Origin` must come from the admin's own (a page elsewhere must not steer it: CSRF).
+   */
   #checkOrigin(req: http.IncomingMessage, caller: Caller): void {
+    if (caller.auth !== 'token')
+      throw new AdminError(403, 'ADMIN_READ_ONLY', 'runtime changes and reloads need admin.token in the config (without it the admin API is read-only)');
     const origin = req.headers.origin;
     if (origin === undefined) return;
     let host: string | undefined;
@@ -382,6 +388,7 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
     ...headers,
   });
   res.end(res.req.method === 'HEAD' ? undefined : text);

@@ -102,7 +102,7 @@ test('auth: /api and /metrics need the bearer token (401 with WWW-Authenticate o
   assert.deepEqual([metrics.status, (metrics.body as { error: { code: string } }).error.code], [404, 'METRICS_NOT_ENABLED']);
 });
 
-test('auth without a token: loopback only, and a Host that is not loopback (DNS rebinding) is refused', async () => {
+test('auth without a token: loopback only, read-only, and a Host that is not loopback (DNS rebinding) is refused', async () => {
   const a = await origin('A');
   const { admin } = await start(config([a.url], { admin: { token: undefined } }));
   assert.equal((await call(admin, '/api/generation', { token: null })).status, 200);
@@ -116,6 +116,10 @@ test('auth without a token: loopback only, and a Host that is not loopback (DNS 
       .on('error', reject);
   });
   assert.equal(status, 403);
+  // Without a token the admin is read-only.
+  const change = await call(admin, '/api/upstreams/app/endpoints/0/drain', { method: 'POST', token: null });
+  assert.deepEqual([change.status, (change.body as { error: { code: string } }).error.code], [403, 'ADMIN_READ_ONLY']);
+  assert.equal((await call(admin, '/api/reload', { method: 'POST', token: null })).status, 403);
   // And the config refuses a non-loopback address without a token, saying why.
   const bad = await loadConfigObject(config([a.url], { admin: { address: '0.0.0.0:0', token: undefined } }));
   assert.equal(bad.ok, false);
