@@ -77,6 +77,8 @@ export class AdminServer implements AdminHost {
   #server: http.Server | undefined;
   /** `host:port` as configured, to tell whether a reload moved the admin. */
   #key = '';
+  /** The config the socket was bound for. */
+  #bound: AdminConfig | undefined;
   #tokenDigest: Buffer | undefined;
 
   constructor(opts: AdminServerOptions) {
@@ -97,16 +99,25 @@ export class AdminServer implements AdminHost {
     try {
       fresh = await this.#listen(config);
     } catch (err) {
-      // Moving to a wildcard on the same port: the old socket holds it; let go of it first.
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || old === undefined) throw err;
+      // Moving to (or from) a wildcard on the same port: the old socket holds it; let go of it
+      // first, and take the old address back if the new one still cannot bind.
+      const previous = this.#bound;
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || old === undefined || previous?.address.port !== config.address.port) throw err;
       await closeServer(old);
       this.#server = undefined;
-      fresh = await this.#listen(config);
+      try {
+        fresh = await this.#listen(config);
+      } catch (again) {
+        this.#server = await this.#listen(previous);
+        throw again;
+      }
     }
     this.#server = fresh;
+    this.#bound = config;
     this.#key = key;
     this.#tokenDigest = digest;
-    if (old !== undefined && old !== fresh) await closeServer(old);
+    // The request that asked for this reload may be on the old socket: let it be answered.
+    if (old !== undefined && old !== fresh) retire(old);
     this.#backend.log.info({ admin: this.url(), token: digest !== undefined }, 'admin listener bound');
   }
 
@@ -143,6 +154,7 @@ export class AdminServer implements AdminHost {
   async close(): Promise<void> {
     const s = this.#server;
     this.#server = undefined;
+    this.#bound = undefined;
     this.#key = '';
     if (s !== undefined) await closeServer(s);
   }
@@ -397,6 +409,13 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
 function sendText(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(res.req.method === 'HEAD' ? undefined : text);
+}
+
+/** Stops accepting on a moved admin: idle connections close now, busy ones after their answer (or in 10 s). */
+function retire(server: http.Server): void {
+  server.close();
+  server.closeIdleConnections();
+  setTimeout(() => server.closeAllConnections(), REQUEST_TIMEOUT_MS).unref();
 }
 
 function closeServer(server: http.Server): Promise<void> {

@@ -292,3 +292,31 @@ test('config-errors lists a rejected reload; bad requests get JSON errors (404, 
   const up = (await call(admin, '/api/upstreams')).body as Array<{ endpoints: Array<{ admin: string }> }>;
   assert.equal(up[0]!.endpoints[0]!.admin, 'ready');
 });
+
+test('a reload that moves the admin re-binds it; one whose admin address cannot bind changes nothing', async (t) => {
+  const a = await origin('A');
+  const file = join(dir, 'move.yaml');
+  const yaml = (address: string): string =>
+    `listeners:\n  web: { address: "127.0.0.1:0", protocol: http }\nupstreams:\n  app: { endpoints: [{ url: "${a.url}" }] }\nroutes:\n  all: { match: { path: / }, upstream: app }\nadmin: { address: "${address}", token: "${TOKEN}" }\n`;
+  await writeFile(file, yaml('127.0.0.1:0'));
+  const { gw, admin } = await start(file);
+  await writeFile(file, yaml('127.0.0.2:0'));
+  assert.equal((await call(admin, '/api/reload', { method: 'POST' })).status, 200);
+  const moved = gw.adminUrl()!;
+  assert.match(moved, /^http:\/\/127\.0\.0\.2:\d+$/);
+  assert.equal((await call(moved, '/api/generation')).status, 200);
+  // A new connection to the old address is refused.
+  await assert.rejects(new Promise((resolve, reject) => http.get(`${admin}/healthz`, { agent: false }, resolve).on('error', reject)), /ECONNREFUSED/);
+  // An address in use: the reload is refused, the admin stays.
+  const taken = new URL(moved).port;
+  const blocker = http.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.3', resolve));
+  t.after(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  const busy = (blocker.address() as { port: number }).port;
+  await writeFile(file, yaml(`127.0.0.3:${busy}`));
+  const refused = await call(moved, '/api/reload', { method: 'POST' });
+  assert.equal(refused.status, 422);
+  assert.match(JSON.stringify(refused.body), /admin\.address: expected an admin address that can bind.*in use/);
+  assert.equal(gw.adminUrl(), moved, 'the admin stays where it was');
+  assert.equal(new URL(gw.adminUrl()!).port, taken);
+});
