@@ -8,7 +8,7 @@
 import type { FSWatcher } from 'chokidar';
 import { watchFile } from './util/watch-file.ts';
 import { resolve as resolvePath } from 'node:path';
-import type { GatewayConfig, ListenerConfig } from './config/types.ts';
+import type { AdminConfig, GatewayConfig, ListenerConfig } from './config/types.ts';
 import { configChanges } from './config/diff.ts';
 import { formatConfigError, loadConfigData, loadConfigObject, type ConfigError, type LoadResult } from './config/load.ts';
 import { addressKey, Binding } from './listeners/bind.ts';
@@ -24,7 +24,9 @@ import type { EndpointSnapshot, ListenerSnapshot, Metrics, MetricsOptions } from
 import { Tracing } from './observability/tracing.ts';
 import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
-import { StateStore, type EndpointState, type ExternalHealth } from './upstream/state.ts';
+import { StateStore, type EndpointState, type ExternalHealth, type RuntimeChange, type UpstreamView } from './upstream/state.ts';
+import { RecentConfigErrors, type ConfigErrorRecord } from './observability/config-errors.ts';
+import type { MetricsProvider } from './observability/metrics-provider.ts';
 import type { MachineLink } from './upstream/machine-link.ts';
 import { createSharedState } from './state/create-shared-state.ts';
 import type { StateChannel } from './state/state-channel.ts';
@@ -57,7 +59,24 @@ export interface GatewayOptions {
    * options), or when the config says `metrics.enabled`. Fixed for the gateway's life.
    */
   metrics?: boolean | MetricsOptions;
+  /**
+   * Starts the admin listener when the config has `admin` (src/admin/ provides it; `startGateway`
+   * of the public API passes it). Never used in a worker: there the supervisor serves the admin.
+   */
+  admin?: AdminHostFactory;
 }
+
+/** The admin listener as the gateway drives it: bound, re-bound or closed with each config. */
+export interface AdminHost {
+  /** Binds (or re-binds, when the address changed) for `config`, or closes when undefined. Rejects when it cannot bind. */
+  apply(config: AdminConfig | undefined): Promise<void>;
+  /** `http://host:port` of the bound admin listener, undefined when there is none. */
+  url(): string | undefined;
+  close(): Promise<void>;
+}
+
+/** Builds the admin host of a gateway (src/admin/). */
+export type AdminHostFactory = (gw: Gateway, metrics: () => MetricsProvider | undefined) => AdminHost;
 
 /** How a worker's gateway differs from a lone process's. */
 export interface WorkerOptions {
@@ -71,6 +90,8 @@ export interface WorkerOptions {
   stateChannel: StateChannel;
   /** Endpoint health as the supervisor's checkers see it (upstream/state.ts): endpoints start with it. */
   health: ExternalHealth;
+  /** The runtime changes (admin API) in force on the machine: endpoints start with them. */
+  runtime?: readonly RuntimeChange[];
 }
 
 export interface ReloadResult {
@@ -131,6 +152,12 @@ export class Gateway {
   /** This process's metrics, when on (per worker: the supervisor sums the workers'). */
   #metrics: Metrics | undefined;
   readonly #metricsOption: boolean | MetricsOptions | undefined;
+  /** Config generations served so far (1 = the first), and when the current one started serving. */
+  #generationNumber = 0;
+  #loadedAt = new Date();
+  /** Rejected reloads, for the admin API: per process. */
+  readonly #configErrors = new RecentConfigErrors();
+  readonly #admin: AdminHost | undefined;
 
   private constructor(opts: GatewayOptions) {
     this.#source = opts.configData ? { ...opts.configData, [DATA]: true } : typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
@@ -140,6 +167,8 @@ export class Gateway {
     this.#accessLog = createAccessLog(opts.accessLog ?? 'off', opts.accessLogFormat);
     // A worker's health comes from its supervisor, which checks each endpoint once for the machine.
     this.#states = new StateStore(this.log, { externalHealth: opts.worker?.health, link: opts.worker?.link });
+    // The supervisor serves the admin for the machine; a worker never listens on it.
+    this.#admin = opts.worker === undefined ? opts.admin?.(this, () => this.#metrics) : undefined;
   }
 
   /** Loads the config, binds every listener, and starts serving. Throws ConfigLoadError on a bad config. */
@@ -158,12 +187,14 @@ export class Gateway {
     await gw.#useState(result.config);
     try {
       await gw.#apply(result.config);
+      await gw.#admin?.apply(result.config.admin);
     } catch (err) {
       gw.#metrics?.close();
       throw err;
     }
     if (opts.watch && typeof gw.#source === 'string') await gw.#watch(gw.#source);
-    gw.log.info({ listeners: gw.addresses() }, 'switchboard started');
+    const admin = gw.adminUrl();
+    gw.log.info({ listeners: gw.addresses(), ...(admin === undefined ? {} : { admin }) }, 'switchboard started');
     return gw;
   }
 
@@ -233,6 +264,39 @@ export class Gateway {
     return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
+  /** `http://host:port` of the admin listener (port 0 resolved), undefined when there is none. */
+  adminUrl(): string | undefined {
+    return this.#admin?.url();
+  }
+
+  /** The number of the config generation serving (1 = the first loaded) and when it started serving. */
+  get generation(): { number: number; loadedAt: Date } {
+    return { number: this.#generationNumber, loadedAt: this.#loadedAt };
+  }
+
+  /** The last rejected reloads (at most 20), oldest first. */
+  configErrors(): ConfigErrorRecord[] {
+    return this.#configErrors.list();
+  }
+
+  /** Every endpoint's active health as this process knows it (admin API, readiness). */
+  health(): Array<{ upstream: string; endpoint: string; healthy: boolean }> {
+    return this.#states.health();
+  }
+
+  /** Every upstream's endpoints as this process sees them (admin API). */
+  upstreamViews(): UpstreamView[] {
+    return this.#states.view();
+  }
+
+  /**
+   * Applies a runtime change (admin API: drain, disable, enable, weight) to an endpoint, named by
+   * its origin; it lasts until the next reload. `upstream` or `endpoint` when there is no such one.
+   */
+  change(c: RuntimeChange): 'ok' | 'upstream' | 'endpoint' {
+    return this.#states.change(c);
+  }
+
   /** Every listener's bound address by name. */
   addresses(): Record<string, string> {
     const out: Record<string, string> = {};
@@ -285,20 +349,33 @@ export class Gateway {
       const result = await load(this.#source);
       if (!result.ok) {
         this.log.error({ errors: result.errors.map(formatConfigError) }, 'config rejected; the running config keeps serving');
+        this.#configErrors.add(result.errors.map((e) => e.message));
         configReload.publish({ ok: false, errors: result.errors.map(formatConfigError) });
         return { ok: false, errors: result.errors };
       }
       const before = this.#generation?.config;
+      const previousAdmin = this.#generation?.config.admin;
+      let stage = 'admin';
       try {
+        // The admin first: a new admin address that cannot bind changes nothing else.
+        await this.#admin?.apply(result.config.admin);
+        stage = 'listeners';
         await this.#useState(result.config);
         await this.#apply(result.config);
       } catch (err) {
-        const e: ConfigError = { file: result.file, path: 'listeners', expected: 'listeners that can bind', found: (err as Error).message, message: '' };
+        if (stage === 'listeners') await this.#admin?.apply(previousAdmin).catch(() => undefined);
+        const e: ConfigError =
+          stage === 'admin'
+            ? { file: result.file, path: 'admin.address', expected: 'an admin address that can bind', found: (err as Error).message, message: '' }
+            : { file: result.file, path: 'listeners', expected: 'listeners that can bind', found: (err as Error).message, message: '' };
         e.message = formatConfigError(e);
         this.log.error({ err }, 'reload failed; the running config keeps serving');
+        this.#configErrors.add([e.message]);
         configReload.publish({ ok: false, errors: [e.message] });
         return { ok: false, errors: [e] };
       }
+      // Runtime changes (admin API) last until a reload: the new config says what serves.
+      this.#states.clearRuntime();
       // A worker's reload is logged once, by its supervisor, with what changed.
       if (this.#worker === undefined) this.log.info(before === undefined ? {} : configChanges(before, result.config), 'config reloaded');
       else this.log.debug('config reloaded');
@@ -323,6 +400,8 @@ export class Gateway {
     const oldTracing = this.#tracing;
     const tracing = config.tracing === undefined ? undefined : oldTracing?.sameAs(config.tracing) ? oldTracing : await Tracing.create(config.tracing, this.log);
     this.#states.apply(config);
+    // A worker's endpoints start with the machine's runtime changes (admin API), before it serves.
+    if (this.#generation === undefined) for (const c of this.#worker?.runtime ?? []) this.#states.change(c);
     const gen = new Generation(config, this.#registry, this.#states, {
       tracing,
       onRequestEnd: (s) => this.#accessLog.write(s),
@@ -403,6 +482,8 @@ export class Gateway {
     this.#tracing = tracing;
     // The old tracing ends the spans of the old generation's requests, then is flushed and shut down.
     const replacedTracing = tracing === oldTracing ? undefined : oldTracing;
+    this.#generationNumber++;
+    this.#loadedAt = new Date();
     this.#states.prune(config);
     this.#live.add(gen);
     for (const r of removed) void r.stopAccepting();
@@ -437,6 +518,7 @@ export class Gateway {
     this.#stopped = true;
     await this.#watcher?.close();
     await this.#queue.catch(() => undefined);
+    await this.#admin?.close();
     const drainTimeout = opts.drainTimeout ?? this.#generation?.config.drainTimeout ?? 30_000;
     const deadline = performance.now() + drainTimeout;
     for (const b of this.#bindings.values()) b.close();

@@ -7,8 +7,25 @@
  * await gw.reload();   // re-read the file; a bad config keeps the old one serving
  * await gw.stop();     // drain and close
  * ```
+ *
+ * This file sits above src/admin/ in the layers (docs/architecture.md): `startGateway` here wires
+ * the admin listener into the gateway, which cannot import it.
  */
-export { Gateway, startGateway, ConfigLoadError, type GatewayOptions, type ReloadResult } from './gateway.ts';
+import { startGateway as startCore, type Gateway, type GatewayOptions } from './gateway.ts';
+import { gatewayAdmin } from './admin/local.ts';
+
+export { Gateway, ConfigLoadError, type GatewayOptions, type ReloadResult, type AdminHost } from './gateway.ts';
+export type { MetricsProvider } from './observability/metrics-provider.ts';
+export type { RuntimeChange, UpstreamView, EndpointView } from './upstream/state.ts';
+
+/**
+ * Starts a gateway: `const gw = await startGateway({ config: 'switchboard.yaml' })`. With an
+ * `admin` section in the config, its admin listener (docs/admin.md) runs in this process, started,
+ * re-bound and stopped with the gateway; `gw.adminUrl()` is its address.
+ */
+export function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  return startCore({ admin: gatewayAdmin, ...opts });
+}
 export { loadConfigObject, formatConfigError, type ConfigError, type LoadResult } from './config/load.ts';
 export { loadConfigFile, loadConfigText } from './config/load-text.ts';
 export { jsonSchema, type RawConfig } from './config/schema.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseDocument } from 'yaml';
-import { startGateway } from '../gateway.ts';
+import { startGateway } from '../index.ts';
 import type { AccessLogDestination, AccessLogFormat } from '../observability/access-log.ts';
 import type { LogFormat, LogLevel } from '../observability/logger.ts';
 import { runUntilSignal } from './signals.ts';

@@ -2,7 +2,8 @@
 /** The `switchboard` command: start, validate, demo, schema. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { ConfigLoadError, startGateway } from '../gateway.ts';
+import { ConfigLoadError } from '../gateway.ts';
+import { startGateway } from '../index.ts';
 import { formatConfigError } from '../config/load.ts';
 import { loadConfigFile } from '../config/load-text.ts';
 import { jsonSchema } from '../config/schema.ts';

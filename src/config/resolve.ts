@@ -4,7 +4,7 @@
  * carry the key path so the loader can point at file:line:column.
  *
  * Each section resolves in its own file: `resolve-listener.ts`, `resolve-upstream.ts`,
- * `resolve-route.ts`, `resolve-policies.ts`, `resolve-state.ts`, `resolve-tracing.ts`. A check across sections lives with the key that refers to the other section.
+ * `resolve-route.ts`, `resolve-policies.ts`, `resolve-state.ts`, `resolve-tracing.ts`, `resolve-admin.ts`. A check across sections lives with the key that refers to the other section.
  * This file calls them in order and assembles the result.
  */
 import { availableParallelism } from 'node:os';
@@ -17,6 +17,7 @@ import { endpointSchemeProblems, resolveUpstreams } from './resolve-upstream.ts'
 import { policyReferenceProblems, resolvePolicies, shorthandPolicies } from './resolve-policies.ts';
 import { resolveState } from './resolve-state.ts';
 import { resolveTracing } from './resolve-tracing.ts';
+import { resolveAdmin } from './resolve-admin.ts';
 import type { RawConfig } from './schema.ts';
 import type { GatewayConfig } from './types.ts';
 
@@ -49,6 +50,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
   shorthandPolicies(listeners, policies);
   const state = resolveState(raw, problems);
   const tracing = resolveTracing(raw, problems);
+  const admin = resolveAdmin(raw, listeners, problems);
 
   const config: GatewayConfig = {
     listeners,
@@ -59,8 +61,10 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
     workers: resolveWorkers(raw.workers ?? defaults.workers),
     workerMemoryLimit: parseSize(raw.workerMemoryLimit ?? defaults.workerMemoryLimit),
     state,
-    metrics: { enabled: raw.metrics?.enabled ?? defaults.metrics.enabled },
+    // On by default with an admin listener, which serves them (`GET /metrics`).
+    metrics: { enabled: raw.metrics?.enabled ?? (raw.admin !== undefined || defaults.metrics.enabled) },
     tracing,
+    admin,
   };
   return { config: problems.length ? undefined : config, problems };
 }

@@ -2,7 +2,7 @@
  * The configuration schema: the one strict description of what a Switchboard config may say.
  *
  * This file assembles the top level from the sections: `listener-schema.ts`, `route-schema.ts`,
- * `upstream-schema.ts`, `state-schema.ts`, `tracing-schema.ts` and `policy-schema.ts` (itself assembled from the policy modules), built from the shared primitives of `util/config-primitives.ts`. Only shape
+ * `upstream-schema.ts`, `state-schema.ts`, `tracing-schema.ts`, `admin-schema.ts` and `policy-schema.ts` (itself assembled from the policy modules), built from the shared primitives of `util/config-primitives.ts`. Only shape
  * lives in them. Defaults live in `defaults.ts`, conversion of durations and sizes and the wiring of
  * names in `resolve.ts` and its sections, file reading and line:column errors in `load.ts`. Every
  * object is strict: an unknown key is an error (with a "did you mean" suggestion from the loader).
@@ -15,6 +15,7 @@ import { upstream } from './upstream-schema.ts';
 import { policySchema } from './policy-schema.ts';
 import { stateSection } from './state-schema.ts';
 import { tracingSection } from './tracing-schema.ts';
+import { adminSection } from './admin-schema.ts';
 import { policyTypesVersion } from '../policies/registry.ts';
 
 export type { RawListener, RawListenerTls } from './listener-schema.ts';
@@ -50,12 +51,13 @@ function build(policy: z.ZodType) {
         .strictObject({
           enabled: z.boolean().optional().meta({
             description:
-              'Collect Prometheus metrics (docs/metrics.md). They are served as `GET /metrics` by the admin listener; off by default, as they cost a little per request.',
+              'Collect Prometheus metrics (docs/metrics.md). They are served as `GET /metrics` by the admin listener; on by default when the config has an `admin` section, off otherwise (they cost a little per request). Whether they are on is fixed at start.',
           }),
         })
         .optional()
         .meta({ description: 'Prometheus metrics: what is counted, and the admin listener serves.' }),
       tracing: tracingSection.optional(),
+      admin: adminSection.optional(),
     })
     .meta({ title: 'Switchboard configuration' });
 }

@@ -326,4 +326,13 @@ export interface GatewayConfig {
   metrics: { enabled: boolean };
   /** OpenTelemetry traces; undefined when off. */
   tracing: TracingConfig | undefined;
+  /** The admin listener (src/admin/); undefined when the config has no `admin` section. */
+  admin: AdminConfig | undefined;
+}
+
+/** The admin listener: never on a traffic listener's address; off loopback only with a token. */
+export interface AdminConfig {
+  address: ListenAddress;
+  /** Bearer token for `/api` and `/metrics`: a credential, never logged nor shown by `/api/config`. */
+  token: string | undefined;
 }

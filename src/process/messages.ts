@@ -6,6 +6,7 @@
 import type { Worker } from 'node:cluster';
 import type { LogFormat, LogLevel } from '../observability/logger.ts';
 import type { AccessLogFormat } from '../observability/access-log.ts';
+import type { RuntimeChange, UpstreamView } from '../upstream/state.ts';
 
 /** Supervisor → worker. */
 export type ToWorker =
@@ -26,6 +27,8 @@ export type ToWorker =
       health: HealthNews[];
       /** Keep Prometheus metrics (the supervisor asks for them with `metrics` and sums them). */
       metrics: boolean;
+      /** The runtime changes (admin API) in force on the machine, oldest first. */
+      runtime: RuntimeChange[];
     }
   /** Swap to this config (validated once by the supervisor); answer with `reloaded`. */
   | { sb: 'reload'; seq: number; data: unknown; file: string }
@@ -44,7 +47,11 @@ export type ToWorker =
   /** The circuit breaker's machine-wide slot authority answers an `acquire`. */
   | { sb: 'slot'; id: number; grant: boolean }
   /** Send your metrics (the registry as JSON), answering with the same `id`. */
-  | { sb: 'metrics'; id: number };
+  | { sb: 'metrics'; id: number }
+  /** The admin API reads: answer with `admin-view` and the same id. */
+  | { sb: 'admin-read'; id: number }
+  /** A runtime change made through the admin API (drain, disable, enable, weight): apply it. */
+  | { sb: 'admin-change'; change: RuntimeChange };
 
 /** Worker → supervisor. */
 export type FromWorker =
@@ -66,7 +73,9 @@ export type FromWorker =
   | { sb: 'release'; upstream: string }
   | { sb: 'cancel'; id: number; upstream: string }
   /** The answer to a `metrics` request: `registry.getMetricsAsJSON()`, empty when metrics are off. */
-  | { sb: 'metrics'; id: number; metrics: unknown[] };
+  | { sb: 'metrics'; id: number; metrics: unknown[] }
+  /** This worker's view of the upstreams, for the admin API (answers `admin-read`). */
+  | { sb: 'admin-view'; id: number; upstreams: UpstreamView[] };
 
 export interface HealthNews {
   upstream: string;

@@ -18,6 +18,9 @@
  * - `workerMemoryLimit`: a worker whose RSS stays above it is replaced the same way (start a new
  *   one, then drain it).
  * - SIGUSR1 reopens log files in every worker (logrotate).
+ * - The admin listener (config `admin`, src/admin/) runs here, never in a worker: reads ask every
+ *   worker for its view over IPC and merge them; runtime changes go to every worker, and are kept
+ *   (MachineRuntime) for workers started later, until the next reload.
  */
 import cluster, { type Worker } from 'node:cluster';
 import dgram from 'node:dgram';
@@ -43,6 +46,10 @@ import { SharedCounters } from './shared.ts';
 import { StateHost } from '../state/state-host.ts';
 import { addressKey, bindError } from '../listeners/bind.ts';
 import { MachineMetrics } from './machine-metrics.ts';
+import { AdminServer } from '../admin/server.ts';
+import { mergeUpstreams, type AdminBackend, type AdminUpstream } from '../admin/backend.ts';
+import { RecentConfigErrors } from '../observability/config-errors.ts';
+import { askView, MachineRuntime } from './admin-backend.ts';
 
 export interface SupervisorOptions {
   /** The config file (YAML or JSON). */
@@ -69,6 +76,8 @@ interface WorkerRecord {
   /** Settles when the worker serves (or failed to start). */
   readonly ready: Promise<void>;
   rssHigh: number;
+  /** Resident memory at the last report (bytes; 0 before the first). */
+  rss: number;
 }
 
 /** Time a draining worker gets past the drain timeout before it is killed. */
@@ -134,6 +143,14 @@ export class Supervisor {
   #stopping = false;
   /** The machine's metrics, summed from the workers' at each scrape; when metrics are on (fixed at start). */
   #metrics: MachineMetrics | undefined;
+  /** Config generations served (1 = the first) and when the current one started: per machine. */
+  #generation = { number: 1, loadedAt: new Date() };
+  /** Rejected reloads, for the admin API: per machine (the supervisor validates them). */
+  readonly #configErrors = new RecentConfigErrors();
+  /** Runtime changes (admin API) in force on the machine, sent to every worker that starts. */
+  readonly #runtime = new MachineRuntime();
+  readonly #admin: AdminServer;
+  #adminSeq = 0;
   readonly #onHealth = (m: unknown): void => {
     const e = m as EndpointStateEvent;
     this.#broadcast({ sb: 'health', upstream: e.upstream, endpoint: e.endpoint, healthy: e.healthy, reason: e.reason });
@@ -144,6 +161,52 @@ export class Supervisor {
     this.#file = resolvePath(opts.config);
     this.log = opts.logger ?? createLogger(opts.logLevel, opts.logFormat);
     this.#states = new StateStore(this.log);
+    this.#admin = new AdminServer({ backend: this.#adminBackend(), metrics: () => this.#metrics });
+  }
+
+  /** `http://host:port` of the admin listener, undefined when the config has none. */
+  adminUrl(): string | undefined {
+    return this.#admin.url();
+  }
+
+  /** What the admin API reads and changes, for the machine (src/admin/backend.ts). */
+  #adminBackend(): AdminBackend {
+    return {
+      log: this.log,
+      config: () => this.#config,
+      generation: () => this.#generation,
+      listenerUrls: () => this.#addresses,
+      serving: () => [...this.#workers].some((r) => r.state === 'serving'),
+      health: () => this.#states.health(),
+      upstreams: () => this.#upstreams(),
+      workers: async () => [...this.#workers].sort((a, b) => a.id - b.id).map((r) => ({ id: r.id, pid: r.worker.process.pid ?? 0, state: r.state, rss: r.rss })),
+      configErrors: () => this.#configErrors.list(),
+      change: async (c) => {
+        const u = this.#config.upstreams.get(c.upstream);
+        if (u === undefined) return 'upstream';
+        if (!u.endpoints.some((e) => e.origin === c.endpoint)) return 'endpoint';
+        this.#runtime.add(c);
+        // Starting workers too: one that has not served yet replays it once it does.
+        this.#broadcast({ sb: 'admin-change', change: c });
+        return 'ok';
+      },
+      reload: async () => {
+        const r = await this.reload();
+        return { ok: r.ok, errors: r.errors.map((e) => e.message) };
+      },
+    };
+  }
+
+  /** Every serving worker's view of the upstreams, merged; health is the supervisor's checkers'. */
+  async #upstreams(): Promise<AdminUpstream[]> {
+    const id = ++this.#adminSeq;
+    const serving = [...this.#workers].filter((r) => r.state === 'serving').sort((a, b) => a.id - b.id);
+    const views = await Promise.all(serving.map((r) => askView(r.worker, id)));
+    const parts = serving.flatMap((r, i) => (views[i] === undefined ? [] : [{ worker: r.id, pid: r.worker.process.pid ?? 0, upstreams: views[i]! }]));
+    const merged = parts.length > 0 ? mergeUpstreams(parts) : this.#states.view();
+    const health = new Map(this.#states.health().map((h) => [`${h.upstream} ${h.endpoint}`, h.healthy]));
+    for (const u of merged) for (const e of u.endpoints) e.healthy = health.get(`${u.name} ${e.url}`) ?? e.healthy;
+    return merged;
   }
 
   /** Validates the config, starts every worker, resolves once all serve. Throws ConfigLoadError, or the first worker's start error. */
@@ -170,9 +233,16 @@ export class Supervisor {
       await sv.#shutdown();
       throw err;
     }
+    try {
+      await sv.#admin.apply(result.config.admin);
+    } catch (err) {
+      await sv.#shutdown();
+      throw err;
+    }
     if (opts.watch) await sv.#watch();
     await sv.#watchCertificates(result.config);
-    sv.log.info({ listeners: sv.#addresses, workers: result.config.workers, pid: process.pid }, 'switchboard started');
+    const admin = sv.adminUrl();
+    sv.log.info({ listeners: sv.#addresses, ...(admin === undefined ? {} : { admin }), workers: result.config.workers, pid: process.pid }, 'switchboard started');
     return sv;
   }
 
@@ -191,7 +261,7 @@ export class Supervisor {
     let settle!: { resolve: () => void; reject: (err: Error) => void };
     const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     ready.catch(() => undefined);
-    const record: WorkerRecord = { worker, id, state: 'starting', ready, rssHigh: 0 };
+    const record: WorkerRecord = { worker, id, state: 'starting', ready, rssHigh: 0, rss: 0 };
     this.#workers.add(record);
     this.#shared.add(worker);
     // A send to a worker that is exiting fails later, as an 'error' event (EPIPE): unhandled, it
@@ -235,6 +305,7 @@ export class Supervisor {
       ticketKeys: this.#ticketKeys,
       health: this.#states.health().map((h) => ({ ...h, reason: 'supervisor' })),
       metrics: this.#metrics !== undefined,
+      runtime: this.#runtime.list(),
     } satisfies ToWorker);
   }
 
@@ -250,6 +321,7 @@ export class Supervisor {
   }
 
   #checkMemory(r: WorkerRecord, rss: number): void {
+    r.rss = rss;
     const limit = this.#config.workerMemoryLimit;
     if (limit === 0 || r.state !== 'serving') return;
     r.rssHigh = rss > limit ? r.rssHigh + 1 : 0;
@@ -297,12 +369,22 @@ export class Supervisor {
         const message = (err as Error).message;
         return this.#rejected([{ file: this.#file, path: 'listeners', expected: 'addresses that are free', found: message, message }]);
       }
+      // The admin first: a new admin address that cannot bind changes nothing else.
+      const previousAdmin = this.#config.admin;
+      try {
+        await this.#admin.apply(result.config.admin);
+      } catch (err) {
+        const message = (err as Error).message;
+        return this.#rejected([{ file: this.#file, path: 'admin.address', expected: 'an admin address that can bind', found: message, message }]);
+      }
       const serving = [...this.#workers].filter((r) => r.state === 'serving');
       const seq = ++this.#seq;
       const answers = await Promise.all(serving.map((r) => this.#ask(r, { sb: 'reload', seq, data, file: this.#file })));
       const failed = answers.find((a) => !a.ok);
       if (failed !== undefined) {
         this.log.error({ errors: failed.errors }, 'reload failed in a worker; the running config keeps serving');
+        await this.#admin.apply(previousAdmin).catch(() => undefined);
+        this.#configErrors.add(failed.errors);
         configReload.publish({ ok: false, errors: failed.errors });
         const e: ConfigError = {
           file: this.#file,
@@ -316,6 +398,9 @@ export class Supervisor {
       const changes = configChanges(this.#config, result.config);
       this.#data = data;
       this.#config = result.config;
+      this.#generation = { number: this.#generation.number + 1, loadedAt: new Date() };
+      // Runtime changes last until a reload; each worker's own reload dropped them too.
+      this.#runtime.clear();
       // A worker that started meanwhile (a crash replaced) got the old config: it swaps now.
       for (const r of this.#workers) if (!serving.includes(r) && r.state !== 'draining') post(r.worker, { sb: 'reload', seq, data, file: this.#file });
       this.#states.apply(result.config);
@@ -333,6 +418,7 @@ export class Supervisor {
 
   #rejected(errors: ConfigError[]): ReloadResult {
     this.log.error({ errors: errors.map(formatConfigError) }, 'config rejected; the running config keeps serving');
+    this.#configErrors.add(errors.map(formatConfigError));
     configReload.publish({ ok: false, errors: errors.map(formatConfigError) });
     return { ok: false, errors };
   }
@@ -439,6 +525,7 @@ export class Supervisor {
 
   async #shutdown(stoppedAccepting: () => void = () => undefined): Promise<void> {
     this.#stopping = true;
+    await this.#admin.close();
     await this.#watcher?.close();
     await this.#certWatcher?.close();
     endpointState.unsubscribe(this.#onHealth);

@@ -8,6 +8,7 @@
 import { Gateway } from '../gateway.ts';
 import { createLogger } from '../observability/logger.ts';
 import { isMessage, type FromWorker, type HealthNews, type ToWorker } from './messages.ts';
+import type { RuntimeChange } from '../upstream/state.ts';
 import { loadKey } from '../upstream/machine-link.ts';
 import { WorkerLink } from './worker-link.ts';
 import { compactWhenIdle } from '../util/heap.ts';
@@ -30,6 +31,8 @@ export function runWorker(): void {
   /** Endpoint health from the supervisor: endpoints start with it; news that comes while starting is kept to replay. */
   const health = new Map<string, boolean>();
   const healthNews: HealthNews[] = [];
+  /** Runtime changes (admin API) that came while starting, replayed once serving (applying one twice is harmless). */
+  const runtimeNews: RuntimeChange[] = [];
   const ignore = (): void => undefined;
   // Signals are the supervisor's. A SIGUSR1 listener also keeps node from opening its inspector.
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, ignore);
@@ -63,11 +66,12 @@ export function runWorker(): void {
           logger,
           // Reloads are counted by the supervisor, which validates them for the machine.
           metrics: m.metrics ? { reloads: false } : false,
-          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health },
+          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health, runtime: m.runtime },
         }).then(
           (started) => {
             gw = started;
             for (const h of healthNews.splice(0)) started.setHealth(h.upstream, h.endpoint, h.healthy, h.reason);
+            for (const c of runtimeNews.splice(0)) started.change(c);
             if (draining) return void started.stop().finally(() => process.exit(0));
             send({ sb: 'ready', addresses: started.addresses() });
             if (pending !== undefined) void started.reloadData(pending.data, pending.file);
@@ -98,6 +102,12 @@ export function runWorker(): void {
         return;
       case 'reopen':
         void gw?.reopenLogs();
+        return;
+      case 'admin-read':
+        return send({ sb: 'admin-view', id: m.id, upstreams: gw?.upstreamViews() ?? [] });
+      case 'admin-change':
+        if (gw !== undefined) gw.change(m.change);
+        else runtimeNews.push(m.change);
         return;
       case 'certs':
         gw?.reloadCertificates();

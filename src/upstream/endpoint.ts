@@ -45,9 +45,9 @@ export class Endpoint implements BalancerEndpoint {
     this.address = { host: a.host!, port: a.port };
   }
 
-  /** Effective weight: the configured one, scaled down while slow start ramps the endpoint up. */
+  /** Effective weight: the configured one (or one set through the admin API), scaled down while slow start ramps the endpoint up. */
   get weight(): number {
-    return this.configWeight * this.state.weightFactor;
+    return (this.state.weightOverride ?? this.configWeight) * this.state.weightFactor;
   }
 
   /** Requests in flight to this endpoint from the whole machine: this worker's exact count plus the others' last report. */

@@ -26,6 +26,7 @@ function gateway(u: UpstreamConfig): GatewayConfig {
     state: { backend: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: 2000, commandTimeout: 500 } },
     metrics: { enabled: false },
     tracing: undefined,
+    admin: undefined,
   };
 }
 

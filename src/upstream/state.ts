@@ -72,6 +72,15 @@ export class EndpointState implements OutlierRecord, Ramping {
   /** Share of its weight in use: below 1 while slow start ramps it up. */
   weightFactor = 1;
   rampStartedAt = 0;
+  /**
+   * Set through the admin API (src/admin/): `ready` (in rotation), `drain` (no new requests or
+   * connections; those in flight finish; sticky clients keep coming, as HAProxy's "drain") or
+   * `maint` (out of rotation, HAProxy's "maint"). Per machine: with workers the supervisor sends
+   * each change to every worker (and to workers started later). Lasts until the next reload.
+   */
+  admin: AdminState = 'ready';
+  /** A weight set through the admin API, replacing the configured one until the next reload; per machine as `admin`. */
+  weightOverride: number | undefined = undefined;
   /** The active health checker (a lone process's, or the supervisor's; a worker has none). */
   checker: HealthChecker | undefined;
   /** JSON of the health check config the checker runs, to tell whether a reload changed it. */
@@ -98,8 +107,53 @@ export class EndpointState implements OutlierRecord, Ramping {
 
   /** Whether traffic may go here (outside panic mode). */
   get usable(): boolean {
-    return this.healthy && !this.ejected;
+    return this.healthy && !this.ejected && this.admin === 'ready';
   }
+
+  /** Whether a sticky client pinned here may still come: usable, or draining (HAProxy's drain keeps persistent clients). */
+  get stickyUsable(): boolean {
+    return this.healthy && !this.ejected && this.admin !== 'maint';
+  }
+}
+
+/** An endpoint's runtime admin state (admin API): in rotation, draining, or out (maintenance). */
+export type AdminState = 'ready' | 'drain' | 'maint';
+
+/**
+ * A change made at runtime through the admin API, on the endpoint with this origin. Lasts until the
+ * next reload (or restart), as HAProxy's runtime API; a supervisor keeps the active ones and sends
+ * them to every worker, also to one started later.
+ */
+export type RuntimeChange =
+  | { upstream: string; endpoint: string; action: 'drain' | 'disable' | 'enable' }
+  | { upstream: string; endpoint: string; action: 'weight'; weight: number };
+
+/** One endpoint as the admin API shows it (this process's view). */
+export interface EndpointView {
+  /** Position in the upstream's `endpoints` list (0-based). */
+  index: number;
+  url: string;
+  healthy: boolean;
+  ejected: boolean;
+  admin: AdminState;
+  /** The weight in use before slow start: the runtime one, else the configured one. */
+  weight: number;
+  configWeight: number;
+  /** Share of the weight in use (below 1 during slow start). */
+  weightFactor: number;
+  /** Requests (connections, sessions) in flight from this process. */
+  inFlight: number;
+  /** Response-time estimate (peak EWMA), ms; 0 before any sample. */
+  latencyMs: number;
+  /** Whether the upstream runs active health checks on it. */
+  checked: boolean;
+}
+
+/** One upstream as the admin API shows it. */
+export interface UpstreamView {
+  name: string;
+  balancer: string;
+  endpoints: EndpointView[];
 }
 
 /**
@@ -235,6 +289,60 @@ export class UpstreamState {
     this.#slowStart.stop();
     this.breaker.close();
     this.#subscribers.clear();
+  }
+
+  /**
+   * Applies a runtime change (admin API) to the endpoint with `origin`; false when there is none.
+   * Balancers hear of it as of any availability or weight change.
+   */
+  change(origin: string, c: RuntimeChange): boolean {
+    const state = this.endpoints.get(origin);
+    if (state === undefined) return false;
+    if (c.action === 'weight') state.weightOverride = c.weight;
+    else {
+      const wasUsable = state.usable;
+      state.admin = c.action === 'drain' ? 'drain' : c.action === 'disable' ? 'maint' : 'ready';
+      if (!wasUsable && state.usable) this.#slowStart.start(state);
+      this.#publish(state, `admin: ${c.action}`);
+    }
+    this.#changed();
+    return true;
+  }
+
+  /** Drops every runtime change (a reload): endpoints back in rotation at their configured weight. */
+  clearRuntime(): void {
+    let changed = false;
+    for (const state of this.endpoints.values()) {
+      if (state.admin === 'ready' && state.weightOverride === undefined) continue;
+      state.admin = 'ready';
+      state.weightOverride = undefined;
+      changed = true;
+    }
+    if (changed) this.#changed();
+  }
+
+  /** This process's view of the endpoints, in config order. */
+  view(now: number): UpstreamView {
+    const checked = this.config.healthCheck !== undefined;
+    const endpoints: EndpointView[] = [];
+    this.config.endpoints.forEach((e, index) => {
+      const s = this.endpoints.get(e.origin);
+      if (s === undefined) return;
+      endpoints.push({
+        index,
+        url: e.origin,
+        healthy: s.healthy,
+        ejected: s.ejected,
+        admin: s.admin,
+        weight: s.weightOverride ?? e.weight,
+        configWeight: e.weight,
+        weightFactor: s.weightFactor,
+        inFlight: s.inFlight,
+        latencyMs: s.latency.cost(now),
+        checked,
+      });
+    });
+    return { name: this.name, balancer: this.config.balancer, endpoints };
   }
 
   /** Health decided elsewhere (a worker hears it from the supervisor's checker); unknown endpoints are ignored. */
@@ -388,6 +496,24 @@ export class StateStore {
 
   get(name: string): UpstreamState | undefined {
     return this.upstreams.get(name);
+  }
+
+  /** Applies a runtime change (admin API): `upstream` or `endpoint` when there is no such one, else `ok`. */
+  change(c: RuntimeChange): 'ok' | 'upstream' | 'endpoint' {
+    const u = this.upstreams.get(c.upstream);
+    if (u === undefined) return 'upstream';
+    return u.change(c.endpoint, c) ? 'ok' : 'endpoint';
+  }
+
+  /** Drops every runtime change (after a successful reload). */
+  clearRuntime(): void {
+    for (const u of this.upstreams.values()) u.clearRuntime();
+  }
+
+  /** Every upstream as this process sees it, in name order. */
+  view(): UpstreamView[] {
+    const now = performance.now();
+    return [...this.upstreams.values()].map((u) => u.view(now)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   close(): void {

@@ -81,19 +81,22 @@ export class Upstream {
     return this.#panic;
   }
 
-  /** Recomputes the available list; runs when an endpoint's health or ejection changes. */
+  /**
+   * Recomputes the available list; runs when an endpoint's health, ejection, admin state or weight
+   * changes. Endpoints drained or disabled through the admin API take no traffic even in panic mode.
+   */
   refresh(): void {
     const usable = this.endpoints.filter((e) => e.state.usable);
     const threshold = this.config.panicThreshold;
     this.#panic = threshold > 0 && usable.length * 100 < threshold * this.endpoints.length;
-    this.#available = this.#panic ? this.endpoints.slice() : usable;
+    this.#available = this.#panic ? this.endpoints.filter((e) => e.state.admin === 'ready') : usable;
     this.balancer.update(this.#available);
   }
 
   /** The endpoint with this id when it may take traffic now (for sticky sessions). */
   availableById(id: string): Endpoint | undefined {
     const e = this.#byId.get(id);
-    return e !== undefined && (this.#panic || e.state.usable) ? e : undefined;
+    return e !== undefined && ((this.#panic && e.state.admin === 'ready') || e.state.stickyUsable) ? e : undefined;
   }
 
   /**

@@ -98,6 +98,7 @@ export function upstreamState(config: UpstreamConfig): { state: UpstreamState; c
     state: { backend: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: 2000, commandTimeout: 500 } },
     metrics: { enabled: false },
     tracing: undefined,
+    admin: undefined,
   });
   return { state: store.get(config.name)!, close: () => store.close() };
 }
