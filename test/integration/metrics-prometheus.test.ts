@@ -1,8 +1,7 @@
 /**
  * A real Prometheus (Debian's `prometheus`, issue 12 §7) scrapes Switchboard's exposition, and a
  * PromQL query returns the request count sent; `promtool check metrics` finds nothing to lint.
- * The exposition is served by a small HTTP server of the test calling `gw.metrics.render()` (the
- * admin listener serves the same provider as GET /metrics).
+ * Prometheus scrapes `GET /metrics` of the gateway's admin listener, with its bearer token.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,20 +17,19 @@ import { startGateway, type Gateway } from '../../src/index.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 
 const PROMETHEUS = '/usr/bin/prometheus';
+const TOKEN = 'prometheus-test-token';
 const PROMTOOL = '/usr/bin/promtool';
 const missing = !existsSync(PROMETHEUS) || !existsSync(PROMTOOL);
 const skip = missing ? 'Debian prometheus is not installed (apt-get install prometheus; .ci/run installs it)' : false;
 
 let gw: Gateway | undefined;
 let origin: Origin | undefined;
-let exporter: http.Server | undefined;
 let prom: ChildProcess | undefined;
 let dir: string | undefined;
 after(async () => {
   if (prom?.pid !== undefined && prom.exitCode === null) process.kill(prom.pid, 'SIGKILL');
   await gw?.stop({ drainTimeout: 1000 });
   await origin?.close();
-  await new Promise<void>((resolve) => (exporter ? exporter.close(() => resolve()) : resolve()));
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
@@ -51,20 +49,14 @@ test('prometheus scrapes the exposition; PromQL returns the requests sent; promt
       listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
       routes: { all: { match: { path: '/' }, upstream: 'app' } },
       upstreams: { app: { endpoints: [{ url: origin.url }] } },
+      // Metrics are on with an admin listener, which serves them.
+      admin: { address: '127.0.0.1:0', token: TOKEN },
     },
     accessLog: 'off',
     logLevel: 'silent',
-    metrics: true,
   });
   const metrics = gw.metrics!;
-  exporter = http.createServer((req, res) => {
-    void metrics.render(req.headers.accept).then(({ contentType, body }) => {
-      res.writeHead(200, { 'content-type': contentType });
-      res.end(body);
-    });
-  });
-  await new Promise<void>((resolve) => exporter!.listen(0, '127.0.0.1', resolve));
-  const target = `127.0.0.1:${(exporter.address() as AddressInfo).port}`;
+  const target = new URL(gw.adminUrl()!).host;
 
   const sent = 37;
   for (let i = 0; i < sent; i++) {
@@ -86,6 +78,7 @@ test('prometheus scrapes the exposition; PromQL returns the requests sent; promt
     `global: { scrape_interval: 1s, evaluation_interval: 1s }
 scrape_configs:
   - job_name: switchboard
+    authorization: { credentials: "${TOKEN}" }
     static_configs: [{ targets: ["${target}"] }]
 `,
   );
