@@ -9,6 +9,7 @@
 //    "policies":{"stamp":{"type":"headers",...}},   optional, the config's `policies` map
 //    "routePolicies":["stamp",...],          optional, the route's `policies` list (names of `policies`)
 //    "listener":{"keepAliveTimeout":"10m"},  optional, keys merged into the listener's config (the memory suite's long keep-alive)
+//    "config":{"admin":{...},"tracing":{...}}, optional, top-level config sections added as they are
 //    "passThroughType":"bench-pass-through"} optional: registers (registerPolicyType) a policy type of
 //                                            that name, no keys, whose filter has only
 //                                            `onResponseBody: () => undefined`, bodyUnchanged (every chunk passed on; Content-Length kept)
@@ -28,6 +29,7 @@ const args = JSON.parse(raw.startsWith('@') ? fs.readFileSync(raw.slice(1), 'utf
   routePolicies?: string[];
   passThroughType?: string;
   listener?: Record<string, unknown>;
+  config?: Record<string, unknown>;
 };
 const origins = args.origins ?? [];
 if (origins.length === 0) {
@@ -62,6 +64,7 @@ const config: Record<string, unknown> = {
   upstreams: { origins: upstream },
 };
 if (args.policies !== undefined) config.policies = args.policies;
+Object.assign(config, args.config);
 
 const gw = await startGateway({
   config,

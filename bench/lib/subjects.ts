@@ -176,6 +176,8 @@ export interface SwitchboardOptions {
   routePolicies?: string[];
   /** Registers a pass-through response-body policy type of this name in the child (bench/switchboard-child.ts). */
   passThroughType?: string;
+  /** Top-level config sections added as they are (`admin`, `tracing`). */
+  config?: Record<string, unknown>;
 }
 
 /** Child arguments longer than this go through a file (`@<file>`): one argv string is limited to 128 KiB on Linux. */
@@ -202,6 +204,7 @@ export async function startSwitchboard(name: string, origins: Origin[], o: Switc
     policies: o.policies,
     routePolicies: o.routePolicies,
     passThroughType: o.passThroughType,
+    config: o.config,
   });
   let argv = arg;
   if (arg.length > MAX_INLINE_ARG) {

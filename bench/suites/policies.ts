@@ -55,8 +55,12 @@ const NO_POLICY = 'switchboard';
 const POLICIES = 'switchboard-policies';
 const POLICIES_ORIGIN = 'switchboard-policies-origin';
 const BODY_FILTER = 'switchboard-body-filter';
+const METRICS = 'switchboard-metrics';
+const TRACING = 'switchboard-tracing';
 const MINIMAL = 'node-minimal';
-const ALL_SUBJECTS = [MINIMAL, NO_POLICY, POLICIES, POLICIES_ORIGIN, BODY_FILTER];
+const ALL_SUBJECTS = [MINIMAL, NO_POLICY, POLICIES, POLICIES_ORIGIN, BODY_FILTER, METRICS, TRACING];
+/** The tracing subject's sample rate (issue 12 §8: 1 %). */
+const TRACE_SAMPLE_RATE = envNumber('BENCH_POLICIES_TRACE_SAMPLE', 0.01, false, true);
 const POL_SUBJECTS = envList('BENCH_POLICIES_SUBJECTS', ALL_SUBJECTS);
 for (const s of POL_SUBJECTS) {
   if (!ALL_SUBJECTS.includes(s)) throw new Error(`BENCH_POLICIES_SUBJECTS: unknown subject ${JSON.stringify(s)} (known: ${ALL_SUBJECTS.join(', ')})`);
@@ -68,6 +72,8 @@ const TARGETS: ReadonlyArray<{ subject: string; base: string; min: number; what:
   { subject: POLICIES, base: NO_POLICY, min: 0.9, what: 'headers + ip-filter + cors, no Origin, vs no policy' },
   { subject: POLICIES_ORIGIN, base: NO_POLICY, min: 0.9, what: 'the same with an allowed Origin on every request' },
   { subject: BODY_FILTER, base: NO_POLICY, min: 0.85, what: 'pass-through response-body filter vs no policy' },
+  { subject: METRICS, base: NO_POLICY, min: 0.95, what: 'Prometheus metrics on (an admin listener), tracing off, vs none' },
+  { subject: TRACING, base: NO_POLICY, min: 0.9, what: 'tracing at 1% sampling to an OTLP/HTTP sink, vs none' },
 ];
 
 // ---------------------------------------------------------------- the policies
@@ -140,6 +146,35 @@ function bodyFilterOptions(accessLog: boolean): SwitchboardOptions {
     passThroughType: PASS_THROUGH_TYPE,
     policies: { passthrough: { type: PASS_THROUGH_TYPE } },
     routePolicies: ['passthrough'],
+  };
+}
+
+// ---------------------------------------------------------------- OTLP sink
+
+interface OtlpSink {
+  url: string;
+  /** Export requests received so far. */
+  exports(): number;
+  close(): Promise<void>;
+}
+
+/** A receiver for the tracing subject's OTLP/HTTP exports: reads each body and answers 200. */
+async function startOtlpSink(): Promise<OtlpSink> {
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      count++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    exports: () => count,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
@@ -273,6 +308,7 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
   const statuses: SubjectStatus[] = [];
   const running = new Map<string, Started>();
   const runs = new Map<string, Started>();
+  let sink: OtlpSink | undefined;
   let rounds: RoundResult[] = [];
   try {
     origins = await startOrigins(
@@ -355,6 +391,20 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
       );
     } else skip(BODY_FILTER, bodyDesc, 'not in BENCH_POLICIES_SUBJECTS');
 
+    const metricsDesc = 'Switchboard, the route without policies, metrics on (an admin listener on 127.0.0.1:0), tracing off';
+    if (want(METRICS)) {
+      const o = { balancer: 'round-robin', accessLog: POL_ACCESS_LOG, config: { admin: { address: '127.0.0.1:0' } } };
+      await startChecked(METRICS, metricsDesc, () => startSwitchboard('policies-metrics', origins, o), expectedBody, running, statuses);
+    } else skip(METRICS, metricsDesc, 'not in BENCH_POLICIES_SUBJECTS');
+
+    const tracingDesc = `Switchboard, the route without policies, tracing with sampleRate ${TRACE_SAMPLE_RATE} to an OTLP/HTTP sink in the bench process`;
+    if (want(TRACING)) {
+      sink = await startOtlpSink();
+      const tracing = { otlp: { endpoint: `${sink.url}/v1/traces` }, sampleRate: TRACE_SAMPLE_RATE };
+      const o = { balancer: 'round-robin', accessLog: POL_ACCESS_LOG, config: { tracing } };
+      await startChecked(TRACING, tracingDesc, () => startSwitchboard('policies-tracing', origins, o), expectedBody, running, statuses);
+    } else skip(TRACING, tracingDesc, 'not in BENCH_POLICIES_SUBJECTS');
+
     if (running.size === 0) throw new Error('no subject could be started');
     const order = ALL_SUBJECTS.filter((n) => running.has(n));
     const plan: RoundsPlan = {
@@ -371,7 +421,9 @@ export async function runPoliciesSuite({ loadgen }: SuiteContext): Promise<Polic
   } finally {
     for (const [k, st] of runs) running.set(k, st);
     await stopAll(running, origins);
+    await sink?.close();
   }
+  if (sink !== undefined) log(`policies: the OTLP sink received ${sink.exports()} export request(s)`);
   if (shuttingDown) return null;
 
   const summary = summarize(ALL_SUBJECTS, rounds);

@@ -18,10 +18,11 @@
  * sums the workers' (aggregate.ts). The diagnostics channels are process-wide, so a Metrics counts
  * every gateway of its process (one in production; tests start one at a time).
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from '@prometheus-io/client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from '@prometheus-io/client';
 import type diagnostics from 'node:diagnostics_channel';
 import { ERRORS } from '../errors.ts';
 import type { AccessRecord } from './access-log.ts';
+import { type CounterCell, type HistogramCell, SeriesCounter, SeriesHistogram } from './series-metrics.ts';
 import {
   configReload,
   endpointState,
@@ -127,10 +128,17 @@ export function tlsFailureReason(code: string | undefined): string {
   return 'other';
 }
 
-/** Label objects of one (listener, route, upstream, status class, code) combination, built once. */
+/** The cells of one (listener, route), shared by the request series of that route. */
+interface RouteCells {
+  readonly duration: HistogramCell;
+  readonly bytesIn: CounterCell;
+  readonly bytesOut: CounterCell;
+}
+
+/** The cells one (listener, route, upstream, status class, code) combination counts into, built once. */
 interface RequestSeries {
-  readonly request: { listener: string; route: string; upstream: string; status_class: string; code: string };
-  readonly route: { listener: string; route: string };
+  readonly requests: CounterCell;
+  readonly route: RouteCells;
 }
 
 /** Content type negotiation: OpenMetrics only when asked for by name. */
@@ -145,6 +153,11 @@ export class Metrics implements MetricsProvider {
   readonly #unsubscribe: Array<() => void> = [];
   /** Label objects by series key; bounded, as their values are (config names, fixed sets). */
   readonly #series = new Map<string, RequestSeries>();
+  /** Cells by (listener, route) and by (upstream, endpoint): bounded by the config like the series. */
+  readonly #routes = new Map<string, RouteCells>();
+  readonly #upstreamCells = new Map<string, HistogramCell>();
+  /** The same cells by the endpoint object a request names, to skip building the key per request. */
+  readonly #endpointCells = new WeakMap<object, HistogramCell>();
   /** Last ejection state seen per endpoint, so that an ejection is counted once. */
   readonly #ejected = new Map<string, boolean>();
   /** Renders one at a time: the registry's content type is switched for the duration of one. */
@@ -176,38 +189,26 @@ export class Metrics implements MetricsProvider {
     const registers = [this.registry];
     const traffic = opts.traffic !== false;
     const self = this;
-    this.requests = new Counter({
-      name: 'switchboard_requests_total',
-      help: 'HTTP requests answered, by listener, route, upstream, status class and error code (empty when none).',
-      labelNames: ['listener', 'route', 'upstream', 'status_class', 'code'] as const,
-      registers,
-    });
-    this.requestDuration = new Histogram({
-      name: 'switchboard_request_duration_seconds',
-      help: 'Time from the request arriving to the response being over, by listener and route.',
-      labelNames: ['listener', 'route'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.upstreamDuration = new Histogram({
-      name: 'switchboard_upstream_duration_seconds',
-      help: 'Time from sending a request to an endpoint to its response headers (the last try), by upstream and endpoint.',
-      labelNames: ['upstream', 'endpoint'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.requestBytes = new Counter({
-      name: 'switchboard_request_bytes_total',
-      help: 'Request body bytes received from clients, by listener and route.',
-      labelNames: ['listener', 'route'] as const,
-      registers,
-    });
-    this.responseBytes = new Counter({
-      name: 'switchboard_response_bytes_total',
-      help: 'Response body bytes sent to clients, by listener and route.',
-      labelNames: ['listener', 'route'] as const,
-      registers,
-    });
+    // The per-request metrics count in plain numbers (series-metrics.ts); the registry reads them when scraped.
+    this.requests = new SeriesCounter(
+      'switchboard_requests_total',
+      'HTTP requests answered, by listener, route, upstream, status class and error code (empty when none).',
+      this.registry,
+    );
+    this.requestDuration = new SeriesHistogram(
+      'switchboard_request_duration_seconds',
+      'Time from the request arriving to the response being over, by listener and route.',
+      LATENCY_BUCKETS,
+      this.registry,
+    );
+    this.upstreamDuration = new SeriesHistogram(
+      'switchboard_upstream_duration_seconds',
+      'Time from sending a request to an endpoint to its response headers (the last try), by upstream and endpoint.',
+      LATENCY_BUCKETS,
+      this.registry,
+    );
+    this.requestBytes = new SeriesCounter('switchboard_request_bytes_total', 'Request body bytes received from clients, by listener and route.', this.registry);
+    this.responseBytes = new SeriesCounter('switchboard_response_bytes_total', 'Response body bytes sent to clients, by listener and route.', this.registry);
     this.retries = new Counter({
       name: 'switchboard_upstream_retries_total',
       help: 'Tries beyond the first, by upstream.',
@@ -442,28 +443,48 @@ export class Metrics implements MetricsProvider {
     let series = this.#series.get(key);
     if (series === undefined) {
       series = {
-        request: { listener: s.listener, route, upstream, status_class: cls, code },
-        route: this.#routeLabels(s.listener, route),
+        requests: this.requests.cell({ listener: s.listener, route, upstream, status_class: cls, code }),
+        route: this.#routeCells(s.listener, route),
       };
       this.#series.set(key, series);
     }
-    this.requests.inc(series.request);
-    this.requestDuration.observe(series.route, (performance.now() - s.startedAt) / 1000);
-    this.requestBytes.inc(series.route, s.bytesIn);
-    this.responseBytes.inc(series.route, s.bytesOut);
+    series.requests.value++;
+    const cells = series.route;
+    cells.duration.observe((performance.now() - s.startedAt) / 1000);
+    cells.bytesIn.value += s.bytesIn;
+    cells.bytesOut.value += s.bytesOut;
     if (s.upstream !== undefined) {
-      if (s.upstreamLatency >= 0 && s.endpoint !== undefined) {
-        this.upstreamDuration.observe({ upstream: s.upstream, endpoint: s.endpoint.origin }, s.upstreamLatency / 1000);
-      }
+      if (s.upstreamLatency >= 0 && s.endpoint !== undefined) this.#endpointCell(s.upstream, s.endpoint).observe(s.upstreamLatency / 1000);
       if (s.tries > 1) this.retries.inc({ upstream: s.upstream }, s.tries - 1);
       if (s.error === 'UPSTREAM_OVERLOADED') this.breakerRefusals.inc({ upstream: s.upstream });
     }
   }
 
-  /** One label object per (listener, route), shared by the series of that route. */
-  #routeLabels(listener: string, route: string): { listener: string; route: string } {
-    for (const s of this.#series.values()) if (s.route.listener === listener && s.route.route === route) return s.route;
-    return { listener, route };
+  /** The cells of one (listener, route), shared by the series of that route. */
+  #routeCells(listener: string, route: string): RouteCells {
+    const key = `${listener}\0${route}`;
+    let cells = this.#routes.get(key);
+    if (cells === undefined) {
+      const labels = { listener, route };
+      cells = { duration: this.requestDuration.cell(labels), bytesIn: this.requestBytes.cell(labels), bytesOut: this.responseBytes.cell(labels) };
+      this.#routes.set(key, cells);
+    }
+    return cells;
+  }
+
+  /** The upstream-latency cell of an endpoint: by its object, else by (upstream, origin) (a reload makes new objects). */
+  #endpointCell(upstream: string, endpoint: { readonly origin: string }): HistogramCell {
+    let cell = this.#endpointCells.get(endpoint);
+    if (cell === undefined) {
+      const key = `${upstream}\0${endpoint.origin}`;
+      cell = this.#upstreamCells.get(key);
+      if (cell === undefined) {
+        cell = this.upstreamDuration.cell({ upstream, endpoint: endpoint.origin });
+        this.#upstreamCells.set(key, cell);
+      }
+      this.#endpointCells.set(endpoint, cell);
+    }
+    return cell;
   }
 
   #onEndpointState(e: { upstream: string; endpoint: string; ejected: boolean; peer?: boolean }): void {
