@@ -4,7 +4,7 @@
  * with its snapshot), merged by `mergeUpstreams`.
  */
 import type { Worker } from 'node:cluster';
-import { isMessage, post, type FromWorker } from './messages.ts';
+import { askWorker } from './messages.ts';
 import type { RuntimeChange, UpstreamView } from '../upstream/state.ts';
 
 /** How long a worker may take to answer a read; one that does not is left out of the answer. */
@@ -37,20 +37,5 @@ export class MachineRuntime {
 
 /** Asks `worker` for its view of the upstreams; undefined when it does not answer in time or exits. */
 export function askView(worker: Worker, id: number): Promise<UpstreamView[] | undefined> {
-  return new Promise((resolve) => {
-    const onMessage = (m: unknown): void => {
-      if (isMessage<FromWorker>(m) && m.sb === 'admin-view' && m.id === id) done(m.upstreams);
-    };
-    const onExit = (): void => done(undefined);
-    const timer = setTimeout(() => done(undefined), READ_TIMEOUT_MS);
-    function done(v: UpstreamView[] | undefined): void {
-      clearTimeout(timer);
-      worker.off('message', onMessage);
-      worker.off('exit', onExit);
-      resolve(v);
-    }
-    worker.on('message', onMessage);
-    worker.once('exit', onExit);
-    post(worker, { sb: 'admin-read', id });
-  });
+  return askWorker(worker, { sb: 'admin-read', id }, (m) => (m.sb === 'admin-view' && m.id === id ? m.upstreams : undefined), READ_TIMEOUT_MS);
 }

@@ -14,7 +14,7 @@
 import type { Worker } from 'node:cluster';
 import { Gauge, Registry } from '@prometheus-io/client';
 import { Metrics, wantsOpenMetrics, type MetricsProvider } from '../observability/metrics.ts';
-import { isMessage, post, type FromWorker } from './messages.ts';
+import { askWorker } from './messages.ts';
 
 /** How long a scrape waits for a worker's answer. */
 export const WORKER_METRICS_TIMEOUT_MS = 2000;
@@ -40,22 +40,7 @@ export class MachineMetrics implements MetricsProvider {
   /** One worker's metrics as JSON, or undefined when it did not answer in time (or exited). */
   #ask(worker: Worker): Promise<unknown[] | undefined> {
     const id = this.#nextId++;
-    return new Promise((resolve) => {
-      const onMessage = (m: unknown): void => {
-        if (isMessage<FromWorker>(m) && m.sb === 'metrics' && m.id === id) done(m.metrics);
-      };
-      const onExit = (): void => done(undefined);
-      const timer = setTimeout(() => done(undefined), this.#timeout);
-      const done = (answer: unknown[] | undefined): void => {
-        clearTimeout(timer);
-        worker.off('message', onMessage);
-        worker.off('exit', onExit);
-        resolve(answer);
-      };
-      worker.on('message', onMessage);
-      worker.once('exit', onExit);
-      post(worker, { sb: 'metrics', id });
-    });
+    return askWorker(worker, { sb: 'metrics', id }, (m) => (m.sb === 'metrics' && m.id === id ? m.metrics : undefined), this.#timeout);
   }
 
   /** Every worker's metrics as JSON (those that answered in time), counting the ones that did not. */

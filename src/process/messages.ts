@@ -97,6 +97,31 @@ export function post(worker: Worker, m: ToWorker): void {
   }
 }
 
+/**
+ * Sends `request` to `worker` and resolves with the first of its messages that `pick` turns into an
+ * answer; undefined when none comes within `timeoutMs` or the worker exits first.
+ */
+export function askWorker<T>(worker: Worker, request: ToWorker, pick: (m: FromWorker) => T | undefined, timeoutMs: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown): void => {
+      if (!isMessage<FromWorker>(m)) return;
+      const answer = pick(m);
+      if (answer !== undefined) done(answer);
+    };
+    const onExit = (): void => done(undefined);
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    function done(answer: T | undefined): void {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('exit', onExit);
+      resolve(answer);
+    }
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+    post(worker, request);
+  });
+}
+
 /** Whether `m` is one of ours (and not node's or another channel user's). */
 export function isMessage<T extends { sb: string }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { sb?: unknown }).sb === 'string';
