@@ -14,7 +14,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json
+COPY scripts/build-dashboard.ts ./scripts/
+# The compiled code, then the dashboard's page (uPlot bundled by esbuild) into dist/dashboard/.
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+ && node scripts/build-dashboard.ts
 
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production

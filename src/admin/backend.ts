@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/types.ts';
 import type { ConfigErrorRecord } from '../observability/config-errors.ts';
+import type { TapBatch } from '../observability/access-tap.ts';
 import type { EndpointView, RuntimeChange, UpstreamView } from '../upstream/state.ts';
 
 /** One worker's own part of an endpoint's numbers (with workers only). */
@@ -64,6 +65,11 @@ export interface AdminBackend {
   change(c: RuntimeChange): Promise<ChangeOutcome>;
   /** Reads and applies the config file (or source) again. */
   reload(): Promise<{ ok: boolean; errors: string[] }>;
+  /**
+   * Starts sending the access log's JSON lines of finished requests (wherever traffic is served)
+   * to `deliver`, in batches; returns how to stop. Called while someone tails, never otherwise.
+   */
+  tail(deliver: (batch: TapBatch) => void): () => void;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { AdminHost, AdminHostFactory, Gateway } from '../gateway.ts';
 import type { MetricsProvider } from '../observability/metrics-provider.ts';
+import { AccessTap } from '../observability/access-tap.ts';
 import type { AdminBackend, AdminUpstream, WorkerView } from './backend.ts';
 import { AdminServer } from './server.ts';
 
@@ -23,6 +24,11 @@ export function localBackend(gw: Gateway): AdminBackend {
     reload: async () => {
       const r = await gw.reload();
       return { ok: r.ok, errors: r.errors.map((e) => e.message) };
+    },
+    tail: (deliver) => {
+      const tap = new AccessTap(deliver);
+      tap.start();
+      return () => tap.stop();
     },
   };
 }

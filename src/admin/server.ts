@@ -8,6 +8,9 @@
  *   PUT  /api/upstreams/{u}/endpoints/{e}/weight         {"weight": n}
  *   POST /api/reload
  *   GET  /metrics                                        the injected MetricsProvider, else 404
+ *   GET  /api/access-log/stream?route=&status=&q=        the access log's live tail (server-sent events, tail.ts)
+ *   GET  /dashboard, /dashboard/app.js, /dashboard/app.css   the dashboard's static files (no token: they hold no data)
+ *   GET  /                                               redirects to /dashboard
  *
  * Auth: with a token, every /api and /metrics request sends `Authorization: Bearer <token>`
  * (compared in constant time, on digests so the length leaks nothing either). Without a token the
@@ -30,6 +33,8 @@ import type { MetricsProvider } from '../observability/metrics-provider.ts';
 import type { RuntimeChange } from '../upstream/state.ts';
 import { endpointOrigin, readiness, type AdminBackend } from './backend.ts';
 import { redact } from './redact.ts';
+import { dashboardAssets } from './dashboard-assets.ts';
+import { parseTailFilter, TailHub } from './tail.ts';
 import { VERSION } from './version.ts';
 
 /** Request bodies past this are refused with 413 (the largest one is `{"weight": n}`). */
@@ -72,6 +77,14 @@ interface Caller {
 const ACTIONS = new Set(['drain', 'disable', 'enable']);
 const READS = new Set(['version', 'config', 'generation', 'listeners', 'routes', 'upstreams', 'workers', 'config-errors']);
 
+/**
+ * The dashboard page's policy: its own script and style only (no inline code, no other origin),
+ * fetches to the admin itself; nothing may frame it.
+ */
+const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const DASHBOARD_FILES: Record<string, string> = { '/dashboard': 'index.html', '/dashboard/app.js': 'app.js', '/dashboard/app.css': 'app.css' };
+
 export class AdminServer implements AdminHost {
   readonly #backend: AdminBackend;
   readonly #metrics: (() => MetricsProvider | undefined) | undefined;
@@ -81,10 +94,13 @@ export class AdminServer implements AdminHost {
   /** The config the socket was bound for. */
   #bound: AdminConfig | undefined;
   #tokenDigest: Buffer | undefined;
+  /** The access log's live tail: its clients, and the backend's lines while there are any. */
+  readonly #tail: TailHub;
 
   constructor(opts: AdminServerOptions) {
     this.#backend = opts.backend;
     this.#metrics = opts.metrics;
+    this.#tail = new TailHub((deliver) => this.#backend.tail(deliver));
   }
 
   async apply(config: AdminConfig | undefined): Promise<void> {
@@ -157,6 +173,7 @@ export class AdminServer implements AdminHost {
     this.#server = undefined;
     this.#bound = undefined;
     this.#key = '';
+    this.#tail.closeAll();
     if (s !== undefined) await closeServer(s);
   }
 
@@ -190,9 +207,32 @@ export class AdminServer implements AdminHost {
       const r = readiness(this.#backend);
       return sendJson(res, r.ready ? 200 : 503, r);
     }
+    if (path === '/') {
+      allow(method, ['GET', 'HEAD']);
+      res.writeHead(302, { location: '/dashboard', 'content-length': 0, 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
+    const file = DASHBOARD_FILES[path];
+    if (file !== undefined) {
+      allow(method, ['GET', 'HEAD']);
+      return this.#dashboard(res, file);
+    }
     const parts = path.split('/').slice(1);
     if (parts[0] !== 'api' && path !== '/metrics') throw notFound(path);
     this.#authorize(req, caller);
+    if (path === '/api/access-log/stream') {
+      allow(method, ['GET']);
+      let filter: ReturnType<typeof parseTailFilter>;
+      try {
+        filter = parseTailFilter(new URL(req.url ?? '/', 'http://admin').searchParams);
+      } catch (err) {
+        throw new AdminError(400, 'ADMIN_BAD_REQUEST', (err as Error).message);
+      }
+      if (!this.#tail.open(req, res, filter))
+        throw new AdminError(503, 'ADMIN_TOO_MANY_TAILS', 'too many access log streams are open; close one', { 'retry-after': '5' });
+      return;
+    }
     if (path === '/metrics') {
       allow(method, ['GET', 'HEAD']);
       const metrics = this.#metrics?.();
@@ -241,6 +281,27 @@ export class AdminServer implements AdminHost {
       return sendJson(res, 200, { ok: true, change, lasts: 'until the next reload or restart' });
     }
     throw notFound(path);
+  }
+
+  /** One of the dashboard's static files, or 503 saying why there are none. */
+  async #dashboard(res: http.ServerResponse, name: string): Promise<void> {
+    let f: { type: string; body: Buffer } | undefined;
+    try {
+      f = (await dashboardAssets()).get(name);
+    } catch (err) {
+      this.#backend.log.warn({ err: (err as Error).message }, 'admin: the dashboard is unavailable');
+      throw new AdminError(503, 'ADMIN_DASHBOARD_UNAVAILABLE', (err as Error).message);
+    }
+    if (f === undefined) throw notFound(`/dashboard/${name}`);
+    res.writeHead(200, {
+      'content-type': f.type,
+      'content-length': f.body.length,
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'content-security-policy': DASHBOARD_CSP,
+    });
+    res.end(res.req.method === 'HEAD' ? undefined : f.body);
   }
 
   async #read(what: string): Promise<unknown> {

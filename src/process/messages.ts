@@ -29,6 +29,8 @@ export type ToWorker =
       metrics: boolean;
       /** The runtime changes (admin API) in force on the machine, oldest first. */
       runtime: RuntimeChange[];
+      /** Someone tails the access log (admin): send `tail-lines`. */
+      tail: boolean;
     }
   /** Swap to this config (validated once by the supervisor); answer with `reloaded`. */
   | { sb: 'reload'; seq: number; data: unknown; file: string }
@@ -51,7 +53,9 @@ export type ToWorker =
   /** The admin API reads: answer with `admin-view` and the same id. */
   | { sb: 'admin-read'; id: number }
   /** A runtime change made through the admin API (drain, disable, enable, weight): apply it. */
-  | { sb: 'admin-change'; change: RuntimeChange };
+  | { sb: 'admin-change'; change: RuntimeChange }
+  /** Start (`on`) or stop sending the access log's lines for the admin's live tail (`tail-lines`). */
+  | { sb: 'tail'; on: boolean };
 
 /** Worker → supervisor. */
 export type FromWorker =
@@ -75,7 +79,9 @@ export type FromWorker =
   /** The answer to a `metrics` request: `registry.getMetricsAsJSON()`, empty when metrics are off. */
   | { sb: 'metrics'; id: number; metrics: unknown[] }
   /** This worker's view of the upstreams, for the admin API (answers `admin-read`). */
-  | { sb: 'admin-view'; id: number; upstreams: UpstreamView[] };
+  | { sb: 'admin-view'; id: number; upstreams: UpstreamView[] }
+  /** Access log lines (JSON) of requests this worker finished, batched, while the supervisor asks for them (`tail`). */
+  | { sb: 'tail-lines'; lines: string[]; dropped: number };
 
 export interface HealthNews {
   upstream: string;

@@ -50,6 +50,7 @@ import { AdminServer } from '../admin/server.ts';
 import { mergeUpstreams, type AdminBackend, type AdminUpstream } from '../admin/backend.ts';
 import { RecentConfigErrors } from '../observability/config-errors.ts';
 import { askView, MachineRuntime } from './admin-backend.ts';
+import type { TapBatch } from '../observability/access-tap.ts';
 
 export interface SupervisorOptions {
   /** The config file (YAML or JSON). */
@@ -151,6 +152,8 @@ export class Supervisor {
   readonly #runtime = new MachineRuntime();
   readonly #admin: AdminServer;
   #adminSeq = 0;
+  /** Where the workers' access log lines go while someone tails the access log (admin): per machine. */
+  #tailSink: ((batch: TapBatch) => void) | undefined;
   readonly #onHealth = (m: unknown): void => {
     const e = m as EndpointStateEvent;
     this.#broadcast({ sb: 'health', upstream: e.upstream, endpoint: e.endpoint, healthy: e.healthy, reason: e.reason });
@@ -193,6 +196,14 @@ export class Supervisor {
       reload: async () => {
         const r = await this.reload();
         return { ok: r.ok, errors: r.errors.map((e) => e.message) };
+      },
+      tail: (deliver) => {
+        this.#tailSink = deliver;
+        this.#broadcast({ sb: 'tail', on: true });
+        return () => {
+          this.#tailSink = undefined;
+          this.#broadcast({ sb: 'tail', on: false });
+        };
       },
     };
   }
@@ -279,6 +290,7 @@ export class Supervisor {
       } else if (m.sb === 'failed') {
         settle.reject(Object.assign(new Error(m.message), { code: m.code }));
       } else if (m.sb === 'rss') this.#checkMemory(record, m.rss);
+      else if (m.sb === 'tail-lines') this.#tailSink?.({ lines: m.lines, dropped: m.dropped });
       else this.#shared.handle(record.worker, m);
     });
     worker.on('exit', (code, signal) => {
@@ -306,6 +318,7 @@ export class Supervisor {
       health: this.#states.health().map((h) => ({ ...h, reason: 'supervisor' })),
       metrics: this.#metrics !== undefined,
       runtime: this.#runtime.list(),
+      tail: this.#tailSink !== undefined,
     } satisfies ToWorker);
   }
 

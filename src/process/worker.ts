@@ -7,6 +7,7 @@
  */
 import { Gateway } from '../gateway.ts';
 import { createLogger } from '../observability/logger.ts';
+import { AccessTap } from '../observability/access-tap.ts';
 import { isMessage, type FromWorker, type HealthNews, type ToWorker } from './messages.ts';
 import type { RuntimeChange } from '../upstream/state.ts';
 import { loadKey } from '../upstream/machine-link.ts';
@@ -33,6 +34,8 @@ export function runWorker(): void {
   const healthNews: HealthNews[] = [];
   /** Runtime changes (admin API) that came while starting, replayed once serving (applying one twice is harmless). */
   const runtimeNews: RuntimeChange[] = [];
+  /** The admin's live tail: on while the supervisor says someone tails (per worker). */
+  const tap = new AccessTap((batch) => send({ sb: 'tail-lines', lines: batch.lines, dropped: batch.dropped }));
   const ignore = (): void => undefined;
   // Signals are the supervisor's. A SIGUSR1 listener also keeps node from opening its inspector.
   for (const sig of ['SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) process.on(sig, ignore);
@@ -56,6 +59,7 @@ export function runWorker(): void {
     switch (m.sb) {
       case 'init': {
         for (const h of m.health) health.set(loadKey.endpoint(h.upstream, h.endpoint), h.healthy);
+        if (m.tail) tap.start();
         const logger = createLogger(m.logLevel, m.logFormat).child({ worker: id, pid: process.pid });
         link.log = logger;
         Gateway.start({
@@ -108,6 +112,10 @@ export function runWorker(): void {
       case 'admin-change':
         if (gw !== undefined) gw.change(m.change);
         else runtimeNews.push(m.change);
+        return;
+      case 'tail':
+        if (m.on) tap.start();
+        else tap.stop();
         return;
       case 'certs':
         gw?.reloadCertificates();
