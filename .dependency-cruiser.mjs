@@ -140,7 +140,7 @@ export default {
       comment: 'The dashboard loader imports esbuild (dynamically, only in a checkout without a build) and no other devDependency.',
       severity: 'error',
       from: { path: DASHBOARD_LOADER },
-      to: { dependencyTypes: ['npm-dev'], pathNot: '/node_modules/esbuild/' },
+      to: { dependencyTypes: ['npm-dev'], pathNot: '(^|/)node_modules/esbuild/' },
     },
   ],
   options,
