@@ -104,11 +104,13 @@ export async function demo(opts: { accessLog: AccessLogDestination; accessLogFor
   const gw = await startGateway({ ...opts, config, watch: true });
   const url = gw.url('web');
   const secure = tls ? gw.url('secure').replace('127.0.0.1', 'localhost') : undefined;
+  const admin = gw.adminUrl();
   const lines = [
     '',
     'Switchboard demo',
     `  gateway  ${url}   (config: examples/demo.yaml, round robin, health checks)`,
     ...(secure ? [`  https    ${secure}   (HTTP/2 and HTTP/1.1, a self-signed certificate made for this run)`] : []),
+    ...(admin ? [`  admin    ${admin}/dashboard   (live dashboard; ${admin}/metrics for Prometheus)`] : []),
     ...origins.map((o, i) => `  origin-${i + 1} http://127.0.0.1:${(o.address() as AddressInfo).port}`),
     '',
     'Try:',
@@ -119,6 +121,7 @@ export async function demo(opts: { accessLog: AccessLogDestination; accessLogFor
     `  curl -si ${url}/healthz                           # answered by a policy (respond), stamped by another (headers)`,
     `  curl -si -X OPTIONS ${url}/api/x -H 'Origin: http://localhost:3000' -H 'Access-Control-Request-Method: POST'   # CORS preflight`,
     ...(secure ? [`  curl -sk --http2 -w ' %{http_version}\\n' ${secure}/     # HTTP/2 over TLS, answered by an HTTP/1.1 origin`] : []),
+    ...(admin ? [`  curl -s ${admin}/api/upstreams                    # endpoints: health, in flight, latency, picks`] : []),
     `  npx switchboard simulate --scenario all            # which balancing algorithm for which fleet`,
     '',
     'Access log lines (JSON) follow. Ctrl-C stops.',

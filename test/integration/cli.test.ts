@@ -124,7 +124,14 @@ test('--version prints the package version; --help lists the commands', async ()
 });
 
 test('demo: three origins behind the gateway, round robin, SIGTERM exits 0', async () => {
-  const env: NodeJS.ProcessEnv = { DEMO_PORT: '0', DEMO_ORIGIN_1: undefined, DEMO_ORIGIN_2: undefined, DEMO_ORIGIN_3: undefined };
+  const env: NodeJS.ProcessEnv = {
+    DEMO_PORT: '0',
+    DEMO_ADMIN_PORT: '0',
+    DEMO_TLS_PORT: '0',
+    DEMO_ORIGIN_1: undefined,
+    DEMO_ORIGIN_2: undefined,
+    DEMO_ORIGIN_3: undefined,
+  };
   const child = spawn(NODE, [MAIN, 'demo', '--log-level', 'silent'], {
     cwd: ROOT,
     env: Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined)),
@@ -158,6 +165,13 @@ test('demo: three origins behind the gateway, round robin, SIGTERM exits 0', asy
       assert.match(body, new RegExp(`^Hello from ${origins[i]} \\(GET /,`));
     }
     assert.deepEqual(origins, ['origin-1', 'origin-2', 'origin-3', 'origin-1', 'origin-2', 'origin-3']);
+
+    // The admin listener it prints serves the dashboard and the metrics of the requests just made.
+    const admin = /^\s*admin\s+(http:\/\/127\.0\.0\.1:\d+)\/dashboard\s/m.exec(stdout)?.[1];
+    assert.ok(admin, `the demo prints its admin listener: ${stdout}`);
+    assert.equal((await fetch(`${admin}/dashboard`)).status, 200);
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    assert.match(metrics, /^switchboard_requests_total\{listener="web",route="all",upstream="demo",status_class="2xx",code=""\} 6$/m);
 
     // The demo's /api route strips the prefix.
     const api = await fetch(`${url}/api/hello`);

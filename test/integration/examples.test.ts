@@ -14,7 +14,21 @@ test('examples/ holds the demo, the API gateway and the TCP balancing configs', 
 });
 
 // The variables the examples read, unset: each falls back to its default, as for a first try.
-const UNSET = ['DEMO_PORT', 'DEMO_ORIGIN_1', 'DEMO_ORIGIN_2', 'DEMO_ORIGIN_3', 'PORT', 'USERS_1', 'USERS_2', 'ORDERS_1', 'PG_1', 'PG_2', 'REDIS_1', 'REDIS_2'];
+const UNSET = [
+  'DEMO_PORT',
+  'DEMO_ADMIN_PORT',
+  'DEMO_ORIGIN_1',
+  'DEMO_ORIGIN_2',
+  'DEMO_ORIGIN_3',
+  'PORT',
+  'USERS_1',
+  'USERS_2',
+  'ORDERS_1',
+  'PG_1',
+  'PG_2',
+  'REDIS_1',
+  'REDIS_2',
+];
 
 for (const f of files) {
   test(`switchboard validate -c examples/${f}: valid`, async () => {
