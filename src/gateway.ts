@@ -21,7 +21,7 @@ import { createAccessLog, type AccessLog, type AccessLogDestination, type Access
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from './observability/logger.ts';
 import type { EndpointSnapshot, ListenerSnapshot, Metrics, MetricsOptions } from './observability/metrics.ts';
-import { Tracing } from './observability/tracing.ts';
+import type { Tracing } from './observability/tracing.ts';
 import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
 import { StateStore, type EndpointState, type ExternalHealth, type RuntimeChange, type UpstreamView } from './upstream/state.ts';
@@ -398,7 +398,13 @@ export class Gateway {
       }
     }
     const oldTracing = this.#tracing;
-    const tracing = config.tracing === undefined ? undefined : oldTracing?.sameAs(config.tracing) ? oldTracing : await Tracing.create(config.tracing, this.log);
+    // The tracing module (and the OpenTelemetry API under it) is imported only once a config asks for traces.
+    const tracing =
+      config.tracing === undefined
+        ? undefined
+        : oldTracing?.sameAs(config.tracing)
+          ? oldTracing
+          : await (await import('./observability/tracing.ts')).Tracing.create(config.tracing, this.log);
     this.#states.apply(config);
     // A worker's endpoints start with the machine's runtime changes (admin API), before it serves.
     if (this.#generation === undefined) for (const c of this.#worker?.runtime ?? []) this.#states.change(c);
