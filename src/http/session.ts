@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ProxyError } from '../errors.ts';
-import type { Client, RequestView, Session } from '../policies/filter.ts';
+import type { Client, Identity, RequestView, Session } from '../policies/filter.ts';
 import { requestEnd } from '../observability/events.ts';
 import type { AccessRecord } from '../observability/access-log.ts';
 import type { RequestTrace } from '../observability/tracing.ts';
@@ -106,6 +106,8 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
   /** The request's spans when its generation has tracing on; undefined (and never created) otherwise. */
   readonly trace: RequestTrace | undefined;
   #locals: Map<object, unknown> | undefined = undefined;
+  /** Set by an authentication policy (Session.identify). */
+  identity: Identity | undefined = undefined;
   #request: RequestView | undefined = undefined;
   #client: Client | undefined = undefined;
 
@@ -190,6 +192,10 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
       certificate: this.down.clientCertificate,
     };
     return this.#client;
+  }
+
+  identify(identity: Identity): void {
+    this.identity = identity;
   }
 
   local<T>(key: object, value?: T): T | undefined {

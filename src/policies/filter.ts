@@ -114,6 +114,39 @@ export interface Session {
    * `local(key)` reads, `local(key, value)` writes. The map is created on first write only.
    */
   local<T>(key: object, value?: T): T | undefined;
+  /**
+   * Who is calling, once an authentication policy has identified them (undefined before, and on
+   * routes without authentication). Set with `identify`; later policies (authorize, rate limits,
+   * headers to the upstream, the access log) read it.
+   */
+  readonly identity: Identity | undefined;
+  /** Records who is calling (an authentication policy, once it verified a credential). */
+  identify(identity: Identity): void;
+}
+
+/** A named consumer of the API (`consumers.<name>` in the config). */
+export interface Consumer {
+  readonly name: string;
+  readonly groups: readonly string[];
+  /** Free-form, from the config: usable in templates and logs. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** What an authentication policy established about a request. */
+export interface Identity {
+  /** The consumer the credential belongs to (or the route's anonymous consumer). */
+  readonly consumer: Consumer;
+  /**
+   * A stable id of the credential used that reveals nothing of it (`alice/api-key/0`, a token's
+   * subject): a rate-limit key and a log field. Never the secret itself.
+   */
+  readonly credential: string;
+  /** The policy that identified the request (`policies.<name>`). */
+  readonly policy: string;
+  /** Scopes of a verified token (jwt, introspection), for `authorize`. */
+  readonly scopes?: readonly string[];
+  /** Claims of a verified token, for `authorize` and claim headers. */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /**
