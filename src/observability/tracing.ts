@@ -8,8 +8,10 @@
  * trace id propagates either way, as Envoy does).
  *
  * Sampling is parent-based (the SDK's ParentBasedSampler): a trusted parent's sampled flag decides,
- * a new trace is sampled at `sampleRate` (TraceIdRatioBasedSampler, so every hop that uses the same
- * rule on the same trace id agrees).
+ * a new trace is sampled at `sampleRate`. That draw is made here, before the SDK is involved, so a
+ * request that starts a trace and is not sampled (99 in 100 at 1 %) costs two random ids and one
+ * string, with no span, context or attribute object (the SDK's root sampler is then AlwaysOn: only
+ * sampled roots reach it).
  *
  * State: one `Tracing` per process (per worker with a supervisor): its provider, exporter and queue
  * of finished spans are the worker's own, so each worker exports its own spans; nothing is shared
@@ -19,6 +21,7 @@
  *
  * The SDK and the exporter are imported when tracing is first configured, never otherwise.
  */
+import { randomFillSync } from 'node:crypto';
 import { createTraceState, isValidSpanId, isValidTraceId, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
@@ -110,6 +113,25 @@ function traceparentOf(span: Span): string {
   return `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags & 1 ? '01' : '00'}`;
 }
 
+/** Random bytes for ids, drawn 4 KiB at a time (one system call per 170 unsampled requests). */
+const idPool = Buffer.alloc(4096);
+let idOffset = idPool.length;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
+
+/** `bytes` random bytes as lower-case hex, never all zeros (W3C: an all-zero id is invalid). */
+function randomId(bytes: number): string {
+  for (;;) {
+    if (idOffset + bytes > idPool.length) {
+      randomFillSync(idPool);
+      idOffset = 0;
+    }
+    const id = idPool.toString('hex', idOffset, idOffset + bytes);
+    idOffset += bytes;
+    if (id !== (bytes === 16 ? ZERO_TRACE_ID : ZERO_SPAN_ID)) return id;
+  }
+}
+
 /** Host and port of an endpoint origin (`http://10.0.0.1:8080`). */
 function hostPort(origin: string): { host: string; port: number } {
   const u = new URL(origin);
@@ -123,9 +145,12 @@ function hostPort(origin: string): { host: string; port: number } {
  */
 export class RequestTrace {
   readonly #tracing: Tracing;
-  readonly #server: Span;
+  /** The server span; undefined for an unsampled new trace (no span is made at all). */
+  readonly #server: Span | undefined;
   readonly #serverContext: Context;
   readonly #sampled: boolean;
+  /** What each try sends when the trace is not sampled (the server span's ids, flags 00). */
+  readonly #traceparent: string | undefined;
   /** The trace id: in the access log line. */
   readonly traceId: string;
   /** The tracestate to pass on (a trusted parent's), or undefined. */
@@ -137,6 +162,16 @@ export class RequestTrace {
     this.#tracing = tracing;
     const trusted = tracing.trust === undefined ? r.trustedPeer : tracing.trust.has(r.peer);
     const parent = trusted ? parentContext(headers) : ROOT_CONTEXT;
+    if (parent === ROOT_CONTEXT && !(Math.random() < tracing.config.sampleRate)) {
+      // A new trace, not sampled: ids to propagate, and nothing else.
+      this.#server = undefined;
+      this.#serverContext = ROOT_CONTEXT;
+      this.#sampled = false;
+      this.traceId = randomId(16);
+      this.tracestate = undefined;
+      this.#traceparent = `00-${this.traceId}-${randomId(8)}-00`;
+      return;
+    }
     const span = tracing.tracer.startSpan(r.method, { kind: SpanKind.SERVER, attributes: { [ATTR_HTTP_REQUEST_METHOD]: r.method, [ATTR_LISTENER]: r.listener } }, parent);
     this.#server = span;
     this.#serverContext = trace.setSpan(ROOT_CONTEXT, span);
@@ -144,6 +179,7 @@ export class RequestTrace {
     this.#sampled = (sc.traceFlags & 1) === 1;
     this.traceId = sc.traceId;
     this.tracestate = sc.traceState?.serialize() || undefined;
+    this.#traceparent = this.#sampled ? undefined : traceparentOf(span);
   }
 
   /**
@@ -153,7 +189,7 @@ export class RequestTrace {
    */
   startTry(endpoint: string, attempt: number): string {
     this.#client?.end();
-    if (!this.#sampled) return traceparentOf(this.#server);
+    if (!this.#sampled) return this.#traceparent!;
     const { host, port } = this.#tracing.endpointAddress(endpoint);
     const span = this.#tracing.tracer.startSpan(
       'proxy',
@@ -183,8 +219,8 @@ export class RequestTrace {
     if (this.#ended) return;
     this.#ended = true;
     this.endTry(0, this.#client === undefined ? undefined : (r.error ?? 'CLIENT_CLOSED'));
-    if (!this.#sampled) return;
     const span = this.#server;
+    if (!this.#sampled || span === undefined) return;
     span.updateName(r.route === undefined ? r.method : `${r.method} ${r.route}`);
     span.setAttribute(ATTR_URL_PATH, r.path);
     span.setAttribute(ATTR_CLIENT_ADDRESS, r.clientIp);
@@ -227,12 +263,16 @@ export class Tracing {
 
   /** Builds the tracing for `config` (loads the SDK and the exporter on first use). */
   static async create(config: TracingConfig, log: WarnLog): Promise<Tracing> {
-    const [{ BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler }, { OTLPTraceExporter }, { resourceFromAttributes }] =
-      await Promise.all([import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/exporter-trace-otlp-http'), import('@opentelemetry/resources')]);
+    const [{ AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
+      import('@opentelemetry/sdk-trace-base'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources'),
+    ]);
     const exporter = new OTLPTraceExporter({ url: config.endpoint, headers: config.headers, timeoutMillis: config.timeout });
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName, [ATTR_PROCESS_PID]: process.pid }),
-      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRate) }),
+      // New traces are drawn at sampleRate by RequestTrace before the SDK: the ones that reach it are sampled.
+      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
       spanProcessors: [new BatchSpanProcessor(reporting(exporter, config.endpoint, log), { exportTimeoutMillis: config.timeout })],
     });
     // The provider is not registered globally: Switchboard's spans are its own, a host application's stay apart.
