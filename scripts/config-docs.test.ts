@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DOCS_PATH, EXAMPLE_CONFIG, renderConfigDocs } from './config-docs.ts';
 import { loadConfigText } from '../src/config/load-text.ts';
+import { configSchema } from '../src/config/schema.ts';
 
 test('docs/config.md is up to date', () => {
   let committed = '';
@@ -27,4 +28,9 @@ test('every key path has a description', () => {
     .filter((line) => line.startsWith('| `'));
   assert.ok(rows.length > 30);
   for (const row of rows) assert.doesNotMatch(row, /\|\s*\|$/, `no description: ${row}`);
+});
+
+test('the introduction names every top-level key of the schema', () => {
+  const intro = renderConfigDocs().split('\n\n').slice(0, 4).join('\n');
+  for (const key of Object.keys(configSchema().shape)) assert.match(intro, new RegExp(`\`${key}\``), `the introduction of docs/config.md names \`${key}\``);
 });

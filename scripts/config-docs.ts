@@ -99,8 +99,9 @@ Switchboard reads one YAML 1.2 file (JSON works too, it is YAML). It has these t
 named \`listeners\` (sockets to accept connections on), named \`upstreams\` (pools of endpoints),
 named \`routes\` (which requests go to which upstream), named \`policies\` (what listeners and routes
 do to requests and responses on the way: headers, access rules, CORS, fixed answers),
-\`drainTimeout\`, \`workers\`, \`state\` (where counters shared by workers and instances live) and
-\`admin\` (the admin listener, docs/admin.md).
+\`drainTimeout\`, \`workers\` and \`workerMemoryLimit\` (worker processes), \`state\` (where counters shared by workers and instances live),
+\`admin\` (the admin listener, docs/admin.md), \`metrics\` (Prometheus, docs/metrics.md) and
+\`tracing\` (OpenTelemetry, docs/tracing.md).
 
 Every map is strict: a key that is not listed below is an error, reported with a suggestion when
 it looks like a typo. All errors are reported at once, each as
