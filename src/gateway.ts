@@ -417,6 +417,7 @@ export class Gateway {
           ? this.log.error({ err, requestId: s.requestId, route: s.route }, 'internal error handling a request')
           : this.log.error({ err, requestId: s.requestId, route: s.route, policy, code: 'POLICY_ERROR' }, `policy "${policy}" failed handling a request`),
       log: this.log,
+      state: this.state,
     });
     const next = new Map<string, Listener>();
     const started: Listener[] = [];
