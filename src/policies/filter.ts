@@ -223,6 +223,33 @@ export interface Filter {
   readonly bodyUnchanged?: boolean;
   /** Once the request is over (answered, failed or aborted). Must not throw; must be cheap. */
   onLog?(s: Session): void;
+  /**
+   * What a counting policy (quota) has counted for one key, for the programmatic API
+   * (`Gateway.usage(policy, who)`); not called by the pipeline.
+   */
+  usage?(who: UsageQuery): Promise<Usage>;
+}
+
+/** Whose count `Filter.usage` reads: the parts of the policy's `key` (a missing part reads as absent). */
+export interface UsageQuery {
+  readonly consumer?: string;
+  readonly credential?: string;
+  readonly ip?: string;
+  readonly path?: string;
+  readonly route?: string;
+  /** Request headers, for `header:NAME` keys (any case). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A count as `Filter.usage` reports it. */
+export interface Usage {
+  readonly limit: number;
+  readonly used: number;
+  readonly remaining: number;
+  /** When the count starts again (ms since the epoch). */
+  readonly resetAt: number;
+  /** The current period (`2026-12-05`, `2026-12`). */
+  readonly period: string;
 }
 
 /** One problem in a policy's config, reported like every other config error (file:line:column). */
