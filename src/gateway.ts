@@ -30,6 +30,7 @@ import type { MetricsProvider } from './observability/metrics-provider.ts';
 import type { MachineLink } from './upstream/machine-link.ts';
 import { createSharedState } from './state/create-shared-state.ts';
 import type { StateChannel } from './state/state-channel.ts';
+import type { Usage, UsageQuery } from './policies/filter.ts';
 import type { StateGuard } from './state/state-guard.ts';
 
 export interface GatewayOptions {
@@ -216,6 +217,17 @@ export class Gateway {
     this.#state = await createSharedState(config.state, { log: this.log, channel: this.#worker?.stateChannel });
     this.#stateKey = key;
     await old?.backend.close();
+  }
+
+  /**
+   * What a counting policy (a `quota`) has counted for one key in its current period, e.g.
+   * `gw.usage('monthly', { consumer: 'alice' })` → `{ limit, used, remaining, resetAt, period }`.
+   * Undefined when there is no policy of that name or it counts nothing readable (a rate limit's
+   * bucket cannot be read without taking from it). Reads the shared state: exact per machine
+   * (`memory`) or per fleet (`redis`).
+   */
+  usage(policy: string, who: UsageQuery): Promise<Usage> | undefined {
+    return this.#generation?.filters.get(policy)?.filter.usage?.(who);
   }
 
   /** The metrics provider (`render(accept)` for `GET /metrics`), when metrics are on. */
@@ -417,6 +429,7 @@ export class Gateway {
           ? this.log.error({ err, requestId: s.requestId, route: s.route }, 'internal error handling a request')
           : this.log.error({ err, requestId: s.requestId, route: s.route, policy, code: 'POLICY_ERROR' }, `policy "${policy}" failed handling a request`),
       log: this.log,
+      state: this.state,
     });
     const next = new Map<string, Listener>();
     const started: Listener[] = [];

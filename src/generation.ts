@@ -23,6 +23,8 @@ const noop = (): void => undefined;
 /** What a generation reports to the gateway: finished requests, and failures while handling one. */
 export type GenerationHooks = Pick<ListenerGeneration, 'onRequestEnd' | 'onInternalError' | 'tracing'> & {
   readonly log: PolicyDeps['log'];
+  /** The process's shared state (a `StateGuard`), handed to policies that count (rate limits, quotas). */
+  readonly state: PolicyDeps['state'];
   /** A layer 4 connection or UDP session ended; undefined when nobody logs them (no record is built then). */
   readonly onConnectionEnd?: (c: ConnectionRecord) => void;
 };
@@ -55,7 +57,7 @@ export class Generation implements GenerationTracker {
       if (state === undefined) throw new Error(`no state for upstream ${name}`);
       this.upstreams.set(name, new Upstream(u, registry, state, connectOverrides));
     }
-    for (const [name, p] of config.policies) this.filters.set(name, { policy: name, filter: p.type.create(p.config, { name, log: hooks.log }) });
+    for (const [name, p] of config.policies) this.filters.set(name, { policy: name, filter: p.type.create(p.config, { name, log: hooks.log, state: hooks.state }) });
     for (const l of config.listeners) {
       if (l.protocol === 'udp') {
         this.udp.set(l.name, {

@@ -33,7 +33,7 @@ export type { GatewayConfig, ListenerConfig, RouteConfig, UpstreamConfig, Endpoi
 export type { Balancer, PickContext, BalancerFactory } from './upstream/balancers/balancer.ts';
 export type { Endpoint } from './upstream/endpoint.ts';
 export { registerPolicyType } from './policies/registry.ts';
-export type { Filter, PolicyType, Session, Reply, ResponseHead, UpstreamRequestHead, Headers } from './policies/filter.ts';
+export type { Filter, PolicyType, Session, Reply, ResponseHead, UpstreamRequestHead, Headers, Usage, UsageQuery } from './policies/filter.ts';
 export type { RequestSession } from './http/session.ts';
 export { ERRORS, ProxyError, type ErrorCode } from './errors.ts';
 export { requestEnd, configReload } from './observability/events.ts';

@@ -223,6 +223,33 @@ export interface Filter {
   readonly bodyUnchanged?: boolean;
   /** Once the request is over (answered, failed or aborted). Must not throw; must be cheap. */
   onLog?(s: Session): void;
+  /**
+   * What a counting policy (quota) has counted for one key, for the programmatic API
+   * (`Gateway.usage(policy, who)`); not called by the pipeline.
+   */
+  usage?(who: UsageQuery): Promise<Usage>;
+}
+
+/** Whose count `Filter.usage` reads: the parts of the policy's `key` (a missing part reads as absent). */
+export interface UsageQuery {
+  readonly consumer?: string;
+  readonly credential?: string;
+  readonly ip?: string;
+  readonly path?: string;
+  readonly route?: string;
+  /** Request headers, for `header:NAME` keys (any case). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A count as `Filter.usage` reports it. */
+export interface Usage {
+  readonly limit: number;
+  readonly used: number;
+  readonly remaining: number;
+  /** When the count starts again (ms since the epoch). */
+  readonly resetAt: number;
+  /** The current period (`2026-12-05`, `2026-12`). */
+  readonly period: string;
 }
 
 /** One problem in a policy's config, reported like every other config error (file:line:column). */
@@ -252,6 +279,37 @@ export interface PolicyDeps {
   readonly name: string;
   /** Logs through the gateway's process logger. */
   readonly log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /**
+   * The gateway's shared state (per machine with `state.backend: memory`, per fleet with `redis`):
+   * what rate limits, quotas and in-flight limits count in. The state of the generation's config: a
+   * reload that changes `state:` builds new filters with the new one.
+   */
+  readonly state: PolicyState;
+}
+
+/**
+ * The shared state as policies see it: src/state/'s `StateGuard`, by its shape (policies import no
+ * layer of the gateway). `user(mode)` is a view whose operations answer per `mode` while the
+ * backend cannot be reached: `failOpen` allows, `failClosed` refuses, `local` counts in the process.
+ */
+export interface PolicyState {
+  user(mode: 'failOpen' | 'failClosed' | 'local'): PolicyStateView;
+  /** Whether the last operation tried on the backend succeeded (false: answers come from the fallback). */
+  readonly available: boolean;
+}
+
+/** The operations of the shared state that policies use; each one atomic step (see src/state/state.ts). */
+export interface PolicyStateView {
+  /** Adds `delta` to a counter, which expires `ttlMs` after it was created (a fixed window); returns the new value. */
+  increment(key: string, delta: number, ttlMs: number): Promise<number>;
+  /** A counter's value; 0 when absent. */
+  get(key: string): Promise<number>;
+  /** Token bucket: takes `tokens` when the bucket holds them, else nothing. */
+  take(key: string, tokens: number, capacity: number, refillPerSecond: number): Promise<{ allowed: boolean; remaining: number; retryAfterMs: number }>;
+  /** A lease of a counting semaphore, or undefined when `limit` leases are held; each lease expires after `ttlMs`. */
+  acquire(key: string, limit: number, ttlMs: number): Promise<string | undefined>;
+  /** Returns a lease. */
+  release(key: string, lease: string): Promise<void>;
 }
 
 /**

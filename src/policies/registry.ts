@@ -3,6 +3,7 @@
  * src/policies/<type>/ (config.ts, index.ts, index.test.ts) and one line here: the config schema,
  * docs/config.md and `switchboard schema` are assembled from this list.
  */
+import { concurrencyLimitPolicy } from './concurrency-limit/index.ts';
 import { corsPolicy } from './cors/index.ts';
 import type { PolicyType } from './filter.ts';
 import { headersPolicy } from './headers/index.ts';
@@ -12,12 +13,24 @@ import { hstsPolicy } from './hsts/index.ts';
 export { hstsPolicy };
 import { httpsRedirectPolicy } from './https-redirect/index.ts';
 import { ipFilterPolicy } from './ip-filter/index.ts';
+import { quotaPolicy } from './quota/index.ts';
+import { rateLimitPolicy } from './rate-limit/index.ts';
 import { respondPolicy } from './respond/index.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: each entry keeps its own config type
 type AnyPolicyType = PolicyType<any, any>;
 
-const types: AnyPolicyType[] = [headersPolicy, corsPolicy, respondPolicy, hstsPolicy, httpsRedirectPolicy, ipFilterPolicy];
+const types: AnyPolicyType[] = [
+  headersPolicy,
+  corsPolicy,
+  respondPolicy,
+  hstsPolicy,
+  httpsRedirectPolicy,
+  ipFilterPolicy,
+  rateLimitPolicy,
+  concurrencyLimitPolicy,
+  quotaPolicy,
+];
 let version = 0;
 
 /** Every known policy type, the built-in ones first (a live view: registrations show up). */

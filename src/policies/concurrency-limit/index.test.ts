@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryState } from '../../state/memory-state.ts';
+import type { PolicyDeps, Reply } from '../filter.ts';
+import { fakeSession } from '../../../test/helpers/session.ts';
+import { fakeResolveContext } from '../../../test/helpers/policy.ts';
+import { concurrencyLimitPolicy } from './index.ts';
+
+test('limit 1: the second request is refused while the first is in flight; onLog returns the place', async () => {
+  const memory = new MemoryState();
+  const deps: PolicyDeps = { name: 'one', log: { warn() {}, error() {} }, state: { user: () => memory, available: true } };
+  const { ctx, problems } = fakeResolveContext();
+  const f = concurrencyLimitPolicy.create(concurrencyLimitPolicy.resolve(concurrencyLimitPolicy.config.parse({ limit: 1, status: 503 }), ctx), deps);
+  assert.deepEqual(problems, []);
+  const first = fakeSession();
+  assert.equal(await f.onRequest!(first), undefined);
+  const refused = (await f.onRequest!(fakeSession())) as Reply;
+  assert.deepEqual([refused.status, refused.error?.code, refused.headers?.['retry-after']], [503, 'CONCURRENCY_LIMITED', '1']);
+  assert.equal(await f.onRequest!(fakeSession({ client: { ip: '192.0.2.9' } })), undefined, 'another address');
+  f.onLog!(fakeSession()); // a refused request holds nothing: returns nothing
+  f.onLog!(first);
+  // The release is one more state step: the next acquire queues behind it.
+  assert.equal(await f.onRequest!(fakeSession()), undefined);
+  await memory.close();
+});
+
+test('a lease timeout under 1s is refused', () => {
+  const { ctx, problems } = fakeResolveContext();
+  concurrencyLimitPolicy.resolve(concurrencyLimitPolicy.config.parse({ limit: 1, leaseTimeout: '10ms' }), ctx);
+  assert.deepEqual(
+    problems.map((p) => p.path),
+    [['leaseTimeout']],
+  );
+});
