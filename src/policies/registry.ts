@@ -3,6 +3,7 @@
  * src/policies/<type>/ (config.ts, index.ts, index.test.ts) and one line here: the config schema,
  * docs/config.md and `switchboard schema` are assembled from this list.
  */
+import { apiKeyPolicy } from './api-key/index.ts';
 import { corsPolicy } from './cors/index.ts';
 import type { PolicyType } from './filter.ts';
 import { headersPolicy } from './headers/index.ts';
@@ -17,7 +18,7 @@ import { respondPolicy } from './respond/index.ts';
 // biome-ignore lint/suspicious/noExplicitAny: each entry keeps its own config type
 type AnyPolicyType = PolicyType<any, any>;
 
-const types: AnyPolicyType[] = [headersPolicy, corsPolicy, respondPolicy, hstsPolicy, httpsRedirectPolicy, ipFilterPolicy];
+const types: AnyPolicyType[] = [headersPolicy, corsPolicy, respondPolicy, hstsPolicy, httpsRedirectPolicy, ipFilterPolicy, apiKeyPolicy];
 let version = 0;
 
 /** Every known policy type, the built-in ones first (a live view: registrations show up). */
