@@ -4,6 +4,7 @@
  * docs/config.md and `switchboard schema` are assembled from this list.
  */
 import { apiKeyPolicy } from './api-key/index.ts';
+import { authorizePolicy } from './authorize/index.ts';
 import { basicAuthPolicy } from './basic-auth/index.ts';
 import { corsPolicy } from './cors/index.ts';
 import type { PolicyType } from './filter.ts';
@@ -19,7 +20,17 @@ import { respondPolicy } from './respond/index.ts';
 // biome-ignore lint/suspicious/noExplicitAny: each entry keeps its own config type
 type AnyPolicyType = PolicyType<any, any>;
 
-const types: AnyPolicyType[] = [headersPolicy, corsPolicy, respondPolicy, hstsPolicy, httpsRedirectPolicy, ipFilterPolicy, apiKeyPolicy, basicAuthPolicy];
+const types: AnyPolicyType[] = [
+  headersPolicy,
+  corsPolicy,
+  respondPolicy,
+  hstsPolicy,
+  httpsRedirectPolicy,
+  ipFilterPolicy,
+  apiKeyPolicy,
+  basicAuthPolicy,
+  authorizePolicy,
+];
 let version = 0;
 
 /** Every known policy type, the built-in ones first (a live view: registrations show up). */

@@ -2,7 +2,7 @@
  * Consumers with api-key and basic-auth through real listeners: a real origin that echoes the
  * headers it got shows what went upstream (identity headers set, client copies removed, the
  * credential stripped); over HTTP/1.1, HTTP/2 (h2c) and a WebSocket upgrade; several
- * authentication policies on one route (any-of) and `anonymous`; the consumer in the access log;
+ * authentication policies on one route (any-of) and `anonymous`; `authorize` by group; the consumer in the access log;
  * and `switchboard validate` on configs with a plain password or a duplicate key, whose errors
  * name file:line:column and never the secret.
  */
@@ -48,12 +48,14 @@ policies:
   keys:  { type: api-key, query: apikey, cookie: sb_key }
   login: { type: basic-auth, realm: api }
   keys-or-guest: { type: api-key, anonymous: guest }
+  gold-only: { type: authorize, groups: [gold] }
 routes:
   keys:   { match: { path: /keys/ }, upstream: app, policies: [keys] }
   basic:  { match: { path: /basic/ }, upstream: app, policies: [login] }
   either: { match: { path: /either/ }, upstream: app, policies: [keys, login] }
   open:   { match: { path: /open/ }, upstream: app, policies: [keys-or-guest] }
   plain:  { match: { path: /plain/ }, upstream: app }
+  gold:   { match: { path: /gold/ }, upstream: app, policies: [keys, login, gold-only] }
   ws:     { match: { path: /ws/ }, upstream: ws, policies: [keys] }
 upstreams:
   app: { endpoints: [{ url: "${origin}" }] }
@@ -161,6 +163,20 @@ describe('api-key and basic-auth', () => {
     assert.equal(anon.json.headers!['x-consumer-groups'], 'free');
     assert.equal((await get(`${gw.url}/open/x`, { 'x-api-key': ALICE_KEY })).json.headers!['x-consumer-name'], 'alice');
     assert.equal((await get(`${gw.url}/open/x`, { 'x-api-key': 'wrong' })).status, 401);
+  });
+
+  test('authorize: a consumer in the group passes, one outside gets 403 FORBIDDEN, none at all 401', async () => {
+    const seen = origin.seen.length;
+    const alice = await get(`${gw.url}/gold/x`, { 'x-api-key': ALICE_KEY });
+    assert.equal(alice.status, 200);
+    assert.equal(alice.json.headers!['x-consumer-groups'], 'gold,beta');
+    const carol = await get(`${gw.url}/gold/x`, { authorization: basic('carol', 'carol-pw') });
+    assert.equal(carol.status, 403);
+    assert.equal(carol.json.error?.code, 'FORBIDDEN');
+    const none = await get(`${gw.url}/gold/x`);
+    assert.equal(none.status, 401);
+    assert.equal(none.json.error?.code, 'AUTH_REQUIRED');
+    assert.equal(origin.seen.length, seen + 1, 'only the allowed request reached the origin');
   });
 
   test('over HTTP/2 the same', async () => {
