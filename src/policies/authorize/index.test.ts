@@ -10,7 +10,7 @@ function decide(raw: RawAuthorize, identity: Identity | undefined, method = 'GET
   const { ctx, problems } = fakeResolveContext();
   const resolved = authorizePolicy.resolve(authorizePolicy.config.parse(raw), ctx);
   assert.deepEqual(problems, []);
-  const verdict = authorizePolicy.create(resolved).onRequest(fakeSession({ identity, request: { method } })) as Reply | undefined;
+  const verdict = authorizePolicy.create(resolved).onRequest!(fakeSession({ identity, request: { method } })) as Reply | undefined;
   return verdict === undefined ? 'pass' : `${verdict.status} ${verdict.error?.code}`;
 }
 
