@@ -99,8 +99,8 @@ Switchboard reads one YAML 1.2 file (JSON works too, it is YAML). It has these t
 named \`listeners\` (sockets to accept connections on), named \`upstreams\` (pools of endpoints),
 named \`routes\` (which requests go to which upstream), named \`policies\` (what listeners and routes
 do to requests and responses on the way: headers, access rules, CORS, fixed answers),
-\`drainTimeout\`, \`workers\`, \`state\` (where counters shared by workers and instances live) and
-\`admin\` (the admin listener, docs/admin.md).
+\`drainTimeout\`, \`workers\`, \`state\` (where counters shared by workers and instances live),
+\`consumers\` (who may call, with their credentials) and \`admin\` (the admin listener, docs/admin.md).
 
 Every map is strict: a key that is not listed below is an error, reported with a suggestion when
 it looks like a typo. All errors are reported at once, each as
@@ -134,6 +134,14 @@ const SECTIONS: Array<{ key: string; title: string; text: string }> = [
       '(the supervisor when there are workers): exact for one machine. `redis` keeps them in Redis: shared by every instance. When Redis ' +
       'cannot be reached, each user of the state answers with its own fail-open, fail-closed or local choice, and Switchboard reconnects by ' +
       'itself. `switchboard state get <key>` and `switchboard state incr <key>` read and count in the Redis backend.',
+  },
+  {
+    key: 'consumers',
+    title: 'Consumers',
+    text:
+      'Each entry of `consumers` is a client of the API, known by its credentials (docs/policies.md, "Consumers and authentication"). ' +
+      'API keys are kept only as SHA-256 hashes, Basic passwords only as the bcrypt or argon2 hashes written here; errors about them never ' +
+      'print them. The same key, username or token subject on two credentials is an error.',
   },
   {
     key: 'tracing',

@@ -41,7 +41,10 @@ export const consumer = z
   .strictObject({
     groups: z.array(z.string()).optional().meta({ description: 'Groups the consumer belongs to, for `authorize` and the X-Consumer-Groups header.' }),
     metadata: z.record(z.string(), z.unknown()).optional().meta({ description: 'Free-form values (a plan, a team): usable in templates and logs; never secrets.' }),
-    credentials: z.array(credential).optional().meta({ description: 'The consumer’s credentials, any number of each kind.' }),
+    credentials: z.array(credential).optional().meta({
+      description:
+        'The consumer’s credentials, any number of each kind: `{ type: api-key, key }` (at least 16 characters; hashed at load) or `{ type: api-key, keyHash: "sha256:<hex>" }`; `{ type: basic, username, password }` with a bcrypt or argon2 hash as the password (`htpasswd -nbBC 12 USER PASSWORD`), never a plain one; `{ type: jwt, subject, issuer? }`. Ids such as `alice/api-key/0` (consumer, type, place in this list) name them in logs and rate limits.',
+    }),
   })
   .meta({ description: 'A consumer: a client of the API, known by its credentials.' });
 
