@@ -4,7 +4,9 @@
  * identity headers sent upstream.
  *
  * Several authentication policies on one route combine **any-of**, in route order:
- * - a policy that finds the request already identified (by an earlier one) lets it through;
+ * - a policy that finds the request already identified (by an earlier one) lets it through, unless
+ *   it is `required` (all-of): then it verifies its own credential too, which must be the same
+ *   consumer's, and a missing one is 401 AUTH_REQUIRED whatever follows;
  * - a policy that finds its kind of credential verifies it: valid → identified; not valid → 401
  *   AUTH_INVALID at once (a wrong credential is never "tried" against the next policy, and never
  *   falls back to `anonymous`);
@@ -28,6 +30,10 @@ export const authKeys = {
   hideCredentials: z.boolean().optional().meta({
     description: 'Remove the credential from the request before it goes upstream (default true). The upstream then sees only the identity headers.',
   }),
+  required: z.boolean().optional().meta({
+    description:
+      'All-of: this policy must verify its own credential even when an earlier authentication policy of the route identified the request, and it must belong to the same consumer (else 401 AUTH_INVALID). Default false (any-of).',
+  }),
   anonymous: z.string().optional().meta({
     description:
       'A consumer (from `consumers`) that requests without any credential are let through as, instead of 401: for routes usable without a key at a lower rate limit. A wrong credential is still 401.',
@@ -46,6 +52,7 @@ export const authKeys = {
 /** The common keys as written. */
 export interface RawAuthKeys {
   hideCredentials?: boolean;
+  required?: boolean;
   anonymous?: string;
   consumerHeaders?: { name?: string; groups?: string };
 }
@@ -53,6 +60,8 @@ export interface RawAuthKeys {
 /** The common keys resolved (defaults applied, header names lower-cased). */
 export interface AuthOptions {
   readonly hideCredentials: boolean;
+  /** All-of: verify even when already identified; never pass on or fall back to anonymous. */
+  readonly required: boolean;
   readonly anonymous: string | undefined;
   readonly nameHeader: string;
   readonly groupsHeader: string;
@@ -61,6 +70,7 @@ export interface AuthOptions {
 export function authOptions(raw: RawAuthKeys): AuthOptions {
   return {
     hideCredentials: raw.hideCredentials ?? true,
+    required: raw.required ?? false,
     anonymous: raw.anonymous,
     nameHeader: (raw.consumerHeaders?.name ?? 'x-consumer-name').toLowerCase(),
     groupsHeader: (raw.consumerHeaders?.groups ?? 'x-consumer-groups').toLowerCase(),
@@ -126,8 +136,18 @@ export class Authenticator {
     });
   }
 
-  /** Records a verified credential. */
-  identify(s: Session, consumer: Consumer, credential: string): undefined {
+  /** Whether this policy has nothing to check: an earlier one identified the request and this one is not `required`. */
+  done(s: Session): boolean {
+    return s.identity !== undefined && !this.options.required;
+  }
+
+  /**
+   * Records a verified credential. When an earlier policy identified the request already (this one
+   * is `required`), the credential must be the same consumer's: the identity stays the first one.
+   */
+  identify(s: Session, consumer: Consumer, credential: string): Reply | undefined {
+    const current = s.identity;
+    if (current !== undefined) return current.consumer === consumer ? undefined : this.#invalid;
     s.identify({ consumer, credential, policy: this.#policy });
     return undefined;
   }
@@ -139,6 +159,7 @@ export class Authenticator {
 
   /** The request has no credential of this policy's kind: pass on, let in as anonymous, or 401. */
   missing(s: Session): Verdict {
+    if (this.options.required) return this.#required;
     const route = s.route;
     const pending = s.local<Pending>(PENDING);
     if (route !== undefined && this.#notLast.has(route)) {

@@ -49,6 +49,8 @@ policies:
   login: { type: basic-auth, realm: api }
   keys-or-guest: { type: api-key, anonymous: guest }
   gold-only: { type: authorize, groups: [gold] }
+  keys-req:  { type: api-key, required: true }
+  login-req: { type: basic-auth, realm: api, required: true }
 routes:
   keys:   { match: { path: /keys/ }, upstream: app, policies: [keys] }
   basic:  { match: { path: /basic/ }, upstream: app, policies: [login] }
@@ -56,6 +58,7 @@ routes:
   open:   { match: { path: /open/ }, upstream: app, policies: [keys-or-guest] }
   plain:  { match: { path: /plain/ }, upstream: app }
   gold:   { match: { path: /gold/ }, upstream: app, policies: [keys, login, gold-only] }
+  both:   { match: { path: /both/ }, upstream: app, policies: [keys-req, login-req] }
   ws:     { match: { path: /ws/ }, upstream: ws, policies: [keys] }
 upstreams:
   app: { endpoints: [{ url: "${origin}" }] }
@@ -154,6 +157,17 @@ describe('api-key and basic-auth', () => {
     assert.equal(none.json.error?.code, 'AUTH_REQUIRED');
     assert.deepEqual(none.headers['www-authenticate'], ['ApiKey header="x-api-key"', 'Basic realm="api", charset="UTF-8"']);
     assert.equal((await get(`${gw.url}/either/x`, { 'x-api-key': 'wrong' })).json.error?.code, 'AUTH_INVALID', 'a wrong key is not passed on');
+  });
+
+  test('all-of (required: true on each): both credentials, of the same consumer', async () => {
+    const both = await get(`${gw.url}/both/x`, { 'x-api-key': ALICE_KEY, authorization: basic('alice', 'alice-pw') });
+    assert.equal(both.status, 200);
+    assert.equal(both.json.headers!['x-consumer-name'], 'alice');
+    assert.equal(both.json.headers!.authorization, undefined);
+    assert.equal(both.json.headers!['x-api-key'], undefined);
+    assert.equal((await get(`${gw.url}/both/x`, { 'x-api-key': ALICE_KEY })).json.error?.code, 'AUTH_REQUIRED');
+    assert.equal((await get(`${gw.url}/both/x`, { authorization: basic('alice', 'alice-pw') })).json.error?.code, 'AUTH_REQUIRED');
+    assert.equal((await get(`${gw.url}/both/x`, { 'x-api-key': ALICE_KEY, authorization: basic('carol', 'carol-pw') })).json.error?.code, 'AUTH_INVALID');
   });
 
   test('anonymous: no key → the guest consumer; a spoofed identity is replaced; routes without auth leave headers alone', async () => {

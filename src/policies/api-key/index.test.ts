@@ -21,9 +21,14 @@ const consumers = {
   guest: { groups: ['free'] },
 };
 
+const deps = (routes?: Record<string, Array<[string, string]>>) => fakeDeps({ name: 'keys', consumers, routes });
+/** The directory's own consumer object (identities compare consumers by reference). */
+const fakeDepsConsumer = (name: string) => shared.consumers.consumer(name)!;
+const shared = deps();
+
 function filter(raw: RawApiKey = {}, routes?: Record<string, Array<[string, string]>>): Filter {
   const parsed = apiKeyPolicy.config.parse(raw);
-  return apiKeyPolicy.create(apiKeyPolicy.resolve(parsed), fakeDeps({ name: 'keys', consumers, routes }));
+  return apiKeyPolicy.create(apiKeyPolicy.resolve(parsed), { ...shared, routes: deps(routes).routes });
 }
 
 function run(f: Filter, init: FakeSessionInit): { s: Session; verdict: Reply | undefined } {
@@ -139,4 +144,22 @@ test('query and cookie helpers', () => {
   assert.equal(withoutQueryParam('/p?api%6Bey=1', 'apikey'), '/p', 'an encoded name is the same parameter');
   assert.equal(cookieValue(['a=1', 'k = v ; b=2'], 'k'), 'v');
   assert.equal(cookieValue('kk=1', 'k'), undefined);
+});
+
+test('required (all-of): checks its own credential even when identified; it must be the same consumer; missing is 401 whatever follows', () => {
+  const routes = {
+    r: [
+      ['login', 'basic-auth'],
+      ['keys', 'api-key'],
+      ['sso', 'oidc'],
+    ] as Array<[string, string]>,
+  };
+  const f = filter({ required: true, anonymous: 'guest' }, routes);
+  const alice = (): FakeSessionInit['identity'] => ({ consumer: fakeDepsConsumer('alice'), credential: 'alice/basic/0', policy: 'login' });
+  const same = run(f, { identity: alice(), request: { headers: { 'x-api-key': ALICE } } });
+  assert.equal(same.verdict, undefined);
+  assert.equal(same.s.identity?.credential, 'alice/basic/0', 'the first identity stays');
+  assert.equal(run(f, { identity: alice(), request: { headers: { 'x-api-key': BOB } } }).verdict?.error?.code, 'AUTH_INVALID', 'another consumer');
+  assert.equal(run(f, { identity: alice() }).verdict?.error?.code, 'AUTH_REQUIRED', 'missing, though identified and followed by another policy');
+  assert.equal(run(f, {}).verdict?.error?.code, 'AUTH_REQUIRED', 'no anonymous fallback');
 });

@@ -89,7 +89,7 @@ export const apiKeyPolicy = {
     const consumers = deps.consumers;
     return {
       onRequest(s) {
-        if (s.identity !== undefined) return undefined; // an earlier authentication policy identified it
+        if (auth.done(s)) return undefined; // an earlier authentication policy identified it
         const h = s.request.headers;
         let key = h[header] as string | undefined;
         if (key === undefined && query !== undefined && s.request.query !== '') key = queryParam(s.request.query, query);

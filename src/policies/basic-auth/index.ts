@@ -18,7 +18,7 @@
  *   401 AUTH_INVALID. Both with `WWW-Authenticate: Basic realm="…", charset="UTF-8"`.
  */
 import { createHash } from 'node:crypto';
-import type { CredentialMatch, Filter, PolicyType, Session } from '../filter.ts';
+import type { CredentialMatch, Filter, PolicyType, Reply, Session } from '../filter.ts';
 import { Authenticator, authOptions, type AuthOptions } from '../auth-common.ts';
 import { basicAuthConfig } from './config.ts';
 import { verifyPassword } from './verify.ts';
@@ -83,7 +83,7 @@ export const basicAuthPolicy = {
       return credential;
     }
 
-    async function verify(s: Session, header: string): Promise<undefined | ReturnType<typeof auth.invalid>> {
+    async function verify(s: Session, header: string): Promise<Reply | undefined> {
       const key = createHash('sha256').update(header).digest('hex');
       const hit = cache.get(key);
       if (hit !== undefined) {
@@ -102,7 +102,7 @@ export const basicAuthPolicy = {
 
     return {
       onRequest(s) {
-        if (s.identity !== undefined) return undefined;
+        if (auth.done(s)) return undefined; // an earlier authentication policy identified it
         const header = s.request.headers.authorization as string | undefined;
         if (header === undefined || !isBasic(header)) return auth.missing(s);
         return verify(s, header);
