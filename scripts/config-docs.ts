@@ -180,7 +180,9 @@ function collect(schema: Json, path: string[], out: Row[]): void {
   for (const [key, prop] of Object.entries(schema.properties ?? {})) {
     const p = [...path, key];
     out.push({ path: p, schema: prop, required: schema.required?.includes(key) ?? false });
-    const entry = isJson(prop.additionalProperties) ? prop.additionalProperties : undefined;
+    const value = isJson(prop.additionalProperties) ? prop.additionalProperties : undefined;
+    // A map whose entries are a map or something else (`consumers`: a consumer, or `file: path`): its map form.
+    const entry = value?.properties ? value : (value?.anyOf?.find((branch) => branch.properties) ?? value);
     if (prop.properties) collect(prop, p, out);
     else if (entry?.properties) collect(entry, [...p, '<name>'], out);
     else if (prop.items?.properties) collect(prop.items, [...p, '[]'], out);

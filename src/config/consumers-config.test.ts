@@ -1,4 +1,7 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { loadConfigText } from './load-text.ts';
@@ -70,8 +73,6 @@ test('consumers: a plain password, a short key, both or neither of key and keyHa
   for (const e of got) for (const secret of ['hunter2', 'short-secret', 'abcdef-secret']) assert.ok(!e.includes(secret), e);
   // A schema error at a secret (a number where the key goes) describes the value without showing it.
   assert.deepEqual(errors(`${BASE}consumers:\n  alice:\n    credentials:\n      - { type: api-key, key: 12345678901234567 }\n`), [
-    // (the schema error removes the key, so the credential then has neither)
-    'sb.yaml:8:9: consumers.alice.credentials[0]: expected exactly one of key, keyHash, found neither',
     'sb.yaml:8:31: consumers.alice.credentials[0].key: expected a string, found a value that is not shown (a secret)',
   ]);
 });
@@ -108,5 +109,56 @@ test('consumers: argon2 PHC hashes parse; names and groups must be header-safe',
   assert.deepEqual(errors(`${BASE}consumers:\n  "a b":\n    groups: ["x,y"]\n`), [
     'sb.yaml:6:3: consumers.a b: expected a name of letters, digits and ._@- (it is sent upstream in a header), found "a b"',
     'sb.yaml:7:14: consumers.a b.groups[0]: expected a name of letters, digits and ._@- (it is sent upstream in a header), found "x,y"',
+  ]);
+});
+
+const dir = mkdtempSync(join(tmpdir(), 'consumers-file-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function loadWithFile(main: string, files: Record<string, string>) {
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, 'sb.yaml'), main);
+  return loadConfigText(main, join(dir, 'sb.yaml'), {});
+}
+
+test('consumers.file: consumers from a YAML or JSON file join the inline ones', () => {
+  const r = loadWithFile(`${BASE}consumers:\n  file: users.yaml\n  alice: { groups: [gold], credentials: [{ type: api-key, key: "${KEY}" }] }\n`, {
+    'users.yaml': `bob:\n  groups: [silver]\n  credentials:\n    - { type: api-key, key: "${BOB_KEY}" }\n`,
+  });
+  assert.ok(r.ok, r.ok ? '' : r.errors.map((e) => e.message).join('\n'));
+  assert.equal(r.config.consumers.apiKey(BOB_KEY)?.credential, 'bob/api-key/0');
+  assert.equal(r.config.consumers.apiKey(KEY)?.credential, 'alice/api-key/0');
+  const json = loadWithFile(`${BASE}consumers: { file: users.json }\n`, {
+    'users.json': JSON.stringify({ carol: { credentials: [{ type: 'basic', username: 'carol', password: HASH }] } }),
+  });
+  assert.ok(json.ok);
+  assert.equal(json.config.consumers.basic('carol')?.credential, 'carol/basic/0');
+});
+
+test('consumers.file: problems inside the file name its line:column and key path, at consumers.file; secrets never shown', () => {
+  const errs = (main: string, files: Record<string, string>): string[] => {
+    const r = loadWithFile(main, files);
+    return r.ok ? [] : r.errors.map((e) => e.message.replace(dir, '<dir>'));
+  };
+  assert.deepEqual(
+    errs(`${BASE}consumers:\n  file: users.yaml\n  alice: { credentials: [{ type: api-key, key: "${KEY}" }] }\n`, {
+      'users.yaml': `bob:\n  credentials:\n    - { type: basic, username: bob, password: "plain-secret-pw" }\n    - { type: api-key, key: "${KEY}" }\nalice: {}\n`,
+    }),
+    [
+      "<dir>/sb.yaml:6:9: consumers.file: expected a bcrypt ($2b$…) or argon2 ($argon2id$v=19$…) hash of the password, never the password: `htpasswd -nbBC 12 USER 'PASSWORD'` prints USER:<bcrypt hash>, found users.yaml:3:47: bob.credentials[0].password: a plain-text password (not shown)",
+      '<dir>/sb.yaml:7:3: consumers.alice: expected a consumer name defined once, found "alice" again (also at users.yaml:5:8 (alice))',
+      '<dir>/sb.yaml:7:26: consumers.alice.credentials[0]: expected an API key no other credential has, found the same API key as users.yaml:4:7 (bob.credentials[1])',
+    ],
+  );
+  assert.deepEqual(
+    errs(`${BASE}consumers:\n  file: users.yaml\n`, { 'users.yaml': 'bob:\n  credentials:\n    - { type: api-key, key: 123456789012345678 }\n    - { type: apikey }\n' }),
+    [
+      '<dir>/sb.yaml:6:9: consumers.file: expected a string, found users.yaml:3:29: bob.credentials[0].key: a value that is not shown (a secret)',
+      '<dir>/sb.yaml:6:9: consumers.file: expected one of "api-key", "basic", "jwt", found users.yaml:4:15: bob.credentials[1].type: "apikey" (did you mean "api-key"?)',
+    ],
+  );
+  assert.deepEqual(errs(`${BASE}consumers:\n  file: absent.yaml\n  bob: some-path\n`, {}), [
+    '<dir>/sb.yaml:6:9: consumers.file: expected a readable YAML or JSON file of consumers (a map of names to consumers), found "absent.yaml" (ENOENT)',
+    '<dir>/sb.yaml:7:8: consumers.bob: expected a consumer (a map of groups, metadata, credentials); only the key `file` takes a path, found "some-path"',
   ]);
 });

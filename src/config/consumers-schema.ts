@@ -48,10 +48,24 @@ export const consumer = z
   })
   .meta({ description: 'A consumer: a client of the API, known by its credentials.' });
 
-export const consumersSection = z.record(z.string(), consumer).meta({
-  description:
-    'Consumers by name (letters, digits and `._@-`): the clients the authentication policies (api-key, basic-auth) identify. A route’s upstream gets the consumer’s name and groups in headers; the access log has its name.',
-});
+/** A consumers file: the same map as the section, without `file`. */
+export const consumersMap = z.record(z.string(), consumer);
+
+export const consumersSection = z
+  .record(
+    z.string(),
+    z.union([
+      consumer,
+      z.string().meta({
+        description:
+          'Under the key `file` only: a YAML or JSON file of more consumers in the same shape (a map of names to consumers), relative to the config file, read again on every reload (edit it, then reload).',
+      }),
+    ]),
+  )
+  .meta({
+    description:
+      'Consumers by name (letters, digits and `._@-`): the clients the authentication policies (api-key, basic-auth) identify. A route’s upstream gets the consumer’s name and groups in headers; the access log has its name. `file: users.yaml` adds the consumers of a file.',
+  });
 
 export type RawConsumer = z.infer<typeof consumer>;
 export type RawCredential = z.infer<typeof credential>;

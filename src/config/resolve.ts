@@ -52,8 +52,8 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
   const state = resolveState(raw, problems);
   const tracing = resolveTracing(raw, problems);
   const admin = resolveAdmin(raw, listeners, problems);
-  const consumers = resolveConsumers(raw, problems);
-  anonymousConsumerProblems(raw, problems);
+  const consumers = resolveConsumers(raw, problems, baseDir);
+  anonymousConsumerProblems(raw, consumers, problems);
 
   const config: GatewayConfig = {
     listeners,

@@ -293,3 +293,41 @@ consumers:
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('consumers.file: keys from a file work, and a reload reads the file again', async () => {
+  const origin = await startOrigin('o');
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchboard-auth-file-'));
+  const users = path.join(dir, 'users.yaml');
+  const BOB_KEY = randomBytes(24).toString('hex');
+  await writeFile(users, `alice: { credentials: [{ type: api-key, key: "${ALICE_KEY}" }] }\n`);
+  await writeFile(
+    path.join(dir, 'sb.yaml'),
+    `listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+consumers: { file: users.yaml }
+policies: { keys: { type: api-key } }
+routes: { all: { match: { path: / }, upstream: app, policies: [keys] } }
+upstreams: { app: { endpoints: [{ url: "${origin.url}" }] } }
+`,
+  );
+  const gw = await startTestGateway(path.join(dir, 'sb.yaml'));
+  try {
+    assert.equal((await get(`${gw.url}/a`, { 'x-api-key': ALICE_KEY })).json.headers!['x-consumer-name'], 'alice');
+    assert.equal((await get(`${gw.url}/a`, { 'x-api-key': BOB_KEY })).status, 401);
+    await writeFile(users, `bob: { credentials: [{ type: api-key, key: "${BOB_KEY}" }] }\n`);
+    assert.equal((await gw.gw.reload()).ok, true);
+    assert.equal((await get(`${gw.url}/a`, { 'x-api-key': BOB_KEY })).json.headers!['x-consumer-name'], 'bob');
+    assert.equal((await get(`${gw.url}/a`, { 'x-api-key': ALICE_KEY })).status, 401, 'a key removed from the file is refused after the reload');
+    await writeFile(users, 'bob: { credentials: [{ type: basic, username: bob, password: "plain-text-pw" }] }\n');
+    const bad = await gw.gw.reload();
+    assert.equal(bad.ok, false);
+    assert.ok(
+      !bad.ok && bad.errors.some((e) => e.path === 'consumers.file' && e.found.includes('a plain-text password (not shown)') && !e.message.includes('plain-text-pw')),
+    );
+    assert.equal((await get(`${gw.url}/a`, { 'x-api-key': BOB_KEY })).status, 200, 'the running config keeps serving');
+  } finally {
+    await gw.stop();
+    await origin.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
