@@ -181,8 +181,9 @@ function collect(schema: Json, path: string[], out: Row[]): void {
     const p = [...path, key];
     out.push({ path: p, schema: prop, required: schema.required?.includes(key) ?? false });
     const value = isJson(prop.additionalProperties) ? prop.additionalProperties : undefined;
-    // A map whose entries are a map or something else (`consumers`: a consumer, or `file: path`): its map form.
-    const entry = value?.properties ? value : (value?.anyOf?.find((branch) => branch.properties) ?? value);
+    // A map whose entries are one kind of map or something else (`consumers`: a consumer, or `file: path`): that map.
+    const maps = value?.anyOf?.filter((branch) => branch.properties) ?? [];
+    const entry = value?.properties || maps.length !== 1 ? value : maps[0];
     if (prop.properties) collect(prop, p, out);
     else if (entry?.properties) collect(entry, [...p, '<name>'], out);
     else if (prop.items?.properties) collect(prop.items, [...p, '[]'], out);
