@@ -115,10 +115,11 @@ export default {
     },
     {
       name: 'policy-type-isolated',
-      comment: 'A policy type (src/policies/<type>/) imports only the filter contract, its own folder and src/util/ (and npm packages).',
+      comment:
+        'A policy type (src/policies/<type>/) imports only the filter contract, the helpers a family of types shares (src/policies/*.ts such as auth-common.ts, not the registry), its own folder and src/util/ (and npm packages).',
       severity: 'error',
       from: { path: '^src/policies/([^/]+)/', pathNot: TESTS },
-      to: { path: '^src/', pathNot: either(['^src/policies/filter[.]ts$', '^src/policies/$1/', '^src/util/']) },
+      to: { path: '^src/', pathNot: either(['^src/policies/(?!registry[.]ts$)[^/]+[.]ts$', '^src/policies/$1/', '^src/util/']) },
     },
     {
       name: 'policy-types-via-registry',

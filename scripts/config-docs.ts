@@ -100,7 +100,7 @@ named \`listeners\` (sockets to accept connections on), named \`upstreams\` (poo
 named \`routes\` (which requests go to which upstream), named \`policies\` (what listeners and routes
 do to requests and responses on the way: headers, access rules, CORS, fixed answers),
 \`drainTimeout\`, \`workers\` and \`workerMemoryLimit\` (worker processes), \`state\` (where counters shared by workers and instances live),
-\`admin\` (the admin listener, docs/admin.md), \`metrics\` (Prometheus, docs/metrics.md) and
+\`consumers\` (who may call, with their credentials), \`admin\` (the admin listener, docs/admin.md), \`metrics\` (Prometheus, docs/metrics.md) and
 \`tracing\` (OpenTelemetry, docs/tracing.md).
 
 Every map is strict: a key that is not listed below is an error, reported with a suggestion when
@@ -135,6 +135,14 @@ const SECTIONS: Array<{ key: string; title: string; text: string }> = [
       '(the supervisor when there are workers): exact for one machine. `redis` keeps them in Redis: shared by every instance. When Redis ' +
       'cannot be reached, each user of the state answers with its own fail-open, fail-closed or local choice, and Switchboard reconnects by ' +
       'itself. `switchboard state get <key>` and `switchboard state incr <key>` read and count in the Redis backend.',
+  },
+  {
+    key: 'consumers',
+    title: 'Consumers',
+    text:
+      'Each entry of `consumers` is a client of the API, known by its credentials (docs/policies.md, "Consumers and authentication"). ' +
+      'API keys are kept only as SHA-256 hashes, Basic passwords only as the bcrypt or argon2 hashes written here; errors about them never ' +
+      'print them. The same key, username or token subject on two credentials is an error.',
   },
   {
     key: 'tracing',
@@ -173,7 +181,10 @@ function collect(schema: Json, path: string[], out: Row[]): void {
   for (const [key, prop] of Object.entries(schema.properties ?? {})) {
     const p = [...path, key];
     out.push({ path: p, schema: prop, required: schema.required?.includes(key) ?? false });
-    const entry = isJson(prop.additionalProperties) ? prop.additionalProperties : undefined;
+    const value = isJson(prop.additionalProperties) ? prop.additionalProperties : undefined;
+    // A map whose entries are one kind of map or something else (`consumers`: a consumer, or `file: path`): that map.
+    const maps = value?.anyOf?.filter((branch) => branch.properties) ?? [];
+    const entry = value?.properties || maps.length !== 1 ? value : maps[0];
     if (prop.properties) collect(prop, p, out);
     else if (entry?.properties) collect(entry, [...p, '<name>'], out);
     else if (prop.items?.properties) collect(prop.items, [...p, '[]'], out);

@@ -57,7 +57,17 @@ export class Generation implements GenerationTracker {
       if (state === undefined) throw new Error(`no state for upstream ${name}`);
       this.upstreams.set(name, new Upstream(u, registry, state, connectOverrides));
     }
-    for (const [name, p] of config.policies) this.filters.set(name, { policy: name, filter: p.type.create(p.config, { name, log: hooks.log, state: hooks.state }) });
+    for (const [name, p] of config.policies) {
+      const routes = new Map<string, Array<{ name: string; type: string }>>();
+      for (const r of config.routes) {
+        if (r.policies.includes(name))
+          routes.set(
+            r.name,
+            r.policies.map((n) => ({ name: n, type: config.policies.get(n)!.type.type })),
+          );
+      }
+      this.filters.set(name, { policy: name, filter: p.type.create(p.config, { name, log: hooks.log, state: hooks.state, consumers: config.consumers, routes }) });
+    }
     for (const l of config.listeners) {
       if (l.protocol === 'udp') {
         this.udp.set(l.name, {

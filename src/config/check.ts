@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { configSchema, type RawConfig } from './schema.ts';
-import type { KeyPath, Problem } from './problems.ts';
+import { isSecretPath, type KeyPath, type Problem } from './problems.ts';
 import { resolve } from './resolve.ts';
 import type { GatewayConfig } from './types.ts';
 import { issueProblems, type IssueContext } from './issues.ts';
@@ -145,6 +145,9 @@ export function check(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Checked {
   const keep = (p: Problem): boolean => !skip.some((s) => under(p.path, s));
+  const shown = found;
+  // A secret's value is never part of an error (nor of `switchboard validate` output).
+  found = (path) => (isSecretPath(path) ? 'a value that is not shown (a secret)' : shown(path));
   const parsed = configSchema().safeParse(data);
   if (parsed.success) {
     const { config, problems } = resolve(parsed.data, baseDir, env);

@@ -26,3 +26,11 @@ export function show(value: unknown): string {
   if (typeof value === 'object') return 'a map';
   return String(value);
 }
+
+/** Keys of the config whose values are secrets: a problem there describes the value, never shows it. */
+const SECRET_KEYS = new Set(['key', 'keyHash', 'password']);
+
+/** Whether the value at `path` is a secret (a consumer's API key or password hash). */
+export function isSecretPath(path: KeyPath): boolean {
+  return path[0] === 'consumers' && SECRET_KEYS.has(String(path[path.length - 1]));
+}

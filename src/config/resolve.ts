@@ -4,7 +4,7 @@
  * carry the key path so the loader can point at file:line:column.
  *
  * Each section resolves in its own file: `resolve-listener.ts`, `resolve-upstream.ts`,
- * `resolve-route.ts`, `resolve-policies.ts`, `resolve-state.ts`, `resolve-tracing.ts`, `resolve-admin.ts`. A check across sections lives with the key that refers to the other section.
+ * `resolve-route.ts`, `resolve-policies.ts`, `resolve-state.ts`, `resolve-tracing.ts`, `resolve-admin.ts`, `resolve-consumers.ts`. A check across sections lives with the key that refers to the other section.
  * This file calls them in order and assembles the result.
  */
 import { availableParallelism } from 'node:os';
@@ -18,6 +18,7 @@ import { policyReferenceProblems, resolvePolicies, shorthandPolicies } from './r
 import { resolveState } from './resolve-state.ts';
 import { resolveTracing } from './resolve-tracing.ts';
 import { resolveAdmin } from './resolve-admin.ts';
+import { anonymousConsumerProblems, resolveConsumers } from './resolve-consumers.ts';
 import type { RawConfig } from './schema.ts';
 import type { GatewayConfig } from './types.ts';
 
@@ -51,6 +52,8 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
   const state = resolveState(raw, problems);
   const tracing = resolveTracing(raw, problems);
   const admin = resolveAdmin(raw, listeners, problems);
+  const consumers = resolveConsumers(raw, problems, baseDir);
+  anonymousConsumerProblems(raw, consumers, problems);
 
   const config: GatewayConfig = {
     listeners,
@@ -65,6 +68,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
     metrics: { enabled: raw.metrics?.enabled ?? (raw.admin !== undefined || defaults.metrics.enabled) },
     tracing,
     admin,
+    consumers,
   };
   return { config: problems.length ? undefined : config, problems };
 }

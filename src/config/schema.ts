@@ -2,7 +2,7 @@
  * The configuration schema: the one strict description of what a Switchboard config may say.
  *
  * This file assembles the top level from the sections: `listener-schema.ts`, `route-schema.ts`,
- * `upstream-schema.ts`, `state-schema.ts`, `tracing-schema.ts`, `admin-schema.ts` and `policy-schema.ts` (itself assembled from the policy modules), built from the shared primitives of `util/config-primitives.ts`. Only shape
+ * `upstream-schema.ts`, `state-schema.ts`, `tracing-schema.ts`, `admin-schema.ts`, `consumers-schema.ts` and `policy-schema.ts` (itself assembled from the policy modules), built from the shared primitives of `util/config-primitives.ts`. Only shape
  * lives in them. Defaults live in `defaults.ts`, conversion of durations and sizes and the wiring of
  * names in `resolve.ts` and its sections, file reading and line:column errors in `load.ts`. Every
  * object is strict: an unknown key is an error (with a "did you mean" suggestion from the loader).
@@ -16,6 +16,7 @@ import { policySchema } from './policy-schema.ts';
 import { stateSection } from './state-schema.ts';
 import { tracingSection } from './tracing-schema.ts';
 import { adminSection } from './admin-schema.ts';
+import { consumersSection } from './consumers-schema.ts';
 import { policyTypesVersion } from '../policies/registry.ts';
 
 export type { RawListener, RawListenerTls } from './listener-schema.ts';
@@ -58,6 +59,7 @@ function build(policy: z.ZodType) {
         .meta({ description: 'Prometheus metrics: what is counted, and the admin listener serves.' }),
       tracing: tracingSection.optional(),
       admin: adminSection.optional(),
+      consumers: consumersSection.optional(),
     })
     .meta({ title: 'Switchboard configuration' });
 }

@@ -3,7 +3,7 @@
  * bytes, defaults are applied and every name is known to refer to something that exists.
  */
 import type { ZodObject } from 'zod';
-import type { PolicyType } from '../policies/filter.ts';
+import type { ConsumerDirectory, PolicyType } from '../policies/filter.ts';
 import type { BalancerName } from './balancer-names.ts';
 
 export interface Timeouts {
@@ -328,6 +328,8 @@ export interface GatewayConfig {
   tracing: TracingConfig | undefined;
   /** The admin listener (src/admin/); undefined when the config has no `admin` section. */
   admin: AdminConfig | undefined;
+  /** The consumers and their credentials (hashes only), for the authentication policies; empty without a `consumers` section. */
+  consumers: ConsumerDirectory;
 }
 
 /** The admin listener: never on a traffic listener's address; off loopback only with a token. */

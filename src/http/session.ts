@@ -137,6 +137,11 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
     return this.trace?.traceId;
   }
 
+  /** The identified consumer's name (AccessRecord): never a credential. */
+  get consumer(): string | undefined {
+    return this.identity?.consumer.name;
+  }
+
   get id(): string {
     return this.requestId;
   }

@@ -52,6 +52,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
     startedAt: 0,
     error: 'ROUTE_NOT_FOUND',
     traceId: undefined,
+    consumer: undefined,
     referer: undefined,
     userAgent: undefined,
   } satisfies AccessRecord;
@@ -67,6 +68,8 @@ test('access log lines are valid JSON whatever the client put in host and path',
   assert.equal(parsed.tries, 0);
   assert.equal(parsed.error, 'ROUTE_NOT_FOUND');
   assert.equal(parsed.traceId, null);
+  assert.equal(parsed.consumer, null);
+  assert.equal(JSON.parse(accessLine({ ...ctx, consumer: 'alice' }, 1)).consumer, 'alice');
   assert.equal(JSON.parse(accessLine({ ...ctx, traceId: '0af7651916cd43dd8448eb211c80319c' }, 1)).traceId, '0af7651916cd43dd8448eb211c80319c');
   assert.match(String(parsed.time), /^\d{4}-\d\d-\d\dT/);
   assert.equal(parsed.protocol, 'HTTP/1.1');

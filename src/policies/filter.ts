@@ -149,6 +149,47 @@ export interface Identity {
   readonly claims?: Readonly<Record<string, unknown>>;
 }
 
+/** A Basic credential's password hash, parsed once at config load. */
+export type PasswordHash =
+  | { readonly kind: 'bcrypt'; readonly hash: string }
+  | {
+      readonly kind: 'argon2';
+      readonly algorithm: 'argon2id' | 'argon2i' | 'argon2d';
+      /** KiB. */
+      readonly memory: number;
+      readonly passes: number;
+      readonly parallelism: number;
+      readonly salt: Buffer;
+      readonly tag: Buffer;
+    };
+
+/** What a credential lookup finds: its consumer, and the credential's id (`alice/api-key/0`). */
+export interface CredentialMatch {
+  readonly consumer: Consumer;
+  /** Stable and reveals nothing of the secret: `<consumer>/<type>/<index in its credentials list>`. */
+  readonly credential: string;
+}
+
+/** A Basic credential: the match, and the hash the presented password must verify against. */
+export interface PasswordCredential extends CredentialMatch {
+  readonly password: PasswordHash;
+}
+
+/**
+ * The consumers of the config and their credentials (built by src/policies/consumers.ts from the
+ * `consumers` section, once per config load): what authentication policies look credentials up in.
+ */
+export interface ConsumerDirectory {
+  /** The consumer named `name` (an `anonymous:` option), or undefined. */
+  consumer(name: string): Consumer | undefined;
+  /** The credential of an API key a client presented (compared as SHA-256 hashes), or undefined. */
+  apiKey(presented: string): CredentialMatch | undefined;
+  /** The Basic credential of a username, or undefined. */
+  basic(username: string): PasswordCredential | undefined;
+  /** The jwt credential of a verified token's issuer and subject, or undefined. */
+  subject(issuer: string, subject: string): CredentialMatch | undefined;
+}
+
 /**
  * An answer made by a filter instead of the upstream's. Reply objects built once (a `respond`
  * policy) may be returned for every request: the pipeline never changes them.
@@ -285,6 +326,13 @@ export interface PolicyDeps {
    * reload that changes `state:` builds new filters with the new one.
    */
   readonly state: PolicyState;
+  /** The config's consumers and their credentials (empty without a `consumers` section), for authentication policies. */
+  readonly consumers: ConsumerDirectory;
+  /**
+   * The routes that list this policy, each with its whole policy list (names and types, in order):
+   * for a policy whose behaviour depends on its neighbours (authentication policies combine any-of).
+   */
+  readonly routes: ReadonlyMap<string, ReadonlyArray<{ readonly name: string; readonly type: string }>>;
 }
 
 /**

@@ -4,6 +4,9 @@
  * docs/config.md and `switchboard schema` are assembled from this list.
  */
 import { concurrencyLimitPolicy } from './concurrency-limit/index.ts';
+import { apiKeyPolicy } from './api-key/index.ts';
+import { authorizePolicy } from './authorize/index.ts';
+import { basicAuthPolicy } from './basic-auth/index.ts';
 import { corsPolicy } from './cors/index.ts';
 import type { PolicyType } from './filter.ts';
 import { headersPolicy } from './headers/index.ts';
@@ -30,6 +33,9 @@ const types: AnyPolicyType[] = [
   rateLimitPolicy,
   concurrencyLimitPolicy,
   quotaPolicy,
+  apiKeyPolicy,
+  basicAuthPolicy,
+  authorizePolicy,
 ];
 let version = 0;
 

@@ -3,6 +3,7 @@
  * last longer each time (up to the maximum) and decay while the endpoint behaves, and state survives
  * a config change that keeps the endpoint.
  */
+import { Consumers } from '../policies/consumers.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GatewayConfig, UpstreamConfig } from '../config/types.ts';
@@ -20,6 +21,7 @@ function gateway(u: UpstreamConfig): GatewayConfig {
     routes: [],
     upstreams: new Map([[u.name, u]]),
     policies: new Map(),
+    consumers: new Consumers(),
     drainTimeout: 0,
     workers: 1,
     workerMemoryLimit: 0,

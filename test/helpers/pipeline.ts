@@ -2,6 +2,7 @@
  * For unit tests of the request pipeline below the gateway: a RouteConfig with defaults, a
  * ListenerGeneration around a set of routes, and a real node:http server on 127.0.0.1:0 serving it.
  */
+import { Consumers } from '../../src/policies/consumers.ts';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MatchConfig, RouteConfig, UpstreamConfig } from '../../src/config/types.ts';
@@ -92,6 +93,7 @@ export function upstreamState(config: UpstreamConfig): { state: UpstreamState; c
     routes: [],
     upstreams: new Map([[config.name, config]]),
     policies: new Map(),
+    consumers: new Consumers(),
     drainTimeout: 0,
     workers: 1,
     workerMemoryLimit: 0,

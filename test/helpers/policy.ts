@@ -2,7 +2,11 @@
  * For unit tests of policy types, without the loader: a ResolveContext that collects problems, and
  * the header list the pipeline hands hooks (`HeaderList`, from pairs).
  */
-import type { PolicyProblem, ResolveContext } from '../../src/policies/filter.ts';
+import type { PolicyDeps, PolicyProblem, PolicyState, ResolveContext } from '../../src/policies/filter.ts';
+import { MemoryState } from '../../src/state/memory-state.ts';
+import type { RawConsumer } from '../../src/config/consumers-schema.ts';
+import type { Problem } from '../../src/config/problems.ts';
+import { resolveConsumers } from '../../src/config/resolve-consumers.ts';
 import { HeaderList } from '../../src/http/header-list.ts';
 
 /** A ResolveContext over `env` and `baseDir`, and the problems it was told about. */
@@ -26,4 +30,21 @@ export function pairs(headers: HeaderList): Array<[string, string]> {
     out.push([name, value]);
   });
   return out;
+}
+
+/**
+ * PolicyDeps for unit tests: a consumer directory resolved from `consumers` (as the config's
+ * `consumers` section), the routes that list the policy (name → the route's policy list), and the
+ * shared state (an exact in-process one unless given).
+ */
+export function fakeDeps(
+  init: { name?: string; consumers?: Record<string, RawConsumer>; routes?: Record<string, Array<[string, string]>>; state?: PolicyState } = {},
+): PolicyDeps {
+  const problems: Problem[] = [];
+  const consumers = resolveConsumers({ listeners: {}, consumers: init.consumers ?? {} }, problems);
+  if (problems.length > 0) throw new Error(`bad consumers: ${JSON.stringify(problems)}`);
+  const routes = new Map(Object.entries(init.routes ?? {}).map(([route, chain]) => [route, chain.map(([name, type]) => ({ name, type }))]));
+  const memory = new MemoryState();
+  const state = init.state ?? { user: () => memory, available: true };
+  return { name: init.name ?? 'auth', log: { warn() {}, error() {} }, consumers, routes, state };
 }

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryState } from '../../state/memory-state.ts';
-import type { PolicyDeps, Reply } from '../filter.ts';
+import type { Reply } from '../filter.ts';
 import { fakeSession } from '../../../test/helpers/session.ts';
-import { fakeResolveContext } from '../../../test/helpers/policy.ts';
+import { fakeDeps, fakeResolveContext } from '../../../test/helpers/policy.ts';
 import { concurrencyLimitPolicy } from './index.ts';
 
 test('limit 1: the second request is refused while the first is in flight; onLog returns the place', async () => {
   const memory = new MemoryState();
-  const deps: PolicyDeps = { name: 'one', log: { warn() {}, error() {} }, state: { user: () => memory, available: true } };
+  const deps = fakeDeps({ name: 'one', state: { user: () => memory, available: true } });
   const { ctx, problems } = fakeResolveContext();
   const f = concurrencyLimitPolicy.create(concurrencyLimitPolicy.resolve(concurrencyLimitPolicy.config.parse({ limit: 1, status: 503 }), ctx), deps);
   assert.deepEqual(problems, []);

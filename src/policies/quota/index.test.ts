@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryState } from '../../state/memory-state.ts';
-import type { PolicyDeps, PolicyProblem } from '../filter.ts';
+import type { PolicyProblem } from '../filter.ts';
 import { fakeSession } from '../../../test/helpers/session.ts';
-import { fakeResolveContext } from '../../../test/helpers/policy.ts';
+import { fakeDeps, fakeResolveContext } from '../../../test/helpers/policy.ts';
 import { periodAt, zoneFormatter } from './period.ts';
 import { quotaPolicy } from './index.ts';
 
@@ -43,7 +43,7 @@ test('resolve refuses an unknown time zone', () => {
 
 test('counts per consumer; the request over the limit is 429 QUOTA_EXCEEDED; usage reads what is left', async () => {
   const memory = new MemoryState();
-  const deps: PolicyDeps = { name: 'daily', log: { warn() {}, error() {} }, state: { user: () => memory, available: true } };
+  const deps = fakeDeps({ name: 'daily', state: { user: () => memory, available: true } });
   const { ctx } = fakeResolveContext();
   const filter = quotaPolicy.create(quotaPolicy.resolve(quotaPolicy.config.parse({ limit: 2, period: 'day' }), ctx), deps);
   const alice = { consumer: { name: 'alice', groups: [], metadata: {} }, credential: 'alice/api-key/0', policy: 'keys' };

@@ -1,25 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryState } from '../../state/memory-state.ts';
-import type { Filter, PolicyDeps, PolicyStateView, Reply } from '../filter.ts';
+import type { Filter, PolicyStateView, Reply } from '../filter.ts';
 import { fakeSession } from '../../../test/helpers/session.ts';
-import { fakeResolveContext, headerList, pairs } from '../../../test/helpers/policy.ts';
+import { fakeDeps, fakeResolveContext, headerList, pairs } from '../../../test/helpers/policy.ts';
 import { rateLimitPolicy } from './index.ts';
 
 function make(input: object, state: { view: PolicyStateView; available: boolean }): Filter {
   const { ctx, problems } = fakeResolveContext();
   const config = rateLimitPolicy.resolve(rateLimitPolicy.config.parse(input), ctx);
   assert.deepEqual(problems, []);
-  const deps: PolicyDeps = {
+  const deps = fakeDeps({
     name: 'api',
-    log: { warn() {}, error() {} },
     state: {
       user: () => state.view,
       get available() {
         return state.available;
       },
     },
-  };
+  });
   return rateLimitPolicy.create(config, deps);
 }
 
