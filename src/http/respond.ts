@@ -52,6 +52,8 @@ export function respond(s: RequestSession, reply: Reply, position: number, close
     return;
   }
   if (close || bodyUnread(s)) down.closeAfter();
+  // A policy's error answer (401 AUTH_REQUIRED, 403 IP_FORBIDDEN, 429 RATE_LIMITED…) is the request's error code, for the access log and the metrics.
+  if (reply.error !== undefined && s.error === undefined) s.error = reply.error.code;
   const r = renderReply(reply, s.requestId, down.headers);
   if (!s.chain.filtersResponse) return writeDirect(down, r.status, r.headers.raw, r.body);
   if (position < s.answeredAt) s.answeredAt = position;

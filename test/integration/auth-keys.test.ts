@@ -260,6 +260,8 @@ test('the access log line names the consumer (never the key); none for requests 
   );
   assert.equal(byId.get('with-key')?.consumer, 'alice');
   assert.equal(byId.get('without')?.consumer, null);
+  // The policy's answer is the request's error code, as for the gateway's own errors.
+  assert.deepEqual([byId.get('with-key')?.error, byId.get('without')?.error], [null, 'AUTH_REQUIRED']);
   assert.ok(!text.includes(ALICE_KEY));
 });
 
