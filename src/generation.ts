@@ -39,6 +39,8 @@ export class Generation implements GenerationTracker {
   readonly udp = new Map<string, UdpGeneration>();
   /** Every policy of the config, built once for this generation. */
   readonly filters = new Map<string, NamedFilter>();
+  /** Query parameters some filter reads credentials from: redacted in the access log (per generation). */
+  readonly #secretQueryParams = new Set<string>();
   readonly #registry: PoolRegistry;
   #inFlight = 0;
   #retired: (() => void) | undefined;
@@ -66,7 +68,9 @@ export class Generation implements GenerationTracker {
             r.policies.map((n) => ({ name: n, type: config.policies.get(n)!.type.type })),
           );
       }
-      this.filters.set(name, { policy: name, filter: p.type.create(p.config, { name, log: hooks.log, state: hooks.state, consumers: config.consumers, routes }) });
+      const filter = p.type.create(p.config, { name, log: hooks.log, state: hooks.state, consumers: config.consumers, routes });
+      this.filters.set(name, { policy: name, filter });
+      for (const q of filter.secretQueryParams ?? []) this.#secretQueryParams.add(q);
     }
     for (const l of config.listeners) {
       if (l.protocol === 'udp') {
@@ -136,6 +140,7 @@ export class Generation implements GenerationTracker {
       generation: this,
       chain: compileChain(filters, undefined),
       tracing: hooks.tracing,
+      secretQueryParams: this.#secretQueryParams,
       onRequestEnd: hooks.onRequestEnd,
       onInternalError: hooks.onInternalError,
     };

@@ -62,6 +62,8 @@ export interface ListenerGeneration {
    * makes (set once per generation; with it undefined no span work happens at all).
    */
   readonly tracing: Tracing | undefined;
+  /** Query parameters whose values never reach the access log (the filters' `secretQueryParams`); per generation. */
+  readonly secretQueryParams: ReadonlySet<string>;
   /** Called once per finished request (the access log), with its session. */
   readonly onRequestEnd: (s: AccessRecord) => void;
   /** Called when handling a request threw: a bug, or a policy (`policy` names it); the request gets a 500. */

@@ -12,6 +12,7 @@ import type { AccessRecord } from '../observability/access-log.ts';
 import type { RequestTrace } from '../observability/tracing.ts';
 import type { Tunnel } from '../transport/tunnel.ts';
 import { clientAddress } from '../transport/headers.ts';
+import { redactQuery } from '../util/request-values.ts';
 import type { Endpoint } from '../upstream/endpoint.ts';
 import type { Chain } from './chain.ts';
 import type { Downstream, DownstreamOwner } from './downstream.ts';
@@ -162,8 +163,10 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
     return this.down.method;
   }
 
+  /** The request target as the access log shows it: credentials in the query redacted (filters' `secretQueryParams`). */
   get url(): string {
-    return this.down.url;
+    const secret = this.gen.secretQueryParams;
+    return secret.size === 0 ? this.down.url : redactQuery(this.down.url, secret);
   }
 
   /** Read only by the access log formats that print it (combined, a template): nothing is copied per request. */

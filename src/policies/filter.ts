@@ -262,6 +262,11 @@ export interface Filter {
    * without one (chunked, or HTTP/2 framing), since the length may change.
    */
   readonly bodyUnchanged?: boolean;
+  /**
+   * Query parameters that carry credentials this filter reads (an api-key's `query`): the access
+   * log shows their values as `[REDACTED]`. Collected once per generation.
+   */
+  readonly secretQueryParams?: readonly string[];
   /** Once the request is over (answered, failed or aborted). Must not throw; must be cheap. */
   onLog?(s: Session): void;
   /**

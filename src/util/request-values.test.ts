@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cookieValue, queryValue } from './request-values.ts';
+import { cookieValue, queryValue, redactQuery } from './request-values.ts';
 
 test('cookieValue finds a cookie among others, exactly by name', () => {
   assert.equal(cookieValue('a=1; sb_ep=xyz; b=2', 'sb_ep'), 'xyz');
@@ -18,4 +18,13 @@ test('queryValue finds the first value of a parameter, decoded', () => {
   assert.equal(queryValue('?user', 'user'), '');
   assert.equal(queryValue('', 'user'), undefined);
   assert.equal(queryValue('?user=%E0%A4%A', 'user'), '%E0%A4%A');
+});
+
+test('redactQuery: the values of the named parameters become [REDACTED], as written or percent-encoded; the rest is kept', () => {
+  const names = new Set(['apikey', 'access token']);
+  assert.equal(redactQuery('/a?x=1&apikey=s3cret&y=2', names), '/a?x=1&apikey=[REDACTED]&y=2');
+  assert.equal(redactQuery('/a?access%20token=t&apikey', names), '/a?access%20token=[REDACTED]&apikey=[REDACTED]');
+  assert.equal(redactQuery('/a?apikeys=x', names), '/a?apikeys=x');
+  assert.equal(redactQuery('/a', names), '/a');
+  assert.equal(redactQuery('/a?apikey=x', new Set()), '/a?apikey=x');
 });

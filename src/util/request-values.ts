@@ -45,3 +45,31 @@ export function queryValue(query: string, name: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * `target` with the values of the query parameters named in `names` replaced by `[REDACTED]`
+ * (credentials a policy reads from the query: the access log must not keep them). A name matches
+ * as written or percent-decoded.
+ */
+export function redactQuery(target: string, names: ReadonlySet<string>): string {
+  const q = target.indexOf('?');
+  if (q === -1 || names.size === 0) return target;
+  const parts = target.slice(q + 1).split('&');
+  let changed = false;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const eq = part.indexOf('=');
+    const raw = eq === -1 ? part : part.slice(0, eq);
+    let name = raw;
+    try {
+      name = decodeURIComponent(raw.replaceAll('+', ' '));
+    } catch {
+      // not percent-encoded validly: compared as written
+    }
+    if (names.has(raw) || names.has(name)) {
+      parts[i] = `${raw}=[REDACTED]`;
+      changed = true;
+    }
+  }
+  return changed ? `${target.slice(0, q)}?${parts.join('&')}` : target;
+}

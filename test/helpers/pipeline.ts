@@ -46,6 +46,7 @@ export function listenerGeneration(routes: ListenerRoute[], overrides: Partial<L
     generation: { enter: () => undefined, leave: () => undefined },
     chain: EMPTY_CHAIN,
     tracing: undefined,
+    secretQueryParams: new Set(),
     onRequestEnd: () => undefined,
     onInternalError: () => undefined,
     ...overrides,

@@ -333,3 +333,34 @@ upstreams: { app: { endpoints: [{ url: "${origin.url}" }] } }
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a key sent in the query never reaches the access log, in the formats that log the request target', async () => {
+  const origin = await startOrigin('o');
+  const dir = await mkdtemp(path.join(tmpdir(), 'switchboard-auth-log-'));
+  const logFile = path.join(dir, 'access.log');
+  const gw = await startGateway({
+    config: {
+      listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+      consumers: { alice: { credentials: [{ type: 'api-key', key: ALICE_KEY }] } },
+      policies: { keys: { type: 'api-key', query: 'apikey' } },
+      routes: { all: { match: { path: '/' }, upstream: 'app', policies: ['keys'] } },
+      upstreams: { app: { endpoints: [{ url: origin.url }] } },
+    },
+    accessLog: logFile,
+    accessLogFormat: 'combined',
+    logLevel: 'silent',
+  });
+  try {
+    assert.equal((await get(`${gw.url('web')}/a?x=1&apikey=${ALICE_KEY}`, {})).status, 200);
+    assert.equal((await get(`${gw.url('web')}/a?apikey=wrong-key-0123456789&y=2`, {})).status, 401);
+  } finally {
+    await guard(gw.stop({ drainTimeout: 2000 }), 'the gateway to stop', 10_000);
+    await origin.close();
+  }
+  const text = await readFile(logFile, 'utf8');
+  await rm(dir, { recursive: true, force: true });
+  assert.ok(!text.includes(ALICE_KEY), text);
+  assert.ok(!text.includes('wrong-key-0123456789'), text);
+  assert.match(text, /"GET \/a\?x=1&apikey=\[REDACTED\] HTTP\/1\.1" 200 /);
+  assert.match(text, /"GET \/a\?apikey=\[REDACTED\]&y=2 HTTP\/1\.1" 401 /);
+});

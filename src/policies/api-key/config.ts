@@ -12,7 +12,7 @@ export const apiKeyConfig = z.strictObject({
   header: headerName.optional().meta({ description: 'Request header holding the key. Default `x-api-key`; looked at first.' }),
   query: paramName.optional().meta({
     description:
-      'Query parameter holding the key (`?apikey=…`), looked at when the header is absent. Off by default: a key in a URL ends up in browser histories and other proxies’ logs (Switchboard’s access log records the path without the query).',
+      'Query parameter holding the key (`?apikey=…`), looked at when the header is absent. Off by default: a key in a URL ends up in browser histories and other proxies’ logs (Switchboard’s access log shows its value as `[REDACTED]` in every format).',
   }),
   cookie: paramName.optional().meta({ description: 'Cookie holding the key, looked at last. Off by default.' }),
   ...authKeys,

@@ -88,6 +88,8 @@ export const apiKeyPolicy = {
     const auth = new Authenticator(deps, config, `ApiKey header="${header}"`);
     const consumers = deps.consumers;
     return {
+      // A key in the query string is a credential in the request target: the access log redacts it.
+      secretQueryParams: query === undefined ? undefined : [query],
       onRequest(s) {
         if (auth.done(s)) return undefined; // an earlier authentication policy identified it
         const h = s.request.headers;
