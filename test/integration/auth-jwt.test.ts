@@ -16,6 +16,7 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT, type CryptoKey } from 'j
 import { request } from 'undici';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
+import { runCli } from './helpers/run-cli.ts';
 
 const ISS = 'https://idp.example.com';
 
@@ -182,5 +183,26 @@ upstreams:
     const r = await get(`${gw.url}/down/x`, { authorization: `Bearer ${await sign(k1)}` });
     assert.equal(r.status, 503);
     assert.equal(r.json.error?.code, 'AUTH_UNAVAILABLE');
+  });
+
+  test('switchboard validate: an HMAC secret is never shown, an HMAC algorithm with a JWKS is refused', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    const short = 'hunter2-too-short';
+    await writeFile(
+      file,
+      `
+listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+policies:
+  a: { type: jwt, issuer: "${ISS}", audiences: [api], algorithms: [HS256], secret: "${short}" }
+  b: { type: jwt, issuer: "${ISS}", audiences: [api], algorithms: [HS256], jwks: { url: "${idp.url}" } }
+`,
+    );
+    const r = await runCli(['validate', '-c', file]);
+    assert.equal(r.code, 2);
+    const out = r.stdout + r.stderr;
+    assert.match(out, /bad\.yaml:5:\d+: policies\.a\.secret: expected a string of at least 32 characters, found a value that is not shown \(a secret\)/);
+    assert.match(out, /bad\.yaml:6:\d+: policies\.b\.algorithms: expected asymmetric algorithms .* an HMAC algorithm needs a secret, found HS256/);
+    assert.ok(!out.includes(short), out);
   });
 });
