@@ -379,3 +379,37 @@ test('several providers on one route: a token of another issuer is passed on to 
   assert.equal(f.stats.verifications, 0);
   assert.deepEqual((await run(filter(), bearer(foreign))).verdict, INVALID, 'the last one refuses it');
 });
+
+test('the JWKS is refreshed ahead of expiry; while refreshes fail, the keys in hand serve a while, then 503', async () => {
+  const server = await jwksServer({ keys: [k1.jwk] });
+  try {
+    const f = filter({ jwks: { url: server.url, cacheTtl: '200ms', cooldown: '1ms' } });
+    let n = 0;
+    const fresh = async () => (await run(f, bearer(await sign(k1, { sub: `user-${n++}` })))).verdict; // a new token each time: no cache hit
+    const until = async (cond: () => boolean | Promise<boolean>) => {
+      const deadline = Date.now() + 5000;
+      while (!(await cond()) && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      assert.ok(await cond());
+    };
+    assert.equal(await fresh(), undefined);
+    const fetched = Date.now(); // the keys were fetched before this
+    assert.equal(server.requests, 1);
+    // From three quarters of cacheTtl on: answered with the keys in hand, refreshed in the background.
+    await until(() => Date.now() - fetched >= 150);
+    assert.equal(await fresh(), undefined);
+    await until(() => server.requests === 2);
+    // The provider fails from now on: the keys in hand still verify…
+    server.status = 500;
+    assert.equal(await fresh(), undefined);
+    // …until they are twice cacheTtl old; then 503, not 401.
+    let last: Reply | undefined;
+    await until(async () => {
+      last = await fresh();
+      return last !== undefined;
+    });
+    assert.equal(last?.error?.code, 'AUTH_UNAVAILABLE');
+    assert.ok(server.requests > 2, 'refetches were tried');
+  } finally {
+    await server.close();
+  }
+});
