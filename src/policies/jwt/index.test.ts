@@ -413,3 +413,15 @@ test('the JWKS is refreshed ahead of expiry; while refreshes fail, the keys in h
     await server.close();
   }
 });
+
+test('a JWKS without kids: each key that fits a token without kid is tried', async () => {
+  const strip = ({ kid: _kid, ...jwk }: JWK): JWK => jwk;
+  const server = await jwksServer({ keys: [strip(k1.jwk), strip(k2.jwk)] });
+  try {
+    const f = filter({ jwks: { url: server.url } });
+    assert.equal((await run(f, bearer(await sign(k2, {}, { kid: undefined })))).verdict, undefined);
+    assert.deepEqual((await run(f, bearer(await sign(attacker, {}, { kid: undefined })))).verdict, INVALID);
+  } finally {
+    await server.close();
+  }
+});

@@ -26,7 +26,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, type CryptoKey, decodeJwt, errors, type JSONWebKeySet, jwtVerify, type JWTVerifyOptions, type JWTPayload } from 'jose';
 import { parseDuration } from '../../util/units.ts';
 import { cookieValue, queryValue, withoutCookie, withoutQueryParam } from '../../util/request-values.ts';
 import { Authenticator, authOptions, claimAt, type AuthOptions, type TokenFacts } from '../auth-common.ts';
@@ -180,6 +180,18 @@ export function claimHeaderValue(value: unknown): string | undefined {
   return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
 }
 
+/** The payload of the first key that verifies `token`, or undefined. */
+async function tryEach(token: string, keys: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTPayload | undefined> {
+  for await (const key of keys) {
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch {
+      // the next one
+    }
+  }
+  return undefined;
+}
+
 export const jwtPolicy = {
   type: 'jwt',
   description:
@@ -248,6 +260,9 @@ export const jwtPolicy = {
           break;
         } catch (err) {
           if (err instanceof KeysUnavailable) return err;
+          // Several keys of the JWKS fit a token without `kid` (jose leaves trying them to the caller).
+          if (err instanceof errors.JWKSMultipleMatchingKeys) payload = await tryEach(token, err as unknown as AsyncIterable<CryptoKey>, options);
+          if (payload !== undefined) break;
         }
       }
       if (payload === undefined) return undefined;
