@@ -50,6 +50,7 @@ export const ERRORS = {
   CLIENT_CLOSED: kind(499, 'downstream', 'the client closed the connection before the response was complete', { close: true }),
   AUTH_REQUIRED: kind(401, 'downstream', 'this route needs a credential'),
   AUTH_INVALID: kind(401, 'downstream', 'the credential was not accepted'),
+  AUTH_UNAVAILABLE: kind(503, 'upstream', 'the credential could not be checked: the identity provider is unavailable'),
   FORBIDDEN: kind(403, 'downstream', 'the caller may not make this request'),
   ROUTE_NOT_FOUND: kind(404, 'downstream', 'no route matches this request'),
   RATE_LIMITED: kind(429, 'downstream', 'too many requests: the rate limit is reached, retry after the time Retry-After gives'),

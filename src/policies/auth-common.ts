@@ -22,6 +22,23 @@ import { z } from 'zod';
 import { headerName } from '../util/config-primitives.ts';
 import type { Consumer, Identity, PolicyDeps, Reply, Session, UpstreamRequestHead, Verdict } from './filter.ts';
 
+/** What a verified token adds to an identity (jwt, introspection). */
+export interface TokenFacts {
+  readonly scopes: readonly string[];
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/** A claim by its name as written (`org.id` as one key first), else by its dotted path (`org` → `id`); undefined when absent. */
+export function claimAt(claims: Readonly<Record<string, unknown>>, name: string, path: readonly string[]): unknown {
+  if (Object.hasOwn(claims, name)) return claims[name];
+  let cur: unknown = claims;
+  for (const seg of path) {
+    if (typeof cur !== 'object' || cur === null || Array.isArray(cur) || !Object.hasOwn(cur, seg)) return undefined;
+    cur = (cur as Record<string, unknown>)[seg];
+  }
+  return cur;
+}
+
 /** The policy types that authenticate: a route combines them any-of (see above). */
 export const AUTH_TYPES: ReadonlySet<string> = new Set(['api-key', 'basic-auth', 'jwt', 'oauth2-introspection', 'oidc']);
 
@@ -145,11 +162,18 @@ export class Authenticator {
    * Records a verified credential. When an earlier policy identified the request already (this one
    * is `required`), the credential must be the same consumer's: the identity stays the first one.
    */
-  identify(s: Session, consumer: Consumer, credential: string): Reply | undefined {
+  identify(s: Session, consumer: Consumer, credential: string, token?: TokenFacts): Reply | undefined {
     const current = s.identity;
     if (current !== undefined) return current.consumer === consumer ? undefined : this.#invalid;
-    s.identify({ consumer, credential, policy: this.#policy });
+    s.identify(
+      token === undefined ? { consumer, credential, policy: this.#policy } : { consumer, credential, policy: this.#policy, scopes: token.scopes, claims: token.claims },
+    );
     return undefined;
+  }
+
+  /** Whether another authentication policy follows this one on the request's route (it may pass a request on). */
+  followed(s: Session): boolean {
+    return s.route !== undefined && this.#notLast.has(s.route);
   }
 
   /** The answer to a credential that did not verify (the same whatever part of it was wrong). */

@@ -16,6 +16,7 @@ import { hstsPolicy } from './hsts/index.ts';
 export { hstsPolicy };
 import { httpsRedirectPolicy } from './https-redirect/index.ts';
 import { ipFilterPolicy } from './ip-filter/index.ts';
+import { jwtPolicy } from './jwt/index.ts';
 import { quotaPolicy } from './quota/index.ts';
 import { rateLimitPolicy } from './rate-limit/index.ts';
 import { respondPolicy } from './respond/index.ts';
@@ -35,6 +36,7 @@ const types: AnyPolicyType[] = [
   quotaPolicy,
   apiKeyPolicy,
   basicAuthPolicy,
+  jwtPolicy,
   authorizePolicy,
 ];
 let version = 0;

@@ -73,3 +73,31 @@ export function redactQuery(target: string, names: ReadonlySet<string>): string 
   }
   return changed ? `${target.slice(0, q)}?${parts.join('&')}` : target;
 }
+
+/** `target` (path and query) without query parameter `name`; the same string when it has none. */
+export function withoutQueryParam(target: string, name: string): string {
+  const q = target.indexOf('?');
+  if (q < 0 || (!target.includes(`${name}=`, q) && !target.includes('%', q))) return target;
+  const kept = target
+    .slice(q + 1)
+    .split('&')
+    .filter((pair) => {
+      const eq = pair.indexOf('=');
+      const raw = eq < 0 ? pair : pair.slice(0, eq);
+      try {
+        return decodeURIComponent(raw.replaceAll('+', ' ')) !== name;
+      } catch {
+        return true;
+      }
+    });
+  return kept.length === 0 ? target.slice(0, q) : `${target.slice(0, q)}?${kept.join('&')}`;
+}
+
+/** A Cookie header value without cookie `name`; undefined when nothing is left. */
+export function withoutCookie(header: string, name: string): string | undefined {
+  const kept = header.split(';').filter((part) => {
+    const eq = part.indexOf('=');
+    return (eq < 0 ? part : part.slice(0, eq)).trim() !== name;
+  });
+  return kept.length === 0 ? undefined : kept.map((p) => p.trim()).join('; ');
+}

@@ -16,6 +16,9 @@
 import type { Filter, PolicyType } from '../filter.ts';
 import { Authenticator, authOptions, type AuthOptions } from '../auth-common.ts';
 import { apiKeyConfig } from './config.ts';
+import { withoutCookie, withoutQueryParam } from '../../util/request-values.ts';
+
+export { withoutQueryParam };
 
 export interface ResolvedApiKey extends AuthOptions {
   /** Lower-case header name. */
@@ -31,25 +34,6 @@ export function queryParam(query: string, name: string): string | undefined {
   return new URLSearchParams(query).get(name) ?? undefined;
 }
 
-/** `target` (path and query) without query parameter `name`; the same string when it has none. */
-export function withoutQueryParam(target: string, name: string): string {
-  const q = target.indexOf('?');
-  if (q < 0 || (!target.includes(`${name}=`, q) && !target.includes('%', q))) return target;
-  const kept = target
-    .slice(q + 1)
-    .split('&')
-    .filter((pair) => {
-      const eq = pair.indexOf('=');
-      const raw = eq < 0 ? pair : pair.slice(0, eq);
-      try {
-        return decodeURIComponent(raw.replaceAll('+', ' ')) !== name;
-      } catch {
-        return true;
-      }
-    });
-  return kept.length === 0 ? target.slice(0, q) : `${target.slice(0, q)}?${kept.join('&')}`;
-}
-
 /** The value of cookie `name` among Cookie header values, or undefined. */
 export function cookieValue(values: readonly string[] | string | undefined, name: string): string | undefined {
   if (values === undefined) return undefined;
@@ -61,15 +45,6 @@ export function cookieValue(values: readonly string[] | string | undefined, name
     }
   }
   return undefined;
-}
-
-/** A Cookie header value without cookie `name`; undefined when nothing is left. */
-function withoutCookie(header: string, name: string): string | undefined {
-  const kept = header.split(';').filter((part) => {
-    const eq = part.indexOf('=');
-    return (eq < 0 ? part : part.slice(0, eq)).trim() !== name;
-  });
-  return kept.length === 0 ? undefined : kept.map((p) => p.trim()).join('; ');
 }
 
 export const apiKeyPolicy = {

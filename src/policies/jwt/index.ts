@@ -1,0 +1,386 @@
+/**
+ * `jwt`: identifies the caller by a JSON Web Token (RFC 7519) signed by one identity provider,
+ * verified with jose against keys from the config only (a JWKS fetched from the provider, a JWKS
+ * file, PEM public keys, or an HMAC secret). Combines with the other authentication policies of a
+ * route as auth-common.ts says (any-of, `required`, `anonymous`, identity headers upstream).
+ *
+ * - Envoy `jwt_authn` / Kong `jwt`: issuer, audiences, a remote JWKS with a cache, the token from a
+ *   header, query parameter or cookie, claims to headers. Kong needs a consumer per key; here a
+ *   token's subject maps to a consumer through `consumers.*.credentials: [{ type: jwt, subject }]`,
+ *   and with `consumerRequired: false` (the default) an unmapped subject is a consumer of its own
+ *   (named by the subject, no groups): rate limits per consumer then work per subject.
+ * - Algorithms are pinned by `algorithms` (never `none`); HMAC only with a `secret`, never with a
+ *   public key, so a token signed with the provider's public key as an HMAC secret is refused.
+ *   `exp` is required; `nbf`, `iat` checked with `clockSkew`; `maxLifetime` bounds `iat`'s age.
+ * - Header parameters `jku`, `x5u`, `jwk`, `x5c` are never used: keys come only from the config.
+ * - Several providers on one route: one `jwt` policy each; a policy finding a token of another
+ *   issuer (its unverified `iss`) passes it on when another authentication policy follows.
+ * - Verified tokens are cached, keyed by the SHA-256 of the whole token, never past `exp` (nor the
+ *   `maxLifetime`), at most CACHE_TTL and CACHE_SIZE entries; concurrent requests with one token
+ *   share one verification. Failures are never cached. The cache belongs to the filter: per worker
+ *   and per config generation (a reload starts empty).
+ * - No token → 401 AUTH_REQUIRED with `WWW-Authenticate: Bearer`; a token that does not verify, for
+ *   whatever reason → 401 AUTH_INVALID with `Bearer error="invalid_token"` (RFC 6750 §3.1), the same
+ *   answer every time; the provider's keys unavailable → 503 AUTH_UNAVAILABLE.
+ */
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { createLocalJWKSet, type CryptoKey, decodeJwt, errors, type JSONWebKeySet, jwtVerify, type JWTVerifyOptions, type JWTPayload } from 'jose';
+import { parseDuration } from '../../util/units.ts';
+import { cookieValue, queryValue, withoutCookie, withoutQueryParam } from '../../util/request-values.ts';
+import { Authenticator, authOptions, claimAt, type AuthOptions, type TokenFacts } from '../auth-common.ts';
+import type { Consumer, Filter, PolicyType, Reply, ResolveContext, Session } from '../filter.ts';
+import { ASYMMETRIC, HMAC, jwtConfig, type RawJwt } from './config.ts';
+import { KeysUnavailable, type KeyLookup, RemoteKeys } from './keys.ts';
+
+/** Verified tokens remembered, per filter (per worker, per generation). */
+export const CACHE_SIZE = 10_000;
+/** ms a verified token is remembered at most (less when it expires sooner). */
+export const CACHE_TTL = 5 * 60_000;
+
+type Source =
+  | { readonly kind: 'remote'; readonly url: string; readonly cacheTtl: number; readonly cooldown: number; readonly timeout: number }
+  | { readonly kind: 'local'; readonly jwks: JSONWebKeySet }
+  /** PEM keys carry no `kid`: each one fitting the token's algorithm is tried (jose checks the fit). */
+  | { readonly kind: 'pem'; readonly keys: readonly KeyObject[] }
+  | { readonly kind: 'secret'; readonly secret: Uint8Array };
+
+type From =
+  | { readonly kind: 'bearer' }
+  | { readonly kind: 'header'; readonly name: string }
+  | { readonly kind: 'query'; readonly name: string }
+  | { readonly kind: 'cookie'; readonly name: string };
+
+export interface ResolvedJwt extends AuthOptions {
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly algorithms: readonly string[];
+  readonly source: Source;
+  /** Seconds (jose's unit). */
+  readonly clockSkew: number;
+  /** Seconds, or undefined. */
+  readonly maxLifetime: number | undefined;
+  readonly from: From;
+  readonly claimHeaders: ReadonlyArray<{ readonly header: string; readonly name: string; readonly path: readonly string[] }>;
+  readonly subjectClaim: string;
+  readonly scopesClaim: string | undefined;
+  readonly consumerRequired: boolean;
+}
+
+/** A filter of this policy, with counters for tests and diagnostics (per worker, per generation). */
+export interface JwtFilter extends Filter {
+  readonly stats: { verifications: number; readonly jwksFetches: number };
+}
+
+interface Verified extends TokenFacts {
+  readonly consumer: Consumer;
+  readonly credential: string;
+  /** ms since the epoch after which the entry must not be used. */
+  readonly expires: number;
+}
+
+const UNAVAILABLE: Reply = Object.freeze({
+  status: 503,
+  error: Object.freeze({ code: 'AUTH_UNAVAILABLE', message: 'the credential could not be checked: the identity provider is unavailable' }),
+});
+const INVALID: Reply = Object.freeze({
+  status: 401,
+  headers: Object.freeze({ 'www-authenticate': 'Bearer error="invalid_token"' }),
+  error: Object.freeze({ code: 'AUTH_INVALID', message: 'the credential was not accepted' }),
+});
+
+/** Whether an Authorization value is of the Bearer scheme. */
+function isBearer(value: string): boolean {
+  return value.length > 7 && value.slice(0, 7).toLowerCase() === 'bearer ';
+}
+
+function parseFrom(text: string | undefined): From {
+  if (text === undefined || text === 'header') return { kind: 'bearer' };
+  const colon = text.indexOf(':');
+  const kind = text.slice(0, colon) as 'header' | 'query' | 'cookie';
+  const name = text.slice(colon + 1);
+  return { kind, name: kind === 'header' ? name.toLowerCase() : name };
+}
+
+/** PEM public keys or certificates; problems reported at `keys[i]`. */
+function pemKeys(pems: readonly string[], ctx: ResolveContext): KeyObject[] {
+  const keys: KeyObject[] = [];
+  pems.forEach((pem, i) => {
+    if (pem.includes('PRIVATE KEY')) {
+      ctx.problem({ path: ['keys', i], expected: 'a public key or certificate in PEM', found: 'a private key (keep it out of the gateway)' });
+      return;
+    }
+    try {
+      keys.push(createPublicKey(pem));
+    } catch {
+      ctx.problem({ path: ['keys', i], expected: 'a public key or certificate in PEM', found: 'text that does not parse as one' });
+    }
+  });
+  return keys;
+}
+
+function fileJwks(file: string, ctx: ResolveContext): JSONWebKeySet {
+  let doc: JSONWebKeySet;
+  try {
+    doc = JSON.parse(readFileSync(isAbsolute(file) ? file : resolvePath(ctx.baseDir, file), 'utf8')) as JSONWebKeySet;
+    createLocalJWKSet(doc); // throws when it is not a JWKS
+  } catch (err) {
+    ctx.problem({ path: ['jwks', 'file'], expected: 'a readable JWKS file ({"keys": [...]})', found: err instanceof Error ? err.message : String(err) });
+    return { keys: [] };
+  }
+  return doc;
+}
+
+function resolveSource(raw: RawJwt, algorithms: readonly string[], ctx: ResolveContext): Source {
+  const given = (['jwks', 'keys', 'secret'] as const).filter((k) => raw[k] !== undefined);
+  if (given.length !== 1) {
+    ctx.problem({ path: [], expected: 'exactly one of jwks, keys, secret', found: given.length === 0 ? 'none of them' : given.join(' and ') });
+    return { kind: 'local', jwks: { keys: [] } };
+  }
+  const hmac = algorithms.filter((a) => (HMAC as readonly string[]).includes(a));
+  if (raw.secret !== undefined) {
+    if (hmac.length !== algorithms.length) {
+      ctx.problem({ path: ['algorithms'], expected: 'HMAC algorithms only (HS256, HS384, HS512) with a secret', found: algorithms.join(', ') });
+    }
+    return { kind: 'secret', secret: new TextEncoder().encode(raw.secret) };
+  }
+  if (hmac.length > 0) {
+    ctx.problem({
+      path: ['algorithms'],
+      expected: `asymmetric algorithms (${ASYMMETRIC.join(', ')}) with public keys: an HMAC algorithm needs a secret`,
+      found: hmac.join(', '),
+    });
+  }
+  if (raw.keys !== undefined) return { kind: 'pem', keys: pemKeys(raw.keys, ctx) };
+  const jwks = raw.jwks!;
+  if ('file' in jwks) return { kind: 'local', jwks: fileJwks(jwks.file, ctx) };
+  return {
+    kind: 'remote',
+    url: jwks.url,
+    cacheTtl: parseDuration(jwks.cacheTtl ?? '10m'),
+    cooldown: parseDuration(jwks.cooldown ?? '30s'),
+    timeout: parseDuration(jwks.timeout ?? '5s'),
+  };
+}
+
+/** The scopes of a token: `scope` as a space-separated string or an array of strings. */
+function scopesOf(payload: JWTPayload, claim: string | undefined): readonly string[] {
+  const value = claim === undefined ? (payload.scope ?? payload.scp) : payload[claim];
+  if (typeof value === 'string') return Object.freeze(value.split(' ').filter((s) => s !== ''));
+  if (Array.isArray(value)) return Object.freeze(value.filter((s): s is string => typeof s === 'string'));
+  return Object.freeze([]);
+}
+
+/** A claim value as a header value: arrays joined with `,`, objects as JSON, non-printable-ASCII percent-encoded. */
+export function claimHeaderValue(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const text =
+    typeof value === 'string' ? value : Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(',') : JSON.stringify(value);
+  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
+}
+
+/** The payload of the first key that verifies `token`, or undefined. */
+async function tryEach(token: string, keys: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTPayload | undefined> {
+  for await (const key of keys) {
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch {
+      // the next one
+    }
+  }
+  return undefined;
+}
+
+export const jwtPolicy = {
+  type: 'jwt',
+  description:
+    'Identifies the caller by a JSON Web Token verified against the provider’s keys (a JWKS fetched and cached, a JWKS file, PEM keys or an HMAC secret), with pinned algorithms, issuer, audiences and lifetime checks; verified tokens cached. 401 with `WWW-Authenticate: Bearer` otherwise, 503 AUTH_UNAVAILABLE when the keys cannot be fetched. Upstream gets X-Consumer-Name, claim headers and, by default, not the token.',
+  config: jwtConfig,
+  onListeners: false,
+
+  resolve(raw, ctx): ResolvedJwt {
+    const algorithms = raw.algorithms ?? ['RS256', 'ES256'];
+    return {
+      ...authOptions(raw),
+      issuer: raw.issuer,
+      audiences: raw.audiences,
+      algorithms,
+      source: resolveSource(raw, algorithms, ctx),
+      clockSkew: parseDuration(raw.clockSkew ?? '30s') / 1000,
+      maxLifetime: raw.maxLifetime === undefined || raw.maxLifetime === 0 ? undefined : parseDuration(raw.maxLifetime) / 1000,
+      from: parseFrom(raw.from),
+      claimHeaders: Object.entries(raw.claimHeaders ?? {}).map(([header, name]) => ({ header: header.toLowerCase(), name, path: name.split('.') })),
+      subjectClaim: raw.subjectClaim ?? 'sub',
+      scopesClaim: raw.scopesClaim,
+      consumerRequired: raw.consumerRequired ?? false,
+    };
+  },
+
+  create(config, deps): JwtFilter {
+    const { issuer, from, claimHeaders, subjectClaim, scopesClaim, consumerRequired, hideCredentials, maxLifetime } = config;
+    const auth = new Authenticator(deps, config, 'Bearer');
+    const consumers = deps.consumers;
+    const policy = deps.name;
+    const source = config.source;
+    const remote = source.kind === 'remote' ? new RemoteKeys(source, (obj, msg) => deps.log.warn({ policy, ...obj }, msg)) : undefined;
+    const keys: ReadonlyArray<KeyLookup | Uint8Array | KeyObject> =
+      source.kind === 'remote'
+        ? [remote!.key]
+        : source.kind === 'local'
+          ? [createLocalJWKSet(source.jwks) as KeyLookup]
+          : source.kind === 'pem'
+            ? source.keys
+            : [source.secret];
+    const options = {
+      algorithms: [...config.algorithms],
+      issuer,
+      audience: [...config.audiences],
+      clockTolerance: config.clockSkew,
+      maxTokenAge: maxLifetime,
+      requiredClaims: ['exp'],
+    };
+    const stats = {
+      verifications: 0,
+      get jwksFetches(): number {
+        return remote?.fetches ?? 0;
+      },
+    };
+    // Per worker and per generation (see above): SHA-256 of the token → its verification, oldest first.
+    const cache = new Map<string, Verified>();
+    // Verifications under way, so that concurrent requests with one token run one.
+    const running = new Map<string, Promise<Verified | KeysUnavailable | undefined>>();
+
+    async function check(token: string, hash: string): Promise<Verified | KeysUnavailable | undefined> {
+      stats.verifications++;
+      let payload: JWTPayload | undefined;
+      for (const key of keys) {
+        try {
+          payload = (await jwtVerify(token, key as KeyLookup, options)).payload;
+          break;
+        } catch (err) {
+          if (err instanceof KeysUnavailable) return err;
+          // Several keys of the JWKS fit a token without `kid` (jose leaves trying them to the caller).
+          if (err instanceof errors.JWKSMultipleMatchingKeys) payload = await tryEach(token, err as unknown as AsyncIterable<CryptoKey>, options);
+          if (payload !== undefined) break;
+        }
+      }
+      if (payload === undefined) return undefined;
+      const subject = payload[subjectClaim];
+      if (typeof subject !== 'string' || subject === '') return undefined;
+      const match = consumers.subject(issuer, subject);
+      let consumer: Consumer;
+      if (match !== undefined) consumer = match.consumer;
+      else if (consumerRequired || consumers.consumer(subject) !== undefined) return undefined;
+      else consumer = Object.freeze({ name: subject, groups: Object.freeze([]), metadata: Object.freeze({}) });
+      const now = Date.now();
+      let expires = Math.min((payload.exp as number) * 1000, now + CACHE_TTL);
+      if (maxLifetime !== undefined && typeof payload.iat === 'number') expires = Math.min(expires, (payload.iat + maxLifetime) * 1000);
+      const verified: Verified = Object.freeze({
+        consumer,
+        credential: match?.credential ?? `jwt:${issuer}:${subject}`,
+        scopes: scopesOf(payload, scopesClaim),
+        claims: Object.freeze(payload),
+        expires,
+      });
+      if (expires > now) {
+        if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+        cache.set(hash, verified);
+      }
+      return verified;
+    }
+
+    async function verify(s: Session, token: string, hash: string): Promise<Reply | undefined> {
+      let pending = running.get(hash);
+      if (pending === undefined) {
+        pending = check(token, hash).finally(() => running.delete(hash));
+        running.set(hash, pending);
+      }
+      const v = await pending;
+      if (v === undefined) return INVALID;
+      if (v instanceof KeysUnavailable) return UNAVAILABLE;
+      return auth.identify(s, v.consumer, v.credential, v);
+    }
+
+    function tokenOf(s: Session): string | undefined {
+      const h = s.request.headers;
+      switch (from.kind) {
+        case 'bearer': {
+          const value = h.authorization;
+          return typeof value === 'string' && isBearer(value) ? value.slice(7).trim() : undefined;
+        }
+        case 'header': {
+          const value = h[from.name];
+          return typeof value === 'string' && value !== '' ? value.trim() : undefined;
+        }
+        case 'query':
+          return s.request.query === '' ? undefined : queryValue(s.request.query, from.name) || undefined;
+        case 'cookie':
+          return cookieValue(h.cookie as string | undefined, from.name) || undefined;
+      }
+    }
+
+    return {
+      stats,
+      // A token in the query string is a credential in the request target: the access log redacts it.
+      secretQueryParams: from.kind === 'query' ? [from.name] : undefined,
+      onRequest(s) {
+        if (auth.done(s)) return undefined; // an earlier authentication policy identified it
+        const token = tokenOf(s);
+        if (token === undefined) return auth.missing(s);
+        const hash = createHash('sha256').update(token).digest('base64');
+        const hit = cache.get(hash);
+        if (hit !== undefined) {
+          if (hit.expires > Date.now()) return auth.identify(s, hit.consumer, hit.credential, hit);
+          cache.delete(hash);
+        }
+        // Another provider's token (by its unverified iss) is left to the next authentication policy of the route.
+        if (auth.followed(s)) {
+          let iss: unknown;
+          try {
+            iss = decodeJwt(token).iss;
+          } catch {
+            iss = undefined;
+          }
+          if (iss !== issuer) return auth.missing(s);
+        }
+        return verify(s, token, hash);
+      },
+      onUpstreamRequest(s, head) {
+        auth.upstream(s, head);
+        if (claimHeaders.length > 0) {
+          const identity = s.identity;
+          const claims = identity?.policy === policy ? identity.claims : undefined;
+          for (const c of claimHeaders) {
+            head.headers.delete(c.header);
+            const value = claims === undefined ? undefined : claimHeaderValue(claimAt(claims, c.name, c.path));
+            if (value !== undefined) head.headers.set(c.header, value);
+          }
+        }
+        if (!hideCredentials) return;
+        switch (from.kind) {
+          case 'bearer': {
+            const value = head.headers.get('authorization');
+            if (value !== undefined && isBearer(value)) head.headers.delete('authorization');
+            return;
+          }
+          case 'header':
+            head.headers.delete(from.name);
+            return;
+          case 'query':
+            head.target = withoutQueryParam(head.target, from.name);
+            return;
+          case 'cookie': {
+            const values = head.headers.getAll('cookie');
+            if (values.length === 0) return;
+            head.headers.delete('cookie');
+            for (const v of values) {
+              const rest = withoutCookie(v, from.name);
+              if (rest !== undefined) head.headers.append('cookie', rest);
+            }
+          }
+        }
+      },
+    };
+  },
+} satisfies PolicyType<typeof jwtConfig, ResolvedJwt>;

@@ -1,0 +1,208 @@
+/**
+ * The `jwt` policy through a real gateway: a JWKS served by a real node:http server on 127.0.0.1
+ * port 0 (the identity provider's keys), tokens built by jose in the test, and an echo origin
+ * that shows what went upstream (identity and claim headers, no token). A forged token's `jku`
+ * points at a trap server that must never be asked; the provider rotates its key; a provider
+ * whose JWKS cannot be fetched gives 503 AUTH_UNAVAILABLE.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { exportJWK, generateKeyPair, type JWK, SignJWT, type CryptoKey } from 'jose';
+import { request } from 'undici';
+import { startOrigin, type Origin } from './helpers/origin.ts';
+import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
+import { runCli } from './helpers/run-cli.ts';
+
+const ISS = 'https://idp.example.com';
+
+interface KeyServer {
+  url: string;
+  requests: number;
+  doc: { keys: JWK[] };
+  close(): Promise<void>;
+}
+
+async function keyServer(doc: { keys: JWK[] }): Promise<KeyServer> {
+  const srv: KeyServer = { url: '', requests: 0, doc, close: async () => {} };
+  const server = http.createServer((_req, res) => {
+    srv.requests++;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(srv.doc));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  srv.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  srv.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return srv;
+}
+
+interface Key {
+  kid: string;
+  privateKey: CryptoKey;
+  jwk: JWK;
+}
+
+async function key(kid: string): Promise<Key> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } };
+}
+
+const now = (): number => Math.floor(Date.now() / 1000);
+
+function sign(k: Key, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT({ iss: ISS, aud: 'api', sub: 'alice@example.com', org: { id: 'acme' }, scope: 'orders:read', iat: now(), exp: now() + 300, ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: k.kid, ...header })
+    .sign(k.privateKey);
+}
+
+async function get(url: string, headers: Record<string, string> = {}) {
+  const res = await request(url, { headers });
+  const json = (await res.body.json()) as { error?: { code: string }; url?: string; headers?: Record<string, string> };
+  return { status: res.statusCode, headers: res.headers, json };
+}
+
+describe('jwt', () => {
+  let origin: Origin;
+  let idp: KeyServer;
+  let trap: KeyServer;
+  let gw: TestGateway;
+  let dir: string;
+  let k1: Key;
+  let k2: Key;
+  let attacker: Key;
+  let closedUrl: string;
+
+  before(async () => {
+    k1 = await key('k1');
+    k2 = await key('k2');
+    attacker = await key('k1');
+    origin = await startOrigin('o');
+    idp = await keyServer({ keys: [k1.jwk] });
+    trap = await keyServer({ keys: [attacker.jwk] });
+    const closed = await keyServer({ keys: [] });
+    closedUrl = closed.url;
+    await closed.close(); // a port nothing listens on any more
+    dir = await mkdtemp(path.join(tmpdir(), 'switchboard-jwt-'));
+    await writeFile(
+      path.join(dir, 'sb.yaml'),
+      `
+listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+consumers:
+  alice:
+    groups: [gold]
+    credentials:
+      - { type: jwt, subject: "alice@example.com" }
+policies:
+  bearer:
+    type: jwt
+    issuer: "${ISS}"
+    audiences: [api]
+    algorithms: [ES256]
+    jwks: { url: "${idp.url}", cooldown: 1ms }
+    claimHeaders: { x-user: sub, x-tenant: "org.id" }
+  down:
+    type: jwt
+    issuer: "${ISS}"
+    audiences: [api]
+    algorithms: [ES256]
+    jwks: { url: "${closedUrl}" }
+  orders: { type: authorize, scopes: ["orders:read"] }
+routes:
+  api:  { match: { path: /api/ }, upstream: app, policies: [bearer, orders] }
+  down: { match: { path: /down/ }, upstream: app, policies: [down] }
+upstreams:
+  app: { endpoints: [{ url: "${origin.url}" }] }
+`,
+    );
+    gw = await startTestGateway(path.join(dir, 'sb.yaml'));
+  });
+  after(async () => {
+    await gw?.stop();
+    await origin?.close();
+    await idp?.close();
+    await trap?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a valid token: 200, the upstream gets the consumer and the claims, not the token', async () => {
+    const token = await sign(k1);
+    const r = await get(`${gw.url}/api/orders`, { authorization: `Bearer ${token}`, 'x-user': 'root', 'x-consumer-name': 'root' });
+    assert.equal(r.status, 200);
+    const up = r.json.headers!;
+    assert.equal(up['x-consumer-name'], 'alice');
+    assert.equal(up['x-consumer-groups'], 'gold');
+    assert.equal(up['x-user'], 'alice@example.com');
+    assert.equal(up['x-tenant'], 'acme');
+    assert.equal(up.authorization, undefined);
+    assert.ok(!JSON.stringify(r.json).includes(token));
+  });
+
+  test('no token, a forged one, or one whose scopes do not fit: 401 / 403, nothing reaches the origin; jku is never followed', async () => {
+    const seen = origin.seen.length;
+    const none = await get(`${gw.url}/api/x`);
+    assert.equal(none.status, 401);
+    assert.equal(none.json.error?.code, 'AUTH_REQUIRED');
+    assert.equal(none.headers['www-authenticate'], 'Bearer');
+    for (const token of [
+      await sign(attacker, {}, { jku: trap.url }),
+      await sign(attacker, {}, { x5u: trap.url }),
+      await sign(k1, { exp: now() - 3600 }),
+      await sign(k1, { aud: 'other' }),
+      `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: ISS, aud: 'api', sub: 'alice@example.com', exp: now() + 60 })).toString('base64url')}.`,
+    ]) {
+      const r = await get(`${gw.url}/api/x`, { authorization: `Bearer ${token}` });
+      assert.equal(r.status, 401);
+      assert.equal(r.json.error?.code, 'AUTH_INVALID');
+      assert.equal(r.headers['www-authenticate'], 'Bearer error="invalid_token"');
+    }
+    const noScope = await get(`${gw.url}/api/x`, { authorization: `Bearer ${await sign(k1, { scope: 'orders:write' })}` });
+    assert.equal(noScope.status, 403);
+    assert.equal(origin.seen.length, seen);
+    assert.equal(trap.requests, 0, 'the jku/x5u server was never asked');
+  });
+
+  test('the provider rotates its key: a token with the new kid is accepted without a restart', async () => {
+    const before = idp.requests;
+    idp.doc = { keys: [k2.jwk] };
+    const r = await get(`${gw.url}/api/rotated`, { authorization: `Bearer ${await sign(k2)}` });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.headers!['x-consumer-name'], 'alice');
+    assert.equal(idp.requests, before + 1);
+  });
+
+  test('a JWKS that cannot be fetched: 503 AUTH_UNAVAILABLE, not 401', async () => {
+    const r = await get(`${gw.url}/down/x`, { authorization: `Bearer ${await sign(k1)}` });
+    assert.equal(r.status, 503);
+    assert.equal(r.json.error?.code, 'AUTH_UNAVAILABLE');
+  });
+
+  test('switchboard validate: an HMAC secret is never shown, an HMAC algorithm with a JWKS is refused', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    const short = 'hunter2-too-short';
+    await writeFile(
+      file,
+      `
+listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+policies:
+  a: { type: jwt, issuer: "${ISS}", audiences: [api], algorithms: [HS256], secret: "${short}" }
+  b: { type: jwt, issuer: "${ISS}", audiences: [api], algorithms: [HS256], jwks: { url: "${idp.url}" } }
+`,
+    );
+    const r = await runCli(['validate', '-c', file]);
+    assert.equal(r.code, 2);
+    const out = r.stdout + r.stderr;
+    assert.match(out, /bad\.yaml:5:\d+: policies\.a\.secret: expected a string of at least 32 characters, found a value that is not shown \(a secret\)/);
+    assert.match(out, /bad\.yaml:6:\d+: policies\.b\.algorithms: expected asymmetric algorithms .* an HMAC algorithm needs a secret, found HS256/);
+    assert.ok(!out.includes(short), out);
+  });
+});
