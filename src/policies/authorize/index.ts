@@ -11,6 +11,7 @@
  * other: give it no group the route requires.
  */
 import type { Filter, Identity, PolicyType, Reply } from '../filter.ts';
+import { claimAt } from '../auth-common.ts';
 import { authorizeConfig } from './config.ts';
 
 type ClaimValue = string | number | boolean;
@@ -26,17 +27,6 @@ export interface ResolvedAuthorize {
 
 const REQUIRED: Reply = Object.freeze({ status: 401, error: Object.freeze({ code: 'AUTH_REQUIRED', message: 'this route needs a credential' }) });
 const FORBIDDEN: Reply = Object.freeze({ status: 403, error: Object.freeze({ code: 'FORBIDDEN', message: 'the caller may not make this request' }) });
-
-/** A claim by its name as written (`org.role` as one key first), else by its dotted path. */
-function claimAt(claims: Readonly<Record<string, unknown>>, name: string, path: readonly string[]): unknown {
-  if (Object.hasOwn(claims, name)) return claims[name];
-  let cur: unknown = claims;
-  for (const seg of path) {
-    if (typeof cur !== 'object' || cur === null || Array.isArray(cur) || !Object.hasOwn(cur, seg)) return undefined;
-    cur = (cur as Record<string, unknown>)[seg];
-  }
-  return cur;
-}
 
 function claimMatches(value: unknown, allowed: ReadonlySet<ClaimValue>): boolean {
   if (Array.isArray(value)) return value.some((v) => allowed.has(v as ClaimValue));
