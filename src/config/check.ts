@@ -159,7 +159,10 @@ export function check(
   if (repaired) {
     const { hidden, whole } = repaired.pruned;
     const more = resolve(repaired.raw, baseDir, env).problems;
-    problems.push(...more.filter((p) => !hidden.some((h) => under(p.path, h)) && !intoRemovedSection(p, whole)));
+    // A policy with a key the schema refused is resolved without that key: what its resolve then
+    // says about the policy as a whole ("one of jwks, keys, secret needed") would only mislead.
+    const brokenPolicies = parsed.error.issues.filter((i) => i.path[0] === 'policies' && i.path.length > 2).map((i) => i.path.slice(0, 2).map(String));
+    problems.push(...more.filter((p) => !hidden.some((h) => under(p.path, h)) && !brokenPolicies.some((b) => under(p.path, b)) && !intoRemovedSection(p, whole)));
   }
   return { raw: undefined, config: undefined, problems: problems.filter(keep) };
 }

@@ -554,3 +554,18 @@ test('jsonSchema() describes the config', () => {
   const schema = jsonSchema() as { properties?: Record<string, unknown> };
   assert.equal(typeof schema.properties?.listeners, 'object');
 });
+
+test('a policy key the schema refuses is the only error of that policy: its resolve does not then report the key missing', () => {
+  const r = loadConfigObject({
+    listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+    policies: { bearer: { type: 'jwt', issuer: 'https://idp.example', audiences: ['api'], secret: 'short' } },
+    routes: { all: { match: { path: '/' }, policies: ['bearer'], upstream: 'u' } },
+    upstreams: { u: { endpoints: [{ url: 'http://127.0.0.1:9' }] } },
+  });
+  assert.equal(r.ok, false);
+  if (r.ok) return;
+  assert.deepEqual(
+    r.errors.map((e) => e.path),
+    ['policies.bearer.secret'],
+  );
+});
