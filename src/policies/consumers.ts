@@ -49,6 +49,12 @@ export function parsePasswordHash(text: string): PasswordHash | undefined {
 export class Consumers implements ConsumerDirectory {
   /** What `/api/config` shows: consumers by name with their credential ids. */
   readonly consumers: ReadonlyMap<string, ConsumerSummary>;
+  /**
+   * SHA-256 over every credential as stored (key hashes, password hashes, subjects), in config
+   * order: a reload compares it to tell that a credential changed although its id did not (the
+   * "config reloaded" line). A digest of digests: it reveals nothing of a credential.
+   */
+  credentialDigest = '';
   readonly #byName = new Map<string, Consumer>();
   /** SHA-256 hex of an API key → its credential. */
   readonly #byKeyHash = new Map<string, CredentialMatch>();
@@ -65,14 +71,21 @@ export class Consumers implements ConsumerDirectory {
   /** Adds an API key credential by the SHA-256 hex of the key (resolve checks for duplicates first). */
   addKeyHash(hashHex: string, consumer: string, credential: string): void {
     this.#byKeyHash.set(hashHex, { consumer: this.#consumer(consumer), credential });
+    this.#digest(`key ${credential} ${hashHex}`);
   }
 
   addPassword(username: string, password: PasswordHash, consumer: string, credential: string): void {
     this.#byUsername.set(username, { consumer: this.#consumer(consumer), credential, password });
+    this.#digest(`basic ${credential} ${username} ${JSON.stringify(password)}`);
   }
 
   addSubject(issuer: string | undefined, subject: string, consumer: string, credential: string): void {
     this.#bySubject.set(`${issuer ?? ''}\n${subject}`, { consumer: this.#consumer(consumer), credential });
+    this.#digest(`jwt ${credential} ${issuer ?? ''} ${subject}`);
+  }
+
+  #digest(entry: string): void {
+    this.credentialDigest = sha256Hex(`${this.credentialDigest}\n${entry}`);
   }
 
   #consumer(name: string): Consumer {
