@@ -17,6 +17,7 @@ import Provider from 'oidc-provider';
 import { request } from 'undici';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
+import { runCli } from './helpers/run-cli.ts';
 
 /** The gateway's client secret at the provider: with characters that client_secret_basic must form-encode. */
 const GW_SECRET = 'gw secret: with/odd+chars!';
@@ -152,5 +153,29 @@ upstreams:
     const cached = await get(`${gw.url}/api/x`, { authorization: `Bearer ${token}` });
     assert.equal(cached.status, 200);
     assert.equal(cached.json.headers!['x-consumer-name'], 'billing');
+  });
+
+  test('switchboard validate: a plain-http endpoint off loopback is refused; the client secret is never shown', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    const secret = 'do-not-show-this-secret';
+    await writeFile(
+      file,
+      `
+listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+policies:
+  a: { type: oauth2-introspection, endpoint: "http://idp.example.com/introspect", clientId: gw, clientSecret: "${secret}" }
+  b: { type: oauth2-introspection, endpoint: "https://idp.example.com/introspect", clientId: gw, clientSecret: 42 }
+`,
+    );
+    const r = await runCli(['validate', '-c', file]);
+    assert.equal(r.code, 2);
+    const out = r.stdout + r.stderr;
+    assert.match(
+      out,
+      /bad\.yaml:5:\d+: policies\.a\.endpoint: expected an https:\/\/ URL \(plain http:\/\/ only to a loopback address\), found http:\/\/idp\.example\.com/,
+    );
+    assert.match(out, /bad\.yaml:6:\d+: policies\.b\.clientSecret: expected a string, found a value that is not shown \(a secret\)/);
+    assert.ok(!out.includes(secret), out);
   });
 });
