@@ -17,6 +17,7 @@ export { hstsPolicy };
 import { httpsRedirectPolicy } from './https-redirect/index.ts';
 import { ipFilterPolicy } from './ip-filter/index.ts';
 import { jwtPolicy } from './jwt/index.ts';
+import { introspectionPolicy } from './oauth2-introspection/index.ts';
 import { quotaPolicy } from './quota/index.ts';
 import { rateLimitPolicy } from './rate-limit/index.ts';
 import { respondPolicy } from './respond/index.ts';
@@ -37,6 +38,7 @@ const types: AnyPolicyType[] = [
   apiKeyPolicy,
   basicAuthPolicy,
   jwtPolicy,
+  introspectionPolicy,
   authorizePolicy,
 ];
 let version = 0;

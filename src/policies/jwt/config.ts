@@ -4,8 +4,9 @@
  * goes upstream, and the keys every authentication policy has (src/policies/auth-common.ts).
  */
 import { z } from 'zod';
-import { duration, headerName } from '../../util/config-primitives.ts';
+import { duration } from '../../util/config-primitives.ts';
 import { authKeys } from '../auth-common.ts';
+import { claimHeadersKey, tokenFromKey } from '../bearer-token.ts';
 
 /** Asymmetric JWS algorithms (RFC 7518, RFC 8037): verified with a public key from `jwks` or `keys`. */
 export const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
@@ -61,18 +62,8 @@ export const jwtConfig = z.strictObject({
   maxLifetime: duration
     .optional()
     .meta({ description: 'Refuse tokens issued (`iat`) longer ago than this; tokens then must carry `iat`. Off by default (`exp` alone bounds a token).' }),
-  from: z
-    .string()
-    .regex(/^(header|header:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|query:[A-Za-z0-9._~-]+|cookie:[A-Za-z0-9._~!#$%&'*+^`|-]+)$/)
-    .optional()
-    .meta({
-      description:
-        'Where the token is: `header` (`Authorization: Bearer <token>`, the default), `header:NAME` (the whole value of header NAME), `query:NAME` (a query parameter; tokens in URLs end up in logs), or `cookie:NAME`.',
-    }),
-  claimHeaders: z.record(headerName, claimName).optional().meta({
-    description:
-      'Request headers set upstream from the token’s claims: `{ x-user: sub, x-tenant: "org.id" }` (a dotted name reads nested claims). Arrays are joined with `,`, objects sent as JSON, values outside printable ASCII percent-encoded; an absent claim sends no header. Client-sent copies are always removed.',
-  }),
+  from: tokenFromKey,
+  claimHeaders: claimHeadersKey,
   subjectClaim: claimName.optional().meta({ description: 'The claim naming the caller (looked up in `consumers.*.credentials` of `type: jwt`). Default `sub`.' }),
   scopesClaim: claimName
     .optional()

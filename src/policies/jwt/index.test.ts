@@ -9,7 +9,8 @@ import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, Sign
 import { fakeDeps, fakeResolveContext, headerList, pairs } from '../../../test/helpers/policy.ts';
 import { fakeSession, type FakeSessionInit } from '../../../test/helpers/session.ts';
 import type { Reply, Session, UpstreamRequestHead } from '../filter.ts';
-import { claimHeaderValue, jwtPolicy, type JwtFilter } from './index.ts';
+import { claimHeaderValue } from '../bearer-token.ts';
+import { jwtPolicy, type JwtFilter } from './index.ts';
 import type { RawJwt } from './config.ts';
 
 const ISS = 'https://idp.example.com';

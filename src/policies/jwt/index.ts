@@ -28,8 +28,8 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { createLocalJWKSet, type CryptoKey, decodeJwt, errors, type JSONWebKeySet, jwtVerify, type JWTVerifyOptions, type JWTPayload } from 'jose';
 import { parseDuration } from '../../util/units.ts';
-import { cookieValue, queryValue, withoutCookie, withoutQueryParam } from '../../util/request-values.ts';
-import { Authenticator, authOptions, claimAt, type AuthOptions, type TokenFacts } from '../auth-common.ts';
+import { type ClaimHeader, parseClaimHeaders, parseTokenFrom, setClaimHeaders, stripToken, type TokenFrom, tokenOf } from '../bearer-token.ts';
+import { Authenticator, authOptions, type AuthOptions, type TokenFacts } from '../auth-common.ts';
 import type { Consumer, Filter, PolicyType, Reply, ResolveContext, Session } from '../filter.ts';
 import { ASYMMETRIC, HMAC, jwtConfig, type RawJwt } from './config.ts';
 import { KeysUnavailable, type KeyLookup, RemoteKeys } from './keys.ts';
@@ -46,12 +46,6 @@ type Source =
   | { readonly kind: 'pem'; readonly keys: readonly KeyObject[] }
   | { readonly kind: 'secret'; readonly secret: Uint8Array };
 
-type From =
-  | { readonly kind: 'bearer' }
-  | { readonly kind: 'header'; readonly name: string }
-  | { readonly kind: 'query'; readonly name: string }
-  | { readonly kind: 'cookie'; readonly name: string };
-
 export interface ResolvedJwt extends AuthOptions {
   readonly issuer: string;
   readonly audiences: readonly string[];
@@ -61,8 +55,8 @@ export interface ResolvedJwt extends AuthOptions {
   readonly clockSkew: number;
   /** Seconds, or undefined. */
   readonly maxLifetime: number | undefined;
-  readonly from: From;
-  readonly claimHeaders: ReadonlyArray<{ readonly header: string; readonly name: string; readonly path: readonly string[] }>;
+  readonly from: TokenFrom;
+  readonly claimHeaders: readonly ClaimHeader[];
   readonly subjectClaim: string;
   readonly scopesClaim: string | undefined;
   readonly consumerRequired: boolean;
@@ -89,19 +83,6 @@ const INVALID: Reply = Object.freeze({
   headers: Object.freeze({ 'www-authenticate': 'Bearer error="invalid_token"' }),
   error: Object.freeze({ code: 'AUTH_INVALID', message: 'the credential was not accepted' }),
 });
-
-/** Whether an Authorization value is of the Bearer scheme. */
-function isBearer(value: string): boolean {
-  return value.length > 7 && value.slice(0, 7).toLowerCase() === 'bearer ';
-}
-
-function parseFrom(text: string | undefined): From {
-  if (text === undefined || text === 'header') return { kind: 'bearer' };
-  const colon = text.indexOf(':');
-  const kind = text.slice(0, colon) as 'header' | 'query' | 'cookie';
-  const name = text.slice(colon + 1);
-  return { kind, name: kind === 'header' ? name.toLowerCase() : name };
-}
 
 /** PEM public keys or certificates; problems reported at `keys[i]`. */
 function pemKeys(pems: readonly string[], ctx: ResolveContext): KeyObject[] {
@@ -172,14 +153,6 @@ function scopesOf(payload: JWTPayload, claim: string | undefined): readonly stri
   return Object.freeze([]);
 }
 
-/** A claim value as a header value: arrays joined with `,`, objects as JSON, non-printable-ASCII percent-encoded. */
-export function claimHeaderValue(value: unknown): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  const text =
-    typeof value === 'string' ? value : Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(',') : JSON.stringify(value);
-  return /^[\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text);
-}
-
 /** The payload of the first key that verifies `token`, or undefined. */
 async function tryEach(token: string, keys: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTPayload | undefined> {
   for await (const key of keys) {
@@ -209,8 +182,8 @@ export const jwtPolicy = {
       source: resolveSource(raw, algorithms, ctx),
       clockSkew: parseDuration(raw.clockSkew ?? '30s') / 1000,
       maxLifetime: raw.maxLifetime === undefined || raw.maxLifetime === 0 ? undefined : parseDuration(raw.maxLifetime) / 1000,
-      from: parseFrom(raw.from),
-      claimHeaders: Object.entries(raw.claimHeaders ?? {}).map(([header, name]) => ({ header: header.toLowerCase(), name, path: name.split('.') })),
+      from: parseTokenFrom(raw.from),
+      claimHeaders: parseClaimHeaders(raw.claimHeaders),
       subjectClaim: raw.subjectClaim ?? 'sub',
       scopesClaim: raw.scopesClaim,
       consumerRequired: raw.consumerRequired ?? false,
@@ -302,31 +275,13 @@ export const jwtPolicy = {
       return auth.identify(s, v.consumer, v.credential, v);
     }
 
-    function tokenOf(s: Session): string | undefined {
-      const h = s.request.headers;
-      switch (from.kind) {
-        case 'bearer': {
-          const value = h.authorization;
-          return typeof value === 'string' && isBearer(value) ? value.slice(7).trim() : undefined;
-        }
-        case 'header': {
-          const value = h[from.name];
-          return typeof value === 'string' && value !== '' ? value.trim() : undefined;
-        }
-        case 'query':
-          return s.request.query === '' ? undefined : queryValue(s.request.query, from.name) || undefined;
-        case 'cookie':
-          return cookieValue(h.cookie as string | undefined, from.name) || undefined;
-      }
-    }
-
     return {
       stats,
       // A token in the query string is a credential in the request target: the access log redacts it.
       secretQueryParams: from.kind === 'query' ? [from.name] : undefined,
       onRequest(s) {
         if (auth.done(s)) return undefined; // an earlier authentication policy identified it
-        const token = tokenOf(s);
+        const token = tokenOf(s, from);
         if (token === undefined) return auth.missing(s);
         const hash = createHash('sha256').update(token).digest('base64');
         const hit = cache.get(hash);
@@ -350,36 +305,9 @@ export const jwtPolicy = {
         auth.upstream(s, head);
         if (claimHeaders.length > 0) {
           const identity = s.identity;
-          const claims = identity?.policy === policy ? identity.claims : undefined;
-          for (const c of claimHeaders) {
-            head.headers.delete(c.header);
-            const value = claims === undefined ? undefined : claimHeaderValue(claimAt(claims, c.name, c.path));
-            if (value !== undefined) head.headers.set(c.header, value);
-          }
+          setClaimHeaders(head, identity?.policy === policy ? identity.claims : undefined, claimHeaders);
         }
-        if (!hideCredentials) return;
-        switch (from.kind) {
-          case 'bearer': {
-            const value = head.headers.get('authorization');
-            if (value !== undefined && isBearer(value)) head.headers.delete('authorization');
-            return;
-          }
-          case 'header':
-            head.headers.delete(from.name);
-            return;
-          case 'query':
-            head.target = withoutQueryParam(head.target, from.name);
-            return;
-          case 'cookie': {
-            const values = head.headers.getAll('cookie');
-            if (values.length === 0) return;
-            head.headers.delete('cookie');
-            for (const v of values) {
-              const rest = withoutCookie(v, from.name);
-              if (rest !== undefined) head.headers.append('cookie', rest);
-            }
-          }
-        }
+        if (hideCredentials) stripToken(head, from);
       },
     };
   },
