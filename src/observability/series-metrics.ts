@@ -2,8 +2,8 @@
  * Counters and histograms for the per-request metrics, counted in plain numbers.
  *
  * The client library's `inc(labels)` and `observe(labels, v)` hash the label object on every call;
- * five of them per request cost a proxy about 45 µs of CPU per request on the bench machine
- * (bench suite `policies`, subject `switchboard-metrics`). Here each series is a cell the caller
+ * five of them per request measured about 49 µs of CPU per request in one short, noisy run of
+ * the bench (suite `policies`, subject `switchboard-metrics`), and level with no metrics after this. Here each series is a cell the caller
  * looks up once per request (by a key it builds) and bumps with additions; the library's registry
  * reads the cells only when scraped (`get()`), in the shape its own metrics have, so the text and
  * OpenMetrics formats and the workers' aggregation (`Registry.aggregate`) treat them the same.
