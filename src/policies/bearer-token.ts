@@ -1,13 +1,15 @@
 /**
  * Where a bearer token is in a request, shared by the token policies (`jwt`,
  * `oauth2-introspection`): the `from` config key, reading the token, removing it before the request
- * goes upstream, and claim values as header values. Nothing here holds state.
+ * goes upstream, claim values as header values, the consumer a token's subject names, and the
+ * cache of token results (`TokenResults`, the one piece that holds state: per filter).
  */
 import { z } from 'zod';
 import { cookieValue, queryValue, withoutCookie, withoutQueryParam } from '../util/request-values.ts';
 import { headerName } from '../util/config-primitives.ts';
-import { claimAt } from './auth-common.ts';
-import type { Session, UpstreamRequestHead } from './filter.ts';
+import { createHash } from 'node:crypto';
+import { type Authenticator, claimAt } from './auth-common.ts';
+import type { Consumer, ConsumerDirectory, Session, UpstreamRequestHead } from './filter.ts';
 
 export type TokenFrom =
   | { readonly kind: 'bearer' }
@@ -115,4 +117,89 @@ export function setClaimHeaders(head: UpstreamRequestHead, claims: Readonly<Reco
     const value = claims === undefined ? undefined : claimHeaderValue(claimAt(claims, c.name, c.path));
     if (value !== undefined) head.headers.set(c.header, value);
   }
+}
+
+/** The key a token's result is remembered by: its SHA-256 (the token itself is never kept). */
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('base64');
+}
+
+/**
+ * What a token policy learnt of tokens, by `tokenHash`: results kept until their `expires` (ms),
+ * at most `size` of them (the oldest dropped first), and the work under way, so that concurrent
+ * requests with one token share one verification or introspection. State: per filter, so per
+ * worker and per config generation.
+ */
+export class TokenResults<R extends { readonly expires: number }, Other = never> {
+  readonly #size: number;
+  readonly #cache = new Map<string, R>();
+  readonly #running = new Map<string, Promise<R | Other>>();
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  /** The result remembered for `hash` while it holds; an expired one is dropped. */
+  fresh(hash: string): R | undefined {
+    const hit = this.#cache.get(hash);
+    if (hit === undefined) return undefined;
+    if (hit.expires > Date.now()) return hit;
+    this.#cache.delete(hash);
+    return undefined;
+  }
+
+  /** Remembers `result` unless it has already expired; returns it. */
+  remember(hash: string, result: R): R {
+    if (result.expires > Date.now()) {
+      if (this.#cache.size >= this.#size) this.#cache.delete(this.#cache.keys().next().value!);
+      this.#cache.set(hash, result);
+    }
+    return result;
+  }
+
+  /** `work()` for `hash`, or the same work already under way for another request. */
+  once(hash: string, work: () => Promise<R | Other>): Promise<R | Other> {
+    let pending = this.#running.get(hash);
+    if (pending === undefined) {
+      pending = work().finally(() => this.#running.delete(hash));
+      this.#running.set(hash, pending);
+    }
+    return pending;
+  }
+}
+
+/**
+ * The consumer a verified token's subject is: the configured consumer it maps to (`consumers.<name>
+ * .credentials: [{ type: jwt, subject }]`), else, unless `required`, an ad-hoc consumer named by the
+ * subject. Undefined when it must not pass: unmapped with `required`, or naming a configured
+ * consumer it does not map to (a token cannot pass as someone configured).
+ */
+export function subjectConsumer(
+  consumers: ConsumerDirectory,
+  issuer: string,
+  subject: string,
+  required: boolean,
+): { readonly consumer: Consumer; readonly credential: string | undefined } | undefined {
+  const match = consumers.subject(issuer, subject);
+  if (match !== undefined) return match;
+  if (required || consumers.consumer(subject) !== undefined) return undefined;
+  return { consumer: Object.freeze({ name: subject, groups: Object.freeze([]), metadata: Object.freeze({}) }), credential: undefined };
+}
+
+/** The upstream request hook of a token policy: identity headers, claim headers, the token removed. */
+export function tokenUpstream(
+  auth: Authenticator,
+  policy: string,
+  claimHeaders: readonly ClaimHeader[],
+  from: TokenFrom,
+  hideCredentials: boolean,
+): (s: Session, head: UpstreamRequestHead) => void {
+  return (s, head) => {
+    auth.upstream(s, head);
+    if (claimHeaders.length > 0) {
+      const identity = s.identity;
+      setClaimHeaders(head, identity?.policy === policy ? identity.claims : undefined, claimHeaders);
+    }
+    if (hideCredentials) stripToken(head, from);
+  };
 }

@@ -23,12 +23,22 @@
  *   whatever reason → 401 AUTH_INVALID with `Bearer error="invalid_token"` (RFC 6750 §3.1), the same
  *   answer every time; the provider's keys unavailable → 503 AUTH_UNAVAILABLE.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { createLocalJWKSet, type CryptoKey, decodeJwt, errors, type JSONWebKeySet, jwtVerify, type JWTVerifyOptions, type JWTPayload } from 'jose';
 import { parseDuration } from '../../util/units.ts';
-import { type ClaimHeader, parseClaimHeaders, parseTokenFrom, setClaimHeaders, stripToken, type TokenFrom, tokenOf } from '../bearer-token.ts';
+import {
+  type ClaimHeader,
+  parseClaimHeaders,
+  parseTokenFrom,
+  subjectConsumer,
+  type TokenFrom,
+  tokenHash,
+  tokenOf,
+  TokenResults,
+  tokenUpstream,
+} from '../bearer-token.ts';
 import { Authenticator, authOptions, type AuthOptions, type TokenFacts } from '../auth-common.ts';
 import type { Consumer, Filter, PolicyType, Reply, ResolveContext, Session } from '../filter.ts';
 import { ASYMMETRIC, HMAC, jwtConfig, type RawJwt } from './config.ts';
@@ -219,10 +229,8 @@ export const jwtPolicy = {
         return remote?.fetches ?? 0;
       },
     };
-    // Per worker and per generation (see above): SHA-256 of the token → its verification, oldest first.
-    const cache = new Map<string, Verified>();
-    // Verifications under way, so that concurrent requests with one token run one.
-    const running = new Map<string, Promise<Verified | KeysUnavailable | undefined>>();
+    // Per worker and per generation (see above): verifications by token hash, and those under way.
+    const results = new TokenResults<Verified, KeysUnavailable | undefined>(CACHE_SIZE);
 
     async function check(token: string, hash: string): Promise<Verified | KeysUnavailable | undefined> {
       stats.verifications++;
@@ -241,35 +249,23 @@ export const jwtPolicy = {
       if (payload === undefined) return undefined;
       const subject = payload[subjectClaim];
       if (typeof subject !== 'string' || subject === '') return undefined;
-      const match = consumers.subject(issuer, subject);
-      let consumer: Consumer;
-      if (match !== undefined) consumer = match.consumer;
-      else if (consumerRequired || consumers.consumer(subject) !== undefined) return undefined;
-      else consumer = Object.freeze({ name: subject, groups: Object.freeze([]), metadata: Object.freeze({}) });
+      const who = subjectConsumer(consumers, issuer, subject, consumerRequired);
+      if (who === undefined) return undefined;
       const now = Date.now();
       let expires = Math.min((payload.exp as number) * 1000, now + CACHE_TTL);
       if (maxLifetime !== undefined && typeof payload.iat === 'number') expires = Math.min(expires, (payload.iat + maxLifetime) * 1000);
       const verified: Verified = Object.freeze({
-        consumer,
-        credential: match?.credential ?? `jwt:${issuer}:${subject}`,
+        consumer: who.consumer,
+        credential: who.credential ?? `jwt:${issuer}:${subject}`,
         scopes: scopesOf(payload, scopesClaim),
         claims: Object.freeze(payload),
         expires,
       });
-      if (expires > now) {
-        if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
-        cache.set(hash, verified);
-      }
-      return verified;
+      return results.remember(hash, verified);
     }
 
     async function verify(s: Session, token: string, hash: string): Promise<Reply | undefined> {
-      let pending = running.get(hash);
-      if (pending === undefined) {
-        pending = check(token, hash).finally(() => running.delete(hash));
-        running.set(hash, pending);
-      }
-      const v = await pending;
+      const v = await results.once(hash, () => check(token, hash));
       if (v === undefined) return INVALID;
       if (v instanceof KeysUnavailable) return UNAVAILABLE;
       return auth.identify(s, v.consumer, v.credential, v);
@@ -283,12 +279,9 @@ export const jwtPolicy = {
         if (auth.done(s)) return undefined; // an earlier authentication policy identified it
         const token = tokenOf(s, from);
         if (token === undefined) return auth.missing(s);
-        const hash = createHash('sha256').update(token).digest('base64');
-        const hit = cache.get(hash);
-        if (hit !== undefined) {
-          if (hit.expires > Date.now()) return auth.identify(s, hit.consumer, hit.credential, hit);
-          cache.delete(hash);
-        }
+        const hash = tokenHash(token);
+        const hit = results.fresh(hash);
+        if (hit !== undefined) return auth.identify(s, hit.consumer, hit.credential, hit);
         // Another provider's token (by its unverified iss) is left to the next authentication policy of the route.
         if (auth.followed(s)) {
           let iss: unknown;
@@ -301,14 +294,7 @@ export const jwtPolicy = {
         }
         return verify(s, token, hash);
       },
-      onUpstreamRequest(s, head) {
-        auth.upstream(s, head);
-        if (claimHeaders.length > 0) {
-          const identity = s.identity;
-          setClaimHeaders(head, identity?.policy === policy ? identity.claims : undefined, claimHeaders);
-        }
-        if (hideCredentials) stripToken(head, from);
-      },
+      onUpstreamRequest: tokenUpstream(auth, policy, claimHeaders, from, hideCredentials),
     };
   },
 } satisfies PolicyType<typeof jwtConfig, ResolvedJwt>;

@@ -27,7 +27,6 @@
  * - `http://` endpoints are refused by oauth4webapi; the policy allows them (its
  *   `allowInsecureRequests`) only when the config names a loopback host.
  */
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import {
   allowInsecureRequests,
@@ -43,7 +42,17 @@ import {
 } from 'oauth4webapi';
 import { parseDuration } from '../../util/units.ts';
 import { Authenticator, authOptions, type AuthOptions, type TokenFacts } from '../auth-common.ts';
-import { type ClaimHeader, parseClaimHeaders, parseTokenFrom, setClaimHeaders, stripToken, type TokenFrom, tokenOf } from '../bearer-token.ts';
+import {
+  type ClaimHeader,
+  parseClaimHeaders,
+  parseTokenFrom,
+  subjectConsumer,
+  type TokenFrom,
+  tokenHash,
+  tokenOf,
+  TokenResults,
+  tokenUpstream,
+} from '../bearer-token.ts';
 import type { Consumer, Filter, PolicyType, Reply, Session } from '../filter.ts';
 import { introspectionConfig } from './config.ts';
 
@@ -155,18 +164,9 @@ export const introspectionPolicy = {
       [allowInsecureRequests]: config.insecure,
     };
     const stats = { introspections: 0 };
-    // Per worker and per generation (see above): SHA-256 of the token → the answer, oldest first.
-    const cache = new Map<string, Entry>();
-    // Introspections under way, so that concurrent requests with one token send one.
-    const running = new Map<string, Promise<Entry | typeof UNAVAILABLE_RESULT>>();
-
-    function remember(hash: string, entry: Entry): Entry {
-      if (entry.expires > Date.now()) {
-        if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
-        cache.set(hash, entry);
-      }
-      return entry;
-    }
+    // Per worker and per generation (see above): answers by token hash, and introspections under way.
+    const results = new TokenResults<Entry, typeof UNAVAILABLE_RESULT>(CACHE_SIZE);
+    const remember = (hash: string, entry: Entry): Entry => results.remember(hash, entry);
 
     async function introspect(token: string, hash: string): Promise<Entry | typeof UNAVAILABLE_RESULT> {
       stats.introspections++;
@@ -194,14 +194,11 @@ export const introspectionPolicy = {
       if (exp <= now) return remember(hash, inactive);
       const subject = subjectOf(answer);
       if (subject === undefined) return remember(hash, inactive);
-      const match = consumers.subject(typeof answer.iss === 'string' ? answer.iss : '', subject);
-      let consumer: Consumer;
-      if (match !== undefined) consumer = match.consumer;
-      else if (consumerRequired || consumers.consumer(subject) !== undefined) return remember(hash, inactive);
-      else consumer = Object.freeze({ name: subject, groups: Object.freeze([]), metadata: Object.freeze({}) });
+      const who = subjectConsumer(consumers, typeof answer.iss === 'string' ? answer.iss : '', subject, consumerRequired);
+      if (who === undefined) return remember(hash, inactive);
       const active: Active = Object.freeze({
-        consumer,
-        credential: match?.credential ?? `introspection:${endpoint}:${subject}`,
+        consumer: who.consumer,
+        credential: who.credential ?? `introspection:${endpoint}:${subject}`,
         scopes: Object.freeze(typeof answer.scope === 'string' ? answer.scope.split(' ').filter((s) => s !== '') : []),
         claims: Object.freeze(answer),
       });
@@ -215,12 +212,7 @@ export const introspectionPolicy = {
     }
 
     async function check(s: Session, token: string, hash: string): Promise<Reply | undefined> {
-      let pending = running.get(hash);
-      if (pending === undefined) {
-        pending = introspect(token, hash).finally(() => running.delete(hash));
-        running.set(hash, pending);
-      }
-      const entry = await pending;
+      const entry = await results.once(hash, () => introspect(token, hash));
       return entry === UNAVAILABLE_RESULT ? UNAVAILABLE : answer(s, entry);
     }
 
@@ -233,22 +225,12 @@ export const introspectionPolicy = {
         const token = tokenOf(s, from);
         if (token === undefined) return auth.missing(s);
         if (token === '') return INVALID;
-        const hash = createHash('sha256').update(token).digest('base64');
-        const hit = cache.get(hash);
-        if (hit !== undefined) {
-          if (hit.expires > Date.now()) return answer(s, hit);
-          cache.delete(hash);
-        }
+        const hash = tokenHash(token);
+        const hit = results.fresh(hash);
+        if (hit !== undefined) return answer(s, hit);
         return check(s, token, hash);
       },
-      onUpstreamRequest(s, head) {
-        auth.upstream(s, head);
-        if (claimHeaders.length > 0) {
-          const identity = s.identity;
-          setClaimHeaders(head, identity?.policy === policy ? identity.claims : undefined, claimHeaders);
-        }
-        if (hideCredentials) stripToken(head, from);
-      },
+      onUpstreamRequest: tokenUpstream(auth, policy, claimHeaders, from, hideCredentials),
     };
   },
 } satisfies PolicyType<typeof introspectionConfig, ResolvedIntrospection>;
