@@ -3,34 +3,16 @@
  * last longer each time (up to the maximum) and decay while the endpoint behaves, and state survives
  * a config change that keeps the endpoint.
  */
-import { Consumers } from '../policies/consumers.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { GatewayConfig, UpstreamConfig } from '../config/types.ts';
+import type { UpstreamConfig } from '../config/types.ts';
 import type { RawUpstream } from '../config/schema.ts';
-import { upstreamConfig } from '../../test/helpers/pipeline.ts';
+import { upstreamConfig, upstreamOnlyConfig } from '../../test/helpers/pipeline.ts';
 import { createLogger } from '../observability/logger.ts';
 import { StateStore } from './state.ts';
 
 const A = 'http://127.0.0.1:1';
 const B = 'http://127.0.0.1:2';
-
-function gateway(u: UpstreamConfig): GatewayConfig {
-  return {
-    listeners: [],
-    routes: [],
-    upstreams: new Map([[u.name, u]]),
-    policies: new Map(),
-    consumers: new Consumers(),
-    drainTimeout: 0,
-    workers: 1,
-    workerMemoryLimit: 0,
-    state: { backend: 'memory', redis: { url: 'redis://127.0.0.1:6379', prefix: 'switchboard:', connectTimeout: 2000, commandTimeout: 500 } },
-    metrics: { enabled: false },
-    tracing: undefined,
-    admin: undefined,
-  };
-}
 
 function config(raw: Partial<RawUpstream>, urls = [A]): UpstreamConfig {
   return upstreamConfig('u', { endpoints: urls.map((url) => ({ url })), ...raw });
@@ -40,10 +22,10 @@ test('slow start: an endpoint added by a reload starts at a tenth of its weight 
   t.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'] });
   const store = new StateStore(createLogger('silent'));
   try {
-    store.apply(gateway(config({ slowStart: '1s' })));
+    store.apply(upstreamOnlyConfig(config({ slowStart: '1s' })));
     const state = store.get('u')!;
     assert.equal(state.endpoints.get(A)!.weightFactor, 1, 'endpoints present at startup take full weight at once');
-    store.apply(gateway(config({ slowStart: '1s' }, [A, B])));
+    store.apply(upstreamOnlyConfig(config({ slowStart: '1s' }, [A, B])));
     const b = state.endpoints.get(B)!;
     assert.equal(b.weightFactor, 0.1);
     let rebuilds = 0;
@@ -61,8 +43,8 @@ test('slow start: an endpoint added by a reload starts at a tenth of its weight 
 test('slow start is off by default', () => {
   const store = new StateStore(createLogger('silent'));
   try {
-    store.apply(gateway(config({})));
-    store.apply(gateway(config({}, [A, B])));
+    store.apply(upstreamOnlyConfig(config({})));
+    store.apply(upstreamOnlyConfig(config({}, [A, B])));
     assert.equal(store.get('u')!.endpoints.get(B)!.weightFactor, 1);
   } finally {
     store.close();
@@ -73,7 +55,7 @@ test('outlier ejection lasts one base time more each time, up to the maximum, an
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const store = new StateStore(createLogger('silent'));
   try {
-    store.apply(gateway(config({ outlierDetection: { consecutiveFailures: 2, baseEjectionTime: '10s', maxEjectionTime: '25s', maxEjectedPercent: 100 } })));
+    store.apply(upstreamOnlyConfig(config({ outlierDetection: { consecutiveFailures: 2, baseEjectionTime: '10s', maxEjectionTime: '25s', maxEjectedPercent: 100 } })));
     const state = store.get('u')!;
     const a = state.endpoints.get(A)!;
     const eject = (): number => {
@@ -107,12 +89,12 @@ test('outlier ejection lasts one base time more each time, up to the maximum, an
 test('state survives a reload that keeps the endpoint, and is dropped when the endpoint goes', () => {
   const store = new StateStore(createLogger('silent'));
   try {
-    const first = gateway(config({}, [A, B]));
+    const first = upstreamOnlyConfig(config({}, [A, B]));
     store.apply(first);
     const a = store.get('u')!.endpoints.get(A)!;
     a.inFlight = 3;
     a.latency.observe(42, 0);
-    const second = gateway(config({ balancer: 'least-connections' }, [A]));
+    const second = upstreamOnlyConfig(config({ balancer: 'least-connections' }, [A]));
     store.apply(second);
     store.prune(second);
     assert.equal(store.get('u')!.endpoints.get(A), a);

@@ -5,7 +5,7 @@
 import { Consumers } from '../../src/policies/consumers.ts';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MatchConfig, RouteConfig, UpstreamConfig } from '../../src/config/types.ts';
+import type { GatewayConfig, MatchConfig, RouteConfig, UpstreamConfig } from '../../src/config/types.ts';
 import { resolve } from '../../src/config/resolve.ts';
 import type { RawUpstream } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -86,13 +86,12 @@ export function upstreamConfig(name: string, raw: RawUpstream): UpstreamConfig {
   return config.upstreams.get(name)!;
 }
 
-/** The lasting state for `config`, as the gateway's StateStore keeps it (health checkers started when configured). */
-export function upstreamState(config: UpstreamConfig): { state: UpstreamState; close: () => void } {
-  const store = new StateStore(createLogger('silent'));
-  store.apply({
+/** A whole config with only upstream `u` (no listener, route or policy), for the StateStore. */
+export function upstreamOnlyConfig(u: UpstreamConfig): GatewayConfig {
+  return {
     listeners: [],
     routes: [],
-    upstreams: new Map([[config.name, config]]),
+    upstreams: new Map([[u.name, u]]),
     policies: new Map(),
     consumers: new Consumers(),
     drainTimeout: 0,
@@ -102,6 +101,12 @@ export function upstreamState(config: UpstreamConfig): { state: UpstreamState; c
     metrics: { enabled: false },
     tracing: undefined,
     admin: undefined,
-  });
+  };
+}
+
+/** The lasting state for `config`, as the gateway's StateStore keeps it (health checkers started when configured). */
+export function upstreamState(config: UpstreamConfig): { state: UpstreamState; close: () => void } {
+  const store = new StateStore(createLogger('silent'));
+  store.apply(upstreamOnlyConfig(config));
   return { state: store.get(config.name)!, close: () => store.close() };
 }
