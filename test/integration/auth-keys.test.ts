@@ -225,7 +225,11 @@ describe('api-key and basic-auth', () => {
   });
 });
 
-test('the access log line names the consumer (never the key); none for requests without a credential', async () => {
+/**
+ * The access log of a gateway whose one route runs the api-key policy `keys` (with `keyOptions`),
+ * after `requests` ran against its base URL; in `format` (default JSON).
+ */
+async function accessLogOf(keyOptions: object, format: 'combined' | undefined, requests: (base: string) => Promise<void>): Promise<string> {
   const origin = await startOrigin('o');
   const dir = await mkdtemp(path.join(tmpdir(), 'switchboard-auth-log-'));
   const logFile = path.join(dir, 'access.log');
@@ -233,22 +237,30 @@ test('the access log line names the consumer (never the key); none for requests 
     config: {
       listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
       consumers: { alice: { credentials: [{ type: 'api-key', key: ALICE_KEY }] } },
-      policies: { keys: { type: 'api-key' } },
+      policies: { keys: { type: 'api-key', ...keyOptions } },
       routes: { all: { match: { path: '/' }, upstream: 'app', policies: ['keys'] } },
       upstreams: { app: { endpoints: [{ url: origin.url }] } },
     },
     accessLog: logFile,
+    ...(format === undefined ? {} : { accessLogFormat: format }),
     logLevel: 'silent',
   });
   try {
-    assert.equal((await get(`${gw.url('web')}/a`, { 'x-api-key': ALICE_KEY, 'x-request-id': 'with-key' })).status, 200);
-    assert.equal((await get(`${gw.url('web')}/a`, { 'x-request-id': 'without' })).status, 401);
+    await requests(gw.url('web'));
   } finally {
     await guard(gw.stop({ drainTimeout: 2000 }), 'the gateway to stop', 10_000);
     await origin.close();
   }
   const text = await readFile(logFile, 'utf8');
   await rm(dir, { recursive: true, force: true });
+  return text;
+}
+
+test('the access log line names the consumer (never the key); none for requests without a credential', async () => {
+  const text = await accessLogOf({}, undefined, async (base) => {
+    assert.equal((await get(`${base}/a`, { 'x-api-key': ALICE_KEY, 'x-request-id': 'with-key' })).status, 200);
+    assert.equal((await get(`${base}/a`, { 'x-request-id': 'without' })).status, 401);
+  });
   const byId = new Map(
     text
       .trim()
@@ -335,30 +347,10 @@ upstreams: { app: { endpoints: [{ url: "${origin.url}" }] } }
 });
 
 test('a key sent in the query never reaches the access log, in the formats that log the request target', async () => {
-  const origin = await startOrigin('o');
-  const dir = await mkdtemp(path.join(tmpdir(), 'switchboard-auth-log-'));
-  const logFile = path.join(dir, 'access.log');
-  const gw = await startGateway({
-    config: {
-      listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
-      consumers: { alice: { credentials: [{ type: 'api-key', key: ALICE_KEY }] } },
-      policies: { keys: { type: 'api-key', query: 'apikey' } },
-      routes: { all: { match: { path: '/' }, upstream: 'app', policies: ['keys'] } },
-      upstreams: { app: { endpoints: [{ url: origin.url }] } },
-    },
-    accessLog: logFile,
-    accessLogFormat: 'combined',
-    logLevel: 'silent',
+  const text = await accessLogOf({ query: 'apikey' }, 'combined', async (base) => {
+    assert.equal((await get(`${base}/a?x=1&apikey=${ALICE_KEY}`, {})).status, 200);
+    assert.equal((await get(`${base}/a?apikey=wrong-key-0123456789&y=2`, {})).status, 401);
   });
-  try {
-    assert.equal((await get(`${gw.url('web')}/a?x=1&apikey=${ALICE_KEY}`, {})).status, 200);
-    assert.equal((await get(`${gw.url('web')}/a?apikey=wrong-key-0123456789&y=2`, {})).status, 401);
-  } finally {
-    await guard(gw.stop({ drainTimeout: 2000 }), 'the gateway to stop', 10_000);
-    await origin.close();
-  }
-  const text = await readFile(logFile, 'utf8');
-  await rm(dir, { recursive: true, force: true });
   assert.ok(!text.includes(ALICE_KEY), text);
   assert.ok(!text.includes('wrong-key-0123456789'), text);
   assert.match(text, /"GET \/a\?x=1&apikey=\[REDACTED\] HTTP\/1\.1" 200 /);
