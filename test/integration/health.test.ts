@@ -182,7 +182,9 @@ test('outlier detection: at most maxEjectedPercent of the endpoints are ejected 
 
 test('panic threshold: below it, traffic goes to every endpoint; with panic off, only to the healthy one', async () => {
   const origins = await Promise.all(['a', 'b', 'c', 'd'].map((n) => checkedOrigin(n)));
-  const hc = { path: '/healthz', interval: '50ms', timeout: '50ms', jitter: 0, rise: 1, fall: 1 };
+  // The healthy endpoint must not fail a check by being slow on a loaded machine (one failure, fall 1,
+  // takes it out, and with panic off the request gets 503): a timeout well above the interval.
+  const hc = { path: '/healthz', interval: '50ms', timeout: '2s', jitter: 0, rise: 1, fall: 1 };
   const run = async (panicThreshold: number): Promise<Set<string>> => {
     for (const o of origins) o.health.status = 200;
     const gw = await startTestGateway(
