@@ -36,6 +36,12 @@ import type { StateGuard } from './state/state-guard.ts';
 export interface GatewayOptions {
   /** A config file path (YAML or JSON), or a config object of the same shape. */
   config: string | object;
+  /**
+   * Listening sockets inherited from the Switchboard this process upgrades (binding name → fd,
+   * process/handover.ts): the first config's listeners use them instead of binding their addresses.
+   * In a worker the descriptors are the supervisor's.
+   */
+  sockets?: ReadonlyMap<string, number>;
   /** Access log destination; default `off`. */
   accessLog?: AccessLogDestination;
   /** Access log format: `json` (default), `common`, `combined`, or `{ template: '${client} ${status}' }` (docs/logging.md). */
@@ -69,8 +75,13 @@ export interface GatewayOptions {
 
 /** The admin listener as the gateway drives it: bound, re-bound or closed with each config. */
 export interface AdminHost {
-  /** Binds (or re-binds, when the address changed) for `config`, or closes when undefined. Rejects when it cannot bind. */
-  apply(config: AdminConfig | undefined): Promise<void>;
+  /**
+   * Binds (or re-binds, when the address changed) for `config`, or closes when undefined. Rejects
+   * when it cannot bind. `fd`: a listening socket inherited in an upgrade, used instead of binding.
+   */
+  apply(config: AdminConfig | undefined, fd?: number): Promise<void>;
+  /** The listening socket's descriptor, for a handover; undefined when there is none. */
+  fd(): number | undefined;
   /** `http://host:port` of the bound admin listener, undefined when there is none. */
   url(): string | undefined;
   close(): Promise<void>;
@@ -130,6 +141,8 @@ export class Gateway {
   readonly #live = new Set<Generation>();
   #source: Source;
   readonly #worker: WorkerOptions | undefined;
+  /** Listening sockets inherited in an upgrade, for the first config (GatewayOptions.sockets). */
+  readonly #sockets: ReadonlyMap<string, number> | undefined;
   #generation: Generation | undefined;
   #listeners = new Map<string, Listener>();
   /**
@@ -163,6 +176,7 @@ export class Gateway {
   private constructor(opts: GatewayOptions) {
     this.#source = opts.configData ? { ...opts.configData, [DATA]: true } : typeof opts.config === 'string' ? resolvePath(opts.config) : opts.config;
     this.#worker = opts.worker;
+    this.#sockets = opts.sockets;
     this.#metricsOption = opts.metrics;
     this.log = opts.logger ?? createLogger(opts.logLevel ?? 'info', opts.logFormat);
     this.#accessLog = createAccessLog(opts.accessLog ?? 'off', opts.accessLogFormat);
@@ -188,7 +202,7 @@ export class Gateway {
     await gw.#useState(result.config);
     try {
       await gw.#apply(result.config);
-      await gw.#admin?.apply(result.config.admin);
+      await gw.#admin?.apply(result.config.admin, opts.sockets?.get('admin'));
     } catch (err) {
       gw.#metrics?.close();
       throw err;
@@ -453,7 +467,9 @@ export class Gateway {
               : new TcpListener(l, gen.tcp.get(l.name)!, this.log, this.#worker);
           const key = bindingName(l);
           if (!this.#bindings.has(key) && !bound.has(key)) {
-            const binding = new Binding(l.address, l.reusePort);
+            // Only the first config uses inherited sockets: a later one binds what it adds.
+            const inherited = this.#generation === undefined && !l.reusePort ? this.#sockets?.get(key) : undefined;
+            const binding = new Binding(l.address, l.reusePort, inherited);
             // Attached before it listens: a worker's socket is shared and accepts at once.
             binding.attach(fresh.accept);
             bound.set(key, binding);
@@ -527,6 +543,21 @@ export class Gateway {
   }
 
   /**
+   * The listening sockets a new process takes over in an upgrade (process/handover.ts): each
+   * binding that is not `reusePort` (those the new process binds beside this one's), and the admin's.
+   */
+  handoverSockets(): Array<{ name: string; fd: number; handle: unknown }> {
+    const out: Array<{ name: string; fd: number; handle: unknown }> = [];
+    for (const [name, b] of this.#bindings) {
+      const fd = b.reusePort ? undefined : b.fd();
+      if (fd !== undefined) out.push({ name, fd, handle: b.handle() });
+    }
+    const admin = this.#admin?.fd();
+    if (admin !== undefined) out.push({ name: 'admin', fd: admin, handle: undefined });
+    return out;
+  }
+
+  /**
    * Graceful stop: stop accepting, answer in-flight requests (with `Connection: close`), wait up to
    * the drain timeout, then close every connection and pool. `lingerIdle` (a worker drained while
    * others serve on): idle keep-alive connections are left to close by their keepAliveTimeout
@@ -571,7 +602,8 @@ export class Gateway {
 }
 
 /** Which binding a stream listener uses: its address; with port 0, its own (a fresh port per listener). */
-function bindingName(l: ListenerConfig): string {
+/** The name of a stream listener's binding: its address (port 0: with the listener's name, each its own port). */
+export function bindingName(l: ListenerConfig): string {
   return l.address.port === 0 ? `${addressKey(l.address)}#${l.name}` : addressKey(l.address);
 }
 

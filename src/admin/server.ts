@@ -103,7 +103,7 @@ export class AdminServer implements AdminHost {
     this.#tail = new TailHub((deliver) => this.#backend.tail(deliver));
   }
 
-  async apply(config: AdminConfig | undefined): Promise<void> {
+  async apply(config: AdminConfig | undefined, fd?: number): Promise<void> {
     if (config === undefined) return this.close();
     const key = `${config.address.host}:${config.address.port}`;
     const digest = config.token === undefined ? undefined : sha256(config.token);
@@ -114,7 +114,7 @@ export class AdminServer implements AdminHost {
     const old = this.#server;
     let fresh: http.Server;
     try {
-      fresh = await this.#listen(config);
+      fresh = await this.#listen(config, fd);
     } catch (err) {
       // Moving to (or from) a wildcard on the same port: the old socket holds it; let go of it
       // first, and take the old address back if the new one still cannot bind.
@@ -138,7 +138,14 @@ export class AdminServer implements AdminHost {
     this.#backend.log.info({ admin: this.url(), token: digest !== undefined }, 'admin listener bound');
   }
 
-  #listen(config: AdminConfig): Promise<http.Server> {
+  /** The listening socket's descriptor (for an upgrade's handover), or undefined. */
+  fd(): number | undefined {
+    const fd = (this.#server as unknown as { _handle?: { fd?: number } } | undefined)?._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+  }
+
+  /** Binds `config`'s address, or listens on `fd` (a socket inherited in an upgrade). */
+  #listen(config: AdminConfig, fd?: number): Promise<http.Server> {
     const server = http.createServer(
       { maxHeaderSize: MAX_HEADER_SIZE, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: 5000 },
       (req, res) => void this.#handle(req, res),
@@ -154,7 +161,7 @@ export class AdminServer implements AdminHost {
         const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EADDRNOTAVAIL' ? 'no interface has that address' : err.message;
         reject(Object.assign(new Error(`admin listener ${host.includes(':') ? `[${host}]` : host}:${port}: ${why}`), { code: err.code }));
       });
-      server.listen({ host, port }, () => {
+      server.listen(fd === undefined ? { host, port } : { fd }, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.#backend.log.error({ err }, 'admin listener error'));
         resolve(server);

@@ -10,6 +10,7 @@ import { jsonSchema } from '../config/schema.ts';
 import { demo } from './demo.ts';
 import { runSupervisorUntilSignal, runUntilSignal } from './signals.ts';
 import { Supervisor } from '../process/supervisor.ts';
+import { announceReady, inheritedSockets, PidFile } from '../process/handover.ts';
 import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
 import { registerStateCommand } from './state-command.ts';
 import { defaultLogFormat, type LogFormat, type LogLevel } from '../observability/logger.ts';
@@ -51,8 +52,11 @@ program
   .addOption(accessLogOption('stdout'))
   .addOption(accessLogFormatOption())
   .option('--no-watch', 'do not reload when the config file changes')
-  .action(async (opts: { config: string; accessLog: string; accessLogFormat: AccessLogFormat; watch: boolean }) => {
+  .option('--pid-file <path>', "write the main process's PID here (an upgrade, SIGUSR2, writes the new one's)")
+  .action(async (opts: { config: string; accessLog: string; accessLogFormat: AccessLogFormat; watch: boolean; pidFile?: string }) => {
     try {
+      // Listening sockets from the Switchboard this one upgrades (SIGUSR2), if it was started so.
+      const sockets = inheritedSockets();
       const checked = await loadConfigFile(opts.config);
       if (!checked.ok) throw new ConfigLoadError(checked.errors);
       const how = {
@@ -62,9 +66,18 @@ program
         logLevel: logLevel(),
         logFormat: logFormat(),
         watch: opts.watch,
+        sockets,
       };
-      if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start(how));
-      else await runUntilSignal(startGateway(how));
+      const pidFile = new PidFile(opts.pidFile);
+      // The PID file names the new process before the old one is told to go (systemd's PIDFile=).
+      const serving = <T>(t: T): T => {
+        pidFile.write();
+        announceReady();
+        return t;
+      };
+      if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start(how).then(serving));
+      else await runUntilSignal(startGateway(how).then(serving));
+      pidFile.remove();
       process.exit(0);
     } catch (err) {
       if (err instanceof ConfigLoadError) {

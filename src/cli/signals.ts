@@ -1,21 +1,26 @@
 /**
  * Process signals for a running gateway or supervisor: SIGTERM/SIGINT drain and exit 0, SIGHUP
  * reloads, SIGUSR1 reopens log files (logrotate; a listener also keeps node from opening its
- * inspector on it), SIGUSR2 upgrades (a supervisor starts new workers from the code on disk, then
- * drains the old ones).
+ * inspector on it), SIGUSR2 upgrades: a new Switchboard started from the code on disk takes the
+ * listening sockets over (process/handover.ts), and once it serves this one drains and exits 0.
  */
 import type { Gateway } from '../gateway.ts';
 import type { Supervisor } from '../process/supervisor.ts';
+import { startSuccessor } from '../process/handover.ts';
 import { compactWhenIdle } from '../util/heap.ts';
 
 interface Steered {
-  readonly log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
-  /** Stops; logs "draining" (with the signal) once new connections are refused. */
-  stop(signal: string): Promise<void>;
+  readonly log: { info(o: object, msg: string): void; warn(o: object, msg: string): void; error(o: object, msg: string): void };
+  /** Stops; logs "draining" (with the signal) once new connections are refused. `linger`: another process serves on. */
+  stop(signal: string, linger: boolean): Promise<void>;
   reload(): Promise<unknown>;
   reopenLogs(): unknown;
-  upgrade?: () => Promise<unknown>;
+  /** Hands over to a new Switchboard; true once it serves (this one then drains). */
+  upgrade(): Promise<boolean>;
 }
+
+/** How long a new Switchboard started by an upgrade has to serve before the upgrade is given up. */
+const HANDOVER_TIMEOUT_MS = 60_000;
 
 /**
  * Takes the signals from now on, acting on `starting` once it is up (a SIGTERM that comes while
@@ -34,8 +39,19 @@ function run(starting: Promise<Steered>, after: () => Promise<void>): Promise<vo
         t.log.info({ signal: 'SIGUSR1' }, 'reopening log files');
         return t.reopenLogs();
       });
+    let upgrading = false;
     const usr2 = (): void =>
-      act((t) => (t.upgrade === undefined ? t.log.warn({ signal: 'SIGUSR2' }, 'upgrade needs workers (workers: 2 or more); ignored') : t.upgrade()));
+      act(async (t) => {
+        if (stopping || upgrading) return;
+        upgrading = true;
+        t.log.info({ signal: 'SIGUSR2' }, 'upgrade: handing the listening sockets to a new Switchboard');
+        const ok = await t.upgrade().catch((err: Error) => {
+          t.log.error({ err: err.message }, 'upgrade failed; this one keeps serving');
+          return false;
+        });
+        upgrading = false;
+        if (ok) stop('SIGUSR2', true);
+      });
     const term = (): void => stop('SIGTERM');
     const int = (): void => stop('SIGINT');
     // An idle gateway or supervisor gives back what start-up and bursts grew (util/heap.ts).
@@ -53,12 +69,12 @@ function run(starting: Promise<Steered>, after: () => Promise<void>): Promise<vo
       process.off('SIGHUP', hup);
       process.off('SIGUSR2', usr2);
     };
-    const stop = (signal: string): void => {
+    const stop = (signal: string, linger = false): void => {
       if (stopping) return;
       stopping = true;
       act((t) => {
         return t
-          .stop(signal)
+          .stop(signal, linger)
           .then(after)
           .then(() => {
             off();
@@ -84,12 +100,17 @@ export function runUntilSignal(starting: Promise<Gateway>, after: () => Promise<
   return run(
     starting.then((gw) => ({
       log: gw.log,
-      stop: (signal: string) => {
+      stop: (signal: string, linger: boolean) => {
         gw.log.info({ signal }, 'draining');
-        return gw.stop();
+        return gw.stop({ lingerIdle: linger });
       },
       reload: () => gw.reload(),
       reopenLogs: () => gw.reopenLogs(),
+      upgrade: async () => {
+        const pid = await startSuccessor(gw.handoverSockets(), gw.log, HANDOVER_TIMEOUT_MS);
+        if (pid !== undefined) gw.log.info({ pid }, 'upgrade: the new Switchboard serves; this one drains');
+        return pid !== undefined;
+      },
     })),
     after,
   );
@@ -100,10 +121,10 @@ export function runSupervisorUntilSignal(starting: Promise<Supervisor>): Promise
   return run(
     starting.then((sv) => ({
       log: sv.log,
-      stop: (signal: string) => sv.stop(signal),
+      stop: (signal: string, linger: boolean) => sv.stop(signal, { linger }),
       reload: () => sv.reload(),
       reopenLogs: () => sv.reopenLogs(),
-      upgrade: () => sv.upgrade(),
+      upgrade: () => sv.handover(),
     })),
     async () => undefined,
   );

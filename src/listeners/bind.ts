@@ -26,11 +26,18 @@ export class Binding {
   readonly reusePort: boolean;
   /** The listening socket; it accepts and passes on, and serves nothing itself. */
   readonly server: net.Server;
+  /**
+   * A listening socket inherited from the Switchboard this process upgrades (process/handover.ts):
+   * its descriptor, listened on instead of binding the address (in a worker, the supervisor's
+   * descriptor, which node:cluster opens there and shares like any other socket).
+   */
+  readonly #fd: number | undefined;
   #accept: Acceptor | undefined;
 
-  constructor(address: ListenAddress, reusePort: boolean) {
+  constructor(address: ListenAddress, reusePort: boolean, fd?: number) {
     this.address = address;
     this.reusePort = reusePort;
+    this.#fd = fd;
     // noDelay as node:http sets it on the sockets it accepts itself.
     this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
       const accept = this.#accept;
@@ -45,7 +52,8 @@ export class Binding {
     return new Promise((resolve, reject) => {
       const failed = (err: NodeJS.ErrnoException): void => reject(bindError(err, this.address));
       this.server.once('error', failed);
-      this.server.listen({ host, port, reusePort: this.reusePort, exclusive: this.reusePort }, () => {
+      const where = this.#fd !== undefined ? { fd: this.#fd } : { host, port, reusePort: this.reusePort, exclusive: this.reusePort };
+      this.server.listen(where, () => {
         this.server.off('error', failed);
         resolve(this.server.address() as AddressInfo);
       });
@@ -58,6 +66,17 @@ export class Binding {
    */
   attach(accept: Acceptor): void {
     this.#accept = accept;
+  }
+
+  /** The listening socket's descriptor in this process (for a handover), or undefined when not listening. */
+  fd(): number | undefined {
+    const fd = (this.handle() as { fd?: number } | undefined)?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+  }
+
+  /** The listening socket's native handle (what `process.send` passes to another process), or undefined. */
+  handle(): unknown {
+    return (this.server as unknown as { _handle?: unknown })._handle ?? undefined;
   }
 
   /** The bound address, or undefined when not listening. */

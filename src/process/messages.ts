@@ -31,6 +31,8 @@ export type ToWorker =
       runtime: RuntimeChange[];
       /** Someone tails the access log (admin): send `tail-lines`. */
       tail: boolean;
+      /** Listening sockets inherited in an upgrade (binding name → the supervisor's fd), for the first config. */
+      sockets: Record<string, number>;
     }
   /** Swap to this config (validated once by the supervisor); answer with `reloaded`. */
   | { sb: 'reload'; seq: number; data: unknown; file: string }
@@ -55,7 +57,9 @@ export type ToWorker =
   /** A runtime change made through the admin API (drain, disable, enable, weight): apply it. */
   | { sb: 'admin-change'; change: RuntimeChange }
   /** Start (`on`) or stop sending the access log's lines for the admin's live tail (`tail-lines`). */
-  | { sb: 'tail'; on: boolean };
+  | { sb: 'tail'; on: boolean }
+  /** An upgrade: send every listening socket to hand over, one `socket` message each (with the handle). */
+  | { sb: 'sockets'; id: number };
 
 /** Worker → supervisor. */
 export type FromWorker =
@@ -81,7 +85,9 @@ export type FromWorker =
   /** This worker's view of the upstreams, for the admin API (answers `admin-read`). */
   | { sb: 'admin-view'; id: number; upstreams: UpstreamView[] }
   /** Access log lines (JSON) of requests this worker finished, batched, while the supervisor asks for them (`tail`). */
-  | { sb: 'tail-lines'; lines: string[]; dropped: number };
+  | { sb: 'tail-lines'; lines: string[]; dropped: number }
+  /** One of `count` listening sockets (answering `sockets`), its handle attached; `count: 0` alone when there are none. */
+  | { sb: 'socket'; id: number; name?: string; count: number };
 
 export interface HealthNews {
   upstream: string;

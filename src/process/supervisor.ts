@@ -12,9 +12,9 @@
  *   open in the supervisor, so no connection is refused meanwhile).
  * - Reload (SIGHUP, file change, `reload()`): the supervisor reads and validates the file once and
  *   sends every worker the same checked value; a bad config changes nothing.
- * - Upgrade (SIGUSR2, `upgrade()`): a fresh set of workers starts from the code on disk (a new
- *   Switchboard version), and once all of them serve, the old ones drain: the listening sockets
- *   never close, so no connection is refused.
+ * - Upgrade (SIGUSR2, `handover()`): a new Switchboard started from the code on disk (supervisor
+ *   and workers of the new version) gets the listening sockets (handover.ts); once it serves, this
+ *   one drains and exits. The sockets never close, so no connection is refused.
  * - `workerMemoryLimit`: a worker whose RSS stays above it is replaced the same way (start a new
  *   one, then drain it).
  * - SIGUSR1 reopens log files in every worker (logrotate).
@@ -35,7 +35,7 @@ import { formatConfigError, type ConfigError } from '../config/load.ts';
 import { loadConfigFile } from '../config/load-text.ts';
 import type { GatewayConfig } from '../config/types.ts';
 import { configChanges } from '../config/diff.ts';
-import { ConfigLoadError, type ReloadResult } from '../gateway.ts';
+import { bindingName, ConfigLoadError, type ReloadResult } from '../gateway.ts';
 import { configReload, endpointState } from '../observability/events.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../observability/logger.ts';
 import type { AccessLogFormat } from '../observability/access-log.ts';
@@ -45,6 +45,7 @@ import { isMessage, post, type FromWorker, type ToWorker } from './messages.ts';
 import { SharedCounters } from './shared.ts';
 import { StateHost } from '../state/state-host.ts';
 import { addressKey, bindError } from '../listeners/bind.ts';
+import { startSuccessor } from './handover.ts';
 import { MachineMetrics } from './machine-metrics.ts';
 import { AdminServer } from '../admin/server.ts';
 import { mergeUpstreams, type AdminBackend, type AdminUpstream } from '../admin/backend.ts';
@@ -66,6 +67,8 @@ export interface SupervisorOptions {
   logger?: Logger;
   /** Keep Prometheus metrics whatever the config says (`metrics.enabled`); `supervisor.metrics` serves them. */
   metrics?: boolean;
+  /** Listening sockets inherited from the Switchboard this one upgrades (binding name → fd; handover.ts). */
+  sockets?: ReadonlyMap<string, number>;
 }
 
 /** One worker process as the supervisor tracks it. */
@@ -79,6 +82,19 @@ interface WorkerRecord {
   rssHigh: number;
   /** Resident memory at the last report (bytes; 0 before the first). */
   rss: number;
+}
+
+/** How long a new Switchboard started by an upgrade has to serve before the upgrade is given up. */
+const HANDOVER_TIMEOUT_MS = 60_000;
+
+/** A native listening handle received from a worker (node:child_process's `net.Native`). */
+interface NativeHandle {
+  readonly fd: number;
+  close(): void;
+}
+
+function isNative(h: unknown): h is NativeHandle {
+  return typeof h === 'object' && h !== null && typeof (h as { fd?: unknown }).fd === 'number' && typeof (h as { close?: unknown }).close === 'function';
 }
 
 /** Time a draining worker gets past the drain timeout before it is killed. */
@@ -134,6 +150,14 @@ export class Supervisor {
   /** The config file's value as last checked (`LoadResult.data`), what workers start from. */
   #data: unknown;
   #config!: GatewayConfig;
+  /**
+   * Listening sockets inherited in an upgrade (binding name → fd here), which workers listen on
+   * instead of binding (node:cluster opens the fd here and shares it). Per machine. An entry goes
+   * once no config has its binding, and all go once no worker is left: node:cluster closes a
+   * socket no worker holds, and a replacement then binds the address afresh.
+   */
+  readonly #sockets: Map<string, number>;
+  #socketSeq = 0;
   #addresses: Record<string, string> = {};
   #watcher: FSWatcher | undefined;
   /** The certificate, key and CA files of every TLS listener, watched once for the machine. */
@@ -165,6 +189,7 @@ export class Supervisor {
     this.log = opts.logger ?? createLogger(opts.logLevel, opts.logFormat);
     this.#states = new StateStore(this.log);
     this.#admin = new AdminServer({ backend: this.#adminBackend(), metrics: () => this.#metrics });
+    this.#sockets = new Map(opts.sockets);
   }
 
   /** `http://host:port` of the admin listener, undefined when the config has none. */
@@ -225,7 +250,8 @@ export class Supervisor {
     const sv = new Supervisor(opts);
     const result = await loadConfigFile(sv.#file);
     if (!result.ok) throw new ConfigLoadError(result.errors);
-    await probeUdp(result.config, undefined);
+    // In an upgrade the old Switchboard still holds the UDP addresses (its workers' sockets share them).
+    if (sv.#sockets.size === 0) await probeUdp(result.config, undefined);
     sv.#data = result.data;
     sv.#config = result.config;
     if (opts.metrics ?? result.config.metrics.enabled) {
@@ -245,7 +271,8 @@ export class Supervisor {
       throw err;
     }
     try {
-      await sv.#admin.apply(result.config.admin);
+      await sv.#admin.apply(result.config.admin, sv.#sockets.get('admin'));
+      sv.#sockets.delete('admin');
     } catch (err) {
       await sv.#shutdown();
       throw err;
@@ -296,6 +323,7 @@ export class Supervisor {
     worker.on('exit', (code, signal) => {
       this.#workers.delete(record);
       this.#shared.forget(worker);
+      if (this.#workers.size === 0) this.#sockets.clear();
       settle.reject(new Error(`worker ${id} exited (${signal ?? `code ${code}`}) before it served`));
       if (record.state === 'draining' || this.#stopping) return;
       this.log.error({ worker: id, pid: worker.process.pid, code, signal }, 'worker died; starting a replacement');
@@ -319,6 +347,7 @@ export class Supervisor {
       metrics: this.#metrics !== undefined,
       runtime: this.#runtime.list(),
       tail: this.#tailSink !== undefined,
+      sockets: Object.fromEntries(this.#sockets),
     } satisfies ToWorker);
   }
 
@@ -418,6 +447,8 @@ export class Supervisor {
       for (const r of this.#workers) if (!serving.includes(r) && r.state !== 'draining') post(r.worker, { sb: 'reload', seq, data, file: this.#file });
       this.#states.apply(result.config);
       this.#states.prune(result.config);
+      const bindings = new Set(result.config.listeners.map(bindingName));
+      for (const name of this.#sockets.keys()) if (!bindings.has(name)) this.#sockets.delete(name);
       await this.#watchCertificates(result.config);
       await this.#resize(result.config.workers);
       this.log.info({ ...changes, workers: result.config.workers }, 'config reloaded');
@@ -466,30 +497,62 @@ export class Supervisor {
   }
 
   /**
-   * Replaces every worker with a fresh process started from the code on disk (a new Switchboard
-   * version): all new workers serve before any old one drains. If a new one cannot start, the new
-   * ones are stopped and the old ones keep serving.
+   * Binary upgrade (SIGUSR2 to `switchboard start`, handover.ts): starts a new Switchboard from the
+   * code on disk with this machine's listening sockets, and resolves true once it serves; the caller
+   * then drains this one (`stop(…, { linger: true })`). False when the new one failed: this one
+   * serves on, its sockets never closed.
    */
-  upgrade(): Promise<boolean> {
+  handover(): Promise<boolean> {
     const run = async (): Promise<boolean> => {
       if (this.#stopping) return false;
-      const old = [...this.#workers].filter((r) => r.state === 'serving');
-      this.log.info({ workers: old.length }, 'upgrade: starting new workers');
-      const fresh = old.map((r) => this.#fork(r.id));
-      const settled = await Promise.allSettled(fresh.map((r) => r.ready));
-      const failure = settled.find((s) => s.status === 'rejected');
-      if (failure !== undefined) {
-        this.log.error({ err: (failure.reason as Error).message }, 'upgrade failed: the new workers could not start; the old ones keep serving');
-        await Promise.all(fresh.map((r) => this.#drain(r)));
+      const from = [...this.#workers].find((r) => r.state === 'serving');
+      if (from === undefined) return false;
+      const received = await this.#socketsOf(from);
+      if (received === undefined) {
+        this.log.error({ worker: from.id }, 'upgrade failed: a worker did not hand over the listening sockets; this one keeps serving');
         return false;
       }
-      await Promise.all(old.map((r) => this.#drain(r)));
-      this.log.info({ workers: fresh.length }, 'upgrade done');
-      return true;
+      const sockets = received.map((r) => ({ name: r.name, fd: r.handle.fd }));
+      const admin = this.#admin.fd();
+      if (admin !== undefined) sockets.push({ name: 'admin', fd: admin });
+      try {
+        const pid = await startSuccessor(sockets, this.log, HANDOVER_TIMEOUT_MS);
+        if (pid === undefined) return false;
+        this.log.info({ pid }, 'upgrade: the new Switchboard serves; this one drains');
+        return true;
+      } finally {
+        // The new process has its own copies.
+        for (const r of received) r.handle.close();
+      }
     };
     const next = this.#queue.then(run, run);
     this.#queue = next;
     return next;
+  }
+
+  /** A worker's listening sockets (node:cluster's shared ones: one worker has them all), or undefined. */
+  #socketsOf(r: WorkerRecord): Promise<Array<{ name: string; handle: NativeHandle }> | undefined> {
+    const id = ++this.#socketSeq;
+    return new Promise((resolve) => {
+      const got: Array<{ name: string; handle: NativeHandle }> = [];
+      const onMessage = (m: unknown, handle: unknown): void => {
+        if (!isMessage<FromWorker>(m) || m.sb !== 'socket' || m.id !== id) return;
+        if (m.name !== undefined && isNative(handle)) got.push({ name: m.name, handle });
+        if (got.length >= m.count) done(got);
+      };
+      const onExit = (): void => done(undefined);
+      const timer = setTimeout(() => done(undefined), 5000);
+      function done(answer: typeof got | undefined): void {
+        clearTimeout(timer);
+        r.worker.off('message', onMessage);
+        r.worker.off('exit', onExit);
+        if (answer === undefined) for (const g of got) g.handle.close();
+        resolve(answer);
+      }
+      r.worker.on('message', onMessage);
+      r.worker.once('exit', onExit);
+      post(r.worker, { sb: 'sockets', id });
+    });
   }
 
   /**
@@ -529,14 +592,15 @@ export class Supervisor {
    * stops the checkers. Logs "draining" (with `signal`) once every worker has closed its listening
    * sockets: from then on new connections are refused.
    */
-  async stop(signal?: string): Promise<void> {
+  async stop(signal?: string, opts: { linger?: boolean } = {}): Promise<void> {
     if (this.#stopping) return;
     await this.#queue.catch(() => undefined);
-    await this.#shutdown(() => this.log.info({ signal }, 'draining'));
+    await this.#shutdown(() => this.log.info({ signal }, 'draining'), opts.linger === true);
     this.log.info('switchboard stopped');
   }
 
-  async #shutdown(stoppedAccepting: () => void = () => undefined): Promise<void> {
+  /** `linger`: another process serves on (an upgrade): idle keep-alive connections end at their timeout. */
+  async #shutdown(stoppedAccepting: () => void = () => undefined, linger = false): Promise<void> {
     this.#stopping = true;
     await this.#admin.close();
     await this.#watcher?.close();
@@ -544,7 +608,7 @@ export class Supervisor {
     endpointState.unsubscribe(this.#onHealth);
     const records = [...this.#workers];
     const acks = records.map((r) => this.#stoppedAccepting(r));
-    const drained = records.map((r) => this.#drain(r, false));
+    const drained = records.map((r) => this.#drain(r, linger));
     await Promise.all(acks);
     stoppedAccepting();
     await Promise.all(drained);

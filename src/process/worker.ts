@@ -70,6 +70,7 @@ export function runWorker(): void {
           logger,
           // Reloads are counted by the supervisor, which validates them for the machine.
           metrics: m.metrics ? { reloads: false } : false,
+          sockets: new Map(Object.entries(m.sockets)),
           worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health, runtime: m.runtime },
         }).then(
           (started) => {
@@ -123,6 +124,13 @@ export function runWorker(): void {
       case 'drain':
         drain(m.linger);
         return;
+      case 'sockets': {
+        // The supervisor hands these to the Switchboard that upgrades it (process/handover.ts).
+        const sockets = gw?.handoverSockets() ?? [];
+        if (sockets.length === 0) return send({ sb: 'socket', id: m.id, count: 0 });
+        for (const s of sockets) process.send!({ sb: 'socket', id: m.id, name: s.name, count: sockets.length } satisfies FromWorker, s.handle as never);
+        return;
+      }
       case 'metrics': {
         const id = m.id;
         const metrics = gw?.metrics;

@@ -104,12 +104,18 @@ test('reload (SIGHUP) and upgrade (SIGUSR2) under a steady load of keep-alive an
     assert.ok(!inst.lines.some((l) => l.msg === 'config reloaded' && l.worker !== undefined), 'no worker logs the reload at info');
     const reloadedAt = performance.now();
     await load.more(300);
-    // Upgrade: new workers from the code on disk, then the old ones drain.
+    // Upgrade: a new Switchboard from the code on disk (its own supervisor and workers) takes the
+    // listening sockets over; then this one drains and exits 0.
     const old = inst.workerPids();
     inst.signal('SIGUSR2');
-    await inst.next((l) => l.msg === 'upgrade done', 30_000);
+    const handed = await inst.next((l) => l.msg === 'upgrade: the new Switchboard serves; this one drains', 60_000);
+    const successor = handed.pid!;
+    assert.notEqual(successor, inst.child.pid, 'a new supervisor process');
+    assert.equal(await inst.exited(30_000), 0, 'the old supervisor drained and exited 0');
+    // The old workers drained and exited; the new supervisor's two serve.
+    for (const pid of old) await inst.next((l) => l.msg === 'switchboard stopped' && l.pid === pid, 20_000, 0);
     const fresh = inst.workerPids();
-    assert.equal(fresh.length, 2);
+    assert.equal(fresh.length, 2, `the new workers: ${JSON.stringify(fresh)}`);
     assert.ok(
       fresh.every((p) => !old.includes(p)),
       `new worker processes: ${JSON.stringify({ old, fresh })}`,
@@ -119,11 +125,58 @@ test('reload (SIGHUP) and upgrade (SIGUSR2) under a steady load of keep-alive an
     assert.deepEqual(load.failures(), [], 'no request failed');
     const afterReload = load.outcomes.filter((o) => o.startedAt > reloadedAt);
     assert.ok(afterReload.length > 0 && afterReload.every((o) => o.origin === 'B'), 'after the reload, B answers');
-    // The old workers drained and exited.
-    for (const pid of old) await inst.next((l) => l.msg === 'switchboard stopped' && l.pid === pid, 20_000, 0);
+    // The new supervisor stops as the old one did (it is in the test's process group as well).
+    const from = inst.lines.length;
+    process.kill(successor, 'SIGTERM');
+    await inst.next((l) => l.msg === 'switchboard stopped' && l.worker === undefined, 30_000, from);
   } finally {
     await load.stop();
   }
+});
+
+test('upgrade (SIGUSR2) of a lone process (workers: 1): the new process takes the sockets and the PID file; every request answered', async () => {
+  const a = await origin('A');
+  const pidFile = join(dir, 'lone.pid');
+  const { inst } = await start('lone', config(a.url).replace('workers: 2', 'workers: 1'), { start: ['--pid-file', pidFile] });
+  assert.equal((await readFile(pidFile, 'utf8')).trim(), String(inst.child.pid));
+  const load = new SteadyLoad(inst.url('web'), { keepAlive: 2, fresh: 2 });
+  try {
+    await load.more(200);
+    inst.signal('SIGUSR2');
+    const handed = await inst.next((l) => l.msg === 'upgrade: the new Switchboard serves; this one drains', 60_000);
+    const successor = handed.pid!;
+    assert.notEqual(successor, inst.child.pid);
+    assert.equal((await readFile(pidFile, 'utf8')).trim(), String(successor), 'the PID file names the new process before the old one goes');
+    assert.equal(await inst.exited(30_000), 0, 'the old process drained and exited 0');
+    const gone = performance.now();
+    await load.more(300);
+    await load.stop();
+    assert.deepEqual(load.failures(), [], 'no request failed');
+    assert.ok(
+      load.outcomes.some((o) => o.startedAt > gone && o.ok),
+      'the new process answers',
+    );
+    assert.equal((await readFile(pidFile, 'utf8')).trim(), String(successor), 'the old process left the PID file alone');
+    const from = inst.lines.length;
+    process.kill(successor, 'SIGTERM');
+    await inst.next((l) => l.msg === 'switchboard stopped', 30_000, from);
+  } finally {
+    await load.stop();
+  }
+});
+
+test('an upgrade whose new process cannot start (a bad config on disk) changes nothing: the old one serves on', async () => {
+  const a = await origin('A');
+  const { inst, file } = await start('upgrade-bad', config(a.url), { start: ['--no-watch'] });
+  const workers = inst.workerPids();
+  await writeFile(file, `${config(a.url)}\nnonsense: [`);
+  inst.signal('SIGUSR2');
+  const failed = await inst.next((l) => l.msg === 'upgrade failed: the new Switchboard did not start; this one keeps serving', 60_000);
+  assert.match(String(failed.reason), /exited \(code 2\)/, 'the new process refused the config (exit 2)');
+  const res = await fetch(inst.url('web'));
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'A');
+  assert.deepEqual(inst.workerPids().sort(), workers.sort(), 'the same workers serve');
   inst.signal('SIGTERM');
   assert.equal(await inst.exited(), 0);
 });
