@@ -137,8 +137,11 @@ test('reload (SIGHUP) and upgrade (SIGUSR2) under a steady load of keep-alive an
 test('upgrade (SIGUSR2) of a lone process (workers: 1): the new process takes the sockets and the PID file; every request answered', async () => {
   const a = await origin('A');
   const pidFile = join(dir, 'lone.pid');
-  const { inst } = await start('lone', config(a.url).replace('workers: 2', 'workers: 1'), { start: ['--pid-file', pidFile] });
+  const { inst } = await start('lone', config(a.url, 'admin: { address: "127.0.0.1:0" }').replace('workers: 2', 'workers: 1'), {
+    start: ['--pid-file', pidFile],
+  });
   assert.equal((await readFile(pidFile, 'utf8')).trim(), String(inst.child.pid));
+  const admin = inst.lines.find((l) => l.msg === 'switchboard started')!.admin as string;
   const load = new SteadyLoad(inst.url('web'), { keepAlive: 2, fresh: 2 });
   try {
     await load.more(200);
@@ -157,6 +160,10 @@ test('upgrade (SIGUSR2) of a lone process (workers: 1): the new process takes th
       'the new process answers',
     );
     assert.equal((await readFile(pidFile, 'utf8')).trim(), String(successor), 'the old process left the PID file alone');
+    // The admin socket was handed over too: with the old process gone, the same port (0 in the
+    // config) answers.
+    const ready = await fetch(new URL('/readyz', admin));
+    assert.equal(ready.status, 200);
     const from = inst.lines.length;
     process.kill(successor, 'SIGTERM');
     await inst.next((l) => l.msg === 'switchboard stopped', 30_000, from);
