@@ -4,13 +4,26 @@
  * credential that would be ambiguous refused: the same API key, Basic username or token subject
  * on two credentials is an error naming both places (never the key).
  *
+ * Also resolved here, since they are consumers too:
+ * - each consumer's `limits` (per-consumer overrides of counting policies): the name must be a
+ *   policy whose type takes overrides (`PolicyType.overrideKeys`), with only the keys that type
+ *   allows;
+ * - the users of the htpasswd files that `basic-auth` policies name (`htpasswd`): each becomes a
+ *   consumer named by its username, without groups. A username that is also a consumer's name, a
+ *   Basic username of `consumers`, or a user of another htpasswd file is an error naming both places.
+ *
  * Secrets never reach a problem's `found`: a bad key or password is described ("a plain-text
  * password", "a key of 9 characters"), not shown.
  */
+import { resolve as resolvePath } from 'node:path';
 import { Consumers, parsePasswordHash, sha256Hex, type ConsumerSummary } from '../policies/consumers.ts';
+import type { LimitOverride } from '../policies/filter.ts';
+import { policyTypeOf } from '../policies/registry.ts';
+import { parseDuration } from '../util/units.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
 import type { RawConsumer } from './consumers-schema.ts';
 import { readConsumersFile, type ConsumerSource } from './consumers-file.ts';
+import { parseHtpasswd, readHtpasswd, type HtpasswdUser } from './htpasswd-file.ts';
 import type { RawConfig } from './schema.ts';
 import { suggest } from './suggest.ts';
 
@@ -38,6 +51,89 @@ interface Entry {
   name: string;
   consumer: RawConsumer;
   src: ConsumerSource;
+}
+
+/** The policies of `raw` whose type takes per-consumer overrides, with the keys it allows. */
+function overridable(raw: RawConfig): Map<string, { type: string; keys: ReadonlyArray<string> }> {
+  const out = new Map<string, { type: string; keys: ReadonlyArray<string> }>();
+  for (const [name, entry] of Object.entries(raw.policies ?? {})) {
+    const type = policyTypeOf((entry as { type?: string }).type ?? '');
+    if (type?.overrideKeys !== undefined) out.set(name, { type: type.type, keys: type.overrideKeys });
+  }
+  return out;
+}
+
+/** A consumer's `limits`, checked against the policies they name; undefined when it has none (or none valid). */
+function resolveLimits(raw: RawConfig, name: string, c: RawConsumer, src: ConsumerSource, problems: Problem[]): Record<string, LimitOverride> | undefined {
+  if (c.limits === undefined) return undefined;
+  const policies = overridable(raw);
+  const out: Record<string, LimitOverride> = {};
+  for (const [policy, o] of Object.entries(c.limits)) {
+    const at: KeyPath = [name, 'limits', policy];
+    const target = policies.get(policy);
+    if (target === undefined) {
+      const other = (raw.policies?.[policy] as { type?: string } | undefined)?.type;
+      const candidates = [...policies.keys()];
+      src.report(at, {
+        atKey: true,
+        expected: candidates.length
+          ? `the name of a rate-limit, quota or concurrency-limit policy (one of: ${candidates.join(', ')})`
+          : 'the name of a rate-limit, quota or concurrency-limit policy (none are defined under policies)',
+        found: other === undefined ? show(policy) : `${show(policy)}, a ${other} policy (it takes no per-consumer limits)`,
+        hint: other === undefined ? suggest(policy, candidates) : undefined,
+      });
+      continue;
+    }
+    const before = problems.length;
+    for (const key of Object.keys(o) as Array<keyof typeof o>) {
+      if (o[key] === undefined || target.keys.includes(key)) continue;
+      src.report([...at, key], { atKey: true, expected: `a key a ${target.type} policy’s override takes (${target.keys.join(', ')})`, found: show(key) });
+    }
+    if (problems.length === before && o.limit === 'unlimited' && (o.window !== undefined || o.burst !== undefined)) {
+      src.report([...at, o.window !== undefined ? 'window' : 'burst'], { atKey: true, expected: 'no window or burst beside limit: unlimited', found: 'one' });
+    }
+    const window = o.window === undefined ? undefined : parseDuration(o.window);
+    if (window !== undefined && window <= 0) src.report([...at, 'window'], { expected: 'a duration above 0, e.g. 1s or 1m', found: show(o.window) });
+    if (problems.length !== before) continue;
+    out[policy] = Object.freeze({ limit: o.limit, ...(window === undefined ? {} : { window }), ...(o.burst === undefined ? {} : { burst: o.burst }) });
+  }
+  return Object.keys(out).length > 0 ? Object.freeze(out) : undefined;
+}
+
+/** An htpasswd file named by one or more basic-auth policies: where the first names it, and its users. */
+interface HtpasswdSource {
+  /** The name of the first policy that names it (problems are reported at its `htpasswd`). */
+  policy: string;
+  /** As written in the config (what problems call it). */
+  written: string;
+  users: HtpasswdUser[];
+}
+
+/** Reads every htpasswd file the policies name (each once, however many policies name it), by absolute path. */
+function readHtpasswdFiles(raw: RawConfig, baseDir: string, problems: Problem[]): Map<string, HtpasswdSource> {
+  const out = new Map<string, HtpasswdSource>();
+  for (const [policy, entry] of Object.entries(raw.policies ?? {})) {
+    const written = (entry as { htpasswd?: unknown }).htpasswd;
+    if (typeof written !== 'string') continue;
+    const file = resolvePath(baseDir, written);
+    if (out.has(file)) continue;
+    const at: KeyPath = ['policies', policy, 'htpasswd'];
+    const read = readHtpasswd(file);
+    if ('error' in read) {
+      problems.push({ path: at, expected: 'a readable htpasswd file (user:hash lines)', found: `${JSON.stringify(written)} (${read.error})` });
+      continue;
+    }
+    const parsed = parseHtpasswd(read.text);
+    for (const p of parsed.problems) {
+      problems.push({
+        path: at,
+        expected: `a bcrypt ($2y$…) or argon2 ($argon2id$…) hash on every line: make the entry with \`htpasswd -B ${written} USER\` (or \`htpasswd -nbBC 12 USER 'PASSWORD'\`)`,
+        found: `${written}:${p.line}: ${p.found}`,
+      });
+    }
+    out.set(file, { policy, written, users: parsed.users });
+  }
+  return out;
 }
 
 /**
@@ -69,7 +165,42 @@ export function resolveConsumers(raw: RawConfig, problems: Problem[], baseDir = 
       if (!NAME.test(g)) src.report([name, 'groups', i], { expected: NAME_TEXT, found: show(g) });
     });
     const ids = (c.credentials ?? []).map((cred, i) => `${name}/${cred.type}/${i}`);
-    summaries.set(name, Object.freeze({ name, groups: Object.freeze([...(c.groups ?? [])]), metadata: Object.freeze({ ...(c.metadata ?? {}) }), credentialIds: ids }));
+    const limits = resolveLimits(raw, name, c, src, problems);
+    summaries.set(
+      name,
+      Object.freeze({
+        name,
+        groups: Object.freeze([...(c.groups ?? [])]),
+        metadata: Object.freeze({ ...(c.metadata ?? {}) }),
+        credentialIds: ids,
+        ...(limits === undefined ? {} : { limits }),
+      }),
+    );
+  }
+  // The users of htpasswd files are consumers too: named by the username, in no group.
+  const htpasswd = readHtpasswdFiles(raw, baseDir, problems);
+  /** Username → where an htpasswd file defines it (`users.htpasswd:3`). */
+  const fileUsers = new Map<string, string>();
+  for (const source of htpasswd.values()) {
+    const accepted: HtpasswdUser[] = [];
+    for (const u of source.users) {
+      const here = `${source.written}:${u.line}`;
+      const report = (expected: string, found: string): void => {
+        problems.push({ path: ['policies', source.policy, 'htpasswd'], expected, found: `${here}: ${found}` });
+      };
+      if (!NAME.test(u.username)) {
+        report(`a username of letters, digits and ._@- (it becomes a consumer name, sent upstream in a header)`, show(u.username));
+      } else if (fileUsers.has(u.username)) {
+        report('a username defined once', `${show(u.username)} again (also at ${fileUsers.get(u.username)})`);
+      } else if (defined.has(u.username)) {
+        report('a username that is not also the name of a consumer', `${show(u.username)}, also defined at ${defined.get(u.username)!.where([u.username])}`);
+      } else {
+        fileUsers.set(u.username, here);
+        summaries.set(u.username, Object.freeze({ name: u.username, groups: Object.freeze([]), metadata: Object.freeze({}), credentialIds: [`${u.username}/htpasswd`] }));
+        accepted.push(u);
+      }
+    }
+    source.users = accepted;
   }
   const directory = new Consumers(summaries);
   // Where each key hash, username and subject was first seen, for the duplicate errors.
@@ -131,6 +262,18 @@ export function resolveConsumers(raw: RawConfig, problems: Problem[], baseDir = 
           break;
       }
     });
+  }
+  for (const [file, source] of htpasswd) {
+    for (const u of source.users) {
+      const first = usernames.get(u.username);
+      if (first !== undefined) {
+        problems.push({
+          path: ['policies', source.policy, 'htpasswd'],
+          expected: 'a username no Basic credential of consumers has',
+          found: `${source.written}:${u.line}: ${show(u.username)}, also the username of ${first}`,
+        });
+      } else directory.addHtpasswd(file, u.username, u.password);
+    }
   }
   return directory;
 }

@@ -1,0 +1,73 @@
+/**
+ * htpasswd files (`basic-auth`'s `htpasswd`): Apache's `user:hash` lines, read on every config load
+ * and reload in the process that resolves the config (each worker reads it too), as
+ * `consumers.file` is. Only hashes Switchboard verifies are accepted: bcrypt (`$2a$`, `$2b$`, `$2y$`,
+ * what `htpasswd -B` writes) and argon2 PHC strings. MD5 (`$apr1$`), SHA-1 (`{SHA}`), crypt() and
+ * plain-text entries are refused at load, each problem naming the file's line and the user (never
+ * the hash) and saying how to make a bcrypt entry.
+ *
+ * As Apache's mod_authn_file reads them: blank lines and lines starting with `#` are skipped,
+ * trailing white space is dropped, the hash ends at the next `:` (later fields are ignored).
+ */
+import { readFileSync } from 'node:fs';
+import type { PasswordHash } from '../policies/filter.ts';
+import { parsePasswordHash } from '../policies/consumers.ts';
+
+/** One accepted entry. */
+export interface HtpasswdUser {
+  readonly username: string;
+  readonly password: PasswordHash;
+  /** 1-based line in the file. */
+  readonly line: number;
+}
+
+/** One refused line: its number and what is wrong, in words that never show the hash. */
+export interface HtpasswdProblem {
+  readonly line: number;
+  readonly found: string;
+}
+
+/** What each hash format is called in a problem (the hash itself is never shown). */
+function describe(hash: string): string {
+  if (hash === '') return 'an empty password';
+  if (hash.startsWith('$apr1$')) return 'an MD5 ($apr1$) hash';
+  if (hash.startsWith('{SHA}')) return 'a SHA-1 ({SHA}) hash';
+  if (/^\$[156]\$/.test(hash)) return 'a crypt() hash (MD5 or SHA-2)';
+  if (/^\$2[aby]\$/.test(hash)) return 'a bcrypt hash that does not parse, or with a cost out of range';
+  if (hash.startsWith('$argon2')) return 'an argon2 hash that does not parse, or with parameters out of range';
+  if (/^[./0-9A-Za-z]{13}$/.test(hash)) return 'a crypt() (DES) hash, or a plain-text password';
+  return 'a plain-text password, or a hash of a kind Switchboard does not verify';
+}
+
+/** The entries of an htpasswd file's text, and the lines refused. */
+export function parseHtpasswd(text: string): { users: HtpasswdUser[]; problems: HtpasswdProblem[] } {
+  const users: HtpasswdUser[] = [];
+  const problems: HtpasswdProblem[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trimEnd();
+    if (line === '' || line.startsWith('#')) continue;
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      problems.push({ line: i + 1, found: colon === 0 ? 'an entry without a username' : 'a line that is not user:hash (not shown)' });
+      continue;
+    }
+    const username = line.slice(0, colon);
+    const rest = line.slice(colon + 1);
+    const end = rest.indexOf(':');
+    const hash = end === -1 ? rest : rest.slice(0, end);
+    const password = parsePasswordHash(hash);
+    if (password === undefined) problems.push({ line: i + 1, found: `the entry of ${JSON.stringify(username)} is ${describe(hash)} (not shown)` });
+    else users.push({ username, password, line: i + 1 });
+  }
+  return { users, problems };
+}
+
+/** The text of an htpasswd file, or the reason it cannot be read (an errno code). */
+export function readHtpasswd(file: string): { text: string } | { error: string } {
+  try {
+    return { text: readFileSync(file, 'utf8') };
+  } catch (err) {
+    return { error: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+  }
+}
