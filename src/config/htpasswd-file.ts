@@ -10,8 +10,11 @@
  * trailing white space is dropped, the hash ends at the next `:` (later fields are ignored).
  */
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { PasswordHash } from '../policies/filter.ts';
 import { parsePasswordHash } from '../policies/consumers.ts';
+import type { KeyPath, Problem } from './problems.ts';
+import type { RawConfig } from './schema.ts';
 
 /** One accepted entry. */
 export interface HtpasswdUser {
@@ -64,10 +67,46 @@ export function parseHtpasswd(text: string): { users: HtpasswdUser[]; problems: 
 }
 
 /** The text of an htpasswd file, or the reason it cannot be read (an errno code). */
-export function readHtpasswd(file: string): { text: string } | { error: string } {
+function readHtpasswd(file: string): { text: string } | { error: string } {
   try {
     return { text: readFileSync(file, 'utf8') };
   } catch (err) {
     return { error: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
   }
+}
+
+/** An htpasswd file named by one or more basic-auth policies: where the first names it, and its users. */
+export interface HtpasswdSource {
+  /** The name of the first policy that names it (problems are reported at its `htpasswd`). */
+  policy: string;
+  /** As written in the config (what problems call it). */
+  written: string;
+  users: HtpasswdUser[];
+}
+
+/** Reads every htpasswd file the policies name (each once, however many policies name it), by absolute path. */
+export function readHtpasswdFiles(raw: RawConfig, baseDir: string, problems: Problem[]): Map<string, HtpasswdSource> {
+  const out = new Map<string, HtpasswdSource>();
+  for (const [policy, entry] of Object.entries(raw.policies ?? {})) {
+    const written = (entry as { htpasswd?: unknown }).htpasswd;
+    if (typeof written !== 'string') continue;
+    const file = resolvePath(baseDir, written);
+    if (out.has(file)) continue;
+    const at: KeyPath = ['policies', policy, 'htpasswd'];
+    const read = readHtpasswd(file);
+    if ('error' in read) {
+      problems.push({ path: at, expected: 'a readable htpasswd file (user:hash lines)', found: `${JSON.stringify(written)} (${read.error})` });
+      continue;
+    }
+    const parsed = parseHtpasswd(read.text);
+    for (const p of parsed.problems) {
+      problems.push({
+        path: at,
+        expected: `a bcrypt ($2y$…) or argon2 ($argon2id$…) hash on every line: make the entry with \`htpasswd -B ${written} USER\` (or \`htpasswd -nbBC 12 USER 'PASSWORD'\`)`,
+        found: `${written}:${p.line}: ${p.found}`,
+      });
+    }
+    out.set(file, { policy, written, users: parsed.users });
+  }
+  return out;
 }

@@ -15,15 +15,12 @@
  * Secrets never reach a problem's `found`: a bad key or password is described ("a plain-text
  * password", "a key of 9 characters"), not shown.
  */
-import { resolve as resolvePath } from 'node:path';
 import { Consumers, parsePasswordHash, sha256Hex, type ConsumerSummary } from '../policies/consumers.ts';
-import type { LimitOverride } from '../policies/filter.ts';
-import { policyTypeOf } from '../policies/registry.ts';
-import { parseDuration } from '../util/units.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
 import type { RawConsumer } from './consumers-schema.ts';
 import { readConsumersFile, type ConsumerSource } from './consumers-file.ts';
-import { parseHtpasswd, readHtpasswd, type HtpasswdUser } from './htpasswd-file.ts';
+import { overridable, resolveLimits } from './consumer-limits.ts';
+import { readHtpasswdFiles, type HtpasswdUser } from './htpasswd-file.ts';
 import type { RawConfig } from './schema.ts';
 import { suggest } from './suggest.ts';
 
@@ -53,89 +50,6 @@ interface Entry {
   src: ConsumerSource;
 }
 
-/** The policies of `raw` whose type takes per-consumer overrides, with the keys it allows. */
-function overridable(raw: RawConfig): Map<string, { type: string; keys: ReadonlyArray<string> }> {
-  const out = new Map<string, { type: string; keys: ReadonlyArray<string> }>();
-  for (const [name, entry] of Object.entries(raw.policies ?? {})) {
-    const type = policyTypeOf((entry as { type?: string }).type ?? '');
-    if (type?.overrideKeys !== undefined) out.set(name, { type: type.type, keys: type.overrideKeys });
-  }
-  return out;
-}
-
-/** A consumer's `limits`, checked against the policies they name; undefined when it has none (or none valid). */
-function resolveLimits(raw: RawConfig, name: string, c: RawConsumer, src: ConsumerSource, problems: Problem[]): Record<string, LimitOverride> | undefined {
-  if (c.limits === undefined) return undefined;
-  const policies = overridable(raw);
-  const out: Record<string, LimitOverride> = {};
-  for (const [policy, o] of Object.entries(c.limits)) {
-    const at: KeyPath = [name, 'limits', policy];
-    const target = policies.get(policy);
-    if (target === undefined) {
-      const other = (raw.policies?.[policy] as { type?: string } | undefined)?.type;
-      const candidates = [...policies.keys()];
-      src.report(at, {
-        atKey: true,
-        expected: candidates.length
-          ? `the name of a rate-limit, quota or concurrency-limit policy (one of: ${candidates.join(', ')})`
-          : 'the name of a rate-limit, quota or concurrency-limit policy (none are defined under policies)',
-        found: other === undefined ? show(policy) : `${show(policy)}, a ${other} policy (it takes no per-consumer limits)`,
-        hint: other === undefined ? suggest(policy, candidates) : undefined,
-      });
-      continue;
-    }
-    const before = problems.length;
-    for (const key of Object.keys(o) as Array<keyof typeof o>) {
-      if (o[key] === undefined || target.keys.includes(key)) continue;
-      src.report([...at, key], { atKey: true, expected: `a key a ${target.type} policy’s override takes (${target.keys.join(', ')})`, found: show(key) });
-    }
-    if (problems.length === before && o.limit === 'unlimited' && (o.window !== undefined || o.burst !== undefined)) {
-      src.report([...at, o.window !== undefined ? 'window' : 'burst'], { atKey: true, expected: 'no window or burst beside limit: unlimited', found: 'one' });
-    }
-    const window = o.window === undefined ? undefined : parseDuration(o.window);
-    if (window !== undefined && window <= 0) src.report([...at, 'window'], { expected: 'a duration above 0, e.g. 1s or 1m', found: show(o.window) });
-    if (problems.length !== before) continue;
-    out[policy] = Object.freeze({ limit: o.limit, ...(window === undefined ? {} : { window }), ...(o.burst === undefined ? {} : { burst: o.burst }) });
-  }
-  return Object.keys(out).length > 0 ? Object.freeze(out) : undefined;
-}
-
-/** An htpasswd file named by one or more basic-auth policies: where the first names it, and its users. */
-interface HtpasswdSource {
-  /** The name of the first policy that names it (problems are reported at its `htpasswd`). */
-  policy: string;
-  /** As written in the config (what problems call it). */
-  written: string;
-  users: HtpasswdUser[];
-}
-
-/** Reads every htpasswd file the policies name (each once, however many policies name it), by absolute path. */
-function readHtpasswdFiles(raw: RawConfig, baseDir: string, problems: Problem[]): Map<string, HtpasswdSource> {
-  const out = new Map<string, HtpasswdSource>();
-  for (const [policy, entry] of Object.entries(raw.policies ?? {})) {
-    const written = (entry as { htpasswd?: unknown }).htpasswd;
-    if (typeof written !== 'string') continue;
-    const file = resolvePath(baseDir, written);
-    if (out.has(file)) continue;
-    const at: KeyPath = ['policies', policy, 'htpasswd'];
-    const read = readHtpasswd(file);
-    if ('error' in read) {
-      problems.push({ path: at, expected: 'a readable htpasswd file (user:hash lines)', found: `${JSON.stringify(written)} (${read.error})` });
-      continue;
-    }
-    const parsed = parseHtpasswd(read.text);
-    for (const p of parsed.problems) {
-      problems.push({
-        path: at,
-        expected: `a bcrypt ($2y$…) or argon2 ($argon2id$…) hash on every line: make the entry with \`htpasswd -B ${written} USER\` (or \`htpasswd -nbBC 12 USER 'PASSWORD'\`)`,
-        found: `${written}:${p.line}: ${p.found}`,
-      });
-    }
-    out.set(file, { policy, written, users: parsed.users });
-  }
-  return out;
-}
-
 /**
  * Resolves `raw.consumers` (absent: an empty directory), with the consumers of `consumers.file`
  * (read relative to `baseDir`, on every load and reload).
@@ -156,6 +70,7 @@ export function resolveConsumers(raw: RawConfig, problems: Problem[], baseDir = 
   }
   const summaries = new Map<string, ConsumerSummary>();
   const defined = new Map<string, ConsumerSource>();
+  const policies = overridable(raw);
   for (const { name, consumer: c, src } of entries) {
     if (defined.has(name))
       src.report([name], { atKey: true, expected: 'a consumer name defined once', found: `${show(name)} again (also at ${defined.get(name)!.where([name])})` });
@@ -165,7 +80,7 @@ export function resolveConsumers(raw: RawConfig, problems: Problem[], baseDir = 
       if (!NAME.test(g)) src.report([name, 'groups', i], { expected: NAME_TEXT, found: show(g) });
     });
     const ids = (c.credentials ?? []).map((cred, i) => `${name}/${cred.type}/${i}`);
-    const limits = resolveLimits(raw, name, c, src, problems);
+    const limits = resolveLimits(raw, policies, name, c, src, problems);
     summaries.set(
       name,
       Object.freeze({
