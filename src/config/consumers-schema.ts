@@ -4,6 +4,7 @@
  * directory the authentication policies look credentials up in (src/policies/consumers.ts).
  */
 import { z } from 'zod';
+import { duration } from '../util/config-primitives.ts';
 
 const apiKey = z
   .strictObject({
@@ -37,6 +38,23 @@ const jwt = z
 
 export const credential = z.discriminatedUnion('type', [apiKey, basic, jwt]).meta({ description: 'A credential: `type` names its kind (api-key, basic, jwt).' });
 
+/** One entry of a consumer's `limits`: its own numbers for one counting policy. */
+export const limitOverride = z
+  .strictObject({
+    limit: z.union([z.number().int().positive(), z.literal('unlimited')]).meta({
+      description:
+        'The consumer’s own `limit` instead of the policy’s: requests per window (rate-limit), per period (quota) or in flight (concurrency-limit). `unlimited`: the policy lets the consumer’s requests through uncounted, without response fields.',
+    }),
+    window: duration.optional().meta({ description: 'rate-limit only: the window of this `limit`; default the policy’s.' }),
+    burst: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .meta({ description: 'rate-limit only: the bucket’s size (mode delay: how many may wait per worker); default this override’s `limit`.' }),
+  })
+  .meta({ description: 'A consumer’s own numbers for one rate-limit, quota or concurrency-limit policy.' });
+
 export const consumer = z
   .strictObject({
     groups: z.array(z.string()).optional().meta({ description: 'Groups the consumer belongs to, for `authorize` and the X-Consumer-Groups header.' }),
@@ -44,6 +62,10 @@ export const consumer = z
     credentials: z.array(credential).optional().meta({
       description:
         'The consumer’s credentials, any number of each kind: `{ type: api-key, key }` (at least 16 characters; hashed at load) or `{ type: api-key, keyHash: "sha256:<hex>" }`; `{ type: basic, username, password }` with a bcrypt or argon2 hash as the password (`htpasswd -nbBC 12 USER PASSWORD`), never a plain one; `{ type: jwt, subject, issuer? }`. Ids such as `alice/api-key/0` (consumer, type, place in this list) name them in logs and rate limits.',
+    }),
+    limits: z.record(z.string(), limitOverride).optional().meta({
+      description:
+        'The consumer’s own limits, by policy name: `{ per-second: { limit: 100, window: 1s, burst: 200 }, monthly: { limit: 5000000 }, in-flight: { limit: unlimited } }`. Each key names a `rate-limit` (limit, window, burst), `quota` or `concurrency-limit` (limit only) policy; anything else is a config error. The consumer keeps its own count: when the policy’s `key` has no `consumer` or `credential` part, the consumer’s name is added to it for the consumer’s requests.',
     }),
   })
   .meta({ description: 'A consumer: a client of the API, known by its credentials.' });

@@ -4,6 +4,14 @@
  * credential that would be ambiguous refused: the same API key, Basic username or token subject
  * on two credentials is an error naming both places (never the key).
  *
+ * Also resolved here, since they are consumers too:
+ * - each consumer's `limits` (per-consumer overrides of counting policies): the name must be a
+ *   policy whose type takes overrides (`PolicyType.overrideKeys`), with only the keys that type
+ *   allows;
+ * - the users of the htpasswd files that `basic-auth` policies name (`htpasswd`): each becomes a
+ *   consumer named by its username, without groups. A username that is also a consumer's name, a
+ *   Basic username of `consumers`, or a user of another htpasswd file is an error naming both places.
+ *
  * Secrets never reach a problem's `found`: a bad key or password is described ("a plain-text
  * password", "a key of 9 characters"), not shown.
  */
@@ -11,6 +19,8 @@ import { Consumers, parsePasswordHash, sha256Hex, type ConsumerSummary } from '.
 import { show, type KeyPath, type Problem } from './problems.ts';
 import type { RawConsumer } from './consumers-schema.ts';
 import { readConsumersFile, type ConsumerSource } from './consumers-file.ts';
+import { overridable, resolveLimits } from './consumer-limits.ts';
+import { readHtpasswdFiles, type HtpasswdUser } from './htpasswd-file.ts';
 import type { RawConfig } from './schema.ts';
 import { suggest } from './suggest.ts';
 
@@ -60,6 +70,7 @@ export function resolveConsumers(raw: RawConfig, problems: Problem[], baseDir = 
   }
   const summaries = new Map<string, ConsumerSummary>();
   const defined = new Map<string, ConsumerSource>();
+  const policies = overridable(raw);
   for (const { name, consumer: c, src } of entries) {
     if (defined.has(name))
       src.report([name], { atKey: true, expected: 'a consumer name defined once', found: `${show(name)} again (also at ${defined.get(name)!.where([name])})` });
@@ -69,7 +80,42 @@ export function resolveConsumers(raw: RawConfig, problems: Problem[], baseDir = 
       if (!NAME.test(g)) src.report([name, 'groups', i], { expected: NAME_TEXT, found: show(g) });
     });
     const ids = (c.credentials ?? []).map((cred, i) => `${name}/${cred.type}/${i}`);
-    summaries.set(name, Object.freeze({ name, groups: Object.freeze([...(c.groups ?? [])]), metadata: Object.freeze({ ...(c.metadata ?? {}) }), credentialIds: ids }));
+    const limits = resolveLimits(raw, policies, name, c, src, problems);
+    summaries.set(
+      name,
+      Object.freeze({
+        name,
+        groups: Object.freeze([...(c.groups ?? [])]),
+        metadata: Object.freeze({ ...(c.metadata ?? {}) }),
+        credentialIds: ids,
+        ...(limits === undefined ? {} : { limits }),
+      }),
+    );
+  }
+  // The users of htpasswd files are consumers too: named by the username, in no group.
+  const htpasswd = readHtpasswdFiles(raw, baseDir, problems);
+  /** Username → where an htpasswd file defines it (`users.htpasswd:3`). */
+  const fileUsers = new Map<string, string>();
+  for (const source of htpasswd.values()) {
+    const accepted: HtpasswdUser[] = [];
+    for (const u of source.users) {
+      const here = `${source.written}:${u.line}`;
+      const report = (expected: string, found: string): void => {
+        problems.push({ path: ['policies', source.policy, 'htpasswd'], expected, found: `${here}: ${found}` });
+      };
+      if (!NAME.test(u.username)) {
+        report(`a username of letters, digits and ._@- (it becomes a consumer name, sent upstream in a header)`, show(u.username));
+      } else if (fileUsers.has(u.username)) {
+        report('a username defined once', `${show(u.username)} again (also at ${fileUsers.get(u.username)})`);
+      } else if (defined.has(u.username)) {
+        report('a username that is not also the name of a consumer', `${show(u.username)}, also defined at ${defined.get(u.username)!.where([u.username])}`);
+      } else {
+        fileUsers.set(u.username, here);
+        summaries.set(u.username, Object.freeze({ name: u.username, groups: Object.freeze([]), metadata: Object.freeze({}), credentialIds: [`${u.username}/htpasswd`] }));
+        accepted.push(u);
+      }
+    }
+    source.users = accepted;
   }
   const directory = new Consumers(summaries);
   // Where each key hash, username and subject was first seen, for the duplicate errors.
@@ -131,6 +177,18 @@ export function resolveConsumers(raw: RawConfig, problems: Problem[], baseDir = 
           break;
       }
     });
+  }
+  for (const [file, source] of htpasswd) {
+    for (const u of source.users) {
+      const first = usernames.get(u.username);
+      if (first !== undefined) {
+        problems.push({
+          path: ['policies', source.policy, 'htpasswd'],
+          expected: 'a username no Basic credential of consumers has',
+          found: `${source.written}:${u.line}: ${show(u.username)}, also the username of ${first}`,
+        });
+      } else directory.addHtpasswd(file, u.username, u.password);
+    }
   }
   return directory;
 }

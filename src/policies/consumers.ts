@@ -8,14 +8,20 @@
  * Secrets are kept only as hashes: an API key as its SHA-256, a Basic password as the bcrypt or
  * argon2 hash the config gave. The lookup maps live in private fields, so the admin API's
  * `/api/config` (which walks enumerable fields) never shows them; what it shows is `consumers`:
- * names, groups, metadata and credential ids.
+ * names, groups, metadata, credential ids and limits.
+ *
+ * Also here: the consumers' own limits by policy (`consumers.NAME.limits`, from the summaries), and
+ * the Basic credentials of htpasswd files (`basic-auth`'s `htpasswd`), kept per file so that only
+ * the policies naming a file accept its users.
  */
 import { createHash } from 'node:crypto';
-import type { Consumer, ConsumerDirectory, CredentialMatch, PasswordCredential, PasswordHash } from './filter.ts';
+import type { Consumer, ConsumerDirectory, CredentialMatch, LimitOverride, PasswordCredential, PasswordHash } from './filter.ts';
 
 /** A consumer as `/api/config` shows it: no secret, not even a hash. */
 export interface ConsumerSummary extends Consumer {
   readonly credentialIds: readonly string[];
+  /** Its own limits, by policy name (`consumers.NAME.limits`); absent when it has none. */
+  readonly limits?: Readonly<Record<string, LimitOverride>>;
 }
 
 /** SHA-256 of a UTF-8 string, lower-case hex: how API keys are stored and looked up. */
@@ -62,10 +68,21 @@ export class Consumers implements ConsumerDirectory {
   readonly #byUsername = new Map<string, PasswordCredential>();
   /** `<issuer or ''>\n<subject>` of a jwt credential → its credential. */
   readonly #bySubject = new Map<string, CredentialMatch>();
+  /** Policy name → consumer name → that consumer's override (only policies some consumer overrides). */
+  readonly #limits = new Map<string, Map<string, LimitOverride>>();
+  /** Absolute path of an htpasswd file → username → its credential. */
+  readonly #htpasswd = new Map<string, Map<string, PasswordCredential>>();
 
   constructor(consumers: ReadonlyMap<string, ConsumerSummary> = new Map()) {
     this.consumers = consumers;
-    for (const c of consumers.values()) this.#byName.set(c.name, Object.freeze({ name: c.name, groups: c.groups, metadata: c.metadata }));
+    for (const c of consumers.values()) {
+      this.#byName.set(c.name, Object.freeze({ name: c.name, groups: c.groups, metadata: c.metadata }));
+      for (const [policy, override] of Object.entries(c.limits ?? {})) {
+        const byConsumer = this.#limits.get(policy) ?? new Map<string, LimitOverride>();
+        this.#limits.set(policy, byConsumer);
+        byConsumer.set(c.name, override);
+      }
+    }
   }
 
   /** Adds an API key credential by the SHA-256 hex of the key (resolve checks for duplicates first). */
@@ -82,6 +99,19 @@ export class Consumers implements ConsumerDirectory {
   addSubject(issuer: string | undefined, subject: string, consumer: string, credential: string): void {
     this.#bySubject.set(`${issuer ?? ''}\n${subject}`, { consumer: this.#consumer(consumer), credential });
     this.#digest(`jwt ${credential} ${issuer ?? ''} ${subject}`);
+  }
+
+  /**
+   * Adds the entry of `username` in the htpasswd file `file` (absolute path); the consumer of the
+   * same name must exist (resolve adds one per user, and checks for clashes first). Its credential
+   * id is `<username>/htpasswd`.
+   */
+  addHtpasswd(file: string, username: string, password: PasswordHash): void {
+    const users = this.#htpasswd.get(file) ?? new Map<string, PasswordCredential>();
+    this.#htpasswd.set(file, users);
+    const credential = `${username}/htpasswd`;
+    users.set(username, { consumer: this.#consumer(username), credential, password });
+    this.#digest(`htpasswd ${file} ${username} ${JSON.stringify(password)}`);
   }
 
   #digest(entry: string): void {
@@ -117,6 +147,16 @@ export class Consumers implements ConsumerDirectory {
   /** The jwt credential of a token's subject (from `issuer`, or any issuer when the credential names none). */
   subject(issuer: string, subject: string): CredentialMatch | undefined {
     return this.#bySubject.get(`${issuer}\n${subject}`) ?? this.#bySubject.get(`\n${subject}`);
+  }
+
+  /** The overrides of the policy named `policy` (consumer → override), or undefined when no consumer has one. */
+  limits(policy: string): ReadonlyMap<string, LimitOverride> | undefined {
+    return this.#limits.get(policy);
+  }
+
+  /** The users of the htpasswd file at `file` (absolute path), or undefined when no policy names it. */
+  htpasswd(file: string): ReadonlyMap<string, PasswordCredential> | undefined {
+    return this.#htpasswd.get(file);
   }
 
   /** Whether any consumer is defined. */

@@ -188,6 +188,30 @@ export interface ConsumerDirectory {
   basic(username: string): PasswordCredential | undefined;
   /** The jwt credential of a verified token's issuer and subject, or undefined. */
   subject(issuer: string, subject: string): CredentialMatch | undefined;
+  /**
+   * The consumers' own limits for the policy named `policy` (consumer name → override), or
+   * undefined when no consumer has one. A counting policy asks once per generation, so a policy
+   * without overrides pays nothing per request.
+   */
+  limits(policy: string): ReadonlyMap<string, LimitOverride> | undefined;
+  /**
+   * The Basic credentials of the htpasswd file at `file` (an absolute path, as a basic-auth policy
+   * names it), username → credential; undefined when no policy of the config names that file.
+   */
+  htpasswd(file: string): ReadonlyMap<string, PasswordCredential> | undefined;
+}
+
+/**
+ * A consumer's own limit for one counting policy (`consumers.NAME.limits.<policy>`), resolved when
+ * the config is loaded. `limit: 'unlimited'` lets the consumer's requests through that policy
+ * uncounted (and without response fields).
+ */
+export interface LimitOverride {
+  readonly limit: number | 'unlimited';
+  /** ms; rate-limit only; undefined: the policy's window. */
+  readonly window?: number;
+  /** rate-limit only; undefined: the override's limit (as a policy's burst defaults to its limit). */
+  readonly burst?: number;
 }
 
 /**
@@ -390,4 +414,11 @@ export interface PolicyType<Schema extends ZodObject = ZodObject, Resolved = z.i
   create(config: Resolved, deps: PolicyDeps): Filter;
   /** Whether this policy may be attached to a listener (before routing) as well as to routes; default true. */
   readonly onListeners?: boolean;
+  /**
+   * The keys a consumer's override of a policy of this type may set (`consumers.NAME.limits.<policy>`;
+   * `limit` is always one of them). Absent: policies of this type take no per-consumer overrides,
+   * and naming one under a consumer's `limits` is a config error. The filter reads the overrides
+   * from `deps.consumers.limits(name)`.
+   */
+  readonly overrideKeys?: ReadonlyArray<keyof LimitOverride>;
 }

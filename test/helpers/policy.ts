@@ -6,6 +6,7 @@ import type { PolicyDeps, PolicyProblem, PolicyState, ResolveContext } from '../
 import { MemoryState } from '../../src/state/memory-state.ts';
 import type { RawConsumer } from '../../src/config/consumers-schema.ts';
 import type { Problem } from '../../src/config/problems.ts';
+import type { RawConfig } from '../../src/config/schema.ts';
 import { resolveConsumers } from '../../src/config/resolve-consumers.ts';
 import { HeaderList } from '../../src/http/header-list.ts';
 
@@ -38,10 +39,23 @@ export function pairs(headers: HeaderList): Array<[string, string]> {
  * shared state (an exact in-process one unless given).
  */
 export function fakeDeps(
-  init: { name?: string; consumers?: Record<string, RawConsumer>; routes?: Record<string, Array<[string, string]>>; state?: PolicyState } = {},
+  init: {
+    name?: string;
+    consumers?: Record<string, RawConsumer>;
+    /** The config's `policies` (raw), for consumers' `limits` and basic-auth's `htpasswd` files. */
+    policies?: Record<string, { type: string } & Record<string, unknown>>;
+    /** Where `htpasswd` files are read from. */
+    baseDir?: string;
+    routes?: Record<string, Array<[string, string]>>;
+    state?: PolicyState;
+  } = {},
 ): PolicyDeps {
   const problems: Problem[] = [];
-  const consumers = resolveConsumers({ listeners: {}, consumers: init.consumers ?? {} }, problems);
+  const consumers = resolveConsumers(
+    { listeners: {}, consumers: init.consumers ?? {}, policies: init.policies as RawConfig['policies'] },
+    problems,
+    init.baseDir ?? process.cwd(),
+  );
   if (problems.length > 0) throw new Error(`bad consumers: ${JSON.stringify(problems)}`);
   const routes = new Map(Object.entries(init.routes ?? {}).map(([route, chain]) => [route, chain.map(([name, type]) => ({ name, type }))]));
   const memory = new MemoryState();

@@ -1,8 +1,11 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { argon2Sync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { fakeDeps, headerList, pairs } from '../../../test/helpers/policy.ts';
+import { fakeDeps, fakeResolveContext, headerList, pairs } from '../../../test/helpers/policy.ts';
 import { fakeSession } from '../../../test/helpers/session.ts';
 import type { Filter, Reply, Session } from '../filter.ts';
 import { basicAuthPolicy, decodeBasic } from './index.ts';
@@ -22,7 +25,7 @@ const consumers = {
 };
 
 function filter(raw: RawBasicAuth = {}): Filter {
-  return basicAuthPolicy.create(basicAuthPolicy.resolve(basicAuthPolicy.config.parse(raw)), fakeDeps({ name: 'login', consumers }));
+  return basicAuthPolicy.create(basicAuthPolicy.resolve(basicAuthPolicy.config.parse(raw), fakeResolveContext().ctx), fakeDeps({ name: 'login', consumers }));
 }
 
 const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -112,4 +115,23 @@ test('decodeBasic', () => {
   assert.deepEqual(decodeBasic(`Basic ${Buffer.from('u:p:q').toString('base64')}`), { user: 'u', password: 'p:q' });
   assert.deepEqual(decodeBasic(`Basic ${Buffer.from('u:').toString('base64')}`), { user: 'u', password: '' });
   assert.equal(decodeBasic(`Basic ${Buffer.from(':p').toString('base64')}`), undefined);
+});
+
+test('htpasswd: the file’s users are accepted by the policy naming the file (beside the consumers’), not by another', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'basic-htpasswd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'users.htpasswd'), `# users\nbob:${bcrypt.hashSync('builder', 4).replace(/^\$2b\$/, '$2y$')}\ndora:${argon2Hash('explorer')}\n`);
+  const policies = { login: { type: 'basic-auth', htpasswd: 'users.htpasswd' }, plain: { type: 'basic-auth' } };
+  const deps = (name: string) => fakeDeps({ name, consumers, policies, baseDir: dir });
+  const make = (name: string, raw: RawBasicAuth): Filter =>
+    basicAuthPolicy.create(basicAuthPolicy.resolve(basicAuthPolicy.config.parse(raw), fakeResolveContext({ baseDir: dir }).ctx), deps(name));
+  const withFile = make('login', { htpasswd: 'users.htpasswd' });
+  const b = await run(withFile, basic('bob', 'builder'));
+  assert.equal(b.verdict, undefined);
+  assert.deepEqual(b.s.identity, { consumer: { name: 'bob', groups: [], metadata: {} }, credential: 'bob/htpasswd', policy: 'login' });
+  assert.equal((await run(withFile, basic('dora', 'explorer'))).s.identity?.credential, 'dora/htpasswd');
+  assert.equal((await run(withFile, basic('alice', 'wonderland'))).s.identity?.credential, 'alice/basic/0', 'the consumers’ credentials too');
+  assert.equal((await run(withFile, basic('bob', 'builder!'))).verdict?.error?.code, 'AUTH_INVALID');
+  const without = make('plain', {});
+  assert.equal((await run(without, basic('bob', 'builder'))).verdict?.error?.code, 'AUTH_INVALID', 'a policy without the file does not know bob');
 });

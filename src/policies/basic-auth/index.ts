@@ -4,6 +4,9 @@
  *
  * - nginx `auth_basic` / Traefik `basicAuth`: an htpasswd-style user list, a realm in the
  *   challenge. Here the users are consumers, so a route's upstream and rate limits see who called.
+ *   An htpasswd file (`htpasswd`, read and checked by src/config/resolve-consumers.ts on every
+ *   load) adds its users, each a consumer named by its username; only the policies naming that
+ *   file accept them (nginx's `auth_basic_user_file` is per location too).
  * - bcrypt and argon2 are slow on purpose (tens of milliseconds a check). Successful checks are
  *   cached, keyed by the SHA-256 of the whole header value (never the header itself), for
  *   CACHE_TTL and at most CACHE_SIZE entries, so a client sending the same credentials on every
@@ -18,6 +21,7 @@
  *   401 AUTH_INVALID. Both with `WWW-Authenticate: Basic realm="…", charset="UTF-8"`.
  */
 import { createHash } from 'node:crypto';
+import { resolve as resolvePath } from 'node:path';
 import type { CredentialMatch, Filter, PolicyType, Reply, Session } from '../filter.ts';
 import { Authenticator, authOptions, type AuthOptions } from '../auth-common.ts';
 import { basicAuthConfig } from './config.ts';
@@ -25,6 +29,8 @@ import { verifyPassword } from './verify.ts';
 
 export interface ResolvedBasicAuth extends AuthOptions {
   readonly realm: string;
+  /** The htpasswd file's absolute path (its users are in the consumer directory under it), or undefined. */
+  readonly htpasswd: string | undefined;
 }
 
 /** Successful checks remembered, per filter (per worker, per generation). */
@@ -55,17 +61,19 @@ export function decodeBasic(value: string): { user: string; password: string } |
 export const basicAuthPolicy = {
   type: 'basic-auth',
   description:
-    'Identifies the caller by `Authorization: Basic` against the consumers’ basic credentials (bcrypt or argon2 hashes; successful checks cached); 401 with `WWW-Authenticate: Basic realm="…"` otherwise. Upstream gets X-Consumer-Name/-Groups and, by default, not the Authorization header.',
+    'Identifies the caller by `Authorization: Basic` against the consumers’ basic credentials and, with `htpasswd`, the users of an htpasswd file (bcrypt or argon2 hashes; successful checks cached); 401 with `WWW-Authenticate: Basic realm="…"` otherwise. Upstream gets X-Consumer-Name/-Groups and, by default, not the Authorization header.',
   config: basicAuthConfig,
   onListeners: false,
 
-  resolve(raw): ResolvedBasicAuth {
-    return { ...authOptions(raw), realm: raw.realm ?? 'switchboard' };
+  resolve(raw, ctx): ResolvedBasicAuth {
+    return { ...authOptions(raw), realm: raw.realm ?? 'switchboard', htpasswd: raw.htpasswd === undefined ? undefined : resolvePath(ctx.baseDir, raw.htpasswd) };
   },
 
   create(config, deps): Filter {
     const auth = new Authenticator(deps, config, `Basic realm="${config.realm}", charset="UTF-8"`);
     const consumers = deps.consumers;
+    // The users of this policy's htpasswd file (none when it names none, or the file has none).
+    const fileUsers = config.htpasswd === undefined ? undefined : consumers.htpasswd(config.htpasswd);
     const hide = config.hideCredentials;
     // Per worker and per generation (see above): header hash → a successful check, oldest first.
     const cache = new Map<string, Cached>();
@@ -75,7 +83,7 @@ export const basicAuthPolicy = {
     async function check(header: string, key: string): Promise<CredentialMatch | undefined> {
       const basic = decodeBasic(header);
       if (basic === undefined) return undefined;
-      const credential = consumers.basic(basic.user);
+      const credential = consumers.basic(basic.user) ?? fileUsers?.get(basic.user);
       const ok = await verifyPassword(basic.password, credential?.password ?? DUMMY);
       if (!ok || credential === undefined) return undefined;
       if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);

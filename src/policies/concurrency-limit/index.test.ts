@@ -32,3 +32,30 @@ test('a lease timeout under 1s is refused', () => {
     [['leaseTimeout']],
   );
 });
+
+test('consumers.NAME.limits: alice may have 2 in flight, bob the policy’s 1, root any number', async () => {
+  const memory = new MemoryState();
+  const deps = fakeDeps({
+    name: 'inflight',
+    state: { user: () => memory, available: true },
+    policies: { inflight: { type: 'concurrency-limit', key: 'consumer', limit: 1 } },
+    consumers: { alice: { limits: { inflight: { limit: 2 } } }, bob: {}, root: { limits: { inflight: { limit: 'unlimited' } } } },
+  });
+  const { ctx } = fakeResolveContext();
+  const f = concurrencyLimitPolicy.create(concurrencyLimitPolicy.resolve(concurrencyLimitPolicy.config.parse({ key: 'consumer', limit: 1 }), ctx), deps);
+  const who = (name: string) => fakeSession({ identity: { consumer: { name, groups: [], metadata: {} }, credential: `${name}/api-key/0`, policy: 'keys' } });
+  const held: Array<ReturnType<typeof who>> = [];
+  const status = async (name: string): Promise<number> => {
+    const s = who(name);
+    const r = (await f.onRequest!(s)) as Reply | undefined;
+    if (r === undefined) held.push(s);
+    return r?.status ?? 200;
+  };
+  assert.deepEqual([await status('alice'), await status('alice'), await status('alice')], [200, 200, 429]);
+  assert.match(((await f.onRequest!(who('alice'))) as Reply).error!.message, /more than 2 requests/);
+  assert.deepEqual([await status('bob'), await status('bob')], [200, 429]);
+  for (let i = 0; i < 5; i++) assert.equal(await status('root'), 200);
+  f.onLog!(held[0]!);
+  assert.equal(await status('alice'), 200, 'a place returned');
+  await memory.close();
+});

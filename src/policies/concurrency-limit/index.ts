@@ -7,10 +7,14 @@
  *
  * State: the semaphore is per machine (`state.backend: memory`) or per fleet (`redis`); the
  * per-request lease is in the request's locals.
+ *
+ * A consumer's override (`consumers.NAME.limits.<policy>: { limit }`, or `unlimited`) travels with
+ * the acquire, so the count and the grant stay one atomic step (limit-overrides.ts).
  */
 import type { Filter, PolicyType, Reply } from '../filter.ts';
 import { parseDuration } from '../../util/units.ts';
 import { compileKey } from '../../util/limit-key.ts';
+import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
 import { concurrencyLimitConfig, type RawConcurrencyLimitConfig } from './config.ts';
 
 /** A concurrency-limit policy's config once resolved. */
@@ -21,6 +25,12 @@ export interface ResolvedConcurrencyLimit {
   readonly leaseTimeout: number;
   readonly status: 429 | 503;
   readonly failOpen: boolean;
+}
+
+/** The limit a request is held to (the policy's, or its consumer's own) and its refusal, built once per generation. */
+interface Plan {
+  readonly limit: number;
+  readonly refused: Reply;
 }
 
 /** One request's place: the semaphore's key and the lease. */
@@ -37,6 +47,7 @@ export const concurrencyLimitPolicy = {
   description:
     'Allows at most `limit` requests of one key (consumer, credential, client address, a header, the path, the route, or a combination) in flight at once, across workers and instances; one more is refused with 429 (or 503) CONCURRENCY_LIMITED.',
   config: concurrencyLimitConfig,
+  overrideKeys: ['limit'],
 
   resolve(raw: RawConcurrencyLimitConfig, ctx): ResolvedConcurrencyLimit {
     const leaseTimeout = parseDuration(raw.leaseTimeout ?? '5m');
@@ -45,20 +56,35 @@ export const concurrencyLimitPolicy = {
   },
 
   create(config, deps): Filter {
-    const { limit, leaseTimeout } = config;
+    const { leaseTimeout } = config;
     const keyOf = compileKey(config.key);
     const prefix = `cl:${deps.name}:`;
     const state = deps.state.user(config.failOpen ? 'failOpen' : 'failClosed');
-    const refused: Reply = Object.freeze({
-      status: config.status,
-      headers: Object.freeze({ 'retry-after': '1' }),
-      error: Object.freeze({ code: 'CONCURRENCY_LIMITED', message: `more than ${limit} requests in flight at once for this key` }),
+    const planOf = (limit: number): Plan => ({
+      limit,
+      refused: Object.freeze({
+        status: config.status,
+        headers: Object.freeze({ 'retry-after': '1' }),
+        error: Object.freeze({ code: 'CONCURRENCY_LIMITED', message: `more than ${limit} requests in flight at once for this key` }),
+      }),
     });
+    const base = planOf(config.limit);
+    // Per generation: the consumers' own limits (consumers.NAME.limits); undefined when none.
+    const overrides = overrideTable(deps, config.key, (o) => planOf(o.limit));
     const filter: Filter = {
       async onRequest(s) {
-        const key = prefix + keyOf(s);
-        const lease = await state.acquire(key, limit, leaseTimeout);
-        if (lease === undefined) return refused;
+        let plan = base;
+        let key = prefix + keyOf(s);
+        if (overrides !== undefined) {
+          const o = overrideOf(overrides, s);
+          if (o === UNLIMITED) return undefined;
+          if (o !== undefined) {
+            plan = o.plan;
+            key += o.keySuffix;
+          }
+        }
+        const lease = await state.acquire(key, plan.limit, leaseTimeout);
+        if (lease === undefined) return plan.refused;
         s.local<Held>(filter, { key, lease });
         return undefined;
       },

@@ -63,3 +63,35 @@ test('counts per consumer; the request over the limit is 429 QUOTA_EXCEEDED; usa
   assert.equal((await filter.usage!({ ip: '192.0.2.1' })).used, 1);
   await memory.close();
 });
+
+test('consumers.NAME.limits: alice’s own quota in the count, the fields and usage; an unlimited consumer is not counted', async () => {
+  const memory = new MemoryState();
+  const deps = fakeDeps({
+    name: 'daily',
+    state: { user: () => memory, available: true },
+    policies: { daily: { type: 'quota', limit: 1, period: 'day' } },
+    consumers: { alice: { limits: { daily: { limit: 3 } } }, bob: {}, root: { limits: { daily: { limit: 'unlimited' } } } },
+  });
+  const { ctx } = fakeResolveContext();
+  const filter = quotaPolicy.create(quotaPolicy.resolve(quotaPolicy.config.parse({ limit: 1, period: 'day' }), ctx), deps);
+  const who = (name: string) => fakeSession({ identity: { consumer: { name, groups: [], metadata: {} }, credential: `${name}/api-key/0`, policy: 'keys' } });
+  const statuses = async (name: string, n: number): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await filter.onRequest!(who(name)))?.status ?? 200);
+    return out;
+  };
+  assert.deepEqual(await statuses('alice', 4), [200, 200, 200, 429]);
+  assert.deepEqual(await statuses('bob', 2), [200, 429]);
+  assert.deepEqual(await statuses('root', 5), [200, 200, 200, 200, 200]);
+  const refused = await filter.onRequest!(who('alice'));
+  assert.match(String(refused?.headers?.['ratelimit-policy']), /^"daily";q=3;w=86400$/);
+  assert.deepEqual(
+    [await filter.usage!({ consumer: 'alice' }), await filter.usage!({ consumer: 'bob' })].map((u) => [u.limit, u.used, u.remaining]),
+    [
+      [3, 3, 0],
+      [1, 1, 0],
+    ],
+  );
+  assert.equal((await filter.usage!({ consumer: 'root' })).limit, Number.POSITIVE_INFINITY);
+  await memory.close();
+});

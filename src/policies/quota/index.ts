@@ -9,9 +9,14 @@
  * State: the counter is per machine (`memory`: lost when the supervisor stops) or per fleet
  * (`redis`). A refused request counts too (the counter goes above `limit`), which changes nothing:
  * remaining is reported as 0. What is left is readable with `Gateway.usage(policy, who)`.
+ *
+ * A consumer's override (`consumers.NAME.limits.<policy>: { limit }`, or `unlimited`) changes the
+ * number compared against, never the atomic increment (limit-overrides.ts); `usage` reports the
+ * consumer's own limit when `who.consumer` has one (an unlimited consumer: Infinity, nothing counted).
  */
 import type { Filter, PolicyType, ResponseHead, Session, Usage, UsageQuery } from '../filter.ts';
 import { compileKey, type KeySource } from '../../util/limit-key.ts';
+import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
 import { quotaConfig, type RawQuotaConfig } from './config.ts';
 import { periodAt, zoneFormatter } from './period.ts';
 
@@ -27,6 +32,8 @@ export interface ResolvedQuota {
 
 /** Kept from onRequest for the response fields. */
 interface Counted {
+  /** The policy's limit, or the consumer's own. */
+  limit: number;
   remaining: number;
   end: number;
   length: number;
@@ -42,6 +49,7 @@ export const quotaPolicy = {
   description:
     'Allows at most `limit` requests per key (default the consumer) per calendar `day` or `month` in a time zone, exactly across workers and instances (persistent in Redis); beyond it 429 QUOTA_EXCEEDED with Retry-After until the period ends. What is left: `Gateway.usage(policy, who)`.',
   config: quotaConfig,
+  overrideKeys: ['limit'],
 
   resolve(raw: RawQuotaConfig, ctx): ResolvedQuota {
     const timeZone = raw.timeZone ?? 'UTC';
@@ -54,12 +62,14 @@ export const quotaPolicy = {
   },
 
   create(config, deps): Filter {
-    const { limit, period } = config;
+    const { period } = config;
     const keyOf = compileKey(config.key);
     const fmt = zoneFormatter(config.timeZone);
     const prefix = `q:${deps.name}:`;
     const state = deps.state.user(config.failOpen ? 'failOpen' : 'failClosed');
     const quoted = `"${deps.name.replace(/["\\]/g, '')}"`;
+    // Per generation: the consumers' own limits (consumers.NAME.limits); undefined when none.
+    const overrides = overrideTable(deps, config.key, (o) => o.limit);
     // Per worker: the current period, computed again only once it has ended (Intl is not cheap).
     let current = periodAt(period, fmt, Date.now());
     const periodNow = (now: number) => {
@@ -67,29 +77,47 @@ export const quotaPolicy = {
       return current;
     };
     const fields = (c: Counted): [string, string] => [
-      `${quoted};q=${limit};w=${Math.round(c.length / 1000)}`,
+      `${quoted};q=${c.limit};w=${Math.round(c.length / 1000)}`,
       `${quoted};r=${c.remaining};t=${Math.max(0, Math.ceil((c.end - Date.now()) / 1000))}`,
     ];
 
     const filter: Filter = {
       async onRequest(s) {
+        let limit = config.limit;
+        let key = keyOf(s);
+        if (overrides !== undefined) {
+          const o = overrideOf(overrides, s);
+          if (o === UNLIMITED) return undefined;
+          if (o !== undefined) {
+            limit = o.plan;
+            key += o.keySuffix;
+          }
+        }
         const now = Date.now();
         const p = periodNow(now);
-        const used = await state.increment(`${prefix}${keyOf(s)}:${p.id}`, 1, p.end - now + SLACK);
+        const used = await state.increment(`${prefix}${key}:${p.id}`, 1, p.end - now + SLACK);
         const counted = deps.state.available;
         if (used > limit) {
           const headers: Record<string, string> = { 'retry-after': String(Math.max(1, Math.ceil((p.end - now) / 1000))) };
           if (config.headers === 'ietf' && counted) {
-            [headers['ratelimit-policy'], headers.ratelimit] = fields({ remaining: 0, end: p.end, length: p.end - p.start });
+            [headers['ratelimit-policy'], headers.ratelimit] = fields({ limit, remaining: 0, end: p.end, length: p.end - p.start });
           }
           return { status: 429, headers, error: ERROR };
         }
-        if (config.headers === 'ietf' && counted) s.local<Counted>(filter, { remaining: limit - used, end: p.end, length: p.end - p.start });
+        if (config.headers === 'ietf' && counted) s.local<Counted>(filter, { limit, remaining: limit - used, end: p.end, length: p.end - p.start });
         return undefined;
       },
       async usage(who: UsageQuery): Promise<Usage> {
         const p = periodNow(Date.now());
-        const used = await state.get(`${prefix}${keyOf(sourceOf(who))}:${p.id}`);
+        let limit = config.limit;
+        let suffix = '';
+        const o = who.consumer === undefined ? undefined : overrides?.get(who.consumer);
+        if (o === UNLIMITED) return { limit: Number.POSITIVE_INFINITY, used: 0, remaining: Number.POSITIVE_INFINITY, resetAt: p.end, period: p.id };
+        if (o !== undefined) {
+          limit = o.plan;
+          suffix = o.keySuffix;
+        }
+        const used = await state.get(`${prefix}${keyOf(sourceOf(who))}${suffix}:${p.id}`);
         return { limit, used: Math.min(used, limit), remaining: Math.max(0, limit - used), resetAt: p.end, period: p.id };
       },
     };

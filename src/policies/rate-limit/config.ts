@@ -27,6 +27,10 @@ export const rateLimitConfig = z.strictObject({
     description:
       'Response fields telling clients their limit: `ietf` (default) `RateLimit-Policy: "<policy>";q=<limit>;w=<window s>` and `RateLimit: "<policy>";r=<remaining>;t=<s>` (draft-ietf-httpapi-ratelimit-headers-11), `legacy` `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (s), `both`, or `none`.',
   }),
+  partitionKey: z.boolean().optional().meta({
+    description:
+      'With the `ietf` fields: add the partition key `pk=:<base64>:` to both items, the first 9 bytes of the SHA-256 of the policy’s name and the request’s key value, so that a client can tell which of its requests share a count. A hash: it never shows the key (a credential id, an address, a header’s value), though a value with few possibilities (an IPv4 address) could be found again by trying them all. Default false.',
+  }),
 });
 
 /** A rate-limit policy as written (validated by zod, not yet resolved). */

@@ -21,11 +21,19 @@
  *   the seconds until the bucket is full again (allowed) or until the next token (refused). Several
  *   rate-limit policies on a route each add their item to the same two fields (they are lists).
  *   Legacy `X-RateLimit-*` on request; with several policies, the last one to run sets them.
+ *   `partitionKey: true` adds `pk=:<base64>:` (§3.1.4, §4.1.3) to both items: the first 9 bytes of
+ *   the SHA-256 of the state key (policy name and key value), so a client can tell its partitions
+ *   apart while the key, a credential id or a header value, is never shown.
+ * - Per-consumer overrides (`consumers.NAME.limits.<policy>`: limit, window, burst; or unlimited):
+ *   compiled into a plan per consumer once per generation (limit-overrides.ts); the plan's numbers
+ *   travel with the take, so the decision stays one atomic step.
  * - The backend unreachable: `failOpen` (default true) lets requests through without counting or
  *   answering fields; false refuses them. `StateGuard` logs the outage once and the metrics count it.
  */
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Filter, PolicyType, Reply, ResponseHead, Session } from '../filter.ts';
+import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
 import { parseDuration } from '../../util/units.ts';
 import { compileKey } from '../../util/limit-key.ts';
 import { rateLimitConfig, type RawRateLimitConfig } from './config.ts';
@@ -40,14 +48,34 @@ export interface ResolvedRateLimit {
   readonly mode: 'reject' | 'delay';
   readonly failOpen: boolean;
   readonly headers: 'ietf' | 'legacy' | 'both' | 'none';
+  readonly partitionKey: boolean;
+}
+
+/** The numbers of one request's take: the policy's, or a consumer's override (compiled once per generation). */
+interface Plan {
+  readonly limit: number;
+  /** mode reject: the bucket's size; mode delay: how many may wait per key in this worker. */
+  readonly burst: number;
+  /** The bucket's size as the state holds it (1 in mode delay). */
+  readonly capacity: number;
+  /** Tokens per second. */
+  readonly refill: number;
+  /** `"<policy>";q=<limit>;w=<window s>`, the RateLimit-Policy item without `pk`. */
+  readonly policyField: string;
 }
 
 /** What one request's take answered, kept for the response fields. */
 interface Decision {
+  plan: Plan;
+  /** The state key (for `pk`, which is a hash of it). */
+  key: string;
   remaining: number;
   /** Seconds, for `t` / `X-RateLimit-Reset`. */
   reset: number;
 }
+
+/** Bytes of SHA-256 in `pk`: 72 bits tell partitions apart and are 12 base64 characters, no padding. */
+const PK_BYTES = 9;
 
 const ERROR = Object.freeze({ code: 'RATE_LIMITED', message: 'too many requests: the rate limit is reached; retry after the time Retry-After gives' });
 
@@ -57,6 +85,7 @@ export const rateLimitPolicy = {
   description:
     'Limits requests per key (consumer, credential, client address, a header, the path, the route, or a combination) to `limit` per `window`, exactly across workers (state.backend memory) and instances (redis); over it 429 RATE_LIMITED with Retry-After, or (mode delay) requests wait their turn. Sends the IETF RateLimit-Policy and RateLimit fields.',
   config: rateLimitConfig,
+  overrideKeys: ['limit', 'window', 'burst'],
 
   resolve(raw: RawRateLimitConfig, ctx): ResolvedRateLimit {
     const window = parseDuration(raw.window);
@@ -69,59 +98,72 @@ export const rateLimitPolicy = {
       mode: raw.mode ?? 'reject',
       failOpen: raw.failOpen ?? true,
       headers: raw.headers ?? 'ietf',
+      partitionKey: raw.partitionKey ?? false,
     };
   },
 
   create(config, deps): Filter {
-    const { limit, window, burst, mode, headers } = config;
+    const { mode, headers } = config;
     const keyOf = compileKey(config.key);
     const prefix = `rl:${deps.name}:`;
     const state = deps.state.user(config.failOpen ? 'failOpen' : 'failClosed');
-    const refill = (limit * 1000) / window;
-    const capacity = mode === 'delay' ? 1 : burst;
     const quoted = `"${deps.name.replace(/["\\]/g, '')}"`;
-    const policyField = `${quoted};q=${limit};w=${Math.max(1, Math.round(window / 1000))}`;
     const ietf = headers === 'ietf' || headers === 'both';
     const legacy = headers === 'legacy' || headers === 'both';
+    const partitionKey = config.partitionKey && ietf;
+    const planOf = (limit: number, window: number, burst: number): Plan => ({
+      limit,
+      burst,
+      capacity: mode === 'delay' ? 1 : burst,
+      refill: (limit * 1000) / window,
+      policyField: `${quoted};q=${limit};w=${Math.max(1, Math.round(window / 1000))}`,
+    });
+    const base = planOf(config.limit, config.window, config.burst);
+    // Per generation: the consumers' own numbers (consumers.NAME.limits); undefined when none.
+    const overrides = overrideTable(deps, config.key, (o) => planOf(o.limit, o.window ?? config.window, o.burst ?? o.limit));
     // Per worker: requests of each key waiting their turn (mode delay), to bound them.
     const waiting = new Map<string, number>();
 
+    /** The IETF items of a decision: `pk` (a hash of the state key, never the key) when `partitionKey`. */
+    const items = (d: Decision): [string, string] => {
+      if (!partitionKey) return [d.plan.policyField, `${quoted};r=${d.remaining};t=${d.reset}`];
+      const pk = `;pk=:${createHash('sha256').update(d.key).digest().subarray(0, PK_BYTES).toString('base64')}:`;
+      return [d.plan.policyField + pk, `${quoted};r=${d.remaining};t=${d.reset}${pk}`];
+    };
+
     const fields = (out: Record<string, string>, d: Decision): void => {
-      if (ietf) {
-        out['ratelimit-policy'] = policyField;
-        out.ratelimit = `${quoted};r=${d.remaining};t=${d.reset}`;
-      }
+      if (ietf) [out['ratelimit-policy'], out.ratelimit] = items(d);
       if (legacy) {
-        out['x-ratelimit-limit'] = String(limit);
+        out['x-ratelimit-limit'] = String(d.plan.limit);
         out['x-ratelimit-remaining'] = String(d.remaining);
         out['x-ratelimit-reset'] = String(d.reset);
       }
     };
 
-    const refuse = (retryAfterMs: number): Reply => {
+    const refuse = (plan: Plan, key: string, retryAfterMs: number): Reply => {
       const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
       const h: Record<string, string> = { 'retry-after': String(seconds) };
-      if (deps.state.available) fields(h, { remaining: 0, reset: seconds });
+      if (deps.state.available && headers !== 'none') fields(h, { plan, key, remaining: 0, reset: seconds });
       return { status: 429, headers: h, error: ERROR };
     };
 
     /** Remembers the decision for onResponse (only when the backend answered it: a fail-open grant counted nothing). */
-    const keep = (s: Session, self: object, remaining: number): undefined => {
+    const keep = (s: Session, self: object, plan: Plan, key: string, remaining: number): undefined => {
       if (headers !== 'none' && deps.state.available) {
-        s.local<Decision>(self, { remaining, reset: Math.ceil(((capacity - remaining) * 1000) / refill / 1000) });
+        s.local<Decision>(self, { plan, key, remaining, reset: Math.ceil(((plan.capacity - remaining) * 1000) / plan.refill / 1000) });
       }
       return undefined;
     };
 
-    const delayed = async (s: Session, self: object, key: string, retryAfterMs: number): Promise<Reply | undefined> => {
+    const delayed = async (s: Session, self: object, plan: Plan, key: string, retryAfterMs: number): Promise<Reply | undefined> => {
       const queued = waiting.get(key) ?? 0;
-      if (queued >= burst) return refuse(retryAfterMs);
+      if (queued >= plan.burst) return refuse(plan, key, retryAfterMs);
       waiting.set(key, queued + 1);
       try {
         for (;;) {
           await sleep(Math.max(1, retryAfterMs));
-          const r = await state.take(key, 1, capacity, refill);
-          if (r.allowed) return keep(s, self, r.remaining);
+          const r = await state.take(key, 1, plan.capacity, plan.refill);
+          if (r.allowed) return keep(s, self, plan, key, r.remaining);
           retryAfterMs = r.retryAfterMs;
         }
       } finally {
@@ -133,11 +175,20 @@ export const rateLimitPolicy = {
 
     const filter: Filter = {
       async onRequest(s) {
-        const key = prefix + keyOf(s);
-        const r = await state.take(key, 1, capacity, refill);
-        if (r.allowed) return keep(s, filter, r.remaining);
-        if (mode === 'delay' && deps.state.available) return delayed(s, filter, key, r.retryAfterMs);
-        return refuse(r.retryAfterMs);
+        let plan = base;
+        let key = prefix + keyOf(s);
+        if (overrides !== undefined) {
+          const o = overrideOf(overrides, s);
+          if (o === UNLIMITED) return undefined;
+          if (o !== undefined) {
+            plan = o.plan;
+            key += o.keySuffix;
+          }
+        }
+        const r = await state.take(key, 1, plan.capacity, plan.refill);
+        if (r.allowed) return keep(s, filter, plan, key, r.remaining);
+        if (mode === 'delay' && deps.state.available) return delayed(s, filter, plan, key, r.retryAfterMs);
+        return refuse(plan, key, r.retryAfterMs);
       },
     };
     if (headers !== 'none') {
@@ -145,11 +196,12 @@ export const rateLimitPolicy = {
         const d = s.local<Decision>(filter);
         if (d === undefined) return undefined;
         if (ietf) {
-          head.headers.append('ratelimit-policy', policyField);
-          head.headers.append('ratelimit', `${quoted};r=${d.remaining};t=${d.reset}`);
+          const [policy, now] = items(d);
+          head.headers.append('ratelimit-policy', policy);
+          head.headers.append('ratelimit', now);
         }
         if (legacy) {
-          head.headers.set('x-ratelimit-limit', String(limit));
+          head.headers.set('x-ratelimit-limit', String(d.plan.limit));
           head.headers.set('x-ratelimit-remaining', String(d.remaining));
           head.headers.set('x-ratelimit-reset', String(d.reset));
         }
