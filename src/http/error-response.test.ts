@@ -25,11 +25,9 @@ test('gRPC statuses: the gateway’s own codes by kind, policy refusals by their
 });
 
 test('a policy’s error Reply to a gRPC call is Trailers-Only: HTTP 200, grpc-status and grpc-message, no body', () => {
-  const r = renderReply(
-    { status: 401, headers: { 'www-authenticate': 'Bearer' }, error: { code: 'AUTH_REQUIRED', message: 'this route needs a credential' } },
-    'req-1',
-    { 'content-type': 'application/grpc+proto' },
-  );
+  const r = renderReply({ status: 401, headers: { 'www-authenticate': 'Bearer' }, error: { code: 'AUTH_REQUIRED', message: 'this route needs a credential' } }, 'req-1', {
+    'content-type': 'application/grpc+proto',
+  });
   assert.equal(r.status, 200);
   assert.equal(r.body, undefined);
   assert.equal(r.headers.get('grpc-status'), '16');
