@@ -230,7 +230,7 @@ export class Gateway {
     const old = this.#state;
     this.#state = await createSharedState(config.state, { log: this.log, channel: this.#worker?.stateChannel });
     this.#stateKey = key;
-    await old?.backend.close();
+    await old?.closeBackends();
   }
 
   /**

@@ -38,8 +38,12 @@ const GRPC = {
 /**
  * The gRPC status a client should see for an error: for the gateway's codes, timeouts are
  * DEADLINE_EXCEEDED, size limits RESOURCE_EXHAUSTED, no route UNIMPLEMENTED, upstream and capacity
- * problems UNAVAILABLE (retryable by gRPC clients), the rest INTERNAL; for a policy's code, the
- * HTTP status mapped as gRPC's http-grpc-status-mapping.md does (401, 403, 429 have their own).
+ * problems UNAVAILABLE (retryable by gRPC clients), the rest INTERNAL. Refusals by a policy, ours
+ * (AUTH_REQUIRED, RATE_LIMITED…) or a custom one, go by their HTTP status, as Envoy's ext_authz and
+ * rate-limit filters answer gRPC callers: 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 429
+ * RESOURCE_EXHAUSTED (a limit or quota: "some resource has been exhausted, perhaps a per-user
+ * quota", grpc/doc/statuscodes.md; not UNAVAILABLE, which clients retry at once); any other
+ * status of a policy as gRPC's http-grpc-status-mapping.md maps it.
  */
 export function grpcStatus(code: string, status: number): number {
   switch (code) {
@@ -59,16 +63,19 @@ export function grpcStatus(code: string, status: number): number {
     case 'POLICY_ERROR':
       return GRPC.INTERNAL;
   }
-  const known = (ERRORS as Record<string, (typeof ERRORS)[ErrorCode] | undefined>)[code];
-  if (known !== undefined) return known.side === 'downstream' && code !== 'TOO_MANY_CONNECTIONS' ? GRPC.INTERNAL : GRPC.UNAVAILABLE;
   switch (status) {
     case 401:
       return GRPC.UNAUTHENTICATED;
     case 403:
       return GRPC.PERMISSION_DENIED;
+    case 429:
+      return GRPC.RESOURCE_EXHAUSTED;
+  }
+  const known = (ERRORS as Record<string, (typeof ERRORS)[ErrorCode] | undefined>)[code];
+  if (known !== undefined) return known.side === 'downstream' && code !== 'TOO_MANY_CONNECTIONS' ? GRPC.INTERNAL : GRPC.UNAVAILABLE;
+  switch (status) {
     case 404:
       return GRPC.UNIMPLEMENTED;
-    case 429:
     case 502:
     case 503:
     case 504:

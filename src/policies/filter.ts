@@ -373,7 +373,16 @@ export interface PolicyState {
   user(mode: 'failOpen' | 'failClosed' | 'local'): PolicyStateView;
   /** Whether the last operation tried on the backend succeeded (false: answers come from the fallback). */
   readonly available: boolean;
+  /**
+   * The state of this machine alone (the supervisor's with workers, else the process's), for what
+   * should not leave the machine, such as the keys that verify tokens. Undefined when this state
+   * is the machine's already (`state.backend: memory`); with `redis`, a second state beside it.
+   */
+  readonly machine?: PolicyState;
 }
+
+/** A JSON value, as records store it (src/state/state.ts's `JsonValue`, by its shape). */
+export type StateValue = string | number | boolean | null | StateValue[] | { [key: string]: StateValue };
 
 /** The operations of the shared state that policies use; each one atomic step (see src/state/state.ts). */
 export interface PolicyStateView {
@@ -387,6 +396,10 @@ export interface PolicyStateView {
   acquire(key: string, limit: number, ttlMs: number): Promise<string | undefined>;
   /** Returns a lease. */
   release(key: string, lease: string): Promise<void>;
+  /** Stores a small JSON record under `key` (replacing what was there), expiring `ttlMs` after this call. */
+  put(key: string, value: StateValue, ttlMs: number): Promise<void>;
+  /** The record under `key` (a copy); undefined when absent or expired. */
+  read(key: string): Promise<StateValue | undefined>;
 }
 
 /**

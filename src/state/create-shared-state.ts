@@ -7,7 +7,9 @@
  *   `StateHost` serves; the worker feeds its IPC messages to `guard.handle(message)`.
  * - `redis`: a `RedisState` (workers and instances alike: Redis is the one copy). Waits up to the
  *   connect timeout for the first connection; without it, starts anyway with the backend marked
- *   unreachable (users get their fallbacks; the client keeps reconnecting).
+ *   unreachable (users get their fallbacks; the client keeps reconnecting). Beside it, `machine`:
+ *   the machine's own state (the supervisor's through a `RemoteState` in a worker, a `MemoryState`
+ *   in a single process), for what should not leave the machine.
  */
 import type { Logger } from '../observability/logger.ts';
 import type { StateConfig } from '../config/types.ts';
@@ -46,6 +48,10 @@ export async function createSharedState(config: StateConfig | undefined, options
     const { RedisState, redactUrl } = await import('./redis-state.ts');
     const redis = new RedisState(c.redis);
     const guard = new StateGuard(redis, { backend: 'redis', target: redactUrl(c.redis.url), log });
+    guard.machine =
+      channel !== undefined
+        ? new StateGuard(new RemoteState(channel, { timeoutMs: options.remoteTimeout }), { backend: 'supervisor', log })
+        : new StateGuard(new MemoryState(), { backend: 'memory', log });
     try {
       await redis.waitReady();
     } catch (error) {

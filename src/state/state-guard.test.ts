@@ -148,3 +148,37 @@ test('createSharedState: memory in one process, RemoteState with a channel, Redi
     await redis.close();
   }
 });
+
+test('createSharedState with redis: the machine’s own state beside it (memory alone, the supervisor’s in a worker), answering while Redis is down', async () => {
+  const { log } = logged();
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  server.close();
+  const redis = { backend: 'redis' as const, redis: { url: `redis://127.0.0.1:${port}`, prefix: 't:', connectTimeout: 200, commandTimeout: 200 } };
+
+  const single = await createSharedState(redis, { log });
+  try {
+    assert.ok(single.machine?.backend instanceof MemoryState);
+    await single.machine.user('failOpen').put('r', { a: 1 }, 1000);
+    assert.deepEqual(await single.machine.user('failOpen').read('r'), { a: 1 });
+    assert.equal(single.available, false, 'Redis itself is down');
+  } finally {
+    await single.close();
+  }
+
+  const host = new StateHost();
+  const worker: StateGuard = await createSharedState(redis, { log, channel: { send: (m) => host.handle(m, { send: (r) => worker.handle(r) }) } });
+  try {
+    assert.ok(worker.machine?.backend instanceof RemoteState);
+    await worker.machine.user('failOpen').put('r', 7, 1000);
+    assert.equal(await host.state.read('r'), 7, 'the supervisor holds it');
+  } finally {
+    await worker.close();
+    await host.close();
+  }
+
+  const memory = await createSharedState(undefined, { log });
+  assert.equal(memory.machine, undefined, 'memory is the machine’s state already');
+  await memory.close();
+});

@@ -57,6 +57,13 @@ const LOCAL_LEASE = '~local:';
 /** Watches one backend for the users of a process. See the file comment. */
 export class StateGuard {
   readonly backend: SharedState;
+  /**
+   * The state of this machine alone, beside a fleet's backend (`redis`): the supervisor's
+   * (`RemoteState`, in a worker) or this process's (`MemoryState`). For what should not leave the
+   * machine (the jwt policy's JWKS). Undefined when `backend` is the machine's already (`memory`).
+   * Set by createSharedState; closed with this guard.
+   */
+  machine: StateGuard | undefined;
   readonly #options: StateGuardOptions;
   #local: MemoryState | undefined;
   #downSince: number | undefined;
@@ -94,7 +101,7 @@ export class StateGuard {
    * when it was a state reply. The worker's message listener calls this before its own handlers.
    */
   handle(message: unknown): boolean {
-    return this.backend instanceof RemoteState && this.backend.handle(message);
+    return (this.backend instanceof RemoteState && this.backend.handle(message)) || this.machine?.handle(message) === true;
   }
 
   /** A view of the state for one user, answering per `mode` during outages. */
@@ -143,9 +150,14 @@ export class StateGuard {
     if (stateRestored.hasSubscribers) stateRestored.publish({ backend, target, downMs } satisfies StateOutageEvent);
   }
 
-  /** Closes the backend and the local fallback. */
+  /** Closes the backend and the local fallback, and the machine's state beside them. */
   async close(): Promise<void> {
-    await Promise.all([this.backend.close(), this.#local?.close()]);
+    await Promise.all([this.backend.close(), this.#local?.close(), this.machine?.close()]);
+  }
+
+  /** Closes the backends (this one's and the machine's beside it), leaving the local fallback to users still on it: a reload that replaces the guard. */
+  async closeBackends(): Promise<void> {
+    await Promise.all([this.backend.close(), this.machine?.backend.close()]);
   }
 }
 

@@ -38,7 +38,8 @@ export const jwtConfig = z.strictObject({
             'How long a fetched JWKS is used before it is fetched again (default `10m`; refreshed in the background from three quarters of it on). When a refresh fails, the keys are used for at most one more `cacheTtl`; after that, and before the first fetch succeeded, requests get 503 AUTH_UNAVAILABLE.',
         }),
         cooldown: duration.optional().meta({
-          description: 'Least time between two fetches caused by a token whose `kid` is not in the JWKS (key rotation), or after a failed fetch. Default `30s`.',
+          description:
+            'Least time after a fetch before a token whose `kid` is not in the JWKS (key rotation) makes it fetched again, and between tries while fetches fail; counted for the machine (all workers together). Default `30s`.',
         }),
         timeout: duration.optional().meta({ description: 'Time a JWKS fetch may take. Default `5s`.' }),
       }),
@@ -47,7 +48,7 @@ export const jwtConfig = z.strictObject({
     .optional()
     .meta({
       description:
-        'The provider’s public keys as a JWKS: `{ url, cacheTtl, cooldown, timeout }` fetched and cached (`cacheTtl` default `10m`, refreshed in the background from ¾ of it, stale keys used at most one more `cacheTtl` while fetches fail; `cooldown` default `30s` between fetches caused by an unknown `kid` or after a failure; `timeout` default `5s`), or `{ file }` read at each config load. One of `jwks`, `keys`, `secret`.',
+        'The provider’s public keys as a JWKS: `{ url, cacheTtl, cooldown, timeout }` fetched and cached once for the machine, shared by its workers (`cacheTtl` default `10m`, refreshed in the background from ¾ of it, stale keys used at most one more `cacheTtl` while fetches fail; `cooldown` default `30s` between fetches caused by an unknown `kid` or after a failure; `timeout` default `5s`), or `{ file }` read at each config load. One of `jwks`, `keys`, `secret`.',
     }),
   keys: z
     .array(z.string().min(1))

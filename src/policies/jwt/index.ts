@@ -19,6 +19,8 @@
  *   `maxLifetime`), at most CACHE_TTL and CACHE_SIZE entries; concurrent requests with one token
  *   share one verification. Failures are never cached. The cache belongs to the filter: per worker
  *   and per config generation (a reload starts empty).
+ * - A remote JWKS is fetched once for the machine and shared by its workers and generations
+ *   through the machine's state; each worker keeps its parsed copy (keys.ts).
  * - No token → 401 AUTH_REQUIRED with `WWW-Authenticate: Bearer`; a token that does not verify, for
  *   whatever reason → 401 AUTH_INVALID with `Bearer error="invalid_token"` (RFC 6750 §3.1), the same
  *   answer every time; the provider's keys unavailable → 503 AUTH_UNAVAILABLE.
@@ -206,7 +208,12 @@ export const jwtPolicy = {
     const consumers = deps.consumers;
     const policy = deps.name;
     const source = config.source;
-    const remote = source.kind === 'remote' ? new RemoteKeys(source, (obj, msg) => deps.log.warn({ policy, ...obj }, msg)) : undefined;
+    // The JWKS is shared by the machine's workers through the machine's state (keys.ts says why
+    // not the fleet's); `failOpen`: while it cannot be reached, each worker fetches for itself.
+    const remote =
+      source.kind === 'remote'
+        ? new RemoteKeys(source, (obj, msg) => deps.log.warn({ policy, ...obj }, msg), (deps.state.machine ?? deps.state).user('failOpen'))
+        : undefined;
     const keys: ReadonlyArray<KeyLookup | Uint8Array | KeyObject> =
       source.kind === 'remote'
         ? [remote!.key]

@@ -85,6 +85,8 @@ test('a grant made without the backend (fail open) sends no fields: it counted n
     take: async () => ({ allowed: true, remaining: 0, retryAfterMs: 0 }),
     acquire: async () => 'x',
     release: async () => undefined,
+    put: async () => undefined,
+    read: async () => undefined,
   };
   const f = make({ limit: 1, window: '1s' }, { view: open, available: false });
   const s = fakeSession();
