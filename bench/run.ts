@@ -1,6 +1,6 @@
 // Switchboard benchmark: `npm run bench` (node bench/run.ts). Not part of the tests.
 //
-// Suites (BENCH_SUITES=peers,policies,https,algorithms,slow,tcp,memory,workers, default all; or as arguments), run in this order:
+// Suites (BENCH_SUITES=peers,policies,gateway,https,algorithms,slow,tcp,memory,workers, default all; or as arguments), run in this order:
 //   peers         req/s, p50/p99 latency, RSS and CPU, measured interleaved in rounds, of:
 //                   direct        one origin, no proxy
 //                   switchboard   our gateway (bench/switchboard-child.ts), access log on
@@ -10,6 +10,9 @@
 //   policies      what a route's policies cost: Switchboard without policies, with headers + ip-filter
 //                 (10,000 CIDRs) + cors, and with a pass-through response-body filter, against each
 //                 other and node-minimal, req/s and CPU us/request, interleaved in the same rounds
+//   gateway       what API-gateway policies cost a route: api-key + rate-limit (memory state), jwt (cached
+//                 token) + rate-limit (Redis state, a redis-server of its own), against the route without
+//                 policies: req/s, CPU us/request, Redis round trips and redis-server CPU per request
 //   https         Switchboard vs nginx terminating TLS over the same origins: HTTP/1.1 (wrk) and
 //                 HTTP/2 (h2load), req/s and p99 as Switchboard/nginx ratios
 //   algorithms    each Switchboard balancer's req/s against round robin (one child per balancer)
@@ -19,7 +22,7 @@
 //   memory        RSS of an idle process and per idle keep-alive connection (10,000), Switchboard vs bare node:http
 //   workers       Switchboard `workers: 1` vs `workers: 2`, nginx `worker_processes` 1 vs 2, HAProxy `nbthread` 1 vs 2:
 //                 req/s, p99, CPU us/req over every process, RSS per worker, the 2/1 ratios
-// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, BENCH_WORKERS_*, ...).
+// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_GATEWAY_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, BENCH_WORKERS_*, ...).
 //
 // Layout: this file picks the suites, runs them, writes the results file and cleans up; each suite
 // is a file in bench/suites/ (its settings, its run, its tables); what they share is in bench/lib/:
@@ -39,6 +42,7 @@ import type { Suite } from './lib/suite.ts';
 import { originBodyBytes } from './lib/subjects.ts';
 import { toolVersions } from './lib/tools.ts';
 import { algorithmsSuite } from './suites/algorithms.ts';
+import { gatewaySuite } from './suites/gateway.ts';
 import { httpsSuite } from './suites/https.ts';
 import { peersSuite } from './suites/peers.ts';
 import { policiesSuite } from './suites/policies.ts';
@@ -48,7 +52,7 @@ import { tcpSuite } from './suites/tcp.ts';
 import { workersSuite } from './suites/workers.ts';
 
 /** Every suite, in the order they run (whatever the order of BENCH_SUITES) and their reports appear in the results file. */
-const SUITES: readonly Suite[] = [peersSuite, policiesSuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite, memorySuite, workersSuite];
+const SUITES: readonly Suite[] = [peersSuite, policiesSuite, gatewaySuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite, memorySuite, workersSuite];
 
 const ALL_SUITES = SUITES.map((s) => s.name);
 // `npm run bench -- memory peers` is the same as BENCH_SUITES=memory,peers.

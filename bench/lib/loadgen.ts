@@ -33,6 +33,8 @@ export interface LoadResult {
   problems?: string[];
   /** CPU seconds the load generator's process used during the run (wrk, autocannon), when sampled. */
   loadgenCpuS?: number | null;
+  /** Responses by status code, when the load generator counts them (autocannon; wrk only counts non-2xx/3xx). */
+  statusCodes?: Record<string, number>;
 }
 
 /**
@@ -189,7 +191,10 @@ function makeAutocannon(): LoadGen | null {
         non2xx: number;
         latency: { p50: number; p90: number; p99: number };
         requests: { total: number; average: number };
+        statusCodeStats?: Record<string, { count: number }>;
       };
+      const statusCodes: Record<string, number> = {};
+      for (const [code, { count }] of Object.entries(j.statusCodeStats ?? {})) statusCodes[code] = count;
       return {
         rps: j.duration > 0 ? j.requests.total / j.duration : j.requests.average,
         p50Ms: j.latency.p50,
@@ -199,6 +204,7 @@ function makeAutocannon(): LoadGen | null {
         errors: j.errors + j.timeouts,
         non2xx: j.non2xx,
         loadgenCpuS: r.cpuS,
+        statusCodes,
       };
     },
   };

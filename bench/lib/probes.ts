@@ -24,34 +24,45 @@ export function freePort(): Promise<number> {
 
 export interface HttpProbe {
   status: number;
+  headers: http.IncomingHttpHeaders;
   body: string;
 }
 
-/** GET over HTTP/1.1; an https:// URL is verified against `ca` (the bench's throwaway CA). */
-export function httpGet(url: string, timeoutMs = 2000, ca?: string): Promise<HttpProbe> {
+/**
+ * GET over HTTP/1.1; an https:// URL is verified against `ca` (the bench's throwaway CA). `headers`
+ * go on the request (a subject's API key or bearer token).
+ */
+export function httpGet(url: string, timeoutMs = 2000, ca?: string, headers?: Readonly<Record<string, string>>): Promise<HttpProbe> {
   return new Promise((resolve, reject) => {
     const onResponse = (res: http.IncomingMessage): void => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     };
     const req = url.startsWith('https:')
-      ? https.get(url, { agent: false, timeout: timeoutMs, ca, servername: 'localhost' }, onResponse)
-      : http.get(url, { agent: false, timeout: timeoutMs }, onResponse);
+      ? https.get(url, { agent: false, timeout: timeoutMs, ca, servername: 'localhost', headers }, onResponse)
+      : http.get(url, { agent: false, timeout: timeoutMs, headers }, onResponse);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
 }
 
-/** Polls `url` until it answers 200, the process dies, or the deadline passes. */
-export async function waitReady(url: string, cp: ChildProcess, logFile: string, timeoutMs = 10_000, ca?: string): Promise<HttpProbe> {
+/** Polls `url` (with `headers`) until it answers 200, the process dies, or the deadline passes. */
+export async function waitReady(
+  url: string,
+  cp: ChildProcess,
+  logFile: string,
+  timeoutMs = 10_000,
+  ca?: string,
+  headers?: Readonly<Record<string, string>>,
+): Promise<HttpProbe> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (!isRunning(cp)) throw new Error(`exited (code ${cp.exitCode}, signal ${cp.signalCode}) ${tail(logFile)}`);
     try {
-      const probe = await httpGet(url, 2000, ca);
+      const probe = await httpGet(url, 2000, ca, headers);
       if (probe.status === 200) return probe;
       last = `HTTP ${probe.status}`;
     } catch (err) {

@@ -33,6 +33,8 @@ export interface RoundResult extends LoadResult {
    * it (for a baseline run: its previous and next baseline runs, an A/A check of the noise).
    */
   vsBaseline?: { rps: number; cpuUsPerReq: number | null };
+  /** The subject's `Started.counters` after the measured run minus before it, when it has them. */
+  counters?: Record<string, number>;
   startedAt: string;
 }
 
@@ -111,6 +113,7 @@ export async function runRounds(loadgen: LoadGen, order: string[], running: Map<
         warmed.add(name);
         if (warmup > 0) await gen.run(st.url, warmup, connections, { ...load, warmup: true });
         const counts0 = plan.origins ? await originCounts(plan.origins) : null;
+        const counters0 = st.counters ? await st.counters() : null;
         const pids = st.processes ? st.processes() : [st.pid];
         const originPids = (plan.origins ?? []).map((o) => o.proc.pid ?? 0);
         const cpus0 = pids.map(cpuSeconds);
@@ -129,6 +132,7 @@ export async function runRounds(loadgen: LoadGen, order: string[], running: Map<
         const cpu0 = deltas.every((d) => d === null) ? null : 0;
         const cpu1 = cpu0 === null ? null : deltas.reduce<number>((a, d) => a + (d ?? 0), 0);
         const counts1 = plan.origins ? await originCounts(plan.origins) : null;
+        const counters1 = st.counters ? await st.counters() : null;
         let accessLogBytes: number | null = null;
         if (st.accessLog) {
           try {
@@ -140,6 +144,10 @@ export async function runRounds(loadgen: LoadGen, order: string[], running: Map<
         const cpuPct = cpu0 !== null && cpu1 !== null && wallS > 0 ? ((cpu1 - cpu0) / wallS) * 100 : null;
         const cpuUsPerReq = cpu0 !== null && cpu1 !== null && r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : null;
         const rr: RoundResult = { round, seq: seq++, subject: name, ...r, rssMB: rss, cpuPct, cpuUsPerReq, accessLogBytes, startedAt: at };
+        if (counters0 && counters1) {
+          rr.counters = {};
+          for (const [k, v] of Object.entries(counters1)) rr.counters[k] = v - (counters0[k] ?? 0);
+        }
         if (st.processes) rr.processes = pids.map((pid, i) => ({ pid, cpuS: deltas[i], rssMB: rssMB(pid) }));
         rr.machineCpuPct =
           ticks0 && ticks1 && ticks1.total > ticks0.total ? ((ticks1.busy - ticks0.busy) / (ticks1.total - ticks0.total)) * os.cpus().length * 100 : null;

@@ -78,3 +78,13 @@ export function pairWithBaseline(rounds: RoundResult[], baseline: string): void 
     };
   }
 }
+
+/**
+ * Paired req/s ratios of `subject` against `base`: each `subject` run over the mean of the nearest
+ * `base` runs before and after it (pairWithBaseline on a copy of their runs).
+ */
+export function pairedRps(rounds: RoundResult[], subject: string, base: string): number[] {
+  const copy = rounds.filter((r) => r.subject === subject || r.subject === base).map((r) => ({ ...r }));
+  pairWithBaseline(copy, base);
+  return copy.filter((r) => r.subject === subject && r.vsBaseline !== undefined).map((r) => r.vsBaseline!.rps);
+}

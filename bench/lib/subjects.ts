@@ -36,6 +36,12 @@ export interface Started {
    * Absent: `pid` alone.
    */
   processes?: () => number[];
+  /**
+   * Counters of something beside the subject (the gateway suite's Redis: its commands and CPU),
+   * read just before and just after each measured run (not the warm-up); the differences go into
+   * the run's `counters`.
+   */
+  counters?: () => Promise<Record<string, number>>;
 }
 
 export interface SubjectStatus {
@@ -176,8 +182,13 @@ export interface SwitchboardOptions {
   routePolicies?: string[];
   /** Registers a pass-through response-body policy type of this name in the child (bench/switchboard-child.ts). */
   passThroughType?: string;
-  /** Top-level config sections added as they are (`admin`, `tracing`). */
+  /** Top-level config sections added as they are (`admin`, `tracing`, `consumers`, `state`). */
   config?: Record<string, unknown>;
+  /**
+   * Headers every request to it carries (an API key, a bearer token): the readiness probe's, the
+   * sanity check's (startChecked) and the load's (`Started.load`).
+   */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** Child arguments longer than this go through a file (`@<file>`): one argv string is limited to 128 KiB on Linux. */
@@ -214,11 +225,13 @@ export async function startSwitchboard(name: string, origins: Origin[], o: Switc
   }
   const { cp, port, logFile } = await spawnNodeChild('switchboard-child.ts', [argv], name, 15_000, switchboardArgv(name));
   const url = `http://127.0.0.1:${port}/`;
-  await waitReady(url, cp, logFile).catch(async (err: unknown) => {
+  await waitReady(url, cp, logFile, 10_000, undefined, o.headers).catch(async (err: unknown) => {
     await stopProcess(cp);
     throw err;
   });
-  return { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, graceMs: SWITCHBOARD_GRACE_MS };
+  const st: Started = { url, pid: cp.pid ?? 0, proc: cp, owned: true, accessLog, logFile, graceMs: SWITCHBOARD_GRACE_MS };
+  if (o.headers !== undefined) st.load = { headers: o.headers };
+  return st;
 }
 
 /**
@@ -392,7 +405,7 @@ ${origins.map((o, i) => `  server o${i + 1} 127.0.0.1:${o.port}`).join('\n')}
 
 // ---------------------------------------------------------------- starting and stopping
 
-/** Starts a subject, checks it answers the origin's body, and records its status. */
+/** Starts a subject, checks it answers the origin's body (to a request with its load's headers), and records its status. */
 export async function startChecked(
   name: string,
   description: string,
@@ -403,7 +416,7 @@ export async function startChecked(
 ): Promise<void> {
   try {
     const st = await start();
-    const probe = await httpGet(st.url, 2000, st.ca).catch((err: unknown) => ({ status: 0, body: errorMessage(err) }));
+    const probe = await httpGet(st.url, 2000, st.ca, st.load?.headers).catch((err: unknown) => ({ status: 0, body: errorMessage(err) }));
     if (probe.status !== 200 || probe.body !== expectedBody) {
       if (st.owned) await stopProcess(st.proc, st.graceMs);
       throw new Error(`sanity check failed: HTTP ${probe.status}, ${probe.body.length}-byte body (expected 200 with ${expectedBody.length} bytes)`);

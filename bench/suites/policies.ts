@@ -12,7 +12,7 @@ import { envList, envNumber, GENERAL_ROUNDS, ORIGIN_COUNT, suiteRounds } from '.
 import { shuttingDown, stopProcess } from '../lib/processes.ts';
 import { errorMessage, fmt, heading, log, printTable } from '../lib/report.ts';
 import { plannedSeconds, runRounds, type RoundResult, type RoundsPlan } from '../lib/rounds.ts';
-import { median, pairWithBaseline, summarize, type SubjectSummary } from '../lib/stats.ts';
+import { median, pairedRps, summarize, type SubjectSummary } from '../lib/stats.ts';
 import type { Suite, SuiteContext } from '../lib/suite.ts';
 import {
   originBody,
@@ -259,10 +259,8 @@ export interface PoliciesReport {
  * runs against it (so that, bracketed, the pairs are always of neighbouring runs).
  */
 function paired(rounds: RoundResult[], subject: string, base: string): number[] {
-  if (subject === NO_POLICY) return paired(rounds, base, subject).map((x) => 1 / x);
-  const copy = rounds.filter((r) => r.subject === subject || r.subject === base).map((r) => ({ ...r }));
-  pairWithBaseline(copy, base);
-  return copy.filter((r) => r.subject === subject && r.vsBaseline !== undefined).map((r) => r.vsBaseline!.rps);
+  if (subject === NO_POLICY) return pairedRps(rounds, base, subject).map((x) => 1 / x);
+  return pairedRps(rounds, subject, base);
 }
 
 // ---------------------------------------------------------------- the suite
