@@ -29,8 +29,8 @@ export function show(value: unknown): string {
 
 /** Keys of the config whose values are secrets: a problem there describes the value, never shows it. */
 const SECRET_KEYS = new Set(['key', 'keyHash', 'password']);
-/** The same among a policy's keys (`jwt`'s HMAC `secret`; the client secrets of token policies). */
-const POLICY_SECRET_KEYS = new Set(['secret', 'clientSecret']);
+/** The same among a policy's keys (`jwt`'s HMAC `secret`; the client secrets of token policies; `oidc`'s cookie secret). */
+const POLICY_SECRET_KEYS = new Set(['secret', 'clientSecret', 'cookieSecret']);
 
 /** Whether the value at `path` is a secret (a consumer's API key or password hash, a policy's secret). */
 export function isSecretPath(path: KeyPath): boolean {

@@ -1,7 +1,7 @@
 /**
- * What every authentication policy (api-key, basic-auth, and the token policies to come) shares:
- * the common config keys, how several of them on one route combine, the 401 answers, and the
- * identity headers sent upstream.
+ * What every authentication policy (api-key, basic-auth, jwt, oauth2-introspection, oidc) shares:
+ * the common config keys, how several of them on one route combine, the 401 and 503 answers, the
+ * identity headers sent upstream, and which identity providers may be spoken to over plain http.
  *
  * Several authentication policies on one route combine **any-of**, in route order:
  * - a policy that finds the request already identified (by an earlier one) lets it through, unless
@@ -18,9 +18,10 @@
  * Upstream (onUpstreamRequest, each try): client-sent copies of the identity headers are always
  * removed, then the identity's are set. The credential is removed too when `hideCredentials`.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { headerName } from '../util/config-primitives.ts';
-import type { Consumer, Identity, PolicyDeps, Reply, Session, UpstreamRequestHead, Verdict } from './filter.ts';
+import type { Consumer, Identity, PolicyDeps, Reply, Session, UpstreamRequestHead } from './filter.ts';
 
 /** What a verified token adds to an identity (jwt, introspection). */
 export interface TokenFacts {
@@ -37,6 +38,23 @@ export function claimAt(claims: Readonly<Record<string, unknown>>, name: string,
     cur = (cur as Record<string, unknown>)[seg];
   }
   return cur;
+}
+
+/** The answer when the identity provider cannot be asked (its keys, introspection, discovery, tokens): 503, not 401, the client's credential may be fine. */
+export const AUTH_UNAVAILABLE: Reply = Object.freeze({
+  status: 503,
+  error: Object.freeze({ code: 'AUTH_UNAVAILABLE', message: 'the credential could not be checked: the identity provider is unavailable' }),
+});
+
+/**
+ * Whether a URL's host is a loopback one (127.0.0.0/8, ::1, localhost): the only place a policy
+ * talks to an identity provider over plain http:// (a sidecar, a test).
+ */
+export function isLoopbackUrl(url: URL): boolean {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
 }
 
 /** The policy types that authenticate: a route combines them any-of (see above). */
@@ -182,7 +200,7 @@ export class Authenticator {
   }
 
   /** The request has no credential of this policy's kind: pass on, let in as anonymous, or 401. */
-  missing(s: Session): Verdict {
+  missing(s: Session): Reply | undefined {
     if (this.options.required) return this.#required;
     const route = s.route;
     const pending = s.local<Pending>(PENDING);

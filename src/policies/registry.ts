@@ -18,6 +18,7 @@ import { httpsRedirectPolicy } from './https-redirect/index.ts';
 import { ipFilterPolicy } from './ip-filter/index.ts';
 import { jwtPolicy } from './jwt/index.ts';
 import { introspectionPolicy } from './oauth2-introspection/index.ts';
+import { oidcPolicy } from './oidc/index.ts';
 import { quotaPolicy } from './quota/index.ts';
 import { rateLimitPolicy } from './rate-limit/index.ts';
 import { respondPolicy } from './respond/index.ts';
@@ -39,6 +40,7 @@ const types: AnyPolicyType[] = [
   basicAuthPolicy,
   jwtPolicy,
   introspectionPolicy,
+  oidcPolicy,
   authorizePolicy,
 ];
 let version = 0;

@@ -7,14 +7,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { exportJWK, generateKeyPair } from 'jose';
-import Provider from 'oidc-provider';
 import { request } from 'undici';
+import { type Idp, signingKey, startIdp } from './helpers/idp.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { runCli } from './helpers/run-cli.ts';
@@ -31,7 +28,7 @@ async function get(url: string, headers: Record<string, string> = {}) {
 
 describe('oauth2-introspection against oidc-provider', () => {
   let origin: Origin;
-  let idp: http.Server;
+  let idp: Idp;
   let issuer: string;
   let gw: TestGateway;
   let dir: string;
@@ -55,14 +52,10 @@ describe('oauth2-introspection against oidc-provider', () => {
 
   before(async () => {
     origin = await startOrigin('o');
-    // The provider needs its own URL before it exists: listen first, then hand it the requests.
-    let handler: http.RequestListener = (_req, res) => res.writeHead(503).end();
-    idp = http.createServer((req, res) => handler(req, res));
-    await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
-    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-    const provider = new Provider(issuer, {
-      jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] },
+    idp = await startIdp();
+    issuer = idp.issuer;
+    idp.use({
+      jwks: { keys: [await signingKey('k1')] },
       clients: [
         { client_id: 'gw', client_secret: GW_SECRET, grant_types: [], redirect_uris: [], response_types: [] },
         { client_id: 'billing', client_secret: BILLING_SECRET, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'orders:read' },
@@ -75,7 +68,6 @@ describe('oauth2-introspection against oidc-provider', () => {
         devInteractions: { enabled: false },
       },
     });
-    handler = provider.callback();
     process.env.SB_TEST_INTROSPECTION_SECRET = GW_SECRET;
     dir = await mkdtemp(path.join(tmpdir(), 'switchboard-introspection-'));
     await writeFile(
@@ -107,10 +99,7 @@ upstreams:
   after(async () => {
     await gw?.stop();
     await origin?.close();
-    if (idp?.listening) {
-      idp.closeAllConnections();
-      await new Promise<void>((resolve) => idp.close(() => resolve()));
-    }
+    await idp?.close();
     delete process.env.SB_TEST_INTROSPECTION_SECRET;
     await rm(dir, { recursive: true, force: true });
   });
@@ -145,8 +134,7 @@ upstreams:
 
   test('the provider stopped: a token not cached is 503 AUTH_UNAVAILABLE (not 401); the cached one still passes', async () => {
     const fresh = await clientCredentialsToken();
-    idp.closeAllConnections();
-    await new Promise<void>((resolve) => idp.close(() => resolve()));
+    await idp.close();
     const r = await get(`${gw.url}/api/x`, { authorization: `Bearer ${fresh}` });
     assert.equal(r.status, 503);
     assert.equal(r.json.error?.code, 'AUTH_UNAVAILABLE');

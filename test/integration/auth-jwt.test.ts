@@ -3,7 +3,8 @@
  * port 0 (the identity provider's keys), tokens built by jose in the test, and an echo origin
  * that shows what went upstream (identity and claim headers, no token). A forged token's `jku`
  * points at a trap server that must never be asked; the provider rotates its key; a provider
- * whose JWKS cannot be fetched gives 503 AUTH_UNAVAILABLE.
+ * whose JWKS cannot be fetched gives 503 AUTH_UNAVAILABLE. Then `oidc-provider` as the provider:
+ * its client_credentials JWT access tokens, its JWKS found by discovery, its key rotation.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,8 +13,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { exportJWK, generateKeyPair, type JWK, SignJWT, type CryptoKey } from 'jose';
+import { decodeProtectedHeader, exportJWK, generateKeyPair, type JWK, SignJWT, type CryptoKey } from 'jose';
+import type { ProviderConfiguration } from 'oidc-provider';
 import { request } from 'undici';
+import { type Idp, signingKey, startIdp } from './helpers/idp.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { runCli } from './helpers/run-cli.ts';
@@ -204,5 +207,134 @@ policies:
     assert.match(out, /bad\.yaml:5:\d+: policies\.a\.secret: expected a string of at least 32 characters, found a value that is not shown \(a secret\)/);
     assert.match(out, /bad\.yaml:6:\d+: policies\.b\.algorithms: expected asymmetric algorithms .* an HMAC algorithm needs a secret, found HS256/);
     assert.ok(!out.includes(short), out);
+  });
+});
+
+/**
+ * `oidc-provider` as the identity provider: it issues JWT access tokens to the client `billing` by
+ * the client_credentials grant for the resource `https://orders.example.test` (resource
+ * indicators, `accessTokenFormat: jwt`), and the `jwt` policy verifies them with the keys at the
+ * provider's `jwks_uri`, found by discovery. The provider then rotates its signing key (a restart
+ * with a new first key, the old one still published): a token signed with the new key passes
+ * without a gateway restart.
+ */
+describe('jwt with oidc-provider as the identity provider', () => {
+  const RESOURCE = 'https://orders.example.test';
+  const BILLING_SECRET = 'billing-secret';
+  let origin: Origin;
+  let idp: Idp;
+  let gw: TestGateway;
+  let dir: string;
+  let k1: JWK;
+  let k2: JWK;
+
+  /** The provider's configuration with `keys` (the first one signs). */
+  function providerConfig(keys: JWK[]): ProviderConfiguration {
+    return {
+      jwks: { keys },
+      clients: [
+        { client_id: 'billing', client_secret: BILLING_SECRET, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'orders:read' },
+      ],
+      scopes: ['orders:read'],
+      ttl: { ClientCredentials: 600 },
+      features: {
+        clientCredentials: { enabled: true },
+        devInteractions: { enabled: false },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => RESOURCE,
+          useGrantedResource: () => true,
+          getResourceServerInfo: () => ({ scope: 'orders:read', accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'RS256' } } }),
+        },
+      },
+    };
+  }
+
+  /** A JWT access token for `billing` from the provider's token endpoint (client_credentials, for `resource`). */
+  async function accessToken(resource = RESOURCE): Promise<string> {
+    const res = await request(`${idp.issuer}/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`billing:${BILLING_SECRET}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'orders:read', resource }).toString(),
+    });
+    const body = (await res.body.json()) as { access_token?: string };
+    assert.equal(res.statusCode, 200, JSON.stringify(body));
+    assert.equal(body.access_token!.split('.').length, 3, 'a JWT');
+    return body.access_token!;
+  }
+
+  before(async () => {
+    k1 = await signingKey('k1');
+    k2 = await signingKey('k2');
+    origin = await startOrigin('o');
+    idp = await startIdp();
+    idp.use(providerConfig([k1]));
+    const discovery = await request(`${idp.issuer}/.well-known/openid-configuration`);
+    const { jwks_uri: jwksUri } = (await discovery.body.json()) as { jwks_uri: string };
+    dir = await mkdtemp(path.join(tmpdir(), 'switchboard-jwt-idp-'));
+    await writeFile(
+      path.join(dir, 'sb.yaml'),
+      `
+listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+consumers:
+  billing:
+    groups: [services]
+    credentials:
+      - { type: jwt, subject: billing }
+policies:
+  bearer:
+    type: jwt
+    issuer: "${idp.issuer}"
+    audiences: ["${RESOURCE}"]
+    algorithms: [RS256]
+    jwks: { url: "${jwksUri}", cooldown: 1ms }
+    claimHeaders: { x-client: client_id }
+  orders: { type: authorize, scopes: ["orders:read"] }
+routes:
+  api: { match: { path: /api/ }, upstream: app, policies: [bearer, orders] }
+upstreams:
+  app: { endpoints: [{ url: "${origin.url}" }] }
+`,
+    );
+    gw = await startTestGateway(path.join(dir, 'sb.yaml'));
+  });
+  after(async () => {
+    await gw?.stop();
+    await origin?.close();
+    await idp?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a client_credentials JWT of the provider: 200, the consumer and the claims upstream, not the token', async () => {
+    const token = await accessToken();
+    assert.equal(decodeProtectedHeader(token).kid, 'k1');
+    const r = await get(`${gw.url}/api/orders`, { authorization: `Bearer ${token}` });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const up = r.json.headers!;
+    assert.equal(up['x-consumer-name'], 'billing');
+    assert.equal(up['x-consumer-groups'], 'services');
+    assert.equal(up['x-client'], 'billing');
+    assert.equal(up.authorization, undefined);
+  });
+
+  test('a token of the provider for another resource (audience): 401 AUTH_INVALID', async () => {
+    const r = await get(`${gw.url}/api/orders`, { authorization: `Bearer ${await accessToken('https://other.example.test')}` });
+    assert.equal(r.status, 401);
+    assert.equal(r.json.error?.code, 'AUTH_INVALID');
+  });
+
+  test('the provider rotates its signing key: the new key’s token passes without a gateway restart', async () => {
+    const fetched = idp.requests.filter((r) => r === 'GET /jwks').length;
+    idp.use(providerConfig([k2, k1]));
+    const token = await accessToken();
+    assert.equal(decodeProtectedHeader(token).kid, 'k2', 'the provider signs with the new key');
+    const r = await get(`${gw.url}/api/orders`, { authorization: `Bearer ${token}` });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.headers!['x-consumer-name'], 'billing');
+    assert.equal(idp.requests.filter((r) => r === 'GET /jwks').length, fetched + 1, 'the unknown kid made the gateway fetch the JWKS again');
   });
 });

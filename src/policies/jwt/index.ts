@@ -41,7 +41,7 @@ import {
   TokenResults,
   tokenUpstream,
 } from '../bearer-token.ts';
-import { Authenticator, authOptions, type AuthOptions, type TokenFacts } from '../auth-common.ts';
+import { AUTH_UNAVAILABLE, Authenticator, authOptions, type AuthOptions, type TokenFacts } from '../auth-common.ts';
 import type { Consumer, Filter, PolicyType, Reply, ResolveContext, Session } from '../filter.ts';
 import { ASYMMETRIC, HMAC, jwtConfig, type RawJwt } from './config.ts';
 import { KeysUnavailable, type KeyLookup, RemoteKeys } from './keys.ts';
@@ -86,10 +86,6 @@ interface Verified extends TokenFacts {
   readonly expires: number;
 }
 
-const UNAVAILABLE: Reply = Object.freeze({
-  status: 503,
-  error: Object.freeze({ code: 'AUTH_UNAVAILABLE', message: 'the credential could not be checked: the identity provider is unavailable' }),
-});
 const INVALID: Reply = Object.freeze({
   status: 401,
   headers: Object.freeze({ 'www-authenticate': 'Bearer error="invalid_token"' }),
@@ -274,7 +270,7 @@ export const jwtPolicy = {
     async function verify(s: Session, token: string, hash: string): Promise<Reply | undefined> {
       const v = await results.once(hash, () => check(token, hash));
       if (v === undefined) return INVALID;
-      if (v instanceof KeysUnavailable) return UNAVAILABLE;
+      if (v instanceof KeysUnavailable) return AUTH_UNAVAILABLE;
       return auth.identify(s, v.consumer, v.credential, v);
     }
 

@@ -27,7 +27,6 @@
  * - `http://` endpoints are refused by oauth4webapi; the policy allows them (its
  *   `allowInsecureRequests`) only when the config names a loopback host.
  */
-import { isIP } from 'node:net';
 import {
   allowInsecureRequests,
   type AuthorizationServer,
@@ -41,7 +40,7 @@ import {
   ResponseBodyError,
 } from 'oauth4webapi';
 import { parseDuration } from '../../util/units.ts';
-import { Authenticator, authOptions, type AuthOptions, type TokenFacts } from '../auth-common.ts';
+import { AUTH_UNAVAILABLE, Authenticator, authOptions, type AuthOptions, isLoopbackUrl, type TokenFacts } from '../auth-common.ts';
 import {
   type ClaimHeader,
   parseClaimHeaders,
@@ -97,23 +96,11 @@ interface Entry {
 /** The endpoint could not give an answer (not cached). */
 const UNAVAILABLE_RESULT: unique symbol = Symbol('unavailable');
 
-const UNAVAILABLE: Reply = Object.freeze({
-  status: 503,
-  error: Object.freeze({ code: 'AUTH_UNAVAILABLE', message: 'the credential could not be checked: the identity provider is unavailable' }),
-});
 const INVALID: Reply = Object.freeze({
   status: 401,
   headers: Object.freeze({ 'www-authenticate': 'Bearer error="invalid_token"' }),
   error: Object.freeze({ code: 'AUTH_INVALID', message: 'the credential was not accepted' }),
 });
-
-/** Whether a URL's host is a loopback one (127.0.0.0/8, ::1, localhost). */
-function loopback(url: URL): boolean {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
-}
 
 /** The subject of an answer: `sub`, else `client_id` (a client_credentials token). */
 function subjectOf(r: IntrospectionResponse): string | undefined {
@@ -132,7 +119,7 @@ export const introspectionPolicy = {
   resolve(raw, ctx): ResolvedIntrospection {
     const url = new URL(raw.endpoint);
     const insecure = url.protocol === 'http:';
-    if (insecure && !loopback(url)) {
+    if (insecure && !isLoopbackUrl(url)) {
       ctx.problem({ path: ['endpoint'], expected: 'an https:// URL (plain http:// only to a loopback address)', found: `http://${url.host}` });
     }
     return {
@@ -213,7 +200,7 @@ export const introspectionPolicy = {
 
     async function check(s: Session, token: string, hash: string): Promise<Reply | undefined> {
       const entry = await results.once(hash, () => introspect(token, hash));
-      return entry === UNAVAILABLE_RESULT ? UNAVAILABLE : answer(s, entry);
+      return entry === UNAVAILABLE_RESULT ? AUTH_UNAVAILABLE : answer(s, entry);
     }
 
     return {
