@@ -38,7 +38,7 @@ export function pairs(headers: HeaderList): Array<[string, string]> {
  * shared state (an exact in-process one unless given).
  */
 export function fakeDeps(
-  init: { name?: string; consumers?: Record<string, RawConsumer>; routes?: Record<string, Array<[string, string]>>; state?: PolicyState } = {},
+  init: { name?: string; type?: string; consumers?: Record<string, RawConsumer>; routes?: Record<string, Array<[string, string]>>; state?: PolicyState } = {},
 ): PolicyDeps {
   const problems: Problem[] = [];
   const consumers = resolveConsumers({ listeners: {}, consumers: init.consumers ?? {} }, problems);
@@ -46,5 +46,5 @@ export function fakeDeps(
   const routes = new Map(Object.entries(init.routes ?? {}).map(([route, chain]) => [route, chain.map(([name, type]) => ({ name, type }))]));
   const memory = new MemoryState();
   const state = init.state ?? { user: () => memory, available: true };
-  return { name: init.name ?? 'auth', log: { warn() {}, error() {} }, consumers, routes, state };
+  return { name: init.name ?? 'auth', type: init.type ?? 'test', log: { warn() {}, error() {} }, consumers, routes, state };
 }

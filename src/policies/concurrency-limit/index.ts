@@ -7,10 +7,14 @@
  *
  * State: the semaphore is per machine (`state.backend: memory`) or per fleet (`redis`); the
  * per-request lease is in the request's locals.
+ *
+ * Metrics: each decision is published (`allowed`, `limited`, `failed_open`, `failed_closed`:
+ * src/policies/events.ts) for `switchboard_concurrency_limit_decisions_total`.
  */
 import type { Filter, PolicyType, Reply } from '../filter.ts';
 import { parseDuration } from '../../util/units.ts';
 import { compileKey } from '../../util/limit-key.ts';
+import { LimitDecisions } from '../events.ts';
 import { concurrencyLimitConfig, type RawConcurrencyLimitConfig } from './config.ts';
 
 /** A concurrency-limit policy's config once resolved. */
@@ -54,10 +58,12 @@ export const concurrencyLimitPolicy = {
       headers: Object.freeze({ 'retry-after': '1' }),
       error: Object.freeze({ code: 'CONCURRENCY_LIMITED', message: `more than ${limit} requests in flight at once for this key` }),
     });
+    const decisions = new LimitDecisions(deps);
     const filter: Filter = {
       async onRequest(s) {
         const key = prefix + keyOf(s);
         const lease = await state.acquire(key, limit, leaseTimeout);
+        decisions.decide(lease !== undefined);
         if (lease === undefined) return refused;
         s.local<Held>(filter, { key, lease });
         return undefined;

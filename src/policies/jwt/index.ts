@@ -84,10 +84,6 @@ interface Verified extends TokenFacts {
   readonly expires: number;
 }
 
-const UNAVAILABLE: Reply = Object.freeze({
-  status: 503,
-  error: Object.freeze({ code: 'AUTH_UNAVAILABLE', message: 'the credential could not be checked: the identity provider is unavailable' }),
-});
 const INVALID: Reply = Object.freeze({
   status: 401,
   headers: Object.freeze({ 'www-authenticate': 'Bearer error="invalid_token"' }),
@@ -206,7 +202,7 @@ export const jwtPolicy = {
     const consumers = deps.consumers;
     const policy = deps.name;
     const source = config.source;
-    const remote = source.kind === 'remote' ? new RemoteKeys(source, (obj, msg) => deps.log.warn({ policy, ...obj }, msg)) : undefined;
+    const remote = source.kind === 'remote' ? new RemoteKeys({ ...source, policy }, (obj, msg) => deps.log.warn({ policy, ...obj }, msg)) : undefined;
     const keys: ReadonlyArray<KeyLookup | Uint8Array | KeyObject> =
       source.kind === 'remote'
         ? [remote!.key]
@@ -266,8 +262,8 @@ export const jwtPolicy = {
 
     async function verify(s: Session, token: string, hash: string): Promise<Reply | undefined> {
       const v = await results.once(hash, () => check(token, hash));
-      if (v === undefined) return INVALID;
-      if (v instanceof KeysUnavailable) return UNAVAILABLE;
+      if (v === undefined) return auth.invalid(INVALID);
+      if (v instanceof KeysUnavailable) return auth.unavailable();
       return auth.identify(s, v.consumer, v.credential, v);
     }
 

@@ -10,6 +10,7 @@
  * would save the provider a few requests every `cacheTtl`, and is left for later.
  */
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type CryptoKey } from 'jose';
+import { observeFetch } from '../events.ts';
 
 /** The largest JWKS document accepted. */
 export const MAX_JWKS_BYTES = 1024 * 1024;
@@ -21,6 +22,8 @@ export type KeyLookup = (header: JWSHeaderParameters, token: FlattenedJWSInput) 
 export class KeysUnavailable extends Error {}
 
 export interface RemoteKeysOptions {
+  /** The policy's name, for the metrics of its fetches. */
+  readonly policy: string;
   readonly url: string;
   /** ms a fetched JWKS is fresh; refreshed in the background from 3/4 of it, usable until twice it. */
   readonly cacheTtl: number;
@@ -102,7 +105,7 @@ export class RemoteKeys {
     this.#attemptAt = Date.now();
     this.fetches++;
     try {
-      const doc = await fetchJwks(this.#options.url, this.#options.timeout);
+      const doc = await observeFetch(this.#options.policy, 'jwks', () => fetchJwks(this.#options.url, this.#options.timeout));
       this.#lookup = createLocalJWKSet(doc);
       this.#fetchedAt = Date.now();
     } catch (err) {

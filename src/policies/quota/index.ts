@@ -9,9 +9,13 @@
  * State: the counter is per machine (`memory`: lost when the supervisor stops) or per fleet
  * (`redis`). A refused request counts too (the counter goes above `limit`), which changes nothing:
  * remaining is reported as 0. What is left is readable with `Gateway.usage(policy, who)`.
+ *
+ * Metrics: each decision is published (`allowed`, `limited`, `failed_open`, `failed_closed`:
+ * src/policies/events.ts) for `switchboard_quota_decisions_total`.
  */
 import type { Filter, PolicyType, ResponseHead, Session, Usage, UsageQuery } from '../filter.ts';
 import { compileKey, type KeySource } from '../../util/limit-key.ts';
+import { LimitDecisions } from '../events.ts';
 import { quotaConfig, type RawQuotaConfig } from './config.ts';
 import { periodAt, zoneFormatter } from './period.ts';
 
@@ -60,6 +64,7 @@ export const quotaPolicy = {
     const prefix = `q:${deps.name}:`;
     const state = deps.state.user(config.failOpen ? 'failOpen' : 'failClosed');
     const quoted = `"${deps.name.replace(/["\\]/g, '')}"`;
+    const decisions = new LimitDecisions(deps);
     // Per worker: the current period, computed again only once it has ended (Intl is not cheap).
     let current = periodAt(period, fmt, Date.now());
     const periodNow = (now: number) => {
@@ -77,6 +82,7 @@ export const quotaPolicy = {
         const p = periodNow(now);
         const used = await state.increment(`${prefix}${keyOf(s)}:${p.id}`, 1, p.end - now + SLACK);
         const counted = deps.state.available;
+        decisions.decide(used <= limit);
         if (used > limit) {
           const headers: Record<string, string> = { 'retry-after': String(Math.max(1, Math.ceil((p.end - now) / 1000))) };
           if (config.headers === 'ietf' && counted) {

@@ -23,11 +23,15 @@
  *   Legacy `X-RateLimit-*` on request; with several policies, the last one to run sets them.
  * - The backend unreachable: `failOpen` (default true) lets requests through without counting or
  *   answering fields; false refuses them. `StateGuard` logs the outage once and the metrics count it.
+ * - Metrics: each decision is published (`allowed`, `limited`, `delayed`, `failed_open`,
+ *   `failed_closed`: src/policies/events.ts) by `keep` and `refuse`, for
+ *   `switchboard_rate_limit_decisions_total`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Filter, PolicyType, Reply, ResponseHead, Session } from '../filter.ts';
 import { parseDuration } from '../../util/units.ts';
 import { compileKey } from '../../util/limit-key.ts';
+import { LimitDecisions } from '../events.ts';
 import { rateLimitConfig, type RawRateLimitConfig } from './config.ts';
 
 /** A rate-limit policy's config once resolved. */
@@ -85,6 +89,7 @@ export const rateLimitPolicy = {
     const legacy = headers === 'legacy' || headers === 'both';
     // Per worker: requests of each key waiting their turn (mode delay), to bound them.
     const waiting = new Map<string, number>();
+    const decisions = new LimitDecisions(deps);
 
     const fields = (out: Record<string, string>, d: Decision): void => {
       if (ietf) {
@@ -99,6 +104,7 @@ export const rateLimitPolicy = {
     };
 
     const refuse = (retryAfterMs: number): Reply => {
+      decisions.decide(false);
       const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
       const h: Record<string, string> = { 'retry-after': String(seconds) };
       if (deps.state.available) fields(h, { remaining: 0, reset: seconds });
@@ -106,7 +112,8 @@ export const rateLimitPolicy = {
     };
 
     /** Remembers the decision for onResponse (only when the backend answered it: a fail-open grant counted nothing). */
-    const keep = (s: Session, self: object, remaining: number): undefined => {
+    const keep = (s: Session, self: object, remaining: number, waited = false): undefined => {
+      decisions.decide(true, waited);
       if (headers !== 'none' && deps.state.available) {
         s.local<Decision>(self, { remaining, reset: Math.ceil(((capacity - remaining) * 1000) / refill / 1000) });
       }
@@ -121,7 +128,7 @@ export const rateLimitPolicy = {
         for (;;) {
           await sleep(Math.max(1, retryAfterMs));
           const r = await state.take(key, 1, capacity, refill);
-          if (r.allowed) return keep(s, self, r.remaining);
+          if (r.allowed) return keep(s, self, r.remaining, true);
           retryAfterMs = r.retryAfterMs;
         }
       } finally {
