@@ -116,6 +116,7 @@ function runHooks(s: RequestSession, hooks: readonly Placed[], i: number, invoke
 
 /** A filter answered in a request phase: nothing goes upstream; the filters before it see the answer. */
 function answered(s: RequestSession, placed: Placed, reply: NonNullable<Awaited<Verdict>>): void {
+  s.policy = placed.policy;
   respond(s, reply, placed.position);
 }
 

@@ -70,6 +70,7 @@ export function fail(s: RequestSession, code: ErrorCode, message?: string): void
 function failedReply(s: RequestSession, placed: Placed, err: unknown): Reply {
   s.gen.onInternalError(s, err, placed.policy);
   s.error = 'POLICY_ERROR';
+  s.policy = placed.policy;
   return errorReply('POLICY_ERROR', `policy "${placed.policy}" failed while handling this request`);
 }
 
@@ -77,6 +78,7 @@ function failedReply(s: RequestSession, placed: Placed, err: unknown): Reply {
 function timedOutReply(s: RequestSession, placed: Placed): Reply {
   s.gen.onInternalError(s, new Error(`policy "${placed.policy}" did not decide within ${s.settings.policyTimeout} ms`), placed.policy);
   s.error = 'POLICY_TIMEOUT';
+  s.policy = placed.policy;
   return errorReply('POLICY_TIMEOUT', `policy "${placed.policy}" did not decide in time`);
 }
 
@@ -221,26 +223,28 @@ export class FilteredResponse implements ResponseSink {
         );
         return;
       }
-      this.#replace(placed.position, verdict);
+      this.#replace(placed, verdict);
     }
     this.#writeHead();
   }
 
   #resumeWith(placed: Placed, reply: Reply | undefined): void {
     if (this.#done || this.down.destroyed) return;
-    if (reply !== undefined) this.#replace(placed.position, reply);
+    if (reply !== undefined) this.#replace(placed, reply);
     this.#run();
     if (!this.#replaced) this.#flow?.resume();
   }
 
   /** A hook failed or timed out: `reply` (our error) replaces the response, and the connection closes after it. */
   #answerInstead(placed: Placed, reply: Reply): void {
-    this.#replace(placed.position, reply);
+    this.#replace(placed, reply);
     this.down.closeAfter();
   }
 
   /** A hook answered: its Reply replaces the response; only hooks of filters before it still apply. */
-  #replace(position: number, reply: Reply): void {
+  #replace(placed: Placed, reply: Reply): void {
+    const position = placed.position;
+    this.s.policy = placed.policy;
     const r = renderReply(reply, this.s.requestId, this.down.headers);
     this.#head = { status: r.status, headers: r.headers, fromUpstream: false };
     this.#reason = undefined;
@@ -313,6 +317,7 @@ export class FilteredResponse implements ResponseSink {
       } catch (err) {
         this.s.gen.onInternalError(this.s, err, placed.policy);
         this.s.error = 'POLICY_ERROR';
+        this.s.policy = placed.policy;
         this.#done = true;
         this.#flow?.stop();
         this.down.abort(new ProxyError('POLICY_ERROR'));

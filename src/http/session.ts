@@ -90,6 +90,8 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
   upstreamLatency = -1;
   tries = 0;
   error: string | undefined = undefined;
+  /** The policy whose Reply answered (or replaced the response), or whose hook failed or timed out (AccessRecord). */
+  policy: string | undefined = undefined;
   /** The upstream exchange in flight, so that a client leaving early can abort it. */
   attempt: AttemptHandle | undefined = undefined;
   /** The 100 Continue was sent (or was not owed). */

@@ -36,6 +36,12 @@ export interface AccessRecord {
   readonly startedAt: number;
   readonly tries: number;
   readonly error: string | undefined;
+  /**
+   * The policy (its name in `policies`) that answered the request itself (a 401, a 429, a CORS
+   * preflight, a `respond`), replaced the response, or failed (POLICY_ERROR, POLICY_TIMEOUT);
+   * undefined when none did.
+   */
+  readonly policy: string | undefined;
   /** The request's trace id when tracing is on (observability/tracing.ts), else undefined. */
   readonly traceId: string | undefined;
   /** The consumer an authentication policy identified (its name, never a credential); undefined when none did. */
@@ -131,7 +137,7 @@ export function accessLine(ctx: AccessRecord, now: number): string {
     `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.clientIp)},"protocol":${name(ctx.version)},"method":${name(ctx.method)}` +
     `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
     `,"listener":${name(ctx.listener)},"route":${name(ctx.route)},"upstream":${name(ctx.upstream)},"endpoint":${name(ctx.endpoint?.origin)}` +
-    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)},"consumer":${name(ctx.consumer)},"traceId":${str(ctx.traceId)}}\n`
+    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)},"policy":${name(ctx.policy)},"consumer":${name(ctx.consumer)},"traceId":${str(ctx.traceId)}}\n`
   );
 }
 
@@ -240,6 +246,7 @@ const RECORD_FIELDS = {
   startedAt: true,
   tries: true,
   error: true,
+  policy: true,
   referer: true,
   userAgent: true,
   traceId: true,

@@ -51,6 +51,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
     tries: 0,
     startedAt: 0,
     error: 'ROUTE_NOT_FOUND',
+    policy: undefined,
     traceId: undefined,
     consumer: undefined,
     referer: undefined,
@@ -69,6 +70,8 @@ test('access log lines are valid JSON whatever the client put in host and path',
   assert.equal(parsed.error, 'ROUTE_NOT_FOUND');
   assert.equal(parsed.traceId, null);
   assert.equal(parsed.consumer, null);
+  assert.equal(parsed.policy, null);
+  assert.equal(JSON.parse(accessLine({ ...ctx, policy: 'per-client' }, 1)).policy, 'per-client');
   assert.equal(JSON.parse(accessLine({ ...ctx, consumer: 'alice' }, 1)).consumer, 'alice');
   assert.equal(JSON.parse(accessLine({ ...ctx, traceId: '0af7651916cd43dd8448eb211c80319c' }, 1)).traceId, '0af7651916cd43dd8448eb211c80319c');
   assert.match(String(parsed.time), /^\d{4}-\d\d-\d\dT/);

@@ -10,17 +10,20 @@
  * `MetricsSource` the gateway gives.
  *
  * Cardinality is bounded by construction: every label value comes from the config (listener,
- * route, upstream names, endpoint URLs) or from a fixed set (status class, the error codes of
- * errors.ts, TLS failure reasons below), never from request data. A request no route matched is
+ * route, upstream, policy names, endpoint URLs) or from a fixed set (status class, the error codes
+ * of errors.ts, TLS failure reasons below, policies' results), never from request data: never a
+ * consumer, a credential or a token either (docs/metrics.md says why). A request no route matched is
  * counted under `route="(none)"`; one with no upstream under `upstream="(none)"`.
  *
  * Scope: one Metrics per process (per worker): each worker counts its own traffic; the supervisor
  * sums the workers' (aggregate.ts). The diagnostics channels are process-wide, so a Metrics counts
  * every gateway of its process (one in production; tests start one at a time).
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from '@prometheus-io/client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from '@prometheus-io/client';
 import type diagnostics from 'node:diagnostics_channel';
 import { ERRORS } from '../errors.ts';
+import { AUTH_TYPES } from '../policies/auth-common.ts';
+import { type AuthFetchEvent, authFetch, type PolicyDecisionEvent, policyDecision } from '../policies/events.ts';
 import type { AccessRecord } from './access-log.ts';
 import { type CounterCell, type HistogramCell, SeriesCounter, SeriesHistogram } from './series-metrics.ts';
 import {
@@ -135,10 +138,19 @@ interface RouteCells {
   readonly bytesOut: CounterCell;
 }
 
-/** The cells one (listener, route, upstream, status class, code) combination counts into, built once. */
+/** The cells one (listener, route, upstream, status class, code, answering policy) combination counts into, built once. */
 interface RequestSeries {
   readonly requests: CounterCell;
   readonly route: RouteCells;
+  /** The answering policy's (policy, status class, code) cell; undefined when no policy answered. */
+  readonly answer: CounterCell | undefined;
+}
+
+/** The cells one policy decision counts into, built once per (type, policy, result). */
+interface DecisionCells {
+  readonly decision: CounterCell;
+  /** For a decision of the shared state's fallback (`failed_open`, `failed_closed`). */
+  readonly fallback: CounterCell | undefined;
 }
 
 /** Content type negotiation: OpenMetrics only when asked for by name. */
@@ -158,6 +170,11 @@ export class Metrics implements MetricsProvider {
   readonly #upstreamCells = new Map<string, HistogramCell>();
   /** The same cells by the endpoint object a request names, to skip building the key per request. */
   readonly #endpointCells = new WeakMap<object, HistogramCell>();
+  /** Cells by (type, policy, result), and by the decision message itself (one per filter and result: no key built per request). */
+  readonly #decisions = new Map<string, DecisionCells>();
+  readonly #decisionCells = new WeakMap<PolicyDecisionEvent, DecisionCells>();
+  /** (policy, status class, code) cells of the answering policies, shared by their request series. */
+  readonly #answers = new Map<string, CounterCell>();
   /** Last ejection state seen per endpoint, so that an ejection is counted once. */
   readonly #ejected = new Map<string, boolean>();
   /** Renders one at a time: the registry's content type is switched for the duration of one. */
@@ -181,6 +198,14 @@ export class Metrics implements MetricsProvider {
   readonly udpSessionsOpen;
   readonly stateOutages;
   readonly stateUp;
+  readonly stateFallbacks;
+  readonly policyAnswers;
+  readonly authDecisions;
+  readonly rateLimitDecisions;
+  readonly quotaDecisions;
+  readonly concurrencyDecisions;
+  readonly policyDecisions;
+  readonly authFetchDuration;
   readonly reloads;
   readonly lastReload;
   readonly lastReloadOk;
@@ -360,6 +385,49 @@ export class Metrics implements MetricsProvider {
       aggregator: 'min',
       registers,
     });
+    // Policies: per-request decisions in plain-number cells (as the requests), fetches in a library histogram (rare).
+    this.stateFallbacks = new SeriesCounter(
+      'switchboard_state_fallback_decisions_total',
+      'Decisions of limits answered by their fallback while the shared state was unreachable, by policy, type and mode (open: allowed uncounted, closed: refused).',
+      this.registry,
+    );
+    this.policyAnswers = new SeriesCounter(
+      'switchboard_policy_answers_total',
+      'Requests a policy answered itself (or replaced the response of, or failed), by policy, status class and error code (empty when none).',
+      this.registry,
+    );
+    this.authDecisions = new SeriesCounter(
+      'switchboard_auth_decisions_total',
+      'Decisions of authentication policies and authorize, by policy, type and result (success, anonymous, passed, missing, invalid, unavailable, forbidden).',
+      this.registry,
+    );
+    this.rateLimitDecisions = new SeriesCounter(
+      'switchboard_rate_limit_decisions_total',
+      'Decisions of rate-limit policies, by policy and result (allowed, limited, delayed, failed_open, failed_closed).',
+      this.registry,
+    );
+    this.quotaDecisions = new SeriesCounter(
+      'switchboard_quota_decisions_total',
+      'Decisions of quota policies, by policy and result (allowed, limited, failed_open, failed_closed).',
+      this.registry,
+    );
+    this.concurrencyDecisions = new SeriesCounter(
+      'switchboard_concurrency_limit_decisions_total',
+      'Decisions of concurrency-limit policies, by policy and result (allowed, limited, failed_open, failed_closed).',
+      this.registry,
+    );
+    this.policyDecisions = new SeriesCounter(
+      'switchboard_policy_decisions_total',
+      'Decisions of policies of other types that publish them (a program’s own policy types), by policy, type and result.',
+      this.registry,
+    );
+    this.authFetchDuration = new Histogram({
+      name: 'switchboard_auth_fetch_duration_seconds',
+      help: 'Fetches of authentication policies (a JWKS, a token introspection), from start to a usable answer or failure, by policy, kind and result (success, failure).',
+      labelNames: ['policy', 'kind', 'result'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     const reloadRegisters = opts.reloads === false ? [] : registers;
     this.reloads = new Counter({
       name: 'switchboard_config_reloads_total',
@@ -395,7 +463,10 @@ export class Metrics implements MetricsProvider {
     }
 
     if (opts.reloads !== false) this.#on(configReload, (m) => this.#onReload(m as { ok: boolean }));
+    // Whichever process fetches (a worker, or a supervisor that fetches for its workers) counts it.
+    this.#on(authFetch, (m) => this.#onAuthFetch(m as AuthFetchEvent));
     if (!traffic) return;
+    this.#on(policyDecision, (m) => this.#onDecision(m as PolicyDecisionEvent));
     this.#on(requestEnd, (m) => this.#onRequest(m as AccessRecord));
     this.#on(endpointState, (m) => this.#onEndpointState(m as { upstream: string; endpoint: string; ejected: boolean; peer?: boolean }));
     this.#on(tlsHandshake, (m) => this.#onTls(m as TlsHandshakeEvent));
@@ -439,16 +510,19 @@ export class Metrics implements MetricsProvider {
     const upstream = s.upstream ?? NONE;
     const cls = statusClass(s.status);
     const code = errorLabel(s.error);
-    const key = `${s.listener}\0${route}\0${upstream}\0${cls}\0${code}`;
+    const policy = s.policy;
+    const key = `${s.listener}\0${route}\0${upstream}\0${cls}\0${code}\0${policy ?? ''}`;
     let series = this.#series.get(key);
     if (series === undefined) {
       series = {
         requests: this.requests.cell({ listener: s.listener, route, upstream, status_class: cls, code }),
         route: this.#routeCells(s.listener, route),
+        answer: policy === undefined ? undefined : this.#answerCell(policy, cls, code),
       };
       this.#series.set(key, series);
     }
     series.requests.value++;
+    if (series.answer !== undefined) series.answer.value++;
     const cells = series.route;
     cells.duration.observe((performance.now() - s.startedAt) / 1000);
     cells.bytesIn.value += s.bytesIn;
@@ -458,6 +532,49 @@ export class Metrics implements MetricsProvider {
       if (s.tries > 1) this.retries.inc({ upstream: s.upstream }, s.tries - 1);
       if (s.error === 'UPSTREAM_OVERLOADED') this.breakerRefusals.inc({ upstream: s.upstream });
     }
+  }
+
+  /** The cell of requests `policy` answered with (status class, code), shared by the series that name it. */
+  #answerCell(policy: string, cls: string, code: string): CounterCell {
+    const key = `${policy}\0${cls}\0${code}`;
+    let cell = this.#answers.get(key);
+    if (cell === undefined) {
+      cell = this.policyAnswers.cell({ policy, status_class: cls, code });
+      this.#answers.set(key, cell);
+    }
+    return cell;
+  }
+
+  #onDecision(e: PolicyDecisionEvent): void {
+    let cells = this.#decisionCells.get(e);
+    if (cells === undefined) {
+      cells = this.#decisionCellsOf(e);
+      this.#decisionCells.set(e, cells);
+    }
+    cells.decision.value++;
+    if (cells.fallback !== undefined) cells.fallback.value++;
+  }
+
+  /** The cells of a decision: in its type's family; a fallback's in the state's too. By key, so that a reload's new messages find them. */
+  #decisionCellsOf(e: PolicyDecisionEvent): DecisionCells {
+    const { policy, type, result } = e;
+    const key = `${type}\0${policy}\0${result}`;
+    let cells = this.#decisions.get(key);
+    if (cells !== undefined) return cells;
+    let decision: CounterCell;
+    if (type === 'rate-limit') decision = this.rateLimitDecisions.cell({ policy, result });
+    else if (type === 'quota') decision = this.quotaDecisions.cell({ policy, result });
+    else if (type === 'concurrency-limit') decision = this.concurrencyDecisions.cell({ policy, result });
+    else if (AUTH_TYPES.has(type) || type === 'authorize') decision = this.authDecisions.cell({ policy, type, result });
+    else decision = this.policyDecisions.cell({ policy, type, result });
+    const mode = result === 'failed_open' ? 'open' : result === 'failed_closed' ? 'closed' : undefined;
+    cells = { decision, fallback: mode === undefined ? undefined : this.stateFallbacks.cell({ policy, type, mode }) };
+    this.#decisions.set(key, cells);
+    return cells;
+  }
+
+  #onAuthFetch(e: AuthFetchEvent): void {
+    this.authFetchDuration.observe({ policy: e.policy, kind: e.kind, result: e.ok ? 'success' : 'failure' }, e.durationMs / 1000);
   }
 
   /** The cells of one (listener, route), shared by the series of that route. */

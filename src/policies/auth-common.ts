@@ -17,10 +17,16 @@
  *
  * Upstream (onUpstreamRequest, each try): client-sent copies of the identity headers are always
  * removed, then the identity's are set. The credential is removed too when `hideCredentials`.
+ *
+ * Metrics: each request a policy decides on publishes its result (`success`, `anonymous`,
+ * `passed`, `missing`, `invalid`, `unavailable`: src/policies/events.ts) from the Authenticator's
+ * methods below, so a policy that answers through them is counted without a line of its own. A
+ * policy that finds the request identified already (and is not `required`) decides nothing.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { headerName } from '../util/config-primitives.ts';
+import { type AuthResult, authDecisions, type Decisions } from './events.ts';
 import type { Consumer, Identity, PolicyDeps, Reply, Session, UpstreamRequestHead } from './filter.ts';
 
 /** What a verified token adds to an identity (jwt, introspection). */
@@ -150,10 +156,13 @@ export class Authenticator {
   readonly #invalid: Reply;
   /** Per consumer, the groups header value (joined once, not per request). */
   readonly #groups = new WeakMap<Consumer, string>();
+  /** This policy's decisions, for the metrics. */
+  readonly #decisions: Decisions<AuthResult>;
 
   constructor(deps: PolicyDeps, options: AuthOptions, challenge: string | undefined) {
     this.options = options;
     this.#policy = deps.name;
+    this.#decisions = authDecisions(deps);
     this.#challenge = challenge;
     const notLast = new Set<string>();
     for (const [route, chain] of deps.routes) {
@@ -182,7 +191,15 @@ export class Authenticator {
    */
   identify(s: Session, consumer: Consumer, credential: string, token?: TokenFacts): Reply | undefined {
     const current = s.identity;
-    if (current !== undefined) return current.consumer === consumer ? undefined : this.#invalid;
+    if (current !== undefined) {
+      if (current.consumer === consumer) {
+        this.#decisions.publish('success');
+        return undefined;
+      }
+      this.#decisions.publish('invalid');
+      return this.#invalid;
+    }
+    this.#decisions.publish('success');
     s.identify(
       token === undefined ? { consumer, credential, policy: this.#policy } : { consumer, credential, policy: this.#policy, scopes: token.scopes, claims: token.claims },
     );
@@ -194,30 +211,48 @@ export class Authenticator {
     return s.route !== undefined && this.#notLast.has(s.route);
   }
 
-  /** The answer to a credential that did not verify (the same whatever part of it was wrong). */
-  invalid(): Reply {
-    return this.#invalid;
+  /**
+   * The answer to a credential that did not verify (the same whatever part of it was wrong): this
+   * policy's 401, or `reply` (a token policy's, with its `Bearer error="invalid_token"`).
+   */
+  invalid(reply: Reply = this.#invalid): Reply {
+    this.#decisions.publish('invalid');
+    return reply;
+  }
+
+  /** The answer when the identity provider cannot be asked: 503 AUTH_UNAVAILABLE. */
+  unavailable(): Reply {
+    this.#decisions.publish('unavailable');
+    return AUTH_UNAVAILABLE;
   }
 
   /** The request has no credential of this policy's kind: pass on, let in as anonymous, or 401. */
   missing(s: Session): Reply | undefined {
-    if (this.options.required) return this.#required;
+    const decisions = this.#decisions;
+    if (this.options.required) {
+      decisions.publish('missing');
+      return this.#required;
+    }
     const route = s.route;
     const pending = s.local<Pending>(PENDING);
     if (route !== undefined && this.#notLast.has(route)) {
       const p = pending ?? s.local<Pending>(PENDING, { challenges: [], anonymous: undefined })!;
       if (this.#challenge !== undefined) p.challenges.push(this.#challenge);
       p.anonymous ??= this.#anonymous?.consumer;
+      decisions.publish('passed');
       return undefined;
     }
     if (pending?.anonymous !== undefined) {
+      decisions.publish('anonymous');
       s.identify({ consumer: pending.anonymous, credential: `${pending.anonymous.name}/anonymous`, policy: this.#policy });
       return undefined;
     }
     if (this.#anonymous !== undefined) {
+      decisions.publish('anonymous');
       s.identify(this.#anonymous);
       return undefined;
     }
+    decisions.publish('missing');
     if (pending === undefined || pending.challenges.length === 0) return this.#required;
     return required(this.#challenge === undefined ? pending.challenges : [...pending.challenges, this.#challenge]);
   }

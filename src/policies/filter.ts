@@ -347,6 +347,8 @@ export interface ResolveContext {
 export interface PolicyDeps {
   /** The policy's name in the config (`policies.<name>`). */
   readonly name: string;
+  /** Its type (`type:`), as the metrics label its decisions (src/policies/events.ts). */
+  readonly type: string;
   /** Logs through the gateway's process logger. */
   readonly log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /**

@@ -41,6 +41,7 @@ export function pairs(headers: HeaderList): Array<[string, string]> {
 export function fakeDeps(
   init: {
     name?: string;
+    type?: string;
     consumers?: Record<string, RawConsumer>;
     /** The config's `policies` (raw), for consumers' `limits` and basic-auth's `htpasswd` files. */
     policies?: Record<string, { type: string } & Record<string, unknown>>;
@@ -60,5 +61,5 @@ export function fakeDeps(
   const routes = new Map(Object.entries(init.routes ?? {}).map(([route, chain]) => [route, chain.map(([name, type]) => ({ name, type }))]));
   const memory = new MemoryState();
   const state = init.state ?? { user: () => memory, available: true };
-  return { name: init.name ?? 'auth', log: { warn() {}, error() {} }, consumers, routes, state };
+  return { name: init.name ?? 'auth', type: init.type ?? 'test', log: { warn() {}, error() {} }, consumers, routes, state };
 }

@@ -16,16 +16,23 @@ import { samples, total } from './helpers/metrics.ts';
 const dir = await mkdtemp(join(tmpdir(), 'switchboard-metrics-workers-'));
 let origin: Origin | undefined;
 let sv: Supervisor | undefined;
+let policed: Supervisor | undefined;
 after(async () => {
   await sv?.stop();
+  await policed?.stop();
   await origin?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The sum of family `name` in one worker's JSON snapshot. */
+function sumOf(json: unknown[], name: string): number {
+  const family = (json as Array<{ name: string; values: Array<{ value: number }> }>).find((m) => m.name === name);
+  return family?.values.reduce((n, v) => n + v.value, 0) ?? 0;
+}
+
 /** `switchboard_requests_total` of one worker's JSON snapshot. */
 function requestsOf(json: unknown[]): number {
-  const family = (json as Array<{ name: string; values: Array<{ value: number }> }>).find((m) => m.name === 'switchboard_requests_total');
-  return family?.values.reduce((n, v) => n + v.value, 0) ?? 0;
+  return sumOf(json, 'switchboard_requests_total');
 }
 
 test('with two workers, one scrape shows the sum of both workers’ counts', async () => {
@@ -78,4 +85,53 @@ routes:
   assert.equal(total(m, 'switchboard_metrics_workers_missing'), 0);
   assert.equal(total(m, 'switchboard_config_reloads_total', { result: 'failure' }), 0, 'reloads are the supervisor’s');
   assert.ok(total(m, 'process_cpu_user_seconds_total') > 0);
+});
+
+test('with two workers, policies’ decisions are the sum of both workers’: the rate limit’s exact machine-wide split', async () => {
+  // One supervisor per process at a time: the cluster module's workers and messages are the process's.
+  await sv?.stop();
+  sv = undefined;
+  origin ??= await startOrigin('A', (_req, res) => res.end('ok'));
+  const key = 'k-3f9a1c0e7d2b4a6c8e0f1a2b3c4d5e6f';
+  const file = join(dir, 'policies.yaml');
+  await writeFile(
+    file,
+    `workers: 2
+metrics: { enabled: true }
+listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+consumers:
+  alice: { credentials: [{ type: api-key, key: "${key}" }] }
+policies:
+  keys: { type: api-key }
+  per-consumer: { type: rate-limit, key: consumer, limit: 5, window: 1d }
+upstreams:
+  app: { endpoints: [{ url: "${origin.url}" }] }
+routes:
+  all: { match: { path: / }, upstream: app, policies: [keys, per-consumer] }
+`,
+  );
+  policed = await Supervisor.start({ config: file, accessLog: 'off', logLevel: 'silent', watch: false });
+  const metrics = policed.metrics!;
+  const base = policed.addresses().web!;
+  // Fresh connections, until the kernel has handed some to each worker (bounded).
+  let sent = 0;
+  let perWorker: number[] = [];
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 20; i++) {
+      const res = await request(`${base}/r${sent}`, { headers: { connection: 'close', 'x-api-key': key }, reset: true });
+      await res.body.dump();
+      assert.equal(res.statusCode, sent < 5 ? 200 : 429, `request ${sent}`);
+      sent++;
+    }
+    perWorker = (await metrics.workerSnapshots()).map((json) => sumOf(json, 'switchboard_auth_decisions_total'));
+    if (perWorker.length === 2 && perWorker.every((n) => n > 0)) break;
+  }
+  assert.ok(perWorker.length === 2 && perWorker.every((n) => n > 0), `both workers decided: ${perWorker.join(', ')}`);
+  const m = samples((await metrics.render(undefined)).body);
+  assert.equal(total(m, 'switchboard_auth_decisions_total', { policy: 'keys', type: 'api-key', result: 'success' }), sent, 'the machine’s count');
+  // The bucket is the supervisor's (one per machine): 5 allowed in all, whichever worker took them.
+  assert.equal(total(m, 'switchboard_rate_limit_decisions_total', { policy: 'per-consumer', result: 'allowed' }), 5);
+  assert.equal(total(m, 'switchboard_rate_limit_decisions_total', { policy: 'per-consumer', result: 'limited' }), sent - 5);
+  assert.equal(total(m, 'switchboard_policy_answers_total', { policy: 'per-consumer', code: 'RATE_LIMITED' }), sent - 5);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fakeResolveContext } from '../../../test/helpers/policy.ts';
+import { fakeDeps, fakeResolveContext } from '../../../test/helpers/policy.ts';
 import { fakeSession } from '../../../test/helpers/session.ts';
 import type { Identity, Reply } from '../filter.ts';
 import { authorizePolicy } from './index.ts';
@@ -10,7 +10,9 @@ function decide(raw: RawAuthorize, identity: Identity | undefined, method = 'GET
   const { ctx, problems } = fakeResolveContext();
   const resolved = authorizePolicy.resolve(authorizePolicy.config.parse(raw), ctx);
   assert.deepEqual(problems, []);
-  const verdict = authorizePolicy.create(resolved).onRequest!(fakeSession({ identity, request: { method } })) as Reply | undefined;
+  const verdict = authorizePolicy.create(resolved, fakeDeps({ name: 'orders', type: 'authorize' })).onRequest!(fakeSession({ identity, request: { method } })) as
+    | Reply
+    | undefined;
   return verdict === undefined ? 'pass' : `${verdict.status} ${verdict.error?.code}`;
 }
 

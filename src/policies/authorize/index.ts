@@ -9,9 +9,13 @@
  * group part; scopes and claims are what Envoy's RBAC and oauth2-proxy's `--allowed-group` check
  * on tokens. An anonymous consumer (`anonymous:` on an authentication policy) is checked like any
  * other: give it no group the route requires.
+ *
+ * Metrics: each request it checks is counted as `success`, `forbidden` or `missing` (no identity)
+ * in `switchboard_auth_decisions_total` (src/policies/events.ts); a method it does not apply to, not at all.
  */
 import type { Filter, Identity, PolicyType, Reply } from '../filter.ts';
 import { claimAt } from '../auth-common.ts';
+import { authDecisions } from '../events.ts';
 import { authorizeConfig } from './config.ts';
 
 type ClaimValue = string | number | boolean;
@@ -71,13 +75,22 @@ export const authorizePolicy = {
     };
   },
 
-  create(config): Filter {
+  create(config, deps): Filter {
+    const decisions = authDecisions(deps);
     return {
       onRequest(s) {
         if (config.methods !== undefined && !config.methods.has(s.request.method)) return undefined;
         const identity = s.identity;
-        if (identity === undefined) return REQUIRED;
-        return allowed(config, identity) ? undefined : FORBIDDEN;
+        if (identity === undefined) {
+          decisions.publish('missing');
+          return REQUIRED;
+        }
+        if (allowed(config, identity)) {
+          decisions.publish('success');
+          return undefined;
+        }
+        decisions.publish('forbidden');
+        return FORBIDDEN;
       },
     };
   },

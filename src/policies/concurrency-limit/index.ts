@@ -10,11 +10,15 @@
  *
  * A consumer's override (`consumers.NAME.limits.<policy>: { limit }`, or `unlimited`) travels with
  * the acquire, so the count and the grant stay one atomic step (limit-overrides.ts).
+ *
+ * Metrics: each decision is published (`allowed`, `limited`, `failed_open`, `failed_closed`:
+ * src/policies/events.ts) for `switchboard_concurrency_limit_decisions_total`.
  */
 import type { Filter, PolicyType, Reply } from '../filter.ts';
 import { parseDuration } from '../../util/units.ts';
 import { compileKey } from '../../util/limit-key.ts';
 import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
+import { LimitDecisions } from '../events.ts';
 import { concurrencyLimitConfig, type RawConcurrencyLimitConfig } from './config.ts';
 
 /** A concurrency-limit policy's config once resolved. */
@@ -69,6 +73,7 @@ export const concurrencyLimitPolicy = {
       }),
     });
     const base = planOf(config.limit);
+    const decisions = new LimitDecisions(deps);
     // Per generation: the consumers' own limits (consumers.NAME.limits); undefined when none.
     const overrides = overrideTable(deps, config.key, (o) => planOf(o.limit));
     const filter: Filter = {
@@ -84,6 +89,7 @@ export const concurrencyLimitPolicy = {
           }
         }
         const lease = await state.acquire(key, plan.limit, leaseTimeout);
+        decisions.decide(lease !== undefined);
         if (lease === undefined) return plan.refused;
         s.local<Held>(filter, { key, lease });
         return undefined;

@@ -41,7 +41,7 @@ import {
   TokenResults,
   tokenUpstream,
 } from '../bearer-token.ts';
-import { AUTH_UNAVAILABLE, Authenticator, authOptions, type AuthOptions, type TokenFacts } from '../auth-common.ts';
+import { Authenticator, authOptions, type AuthOptions, type TokenFacts } from '../auth-common.ts';
 import type { Consumer, Filter, PolicyType, Reply, ResolveContext, Session } from '../filter.ts';
 import { ASYMMETRIC, HMAC, jwtConfig, type RawJwt } from './config.ts';
 import { KeysUnavailable, type KeyLookup, RemoteKeys } from './keys.ts';
@@ -208,7 +208,7 @@ export const jwtPolicy = {
     // not the fleet's); `failOpen`: while it cannot be reached, each worker fetches for itself.
     const remote =
       source.kind === 'remote'
-        ? new RemoteKeys(source, (obj, msg) => deps.log.warn({ policy, ...obj }, msg), (deps.state.machine ?? deps.state).user('failOpen'))
+        ? new RemoteKeys({ ...source, policy }, (obj, msg) => deps.log.warn({ policy, ...obj }, msg), (deps.state.machine ?? deps.state).user('failOpen'))
         : undefined;
     const keys: ReadonlyArray<KeyLookup | Uint8Array | KeyObject> =
       source.kind === 'remote'
@@ -269,8 +269,8 @@ export const jwtPolicy = {
 
     async function verify(s: Session, token: string, hash: string): Promise<Reply | undefined> {
       const v = await results.once(hash, () => check(token, hash));
-      if (v === undefined) return INVALID;
-      if (v instanceof KeysUnavailable) return AUTH_UNAVAILABLE;
+      if (v === undefined) return auth.invalid(INVALID);
+      if (v instanceof KeysUnavailable) return auth.unavailable();
       return auth.identify(s, v.consumer, v.credential, v);
     }
 

@@ -83,7 +83,7 @@ const quiet = (): void => {};
 
 /** `n` RemoteKeys on one state, as `n` workers of a machine. */
 function workers(n: number, url: string, state: PolicyStateView | undefined, options: Partial<RemoteKeysOptions> = {}): RemoteKeys[] {
-  return Array.from({ length: n }, () => new RemoteKeys({ url, cacheTtl: 600_000, cooldown: 3_600_000, timeout: 5000, ...options }, quiet, state));
+  return Array.from({ length: n }, () => new RemoteKeys({ policy: 'jwt', url, cacheTtl: 600_000, cooldown: 3_600_000, timeout: 5000, ...options }, quiet, state));
 }
 
 /** Whether `token` verifies with `keys` (false for an unknown kid). */

@@ -31,6 +31,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type CryptoKey, type JWK } from 'jose';
 import type { PolicyStateView, StateValue } from '../filter.ts';
+import { observeFetch } from '../events.ts';
 
 /** The largest JWKS document accepted. */
 export const MAX_JWKS_BYTES = 1024 * 1024;
@@ -47,6 +48,8 @@ export type KeyLookup = (header: JWSHeaderParameters, token: FlattenedJWSInput) 
 export class KeysUnavailable extends Error {}
 
 export interface RemoteKeysOptions {
+  /** The policy's name, for the metrics of its fetches. */
+  readonly policy: string;
   readonly url: string;
   /** ms a fetched JWKS is fresh; refreshed in the background from 3/4 of it, usable until twice it. */
   readonly cacheTtl: number;
@@ -259,7 +262,7 @@ export class RemoteKeys {
     this.#attemptAt = Date.now();
     this.fetches++;
     try {
-      const doc = await fetchJwks(this.#options.url, this.#options.timeout);
+      const doc = await observeFetch(this.#options.policy, 'jwks', () => fetchJwks(this.#options.url, this.#options.timeout));
       const fetchedAt = Date.now();
       this.#install(doc, fetchedAt);
       return fetchedAt;

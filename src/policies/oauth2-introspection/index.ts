@@ -40,7 +40,7 @@ import {
   ResponseBodyError,
 } from 'oauth4webapi';
 import { parseDuration } from '../../util/units.ts';
-import { AUTH_UNAVAILABLE, Authenticator, authOptions, type AuthOptions, isLoopbackUrl, type TokenFacts } from '../auth-common.ts';
+import { Authenticator, authOptions, type AuthOptions, isLoopbackUrl, type TokenFacts } from '../auth-common.ts';
 import {
   type ClaimHeader,
   parseClaimHeaders,
@@ -52,6 +52,7 @@ import {
   TokenResults,
   tokenUpstream,
 } from '../bearer-token.ts';
+import { observeFetch } from '../events.ts';
 import type { Consumer, Filter, PolicyType, Reply, Session } from '../filter.ts';
 import { introspectionConfig } from './config.ts';
 
@@ -159,8 +160,9 @@ export const introspectionPolicy = {
       stats.introspections++;
       let answer: IntrospectionResponse;
       try {
-        const response = await introspectionRequest(as, client, clientAuth, token, options);
-        answer = await processIntrospectionResponse(as, client, response);
+        answer = await observeFetch(policy, 'introspection', async () =>
+          processIntrospectionResponse(as, client, await introspectionRequest(as, client, clientAuth, token, options)),
+        );
       } catch (err) {
         // The message says what failed (status, content type, timeout, refused); never the token or the secret.
         const reason =
@@ -195,12 +197,12 @@ export const introspectionPolicy = {
 
     function answer(s: Session, entry: Entry): Reply | undefined {
       const a = entry.active;
-      return a === undefined ? INVALID : auth.identify(s, a.consumer, a.credential, a);
+      return a === undefined ? auth.invalid(INVALID) : auth.identify(s, a.consumer, a.credential, a);
     }
 
     async function check(s: Session, token: string, hash: string): Promise<Reply | undefined> {
       const entry = await results.once(hash, () => introspect(token, hash));
-      return entry === UNAVAILABLE_RESULT ? AUTH_UNAVAILABLE : answer(s, entry);
+      return entry === UNAVAILABLE_RESULT ? auth.unavailable() : answer(s, entry);
     }
 
     return {
@@ -211,7 +213,7 @@ export const introspectionPolicy = {
         if (auth.done(s)) return undefined; // an earlier authentication policy identified it
         const token = tokenOf(s, from);
         if (token === undefined) return auth.missing(s);
-        if (token === '') return INVALID;
+        if (token === '') return auth.invalid(INVALID);
         const hash = tokenHash(token);
         const hit = results.fresh(hash);
         if (hit !== undefined) return answer(s, hit);

@@ -38,7 +38,7 @@
 import { generateRandomCodeVerifier, generateRandomNonce, generateRandomState, calculatePKCECodeChallenge, type AuthorizationServer } from 'oauth4webapi';
 import { cookieValue, queryValue } from '../../util/request-values.ts';
 import { parseDuration } from '../../util/units.ts';
-import { AUTH_UNAVAILABLE, Authenticator, authOptions, type AuthOptions, isLoopbackUrl, type TokenFacts } from '../auth-common.ts';
+import { Authenticator, authOptions, type AuthOptions, isLoopbackUrl, type TokenFacts } from '../auth-common.ts';
 import { type ClaimHeader, parseClaimHeaders, subjectConsumer, tokenHash, TokenResults, tokenUpstream } from '../bearer-token.ts';
 import type { Consumer, Filter, PolicyType, Reply, Session } from '../filter.ts';
 import { isNavigation, returnPath } from './browser.ts';
@@ -206,7 +206,7 @@ export const oidcPolicy = {
     const consumers = deps.consumers;
     const warn = (obj: object, msg: string): void => deps.log.warn({ policy, ...obj }, msg);
     const auth = new Authenticator(deps, config, `OIDC login="${loginPath}"`);
-    const provider = new ProviderClient(config, warn);
+    const provider = new ProviderClient(config, warn, deps.name);
     const keys = cookieKeys(config.cookieSecret, issuer, clientId);
     const base = (config.cookieName ?? `sb-oidc-${cookieToken(policy)}`).replace(/^__(Host|Secure)-/, '');
     /** The session cookie: `__Host-` when Secure (Path=/, no Domain: no other host can set it). */
@@ -249,7 +249,7 @@ export const oidcPolicy = {
       const origin = originOf(s);
       if (origin === undefined) return NO_HOST;
       const as = await provider.metadata();
-      if (as === undefined) return AUTH_UNAVAILABLE;
+      if (as === undefined) return auth.unavailable();
       const login: LoginState = {
         s: generateRandomState(),
         v: generateRandomCodeVerifier(),
@@ -332,10 +332,10 @@ export const oidcPolicy = {
       }
       const login = opened.payload;
       const as = await provider.metadata();
-      if (as === undefined) return AUTH_UNAVAILABLE;
+      if (as === undefined) return auth.unavailable();
       const tokens = await provider.exchange(as, params, { state, verifier: login.v, nonce: login.n, redirectUri: login.u });
       if (failed(tokens)) {
-        if (tokens.kind === 'unavailable') return withCookies(AUTH_UNAVAILABLE, clear);
+        if (tokens.kind === 'unavailable') return withCookies(auth.unavailable(), clear);
         if (tokens.kind === 'invalid') return withCookies(auth.invalid(), clear);
         return {
           status: 401,
@@ -419,7 +419,7 @@ export const oidcPolicy = {
 
     async function resume(s: Session, cookie: string, hash: string): Promise<Reply | undefined> {
       const o = await results.once(hash, () => open(cookie, hash));
-      if (o === 'unavailable') return AUTH_UNAVAILABLE;
+      if (o === 'unavailable') return auth.unavailable();
       if (o === 'over') return unauthenticated(s, true);
       // A cookie that is not ours: an API client is refused; a browser (e.g. after cookieSecret changed) logs in again.
       if (o === 'invalid') return isNavigation(s) ? unauthenticated(s, true) : invalidSession;

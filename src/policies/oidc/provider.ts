@@ -39,6 +39,7 @@ import {
   validateAuthResponse,
   WWWAuthenticateChallengeError,
 } from 'oauth4webapi';
+import { observeFetch } from '../events.ts';
 
 export interface ProviderOptions {
   readonly issuer: string;
@@ -100,7 +101,11 @@ export class ProviderClient {
   /** Discovery requests made (for tests and diagnostics). */
   discoveries = 0;
 
-  constructor(options: ProviderOptions, warn: (obj: object, msg: string) => void) {
+  /** The policy's name, for the metrics of its requests to the provider (events.ts). */
+  readonly #policy: string;
+
+  constructor(options: ProviderOptions, warn: (obj: object, msg: string) => void, policy = 'oidc') {
+    this.#policy = policy;
     this.#options = options;
     this.#warn = warn;
     this.#client = { client_id: options.clientId };
@@ -121,7 +126,9 @@ export class ProviderClient {
     this.discoveries++;
     const issuer = new URL(this.#options.issuer);
     try {
-      const as = await processDiscoveryResponse(issuer, await discoveryRequest(issuer, { ...this.#http, algorithm: 'oidc' }));
+      const as = await observeFetch(this.#policy, 'discovery', async () =>
+        processDiscoveryResponse(issuer, await discoveryRequest(issuer, { ...this.#http, algorithm: 'oidc' })),
+      );
       if (typeof as.authorization_endpoint !== 'string' || typeof as.token_endpoint !== 'string') {
         throw new Error('the metadata has no authorization_endpoint or token_endpoint');
       }
@@ -151,8 +158,10 @@ export class ProviderClient {
       return INVALID;
     }
     try {
-      const response = await authorizationCodeGrantRequest(as, this.#client, this.#auth, checked, login.redirectUri, login.verifier, this.#http);
-      const result = await processAuthorizationCodeResponse(as, this.#client, response, { expectedNonce: login.nonce, requireIdToken: true });
+      const result = await observeFetch(this.#policy, 'token', async () => {
+        const response = await authorizationCodeGrantRequest(as, this.#client, this.#auth, checked, login.redirectUri, login.verifier, this.#http);
+        return processAuthorizationCodeResponse(as, this.#client, response, { expectedNonce: login.nonce, requireIdToken: true });
+      });
       return tokens(result);
     } catch (err) {
       return this.#failed(err, 'oidc: the code exchange failed');
@@ -162,8 +171,11 @@ export class ProviderClient {
   /** A refresh token grant; the new ID token (if any) validated. */
   async refresh(as: AuthorizationServer, refreshToken: string): Promise<Tokens | Failure> {
     try {
-      const response = await refreshTokenGrantRequest(as, this.#client, this.#auth, refreshToken, this.#http);
-      return tokens(await processRefreshTokenResponse(as, this.#client, response));
+      const result = await observeFetch(this.#policy, 'token', async () => {
+        const response = await refreshTokenGrantRequest(as, this.#client, this.#auth, refreshToken, this.#http);
+        return processRefreshTokenResponse(as, this.#client, response);
+      });
+      return tokens(result);
     } catch (err) {
       return this.#failed(err, 'oidc: the refresh failed');
     }

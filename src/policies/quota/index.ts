@@ -13,10 +13,14 @@
  * A consumer's override (`consumers.NAME.limits.<policy>: { limit }`, or `unlimited`) changes the
  * number compared against, never the atomic increment (limit-overrides.ts); `usage` reports the
  * consumer's own limit when `who.consumer` has one (an unlimited consumer: Infinity, nothing counted).
+ *
+ * Metrics: each decision is published (`allowed`, `limited`, `failed_open`, `failed_closed`:
+ * src/policies/events.ts) for `switchboard_quota_decisions_total`.
  */
 import type { Filter, PolicyType, ResponseHead, Session, Usage, UsageQuery } from '../filter.ts';
 import { compileKey, type KeySource } from '../../util/limit-key.ts';
 import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
+import { LimitDecisions } from '../events.ts';
 import { quotaConfig, type RawQuotaConfig } from './config.ts';
 import { periodAt, zoneFormatter } from './period.ts';
 
@@ -70,6 +74,7 @@ export const quotaPolicy = {
     const quoted = `"${deps.name.replace(/["\\]/g, '')}"`;
     // Per generation: the consumers' own limits (consumers.NAME.limits); undefined when none.
     const overrides = overrideTable(deps, config.key, (o) => o.limit);
+    const decisions = new LimitDecisions(deps);
     // Per worker: the current period, computed again only once it has ended (Intl is not cheap).
     let current = periodAt(period, fmt, Date.now());
     const periodNow = (now: number) => {
@@ -97,6 +102,7 @@ export const quotaPolicy = {
         const p = periodNow(now);
         const used = await state.increment(`${prefix}${key}:${p.id}`, 1, p.end - now + SLACK);
         const counted = deps.state.available;
+        decisions.decide(used <= limit);
         if (used > limit) {
           const headers: Record<string, string> = { 'retry-after': String(Math.max(1, Math.ceil((p.end - now) / 1000))) };
           if (config.headers === 'ietf' && counted) {

@@ -29,6 +29,9 @@
  *   travel with the take, so the decision stays one atomic step.
  * - The backend unreachable: `failOpen` (default true) lets requests through without counting or
  *   answering fields; false refuses them. `StateGuard` logs the outage once and the metrics count it.
+ * - Metrics: each decision is published (`allowed`, `limited`, `delayed`, `failed_open`,
+ *   `failed_closed`: src/policies/events.ts) by `keep` and `refuse`, for
+ *   `switchboard_rate_limit_decisions_total`.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +39,7 @@ import type { Filter, PolicyType, Reply, ResponseHead, Session } from '../filter
 import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
 import { parseDuration } from '../../util/units.ts';
 import { compileKey } from '../../util/limit-key.ts';
+import { LimitDecisions } from '../events.ts';
 import { rateLimitConfig, type RawRateLimitConfig } from './config.ts';
 
 /** A rate-limit policy's config once resolved. */
@@ -123,6 +127,7 @@ export const rateLimitPolicy = {
     const overrides = overrideTable(deps, config.key, (o) => planOf(o.limit, o.window ?? config.window, o.burst ?? o.limit));
     // Per worker: requests of each key waiting their turn (mode delay), to bound them.
     const waiting = new Map<string, number>();
+    const decisions = new LimitDecisions(deps);
 
     /** The IETF items of a decision: `pk` (a hash of the state key, never the key) when `partitionKey`. */
     const items = (d: Decision): [string, string] => {
@@ -141,6 +146,7 @@ export const rateLimitPolicy = {
     };
 
     const refuse = (plan: Plan, key: string, retryAfterMs: number): Reply => {
+      decisions.decide(false);
       const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
       const h: Record<string, string> = { 'retry-after': String(seconds) };
       if (deps.state.available && headers !== 'none') fields(h, { plan, key, remaining: 0, reset: seconds });
@@ -148,7 +154,8 @@ export const rateLimitPolicy = {
     };
 
     /** Remembers the decision for onResponse (only when the backend answered it: a fail-open grant counted nothing). */
-    const keep = (s: Session, self: object, plan: Plan, key: string, remaining: number): undefined => {
+    const keep = (s: Session, self: object, plan: Plan, key: string, remaining: number, waited = false): undefined => {
+      decisions.decide(true, waited);
       if (headers !== 'none' && deps.state.available) {
         s.local<Decision>(self, { plan, key, remaining, reset: Math.ceil(((plan.capacity - remaining) * 1000) / plan.refill / 1000) });
       }
@@ -163,7 +170,7 @@ export const rateLimitPolicy = {
         for (;;) {
           await sleep(Math.max(1, retryAfterMs));
           const r = await state.take(key, 1, plan.capacity, plan.refill);
-          if (r.allowed) return keep(s, self, plan, key, r.remaining);
+          if (r.allowed) return keep(s, self, plan, key, r.remaining, true);
           retryAfterMs = r.retryAfterMs;
         }
       } finally {
