@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { cookieValue, queryValue, withoutCookie, withoutQueryParam } from '../util/request-values.ts';
 import { headerName } from '../util/config-primitives.ts';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type Authenticator, claimAt } from './auth-common.ts';
 import type { Consumer, ConsumerDirectory, Session, UpstreamRequestHead } from './filter.ts';
 
@@ -121,7 +121,7 @@ export function setClaimHeaders(head: UpstreamRequestHead, claims: Readonly<Reco
 
 /** The key a token's result is remembered by: its SHA-256 (the token itself is never kept). */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('base64');
+  return hash('sha256', token, 'base64');
 }
 
 /**

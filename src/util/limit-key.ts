@@ -10,7 +10,7 @@
  * is still limited, by address. A missing header counts as the empty value: every request without
  * it shares one count. Long values (a header, a path) are hashed so that a key stays short.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { z } from 'zod';
 
 /** What a key reads of a request: the shape of the policies' `Session` (util imports no layer above it). */
@@ -64,7 +64,7 @@ function partOf(name: string): (s: KeySource) => string {
 }
 
 function bounded(value: string): string {
-  return value.length <= MAX_VALUE ? value : `#${createHash('sha256').update(value).digest('base64url')}`;
+  return value.length <= MAX_VALUE ? value : `#${hash('sha256', value, 'base64url')}`;
 }
 
 /** Compiles a `key:` into the function the filter calls per request (parts joined by U+001F, which no header value holds). */
