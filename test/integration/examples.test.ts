@@ -28,6 +28,7 @@ const UNSET = [
   'PG_2',
   'REDIS_1',
   'REDIS_2',
+  'IDP_ISSUER',
 ];
 
 for (const f of files) {

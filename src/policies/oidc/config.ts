@@ -64,9 +64,9 @@ export const oidcConfig = z.strictObject({
       description:
         'Extra parameters of the authorization request (`{ prompt: consent, audience: api }`). The ones the policy sets itself (`client_id`, `redirect_uri`, `response_type`, `scope`, `state`, `nonce`, `code_challenge`, `code_challenge_method`) are refused.',
     }),
-  cookieSecret: z.string().min(32).meta({
+  cookieSecret: z.string().min(32).optional().meta({
     description:
-      'The secret the session and login cookies are encrypted and authenticated with (at least 32 characters, e.g. `openssl rand -base64 32`; take it from the environment). Every worker and instance of the fleet needs the same one; changing it ends every session. Never shown in logs, errors or `switchboard validate`.',
+      'The secret the session and login cookies are encrypted and authenticated with (at least 32 characters, e.g. `openssl rand -base64 32`; take it from the environment). Every worker and instance of the fleet needs the same one; changing it ends every session. Default: keys derived from `clientSecret` (HKDF, a different use than `cookieSecret` would give), so a config with only the client credentials works on every worker and instance; then changing the client secret ends every session, and the provider, which knows the client secret, could make session cookies (it can sign anyone in already). Never shown in logs, errors or `switchboard validate`.',
   }),
   cookieName: cookieName.optional().meta({
     description:

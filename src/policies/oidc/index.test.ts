@@ -436,6 +436,17 @@ test('open redirects: a return URL off this site becomes /', async () => {
   assert.equal(header(callback, 'location'), '/deep/page?q=a%20b');
 });
 
+test('without cookieSecret the cookie keys come from the client secret: another worker with the same config opens the session, a filter with a cookieSecret does not', async () => {
+  const f = filter({ cookieSecret: undefined });
+  const { cookie } = await login(f);
+  const other = filter({ cookieSecret: undefined });
+  const s = session({ cookie, accept: 'application/json' });
+  assert.equal(await other.onRequest!(s), undefined);
+  assert.equal(s.identity?.consumer.name, 'alice');
+  const withSecret = await filter().onRequest!(session({ cookie, accept: 'application/json' }));
+  assert.equal(withSecret?.status, 401, 'keys from cookieSecret differ from the client-secret ones');
+});
+
 test('a tampered, foreign or garbage session cookie: an API request gets 401 AUTH_INVALID (cookie cleared), a navigation a new login; never a 500', async () => {
   const f = filter();
   const { cookie } = await login(f);

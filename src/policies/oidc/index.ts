@@ -189,7 +189,8 @@ export const oidcPolicy = {
       publicOrigin,
       scope: ['openid', ...scopes.filter((s) => s !== 'openid')].join(' '),
       authorizationParams: params,
-      cookieSecret: raw.cookieSecret,
+      // Without cookieSecret, the client secret is the key material, under a use of its own.
+      cookieSecret: raw.cookieSecret ?? `client-secret\n${raw.clientSecret}`,
       cookieName: raw.cookieName,
       cookieSecure: raw.cookieSecure ?? true,
       sessionMaxAge: parseDuration(raw.sessionMaxAge ?? '12h'),
