@@ -64,7 +64,11 @@ function staticSite(raw: RawStaticSite, at: KeyPath, baseDir: string, problems: 
   try {
     if (!statSync(root).isDirectory()) problems.push({ path: [...at, 'root'], expected: 'a directory', found: `${show(raw.root)} (${root}: not a directory)` });
   } catch (err) {
-    problems.push({ path: [...at, 'root'], expected: 'an existing directory', found: `${show(raw.root)} (${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+    problems.push({
+      path: [...at, 'root'],
+      expected: 'an existing directory',
+      found: `${show(raw.root)} (${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    });
   }
   return {
     root,

@@ -57,22 +57,31 @@ export const rewrite = z
 
 export const staticSite = z
   .strictObject({
-    root: z.string().min(1).meta({ description: 'The directory served, relative to the config file\'s directory. Must exist and be a directory when the config loads.' }),
+    root: z.string().min(1).meta({ description: "The directory served, relative to the config file's directory. Must exist and be a directory when the config loads." }),
     index: z
-      .union([z.array(z.string().min(1).regex(/^[^/\\]+$/)).min(1), z.literal(false)])
-      .optional()
-      .meta({ description: 'File names tried, in order, for a path ending in `/`; `false`: none (such paths are 404). Default `[index.html]`. Directories are never listed.' }),
-    stripPrefix: z
-      .boolean()
+      .union([
+        z
+          .array(
+            z
+              .string()
+              .min(1)
+              .regex(/^[^/\\]+$/),
+          )
+          .min(1),
+        z.literal(false),
+      ])
       .optional()
       .meta({
-        description:
-          "Default true: the route's path prefix is removed before the path is looked up under `root` (nginx `alias`, Express `static`): `/static/a.css` on a route matching `/static/` serves `<root>/a.css`. false: the whole path is (nginx `root`). A route `rewrite` replaces this.",
+        description: 'File names tried, in order, for a path ending in `/`; `false`: none (such paths are 404). Default `[index.html]`. Directories are never listed.',
       }),
-    precompressed: z
-      .boolean()
-      .optional()
-      .meta({ description: 'Default true: serve a `.br`, `.zst` or `.gz` sibling of the file (not older than it) when the client accepts that encoding, with `Vary: Accept-Encoding`.' }),
+    stripPrefix: z.boolean().optional().meta({
+      description:
+        "Default true: the route's path prefix is removed before the path is looked up under `root` (nginx `alias`, Express `static`): `/static/a.css` on a route matching `/static/` serves `<root>/a.css`. false: the whole path is (nginx `root`). A route `rewrite` replaces this.",
+    }),
+    precompressed: z.boolean().optional().meta({
+      description:
+        'Default true: serve a `.br`, `.zst` or `.gz` sibling of the file (not older than it) when the client accepts that encoding, with `Vary: Accept-Encoding`.',
+    }),
     followSymlinks: z
       .boolean()
       .optional()
@@ -81,10 +90,10 @@ export const staticSite = z
     cacheControl: z
       .array(
         z.strictObject({
-          match: z
-            .string()
-            .min(1)
-            .meta({ description: 'A file-name glob (`*.css`: `*` is any characters), or a path from the root starting with `/` (`/img/`: a prefix when it ends in `/`; `*` stays within a segment, `**` crosses them).' }),
+          match: z.string().min(1).meta({
+            description:
+              'A file-name glob (`*.css`: `*` is any characters), or a path from the root starting with `/` (`/img/`: a prefix when it ends in `/`; `*` stays within a segment, `**` crosses them).',
+          }),
           value: z.string().min(1).meta({ description: 'The `Cache-Control` value, e.g. `public, max-age=31536000, immutable`.' }),
         }),
       )

@@ -101,10 +101,9 @@ export function parseRange(header: string, size: number): ByteRange | 'unsatisfi
     return { start: Math.max(0, size - n), end: size - 1 };
   }
   const start = Number(a);
-  const end = b === '' ? size - 1 : Number(b);
-  if (end < start) return undefined;
+  if (b !== '' && Number(b) < start) return undefined;
   if (start >= size) return 'unsatisfiable';
-  return { start, end: Math.min(end, size - 1) };
+  return { start, end: b === '' ? size - 1 : Math.min(Number(b), size - 1) };
 }
 
 /** The content codings a precompressed sibling may have, in our order of preference at equal q, with the sibling's suffix. */

@@ -250,7 +250,11 @@ class FileSend implements AttemptHandle, Flow {
       if (range === 'unsatisfiable') {
         this.#release();
         s.error = 'RANGE_NOT_SATISFIABLE';
-        return respond(s, { status: 416, headers: { 'content-range': `bytes */${size}`, 'accept-ranges': 'bytes' }, error: errorReply('RANGE_NOT_SATISFIABLE').error }, Infinity);
+        return respond(
+          s,
+          { status: 416, headers: { 'content-range': `bytes */${size}`, 'accept-ranges': 'bytes' }, error: errorReply('RANGE_NOT_SATISFIABLE').error },
+          Infinity,
+        );
       }
       if (range !== undefined) {
         status = 206;
