@@ -3,7 +3,15 @@ import { test } from 'node:test';
 import type { RouteConfig, StaticConfig } from '../config/types.ts';
 import { compileCacheRule, StaticSite, typeOf } from './static-site.ts';
 
-const config: StaticConfig = { root: '/nonexistent-root', index: ['index.html'], stripPrefix: true, precompressed: true, followSymlinks: false, dotfiles: false, cacheControl: [] };
+const config: StaticConfig = {
+  root: '/nonexistent-root',
+  index: ['index.html'],
+  stripPrefix: true,
+  precompressed: true,
+  followSymlinks: false,
+  dotfiles: false,
+  cacheControl: [],
+};
 
 function site(extra: Partial<StaticConfig> = {}, path = '/static/'): StaticSite {
   const route = { match: { path: { kind: 'prefix', value: path } }, rewrite: undefined } as unknown as RouteConfig;
