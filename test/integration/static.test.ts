@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
+import type { ConfigLoadError } from '../../src/index.ts';
 import { h1Client, h2Client, type Client } from './helpers/clients.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { rawRequest } from './helpers/raw.ts';
@@ -333,6 +334,32 @@ describe('static config', () => {
       startTestGateway({ listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } }, routes: { r: { static: { root: join(dir, 'missing') } } } }),
       /ENOENT/,
     );
+  });
+
+  test('config errors name file:line:column and the key path', async () => {
+    const file = join(dir, 'both.yaml');
+    writeFileSync(
+      file,
+      `listeners:
+  web: { address: "127.0.0.1:0", protocol: http }
+upstreams:
+  app: { endpoints: [{ url: "http://127.0.0.1:1" }] }
+routes:
+  r:
+    upstream: app
+    static: { root: ./public }
+  s:
+    static: { root: ./public/app.css }
+`,
+    );
+    await assert.rejects(startTestGateway(file), (err: unknown) => {
+      const messages = (err as ConfigLoadError).errors.map((e) => e.message);
+      assert.deepEqual(messages, [
+        `${file}:8:5: routes.r.static: expected either "upstream" or "static" on a route, not both, found both`,
+        `${file}:10:21: routes.s.static.root: expected a directory, found "./public/app.css" (${join(root, 'app.css')}: not a directory)`,
+      ]);
+      return true;
+    });
   });
 
   test('followSymlinks: true follows links', async () => {
