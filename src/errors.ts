@@ -53,6 +53,11 @@ export const ERRORS = {
   AUTH_UNAVAILABLE: kind(503, 'upstream', 'the credential could not be checked: the identity provider is unavailable'),
   FORBIDDEN: kind(403, 'downstream', 'the caller may not make this request'),
   ROUTE_NOT_FOUND: kind(404, 'downstream', 'no route matches this request'),
+  FILE_NOT_FOUND: kind(404, 'downstream', 'no file to serve at this path'),
+  INVALID_FILE_PATH: kind(400, 'downstream', 'the path has an encoded separator, a NUL, a backslash or a malformed escape'),
+  FILE_METHOD_NOT_ALLOWED: kind(405, 'downstream', 'a static route answers GET and HEAD only'),
+  PRECONDITION_FAILED: kind(412, 'downstream', 'a precondition of the request (If-Match, If-Unmodified-Since) does not hold'),
+  RANGE_NOT_SATISFIABLE: kind(416, 'downstream', 'the requested range is outside the file'),
   RATE_LIMITED: kind(429, 'downstream', 'too many requests: the rate limit is reached, retry after the time Retry-After gives'),
   QUOTA_EXCEEDED: kind(429, 'downstream', 'the quota of this period is used up, retry after the time Retry-After gives'),
   CONCURRENCY_LIMITED: kind(429, 'downstream', 'too many requests in flight at once for this key'),
@@ -71,6 +76,7 @@ export const ERRORS = {
   INTERNAL_ERROR: kind(500, 'internal', 'the gateway failed to handle this request', { close: true }),
   POLICY_ERROR: kind(500, 'internal', 'a policy failed while handling this request', { close: true }),
   POLICY_TIMEOUT: kind(503, 'internal', 'a policy did not decide in time', { close: true }),
+  FILE_READ_ERROR: kind(500, 'internal', 'reading the file failed', { close: true }),
   NO_UPSTREAM: kind(500, 'internal', 'the route has no upstream, and none of its policies answered'),
 } as const satisfies Record<string, ErrorKind>;
 

@@ -16,6 +16,7 @@ import { Tunnels } from './transport/tunnel.ts';
 import type { PoolRegistry } from './transport/pools.ts';
 import type { StateStore } from './upstream/state.ts';
 import { mergeTimeouts, Upstream } from './upstream/upstream.ts';
+import { StaticSite } from './http/static-site.ts';
 import { AddressSet } from './util/cidr.ts';
 
 const noop = (): void => undefined;
@@ -112,6 +113,7 @@ export class Generation implements GenerationTracker {
       name: r.name,
       config: r,
       upstream,
+      static: r.static === undefined ? undefined : new StaticSite(r.static, r),
       timeouts: upstream === undefined ? { connect: 0, responseHeaders: 0, bodyIdle: 0, request: 0, tunnelIdle: 0 } : mergeTimeouts(upstream.config.timeouts, r.timeouts),
       maxBodySize: r.maxBodySize,
       chain: compileChain(

@@ -47,6 +47,7 @@ export const defaults = {
   route: {
     priority: 0,
     maxBodySize: 0,
+    static: { index: ['index.html'], stripPrefix: true, precompressed: true, followSymlinks: false, dotfiles: false },
   },
   upstream: {
     balancer: 'round-robin',

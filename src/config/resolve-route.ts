@@ -3,13 +3,15 @@
  * check them), path rewrites, timeout overrides and body size, and the names a route refers to: its
  * upstream (one with http(s) endpoints) and its listeners (http or https ones).
  */
+import { statSync } from 'node:fs';
 import { parseDuration, parseSize } from '../util/units.ts';
 import { defaults } from './defaults.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
-import type { RawPathMatch, RawStringMatch } from './route-schema.ts';
+import type { RawPathMatch, RawStaticSite, RawStringMatch } from './route-schema.ts';
 import type { RawConfig } from './schema.ts';
 import { suggest } from './suggest.ts';
-import type { ListenerConfig, MatchConfig, PathMatchConfig, RewriteConfig, RouteConfig, StringMatchConfig, Timeouts, UpstreamConfig } from './types.ts';
+import { configPath } from './tls-files.ts';
+import type { ListenerConfig, MatchConfig, PathMatchConfig, RewriteConfig, RouteConfig, StaticConfig, StringMatchConfig, Timeouts, UpstreamConfig } from './types.ts';
 import type { RawTimeouts } from './upstream-schema.ts';
 
 function partialTimeouts(raw: RawTimeouts | undefined): Partial<Timeouts> {
@@ -55,13 +57,43 @@ function pathMatch(raw: RawPathMatch, path: KeyPath, problems: Problem[]): PathM
   return { kind, value };
 }
 
+/** A route's `static` section: its root must be a directory now (relative to the config file's directory). */
+function staticSite(raw: RawStaticSite, at: KeyPath, baseDir: string, problems: Problem[]): StaticConfig {
+  const d = defaults.route.static;
+  const root = configPath(baseDir, raw.root);
+  try {
+    if (!statSync(root).isDirectory()) problems.push({ path: [...at, 'root'], expected: 'a directory', found: `${show(raw.root)} (${root}: not a directory)` });
+  } catch (err) {
+    problems.push({
+      path: [...at, 'root'],
+      expected: 'an existing directory',
+      found: `${show(raw.root)} (${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    });
+  }
+  return {
+    root,
+    index: raw.index === false ? [] : [...(raw.index ?? d.index)],
+    stripPrefix: raw.stripPrefix ?? d.stripPrefix,
+    precompressed: raw.precompressed ?? d.precompressed,
+    followSymlinks: raw.followSymlinks ?? d.followSymlinks,
+    dotfiles: raw.dotfiles ?? d.dotfiles,
+    cacheControl: (raw.cacheControl ?? []).map((c) => ({ match: c.match, value: c.value })),
+  };
+}
+
 const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/;
 
 /**
  * The routes, in the order written (`order` counts them), each with its defaults applied. Checks
  * the names each route refers to against the resolved `listeners` and `upstreams`.
  */
-export function resolveRoutes(raw: RawConfig, listeners: readonly ListenerConfig[], upstreams: ReadonlyMap<string, UpstreamConfig>, problems: Problem[]): RouteConfig[] {
+export function resolveRoutes(
+  raw: RawConfig,
+  listeners: readonly ListenerConfig[],
+  upstreams: ReadonlyMap<string, UpstreamConfig>,
+  problems: Problem[],
+  baseDir = process.cwd(),
+): RouteConfig[] {
   const tcpListeners = new Set(
     listeners.filter((l) => l.protocol === 'tcp' || l.protocol === 'tls' || l.protocol === 'tls-passthrough' || l.protocol === 'udp').map((l) => l.name),
   );
@@ -71,9 +103,12 @@ export function resolveRoutes(raw: RawConfig, listeners: readonly ListenerConfig
   let order = 0;
   for (const [name, r] of Object.entries(raw.routes ?? {})) {
     const at = ['routes', name];
+    if (r.static !== undefined && r.upstream !== undefined) {
+      problems.push({ path: [...at, 'static'], atKey: true, expected: 'either "upstream" or "static" on a route, not both', found: 'both' });
+    }
     if (r.upstream === undefined) {
-      if (r.policies === undefined || r.policies.length === 0) {
-        problems.push({ path: at, atKey: true, expected: 'key "upstream" (or policies that answer every request, such as respond)', found: 'it missing' });
+      if (r.static === undefined && (r.policies === undefined || r.policies.length === 0)) {
+        problems.push({ path: at, atKey: true, expected: 'key "upstream" or "static" (or policies that answer every request, such as respond)', found: 'it missing' });
       }
     } else if (!upstreams.has(r.upstream)) {
       problems.push({
@@ -154,6 +189,7 @@ export function resolveRoutes(raw: RawConfig, listeners: readonly ListenerConfig
       timeouts: partialTimeouts(r.timeouts),
       maxBodySize: parseSize(r.maxBodySize ?? defaults.route.maxBodySize),
       order: order++,
+      static: r.static === undefined ? undefined : staticSite(r.static, [...at, 'static'], baseDir, problems),
     });
   }
   return routes;

@@ -45,7 +45,7 @@ export function resolve(raw: RawConfig, baseDir = process.cwd(), env: Readonly<R
   const upstreams = resolveUpstreams(raw, baseDir, problems);
   listenerUpstreamProblems(raw, listeners, upstreams, problems);
   endpointSchemeProblems(upstreams, problems);
-  const routes = resolveRoutes(raw, listeners, upstreams, problems);
+  const routes = resolveRoutes(raw, listeners, upstreams, problems, baseDir);
   const policies = resolvePolicies(raw, baseDir, env, problems);
   policyReferenceProblems(raw, listeners, routes, problems);
   shorthandPolicies(listeners, policies);

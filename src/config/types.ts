@@ -153,6 +153,23 @@ export interface RouteConfig {
   maxBodySize: number;
   /** Position in the config, the last tie-breaker between equally specific routes. */
   order: number;
+  /** Files served from a directory instead of an upstream (http/static-site.ts); undefined for other routes. */
+  static?: StaticConfig | undefined;
+}
+
+/** A route's `static` section, resolved (docs/static.md). */
+export interface StaticConfig {
+  /** Absolute path of the directory, as the config names it (symbolic links not yet resolved). */
+  root: string;
+  /** File names tried for a path ending in `/`; empty: none. */
+  index: string[];
+  /** Remove the route's path prefix before the lookup (no effect with a route rewrite). */
+  stripPrefix: boolean;
+  precompressed: boolean;
+  followSymlinks: boolean;
+  dotfiles: boolean;
+  /** In order; the first match applies. */
+  cacheControl: Array<{ match: string; value: string }>;
 }
 
 export interface EndpointConfig {

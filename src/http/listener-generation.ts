@@ -11,6 +11,7 @@ import type { Upstream } from '../upstream/upstream.ts';
 import type { UnderscorePolicy } from '../transport/headers.ts';
 import type { AddressSet } from '../util/cidr.ts';
 import type { Chain } from './chain.ts';
+import type { StaticSite } from './static-site.ts';
 
 /** Counts the requests a config generation still has in flight. */
 export interface GenerationTracker {
@@ -41,6 +42,8 @@ export interface ListenerRoute extends Routable {
   readonly config: RouteConfig;
   /** Undefined for a route whose policies answer every request (`respond`). */
   readonly upstream: Upstream | undefined;
+  /** The directory a `static:` route serves instead of an upstream (static-files.ts); undefined otherwise. */
+  readonly static?: StaticSite | undefined;
   /** The upstream's timeouts with the route's overrides. */
   readonly timeouts: Timeouts;
   /** Largest request body in bytes; 0 = no limit. */

@@ -9,7 +9,8 @@
  *   route filters      onRequest                  ─► a Reply answers
  *   request body       onBody(capped prefix)      ─► a Reply answers
  *   forward            the proxy step (proxy.ts), or the upgrade proxy step (upgrade.ts):
- *                      onUpstreamRequest each try; the response through respond.ts's phases
+ *                      onUpstreamRequest each try; the response through respond.ts's phases;
+ *                      or, on a `static:` route, the file (static-files.ts) through the same
  *   end                onLog, the access log, `switchboard:request:end` (session.ts)
  *
  * A phase no filter of the chain uses costs one array-length test. Hooks may be async: the
@@ -25,6 +26,7 @@ import type { ListenerGeneration } from './listener-generation.ts';
 import { replaysBodies } from '../upstream/selection.ts';
 import { awaitVerdict, fail, policyFailed, policyTimedOut, respond } from './respond.ts';
 import { RequestSession } from './session.ts';
+import { serveStatic } from './static-files.ts';
 import { parseTarget } from './strict.ts';
 
 /** What ends the pipeline for one kind of request: the proxy step (HTTP) or the upgrade proxy step. */
@@ -180,6 +182,7 @@ function forwardSettled(s: RequestSession): void {
 function forwardNow(s: RequestSession): void {
   try {
     const route = s.routed!;
+    if (route.static !== undefined) return serveStatic(s, route.static);
     if (route.upstream === undefined) return fail(s, 'NO_UPSTREAM');
     const pending = s.forward(s, route);
     if (pending !== undefined) pending.catch((err: unknown) => internalError(s, err));

@@ -203,7 +203,7 @@ test('a route without upstream and without policies is a config error at the rou
   health:
     match: { path: { exact: /healthz } }
 ${TAIL}`);
-  const expected = 'key "upstream" (or policies that answer every request, such as respond)';
+  const expected = 'key "upstream" or "static" (or policies that answer every request, such as respond)';
   assert.deepEqual(errors, [
     { file, line: 2, column: 3, path: 'routes.health', expected, found: 'it missing', message: `${file}:2:3: routes.health: expected ${expected}, found it missing` },
   ]);
