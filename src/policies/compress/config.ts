@@ -35,30 +35,28 @@ export const DEFAULT_LEVELS: Readonly<Record<Coding, number>> = { gzip: 6, br: 4
 
 /** The `compress` policy's keys (`type` excluded). */
 export const config = z.strictObject({
-  encodings: z
-    .array(z.enum(CODINGS))
-    .min(1)
-    .optional()
-    .meta({
-      description:
-        "Content codings offered, in the server's order of preference: among those the client accepts with the highest q-value, the first here wins. Default `[zstd, br, gzip]`.",
-    }),
+  encodings: z.array(z.enum(CODINGS)).min(1).optional().meta({
+    description:
+      "Content codings offered, in the server's order of preference: among those the client accepts with the highest q-value, the first here wins. Default `[zstd, br, gzip]`.",
+  }),
   minSize: size.optional().meta({
     description:
       'Responses whose Content-Length is below this are sent as they are (compression would gain little). A response of unknown length is compressed. Default `1KiB`.',
   }),
-  types: z
-    .array(z.string())
-    .min(1)
-    .optional()
-    .meta({
-      description:
-        'Media types compressed (parameters ignored, case-insensitive): `type/subtype`, `type/*`, or `type/*+suffix` (`application/*+json`). Default: text, JSON, JavaScript, XML, SVG, WebAssembly, icons and uncompressed fonts. `text/event-stream` is never compressed (events must reach the client at once).',
-    }),
+  types: z.array(z.string()).min(1).optional().meta({
+    description:
+      'Media types compressed (parameters ignored, case-insensitive): `type/subtype`, `type/*`, or `type/*+suffix` (`application/*+json`). Default: text, JSON, JavaScript, XML, SVG, WebAssembly, icons and uncompressed fonts. `text/event-stream` is never compressed (events must reach the client at once).',
+  }),
   level: z
     .strictObject({
       gzip: z.number().int().min(1).max(9).optional().meta({ description: 'gzip level, 1 (fast) to 9 (small); default 6.' }),
-      br: z.number().int().min(0).max(11).optional().meta({ description: 'Brotli quality, 0 to 11; default 4 (moderate: 11 is for precompressed files, far too slow per request).' }),
+      br: z
+        .number()
+        .int()
+        .min(0)
+        .max(11)
+        .optional()
+        .meta({ description: 'Brotli quality, 0 to 11; default 4 (moderate: 11 is for precompressed files, far too slow per request).' }),
       zstd: z.number().int().min(1).max(19).optional().meta({ description: 'zstd level, 1 to 19; default 3.' }),
     })
     .optional()

@@ -41,17 +41,23 @@ test('qvalues: the RFC 9110 grammar, in thousandths; anything else is -1', () =>
 });
 
 test('Accept-Encoding parsing: codings lower-cased, OWS, parameters, malformed q dropped, first mention wins', () => {
-  assert.deepEqual([...parseAcceptEncoding('gzip, deflate, br, zstd')], [
-    ['gzip', 1000],
-    ['deflate', 1000],
-    ['br', 1000],
-    ['zstd', 1000],
-  ]);
-  assert.deepEqual([...parseAcceptEncoding(' GZIP ;Q=0.5 ,\tbr; q=1 , , *;q=0')], [
-    ['gzip', 500],
-    ['br', 1000],
-    ['*', 0],
-  ]);
+  assert.deepEqual(
+    [...parseAcceptEncoding('gzip, deflate, br, zstd')],
+    [
+      ['gzip', 1000],
+      ['deflate', 1000],
+      ['br', 1000],
+      ['zstd', 1000],
+    ],
+  );
+  assert.deepEqual(
+    [...parseAcceptEncoding(' GZIP ;Q=0.5 ,\tbr; q=1 , , *;q=0')],
+    [
+      ['gzip', 500],
+      ['br', 1000],
+      ['*', 0],
+    ],
+  );
   assert.deepEqual([...parseAcceptEncoding('br;q=2, gzip;foo=bar;q=0.3, gzip;q=1')], [['gzip', 300]]);
   assert.deepEqual([...parseAcceptEncoding('')], []);
   assert.deepEqual([...parseAcceptEncoding(',,;q=1')], []);
@@ -137,7 +143,12 @@ test('config problems: repeated codings, bad media types, text/event-stream', ()
 });
 
 /** The head after onResponse, as a record (lower-case names), and the session it ran in. */
-function decide(f: Filter, request: { method?: string; headers?: Record<string, string> }, status: number, raw: string[]): { headers: Record<string, string>; s: Session } {
+function decide(
+  f: Filter,
+  request: { method?: string; headers?: Record<string, string> },
+  status: number,
+  raw: string[],
+): { headers: Record<string, string>; s: Session } {
   const s = fakeSession({ request: { method: request.method ?? 'GET', headers: request.headers ?? {} } });
   const head: ResponseHead = { status, headers: new HeaderList([...raw]), fromUpstream: true };
   assert.equal(f.onResponse!(s, head), undefined);

@@ -167,7 +167,7 @@ class CompressFilter implements Filter {
     h.delete('accept-ranges');
     const etag = h.get('etag');
     if (etag !== undefined && !etag.startsWith('W/')) h.set('etag', `W/${etag}`);
-    s.local(this, new Compression(coding, this.#c.level[coding], size > 0 ? size : 0));
+    s.local(this, new Compression(coding, this.#c.level[coding], Math.max(size, 0)));
     return undefined;
   }
 
@@ -193,7 +193,11 @@ function resolveCompress(raw: CompressConfig, ctx: ResolveContext): ResolvedComp
   else {
     raw.types.forEach((t, i) => {
       if (t.trim().toLowerCase() === EVENT_STREAM) {
-        ctx.problem({ path: ['types', i], expected: 'a media type other than text/event-stream (events must reach the client at once: never compressed)', found: JSON.stringify(t) });
+        ctx.problem({
+          path: ['types', i],
+          expected: 'a media type other than text/event-stream (events must reach the client at once: never compressed)',
+          found: JSON.stringify(t),
+        });
       } else if (!types.add(t)) {
         ctx.problem({ path: ['types', i], expected: 'a media type `type/subtype`, `type/*`, `type/*+suffix` or `*/*`', found: JSON.stringify(t) });
       }
