@@ -10,8 +10,10 @@
  * A chain with no response hooks never gets here: the transport writes to the downstream itself,
  * and our own answers go straight out (`respond` without filters). A hook may return a Reply (it
  * replaces the response: the upstream's body is dropped) or a promise (the upstream body is held
- * back meanwhile). A hook that throws fails only its request: before the head went out the answer
- * becomes 500 POLICY_ERROR, after it the response is cut.
+ * back meanwhile). A body hook may return a promise too (compress: zlib works on the thread pool):
+ * the transport is paused (data() answers false) and later chunks queue behind it, so at most one
+ * chunk per request is in a hook at a time. A hook that throws fails only its request: before the
+ * head went out the answer becomes 500 POLICY_ERROR, after it the response is cut.
  */
 import { ERRORS, ProxyError, type ErrorCode } from '../errors.ts';
 import type { Reply, ResponseHead } from '../policies/filter.ts';
@@ -23,6 +25,8 @@ import { HeaderList } from './header-list.ts';
 import type { RequestSession } from './session.ts';
 
 const EMPTY = Buffer.alloc(0);
+/** What `#transform` returns when a body hook answered with a promise: its completion carries on. */
+const PENDING: unique symbol = Symbol('pending');
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function';
@@ -159,6 +163,14 @@ export class FilteredResponse implements ResponseSink {
   #replyBody: Buffer | undefined = undefined;
   #replaced = false;
   #done = false;
+  /**
+   * A body hook's promise is pending: chunks wait in `#queue` (in order), the end in
+   * `#finishWaiting`, the transport's resume in `#resume` (data() answered false, so it paused).
+   */
+  #busy = false;
+  #queue: Buffer[] | undefined = undefined;
+  #finishWaiting = false;
+  #resume: (() => void) | undefined = undefined;
 
   constructor(s: RequestSession) {
     this.s = s;
@@ -283,9 +295,14 @@ export class FilteredResponse implements ResponseSink {
     return false;
   }
 
-  /** Whether a body hook that applies may change the bytes (one not marked `bodyUnchanged`). */
+  /** Whether a body hook that applies may change the bytes (one not marked `bodyUnchanged`, or whose function says so). */
   #bodyTransforms(): boolean {
-    for (const p of this.s.chain.responseBody) if (p.position < this.#limit && p.filter.bodyUnchanged !== true) return true;
+    for (const p of this.s.chain.responseBody) {
+      if (p.position >= this.#limit) continue;
+      const f = p.filter;
+      if (f.bodyUnchanged === true || (typeof f.bodyUnchanged === 'function' && f.bodyUnchanged(this.s))) continue;
+      return true;
+    }
     return false;
   }
 
@@ -299,37 +316,107 @@ export class FilteredResponse implements ResponseSink {
     return this.#write(chunk);
   }
 
-  /** Passes a chunk through the body hooks, then on to the client. */
+  /** Passes a chunk through the body hooks, then on to the client; false: wait for `onDrain`. */
   #write(chunk: Buffer): boolean {
-    const out = this.#transform(chunk, false);
+    if (this.#busy) {
+      this.#queue ??= [];
+      this.#queue.push(chunk);
+      return false;
+    }
+    const out = this.#transform(chunk, false, 0);
+    if (out === PENDING) return false;
     return out === undefined || out.length === 0 ? true : this.down.data(out);
   }
 
-  #transform(chunk: Buffer, end: boolean): Buffer | undefined {
+  /**
+   * Runs the body hooks from index `from` over `chunk`: the bytes to send, undefined when a hook
+   * failed (the response is cut), or PENDING when a hook returned a promise (`#await` goes on).
+   */
+  #transform(chunk: Buffer, end: boolean, from: number): Buffer | undefined | typeof PENDING {
     const hooks = this.s.chain.responseBody;
     let out = chunk;
-    for (let i = 0; i < hooks.length; i++) {
+    for (let i = from; i < hooks.length; i++) {
       const placed = hooks[i];
       if (placed.position >= this.#limit) continue;
+      let r: ReturnType<NonNullable<typeof placed.filter.onResponseBody>>;
       try {
-        const r = placed.filter.onResponseBody!(this.s, out, end);
-        if (r !== undefined) out = r;
+        r = placed.filter.onResponseBody!(this.s, out, end);
       } catch (err) {
-        this.s.gen.onInternalError(this.s, err, placed.policy);
-        this.s.error = 'POLICY_ERROR';
-        this.s.policy = placed.policy;
-        this.#done = true;
-        this.#flow?.stop();
-        this.down.abort(new ProxyError('POLICY_ERROR'));
+        this.#bodyFailed(placed, err);
         return undefined;
       }
+      if (r === undefined) continue;
+      if (isPromise(r)) {
+        this.#await(r, i, out, end);
+        return PENDING;
+      }
+      out = r;
     }
     return out;
+  }
+
+  /** A body hook failed: logged with its policy's name, the response cut (its head went out). */
+  #bodyFailed(placed: Placed, err: unknown): void {
+    this.s.gen.onInternalError(this.s, err, placed.policy);
+    this.s.error = 'POLICY_ERROR';
+    this.s.policy = placed.policy;
+    this.#done = true;
+    this.#busy = false;
+    this.#queue = undefined;
+    this.#flow?.stop();
+    this.down.abort(new ProxyError('POLICY_ERROR'));
+  }
+
+  /**
+   * The body hook at index `i` answered with a promise: once it settles the remaining hooks run
+   * over its bytes, they go out, and the chunks (and the end) that arrived meanwhile follow.
+   */
+  #await(p: Promise<Buffer | undefined>, i: number, input: Buffer, end: boolean): void {
+    this.#busy = true;
+    const placed = this.s.chain.responseBody[i];
+    p.then(
+      (r) => {
+        if (this.#done || this.down.destroyed) return;
+        const out = this.#transform(r ?? input, end, i + 1);
+        if (out === PENDING || this.#done) return;
+        this.#busy = false;
+        if (end) return this.#end(out);
+        const full = out !== undefined && out.length > 0 && !this.down.data(out);
+        this.#pump(full);
+      },
+      (err: unknown) => {
+        if (!this.#done && !this.down.destroyed) this.#bodyFailed(placed, err);
+      },
+    );
+  }
+
+  /** After a pending body hook: the queued chunks, then the end or the transport's resume. */
+  #pump(full: boolean): void {
+    const queue = this.#queue;
+    while (queue !== undefined && queue.length > 0) {
+      const out = this.#transform(queue.shift()!, false, 0);
+      if (out === PENDING || this.#done) return;
+      if (out !== undefined && out.length > 0 && !this.down.data(out)) full = true;
+    }
+    if (this.#finishWaiting) {
+      this.#finishWaiting = false;
+      return this.#finish();
+    }
+    const resume = this.#resume;
+    this.#resume = undefined;
+    if (resume === undefined) return;
+    if (full) this.down.onDrain(resume);
+    else resume();
   }
 
   onDrain(resume: () => void): void {
     if (!this.#written) {
       // Held for an async hook: the body resumes through the flow once it is done.
+      return;
+    }
+    if (this.#busy) {
+      // A body hook is pending: `#pump` resumes once it and the chunks queued behind it are through.
+      this.#resume = resume;
       return;
     }
     this.down.onDrain(resume);
@@ -347,11 +434,18 @@ export class FilteredResponse implements ResponseSink {
 
   #finish(): void {
     if (this.#done) return;
-    if (this.#bodyHooks()) {
-      const last = this.#transform(EMPTY, true);
-      if (this.#done) return;
-      if (last !== undefined && last.length > 0) this.down.data(last);
+    if (this.#busy) {
+      this.#finishWaiting = true;
+      return;
     }
+    if (!this.#bodyHooks()) return this.#end(undefined);
+    const last = this.#transform(EMPTY, true, 0);
+    if (last !== PENDING && !this.#done) this.#end(last);
+  }
+
+  /** The last bytes (the body hooks' final output), then the end. */
+  #end(last: Buffer | undefined): void {
+    if (last !== undefined && last.length > 0) this.down.data(last);
     this.#done = true;
     this.down.end(this.#trailers);
   }

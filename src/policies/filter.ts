@@ -277,15 +277,19 @@ export interface Filter {
   /**
    * Each chunk of the response body; `end` is true for the last call (its chunk may be empty).
    * Returns the bytes to send instead (possibly empty, to hold them back), or undefined to pass
-   * `chunk` unchanged.
+   * `chunk` unchanged. It may return a promise of them (a transform that works off the main
+   * thread, as node:zlib does): the body is held back meanwhile (the upstream paused, later chunks
+   * and the end wait their turn, order kept); a rejection is treated as a throw.
    */
-  onResponseBody?(s: Session, chunk: Buffer, end: boolean): Buffer | undefined;
+  onResponseBody?(s: Session, chunk: Buffer, end: boolean): Buffer | undefined | Promise<Buffer | undefined>;
   /**
    * Set when `onResponseBody` never changes the bytes (it looks, counts or copies, as a cache
    * does): the response keeps its Content-Length. Otherwise a response with a body hook is sent
-   * without one (chunked, or HTTP/2 framing), since the length may change.
+   * without one (chunked, or HTTP/2 framing), since the length may change. A function decides per
+   * response, once its head passed every onResponse hook (compress: true for a response it leaves
+   * alone).
    */
-  readonly bodyUnchanged?: boolean;
+  readonly bodyUnchanged?: boolean | ((s: Session) => boolean);
   /**
    * Query parameters that carry credentials this filter reads (an api-key's `query`): the access
    * log shows their values as `[REDACTED]`. Collected once per generation.
