@@ -7,6 +7,7 @@ import { concurrencyLimitPolicy } from './concurrency-limit/index.ts';
 import { apiKeyPolicy } from './api-key/index.ts';
 import { authorizePolicy } from './authorize/index.ts';
 import { basicAuthPolicy } from './basic-auth/index.ts';
+import { cachePolicy } from './cache/index.ts';
 import { corsPolicy } from './cors/index.ts';
 import type { PolicyType } from './filter.ts';
 import { headersPolicy } from './headers/index.ts';
@@ -42,6 +43,7 @@ const types: AnyPolicyType[] = [
   introspectionPolicy,
   oidcPolicy,
   authorizePolicy,
+  cachePolicy,
 ];
 let version = 0;
 
