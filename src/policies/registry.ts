@@ -8,6 +8,7 @@ import { apiKeyPolicy } from './api-key/index.ts';
 import { authorizePolicy } from './authorize/index.ts';
 import { basicAuthPolicy } from './basic-auth/index.ts';
 import { compressPolicy } from './compress/index.ts';
+import { cachePolicy } from './cache/index.ts';
 import { corsPolicy } from './cors/index.ts';
 import type { PolicyType } from './filter.ts';
 import { headersPolicy } from './headers/index.ts';
@@ -44,6 +45,7 @@ const types: AnyPolicyType[] = [
   oidcPolicy,
   authorizePolicy,
   compressPolicy,
+  cachePolicy,
 ];
 let version = 0;
 

@@ -1,0 +1,53 @@
+/**
+ * The `cache` policy's config: where responses are stored, what is stored, how requests wait for
+ * each other. Sizes and durations are converted by `resolve` in index.ts.
+ */
+import { z } from 'zod';
+import { duration, headerName, size } from '../../util/config-primitives.ts';
+
+/** The `cache` policy's keys (`type` excluded). */
+export const config = z.strictObject({
+  store: z
+    .strictObject({
+      memory: size.meta({
+        description:
+          'The memory store’s byte budget (bodies and headers), least recently used objects evicted past it. Per worker process in this version: each worker keeps its own copy.',
+      }),
+    })
+    .meta({ description: 'Where responses are stored. `memory` only in this version (disk and Redis come later).' }),
+  name: z
+    .string()
+    .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/)
+    .optional()
+    .meta({ description: 'The cache’s name in the `Cache-Status` response header (RFC 9211); default `Switchboard`.' }),
+  maxObjectSize: size.optional().meta({
+    description: 'Responses with a larger body are streamed past the cache and not stored; default `8MiB` (never more than the store’s budget).',
+  }),
+  defaultTtl: duration.optional().meta({
+    description:
+      'Freshness lifetime given to storable responses that carry no freshness information of their own (no max-age, s-maxage, Expires or Last-Modified heuristic); default 0: such responses are not stored.',
+  }),
+  storeSetCookie: z.boolean().optional().meta({
+    description:
+      'Store responses that carry `Set-Cookie` (when otherwise storable); the stored copy never carries it: a hit is served without `Set-Cookie`. Default false: never stored.',
+  }),
+  staleIfError: duration.optional().meta({
+    description:
+      'Grace: when the upstream fails or answers 5xx, serve a stored response up to this long past its freshness lifetime (beside the response’s own `stale-if-error`); default 0.',
+  }),
+  collapse: z.boolean().optional().meta({
+    description: 'Request collapsing: concurrent misses for one key make one upstream request and the others wait for it; default true.',
+  }),
+  collapseTimeout: duration.optional().meta({
+    description: 'How long a collapsed request waits for the first one before going upstream itself; default `5s`. Keep it below the listener’s `policyTimeout`.',
+  }),
+  key: z
+    .strictObject({
+      headers: z.array(headerName).optional().meta({ description: 'Request headers whose values become part of the cache key (beside scheme, host and target).' }),
+    })
+    .optional()
+    .meta({ description: 'Extra parts of the cache key. The key is always the scheme, the normalised host and the normalised target; GET and HEAD share it.' }),
+});
+
+/** The config as written, after the schema. */
+export type CacheConfig = z.infer<typeof config>;
