@@ -11,31 +11,20 @@
  * provider, and the next navigation asks for a login again. `.ci/run` installs Chromium; the
  * browser tests skip only when /usr/bin/chromium is absent.
  */
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { type Chromium, launchChromium, skipWithoutChromium } from './helpers/browser.ts';
 import { request } from 'undici';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { type Idp, signingKey, startIdp } from './helpers/idp.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { runCli } from './helpers/run-cli.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 const CLIENT_SECRET = 'web client secret/with+odd:chars';
 const COOKIE_SECRET = 'cookie-secret-for-the-oidc-test-0123456789';
 const SESSION = '__Host-sb-oidc-sso';
@@ -63,7 +52,7 @@ describe('oidc: browser login against oidc-provider', () => {
   let gw: TestGateway;
   let dir: string;
   let site: string;
-  let profile: string | undefined;
+  let chrome: Chromium | undefined;
   let browser: BrowserContext | undefined;
   /** Grant types the provider's token endpoint granted, in order. */
   const granted: string[] = [];
@@ -128,16 +117,14 @@ upstreams:
       features: { devInteractions: { enabled: true }, revocation: { enabled: true }, rpInitiatedLogout: { enabled: true } },
     });
     provider.on('grant.success', (ctx) => granted.push(String((ctx as { oidc: { params: { grant_type: string } } }).oidc.params.grant_type)));
-    if (!existsSync(CHROMIUM)) return;
-    profile = await mkdtemp(path.join(tmpdir(), 'switchboard-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
+    chrome = await launchChromium();
+    browser = chrome?.context;
   });
 
   after(async () => {
     try {
-      await browser?.close();
+      await chrome?.close();
     } finally {
-      if (profile !== undefined) await rm(profile, { recursive: true, force: true });
       await gw?.stop();
       await origin?.close();
       await idp?.close();
@@ -146,12 +133,6 @@ upstreams:
       await rm(dir, { recursive: true, force: true });
     }
   });
-
-  function skipWithoutChromium(t: TestContext): boolean {
-    if (browser !== undefined) return false;
-    t.skip(`${CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)`);
-    return true;
-  }
 
   const text = async (p: Page, id: string): Promise<string> => (await p.locator(`#${id}`).textContent({ timeout: 10_000 })) ?? '';
 
@@ -172,7 +153,7 @@ upstreams:
   }
 
   test('login: redirect to the provider, its login form and consent, the callback, a session cookie; the page shows the identity', { timeout: 90_000 }, async (t) => {
-    if (skipWithoutChromium(t)) return;
+    if (skipWithoutChromium(t, chrome)) return;
     const p = await browser!.newPage();
     try {
       const seen = origin.seen.length;
@@ -213,7 +194,7 @@ upstreams:
   });
 
   test('tokens expired: the gateway refreshes them with the provider and sets the new session cookie', { timeout: 60_000 }, async (t) => {
-    if (skipWithoutChromium(t)) return;
+    if (skipWithoutChromium(t, chrome)) return;
     const c = await sessionCookie();
     assert.ok(c, 'logged in by the test before');
     // The tokens live 10 minutes: move the clock of this process (gateway and provider) 20 minutes on.
@@ -231,7 +212,7 @@ upstreams:
   });
 
   test('logout: the cookie cleared, the provider’s session ended; the next navigation asks for a login again', { timeout: 90_000 }, async (t) => {
-    if (skipWithoutChromium(t)) return;
+    if (skipWithoutChromium(t, chrome)) return;
     const p = await browser!.newPage();
     try {
       await p.goto(`${site}/app/page`, { timeout: 15_000 });

@@ -3,34 +3,18 @@
  * bytes decoded here with node:zlib), node:http and node:http2 clients, and Chromium (Debian's,
  * driven by playwright-core; skipped only when /usr/bin/chromium is absent).
  */
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type http2 from 'node:http2';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import zlib from 'node:zlib';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { launchChromium, skipWithoutChromium } from './helpers/browser.ts';
 import { chooseCoding } from '../../src/policies/compress/negotiate.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { guard } from './helpers/guard.ts';
 import { connectH2 } from './helpers/h2-client.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 /** Text that compresses, but not to nothing: numbered lines. */
 function text(bytes: number, seed = 'line'): Buffer {
@@ -286,19 +270,11 @@ test('a 5 MiB body is compressed as it streams: compressed bytes reach the clien
   }
 });
 
-function skipWithoutChromium(t: TestContext): boolean {
-  if (existsSync(CHROMIUM)) return false;
-  t.skip(`${CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)`);
-  return true;
-}
-
 test('Chromium: a fetched JSON resource arrives compressed and the page reads it decoded', { timeout: 60_000 }, async (t) => {
-  if (skipWithoutChromium(t)) return;
-  const profile = await mkdtemp(join(tmpdir(), 'switchboard-chromium-'));
-  let browser: BrowserContext | undefined;
+  const chrome = await launchChromium();
+  if (skipWithoutChromium(t, chrome)) return;
   try {
-    browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
-    const page = await browser.newPage();
+    const page = await chrome.context.newPage();
     const seen: Array<{ url: string; encoding: string | undefined; vary: string | undefined }> = [];
     page.on('response', (r) => {
       const h = r.headers();
@@ -324,7 +300,6 @@ test('Chromium: a fetched JSON resource arrives compressed and the page reads it
     assert.equal(json.encoding, expected, `Chromium asked ${asked}`);
     assert.equal(json.vary, 'Accept-Encoding');
   } finally {
-    await browser?.close();
-    await rm(profile, { recursive: true, force: true });
+    await chrome.close();
   }
 });

@@ -11,11 +11,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { type Chromium, launchChromium, skipWithoutChromium } from './helpers/browser.ts';
 import { startGateway, type Gateway } from '../../src/index.ts';
 import { guard } from './helpers/guard.ts';
 import { Instance } from './helpers/instance.ts';
@@ -24,8 +24,6 @@ import { ROOT } from './helpers/paths.ts';
 import { named, Traffic } from './helpers/traffic.ts';
 
 const TOKEN = 'dashboard-test-token-42';
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const RESULTS = join(ROOT, 'test-results');
 
 const dir = await mkdtemp(join(tmpdir(), 'switchboard-dashboard-'));
@@ -286,23 +284,13 @@ admin: { address: "127.0.0.1:0", token: "${TOKEN}" }
 
 // ---- the page in a browser ----
 
-let profile: string | undefined;
-let browser: BrowserContext | undefined;
+let chrome: Chromium | undefined;
 before(async () => {
-  if (!existsSync(CHROMIUM)) return;
   await mkdir(RESULTS, { recursive: true });
-  profile = await mkdtemp(join(tmpdir(), 'switchboard-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    timeout: 30_000,
-    viewport: { width: 1440, height: 900 },
-  });
+  chrome = await launchChromium({ viewport: { width: 1440, height: 900 } });
 });
 after(async () => {
-  await browser?.close();
-  if (profile !== undefined) await rm(profile, { recursive: true, force: true });
+  await chrome?.close();
 });
 
 async function attr(page: Page, selector: string, name: string): Promise<string | null> {
@@ -310,11 +298,11 @@ async function attr(page: Page, selector: string, name: string): Promise<string 
 }
 
 test('the dashboard in Chromium: loads under its CSP, numbers move under load, the tail shows a request, Drain stops an endpoint', async (t) => {
-  if (browser === undefined) return t.skip(`${CHROMIUM} is not installed`);
+  if (skipWithoutChromium(t, chrome)) return;
   const a = await origin('A');
   const b = await origin('B');
   const { admin, traffic } = await start(config([a.url, b.url]));
-  const page = await browser.newPage();
+  const page = await chrome.context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(m.text());
@@ -389,10 +377,10 @@ test('the dashboard in Chromium: loads under its CSP, numbers move under load, t
 });
 
 test('the dashboard without a token configured (loopback, read-only): reads work; the action buttons say they need the token', async (t) => {
-  if (browser === undefined) return t.skip(`${CHROMIUM} is not installed`);
+  if (skipWithoutChromium(t, chrome)) return;
   const a = await origin('R');
   const { admin, traffic } = await start(config([a.url], { admin: { token: undefined } }));
-  const page = await browser.newPage();
+  const page = await chrome.context.newPage();
   try {
     await page.goto(`${admin}/dashboard`, { timeout: 15_000 });
     await page.waitForSelector('tr[data-endpoint]', { timeout: 10_000 });

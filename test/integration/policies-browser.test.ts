@@ -5,31 +5,16 @@
  * playwright-core (no browser download); `.ci/run` installs `chromium` when it is missing, and
  * these tests skip only when /usr/bin/chromium is absent.
  */
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { type Chromium, launchChromium, skipWithoutChromium } from './helpers/browser.ts';
 import type { RequestSession } from '../../src/http/session.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { guard } from './helpers/guard.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { until } from './helpers/websocket.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 /** The page: `callApi(url)` makes the credentialed, preflighted fetch and reports what the script could see. */
 const PAGE = `<!doctype html>
@@ -66,7 +51,7 @@ interface Outcome {
 let api: Origin;
 let site: Origin;
 let gw: TestGateway;
-let profile: string | undefined;
+let chrome: Chromium | undefined;
 let browser: BrowserContext | undefined;
 /** Every request the gateway finished: method, path, status. */
 const handled: Array<{ method: string; path: string; status: number }> = [];
@@ -104,17 +89,15 @@ before(async () => {
     upstreams: { api: { endpoints: [{ url: api.url }] } },
   });
   ended.subscribe(record);
-  if (!existsSync(CHROMIUM)) return;
-  profile = await mkdtemp(join(tmpdir(), 'switchboard-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000 });
+  chrome = await launchChromium();
+  browser = chrome?.context;
 });
 
 after(async () => {
   ended.unsubscribe(record);
   try {
-    await browser?.close();
+    await chrome?.close();
   } finally {
-    if (profile !== undefined) await rm(profile, { recursive: true, force: true });
     await gw.stop();
     await api.close();
     await site.close();
@@ -142,14 +125,8 @@ function call(page: Page, url: string): Promise<Outcome> {
   );
 }
 
-function skipWithoutChromium(t: TestContext): boolean {
-  if (browser !== undefined) return false;
-  t.skip(`${CHROMIUM} is not installed (apt-get install chromium; .ci/run installs it)`);
-  return true;
-}
-
 test('an allowed origin: the preflight is answered by the gateway, the page reads the body and the exposed header', { timeout: 60_000 }, async (t) => {
-  if (skipWithoutChromium(t)) return;
+  if (skipWithoutChromium(t, chrome)) return;
   const url = `http://localhost:${gw.port}/api/orders`;
   const seen = api.seen.length;
   const outcome = await onPage(async (page, logged) => {
@@ -175,7 +152,7 @@ test('an allowed origin: the preflight is answered by the gateway, the page read
 });
 
 test('a refused origin: the preflight fails, fetch rejects, the request never reaches the origin', { timeout: 60_000 }, async (t) => {
-  if (skipWithoutChromium(t)) return;
+  if (skipWithoutChromium(t, chrome)) return;
   const url = `http://localhost:${gw.port}/partner/orders`;
   const seen = api.seen.length;
   const { outcome, logged } = await onPage(async (page, logged) => ({ outcome: await call(page, url), logged }));
