@@ -8,55 +8,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { decodeProtectedHeader, exportJWK, generateKeyPair, type JWK, SignJWT, type CryptoKey } from 'jose';
+import { decodeProtectedHeader, type JWK, SignJWT } from 'jose';
 import type { ProviderConfiguration } from 'oidc-provider';
 import { request } from 'undici';
 import { type Idp, signingKey, startIdp } from './helpers/idp.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { runCli } from './helpers/run-cli.ts';
+import { type Key, key, type KeyServer, keyServer } from './helpers/jwks.ts';
 
 const ISS = 'https://idp.example.com';
-
-interface KeyServer {
-  url: string;
-  requests: number;
-  doc: { keys: JWK[] };
-  close(): Promise<void>;
-}
-
-async function keyServer(doc: { keys: JWK[] }): Promise<KeyServer> {
-  const srv: KeyServer = { url: '', requests: 0, doc, close: async () => {} };
-  const server = http.createServer((_req, res) => {
-    srv.requests++;
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(srv.doc));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  srv.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
-  srv.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return srv;
-}
-
-interface Key {
-  kid: string;
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-
-async function key(kid: string): Promise<Key> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } };
-}
 
 const now = (): number => Math.floor(Date.now() / 1000);
 

@@ -11,55 +11,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, type JWK, SignJWT, type CryptoKey } from 'jose';
+import { SignJWT } from 'jose';
 import { Agent, request } from 'undici';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Instance } from './helpers/instance.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { type Key, key, type KeyServer, keyServer } from './helpers/jwks.ts';
 
 const ISS = 'https://idp.example.com';
-
-interface KeyServer {
-  url: string;
-  requests: number;
-  doc: { keys: JWK[] };
-  close(): Promise<void>;
-}
-
-async function keyServer(doc: { keys: JWK[] }): Promise<KeyServer> {
-  const srv: KeyServer = { url: '', requests: 0, doc, close: async () => {} };
-  const server = http.createServer((_req, res) => {
-    srv.requests++;
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(srv.doc));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  srv.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
-  srv.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return srv;
-}
-
-interface Key {
-  kid: string;
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-
-async function key(kid: string): Promise<Key> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } };
-}
 
 /** A token of subject `sub` (a new subject: a new token, so no worker has it cached). */
 function sign(k: Key, sub: string, kid = k.kid): Promise<string> {
