@@ -465,7 +465,8 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
  * and optionally `policy` (a cache policy's name; every cache policy without it).
  */
 function parsePurge(body: string): { policy: string | undefined; query: PurgeQuery } {
-  const shape = 'the body must be JSON such as {"url": "https://example.com/a"}, {"prefix": "https://example.com/static/"} or {"tag": "product-42"}, with an optional "policy"';
+  const shape =
+    'the body must be JSON such as {"url": "https://example.com/a"}, {"prefix": "https://example.com/static/"} or {"tag": "product-42"}, with an optional "policy"';
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -477,16 +478,22 @@ function parsePurge(body: string): { policy: string | undefined; query: PurgeQue
   const unknown = Object.keys(o).filter((k) => !['url', 'prefix', 'tag', 'policy'].includes(k));
   if (unknown.length > 0) throw new AdminError(400, 'ADMIN_BAD_PURGE', `unknown field ${JSON.stringify(unknown[0])}; ${shape}`);
   const kinds = (['url', 'prefix', 'tag'] as const).filter((k) => o[k] !== undefined);
-  if (kinds.length !== 1) throw new AdminError(400, 'ADMIN_BAD_PURGE', `give exactly one of url, prefix and tag, found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
+  if (kinds.length !== 1)
+    throw new AdminError(400, 'ADMIN_BAD_PURGE', `give exactly one of url, prefix and tag, found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
   const kind = kinds[0]!;
   const value = o[kind];
   if (typeof value !== 'string' || value === '') throw new AdminError(400, 'ADMIN_BAD_PURGE', `${kind} must be a non-empty string, found ${JSON.stringify(value)}`);
   if (kind !== 'tag' && !/^https?:\/\/[^/?#]/i.test(value)) {
-    throw new AdminError(400, 'ADMIN_BAD_PURGE', `${kind} must be an absolute http or https URL (scheme, host, path: as clients ask for it), found ${JSON.stringify(value)}`);
+    throw new AdminError(
+      400,
+      'ADMIN_BAD_PURGE',
+      `${kind} must be an absolute http or https URL (scheme, host, path: as clients ask for it), found ${JSON.stringify(value)}`,
+    );
   }
   if (kind !== 'tag' && !URL.canParse(value)) throw new AdminError(400, 'ADMIN_BAD_PURGE', `${kind} is not a valid URL: ${JSON.stringify(value)}`);
   const policy = o.policy;
-  if (policy !== undefined && (typeof policy !== 'string' || policy === '')) throw new AdminError(400, 'ADMIN_BAD_PURGE', `policy must be a policy's name, found ${JSON.stringify(policy)}`);
+  if (policy !== undefined && (typeof policy !== 'string' || policy === ''))
+    throw new AdminError(400, 'ADMIN_BAD_PURGE', `policy must be a policy's name, found ${JSON.stringify(policy)}`);
   const query = (kind === 'url' ? { url: value } : kind === 'prefix' ? { prefix: value } : { tag: value }) as PurgeQuery;
   return { policy: policy as string | undefined, query };
 }

@@ -68,7 +68,7 @@ const hit = (cacheStatus: string): boolean => /; hit/.test(cacheStatus);
 
 test('purge by URL, prefix and tag through the admin API on a lone gateway; metrics and the access log say what the cache did', async () => {
   const lines: string[] = [];
-  const template = compileTemplate('${method} ${path} ${cache}');
+  const template = compileTemplate(['method', 'path', 'cache'].map((f) => `\${${f}}`).join(' '));
   const onEnd = (m: unknown): void => {
     lines.push(accessLine(m as AccessRecord, performance.now()), template.request(m as AccessRecord, performance.now()));
   };
