@@ -20,7 +20,7 @@ type Listener = HttpListener | TcpListener | UdpListener;
 import { createAccessLog, type AccessLog, type AccessLogDestination, type AccessLogFormat } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from './observability/logger.ts';
-import type { EndpointSnapshot, ListenerSnapshot, Metrics, MetricsOptions } from './observability/metrics.ts';
+import type { CacheStoreSnapshot, EndpointSnapshot, ListenerSnapshot, Metrics, MetricsOptions } from './observability/metrics.ts';
 import type { Tracing } from './observability/tracing.ts';
 import { Generation } from './generation.ts';
 import { PoolRegistry } from './transport/pools.ts';
@@ -30,7 +30,7 @@ import type { MetricsProvider } from './observability/metrics-provider.ts';
 import type { MachineLink } from './upstream/machine-link.ts';
 import { createSharedState } from './state/create-shared-state.ts';
 import type { StateChannel } from './state/state-channel.ts';
-import type { Usage, UsageQuery } from './policies/filter.ts';
+import type { PurgeQuery, Usage, UsageQuery } from './policies/filter.ts';
 import type { StateGuard } from './state/state-guard.ts';
 
 export interface GatewayOptions {
@@ -244,6 +244,24 @@ export class Gateway {
     return this.#generation?.filters.get(policy)?.filter.usage?.(who);
   }
 
+  /**
+   * Removes stored responses from a cache policy (`policy` named), or from every cache policy of
+   * the config (`policy` undefined): `gw.purge('edge-cache', { tag: 'product-42' })`. Returns how
+   * many objects went, or undefined when there is no such cache policy (none at all, without a
+   * name). This process's stores only: a supervisor asks each of its workers (admin API).
+   */
+  purge(policy: string | undefined, query: PurgeQuery): number | undefined {
+    const filters = this.#generation?.filters;
+    if (filters === undefined) return undefined;
+    if (policy !== undefined) return filters.get(policy)?.filter.purge?.(query);
+    let n: number | undefined;
+    for (const f of filters.values()) {
+      const purged = f.filter.purge?.(query);
+      if (purged !== undefined) n = (n ?? 0) + purged;
+    }
+    return n;
+  }
+
   /** The metrics provider (`render(accept)` for `GET /metrics`), when metrics are on. */
   get metrics(): Metrics | undefined {
     return this.#metrics;
@@ -265,6 +283,16 @@ export class Gateway {
         for (const e of u.endpoints.values()) {
           out.push({ upstream: u.name, endpoint: e.origin, healthy: e.healthy, ejected: e.ejected, inFlight: e.inFlight, picks: e.picks });
         }
+      }
+      return out;
+    },
+    cacheSnapshots: (): CacheStoreSnapshot[] => {
+      const out: CacheStoreSnapshot[] = [];
+      const filters = this.#generation?.filters;
+      if (filters === undefined) return out;
+      for (const [policy, f] of filters) {
+        const stats = f.filter.storeStats?.();
+        if (stats !== undefined) for (const st of stats) out.push({ policy, ...st });
       }
       return out;
     },

@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../config/types.ts';
 import type { ConfigErrorRecord } from '../observability/config-errors.ts';
 import type { TapBatch } from '../observability/access-tap.ts';
 import type { EndpointView, RuntimeChange, UpstreamView } from '../upstream/state.ts';
+import type { PurgeQuery } from '../policies/filter.ts';
 
 /** One worker's own part of an endpoint's numbers (with workers only). */
 export interface WorkerEndpointPart {
@@ -65,6 +66,12 @@ export interface AdminBackend {
   change(c: RuntimeChange): Promise<ChangeOutcome>;
   /** Reads and applies the config file (or source) again. */
   reload(): Promise<{ ok: boolean; errors: string[] }>;
+  /**
+   * Removes stored responses from the cache policy `policy` (every cache policy when undefined)
+   * wherever traffic is served (with workers: in every worker); resolves with the objects removed,
+   * summed, and how many processes applied it. The caller checked that such a policy exists.
+   */
+  purge(policy: string | undefined, query: PurgeQuery): Promise<{ purged: number; processes: number }>;
   /**
    * Starts sending the access log's JSON lines of finished requests (wherever traffic is served)
    * to `deliver`, in batches; returns how to stop. Called while someone tails, never otherwise.

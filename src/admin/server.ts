@@ -7,6 +7,7 @@
  *   POST /api/upstreams/{u}/endpoints/{e}/drain | disable | enable
  *   PUT  /api/upstreams/{u}/endpoints/{e}/weight         {"weight": n}
  *   POST /api/reload
+ *   POST /api/cache/purge                                {"url"|"prefix"|"tag": "...", "policy"?: "name"}
  *   GET  /metrics                                        the injected MetricsProvider, else 404
  *   GET  /api/access-log/stream?route=&status=&q=        the access log's live tail (server-sent events, tail.ts)
  *   GET  /dashboard, /dashboard/app.js, /dashboard/app.css   the dashboard's static files (no token: they hold no data)
@@ -31,13 +32,14 @@ import type { AdminConfig } from '../config/types.ts';
 import type { AdminHost } from '../gateway.ts';
 import type { MetricsProvider } from '../observability/metrics-provider.ts';
 import type { RuntimeChange } from '../upstream/state.ts';
+import type { PurgeQuery } from '../policies/filter.ts';
 import { endpointOrigin, readiness, type AdminBackend } from './backend.ts';
 import { redact } from './redact.ts';
 import { dashboardAssets } from './dashboard-assets.ts';
 import { parseTailFilter, TailHub } from './tail.ts';
 import { VERSION } from './version.ts';
 
-/** Request bodies past this are refused with 413 (the largest one is `{"weight": n}`). */
+/** Request bodies past this are refused with 413 (the largest one is a purge's URL). */
 export const MAX_BODY = 4096;
 /** Header bytes a request may send. */
 const MAX_HEADER_SIZE = 8192;
@@ -262,6 +264,19 @@ export class AdminServer implements AdminHost {
       const r = await b.reload();
       return sendJson(res, r.ok ? 200 : 422, r.ok ? { ok: true, generation: generationJson(b) } : { ok: false, errors: r.errors });
     }
+    if (parts.length === 3 && parts[1] === 'cache' && parts[2] === 'purge') {
+      allow(method, ['POST']);
+      const body = await readBody(req);
+      this.#checkOrigin(req, caller);
+      const { policy, query } = parsePurge(body);
+      const caches = [...b.config().policies.values()].filter((p) => p.type.type === 'cache').map((p) => p.name);
+      if (policy !== undefined && !caches.includes(policy))
+        throw new AdminError(404, 'ADMIN_UNKNOWN_POLICY', `no cache policy named ${JSON.stringify(policy)} (cache policies: ${caches.join(', ') || 'none'})`);
+      if (caches.length === 0) throw new AdminError(404, 'ADMIN_UNKNOWN_POLICY', 'the config has no cache policy');
+      const r = await b.purge(policy, query);
+      b.log.info({ admin: { ...caller, action: 'cache-purge', policy, ...query, purged: r.purged } }, 'admin: cache purged');
+      return sendJson(res, 200, { ok: true, policies: policy === undefined ? caches : [policy], ...query, purged: r.purged, processes: r.processes });
+    }
     // /api/upstreams/{u}/endpoints/{e}/{action}
     if (parts.length === 6 && parts[1] === 'upstreams' && parts[3] === 'endpoints') {
       const action = parts[5]!;
@@ -442,6 +457,45 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A purge: exactly one of `url` (`https://host/path?query`: every variant of it), `prefix` (an
+ * absolute URL every purged URL starts with) or `tag` (a `Surrogate-Key` / `Cache-Tag` value),
+ * and optionally `policy` (a cache policy's name; every cache policy without it).
+ */
+function parsePurge(body: string): { policy: string | undefined; query: PurgeQuery } {
+  const shape =
+    'the body must be JSON such as {"url": "https://example.com/a"}, {"prefix": "https://example.com/static/"} or {"tag": "product-42"}, with an optional "policy"';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new AdminError(400, 'ADMIN_BAD_REQUEST', shape);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AdminError(400, 'ADMIN_BAD_REQUEST', shape);
+  const o = parsed as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !['url', 'prefix', 'tag', 'policy'].includes(k));
+  if (unknown.length > 0) throw new AdminError(400, 'ADMIN_BAD_PURGE', `unknown field ${JSON.stringify(unknown[0])}; ${shape}`);
+  const kinds = (['url', 'prefix', 'tag'] as const).filter((k) => o[k] !== undefined);
+  if (kinds.length !== 1)
+    throw new AdminError(400, 'ADMIN_BAD_PURGE', `give exactly one of url, prefix and tag, found ${kinds.length === 0 ? 'none' : kinds.join(' and ')}`);
+  const kind = kinds[0]!;
+  const value = o[kind];
+  if (typeof value !== 'string' || value === '') throw new AdminError(400, 'ADMIN_BAD_PURGE', `${kind} must be a non-empty string, found ${JSON.stringify(value)}`);
+  if (kind !== 'tag' && !/^https?:\/\/[^/?#]/i.test(value)) {
+    throw new AdminError(
+      400,
+      'ADMIN_BAD_PURGE',
+      `${kind} must be an absolute http or https URL (scheme, host, path: as clients ask for it), found ${JSON.stringify(value)}`,
+    );
+  }
+  if (kind !== 'tag' && !URL.canParse(value)) throw new AdminError(400, 'ADMIN_BAD_PURGE', `${kind} is not a valid URL: ${JSON.stringify(value)}`);
+  const policy = o.policy;
+  if (policy !== undefined && (typeof policy !== 'string' || policy === ''))
+    throw new AdminError(400, 'ADMIN_BAD_PURGE', `policy must be a policy's name, found ${JSON.stringify(policy)}`);
+  const query = (kind === 'url' ? { url: value } : kind === 'prefix' ? { prefix: value } : { tag: value }) as PurgeQuery;
+  return { policy: policy as string | undefined, query };
 }
 
 /** `{"weight": n}`, n an integer from 1 to 1000 (drain an endpoint to give it no new traffic). */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `switchboard` command: start, validate, demo, schema. */
+/** The `switchboard` command: start, validate, demo, schema, simulate, state, cache. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ConfigLoadError } from '../gateway.ts';
@@ -13,6 +13,7 @@ import { Supervisor } from '../process/supervisor.ts';
 import { announceReady, inheritedSockets, PidFile } from '../process/handover.ts';
 import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
 import { registerStateCommand } from './state-command.ts';
+import { registerCacheCommand } from './cache-command.ts';
 import { defaultLogFormat, type LogFormat, type LogLevel } from '../observability/logger.ts';
 import { parseAccessLogFormat, type AccessLogFormat } from '../observability/access-log.ts';
 
@@ -145,5 +146,6 @@ program
   });
 
 registerStateCommand(program);
+registerCacheCommand(program);
 
 await program.parseAsync(process.argv);

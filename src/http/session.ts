@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ProxyError } from '../errors.ts';
-import type { Client, Identity, RequestView, Session } from '../policies/filter.ts';
+import type { CacheLogResult, Client, Identity, RequestView, Session } from '../policies/filter.ts';
 import { requestEnd } from '../observability/events.ts';
 import type { AccessRecord } from '../observability/access-log.ts';
 import type { RequestTrace } from '../observability/tracing.ts';
@@ -111,6 +111,8 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
   #locals: Map<object, unknown> | undefined = undefined;
   /** Set by an authentication policy (Session.identify). */
   identity: Identity | undefined = undefined;
+  /** Set by a cache policy (Session.cache, AccessRecord): what it did for this request. */
+  cache: CacheLogResult | undefined = undefined;
   #request: RequestView | undefined = undefined;
   #client: Client | undefined = undefined;
 

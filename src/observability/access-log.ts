@@ -46,6 +46,8 @@ export interface AccessRecord {
   readonly traceId: string | undefined;
   /** The consumer an authentication policy identified (its name, never a credential); undefined when none did. */
   readonly consumer: string | undefined;
+  /** What a cache policy did for the request (hit, miss, stale, revalidated, collapsed, bypass); undefined without one. */
+  readonly cache: string | undefined;
   /** The request's Referer header (read only by the formats that print it: combined, a template). */
   readonly referer: string | undefined;
   /** The request's User-Agent header (read only by the formats that print it). */
@@ -137,7 +139,7 @@ export function accessLine(ctx: AccessRecord, now: number): string {
     `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.clientIp)},"protocol":${name(ctx.version)},"method":${name(ctx.method)}` +
     `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
     `,"listener":${name(ctx.listener)},"route":${name(ctx.route)},"upstream":${name(ctx.upstream)},"endpoint":${name(ctx.endpoint?.origin)}` +
-    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)},"policy":${name(ctx.policy)},"consumer":${name(ctx.consumer)},"traceId":${str(ctx.traceId)}}\n`
+    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)},"policy":${name(ctx.policy)},"consumer":${name(ctx.consumer)},"cache":${name(ctx.cache)},"traceId":${str(ctx.traceId)}}\n`
   );
 }
 
@@ -251,6 +253,7 @@ const RECORD_FIELDS = {
   userAgent: true,
   traceId: true,
   consumer: true,
+  cache: true,
 } as const satisfies Record<keyof AccessRecord, true>;
 
 /** A record field as text: strings escaped, numbers as they are, an endpoint by its origin, absent as `-`. */

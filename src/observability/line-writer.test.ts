@@ -54,6 +54,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
     policy: undefined,
     traceId: undefined,
     consumer: undefined,
+    cache: undefined,
     referer: undefined,
     userAgent: undefined,
   } satisfies AccessRecord;
@@ -73,6 +74,8 @@ test('access log lines are valid JSON whatever the client put in host and path',
   assert.equal(parsed.policy, null);
   assert.equal(JSON.parse(accessLine({ ...ctx, policy: 'per-client' }, 1)).policy, 'per-client');
   assert.equal(JSON.parse(accessLine({ ...ctx, consumer: 'alice' }, 1)).consumer, 'alice');
+  assert.equal(parsed.cache, null);
+  assert.equal(JSON.parse(accessLine({ ...ctx, cache: 'hit' }, 1)).cache, 'hit');
   assert.equal(JSON.parse(accessLine({ ...ctx, traceId: '0af7651916cd43dd8448eb211c80319c' }, 1)).traceId, '0af7651916cd43dd8448eb211c80319c');
   assert.match(String(parsed.time), /^\d{4}-\d\d-\d\dT/);
   assert.equal(parsed.protocol, 'HTTP/1.1');

@@ -23,7 +23,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from '@pro
 import type diagnostics from 'node:diagnostics_channel';
 import { ERRORS } from '../errors.ts';
 import { AUTH_TYPES } from '../policies/auth-common.ts';
-import { type AuthFetchEvent, authFetch, type PolicyDecisionEvent, policyDecision } from '../policies/events.ts';
+import { type AuthFetchEvent, authFetch, type CachePurgeEvent, cachePurge, type PolicyDecisionEvent, policyDecision } from '../policies/events.ts';
+import type { StoreStats } from '../policies/filter.ts';
 import type { AccessRecord } from './access-log.ts';
 import { type CounterCell, type HistogramCell, SeriesCounter, SeriesHistogram } from './series-metrics.ts';
 import {
@@ -71,10 +72,17 @@ export interface EndpointSnapshot {
   picks: number;
 }
 
+/** One store of one cache policy, read at scrape time. */
+export interface CacheStoreSnapshot extends StoreStats {
+  readonly policy: string;
+}
+
 /** The live state metrics read at scrape time (the Gateway is one). */
 export interface MetricsSource {
   listenerSnapshots(): Iterable<ListenerSnapshot>;
   endpointSnapshots(): Iterable<EndpointSnapshot>;
+  /** The cache policies' stores (none without a cache policy). */
+  cacheSnapshots?(): Iterable<CacheStoreSnapshot>;
 }
 
 export interface MetricsOptions {
@@ -205,6 +213,9 @@ export class Metrics implements MetricsProvider {
   readonly quotaDecisions;
   readonly concurrencyDecisions;
   readonly policyDecisions;
+  readonly cacheRequests;
+  readonly cachePurges;
+  readonly cachePurgedObjects;
   readonly authFetchDuration;
   readonly reloads;
   readonly lastReload;
@@ -421,6 +432,59 @@ export class Metrics implements MetricsProvider {
       'Decisions of policies of other types that publish them (a program’s own policy types), by policy, type and result.',
       this.registry,
     );
+    // The cache: results per request in cells (as the decisions), purges in library counters (rare),
+    // the stores read at scrape time.
+    this.cacheRequests = new SeriesCounter(
+      'switchboard_cache_requests_total',
+      'Requests a cache policy looked up, by policy and result (hit, miss, stale, revalidated, collapsed, bypass).',
+      this.registry,
+    );
+    // Every worker applies every purge: the machine's count is the largest of its workers' (as reloads).
+    this.cachePurges = new Counter({
+      name: 'switchboard_cache_purges_total',
+      help: 'Purges applied (admin API, CLI, Gateway.purge), by policy and kind (url, prefix, tag); with workers, each purge once.',
+      labelNames: ['policy', 'kind'] as const,
+      aggregator: 'max',
+      registers: traffic ? registers : [],
+    });
+    this.cachePurgedObjects = new Counter({
+      name: 'switchboard_cache_purged_objects_total',
+      help: 'Stored objects removed by purges, by policy and kind (url, prefix, tag).',
+      labelNames: ['policy', 'kind'] as const,
+      registers: traffic ? registers : [],
+    });
+    if (traffic) {
+      new Gauge({
+        name: 'switchboard_cache_store_bytes',
+        help: 'Bytes a cache policy holds in a store now, by policy and store.',
+        labelNames: ['policy', 'store'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const c of self.#caches()) this.set({ policy: c.policy, store: c.store }, c.bytes);
+        },
+      });
+      new Gauge({
+        name: 'switchboard_cache_store_objects',
+        help: 'Objects (responses, one per variant) a cache policy holds in a store now, by policy and store.',
+        labelNames: ['policy', 'store'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const c of self.#caches()) this.set({ policy: c.policy, store: c.store }, c.objects);
+        },
+      });
+      new Counter({
+        name: 'switchboard_cache_evictions_total',
+        help: "Objects a cache policy's store evicted to stay within its budget (not purges or replacements), by policy and store.",
+        labelNames: ['policy', 'store'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const c of self.#caches()) this.inc({ policy: c.policy, store: c.store }, c.evictions);
+        },
+      });
+    }
     this.authFetchDuration = new Histogram({
       name: 'switchboard_auth_fetch_duration_seconds',
       help: 'Fetches of authentication policies (a JWKS, a token introspection), from start to a usable answer or failure, by policy, kind and result (success, failure).',
@@ -467,6 +531,11 @@ export class Metrics implements MetricsProvider {
     this.#on(authFetch, (m) => this.#onAuthFetch(m as AuthFetchEvent));
     if (!traffic) return;
     this.#on(policyDecision, (m) => this.#onDecision(m as PolicyDecisionEvent));
+    this.#on(cachePurge, (m) => {
+      const e = m as CachePurgeEvent;
+      this.cachePurges.inc({ policy: e.policy, kind: e.kind });
+      this.cachePurgedObjects.inc({ policy: e.policy, kind: e.kind }, e.objects);
+    });
     this.#on(requestEnd, (m) => this.#onRequest(m as AccessRecord));
     this.#on(endpointState, (m) => this.#onEndpointState(m as { upstream: string; endpoint: string; ejected: boolean; peer?: boolean }));
     this.#on(tlsHandshake, (m) => this.#onTls(m as TlsHandshakeEvent));
@@ -492,6 +561,10 @@ export class Metrics implements MetricsProvider {
 
   #endpoints(): Iterable<EndpointSnapshot> {
     return this.#source?.endpointSnapshots() ?? [];
+  }
+
+  #caches(): Iterable<CacheStoreSnapshot> {
+    return this.#source?.cacheSnapshots?.() ?? [];
   }
 
   #on(channel: diagnostics.Channel, fn: (message: unknown) => void): void {
@@ -565,6 +638,7 @@ export class Metrics implements MetricsProvider {
     if (type === 'rate-limit') decision = this.rateLimitDecisions.cell({ policy, result });
     else if (type === 'quota') decision = this.quotaDecisions.cell({ policy, result });
     else if (type === 'concurrency-limit') decision = this.concurrencyDecisions.cell({ policy, result });
+    else if (type === 'cache') decision = this.cacheRequests.cell({ policy, result });
     else if (AUTH_TYPES.has(type) || type === 'authorize') decision = this.authDecisions.cell({ policy, type, result });
     else decision = this.policyDecisions.cell({ policy, type, result });
     const mode = result === 'failed_open' ? 'open' : result === 'failed_closed' ? 'closed' : undefined;

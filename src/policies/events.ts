@@ -1,7 +1,7 @@
 /**
  * What policies tell the metrics, as `diagnostics_channel` events (policies import no layer of the
  * gateway; src/observability/metrics.ts subscribes): the decision a policy took for one request,
- * and the fetches an authentication policy made (JWKS, introspection). Publishing costs a
+ * the fetches an authentication policy made (JWKS, introspection), and a cache's purges. Publishing costs a
  * `hasSubscribers` check without subscribers (metrics off).
  *
  * A decision's message is built once per policy and result, when the filter is built (once per
@@ -18,6 +18,16 @@ import type { PolicyDeps, PolicyState } from './filter.ts';
 export const policyDecision = diagnostics.channel('switchboard:policy:decision');
 /** Published once per fetch an authentication policy made, when it is over: an `AuthFetchEvent`. */
 export const authFetch = diagnostics.channel('switchboard:auth:fetch');
+
+/** Published once per purge a cache policy applied (in this process): a `CachePurgeEvent`. */
+export const cachePurge = diagnostics.channel('switchboard:cache:purge');
+
+/** What `cachePurge` publishes: the policy, the purge's kind, and how many objects went. */
+export interface CachePurgeEvent {
+  readonly policy: string;
+  readonly kind: 'url' | 'prefix' | 'tag';
+  readonly objects: number;
+}
 
 /** What `policyDecision` publishes. Frozen, and shared by every request with that decision. */
 export interface PolicyDecisionEvent {

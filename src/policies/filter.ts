@@ -122,6 +122,8 @@ export interface Session {
   readonly identity: Identity | undefined;
   /** Records who is calling (an authentication policy, once it verified a credential). */
   identify(identity: Identity): void;
+  /** What a cache policy did for this request (the access log's `cache`); undefined on routes without one. */
+  cache: CacheLogResult | undefined;
 }
 
 /** A named consumer of the API (`consumers.<name>` in the config). */
@@ -302,7 +304,31 @@ export interface Filter {
    * (`Gateway.usage(policy, who)`); not called by the pipeline.
    */
   usage?(who: UsageQuery): Promise<Usage>;
+  /**
+   * Removes stored responses (a cache): every variant of one URL, every URL under a prefix, or
+   * every object carrying a tag; returns how many objects went. For the programmatic API
+   * (`Gateway.purge`) and the admin API; not called by the pipeline.
+   */
+  purge?(q: PurgeQuery): number;
+  /** What a cache's stores hold now, one entry per store; read at metrics scrape time only. */
+  storeStats?(): readonly StoreStats[];
 }
+
+/** What `Filter.purge` removes: every variant of one URL, every URL under a prefix, or every object with a tag. */
+export type PurgeQuery = { readonly url: string } | { readonly prefix: string } | { readonly tag: string };
+
+/** One store of a cache policy, as the metrics read it. */
+export interface StoreStats {
+  /** The store's kind (`memory`, `disk`, …): a metrics label. */
+  readonly store: string;
+  readonly bytes: number;
+  readonly objects: number;
+  /** Objects evicted to stay within the budget since the store was made (not purges or replacements). */
+  readonly evictions: number;
+}
+
+/** What a cache policy did for one request, as the access log shows it (`Session.cache`). */
+export type CacheLogResult = 'hit' | 'miss' | 'stale' | 'revalidated' | 'collapsed' | 'bypass';
 
 /** Whose count `Filter.usage` reads: the parts of the policy's `key` (a missing part reads as absent). */
 export interface UsageQuery {

@@ -7,6 +7,7 @@ import type { Worker } from 'node:cluster';
 import type { LogFormat, LogLevel } from '../observability/logger.ts';
 import type { AccessLogFormat } from '../observability/access-log.ts';
 import type { RuntimeChange, UpstreamView } from '../upstream/state.ts';
+import type { PurgeQuery } from '../policies/filter.ts';
 
 /** Supervisor → worker. */
 export type ToWorker =
@@ -56,6 +57,8 @@ export type ToWorker =
   | { sb: 'admin-read'; id: number }
   /** A runtime change made through the admin API (drain, disable, enable, weight): apply it. */
   | { sb: 'admin-change'; change: RuntimeChange }
+  /** A cache purge (admin API): apply it to this worker's stores, answer with `cache-purged` and the same id. */
+  | { sb: 'cache-purge'; id: number; policy?: string; query: PurgeQuery }
   /** Start (`on`) or stop sending the access log's lines for the admin's live tail (`tail-lines`). */
   | { sb: 'tail'; on: boolean }
   /** An upgrade: send every listening socket to hand over, one `socket` message each (with the handle). */
@@ -84,6 +87,8 @@ export type FromWorker =
   | { sb: 'metrics'; id: number; metrics: unknown[] }
   /** This worker's view of the upstreams, for the admin API (answers `admin-read`). */
   | { sb: 'admin-view'; id: number; upstreams: UpstreamView[] }
+  /** The objects a `cache-purge` removed from this worker's stores. */
+  | { sb: 'cache-purged'; id: number; purged: number }
   /** Access log lines (JSON) of requests this worker finished, batched, while the supervisor asks for them (`tail`). */
   | { sb: 'tail-lines'; lines: string[]; dropped: number }
   /** One of `count` listening sockets (answering `sockets`), its handle attached; `count: 0` alone when there are none. */

@@ -50,7 +50,7 @@ import { MachineMetrics } from './machine-metrics.ts';
 import { AdminServer } from '../admin/server.ts';
 import { mergeUpstreams, type AdminBackend, type AdminUpstream } from '../admin/backend.ts';
 import { RecentConfigErrors } from '../observability/config-errors.ts';
-import { askView, MachineRuntime } from './admin-backend.ts';
+import { askPurge, askView, MachineRuntime } from './admin-backend.ts';
 import type { TapBatch } from '../observability/access-tap.ts';
 
 export interface SupervisorOptions {
@@ -217,6 +217,16 @@ export class Supervisor {
         // Starting workers too: one that has not served yet replays it once it does.
         this.#broadcast({ sb: 'admin-change', change: c });
         return 'ok';
+      },
+      purge: async (policy, query) => {
+        // Every worker that may hold objects (serving or draining); a starting one has none yet.
+        // A worker that does not answer is left out of the count (its store may keep the objects).
+        const id = ++this.#adminSeq;
+        const holders = [...this.#workers].filter((r) => r.state !== 'starting');
+        const answers = await Promise.all(holders.map((r) => askPurge(r.worker, id, policy, query)));
+        const done = answers.filter((n): n is number => n !== undefined);
+        if (done.length < answers.length) this.log.warn({ policy, missing: answers.length - done.length }, 'cache purge: workers did not answer in time');
+        return { purged: done.reduce((a, n) => a + n, 0), processes: done.length };
       },
       reload: async () => {
         const r = await this.reload();

@@ -114,6 +114,9 @@ export function runWorker(): void {
         if (gw !== undefined) gw.change(m.change);
         else runtimeNews.push(m.change);
         return;
+      case 'cache-purge':
+        // A worker still starting has stored nothing yet: 0.
+        return send({ sb: 'cache-purged', id: m.id, purged: gw?.purge(m.policy, m.query) ?? 0 });
       case 'tail':
         if (m.on) tap.start();
         else tap.stop();

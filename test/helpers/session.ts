@@ -29,6 +29,7 @@ export function fakeSession(init: FakeSessionInit = {}): Session {
     status: init.status ?? 0,
     error: init.error,
     identity: init.identity,
+    cache: undefined,
     identify(identity: Identity): void {
       s.identity = identity;
     },

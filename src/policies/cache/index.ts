@@ -22,8 +22,8 @@
  */
 import CachePolicy from 'http-cache-semantics';
 import { parseDuration, parseSize } from '../../util/units.ts';
-import { Decisions } from '../events.ts';
-import type { Filter, Headers, PolicyDeps, PolicyState, PolicyType, Reply, ResolveContext, Session, Verdict } from '../filter.ts';
+import { cachePurge, Decisions } from '../events.ts';
+import type { Filter, Headers, PolicyDeps, PolicyState, PolicyType, PurgeQuery, Reply, ResolveContext, Session, StoreStats, Verdict } from '../filter.ts';
 import { Collapser } from './collapse.ts';
 import { config, type CacheConfig } from './config.ts';
 import { MemoryStore, type StoredResponse } from './memory-store.ts';
@@ -62,10 +62,9 @@ export interface ResolvedCache {
   readonly keyHeaders: readonly string[];
 }
 
-/** What a purge removes: every variant of one URL, every URL under a prefix, or every object with a tag. */
-export type PurgeQuery = { readonly url: string } | { readonly prefix: string } | { readonly tag: string };
+export type { PurgeQuery } from '../filter.ts';
 
-/** What the cache decided for one request (a metrics label: switchboard_policy_decisions_total). */
+/** What the cache decided for one request (switchboard_cache_requests_total's `result`, the access log's `cache`). */
 export type CacheResult = 'hit' | 'miss' | 'revalidated' | 'stale' | 'collapsed' | 'bypass';
 const RESULTS: readonly CacheResult[] = ['hit', 'miss', 'revalidated', 'stale', 'collapsed', 'bypass'];
 
@@ -138,6 +137,7 @@ export class CacheFilter implements Filter {
   readonly #collapser: Collapser;
   readonly #c: ResolvedCache;
   readonly #decisions: Decisions<CacheResult>;
+  readonly #name: string;
 
   constructor(c: ResolvedCache, deps: PolicyDeps) {
     this.#c = c;
@@ -145,6 +145,13 @@ export class CacheFilter implements Filter {
     this.store = store;
     this.#collapser = collapser;
     this.#decisions = new Decisions(deps.name, deps.type, RESULTS);
+    this.#name = deps.name;
+  }
+
+  /** Records what the cache did for `s`: the metrics' decision, the access log's field. */
+  #result(s: Session, r: CacheResult): void {
+    s.cache = r;
+    this.#decisions.publish(r);
   }
 
   onRequest(s: Session): Verdict {
@@ -175,7 +182,7 @@ export class CacheFilter implements Filter {
       const stale = entry.policy.stale();
       // A stale-while-revalidate answer (revalidation not synchronous) is validated first in this version.
       if (ev.response !== undefined && ev.revalidation === undefined && !(stale && entry.mustRevalidate)) {
-        this.#decisions.publish(mayWait ? 'hit' : 'collapsed');
+        this.#result(s, mayWait ? 'hit' : 'collapsed');
         return this.#serve(s, entry, mayWait ? 'hit' : 'hit; collapsed');
       }
       p.entry = entry;
@@ -188,7 +195,7 @@ export class CacheFilter implements Filter {
       p.conditional = conditional;
     }
     if (hasDirective(headers['cache-control'], 'only-if-cached')) {
-      this.#decisions.publish('miss');
+      this.#result(s, 'miss');
       return {
         status: 504,
         headers: { 'cache-status': cacheStatus(this.#c.name, 'fwd=miss; detail=only-if-cached') },
@@ -199,12 +206,12 @@ export class CacheFilter implements Filter {
       if (this.#collapser.lead(p.base)) p.leader = true;
       else if (mayWait) return this.#wait(s, p);
     }
-    if (mayWait) this.#decisions.publish(p.entry === undefined ? 'miss' : 'revalidated');
+    if (mayWait) this.#result(s, p.entry === undefined ? 'miss' : 'revalidated');
     return undefined;
   }
 
   async #wait(s: Session, p: Pending): Promise<Reply | undefined> {
-    this.#decisions.publish('collapsed');
+    this.#result(s, 'collapsed');
     const outcome = await this.#collapser.wait(p.base, this.#c.collapseTimeout);
     if (outcome !== 'filled') return undefined;
     p.entry = undefined;
@@ -249,7 +256,7 @@ export class CacheFilter implements Filter {
       this.#settle(p, 'released');
       const e = p.entry;
       if (e !== undefined && this.#staleIfError(e)) {
-        this.#decisions.publish('stale');
+        this.#result(s, 'stale');
         return this.#serve(s, e, `fwd=stale; fwd-status=${status}; detail=stale-if-error`);
       }
       if (head.fromUpstream) head.headers.append('cache-status', cacheStatus(name, `fwd=${p.entry === undefined ? 'miss' : 'stale'}; fwd-status=${status}`));
@@ -352,10 +359,21 @@ export class CacheFilter implements Filter {
 
   /** Removes stored objects: by URL (`https://host/path?query`), by URL prefix, or by tag. Returns how many went. */
   purge(q: PurgeQuery): number {
-    if ('tag' in q) return this.store.deleteTag(q.tag);
-    if ('prefix' in q) return this.store.deletePrefix(normalizeUrl(q.prefix) ?? q.prefix);
-    const url = normalizeUrl(q.url);
-    return url === undefined ? 0 : this.store.deleteUrl(url);
+    let n: number;
+    if ('tag' in q) n = this.store.deleteTag(q.tag);
+    else if ('prefix' in q) n = this.store.deletePrefix(normalizeUrl(q.prefix) ?? q.prefix);
+    else {
+      const url = normalizeUrl(q.url);
+      n = url === undefined ? 0 : this.store.deleteUrl(url);
+    }
+    if (cachePurge.hasSubscribers) cachePurge.publish({ policy: this.#name, kind: 'tag' in q ? 'tag' : 'prefix' in q ? 'prefix' : 'url', objects: n });
+    return n;
+  }
+
+  /** The store's size and evictions, for the metrics (read at scrape time). */
+  storeStats(): readonly StoreStats[] {
+    const st = this.store;
+    return [{ store: 'memory', bytes: st.bytes, objects: st.size, evictions: st.evictions }];
   }
 
   #settle(p: Pending, outcome: 'filled' | 'released'): void {

@@ -8,7 +8,8 @@
  * other names replaces the URL's variants (as Varnish does).
  *
  * State: per worker process. Each worker of a machine keeps its own store (a hit in one worker is a
- * miss in another, and a purge reaches only this worker); "one copy per machine" is a later step.
+ * miss in another; a purge through the admin API reaches every worker); "one copy per machine" is a
+ * later step.
  */
 import { LRUCache } from 'lru-cache';
 import type CachePolicy from 'http-cache-semantics';
