@@ -375,3 +375,85 @@ test('HTTP/2 (h2c): a miss then a hit', async () => {
   }
   assert.equal(seen('/h2'), 1);
 });
+
+test('stale-while-revalidate: 20 stale hits answered at once, one background revalidation, then a hit with the new body', async () => {
+  let release!: () => void;
+  const go = new Promise<void>((r) => {
+    release = r;
+  });
+  let arrived!: () => void;
+  const background = new Promise<void>((r) => {
+    arrived = r;
+  });
+  const conditionals: Array<string | undefined> = [];
+  handlers.set('/swr', (req, res, n) => {
+    if (n === 1) {
+      // Stale at once (Age past max-age), well within stale-while-revalidate.
+      res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=600', age: '5', etag: '"v1"', 'content-type': 'text/plain' });
+      res.end('one');
+      return;
+    }
+    conditionals.push(req.headers['if-none-match']);
+    arrived();
+    go.then(() => {
+      res.writeHead(200, { 'cache-control': 'max-age=600', etag: '"v2"', 'content-type': 'text/plain' });
+      res.end('two');
+    });
+  });
+  await get('/swr');
+  // The origin holds the background request until every client got its answer.
+  const answers = await Promise.all(Array.from({ length: 20 }, () => get('/swr')));
+  for (const a of answers) {
+    assert.equal(a.status, 200);
+    assert.equal(a.body, 'one');
+    assert.match(a.headers['cache-status'], /^Switchboard; fwd=stale; detail=stale-while-revalidate; ttl=-\d+$/);
+    assert.equal(a.headers.warning, undefined);
+    assert.ok(Number(a.headers.age) >= 5);
+  }
+  await background;
+  assert.equal(seen('/swr'), 2, 'one background request for 20 stale hits');
+  assert.deepEqual(conditionals, ['"v1"'], 'the stored validator was sent');
+  const stored = decisions('edge-cache', 'revalidated', 1);
+  release();
+  await stored;
+  const after = await get('/swr');
+  assert.equal(after.body, 'two');
+  assert.match(after.headers['cache-status'], /^Switchboard; hit; ttl=/);
+  assert.equal(after.headers.etag, '"v2"');
+  assert.equal(seen('/swr'), 2);
+});
+
+test('stale-while-revalidate: a background 304 updates the stored headers; beyond the window the request waits for validation', async () => {
+  handlers.set('/swr304', (req, res, n) => {
+    if (n === 1) {
+      res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=600', age: '5', etag: '"a"', 'x-version': '1' });
+      res.end('body');
+      return;
+    }
+    assert.equal(req.headers['if-none-match'], '"a"');
+    res.writeHead(304, { 'cache-control': 'max-age=600', etag: '"a"', 'x-version': '2' });
+    res.end();
+  });
+  await get('/swr304');
+  const refreshed = decisions('edge-cache', 'revalidated', 1);
+  const stale = await get('/swr304');
+  assert.equal(stale.headers['x-version'], '1');
+  assert.match(stale.headers['cache-status'], /fwd=stale; detail=stale-while-revalidate/);
+  await refreshed;
+  const hit = await get('/swr304');
+  assert.equal(hit.body, 'body');
+  assert.equal(hit.headers['x-version'], '2');
+  assert.match(hit.headers['cache-status'], /^Switchboard; hit/);
+  assert.equal(seen('/swr304'), 2);
+
+  // Past max-age + stale-while-revalidate: validated before the answer, which carries the new body.
+  handlers.set('/swr-late', (_req, res, n) => {
+    res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=1', age: '100', etag: `"${n}"` });
+    res.end(`late ${n}`);
+  });
+  await get('/swr-late');
+  const late = await get('/swr-late');
+  assert.equal(late.body, 'late 2');
+  assert.match(late.headers['cache-status'], /^Switchboard; fwd=stale; fwd-status=200; stored/);
+  assert.equal(seen('/swr-late'), 2);
+});

@@ -23,7 +23,7 @@
 import CachePolicy from 'http-cache-semantics';
 import { parseDuration, parseSize } from '../../util/units.ts';
 import { Decisions } from '../events.ts';
-import type { Filter, Headers, PolicyDeps, PolicyState, PolicyType, Reply, ResolveContext, Session, Verdict } from '../filter.ts';
+import type { Filter, Headers, OwnResponse, PolicyDeps, PolicyState, PolicyType, Reply, ResolveContext, Session, Verdict } from '../filter.ts';
 import { Collapser } from './collapse.ts';
 import { config, type CacheConfig } from './config.ts';
 import { MemoryStore, type StoredResponse } from './memory-store.ts';
@@ -138,6 +138,18 @@ export class CacheFilter implements Filter {
   readonly #collapser: Collapser;
   readonly #c: ResolvedCache;
   readonly #decisions: Decisions<CacheResult>;
+  readonly #fetch: PolicyDeps['fetch'];
+  /**
+   * Routes where this cache is the last policy: no filter after it shaped what it stored, so a
+   * response fetched in the background (without filters) may be stored as it is.
+   */
+  readonly #storesOwnFetches = new Set<string>();
+  /**
+   * Stored objects whose background revalidation brought a new response that could not be stored
+   * here (filters after the cache shape what it stores): the next request validates in the
+   * foreground, through the filters. Per worker, per filter (a weak set: gone with the object).
+   */
+  readonly #foreground = new WeakSet<StoredResponse>();
 
   constructor(c: ResolvedCache, deps: PolicyDeps) {
     this.#c = c;
@@ -145,6 +157,8 @@ export class CacheFilter implements Filter {
     this.store = store;
     this.#collapser = collapser;
     this.#decisions = new Decisions(deps.name, deps.type, RESULTS);
+    this.#fetch = deps.fetch;
+    for (const [route, chain] of deps.routes) if (chain.at(-1)?.name === deps.name) this.#storesOwnFetches.add(route);
   }
 
   onRequest(s: Session): Verdict {
@@ -173,7 +187,12 @@ export class CacheFilter implements Filter {
     if (entry !== undefined) {
       const ev = entry.policy.evaluateRequest(p.preq);
       const stale = entry.policy.stale();
-      // A stale-while-revalidate answer (revalidation not synchronous) is validated first in this version.
+      if (ev.response !== undefined && ev.revalidation?.synchronous === false && !entry.mustRevalidate && !this.#foreground.has(entry) && s.route !== undefined) {
+        // stale-while-revalidate (RFC 5861 §3): the stale object now, one revalidation in the background.
+        this.#revalidateInBackground(s, p, entry, s.route);
+        this.#decisions.publish('stale');
+        return this.#serve(s, entry, 'fwd=stale; detail=stale-while-revalidate');
+      }
       if (ev.response !== undefined && ev.revalidation === undefined && !(stale && entry.mustRevalidate)) {
         this.#decisions.publish(mayWait ? 'hit' : 'collapsed');
         return this.#serve(s, entry, mayWait ? 'hit' : 'hit; collapsed');
@@ -210,6 +229,87 @@ export class CacheFilter implements Filter {
     p.entry = undefined;
     p.conditional = undefined;
     return this.#lookup(s, p, false);
+  }
+
+  /**
+   * One background revalidation of `entry` (none when one is in flight for its key: the collapser
+   * has a leader), with the stored validators and the request headers its variant was selected
+   * by. A 304 updates the stored object; a new storable response replaces it; a failure leaves it.
+   */
+  #revalidateInBackground(s: Session, p: Pending, entry: StoredResponse, route: string): void {
+    const key = entry.key;
+    if (!this.#collapser.lead(key)) return;
+    const req = s.request;
+    const sent: Record<string, string> = {};
+    const copy = (n: string): void => {
+      const v = req.headers[n];
+      if (v !== undefined) sent[n] = Array.isArray(v) ? v.join(', ') : v;
+    };
+    if (entry.vary !== undefined) for (const n of entry.vary) copy(n);
+    for (const n of this.#c.keyHeaders) copy(n);
+    copy('authorization');
+    const preq = p.preq!;
+    const rh = entry.policy.revalidationHeaders(preq);
+    for (const n of ['if-none-match', 'if-modified-since']) {
+      const v = rh[n];
+      if (typeof v === 'string') sent[n] = v;
+    }
+    const target = req.path + req.query;
+    this.#fetch(route, { method: 'GET', authority: req.authority, target, headers: sent }, this.#c.maxObjectSize).then(
+      (r) => {
+        const outcome = this.#revalidated(p, entry, preq, sent, r, route);
+        if (outcome === 'filled') this.#decisions.publish('revalidated');
+        this.#collapser.done(key, outcome);
+      },
+      () => this.#collapser.done(key, 'released'),
+    );
+  }
+
+  /** What a background revalidation's response does to the store. */
+  #revalidated(
+    p: Pending,
+    entry: StoredResponse,
+    preq: NonNullable<Pending['preq']>,
+    sent: Record<string, string>,
+    r: OwnResponse | undefined,
+    route: string,
+  ): 'filled' | 'released' {
+    if (r === undefined || r.status >= 500) return 'released';
+    // Purged or replaced meanwhile: not brought back.
+    if (this.store.get(entry.key) !== entry) return 'released';
+    const h = r.headers;
+    const fresh = storedHeaders((fn) => {
+      for (const n in h) {
+        const v = h[n];
+        if (typeof v === 'string') fn(v, n);
+        else for (const one of v) fn(one, n);
+      }
+    });
+    const age = typeof h.age === 'string' ? h.age : undefined;
+    if (r.status === 304) {
+      if (!entry.policy.revalidatedPolicy(preq, { status: 304, headers: fresh }).matches) return 'released';
+      this.#refresh(entry, preq, fresh, age);
+      return 'filled';
+    }
+    const w = this.#storable(sent, p, r.status, h['set-cookie'] !== undefined, h.vary, h['content-length'], fresh, age);
+    const sameVariant = w !== undefined && w.key === entry.key;
+    if (!this.#storesOwnFetches.has(route) || !sameVariant) {
+      // The next request validates in the foreground, through the filters after the cache.
+      this.#foreground.add(entry);
+      return 'released';
+    }
+    const stored = this.store.put({
+      key: w.key,
+      url: p.url,
+      vary: w.vary,
+      policy: w.policy,
+      status: w.status,
+      headers: w.headers,
+      body: r.body,
+      mustRevalidate: w.mustRevalidate,
+      tags: tagsOf(w.headers),
+    });
+    return stored ? 'filled' : 'released';
   }
 
   /** A Reply from a stored object: 304 for a matching client conditional, else its status, headers and body (none for HEAD). */
@@ -278,24 +378,39 @@ export class CacheFilter implements Filter {
 
   /** The copy of a storable response about to be streamed, or undefined when it is not to be stored. */
   #writerFor(s: Session, p: Pending, status: number, h: Headers): Writer | undefined {
+    return this.#storable(s.request.headers, p, status, h.has('set-cookie'), h.getAll('vary'), h.get('content-length'), record(h), h.get('age'));
+  }
+
+  /**
+   * The copy of a storable response (a client's, or one fetched in the background), or undefined
+   * when it is not to be stored. `stored` is the response's headers as they would be stored.
+   */
+  #storable(
+    requestHeaders: Readonly<Record<string, string | string[] | undefined>>,
+    p: Pending,
+    status: number,
+    setCookie: boolean,
+    varyValue: string | string[] | undefined,
+    cl: string | string[] | undefined,
+    stored: Record<string, string | string[]>,
+    age: string | undefined,
+  ): Writer | undefined {
     const c = this.#c;
-    if (!c.storeSetCookie && h.has('set-cookie')) return undefined;
-    const vary = varyNames(h.getAll('vary'));
+    if (!c.storeSetCookie && setCookie) return undefined;
+    const vary = varyNames(varyValue);
     if (vary?.[0] === '*') return undefined;
-    const cl = h.get('content-length');
-    const length = cl === undefined ? undefined : Number(cl);
+    const length = typeof cl === 'string' ? Number(cl) : undefined;
     if (length !== undefined && !(length <= c.maxObjectSize)) return undefined;
-    const stored = record(h);
-    const preq = policyRequest(p.url, p.host, s.request.headers, vary);
+    const preq = policyRequest(p.url, p.host, requestHeaders, vary);
     // Storability on the headers as sent (Authorization rules read must-revalidate), freshness on the corrected ones.
     if (!new CachePolicy(preq, { status, headers: stored }, { shared: true }).storable()) return undefined;
     const fresh = policyHeaders(stored, c.defaultTtl);
     if (!fresh.explicit) return undefined;
-    const policy = new CachePolicy(preq, { status, headers: withAge(fresh.headers, h.get('age')) }, { shared: true });
+    const policy = new CachePolicy(preq, { status, headers: withAge(fresh.headers, age) }, { shared: true });
     if (!policy.storable()) return undefined;
     if (policy.timeToLive() <= 0 && stored.etag === undefined && stored['last-modified'] === undefined) return undefined;
     return {
-      key: p.base + variantPart(vary, s.request.headers),
+      key: p.base + variantPart(vary, requestHeaders),
       vary,
       status,
       headers: stored,
