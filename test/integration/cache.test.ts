@@ -457,3 +457,57 @@ test('stale-while-revalidate: a background 304 updates the stored headers; beyon
   assert.match(late.headers['cache-status'], /^Switchboard; fwd=stale; fwd-status=200; stored/);
   assert.equal(seen('/swr-late'), 2);
 });
+
+test('Range on a hit: 206 from the stored full response, If-Range by strong comparison, 416, several ranges whole', async () => {
+  serve('/range', { 'cache-control': 'max-age=60', etag: '"r1"', 'last-modified': 'Tue, 01 Jan 2030 00:00:00 GMT' }, '0123456789');
+  assert.equal((await get('/range')).body, '0123456789 1');
+  const part = await get('/range', { headers: { range: 'bytes=2-5' } });
+  assert.equal(part.status, 206);
+  assert.equal(part.body, '2345');
+  assert.equal(part.headers['content-range'], 'bytes 2-5/12');
+  assert.equal(part.headers['content-length'], '4');
+  assert.match(part.headers['cache-status'], /^Switchboard; hit/);
+  const suffix = await get('/range', { headers: { range: 'bytes=-3', 'if-range': '"r1"' } });
+  assert.equal(suffix.status, 206);
+  assert.equal(suffix.body, '9 1');
+  const byDate = await get('/range', { headers: { range: 'bytes=0-0', 'if-range': 'Tue, 01 Jan 2030 00:00:00 GMT' } });
+  assert.equal(byDate.status, 206);
+  assert.equal(byDate.body, '0');
+  for (const ifRange of ['"other"', 'W/"r1"', 'Wed, 02 Jan 2030 00:00:00 GMT']) {
+    const whole = await get('/range', { headers: { range: 'bytes=2-5', 'if-range': ifRange } });
+    assert.equal(whole.status, 200, `If-Range ${ifRange}`);
+    assert.equal(whole.body, '0123456789 1');
+  }
+  const none = await get('/range', { headers: { range: 'bytes=50-' } });
+  assert.equal(none.status, 416);
+  assert.equal(none.headers['content-range'], 'bytes */12');
+  const several = await get('/range', { headers: { range: 'bytes=0-1, 4-5' } });
+  assert.equal(several.status, 200);
+  assert.equal(several.body, '0123456789 1');
+  const head = await get('/range', { method: 'HEAD', headers: { range: 'bytes=2-5' } });
+  assert.equal(head.status, 200);
+  assert.equal(seen('/range'), 1);
+});
+
+test('Range on a miss goes upstream with the Range; a 206 is passed on and never stored', async () => {
+  handlers.set('/partial', (req, res) => {
+    if (req.headers.range === 'bytes=0-3') {
+      res.writeHead(206, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-3/10', etag: '"p"' });
+      res.end('abcd');
+      return;
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"p"' });
+    res.end('abcdefghij');
+  });
+  const part = await get('/partial', { headers: { range: 'bytes=0-3' } });
+  assert.equal(part.status, 206);
+  assert.equal(part.body, 'abcd');
+  const whole = await get('/partial');
+  assert.equal(whole.status, 200);
+  assert.equal(whole.body, 'abcdefghij');
+  assert.match(whole.headers['cache-status'], /fwd=miss/);
+  const fromStore = await get('/partial', { headers: { range: 'bytes=6-' } });
+  assert.equal(fromStore.status, 206);
+  assert.equal(fromStore.body, 'ghij');
+  assert.equal(seen('/partial'), 2);
+});

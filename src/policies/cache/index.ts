@@ -2,7 +2,9 @@
  * The `cache` policy: an RFC 9111 shared cache in the request and response phases.
  *
  *   onRequest          GET/HEAD: look the key up; fresh → a Reply (hit, Age, Cache-Status), a
- *                      client conditional → 304; stale → validate upstream; missing → lead, or
+ *                      client conditional → 304, one byte range → 206 (416); stale within
+ *                      stale-while-revalidate → a Reply, and one background revalidation
+ *                      (PolicyDeps.fetch); stale → validate upstream; missing → lead, or
  *                      wait for the request that leads (collapsing); `only-if-cached` → 504
  *   onUpstreamRequest  a stale object's validators (If-None-Match / If-Modified-Since)
  *   onResponse         304 for our validators → the stored body with the merged headers (Reply);
@@ -12,15 +14,16 @@
  *   onLog              a copy never completed (aborted, failed mid-body) is dropped; waiters released
  *
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
- * RFC 5861 (stale-if-error), RFC 9211 (Cache-Status); the response-phase copy follows undici's
- * `lib/handler/cache-handler.js`. Not yet: stale-while-revalidate (served as stale → validate),
- * Range requests from a stored object, disk and Redis stores, one store per machine.
+ * RFC 5861 (stale-while-revalidate, stale-if-error), RFC 9211 (Cache-Status), RFC 9110 §14
+ * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`. Not yet:
+ * filling the store from a Range miss, disk and Redis stores, one store per machine.
  *
  * State: the store and the collapsing map are per worker process, per policy, and outlive a
  * reload (kept per gateway beside its shared state; a reload that changes the store's budget or
  * the `state:` section starts empty). Per request: a `Pending` in the session's locals.
  */
 import CachePolicy from 'http-cache-semantics';
+import { parseRange } from '../../util/byte-range.ts';
 import { parseDuration, parseSize } from '../../util/units.ts';
 import { Decisions } from '../events.ts';
 import type { Filter, Headers, OwnResponse, PolicyDeps, PolicyState, PolicyType, Reply, ResolveContext, Session, Verdict } from '../filter.ts';
@@ -31,6 +34,7 @@ import {
   cacheStatus,
   directiveSeconds,
   hasDirective,
+  ifRangeHolds,
   mergeNotModified,
   NOT_MODIFIED_FIELDS,
   normalizeHost,
@@ -322,6 +326,24 @@ export class CacheFilter implements Filter {
       for (const n of NOT_MODIFIED_FIELDS) if (e.headers[n] !== undefined) headers[n] = e.headers[n];
       return { status: 304, headers };
     }
+    const range = s.request.method === 'GET' && e.status === 200 ? s.request.headers.range : undefined;
+    if (typeof range === 'string' && ifRangeHolds(s.request.headers['if-range'], e.headers)) {
+      // A single byte range from the stored full response (RFC 9110 §14); several ranges, or one
+      // that does not parse: the whole response (§14.2 allows ignoring Range).
+      const size = e.body.length;
+      const r = parseRange(range, size);
+      if (r === 'unsatisfiable') return { status: 416, headers: { 'content-range': `bytes */${size}`, age: ageValue, 'cache-status': status } };
+      if (r !== undefined) {
+        const partial = {
+          ...e.headers,
+          'content-range': `bytes ${r.start}-${r.end}/${size}`,
+          'content-length': String(r.end - r.start + 1),
+          age: ageValue,
+          'cache-status': status,
+        };
+        return { status: 206, headers: partial, body: e.body.subarray(r.start, r.end + 1) };
+      }
+    }
     const headers: Record<string, string | string[]> = { ...e.headers, age: ageValue, 'cache-status': status };
     if (s.request.method === 'HEAD') {
       if (headers['content-length'] === undefined) headers['content-length'] = String(e.body.length);
@@ -396,6 +418,8 @@ export class CacheFilter implements Filter {
     age: string | undefined,
   ): Writer | undefined {
     const c = this.#c;
+    // A partial response is never stored as the object (ranges are answered from a full one).
+    if (status === 206) return undefined;
     if (!c.storeSetCookie && setCookie) return undefined;
     const vary = varyNames(varyValue);
     if (vary?.[0] === '*') return undefined;
