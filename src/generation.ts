@@ -9,7 +9,7 @@ import { compileChain, type NamedFilter } from './http/chain.ts';
 import type { GenerationTracker, ListenerGeneration, ListenerRoute } from './http/listener-generation.ts';
 import type { TcpGeneration } from './listeners/tcp-forward.ts';
 import type { UdpGeneration } from './listeners/udp-listener.ts';
-import type { PolicyDeps } from './policies/filter.ts';
+import type { OwnRequest, OwnResponse, PolicyDeps } from './policies/filter.ts';
 import type { ConnectionRecord } from './observability/access-log.ts';
 import { Router } from './routing/router.ts';
 import { Tunnels } from './transport/tunnel.ts';
@@ -17,6 +17,7 @@ import type { PoolRegistry } from './transport/pools.ts';
 import type { StateStore } from './upstream/state.ts';
 import { mergeTimeouts, Upstream } from './upstream/upstream.ts';
 import { StaticSite } from './http/static-site.ts';
+import { type FetchRoute, fetchThrough } from './http/own-fetch.ts';
 import { AddressSet } from './util/cidr.ts';
 
 const noop = (): void => undefined;
@@ -44,6 +45,8 @@ export class Generation implements GenerationTracker {
   readonly #secretQueryParams = new Set<string>();
   readonly #registry: PoolRegistry;
   #inFlight = 0;
+  /** Routes with an upstream, for requests of the policies' own (`PolicyDeps.fetch`); built on first use. */
+  #fetchRoutes: Map<string, FetchRoute> | undefined;
   #retired: (() => void) | undefined;
   #retiring: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -69,7 +72,7 @@ export class Generation implements GenerationTracker {
             r.policies.map((n) => ({ name: n, type: config.policies.get(n)!.type.type })),
           );
       }
-      const filter = p.type.create(p.config, { name, type: p.type.type, log: hooks.log, state: hooks.state, consumers: config.consumers, routes });
+      const filter = p.type.create(p.config, { name, type: p.type.type, log: hooks.log, state: hooks.state, consumers: config.consumers, routes, fetch: this.#fetch });
       this.filters.set(name, { policy: name, filter });
       for (const q of filter.secretQueryParams ?? []) this.#secretQueryParams.add(q);
     }
@@ -147,6 +150,20 @@ export class Generation implements GenerationTracker {
       onInternalError: hooks.onInternalError,
     };
   }
+
+  /** `PolicyDeps.fetch`: a request of a policy's own through a route's upstream (http/own-fetch.ts). */
+  readonly #fetch = (route: string, request: OwnRequest, maxBodySize: number): Promise<OwnResponse | undefined> => {
+    if (this.#retiring !== undefined) return Promise.resolve(undefined);
+    if (this.#fetchRoutes === undefined) {
+      this.#fetchRoutes = new Map();
+      for (const r of this.config.routes) {
+        const upstream = r.upstream === undefined ? undefined : this.upstreams.get(r.upstream);
+        if (upstream !== undefined) this.#fetchRoutes.set(r.name, { upstream, timeouts: mergeTimeouts(upstream.config.timeouts, r.timeouts), rewrite: r.rewrite });
+      }
+    }
+    const found = this.#fetchRoutes.get(route);
+    return found === undefined ? Promise.resolve(undefined) : fetchThrough(found, request, maxBodySize, this);
+  };
 
   get inFlight(): number {
     return this.#inFlight;

@@ -31,7 +31,7 @@ export interface AttemptHandle {
  */
 let idBase = '';
 let idCounter = 4096;
-function nextRequestId(): string {
+export function nextRequestId(): string {
   if (idCounter >= 4096) {
     idBase = randomUUID().slice(0, 33);
     idCounter = 0;

@@ -373,6 +373,25 @@ export interface ResolveContext {
   problem(p: PolicyProblem): void;
 }
 
+/** A request a policy makes by itself, outside any client request (`PolicyDeps.fetch`). */
+export interface OwnRequest {
+  readonly method: 'GET' | 'HEAD';
+  /** Host as a client would send it ('' : the endpoint's, as with `hostHeader: endpoint`). */
+  readonly authority: string;
+  /** Path and query as a client would send them: the route's rewrite is applied. */
+  readonly target: string;
+  /** Request headers, lower-case names; hop-by-hop and forwarding headers are dropped. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The response to an `OwnRequest`, body read whole. */
+export interface OwnResponse {
+  readonly status: number;
+  /** Lower-case names, hop-by-hop removed. */
+  readonly headers: Readonly<Record<string, string | string[]>>;
+  readonly body: Buffer;
+}
+
 /** What a policy type gets when its filter is built (once per config generation). */
 export interface PolicyDeps {
   /** The policy's name in the config (`policies.<name>`). */
@@ -394,6 +413,14 @@ export interface PolicyDeps {
    * for a policy whose behaviour depends on its neighbours (authentication policies combine any-of).
    */
   readonly routes: ReadonlyMap<string, ReadonlyArray<{ readonly name: string; readonly type: string }>>;
+  /**
+   * Sends a request of the policy's own (a cache's background revalidation) to the upstream of
+   * `route`, as a client's request on that route would go (circuit breaker, balancer, retries,
+   * timeouts, header hygiene), but with no session and no filters. The body is read whole, at
+   * most `maxBodySize` bytes. Undefined when it could not be made or failed (no endpoint, a
+   * timeout, a larger body, a route without upstream, a retired generation); never rejects.
+   */
+  fetch(route: string, request: OwnRequest, maxBodySize: number): Promise<OwnResponse | undefined>;
 }
 
 /**

@@ -110,6 +110,22 @@ export function upstreamRequestHeaders(
   return out;
 }
 
+/**
+ * The headers of a request Switchboard makes by itself (a cache's background revalidation): the
+ * given fields (lower-case names) without hop-by-hop and forwarding headers, then `host` and
+ * `x-request-id`. No X-Forwarded-* or Forwarded: there is no client to speak of.
+ */
+export function ownRequestHeaders(fields: Readonly<Record<string, string>>, requestId: string, hostHeader: string): string[] {
+  const out: string[] = ['host', hostHeader];
+  for (const name in fields) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || REBUILT.has(lower)) continue;
+    out.push(lower, fields[name]);
+  }
+  out.push('x-request-id', requestId);
+  return out;
+}
+
 function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }

@@ -375,3 +375,139 @@ test('HTTP/2 (h2c): a miss then a hit', async () => {
   }
   assert.equal(seen('/h2'), 1);
 });
+
+test('stale-while-revalidate: 20 stale hits answered at once, one background revalidation, then a hit with the new body', async () => {
+  let release!: () => void;
+  const go = new Promise<void>((r) => {
+    release = r;
+  });
+  let arrived!: () => void;
+  const background = new Promise<void>((r) => {
+    arrived = r;
+  });
+  const conditionals: Array<string | undefined> = [];
+  handlers.set('/swr', (req, res, n) => {
+    if (n === 1) {
+      // Stale at once (Age past max-age), well within stale-while-revalidate.
+      res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=600', age: '5', etag: '"v1"', 'content-type': 'text/plain' });
+      res.end('one');
+      return;
+    }
+    conditionals.push(req.headers['if-none-match']);
+    arrived();
+    go.then(() => {
+      res.writeHead(200, { 'cache-control': 'max-age=600', etag: '"v2"', 'content-type': 'text/plain' });
+      res.end('two');
+    });
+  });
+  await get('/swr');
+  // The origin holds the background request until every client got its answer.
+  const answers = await Promise.all(Array.from({ length: 20 }, () => get('/swr')));
+  for (const a of answers) {
+    assert.equal(a.status, 200);
+    assert.equal(a.body, 'one');
+    assert.match(a.headers['cache-status'], /^Switchboard; fwd=stale; detail=stale-while-revalidate; ttl=-\d+$/);
+    assert.equal(a.headers.warning, undefined);
+    assert.ok(Number(a.headers.age) >= 5);
+  }
+  await background;
+  assert.equal(seen('/swr'), 2, 'one background request for 20 stale hits');
+  assert.deepEqual(conditionals, ['"v1"'], 'the stored validator was sent');
+  const stored = decisions('edge-cache', 'revalidated', 1);
+  release();
+  await stored;
+  const after = await get('/swr');
+  assert.equal(after.body, 'two');
+  assert.match(after.headers['cache-status'], /^Switchboard; hit; ttl=/);
+  assert.equal(after.headers.etag, '"v2"');
+  assert.equal(seen('/swr'), 2);
+});
+
+test('stale-while-revalidate: a background 304 updates the stored headers; beyond the window the request waits for validation', async () => {
+  handlers.set('/swr304', (req, res, n) => {
+    if (n === 1) {
+      res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=600', age: '5', etag: '"a"', 'x-version': '1' });
+      res.end('body');
+      return;
+    }
+    assert.equal(req.headers['if-none-match'], '"a"');
+    res.writeHead(304, { 'cache-control': 'max-age=600', etag: '"a"', 'x-version': '2' });
+    res.end();
+  });
+  await get('/swr304');
+  const refreshed = decisions('edge-cache', 'revalidated', 1);
+  const stale = await get('/swr304');
+  assert.equal(stale.headers['x-version'], '1');
+  assert.match(stale.headers['cache-status'], /fwd=stale; detail=stale-while-revalidate/);
+  await refreshed;
+  const hit = await get('/swr304');
+  assert.equal(hit.body, 'body');
+  assert.equal(hit.headers['x-version'], '2');
+  assert.match(hit.headers['cache-status'], /^Switchboard; hit/);
+  assert.equal(seen('/swr304'), 2);
+
+  // Past max-age + stale-while-revalidate: validated before the answer, which carries the new body.
+  handlers.set('/swr-late', (_req, res, n) => {
+    res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=1', age: '100', etag: `"${n}"` });
+    res.end(`late ${n}`);
+  });
+  await get('/swr-late');
+  const late = await get('/swr-late');
+  assert.equal(late.body, 'late 2');
+  assert.match(late.headers['cache-status'], /^Switchboard; fwd=stale; fwd-status=200; stored/);
+  assert.equal(seen('/swr-late'), 2);
+});
+
+test('Range on a hit: 206 from the stored full response, If-Range by strong comparison, 416, several ranges whole', async () => {
+  serve('/range', { 'cache-control': 'max-age=60', etag: '"r1"', 'last-modified': 'Tue, 01 Jan 2030 00:00:00 GMT' }, '0123456789');
+  assert.equal((await get('/range')).body, '0123456789 1');
+  const part = await get('/range', { headers: { range: 'bytes=2-5' } });
+  assert.equal(part.status, 206);
+  assert.equal(part.body, '2345');
+  assert.equal(part.headers['content-range'], 'bytes 2-5/12');
+  assert.equal(part.headers['content-length'], '4');
+  assert.match(part.headers['cache-status'], /^Switchboard; hit/);
+  const suffix = await get('/range', { headers: { range: 'bytes=-3', 'if-range': '"r1"' } });
+  assert.equal(suffix.status, 206);
+  assert.equal(suffix.body, '9 1');
+  const byDate = await get('/range', { headers: { range: 'bytes=0-0', 'if-range': 'Tue, 01 Jan 2030 00:00:00 GMT' } });
+  assert.equal(byDate.status, 206);
+  assert.equal(byDate.body, '0');
+  for (const ifRange of ['"other"', 'W/"r1"', 'Wed, 02 Jan 2030 00:00:00 GMT']) {
+    const whole = await get('/range', { headers: { range: 'bytes=2-5', 'if-range': ifRange } });
+    assert.equal(whole.status, 200, `If-Range ${ifRange}`);
+    assert.equal(whole.body, '0123456789 1');
+  }
+  const none = await get('/range', { headers: { range: 'bytes=50-' } });
+  assert.equal(none.status, 416);
+  assert.equal(none.headers['content-range'], 'bytes */12');
+  const several = await get('/range', { headers: { range: 'bytes=0-1, 4-5' } });
+  assert.equal(several.status, 200);
+  assert.equal(several.body, '0123456789 1');
+  const head = await get('/range', { method: 'HEAD', headers: { range: 'bytes=2-5' } });
+  assert.equal(head.status, 200);
+  assert.equal(seen('/range'), 1);
+});
+
+test('Range on a miss goes upstream with the Range; a 206 is passed on and never stored', async () => {
+  handlers.set('/partial', (req, res) => {
+    if (req.headers.range === 'bytes=0-3') {
+      res.writeHead(206, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-3/10', etag: '"p"' });
+      res.end('abcd');
+      return;
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"p"' });
+    res.end('abcdefghij');
+  });
+  const part = await get('/partial', { headers: { range: 'bytes=0-3' } });
+  assert.equal(part.status, 206);
+  assert.equal(part.body, 'abcd');
+  const whole = await get('/partial');
+  assert.equal(whole.status, 200);
+  assert.equal(whole.body, 'abcdefghij');
+  assert.match(whole.headers['cache-status'], /fwd=miss/);
+  const fromStore = await get('/partial', { headers: { range: 'bytes=6-' } });
+  assert.equal(fromStore.status, 206);
+  assert.equal(fromStore.body, 'ghij');
+  assert.equal(seen('/partial'), 2);
+});

@@ -2,7 +2,9 @@
  * The `cache` policy: an RFC 9111 shared cache in the request and response phases.
  *
  *   onRequest          GET/HEAD: look the key up; fresh → a Reply (hit, Age, Cache-Status), a
- *                      client conditional → 304; stale → validate upstream; missing → lead, or
+ *                      client conditional → 304, one byte range → 206 (416); stale within
+ *                      stale-while-revalidate → a Reply, and one background revalidation
+ *                      (PolicyDeps.fetch); stale → validate upstream; missing → lead, or
  *                      wait for the request that leads (collapsing); `only-if-cached` → 504
  *   onUpstreamRequest  a stale object's validators (If-None-Match / If-Modified-Since)
  *   onResponse         304 for our validators → the stored body with the merged headers (Reply);
@@ -12,18 +14,19 @@
  *   onLog              a copy never completed (aborted, failed mid-body) is dropped; waiters released
  *
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
- * RFC 5861 (stale-if-error), RFC 9211 (Cache-Status); the response-phase copy follows undici's
- * `lib/handler/cache-handler.js`. Not yet: stale-while-revalidate (served as stale → validate),
- * Range requests from a stored object, disk and Redis stores, one store per machine.
+ * RFC 5861 (stale-while-revalidate, stale-if-error), RFC 9211 (Cache-Status), RFC 9110 §14
+ * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`. Not yet:
+ * filling the store from a Range miss, disk and Redis stores, one store per machine.
  *
  * State: the store and the collapsing map are per worker process, per policy, and outlive a
  * reload (kept per gateway beside its shared state; a reload that changes the store's budget or
  * the `state:` section starts empty). Per request: a `Pending` in the session's locals.
  */
 import CachePolicy from 'http-cache-semantics';
+import { parseRange } from '../../util/byte-range.ts';
 import { parseDuration, parseSize } from '../../util/units.ts';
 import { cachePurge, Decisions } from '../events.ts';
-import type { Filter, Headers, PolicyDeps, PolicyState, PolicyType, PurgeQuery, Reply, ResolveContext, Session, StoreStats, Verdict } from '../filter.ts';
+import type { Filter, Headers, OwnResponse, PolicyDeps, PolicyState, PolicyType, PurgeQuery, Reply, ResolveContext, Session, StoreStats, Verdict } from '../filter.ts';
 import { Collapser } from './collapse.ts';
 import { config, type CacheConfig } from './config.ts';
 import { MemoryStore, type StoredResponse } from './memory-store.ts';
@@ -31,6 +34,7 @@ import {
   cacheStatus,
   directiveSeconds,
   hasDirective,
+  ifRangeHolds,
   mergeNotModified,
   NOT_MODIFIED_FIELDS,
   normalizeHost,
@@ -138,6 +142,18 @@ export class CacheFilter implements Filter {
   readonly #c: ResolvedCache;
   readonly #decisions: Decisions<CacheResult>;
   readonly #name: string;
+  readonly #fetch: PolicyDeps['fetch'];
+  /**
+   * Routes where this cache is the last policy: no filter after it shaped what it stored, so a
+   * response fetched in the background (without filters) may be stored as it is.
+   */
+  readonly #storesOwnFetches = new Set<string>();
+  /**
+   * Stored objects whose background revalidation brought a new response that could not be stored
+   * here (filters after the cache shape what it stores): the next request validates in the
+   * foreground, through the filters. Per worker, per filter (a weak set: gone with the object).
+   */
+  readonly #foreground = new WeakSet<StoredResponse>();
 
   constructor(c: ResolvedCache, deps: PolicyDeps) {
     this.#c = c;
@@ -146,6 +162,8 @@ export class CacheFilter implements Filter {
     this.#collapser = collapser;
     this.#decisions = new Decisions(deps.name, deps.type, RESULTS);
     this.#name = deps.name;
+    this.#fetch = deps.fetch;
+    for (const [route, chain] of deps.routes) if (chain.at(-1)?.name === deps.name) this.#storesOwnFetches.add(route);
   }
 
   /** Records what the cache did for `s`: the metrics' decision, the access log's field. */
@@ -180,7 +198,12 @@ export class CacheFilter implements Filter {
     if (entry !== undefined) {
       const ev = entry.policy.evaluateRequest(p.preq);
       const stale = entry.policy.stale();
-      // A stale-while-revalidate answer (revalidation not synchronous) is validated first in this version.
+      if (ev.response !== undefined && ev.revalidation?.synchronous === false && !entry.mustRevalidate && !this.#foreground.has(entry) && s.route !== undefined) {
+        // stale-while-revalidate (RFC 5861 §3): the stale object now, one revalidation in the background.
+        this.#revalidateInBackground(s, p, entry, s.route);
+        this.#result(s, 'stale');
+        return this.#serve(s, entry, 'fwd=stale; detail=stale-while-revalidate');
+      }
       if (ev.response !== undefined && ev.revalidation === undefined && !(stale && entry.mustRevalidate)) {
         this.#result(s, mayWait ? 'hit' : 'collapsed');
         return this.#serve(s, entry, mayWait ? 'hit' : 'hit; collapsed');
@@ -219,6 +242,87 @@ export class CacheFilter implements Filter {
     return this.#lookup(s, p, false);
   }
 
+  /**
+   * One background revalidation of `entry` (none when one is in flight for its key: the collapser
+   * has a leader), with the stored validators and the request headers its variant was selected
+   * by. A 304 updates the stored object; a new storable response replaces it; a failure leaves it.
+   */
+  #revalidateInBackground(s: Session, p: Pending, entry: StoredResponse, route: string): void {
+    const key = entry.key;
+    if (!this.#collapser.lead(key)) return;
+    const req = s.request;
+    const sent: Record<string, string> = {};
+    const copy = (n: string): void => {
+      const v = req.headers[n];
+      if (v !== undefined) sent[n] = Array.isArray(v) ? v.join(', ') : v;
+    };
+    if (entry.vary !== undefined) for (const n of entry.vary) copy(n);
+    for (const n of this.#c.keyHeaders) copy(n);
+    copy('authorization');
+    const preq = p.preq!;
+    const rh = entry.policy.revalidationHeaders(preq);
+    for (const n of ['if-none-match', 'if-modified-since']) {
+      const v = rh[n];
+      if (typeof v === 'string') sent[n] = v;
+    }
+    const target = req.path + req.query;
+    this.#fetch(route, { method: 'GET', authority: req.authority, target, headers: sent }, this.#c.maxObjectSize).then(
+      (r) => {
+        const outcome = this.#revalidated(p, entry, preq, sent, r, route);
+        if (outcome === 'filled') this.#decisions.publish('revalidated');
+        this.#collapser.done(key, outcome);
+      },
+      () => this.#collapser.done(key, 'released'),
+    );
+  }
+
+  /** What a background revalidation's response does to the store. */
+  #revalidated(
+    p: Pending,
+    entry: StoredResponse,
+    preq: NonNullable<Pending['preq']>,
+    sent: Record<string, string>,
+    r: OwnResponse | undefined,
+    route: string,
+  ): 'filled' | 'released' {
+    if (r === undefined || r.status >= 500) return 'released';
+    // Purged or replaced meanwhile: not brought back.
+    if (this.store.get(entry.key) !== entry) return 'released';
+    const h = r.headers;
+    const fresh = storedHeaders((fn) => {
+      for (const n in h) {
+        const v = h[n];
+        if (typeof v === 'string') fn(v, n);
+        else for (const one of v) fn(one, n);
+      }
+    });
+    const age = typeof h.age === 'string' ? h.age : undefined;
+    if (r.status === 304) {
+      if (!entry.policy.revalidatedPolicy(preq, { status: 304, headers: fresh }).matches) return 'released';
+      this.#refresh(entry, preq, fresh, age);
+      return 'filled';
+    }
+    const w = this.#storable(sent, p, r.status, h['set-cookie'] !== undefined, h.vary, h['content-length'], fresh, age);
+    const sameVariant = w !== undefined && w.key === entry.key;
+    if (!this.#storesOwnFetches.has(route) || !sameVariant) {
+      // The next request validates in the foreground, through the filters after the cache.
+      this.#foreground.add(entry);
+      return 'released';
+    }
+    const stored = this.store.put({
+      key: w.key,
+      url: p.url,
+      vary: w.vary,
+      policy: w.policy,
+      status: w.status,
+      headers: w.headers,
+      body: r.body,
+      mustRevalidate: w.mustRevalidate,
+      tags: tagsOf(w.headers),
+    });
+    return stored ? 'filled' : 'released';
+  }
+
   /** A Reply from a stored object: 304 for a matching client conditional, else its status, headers and body (none for HEAD). */
   #serve(s: Session, e: StoredResponse, params: string): Reply {
     const age = e.policy.age();
@@ -228,6 +332,24 @@ export class CacheFilter implements Filter {
       const headers: Record<string, string | string[]> = { age: ageValue, 'cache-status': status };
       for (const n of NOT_MODIFIED_FIELDS) if (e.headers[n] !== undefined) headers[n] = e.headers[n];
       return { status: 304, headers };
+    }
+    const range = s.request.method === 'GET' && e.status === 200 ? s.request.headers.range : undefined;
+    if (typeof range === 'string' && ifRangeHolds(s.request.headers['if-range'], e.headers)) {
+      // A single byte range from the stored full response (RFC 9110 §14); several ranges, or one
+      // that does not parse: the whole response (§14.2 allows ignoring Range).
+      const size = e.body.length;
+      const r = parseRange(range, size);
+      if (r === 'unsatisfiable') return { status: 416, headers: { 'content-range': `bytes */${size}`, age: ageValue, 'cache-status': status } };
+      if (r !== undefined) {
+        const partial = {
+          ...e.headers,
+          'content-range': `bytes ${r.start}-${r.end}/${size}`,
+          'content-length': String(r.end - r.start + 1),
+          age: ageValue,
+          'cache-status': status,
+        };
+        return { status: 206, headers: partial, body: e.body.subarray(r.start, r.end + 1) };
+      }
     }
     const headers: Record<string, string | string[]> = { ...e.headers, age: ageValue, 'cache-status': status };
     if (s.request.method === 'HEAD') {
@@ -285,24 +407,41 @@ export class CacheFilter implements Filter {
 
   /** The copy of a storable response about to be streamed, or undefined when it is not to be stored. */
   #writerFor(s: Session, p: Pending, status: number, h: Headers): Writer | undefined {
+    return this.#storable(s.request.headers, p, status, h.has('set-cookie'), h.getAll('vary'), h.get('content-length'), record(h), h.get('age'));
+  }
+
+  /**
+   * The copy of a storable response (a client's, or one fetched in the background), or undefined
+   * when it is not to be stored. `stored` is the response's headers as they would be stored.
+   */
+  #storable(
+    requestHeaders: Readonly<Record<string, string | string[] | undefined>>,
+    p: Pending,
+    status: number,
+    setCookie: boolean,
+    varyValue: string | string[] | undefined,
+    cl: string | string[] | undefined,
+    stored: Record<string, string | string[]>,
+    age: string | undefined,
+  ): Writer | undefined {
     const c = this.#c;
-    if (!c.storeSetCookie && h.has('set-cookie')) return undefined;
-    const vary = varyNames(h.getAll('vary'));
+    // A partial response is never stored as the object (ranges are answered from a full one).
+    if (status === 206) return undefined;
+    if (!c.storeSetCookie && setCookie) return undefined;
+    const vary = varyNames(varyValue);
     if (vary?.[0] === '*') return undefined;
-    const cl = h.get('content-length');
-    const length = cl === undefined ? undefined : Number(cl);
+    const length = typeof cl === 'string' ? Number(cl) : undefined;
     if (length !== undefined && !(length <= c.maxObjectSize)) return undefined;
-    const stored = record(h);
-    const preq = policyRequest(p.url, p.host, s.request.headers, vary);
+    const preq = policyRequest(p.url, p.host, requestHeaders, vary);
     // Storability on the headers as sent (Authorization rules read must-revalidate), freshness on the corrected ones.
     if (!new CachePolicy(preq, { status, headers: stored }, { shared: true }).storable()) return undefined;
     const fresh = policyHeaders(stored, c.defaultTtl);
     if (!fresh.explicit) return undefined;
-    const policy = new CachePolicy(preq, { status, headers: withAge(fresh.headers, h.get('age')) }, { shared: true });
+    const policy = new CachePolicy(preq, { status, headers: withAge(fresh.headers, age) }, { shared: true });
     if (!policy.storable()) return undefined;
     if (policy.timeToLive() <= 0 && stored.etag === undefined && stored['last-modified'] === undefined) return undefined;
     return {
-      key: p.base + variantPart(vary, s.request.headers),
+      key: p.base + variantPart(vary, requestHeaders),
       vary,
       status,
       headers: stored,

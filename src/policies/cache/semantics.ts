@@ -205,6 +205,23 @@ export function notModified(request: Readonly<HeaderRecord>, stored: Readonly<Re
   return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
 }
 
+/**
+ * Whether a Range applies given the request's `If-Range` (RFC 9110 §13.1.5): absent, or it names
+ * the stored response's strong ETag (strong comparison: a weak tag on either side fails), or is
+ * exactly its Last-Modified date.
+ */
+export function ifRangeHolds(value: string | string[] | undefined, stored: Readonly<Record<string, string | string[]>>): boolean {
+  if (value === undefined) return true;
+  const v = (Array.isArray(value) ? value.join(', ') : value).trim();
+  if (v.startsWith('W/')) return false;
+  if (v.startsWith('"')) {
+    const etag = stored.etag;
+    return typeof etag === 'string' && !etag.startsWith('W/') && etag.trim() === v;
+  }
+  const lm = stored['last-modified'];
+  return typeof lm === 'string' && lm.trim() === v;
+}
+
 /** The fields a 304 carries of the stored response (RFC 9110 §15.4.5). */
 export const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'last-modified', 'vary'];
 
