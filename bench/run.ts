@@ -42,17 +42,31 @@ import type { Suite } from './lib/suite.ts';
 import { originBodyBytes } from './lib/subjects.ts';
 import { toolVersions } from './lib/tools.ts';
 import { algorithmsSuite } from './suites/algorithms.ts';
+import { cacheSuite } from './suites/cache.ts';
 import { gatewaySuite } from './suites/gateway.ts';
 import { httpsSuite } from './suites/https.ts';
 import { peersSuite } from './suites/peers.ts';
 import { policiesSuite } from './suites/policies.ts';
 import { slowSuite } from './suites/slow.ts';
+import { staticSuite } from './suites/static.ts';
 import { memorySuite } from './suites/memory.ts';
 import { tcpSuite } from './suites/tcp.ts';
 import { workersSuite } from './suites/workers.ts';
 
 /** Every suite, in the order they run (whatever the order of BENCH_SUITES) and their reports appear in the results file. */
-const SUITES: readonly Suite[] = [peersSuite, policiesSuite, gatewaySuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite, memorySuite, workersSuite];
+const SUITES: readonly Suite[] = [
+  peersSuite,
+  policiesSuite,
+  gatewaySuite,
+  httpsSuite,
+  algorithmsSuite,
+  slowSuite,
+  tcpSuite,
+  memorySuite,
+  workersSuite,
+  cacheSuite,
+  staticSuite,
+];
 
 const ALL_SUITES = SUITES.map((s) => s.name);
 // `npm run bench -- memory peers` is the same as BENCH_SUITES=memory,peers.
