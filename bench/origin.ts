@@ -1,30 +1,41 @@
 // Benchmark origin: a tiny keep-alive HTTP server, run as its own child process.
 // Answers every request with a fixed ~100-byte body. Prints {"port":N} on stdout once listening.
-// Usage: node bench/origin.ts [--delay-ms=N]
-//   --delay-ms=N   wait N ms (a timer, no CPU) before answering each request; default 0 (at once)
+// Usage: node bench/origin.ts [--delay-ms=N] [--body-bytes=N] [--max-age=S]
+//   --delay-ms=N    wait N ms (a timer, no CPU) before answering each request; default 0 (at once)
+//   --body-bytes=N  answer an N-byte body instead (the fixed text repeated and cut; suite cache: 1024)
+//   --max-age=S     add `Cache-Control: public, max-age=S` to that answer, so caches store it (suite cache)
 // GET /__bench/stats answers {"requests":N} at once (never delayed, not counted), so the bench
 // can see how a balancer spread the load; it is only ever asked directly, never through a proxy.
 // GET /__bench/headers answers the request's headers as JSON (not counted): the policies suite
 // asks it through Switchboard to check that a `headers` policy set the request header it should.
 import http from 'node:http';
 
-const BODY = Buffer.from('Hello from the Switchboard benchmark origin. This body is a fixed one hundred bytes long, padded:ok\n');
+const TEXT = 'Hello from the Switchboard benchmark origin. This body is a fixed one hundred bytes long, padded:ok\n';
 
-function parseDelay(argv: string[]): number {
+function parseArgs(argv: string[]): { delayMs: number; bodyBytes: number | null; maxAge: number | null } {
+  const out: { delayMs: number; bodyBytes: number | null; maxAge: number | null } = { delayMs: 0, bodyBytes: null, maxAge: null };
   for (const a of argv) {
-    const m = /^--delay-ms=(\d+(?:\.\d+)?)$/.exec(a);
-    if (m) return Number(m[1]);
-    process.stderr.write(`origin: unknown argument ${JSON.stringify(a)}\n`);
-    process.exit(2);
+    const m = /^--(delay-ms|body-bytes|max-age)=(\d+(?:\.\d+)?)$/.exec(a);
+    if (m?.[1] === 'delay-ms') out.delayMs = Number(m[2]);
+    else if (m?.[1] === 'body-bytes' && Number.isInteger(Number(m[2]))) out.bodyBytes = Number(m[2]);
+    else if (m?.[1] === 'max-age' && Number.isInteger(Number(m[2]))) out.maxAge = Number(m[2]);
+    else {
+      process.stderr.write(`origin: unknown argument ${JSON.stringify(a)}\n`);
+      process.exit(2);
+    }
   }
-  return 0;
+  return out;
 }
 
-const DELAY_MS = parseDelay(process.argv.slice(2));
+const ARGS = parseArgs(process.argv.slice(2));
+const DELAY_MS = ARGS.delayMs;
+const BODY = ARGS.bodyBytes === null ? Buffer.from(TEXT) : Buffer.from(TEXT.repeat(Math.ceil(ARGS.bodyBytes / TEXT.length)).slice(0, ARGS.bodyBytes));
+const HEAD: http.OutgoingHttpHeaders = { 'content-type': 'text/plain', 'content-length': BODY.length };
+if (ARGS.maxAge !== null) HEAD['cache-control'] = `public, max-age=${ARGS.maxAge}`;
 let requests = 0;
 
 function answer(res: http.ServerResponse): void {
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': BODY.length });
+  res.writeHead(200, HEAD);
   res.end(BODY);
 }
 

@@ -1,6 +1,6 @@
 // Switchboard benchmark: `npm run bench` (node bench/run.ts). Not part of the tests.
 //
-// Suites (BENCH_SUITES=peers,policies,gateway,https,algorithms,slow,tcp,memory,workers, default all; or as arguments), run in this order:
+// Suites (BENCH_SUITES=peers,policies,gateway,https,algorithms,slow,tcp,memory,workers,cache,static, default all; or as arguments), run in this order:
 //   peers         req/s, p50/p99 latency, RSS and CPU, measured interleaved in rounds, of:
 //                   direct        one origin, no proxy
 //                   switchboard   our gateway (bench/switchboard-child.ts), access log on
@@ -22,6 +22,9 @@
 //   memory        RSS of an idle process and per idle keep-alive connection (10,000), Switchboard vs bare node:http
 //   workers       Switchboard `workers: 1` vs `workers: 2`, nginx `worker_processes` 1 vs 2, HAProxy `nbthread` 1 vs 2:
 //                 req/s, p99, CPU us/req over every process, RSS per worker, the 2/1 ratios
+//   cache         a `cache` hit vs the same route proxied, nginx proxy_cache and Varnish hits (one 1 KiB
+//                 object): req/s, p99, CPU us/req, origin requests during the runs; targets hit CPU < proxy, >= 0.5x nginx
+//   static        a static route vs nginx root, 1 KiB and 1 MiB files: req/s, MB/s, p99, CPU us/req
 // See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_GATEWAY_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, BENCH_WORKERS_*, ...).
 //
 // Layout: this file picks the suites, runs them, writes the results file and cleans up; each suite
@@ -42,17 +45,31 @@ import type { Suite } from './lib/suite.ts';
 import { originBodyBytes } from './lib/subjects.ts';
 import { toolVersions } from './lib/tools.ts';
 import { algorithmsSuite } from './suites/algorithms.ts';
+import { cacheSuite } from './suites/cache.ts';
 import { gatewaySuite } from './suites/gateway.ts';
 import { httpsSuite } from './suites/https.ts';
 import { peersSuite } from './suites/peers.ts';
 import { policiesSuite } from './suites/policies.ts';
 import { slowSuite } from './suites/slow.ts';
+import { staticSuite } from './suites/static.ts';
 import { memorySuite } from './suites/memory.ts';
 import { tcpSuite } from './suites/tcp.ts';
 import { workersSuite } from './suites/workers.ts';
 
 /** Every suite, in the order they run (whatever the order of BENCH_SUITES) and their reports appear in the results file. */
-const SUITES: readonly Suite[] = [peersSuite, policiesSuite, gatewaySuite, httpsSuite, algorithmsSuite, slowSuite, tcpSuite, memorySuite, workersSuite];
+const SUITES: readonly Suite[] = [
+  peersSuite,
+  policiesSuite,
+  gatewaySuite,
+  httpsSuite,
+  algorithmsSuite,
+  slowSuite,
+  tcpSuite,
+  memorySuite,
+  workersSuite,
+  cacheSuite,
+  staticSuite,
+];
 
 const ALL_SUITES = SUITES.map((s) => s.name);
 // `npm run bench -- memory peers` is the same as BENCH_SUITES=memory,peers.
