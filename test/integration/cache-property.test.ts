@@ -25,7 +25,7 @@
  * Time: http-cache-semantics reads the clock through `CachePolicy.prototype.now`; the test replaces
  * it with a fake clock that moves only between requests (whole seconds), and the origin's `Date`,
  * `Expires` and `Last-Modified` follow that clock. `SEED=… ` reproduces a run; the seed is printed
- * on failure. `SCENARIOS=…` changes how many scenarios run.
+ * on failure. `SCENARIOS=…` changes how many scenarios run (150 by default: ~10–20 s alone).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,7 +36,7 @@ import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 
 const SEED = process.env.SEED === undefined ? (Date.now() ^ (process.pid << 8)) >>> 0 : Number(process.env.SEED) >>> 0;
-const SCENARIOS = Number(process.env.SCENARIOS ?? 200);
+const SCENARIOS = Number(process.env.SCENARIOS ?? 150);
 
 // ---- the fake clock ---------------------------------------------------------------------------
 
@@ -715,7 +715,7 @@ function checkBoth(s: Scenario, cached: readonly Answer[], plain: readonly Answe
   }
 }
 
-test(`cached and uncached answers agree as RFC 9111 allows (seed ${SEED}, ${SCENARIOS} scenarios)`, { timeout: 120_000 }, async (t) => {
+test(`cached and uncached answers agree as RFC 9111 allows (seed ${SEED}, ${SCENARIOS} scenarios)`, { timeout: 180_000 }, async (t) => {
   const failures: string[] = [];
   let hits = 0;
   for (let k = 0; k < SCENARIOS && failures.length < 10; k++) {
