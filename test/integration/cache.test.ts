@@ -319,6 +319,27 @@ test('stale-if-error: an upstream 5xx or a failed connection is answered with th
   assert.equal((await get('/nosie')).status, 503);
 });
 
+test('an object that needs validation (response no-cache, or refused by the request) is not served on an upstream 5xx without a grace', async () => {
+  // Found by cache-property.test.ts: a fresh object validated because of no-cache was served on a 5xx.
+  handlers.set('/nc5xx', (_req, res, n) => {
+    res.writeHead(n === 1 ? 200 : 503, { 'cache-control': n === 1 ? 'max-age=600' : 'no-store' });
+    res.end(`nc ${n}`);
+  });
+  await get('/nc5xx');
+  assert.equal((await get('/nc5xx')).body, 'nc 1', 'fresh: a hit');
+  const refused = await get('/nc5xx', { headers: { 'cache-control': 'no-cache' } });
+  assert.equal(refused.status, 503);
+  assert.equal(refused.body, 'nc 2');
+  const old = await get('/nc5xx', { headers: { 'cache-control': 'max-age=0' } });
+  assert.equal(old.status, 503);
+  handlers.set('/rnc5xx', (_req, res, n) => {
+    res.writeHead(n === 1 ? 200 : 500, { 'cache-control': 'max-age=600, no-cache', etag: '"e"' });
+    res.end(`rnc ${n}`);
+  });
+  await get('/rnc5xx');
+  assert.equal((await get('/rnc5xx')).status, 500);
+});
+
 test('the byte budget evicts the least recently used objects', async () => {
   for (let i = 0; i < 6; i++) serve(`/small/${i}`, { 'cache-control': 'max-age=60' }, 'y'.repeat(10_000));
   for (let i = 0; i < 6; i++) await get(`/small/${i}`);

@@ -537,7 +537,9 @@ export class CacheFilter implements Filter {
     if (e.mustRevalidate) return false;
     const over = e.policy.age() - e.policy.maxAge();
     const allowed = Math.max(directiveSeconds(e.headers['cache-control'], 'stale-if-error') ?? 0, this.#c.staleIfError);
-    return over < allowed;
+    // Without a grace, an object that needed validation (stale, no-cache, or refused by the
+    // request's no-cache/max-age) is never served on an error: only a successful validation may.
+    return allowed > 0 && over < allowed;
   }
 
   /** RFC 9111 §4.4: the target, and same-origin Location and Content-Location. */
