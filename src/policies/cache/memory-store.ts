@@ -7,11 +7,13 @@
  * extra headers select one); the latest response's `Vary` names are the URL's, and a response with
  * other names replaces the URL's variants (as Varnish does).
  *
- * State: per worker process. Each worker of a machine keeps its own store (a hit in one worker is a
- * miss in another, and a purge reaches only this worker); "one copy per machine" is a later step.
+ * State: per process. Used for `memory:` in a lone process (no workers), and as the front tier of a
+ * lone process's `memory` + `disk`; with workers, `memory:` is file-store.ts rooted in /dev/shm
+ * instead (one copy per machine, shared by every worker; see index.ts `storeFor`).
  */
 import { LRUCache } from 'lru-cache';
 import type CachePolicy from 'http-cache-semantics';
+import type { CacheStore, StoreStats } from './store.ts';
 
 /** One stored response. */
 export interface StoredResponse {
@@ -42,7 +44,8 @@ function sizeOf(e: StoredResponse): number {
   return n;
 }
 
-export class MemoryStore {
+export class MemoryStore implements CacheStore {
+  readonly kind = 'memory';
   readonly maxSize: number;
   readonly #lru: LRUCache<string, StoredResponse>;
   /** URL → its Vary names and the keys of its variants. */
@@ -77,6 +80,10 @@ export class MemoryStore {
   /** Objects held. */
   get size(): number {
     return this.#lru.size;
+  }
+
+  stats(): StoreStats {
+    return { bytes: this.bytes, objects: this.size, evictions: this.evictions };
   }
 
   /** The Vary names of `url`'s variants; undefined when none are stored or they have no Vary. */
