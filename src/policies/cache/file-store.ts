@@ -118,6 +118,7 @@ export class FileStore implements CacheStore {
   #count = 0;
   #evictions = 0;
   #sweeping: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
   /** The first sweep (temp files of dead writers removed, sizes summed); lookups do not wait for it. */
   readonly ready: Promise<void>;
 
@@ -272,7 +273,15 @@ export class FileStore implements CacheStore {
    * recently used objects down to 90% of it. One process at a time; concurrent calls share one run.
    */
   sweep(): Promise<void> {
-    this.#sweeping ??= this.#sweep().finally(() => {
+    // A call during a run gets one more run after it (which sees what was written meanwhile).
+    if (this.#sweeping !== undefined) {
+      this.#next ??= this.#sweeping.then(() => {
+        this.#next = undefined;
+        return this.sweep();
+      });
+      return this.#next;
+    }
+    this.#sweeping = this.#sweep().finally(() => {
       this.#sweeping = undefined;
     });
     return this.#sweeping;
@@ -306,8 +315,12 @@ export class FileStore implements CacheStore {
             files.push({ path, size: st.size, mtime: st.mtimeMs });
             total += st.size;
           }
-          // A URL left with no object (all evicted or replaced): its directory goes.
-          if (objects === 0) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+          // A URL left with no object (all evicted or purged) for a while: its directory goes (a
+          // fresh `meta` may belong to a write in progress in another process).
+          if (objects === 0) {
+            const st = (await stat(join(dir, 'meta')).catch(() => undefined)) ?? (await stat(dir).catch(() => undefined));
+            if (st !== undefined && now - st.mtimeMs > LOCK_STALE_MS) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+          }
         }
       }
       let count = files.length;
@@ -332,7 +345,12 @@ export class FileStore implements CacheStore {
         let left = markers.length;
         for (const m of markers) {
           const [hu, hk] = m.split('.');
-          const gone = hu === undefined || hk === undefined || (await stat(join(this.#objects, hu.slice(0, 2), hu, hk)).catch(() => undefined)) === undefined;
+          // A marker is written before its object: a young marker without one may be a write in progress.
+          const gone =
+            hu === undefined ||
+            hk === undefined ||
+            ((await stat(join(this.#objects, hu.slice(0, 2), hu, hk)).catch(() => undefined)) === undefined &&
+              now - ((await stat(join(td, m)).catch(() => undefined))?.mtimeMs ?? 0) > LOCK_STALE_MS);
           if (gone) {
             await unlink(join(td, m)).catch(() => undefined);
             left--;
