@@ -14,9 +14,10 @@
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
  * RFC 5861 (stale-if-error), RFC 9211 (Cache-Status); the response-phase copy follows undici's
  * `lib/handler/cache-handler.js`. Not yet: stale-while-revalidate (served as stale → validate),
- * Range requests from a stored object, disk and Redis stores, one store per machine.
+ * Range requests from a stored object, the Redis store.
  *
- * State: the store and the collapsing map are per worker process, per policy, and outlive a
+ * State: the store is per process (lone process, memory), or per machine (workers' memory in
+ * /dev/shm, disk): see `storeFor`. The collapsing map is per worker process, per policy; both outlive a
  * reload (kept per gateway beside its shared state; a reload that changes the store's budget or
  * the `state:` section starts empty). Per request: a `Pending` in the session's locals.
  */

@@ -12,27 +12,9 @@
  * instead (one copy per machine, shared by every worker; see index.ts `storeFor`).
  */
 import { LRUCache } from 'lru-cache';
-import type CachePolicy from 'http-cache-semantics';
-import type { CacheStore, StoreStats } from './store.ts';
+import type { CacheStore, StoredResponse, StoreStats } from './store.ts';
 
-/** One stored response. */
-export interface StoredResponse {
-  /** The variant's key: URL, extra key parts, Vary values. */
-  readonly key: string;
-  /** The URL part of the key (`scheme://host/target`). */
-  readonly url: string;
-  /** The Vary names the variant was selected by (sorted, lower case), undefined without Vary. */
-  readonly vary: readonly string[] | undefined;
-  /** What http-cache-semantics decides freshness and revalidation on; replaced after a 304. */
-  policy: CachePolicy;
-  readonly status: number;
-  /** The headers served with it (lower-case names); replaced after a 304. */
-  headers: Record<string, string | string[]>;
-  readonly body: Buffer;
-  /** Never served stale (`must-revalidate`, `proxy-revalidate`). */
-  readonly mustRevalidate: boolean;
-  readonly tags: readonly string[];
-}
+export type { StoredResponse } from './store.ts';
 
 /** Bytes an object is counted for: its body, its headers, and a fixed overhead for the rest. */
 function sizeOf(e: StoredResponse): number {

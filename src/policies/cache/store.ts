@@ -9,9 +9,26 @@
  * reads files answers with promises. `undefined` from `varyOf`/`get` means "nothing stored".
  * No method throws: a store that cannot read or write answers a miss or `false`.
  */
-import type { StoredResponse } from './memory-store.ts';
+import type CachePolicy from 'http-cache-semantics';
 
-export type { StoredResponse } from './memory-store.ts';
+/** One stored response. */
+export interface StoredResponse {
+  /** The variant's key: URL, extra key parts, Vary values. */
+  readonly key: string;
+  /** The URL part of the key (`scheme://host/target`). */
+  readonly url: string;
+  /** The Vary names the variant was selected by (sorted, lower case), undefined without Vary. */
+  readonly vary: readonly string[] | undefined;
+  /** What http-cache-semantics decides freshness and revalidation on; replaced after a 304. */
+  policy: CachePolicy;
+  readonly status: number;
+  /** The headers served with it (lower-case names); replaced after a 304. */
+  headers: Record<string, string | string[]>;
+  readonly body: Buffer;
+  /** Never served stale (`must-revalidate`, `proxy-revalidate`). */
+  readonly mustRevalidate: boolean;
+  readonly tags: readonly string[];
+}
 
 /** A value now, or later. */
 export type MaybePromise<T> = T | Promise<T>;
