@@ -250,13 +250,13 @@ export class Gateway {
    * many objects went, or undefined when there is no such cache policy (none at all, without a
    * name). This process's stores only: a supervisor asks each of its workers (admin API).
    */
-  purge(policy: string | undefined, query: PurgeQuery): number | undefined {
+  async purge(policy: string | undefined, query: PurgeQuery): Promise<number | undefined> {
     const filters = this.#generation?.filters;
     if (filters === undefined) return undefined;
     if (policy !== undefined) return filters.get(policy)?.filter.purge?.(query);
     let n: number | undefined;
     for (const f of filters.values()) {
-      const purged = f.filter.purge?.(query);
+      const purged = await f.filter.purge?.(query);
       if (purged !== undefined) n = (n ?? 0) + purged;
     }
     return n;

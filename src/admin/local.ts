@@ -21,7 +21,7 @@ export function localBackend(gw: Gateway): AdminBackend {
     workers: async (): Promise<WorkerView[]> => [{ id: 0, pid: process.pid, state: 'serving', rss: process.memoryUsage.rss() }],
     configErrors: () => gw.configErrors(),
     change: async (c) => gw.change(c),
-    purge: async (policy, query) => ({ purged: gw.purge(policy, query) ?? 0, processes: 1 }),
+    purge: async (policy, query) => ({ purged: (await gw.purge(policy, query)) ?? 0, processes: 1 }),
     reload: async () => {
       const r = await gw.reload();
       return { ok: r.ok, errors: r.errors.map((e) => e.message) };

@@ -309,7 +309,7 @@ export interface Filter {
    * every object carrying a tag; returns how many objects went. For the programmatic API
    * (`Gateway.purge`) and the admin API; not called by the pipeline.
    */
-  purge?(q: PurgeQuery): number;
+  purge?(q: PurgeQuery): number | Promise<number>;
   /** What a cache's stores hold now, one entry per store; read at metrics scrape time only. */
   storeStats?(): readonly StoreStats[];
 }

@@ -226,7 +226,9 @@ export class Supervisor {
         const answers = await Promise.all(holders.map((r) => askPurge(r.worker, id, policy, query)));
         const done = answers.filter((n): n is number => n !== undefined);
         if (done.length < answers.length) this.log.warn({ policy, missing: answers.length - done.length }, 'cache purge: workers did not answer in time');
-        return { purged: done.reduce((a, n) => a + n, 0), processes: done.length };
+        // With workers every store is one copy for the machine (cache/index.ts `storeFor`): each
+        // worker purges the same objects, so the count is the largest answer, not their sum.
+        return { purged: done.reduce((a, n) => Math.max(a, n), 0), processes: done.length };
       },
       reload: async () => {
         const r = await this.reload();

@@ -116,7 +116,11 @@ export function runWorker(): void {
         return;
       case 'cache-purge':
         // A worker still starting has stored nothing yet: 0.
-        return send({ sb: 'cache-purged', id: m.id, purged: gw?.purge(m.policy, m.query) ?? 0 });
+        void (gw?.purge(m.policy, m.query) ?? Promise.resolve(0)).then(
+          (purged) => send({ sb: 'cache-purged', id: m.id, purged: purged ?? 0 }),
+          () => send({ sb: 'cache-purged', id: m.id, purged: 0 }),
+        );
+        return;
       case 'tail':
         if (m.on) tap.start();
         else tap.stop();

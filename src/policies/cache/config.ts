@@ -9,12 +9,22 @@ import { duration, headerName, size } from '../../util/config-primitives.ts';
 export const config = z.strictObject({
   store: z
     .strictObject({
-      memory: size.meta({
+      memory: size.optional().meta({
         description:
-          'The memory store’s byte budget (bodies and headers), least recently used objects evicted past it. Per worker process in this version: each worker keeps its own copy.',
+          'The memory store’s byte budget (heads and bodies), least recently used objects evicted past it. One copy per machine: with `workers`, a file store in /dev/shm (RAM) shared by every worker; in a lone process, an in-process LRU.',
       }),
+      disk: z
+        .strictObject({
+          path: z.string().min(1).meta({ description: 'The directory objects are stored in (created when missing; relative to the config file). Survives restarts.' }),
+          size: size.meta({ description: 'The disk store’s byte budget; least recently used objects (to about 10 s) evicted by a periodic sweep.' }),
+        })
+        .optional()
+        .meta({
+          description:
+            'A disk store: one file per object, written to a temp file, fsync’d and renamed (a crash mid-write never leaves a servable half object). With `memory` too, memory is a tier in front of it.',
+        }),
     })
-    .meta({ description: 'Where responses are stored. `memory` only in this version (disk and Redis come later).' }),
+    .meta({ description: 'Where responses are stored: `memory`, `disk`, or both (memory in front of disk). Redis comes later.' }),
   name: z
     .string()
     .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/)

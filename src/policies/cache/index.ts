@@ -16,12 +16,15 @@
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
  * RFC 5861 (stale-while-revalidate, stale-if-error), RFC 9211 (Cache-Status), RFC 9110 §14
  * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`. Not yet:
- * filling the store from a Range miss, disk and Redis stores, one store per machine.
+ * filling the store from a Range miss, the Redis store.
  *
- * State: the store and the collapsing map are per worker process, per policy, and outlive a
+ * State: the store is per process (lone process, memory), or per machine (workers' memory in
+ * /dev/shm, disk): see `storeFor`. The collapsing map is per worker process, per policy; both outlive a
  * reload (kept per gateway beside its shared state; a reload that changes the store's budget or
  * the `state:` section starts empty). Per request: a `Pending` in the session's locals.
  */
+import cluster from 'node:cluster';
+import { resolve as resolvePath } from 'node:path';
 import CachePolicy from 'http-cache-semantics';
 import { parseRange } from '../../util/byte-range.ts';
 import { parseDuration, parseSize } from '../../util/units.ts';
@@ -29,7 +32,10 @@ import { cachePurge, Decisions } from '../events.ts';
 import type { Filter, Headers, OwnResponse, PolicyDeps, PolicyState, PolicyType, PurgeQuery, Reply, ResolveContext, Session, StoreStats, Verdict } from '../filter.ts';
 import { Collapser } from './collapse.ts';
 import { config, type CacheConfig } from './config.ts';
+import { FileStore, sharedMemoryRoot } from './file-store.ts';
 import { MemoryStore, type StoredResponse } from './memory-store.ts';
+import type { CacheStore } from './store.ts';
+import { TieredStore } from './tiered-store.ts';
 import {
   cacheStatus,
   directiveSeconds,
@@ -52,7 +58,10 @@ import {
 
 /** The resolved config: bytes and milliseconds. */
 export interface ResolvedCache {
+  /** The memory store's budget; 0: none. */
   readonly memory: number;
+  /** The disk store (an absolute path). */
+  readonly disk: { readonly path: string; readonly size: number } | undefined;
   readonly name: string;
   readonly maxObjectSize: number;
   /** Seconds. */
@@ -115,17 +124,33 @@ interface Writer {
 }
 
 /** The store and collapsing map of one policy, kept across reloads: per gateway (its state object), per policy name. */
-const kept = new WeakMap<PolicyState, Map<string, { store: MemoryStore; collapser: Collapser }>>();
+const kept = new WeakMap<PolicyState, Map<string, { spec: string; store: CacheStore; collapser: Collapser }>>();
 
-function storeFor(deps: PolicyDeps, memory: number): { store: MemoryStore; collapser: Collapser } {
+/**
+ * The store `c` asks for. State scope: `memory` in a lone process is an in-process LRU (per
+ * process: there is no other process to share with); `memory` under workers is a file store in
+ * /dev/shm named after the supervisor (per machine: one copy in RAM that every worker of this
+ * gateway reads and writes, so a response stored by one worker is a hit in the others and a purge
+ * in one reaches all); `disk` is per machine and outlives the process. Both: memory in front.
+ */
+function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; collapser: Collapser } {
   let byName = kept.get(deps.state);
   if (byName === undefined) {
     byName = new Map();
     kept.set(deps.state, byName);
   }
+  const shared = cluster.isWorker;
+  const spec = `${c.memory}:${shared}:${c.disk?.path}:${c.disk?.size}`;
   const found = byName.get(deps.name);
-  if (found !== undefined && found.store.maxSize === memory) return found;
-  const made = { store: new MemoryStore(memory), collapser: new Collapser() };
+  if (found !== undefined && found.spec === spec) return found;
+  let memory: CacheStore | undefined;
+  if (c.memory > 0)
+    memory = shared
+      ? new FileStore({ path: sharedMemoryRoot(process.ppid, deps.name), maxSize: c.memory, durable: false, kind: 'memory-shared' })
+      : new MemoryStore(c.memory);
+  const disk = c.disk === undefined ? undefined : new FileStore({ path: c.disk.path, maxSize: c.disk.size, durable: true, kind: 'disk' });
+  const store = memory !== undefined && disk !== undefined ? new TieredStore(memory, disk) : (memory ?? disk);
+  const made = { spec, store: store as CacheStore, collapser: new Collapser() };
   byName.set(deps.name, made);
   return made;
 }
@@ -137,7 +162,7 @@ function record(h: Headers): Record<string, string | string[]> {
 /** The `cache` filter; see the module comment. */
 export class CacheFilter implements Filter {
   readonly bodyUnchanged = true;
-  readonly store: MemoryStore;
+  readonly store: CacheStore;
   readonly #collapser: Collapser;
   readonly #c: ResolvedCache;
   readonly #decisions: Decisions<CacheResult>;
@@ -157,7 +182,7 @@ export class CacheFilter implements Filter {
 
   constructor(c: ResolvedCache, deps: PolicyDeps) {
     this.#c = c;
-    const { store, collapser } = storeFor(deps, c.memory);
+    const { store, collapser } = storeFor(deps, c);
     this.store = store;
     this.#collapser = collapser;
     this.#decisions = new Decisions(deps.name, deps.type, RESULTS);
@@ -191,12 +216,23 @@ export class CacheFilter implements Filter {
 
   /** Looks `p` up: a Reply for a hit (or a 504 for only-if-cached), a wait, or undefined to go upstream. */
   #lookup(s: Session, p: Pending, mayWait: boolean): Verdict {
-    const headers = s.request.headers;
+    // The in-process store answers at once; a file store with promises.
     const vary = this.store.varyOf(p.url);
-    p.preq = policyRequest(p.url, p.host, headers, vary);
-    const entry = this.store.get(p.base + variantPart(vary, headers));
+    if (vary instanceof Promise) return vary.then((v) => this.#lookupVariant(s, p, mayWait, v));
+    return this.#lookupVariant(s, p, mayWait, vary);
+  }
+
+  #lookupVariant(s: Session, p: Pending, mayWait: boolean, vary: readonly string[] | undefined): Verdict {
+    p.preq = policyRequest(p.url, p.host, s.request.headers, vary);
+    const entry = this.store.get(p.base + variantPart(vary, s.request.headers));
+    if (entry instanceof Promise) return entry.then((e) => this.#decide(s, p, mayWait, e));
+    return this.#decide(s, p, mayWait, entry);
+  }
+
+  #decide(s: Session, p: Pending, mayWait: boolean, entry: StoredResponse | undefined): Verdict {
+    const headers = s.request.headers;
     if (entry !== undefined) {
-      const ev = entry.policy.evaluateRequest(p.preq);
+      const ev = entry.policy.evaluateRequest(p.preq!);
       const stale = entry.policy.stale();
       if (ev.response !== undefined && ev.revalidation?.synchronous === false && !entry.mustRevalidate && !this.#foreground.has(entry) && s.route !== undefined) {
         // stale-while-revalidate (RFC 5861 §3): the stale object now, one revalidation in the background.
@@ -209,7 +245,7 @@ export class CacheFilter implements Filter {
         return this.#serve(s, entry, mayWait ? 'hit' : 'hit; collapsed');
       }
       p.entry = entry;
-      const rh = entry.policy.revalidationHeaders(p.preq);
+      const rh = entry.policy.revalidationHeaders(p.preq!);
       const conditional: Record<string, string> = {};
       for (const n of ['if-none-match', 'if-modified-since']) {
         const v = rh[n];
@@ -266,28 +302,31 @@ export class CacheFilter implements Filter {
       if (typeof v === 'string') sent[n] = v;
     }
     const target = req.path + req.query;
-    this.#fetch(route, { method: 'GET', authority: req.authority, target, headers: sent }, this.#c.maxObjectSize).then(
-      (r) => {
-        const outcome = this.#revalidated(p, entry, preq, sent, r, route);
-        if (outcome === 'filled') this.#decisions.publish('revalidated');
-        this.#collapser.done(key, outcome);
-      },
-      () => this.#collapser.done(key, 'released'),
-    );
+    this.#fetch(route, { method: 'GET', authority: req.authority, target, headers: sent }, this.#c.maxObjectSize)
+      .then((r) => this.#revalidated(p, entry, preq, sent, r, route))
+      .then(
+        (outcome) => {
+          if (outcome === 'filled') this.#decisions.publish('revalidated');
+          this.#collapser.done(key, outcome);
+        },
+        () => this.#collapser.done(key, 'released'),
+      );
   }
 
   /** What a background revalidation's response does to the store. */
-  #revalidated(
+  async #revalidated(
     p: Pending,
     entry: StoredResponse,
     preq: NonNullable<Pending['preq']>,
     sent: Record<string, string>,
     r: OwnResponse | undefined,
     route: string,
-  ): 'filled' | 'released' {
+  ): Promise<'filled' | 'released'> {
     if (r === undefined || r.status >= 500) return 'released';
-    // Purged or replaced meanwhile: not brought back.
-    if (this.store.get(entry.key) !== entry) return 'released';
+    // Purged or replaced meanwhile: not brought back. (A file store reads a new object each time:
+    // the same response is told by its status, length and validators.)
+    const current = await this.store.get(entry.key);
+    if (current === undefined || !sameStored(current, entry)) return 'released';
     const h = r.headers;
     const fresh = storedHeaders((fn) => {
       for (const n in h) {
@@ -309,7 +348,7 @@ export class CacheFilter implements Filter {
       this.#foreground.add(entry);
       return 'released';
     }
-    const stored = this.store.put({
+    const stored = await this.store.put({
       key: w.key,
       url: p.url,
       vary: w.vary,
@@ -370,7 +409,7 @@ export class CacheFilter implements Filter {
     if (p === undefined) return undefined;
     const status = head.status;
     if (p.invalidate) {
-      if (head.fromUpstream && status < 400) this.#invalidate(p.url, head.headers);
+      if (head.fromUpstream && status < 400) return this.#invalidate(p.url, head.headers);
       return undefined;
     }
     const name = this.#c.name;
@@ -483,7 +522,8 @@ export class CacheFilter implements Filter {
           mustRevalidate: w.mustRevalidate,
           tags: tagsOf(w.headers),
         });
-      this.#settle(p!, stored ? 'filled' : 'released');
+      if (stored instanceof Promise) void stored.then((ok) => this.#settle(p!, ok ? 'filled' : 'released'));
+      else this.#settle(p!, stored ? 'filled' : 'released');
     }
     return undefined;
   }
@@ -497,22 +537,26 @@ export class CacheFilter implements Filter {
   }
 
   /** Removes stored objects: by URL (`https://host/path?query`), by URL prefix, or by tag. Returns how many went. */
-  purge(q: PurgeQuery): number {
-    let n: number;
+  purge(q: PurgeQuery): number | Promise<number> {
+    const kind = 'tag' in q ? 'tag' : 'prefix' in q ? 'prefix' : 'url';
+    let n: number | Promise<number>;
     if ('tag' in q) n = this.store.deleteTag(q.tag);
     else if ('prefix' in q) n = this.store.deletePrefix(normalizeUrl(q.prefix) ?? q.prefix);
     else {
       const url = normalizeUrl(q.url);
       n = url === undefined ? 0 : this.store.deleteUrl(url);
     }
-    if (cachePurge.hasSubscribers) cachePurge.publish({ policy: this.#name, kind: 'tag' in q ? 'tag' : 'prefix' in q ? 'prefix' : 'url', objects: n });
-    return n;
+    const published = (objects: number): number => {
+      if (cachePurge.hasSubscribers) cachePurge.publish({ policy: this.#name, kind, objects });
+      return objects;
+    };
+    return typeof n === 'number' ? published(n) : n.then(published);
   }
 
   /** The store's size and evictions, for the metrics (read at scrape time). */
   storeStats(): readonly StoreStats[] {
-    const st = this.store;
-    return [{ store: 'memory', bytes: st.bytes, objects: st.size, evictions: st.evictions }];
+    const st = this.store.stats();
+    return [{ store: this.store.kind, bytes: st.bytes, objects: st.objects, evictions: st.evictions }];
   }
 
   #settle(p: Pending, outcome: 'filled' | 'released'): void {
@@ -528,7 +572,7 @@ export class CacheFilter implements Filter {
     const request = policyRequest(preq.url, preq.headers.host as string, preq.headers, e.vary);
     const policy = new CachePolicy(request, { status: e.status, headers: withAge(f.headers, age) }, { shared: true });
     const updated: StoredResponse = { ...e, headers, policy, mustRevalidate: f.mustRevalidate, tags: tagsOf(headers) };
-    this.store.put(updated);
+    void this.store.put(updated);
     return updated;
   }
 
@@ -543,12 +587,15 @@ export class CacheFilter implements Filter {
   }
 
   /** RFC 9111 §4.4: the target, and same-origin Location and Content-Location. */
-  #invalidate(url: string, h: Headers): void {
-    this.store.deleteUrl(url);
+  #invalidate(url: string, h: Headers): Promise<undefined> | undefined {
+    const pending = [this.store.deleteUrl(url)];
     for (const n of ['location', 'content-location']) {
       const other = sameOriginKey(h.get(n), url);
-      if (other !== undefined) this.store.deleteUrl(other);
+      if (other !== undefined) pending.push(this.store.deleteUrl(other));
     }
+    // A file store's deletes finish before the response goes on, so the next request misses.
+    if (pending.some((d) => d instanceof Promise)) return Promise.all(pending).then(() => undefined);
+    return undefined;
   }
 }
 
@@ -572,13 +619,21 @@ function normalizeUrl(value: string): string | undefined {
 }
 
 function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
-  const memory = parseSize(raw.store.memory);
-  if (memory <= 0) ctx.problem({ path: ['store', 'memory'], expected: 'a size above 0', found: JSON.stringify(raw.store.memory) });
-  const maxObjectSize = raw.maxObjectSize === undefined ? Math.min(8 * 1024 * 1024, memory) : parseSize(raw.maxObjectSize);
-  if (maxObjectSize > memory)
-    ctx.problem({ path: ['maxObjectSize'], expected: `at most the store's budget (${raw.store.memory})`, found: JSON.stringify(raw.maxObjectSize) });
+  const memory = raw.store.memory === undefined ? 0 : parseSize(raw.store.memory);
+  if (raw.store.memory !== undefined && memory <= 0) ctx.problem({ path: ['store', 'memory'], expected: 'a size above 0', found: JSON.stringify(raw.store.memory) });
+  let disk: ResolvedCache['disk'];
+  if (raw.store.disk !== undefined) {
+    disk = { path: resolvePath(ctx.baseDir, raw.store.disk.path), size: parseSize(raw.store.disk.size) };
+    if (disk.size <= 0) ctx.problem({ path: ['store', 'disk', 'size'], expected: 'a size above 0', found: JSON.stringify(raw.store.disk.size) });
+  }
+  if (raw.store.memory === undefined && disk === undefined) ctx.problem({ path: ['store'], expected: 'memory, disk or both', found: '{}' });
+  const budget = Math.max(memory, disk?.size ?? 0);
+  const maxObjectSize = raw.maxObjectSize === undefined ? Math.min(8 * 1024 * 1024, budget) : parseSize(raw.maxObjectSize);
+  if (maxObjectSize > budget)
+    ctx.problem({ path: ['maxObjectSize'], expected: `at most the store's budget (${budget} bytes)`, found: JSON.stringify(raw.maxObjectSize) });
   return {
     memory,
+    disk,
     name: raw.name ?? 'Switchboard',
     maxObjectSize,
     defaultTtl: parseDuration(raw.defaultTtl ?? 0) / 1000,
@@ -593,9 +648,18 @@ function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
 /** The `cache` policy type. */
 export const cachePolicy = {
   type: 'cache',
-  description: 'An RFC 9111 HTTP cache: stores responses (memory, per worker), serves hits with Age and Cache-Status, validates, collapses misses.',
+  description:
+    'An RFC 9111 HTTP cache: stores responses (memory shared by a machine’s workers, disk), serves hits with Age and Cache-Status, validates, collapses misses.',
   config,
   resolve,
   create: (c: ResolvedCache, deps: PolicyDeps) => new CacheFilter(c, deps),
   onListeners: false,
 } satisfies PolicyType<typeof config, ResolvedCache>;
+
+/** Whether `a` and `b` are the same stored response (the same object, or read again from a file store). */
+function sameStored(a: StoredResponse, b: StoredResponse): boolean {
+  if (a === b) return true;
+  const ha = a.headers;
+  const hb = b.headers;
+  return a.status === b.status && a.body.length === b.body.length && ha.etag === hb.etag && ha.date === hb.date && ha['last-modified'] === hb['last-modified'];
+}

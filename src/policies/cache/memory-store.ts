@@ -7,31 +7,14 @@
  * extra headers select one); the latest response's `Vary` names are the URL's, and a response with
  * other names replaces the URL's variants (as Varnish does).
  *
- * State: per worker process. Each worker of a machine keeps its own store (a hit in one worker is a
- * miss in another; a purge through the admin API reaches every worker); "one copy per machine" is a
- * later step.
+ * State: per process. Used for `memory:` in a lone process (no workers), and as the front tier of a
+ * lone process's `memory` + `disk`; with workers, `memory:` is file-store.ts rooted in /dev/shm
+ * instead (one copy per machine, shared by every worker; see index.ts `storeFor`).
  */
 import { LRUCache } from 'lru-cache';
-import type CachePolicy from 'http-cache-semantics';
+import type { CacheStore, StoredResponse, StoreStats } from './store.ts';
 
-/** One stored response. */
-export interface StoredResponse {
-  /** The variant's key: URL, extra key parts, Vary values. */
-  readonly key: string;
-  /** The URL part of the key (`scheme://host/target`). */
-  readonly url: string;
-  /** The Vary names the variant was selected by (sorted, lower case), undefined without Vary. */
-  readonly vary: readonly string[] | undefined;
-  /** What http-cache-semantics decides freshness and revalidation on; replaced after a 304. */
-  policy: CachePolicy;
-  readonly status: number;
-  /** The headers served with it (lower-case names); replaced after a 304. */
-  headers: Record<string, string | string[]>;
-  readonly body: Buffer;
-  /** Never served stale (`must-revalidate`, `proxy-revalidate`). */
-  readonly mustRevalidate: boolean;
-  readonly tags: readonly string[];
-}
+export type { StoredResponse } from './store.ts';
 
 /** Bytes an object is counted for: its body, its headers, and a fixed overhead for the rest. */
 function sizeOf(e: StoredResponse): number {
@@ -43,7 +26,8 @@ function sizeOf(e: StoredResponse): number {
   return n;
 }
 
-export class MemoryStore {
+export class MemoryStore implements CacheStore {
+  readonly kind = 'memory';
   readonly maxSize: number;
   readonly #lru: LRUCache<string, StoredResponse>;
   /** URL → its Vary names and the keys of its variants. */
@@ -78,6 +62,10 @@ export class MemoryStore {
   /** Objects held. */
   get size(): number {
     return this.#lru.size;
+  }
+
+  stats(): StoreStats {
+    return { bytes: this.bytes, objects: this.size, evictions: this.evictions };
   }
 
   /** The Vary names of `url`'s variants; undefined when none are stored or they have no Vary. */

@@ -1,0 +1,455 @@
+/**
+ * The file store: one file per stored response, under a root directory. Two uses (index.ts
+ * `storeFor`): `disk: { path, size }` (survives restarts), and `memory:` when the gateway runs
+ * workers, rooted in /dev/shm (tmpfs: RAM, one copy per machine, every worker reads and writes it).
+ *
+ * Layout (under `<root>/v1/`):
+ *   o/<hu:2>/<hu>/meta        the URL and its Vary names (JSON), written to a temp file and renamed
+ *   o/<hu:2>/<hu>/<hk>        one object per variant: `SBC1`, a 4-byte head length, the head (JSON:
+ *                             key, URL, Vary names, status, headers, the http-cache-semantics policy
+ *                             with its stored time and validators, must-revalidate, tags, body
+ *                             length), then the body
+ *   o/<hu:2>/<hu>/.tmp-<pid>-<n>   a write in progress
+ *   t/<ht>/<hu>.<hk>          a tag marker (empty): the object <hk> of URL <hu> carries tag <ht>
+ *   sweep.lock                held by the one process sweeping
+ * (hu, hk, ht: SHA-256 of the URL, the variant's key and the tag, 32 hex digits.)
+ *
+ * Crash safety: an object is written to a temp file in its own directory, fsync'd (for `disk`),
+ * then renamed over its name: rename is atomic, so a lookup opens either the whole old object,
+ * the whole new one, or nothing. A process killed mid-write leaves only `.tmp-<pid>-<n>`, which no
+ * lookup opens; the sweep that runs when a store opens removes temp files whose process is gone
+ * (and any older than an hour). A file whose length disagrees with its head is never served.
+ *
+ * Index: none kept in memory; the file system is the index. A lookup is two opens of hashed
+ * paths (`meta` for the Vary names, then the variant), so a restart needs no rebuild. Purge by
+ * URL removes the URL's directory (every variant and extra key part); by tag, reads the tag's
+ * markers (a marker is written before its object, so a purge never misses a stored object; it may
+ * remove an object replaced since without the tag: a miss, never a wrong hit); by prefix, reads
+ * every URL's `meta` (cost: one small read per stored URL; correctness over speed).
+ *
+ * Budget: a sweep sums the objects' sizes and, past the budget, removes the least recently used
+ * (by mtime: a hit touches its file when the mtime is more than 10 s old) down to 90% of it. A
+ * sweep runs when the store opens and after each process wrote 1/16 of the budget since its last
+ * sweep; one process sweeps at a time (`sweep.lock`). So the budget is approximate across
+ * processes: it may be exceeded by what all processes write between sweeps (about workers × 1/16
+ * of the budget) plus writes in flight, and LRU order is exact to 10 s.
+ *
+ * State: on the file system, per machine (every process that opens the same root shares it:
+ * the workers of one gateway, and, for `disk`, the next run). `bytes`/`objects` are this
+ * process's view as of its last sweep plus its own writes since; `evictions` counts its sweeps'.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import CachePolicy from 'http-cache-semantics';
+import type { StoredResponse } from './memory-store.ts';
+import type { CacheStore, StoreStats } from './store.ts';
+
+const MAGIC = Buffer.from('SBC1');
+/** A hit refreshes its file's mtime (the LRU order) when it is older than this. */
+const TOUCH_MS = 10_000;
+/** Temp files older than this are removed by a sweep even when their process looks alive (pid reuse). */
+const TEMP_MAX_AGE_MS = 3_600_000;
+/** A sweep lock older than this was left by a process that died while sweeping. */
+const LOCK_STALE_MS = 60_000;
+
+export interface FileStoreOptions {
+  /** The root directory (created when missing). */
+  readonly path: string;
+  /** The byte budget (object files: heads and bodies). */
+  readonly maxSize: number;
+  /** fsync each object before it is renamed into place (disk: yes; tmpfs: pointless). */
+  readonly durable: boolean;
+  /** `disk` or `memory-shared`. */
+  readonly kind: string;
+}
+
+interface Head {
+  key: string;
+  url: string;
+  vary: readonly string[] | null;
+  status: number;
+  headers: Record<string, string | string[]>;
+  policy: CachePolicy.CachePolicyObject;
+  mustRevalidate: boolean;
+  tags: readonly string[];
+  bodyLength: number;
+}
+
+function hash(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 32);
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function sameNames(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+export class FileStore implements CacheStore {
+  readonly kind: string;
+  readonly maxSize: number;
+  readonly #root: string;
+  readonly #objects: string;
+  readonly #tagsDir: string;
+  readonly #durable: boolean;
+  #tmp = 0;
+  #sinceSweep = 0;
+  #bytes = 0;
+  #count = 0;
+  #evictions = 0;
+  #sweeping: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+  /** The first sweep (temp files of dead writers removed, sizes summed); lookups do not wait for it. */
+  readonly ready: Promise<void>;
+
+  constructor(o: FileStoreOptions) {
+    this.kind = o.kind;
+    this.maxSize = o.maxSize;
+    this.#durable = o.durable;
+    this.#root = join(o.path, 'v1');
+    this.#objects = join(this.#root, 'o');
+    this.#tagsDir = join(this.#root, 't');
+    this.ready = this.sweep();
+  }
+
+  stats(): StoreStats {
+    return { bytes: this.#bytes, objects: this.#count, evictions: this.#evictions };
+  }
+
+  #urlDir(url: string): string {
+    const h = hash(url);
+    return join(this.#objects, h.slice(0, 2), h);
+  }
+
+  async varyOf(url: string): Promise<readonly string[] | undefined> {
+    const meta = await this.#meta(this.#urlDir(url));
+    return meta?.vary ?? undefined;
+  }
+
+  async #meta(dir: string): Promise<{ url: string; vary: string[] | null } | undefined> {
+    try {
+      return JSON.parse(await readFile(join(dir, 'meta'), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async get(key: string): Promise<StoredResponse | undefined> {
+    // The key starts with the URL (then extra key parts and Vary values, each after a newline or NUL).
+    const url = urlOfKey(key);
+    const file = join(this.#urlDir(url), hash(key));
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(file, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = await fh.stat();
+      const buf = Buffer.allocUnsafe(st.size);
+      const { bytesRead } = await fh.read(buf, 0, st.size, 0);
+      const e = decode(buf.subarray(0, bytesRead), key);
+      if (e === undefined) return undefined;
+      const now = Date.now();
+      if (now - st.mtimeMs > TOUCH_MS) await fh.utimes(now / 1000, now / 1000).catch(() => undefined);
+      return e;
+    } catch {
+      return undefined;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  async put(e: StoredResponse): Promise<boolean> {
+    const data = encode(e);
+    if (data.length > this.maxSize) return false;
+    const dir = this.#urlDir(e.url);
+    const hk = hash(e.key);
+    try {
+      await mkdir(dir, { recursive: true });
+      const meta = await this.#meta(dir);
+      if (meta === undefined || !sameNames(meta.vary ?? undefined, e.vary)) {
+        // Another Vary replaces the URL's variants (as the memory store does).
+        if (meta !== undefined) for (const f of await entries(dir)) if (f !== 'meta' && !f.startsWith('.tmp-')) await unlink(join(dir, f)).catch(() => undefined);
+        await this.#atomicWrite(dir, 'meta', Buffer.from(JSON.stringify({ url: e.url, vary: e.vary ?? null })));
+      }
+      // Tag markers before the object: a purge by tag that sees the object sees its marker.
+      const hu = dir.slice(dir.length - 32);
+      for (const t of e.tags) {
+        const td = join(this.#tagsDir, hash(t));
+        await mkdir(td, { recursive: true });
+        await writeFile(join(td, `${hu}.${hk}`), '');
+      }
+      await this.#atomicWrite(dir, hk, data);
+    } catch {
+      return false;
+    }
+    this.#bytes += data.length;
+    this.#count++;
+    this.#sinceSweep += data.length;
+    if (this.#sinceSweep > this.maxSize / 16) void this.sweep();
+    return true;
+  }
+
+  /** Writes `name` in `dir` whole or not at all: a temp file, fsync'd when durable, renamed. */
+  async #atomicWrite(dir: string, name: string, data: Buffer): Promise<void> {
+    const tmp = join(dir, `.tmp-${process.pid}-${this.#tmp++}`);
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(data);
+      if (this.#durable) await fh.sync();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await fh.close();
+    try {
+      await rename(tmp, join(dir, name));
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async deleteUrl(url: string): Promise<number> {
+    const dir = this.#urlDir(url);
+    const n = (await entries(dir)).filter((f) => f !== 'meta' && !f.startsWith('.tmp-')).length;
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    return n;
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    let n = 0;
+    for (const a of await entries(this.#objects)) {
+      for (const h of await entries(join(this.#objects, a))) {
+        const dir = join(this.#objects, a, h);
+        const meta = await this.#meta(dir);
+        if (meta?.url.startsWith(prefix)) n += await this.deleteUrl(meta.url);
+      }
+    }
+    return n;
+  }
+
+  async deleteTag(tag: string): Promise<number> {
+    const td = join(this.#tagsDir, hash(tag));
+    let n = 0;
+    for (const m of await entries(td)) {
+      const [hu, hk] = m.split('.');
+      if (hu === undefined || hk === undefined) continue;
+      try {
+        await unlink(join(this.#objects, hu.slice(0, 2), hu, hk));
+        n++;
+      } catch {
+        // Gone already (evicted, purged, replaced under another Vary).
+      }
+      await unlink(join(td, m)).catch(() => undefined);
+    }
+    return n;
+  }
+
+  /**
+   * Removes temp files of dead writers, tag markers of gone objects and, past the budget, the least
+   * recently used objects down to 90% of it. One process at a time; concurrent calls share one run.
+   */
+  sweep(): Promise<void> {
+    // A call during a run gets one more run after it (which sees what was written meanwhile).
+    if (this.#sweeping !== undefined) {
+      this.#next ??= this.#sweeping.then(() => {
+        this.#next = undefined;
+        return this.sweep();
+      });
+      return this.#next;
+    }
+    this.#sweeping = this.#sweep().finally(() => {
+      this.#sweeping = undefined;
+    });
+    return this.#sweeping;
+  }
+
+  async #sweep(): Promise<void> {
+    this.#sinceSweep = 0;
+    await mkdir(this.#objects, { recursive: true }).catch(() => undefined);
+    const lock = join(this.#root, 'sweep.lock');
+    if (!(await takeLock(lock))) return;
+    try {
+      const now = Date.now();
+      const files: { path: string; size: number; mtime: number }[] = [];
+      let total = 0;
+      for (const a of await entries(this.#objects)) {
+        for (const h of await entries(join(this.#objects, a))) {
+          const dir = join(this.#objects, a, h);
+          let objects = 0;
+          for (const f of await entries(dir)) {
+            const path = join(dir, f);
+            if (f.startsWith('.tmp-')) {
+              const pid = Number(f.split('-')[1]);
+              const st = await stat(path).catch(() => undefined);
+              if (st !== undefined && (!pidAlive(pid) || now - st.mtimeMs > TEMP_MAX_AGE_MS)) await unlink(path).catch(() => undefined);
+              continue;
+            }
+            if (f === 'meta') continue;
+            const st = await stat(path).catch(() => undefined);
+            if (st === undefined) continue;
+            objects++;
+            files.push({ path, size: st.size, mtime: st.mtimeMs });
+            total += st.size;
+          }
+          // A URL left with no object (all evicted or purged) for a while: its directory goes (a
+          // fresh `meta` may belong to a write in progress in another process).
+          if (objects === 0) {
+            const st = (await stat(join(dir, 'meta')).catch(() => undefined)) ?? (await stat(dir).catch(() => undefined));
+            if (st !== undefined && now - st.mtimeMs > LOCK_STALE_MS) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+          }
+        }
+      }
+      let count = files.length;
+      if (total > this.maxSize) {
+        files.sort((x, y) => x.mtime - y.mtime);
+        const target = this.maxSize * 0.9;
+        for (const f of files) {
+          if (total <= target) break;
+          try {
+            await unlink(f.path);
+            this.#evictions++;
+          } catch {
+            // Purged meanwhile.
+          }
+          total -= f.size;
+          count--;
+        }
+      }
+      for (const t of await entries(this.#tagsDir)) {
+        const td = join(this.#tagsDir, t);
+        const markers = await entries(td);
+        let left = markers.length;
+        for (const m of markers) {
+          const [hu, hk] = m.split('.');
+          // A marker is written before its object: a young marker without one may be a write in progress.
+          const gone =
+            hu === undefined ||
+            hk === undefined ||
+            ((await stat(join(this.#objects, hu.slice(0, 2), hu, hk)).catch(() => undefined)) === undefined &&
+              now - ((await stat(join(td, m)).catch(() => undefined))?.mtimeMs ?? 0) > LOCK_STALE_MS);
+          if (gone) {
+            await unlink(join(td, m)).catch(() => undefined);
+            left--;
+          }
+        }
+        if (left === 0) await rm(td, { recursive: true, force: true }).catch(() => undefined);
+      }
+      this.#bytes = total;
+      this.#count = count;
+    } finally {
+      await unlink(lock).catch(() => undefined);
+    }
+  }
+}
+
+async function takeLock(lock: string): Promise<boolean> {
+  for (let i = 0; i < 2; i++) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch {
+      const st = await stat(lock).catch(() => undefined);
+      if (st !== undefined && Date.now() - st.mtimeMs < LOCK_STALE_MS) return false;
+      await unlink(lock).catch(() => undefined);
+    }
+  }
+  return false;
+}
+
+/** The URL part of a variant's key: up to the first newline (extra key parts) or NUL (Vary values). */
+export function urlOfKey(key: string): string {
+  let end = key.length;
+  const nl = key.indexOf('\n');
+  if (nl >= 0) end = nl;
+  const nul = key.indexOf('\0');
+  if (nul >= 0 && nul < end) end = nul;
+  return key.slice(0, end);
+}
+
+function encode(e: StoredResponse): Buffer {
+  const head: Head = {
+    key: e.key,
+    url: e.url,
+    vary: e.vary ?? null,
+    status: e.status,
+    headers: e.headers,
+    policy: e.policy.toObject(),
+    mustRevalidate: e.mustRevalidate,
+    tags: e.tags,
+    bodyLength: e.body.length,
+  };
+  const json = Buffer.from(JSON.stringify(head));
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(json.length);
+  return Buffer.concat([MAGIC, len, json, e.body]);
+}
+
+/** An object file's contents as a stored response; undefined when it is not one whole object of `key`. */
+function decode(buf: Buffer, key: string): StoredResponse | undefined {
+  if (buf.length < 8 || !buf.subarray(0, 4).equals(MAGIC)) return undefined;
+  const headLength = buf.readUInt32BE(4);
+  if (8 + headLength > buf.length) return undefined;
+  let head: Head;
+  try {
+    head = JSON.parse(buf.toString('utf8', 8, 8 + headLength));
+  } catch {
+    return undefined;
+  }
+  // A hash collision, or a file cut short or grown: never served.
+  if (head.key !== key || 8 + headLength + head.bodyLength !== buf.length) return undefined;
+  return {
+    key: head.key,
+    url: head.url,
+    vary: head.vary ?? undefined,
+    policy: CachePolicy.fromObject(head.policy),
+    status: head.status,
+    headers: head.headers,
+    body: buf.subarray(8 + headLength),
+    mustRevalidate: head.mustRevalidate,
+    tags: head.tags,
+  };
+}
+
+/** Where the tmpfs directories of machine-shared memory stores live (RAM); the OS temp dir where there is none. */
+const SHM = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+const SHM_PREFIX = 'switchboard-cache-';
+
+/**
+ * The root of a machine-shared memory store: `/dev/shm/switchboard-cache-<supervisor pid>/<policy>`,
+ * one per gateway (its supervisor), so two gateways on one machine never share one by accident.
+ * Directories of supervisors that are gone are removed here (nothing else removes them: a
+ * supervisor that dies leaves its RAM in tmpfs until the next gateway starts).
+ */
+export function sharedMemoryRoot(supervisor: number, policy: string): string {
+  try {
+    for (const d of readdirSync(SHM))
+      if (d.startsWith(SHM_PREFIX) && !pidAlive(Number(d.slice(SHM_PREFIX.length)))) rmSync(join(SHM, d), { recursive: true, force: true });
+  } catch {
+    // Not ours to read: nothing to clean.
+  }
+  return join(SHM, `${SHM_PREFIX}${supervisor}`, encodeURIComponent(policy));
+}
