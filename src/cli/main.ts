@@ -10,7 +10,7 @@ import { jsonSchema } from '../config/schema.ts';
 import { demo } from './demo.ts';
 import { runSupervisorUntilSignal, runUntilSignal } from './signals.ts';
 import { Supervisor } from '../process/supervisor.ts';
-import { announceReady, inheritedSockets, PidFile } from '../process/handover.ts';
+import { announceReady, inheritedSockets, PidFile, upgrading } from '../process/handover.ts';
 import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
 import { registerStateCommand } from './state-command.ts';
 import { registerCacheCommand } from './cache-command.ts';
@@ -70,15 +70,21 @@ program
         sockets,
       };
       const pidFile = new PidFile(opts.pidFile);
-      // The PID file names the new process before the old one is told to go (systemd's PIDFile=).
+      // Written at once on a plain start (as nginx does); in an upgrade only once this process
+      // serves, before the old one is told to go (systemd's PIDFile= follows it then).
+      const upgrade = upgrading();
+      if (!upgrade) pidFile.write();
       const serving = <T>(t: T): T => {
-        pidFile.write();
+        if (upgrade) pidFile.write();
         announceReady();
         return t;
       };
-      if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start(how).then(serving));
-      else await runUntilSignal(startGateway(how).then(serving));
-      pidFile.remove();
+      try {
+        if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start(how).then(serving));
+        else await runUntilSignal(startGateway(how).then(serving));
+      } finally {
+        pidFile.remove();
+      }
       process.exit(0);
     } catch (err) {
       if (err instanceof ConfigLoadError) {

@@ -145,7 +145,9 @@ test('workers: the supervisor serves the admin; reads merge both workers; a drai
 test('workers: weight shifts the share on every worker; reload through the API clears it; readyz and config-errors', async () => {
   const a = await origin('A');
   const b = await origin('B');
-  const healthCheck = '    healthCheck: { type: http, path: /, interval: 50ms, timeout: 40ms, rise: 1, fall: 1, jitter: 0 }';
+  // A 2 s check timeout: with fall 1, one slow check on a loaded machine would take B out and
+  // skew the shares (it failed so once); closed origins below still fail their checks at once.
+  const healthCheck = '    healthCheck: { type: http, path: /, interval: 50ms, timeout: 2s, rise: 1, fall: 1, jitter: 0 }';
   const { inst, file, admin } = await start('weight', config([a.url, b.url], healthCheck));
   const set = await call(admin, '/api/upstreams/app/endpoints/1/weight', { method: 'PUT', body: '{"weight": 4}' });
   assert.equal(set.status, 200);
