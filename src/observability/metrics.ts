@@ -453,11 +453,15 @@ export class Metrics implements MetricsProvider {
       labelNames: ['policy', 'kind'] as const,
       registers: traffic ? registers : [],
     });
+    // With workers every store is one copy for the machine (memory in /dev/shm, disk), which each
+    // worker reports: the machine's size is the largest worker's view (file-store.ts `stats`), not
+    // the sum. Evictions stay summed: each is one worker's sweep (one sweeps at a time).
     if (traffic) {
       new Gauge({
         name: 'switchboard_cache_store_bytes',
         help: 'Bytes a cache policy holds in a store now, by policy and store.',
         labelNames: ['policy', 'store'] as const,
+        aggregator: 'max',
         registers,
         collect() {
           this.reset();
@@ -468,6 +472,7 @@ export class Metrics implements MetricsProvider {
         name: 'switchboard_cache_store_objects',
         help: 'Objects (responses, one per variant) a cache policy holds in a store now, by policy and store.',
         labelNames: ['policy', 'store'] as const,
+        aggregator: 'max',
         registers,
         collect() {
           this.reset();

@@ -113,3 +113,42 @@ test('disk: survives a restart (a new gateway on the same path serves the stored
   assert.match(again.cacheStatus, /^Switchboard; hit/);
   assert.equal(counts.get('/kept'), 1);
 });
+
+test('workers: 2: the machine metrics count the shared store once (store objects and bytes are the real ones, not one per worker)', async () => {
+  const file = join(dir, 'metrics.yaml');
+  await writeFile(
+    file,
+    `workers: 2
+admin: { address: 127.0.0.1:0, token: metrics-test-token-0123456789 }
+listeners: { web: { address: 127.0.0.1:0, protocol: http } }
+policies: { counted: { type: cache, store: { memory: 1MiB } } }
+routes: { all: { match: { path: / }, upstream: app, policies: [counted] } }
+upstreams: { app: { endpoints: [{ url: ${origin.url} }] } }
+`,
+  );
+  const inst = await Instance.start(file);
+  instances.push(inst);
+  const started = inst.lines.find((l) => l.msg === 'switchboard started' && l.worker === undefined)!;
+  const adminUrl = started.admin as string;
+  const root = `/dev/shm/switchboard-cache-${inst.child.pid}`;
+  // Six objects, on fresh connections (both workers store some), then read through both workers (each opens the store).
+  for (let i = 0; i < 6; i++) await get(`${inst.url('web')}/m${i}`);
+  await stored(root, 6);
+  await Promise.all(Array.from({ length: 20 }, (_, i) => get(`${inst.url('web')}/m${i % 6}`)));
+  const files = (await readdir(root, { recursive: true })).filter((f) => /v1\/o\/[0-9a-f]{2}\/[0-9a-f]{32}\/[0-9a-f]{32}$/.test(String(f)));
+  assert.equal(files.length, 6);
+  const scrape = async (): Promise<{ objects: number; bytes: number }> => {
+    const text = await (await fetch(`${adminUrl}/metrics`, { headers: { authorization: 'Bearer metrics-test-token-0123456789' } })).text();
+    const value = (name: string): number => Number(new RegExp(`^${name}\\{policy="counted",store="memory-shared"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    return { objects: value('switchboard_cache_store_objects'), bytes: value('switchboard_cache_store_bytes') };
+  };
+  // A scrape starts each worker's recount of the shared store; wait until the machine's value is the real one…
+  while ((await scrape()).objects !== 6);
+  // …and it stays so once every worker has recounted (summed per worker it would become 12).
+  for (let i = 0; i < 5; i++) {
+    const m = await scrape();
+    assert.equal(m.objects, 6, 'one count for the machine');
+    assert.ok(m.bytes > 0);
+  }
+  inst.kill();
+});

@@ -36,7 +36,8 @@
  *
  * State: on the file system, per machine (every process that opens the same root shares it:
  * the workers of one gateway, and, for `disk`, the next run). `bytes`/`objects` are this
- * process's view as of its last sweep plus its own writes since; `evictions` counts its sweeps'.
+ * process's view as of its last sweep or recount (`stats`) plus its own writes since; `evictions`
+ * counts its sweeps' (one process sweeps at a time, so the workers' evictions add up).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
@@ -117,6 +118,9 @@ export class FileStore implements CacheStore {
   #bytes = 0;
   #count = 0;
   #evictions = 0;
+  /** The recount `stats` started, if running; when the next may start. Per process (its view of the machine's store). */
+  #recounting: Promise<void> | undefined;
+  #nextRecount = 0;
   #sweeping: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   /** The first sweep (temp files of dead writers removed, sizes summed); lookups do not wait for it. */
@@ -132,8 +136,41 @@ export class FileStore implements CacheStore {
     this.ready = this.sweep();
   }
 
+  /**
+   * This process's view (see the module comment), and a recount from the file system started
+   * behind it, so that the next scrape reads what every process wrote (the machine's metrics take
+   * the largest worker's view of a shared store, observability/metrics.ts). A recount walks the
+   * store; one at a time, and not again before ten times its own duration has passed (at most a
+   * tenth of the time spent counting a large disk store).
+   */
   stats(): StoreStats {
+    if (this.#recounting === undefined && Date.now() >= this.#nextRecount) this.#recounting = this.#recount();
     return { bytes: this.#bytes, objects: this.#count, evictions: this.#evictions };
+  }
+
+  async #recount(): Promise<void> {
+    const start = Date.now();
+    let bytes = 0;
+    let count = 0;
+    try {
+      for (const a of await entries(this.#objects))
+        for (const h of await entries(join(this.#objects, a))) {
+          const dir = join(this.#objects, a, h);
+          for (const f of await entries(dir)) {
+            if (f === 'meta' || f.startsWith('.tmp-')) continue;
+            const st = await stat(join(dir, f)).catch(() => undefined);
+            if (st === undefined) continue;
+            count++;
+            bytes += st.size;
+          }
+        }
+      this.#bytes = bytes;
+      this.#count = count;
+    } finally {
+      const now = Date.now();
+      this.#nextRecount = now + 10 * (now - start);
+      this.#recounting = undefined;
+    }
   }
 
   #urlDir(url: string): string {
