@@ -16,6 +16,8 @@ import { hstsPolicy } from './hsts/index.ts';
 
 /** The `hsts` type, whose schema and resolve the listener key `hsts` (its shorthand) uses too. */
 export { hstsPolicy };
+/** The machine state a supervisor's workers share (the cache's /dev/shm stores): removed by the supervisor when it stops. */
+export { removeSharedMemory } from './cache/file-store.ts';
 import { httpsRedirectPolicy } from './https-redirect/index.ts';
 import { ipFilterPolicy } from './ip-filter/index.ts';
 import { jwtPolicy } from './jwt/index.ts';

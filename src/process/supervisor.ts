@@ -37,6 +37,7 @@ import type { GatewayConfig } from '../config/types.ts';
 import { configChanges } from '../config/diff.ts';
 import { bindingName, ConfigLoadError, type ReloadResult } from '../gateway.ts';
 import { configReload, endpointState } from '../observability/events.ts';
+import { removeSharedMemory } from '../policies/registry.ts';
 import { createLogger, type LogFormat, type LogLevel } from '../observability/logger.ts';
 import type { AccessLogFormat } from '../observability/access-log.ts';
 import type { EndpointStateEvent } from '../upstream/state.ts';
@@ -624,6 +625,8 @@ export class Supervisor {
     await Promise.all(acks);
     stoppedAccepting();
     await Promise.all(drained);
+    // The workers' shared memory cache stores (per machine, named after this supervisor) go with them.
+    removeSharedMemory(process.pid);
     this.#states.close();
     this.#metrics?.close();
     await this.#stateHost.state.close();

@@ -5,7 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { setImmediate as tick } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,4 +151,15 @@ upstreams: { app: { endpoints: [{ url: ${origin.url} }] } }
     assert.ok(m.bytes > 0);
   }
   inst.kill();
+});
+
+test("workers: 2 with memory: SIGTERM of the supervisor removes the machine's /dev/shm directory", async () => {
+  const inst = await Instance.start(await config('shm-gone', 2, '{ memory: 1MiB }'));
+  instances.push(inst);
+  const root = `/dev/shm/switchboard-cache-${inst.child.pid}`;
+  await get(`${inst.url('web')}/gone`);
+  await stored(root);
+  inst.signal('SIGTERM');
+  await inst.exited();
+  assert.equal(await stat(root).catch(() => undefined), undefined, `${root} removed`);
 });

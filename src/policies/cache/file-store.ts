@@ -478,8 +478,9 @@ const SHM_PREFIX = 'switchboard-cache-';
 /**
  * The root of a machine-shared memory store: `/dev/shm/switchboard-cache-<supervisor pid>/<policy>`,
  * one per gateway (its supervisor), so two gateways on one machine never share one by accident.
- * Directories of supervisors that are gone are removed here (nothing else removes them: a
- * supervisor that dies leaves its RAM in tmpfs until the next gateway starts).
+ * A supervisor removes its directory when it stops (`removeSharedMemory`, once its workers are
+ * gone); directories of supervisors that died without stopping are removed here (a supervisor
+ * killed leaves its RAM in tmpfs until the next gateway starts).
  */
 export function sharedMemoryRoot(supervisor: number, policy: string): string {
   try {
@@ -489,4 +490,17 @@ export function sharedMemoryRoot(supervisor: number, policy: string): string {
     // Not ours to read: nothing to clean.
   }
   return join(SHM, `${SHM_PREFIX}${supervisor}`, encodeURIComponent(policy));
+}
+
+/**
+ * Removes the machine-shared memory stores of `supervisor` (its tmpfs directory, every policy):
+ * called by a supervisor that stops, after its workers exited. An upgrade's new supervisor has
+ * another pid, so another directory: the old one goes with the old supervisor.
+ */
+export function removeSharedMemory(supervisor: number): void {
+  try {
+    rmSync(join(SHM, `${SHM_PREFIX}${supervisor}`), { recursive: true, force: true });
+  } catch {
+    // Not ours to remove: left for the next gateway's start.
+  }
 }
