@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { request } from 'undici';
-import { startGateway, type Gateway } from '../../src/index.ts';
+import { loadConfigObject, startGateway, type Gateway } from '../../src/index.ts';
 import { guard } from './helpers/guard.ts';
 import { startRedis, type RedisServer } from './helpers/redis-server.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
@@ -138,4 +138,19 @@ test('Redis stopped: requests answered (misses, the origin asked); restarted: st
   await retried(a, async () => (await objects().catch(() => [])).length > 0);
   await retried(b, async (cacheStatus) => /^Switchboard; hit/.test(cacheStatus));
   assert.ok((counts.get('/back') ?? 0) >= 1);
+});
+
+test('config: redis beside memory or disk is refused at store.redis; maxObjectSize above the Redis store’s is refused', async () => {
+  const base = {
+    listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+    upstreams: { app: { endpoints: [{ url: origin.url }] } },
+    routes: { all: { match: { path: '/' }, upstream: 'app', policies: ['c'] } },
+  };
+  const tiered = loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { memory: '1MiB', redis: {} } } } });
+  assert.equal(tiered.ok, false);
+  assert.match(JSON.stringify(tiered.ok ? [] : tiered.errors), /store\.redis.*not supported yet/);
+  const big = loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { redis: {} }, maxObjectSize: '1MiB' } } });
+  assert.equal(big.ok, false);
+  assert.match(JSON.stringify(big.ok ? [] : big.errors), /maxObjectSize.*65536/);
+  assert.equal(loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { redis: {} } } } }).ok, true);
 });
