@@ -47,8 +47,14 @@ async function instance(): Promise<Gateway> {
     config: {
       listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
       upstreams: { app: { endpoints: [{ url: origin.url }] } },
-      policies: { shared: { type: 'cache', store: { redis: { maxObjectSize: '1KiB' } } } },
-      routes: { all: { match: { path: '/' }, upstream: 'app', policies: ['shared'] } },
+      policies: {
+        shared: { type: 'cache', store: { redis: { maxObjectSize: '1KiB' } } },
+        tiered: { type: 'cache', store: { memory: '1MiB', redis: { maxObjectSize: '1KiB' } } },
+      },
+      routes: {
+        all: { match: { path: '/' }, upstream: 'app', policies: ['shared'] },
+        tier: { match: { path: '/tier/' }, upstream: 'app', policies: ['tiered'] },
+      },
       state: { backend: 'redis', redis: { url: redis.url, prefix, commandTimeout: '300ms', connectTimeout: '1s' } },
     },
   });
@@ -56,22 +62,22 @@ async function instance(): Promise<Gateway> {
   return gw;
 }
 
-async function get(gw: Gateway, path: string): Promise<{ body: string; cacheStatus: string }> {
+async function get(gw: Gateway, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; cacheStatus: string }> {
   // One Host for both instances: the key holds the authority.
-  const res = await request(`${gw.url('web')}${path}`, { headers: { host: 'site.test' } });
-  return { body: await res.body.text(), cacheStatus: String(res.headers['cache-status'] ?? '') };
+  const res = await request(`${gw.url('web')}${path}`, { headers: { host: 'site.test', ...headers } });
+  return { status: res.statusCode, body: await res.body.text(), cacheStatus: String(res.headers['cache-status'] ?? '') };
 }
 
-/** The stored objects' keys in Redis. */
-async function objects(): Promise<string[]> {
-  return watcher.keys(`${prefix}cache:shared:o:*`);
+/** The stored objects' keys in Redis (of the policy `policy`). */
+async function objects(policy = 'shared'): Promise<string[]> {
+  return watcher.keys(`${prefix}cache:${policy}:o:*`);
 }
 
 /** Waits until Redis holds `n` objects (the store writes after the response has been sent). */
-async function stored(n: number): Promise<void> {
+async function stored(n: number, policy = 'shared'): Promise<void> {
   await guard(
     (async () => {
-      while ((await objects()).length < n) await tick();
+      while ((await objects(policy)).length < n) await tick();
     })(),
     `${n} objects in Redis`,
     5000,
@@ -107,6 +113,37 @@ test('stored through A, a hit in B; purges by tag, URL and prefix in A make B mi
   assert.match((await get(b, '/p/x')).cacheStatus, /fwd=miss/);
 });
 
+test('memory in front of Redis: B hits from its memory; a purge in A reaches B’s memory (published on Redis), also by URL and prefix', async () => {
+  for (const [path, purge] of [
+    ['/tier/t/one', { tag: 'tier' }],
+    ['/tier/u', { url: 'http://site.test/tier/u' }],
+    ['/tier/p/x', { prefix: 'http://site.test/tier/p/' }],
+  ] as const) {
+    await get(a, path);
+    await stored(1, 'tiered');
+    // B: from Redis, then promoted to its memory tier; the origin was asked once.
+    assert.match((await get(b, path)).cacheStatus, /^Switchboard; hit/);
+    assert.match((await get(b, path)).cacheStatus, /^Switchboard; hit/);
+    assert.equal(counts.get(path), 1);
+    assert.equal(await a.purge('tiered', purge), 1);
+    assert.equal((await objects('tiered')).length, 0);
+    // B drops its memory copy when the purge message arrives: only-if-cached asks without
+    // filling anything (504 once nothing is stored for it).
+    await guard(
+      (async () => {
+        while ((await get(b, path, { 'cache-control': 'only-if-cached' })).status !== 504) await tick();
+      })(),
+      `B's memory tier purged of ${path}`,
+      5000,
+    );
+    const again = await get(b, path);
+    assert.match(again.cacheStatus, /fwd=miss/);
+    assert.equal(counts.get(path), 2);
+    await stored(1, 'tiered');
+    assert.equal(await a.purge('tiered', purge), 1);
+  }
+});
+
 test('a body above the Redis store’s maxObjectSize is not stored', async () => {
   await get(a, '/big');
   const second = await get(b, '/big');
@@ -140,15 +177,16 @@ test('Redis stopped: requests answered (misses, the origin asked); restarted: st
   assert.ok((counts.get('/back') ?? 0) >= 1);
 });
 
-test('config: redis beside memory or disk is refused at store.redis; maxObjectSize above the Redis store’s is refused', async () => {
+test('config: redis beside disk is refused at store.redis; maxObjectSize above the Redis store’s is refused', async () => {
   const base = {
     listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
     upstreams: { app: { endpoints: [{ url: origin.url }] } },
     routes: { all: { match: { path: '/' }, upstream: 'app', policies: ['c'] } },
   };
-  const tiered = loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { memory: '1MiB', redis: {} } } } });
-  assert.equal(tiered.ok, false);
-  assert.match(JSON.stringify(tiered.ok ? [] : tiered.errors), /store\.redis.*not supported yet/);
+  const disk = loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { disk: { path: '/tmp/x', size: '1MiB' }, redis: {} } } } });
+  assert.equal(disk.ok, false);
+  assert.match(JSON.stringify(disk.ok ? [] : disk.errors), /store\.redis.*not with disk/);
+  assert.equal(loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { memory: '1MiB', redis: {} } } } }).ok, true);
   const big = loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { redis: {} }, maxObjectSize: '1MiB' } } });
   assert.equal(big.ok, false);
   assert.match(JSON.stringify(big.ok ? [] : big.errors), /maxObjectSize.*65536/);

@@ -16,7 +16,7 @@
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
  * RFC 5861 (stale-while-revalidate, stale-if-error), RFC 9211 (Cache-Status), RFC 9110 §14
  * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`. Not yet:
- * filling the store from a Range miss, a memory tier in front of the Redis store.
+ * filling the store from a Range miss.
  *
  * State: the store is per process (lone process, memory), per machine (workers' memory in
  * /dev/shm, disk), or per fleet (Redis): see `storeFor`. The collapsing map is per worker process, per policy; both outlive a
@@ -147,22 +147,20 @@ function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; coll
   const spec = `${c.memory}:${shared}:${c.disk?.path}:${c.disk?.size}${r === undefined ? '' : `:${JSON.stringify([r, deps.redis])}`}`;
   const found = byName.get(deps.name);
   if (found !== undefined && found.spec === spec) return found;
-  if (r !== undefined) {
-    // Per fleet: see redis-store.ts (resolve refuses it beside memory or disk).
-    const { url, connectTimeout, commandTimeout } = deps.redis;
-    const prefix = r.prefix ?? `${deps.redis.prefix}cache:${deps.name}:`;
-    const store = new RedisStore({ url, prefix, connectTimeout, commandTimeout, maxObjectSize: r.maxObjectSize, staleIfError: c.staleIfError, log: deps.log });
-    const made = { spec, store: store as CacheStore, collapser: new Collapser() };
-    byName.set(deps.name, made);
-    return made;
-  }
   let memory: CacheStore | undefined;
   if (c.memory > 0)
     memory = shared
       ? new FileStore({ path: sharedMemoryRoot(process.ppid, deps.name), maxSize: c.memory, durable: false, kind: 'memory-shared' })
       : new MemoryStore(c.memory);
   const disk = c.disk === undefined ? undefined : new FileStore({ path: c.disk.path, maxSize: c.disk.size, durable: true, kind: 'disk' });
-  const store = memory !== undefined && disk !== undefined ? new TieredStore(memory, disk) : (memory ?? disk);
+  let back: CacheStore | undefined = disk;
+  if (r !== undefined) {
+    // Per fleet, see redis-store.ts; with memory in front, purges reach every instance's memory by Redis PUBLISH.
+    const { url, connectTimeout, commandTimeout } = deps.redis;
+    const prefix = r.prefix ?? `${deps.redis.prefix}cache:${deps.name}:`;
+    back = new RedisStore({ url, prefix, connectTimeout, commandTimeout, maxObjectSize: r.maxObjectSize, staleIfError: c.staleIfError, log: deps.log, front: memory });
+  }
+  const store = memory !== undefined && back !== undefined ? new TieredStore(memory, back) : (memory ?? back);
   const made = { spec, store: store as CacheStore, collapser: new Collapser() };
   byName.set(deps.name, made);
   return made;
@@ -644,8 +642,7 @@ function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
     redis = { maxObjectSize: parseSize(raw.store.redis.maxObjectSize ?? '64KiB'), prefix: raw.store.redis.prefix };
     if (redis.maxObjectSize <= 0)
       ctx.problem({ path: ['store', 'redis', 'maxObjectSize'], expected: 'a size above 0', found: JSON.stringify(raw.store.redis.maxObjectSize) });
-    if (raw.store.memory !== undefined || disk !== undefined)
-      ctx.problem({ path: ['store', 'redis'], expected: 'redis alone (memory or disk in front of Redis is not supported yet)', found: 'redis with memory or disk' });
+    if (disk !== undefined) ctx.problem({ path: ['store', 'redis'], expected: 'redis alone or with memory (not with disk)', found: 'redis with disk' });
   } else if (raw.store.memory === undefined && disk === undefined) ctx.problem({ path: ['store'], expected: 'memory, disk, both, or redis', found: '{}' });
   const budget = Math.max(memory, disk?.size ?? 0, redis?.maxObjectSize ?? 0);
   const maxObjectSize = raw.maxObjectSize === undefined ? Math.min(8 * 1024 * 1024, budget) : parseSize(raw.maxObjectSize);

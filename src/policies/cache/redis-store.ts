@@ -21,10 +21,14 @@
  * bounded backoff between attempts, no restart), and holds no timer: nothing of it keeps a process
  * alive (filters have no close hook).
  *
- * State: per fleet (Redis). This process holds only its connection (per process: each worker has
- * its own) and the time of its last warning.
+ * With a front tier (`memory` too), purges are published on `<prefix>purge` and other instances'
+ * purges applied to the front (see `RedisStoreOptions.front`).
+ *
+ * State: per fleet (Redis). This process holds only its connections (per process: each worker has
+ * its own, and its own subscription, since each worker may hold a per-process front) and the time
+ * of its last warning.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { StoredResponse } from './memory-store.ts';
 import { decode, encode } from './file-store.ts';
 import type { CacheStore, StoreStats } from './store.ts';
@@ -42,6 +46,21 @@ export interface RedisStoreOptions {
   readonly log: { warn(obj: object, msg: string): void };
   /** Longest wait between reconnection attempts, ms. Default 2000. */
   readonly maxReconnectDelay?: number;
+  /**
+   * The tier in front of this store (a memory store), when there is one: purges are published on
+   * the `<prefix>purge` channel and other instances' purges applied to it; after the subscription
+   * was lost (purges may have been missed), it is emptied.
+   */
+  readonly front?: CacheStore;
+}
+
+/** A purge as published on the channel. */
+interface PurgeMessage {
+  /** The publishing store (its own purges reach its front through the tiered store). */
+  readonly from: string;
+  readonly url?: string;
+  readonly prefix?: string;
+  readonly tag?: string;
 }
 
 /** How long an object that carries validators is kept past its stale windows, for revalidation: ms. */
@@ -121,12 +140,20 @@ export class RedisStore implements CacheStore {
   #retries = 0;
   #nextAttempt = 0;
   #everConnected = false;
+  /** The connection subscribed to the purge channel (with a front tier). */
+  #sub: Client | undefined;
+  #subConnecting = false;
+  #subscribedOnce = false;
+  #subNextAttempt = 0;
+  readonly #id = randomBytes(8).toString('base64url');
+  readonly #channel: string;
   #lastWarning = 0;
 
   constructor(o: RedisStoreOptions) {
     this.#o = o;
     this.maxSize = o.maxObjectSize;
     this.#maxDelay = o.maxReconnectDelay ?? 2000;
+    this.#channel = `${o.prefix}purge`;
     // Loaded only for this store: a gateway without a Redis store never loads the client.
     this.#client = import('redis').then(({ createClient, RESP_TYPES }) => {
       this.#bufferOptions = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
@@ -146,12 +173,69 @@ export class RedisStore implements CacheStore {
       client.unref();
       return client;
     });
+    if (o.front !== undefined) void this.#connected().catch(() => undefined);
+  }
+
+  /** Subscribes to the purge channel (a connection of its own), when there is a front tier and it is not subscribed. */
+  async #subscribe(client: Client): Promise<void> {
+    const front = this.#o.front;
+    if (front === undefined || this.#subConnecting || this.#sub?.isReady || Date.now() < this.#subNextAttempt) return;
+    this.#subConnecting = true;
+    try {
+      if (this.#sub === undefined) {
+        this.#sub = client.duplicate();
+        this.#sub.on('error', () => {});
+        this.#sub.unref();
+      }
+      const sub = this.#sub;
+      if (!sub.isOpen) await sub.connect();
+      await sub.unsubscribe(this.#channel).catch(() => undefined);
+      await sub.subscribe(this.#channel, (message: string) => this.#apply(message));
+      // Purges published while this instance was not subscribed were missed: the front is emptied.
+      if (this.#subscribedOnce) await front.deletePrefix('');
+      this.#subscribedOnce = true;
+    } catch (error) {
+      this.#subNextAttempt = Date.now() + this.#maxDelay;
+      this.#failed('subscribe', error);
+    } finally {
+      this.#subConnecting = false;
+    }
+  }
+
+  /** Another instance's purge, applied to the front tier. */
+  #apply(message: string): void {
+    let m: PurgeMessage;
+    try {
+      m = JSON.parse(message) as PurgeMessage;
+    } catch {
+      return;
+    }
+    const front = this.#o.front;
+    if (front === undefined || m.from === this.#id) return;
+    const done =
+      typeof m.tag === 'string'
+        ? front.deleteTag(m.tag)
+        : typeof m.prefix === 'string'
+          ? front.deletePrefix(m.prefix)
+          : typeof m.url === 'string'
+            ? front.deleteUrl(m.url)
+            : 0;
+    void Promise.resolve(done).catch(() => undefined);
+  }
+
+  /** Tells the other instances' front tiers of a purge (with a front tier). */
+  async #publish(purge: Omit<PurgeMessage, 'from'>): Promise<void> {
+    if (this.#o.front === undefined) return;
+    await this.#send(['PUBLISH', this.#channel, JSON.stringify({ from: this.#id, ...purge })]);
   }
 
   /** The client when connected; else starts a connection attempt (at most one per backoff step: 50, 100, … ms up to the max) and throws. */
   async #connected(): Promise<Client> {
     const client = await this.#client;
-    if (client.isReady) return client;
+    if (client.isReady) {
+      if (this.#o.front !== undefined && !this.#subConnecting && !this.#sub?.isReady) void this.#subscribe(client);
+      return client;
+    }
     const now = Date.now();
     if (!client.isOpen && now >= this.#nextAttempt) {
       this.#nextAttempt = now + Math.min(50 * 2 ** Math.min(this.#retries++, 10), this.#maxDelay);
@@ -165,6 +249,7 @@ export class RedisStore implements CacheStore {
         );
         if (client.isReady) {
           this.#everConnected = true;
+          if (this.#o.front !== undefined) void this.#subscribe(client);
           return client;
         }
       }
@@ -246,7 +331,9 @@ export class RedisStore implements CacheStore {
 
   async deleteUrl(url: string): Promise<number> {
     try {
-      return Number(await this.#run(SCRIPTS.deleteUrl, [this.#urlKey(url)], [this.#o.prefix]));
+      const n = Number(await this.#run(SCRIPTS.deleteUrl, [this.#urlKey(url)], [this.#o.prefix]));
+      await this.#publish({ url });
+      return n;
     } catch (error) {
       this.#failed('purge', error);
       return 0;
@@ -263,6 +350,7 @@ export class RedisStore implements CacheStore {
         cursor = String(next);
         for (const k of keys) n += Number(await this.#run(SCRIPTS.deleteUrl, [k], [this.#o.prefix]));
       } while (cursor !== '0');
+      await this.#publish({ prefix });
     } catch (error) {
       this.#failed('purge', error);
     }
@@ -271,7 +359,9 @@ export class RedisStore implements CacheStore {
 
   async deleteTag(tag: string): Promise<number> {
     try {
-      return Number(await this.#run(SCRIPTS.deleteTag, [`${this.#o.prefix}t:${tag}`], [this.#o.prefix]));
+      const n = Number(await this.#run(SCRIPTS.deleteTag, [`${this.#o.prefix}t:${tag}`], [this.#o.prefix]));
+      await this.#publish({ tag });
+      return n;
     } catch (error) {
       this.#failed('purge', error);
       return 0;
