@@ -72,7 +72,16 @@ export class Generation implements GenerationTracker {
             r.policies.map((n) => ({ name: n, type: config.policies.get(n)!.type.type })),
           );
       }
-      const filter = p.type.create(p.config, { name, type: p.type.type, log: hooks.log, state: hooks.state, consumers: config.consumers, routes, fetch: this.#fetch });
+      const filter = p.type.create(p.config, {
+        name,
+        type: p.type.type,
+        log: hooks.log,
+        state: hooks.state,
+        consumers: config.consumers,
+        routes,
+        fetch: this.#fetch,
+        redis: config.state.redis,
+      });
       this.filters.set(name, { policy: name, filter });
       for (const q of filter.secretQueryParams ?? []) this.#secretQueryParams.add(q);
     }

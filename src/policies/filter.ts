@@ -421,6 +421,20 @@ export interface PolicyDeps {
    * timeout, a larger body, a route without upstream, a retired generation); never rejects.
    */
   fetch(route: string, request: OwnRequest, maxBodySize: number): Promise<OwnResponse | undefined>;
+  /**
+   * The config's `state.redis` connection settings (defaults applied; durations in ms), for a
+   * policy that keeps data of its own in Redis (the cache's Redis store opens its own connection
+   * with them: binary values and its own failure handling). The URL may hold credentials: never log it.
+   */
+  readonly redis: PolicyRedis;
+}
+
+/** How to reach the config's Redis (`state.redis`). */
+export interface PolicyRedis {
+  readonly url: string;
+  readonly prefix: string;
+  readonly connectTimeout: number;
+  readonly commandTimeout: number;
 }
 
 /**

@@ -61,5 +61,14 @@ export function fakeDeps(
   const routes = new Map(Object.entries(init.routes ?? {}).map(([route, chain]) => [route, chain.map(([name, type]) => ({ name, type }))]));
   const memory = new MemoryState();
   const state = init.state ?? { user: () => memory, available: true };
-  return { name: init.name ?? 'auth', type: init.type ?? 'test', log: { warn() {}, error() {} }, consumers, routes, state, fetch: () => Promise.resolve(undefined) };
+  return {
+    name: init.name ?? 'auth',
+    type: init.type ?? 'test',
+    log: { warn() {}, error() {} },
+    consumers,
+    routes,
+    state,
+    fetch: () => Promise.resolve(undefined),
+    redis: { url: 'redis://127.0.0.1:1', prefix: 'test:', connectTimeout: 100, commandTimeout: 100 },
+  };
 }

@@ -23,8 +23,21 @@ export const config = z.strictObject({
           description:
             'A disk store: one file per object, written to a temp file, fsync’d and renamed (a crash mid-write never leaves a servable half object). With `memory` too, memory is a tier in front of it.',
         }),
+      redis: z
+        .strictObject({
+          maxObjectSize: size.optional().meta({ description: 'Bodies above this are not stored in Redis; default `64KiB`.' }),
+          prefix: z.string().min(1).optional().meta({
+            description:
+              'Prepended to the store’s keys; default `<state.redis.prefix>cache:<policy name>:`. Instances that name the same Redis and prefix share the store.',
+          }),
+        })
+        .optional()
+        .meta({
+          description:
+            'A Redis store shared by every instance (and worker) on the config’s `state.redis` connection (`{}`: its defaults), for small objects; a purge in one instance reaches all. Redis unreachable: misses, nothing stored, requests still answered. With `memory`, memory is a tier in front and purges are published to every instance’s memory (Redis PUBLISH); not with `disk`.',
+        }),
     })
-    .meta({ description: 'Where responses are stored: `memory`, `disk`, or both (memory in front of disk). Redis comes later.' }),
+    .meta({ description: 'Where responses are stored: `memory`, `disk`, both (memory in front of disk), or `redis` (shared by instances; `memory` may be in front).' }),
   name: z
     .string()
     .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/)

@@ -427,7 +427,7 @@ export function urlOfKey(key: string): string {
   return key.slice(0, end);
 }
 
-function encode(e: StoredResponse): Buffer {
+export function encode(e: StoredResponse): Buffer {
   const head: Head = {
     key: e.key,
     url: e.url,
@@ -446,7 +446,7 @@ function encode(e: StoredResponse): Buffer {
 }
 
 /** An object file's contents as a stored response; undefined when it is not one whole object of `key`. */
-function decode(buf: Buffer, key: string): StoredResponse | undefined {
+export function decode(buf: Buffer, key: string): StoredResponse | undefined {
   if (buf.length < 8 || !buf.subarray(0, 4).equals(MAGIC)) return undefined;
   const headLength = buf.readUInt32BE(4);
   if (8 + headLength > buf.length) return undefined;

@@ -16,10 +16,10 @@
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
  * RFC 5861 (stale-while-revalidate, stale-if-error), RFC 9211 (Cache-Status), RFC 9110 §14
  * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`. Not yet:
- * filling the store from a Range miss, the Redis store.
+ * filling the store from a Range miss.
  *
- * State: the store is per process (lone process, memory), or per machine (workers' memory in
- * /dev/shm, disk): see `storeFor`. The collapsing map is per worker process, per policy; both outlive a
+ * State: the store is per process (lone process, memory), per machine (workers' memory in
+ * /dev/shm, disk), or per fleet (Redis): see `storeFor`. The collapsing map is per worker process, per policy; both outlive a
  * reload (kept per gateway beside its shared state; a reload that changes the store's budget or
  * the `state:` section starts empty). Per request: a `Pending` in the session's locals.
  */
@@ -34,6 +34,7 @@ import { Collapser } from './collapse.ts';
 import { config, type CacheConfig } from './config.ts';
 import { FileStore, sharedMemoryRoot } from './file-store.ts';
 import { MemoryStore, type StoredResponse } from './memory-store.ts';
+import { RedisStore } from './redis-store.ts';
 import type { CacheStore } from './store.ts';
 import { TieredStore } from './tiered-store.ts';
 import {
@@ -73,6 +74,8 @@ export interface ResolvedCache {
   readonly collapseTimeout: number;
   /** Request headers in the key (lower case). */
   readonly keyHeaders: readonly string[];
+  /** The Redis store (redis-store.ts): bytes; its key prefix, undefined for the default. */
+  readonly redis?: { readonly maxObjectSize: number; readonly prefix: string | undefined };
 }
 
 export type { PurgeQuery } from '../filter.ts';
@@ -140,7 +143,8 @@ function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; coll
     kept.set(deps.state, byName);
   }
   const shared = cluster.isWorker;
-  const spec = `${c.memory}:${shared}:${c.disk?.path}:${c.disk?.size}`;
+  const r = c.redis;
+  const spec = `${c.memory}:${shared}:${c.disk?.path}:${c.disk?.size}${r === undefined ? '' : `:${JSON.stringify([r, deps.redis])}`}`;
   const found = byName.get(deps.name);
   if (found !== undefined && found.spec === spec) return found;
   let memory: CacheStore | undefined;
@@ -149,7 +153,14 @@ function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; coll
       ? new FileStore({ path: sharedMemoryRoot(process.ppid, deps.name), maxSize: c.memory, durable: false, kind: 'memory-shared' })
       : new MemoryStore(c.memory);
   const disk = c.disk === undefined ? undefined : new FileStore({ path: c.disk.path, maxSize: c.disk.size, durable: true, kind: 'disk' });
-  const store = memory !== undefined && disk !== undefined ? new TieredStore(memory, disk) : (memory ?? disk);
+  let back: CacheStore | undefined = disk;
+  if (r !== undefined) {
+    // Per fleet, see redis-store.ts; with memory in front, purges reach every instance's memory by Redis PUBLISH.
+    const { url, connectTimeout, commandTimeout } = deps.redis;
+    const prefix = r.prefix ?? `${deps.redis.prefix}cache:${deps.name}:`;
+    back = new RedisStore({ url, prefix, connectTimeout, commandTimeout, maxObjectSize: r.maxObjectSize, staleIfError: c.staleIfError, log: deps.log, front: memory });
+  }
+  const store = memory !== undefined && back !== undefined ? new TieredStore(memory, back) : (memory ?? back);
   const made = { spec, store: store as CacheStore, collapser: new Collapser() };
   byName.set(deps.name, made);
   return made;
@@ -626,8 +637,14 @@ function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
     disk = { path: resolvePath(ctx.baseDir, raw.store.disk.path), size: parseSize(raw.store.disk.size) };
     if (disk.size <= 0) ctx.problem({ path: ['store', 'disk', 'size'], expected: 'a size above 0', found: JSON.stringify(raw.store.disk.size) });
   }
-  if (raw.store.memory === undefined && disk === undefined) ctx.problem({ path: ['store'], expected: 'memory, disk or both', found: '{}' });
-  const budget = Math.max(memory, disk?.size ?? 0);
+  let redis: ResolvedCache['redis'];
+  if (raw.store.redis !== undefined) {
+    redis = { maxObjectSize: parseSize(raw.store.redis.maxObjectSize ?? '64KiB'), prefix: raw.store.redis.prefix };
+    if (redis.maxObjectSize <= 0)
+      ctx.problem({ path: ['store', 'redis', 'maxObjectSize'], expected: 'a size above 0', found: JSON.stringify(raw.store.redis.maxObjectSize) });
+    if (disk !== undefined) ctx.problem({ path: ['store', 'redis'], expected: 'redis alone or with memory (not with disk)', found: 'redis with disk' });
+  } else if (raw.store.memory === undefined && disk === undefined) ctx.problem({ path: ['store'], expected: 'memory, disk, both, or redis', found: '{}' });
+  const budget = Math.max(memory, disk?.size ?? 0, redis?.maxObjectSize ?? 0);
   const maxObjectSize = raw.maxObjectSize === undefined ? Math.min(8 * 1024 * 1024, budget) : parseSize(raw.maxObjectSize);
   if (maxObjectSize > budget)
     ctx.problem({ path: ['maxObjectSize'], expected: `at most the store's budget (${budget} bytes)`, found: JSON.stringify(raw.maxObjectSize) });
@@ -642,6 +659,7 @@ function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
     collapse: raw.collapse ?? true,
     collapseTimeout: parseDuration(raw.collapseTimeout ?? '5s'),
     keyHeaders: (raw.key?.headers ?? []).map((h) => h.toLowerCase()),
+    redis,
   };
 }
 

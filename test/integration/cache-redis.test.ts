@@ -1,0 +1,194 @@
+/**
+ * The cache's Redis store (issue 14): two gateway instances (two `startGateway` in this process,
+ * each with its own store and connection) share one Redis that the test starts on a free port. A
+ * response stored through A is a hit in B; a purge by tag, URL or prefix in A makes B miss; a
+ * body above the store's `maxObjectSize` is not stored; Redis stopped: requests are still answered
+ * (misses, the origin asked); Redis back on its port: storing resumes, without a restart.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import { createClient } from 'redis';
+import { request } from 'undici';
+import { loadConfigObject, startGateway, type Gateway } from '../../src/index.ts';
+import { guard } from './helpers/guard.ts';
+import { startRedis, type RedisServer } from './helpers/redis-server.ts';
+import { startOrigin, type Origin } from './helpers/origin.ts';
+
+const gateways: Gateway[] = [];
+const servers: RedisServer[] = [];
+const counts = new Map<string, number>();
+const origin: Origin = await startOrigin('o', (req, res) => {
+  const path = req.url ?? '/';
+  const n = (counts.get(path) ?? 0) + 1;
+  counts.set(path, n);
+  req.resume();
+  const big = path.startsWith('/big');
+  res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600', 'surrogate-key': `all ${path.slice(1).split('/')[0]}` });
+  res.end(big ? 'x'.repeat(2048) : `${path} ${n}`);
+});
+let redis = await startRedis();
+servers.push(redis);
+const prefix = `t${process.pid}:`;
+const watcher = createClient({ url: redis.url });
+watcher.on('error', () => {});
+await watcher.connect();
+after(async () => {
+  await Promise.all(gateways.map((g) => g.stop({ drainTimeout: 0 })));
+  watcher.destroy();
+  await Promise.all(servers.map((s) => s.stop().catch(() => undefined)));
+  await origin.close();
+});
+
+async function instance(): Promise<Gateway> {
+  const gw = await startGateway({
+    logLevel: 'silent',
+    accessLog: 'off',
+    config: {
+      listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+      upstreams: { app: { endpoints: [{ url: origin.url }] } },
+      policies: {
+        shared: { type: 'cache', store: { redis: { maxObjectSize: '1KiB' } } },
+        tiered: { type: 'cache', store: { memory: '1MiB', redis: { maxObjectSize: '1KiB' } } },
+      },
+      routes: {
+        all: { match: { path: '/' }, upstream: 'app', policies: ['shared'] },
+        tier: { match: { path: '/tier/' }, upstream: 'app', policies: ['tiered'] },
+      },
+      state: { backend: 'redis', redis: { url: redis.url, prefix, commandTimeout: '300ms', connectTimeout: '1s' } },
+    },
+  });
+  gateways.push(gw);
+  return gw;
+}
+
+async function get(gw: Gateway, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; cacheStatus: string }> {
+  // One Host for both instances: the key holds the authority.
+  const res = await request(`${gw.url('web')}${path}`, { headers: { host: 'site.test', ...headers } });
+  return { status: res.statusCode, body: await res.body.text(), cacheStatus: String(res.headers['cache-status'] ?? '') };
+}
+
+/** The stored objects' keys in Redis (of the policy `policy`). */
+async function objects(policy = 'shared'): Promise<string[]> {
+  return watcher.keys(`${prefix}cache:${policy}:o:*`);
+}
+
+/** Waits until Redis holds `n` objects (the store writes after the response has been sent). */
+async function stored(n: number, policy = 'shared'): Promise<void> {
+  await guard(
+    (async () => {
+      while ((await objects(policy)).length < n) await tick();
+    })(),
+    `${n} objects in Redis`,
+    5000,
+  );
+}
+
+const [a, b] = await Promise.all([instance(), instance()]);
+
+test('stored through A, a hit in B; purges by tag, URL and prefix in A make B miss', async () => {
+  assert.match((await get(a, '/t/one')).cacheStatus, /fwd=miss; fwd-status=200; stored/);
+  await stored(1);
+  const hit = await get(b, '/t/one');
+  assert.equal(hit.body, '/t/one 1');
+  assert.match(hit.cacheStatus, /^Switchboard; hit/);
+  assert.equal(counts.get('/t/one'), 1);
+
+  assert.equal(await a.purge('shared', { tag: 't' }), 1);
+  assert.equal((await objects()).length, 0);
+  const again = await get(b, '/t/one');
+  assert.equal(again.body, '/t/one 2');
+  assert.match(again.cacheStatus, /fwd=miss/);
+
+  await get(a, '/u/two');
+  await stored(2);
+  assert.equal(await a.purge('shared', { url: 'http://site.test/u/two' }), 1);
+  assert.match((await get(b, '/u/two')).cacheStatus, /fwd=miss/);
+  await stored(2);
+  await get(a, '/p/x');
+  await get(a, '/p/y');
+  await stored(4);
+  assert.equal(await a.purge('shared', { prefix: 'http://site.test/p/' }), 2);
+  assert.equal((await objects()).length, 2);
+  assert.match((await get(b, '/p/x')).cacheStatus, /fwd=miss/);
+});
+
+test('memory in front of Redis: B hits from its memory; a purge in A reaches B’s memory (published on Redis), also by URL and prefix', async () => {
+  for (const [path, purge] of [
+    ['/tier/t/one', { tag: 'tier' }],
+    ['/tier/u', { url: 'http://site.test/tier/u' }],
+    ['/tier/p/x', { prefix: 'http://site.test/tier/p/' }],
+  ] as const) {
+    await get(a, path);
+    await stored(1, 'tiered');
+    // B: from Redis, then promoted to its memory tier; the origin was asked once.
+    assert.match((await get(b, path)).cacheStatus, /^Switchboard; hit/);
+    assert.match((await get(b, path)).cacheStatus, /^Switchboard; hit/);
+    assert.equal(counts.get(path), 1);
+    assert.equal(await a.purge('tiered', purge), 1);
+    assert.equal((await objects('tiered')).length, 0);
+    // B drops its memory copy when the purge message arrives: only-if-cached asks without
+    // filling anything (504 once nothing is stored for it).
+    await guard(
+      (async () => {
+        while ((await get(b, path, { 'cache-control': 'only-if-cached' })).status !== 504) await tick();
+      })(),
+      `B's memory tier purged of ${path}`,
+      5000,
+    );
+    const again = await get(b, path);
+    assert.match(again.cacheStatus, /fwd=miss/);
+    assert.equal(counts.get(path), 2);
+    await stored(1, 'tiered');
+    assert.equal(await a.purge('tiered', purge), 1);
+  }
+});
+
+test('a body above the Redis store’s maxObjectSize is not stored', async () => {
+  await get(a, '/big');
+  const second = await get(b, '/big');
+  assert.match(second.cacheStatus, /fwd=miss/);
+  assert.equal(counts.get('/big'), 2);
+});
+
+test('Redis stopped: requests answered (misses, the origin asked); restarted: stored and shared again, no restart', async () => {
+  const port = redis.port;
+  await redis.stop('SIGKILL');
+  const first = await get(a, '/down');
+  assert.equal(first.body, '/down 1');
+  const second = await get(b, '/down');
+  assert.equal(second.body, '/down 2');
+  assert.match(second.cacheStatus, /fwd=miss/);
+
+  redis = await startRedis(port);
+  servers.push(redis);
+  // Each store reconnects when requests need it, with a bounded backoff between attempts: A's
+  // requests are retried (each a miss, not stored) until one is stored; then B's until B, back
+  // too, hits it.
+  const retried = async (gw: Gateway, done: (cacheStatus: string) => Promise<boolean>): Promise<void> => {
+    for (let i = 0; i < 200; i++) {
+      if (await done((await get(gw, '/back')).cacheStatus)) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.fail('the store did not come back');
+  };
+  await retried(a, async () => (await objects().catch(() => [])).length > 0);
+  await retried(b, async (cacheStatus) => /^Switchboard; hit/.test(cacheStatus));
+  assert.ok((counts.get('/back') ?? 0) >= 1);
+});
+
+test('config: redis beside disk is refused at store.redis; maxObjectSize above the Redis store’s is refused', async () => {
+  const base = {
+    listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
+    upstreams: { app: { endpoints: [{ url: origin.url }] } },
+    routes: { all: { match: { path: '/' }, upstream: 'app', policies: ['c'] } },
+  };
+  const disk = loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { disk: { path: '/tmp/x', size: '1MiB' }, redis: {} } } } });
+  assert.equal(disk.ok, false);
+  assert.match(JSON.stringify(disk.ok ? [] : disk.errors), /store\.redis.*not with disk/);
+  assert.equal(loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { memory: '1MiB', redis: {} } } } }).ok, true);
+  const big = loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { redis: {} }, maxObjectSize: '1MiB' } } });
+  assert.equal(big.ok, false);
+  assert.match(JSON.stringify(big.ok ? [] : big.errors), /maxObjectSize.*65536/);
+  assert.equal(loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { redis: {} } } } }).ok, true);
+});
