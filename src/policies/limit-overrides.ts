@@ -50,8 +50,12 @@ export function overrideTable<Plan>(
   return table;
 }
 
-/** The override of the request's consumer, or undefined (no identity yet, or none for it). */
-export function overrideOf<Plan>(table: OverrideTable<Plan>, s: Session): Overridden<Plan> | typeof UNLIMITED | undefined {
+/**
+ * The plan for the request: its consumer's override (with its key suffix), UNLIMITED, or `base`
+ * (the policy's own, with suffix '') when there is no table, no identity yet, or none for it.
+ */
+export function planFor<Plan>(table: OverrideTable<Plan> | undefined, s: Session, base: Overridden<Plan>): Overridden<Plan> | typeof UNLIMITED {
   const identity = s.identity;
-  return identity === undefined ? undefined : table.get(identity.consumer.name);
+  if (table === undefined || identity === undefined) return base;
+  return table.get(identity.consumer.name) ?? base;
 }

@@ -17,7 +17,7 @@
 import type { Filter, PolicyType, Reply } from '../filter.ts';
 import { parseDuration } from '../../util/units.ts';
 import { compileKey } from '../../util/limit-key.ts';
-import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
+import { overrideTable, planFor, UNLIMITED } from '../limit-overrides.ts';
 import { LimitDecisions } from '../events.ts';
 import { concurrencyLimitConfig, type RawConcurrencyLimitConfig } from './config.ts';
 
@@ -72,22 +72,16 @@ export const concurrencyLimitPolicy = {
         error: Object.freeze({ code: 'CONCURRENCY_LIMITED', message: `more than ${limit} requests in flight at once for this key` }),
       }),
     });
-    const base = planOf(config.limit);
+    const base = { plan: planOf(config.limit), keySuffix: '' };
     const decisions = new LimitDecisions(deps);
     // Per generation: the consumers' own limits (consumers.NAME.limits); undefined when none.
     const overrides = overrideTable(deps, config.key, (o) => planOf(o.limit));
     const filter: Filter = {
       async onRequest(s) {
-        let plan = base;
-        let key = prefix + keyOf(s);
-        if (overrides !== undefined) {
-          const o = overrideOf(overrides, s);
-          if (o === UNLIMITED) return undefined;
-          if (o !== undefined) {
-            plan = o.plan;
-            key += o.keySuffix;
-          }
-        }
+        const chosen = planFor(overrides, s, base);
+        if (chosen === UNLIMITED) return undefined;
+        const plan = chosen.plan;
+        const key = prefix + keyOf(s) + chosen.keySuffix;
         const lease = await state.acquire(key, plan.limit, leaseTimeout);
         decisions.decide(lease !== undefined);
         if (lease === undefined) return plan.refused;

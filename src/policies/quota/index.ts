@@ -19,7 +19,7 @@
  */
 import type { Filter, PolicyType, ResponseHead, Session, Usage, UsageQuery } from '../filter.ts';
 import { compileKey, type KeySource } from '../../util/limit-key.ts';
-import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
+import { overrideTable, planFor, UNLIMITED } from '../limit-overrides.ts';
 import { LimitDecisions } from '../events.ts';
 import { quotaConfig, type RawQuotaConfig } from './config.ts';
 import { periodAt, zoneFormatter } from './period.ts';
@@ -74,6 +74,7 @@ export const quotaPolicy = {
     const quoted = `"${deps.name.replace(/["\\]/g, '')}"`;
     // Per generation: the consumers' own limits (consumers.NAME.limits); undefined when none.
     const overrides = overrideTable(deps, config.key, (o) => o.limit);
+    const base = { plan: config.limit, keySuffix: '' };
     const decisions = new LimitDecisions(deps);
     // Per worker: the current period, computed again only once it has ended (Intl is not cheap).
     let current = periodAt(period, fmt, Date.now());
@@ -88,16 +89,10 @@ export const quotaPolicy = {
 
     const filter: Filter = {
       async onRequest(s) {
-        let limit = config.limit;
-        let key = keyOf(s);
-        if (overrides !== undefined) {
-          const o = overrideOf(overrides, s);
-          if (o === UNLIMITED) return undefined;
-          if (o !== undefined) {
-            limit = o.plan;
-            key += o.keySuffix;
-          }
-        }
+        const chosen = planFor(overrides, s, base);
+        if (chosen === UNLIMITED) return undefined;
+        const limit = chosen.plan;
+        const key = keyOf(s) + chosen.keySuffix;
         const now = Date.now();
         const p = periodNow(now);
         const used = await state.increment(`${prefix}${key}:${p.id}`, 1, p.end - now + SLACK);

@@ -36,7 +36,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Filter, PolicyType, Reply, ResponseHead, Session } from '../filter.ts';
-import { overrideOf, overrideTable, UNLIMITED } from '../limit-overrides.ts';
+import { overrideTable, planFor, UNLIMITED } from '../limit-overrides.ts';
 import { parseDuration } from '../../util/units.ts';
 import { compileKey } from '../../util/limit-key.ts';
 import { LimitDecisions } from '../events.ts';
@@ -122,7 +122,7 @@ export const rateLimitPolicy = {
       refill: (limit * 1000) / window,
       policyField: `${quoted};q=${limit};w=${Math.max(1, Math.round(window / 1000))}`,
     });
-    const base = planOf(config.limit, config.window, config.burst);
+    const base = { plan: planOf(config.limit, config.window, config.burst), keySuffix: '' };
     // Per generation: the consumers' own numbers (consumers.NAME.limits); undefined when none.
     const overrides = overrideTable(deps, config.key, (o) => planOf(o.limit, o.window ?? config.window, o.burst ?? o.limit));
     // Per worker: requests of each key waiting their turn (mode delay), to bound them.
@@ -182,16 +182,10 @@ export const rateLimitPolicy = {
 
     const filter: Filter = {
       async onRequest(s) {
-        let plan = base;
-        let key = prefix + keyOf(s);
-        if (overrides !== undefined) {
-          const o = overrideOf(overrides, s);
-          if (o === UNLIMITED) return undefined;
-          if (o !== undefined) {
-            plan = o.plan;
-            key += o.keySuffix;
-          }
-        }
+        const chosen = planFor(overrides, s, base);
+        if (chosen === UNLIMITED) return undefined;
+        const plan = chosen.plan;
+        const key = prefix + keyOf(s) + chosen.keySuffix;
         const r = await state.take(key, 1, plan.capacity, plan.refill);
         if (r.allowed) return keep(s, filter, plan, key, r.remaining);
         if (mode === 'delay' && deps.state.available) return delayed(s, filter, plan, key, r.retryAfterMs);
