@@ -27,7 +27,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { headerName } from '../util/config-primitives.ts';
 import { type AuthResult, authDecisions, type Decisions } from './events.ts';
-import type { Consumer, Identity, PolicyDeps, Reply, Session, UpstreamRequestHead } from './filter.ts';
+import type { Consumer, Identity, PolicyDeps, Reply, ResolveContext, Session, UpstreamRequestHead } from './filter.ts';
 
 /** What a verified token adds to an identity (jwt, introspection). */
 export interface TokenFacts {
@@ -61,6 +61,20 @@ export function isLoopbackUrl(url: URL): boolean {
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
+}
+
+/**
+ * Checks the URL of an identity provider (`key` in the policy's config): https://, or plain
+ * http:// only to a loopback address (a problem otherwise). Returns whether it is plain http://,
+ * which oauth4webapi must then be told it may use.
+ */
+export function checkProviderUrl(text: string, key: string, ctx: ResolveContext): boolean {
+  const url = new URL(text);
+  const insecure = url.protocol === 'http:';
+  if (insecure && !isLoopbackUrl(url)) {
+    ctx.problem({ path: [key], expected: 'an https:// URL (plain http:// only to a loopback address)', found: `http://${url.host}` });
+  }
+  return insecure;
 }
 
 /** The policy types that authenticate: a route combines them any-of (see above). */

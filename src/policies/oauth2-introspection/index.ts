@@ -40,7 +40,7 @@ import {
   ResponseBodyError,
 } from 'oauth4webapi';
 import { parseDuration } from '../../util/units.ts';
-import { Authenticator, authOptions, type AuthOptions, isLoopbackUrl, type TokenFacts } from '../auth-common.ts';
+import { Authenticator, authOptions, type AuthOptions, checkProviderUrl, type TokenFacts } from '../auth-common.ts';
 import {
   type ClaimHeader,
   parseClaimHeaders,
@@ -118,11 +118,7 @@ export const introspectionPolicy = {
   onListeners: false,
 
   resolve(raw, ctx): ResolvedIntrospection {
-    const url = new URL(raw.endpoint);
-    const insecure = url.protocol === 'http:';
-    if (insecure && !isLoopbackUrl(url)) {
-      ctx.problem({ path: ['endpoint'], expected: 'an https:// URL (plain http:// only to a loopback address)', found: `http://${url.host}` });
-    }
+    const insecure = checkProviderUrl(raw.endpoint, 'endpoint', ctx);
     return {
       ...authOptions(raw),
       endpoint: raw.endpoint,

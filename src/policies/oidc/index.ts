@@ -38,7 +38,7 @@
 import { generateRandomCodeVerifier, generateRandomNonce, generateRandomState, calculatePKCECodeChallenge, type AuthorizationServer } from 'oauth4webapi';
 import { cookieValue, queryValue } from '../../util/request-values.ts';
 import { parseDuration } from '../../util/units.ts';
-import { Authenticator, authOptions, type AuthOptions, isLoopbackUrl, type TokenFacts } from '../auth-common.ts';
+import { Authenticator, authOptions, type AuthOptions, checkProviderUrl, type TokenFacts } from '../auth-common.ts';
 import { type ClaimHeader, parseClaimHeaders, subjectConsumer, tokenHash, TokenResults, tokenUpstream } from '../bearer-token.ts';
 import type { Consumer, Filter, PolicyType, Reply, Session } from '../filter.ts';
 import { isNavigation, returnPath } from './browser.ts';
@@ -146,11 +146,7 @@ export const oidcPolicy = {
   onListeners: false,
 
   resolve(raw: RawOidc, ctx): ResolvedOidc {
-    const url = new URL(raw.issuer);
-    const insecure = url.protocol === 'http:';
-    if (insecure && !isLoopbackUrl(url)) {
-      ctx.problem({ path: ['issuer'], expected: 'an https:// URL (plain http:// only to a loopback address)', found: `http://${url.host}` });
-    }
+    const insecure = checkProviderUrl(raw.issuer, 'issuer', ctx);
     const paths = {
       redirectPath: raw.redirectPath ?? '/oauth2/callback',
       loginPath: raw.loginPath ?? '/oauth2/login',
