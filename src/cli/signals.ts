@@ -19,9 +19,6 @@ interface Steered {
   upgrade(): Promise<boolean>;
 }
 
-/** How long a new Switchboard started by an upgrade has to serve before the upgrade is given up. */
-const HANDOVER_TIMEOUT_MS = 60_000;
-
 /**
  * Takes the signals from now on, acting on `starting` once it is up (a SIGTERM that comes while
  * workers still start stops them once they have). Resolves once stopped and `after` ran; rejects
@@ -106,11 +103,7 @@ export function runUntilSignal(starting: Promise<Gateway>, after: () => Promise<
       },
       reload: () => gw.reload(),
       reopenLogs: () => gw.reopenLogs(),
-      upgrade: async () => {
-        const pid = await startSuccessor(gw.handoverSockets(), gw.log, HANDOVER_TIMEOUT_MS);
-        if (pid !== undefined) gw.log.info({ pid }, 'upgrade: the new Switchboard serves; this one drains');
-        return pid !== undefined;
-      },
+      upgrade: () => startSuccessor(gw.handoverSockets(), gw.log),
     })),
     after,
   );

@@ -23,6 +23,8 @@ import { writeFileSync, readFileSync, unlinkSync } from 'node:fs';
 
 /** Where the names of the inherited sockets travel (JSON: binding name → descriptor in the new process). */
 const SOCKETS_ENV = 'SWITCHBOARD_SOCKETS';
+/** How long a new Switchboard started by an upgrade has to serve before the upgrade is given up. */
+const HANDOVER_TIMEOUT_MS = 60_000;
 /** The first descriptor of an inherited socket (0-2 are stdio, 3 the IPC channel to the old process). */
 const FIRST_FD = 4;
 
@@ -68,11 +70,11 @@ export function announceReady(): void {
 }
 
 /**
- * Starts the new process with `sockets`, resolves with its pid once it serves, or undefined when it
+ * Starts the new process with `sockets`, resolves true once it serves (logged), or false when it
  * exited (or did not say `ready` within `timeoutMs`) first; it is killed then. The caller closes its
  * own copies of the descriptors afterwards, and drains.
  */
-export function startSuccessor(sockets: readonly HandedSocket[], log: Log, timeoutMs: number): Promise<number | undefined> {
+export function startSuccessor(sockets: readonly HandedSocket[], log: Log, timeoutMs = HANDOVER_TIMEOUT_MS): Promise<boolean> {
   const names: Record<string, number> = {};
   sockets.forEach((s, i) => {
     names[s.name] = FIRST_FD + i;
@@ -96,11 +98,12 @@ export function startSuccessor(sockets: readonly HandedSocket[], log: Log, timeo
         log.error({ pid: child.pid, reason: why }, 'upgrade failed: the new Switchboard did not start; this one keeps serving');
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       } else {
+        log.info({ pid }, 'upgrade: the new Switchboard serves; this one drains');
         // Its own from now on: this process exits after draining, the new one lives on.
         child.disconnect?.();
         child.unref();
       }
-      resolve(pid);
+      resolve(pid !== undefined);
     }
     child.on('message', onMessage);
     child.once('exit', onExit);

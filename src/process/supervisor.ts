@@ -85,9 +85,6 @@ interface WorkerRecord {
   rss: number;
 }
 
-/** How long a new Switchboard started by an upgrade has to serve before the upgrade is given up. */
-const HANDOVER_TIMEOUT_MS = 60_000;
-
 /** A native listening handle received from a worker (node:child_process's `net.Native`). */
 interface NativeHandle {
   readonly fd: number;
@@ -529,10 +526,7 @@ export class Supervisor {
       const admin = this.#admin.fd();
       if (admin !== undefined) sockets.push({ name: 'admin', fd: admin });
       try {
-        const pid = await startSuccessor(sockets, this.log, HANDOVER_TIMEOUT_MS);
-        if (pid === undefined) return false;
-        this.log.info({ pid }, 'upgrade: the new Switchboard serves; this one drains');
-        return true;
+        return await startSuccessor(sockets, this.log);
       } finally {
         // The new process has its own copies.
         for (const r of received) r.handle.close();
