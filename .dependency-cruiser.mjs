@@ -16,6 +16,7 @@ const LAYERS = [
   ['api', '^src/gateway[.]ts$'],
   ['generation', '^src/generation[.]ts$'],
   ['listeners', '^src/listeners/'],
+  ['forward', '^src/forward/'],
   ['http', '^src/http/'],
   ['routing', '^src/routing/'],
   ['upstream', '^src/upstream/'],

@@ -4,6 +4,7 @@
  * and timeouts. Shape only; `resolve-listener.ts` checks and converts it.
  */
 import { z } from 'zod';
+import { forwardSettings } from './forward-schema.ts';
 import { policyList } from './policy-schema.ts';
 import { hstsPolicy } from '../policies/registry.ts';
 import { cidrList, duration, headerName, pemFile, size } from '../util/config-primitives.ts';
@@ -92,9 +93,9 @@ export const udpSettings = z
 export const listener = z
   .strictObject({
     address: z.string().meta({ description: 'host:port to listen on, e.g. `127.0.0.1:8080`, `[::1]:8080`, `:8080`; port 0 picks a free one.' }),
-    protocol: z.enum(['http', 'https', 'tcp', 'tls', 'tls-passthrough', 'udp']).meta({
+    protocol: z.enum(['http', 'https', 'tcp', 'tls', 'tls-passthrough', 'udp', 'forward', 'socks5']).meta({
       description:
-        "`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN), `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched), `tls` (layer 4 behind TLS termination: the `tls` certificates as for https, plain TCP to the endpoints), `tls-passthrough` (layer 4 routed by the ClientHello's server name, see `sni`; TLS is not terminated, so the endpoint's own certificate is what clients see) or `udp` (datagrams: each client address is a session held by one endpoint of `upstream`).",
+        "`http` (plain; HTTP/1.1, and HTTP/2 with h2c), `https` (TLS; HTTP/1.1 and HTTP/2 by ALPN), `tcp` (layer 4: each connection to an endpoint of `upstream`, bytes untouched), `tls` (layer 4 behind TLS termination: the `tls` certificates as for https, plain TCP to the endpoints), `tls-passthrough` (layer 4 routed by the ClientHello's server name, see `sni`; TLS is not terminated, so the endpoint's own certificate is what clients see) `udp` (datagrams: each client address is a session held by one endpoint of `upstream`), `forward` (a forward proxy: HTTP absolute-form requests and CONNECT tunnels, see `forward`) or `socks5` (a SOCKS5 proxy, RFC 1928, see `forward`).",
     }),
     upstream: z.string().optional().meta({
       description:
@@ -172,6 +173,7 @@ export const listener = z
       description:
         "http and https listeners: policies run for every request before routing, in order (then the route's). Their response phases apply to every response, the gateway's own errors included.",
     }),
+    forward: forwardSettings.optional().meta({ description: 'forward and socks5 listeners: access rules, safe defaults, resolver, anonymity, parents.' }),
   })
   .meta({ description: 'A listening socket.' });
 

@@ -11,6 +11,7 @@ import { defaults } from './defaults.ts';
 import type { RawListener, RawListenerTls } from './listener-schema.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
 import type { RawConfig } from './schema.ts';
+import { resolveForward } from './resolve-forward.ts';
 import { sniNames, sniUpstreamProblems } from './sni.ts';
 import { suggest } from './suggest.ts';
 import { configPath, fileProblem, loadCa, loadCertificate } from './tls-files.ts';
@@ -80,6 +81,16 @@ function listenerProtocolProblems(name: string, l: RawListener, problems: Proble
   const at = ['listeners', name];
   if (l.udp !== undefined && l.protocol !== 'udp')
     problems.push({ path: [...at, 'udp'], expected: `no udp settings on a ${l.protocol} listener (protocol: udp only)`, found: 'a map' });
+  if (l.forward !== undefined && l.protocol !== 'forward' && l.protocol !== 'socks5')
+    problems.push({ path: [...at, 'forward'], expected: `no forward settings on a ${l.protocol} listener (protocol: forward or socks5 only)`, found: 'a map' });
+  if (l.protocol === 'forward' || l.protocol === 'socks5') {
+    if (l.upstream !== undefined)
+      problems.push({ path: [...at, 'upstream'], expected: `no upstream on a ${l.protocol} listener (requests name their destinations)`, found: show(l.upstream) });
+    for (const key of ['tls', 'sni', 'udp', 'h2c', 'httpsRedirect', 'hsts', ...(l.protocol === 'socks5' ? (['http2'] as const) : [])] as const) {
+      if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a ${l.protocol} listener`, found: show(l[key]) });
+    }
+    return;
+  }
   if (l.sni !== undefined && l.protocol !== 'tls-passthrough')
     problems.push({ path: [...at, 'sni'], expected: `no sni on a ${l.protocol} listener (protocol: tls-passthrough only)`, found: 'a map' });
   if (l.protocol === 'tls-passthrough') {
@@ -233,6 +244,7 @@ export function resolveListeners(raw: RawConfig, baseDir: string, problems: Prob
       headersWithUnderscores: l.headersWithUnderscores ?? defaults.listener.headersWithUnderscores,
       policies: l.policies ?? [],
       reusePort: l.reusePort ?? false,
+      forward: l.protocol === 'forward' || l.protocol === 'socks5' ? resolveForward(l.forward, ['listeners', name, 'forward'], baseDir, problems) : undefined,
     });
   }
   listeners.forEach((l) => {

@@ -77,7 +77,7 @@ export interface UdpListenerConfig {
 export interface ListenerConfig {
   name: string;
   address: ListenAddress;
-  protocol: 'http' | 'https' | 'tcp' | 'tls' | 'tls-passthrough' | 'udp';
+  protocol: 'http' | 'https' | 'tcp' | 'tls' | 'tls-passthrough' | 'udp' | 'forward' | 'socks5';
   /** tcp, tls and udp listeners: the upstream connections (sessions) go to. tls-passthrough: the one when no `sni` entry matches. */
   upstream: string | undefined;
   /** tls-passthrough listeners only: lower-cased server name (or `*.` wildcard) to upstream name. */
@@ -115,6 +115,63 @@ export interface ListenerConfig {
   headersWithUnderscores: 'allow' | 'drop' | 'reject';
   /** http and https listeners: names of the policies run before routing, in order. */
   policies: string[];
+  /** forward and socks5 listeners: the forward-proxy settings (defaults applied); undefined on the others. */
+  forward: ForwardConfig | undefined;
+}
+
+/** A port range, both ends included. */
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** One access rule of a forward listener, as written (checked); compiled by forward/rules.ts. */
+export interface ForwardRuleConfig {
+  /** `name`, or `rules[i]`. */
+  name: string;
+  action: 'allow' | 'deny';
+  clients: string[] | undefined;
+  consumers: string[] | undefined;
+  groups: string[] | undefined;
+  /** Exact names, `*.suffix` and `~regex` entries, lower-cased, with the names read from `domainFiles` appended. */
+  domains: string[] | undefined;
+  destinations: string[] | undefined;
+  ports: PortRange[] | undefined;
+  /** Upper-cased. */
+  methods: string[] | undefined;
+  schemes: Array<'http' | 'https' | 'udp'> | undefined;
+  /** Minutes since midnight; `to` < `from` crosses midnight. Days 0 = Sunday … 6 = Saturday. */
+  time: { from: number; to: number; days: number[]; utc: boolean } | undefined;
+}
+
+/** One parent proxy entry. */
+export interface ForwardParentConfig {
+  urls: string[];
+  /** Lower-cased domain patterns (as in rules); empty = every destination. */
+  domains: string[];
+  balance: string;
+}
+
+/** A forward (or socks5) listener's settings, defaults applied. */
+export interface ForwardConfig {
+  rules: ForwardRuleConfig[];
+  safePorts: PortRange[];
+  connectPorts: PortRange[];
+  connectToHttp: boolean;
+  anonymity: 'transparent' | 'anonymous' | 'elite';
+  /** The Via pseudonym, or undefined for none. */
+  via: string | undefined;
+  /** DNS servers (`ip` or `ip:port`); empty = the system resolver. */
+  resolverServers: string[];
+  /** ms. */
+  resolverTimeout: number;
+  /** ms. */
+  connectTimeout: number;
+  /** ms; 0 = never. */
+  tunnelIdleTimeout: number;
+  parents: ForwardParentConfig[];
+  /** Serve /proxy.pac; `proxy` is the PROXY host:port it names, or undefined for the listener as reached. */
+  pac: { proxy: string | undefined } | undefined;
 }
 
 export type StringMatchConfig = { kind: 'exact'; value: string } | { kind: 'regex'; value: string } | { kind: 'present'; value: boolean };
