@@ -90,7 +90,11 @@ export const forwardSettings = z
           .min(1)
           .optional()
           .meta({ description: "DNS servers (`ip` or `ip:port`) to resolve destinations with; default: the system's resolver (getaddrinfo)." }),
-        timeout: duration.optional().meta({ description: 'How long a lookup may take before the request gets 502 DESTINATION_UNRESOLVED.' }),
+        timeout: duration.optional().meta({ description: 'How long a lookup may take before the request gets 502 DESTINATION_UNRESOLVED (default 5s).' }),
+        maxTtl: duration.optional().meta({
+          description:
+            'The longest a worker reuses an answer (default 30s; 0: resolve for every request). Answers from `servers` live at most their DNS TTL; the system resolver gives none, so its answers live this long. Every address is checked on every request, cached or not.',
+        }),
       })
       .optional()
       .meta({ description: 'How destination names are resolved (once per request; the checked addresses are connected to).' }),

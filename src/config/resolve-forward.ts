@@ -3,8 +3,11 @@
  * domain files read (relative to the config file). The rules are compiled for the hot path later,
  * per generation, by forward/rules.ts.
  */
+import { isIP } from 'node:net';
+import { parseAddressRange } from '../util/address-ranges.ts';
 import { parseDuration } from '../util/units.ts';
-import type { RawForward } from './forward-schema.ts';
+import { checkDomainPattern, readDomainFile } from './domain-file.ts';
+import type { RawForward, RawForwardRule } from './forward-schema.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
 import type { ForwardConfig, ForwardRuleConfig, PortRange } from './types.ts';
 
@@ -28,21 +31,55 @@ function ports(list: readonly (number | string)[], at: KeyPath, problems: Proble
   return out;
 }
 
+/** A rule's `domains` checked and lower-cased, its `domainFiles` read and appended; undefined when it gives neither. */
+function domains(rule: RawForwardRule, at: KeyPath, baseDir: string, problems: Problem[]): string[] | undefined {
+  if (rule.domains === undefined && rule.domainFiles === undefined) return undefined;
+  const out: string[] = [];
+  rule.domains?.forEach((d, i) => {
+    const p = checkDomainPattern(d, [...at, 'domains', i], problems);
+    if (p !== undefined) out.push(p);
+  });
+  rule.domainFiles?.forEach((file, i) => {
+    readDomainFile(file, baseDir, [...at, 'domainFiles', i], out, problems);
+  });
+  return out;
+}
+
+/** Addresses or CIDR ranges as the forward rules read them (util/address-ranges.ts: no shorthands, no zones). */
+function ranges(list: string[] | undefined, at: KeyPath, problems: Problem[]): string[] | undefined {
+  list?.forEach((text, i) => {
+    if (!parseAddressRange(text)) problems.push({ path: [...at, i], expected: 'an IP address or CIDR range (`10.0.0.0/8`, `::1`)', found: show(text) });
+  });
+  return list;
+}
+
+/** DNS servers as node:dns `setServers` takes them: `ip`, `ip:port`, `[ipv6]:port`. */
+function servers(list: string[], at: KeyPath, problems: Problem[]): string[] {
+  list.forEach((text, i) => {
+    const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+    const host = m ? (m[1] ?? m[2]) : text;
+    const port = m ? Number(m[3]) : 53;
+    const ok = (m?.[1] !== undefined ? isIP(host) === 6 : isIP(host) !== 0) && port >= 1 && port <= 65535;
+    if (!ok) problems.push({ path: [...at, i], expected: 'a DNS server address: `ip`, `ipv4:port` or `[ipv6]:port`', found: show(text) });
+  });
+  return list;
+}
+
 function minutes(hhmm: string): number {
   return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 }
 
 /** Checks and converts one listener's `forward:` (absent = every default). */
-export function resolveForward(raw: RawForward | undefined, at: KeyPath, _baseDir: string, problems: Problem[]): ForwardConfig {
+export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir: string, problems: Problem[]): ForwardConfig {
   const r = raw ?? {};
   const rules: ForwardRuleConfig[] = (r.rules ?? []).map((rule, i) => ({
     name: rule.name ?? `rules[${i}]`,
     action: rule.action,
-    clients: rule.clients,
+    clients: ranges(rule.clients, [...at, 'rules', i, 'clients'], problems),
     consumers: rule.consumers,
     groups: rule.groups,
-    domains: rule.domains?.map((d) => (d.startsWith('~') ? d : d.toLowerCase())),
-    destinations: rule.destinations,
+    domains: domains(rule, [...at, 'rules', i], baseDir, problems),
+    destinations: ranges(rule.destinations, [...at, 'rules', i, 'destinations'], problems),
     ports: rule.ports === undefined ? undefined : ports(rule.ports, [...at, 'rules', i, 'ports'], problems),
     methods: rule.methods?.map((m) => m.toUpperCase()),
     schemes: rule.schemes,
@@ -64,8 +101,9 @@ export function resolveForward(raw: RawForward | undefined, at: KeyPath, _baseDi
     connectToHttp: r.connectToHttp ?? false,
     anonymity: r.anonymity ?? 'anonymous',
     via: r.via === false ? undefined : r.via === undefined || r.via === true ? 'switchboard' : r.via,
-    resolverServers: r.resolver?.servers ?? [],
+    resolverServers: servers(r.resolver?.servers ?? [], [...at, 'resolver', 'servers'], problems),
     resolverTimeout: parseDuration(r.resolver?.timeout ?? '5s'),
+    resolverMaxTtl: parseDuration(r.resolver?.maxTtl ?? '30s'),
     connectTimeout: parseDuration(r.connectTimeout ?? '10s'),
     tunnelIdleTimeout: parseDuration(r.tunnelIdleTimeout ?? '5m'),
     parents: parents.map((p) => ({

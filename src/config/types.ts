@@ -165,6 +165,8 @@ export interface ForwardConfig {
   resolverServers: string[];
   /** ms. */
   resolverTimeout: number;
+  /** ms an answer may be reused at most (capped by its TTL); 0 = resolve on every request. */
+  resolverMaxTtl: number;
   /** ms. */
   connectTimeout: number;
   /** ms; 0 = never. */

@@ -1,38 +1,224 @@
 /**
- * Compiles a forward listener's rules into its DestinationGuard (once per generation).
- *
- * PLACEHOLDER (being written): today it allows everything, resolving names with the system
- * resolver; the rules, the safe defaults and the checked connect replace it.
+ * Compiles a forward listener's rules into its DestinationGuard, once per generation (Traefik's
+ * ipallowlist `New()`: everything parsed and built before the first request; the per-request path
+ * only looks things up). The order of a decision, for each address a destination resolves to:
+ *   1. the rules, first match wins (a rule matches when every condition it gives holds);
+ *   2. the safe defaults (safe-defaults.ts): ports outside `safePorts`, CONNECT outside
+ *      `connectPorts` (80 too with `connectToHttp`), then the address classes a proxy must not reach;
+ *   3. allow.
+ * A rule that decides without looking at addresses (no `destinations`) decides before any lookup: a
+ * denied domain is never resolved. Addresses a rule or a default denies are dropped from the permit;
+ * when none remain, the first address's refusal is the answer.
  */
-import { lookup } from 'node:dns/promises';
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import type { ForwardConfig } from '../config/types.ts';
-import type { Decision, DestinationGuard, ForwardAsk, Permit } from './destination-guard.ts';
+import type { ForwardConfig, ForwardRuleConfig, PortRange } from '../config/types.ts';
+import { AddressRanges, parseAddressRange, type AddressRange } from '../util/address-ranges.ts';
+import { ParsedAddress } from '../util/ip-address.ts';
+import { connectToPermit } from './connect.ts';
+import type { Decision, DestinationGuard, ForwardAsk, Permit, Refusal } from './destination-guard.ts';
+import { DomainSet } from './domain-set.ts';
+import { readHost } from './host-address.ts';
+import { DestinationResolver } from './resolver.ts';
+import { addressClass, portIn } from './safe-defaults.ts';
 
-export function compileForwardRules(_config: ForwardConfig): DestinationGuard {
+/** What tests (and only tests) change about a compiled guard. */
+export interface CompileOptions {
+  /** The clock for `time` conditions and the DNS cache, in ms since the epoch (default Date.now). */
+  readonly now?: () => number;
+}
+
+/** One rule, compiled: undefined = the rule gives no such condition. */
+interface CompiledRule {
+  readonly name: string;
+  readonly allow: boolean;
+  readonly clients: AddressRanges | undefined;
+  readonly consumers: ReadonlySet<string> | undefined;
+  readonly groups: ReadonlySet<string> | undefined;
+  readonly domains: DomainSet | undefined;
+  readonly destinations: AddressRanges | undefined;
+  readonly ports: readonly PortRange[] | undefined;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly schemes: ReadonlySet<string> | undefined;
+  readonly time: CompiledTime | undefined;
+  /** A deny's refusal code: DOMAIN_BLOCKED when it matched on a domain. */
+  readonly code: Refusal['code'];
+}
+
+/** Minutes since midnight; `days` a bit mask, bit 0 = Sunday. */
+interface CompiledTime {
+  readonly from: number;
+  readonly to: number;
+  readonly days: number;
+  readonly utc: boolean;
+}
+
+/** Scratch for the client's and a destination's parsed address; used synchronously, never across an await. */
+const client = new ParsedAddress();
+const address = new ParsedAddress();
+/** No rule has matched the ask's conditions apart from destinations. */
+const NONE = -1;
+
+function ranges(list: readonly string[] | undefined): AddressRanges | undefined {
+  if (list === undefined) return undefined;
+  const out: AddressRange[] = [];
+  for (const text of list) {
+    const r = parseAddressRange(text); // checked when the config was resolved
+    if (r) out.push(r);
+  }
+  return new AddressRanges(out);
+}
+
+function compileRule(rule: ForwardRuleConfig): CompiledRule {
   return {
-    async check(ask: ForwardAsk): Promise<Decision> {
-      let addresses: string[];
-      if (isIP(ask.host) !== 0) addresses = [ask.host];
-      else {
-        try {
-          addresses = (await lookup(ask.host, { all: true })).map((a) => a.address);
-        } catch {
-          return { allowed: false, rule: 'resolver', code: 'DESTINATION_UNRESOLVED', reason: `${ask.host} did not resolve` };
-        }
-      }
-      return { allowed: true, rule: 'default', host: ask.host, port: ask.port, addresses };
-    },
-    connect(permit: Permit, timeout: number): Promise<Socket> {
-      return new Promise((resolve, reject) => {
-        const socket = netConnect({ host: permit.addresses[0], port: permit.port, timeout });
-        socket.once('connect', () => {
-          socket.setTimeout(0);
-          resolve(socket);
-        });
-        socket.once('timeout', () => socket.destroy(new Error('connect timeout')));
-        socket.once('error', reject);
-      });
-    },
+    name: rule.name,
+    allow: rule.action === 'allow',
+    clients: ranges(rule.clients),
+    consumers: rule.consumers && new Set(rule.consumers),
+    groups: rule.groups && new Set(rule.groups),
+    domains: rule.domains && new DomainSet(rule.domains),
+    destinations: ranges(rule.destinations),
+    ports: rule.ports,
+    methods: rule.methods && new Set(rule.methods),
+    schemes: rule.schemes && new Set(rule.schemes),
+    time: rule.time && { from: rule.time.from, to: rule.time.to, days: rule.time.days.reduce((m, d) => m | (1 << d), 0), utc: rule.time.utc },
+    code: rule.domains ? 'DOMAIN_BLOCKED' : 'DESTINATION_FORBIDDEN',
   };
+}
+
+/** Whether the time condition holds at `now`. A span that crosses midnight belongs to the day it starts; from = to is the whole day. */
+function inTime(t: CompiledTime, now: number): boolean {
+  const d = new Date(now);
+  const minute = t.utc ? d.getUTCHours() * 60 + d.getUTCMinutes() : d.getHours() * 60 + d.getMinutes();
+  const day = t.utc ? d.getUTCDay() : d.getDay();
+  const on = (wd: number) => (t.days & (1 << wd)) !== 0;
+  if (t.from === t.to) return on(day);
+  if (t.from < t.to) return minute >= t.from && minute < t.to && on(day);
+  if (minute >= t.from) return on(day);
+  return minute < t.to && on((day + 6) % 7);
+}
+
+/** The listener's guard; the config is resolved (resolve-forward.ts), so nothing here can fail. */
+export function compileForwardRules(config: ForwardConfig, options: CompileOptions = {}): DestinationGuard {
+  return new ForwardGuard(config, options);
+}
+
+class ForwardGuard implements DestinationGuard {
+  readonly #rules: readonly CompiledRule[];
+  readonly #config: ForwardConfig;
+  readonly #now: () => number;
+  readonly #resolver: DestinationResolver;
+
+  constructor(config: ForwardConfig, options: CompileOptions) {
+    this.#config = config;
+    this.#rules = config.rules.map(compileRule);
+    this.#now = options.now ?? Date.now;
+    this.#resolver = new DestinationResolver({ servers: config.resolverServers, timeout: config.resolverTimeout, maxTtl: config.resolverMaxTtl, now: this.#now });
+  }
+
+  async check(ask: ForwardAsk): Promise<Decision> {
+    const host = readHost(ask.host);
+    if (host.kind === 'invalid') return refusal('default:host', 'DESTINATION_FORBIDDEN', `${quote(ask.host)} is ${host.why}`);
+    const name = host.kind === 'name' ? host.name : undefined;
+    const now = this.#now();
+    // Before any lookup: the first rule whose conditions other than destinations hold.
+    client.parse(ask.client);
+    let first = NONE;
+    for (let i = 0; i < this.#rules.length; i++) {
+      if (this.#holds(this.#rules[i], ask, name, now)) {
+        first = i;
+        break;
+      }
+    }
+    const firstRule = first === NONE ? undefined : this.#rules[first];
+    const final = firstRule !== undefined && firstRule.destinations === undefined;
+    if (final && !firstRule.allow) return refusal(firstRule.name, firstRule.code, `${ask.host}:${ask.port} is denied by ${firstRule.name}`);
+    const portRefusal = final ? undefined : this.#portDefaults(ask);
+    if (first === NONE && portRefusal) return portRefusal;
+
+    let addresses: readonly string[];
+    if (host.kind === 'address') addresses = [host.address];
+    else {
+      const resolution = await this.#resolver.resolve(host.name);
+      if (!resolution.ok) return refusal('resolver', 'DESTINATION_UNRESOLVED', `${host.name} did not resolve (${resolution.reason})`);
+      addresses = resolution.addresses;
+    }
+    if (final) return { allowed: true, rule: firstRule.name, host: ask.host, port: ask.port, addresses };
+
+    // Address by address (synchronous from here: the scratch addresses are safe to use).
+    client.parse(ask.client);
+    let kept: string[] | undefined;
+    let rule = '';
+    let refused: Refusal | undefined;
+    for (const text of addresses) {
+      address.parse(text);
+      const decided = this.#decide(ask, name, now, first, portRefusal, text);
+      if (typeof decided === 'string') {
+        if (kept === undefined) {
+          kept = [];
+          rule = decided;
+        }
+        kept.push(text);
+      } else {
+        const shown = name ?? (ask.host === text ? undefined : ask.host);
+        refused ??= shown === undefined ? decided : { ...decided, reason: `${shown} → ${decided.reason}` };
+      }
+    }
+    if (kept !== undefined) return { allowed: true, rule, host: ask.host, port: ask.port, addresses: kept };
+    return refused as Refusal;
+  }
+
+  connect(permit: Permit, timeout: number, signal?: AbortSignal) {
+    return connectToPermit(permit, timeout, signal);
+  }
+
+  /** Whether every condition of `rule` other than destinations holds (needs `client` parsed). */
+  #holds(rule: CompiledRule, ask: ForwardAsk, name: string | undefined, now: number): boolean {
+    if (rule.clients !== undefined && !rule.clients.includes(client)) return false;
+    if (rule.consumers !== undefined && (ask.consumer === undefined || !rule.consumers.has(ask.consumer))) return false;
+    if (rule.groups !== undefined && !anyIn(rule.groups, ask.groups)) return false;
+    if (rule.domains !== undefined && (name === undefined || !rule.domains.has(name))) return false;
+    if (rule.ports !== undefined && !portIn(rule.ports, ask.port)) return false;
+    if (rule.methods !== undefined && !rule.methods.has(ask.method)) return false;
+    if (rule.schemes !== undefined && !rule.schemes.has(ask.scheme)) return false;
+    if (rule.time !== undefined && !inTime(rule.time, now)) return false;
+    return true;
+  }
+
+  /** One address (`address` parsed): the name of the rule that allows it (`default` for the defaults), or the refusal. */
+  #decide(ask: ForwardAsk, name: string | undefined, now: number, first: number, portRefusal: Refusal | undefined, text: string): string | Refusal {
+    if (first !== NONE) {
+      for (let i = first; i < this.#rules.length; i++) {
+        const r = this.#rules[i];
+        if (r.destinations !== undefined && !r.destinations.includes(address)) continue;
+        if (i !== first && !this.#holds(r, ask, name, now)) continue;
+        return r.allow ? r.name : refusal(r.name, r.code, `${text}: denied by ${r.name}`);
+      }
+    }
+    if (portRefusal) return portRefusal;
+    const cls = addressClass(address);
+    return cls === undefined ? 'default' : refusal(cls.rule, 'DESTINATION_FORBIDDEN', `${text}: ${cls.what}`);
+  }
+
+  /** Squid's `deny !Safe_ports` and `deny CONNECT !SSL_ports`, or undefined when the port passes. */
+  #portDefaults(ask: ForwardAsk): Refusal | undefined {
+    const c = this.#config;
+    if (!portIn(c.safePorts, ask.port)) return refusal('default:port', 'PORT_FORBIDDEN', `port ${ask.port} is not among the safe ports`);
+    if (ask.method === 'CONNECT' && !portIn(c.connectPorts, ask.port) && !(c.connectToHttp && ask.port === 80)) {
+      return refusal('default:connect-port', 'PORT_FORBIDDEN', `CONNECT to port ${ask.port} is not allowed (connectPorts)`);
+    }
+    return undefined;
+  }
+}
+
+function anyIn(set: ReadonlySet<string>, list: readonly string[]): boolean {
+  for (const item of list) if (set.has(item)) return true;
+  return false;
+}
+
+function refusal(rule: string, code: Refusal['code'], reason: string): Refusal {
+  return { allowed: false, rule, code, reason };
+}
+
+/** A client-written host for a reason line: quoted and escaped, at most 100 characters. */
+function quote(host: string): string {
+  return JSON.stringify(host.length > 100 ? `${host.slice(0, 100)}…` : host);
 }

@@ -16,3 +16,27 @@ export function hostnameOf(host: string): string {
   if (name.endsWith('.')) name = name.slice(0, -1);
   return name;
 }
+
+const DOT = 0x2e;
+const MAX_NAME = 253;
+const MAX_LABEL = 63;
+
+/**
+ * Whether `name` (lower case, no trailing dot) is a DNS host name: labels of letters, digits, `-` and `_` (1-63 bytes, no `-` at either end), 253 bytes in
+ * all. No allocation; the forward proxy asks it once per destination, config loading once per domain entry.
+ */
+export function isHostName(name: string): boolean {
+  if (name.length > MAX_NAME) return false;
+  let label = 0;
+  for (let i = 0; i <= name.length; i++) {
+    const c = i < name.length ? name.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (label === 0 || name.charCodeAt(i - 1) === 0x2d) return false;
+      label = 0;
+      continue;
+    }
+    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || (c === 0x2d && label > 0);
+    if (!ok || ++label > MAX_LABEL) return false;
+  }
+  return true;
+}
