@@ -17,7 +17,8 @@ export const forwardRule = z
     consumers: z.array(z.string()).optional().meta({ description: 'Authenticated consumers (by name), as the listener policies identified them.' }),
     groups: z.array(z.string()).optional().meta({ description: 'Consumer groups; any one of them matches.' }),
     domains: z.array(z.string()).optional().meta({
-      description: 'Destination names: `example.com` (exactly), `*.example.com` (any name under it, not itself), `~regex` (a regular expression on the whole name).',
+      description:
+        'Destination names: `example.com` (exactly), `*.example.com` (any name under it, not itself), `~regex` (a regular expression on the whole name, case-insensitive).',
     }),
     domainFiles: z.array(z.string()).optional().meta({
       description:

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { DomainSet } from './domain-set.ts';
 
 test('DomainSet: exact names, *.suffix (under it, not itself), ~regex (the whole name)', () => {
-  const set = new DomainSet(['tracker.example', '*.ads.example', '~^cdn[0-9]+\\.example$', '~img\\d\\.test']);
+  const set = new DomainSet(['tracker.example', '*.ads.example', '~^cdn[0-9]+\\.example$', '~IMG\\d\\.test']);
   const table: Array<[string, boolean]> = [
     ['tracker.example', true],
     ['a.tracker.example', false],

@@ -1,10 +1,11 @@
 /**
  * A set of destination-name patterns, built once per generation and asked per request: exact names
  * (`tracker.example`), `*.suffix` (any name under `suffix`, not `suffix` itself) and `~regex` (a
- * regular expression on the whole name, anchored). Exact names and suffixes live in two `Set`s, so a
- * list of 100,000+ names (domainFiles) costs one hash lookup per label of the asked name: the name
- * itself, then each parent (`a.b.example` → `b.example` → `example`). The regexes are compiled here,
- * once; they run on host names of at most 253 bytes, which bounds their time (EDGE-CASES 54).
+ * regular expression on the whole name, anchored, case-insensitive). Exact names and suffixes live
+ * in two `Set`s, so a list of 100,000+ names (domainFiles) costs one hash lookup per label of the
+ * asked name: the name itself, then each parent (`a.b.example` → `b.example` → `example`). The
+ * regexes are compiled here, once; they run on host names of at most 253 bytes, which bounds
+ * their time (EDGE-CASES 54).
  *
  * The shape is Squid's `dstdomain` ACL (a splay tree of names) and HAProxy's `-m dom` map, done as
  * hash sets: lookups need no order, and building from an unsorted file stays linear.
@@ -19,7 +20,7 @@ export class DomainSet {
   /** `patterns` lower-cased and checked (config/resolve-forward.ts); a `~` pattern must compile. */
   constructor(patterns: Iterable<string>) {
     for (const p of patterns) {
-      if (p.startsWith('~')) this.#regexes.push(new RegExp(`^(?:${p.slice(1)})$`));
+      if (p.startsWith('~')) this.#regexes.push(new RegExp(`^(?:${p.slice(1)})$`, 'i'));
       else if (p.startsWith('*.')) this.#under.add(p.slice(2));
       else this.#exact.add(p);
     }

@@ -9,8 +9,7 @@
  * name share one query. The cache never weakens the guard: the guard checks the cached addresses on
  * every ask, and connects only to the ones it checked. It holds answers, not decisions.
  */
-import { lookup } from 'node:dns/promises';
-import { Resolver } from 'node:dns/promises';
+import { lookup, Resolver } from 'node:dns/promises';
 import { canonicalAddress } from './host-address.ts';
 
 /** What the listener's config says about resolving. */

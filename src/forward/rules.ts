@@ -51,7 +51,10 @@ interface CompiledTime {
   readonly utc: boolean;
 }
 
-/** Scratch for the client's and a destination's parsed address; used synchronously, never across an await. */
+/**
+ * Scratch for the client's and a destination's parsed address: module state, so per worker (each
+ * process has its own); used synchronously only, never across an await, so every guard shares them.
+ */
 const client = new ParsedAddress();
 const address = new ParsedAddress();
 /** No rule has matched the ask's conditions apart from destinations. */
