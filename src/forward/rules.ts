@@ -133,7 +133,7 @@ class ForwardGuard implements DestinationGuard {
     }
     const firstRule = first === NONE ? undefined : this.#rules[first];
     const final = firstRule !== undefined && firstRule.destinations === undefined;
-    if (final && !firstRule.allow) return refusal(firstRule.name, firstRule.code, `${ask.host}:${ask.port} is denied by ${firstRule.name}`);
+    if (final && !firstRule.allow) return refusal(firstRule.name, firstRule.code, `${ask.host} port ${ask.port}: denied by ${firstRule.name}`);
     const portRefusal = final ? undefined : this.#portDefaults(ask);
     if (first === NONE && portRefusal) return portRefusal;
 

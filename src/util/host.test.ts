@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostnameOf, portColon } from './host.ts';
+import { hostnameOf, isHostName, portColon } from './host.ts';
 
 test('a Host value taken apart: port colon and host name', () => {
   const cases: Array<[string, number, string]> = [
@@ -14,5 +14,27 @@ test('a Host value taken apart: port colon and host name', () => {
   for (const [host, colon, name] of cases) {
     assert.equal(portColon(host), colon, host);
     assert.equal(hostnameOf(host), name, host);
+  }
+});
+
+test('isHostName: DNS labels of letters, digits, - and _, 1-63 bytes, 253 in all', () => {
+  for (const ok of ['example.com', 'a', 'xn--bcher-kva.example', '_dmarc.example', 'a-b.c', `${'a'.repeat(63)}.example`]) assert.ok(isHostName(ok), ok);
+  for (const bad of [
+    '',
+    '.',
+    'a.',
+    '.a',
+    'a..b',
+    '-a',
+    'a-',
+    'a-.b',
+    'A.example',
+    'a b',
+    'a:b',
+    'bücher.example',
+    `${'a'.repeat(64)}.example`,
+    `${'a.'.repeat(127)}ab`,
+  ]) {
+    assert.ok(!isHostName(bad), bad);
   }
 });
