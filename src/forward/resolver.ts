@@ -26,7 +26,7 @@ export interface ResolverOptions {
   readonly now?: () => number;
 }
 
-/** The addresses of a name (canonical text, in the order to try them), or why there are none. */
+/** The addresses of a name (canonical text, in the order to try them), or why there are none (`ENOTFOUND`, …). */
 export type Resolution = { readonly ok: true; readonly addresses: readonly string[] } | { readonly ok: false; readonly reason: string };
 
 interface Answer {
@@ -105,15 +105,9 @@ export class DestinationResolver {
   async #system(name: string): Promise<[Resolution, number]> {
     try {
       const found = await lookup(name, { all: true, order: 'verbatim' });
-      return [
-        addresses(
-          found.map((a) => a.address),
-          name,
-        ),
-        Number.POSITIVE_INFINITY,
-      ];
+      return [addresses(found.map((a) => a.address)), Number.POSITIVE_INFINITY];
     } catch (err) {
-      return [{ ok: false, reason: `${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }, 0];
+      return [{ ok: false, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, 0];
     }
   }
 
@@ -124,25 +118,19 @@ export class DestinationResolver {
     if (records.length === 0) {
       const failed = a.status === 'rejected' ? a : aaaa.status === 'rejected' ? aaaa : undefined;
       const code = failed ? ((failed.reason as NodeJS.ErrnoException).code ?? String(failed.reason)) : 'no addresses';
-      return [{ ok: false, reason: `${name}: ${code}` }, 0];
+      return [{ ok: false, reason: code }, 0];
     }
     let ttl = Number.POSITIVE_INFINITY;
     for (const r of records) ttl = Math.min(ttl, r.ttl);
-    return [
-      addresses(
-        records.map((r) => r.address),
-        name,
-      ),
-      ttl,
-    ];
+    return [addresses(records.map((r) => r.address)), ttl];
   }
 }
 
-function addresses(list: string[], name: string): Resolution {
+function addresses(list: string[]): Resolution {
   const out: string[] = [];
   for (const text of list) {
     const c = canonicalAddress(text);
     if (c !== undefined && !out.includes(c)) out.push(c);
   }
-  return out.length > 0 ? { ok: true, addresses: out } : { ok: false, reason: `${name}: no addresses` };
+  return out.length > 0 ? { ok: true, addresses: out } : { ok: false, reason: 'no addresses' };
 }
