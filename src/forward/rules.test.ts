@@ -239,9 +239,7 @@ test('domainFiles: 100,000 names in hosts and plain format, relative to the conf
     const plain = ['*.malware.example  # every name under it'];
     for (let i = 0; i < 40_000; i++) plain.push(`site${i}.bad.example.`);
     writeFileSync(join(dir, 'plain.txt'), plain.join('\n'));
-    const started = performance.now();
     const g = guard({ rules: [{ name: 'blocklist', action: 'deny', domainFiles: ['hosts.txt', 'plain.txt'] }] }, {}, dir);
-    const loaded = performance.now() - started;
     const table: Array<[string, string]> = [
       ['ad59999.tracker5.example', 'deny blocklist DOMAIN_BLOCKED'],
       ['ad0.tracker0.example', 'deny blocklist DOMAIN_BLOCKED'],
@@ -251,7 +249,6 @@ test('domainFiles: 100,000 names in hosts and plain format, relative to the conf
       ['93.184.215.14', 'allow default 93.184.215.14'],
     ];
     for (const [host, want] of table) assert.equal(show(await g.check(ask({ host }))), want, host);
-    assert.ok(loaded < 3000, `read and compiled in ${loaded.toFixed(0)} ms`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
