@@ -134,8 +134,12 @@ class ForwardGuard implements DestinationGuard {
     const firstRule = first === NONE ? undefined : this.#rules[first];
     const final = firstRule !== undefined && firstRule.destinations === undefined;
     if (final && !firstRule.allow) return refusal(firstRule.name, firstRule.code, `${ask.host} port ${ask.port}: denied by ${firstRule.name}`);
-    const portRefusal = final ? undefined : this.#portDefaults(ask);
-    if (first === NONE && portRefusal) return portRefusal;
+    // An allow rule lifts a safe default only for what it names: the port defaults when it names
+    // ports, the address defaults for the ranges it names in `destinations`. One that names neither
+    // (clients, consumers, domains…) allows as far as the rules go, and the defaults still apply:
+    // "allow the office" must not open loopback or the metadata address.
+    const portRefusal = final && firstRule.ports !== undefined ? undefined : this.#portDefaults(ask);
+    if ((first === NONE || final) && portRefusal) return portRefusal;
 
     let addresses: readonly string[];
     if (host.kind === 'address') addresses = [host.address];
@@ -144,7 +148,6 @@ class ForwardGuard implements DestinationGuard {
       if (!resolution.ok) return refusal('resolver', 'DESTINATION_UNRESOLVED', `${host.name} did not resolve (${resolution.reason})`);
       addresses = resolution.addresses;
     }
-    if (final) return { allowed: true, rule: firstRule.name, host: ask.host, port: ask.port, addresses };
 
     // Address by address (synchronous from here: the scratch addresses are safe to use).
     client.parse(ask.client);
@@ -193,7 +196,10 @@ class ForwardGuard implements DestinationGuard {
         const r = this.#rules[i];
         if (r.destinations !== undefined && !r.destinations.includes(address)) continue;
         if (i !== first && !this.#holds(r, ask, name, now)) continue;
-        return r.allow ? r.name : refusal(r.name, r.code, `${text}: denied by ${r.name}`);
+        if (!r.allow) return refusal(r.name, r.code, `${text}: denied by ${r.name}`);
+        if (r.destinations !== undefined) return r.name;
+        const named = addressClass(address);
+        return named === undefined ? r.name : refusal(named.rule, 'DESTINATION_FORBIDDEN', `${text}: ${named.what}`);
       }
     }
     if (portRefusal) return portRefusal;

@@ -142,15 +142,25 @@ test('every address is checked: denied ones are dropped from the permit; none le
   assert.ok(!refused.allowed && refused.rule === 'default:connect-port' && refused.code === 'PORT_FORBIDDEN');
 });
 
-test('an explicit allow by domain trusts the name; a deny by domain is decided without a lookup', async () => {
+test('an allow by domain keeps the address defaults unless it names destinations; a deny by domain is decided without a lookup', async () => {
   answers = (q) => (q.name.endsWith('.corp.test') ? { addresses: ['127.0.0.1'] } : undefined);
-  const queriesBefore = dns.queries.length;
+  const byName = guard({
+    rules: [
+      { name: 'corp', action: 'allow', domains: ['*.corp.test'] },
+      { name: 'office', action: 'allow', clients: ['127.0.0.0/8'] },
+    ],
+  });
+  const loopback = await byName.check(ask('wiki.corp.test'));
+  assert.ok(!loopback.allowed && loopback.rule === 'default:loopback', JSON.stringify(loopback));
+  const office = await byName.check(ask('127.0.0.1'));
+  assert.ok(!office.allowed && office.rule === 'default:loopback', 'allowing clients opens no private destination');
   const g = guard({
     rules: [
       { action: 'deny', domains: ['blocked.corp.test'] },
-      { name: 'corp', action: 'allow', domains: ['*.corp.test'] },
+      { name: 'corp', action: 'allow', domains: ['*.corp.test'], destinations: ['127.0.0.1/32'] },
     ],
   });
+  const queriesBefore = dns.queries.length;
   const blocked = await g.check(ask('blocked.corp.test'));
   assert.ok(!blocked.allowed && blocked.code === 'DOMAIN_BLOCKED' && blocked.rule === 'rules[0]');
   assert.equal(dns.queries.length, queriesBefore, 'a blocked domain is never resolved');
