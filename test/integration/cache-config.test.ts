@@ -2,7 +2,8 @@
  * The `cache` policy's storage keys end to end, through a real gateway and origin (HTTP/1.1):
  * `storeSetCookie` (stored without the cookie; off: not stored), `defaultTtl` (responses without
  * freshness information stored only when set) and `key.headers` (request headers in the cache key).
- * Each key is compared with a cache without it, on the same origin.
+ * Each key is compared with a cache without it, on the same origin. Also the response directives
+ * that forbid stale reuse whatever else allows it (RFC 9111 §4.2.4): `no-cache` and `s-maxage`.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -146,4 +147,37 @@ test('key.headers: different values of a key header are different objects; the s
   assert.equal((await get('/plain/tenant', { 'x-tenant': 'a' })).body, 'a 1');
   assert.equal((await get('/plain/tenant', { 'x-tenant': 'b' })).body, 'a 1');
   assert.equal(seen('/plain/tenant'), 1);
+});
+
+test('no-cache and s-maxage objects are never served stale: not within stale-while-revalidate, not for a request’s max-stale', async () => {
+  // Found by cache-property.test.ts: a no-cache object was served stale without validation.
+  for (const [path, cc] of [
+    ['/nc-swr', 'no-cache, stale-while-revalidate=600'],
+    ['/ncf-swr', 'no-cache="x-a", stale-while-revalidate=600'],
+    ['/sm-swr', 's-maxage=1, stale-while-revalidate=600'],
+    ['/nc-ms', 'max-age=60, no-cache'],
+    ['/sm-ms', 's-maxage=1'],
+  ] as const) {
+    handlers.set(path, (_req, res, n) => {
+      // Age past every lifetime: stale at once.
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': cc, age: '5', etag: `"${n}"` });
+      res.end(`${path} ${n}`);
+    });
+    await get(`/plain${path}`);
+    const again = await get(`/plain${path}`, path.endsWith('-ms') ? { 'cache-control': 'max-stale' } : {});
+    assert.doesNotMatch(String(again.headers['cache-status']), /; hit|detail=stale-while-revalidate/, `${cc}: ${again.headers['cache-status']}`);
+    assert.equal(again.body, `${path} 2`, `${cc}: validated in the foreground`);
+  }
+  // The same with max-age: served stale, as the directives allow (then refreshed in the background).
+  let refreshed!: () => void;
+  const background = new Promise<void>((r) => {
+    refreshed = r;
+  });
+  handlers.set('/ma-swr', (_req, res, n) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=1, stale-while-revalidate=600', age: '5' });
+    res.end(`swr ${n}`, () => n === 2 && refreshed());
+  });
+  await get('/plain/ma-swr');
+  assert.match(String((await get('/plain/ma-swr')).headers['cache-status']), /detail=stale-while-revalidate/);
+  await background;
 });
