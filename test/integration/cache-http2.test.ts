@@ -4,7 +4,7 @@
  * header updates, stale-while-revalidate with one background refresh, 100 concurrent streams
  * collapsed into one upstream request, Range and If-Range from a stored object, HEAD from a stored
  * GET, Vary variants, Cache-Status and Age, purge by tag, a compressed variant stored once
- * (`[cache, compress]`) and `only-if-cached`. Counts are asserted at the origin, never timings.
+ * (`[cache, compress]`), stale-if-error, invalidation by POST and `only-if-cached`. Counts are asserted at the origin, never timings.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -309,6 +309,36 @@ for (const protocol of ['h2c', 'h2 (TLS, ALPN)'] as const) {
       assert.equal(plain.headers['content-encoding'], undefined);
       assert.equal(plain.text, json);
       assert.equal(seen(zp('/items')), 2, 'identity is a variant of its own');
+    });
+
+    test('stale-if-error: the origin’s 503 is answered with the stale object', async () => {
+      handlers.set(p('/sie'), (_req, res, n) => {
+        res.writeHead(n === 1 ? 200 : 503, { 'cache-control': n === 1 ? 'max-age=60, stale-if-error=600' : 'no-store', age: '61' });
+        res.end(`sie ${n}`);
+      });
+      await get(p('/sie'));
+      const stale = await get(p('/sie'));
+      assert.equal(stale.status, 200);
+      assert.equal(stale.text, 'sie 1');
+      assert.match(String(stale.headers['cache-status']), /fwd=stale; fwd-status=503; detail=stale-if-error/);
+      assert.equal(seen(p('/sie')), 2);
+    });
+
+    test('a POST on its own stream invalidates the stored target', async () => {
+      serve(p('/inv'), { 'cache-control': 'max-age=60' });
+      await get(p('/inv'));
+      assert.match(String((await get(p('/inv'))).headers['cache-status']), /; hit/);
+      const posted = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': p('/inv') });
+        stream.on('response', (h) => resolve(Number(h[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end('payload');
+      });
+      assert.equal(posted, 200);
+      const after = await get(p('/inv'));
+      assert.match(String(after.headers['cache-status']), /fwd=miss/);
+      assert.equal(after.text, `${p('/inv')} 3`, 'GET, POST, GET again');
     });
 
     test('only-if-cached: 504 on a miss without asking the origin; a hit when stored', async () => {
