@@ -184,7 +184,10 @@ export class RedisStore implements CacheStore {
     try {
       if (this.#sub === undefined) {
         this.#sub = client.duplicate();
-        this.#sub.on('error', () => {});
+        // Each lost connection (killed, Redis gone): purges are not heard from now on, and a front
+        // hit never asks Redis (so nothing would subscribe again while hits last): the front is
+        // emptied at once, not only once subscribed anew (found by cache-redis-subscription.test.ts).
+        this.#sub.on('error', () => void Promise.resolve(front.deletePrefix('')).catch(() => undefined));
         this.#sub.unref();
       }
       const sub = this.#sub;

@@ -59,6 +59,11 @@ test('policyHeaders takes must-revalidate out of what the library sees and adds 
   assert.ok(b.explicit);
   const c = policyHeaders({}, 0);
   assert.ok(!c.explicit);
+  // Never stale either: the origin's s-maxage (proxy-revalidate for a shared cache) and no-cache; not the s-maxage defaultTtl adds.
+  assert.ok(policyHeaders({ 'cache-control': 's-maxage=60' }, 0).mustRevalidate);
+  assert.ok(policyHeaders({ 'cache-control': 'no-cache="set-cookie", max-age=60' }, 0).mustRevalidate);
+  assert.ok(!policyHeaders({ 'cache-control': 'max-age=60, stale-while-revalidate=30' }, 0).mustRevalidate);
+  assert.ok(!b.mustRevalidate);
   const d = policyHeaders({ expires: 'Thu, 01 Jan 2037 00:00:00 GMT' }, 30);
   assert.equal(d.headers['cache-control'], undefined, 'Expires is freshness information: no default');
 });

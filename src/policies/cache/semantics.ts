@@ -127,7 +127,12 @@ export function directiveSeconds(cc: string | string[] | undefined, name: string
 export interface Freshness {
   /** The headers http-cache-semantics gets (Cache-Control rewritten when needed). */
   readonly headers: HeaderRecord;
-  /** `must-revalidate` or `proxy-revalidate`: never served stale. */
+  /**
+   * Never served stale (RFC 9111 §4.2.4): `must-revalidate`, `proxy-revalidate`, the origin's
+   * `s-maxage` (which implies proxy-revalidate in a shared cache, §5.2.2.10) or `no-cache` (with or
+   * without field names: reused only after validation, so neither within stale-while-revalidate
+   * nor for a request's max-stale, §5.2.2.4).
+   */
   readonly mustRevalidate: boolean;
   /** Whether the response carries freshness information or a validator worth storing it for. */
   readonly explicit: boolean;
@@ -150,10 +155,13 @@ export function policyHeaders(stored: Readonly<Record<string, string | string[]>
     const n = d.toLowerCase().split('=')[0].trim();
     return n !== 'must-revalidate' && n !== 'proxy-revalidate';
   });
-  const mustRevalidate = kept.length !== directives.length;
+  const stripped = kept.length !== directives.length;
   const names = new Set(kept.map((d) => d.toLowerCase().split('=')[0].trim()));
   const explicit = names.has('max-age') || names.has('s-maxage') || names.has('no-cache') || stored.expires !== undefined || stored['last-modified'] !== undefined;
-  if (!mustRevalidate && (explicit || defaultTtl <= 0)) return { headers: stored, mustRevalidate, explicit };
+  // s-maxage and no-cache forbid stale reuse too; found by cache-property.test.ts (a no-cache
+  // object was served within stale-while-revalidate and for max-stale without validation).
+  const mustRevalidate = stripped || names.has('s-maxage') || names.has('no-cache');
+  if (!stripped && (explicit || defaultTtl <= 0)) return { headers: stored, mustRevalidate, explicit };
   if (!explicit && defaultTtl > 0) kept.push(`s-maxage=${defaultTtl}`);
   const headers: HeaderRecord = { ...stored };
   if (kept.length === 0) delete headers['cache-control'];
