@@ -226,6 +226,13 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
   readonly body?: string | Uint8Array;
   /**
+   * A body read as it is sent, instead of `body` (a cache's large object, read from its file):
+   * pulled one chunk at a time as the client takes them; `return()` is called when the response
+   * stops early; a rejection cuts the response. `headers` must carry its Content-Length. Made per
+   * request, never shared.
+   */
+  readonly stream?: AsyncIterator<Buffer>;
+  /**
    * Switchboard's JSON error body instead of `body`:
    * `{"error":{"code","status","message","requestId"}}` (as for the gateway's own errors).
    */

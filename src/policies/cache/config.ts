@@ -44,7 +44,8 @@ export const config = z.strictObject({
     .optional()
     .meta({ description: 'The cache’s name in the `Cache-Status` response header (RFC 9211); default `Switchboard`.' }),
   maxObjectSize: size.optional().meta({
-    description: 'Responses with a larger body are streamed past the cache and not stored; default `8MiB` (never more than the store’s budget).',
+    description:
+      'Responses with a larger body are streamed past the cache and not stored; default `8MiB` (never more than the store’s budget), with `disk` an eighth of the disk budget up to `1GiB` (large bodies are written to and served from their files as they stream).',
   }),
   defaultTtl: duration.optional().meta({
     description:

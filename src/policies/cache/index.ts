@@ -10,7 +10,8 @@
  *   onResponse         304 for our validators → the stored body with the merged headers (Reply);
  *                      upstream failed or 5xx → the stale object within stale-if-error (Reply);
  *                      storable → copy the body; an unsafe method's success → invalidate
- *   onResponseBody     the copy, chunk by chunk; stored only once the whole body arrived
+ *   onResponseBody     the copy, chunk by chunk (a large body written to a file store as it
+ *                      arrives); stored only once the whole body arrived
  *   onLog              a copy never completed (aborted, failed mid-body) is dropped; waiters released
  *
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
@@ -32,10 +33,10 @@ import { cachePurge, Decisions } from '../events.ts';
 import type { Filter, Headers, OwnResponse, PolicyDeps, PolicyState, PolicyType, PurgeQuery, Reply, ResolveContext, Session, StoreStats, Verdict } from '../filter.ts';
 import { Collapser } from './collapse.ts';
 import { config, type CacheConfig } from './config.ts';
-import { FileStore, sharedMemoryRoot } from './file-store.ts';
+import { FileStore, readStored, sharedMemoryRoot } from './file-store.ts';
 import { MemoryStore, type StoredResponse } from './memory-store.ts';
 import { RedisStore } from './redis-store.ts';
-import type { CacheStore } from './store.ts';
+import { bodySize, type CacheStore, STREAM_ABOVE, type StoreWrite } from './store.ts';
 import { TieredStore } from './tiered-store.ts';
 import {
   cacheStatus,
@@ -105,6 +106,8 @@ class Pending {
   collapsed = false;
   /** The copy of the response body being made, when the response is storable. */
   writer: Writer | undefined = undefined;
+  /** The whole body arrived and the store is writing it: the collapsed requests are settled by the write. */
+  storing = false;
 
   constructor(url: string, base: string, host: string, invalidate: boolean) {
     this.url = url;
@@ -122,8 +125,11 @@ interface Writer {
   readonly policy: CachePolicy;
   readonly mustRevalidate: boolean;
   readonly length: number | undefined;
-  readonly chunks: Buffer[];
+  /** The body so far, while it is small (up to STREAM_ABOVE, store.ts); then `stream` has it. */
+  chunks: Buffer[];
   size: number;
+  /** The store's streamed write, once the body is known to be large (a file store). */
+  stream: StoreWrite | undefined;
 }
 
 /** The store and collapsing map of one policy, kept across reloads: per gateway (its state object), per policy name. */
@@ -165,6 +171,8 @@ function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; coll
   byName.set(deps.name, made);
   return made;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function record(h: Headers): Record<string, string | string[]> {
   return storedHeaders((fn) => h.forEach(fn));
@@ -313,7 +321,8 @@ export class CacheFilter implements Filter {
       if (typeof v === 'string') sent[n] = v;
     }
     const target = req.path + req.query;
-    this.#fetch(route, { method: 'GET', authority: req.authority, target, headers: sent }, this.#c.maxObjectSize)
+    // A background fetch is held whole in memory: a larger new body is not stored from here (the next request in the foreground streams it).
+    this.#fetch(route, { method: 'GET', authority: req.authority, target, headers: sent }, Math.min(this.#c.maxObjectSize, 8 * STREAM_ABOVE))
       .then((r) => this.#revalidated(p, entry, preq, sent, r, route))
       .then(
         (outcome) => {
@@ -384,10 +393,10 @@ export class CacheFilter implements Filter {
       return { status: 304, headers };
     }
     const range = s.request.method === 'GET' && e.status === 200 ? s.request.headers.range : undefined;
+    const size = bodySize(e);
     if (typeof range === 'string' && ifRangeHolds(s.request.headers['if-range'], e.headers)) {
       // A single byte range from the stored full response (RFC 9110 §14); several ranges, or one
       // that does not parse: the whole response (§14.2 allows ignoring Range).
-      const size = e.body.length;
       const r = parseRange(range, size);
       if (r === 'unsatisfiable') return { status: 416, headers: { 'content-range': `bytes */${size}`, age: ageValue, 'cache-status': status } };
       if (r !== undefined) {
@@ -398,14 +407,17 @@ export class CacheFilter implements Filter {
           age: ageValue,
           'cache-status': status,
         };
+        if (e.file !== undefined) return { status: 206, headers: partial, stream: readStored(e.file, r.start, r.end + 1) };
         return { status: 206, headers: partial, body: e.body.subarray(r.start, r.end + 1) };
       }
     }
     const headers: Record<string, string | string[]> = { ...e.headers, age: ageValue, 'cache-status': status };
     if (s.request.method === 'HEAD') {
-      if (headers['content-length'] === undefined) headers['content-length'] = String(e.body.length);
+      if (headers['content-length'] === undefined) headers['content-length'] = String(size);
       return { status: e.status, headers };
     }
+    // A large object from its file, as the client takes it (bounded memory).
+    if (e.file !== undefined) return { status: e.status, headers: { ...headers, 'content-length': String(size) }, stream: readStored(e.file, 0, size) };
     return { status: e.status, headers, body: e.body };
   }
 
@@ -500,10 +512,11 @@ export class CacheFilter implements Filter {
       length,
       chunks: [],
       size: 0,
+      stream: undefined,
     };
   }
 
-  onResponseBody(s: Session, chunk: Buffer, end: boolean): Buffer | undefined {
+  onResponseBody(s: Session, chunk: Buffer, end: boolean): Buffer | undefined | Promise<undefined> {
     const p = s.local<Pending>(this);
     const w = p?.writer;
     if (w === undefined) return undefined;
@@ -512,39 +525,63 @@ export class CacheFilter implements Filter {
       if (w.size > this.#c.maxObjectSize) {
         // Streamed past the cache from here on.
         p!.writer = undefined;
+        w.stream?.abort();
         this.#settle(p!, 'released');
         return undefined;
       }
-      w.chunks.push(chunk);
+      if (w.stream === undefined && (w.size > STREAM_ABOVE || (w.length ?? 0) > STREAM_ABOVE)) {
+        // A large body: written to the store as it arrives, when the store can (a file store).
+        w.stream = this.store.open?.(this.#entry(p!, w, EMPTY));
+        if (w.stream !== undefined) for (const c of w.chunks.splice(0)) w.stream.write(c);
+      }
+      if (w.stream !== undefined) w.stream.write(chunk);
+      else w.chunks.push(chunk);
     }
     if (end) {
       p!.writer = undefined;
       const complete = w.length === undefined || w.length === w.size;
-      const stored =
-        complete &&
-        this.store.put({
-          key: w.key,
-          url: p!.url,
-          vary: w.vary,
-          policy: w.policy,
-          status: w.status,
-          headers: w.headers,
-          body: w.chunks.length === 1 ? w.chunks[0] : Buffer.concat(w.chunks, w.size),
-          mustRevalidate: w.mustRevalidate,
-          tags: tagsOf(w.headers),
-        });
-      if (stored instanceof Promise) void stored.then((ok) => this.#settle(p!, ok ? 'filled' : 'released'));
-      else this.#settle(p!, stored ? 'filled' : 'released');
+      let stored: boolean | Promise<boolean>;
+      if (w.stream !== undefined) {
+        if (complete) stored = w.stream.end(this.#entry(p!, w, EMPTY));
+        else {
+          w.stream.abort();
+          stored = false;
+        }
+      } else stored = complete && this.store.put(this.#entry(p!, w, w.chunks.length === 1 ? w.chunks[0] : Buffer.concat(w.chunks, w.size)));
+      if (stored instanceof Promise) {
+        // Requests collapsed behind this one wait for the write (not released when this one is logged).
+        p!.storing = true;
+        void stored.then((ok) => this.#settle(p!, ok ? 'filled' : 'released'));
+      } else this.#settle(p!, stored ? 'filled' : 'released');
+      return undefined;
     }
+    // A store slower than the upstream holds the body back (bounded memory), not the other way round.
+    if (w.stream !== undefined && w.stream.pending > STREAM_ABOVE) return w.stream.drained().then(() => undefined);
     return undefined;
+  }
+
+  /** The object `w` copies, with `body`. */
+  #entry(p: Pending, w: Writer, body: Buffer): StoredResponse {
+    return {
+      key: w.key,
+      url: p.url,
+      vary: w.vary,
+      policy: w.policy,
+      status: w.status,
+      headers: w.headers,
+      body,
+      mustRevalidate: w.mustRevalidate,
+      tags: tagsOf(w.headers),
+    };
   }
 
   onLog(s: Session): void {
     const p = s.local<Pending>(this);
     if (p === undefined) return;
     // A copy that never saw the body's end (aborted, failed mid-body, cut) is dropped here.
+    p.writer?.stream?.abort();
     p.writer = undefined;
-    this.#settle(p, 'released');
+    if (!p.storing) this.#settle(p, 'released');
   }
 
   /** Removes stored objects: by URL (`https://host/path?query`), by URL prefix, or by tag. Returns how many went. */
@@ -645,7 +682,11 @@ function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
     if (disk !== undefined) ctx.problem({ path: ['store', 'redis'], expected: 'redis alone or with memory (not with disk)', found: 'redis with disk' });
   } else if (raw.store.memory === undefined && disk === undefined) ctx.problem({ path: ['store'], expected: 'memory, disk, both, or redis', found: '{}' });
   const budget = Math.max(memory, disk?.size ?? 0, redis?.maxObjectSize ?? 0);
-  const maxObjectSize = raw.maxObjectSize === undefined ? Math.min(8 * 1024 * 1024, budget) : parseSize(raw.maxObjectSize);
+  // Disk: large objects are streamed to and from their files, so the default follows nginx and
+  // Varnish (no per-object limit of their own) up to an eighth of the budget, at most 1 GiB.
+  const small = Math.min(8 * 1024 * 1024, budget);
+  const defaultMax = disk === undefined ? small : Math.max(small, Math.min(1024 * 1024 * 1024, Math.floor(disk.size / 8)));
+  const maxObjectSize = raw.maxObjectSize === undefined ? defaultMax : parseSize(raw.maxObjectSize);
   if (maxObjectSize > budget)
     ctx.problem({ path: ['maxObjectSize'], expected: `at most the store's budget (${budget} bytes)`, found: JSON.stringify(raw.maxObjectSize) });
   return {
@@ -679,5 +720,5 @@ function sameStored(a: StoredResponse, b: StoredResponse): boolean {
   if (a === b) return true;
   const ha = a.headers;
   const hb = b.headers;
-  return a.status === b.status && a.body.length === b.body.length && ha.etag === hb.etag && ha.date === hb.date && ha['last-modified'] === hb['last-modified'];
+  return a.status === b.status && bodySize(a) === bodySize(b) && ha.etag === hb.etag && ha.date === hb.date && ha['last-modified'] === hb['last-modified'];
 }

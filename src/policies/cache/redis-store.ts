@@ -315,7 +315,7 @@ export class RedisStore implements CacheStore {
   }
 
   async put(e: StoredResponse): Promise<boolean> {
-    if (e.body.length > this.#o.maxObjectSize) return false;
+    if (e.file !== undefined || e.body.length > this.#o.maxObjectSize) return false;
     const p = this.#o.prefix;
     const h = sha1(e.key);
     const data = encode(e);
