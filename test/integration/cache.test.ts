@@ -87,7 +87,8 @@ test('a miss is stored and the next request is a hit with Age and Cache-Status; 
   const first = await get('/a');
   assert.equal(first.status, 200);
   assert.equal(first.body, '/a 1');
-  assert.match(first.headers['cache-status'], /^Switchboard; fwd=miss; fwd-status=200; stored; ttl=(49|50)$/);
+  // Sent without Content-Length (chunked): `stored` is not claimed before the body's size is known; the hit below shows it was.
+  assert.match(first.headers['cache-status'], /^Switchboard; fwd=miss; fwd-status=200; ttl=(49|50)$/);
   const second = await get('/a');
   assert.equal(second.body, '/a 1');
   assert.match(second.headers['cache-status'], /^Switchboard; hit; ttl=(49|50)$/);
@@ -475,8 +476,30 @@ test('stale-while-revalidate: a background 304 updates the stored headers; beyon
   await get('/swr-late');
   const late = await get('/swr-late');
   assert.equal(late.body, 'late 2');
-  assert.match(late.headers['cache-status'], /^Switchboard; fwd=stale; fwd-status=200; stored/);
+  assert.match(late.headers['cache-status'], /^Switchboard; fwd=stale; fwd-status=200; ttl=/);
   assert.equal(seen('/swr-late'), 2);
+});
+
+test('Cache-Status claims `stored` only when the length is known to fit; a chunked body past maxObjectSize is not claimed and not stored', async () => {
+  const small = 'k'.repeat(100);
+  handlers.set('/claim-known', (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(small.length) });
+    res.end(small);
+  });
+  const known = await get('/claim-known');
+  assert.match(known.headers['cache-status'], /^Switchboard; fwd=miss; fwd-status=200; stored; ttl=/);
+  assert.match((await get('/claim-known')).headers['cache-status'], /^Switchboard; hit/);
+  // 20 KiB without Content-Length, past the route's 16 KiB maxObjectSize: the head went out before the size was known.
+  handlers.set('/claim-big', (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.write('b'.repeat(10 * 1024));
+    res.end('b'.repeat(10 * 1024));
+  });
+  const big = await get('/claim-big');
+  assert.equal(big.body.length, 20 * 1024);
+  assert.doesNotMatch(big.headers['cache-status'], /stored/);
+  assert.match((await get('/claim-big')).headers['cache-status'], /fwd=miss/, 'not stored: the next request is a miss');
+  assert.equal(seen('/claim-big'), 2);
 });
 
 test('Range on a hit: 206 from the stored full response, If-Range by strong comparison, 416, several ranges whole', async () => {

@@ -463,7 +463,10 @@ export class CacheFilter implements Filter {
       return undefined;
     }
     p.writer = w;
-    head.headers.append('cache-status', cacheStatus(name, `${fwd}; fwd-status=${status}; stored`, w.policy.maxAge() - w.policy.age()));
+    // RFC 9211 `stored` says the response was stored: claimed only when the length is known to fit
+    // (the head goes out before the body). An unknown length may still be stored, unclaimed.
+    const claim = w.length === undefined ? '' : '; stored';
+    head.headers.append('cache-status', cacheStatus(name, `${fwd}; fwd-status=${status}${claim}`, w.policy.maxAge() - w.policy.age()));
     return undefined;
   }
 
