@@ -144,6 +144,56 @@ test('memory in front of Redis: B hits from its memory; a purge in A reaches Bâ€
   }
 });
 
+test('memory in front of Redis: an object replaced through A (a new response) is published once: B drops its memory copy, hits publish nothing', async () => {
+  const channel = `${prefix}cache:tiered:purge`;
+  const messages: string[] = [];
+  const listener = watcher.duplicate();
+  listener.on('error', () => {});
+  await listener.connect();
+  await listener.subscribe(channel, (m) => messages.push(m));
+  try {
+    const path = '/tier/replaced';
+    assert.equal((await get(a, path)).body, `${path} 1`);
+    await stored(1, 'tiered');
+    // B: from Redis, promoted to its memory tier, then from memory.
+    assert.equal((await get(b, path)).body, `${path} 1`);
+    assert.match((await get(b, path)).cacheStatus, /^Switchboard; hit/);
+    await guard(
+      (async () => {
+        while (messages.length < 1) await tick();
+      })(),
+      'the first store published',
+      5000,
+    );
+    // A asks the origin again (request no-cache) and stores the new response in its memory and Redis.
+    const replaced = await get(a, path, { 'cache-control': 'no-cache' });
+    assert.equal(replaced.body, `${path} 2`);
+    // B drops its memory copy when the message arrives, and reads the new object from Redis.
+    await guard(
+      (async () => {
+        while ((await get(b, path)).body !== `${path} 2`) await tick();
+      })(),
+      `B's memory tier dropped the replaced ${path}`,
+      5000,
+    );
+    assert.equal(counts.get(path), 2);
+    // Hits (A from its own memory: the publisher keeps its copy; B from memory) publish nothing: one message per store.
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await get(a, path)).body, `${path} 2`);
+      assert.match((await get(b, path)).cacheStatus, /^Switchboard; hit/);
+    }
+    await listener.ping();
+    assert.equal(messages.length, 2, messages.join('\n'));
+    assert.deepEqual(
+      messages.map((m) => JSON.parse(m).key),
+      ['http://site.test/tier/replaced', 'http://site.test/tier/replaced'],
+    );
+  } finally {
+    listener.destroy();
+    assert.equal(await a.purge('tiered', { prefix: 'http://site.test/tier/replaced' }), 1);
+  }
+});
+
 test('a body above the Redis storeâ€™s maxObjectSize is not stored', async () => {
   await get(a, '/big');
   const second = await get(b, '/big');

@@ -319,6 +319,15 @@ export class FileStore implements CacheStore {
     }
   }
 
+  async deleteKey(key: string): Promise<boolean> {
+    try {
+      await unlink(join(this.#urlDir(urlOfKey(key)), hash(key)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async deleteUrl(url: string): Promise<number> {
     const dir = this.#urlDir(url);
     const n = (await entries(dir)).filter((f) => f !== 'meta' && !f.startsWith('.tmp-')).length;

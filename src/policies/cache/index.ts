@@ -25,6 +25,8 @@
  * the `state:` section starts empty). Per request: a `Pending` in the session's locals.
  */
 import cluster from 'node:cluster';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import CachePolicy from 'http-cache-semantics';
 import { parseRange } from '../../util/byte-range.ts';
@@ -154,17 +156,32 @@ function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; coll
   const found = byName.get(deps.name);
   if (found !== undefined && found.spec === spec) return found;
   let memory: CacheStore | undefined;
-  if (c.memory > 0)
-    memory = shared
-      ? new FileStore({ path: sharedMemoryRoot(process.ppid, deps.name), maxSize: c.memory, durable: false, kind: 'memory-shared' })
-      : new MemoryStore(c.memory);
+  let frontId: string | undefined;
+  if (c.memory > 0) {
+    if (shared) {
+      const root = sharedMemoryRoot(process.ppid, deps.name);
+      // The machine's one front: its workers' Redis messages are its own (see RedisStoreOptions.frontId).
+      frontId = createHash('sha256').update(`${hostname()}\0${root}`).digest('base64url').slice(0, 16);
+      memory = new FileStore({ path: root, maxSize: c.memory, durable: false, kind: 'memory-shared' });
+    } else memory = new MemoryStore(c.memory);
+  }
   const disk = c.disk === undefined ? undefined : new FileStore({ path: c.disk.path, maxSize: c.disk.size, durable: true, kind: 'disk' });
   let back: CacheStore | undefined = disk;
   if (r !== undefined) {
     // Per fleet, see redis-store.ts; with memory in front, purges reach every instance's memory by Redis PUBLISH.
     const { url, connectTimeout, commandTimeout } = deps.redis;
     const prefix = r.prefix ?? `${deps.redis.prefix}cache:${deps.name}:`;
-    back = new RedisStore({ url, prefix, connectTimeout, commandTimeout, maxObjectSize: r.maxObjectSize, staleIfError: c.staleIfError, log: deps.log, front: memory });
+    back = new RedisStore({
+      url,
+      prefix,
+      connectTimeout,
+      commandTimeout,
+      maxObjectSize: r.maxObjectSize,
+      staleIfError: c.staleIfError,
+      log: deps.log,
+      front: memory,
+      frontId,
+    });
   }
   const store = memory !== undefined && back !== undefined ? new TieredStore(memory, back) : (memory ?? back);
   const made = { spec, store: store as CacheStore, collapser: new Collapser() };

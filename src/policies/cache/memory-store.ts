@@ -109,6 +109,11 @@ export class MemoryStore implements CacheStore {
   }
 
   /** Every variant of `url`; returns how many objects went. */
+  deleteKey(key: string): boolean {
+    // The LRU's dispose removes it from the URL's and tags' indexes.
+    return this.#lru.delete(key);
+  }
+
   deleteUrl(url: string): number {
     const entry = this.#urls.get(url);
     if (entry === undefined) return 0;

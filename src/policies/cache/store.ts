@@ -103,6 +103,8 @@ export interface CacheStore {
    * memory); undefined when the store has none (the caller collects the body and calls `put`).
    */
   open?(e: StoredResponse): StoreWrite | undefined;
+  /** The object of `key` only (another instance replaced it); whether it was there. For front tiers (memory, file stores). */
+  deleteKey?(key: string): MaybePromise<boolean>;
   /** Every variant of `url`; how many objects went. */
   deleteUrl(url: string): MaybePromise<number>;
   /** Every object whose URL starts with `prefix`; how many went. */
