@@ -40,24 +40,25 @@ after(async () => {
   await origin.close();
 });
 
-async function instance(): Promise<Gateway> {
-  const gw = await startGateway({
-    logLevel: 'silent',
-    accessLog: 'off',
-    config: {
-      listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
-      upstreams: { app: { endpoints: [{ url: origin.url }] } },
-      policies: {
-        shared: { type: 'cache', store: { redis: { maxObjectSize: '1KiB' } } },
-        tiered: { type: 'cache', store: { memory: '1MiB', redis: { maxObjectSize: '1KiB' } } },
-      },
-      routes: {
-        all: { match: { path: '/' }, upstream: 'app', policies: ['shared'] },
-        tier: { match: { path: '/tier/' }, upstream: 'app', policies: ['tiered'] },
-      },
-      state: { backend: 'redis', redis: { url: redis.url, prefix, commandTimeout: '300ms', connectTimeout: '1s' } },
+/** The instances' config; `maxObjectSize` of both Redis stores (a reload that changes it replaces the stores). */
+function config(maxObjectSize = '1KiB', address = '127.0.0.1:0'): object {
+  return {
+    listeners: { web: { address, protocol: 'http' } },
+    upstreams: { app: { endpoints: [{ url: origin.url }] } },
+    policies: {
+      shared: { type: 'cache', store: { redis: { maxObjectSize } } },
+      tiered: { type: 'cache', store: { memory: '1MiB', redis: { maxObjectSize } } },
     },
-  });
+    routes: {
+      all: { match: { path: '/' }, upstream: 'app', policies: ['shared'] },
+      tier: { match: { path: '/tier/' }, upstream: 'app', policies: ['tiered'] },
+    },
+    state: { backend: 'redis', redis: { url: redis.url, prefix, commandTimeout: '300ms', connectTimeout: '1s' } },
+  };
+}
+
+async function instance(): Promise<Gateway> {
+  const gw = await startGateway({ logLevel: 'silent', accessLog: 'off', config: config() });
   gateways.push(gw);
   return gw;
 }
@@ -241,4 +242,34 @@ test('config: redis beside disk is refused at store.redis; maxObjectSize above t
   assert.equal(big.ok, false);
   assert.match(JSON.stringify(big.ok ? [] : big.errors), /maxObjectSize.*65536/);
   assert.equal(loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { redis: {} } } } }).ok, true);
+});
+
+test('a reload that changes the Redis store’s settings closes the old store’s connections once the new config serves', async () => {
+  const clients = async (): Promise<number> => (await watcher.sendCommand(['CLIENT', 'LIST'])).toString().trim().split('\n').length;
+  // Both stores of A connected (the shared store's client; the tiered store's client and subscription).
+  await get(a, '/conn');
+  await get(a, '/tier/conn');
+  const before = await clients();
+  // A reload that fails after building its filters (B's port is taken) leaves the serving stores open.
+  const failed = await a.reload(config('2KiB', b.url('web').replace('http://', '')));
+  assert.equal(failed.ok, false);
+  assert.match((await get(a, '/tier/conn')).cacheStatus, /^Switchboard; hit/);
+  assert.match((await get(a, '/conn')).cacheStatus, /^Switchboard; hit/, 'the shared store (Redis only) still answers');
+  // (The failed reload's tiered store connected when it was built: it is retired with the old ones below.)
+  const reloaded = await a.reload(config('2KiB'));
+  assert.equal(reloaded.ok, true, JSON.stringify(reloaded.errors));
+  // Requests through the new config: the new stores connect, the old ones (and the failed reload's) close.
+  await get(a, '/conn');
+  await get(a, '/tier/conn');
+  await guard(
+    (async () => {
+      while ((await clients()) !== before) await tick();
+    })(),
+    `the old stores' connections closed (${before} clients before the reload)`,
+    5000,
+  );
+  // Another reload to the same settings keeps the stores (and their connections).
+  assert.equal((await a.reload(config('2KiB'))).ok, true);
+  await get(a, '/tier/conn');
+  assert.equal(await clients(), before);
 });

@@ -22,7 +22,8 @@
  * State: the store is per process (lone process, memory), per machine (workers' memory in
  * /dev/shm, disk), or per fleet (Redis): see `storeFor`. The collapsing map is per worker process, per policy; both outlive a
  * reload (kept per gateway beside its shared state; a reload that changes the store's budget or
- * the `state:` section starts empty). Per request: a `Pending` in the session's locals.
+ * the `state:` section starts empty; the replaced store is closed by the new filter's first
+ * request: see `Kept`). Per request: a `Pending` in the session's locals.
  */
 import cluster from 'node:cluster';
 import { createHash } from 'node:crypto';
@@ -134,8 +135,18 @@ interface Writer {
   stream: StoreWrite | undefined;
 }
 
-/** The store and collapsing map of one policy, kept across reloads: per gateway (its state object), per policy name. */
-const kept = new WeakMap<PolicyState, Map<string, { spec: string; store: CacheStore; collapser: Collapser }>>();
+/**
+ * The store and collapsing map of one policy, kept across reloads: per gateway (its state object),
+ * per policy name. `retired`: stores a reload replaced, closed by the first request through the
+ * new filter (so a reload that fails after building its filters leaves the serving store open).
+ */
+interface Kept {
+  readonly spec: string;
+  readonly store: CacheStore;
+  readonly collapser: Collapser;
+  readonly retired: CacheStore[];
+}
+const kept = new WeakMap<PolicyState, Map<string, Kept>>();
 
 /**
  * The store `c` asks for. State scope: `memory` in a lone process is an in-process LRU (per
@@ -144,7 +155,7 @@ const kept = new WeakMap<PolicyState, Map<string, { spec: string; store: CacheSt
  * gateway reads and writes, so a response stored by one worker is a hit in the others and a purge
  * in one reaches all); `disk` is per machine and outlives the process. Both: memory in front.
  */
-function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; collapser: Collapser } {
+function storeFor(deps: PolicyDeps, c: ResolvedCache): Kept {
   let byName = kept.get(deps.state);
   if (byName === undefined) {
     byName = new Map();
@@ -184,7 +195,8 @@ function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; coll
     });
   }
   const store = memory !== undefined && back !== undefined ? new TieredStore(memory, back) : (memory ?? back);
-  const made = { spec, store: store as CacheStore, collapser: new Collapser() };
+  // The replaced store's connections (Redis) are closed once the new generation serves (see Kept).
+  const made: Kept = { spec, store: store as CacheStore, collapser: new Collapser(), retired: found === undefined ? [] : [...found.retired.splice(0), found.store] };
   byName.set(deps.name, made);
   return made;
 }
@@ -215,16 +227,25 @@ export class CacheFilter implements Filter {
    * foreground, through the filters. Per worker, per filter (a weak set: gone with the object).
    */
   readonly #foreground = new WeakSet<StoredResponse>();
+  /** Stores a reload replaced, closed by this filter's first request (Kept.retired); undefined once done. */
+  #retired: CacheStore[] | undefined;
 
   constructor(c: ResolvedCache, deps: PolicyDeps) {
     this.#c = c;
-    const { store, collapser } = storeFor(deps, c);
-    this.store = store;
-    this.#collapser = collapser;
+    const k = storeFor(deps, c);
+    this.store = k.store;
+    this.#collapser = k.collapser;
+    if (k.retired.length > 0) this.#retired = k.retired;
     this.#decisions = new Decisions(deps.name, deps.type, RESULTS);
     this.#name = deps.name;
     this.#fetch = deps.fetch;
     for (const [route, chain] of deps.routes) if (chain.at(-1)?.name === deps.name) this.#storesOwnFetches.add(route);
+  }
+
+  /** This generation serves: the stores it replaced close (their requests still in flight miss). */
+  #closeRetired(): void {
+    for (const old of this.#retired!.splice(0)) old.close?.();
+    this.#retired = undefined;
   }
 
   /** Records what the cache did for `s`: the metrics' decision, the access log's field. */
@@ -234,6 +255,7 @@ export class CacheFilter implements Filter {
   }
 
   onRequest(s: Session): Verdict {
+    if (this.#retired !== undefined) this.#closeRetired();
     const req = s.request;
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {

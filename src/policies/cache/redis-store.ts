@@ -153,6 +153,8 @@ export class RedisStore implements CacheStore {
   #subscribedOnce = false;
   #subNextAttempt = 0;
   readonly #id: string;
+  /** Closed by a reload that replaced the store: answers misses, never reconnects. */
+  #closed = false;
   readonly #channel: string;
   #lastWarning = 0;
 
@@ -242,6 +244,7 @@ export class RedisStore implements CacheStore {
   /** The client when connected; else starts a connection attempt (at most one per backoff step: 50, 100, … ms up to the max) and throws. */
   async #connected(): Promise<Client> {
     const client = await this.#client;
+    if (this.#closed) throw new Error('closed');
     if (client.isReady) {
       if (this.#o.front !== undefined && !this.#subConnecting && !this.#sub?.isReady) void this.#subscribe(client);
       return client;
@@ -378,6 +381,24 @@ export class RedisStore implements CacheStore {
       this.#failed('purge', error);
       return 0;
     }
+  }
+
+  /**
+   * Closes the connections (a reload that changed the store's settings replaced it): pending
+   * commands get their answers first; requests of the old generation still in flight then miss.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const quit = (c: Client | undefined): void => {
+      if (c === undefined || !c.isOpen) return;
+      const closing: Promise<unknown> = c.isReady ? c.close() : Promise.reject(new Error('not ready'));
+      closing.catch(() => {
+        if (c.isOpen) c.destroy();
+      });
+    };
+    quit(this.#sub);
+    void this.#client.then(quit, () => undefined);
   }
 
   /** Zeros: Redis holds the fleet's one copy and evicts by its own `maxmemory-policy`; its size is Redis's to report (`INFO memory`). */

@@ -112,4 +112,6 @@ export interface CacheStore {
   /** Every object tagged `tag`; how many went (a file store may count objects replaced since without the tag). */
   deleteTag(tag: string): MaybePromise<number>;
   stats(): StoreStats;
+  /** Releases what the store holds open (a Redis store's connections): called once, when a reload replaced it. */
+  close?(): void;
 }

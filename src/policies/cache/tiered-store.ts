@@ -70,6 +70,11 @@ export class TieredStore implements CacheStore {
     };
   }
 
+  close(): void {
+    this.front.close?.();
+    this.back.close?.();
+  }
+
   deleteUrl(url: string): Promise<number> {
     return both(this.front.deleteUrl(url), this.back.deleteUrl(url));
   }
