@@ -330,7 +330,17 @@ export class FileStore implements CacheStore {
 
   async deleteUrl(url: string): Promise<number> {
     const dir = this.#urlDir(url);
-    const n = (await entries(dir)).filter((f) => f !== 'meta' && !f.startsWith('.tmp-')).length;
+    // Counted by the unlinks that removed an object: a process purging the same URL at the same time counts none of them twice.
+    let n = 0;
+    for (const f of await entries(dir)) {
+      if (f === 'meta' || f.startsWith('.tmp-')) continue;
+      try {
+        await unlink(join(dir, f));
+        n++;
+      } catch {
+        // Removed by another process meanwhile.
+      }
+    }
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     return n;
   }
