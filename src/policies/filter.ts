@@ -293,7 +293,8 @@ export interface Filter {
   onResponseBody?(s: Session, chunk: Buffer, end: boolean): Buffer | undefined | Promise<Buffer | undefined>;
   /**
    * Set when `onResponseBody` never changes the bytes (it looks, counts or copies, as a cache
-   * does): the response keeps its Content-Length. Otherwise a response with a body hook is sent
+   * does), or changes them only to the length its `onResponse` set (a cache answering a Range
+   * with its part of a full response): the response keeps its Content-Length. Otherwise a response with a body hook is sent
    * without one (chunked, or HTTP/2 framing), since the length may change. A function decides per
    * response, once its head passed every onResponse hook (compress: true for a response it leaves
    * alone).

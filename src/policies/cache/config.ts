@@ -65,6 +65,10 @@ export const config = z.strictObject({
   collapseTimeout: duration.optional().meta({
     description: 'How long a collapsed request waits for the first one before going upstream itself; default `5s`. Keep it below the listener’s `policyTimeout`.',
   }),
+  rangeFill: z.boolean().optional().meta({
+    description:
+      'On a Range request for an object not stored, fetch the whole object (Range and If-Range removed), store it and answer the range from it, as nginx and Varnish do; default true. Cost: the first request for a large object waits for (and moves) the bytes before its range; objects larger than `maxObjectSize` are streamed past, the client still getting its 206.',
+  }),
   key: z
     .strictObject({
       headers: z.array(headerName).optional().meta({ description: 'Request headers whose values become part of the cache key (beside scheme, host and target).' }),

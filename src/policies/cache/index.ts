@@ -6,7 +6,8 @@
  *                      stale-while-revalidate → a Reply, and one background revalidation
  *                      (PolicyDeps.fetch); stale → validate upstream; missing → lead, or
  *                      wait for the request that leads (collapsing); `only-if-cached` → 504
- *   onUpstreamRequest  a stale object's validators (If-None-Match / If-Modified-Since)
+ *   onUpstreamRequest  a stale object's validators (If-None-Match / If-Modified-Since); Range and
+ *                      If-Range removed (rangeFill)
  *   onResponse         304 for our validators → the stored body with the merged headers (Reply);
  *                      upstream failed or 5xx → the stale object within stale-if-error (Reply);
  *                      storable → copy the body; an unsafe method's success → invalidate
@@ -16,8 +17,9 @@
  *
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
  * RFC 5861 (stale-while-revalidate, stale-if-error), RFC 9211 (Cache-Status), RFC 9110 §14
- * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`. Not yet:
- * filling the store from a Range miss.
+ * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`; a Range miss
+ * fetches and stores the whole object and cuts the client's range from it (`rangeFill`, as nginx
+ * and Varnish do by default).
  *
  * State: the store is per process (lone process, memory), per machine (workers' memory in
  * /dev/shm, disk), or per fleet (Redis): see `storeFor`. The collapsing map is per worker process, per policy; both outlive a
@@ -76,6 +78,8 @@ export interface ResolvedCache {
   readonly staleIfError: number;
   readonly collapse: boolean;
   readonly collapseTimeout: number;
+  /** A Range miss fetches and stores the whole object, the range cut from it. */
+  readonly rangeFill: boolean;
   /** Request headers in the key (lower case). */
   readonly keyHeaders: readonly string[];
   /** The Redis store (redis-store.ts): bytes; its key prefix, undefined for the default. */
@@ -111,6 +115,10 @@ class Pending {
   writer: Writer | undefined = undefined;
   /** The whole body arrived and the store is writing it: the collapsed requests are settled by the write. */
   storing = false;
+  /** The client's Range, when the whole object is fetched instead (`rangeFill`); undefined otherwise. */
+  range: string | undefined = undefined;
+  /** The bytes of the full response the client gets (a range filled: 206), and how far the body is. */
+  slice: { readonly start: number; readonly end: number; pos: number } | undefined = undefined;
 
   constructor(url: string, base: string, host: string, invalidate: boolean) {
     this.url = url;
@@ -209,6 +217,7 @@ function record(h: Headers): Record<string, string | string[]> {
 
 /** The `cache` filter; see the module comment. */
 export class CacheFilter implements Filter {
+  /** The bytes are the upstream's, or (rangeFill) the range whose Content-Length onResponse set. */
   readonly bodyUnchanged = true;
   readonly store: CacheStore;
   readonly #collapser: Collapser;
@@ -268,6 +277,8 @@ export class CacheFilter implements Filter {
     const keyHeaders = this.#c.keyHeaders;
     if (keyHeaders.length > 0) base += `\n${variantPart(keyHeaders, req.headers)}`;
     const p = new Pending(url, base, normalizeHost(req.authority, req.scheme), false);
+    const range = req.headers.range;
+    if (method === 'GET' && typeof range === 'string' && this.#c.rangeFill) p.range = range;
     s.local(this, p);
     return this.#lookup(s, p, true);
   }
@@ -461,7 +472,14 @@ export class CacheFilter implements Filter {
   }
 
   onUpstreamRequest(s: Session, head: { readonly headers: Headers }): void {
-    const c = s.local<Pending>(this)?.conditional;
+    const p = s.local<Pending>(this);
+    if (p === undefined) return;
+    if (p.range !== undefined) {
+      // rangeFill: the whole object, to store; the client's range is cut from it (onResponse).
+      head.headers.delete('range');
+      head.headers.delete('if-range');
+    }
+    const c = p.conditional;
     if (c === undefined) return;
     for (const n in c) head.headers.set(n, c[n]);
   }
@@ -498,15 +516,36 @@ export class CacheFilter implements Filter {
     const w = s.request.method === 'GET' ? this.#writerFor(s, p, status, head.headers) : undefined;
     if (w === undefined) {
       this.#settle(p, 'released');
+      // Not stored (uncacheable, or larger than maxObjectSize): the client still gets its range.
+      if (p.range !== undefined && status === 200 && s.request.method === 'GET') this.#fillRange(s, p, head);
       head.headers.append('cache-status', cacheStatus(name, `${fwd}; fwd-status=${status}`));
       return undefined;
     }
     p.writer = w;
+    if (p.range !== undefined && status === 200) this.#fillRange(s, p, head);
     // RFC 9211 `stored` says the response was stored: claimed only when the length is known to fit
     // (the head goes out before the body). An unknown length may still be stored, unclaimed.
     const claim = w.length === undefined ? '' : '; stored';
     head.headers.append('cache-status', cacheStatus(name, `${fwd}; fwd-status=${status}${claim}`, w.policy.maxAge() - w.policy.age()));
     return undefined;
+  }
+
+  /**
+   * rangeFill: the full 200 fetched for a client's Range becomes its 206 when the range can be cut
+   * from it (a known length, one satisfiable range, If-Range holding against the new response);
+   * otherwise the full 200 goes to the client, which RFC 9110 §14.2 allows.
+   */
+  #fillRange(s: Session, p: Pending, head: { status: number; readonly headers: Headers }): void {
+    const h = head.headers;
+    const cl = h.get('content-length');
+    const size = cl === undefined ? Number.NaN : Number(cl);
+    if (!Number.isSafeInteger(size) || !ifRangeHolds(s.request.headers['if-range'], record(h))) return;
+    const r = parseRange(p.range!, size);
+    if (r === undefined || r === 'unsatisfiable') return;
+    p.slice = { start: r.start, end: r.end, pos: 0 };
+    head.status = 206;
+    h.set('content-range', `bytes ${r.start}-${r.end}/${size}`);
+    h.set('content-length', String(r.end - r.start + 1));
   }
 
   /** The copy of a storable response about to be streamed, or undefined when it is not to be stored. */
@@ -558,48 +597,51 @@ export class CacheFilter implements Filter {
     };
   }
 
-  onResponseBody(s: Session, chunk: Buffer, end: boolean): Buffer | undefined | Promise<undefined> {
+  onResponseBody(s: Session, chunk: Buffer, end: boolean): Buffer | undefined | Promise<Buffer | undefined> {
     const p = s.local<Pending>(this);
-    const w = p?.writer;
-    if (w === undefined) return undefined;
+    if (p === undefined) return undefined;
+    // rangeFill: the client gets its range of the full body (the store gets all of it).
+    const out = p.slice === undefined ? undefined : cut(p.slice, chunk);
+    const w = p.writer;
+    if (w === undefined) return out;
     if (chunk.length > 0) {
       w.size += chunk.length;
       if (w.size > this.#c.maxObjectSize) {
         // Streamed past the cache from here on.
-        p!.writer = undefined;
+        p.writer = undefined;
         w.stream?.abort();
-        this.#settle(p!, 'released');
-        return undefined;
+        this.#settle(p, 'released');
+        return out;
       }
       if (w.stream === undefined && (w.size > STREAM_ABOVE || (w.length ?? 0) > STREAM_ABOVE)) {
         // A large body: written to the store as it arrives, when the store can (a file store).
-        w.stream = this.store.open?.(this.#entry(p!, w, EMPTY));
+        w.stream = this.store.open?.(this.#entry(p, w, EMPTY));
         if (w.stream !== undefined) for (const c of w.chunks.splice(0)) w.stream.write(c);
       }
       if (w.stream !== undefined) w.stream.write(chunk);
       else w.chunks.push(chunk);
     }
     if (end) {
-      p!.writer = undefined;
+      p.writer = undefined;
       const complete = w.length === undefined || w.length === w.size;
       let stored: boolean | Promise<boolean>;
       if (w.stream !== undefined) {
-        if (complete) stored = w.stream.end(this.#entry(p!, w, EMPTY));
+        if (complete) stored = w.stream.end(this.#entry(p, w, EMPTY));
         else {
           w.stream.abort();
           stored = false;
         }
-      } else stored = complete && this.store.put(this.#entry(p!, w, w.chunks.length === 1 ? w.chunks[0] : Buffer.concat(w.chunks, w.size)));
+      } else stored = complete && this.store.put(this.#entry(p, w, w.chunks.length === 1 ? w.chunks[0] : Buffer.concat(w.chunks, w.size)));
       if (stored instanceof Promise) {
         // Requests collapsed behind this one wait for the write (not released when this one is logged).
-        p!.storing = true;
-        void stored.then((ok) => this.#settle(p!, ok ? 'filled' : 'released'));
-      } else this.#settle(p!, stored ? 'filled' : 'released');
-      return undefined;
+        p.storing = true;
+        void stored.then((ok) => this.#settle(p, ok ? 'filled' : 'released'));
+      } else this.#settle(p, stored ? 'filled' : 'released');
+      return out;
     }
     // A store slower than the upstream holds the body back (bounded memory), not the other way round.
-    if (w.stream !== undefined && w.stream.pending > STREAM_ABOVE) return w.stream.drained().then(() => undefined);
-    return undefined;
+    if (w.stream !== undefined && w.stream.pending > STREAM_ABOVE) return w.stream.drained().then(() => out);
+    return out;
   }
 
   /** The object `w` copies, with `body`. */
@@ -689,6 +731,15 @@ export class CacheFilter implements Filter {
   }
 }
 
+/** The part of `chunk` inside `slice` (the body so far at `slice.pos`); advances it. */
+function cut(slice: { readonly start: number; readonly end: number; pos: number }, chunk: Buffer): Buffer {
+  const from = slice.pos;
+  slice.pos += chunk.length;
+  const a = Math.max(slice.start - from, 0);
+  const b = Math.min(slice.end + 1 - from, chunk.length);
+  return a >= b ? EMPTY : a === 0 && b === chunk.length ? chunk : chunk.subarray(a, b);
+}
+
 /**
  * The headers a policy is built from: `age` is not stored with the headers (each answer sends its
  * own), but the age the response arrived with counts in its freshness (RFC 9111 §4.2.3).
@@ -740,6 +791,7 @@ function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
     storeSetCookie: raw.storeSetCookie ?? false,
     staleIfError: parseDuration(raw.staleIfError ?? 0) / 1000,
     collapse: raw.collapse ?? true,
+    rangeFill: raw.rangeFill ?? true,
     collapseTimeout: parseDuration(raw.collapseTimeout ?? '5s'),
     keyHeaders: (raw.key?.headers ?? []).map((h) => h.toLowerCase()),
     redis,
