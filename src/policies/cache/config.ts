@@ -34,7 +34,7 @@ export const config = z.strictObject({
         .optional()
         .meta({
           description:
-            'A Redis store shared by every instance (and worker) on the config’s `state.redis` connection (`{}`: its defaults), for small objects; a purge in one instance reaches all. Redis unreachable: misses, nothing stored, requests still answered. With `memory`, memory is a tier in front and purges are published to every instance’s memory (Redis PUBLISH); not with `disk`.',
+            'A Redis store shared by every instance (and worker) on the config’s `state.redis` connection (`{}`: its defaults), for small objects; a purge in one instance reaches all. Needs a single Redis (or a primary with replicas, the URL naming the primary), not Redis Cluster: its Lua scripts build key names. Redis unreachable: misses, nothing stored, requests still answered. With `memory`, memory is a tier in front and purges are published to every instance’s memory (Redis PUBLISH); not with `disk`.',
         }),
     })
     .meta({ description: 'Where responses are stored: `memory`, `disk`, both (memory in front of disk), or `redis` (shared by instances; `memory` may be in front).' }),

@@ -13,7 +13,8 @@
  * Puts and URL/tag purges are Lua scripts (atomic, one round trip). A purge by prefix walks the
  * URL hashes with SCAN MATCH `u:<prefix>*`: O(keys in the Redis database) per purge, in batches
  * that never block Redis for long, not atomic with concurrent writes. Scripts build key names from
- * the prefix, so this store needs a single Redis (not Redis Cluster).
+ * the prefix, so this store needs a single Redis, or a primary with replicas, not Redis
+ * Cluster (a cluster routes a script by the keys it is given, not by those it builds).
  *
  * Never a failed request: every command is bounded by the state's `commandTimeout`, the offline
  * queue is off, and a store that cannot reach Redis answers a miss, `false` (not stored) or 0
