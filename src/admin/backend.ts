@@ -68,8 +68,9 @@ export interface AdminBackend {
   reload(): Promise<{ ok: boolean; errors: string[] }>;
   /**
    * Removes stored responses from the cache policy `policy` (every cache policy when undefined)
-   * wherever traffic is served (with workers: in every worker); resolves with the objects removed,
-   * summed, and how many processes applied it. The caller checked that such a policy exists.
+   * wherever traffic is served (with workers: by one worker, since their stores are shared by the
+   * machine or the fleet); resolves with the objects removed and how many processes applied it
+   * (1; 0 when no worker answered). The caller checked that such a policy exists.
    */
   purge(policy: string | undefined, query: PurgeQuery): Promise<{ purged: number; processes: number }>;
   /**

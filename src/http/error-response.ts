@@ -112,6 +112,8 @@ export interface RenderedReply {
   status: number;
   headers: HeaderList;
   body: Buffer | undefined;
+  /** `Reply.stream`, sent after `body`. */
+  stream?: AsyncIterator<Buffer>;
 }
 
 /**
@@ -159,6 +161,7 @@ export function renderReply(reply: Reply, requestId: string, requestHeaders: Inc
     headers.raw.push('content-length', String(body?.length ?? 0));
   if (!headers.has('x-request-id')) headers.raw.push('x-request-id', requestId);
   status = status | 0;
+  if (reply.stream !== undefined) return { status, headers, body, stream: reply.stream };
   return { status, headers, body };
 }
 

@@ -22,6 +22,7 @@ import type { Placed } from './chain.ts';
 import type { Downstream } from './downstream.ts';
 import { errorReply, renderReply } from './error-response.ts';
 import { HeaderList } from './header-list.ts';
+import { dropStream, sendStream } from './reply-stream.ts';
 import type { RequestSession } from './session.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -52,6 +53,7 @@ function writeDirect(down: Downstream, status: number, headers: string[], body: 
 export function respond(s: RequestSession, reply: Reply, position: number, close = false): void {
   const down = s.down;
   if (down.headersSent || down.destroyed) {
+    dropStream(reply.stream);
     if (!down.ended) down.abort(new ProxyError('INTERNAL_ERROR'));
     return;
   }
@@ -59,9 +61,20 @@ export function respond(s: RequestSession, reply: Reply, position: number, close
   // A policy's error answer (401 AUTH_REQUIRED, 403 IP_FORBIDDEN, 429 RATE_LIMITED…) is the request's error code, for the access log and the metrics.
   if (reply.error !== undefined && s.error === undefined) s.error = reply.error.code;
   const r = renderReply(reply, s.requestId, down.headers);
-  if (!s.chain.filtersResponse) return writeDirect(down, r.status, r.headers.raw, r.body);
+  if (!s.chain.filtersResponse) {
+    const stream = r.stream;
+    if (stream === undefined) return writeDirect(down, r.status, r.headers.raw, r.body);
+    down.head(r.status, undefined, r.headers.raw, undefined);
+    if (r.body !== undefined && r.body.length > 0) down.data(r.body);
+    return sendStream(s, stream, {
+      write: (chunk) => down.data(chunk),
+      onDrain: (resume) => down.onDrain(resume),
+      end: () => down.end(undefined),
+      abort: (err) => down.abort(err),
+    });
+  }
   if (position < s.answeredAt) s.answeredAt = position;
-  new FilteredResponse(s).answer(r.status, r.headers, r.body);
+  new FilteredResponse(s).answer(r.status, r.headers, r.body, r.stream);
 }
 
 /** Answers with one of the gateway's own errors and records it on the session. */
@@ -161,6 +174,8 @@ export class FilteredResponse implements ResponseSink {
   #trailers: Record<string, string | string[]> | undefined = undefined;
   /** The response was replaced by a Reply: its body is written here, the upstream's dropped. */
   #replyBody: Buffer | undefined = undefined;
+  /** The replacing Reply's streamed body (`Reply.stream`), sent after `#replyBody`. */
+  #replyStream: AsyncIterator<Buffer> | undefined = undefined;
   #replaced = false;
   #done = false;
   /**
@@ -187,10 +202,11 @@ export class FilteredResponse implements ResponseSink {
   }
 
   /** An answer of our own (rendered Reply), through the hooks. */
-  answer(status: number, headers: HeaderList, body: Buffer | undefined): void {
+  answer(status: number, headers: HeaderList, body: Buffer | undefined, stream?: AsyncIterator<Buffer>): void {
     this.#head = { status, headers, fromUpstream: false };
     this.#replaced = true;
     this.#replyBody = body ?? EMPTY;
+    this.#replyStream = stream;
     this.#endHeld = true;
     this.#run();
   }
@@ -261,6 +277,8 @@ export class FilteredResponse implements ResponseSink {
     this.#head = { status: r.status, headers: r.headers, fromUpstream: false };
     this.#reason = undefined;
     this.#replyBody = r.body ?? EMPTY;
+    dropStream(this.#replyStream);
+    this.#replyStream = r.stream;
     this.#held = undefined;
     this.#endHeld = true;
     if (position < this.#limit) this.#limit = position;
@@ -281,8 +299,19 @@ export class FilteredResponse implements ResponseSink {
       const body = this.#replyBody!;
       this.#replyBody = undefined;
       if (body.length > 0) this.#write(body);
-      this.#finish();
-      return;
+      const stream = this.#replyStream;
+      if (stream === undefined) return this.#finish();
+      this.#replyStream = undefined;
+      return sendStream(this.s, stream, {
+        write: (chunk) => !this.#done && this.#write(chunk),
+        onDrain: (resume) => this.onDrain(resume),
+        end: () => this.#finish(),
+        abort: (err) => {
+          if (this.#done) return;
+          this.#done = true;
+          this.down.abort(err);
+        },
+      });
     }
     const held = this.#held;
     this.#held = undefined;

@@ -439,12 +439,11 @@ export class Metrics implements MetricsProvider {
       'Requests a cache policy looked up, by policy and result (hit, miss, stale, revalidated, collapsed, bypass).',
       this.registry,
     );
-    // Every worker applies every purge: the machine's count is the largest of its workers' (as reloads).
+    // With workers one worker applies each purge to the machine's shared store (process/supervisor.ts): summed.
     this.cachePurges = new Counter({
       name: 'switchboard_cache_purges_total',
       help: 'Purges applied (admin API, CLI, Gateway.purge), by policy and kind (url, prefix, tag); with workers, each purge once.',
       labelNames: ['policy', 'kind'] as const,
-      aggregator: 'max',
       registers: traffic ? registers : [],
     });
     this.cachePurgedObjects = new Counter({

@@ -226,6 +226,13 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
   readonly body?: string | Uint8Array;
   /**
+   * A body read as it is sent, instead of `body` (a cache's large object, read from its file):
+   * pulled one chunk at a time as the client takes them; `return()` is called when the response
+   * stops early; a rejection cuts the response. `headers` must carry its Content-Length. Made per
+   * request, never shared.
+   */
+  readonly stream?: AsyncIterator<Buffer>;
+  /**
    * Switchboard's JSON error body instead of `body`:
    * `{"error":{"code","status","message","requestId"}}` (as for the gateway's own errors).
    */
@@ -286,7 +293,8 @@ export interface Filter {
   onResponseBody?(s: Session, chunk: Buffer, end: boolean): Buffer | undefined | Promise<Buffer | undefined>;
   /**
    * Set when `onResponseBody` never changes the bytes (it looks, counts or copies, as a cache
-   * does): the response keeps its Content-Length. Otherwise a response with a body hook is sent
+   * does), or changes them only to the length its `onResponse` set (a cache answering a Range
+   * with its part of a full response): the response keeps its Content-Length. Otherwise a response with a body hook is sent
    * without one (chunked, or HTTP/2 framing), since the length may change. A function decides per
    * response, once its head passed every onResponse hook (compress: true for a response it leaves
    * alone).

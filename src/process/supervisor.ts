@@ -217,16 +217,20 @@ export class Supervisor {
         return 'ok';
       },
       purge: async (policy, query) => {
-        // Every worker that may hold objects (serving or draining); a starting one has none yet.
-        // A worker that does not answer is left out of the count (its store may keep the objects).
+        // With workers every store is one copy for the machine or the fleet (cache/index.ts
+        // `storeFor`: /dev/shm, disk, Redis): one worker applies a purge for all, so each removed
+        // object is counted once (its count, its metrics). A serving worker first (the lowest id),
+        // the next one when it does not answer in time (a draining one last; a starting one
+        // has not served yet).
         const id = ++this.#adminSeq;
-        const holders = [...this.#workers].filter((r) => r.state !== 'starting');
-        const answers = await Promise.all(holders.map((r) => askPurge(r.worker, id, policy, query)));
-        const done = answers.filter((n): n is number => n !== undefined);
-        if (done.length < answers.length) this.log.warn({ policy, missing: answers.length - done.length }, 'cache purge: workers did not answer in time');
-        // With workers every store is one copy for the machine (cache/index.ts `storeFor`): each
-        // worker purges the same objects, so the count is the largest answer, not their sum.
-        return { purged: done.reduce((a, n) => Math.max(a, n), 0), processes: done.length };
+        const rank = (r: WorkerRecord): number => (r.state === 'serving' ? 0 : 1);
+        const holders = [...this.#workers].filter((r) => r.state !== 'starting').sort((a, b) => rank(a) - rank(b) || a.id - b.id);
+        for (const r of holders) {
+          const n = await askPurge(r.worker, id, policy, query);
+          if (n !== undefined) return { purged: n, processes: 1 };
+          this.log.warn({ policy, worker: r.id }, 'cache purge: a worker did not answer in time; asking the next');
+        }
+        return { purged: 0, processes: 0 };
       },
       reload: async () => {
         const r = await this.reload();

@@ -40,24 +40,25 @@ after(async () => {
   await origin.close();
 });
 
-async function instance(): Promise<Gateway> {
-  const gw = await startGateway({
-    logLevel: 'silent',
-    accessLog: 'off',
-    config: {
-      listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } },
-      upstreams: { app: { endpoints: [{ url: origin.url }] } },
-      policies: {
-        shared: { type: 'cache', store: { redis: { maxObjectSize: '1KiB' } } },
-        tiered: { type: 'cache', store: { memory: '1MiB', redis: { maxObjectSize: '1KiB' } } },
-      },
-      routes: {
-        all: { match: { path: '/' }, upstream: 'app', policies: ['shared'] },
-        tier: { match: { path: '/tier/' }, upstream: 'app', policies: ['tiered'] },
-      },
-      state: { backend: 'redis', redis: { url: redis.url, prefix, commandTimeout: '300ms', connectTimeout: '1s' } },
+/** The instances' config; `maxObjectSize` of both Redis stores (a reload that changes it replaces the stores). */
+function config(maxObjectSize = '1KiB', address = '127.0.0.1:0'): object {
+  return {
+    listeners: { web: { address, protocol: 'http' } },
+    upstreams: { app: { endpoints: [{ url: origin.url }] } },
+    policies: {
+      shared: { type: 'cache', store: { redis: { maxObjectSize } } },
+      tiered: { type: 'cache', store: { memory: '1MiB', redis: { maxObjectSize } } },
     },
-  });
+    routes: {
+      all: { match: { path: '/' }, upstream: 'app', policies: ['shared'] },
+      tier: { match: { path: '/tier/' }, upstream: 'app', policies: ['tiered'] },
+    },
+    state: { backend: 'redis', redis: { url: redis.url, prefix, commandTimeout: '300ms', connectTimeout: '1s' } },
+  };
+}
+
+async function instance(): Promise<Gateway> {
+  const gw = await startGateway({ logLevel: 'silent', accessLog: 'off', config: config() });
   gateways.push(gw);
   return gw;
 }
@@ -87,7 +88,7 @@ async function stored(n: number, policy = 'shared'): Promise<void> {
 const [a, b] = await Promise.all([instance(), instance()]);
 
 test('stored through A, a hit in B; purges by tag, URL and prefix in A make B miss', async () => {
-  assert.match((await get(a, '/t/one')).cacheStatus, /fwd=miss; fwd-status=200; stored/);
+  assert.match((await get(a, '/t/one')).cacheStatus, /fwd=miss; fwd-status=200/);
   await stored(1);
   const hit = await get(b, '/t/one');
   assert.equal(hit.body, '/t/one 1');
@@ -144,6 +145,56 @@ test('memory in front of Redis: B hits from its memory; a purge in A reaches B�
   }
 });
 
+test('memory in front of Redis: an object replaced through A (a new response) is published once: B drops its memory copy, hits publish nothing', async () => {
+  const channel = `${prefix}cache:tiered:purge`;
+  const messages: string[] = [];
+  const listener = watcher.duplicate();
+  listener.on('error', () => {});
+  await listener.connect();
+  await listener.subscribe(channel, (m) => messages.push(m));
+  try {
+    const path = '/tier/replaced';
+    assert.equal((await get(a, path)).body, `${path} 1`);
+    await stored(1, 'tiered');
+    // B: from Redis, promoted to its memory tier, then from memory.
+    assert.equal((await get(b, path)).body, `${path} 1`);
+    assert.match((await get(b, path)).cacheStatus, /^Switchboard; hit/);
+    await guard(
+      (async () => {
+        while (messages.length < 1) await tick();
+      })(),
+      'the first store published',
+      5000,
+    );
+    // A asks the origin again (request no-cache) and stores the new response in its memory and Redis.
+    const replaced = await get(a, path, { 'cache-control': 'no-cache' });
+    assert.equal(replaced.body, `${path} 2`);
+    // B drops its memory copy when the message arrives, and reads the new object from Redis.
+    await guard(
+      (async () => {
+        while ((await get(b, path)).body !== `${path} 2`) await tick();
+      })(),
+      `B's memory tier dropped the replaced ${path}`,
+      5000,
+    );
+    assert.equal(counts.get(path), 2);
+    // Hits (A from its own memory: the publisher keeps its copy; B from memory) publish nothing: one message per store.
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await get(a, path)).body, `${path} 2`);
+      assert.match((await get(b, path)).cacheStatus, /^Switchboard; hit/);
+    }
+    await listener.ping();
+    assert.equal(messages.length, 2, messages.join('\n'));
+    assert.deepEqual(
+      messages.map((m) => JSON.parse(m).key),
+      ['http://site.test/tier/replaced', 'http://site.test/tier/replaced'],
+    );
+  } finally {
+    listener.destroy();
+    assert.equal(await a.purge('tiered', { prefix: 'http://site.test/tier/replaced' }), 1);
+  }
+});
+
 test('a body above the Redis store’s maxObjectSize is not stored', async () => {
   await get(a, '/big');
   const second = await get(b, '/big');
@@ -191,4 +242,34 @@ test('config: redis beside disk is refused at store.redis; maxObjectSize above t
   assert.equal(big.ok, false);
   assert.match(JSON.stringify(big.ok ? [] : big.errors), /maxObjectSize.*65536/);
   assert.equal(loadConfigObject({ ...base, policies: { c: { type: 'cache', store: { redis: {} } } } }).ok, true);
+});
+
+test('a reload that changes the Redis store’s settings closes the old store’s connections once the new config serves', async () => {
+  const clients = async (): Promise<number> => (await watcher.sendCommand(['CLIENT', 'LIST'])).toString().trim().split('\n').length;
+  // Both stores of A connected (the shared store's client; the tiered store's client and subscription).
+  await get(a, '/conn');
+  await get(a, '/tier/conn');
+  const before = await clients();
+  // A reload that fails after building its filters (B's port is taken) leaves the serving stores open.
+  const failed = await a.reload(config('2KiB', b.url('web').replace('http://', '')));
+  assert.equal(failed.ok, false);
+  assert.match((await get(a, '/tier/conn')).cacheStatus, /^Switchboard; hit/);
+  assert.match((await get(a, '/conn')).cacheStatus, /^Switchboard; hit/, 'the shared store (Redis only) still answers');
+  // (The failed reload's tiered store connected when it was built: it is retired with the old ones below.)
+  const reloaded = await a.reload(config('2KiB'));
+  assert.equal(reloaded.ok, true, JSON.stringify(reloaded.errors));
+  // Requests through the new config: the new stores connect, the old ones (and the failed reload's) close.
+  await get(a, '/conn');
+  await get(a, '/tier/conn');
+  await guard(
+    (async () => {
+      while ((await clients()) !== before) await tick();
+    })(),
+    `the old stores' connections closed (${before} clients before the reload)`,
+    5000,
+  );
+  // Another reload to the same settings keeps the stores (and their connections).
+  assert.equal((await a.reload(config('2KiB'))).ok, true);
+  await get(a, '/tier/conn');
+  assert.equal(await clients(), before);
 });

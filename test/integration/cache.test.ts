@@ -42,10 +42,12 @@ before(async () => {
     policies: {
       'edge-cache': { type: 'cache', store: { memory: '1MiB' }, maxObjectSize: '16KiB', staleIfError: 0, collapseTimeout: '1h' },
       small: { type: 'cache', store: { memory: '40KiB' }, name: 'Small' },
+      nofill: { type: 'cache', store: { memory: '1MiB' }, rangeFill: false },
     },
     listeners: { web: { address: '127.0.0.1:0', protocol: 'http', h2c: true, policyTimeout: '1h' } },
     routes: {
       small: { match: { path: '/small/' }, upstream: 'web', policies: ['small'] },
+      nofill: { match: { path: '/nofill/' }, upstream: 'web', policies: ['nofill'] },
       site: { match: { path: '/' }, upstream: 'web', policies: ['edge-cache'] },
     },
     upstreams: { web: { endpoints: [{ url: origin.url }], retries: { attempts: 1 } } },
@@ -87,7 +89,8 @@ test('a miss is stored and the next request is a hit with Age and Cache-Status; 
   const first = await get('/a');
   assert.equal(first.status, 200);
   assert.equal(first.body, '/a 1');
-  assert.match(first.headers['cache-status'], /^Switchboard; fwd=miss; fwd-status=200; stored; ttl=(49|50)$/);
+  // Sent without Content-Length (chunked): `stored` is not claimed before the body's size is known; the hit below shows it was.
+  assert.match(first.headers['cache-status'], /^Switchboard; fwd=miss; fwd-status=200; ttl=(49|50)$/);
   const second = await get('/a');
   assert.equal(second.body, '/a 1');
   assert.match(second.headers['cache-status'], /^Switchboard; hit; ttl=(49|50)$/);
@@ -475,8 +478,30 @@ test('stale-while-revalidate: a background 304 updates the stored headers; beyon
   await get('/swr-late');
   const late = await get('/swr-late');
   assert.equal(late.body, 'late 2');
-  assert.match(late.headers['cache-status'], /^Switchboard; fwd=stale; fwd-status=200; stored/);
+  assert.match(late.headers['cache-status'], /^Switchboard; fwd=stale; fwd-status=200; ttl=/);
   assert.equal(seen('/swr-late'), 2);
+});
+
+test('Cache-Status claims `stored` only when the length is known to fit; a chunked body past maxObjectSize is not claimed and not stored', async () => {
+  const small = 'k'.repeat(100);
+  handlers.set('/claim-known', (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(small.length) });
+    res.end(small);
+  });
+  const known = await get('/claim-known');
+  assert.match(known.headers['cache-status'], /^Switchboard; fwd=miss; fwd-status=200; stored; ttl=/);
+  assert.match((await get('/claim-known')).headers['cache-status'], /^Switchboard; hit/);
+  // 20 KiB without Content-Length, past the route's 16 KiB maxObjectSize: the head went out before the size was known.
+  handlers.set('/claim-big', (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.write('b'.repeat(10 * 1024));
+    res.end('b'.repeat(10 * 1024));
+  });
+  const big = await get('/claim-big');
+  assert.equal(big.body.length, 20 * 1024);
+  assert.doesNotMatch(big.headers['cache-status'], /stored/);
+  assert.match((await get('/claim-big')).headers['cache-status'], /fwd=miss/, 'not stored: the next request is a miss');
+  assert.equal(seen('/claim-big'), 2);
 });
 
 test('Range on a hit: 206 from the stored full response, If-Range by strong comparison, 416, several ranges whole', async () => {
@@ -510,8 +535,8 @@ test('Range on a hit: 206 from the stored full response, If-Range by strong comp
   assert.equal(seen('/range'), 1);
 });
 
-test('Range on a miss goes upstream with the Range; a 206 is passed on and never stored', async () => {
-  handlers.set('/partial', (req, res) => {
+test('rangeFill: false: a Range miss goes upstream with the Range; a 206 is passed on and never stored', async () => {
+  handlers.set('/nofill/partial', (req, res) => {
     if (req.headers.range === 'bytes=0-3') {
       res.writeHead(206, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-3/10', etag: '"p"' });
       res.end('abcd');
@@ -520,15 +545,62 @@ test('Range on a miss goes upstream with the Range; a 206 is passed on and never
     res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"p"' });
     res.end('abcdefghij');
   });
-  const part = await get('/partial', { headers: { range: 'bytes=0-3' } });
+  const part = await get('/nofill/partial', { headers: { range: 'bytes=0-3' } });
   assert.equal(part.status, 206);
   assert.equal(part.body, 'abcd');
-  const whole = await get('/partial');
+  const whole = await get('/nofill/partial');
   assert.equal(whole.status, 200);
   assert.equal(whole.body, 'abcdefghij');
   assert.match(whole.headers['cache-status'], /fwd=miss/);
-  const fromStore = await get('/partial', { headers: { range: 'bytes=6-' } });
+  const fromStore = await get('/nofill/partial', { headers: { range: 'bytes=6-' } });
   assert.equal(fromStore.status, 206);
   assert.equal(fromStore.body, 'ghij');
-  assert.equal(seen('/partial'), 2);
+  assert.equal(seen('/nofill/partial'), 2);
+});
+
+test('rangeFill (default): a Range miss fetches the whole object once (no Range upstream), answers 206, and the next range is a hit', async () => {
+  const body = 'abcdefghijklmnopqrstuvwxyz';
+  const ranges: Array<string | undefined> = [];
+  handlers.set('/fill', (req, res) => {
+    ranges.push(req.headers.range ?? (req.headers['if-range'] as string | undefined));
+    res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"f"', 'content-length': String(body.length) });
+    res.end(body);
+  });
+  const part = await get('/fill', { headers: { range: 'bytes=2-5', 'if-range': '"f"' } });
+  assert.equal(part.status, 206);
+  assert.equal(part.body, 'cdef');
+  assert.equal(part.headers['content-range'], 'bytes 2-5/26');
+  assert.equal(part.headers['content-length'], '4');
+  assert.match(part.headers['cache-status'], /^Switchboard; fwd=miss; fwd-status=200; stored/);
+  assert.deepEqual(ranges, [undefined], 'one origin request, without Range or If-Range');
+  const next = await get('/fill', { headers: { range: 'bytes=-4' } });
+  assert.equal(next.status, 206);
+  assert.equal(next.body, 'wxyz');
+  assert.match(next.headers['cache-status'], /^Switchboard; hit/);
+  assert.equal((await get('/fill')).body, body);
+  assert.equal(seen('/fill'), 1);
+
+  // Larger than maxObjectSize (16 KiB): streamed past, not stored, the client still gets its 206 (each time).
+  const pad = 'z'.repeat(10 * 1024);
+  const big = `${pad}0123456789${pad}`;
+  handlers.set('/fill-big', (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': String(big.length) });
+    res.end(big);
+  });
+  for (let i = 1; i <= 2; i++) {
+    const r = await get('/fill-big', { headers: { range: `bytes=${10 * 1024}-${10 * 1024 + 9}` } });
+    assert.equal(r.status, 206);
+    assert.equal(r.body, '0123456789');
+    assert.equal(r.headers['content-range'], `bytes 10240-10249/${big.length}`);
+    assert.doesNotMatch(r.headers['cache-status'], /stored/);
+    assert.equal(seen('/fill-big'), i);
+  }
+  // An If-Range that the fetched response does not match: the whole 200 (RFC 9110 §13.1.5).
+  handlers.set('/fill-changed', (_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"new"', 'content-length': String(body.length) });
+    res.end(body);
+  });
+  const changed = await get('/fill-changed', { headers: { range: 'bytes=0-1', 'if-range': '"old"' } });
+  assert.equal(changed.status, 200);
+  assert.equal(changed.body, body);
 });

@@ -34,7 +34,7 @@ export const config = z.strictObject({
         .optional()
         .meta({
           description:
-            'A Redis store shared by every instance (and worker) on the config’s `state.redis` connection (`{}`: its defaults), for small objects; a purge in one instance reaches all. Redis unreachable: misses, nothing stored, requests still answered. With `memory`, memory is a tier in front and purges are published to every instance’s memory (Redis PUBLISH); not with `disk`.',
+            'A Redis store shared by every instance (and worker) on the config’s `state.redis` connection (`{}`: its defaults), for small objects; a purge in one instance reaches all. Needs a single Redis (or a primary with replicas, the URL naming the primary), not Redis Cluster: its Lua scripts build key names. Redis unreachable: misses, nothing stored, requests still answered. With `memory`, memory is a tier in front and purges are published to every instance’s memory (Redis PUBLISH); not with `disk`.',
         }),
     })
     .meta({ description: 'Where responses are stored: `memory`, `disk`, both (memory in front of disk), or `redis` (shared by instances; `memory` may be in front).' }),
@@ -44,7 +44,8 @@ export const config = z.strictObject({
     .optional()
     .meta({ description: 'The cache’s name in the `Cache-Status` response header (RFC 9211); default `Switchboard`.' }),
   maxObjectSize: size.optional().meta({
-    description: 'Responses with a larger body are streamed past the cache and not stored; default `8MiB` (never more than the store’s budget).',
+    description:
+      'Responses with a larger body are streamed past the cache and not stored; default `8MiB` (never more than the store’s budget), with `disk` an eighth of the disk budget up to `1GiB` (large bodies are written to and served from their files as they stream).',
   }),
   defaultTtl: duration.optional().meta({
     description:
@@ -63,6 +64,10 @@ export const config = z.strictObject({
   }),
   collapseTimeout: duration.optional().meta({
     description: 'How long a collapsed request waits for the first one before going upstream itself; default `5s`. Keep it below the listener’s `policyTimeout`.',
+  }),
+  rangeFill: z.boolean().optional().meta({
+    description:
+      'On a Range request for an object not stored, fetch the whole object (Range and If-Range removed), store it and answer the range from it, as nginx and Varnish do; default true. Cost: the first request for a large object waits for (and moves) the bytes before its range; objects larger than `maxObjectSize` are streamed past, the client still getting its 206.',
   }),
   key: z
     .strictObject({

@@ -14,6 +14,11 @@
  *   sweep.lock                held by the one process sweeping
  * (hu, hk, ht: SHA-256 of the URL, the variant's key and the tag, 32 hex digits.)
  *
+ * Large objects (bodies above STREAM_ABOVE, store.ts): written as their chunks arrive (`open`:
+ * the head first, with room for the body length filled in at the end), and looked up as their
+ * head only, the body left in the file (`StoredResponse.file`) and read as it is served
+ * (`readStored`); smaller ones are read whole, in one read.
+ *
  * Crash safety: an object is written to a temp file in its own directory, fsync'd (for `disk`),
  * then renamed over its name: rename is atomic, so a lookup opens either the whole old object,
  * the whole new one, or nothing. A process killed mid-write leaves only `.tmp-<pid>-<n>`, which no
@@ -41,14 +46,21 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import CachePolicy from 'http-cache-semantics';
 import type { StoredResponse } from './memory-store.ts';
-import type { CacheStore, StoreStats } from './store.ts';
+import { type CacheStore, STREAM_ABOVE, type StoredFile, type StoreStats, type StoreWrite } from './store.ts';
 
 const MAGIC = Buffer.from('SBC1');
+const EMPTY = Buffer.alloc(0);
+/** How much of a large object's file a lookup reads for its head (more when the head is longer). */
+const HEAD_READ = 64 * 1024;
+/** The read size when a large body is served from its file. */
+const CHUNK = 64 * 1024;
+/** Room left after a streamed object's head for its body length, written once the body ended (JSON allows trailing spaces). */
+const LENGTH_ROOM = 16;
 /** A hit refreshes its file's mtime (the LRU order) when it is older than this. */
 const TOUCH_MS = 10_000;
 /** Temp files older than this are removed by a sweep even when their process looks alive (pid reuse). */
@@ -195,7 +207,7 @@ export class FileStore implements CacheStore {
     // The key starts with the URL (then extra key parts and Vary values, each after a newline or NUL).
     const url = urlOfKey(key);
     const file = join(this.#urlDir(url), hash(key));
-    let fh: Awaited<ReturnType<typeof open>>;
+    let fh: FileHandle;
     try {
       fh = await open(file, 'r');
     } catch {
@@ -203,9 +215,13 @@ export class FileStore implements CacheStore {
     }
     try {
       const st = await fh.stat();
-      const buf = Buffer.allocUnsafe(st.size);
-      const { bytesRead } = await fh.read(buf, 0, st.size, 0);
-      const e = decode(buf.subarray(0, bytesRead), key);
+      let e: StoredResponse | undefined;
+      if (st.size <= STREAM_ABOVE + HEAD_READ) {
+        // The fast path: the whole object in one read.
+        const buf = Buffer.allocUnsafe(st.size);
+        const { bytesRead } = await fh.read(buf, 0, st.size, 0);
+        e = decode(buf.subarray(0, bytesRead), key);
+      } else e = await readLarge(fh, file, st.ino, st.size, key);
       if (e === undefined) return undefined;
       const now = Date.now();
       if (now - st.mtimeMs > TOUCH_MS) await fh.utimes(now / 1000, now / 1000).catch(() => undefined);
@@ -218,34 +234,68 @@ export class FileStore implements CacheStore {
   }
 
   async put(e: StoredResponse): Promise<boolean> {
+    // A large body still in its file (a 304 refresh): copied into the new object as a stream.
+    if (e.file !== undefined) return copyInto(this.open(e), e, e.file);
     const data = encode(e);
     if (data.length > this.maxSize) return false;
     const dir = this.#urlDir(e.url);
-    const hk = hash(e.key);
     try {
       await mkdir(dir, { recursive: true });
-      const meta = await this.#meta(dir);
-      if (meta === undefined || !sameNames(meta.vary ?? undefined, e.vary)) {
-        // Another Vary replaces the URL's variants (as the memory store does).
-        if (meta !== undefined) for (const f of await entries(dir)) if (f !== 'meta' && !f.startsWith('.tmp-')) await unlink(join(dir, f)).catch(() => undefined);
-        await this.#atomicWrite(dir, 'meta', Buffer.from(JSON.stringify({ url: e.url, vary: e.vary ?? null })));
-      }
-      // Tag markers before the object: a purge by tag that sees the object sees its marker.
-      const hu = dir.slice(dir.length - 32);
-      for (const t of e.tags) {
-        const td = join(this.#tagsDir, hash(t));
-        await mkdir(td, { recursive: true });
-        await writeFile(join(td, `${hu}.${hk}`), '');
-      }
-      await this.#atomicWrite(dir, hk, data);
+      await this.#index(dir, e);
+      await this.#atomicWrite(dir, hash(e.key), data);
     } catch {
       return false;
     }
-    this.#bytes += data.length;
-    this.#count++;
-    this.#sinceSweep += data.length;
-    if (this.#sinceSweep > this.maxSize / 16) void this.sweep();
+    this.#wrote(data.length);
     return true;
+  }
+
+  /**
+   * A write of `e`'s object whose body comes in chunks: into a temp file as they arrive (its head
+   * first, with room for the body length), renamed into place by `end` once the body is whole and
+   * the file fsync'd (for `disk`); `abort`, or any failure, removes the temp file. So a body cut or
+   * failed mid-way leaves nothing servable, and a crash leaves only a temp file (as for `put`).
+   */
+  open(e: StoredResponse): StoreWrite {
+    return new FileWrite(this, this.#urlDir(e.url), `.tmp-${process.pid}-${this.#tmp++}`, e, this.#durable);
+  }
+
+  /** Makes `dir` the object's place: the URL's `meta` (another Vary replaces its variants), then its tag markers. */
+  async #index(dir: string, e: StoredResponse): Promise<void> {
+    const meta = await this.#meta(dir);
+    if (meta === undefined || !sameNames(meta.vary ?? undefined, e.vary)) {
+      // Another Vary replaces the URL's variants (as the memory store does).
+      if (meta !== undefined) for (const f of await entries(dir)) if (f !== 'meta' && !f.startsWith('.tmp-')) await unlink(join(dir, f)).catch(() => undefined);
+      await this.#atomicWrite(dir, 'meta', Buffer.from(JSON.stringify({ url: e.url, vary: e.vary ?? null })));
+    }
+    // Tag markers before the object: a purge by tag that sees the object sees its marker.
+    const hu = dir.slice(dir.length - 32);
+    const hk = hash(e.key);
+    for (const t of e.tags) {
+      const td = join(this.#tagsDir, hash(t));
+      await mkdir(td, { recursive: true });
+      await writeFile(join(td, `${hu}.${hk}`), '');
+    }
+  }
+
+  /** A streamed write's temp file `tmp` in `dir` is whole: indexed, renamed into place, counted. For FileWrite. */
+  async commit(dir: string, tmp: string, e: StoredResponse, size: number): Promise<boolean> {
+    if (size > this.maxSize) return false;
+    try {
+      await this.#index(dir, e);
+      await rename(join(dir, tmp), join(dir, hash(e.key)));
+    } catch {
+      return false;
+    }
+    this.#wrote(size);
+    return true;
+  }
+
+  #wrote(size: number): void {
+    this.#bytes += size;
+    this.#count++;
+    this.#sinceSweep += size;
+    if (this.#sinceSweep > this.maxSize / 16) void this.sweep();
   }
 
   /** Writes `name` in `dir` whole or not at all: a temp file, fsync'd when durable, renamed. */
@@ -269,9 +319,28 @@ export class FileStore implements CacheStore {
     }
   }
 
+  async deleteKey(key: string): Promise<boolean> {
+    try {
+      await unlink(join(this.#urlDir(urlOfKey(key)), hash(key)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async deleteUrl(url: string): Promise<number> {
     const dir = this.#urlDir(url);
-    const n = (await entries(dir)).filter((f) => f !== 'meta' && !f.startsWith('.tmp-')).length;
+    // Counted by the unlinks that removed an object: a process purging the same URL at the same time counts none of them twice.
+    let n = 0;
+    for (const f of await entries(dir)) {
+      if (f === 'meta' || f.startsWith('.tmp-')) continue;
+      try {
+        await unlink(join(dir, f));
+        n++;
+      } catch {
+        // Removed by another process meanwhile.
+      }
+    }
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     return n;
   }
@@ -428,6 +497,14 @@ export function urlOfKey(key: string): string {
 }
 
 export function encode(e: StoredResponse): Buffer {
+  const json = headJson(e, e.body.length);
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(json.length);
+  return Buffer.concat([MAGIC, len, json, e.body]);
+}
+
+/** The head JSON of `e` with `bodyLength`. */
+function headJson(e: StoredResponse, bodyLength: number): Buffer {
   const head: Head = {
     key: e.key,
     url: e.url,
@@ -437,16 +514,13 @@ export function encode(e: StoredResponse): Buffer {
     policy: e.policy.toObject(),
     mustRevalidate: e.mustRevalidate,
     tags: e.tags,
-    bodyLength: e.body.length,
+    bodyLength,
   };
-  const json = Buffer.from(JSON.stringify(head));
-  const len = Buffer.allocUnsafe(4);
-  len.writeUInt32BE(json.length);
-  return Buffer.concat([MAGIC, len, json, e.body]);
+  return Buffer.from(JSON.stringify(head));
 }
 
-/** An object file's contents as a stored response; undefined when it is not one whole object of `key`. */
-export function decode(buf: Buffer, key: string): StoredResponse | undefined {
+/** The head of an object file of `total` bytes whose start is `buf`; undefined when it is not one whole object of `key`. */
+function decodeHead(buf: Buffer, key: string, total: number): { head: Head; bodyOffset: number } | undefined {
   if (buf.length < 8 || !buf.subarray(0, 4).equals(MAGIC)) return undefined;
   const headLength = buf.readUInt32BE(4);
   if (8 + headLength > buf.length) return undefined;
@@ -457,7 +531,11 @@ export function decode(buf: Buffer, key: string): StoredResponse | undefined {
     return undefined;
   }
   // A hash collision, or a file cut short or grown: never served.
-  if (head.key !== key || 8 + headLength + head.bodyLength !== buf.length) return undefined;
+  if (head.key !== key || 8 + headLength + head.bodyLength !== total) return undefined;
+  return { head, bodyOffset: 8 + headLength };
+}
+
+function fromHead(head: Head, body: Buffer, file: StoredFile | undefined): StoredResponse {
   return {
     key: head.key,
     url: head.url,
@@ -465,10 +543,186 @@ export function decode(buf: Buffer, key: string): StoredResponse | undefined {
     policy: CachePolicy.fromObject(head.policy),
     status: head.status,
     headers: head.headers,
-    body: buf.subarray(8 + headLength),
+    body,
+    file,
     mustRevalidate: head.mustRevalidate,
     tags: head.tags,
   };
+}
+
+/** An object file's contents as a stored response; undefined when it is not one whole object of `key`. */
+export function decode(buf: Buffer, key: string): StoredResponse | undefined {
+  const d = decodeHead(buf, key, buf.length);
+  return d === undefined ? undefined : fromHead(d.head, buf.subarray(d.bodyOffset), undefined);
+}
+
+/** A large object's head, its body left in the file (`file` of the result). */
+async function readLarge(fh: FileHandle, path: string, ino: number, size: number, key: string): Promise<StoredResponse | undefined> {
+  let buf = Buffer.allocUnsafe(HEAD_READ);
+  let { bytesRead } = await fh.read(buf, 0, HEAD_READ, 0);
+  if (bytesRead < 8) return undefined;
+  const need = 8 + buf.readUInt32BE(4);
+  if (need > bytesRead) {
+    if (need > size) return undefined;
+    buf = Buffer.allocUnsafe(need);
+    ({ bytesRead } = await fh.read(buf, 0, need, 0));
+  }
+  const d = decodeHead(buf.subarray(0, bytesRead), key, size);
+  if (d === undefined) return undefined;
+  return fromHead(d.head, EMPTY, { path, ino, offset: d.bodyOffset, length: size - d.bodyOffset });
+}
+
+/**
+ * The bytes `start` to `end` (exclusive) of a body left in its file, chunk by chunk: the file
+ * opened on the first read, closed at the end or when the consumer stops (`return`). Throws when
+ * the file was replaced or removed since it was looked up (its inode differs), or is short.
+ */
+export async function* readStored(f: StoredFile, start: number, end: number): AsyncGenerator<Buffer, void, undefined> {
+  const fh = await open(f.path, 'r');
+  try {
+    if ((await fh.stat()).ino !== f.ino) throw new Error('the stored object was replaced while it was being served');
+    let pos = start;
+    while (pos < end) {
+      const n = Math.min(CHUNK, end - pos);
+      const buf = Buffer.allocUnsafe(n);
+      const { bytesRead } = await fh.read(buf, 0, n, f.offset + pos);
+      if (bytesRead === 0) throw new Error('the stored object is shorter than its head says');
+      pos += bytesRead;
+      yield bytesRead === n ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/** Copies the body of `from` into `w` and ends it with `e`. */
+async function copyInto(w: StoreWrite, e: StoredResponse, from: StoredFile): Promise<boolean> {
+  try {
+    for await (const chunk of readStored(from, 0, from.length)) {
+      w.write(chunk);
+      if (w.pending > STREAM_ABOVE) await w.drained();
+    }
+  } catch {
+    w.abort();
+    return false;
+  }
+  return w.end(e);
+}
+
+/**
+ * One streamed write (FileStore.open): the temp file's head written first with room for the body
+ * length, each chunk at its offset in order (one write at a time), then the head rewritten with the
+ * length and the file handed to the store to be renamed into place. Per request, per process.
+ */
+class FileWrite implements StoreWrite {
+  readonly #store: FileStore;
+  readonly #dir: string;
+  readonly #tmp: string;
+  readonly #durable: boolean;
+  #fh: FileHandle | undefined = undefined;
+  /** The writes in order: each waits for the one before. */
+  #chain: Promise<void>;
+  #failed = false;
+  #ended = false;
+  /** The head's reserved length; the next write's offset; body bytes written. */
+  #headLength = 0;
+  #pos = 0;
+  #size = 0;
+  pending = 0;
+  #waiters: (() => void)[] = [];
+
+  constructor(store: FileStore, dir: string, tmp: string, e: StoredResponse, durable: boolean) {
+    this.#store = store;
+    this.#dir = dir;
+    this.#tmp = tmp;
+    this.#durable = durable;
+    this.#chain = this.#start(e).catch(() => {
+      this.#failed = true;
+    });
+  }
+
+  async #start(e: StoredResponse): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+    this.#fh = await open(join(this.#dir, this.#tmp), 'wx');
+    const json = headJson(e, 0);
+    this.#headLength = json.length + LENGTH_ROOM;
+    const head = Buffer.alloc(8 + this.#headLength, 0x20);
+    MAGIC.copy(head, 0);
+    head.writeUInt32BE(this.#headLength, 4);
+    json.copy(head, 8);
+    await this.#fh.write(head, 0, head.length, 0);
+    this.#pos = head.length;
+  }
+
+  write(chunk: Buffer): void {
+    if (this.#failed || this.#ended) return;
+    const n = chunk.length;
+    this.pending += n;
+    this.#chain = this.#chain.then(async () => {
+      try {
+        if (this.#failed) return;
+        const { bytesWritten } = await this.#fh!.write(chunk, 0, n, this.#pos);
+        if (bytesWritten !== n) throw new Error('short write');
+        this.#pos += n;
+        this.#size += n;
+      } catch {
+        this.#failed = true;
+      } finally {
+        this.pending -= n;
+        if (this.pending === 0) for (const w of this.#waiters.splice(0)) w();
+      }
+    });
+  }
+
+  drained(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  end(e: StoredResponse): Promise<boolean> {
+    this.#ended = true;
+    const done = this.#chain.then(async () => {
+      const fh = this.#fh;
+      if (this.#failed || fh === undefined) return false;
+      try {
+        const json = headJson(e, this.#size);
+        if (json.length > this.#headLength) return false;
+        const head = Buffer.alloc(this.#headLength, 0x20);
+        json.copy(head, 0);
+        await fh.write(head, 0, head.length, 8);
+        if (this.#durable) await fh.sync();
+        await fh.close();
+        this.#fh = undefined;
+      } catch {
+        return false;
+      }
+      return this.#store.commit(this.#dir, this.#tmp, e, this.#pos);
+    });
+    return done.then(
+      async (ok) => {
+        if (!ok) await this.#remove();
+        return ok;
+      },
+      async () => {
+        await this.#remove();
+        return false;
+      },
+    );
+  }
+
+  abort(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#failed = true;
+    void this.#chain.then(() => this.#remove());
+  }
+
+  async #remove(): Promise<void> {
+    const fh = this.#fh;
+    this.#fh = undefined;
+    if (fh !== undefined) await fh.close().catch(() => undefined);
+    await unlink(join(this.#dir, this.#tmp)).catch(() => undefined);
+  }
 }
 
 /** Where the tmpfs directories of machine-shared memory stores live (RAM); the OS temp dir where there is none. */

@@ -6,24 +6,30 @@
  *                      stale-while-revalidate → a Reply, and one background revalidation
  *                      (PolicyDeps.fetch); stale → validate upstream; missing → lead, or
  *                      wait for the request that leads (collapsing); `only-if-cached` → 504
- *   onUpstreamRequest  a stale object's validators (If-None-Match / If-Modified-Since)
+ *   onUpstreamRequest  a stale object's validators (If-None-Match / If-Modified-Since); Range and
+ *                      If-Range removed (rangeFill)
  *   onResponse         304 for our validators → the stored body with the merged headers (Reply);
  *                      upstream failed or 5xx → the stale object within stale-if-error (Reply);
  *                      storable → copy the body; an unsafe method's success → invalidate
- *   onResponseBody     the copy, chunk by chunk; stored only once the whole body arrived
+ *   onResponseBody     the copy, chunk by chunk (a large body written to a file store as it
+ *                      arrives); stored only once the whole body arrived
  *   onLog              a copy never completed (aborted, failed mid-body) is dropped; waiters released
  *
  * Sources: RFC 9111 (decided by http-cache-semantics 4, see semantics.ts for the two corrections),
  * RFC 5861 (stale-while-revalidate, stale-if-error), RFC 9211 (Cache-Status), RFC 9110 §14
- * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`. Not yet:
- * filling the store from a Range miss.
+ * (ranges); the response-phase copy follows undici's `lib/handler/cache-handler.js`; a Range miss
+ * fetches and stores the whole object and cuts the client's range from it (`rangeFill`, as nginx
+ * and Varnish do by default).
  *
  * State: the store is per process (lone process, memory), per machine (workers' memory in
  * /dev/shm, disk), or per fleet (Redis): see `storeFor`. The collapsing map is per worker process, per policy; both outlive a
  * reload (kept per gateway beside its shared state; a reload that changes the store's budget or
- * the `state:` section starts empty). Per request: a `Pending` in the session's locals.
+ * the `state:` section starts empty; the replaced store is closed by the new filter's first
+ * request: see `Kept`). Per request: a `Pending` in the session's locals.
  */
 import cluster from 'node:cluster';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import CachePolicy from 'http-cache-semantics';
 import { parseRange } from '../../util/byte-range.ts';
@@ -32,10 +38,10 @@ import { cachePurge, Decisions } from '../events.ts';
 import type { Filter, Headers, OwnResponse, PolicyDeps, PolicyState, PolicyType, PurgeQuery, Reply, ResolveContext, Session, StoreStats, Verdict } from '../filter.ts';
 import { Collapser } from './collapse.ts';
 import { config, type CacheConfig } from './config.ts';
-import { FileStore, sharedMemoryRoot } from './file-store.ts';
+import { FileStore, readStored, sharedMemoryRoot } from './file-store.ts';
 import { MemoryStore, type StoredResponse } from './memory-store.ts';
 import { RedisStore } from './redis-store.ts';
-import type { CacheStore } from './store.ts';
+import { bodySize, type CacheStore, STREAM_ABOVE, type StoreWrite } from './store.ts';
 import { TieredStore } from './tiered-store.ts';
 import {
   cacheStatus,
@@ -72,6 +78,8 @@ export interface ResolvedCache {
   readonly staleIfError: number;
   readonly collapse: boolean;
   readonly collapseTimeout: number;
+  /** A Range miss fetches and stores the whole object, the range cut from it. */
+  readonly rangeFill: boolean;
   /** Request headers in the key (lower case). */
   readonly keyHeaders: readonly string[];
   /** The Redis store (redis-store.ts): bytes; its key prefix, undefined for the default. */
@@ -105,6 +113,12 @@ class Pending {
   collapsed = false;
   /** The copy of the response body being made, when the response is storable. */
   writer: Writer | undefined = undefined;
+  /** The whole body arrived and the store is writing it: the collapsed requests are settled by the write. */
+  storing = false;
+  /** The client's Range, when the whole object is fetched instead (`rangeFill`); undefined otherwise. */
+  range: string | undefined = undefined;
+  /** The bytes of the full response the client gets (a range filled: 206), and how far the body is. */
+  slice: { readonly start: number; readonly end: number; pos: number } | undefined = undefined;
 
   constructor(url: string, base: string, host: string, invalidate: boolean) {
     this.url = url;
@@ -122,12 +136,25 @@ interface Writer {
   readonly policy: CachePolicy;
   readonly mustRevalidate: boolean;
   readonly length: number | undefined;
-  readonly chunks: Buffer[];
+  /** The body so far, while it is small (up to STREAM_ABOVE, store.ts); then `stream` has it. */
+  chunks: Buffer[];
   size: number;
+  /** The store's streamed write, once the body is known to be large (a file store). */
+  stream: StoreWrite | undefined;
 }
 
-/** The store and collapsing map of one policy, kept across reloads: per gateway (its state object), per policy name. */
-const kept = new WeakMap<PolicyState, Map<string, { spec: string; store: CacheStore; collapser: Collapser }>>();
+/**
+ * The store and collapsing map of one policy, kept across reloads: per gateway (its state object),
+ * per policy name. `retired`: stores a reload replaced, closed by the first request through the
+ * new filter (so a reload that fails after building its filters leaves the serving store open).
+ */
+interface Kept {
+  readonly spec: string;
+  readonly store: CacheStore;
+  readonly collapser: Collapser;
+  readonly retired: CacheStore[];
+}
+const kept = new WeakMap<PolicyState, Map<string, Kept>>();
 
 /**
  * The store `c` asks for. State scope: `memory` in a lone process is an in-process LRU (per
@@ -136,7 +163,7 @@ const kept = new WeakMap<PolicyState, Map<string, { spec: string; store: CacheSt
  * gateway reads and writes, so a response stored by one worker is a hit in the others and a purge
  * in one reaches all); `disk` is per machine and outlives the process. Both: memory in front.
  */
-function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; collapser: Collapser } {
+function storeFor(deps: PolicyDeps, c: ResolvedCache): Kept {
   let byName = kept.get(deps.state);
   if (byName === undefined) {
     byName = new Map();
@@ -148,23 +175,41 @@ function storeFor(deps: PolicyDeps, c: ResolvedCache): { store: CacheStore; coll
   const found = byName.get(deps.name);
   if (found !== undefined && found.spec === spec) return found;
   let memory: CacheStore | undefined;
-  if (c.memory > 0)
-    memory = shared
-      ? new FileStore({ path: sharedMemoryRoot(process.ppid, deps.name), maxSize: c.memory, durable: false, kind: 'memory-shared' })
-      : new MemoryStore(c.memory);
+  let frontId: string | undefined;
+  if (c.memory > 0) {
+    if (shared) {
+      const root = sharedMemoryRoot(process.ppid, deps.name);
+      // The machine's one front: its workers' Redis messages are its own (see RedisStoreOptions.frontId).
+      frontId = createHash('sha256').update(`${hostname()}\0${root}`).digest('base64url').slice(0, 16);
+      memory = new FileStore({ path: root, maxSize: c.memory, durable: false, kind: 'memory-shared' });
+    } else memory = new MemoryStore(c.memory);
+  }
   const disk = c.disk === undefined ? undefined : new FileStore({ path: c.disk.path, maxSize: c.disk.size, durable: true, kind: 'disk' });
   let back: CacheStore | undefined = disk;
   if (r !== undefined) {
     // Per fleet, see redis-store.ts; with memory in front, purges reach every instance's memory by Redis PUBLISH.
     const { url, connectTimeout, commandTimeout } = deps.redis;
     const prefix = r.prefix ?? `${deps.redis.prefix}cache:${deps.name}:`;
-    back = new RedisStore({ url, prefix, connectTimeout, commandTimeout, maxObjectSize: r.maxObjectSize, staleIfError: c.staleIfError, log: deps.log, front: memory });
+    back = new RedisStore({
+      url,
+      prefix,
+      connectTimeout,
+      commandTimeout,
+      maxObjectSize: r.maxObjectSize,
+      staleIfError: c.staleIfError,
+      log: deps.log,
+      front: memory,
+      frontId,
+    });
   }
   const store = memory !== undefined && back !== undefined ? new TieredStore(memory, back) : (memory ?? back);
-  const made = { spec, store: store as CacheStore, collapser: new Collapser() };
+  // The replaced store's connections (Redis) are closed once the new generation serves (see Kept).
+  const made: Kept = { spec, store: store as CacheStore, collapser: new Collapser(), retired: found === undefined ? [] : [...found.retired.splice(0), found.store] };
   byName.set(deps.name, made);
   return made;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function record(h: Headers): Record<string, string | string[]> {
   return storedHeaders((fn) => h.forEach(fn));
@@ -172,6 +217,7 @@ function record(h: Headers): Record<string, string | string[]> {
 
 /** The `cache` filter; see the module comment. */
 export class CacheFilter implements Filter {
+  /** The bytes are the upstream's, or (rangeFill) the range whose Content-Length onResponse set. */
   readonly bodyUnchanged = true;
   readonly store: CacheStore;
   readonly #collapser: Collapser;
@@ -190,16 +236,25 @@ export class CacheFilter implements Filter {
    * foreground, through the filters. Per worker, per filter (a weak set: gone with the object).
    */
   readonly #foreground = new WeakSet<StoredResponse>();
+  /** Stores a reload replaced, closed by this filter's first request (Kept.retired); undefined once done. */
+  #retired: CacheStore[] | undefined;
 
   constructor(c: ResolvedCache, deps: PolicyDeps) {
     this.#c = c;
-    const { store, collapser } = storeFor(deps, c);
-    this.store = store;
-    this.#collapser = collapser;
+    const k = storeFor(deps, c);
+    this.store = k.store;
+    this.#collapser = k.collapser;
+    if (k.retired.length > 0) this.#retired = k.retired;
     this.#decisions = new Decisions(deps.name, deps.type, RESULTS);
     this.#name = deps.name;
     this.#fetch = deps.fetch;
     for (const [route, chain] of deps.routes) if (chain.at(-1)?.name === deps.name) this.#storesOwnFetches.add(route);
+  }
+
+  /** This generation serves: the stores it replaced close (their requests still in flight miss). */
+  #closeRetired(): void {
+    for (const old of this.#retired!.splice(0)) old.close?.();
+    this.#retired = undefined;
   }
 
   /** Records what the cache did for `s`: the metrics' decision, the access log's field. */
@@ -209,6 +264,7 @@ export class CacheFilter implements Filter {
   }
 
   onRequest(s: Session): Verdict {
+    if (this.#retired !== undefined) this.#closeRetired();
     const req = s.request;
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') {
@@ -221,6 +277,8 @@ export class CacheFilter implements Filter {
     const keyHeaders = this.#c.keyHeaders;
     if (keyHeaders.length > 0) base += `\n${variantPart(keyHeaders, req.headers)}`;
     const p = new Pending(url, base, normalizeHost(req.authority, req.scheme), false);
+    const range = req.headers.range;
+    if (method === 'GET' && typeof range === 'string' && this.#c.rangeFill) p.range = range;
     s.local(this, p);
     return this.#lookup(s, p, true);
   }
@@ -313,7 +371,8 @@ export class CacheFilter implements Filter {
       if (typeof v === 'string') sent[n] = v;
     }
     const target = req.path + req.query;
-    this.#fetch(route, { method: 'GET', authority: req.authority, target, headers: sent }, this.#c.maxObjectSize)
+    // A background fetch is held whole in memory: a larger new body is not stored from here (the next request in the foreground streams it).
+    this.#fetch(route, { method: 'GET', authority: req.authority, target, headers: sent }, Math.min(this.#c.maxObjectSize, 8 * STREAM_ABOVE))
       .then((r) => this.#revalidated(p, entry, preq, sent, r, route))
       .then(
         (outcome) => {
@@ -384,10 +443,10 @@ export class CacheFilter implements Filter {
       return { status: 304, headers };
     }
     const range = s.request.method === 'GET' && e.status === 200 ? s.request.headers.range : undefined;
+    const size = bodySize(e);
     if (typeof range === 'string' && ifRangeHolds(s.request.headers['if-range'], e.headers)) {
       // A single byte range from the stored full response (RFC 9110 §14); several ranges, or one
       // that does not parse: the whole response (§14.2 allows ignoring Range).
-      const size = e.body.length;
       const r = parseRange(range, size);
       if (r === 'unsatisfiable') return { status: 416, headers: { 'content-range': `bytes */${size}`, age: ageValue, 'cache-status': status } };
       if (r !== undefined) {
@@ -398,19 +457,29 @@ export class CacheFilter implements Filter {
           age: ageValue,
           'cache-status': status,
         };
+        if (e.file !== undefined) return { status: 206, headers: partial, stream: readStored(e.file, r.start, r.end + 1) };
         return { status: 206, headers: partial, body: e.body.subarray(r.start, r.end + 1) };
       }
     }
     const headers: Record<string, string | string[]> = { ...e.headers, age: ageValue, 'cache-status': status };
     if (s.request.method === 'HEAD') {
-      if (headers['content-length'] === undefined) headers['content-length'] = String(e.body.length);
+      if (headers['content-length'] === undefined) headers['content-length'] = String(size);
       return { status: e.status, headers };
     }
+    // A large object from its file, as the client takes it (bounded memory).
+    if (e.file !== undefined) return { status: e.status, headers: { ...headers, 'content-length': String(size) }, stream: readStored(e.file, 0, size) };
     return { status: e.status, headers, body: e.body };
   }
 
   onUpstreamRequest(s: Session, head: { readonly headers: Headers }): void {
-    const c = s.local<Pending>(this)?.conditional;
+    const p = s.local<Pending>(this);
+    if (p === undefined) return;
+    if (p.range !== undefined) {
+      // rangeFill: the whole object, to store; the client's range is cut from it (onResponse).
+      head.headers.delete('range');
+      head.headers.delete('if-range');
+    }
+    const c = p.conditional;
     if (c === undefined) return;
     for (const n in c) head.headers.set(n, c[n]);
   }
@@ -447,12 +516,36 @@ export class CacheFilter implements Filter {
     const w = s.request.method === 'GET' ? this.#writerFor(s, p, status, head.headers) : undefined;
     if (w === undefined) {
       this.#settle(p, 'released');
+      // Not stored (uncacheable, or larger than maxObjectSize): the client still gets its range.
+      if (p.range !== undefined && status === 200 && s.request.method === 'GET') this.#fillRange(s, p, head);
       head.headers.append('cache-status', cacheStatus(name, `${fwd}; fwd-status=${status}`));
       return undefined;
     }
     p.writer = w;
-    head.headers.append('cache-status', cacheStatus(name, `${fwd}; fwd-status=${status}; stored`, w.policy.maxAge() - w.policy.age()));
+    if (p.range !== undefined && status === 200) this.#fillRange(s, p, head);
+    // RFC 9211 `stored` says the response was stored: claimed only when the length is known to fit
+    // (the head goes out before the body). An unknown length may still be stored, unclaimed.
+    const claim = w.length === undefined ? '' : '; stored';
+    head.headers.append('cache-status', cacheStatus(name, `${fwd}; fwd-status=${status}${claim}`, w.policy.maxAge() - w.policy.age()));
     return undefined;
+  }
+
+  /**
+   * rangeFill: the full 200 fetched for a client's Range becomes its 206 when the range can be cut
+   * from it (a known length, one satisfiable range, If-Range holding against the new response);
+   * otherwise the full 200 goes to the client, which RFC 9110 §14.2 allows.
+   */
+  #fillRange(s: Session, p: Pending, head: { status: number; readonly headers: Headers }): void {
+    const h = head.headers;
+    const cl = h.get('content-length');
+    const size = cl === undefined ? Number.NaN : Number(cl);
+    if (!Number.isSafeInteger(size) || !ifRangeHolds(s.request.headers['if-range'], record(h))) return;
+    const r = parseRange(p.range!, size);
+    if (r === undefined || r === 'unsatisfiable') return;
+    p.slice = { start: r.start, end: r.end, pos: 0 };
+    head.status = 206;
+    h.set('content-range', `bytes ${r.start}-${r.end}/${size}`);
+    h.set('content-length', String(r.end - r.start + 1));
   }
 
   /** The copy of a storable response about to be streamed, or undefined when it is not to be stored. */
@@ -500,51 +593,79 @@ export class CacheFilter implements Filter {
       length,
       chunks: [],
       size: 0,
+      stream: undefined,
     };
   }
 
-  onResponseBody(s: Session, chunk: Buffer, end: boolean): Buffer | undefined {
+  onResponseBody(s: Session, chunk: Buffer, end: boolean): Buffer | undefined | Promise<Buffer | undefined> {
     const p = s.local<Pending>(this);
-    const w = p?.writer;
-    if (w === undefined) return undefined;
+    if (p === undefined) return undefined;
+    // rangeFill: the client gets its range of the full body (the store gets all of it).
+    const out = p.slice === undefined ? undefined : cut(p.slice, chunk);
+    const w = p.writer;
+    if (w === undefined) return out;
     if (chunk.length > 0) {
       w.size += chunk.length;
       if (w.size > this.#c.maxObjectSize) {
         // Streamed past the cache from here on.
-        p!.writer = undefined;
-        this.#settle(p!, 'released');
-        return undefined;
+        p.writer = undefined;
+        w.stream?.abort();
+        this.#settle(p, 'released');
+        return out;
       }
-      w.chunks.push(chunk);
+      if (w.stream === undefined && (w.size > STREAM_ABOVE || (w.length ?? 0) > STREAM_ABOVE)) {
+        // A large body: written to the store as it arrives, when the store can (a file store).
+        w.stream = this.store.open?.(this.#entry(p, w, EMPTY));
+        if (w.stream !== undefined) for (const c of w.chunks.splice(0)) w.stream.write(c);
+      }
+      if (w.stream !== undefined) w.stream.write(chunk);
+      else w.chunks.push(chunk);
     }
     if (end) {
-      p!.writer = undefined;
+      p.writer = undefined;
       const complete = w.length === undefined || w.length === w.size;
-      const stored =
-        complete &&
-        this.store.put({
-          key: w.key,
-          url: p!.url,
-          vary: w.vary,
-          policy: w.policy,
-          status: w.status,
-          headers: w.headers,
-          body: w.chunks.length === 1 ? w.chunks[0] : Buffer.concat(w.chunks, w.size),
-          mustRevalidate: w.mustRevalidate,
-          tags: tagsOf(w.headers),
-        });
-      if (stored instanceof Promise) void stored.then((ok) => this.#settle(p!, ok ? 'filled' : 'released'));
-      else this.#settle(p!, stored ? 'filled' : 'released');
+      let stored: boolean | Promise<boolean>;
+      if (w.stream !== undefined) {
+        if (complete) stored = w.stream.end(this.#entry(p, w, EMPTY));
+        else {
+          w.stream.abort();
+          stored = false;
+        }
+      } else stored = complete && this.store.put(this.#entry(p, w, w.chunks.length === 1 ? w.chunks[0] : Buffer.concat(w.chunks, w.size)));
+      if (stored instanceof Promise) {
+        // Requests collapsed behind this one wait for the write (not released when this one is logged).
+        p.storing = true;
+        void stored.then((ok) => this.#settle(p, ok ? 'filled' : 'released'));
+      } else this.#settle(p, stored ? 'filled' : 'released');
+      return out;
     }
-    return undefined;
+    // A store slower than the upstream holds the body back (bounded memory), not the other way round.
+    if (w.stream !== undefined && w.stream.pending > STREAM_ABOVE) return w.stream.drained().then(() => out);
+    return out;
+  }
+
+  /** The object `w` copies, with `body`. */
+  #entry(p: Pending, w: Writer, body: Buffer): StoredResponse {
+    return {
+      key: w.key,
+      url: p.url,
+      vary: w.vary,
+      policy: w.policy,
+      status: w.status,
+      headers: w.headers,
+      body,
+      mustRevalidate: w.mustRevalidate,
+      tags: tagsOf(w.headers),
+    };
   }
 
   onLog(s: Session): void {
     const p = s.local<Pending>(this);
     if (p === undefined) return;
     // A copy that never saw the body's end (aborted, failed mid-body, cut) is dropped here.
+    p.writer?.stream?.abort();
     p.writer = undefined;
-    this.#settle(p, 'released');
+    if (!p.storing) this.#settle(p, 'released');
   }
 
   /** Removes stored objects: by URL (`https://host/path?query`), by URL prefix, or by tag. Returns how many went. */
@@ -610,6 +731,15 @@ export class CacheFilter implements Filter {
   }
 }
 
+/** The part of `chunk` inside `slice` (the body so far at `slice.pos`); advances it. */
+function cut(slice: { readonly start: number; readonly end: number; pos: number }, chunk: Buffer): Buffer {
+  const from = slice.pos;
+  slice.pos += chunk.length;
+  const a = Math.max(slice.start - from, 0);
+  const b = Math.min(slice.end + 1 - from, chunk.length);
+  return a >= b ? EMPTY : a === 0 && b === chunk.length ? chunk : chunk.subarray(a, b);
+}
+
 /**
  * The headers a policy is built from: `age` is not stored with the headers (each answer sends its
  * own), but the age the response arrived with counts in its freshness (RFC 9111 §4.2.3).
@@ -645,7 +775,11 @@ function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
     if (disk !== undefined) ctx.problem({ path: ['store', 'redis'], expected: 'redis alone or with memory (not with disk)', found: 'redis with disk' });
   } else if (raw.store.memory === undefined && disk === undefined) ctx.problem({ path: ['store'], expected: 'memory, disk, both, or redis', found: '{}' });
   const budget = Math.max(memory, disk?.size ?? 0, redis?.maxObjectSize ?? 0);
-  const maxObjectSize = raw.maxObjectSize === undefined ? Math.min(8 * 1024 * 1024, budget) : parseSize(raw.maxObjectSize);
+  // Disk: large objects are streamed to and from their files, so the default follows nginx and
+  // Varnish (no per-object limit of their own) up to an eighth of the budget, at most 1 GiB.
+  const small = Math.min(8 * 1024 * 1024, budget);
+  const defaultMax = disk === undefined ? small : Math.max(small, Math.min(1024 * 1024 * 1024, Math.floor(disk.size / 8)));
+  const maxObjectSize = raw.maxObjectSize === undefined ? defaultMax : parseSize(raw.maxObjectSize);
   if (maxObjectSize > budget)
     ctx.problem({ path: ['maxObjectSize'], expected: `at most the store's budget (${budget} bytes)`, found: JSON.stringify(raw.maxObjectSize) });
   return {
@@ -657,6 +791,7 @@ function resolve(raw: CacheConfig, ctx: ResolveContext): ResolvedCache {
     storeSetCookie: raw.storeSetCookie ?? false,
     staleIfError: parseDuration(raw.staleIfError ?? 0) / 1000,
     collapse: raw.collapse ?? true,
+    rangeFill: raw.rangeFill ?? true,
     collapseTimeout: parseDuration(raw.collapseTimeout ?? '5s'),
     keyHeaders: (raw.key?.headers ?? []).map((h) => h.toLowerCase()),
     redis,
@@ -679,5 +814,5 @@ function sameStored(a: StoredResponse, b: StoredResponse): boolean {
   if (a === b) return true;
   const ha = a.headers;
   const hb = b.headers;
-  return a.status === b.status && a.body.length === b.body.length && ha.etag === hb.etag && ha.date === hb.date && ha['last-modified'] === hb['last-modified'];
+  return a.status === b.status && bodySize(a) === bodySize(b) && ha.etag === hb.etag && ha.date === hb.date && ha['last-modified'] === hb['last-modified'];
 }

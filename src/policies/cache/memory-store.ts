@@ -85,7 +85,8 @@ export class MemoryStore implements CacheStore {
 
   /** Stores `e` (replacing the object of its key); false when it is larger than the whole budget. */
   put(e: StoredResponse): boolean {
-    if (sizeOf(e) > this.maxSize) return false;
+    // A body left in a file (a disk object) is not brought into memory.
+    if (e.file !== undefined || sizeOf(e) > this.maxSize) return false;
     const url = this.#urls.get(e.url);
     if (url !== undefined && !sameNames(url.vary, e.vary)) this.deleteUrl(e.url);
     this.#lru.set(e.key, e);
@@ -108,6 +109,11 @@ export class MemoryStore implements CacheStore {
   }
 
   /** Every variant of `url`; returns how many objects went. */
+  deleteKey(key: string): boolean {
+    // The LRU's dispose removes it from the URL's and tags' indexes.
+    return this.#lru.delete(key);
+  }
+
   deleteUrl(url: string): number {
     const entry = this.#urls.get(url);
     if (entry === undefined) return 0;

@@ -13,7 +13,8 @@
  * Puts and URL/tag purges are Lua scripts (atomic, one round trip). A purge by prefix walks the
  * URL hashes with SCAN MATCH `u:<prefix>*`: O(keys in the Redis database) per purge, in batches
  * that never block Redis for long, not atomic with concurrent writes. Scripts build key names from
- * the prefix, so this store needs a single Redis (not Redis Cluster).
+ * the prefix, so this store needs a single Redis, or a primary with replicas, not Redis
+ * Cluster (a cluster routes a script by the keys it is given, not by those it builds).
  *
  * Never a failed request: every command is bounded by the state's `commandTimeout`, the offline
  * queue is off, and a store that cannot reach Redis answers a miss, `false` (not stored) or 0
@@ -21,8 +22,8 @@
  * bounded backoff between attempts, no restart), and holds no timer: nothing of it keeps a process
  * alive (filters have no close hook).
  *
- * With a front tier (`memory` too), purges are published on `<prefix>purge` and other instances'
- * purges applied to the front (see `RedisStoreOptions.front`).
+ * With a front tier (`memory` too), purges and stored objects (a replaced key) are published on
+ * `<prefix>purge` and other instances' messages applied to the front (see `RedisStoreOptions.front`).
  *
  * State: per fleet (Redis). This process holds only its connections (per process: each worker has
  * its own, and its own subscription, since each worker may hold a per-process front) and the time
@@ -30,7 +31,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { StoredResponse } from './memory-store.ts';
-import { decode, encode } from './file-store.ts';
+import { decode, encode, urlOfKey } from './file-store.ts';
 import type { CacheStore, StoreStats } from './store.ts';
 
 /** How to reach Redis (the config's `state.redis`, resolved: ms). */
@@ -52,12 +53,19 @@ export interface RedisStoreOptions {
    * was lost (purges may have been missed), it is emptied.
    */
   readonly front?: CacheStore;
+  /**
+   * The front tier's identity on the channel: messages with it are its own, not applied. Workers
+   * that share one front (/dev/shm) share it; default: a random id (a per-process front).
+   */
+  readonly frontId?: string;
 }
 
-/** A purge as published on the channel. */
+/** A purge, or an object replaced (`key`), as published on the channel. */
 interface PurgeMessage {
-  /** The publishing store (its own purges reach its front through the tiered store). */
+  /** The publishing front tier (its own purges and writes reach it through the tiered store). */
   readonly from: string;
+  /** A variant's key: stored anew (a new response, a 304 refresh); other fronts drop their copy. */
+  readonly key?: string;
   readonly url?: string;
   readonly prefix?: string;
   readonly tag?: string;
@@ -145,7 +153,9 @@ export class RedisStore implements CacheStore {
   #subConnecting = false;
   #subscribedOnce = false;
   #subNextAttempt = 0;
-  readonly #id = randomBytes(8).toString('base64url');
+  readonly #id: string;
+  /** Closed by a reload that replaced the store: answers misses, never reconnects. */
+  #closed = false;
   readonly #channel: string;
   #lastWarning = 0;
 
@@ -154,6 +164,7 @@ export class RedisStore implements CacheStore {
     this.maxSize = o.maxObjectSize;
     this.#maxDelay = o.maxReconnectDelay ?? 2000;
     this.#channel = `${o.prefix}purge`;
+    this.#id = o.frontId ?? randomBytes(8).toString('base64url');
     // Loaded only for this store: a gateway without a Redis store never loads the client.
     this.#client = import('redis').then(({ createClient, RESP_TYPES }) => {
       this.#bufferOptions = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
@@ -216,13 +227,15 @@ export class RedisStore implements CacheStore {
     const front = this.#o.front;
     if (front === undefined || m.from === this.#id) return;
     const done =
-      typeof m.tag === 'string'
-        ? front.deleteTag(m.tag)
-        : typeof m.prefix === 'string'
-          ? front.deletePrefix(m.prefix)
-          : typeof m.url === 'string'
-            ? front.deleteUrl(m.url)
-            : 0;
+      typeof m.key === 'string'
+        ? (front.deleteKey?.(m.key) ?? front.deleteUrl(urlOfKey(m.key)))
+        : typeof m.tag === 'string'
+          ? front.deleteTag(m.tag)
+          : typeof m.prefix === 'string'
+            ? front.deletePrefix(m.prefix)
+            : typeof m.url === 'string'
+              ? front.deleteUrl(m.url)
+              : 0;
     void Promise.resolve(done).catch(() => undefined);
   }
 
@@ -235,6 +248,7 @@ export class RedisStore implements CacheStore {
   /** The client when connected; else starts a connection attempt (at most one per backoff step: 50, 100, … ms up to the max) and throws. */
   async #connected(): Promise<Client> {
     const client = await this.#client;
+    if (this.#closed) throw new Error('closed');
     if (client.isReady) {
       if (this.#o.front !== undefined && !this.#subConnecting && !this.#sub?.isReady) void this.#subscribe(client);
       return client;
@@ -318,13 +332,15 @@ export class RedisStore implements CacheStore {
   }
 
   async put(e: StoredResponse): Promise<boolean> {
-    if (e.body.length > this.#o.maxObjectSize) return false;
+    if (e.file !== undefined || e.body.length > this.#o.maxObjectSize) return false;
     const p = this.#o.prefix;
     const h = sha1(e.key);
     const data = encode(e);
     const keys = [`${p}o:${h}`, this.#urlKey(e.url), ...e.tags.map((t) => `${p}t:${t}`)];
     try {
       await this.#run(SCRIPTS.put, keys, [p, data, String(ttlOf(e, this.#o.staleIfError)), e.vary === undefined ? '' : JSON.stringify(e.vary), h, e.url]);
+      // Other instances' fronts drop their copy of the key (one PUBLISH per store, none per hit), after the write: a front that misses reads the new object.
+      await this.#publish({ key: e.key }).catch((error: unknown) => this.#failed('publish', error));
       return true;
     } catch (error) {
       this.#failed('put', error);
@@ -369,6 +385,24 @@ export class RedisStore implements CacheStore {
       this.#failed('purge', error);
       return 0;
     }
+  }
+
+  /**
+   * Closes the connections (a reload that changed the store's settings replaced it): pending
+   * commands get their answers first; requests of the old generation still in flight then miss.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const quit = (c: Client | undefined): void => {
+      if (c === undefined || !c.isOpen) return;
+      const closing: Promise<unknown> = c.isReady ? c.close() : Promise.reject(new Error('not ready'));
+      closing.catch(() => {
+        if (c.isOpen) c.destroy();
+      });
+    };
+    quit(this.#sub);
+    void this.#client.then(quit, () => undefined);
   }
 
   /** Zeros: Redis holds the fleet's one copy and evicts by its own `maxmemory-policy`; its size is Redis's to report (`INFO memory`). */

@@ -3,7 +3,8 @@
  * undici's cache store interface (`get`, a write, `delete`) with the index a shared cache needs.
  *
  * Called by the `cache` filter (index.ts): `varyOf` then `get` once per GET/HEAD lookup, `put` once
- * per stored response (after its whole body arrived, or after a 304 refresh), the deletes on
+ * per stored response (after its whole body arrived, or after a 304 refresh) or `open` for a large
+ * one (written as it arrives), the deletes on
  * invalidations and purges. A method answers synchronously or with a promise (`MaybePromise`): the
  * in-process memory store stays synchronous, so a hit there never waits for a tick; a store that
  * reads files answers with promises. `undefined` from `varyOf`/`get` means "nothing stored".
@@ -24,10 +25,53 @@ export interface StoredResponse {
   readonly status: number;
   /** The headers served with it (lower-case names); replaced after a 304. */
   headers: Record<string, string | string[]>;
+  /** The body; empty when `file` holds it. */
   readonly body: Buffer;
+  /** A large body left in its file (a file store's object), read as it is served; undefined: `body`. */
+  readonly file?: StoredFile;
   /** Never served stale (`must-revalidate`, `proxy-revalidate`). */
   readonly mustRevalidate: boolean;
   readonly tags: readonly string[];
+}
+
+/**
+ * Where a file store left a large body: `length` bytes at `offset` of `path`, the file whose inode
+ * is `ino` (an object is never rewritten in place, so the same inode means the same bytes; a file
+ * replaced or removed since is never read as this object).
+ */
+export interface StoredFile {
+  readonly path: string;
+  readonly ino: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/**
+ * Bodies up to this size are held whole in memory (collected, then `put`; read whole on a hit: the
+ * fast path); larger ones are written as they arrive (`open`) and served from their file, by stores
+ * that can (file stores).
+ */
+export const STREAM_ABOVE = 1024 * 1024;
+
+/** The body's length, wherever it is. */
+export function bodySize(e: StoredResponse): number {
+  return e.file === undefined ? e.body.length : e.file.length;
+}
+
+/**
+ * A store's write of one object whose body arrives in chunks (`CacheStore.open`): `write` each
+ * chunk in order, then `end` (stored once the whole body is written; false when not) or `abort`
+ * (nothing stored). `pending` is the bytes handed to `write` not yet written: the writer waits on
+ * `drained` when it grows, so a slow disk slows the response instead of filling memory.
+ */
+export interface StoreWrite {
+  write(chunk: Buffer): void;
+  readonly pending: number;
+  /** Resolves once `pending` is 0 (or the write failed). */
+  drained(): Promise<void>;
+  /** The body is complete: `e` (its `body` unused) is stored with it. Never rejects. */
+  end(e: StoredResponse): Promise<boolean>;
+  abort(): void;
 }
 
 /** A value now, or later. */
@@ -54,6 +98,13 @@ export interface CacheStore {
   get(key: string): MaybePromise<StoredResponse | undefined>;
   /** Stores `e`, replacing the object of its key (and the URL's variants when its Vary names differ); false when not stored. */
   put(e: StoredResponse): MaybePromise<boolean>;
+  /**
+   * Starts a write whose body arrives in chunks (file stores: a large object never held whole in
+   * memory); undefined when the store has none (the caller collects the body and calls `put`).
+   */
+  open?(e: StoredResponse): StoreWrite | undefined;
+  /** The object of `key` only (another instance replaced it); whether it was there. For front tiers (memory, file stores). */
+  deleteKey?(key: string): MaybePromise<boolean>;
   /** Every variant of `url`; how many objects went. */
   deleteUrl(url: string): MaybePromise<number>;
   /** Every object whose URL starts with `prefix`; how many went. */
@@ -61,4 +112,6 @@ export interface CacheStore {
   /** Every object tagged `tag`; how many went (a file store may count objects replaced since without the tag). */
   deleteTag(tag: string): MaybePromise<number>;
   stats(): StoreStats;
+  /** Releases what the store holds open (a Redis store's connections): called once, when a reload replaced it. */
+  close?(): void;
 }

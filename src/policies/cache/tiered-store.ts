@@ -1,7 +1,8 @@
 /**
  * Two stores, one in front of the other (`memory` in front of `disk`): a lookup tries the front,
  * then the back, and a hit in the back is promoted to the front (written in the background); a
- * write goes to both (the front refuses what exceeds its budget); deletes and purges go to both.
+ * write goes to both (the front refuses what exceeds its budget); a large object streamed in
+ * (`open`) goes to the back only; deletes and purges go to both.
  *
  * The front must be shared as widely as the back is by this gateway's processes (a per-process front
  * in front of a per-machine back would miss other workers' purges): index.ts never builds that.
@@ -9,7 +10,7 @@
  * State: none of its own; the front's and the back's (see their module comments).
  */
 import type { StoredResponse } from './memory-store.ts';
-import type { CacheStore, MaybePromise, StoreStats } from './store.ts';
+import type { CacheStore, MaybePromise, StoreStats, StoreWrite } from './store.ts';
 
 export class TieredStore implements CacheStore {
   readonly kind: string;
@@ -50,6 +51,28 @@ export class TieredStore implements CacheStore {
   async put(e: StoredResponse): Promise<boolean> {
     const [, b] = await Promise.all([this.front.put(e), this.back.put(e)]);
     return b;
+  }
+
+  /** A large object streamed in goes to the back only (the front holds objects up to STREAM_ABOVE, store.ts). */
+  open(e: StoredResponse): StoreWrite | undefined {
+    const w = this.back.open?.(e);
+    if (w === undefined) return undefined;
+    const front = this.front;
+    return {
+      write: (chunk) => w.write(chunk),
+      get pending() {
+        return w.pending;
+      },
+      drained: () => w.drained(),
+      // The front's copy of the URL (an older, smaller object) goes once the new one is in the back.
+      end: async (done) => (await w.end(done)) && (await front.deleteUrl(done.url)) >= 0,
+      abort: () => w.abort(),
+    };
+  }
+
+  close(): void {
+    this.front.close?.();
+    this.back.close?.();
   }
 
   deleteUrl(url: string): Promise<number> {
