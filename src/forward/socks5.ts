@@ -120,7 +120,8 @@ function parseAddress(b: Buffer, at: number): Parsed<SocksAddress> {
     if (b.length < end + 2) return undefined;
     const groups: string[] = [];
     for (let i = 0; i < 8; i++) groups.push(b.readUInt16BE(at + 1 + 2 * i).toString(16));
-    host = compressIPv6(groups);
+    // RFC 5952 §5: an IPv4-mapped address keeps its IPv4 part dotted.
+    host = groups.slice(0, 6).join(':') === '0:0:0:0:0:ffff' ? `::ffff:${b[at + 13]}.${b[at + 14]}.${b[at + 15]}.${b[at + 16]}` : compressIPv6(groups);
   } else if (type === ATYP_DOMAIN) {
     if (b.length < at + 2) return undefined;
     const n = b[at + 1];
