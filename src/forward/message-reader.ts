@@ -39,6 +39,8 @@ export class MessageReader {
     this.#socket = socket;
     socket.on('data', this.#onData);
     socket.once('close', this.#onClose);
+    // A client that half-closes mid-handshake can never finish it.
+    socket.once('end', this.#onClose);
   }
 
   /** The next message, as `parse` reads it. Rejects with a HandshakeError on bytes no message can start with, or when the client closes first. */
@@ -50,10 +52,16 @@ export class MessageReader {
     });
   }
 
+  /** Whether the client has closed or half-closed (sent its FIN): nothing more will come. */
+  get ended(): boolean {
+    return this.#closed;
+  }
+
   /** Stops reading: the socket is left paused, and the bytes past the last message are returned. */
   detach(): Buffer {
     this.#socket.off('data', this.#onData);
     this.#socket.off('close', this.#onClose);
+    this.#socket.off('end', this.#onClose);
     this.#socket.pause();
     const rest = this.#buffer;
     this.#buffer = EMPTY;

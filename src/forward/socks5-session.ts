@@ -59,10 +59,22 @@ interface Ending {
   udp: UdpAssociation | undefined;
 }
 
-/** Answers a handshake fault: the RFC's reply when it has one, else just the close. */
-function refuse(client: Socket, reply: Buffer | undefined): void {
-  if (reply === undefined) client.destroy();
-  else client.end(reply);
+const ignore = (): void => undefined;
+
+/**
+ * Answers a refusal and ends the connection: the reply (when RFC 1928 has one) and our FIN; what
+ * the client still sends is read and dropped, and its FIN, or `linger` ms, closes the socket (a
+ * destroy right after the write could reset the connection before the client read the reply).
+ */
+function refuse(client: Socket, reader: MessageReader, reply: Buffer | undefined, linger: number): void {
+  if (reply === undefined) return void client.destroy();
+  reader.detach();
+  client.on('data', ignore);
+  client.once('end', () => client.destroy());
+  const timer = setTimeout(() => client.destroy(), linger);
+  client.once('close', () => clearTimeout(timer));
+  client.end(reply);
+  client.resume();
 }
 
 /** REP for a connect that failed (RFC 1928 §6). */
@@ -109,6 +121,7 @@ export async function serveSocks(gen: SocksGeneration, client: Socket, settings:
     ending.error = error;
   };
   const reader = new MessageReader(client);
+  const linger = settings.handshakeTimeout;
   const timer = setTimeout(() => {
     end('timeout', 'HEADER_TIMEOUT');
     client.destroy();
@@ -118,7 +131,7 @@ export async function serveSocks(gen: SocksGeneration, client: Socket, settings:
     const method = gen.passwords.length > 0 ? METHOD_PASSWORD : METHOD_NONE;
     if (!methods.includes(method)) {
       end('auth_missing', 'PROXY_AUTH_REQUIRED');
-      return refuse(client, Buffer.from([SOCKS_VERSION, METHOD_UNACCEPTABLE]));
+      return refuse(client, reader, Buffer.from([SOCKS_VERSION, METHOD_UNACCEPTABLE]), linger);
     }
     client.write(Buffer.from([SOCKS_VERSION, method]));
     let consumer: Consumer | undefined;
@@ -128,7 +141,7 @@ export async function serveSocks(gen: SocksGeneration, client: Socket, settings:
       if (client.destroyed) return;
       if (match === undefined) {
         end('auth_failed', 'AUTH_INVALID');
-        return refuse(client, Buffer.from([AUTH_VERSION, 0x01]));
+        return refuse(client, reader, Buffer.from([AUTH_VERSION, 0x01]), linger);
       }
       consumer = match.consumer;
       if (record !== undefined) record.consumer = consumer.name;
@@ -138,13 +151,14 @@ export async function serveSocks(gen: SocksGeneration, client: Socket, settings:
     clearTimeout(timer);
     if (request.command === CMD_UDP_ASSOCIATE) {
       end('udp', undefined);
-      const rest = reader.detach();
-      ending.udp = await UdpAssociation.open(gen, client, settings.udpHost, request.destination, consumer, rest);
+      if (reader.ended) return void client.destroy();
+      reader.detach();
+      ending.udp = await UdpAssociation.open(gen, client, settings.udpHost, request.destination, consumer);
       return;
     }
     if (request.command !== CMD_CONNECT) {
       end('unsupported', 'METHOD_NOT_ALLOWED');
-      return refuse(client, encodeReply(REP.commandNotSupported));
+      return refuse(client, reader, encodeReply(REP.commandNotSupported), linger);
     }
     const { host, port } = request.destination;
     if (record !== undefined) record.destination = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -162,7 +176,7 @@ export async function serveSocks(gen: SocksGeneration, client: Socket, settings:
     if (!decision.allowed) {
       const unresolved = decision.code === 'DESTINATION_UNRESOLVED';
       end(unresolved ? 'unresolved' : 'denied', decision.code);
-      return refuse(client, encodeReply(unresolved ? REP.hostUnreachable : REP.notAllowed));
+      return refuse(client, reader, encodeReply(unresolved ? REP.hostUnreachable : REP.notAllowed), linger);
     }
     await tunnel(gen, client, decision, reader, ending, end);
   } catch (err) {
@@ -170,9 +184,9 @@ export async function serveSocks(gen: SocksGeneration, client: Socket, settings:
       end('unreachable', 'UPSTREAM_ERROR');
       return void client.destroy();
     }
-    if (err.closed) return; // 'closed' (or 'timeout': the timer destroyed it) stands
+    if (err.closed) return void client.destroy(); // 'closed' (or 'timeout': the timer destroyed it) stands
     end('malformed', 'BAD_REQUEST');
-    refuse(client, err.reply === undefined ? undefined : encodeReply(err.reply));
+    refuse(client, reader, err.reply === undefined ? undefined : encodeReply(err.reply), linger);
   } finally {
     clearTimeout(timer);
   }
@@ -198,12 +212,15 @@ async function tunnel(
     if (client.destroyed) return;
     const { rep, error } = connectReply(err);
     end('unreachable', error);
-    return refuse(client, encodeReply(rep));
+    return refuse(client, reader, encodeReply(rep), gen.forward.connectTimeout);
   }
   client.off('close', onClose);
   if (client.destroyed) return void upstream.destroy();
   end('connect', undefined);
   const answer = encodeReply(REP.succeeded, { host: upstream.localAddress ?? '0.0.0.0', port: upstream.localPort ?? 0 });
+  const ended = reader.ended;
   const clientRest = reader.detach();
   ending.tunnel = gen.tunnels.open(client, upstream, gen.forward.tunnelIdleTimeout, { answer, upstreamRest: Buffer.alloc(0), clientRest });
+  // The client's FIN came during the handshake, before the pipe could see it: passed on now.
+  if (ended) upstream.end();
 }

@@ -74,7 +74,7 @@ export class UdpAssociation {
   }
 
   /** Binds the relay, answers the request with its address, and relays until `control` closes. Rejects when the relay cannot bind. */
-  static async open(gen: SocksGeneration, control: Socket, host: string, declared: SocksAddress, consumer: Consumer | undefined, _rest: Buffer): Promise<UdpAssociation> {
+  static async open(gen: SocksGeneration, control: Socket, host: string, declared: SocksAddress, consumer: Consumer | undefined): Promise<UdpAssociation> {
     const v6 = isIPv6(host);
     const relay = dgram.createSocket(v6 ? 'udp6' : 'udp4');
     await bind(relay, host);

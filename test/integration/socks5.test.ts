@@ -19,6 +19,7 @@ import bcrypt from 'bcryptjs';
 import { startGateway, type Gateway } from '../../src/index.ts';
 import { closedPort, startOrigin, type Origin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
+import { samples, total } from './helpers/metrics.ts';
 import { compileForwardRules } from '../../src/forward/rules.ts';
 import { resolveForward } from '../../src/config/resolve-forward.ts';
 import type { SocksConnectionEvent } from '../../src/observability/events.ts';
@@ -412,6 +413,55 @@ test('UDP ASSOCIATE: a round trip to a UDP echo origin; other sources and fragme
   );
   client.socket.close();
   other.socket.close();
+});
+
+test('a reload swaps the credentials (and rules) for new connections; an open tunnel keeps going; metrics count outcomes and bytes', async (t) => {
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  t.after(() => echo.close());
+  const echoPort = (echo.address() as AddressInfo).port;
+  const config = (password: string): object => ({
+    listeners: {
+      reloaded: { address: '127.0.0.1:0', protocol: 'socks5', policies: ['staff'], forward: { rules: [{ action: 'allow', destinations: ['127.0.0.0/8'] }] } },
+    },
+    consumers: { alice: { credentials: [{ type: 'basic', username: 'alice', password: bcrypt.hashSync(password, 4) }] } },
+    policies: { staff: { type: 'basic-auth' } },
+  });
+  const g = await startGateway({ config: config('one'), metrics: true, logLevel: 'silent' });
+  t.after(() => g.stop({ drainTimeout: 500 }));
+  const p = g.address('reloaded').port;
+  const login = async (password: string): Promise<{ c: Raw; status: number }> => {
+    const c = await raw(p);
+    c.socket.write(Buffer.concat([hello, credentials('alice', password)]));
+    assert.deepEqual([...(await c.read(2))], [5, 2]);
+    return { c, status: (await c.read(2))[1] };
+  };
+  const { c: open, status } = await login('one');
+  assert.equal(status, 0);
+  open.socket.write(connectIPv4('127.0.0.1', echoPort));
+  assert.equal((await open.read(10))[1], 0);
+  open.socket.write('before');
+  assert.equal((await open.read(6)).toString(), 'before');
+
+  assert.equal((await g.reload(config('two'))).ok, true);
+  open.socket.write('after reload');
+  assert.equal((await open.read(12)).toString(), 'after reload', 'the tunnel of the old generation lives on');
+  const old = await login('one');
+  assert.equal(old.status, 1, 'the old password is refused by the new generation');
+  await old.c.closed;
+  const fresh = await login('two');
+  assert.equal(fresh.status, 0);
+  fresh.c.socket.destroy();
+  await fresh.c.closed;
+  open.socket.end();
+  await open.closed;
+  // Metrics subscribed after this test's subscriber: they have counted by the time it hears of the end.
+  await endedWith('reloaded', 'connect');
+  const m = samples((await g.metrics!.render(undefined)).body);
+  assert.equal(total(m, 'switchboard_socks_connections_total', { listener: 'reloaded', outcome: 'auth_failed' }), 1);
+  assert.equal(total(m, 'switchboard_socks_connections_total', { listener: 'reloaded', outcome: 'connect' }), 1);
+  assert.equal(total(m, 'switchboard_socks_bytes_total', { listener: 'reloaded', direction: 'in' }), 18);
+  assert.equal(total(m, 'switchboard_socks_bytes_total', { listener: 'reloaded', direction: 'out' }), 18);
 });
 
 test('the access log has one line per connection, with destination, rule and consumer', async () => {
