@@ -16,6 +16,8 @@
  *   worker and per config generation: a reload starts empty, and a removed user is out at once.
  * - An unknown username is checked against a dummy bcrypt hash, so the answer takes as long as
  *   for a known one with a wrong password: the timing does not tell which usernames exist.
+ * - `checkPassword` serves a socks5 listener's RFC 1929 username/password with the same lookup,
+ *   hashes and cache (keyed apart from any header).
  * - No `Authorization: Basic` → 401 AUTH_REQUIRED (or the next authentication policy, or
  *   `anonymous`: auth-common.ts); a wrong user or password, or a header that does not decode →
  *   401 AUTH_INVALID. Both with `WWW-Authenticate: Basic realm="…", charset="UTF-8"`.
@@ -107,6 +109,9 @@ export const basicAuthPolicy = {
 
     async function verify(s: Session, header: string): Promise<Reply | undefined> {
       const key = createHash('sha256').update(header).digest('hex');
+      const hit = cache.get(key);
+      // The common case answered without waiting on a promise.
+      if (hit !== undefined && hit.expires > Date.now()) return auth.identify(s, hit.match.consumer, hit.match.credential);
       const match = await lookup(key, () => decodeBasic(header));
       if (match === undefined) return auth.invalid();
       return auth.identify(s, match.consumer, match.credential);
