@@ -153,7 +153,7 @@ export async function serveSocks(gen: SocksGeneration, client: Socket, settings:
       end('udp', undefined);
       if (reader.ended) return void client.destroy();
       reader.detach();
-      ending.udp = await UdpAssociation.open(gen, client, settings.udpHost, request.destination, consumer);
+      ending.udp = await UdpAssociation.open(gen, client, settings.udpHost, request.destination, consumer, record);
       return;
     }
     if (request.command !== CMD_CONNECT) {

@@ -16,6 +16,7 @@
  */
 import dgram from 'node:dgram';
 import { isIPv6, type Socket } from 'node:net';
+import type { ConnectionRecord } from '../observability/access-log.ts';
 import type { Consumer } from '../policies/filter.ts';
 import { clientAddressOf, plainAddress } from '../transport/connection-info.ts';
 import type { Decision } from './destination-guard.ts';
@@ -48,6 +49,8 @@ export class UdpAssociation {
   readonly #control: Socket;
   readonly #relay: dgram.Socket;
   readonly #consumer: Consumer | undefined;
+  /** The access log's record of the control connection: it shows the first destination and its rule. */
+  readonly #record: ConnectionRecord | undefined;
   readonly #clientIp: string;
   /** `#clientIp` as the relay socket sends to it (IPv4-mapped on an IPv6 relay). */
   readonly #clientTo: string;
@@ -62,7 +65,16 @@ export class UdpAssociation {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  private constructor(gen: SocksGeneration, control: Socket, relay: dgram.Socket, v6: boolean, declared: SocksAddress, consumer: Consumer | undefined) {
+  private constructor(
+    gen: SocksGeneration,
+    control: Socket,
+    relay: dgram.Socket,
+    v6: boolean,
+    declared: SocksAddress,
+    consumer: Consumer | undefined,
+    record: ConnectionRecord | undefined,
+  ) {
+    this.#record = record;
     this.#gen = gen;
     this.#control = control;
     this.#relay = relay;
@@ -74,11 +86,18 @@ export class UdpAssociation {
   }
 
   /** Binds the relay, answers the request with its address, and relays until `control` closes. Rejects when the relay cannot bind. */
-  static async open(gen: SocksGeneration, control: Socket, host: string, declared: SocksAddress, consumer: Consumer | undefined): Promise<UdpAssociation> {
+  static async open(
+    gen: SocksGeneration,
+    control: Socket,
+    host: string,
+    declared: SocksAddress,
+    consumer: Consumer | undefined,
+    record: ConnectionRecord | undefined,
+  ): Promise<UdpAssociation> {
     const v6 = isIPv6(host);
     const relay = dgram.createSocket(v6 ? 'udp6' : 'udp4');
     await bind(relay, host);
-    const a = new UdpAssociation(gen, control, relay, v6, declared, consumer);
+    const a = new UdpAssociation(gen, control, relay, v6, declared, consumer, record);
     gen.associations.add(a);
     control.once('close', () => a.close());
     if (control.destroyed) {
@@ -135,6 +154,13 @@ export class UdpAssociation {
         port,
       });
       this.#decisions.set(key, decision);
+      const r = this.#record;
+      if (r !== undefined && r.destination === undefined) {
+        r.destination = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+        void decision.then((d) => {
+          r.rule = d.rule;
+        });
+      }
     }
     const payload = msg.subarray(header.dataOffset);
     void decision.then((d) => this.#send(d, payload));

@@ -473,6 +473,10 @@ test('the access log has one line per connection, with destination, rule and con
   const ok = lines.find((l) => l.protocol === 'socks5' && l.destination === `127.0.0.1:${origin.port}` && l.error === null && l.consumer === 'alice');
   assert.ok(ok, 'a tunnel by alice');
   assert.ok((ok.bytesOut as number) > 0);
+  assert.ok(
+    lines.some((l) => l.destination === `127.0.0.1:${udpEchoPort}` && l.error === null && (l.bytesIn as number) === 8),
+    'the UDP association: its first destination, ping and pong',
+  );
   assert.ok(lines.some((l) => l.error === 'AUTH_INVALID'));
   assert.ok(lines.some((l) => l.error === 'PROXY_AUTH_REQUIRED'));
   assert.ok(lines.some((l) => l.error === 'HEADER_TIMEOUT'));
