@@ -88,7 +88,7 @@ before(async () => {
     config: {
       listeners: {
         socks: { address: '127.0.0.1:0', protocol: 'socks5', policies: ['staff', 'files'], headerTimeout: '400ms', forward: { rules, tunnelIdleTimeout: '2s' } },
-        open: { address: '127.0.0.1:0', protocol: 'socks5', forward: { rules } },
+        open: { address: '127.0.0.1:0', protocol: 'socks5', forward: { rules, tunnelIdleTimeout: '300ms' } },
       },
       consumers: { alice: { groups: ['staff'], credentials: [{ type: 'basic', username: 'alice', password: bcrypt.hashSync('wonderland', 4) }] } },
       policies: { staff: { type: 'basic-auth' }, files: { type: 'basic-auth', htpasswd: join(dir, 'users.htpasswd') } },
@@ -234,6 +234,23 @@ test('a listener without an authentication policy (loopback) offers method 0x00 
   const c = await raw(openPort);
   c.socket.write(Buffer.from([5, 1, 2]));
   assert.deepEqual([...(await c.rest())], [5, 0xff], 'a client offering only username/password is not served');
+});
+
+test('forward.tunnelIdleTimeout closes a silent tunnel and a silent UDP association', async () => {
+  const c = await raw(openPort);
+  c.socket.write(Buffer.concat([Buffer.from([5, 1, 0]), connectIPv4('127.0.0.1', origin.port)]));
+  assert.deepEqual([...(await c.read(2))], [5, 0]);
+  assert.equal((await c.read(10))[1], 0);
+  c.socket.write('GET /idle HTTP/1.1\r\nHost: x\r\n\r\n');
+  const started = performance.now();
+  const answer = (await c.rest()).toString();
+  assert.match(answer, /^HTTP\/1\.1 200/, 'answered, then the keep-alive connection was cut while idle');
+  assert.ok(performance.now() - started >= 250);
+  const u = await raw(openPort);
+  u.socket.write(Buffer.concat([Buffer.from([5, 1, 0]), connectIPv4('0.0.0.0', 0, 3)]));
+  assert.deepEqual([...(await u.read(2))], [5, 0]);
+  assert.equal((await u.read(10))[1], 0);
+  await guard(u.closed, 'the idle association to close its TCP connection');
 });
 
 test('the handshake delivered one byte at a time, then bytes both ways; BND.ADDR/PORT are the outgoing socket’s', async (t) => {
