@@ -43,6 +43,11 @@ export class SocksListener {
   #trusted: AddressSet | undefined;
   /** Generations replaced by a reload whose connections are still open (until their drain timeout). */
   readonly #draining = new Set<SocksGeneration>();
+  /**
+   * Every connection open now, in handshake or not (per listener, per worker): the hard deadline
+   * cuts them all, also those still resolving or connecting when the tunnels were cut.
+   */
+  readonly #clients = new Set<Socket>();
   /** A SOCKS listener terminates no TLS (gateway.reloadCertificates asks every listener). */
   readonly certificates: undefined;
 
@@ -85,7 +90,9 @@ export class SocksListener {
           };
     // First, so that its own 'close' listener (added before its first await) fills the record in before the one below writes it.
     void serveSocks(gen, client, this.#settings, record);
+    this.#clients.add(client);
     client.once('close', () => {
+      this.#clients.delete(client);
       gen.generation.leave();
       if (record !== undefined) gen.onConnectionEnd!(record);
     });
@@ -130,6 +137,7 @@ export class SocksListener {
   destroyConnections(): void {
     cut(this.#generation);
     for (const g of this.#draining) cut(g);
+    for (const c of this.#clients) c.destroy();
   }
 }
 
