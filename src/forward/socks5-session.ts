@@ -150,8 +150,8 @@ export async function serveSocks(gen: SocksGeneration, client: Socket, settings:
     const request = await reader.next(parseRequest);
     clearTimeout(timer);
     if (request.command === CMD_UDP_ASSOCIATE) {
+      if (reader.ended) return void client.destroy(); // its FIN would end the association at once
       end('udp', undefined);
-      if (reader.ended) return void client.destroy();
       reader.detach();
       ending.udp = await UdpAssociation.open(gen, client, settings.udpHost, request.destination, consumer, record);
       return;
