@@ -29,6 +29,7 @@ interface Waiting {
   reject: (e: HandshakeError) => void;
 }
 
+/** The handshake reader of one connection (created at accept, detached when the tunnel starts or the connection is refused). */
 export class MessageReader {
   readonly #socket: Socket;
   #buffer: Buffer = EMPTY;

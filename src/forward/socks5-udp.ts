@@ -41,6 +41,7 @@ function bind(socket: dgram.Socket, address: string): Promise<void> {
   });
 }
 
+/** One association: opened by `open` for a UDP ASSOCIATE request, closed with its control connection. */
 export class UdpAssociation {
   /** Payload bytes from the client, and to it. */
   bytesIn = 0;

@@ -32,6 +32,7 @@ function settingsOf(config: ListenerConfig): SocksSettings {
   return { handshakeTimeout: config.headerTimeout, udpHost: config.address.host === '' ? '0.0.0.0' : config.address.host };
 }
 
+/** One socks5 listener: created by the gateway when the listener appears, swapped on reload, stopped with it. */
 export class SocksListener {
   readonly name: string;
   readonly server: net.Server;
