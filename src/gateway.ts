@@ -15,8 +15,9 @@ import { addressKey, Binding } from './listeners/bind.ts';
 import { bindingKey, HttpListener } from './listeners/http-listener.ts';
 import { TcpListener } from './listeners/tcp-listener.ts';
 import { UdpListener } from './listeners/udp-listener.ts';
+import { SocksListener } from './listeners/socks-listener.ts';
 
-type Listener = HttpListener | TcpListener | UdpListener;
+type Listener = HttpListener | TcpListener | UdpListener | SocksListener;
 import { createAccessLog, type AccessLog, type AccessLogDestination, type AccessLogFormat } from './observability/access-log.ts';
 import { configReload } from './observability/events.ts';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from './observability/logger.ts';
@@ -492,7 +493,9 @@ export class Gateway {
           fresh =
             l.protocol === 'http' || l.protocol === 'https'
               ? new HttpListener(l, gen.listeners.get(l.name)!, this.log, this.#worker)
-              : new TcpListener(l, gen.tcp.get(l.name)!, this.log, this.#worker);
+              : l.protocol === 'socks5'
+                ? new SocksListener(l, gen.socks.get(l.name)!)
+                : new TcpListener(l, gen.tcp.get(l.name)!, this.log, this.#worker);
           const key = bindingName(l);
           if (!this.#bindings.has(key) && !bound.has(key)) {
             // Only the first config uses inherited sockets: a later one binds what it adds.
@@ -525,6 +528,7 @@ export class Gateway {
       if (started.includes(listener)) continue;
       if (listener instanceof UdpListener) listener.swap(gen.udp.get(l.name)!, l);
       else if (listener instanceof TcpListener) listener.swap(gen.tcp.get(l.name)!, l);
+      else if (listener instanceof SocksListener) listener.swap(gen.socks.get(l.name)!, l);
       else listener.swap(gen.listeners.get(l.name)!, l);
     }
     // Point every binding at its listener now, in one step; then close the ones no listener uses.

@@ -9,6 +9,8 @@ import { compileChain, type NamedFilter } from './http/chain.ts';
 import type { GenerationTracker, ListenerGeneration, ListenerRoute } from './http/listener-generation.ts';
 import type { TcpGeneration } from './listeners/tcp-forward.ts';
 import type { UdpGeneration } from './listeners/udp-listener.ts';
+import { compileForwardRules } from './forward/rules.ts';
+import type { PasswordCheck, SocksGeneration } from './forward/socks5-generation.ts';
 import type { OwnRequest, OwnResponse, PolicyDeps } from './policies/filter.ts';
 import type { ConnectionRecord } from './observability/access-log.ts';
 import { Router } from './routing/router.ts';
@@ -39,6 +41,8 @@ export class Generation implements GenerationTracker {
   readonly tcp = new Map<string, TcpGeneration>();
   /** The generations of udp listeners (datagram sessions: an upstream, no routes). */
   readonly udp = new Map<string, UdpGeneration>();
+  /** The generations of socks5 listeners (their rules compiled, their basic-auth policies' password checks). */
+  readonly socks = new Map<string, SocksGeneration>();
   /** Every policy of the config, built once for this generation. */
   readonly filters = new Map<string, NamedFilter>();
   /** Query parameters some filter reads credentials from: redacted in the access log (per generation). */
@@ -93,6 +97,21 @@ export class Generation implements GenerationTracker {
           generation: this,
           drainTimeout: config.drainTimeout,
           onSessionEnd: hooks.onConnectionEnd,
+        });
+        continue;
+      }
+      if (l.protocol === 'socks5') {
+        this.socks.set(l.name, {
+          name: l.name,
+          guard: compileForwardRules(l.forward!),
+          forward: l.forward!,
+          // config/resolve-policies.ts allows only basic-auth policies here, which all check passwords.
+          passwords: l.policies.map((name) => this.filters.get(name)!.filter.checkPassword).filter((c): c is PasswordCheck => c !== undefined),
+          generation: this,
+          drainTimeout: config.drainTimeout,
+          tunnels: new Tunnels(),
+          associations: new Set(),
+          onConnectionEnd: hooks.onConnectionEnd,
         });
         continue;
       }

@@ -116,6 +116,10 @@ export const forwardSettings = z
       .meta({
         description: 'Serve a proxy auto-config file at /proxy.pac (and /wpad.dat) on this listener, generated from the rules (default true on forward listeners).',
       }),
+    allowUnauthenticated: z.boolean().optional().meta({
+      description:
+        'socks5 listeners without an authentication policy in `policies`: serve clients without credentials (SOCKS method 0x00) although the listener’s address is not a loopback one, i.e. an open proxy for whoever reaches the address (restrict it with rules on `clients`). Default false: such a listener must listen on loopback only, or be given a basic-auth policy.',
+    }),
   })
   .meta({ description: 'Forward-proxy settings (protocol forward and socks5).' });
 

@@ -171,7 +171,7 @@ export const listener = z
       .meta({ description: 'What to do with request header names containing `_`: pass them, drop them (as nginx does), or answer 400.' }),
     policies: policyList.optional().meta({
       description:
-        "http and https listeners: policies run for every request before routing, in order (then the route's). Their response phases apply to every response, the gateway's own errors included.",
+        "http and https listeners: policies run for every request before routing, in order (then the route's). Their response phases apply to every response, the gateway's own errors included. socks5 listeners: basic-auth policies only, whose credentials RFC 1929 username/password authentication checks (none: no authentication, on a loopback address only unless `forward.allowUnauthenticated`).",
     }),
     forward: forwardSettings.optional().meta({ description: 'forward and socks5 listeners: access rules, safe defaults, resolver, anonymity, parents.' }),
   })

@@ -112,5 +112,6 @@ export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir
       balance: p.balance ?? 'round-robin',
     })),
     pac: r.pac === false ? undefined : { proxy: typeof r.pac === 'object' ? r.pac.proxy : undefined },
+    allowUnauthenticated: r.allowUnauthenticated ?? false,
   };
 }

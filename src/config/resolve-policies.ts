@@ -47,6 +47,10 @@ function reference(name: string, at: ReadonlyArray<string | number>, defined: st
 export function policyReferenceProblems(raw: RawConfig, listeners: ListenerConfig[], routes: RouteConfig[], problems: Problem[]): void {
   const defined = Object.keys(raw.policies ?? {});
   for (const l of listeners) {
+    if (l.protocol === 'socks5') {
+      socksPolicyProblems(raw, l, defined, problems);
+      continue;
+    }
     l.policies.forEach((p, i) => {
       reference(p, ['listeners', l.name, 'policies', i], defined, problems);
       const type = policyTypeOf((raw.policies?.[p] as { type?: string } | undefined)?.type ?? '');
@@ -62,6 +66,38 @@ export function policyReferenceProblems(raw: RawConfig, listeners: ListenerConfi
   for (const r of routes) {
     r.policies.forEach((p, i) => {
       reference(p, ['routes', r.name, 'policies', i], defined, problems);
+    });
+  }
+}
+
+/** Whether a listen host is a loopback one: only this machine's programs reach it. */
+function isLoopbackHost(host: string): boolean {
+  return host.startsWith('127.') || host === '::1' || host === 'localhost';
+}
+
+/**
+ * A socks5 listener's `policies` name the basic-auth policies whose credentials RFC 1929
+ * username/password authentication checks (no other policy runs on a SOCKS connection). Without
+ * any, clients are served without credentials: only on a loopback address, unless
+ * `forward.allowUnauthenticated` says an open proxy is meant (secure by default).
+ */
+function socksPolicyProblems(raw: RawConfig, l: ListenerConfig, defined: string[], problems: Problem[]): void {
+  l.policies.forEach((p, i) => {
+    reference(p, ['listeners', l.name, 'policies', i], defined, problems);
+    const type = (raw.policies?.[p] as { type?: string } | undefined)?.type;
+    if (type !== undefined && type !== 'basic-auth') {
+      problems.push({
+        path: ['listeners', l.name, 'policies', i],
+        expected: 'a basic-auth policy (a socks5 listener authenticates by RFC 1929 username and password; no other policy runs on it)',
+        found: `${show(p)} (a ${type} policy)`,
+      });
+    }
+  });
+  if (l.policies.length === 0 && !isLoopbackHost(l.address.host) && l.forward?.allowUnauthenticated !== true) {
+    problems.push({
+      path: ['listeners', l.name, 'policies'],
+      expected: 'a basic-auth policy for a socks5 listener on a non-loopback address (or forward.allowUnauthenticated: true for an open proxy)',
+      found: 'none',
     });
   }
 }

@@ -174,6 +174,8 @@ export interface ForwardConfig {
   parents: ForwardParentConfig[];
   /** Serve /proxy.pac; `proxy` is the PROXY host:port it names, or undefined for the listener as reached. */
   pac: { proxy: string | undefined } | undefined;
+  /** socks5 listeners without authentication: serve on a non-loopback address too. */
+  allowUnauthenticated: boolean;
 }
 
 export type StringMatchConfig = { kind: 'exact'; value: string } | { kind: 'regex'; value: string } | { kind: 'present'; value: boolean };

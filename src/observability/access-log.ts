@@ -75,6 +75,12 @@ export interface ConnectionRecord {
   readonly startedAt: number;
   /** Why it did not reach an endpoint or ended badly: an error code of errors.ts; undefined when it went through. */
   error: ErrorCode | undefined;
+  /** socks5 listeners: the destination as the client named it (`host:port`), once a request was read. */
+  destination?: string;
+  /** socks5 listeners: the forward rule that decided (`rules[0]`, `default:private`, …). */
+  rule?: string;
+  /** socks5 listeners: the consumer that authenticated (RFC 1929). */
+  consumer?: string;
 }
 
 export type AccessLogDestination = 'off' | 'stdout' | string;
@@ -148,7 +154,9 @@ export function connectionLine(c: ConnectionRecord, now: number): string {
   return (
     `{"time":"${isoNow()}","protocol":${name(c.protocol)},"client":${name(c.clientIp)},"clientPort":${c.clientPort},"listener":${name(c.listener)}` +
     `,"upstream":${name(c.upstream)},"endpoint":${name(c.endpoint)},"bytesIn":${c.bytesIn},"bytesOut":${c.bytesOut}` +
-    `,"totalMs":${ms(now - c.startedAt)},"error":${name(c.error)}}\n`
+    `,"totalMs":${ms(now - c.startedAt)},"error":${name(c.error)}` +
+    (c.protocol !== 'socks5' ? '' : `,"destination":${str(c.destination)},"rule":${name(c.rule)},"consumer":${name(c.consumer)}`) +
+    '}\n'
   );
 }
 

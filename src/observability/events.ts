@@ -37,6 +37,11 @@ export const http2Event = diagnostics.channel('switchboard:http2:event');
  * and when it ends (with its byte counts): a `Layer4ConnectionEvent`. Twice per connection.
  */
 export const layer4Connection = diagnostics.channel('switchboard:l4:connection');
+/**
+ * Published when a socks5 listener's connection closes, handshake refused or tunnel ended: a
+ * `SocksConnectionEvent`. Once per connection, never per byte or datagram.
+ */
+export const socksConnection = diagnostics.channel('switchboard:socks:connection');
 
 /** What `tlsHandshake` publishes. */
 export interface TlsHandshakeEvent {
@@ -53,6 +58,30 @@ export interface Http2Event {
   kind: 'reset' | 'goaway';
   /** For a GOAWAY: `drain` (reload or shutdown), `rapid_reset` (too many resets), `protocol` (a malformed connection). */
   reason?: 'drain' | 'rapid_reset' | 'protocol';
+}
+
+/** How a SOCKS5 connection ended: a fixed set (a metrics label). */
+export type SocksOutcome =
+  | 'connect'
+  | 'udp'
+  | 'denied'
+  | 'unresolved'
+  | 'unreachable'
+  | 'auth_missing'
+  | 'auth_failed'
+  | 'malformed'
+  | 'unsupported'
+  | 'timeout'
+  | 'closed';
+
+/** What `socksConnection` publishes. */
+export interface SocksConnectionEvent {
+  listener: string;
+  /** `connect` (a tunnel was made), `udp` (an association), or why none was: refused by the rules (`denied`), unresolved, unreachable, … */
+  outcome: SocksOutcome;
+  /** Bytes from the client through the tunnel (UDP: datagram payloads), and back. */
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /** What `layer4Connection` publishes. */

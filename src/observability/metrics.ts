@@ -33,12 +33,14 @@ import {
   http2Event,
   layer4Connection,
   requestEnd,
+  socksConnection,
   stateRestored,
   stateUnavailable,
   tlsHandshake,
   udpSession,
   type Http2Event,
   type Layer4ConnectionEvent,
+  type SocksConnectionEvent,
   type TlsHandshakeEvent,
 } from './events.ts';
 
@@ -204,6 +206,8 @@ export class Metrics implements MetricsProvider {
   readonly l4Bytes;
   readonly udpSessions;
   readonly udpSessionsOpen;
+  readonly socksConnections;
+  readonly socksBytes;
   readonly stateOutages;
   readonly stateUp;
   readonly stateFallbacks;
@@ -368,6 +372,18 @@ export class Metrics implements MetricsProvider {
     this.l4Bytes = new Counter({
       name: 'switchboard_l4_bytes_total',
       help: 'Bytes through layer 4 connections, counted when they end, by listener and direction (in: from clients, out: to them).',
+      labelNames: ['listener', 'direction'] as const,
+      registers,
+    });
+    this.socksConnections = new Counter({
+      name: 'switchboard_socks_connections_total',
+      help: 'SOCKS5 connections ended, by listener and outcome (connect, udp, denied, unresolved, unreachable, auth_missing, auth_failed, malformed, unsupported, timeout, closed).',
+      labelNames: ['listener', 'outcome'] as const,
+      registers,
+    });
+    this.socksBytes = new Counter({
+      name: 'switchboard_socks_bytes_total',
+      help: 'Bytes through SOCKS5 tunnels and UDP associations (payloads), counted when they end, by listener and direction (in: from clients, out: to them).',
       labelNames: ['listener', 'direction'] as const,
       registers,
     });
@@ -546,6 +562,7 @@ export class Metrics implements MetricsProvider {
     this.#on(http2Event, (m) => this.#onHttp2(m as Http2Event));
     this.#on(layer4Connection, (m) => this.#onLayer4(m as Layer4ConnectionEvent));
     this.#on(udpSession, (m) => this.#onUdp(m as { listener: string; event: 'open' | 'close' }));
+    this.#on(socksConnection, (m) => this.#onSocks(m as SocksConnectionEvent));
     this.#on(stateUnavailable, (m) => {
       const backend = (m as { backend: string }).backend;
       this.stateOutages.inc({ backend });
@@ -706,6 +723,12 @@ export class Metrics implements MetricsProvider {
     }
     this.l4Bytes.inc({ listener: e.listener, direction: 'in' }, e.bytesIn);
     this.l4Bytes.inc({ listener: e.listener, direction: 'out' }, e.bytesOut);
+  }
+
+  #onSocks(e: SocksConnectionEvent): void {
+    this.socksConnections.inc({ listener: e.listener, outcome: e.outcome });
+    if (e.bytesIn > 0) this.socksBytes.inc({ listener: e.listener, direction: 'in' }, e.bytesIn);
+    if (e.bytesOut > 0) this.socksBytes.inc({ listener: e.listener, direction: 'out' }, e.bytesOut);
   }
 
   #onUdp(e: { listener: string; event: 'open' | 'close' }): void {

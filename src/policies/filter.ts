@@ -320,6 +320,12 @@ export interface Filter {
   purge?(q: PurgeQuery): number | Promise<number>;
   /** What a cache's stores hold now, one entry per store; read at metrics scrape time only. */
   storeStats?(): readonly StoreStats[];
+  /**
+   * A username and password presented outside HTTP (a socks5 listener's RFC 1929 sub-negotiation),
+   * checked against the credentials this policy accepts: the match, or undefined when they are
+   * not accepted. Never rejects. Not called by the pipeline (basic-auth has it).
+   */
+  checkPassword?(user: string, password: string): Promise<CredentialMatch | undefined>;
 }
 
 /** What `Filter.purge` removes: every variant of one URL, every URL under a prefix, or every object with a tag. */

@@ -135,3 +135,20 @@ test('htpasswd: the file’s users are accepted by the policy naming the file (b
   const without = make('plain', {});
   assert.equal((await run(without, basic('bob', 'builder'))).verdict?.error?.code, 'AUTH_INVALID', 'a policy without the file does not know bob');
 });
+
+test('checkPassword (a socks5 listener’s RFC 1929 pair): the same credentials and cache, keyed apart from headers', async (t) => {
+  const compare = mock.method(bcrypt, 'compare');
+  t.after(() => compare.mock.restore());
+  const f = filter();
+  const match = await f.checkPassword!('alice', 'wonderland');
+  assert.deepEqual(match?.consumer, { name: 'alice', groups: ['gold'], metadata: {} });
+  assert.equal(match?.credential, 'alice/basic/0');
+  assert.equal((await f.checkPassword!('alice', 'wonderland'))?.credential, 'alice/basic/0');
+  assert.equal(compare.mock.callCount(), 1, 'the second check came from the cache');
+  assert.equal((await f.checkPassword!('carol', 'pässwörd:with colon'))?.credential, 'carol/basic/0');
+  assert.equal(await f.checkPassword!('alice', 'wonderlanD'), undefined);
+  assert.equal(await f.checkPassword!('alic', 'ewonderland'), undefined, 'the split between user and password is part of the key');
+  assert.equal(await f.checkPassword!('nobody', 'x'), undefined);
+  assert.equal((await run(f, basic('alice', 'wonderland'))).verdict, undefined);
+  assert.equal(compare.mock.callCount(), 5, 'a header is not answered from a pair’s cache entry');
+});

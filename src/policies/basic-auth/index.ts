@@ -16,6 +16,8 @@
  *   worker and per config generation: a reload starts empty, and a removed user is out at once.
  * - An unknown username is checked against a dummy bcrypt hash, so the answer takes as long as
  *   for a known one with a wrong password: the timing does not tell which usernames exist.
+ * - `checkPassword` serves a socks5 listener's RFC 1929 username/password with the same lookup,
+ *   hashes and cache (keyed apart from any header).
  * - No `Authorization: Basic` → 401 AUTH_REQUIRED (or the next authentication policy, or
  *   `anonymous`: auth-common.ts); a wrong user or password, or a header that does not decode →
  *   401 AUTH_INVALID. Both with `WWW-Authenticate: Basic realm="…", charset="UTF-8"`.
@@ -80,8 +82,7 @@ export const basicAuthPolicy = {
     // Checks under way, so that concurrent requests with one header run one check.
     const running = new Map<string, Promise<CredentialMatch | undefined>>();
 
-    async function check(header: string, key: string): Promise<CredentialMatch | undefined> {
-      const basic = decodeBasic(header);
+    async function check(basic: { user: string; password: string } | undefined, key: string): Promise<CredentialMatch | undefined> {
       if (basic === undefined) return undefined;
       const credential = consumers.basic(basic.user) ?? fileUsers?.get(basic.user);
       const ok = await verifyPassword(basic.password, credential?.password ?? DUMMY);
@@ -91,19 +92,27 @@ export const basicAuthPolicy = {
       return credential;
     }
 
-    async function verify(s: Session, header: string): Promise<Reply | undefined> {
-      const key = createHash('sha256').update(header).digest('hex');
+    /** The cached or checked match of `key` (a hash of the whole credential); `decode` gives the user and password on a miss. */
+    function lookup(key: string, decode: () => { user: string; password: string } | undefined): Promise<CredentialMatch | undefined> {
       const hit = cache.get(key);
       if (hit !== undefined) {
-        if (hit.expires > Date.now()) return auth.identify(s, hit.match.consumer, hit.match.credential);
+        if (hit.expires > Date.now()) return Promise.resolve(hit.match);
         cache.delete(key);
       }
       let pending = running.get(key);
       if (pending === undefined) {
-        pending = check(header, key).finally(() => running.delete(key));
+        pending = check(decode(), key).finally(() => running.delete(key));
         running.set(key, pending);
       }
-      const match = await pending;
+      return pending;
+    }
+
+    async function verify(s: Session, header: string): Promise<Reply | undefined> {
+      const key = createHash('sha256').update(header).digest('hex');
+      const hit = cache.get(key);
+      // The common case answered without waiting on a promise.
+      if (hit !== undefined && hit.expires > Date.now()) return auth.identify(s, hit.match.consumer, hit.match.credential);
+      const match = await lookup(key, () => decodeBasic(header));
       if (match === undefined) return auth.invalid();
       return auth.identify(s, match.consumer, match.credential);
     }
@@ -114,6 +123,12 @@ export const basicAuthPolicy = {
         const header = s.request.headers.authorization as string | undefined;
         if (header === undefined || !isBasic(header)) return auth.missing(s);
         return verify(s, header);
+      },
+      checkPassword(user, password) {
+        // Keyed apart from every Authorization header (a NUL never starts one), the username's length
+        // making the split unambiguous; the same cache and checks as for a header.
+        const key = createHash('sha256').update(`\0socks\0${user.length}\0${user}\0${password}`).digest('hex');
+        return lookup(key, () => ({ user, password })).catch(() => undefined);
       },
       onUpstreamRequest(s, head) {
         auth.upstream(s, head);
