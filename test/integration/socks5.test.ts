@@ -20,19 +20,11 @@ import { startGateway, type Gateway } from '../../src/index.ts';
 import { closedPort, startOrigin, type Origin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
 import { samples, total } from './helpers/metrics.ts';
-import { compileForwardRules } from '../../src/forward/rules.ts';
-import { resolveForward } from '../../src/config/resolve-forward.ts';
 import type { SocksConnectionEvent } from '../../src/observability/events.ts';
 
 const run = promisify(execFile);
 
 /** Whether forward/rules.ts applies rules yet (its placeholder allows everything). */
-async function rulesApply(): Promise<boolean> {
-  const g = compileForwardRules(resolveForward({ rules: [{ action: 'deny', ports: [1] }] }, [], '.', []));
-  const d = await g.check({ client: '127.0.0.1', consumer: undefined, groups: [], method: 'CONNECT', scheme: 'https', host: '127.0.0.1', port: 1 });
-  return !d.allowed;
-}
-
 let dir: string;
 let origin: Origin;
 let gw: Gateway;
@@ -49,7 +41,6 @@ const onEnded = (m: unknown): void => {
   ended.push(m as SocksConnectionEvent);
   for (const w of endWaiters.splice(0)) w();
 };
-let rulesOn = false;
 
 /** Resolves once a connection of `listener` has ended with `outcome`. */
 function endedWith(listener: string, outcome: string): Promise<void> {
@@ -67,7 +58,6 @@ function endedWith(listener: string, outcome: string): Promise<void> {
 }
 
 before(async () => {
-  rulesOn = await rulesApply();
   dir = mkdtempSync(join(tmpdir(), 'socks5-'));
   writeFileSync(join(dir, 'users.htpasswd'), `bob:${bcrypt.hashSync('builder', 4).replace(/^\$2b\$/, '$2y$')}\n`);
   origin = await startOrigin('o1');
@@ -310,8 +300,7 @@ test('BIND gets REP 0x07, an unknown address type 0x08, a refused connection 0x0
   await endedWith('socks', 'unsupported');
 });
 
-test('a denied destination gets REP 0x02 (and curl fails); the access log names the rule and the code', async (t) => {
-  if (!rulesOn) return t.skip('forward/rules.ts is still the placeholder that allows everything');
+test('a denied destination gets REP 0x02 (and curl fails); the access log names the rule and the code', async () => {
   const r = await curl(['--socks5-hostname', `127.0.0.1:${port}`, '-U', 'alice:wonderland', `http://127.0.0.1:${deniedPort}/`]);
   assert.notEqual(r.code, 0);
   const c = await loggedIn();
@@ -497,5 +486,5 @@ test('the access log has one line per connection, with destination, rule and con
   assert.ok(lines.some((l) => l.error === 'AUTH_INVALID'));
   assert.ok(lines.some((l) => l.error === 'PROXY_AUTH_REQUIRED'));
   assert.ok(lines.some((l) => l.error === 'HEADER_TIMEOUT'));
-  if (rulesOn) assert.ok(lines.some((l) => l.error === 'PORT_FORBIDDEN' || (l.rule === 'no-closed-port' && l.error !== null)));
+  assert.ok(lines.some((l) => l.error === 'PORT_FORBIDDEN' || (l.rule === 'no-closed-port' && l.error !== null)));
 });
