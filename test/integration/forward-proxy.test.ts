@@ -13,24 +13,10 @@ import { promisify } from 'node:util';
 import { ProxyAgent, fetch as undiciFetch } from 'undici';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
+import { forwardConfig } from './helpers/forward.ts';
 import { rawRequest } from './helpers/raw.ts';
 
 const run = promisify(execFile);
-
-/** A forward listener `proxy` allowing the loopback origins, with `forward` settings merged in. */
-export function forwardConfig(forward: object = {}, listener: object = {}, extra: object = {}): object {
-  return {
-    listeners: {
-      proxy: {
-        address: '127.0.0.1:0',
-        protocol: 'forward',
-        forward: { rules: [{ action: 'allow', destinations: ['127.0.0.0/8'] }], ...forward },
-        ...listener,
-      },
-    },
-    ...extra,
-  };
-}
 
 interface Echoed {
   url: string;
