@@ -34,6 +34,7 @@ export async function forwardConnect(s: RequestSession, route: ForwardRoute): Pr
   const permit = await admitDestination(s, route, 'connect', 'https', 443);
   if (permit === undefined) return;
   let conn: Socket;
+  const connecting = performance.now();
   try {
     conn = await route.guard.connect(permit, route.timeouts.connect);
   } catch (err) {
@@ -46,7 +47,8 @@ export async function forwardConnect(s: RequestSession, route: ForwardRoute): Pr
     return;
   }
   s.proxied!.address = conn.remoteAddress;
-  s.upstreamLatency = 0;
+  // For a tunnel, the time to connect to the destination.
+  s.upstreamLatency = performance.now() - connecting;
   if (down instanceof WsDownstream) {
     s.status = 200;
     s.tunnel = down.tunnels.open(down.socket, conn, route.timeouts.tunnelIdle, { answer: ESTABLISHED, upstreamRest: EMPTY, clientRest: down.rest });

@@ -642,7 +642,8 @@ export class Metrics implements MetricsProvider {
 
   /** A forward-proxy request or tunnel (forward/): by outcome, and a tunnel's bytes. */
   #onForward(s: AccessRecord, f: ForwardRecord, code: string): void {
-    const outcome = s.error === undefined ? 'allowed' : s.status === 508 || (s.status >= 400 && s.status < 500) ? 'denied' : 'failed';
+    // Denied: an answer of ours refusing it (a 4xx, 508); a client that left (499) or a 5xx failed.
+    const outcome = s.error === undefined ? 'allowed' : s.status === 508 || (s.status >= 400 && s.status < 500 && s.status !== 499) ? 'denied' : 'failed';
     this.forwardRequests.inc({ listener: s.listener, kind: f.kind, outcome, code });
     if (f.kind !== 'http' && s.status < 300 && s.status !== 0) {
       this.forwardTunnelBytes.inc({ listener: s.listener, kind: f.kind, direction: 'up' }, s.bytesIn);
