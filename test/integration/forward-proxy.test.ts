@@ -140,6 +140,41 @@ describe('forward proxy: absolute-form requests', () => {
   });
 });
 
+describe('forward proxy: more clients (absolute-form)', () => {
+  let origin: Origin;
+  let gw: TestGateway;
+  let proxy: string;
+  before(async () => {
+    origin = await startOrigin('o');
+    gw = await startTestGateway(forwardConfig(), 'proxy');
+    proxy = `http://127.0.0.1:${gw.port}`;
+  });
+  after(async () => {
+    await gw?.stop();
+    await origin?.close();
+  });
+
+  test('Python urllib with HTTP_PROXY', async () => {
+    const script = `import json, urllib.request\nprint(json.load(urllib.request.urlopen(${JSON.stringify(`${origin.url}/py?x=1`)}, timeout=10))["headers"].get("via"))`;
+    const { stdout } = await run('python3', ['-c', script], {
+      env: { ...process.env, HTTP_PROXY: proxy, http_proxy: proxy, NO_PROXY: '', no_proxy: '' },
+      timeout: 20_000,
+    });
+    assert.equal(stdout.trim(), '1.1 switchboard');
+    assert.equal(origin.seen.at(-1)?.url, '/py?x=1');
+  });
+
+  test('wget with http_proxy', async () => {
+    const { stdout } = await run('wget', ['-q', '-O', '-', '-e', 'use_proxy=yes', '-e', `http_proxy=${proxy}`, `${origin.url}/wget`], {
+      env: { ...process.env, no_proxy: '', NO_PROXY: '' },
+      timeout: 20_000,
+    });
+    const seen = JSON.parse(stdout) as Echoed;
+    assert.equal(seen.url, '/wget');
+    assert.equal(seen.headers.via, '1.1 switchboard');
+  });
+});
+
 describe('forward proxy: anonymity levels and Via', () => {
   let origin: Origin;
   before(async () => {
