@@ -124,6 +124,14 @@ const ABSOLUTE = /^(https?):\/\/([^/?]*)/i;
 /** CONNECT's authority-form: a host and a port, which is required (RFC 9112 §3.2.3). */
 const AUTHORITY_FORM = /^(?:[A-Za-z0-9-._~!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/;
 
+/** A destination's port, when the authority names one, is 1-65535 (port 0 is no destination). */
+function destinationPort(authority: string): boolean {
+  const colon = portColon(authority);
+  if (colon === -1) return true;
+  const port = Number(authority.slice(colon + 1));
+  return authority.length - colon > 1 && port >= 1 && port <= 65535;
+}
+
 /**
  * The request target of a forward-proxy listener (EDGE-CASES 9, 10). CONNECT takes only the
  * authority-form `host:port` (HTTP/2: `:authority`, no `:path`); `CONNECT /` is invalid. Other
@@ -133,7 +141,7 @@ const AUTHORITY_FORM = /^(?:[A-Za-z0-9-._~!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\]):\d{1
 export function parseForwardTarget(method: string, url: string, authority: string): ForwardTarget | ErrorCode {
   if (method === 'CONNECT') {
     const text = url === '' ? authority : url;
-    if (!AUTHORITY_FORM.test(text) || !portInRange(text) || text.endsWith(':0')) return 'INVALID_TARGET';
+    if (!AUTHORITY_FORM.test(text) || !destinationPort(text)) return 'INVALID_TARGET';
     return { form: 'authority', authority: text.toLowerCase(), path: '', query: '' };
   }
   if (url.includes('#')) return 'INVALID_TARGET';
@@ -144,7 +152,7 @@ export function parseForwardTarget(method: string, url: string, authority: strin
   const m = ABSOLUTE.exec(url);
   if (!m) return 'INVALID_TARGET';
   const host = m[2];
-  if (host === '' || !HOST_VALUE.test(host) || !portInRange(host)) return 'INVALID_HOST';
+  if (host === '' || !HOST_VALUE.test(host) || !destinationPort(host)) return 'INVALID_HOST';
   let pathAndQuery = url.slice(m[0].length) || '/';
   if (pathAndQuery[0] === '?') pathAndQuery = `/${pathAndQuery}`;
   const q = pathAndQuery.indexOf('?');
