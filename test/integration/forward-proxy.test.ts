@@ -130,6 +130,16 @@ describe('forward proxy: absolute-form requests', () => {
     assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'PROXY_LOOP');
   });
 
+  test('a reload swaps the forward settings for new requests; the listener keeps its socket', async () => {
+    const result = await gw.gw.reload(forwardConfig({ via: 'reloaded-proxy' }));
+    assert.equal(result.ok, true, JSON.stringify(result));
+    const r = await curl(['-x', proxy, `${origin.url}/after-reload`]);
+    assert.equal(r.status, 200);
+    assert.equal((JSON.parse(r.body) as Echoed).headers.via, '1.1 reloaded-proxy');
+    const back = await gw.gw.reload(forwardConfig());
+    assert.equal(back.ok, true);
+  });
+
   test('a destination nothing listens on: 502 from the connect failure', async () => {
     const dead = await startOrigin('dead');
     const port = dead.port;
