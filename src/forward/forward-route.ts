@@ -85,7 +85,8 @@ export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFil
     connect: { timeout: forward.connectTimeout || undefined },
     strictContentLength: true,
   });
-  // The machine's interface addresses, read once per generation: a listener on 0.0.0.0 or :: is reached through any of them.
+  // The machine's interface addresses, read once per generation and worker (they are the machine's, and
+  // change rarely): a listener on 0.0.0.0 or :: is reached through any of them.
   let local: Set<string> | undefined;
   const isLocal = (address: string): boolean => {
     if (local === undefined) {
