@@ -315,7 +315,9 @@ export class Gateway {
   /** `http(s)://host:port` of a listener, for clients. */
   url(listener: string): string {
     const { host, port } = this.address(listener);
-    const scheme = this.#listeners.get(listener)!.config.protocol;
+    const protocol = this.#listeners.get(listener)!.config.protocol;
+    // A forward proxy is reached over plain HTTP (`http://host:port` is what clients set as their proxy).
+    const scheme = protocol === 'forward' ? 'http' : protocol;
     return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
 
@@ -351,6 +353,21 @@ export class Gateway {
   change(c: RuntimeChange): 'ok' | 'upstream' | 'endpoint' {
     return this.#states.change(c);
   }
+
+  /** Every address this process listens on (listeners and the admin API): a forward listener's loop check. */
+  readonly #boundAddresses = (): Array<{ host: string; port: number }> => {
+    const out: Array<{ host: string; port: number }> = [];
+    for (const b of this.#bindings.values()) {
+      const a = b.bound();
+      if (a !== undefined) out.push({ host: a.address, port: a.port });
+    }
+    const admin = this.#admin?.url();
+    if (admin !== undefined) {
+      const u = new URL(admin);
+      out.push({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) });
+    }
+    return out;
+  };
 
   /** Every listener's bound address by name. */
   addresses(): Record<string, string> {
@@ -467,6 +484,7 @@ export class Gateway {
       tracing,
       onRequestEnd: (s) => this.#accessLog.write(s),
       onConnectionEnd: this.#accessLog.enabled ? (c) => this.#accessLog.writeConnection(c) : undefined,
+      boundAddresses: this.#boundAddresses,
       onInternalError: (s, err, policy) =>
         policy === undefined
           ? this.log.error({ err, requestId: s.requestId, route: s.route }, 'internal error handling a request')
@@ -491,7 +509,7 @@ export class Gateway {
           await fresh.listen();
         } else {
           fresh =
-            l.protocol === 'http' || l.protocol === 'https'
+            l.protocol === 'http' || l.protocol === 'https' || l.protocol === 'forward'
               ? new HttpListener(l, gen.listeners.get(l.name)!, this.log, this.#worker)
               : l.protocol === 'socks5'
                 ? new SocksListener(l, gen.socks.get(l.name)!)

@@ -21,6 +21,7 @@ import { mergeTimeouts, Upstream } from './upstream/upstream.ts';
 import { StaticSite } from './http/static-site.ts';
 import { type FetchRoute, fetchThrough } from './http/own-fetch.ts';
 import { AddressSet } from './util/cidr.ts';
+import { type BoundAddress, createForwardRoute, type ForwardRoute } from './forward/forward-route.ts';
 
 const noop = (): void => undefined;
 
@@ -31,7 +32,11 @@ export type GenerationHooks = Pick<ListenerGeneration, 'onRequestEnd' | 'onInter
   readonly state: PolicyDeps['state'];
   /** A layer 4 connection or UDP session ended; undefined when nobody logs them (no record is built then). */
   readonly onConnectionEnd?: (c: ConnectionRecord) => void;
+  /** Every address the gateway listens on now (port 0 resolved): a forward listener refuses them as destinations (a loop). */
+  readonly boundAddresses?: () => readonly BoundAddress[];
 };
+
+const noAddresses = (): readonly BoundAddress[] => [];
 
 export class Generation implements GenerationTracker {
   readonly config: GatewayConfig;
@@ -48,6 +53,8 @@ export class Generation implements GenerationTracker {
   /** Query parameters some filter reads credentials from: redacted in the access log (per generation). */
   readonly #secretQueryParams = new Set<string>();
   readonly #registry: PoolRegistry;
+  /** Forward listeners' routes: their pools to destinations close with this generation. */
+  readonly #forwardRoutes: ForwardRoute[] = [];
   #inFlight = 0;
   /** Routes with an upstream, for requests of the policies' own (`PolicyDeps.fetch`); built on first use. */
   #fetchRoutes: Map<string, FetchRoute> | undefined;
@@ -156,7 +163,14 @@ export class Generation implements GenerationTracker {
 
   #listenerGeneration(l: ListenerConfig, hooks: GenerationHooks): ListenerGeneration {
     const filters = this.#listenerFilters(l);
-    const routes = this.config.routes.filter((r) => r.listeners === undefined || r.listeners.includes(l.name)).map((r) => this.#route(r, filters));
+    const forward = l.protocol === 'forward';
+    // A forward listener has no routes: its one route takes every request (forward/forward-route.ts).
+    const routes = forward ? [] : this.config.routes.filter((r) => r.listeners === undefined || r.listeners.includes(l.name)).map((r) => this.#route(r, filters));
+    let forwardRoute: ForwardRoute | undefined;
+    if (forward) {
+      forwardRoute = createForwardRoute(l, filters, hooks.boundAddresses ?? noAddresses);
+      this.#forwardRoutes.push(forwardRoute);
+    }
     return {
       name: l.name,
       router: new Router(routes),
@@ -169,9 +183,11 @@ export class Generation implements GenerationTracker {
         clientCertHeaders: l.tls?.clientCertificate ? [l.tls.clientCertificate.subjectHeader, l.tls.clientCertificate.fingerprintHeader] : undefined,
         maxHeaderSize: l.maxHeaderSize,
         draining: false,
+        forwardProxy: forward,
       },
       generation: this,
       chain: compileChain(filters, undefined),
+      forwardRoute,
       tracing: hooks.tracing,
       secretQueryParams: this.#secretQueryParams,
       onRequestEnd: hooks.onRequestEnd,
@@ -224,6 +240,7 @@ export class Generation implements GenerationTracker {
           u.close();
           this.#registry.release(u.pools);
         }
+        for (const f of this.#forwardRoutes) void f.close();
         resolve();
       };
       if (this.#inFlight === 0) return done();

@@ -107,7 +107,10 @@ export const listener = z
     }),
     udp: udpSettings.optional(),
     tls: listenerTls.optional().meta({ description: 'TLS settings; required for https and tls listeners.' }),
-    h2c: z.boolean().optional().meta({ description: 'http listeners: also accept HTTP/2 with prior knowledge (cleartext) on the same port.' }),
+    h2c: z.boolean().optional().meta({
+      description:
+        'http and forward listeners: also accept HTTP/2 with prior knowledge (cleartext) on the same port (on a forward listener: CONNECT streams, RFC 9113 §8.5).',
+    }),
     http2: http2Settings.optional(),
     httpsRedirect: z
       .union([
@@ -171,7 +174,7 @@ export const listener = z
       .meta({ description: 'What to do with request header names containing `_`: pass them, drop them (as nginx does), or answer 400.' }),
     policies: policyList.optional().meta({
       description:
-        "http and https listeners: policies run for every request before routing, in order (then the route's). Their response phases apply to every response, the gateway's own errors included. socks5 listeners: basic-auth policies only, whose credentials RFC 1929 username/password authentication checks (none: no authentication, on a loopback address only unless `forward.allowUnauthenticated`).",
+        "http and https listeners: policies run for every request before routing, in order (then the route's). Their response phases apply to every response, the gateway's own errors included. socks5 listeners: basic-auth policies only, whose credentials RFC 1929 username/password authentication checks (none: no authentication, on a loopback address only unless `forward.allowUnauthenticated`). forward listeners (no routes): every request's only policies, of any type (authentication answers 407 there).",
     }),
     forward: forwardSettings.optional().meta({ description: 'forward and socks5 listeners: access rules, safe defaults, resolver, anonymity, parents.' }),
   })

@@ -86,7 +86,8 @@ function listenerProtocolProblems(name: string, l: RawListener, problems: Proble
   if (l.protocol === 'forward' || l.protocol === 'socks5') {
     if (l.upstream !== undefined)
       problems.push({ path: [...at, 'upstream'], expected: `no upstream on a ${l.protocol} listener (requests name their destinations)`, found: show(l.upstream) });
-    for (const key of ['tls', 'sni', 'udp', 'h2c', 'httpsRedirect', 'hsts', ...(l.protocol === 'socks5' ? (['http2'] as const) : [])] as const) {
+    // A forward listener speaks HTTP/1.1, and HTTP/2 by prior knowledge with h2c (CONNECT over HTTP/2, RFC 9113 §8.5).
+    for (const key of ['tls', 'sni', 'udp', 'httpsRedirect', 'hsts', ...(l.protocol === 'socks5' ? (['h2c', 'http2'] as const) : [])] as const) {
       if (l[key] !== undefined) problems.push({ path: [...at, key], expected: `no ${key} on a ${l.protocol} listener`, found: show(l[key]) });
     }
     return;

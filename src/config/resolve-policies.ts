@@ -54,7 +54,8 @@ export function policyReferenceProblems(raw: RawConfig, listeners: ListenerConfi
     l.policies.forEach((p, i) => {
       reference(p, ['listeners', l.name, 'policies', i], defined, problems);
       const type = policyTypeOf((raw.policies?.[p] as { type?: string } | undefined)?.type ?? '');
-      if (type?.onListeners === false) {
+      // A forward listener has no routes: its policies are the only ones its requests meet.
+      if (type?.onListeners === false && l.protocol !== 'forward') {
         problems.push({
           path: ['listeners', l.name, 'policies', i],
           expected: `a policy that may run before routing (${type.type} policies belong on routes)`,

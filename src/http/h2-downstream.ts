@@ -60,6 +60,8 @@ export class H2Downstream implements Downstream {
   readonly #connection: object | undefined;
   /** The header block held a field RFC 9113 §8.2.1 forbids: the listener has reset the stream. */
   readonly #malformed: boolean;
+  /** CONNECT streams are accepted (a forward listener's tunnels); refused otherwise. */
+  readonly #connect: boolean;
   owner: DownstreamOwner | undefined = undefined;
   #fields: string[] | undefined = undefined;
   #out: OutgoingHttpHeaders = {};
@@ -68,7 +70,15 @@ export class H2Downstream implements Downstream {
   /** A gRPC Trailers-Only head, held until end() so it goes out with END_STREAM. */
   #held = false;
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], maxHeaderListSize: number, connection?: object, malformed = false) {
+  constructor(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    rawHeaders: string[],
+    maxHeaderListSize: number,
+    connection?: object,
+    malformed = false,
+    connect = false,
+  ) {
     this.stream = stream;
     this.headers = headers;
     this.rawHeaders = rawHeaders;
@@ -79,6 +89,7 @@ export class H2Downstream implements Downstream {
     this.#maxHeaderListSize = maxHeaderListSize;
     this.#connection = connection;
     this.#malformed = malformed;
+    this.#connect = connect;
     // A client reset surfaces as 'aborted'/'close'; an 'error' must never go unhandled.
     stream.on('error', noop);
   }
@@ -133,7 +144,7 @@ export class H2Downstream implements Downstream {
   check(): ErrorCode | undefined {
     // Reset already by the listener: this only names the error for the access log.
     if (this.#malformed) return 'MALFORMED_HEADER';
-    return checkH2(this, this.#maxHeaderListSize);
+    return checkH2(this, this.#maxHeaderListSize, this.#connect);
   }
 
   /**

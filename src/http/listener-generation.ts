@@ -34,6 +34,11 @@ export interface ListenerSettings {
   readonly maxHeaderSize: number;
   /** Set when the listener stops: responses carry `Connection: close`. */
   draining: boolean;
+  /**
+   * A forward-proxy listener (forward/): targets name their destination (absolute-form, CONNECT),
+   * and credentials for the proxy are asked with 407 (`RequestView.proxyAuthentication`).
+   */
+  readonly forwardProxy?: boolean;
 }
 
 /** A route as one listener serves it: the route, and the chain of the listener's and the route's filters. */
@@ -60,6 +65,12 @@ export interface ListenerGeneration {
   readonly generation: GenerationTracker;
   /** The listener's own filters: run before routing, and for requests no route takes. */
   readonly chain: Chain;
+  /**
+   * A forward-proxy listener's one route (built by forward/forward-route.ts; its chain holds the
+   * listener's filters): it takes every request in place of the router, and the listener's forward
+   * step serves it. Undefined on every other listener (the router decides).
+   */
+  readonly forwardRoute?: ListenerRoute | undefined;
   /**
    * The process's tracing when the config turns it on, else undefined: the one test a request
    * makes (set once per generation; with it undefined no span work happens at all).

@@ -27,7 +27,7 @@ import { replaysBodies } from '../upstream/selection.ts';
 import { awaitVerdict, fail, policyFailed, policyTimedOut, respond } from './respond.ts';
 import { RequestSession } from './session.ts';
 import { serveStatic } from './static-files.ts';
-import { parseTarget } from './strict.ts';
+import { parseForwardTarget, parseTarget } from './strict.ts';
 
 /** What ends the pipeline for one kind of request: the proxy step (HTTP) or the upgrade proxy step. */
 export type ForwardStep = RequestSession['forward'];
@@ -52,6 +52,7 @@ export function runPipeline(gen: ListenerGeneration, down: Downstream, expectCon
       fail(s, framing);
       return;
     }
+    if (gen.forwardRoute !== undefined) return forwardTarget(s);
     const target = parseTarget(down.url, down.authority === '' ? undefined : down.authority);
     if (typeof target === 'string') {
       fail(s, target);
@@ -70,6 +71,37 @@ export function runPipeline(gen: ListenerGeneration, down: Downstream, expectCon
   } catch (err) {
     internalError(s, err);
   }
+}
+
+/**
+ * A forward-proxy listener's target (strict.ts): the destination's authority becomes the request's
+ * host (EDGE-CASES 9: it wins over Host, which is rewritten from it), then the listener's filters.
+ */
+function forwardTarget(s: RequestSession): void {
+  const down = s.down;
+  const target = parseForwardTarget(down.method, down.url, down.authority);
+  if (typeof target === 'string') return fail(s, target);
+  s.targetForm = target.form;
+  if (target.authority !== undefined) {
+    s.host = target.authority;
+    // Made here, before the listener's filters: a request they answer (407) is logged and counted as a forward one too.
+    s.proxied = {
+      kind: target.form === 'authority' ? 'connect' : down.upgrade ? 'websocket' : 'http',
+      destination: target.authority,
+      rule: undefined,
+      address: undefined,
+    };
+  }
+  if (target.form === 'authority') s.path = '';
+  else {
+    const path = normalizePath(target.path);
+    if (path === undefined) return fail(s, 'INVALID_TARGET');
+    s.path = path;
+    s.query = target.query;
+  }
+  const hooks = s.gen.chain.request;
+  if (hooks.length === 0) routeStep(s);
+  else runHooks(s, hooks, 0, invokeOnRequest, routeStep);
 }
 
 /** Calls one filter's hook for a request phase. */
@@ -124,7 +156,7 @@ function answered(s: RequestSession, placed: Placed, reply: NonNullable<Awaited<
 
 function routeStep(s: RequestSession): void {
   const down = s.down;
-  const route = s.gen.router.match(new Facts(s.host, down.method, s.path, s.query, down.headers));
+  const route = s.gen.forwardRoute ?? s.gen.router.match(new Facts(s.host, down.method, s.path, s.query, down.headers));
   if (route === undefined) return fail(s, 'ROUTE_NOT_FOUND');
   s.routed = route;
   s.chain = route.chain;
@@ -183,7 +215,7 @@ function forwardNow(s: RequestSession): void {
   try {
     const route = s.routed!;
     if (route.static !== undefined) return serveStatic(s, route.static);
-    if (route.upstream === undefined) return fail(s, 'NO_UPSTREAM');
+    if (route.upstream === undefined && route !== s.gen.forwardRoute) return fail(s, 'NO_UPSTREAM');
     const pending = s.forward(s, route);
     if (pending !== undefined) pending.catch((err: unknown) => internalError(s, err));
   } catch (err) {

@@ -104,14 +104,14 @@ export function upstreamRequestHooks(
   s: RequestSession,
   headers: string[],
   target: string,
-  endpoint: Endpoint,
+  origin: string,
   attempt: number,
 ): { headers: HeaderList; target: string } | undefined {
   const head: UpstreamRequestHead & { headers: HeaderList } = {
     method: s.down.method,
     target,
     headers: new HeaderList(headers.slice()),
-    endpoint: endpoint.origin,
+    endpoint: origin,
     attempt,
   };
   for (const placed of s.chain.upstreamRequest) {
@@ -244,7 +244,7 @@ class Forwarding implements TryOwner, AttemptHandle {
       headers[this.traceAt] = s.trace!.startTry(endpoint.origin, this.selection.tries);
     }
     if (s.chain.upstreamRequest.length > 0) {
-      const head = upstreamRequestHooks(s, headers, path, endpoint, this.selection.tries);
+      const head = upstreamRequestHooks(s, headers, path, endpoint.origin, this.selection.tries);
       if (head === undefined) return this.end();
       headers = head.headers.raw;
       path = head.target;

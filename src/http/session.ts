@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ProxyError } from '../errors.ts';
 import type { CacheLogResult, Client, Identity, RequestView, Session } from '../policies/filter.ts';
 import { requestEnd } from '../observability/events.ts';
-import type { AccessRecord } from '../observability/access-log.ts';
+import type { AccessRecord, ForwardRecord } from '../observability/access-log.ts';
 import type { RequestTrace } from '../observability/tracing.ts';
 import type { Tunnel } from '../transport/tunnel.ts';
 import { clientAddress } from '../transport/headers.ts';
@@ -18,6 +18,7 @@ import type { Chain } from './chain.ts';
 import type { Downstream, DownstreamOwner } from './downstream.ts';
 import type { ListenerGeneration, ListenerRoute, ListenerSettings } from './listener-generation.ts';
 import { RequestBody } from './request-body.ts';
+import type { ForwardTarget } from './strict.ts';
 
 /** What the session may do to the upstream exchange in flight. */
 export interface AttemptHandle {
@@ -63,8 +64,12 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
   readonly clientIp: string;
   /** Whether the peer is a trusted proxy. */
   readonly trustedPeer: boolean;
-  /** Host (or :authority) as received, '' when absent. */
-  readonly host: string;
+  /** Host (or :authority) as received, '' when absent; on a forward listener the target's destination (pipeline.ts). */
+  host: string;
+  /** Forward listeners: the target's form (strict.ts `ForwardTarget`); `origin` everywhere else. */
+  targetForm: ForwardTarget['form'] = 'origin';
+  /** Forward listeners: the destination, the address connected to and the rule that decided (AccessRecord); undefined otherwise. */
+  proxied: ForwardRecord | undefined = undefined;
   /** performance.now() when the request arrived. */
   readonly startedAt: number;
   /** Whether the client waits for a 100 before sending its body. */
@@ -192,6 +197,7 @@ export class RequestSession implements Session, DownstreamOwner, AccessRecord {
       scheme: this.settings.scheme,
       upgrade: this.down.upgrade,
       hasBody: this.down.hasBody,
+      proxyAuthentication: this.settings.forwardProxy === true,
     };
     return this.#request;
   }

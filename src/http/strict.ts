@@ -74,7 +74,8 @@ export function checkMethod(method: string | undefined): ErrorCode | undefined {
  * The same checks for a request that came over HTTP/2, where nghttp2 has already rejected what
  * HTTP/2 forbids (upper-case names, connection-specific headers, bad pseudo-headers, a
  * content-length that disagrees with DATA): the authority (`:authority`, or Host when it is
- * absent) must be a valid host, a Host beside it must name the same one, CONNECT is refused, the
+ * absent) must be a valid host, a Host beside it must name the same one, CONNECT is refused
+ * (unless `connect`: a forward listener, whose CONNECT streams are tunnels, RFC 9113 §8.5), the
  * method must be one HTTP/1.1 accepts (checkMethod), and content-length must be exact
  * (checkContentLength). A stream whose header block held a field nghttp2 would have dropped was
  * reset before it got here (h2-field-check.ts); it is answered MALFORMED_HEADER for the log.
@@ -85,6 +86,7 @@ export function checkMethod(method: string | undefined): ErrorCode | undefined {
 export function checkH2(
   req: { readonly rawHeaders: readonly string[]; readonly method: string; readonly headers: IncomingMessage['headers'] },
   maxHeaderListSize = Infinity,
+  connect = false,
 ): ErrorCode | undefined {
   const raw = req.rawHeaders;
   let hosts = 0;
@@ -94,7 +96,7 @@ export function checkH2(
     size += raw[i].length + raw[i + 1].length + 32;
   }
   if (size > maxHeaderListSize) return 'HEADERS_TOO_LARGE';
-  if (req.method === 'CONNECT') return 'METHOD_NOT_ALLOWED';
+  if (req.method === 'CONNECT' && !connect) return 'METHOD_NOT_ALLOWED';
   const method = checkMethod(req.method);
   if (method !== undefined) return method;
   const authority = req.headers[':authority'] as string | undefined;
@@ -105,6 +107,61 @@ export function checkH2(
   if (value === undefined) return 'BAD_REQUEST';
   if (!HOST_VALUE.test(value) || !portInRange(value)) return 'INVALID_HOST';
   return checkContentLength(req.headers['content-length']);
+}
+
+/** A forward-proxy request's target, split: the destination it names, if any, then path and query. */
+export interface ForwardTarget extends Target {
+  /**
+   * `absolute` (`http://host/…`; `absolute-https` for `https://host/…`), `authority` (CONNECT's
+   * `host:port`), or `origin` (a path: a request for the proxy itself).
+   */
+  readonly form: 'absolute' | 'absolute-https' | 'authority' | 'origin';
+  /** The destination `host[:port]` (lower-cased) for every form but `origin`. */
+  readonly authority: string | undefined;
+}
+
+const ABSOLUTE = /^(https?):\/\/([^/?]*)/i;
+/** CONNECT's authority-form: a host and a port, which is required (RFC 9112 §3.2.3). */
+const AUTHORITY_FORM = /^(?:[A-Za-z0-9-._~!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/;
+
+/** A destination's port, when the authority names one, is 1-65535 (port 0 is no destination). */
+function destinationPort(authority: string): boolean {
+  const colon = portColon(authority);
+  if (colon === -1) return true;
+  const port = Number(authority.slice(colon + 1));
+  return authority.length - colon > 1 && port >= 1 && port <= 65535;
+}
+
+/**
+ * The request target of a forward-proxy listener (EDGE-CASES 9, 10). CONNECT takes only the
+ * authority-form `host:port` (HTTP/2: `:authority`, no `:path`); `CONNECT /` is invalid. Other
+ * methods: the absolute-form's authority wins over Host (the pipeline rewrites Host from it), and
+ * must be a valid host (no userinfo); a path alone is a request for the proxy itself.
+ */
+export function parseForwardTarget(method: string, url: string, authority: string): ForwardTarget | ErrorCode {
+  if (method === 'CONNECT') {
+    const text = url === '' ? authority : url;
+    if (!AUTHORITY_FORM.test(text) || !destinationPort(text)) return 'INVALID_TARGET';
+    return { form: 'authority', authority: text.toLowerCase(), path: '', query: '' };
+  }
+  if (url.includes('#')) return 'INVALID_TARGET';
+  if (url.charCodeAt(0) === 47 /* / */) {
+    const origin = parseTarget(url, undefined);
+    return typeof origin === 'string' ? origin : { form: 'origin', authority: undefined, path: origin.path, query: origin.query };
+  }
+  const m = ABSOLUTE.exec(url);
+  if (!m) return 'INVALID_TARGET';
+  const host = m[2];
+  if (host === '' || !HOST_VALUE.test(host) || !destinationPort(host)) return 'INVALID_HOST';
+  let pathAndQuery = url.slice(m[0].length) || '/';
+  if (pathAndQuery[0] === '?') pathAndQuery = `/${pathAndQuery}`;
+  const q = pathAndQuery.indexOf('?');
+  return {
+    form: m[1].length === 5 ? 'absolute-https' : 'absolute',
+    authority: host.toLowerCase(),
+    path: q === -1 ? pathAndQuery : pathAndQuery.slice(0, q),
+    query: q === -1 ? '' : pathAndQuery.slice(q),
+  };
 }
 
 /**

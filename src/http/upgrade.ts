@@ -29,7 +29,7 @@ import type { Tunnels } from '../transport/tunnel.ts';
 import { dial, sendUpgrade, switchedHead, switchedHeaders, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
 import { downstreamResponseHeaders } from '../transport/headers.ts';
 import type { ListenerGeneration, ListenerRoute } from './listener-generation.ts';
-import { runPipeline } from './pipeline.ts';
+import { type ForwardStep, runPipeline } from './pipeline.ts';
 import { forwardHeaders, placeTraceHeaders, selectionFor, upstreamRequestHooks } from './proxy.ts';
 import { FilteredResponse, fail, policyFailed, respond } from './respond.ts';
 import type { Reply } from '../policies/filter.ts';
@@ -59,9 +59,10 @@ const ignore = (): void => undefined;
 
 /**
  * Handles one upgrade request arriving on `socket` with `head` (bytes read past its head). Never
- * throws: an unexpected error is logged and closes the connection.
+ * throws: an unexpected error is logged and closes the connection. `step`: the last step for a
+ * WebSocket upgrade (a forward listener passes its own, forward/websocket.ts).
  */
-export function handleUpgrade(gen: ListenerGeneration, req: IncomingMessage, socket: Duplex, head: Buffer, tunnels: Tunnels): void {
+export function handleUpgrade(gen: ListenerGeneration, req: IncomingMessage, socket: Duplex, head: Buffer, tunnels: Tunnels, step: ForwardStep = proxyUpgrade): void {
   if (!(socket instanceof Socket)) {
     socket.destroy();
     return;
@@ -71,7 +72,7 @@ export function handleUpgrade(gen: ListenerGeneration, req: IncomingMessage, soc
   const down = new WsDownstream(req, socket, head, tunnels, isWebSocketUpgrade(req));
   // A request that is not a WebSocket upgrade never comes here with node's shouldUpgradeCallback;
   // it would be refused.
-  runPipeline(gen, down, false, down.upgrade ? proxyUpgrade : refuseUpgrade);
+  runPipeline(gen, down, false, down.upgrade ? step : refuseUpgrade);
 }
 
 function refuseUpgrade(s: RequestSession): void {
@@ -111,7 +112,7 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
       let sent = headers;
       if (traceAt >= 0) headers[traceAt] = trace!.startTry(endpoint.origin, selection.tries);
       if (s.chain.upstreamRequest.length > 0) {
-        const head = upstreamRequestHooks(s, headers, target, endpoint, selection.tries);
+        const head = upstreamRequestHooks(s, headers, target, endpoint.origin, selection.tries);
         if (head === undefined) return;
         sent = head.headers.raw;
         target = head.target;
@@ -189,7 +190,7 @@ async function proxyUpgrade(s: RequestSession, route: ListenerRoute): Promise<vo
  * A hook that answers instead (or fails) refuses the upgrade: its answer is sent and false
  * returned. Body hooks do not apply: a tunnel carries bytes only.
  */
-async function switchedHooks(s: RequestSession, headers: HeaderList): Promise<boolean> {
+export async function switchedHooks(s: RequestSession, headers: HeaderList): Promise<boolean> {
   const head = { status: 101, headers, fromUpstream: true };
   for (const placed of s.chain.response) {
     let reply: Reply | undefined;
@@ -212,7 +213,7 @@ async function switchedHooks(s: RequestSession, headers: HeaderList): Promise<bo
  * client connection (ws-downstream.ts frames it). The endpoint connection is destroyed once the
  * body is over; an endpoint that stops mid-body cuts the client too.
  */
-function relay(s: RequestSession, conn: Socket, response: IncomingMessage): void {
+export function relay(s: RequestSession, conn: Socket, response: IncomingMessage): void {
   const down = s.down as WsDownstream;
   const sink = s.chain.filtersResponse ? new FilteredResponse(s) : down;
   const headers = downstreamResponseHeaders(response.headersDistinct, s.requestId);

@@ -7,6 +7,10 @@
  *                   after the handshake, ALPN `h2` goes to the node:http2 server, the rest to the
  *                   HTTP/1.1 connection handler of the https server itself.
  *
+ *   protocol forward: as http (h2c too), but the last step is the forward proxy's (forward/):
+ *                   absolute-form requests, CONNECT (HTTP/1.1 'connect' event, and HTTP/2 CONNECT
+ *                   streams), WebSocket upgrades to absolute-form targets.
+ *
  * Both protocols feed the same pipeline (http/pipeline.ts) through their downstream adapters
  * (http/h1-downstream.ts, h2-downstream.ts, upgrade.ts), reading a swappable ListenerGeneration: a
  * reload swaps it (new requests see the new config at once, in-flight ones keep theirs); the
@@ -26,6 +30,10 @@ import { H2Downstream } from '../http/h2-downstream.ts';
 import type { ListenerGeneration } from '../http/listener-generation.ts';
 import { runPipeline } from '../http/pipeline.ts';
 import { proxy } from '../http/proxy.ts';
+import type { ForwardStep } from '../http/pipeline.ts';
+import { WsDownstream } from '../http/ws-downstream.ts';
+import { forwardStep } from '../forward/http-forward.ts';
+import { forwardUpgrade } from '../forward/websocket.ts';
 import { handleUpgrade, isWebSocketUpgrade } from '../http/upgrade.ts';
 import { Tunnels } from '../transport/tunnel.ts';
 import { kClientCert } from '../transport/connection-info.ts';
@@ -124,6 +132,8 @@ export class HttpListener {
   #trusted: AddressSet | undefined;
   /** node:http's own connection handler, called for the HTTP/1.1 connections we hand it. */
   readonly #h1: ConnectionHandler;
+  /** The pipeline's last step: the reverse proxy's, or the forward proxy's (protocol forward). */
+  readonly #step: ForwardStep;
 
   /** `machine`: in a worker, what its TLS takes from the supervisor (ticket keys; the files are watched there). */
   constructor(config: ListenerConfig, generation: ListenerGeneration, log: Logger, machine?: MachineTls) {
@@ -131,6 +141,8 @@ export class HttpListener {
     this.config = config;
     this.#generation = generation;
     this.limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerClient);
+    const forward = config.protocol === 'forward';
+    this.#step = forward ? forwardStep : proxy;
     const httpOptions: http.ServerOptions = {
       maxHeaderSize: config.maxHeaderSize,
       insecureHTTPParser: false,
@@ -154,8 +166,9 @@ export class HttpListener {
           this.config.maxHeaderSize,
           session === undefined ? undefined : clientSocketOf(session),
           malformedStream(stream),
+          forward,
         );
-        runPipeline(this.#generation, down, down.expectContinue, proxy);
+        runPipeline(this.#generation, down, down.expectContinue, this.#step);
       });
     }
     if (config.protocol === 'https') {
@@ -188,9 +201,10 @@ export class HttpListener {
     this.applyTunables(config);
     this.server.on('request', (req, res) => this.#onH1Request(req, res, false));
     this.server.on('checkContinue', (req, res) => this.#onH1Request(req, res, true));
-    this.server.on('upgrade', (req, socket, head: Buffer) => handleUpgrade(this.#generation, req, socket, head, this.tunnels));
+    this.server.on('upgrade', (req, socket, head: Buffer) => handleUpgrade(this.#generation, req, socket, head, this.tunnels, forward ? forwardUpgrade : undefined));
     this.server.on('clientError', onClientError);
-    this.server.on('connect', (_req, socket: Socket) => rawError(socket, 'METHOD_NOT_ALLOWED'));
+    if (forward) this.server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => this.#onConnect(req, socket, head));
+    else this.server.on('connect', (_req, socket: Socket) => rawError(socket, 'METHOD_NOT_ALLOWED'));
     // The server never listens itself (a Binding accepts for it, listeners/bind.ts): 'listening'
     // starts node:http's connection tracking (header and request timeouts, closeIdleConnections).
     this.server.emit('listening');
@@ -207,8 +221,15 @@ export class HttpListener {
 
   /** Starts an HTTP/1.x request (at once, or once the pipelined ones before it are answered). */
   readonly #startH1 = (down: H1Downstream): void => {
-    runPipeline(this.#generation, down, down.expectContinue, proxy);
+    runPipeline(this.#generation, down, down.expectContinue, this.#step);
   };
+
+  /** A forward listener's HTTP/1.1 CONNECT: node:http hands the socket over; answers are raw bytes (ws-downstream.ts). */
+  #onConnect(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    // node:http no longer listens for errors on a socket it handed over; a reset must not throw.
+    socket.on('error', ignore);
+    runPipeline(this.#generation, new WsDownstream(req, socket, head, this.tunnels, false), false, this.#step);
+  }
 
   /** TLS server options beyond the certificate: SNI, ALPN, client certificates. */
   #tlsOptions(base: SecureContextOptions | undefined): TlsOptions {

@@ -52,6 +52,23 @@ export interface AccessRecord {
   readonly referer: string | undefined;
   /** The request's User-Agent header (read only by the formats that print it). */
   readonly userAgent: string | undefined;
+  /** Forward-proxy requests and tunnels (forward/): where it went and which rule decided; undefined for the others. */
+  readonly proxied?: ForwardRecord | undefined;
+}
+
+/**
+ * What a forward-proxy request or tunnel adds to its access log line: filled in by the forward step
+ * once the destination guard decided (forward/destination-guard.ts), kept by the session.
+ */
+export interface ForwardRecord {
+  /** `http` (absolute-form), `connect` (a CONNECT tunnel, HTTP/1.1 or HTTP/2) or `websocket` (an absolute-form upgrade). */
+  readonly kind: 'http' | 'connect' | 'websocket';
+  /** The destination as the client named it (`host:port`, the default port added once the forward step read it). */
+  destination: string;
+  /** The rule that decided (`rules[0]`, a rule's name, `default:…`), or undefined when none was asked (a loop, a bad target). */
+  rule: string | undefined;
+  /** The checked address connected to; undefined when none was. */
+  address: string | undefined;
 }
 
 /**
@@ -145,8 +162,14 @@ export function accessLine(ctx: AccessRecord, now: number): string {
     `{"time":"${isoNow()}","requestId":${str(ctx.requestId)},"client":${name(ctx.clientIp)},"protocol":${name(ctx.version)},"method":${name(ctx.method)}` +
     `,"host":${name(ctx.host)},"path":${str(ctx.path || ctx.url)},"status":${ctx.status},"bytesIn":${ctx.bytesIn},"bytesOut":${ctx.bytesOut}` +
     `,"listener":${name(ctx.listener)},"route":${name(ctx.route)},"upstream":${name(ctx.upstream)},"endpoint":${name(ctx.endpoint?.origin)}` +
-    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)},"policy":${name(ctx.policy)},"consumer":${name(ctx.consumer)},"cache":${name(ctx.cache)},"traceId":${str(ctx.traceId)}}\n`
+    `,"upstreamMs":${ctx.upstreamLatency < 0 ? 'null' : ms(ctx.upstreamLatency)},"totalMs":${ms(now - ctx.startedAt)},"tries":${ctx.tries},"error":${name(ctx.error)},"policy":${name(ctx.policy)},"consumer":${name(ctx.consumer)},"cache":${name(ctx.cache)},"traceId":${str(ctx.traceId)}` +
+    (ctx.proxied === undefined ? '}\n' : `,"forward":${forwardFields(ctx.proxied)}}\n`)
   );
+}
+
+/** The `forward` object of a forward-proxy line: kind, destination (as the client named it), the address connected to, the rule. */
+function forwardFields(f: ForwardRecord): string {
+  return `{"kind":"${f.kind}","destination":${str(f.destination)},"address":${str(f.address)},"rule":${name(f.rule)}}`;
 }
 
 /** The JSON line for one finished layer 4 connection or UDP session (exported for tests). */
@@ -262,6 +285,7 @@ const RECORD_FIELDS = {
   traceId: true,
   consumer: true,
   cache: true,
+  proxied: true,
 } as const satisfies Record<keyof AccessRecord, true>;
 
 /** A record field as text: strings escaped, numbers as they are, an endpoint by its origin, absent as `-`. */
@@ -282,6 +306,9 @@ function recordField(key: keyof AccessRecord): Getter<AccessRecord> {
 const TEMPLATE_FIELDS: Record<string, { request: Getter<AccessRecord>; connection: Getter<ConnectionRecord> }> = {
   time: { request: isoNow, connection: isoNow },
   timeClf: { request: clfNow, connection: clfNow },
+  destination: { request: (r) => textValue(r.proxied?.destination), connection: () => '-' },
+  destinationAddress: { request: (r) => textValue(r.proxied?.address), connection: () => '-' },
+  rule: { request: (r) => textValue(r.proxied?.rule), connection: () => '-' },
   client: { request: (r) => textValue(r.clientIp), connection: (c) => textValue(c.clientIp) },
   clientPort: { request: dash, connection: (c) => num(c.clientPort) },
   protocol: { request: (r) => r.version, connection: (c) => c.protocol },

@@ -42,6 +42,19 @@ export const layer4Connection = diagnostics.channel('switchboard:l4:connection')
  * `SocksConnectionEvent`. Once per connection, never per byte or datagram.
  */
 export const socksConnection = diagnostics.channel('switchboard:socks:connection');
+/**
+ * Published when a forward listener's destination guard refuses a destination (forward/): a
+ * `ForwardRefusalEvent`. Once per refused request or tunnel. (Forward requests and tunnels
+ * themselves are counted from `requestEnd`, by their `forward` record.)
+ */
+export const forwardRefusal = diagnostics.channel('switchboard:forward:refusal');
+
+/** What `forwardRefusal` publishes: the listener, the refusal's code, and the rule that decided (config-derived: `rules[2]`, a rule's name, `default:…`). */
+export interface ForwardRefusalEvent {
+  readonly listener: string;
+  readonly code: string;
+  readonly rule: string;
+}
 
 /** What `tlsHandshake` publishes. */
 export interface TlsHandshakeEvent {

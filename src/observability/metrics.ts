@@ -25,13 +25,15 @@ import { ERRORS } from '../errors.ts';
 import { AUTH_TYPES } from '../policies/auth-common.ts';
 import { type AuthFetchEvent, authFetch, type CachePurgeEvent, cachePurge, type PolicyDecisionEvent, policyDecision } from '../policies/events.ts';
 import type { StoreStats } from '../policies/filter.ts';
-import type { AccessRecord } from './access-log.ts';
+import type { AccessRecord, ForwardRecord } from './access-log.ts';
 import { type CounterCell, type HistogramCell, SeriesCounter, SeriesHistogram } from './series-metrics.ts';
 import {
   configReload,
   endpointState,
   http2Event,
   layer4Connection,
+  forwardRefusal,
+  type ForwardRefusalEvent,
   requestEnd,
   socksConnection,
   stateRestored,
@@ -221,6 +223,9 @@ export class Metrics implements MetricsProvider {
   readonly cachePurges;
   readonly cachePurgedObjects;
   readonly authFetchDuration;
+  readonly forwardRequests;
+  readonly forwardTunnelBytes;
+  readonly forwardRefusals;
   readonly reloads;
   readonly lastReload;
   readonly lastReloadOk;
@@ -385,6 +390,24 @@ export class Metrics implements MetricsProvider {
       name: 'switchboard_socks_bytes_total',
       help: 'Bytes through SOCKS5 tunnels and UDP associations (payloads), counted when they end, by listener and direction (in: from clients, out: to them).',
       labelNames: ['listener', 'direction'] as const,
+      registers,
+    });
+    this.forwardRequests = new Counter({
+      name: 'switchboard_forward_requests_total',
+      help: 'Forward-proxy requests and tunnels, by listener, kind (http, connect, websocket), outcome (allowed, denied: a 4xx or 508 of ours, failed) and error code (empty when none).',
+      labelNames: ['listener', 'kind', 'outcome', 'code'] as const,
+      registers,
+    });
+    this.forwardTunnelBytes = new Counter({
+      name: 'switchboard_forward_tunnel_bytes_total',
+      help: 'Bytes through forward-proxy tunnels (CONNECT, WebSocket), counted when they close, by listener, kind and direction (up: from clients, down: to them).',
+      labelNames: ['listener', 'kind', 'direction'] as const,
+      registers,
+    });
+    this.forwardRefusals = new Counter({
+      name: 'switchboard_forward_refusals_total',
+      help: "Destinations the forward proxy's destination guard refused, by listener, code and the rule that decided (a config name or default:…).",
+      labelNames: ['listener', 'code', 'rule'] as const,
       registers,
     });
     this.udpSessions = new Counter({
@@ -563,6 +586,10 @@ export class Metrics implements MetricsProvider {
     this.#on(layer4Connection, (m) => this.#onLayer4(m as Layer4ConnectionEvent));
     this.#on(udpSession, (m) => this.#onUdp(m as { listener: string; event: 'open' | 'close' }));
     this.#on(socksConnection, (m) => this.#onSocks(m as SocksConnectionEvent));
+    this.#on(forwardRefusal, (m) => {
+      const e = m as ForwardRefusalEvent;
+      this.forwardRefusals.inc({ listener: e.listener, code: e.code, rule: e.rule });
+    });
     this.#on(stateUnavailable, (m) => {
       const backend = (m as { backend: string }).backend;
       this.stateOutages.inc({ backend });
@@ -625,6 +652,18 @@ export class Metrics implements MetricsProvider {
       if (s.upstreamLatency >= 0 && s.endpoint !== undefined) this.#endpointCell(s.upstream, s.endpoint).observe(s.upstreamLatency / 1000);
       if (s.tries > 1) this.retries.inc({ upstream: s.upstream }, s.tries - 1);
       if (s.error === 'UPSTREAM_OVERLOADED') this.breakerRefusals.inc({ upstream: s.upstream });
+    }
+    if (s.proxied !== undefined) this.#onForward(s, s.proxied, code);
+  }
+
+  /** A forward-proxy request or tunnel (forward/): by outcome, and a tunnel's bytes. */
+  #onForward(s: AccessRecord, f: ForwardRecord, code: string): void {
+    // Denied: an answer of ours refusing it (a 4xx, 508); a client that left (499) or a 5xx failed.
+    const outcome = s.error === undefined ? 'allowed' : s.status === 508 || (s.status >= 400 && s.status < 500 && s.status !== 499) ? 'denied' : 'failed';
+    this.forwardRequests.inc({ listener: s.listener, kind: f.kind, outcome, code });
+    if (f.kind !== 'http' && s.status < 300 && s.status !== 0) {
+      this.forwardTunnelBytes.inc({ listener: s.listener, kind: f.kind, direction: 'up' }, s.bytesIn);
+      this.forwardTunnelBytes.inc({ listener: s.listener, kind: f.kind, direction: 'down' }, s.bytesOut);
     }
   }
 

@@ -18,6 +18,11 @@
  * Upstream (onUpstreamRequest, each try): client-sent copies of the identity headers are always
  * removed, then the identity's are set. The credential is removed too when `hideCredentials`.
  *
+ * On a forward-proxy listener (`RequestView.proxyAuthentication`) the same answers are RFC 9110
+ * §11.7's proxy authentication: 407 PROXY_AUTH_REQUIRED (missing) or 407 AUTH_INVALID, with the
+ * challenges in `Proxy-Authenticate` instead of `WWW-Authenticate`. Which header a policy reads its
+ * credential from is its own affair (basic-auth reads `Proxy-Authorization` there).
+ *
  * Metrics: each request a policy decides on publishes its result (`success`, `anonymous`,
  * `passed`, `missing`, `invalid`, `unavailable`: src/policies/events.ts) from the Authenticator's
  * methods below, so a policy that answers through them is counted without a line of its own. A
@@ -145,8 +150,15 @@ interface Pending {
 /** The key of `Pending` in a session's locals: one object shared by every authentication policy. */
 const PENDING: object = Object.freeze({ name: 'auth pending' });
 
-/** The 401 for a request without a credential (its headers are the challenges). */
-function required(challenges: readonly string[]): Reply {
+/** The 401 for a request without a credential (its headers are the challenges); 407 when `proxy` (a forward listener). */
+function required(challenges: readonly string[], proxy: boolean): Reply {
+  if (proxy) {
+    return {
+      status: 407,
+      headers: challenges.length > 0 ? { 'proxy-authenticate': challenges } : undefined,
+      error: { code: 'PROXY_AUTH_REQUIRED', message: 'this proxy needs a credential (Proxy-Authorization)' },
+    };
+  }
   return {
     status: 401,
     headers: challenges.length > 0 ? { 'www-authenticate': challenges } : undefined,
@@ -168,6 +180,9 @@ export class Authenticator {
   readonly #challenge: string | undefined;
   readonly #required: Reply;
   readonly #invalid: Reply;
+  /** The same two answers on a forward listener: 407 with Proxy-Authenticate. */
+  readonly #proxyRequired: Reply;
+  readonly #proxyInvalid: Reply;
   /** Per consumer, the groups header value (joined once, not per request). */
   readonly #groups = new WeakMap<Consumer, string>();
   /** This policy's decisions, for the metrics. */
@@ -186,11 +201,17 @@ export class Authenticator {
     this.#notLast = notLast;
     const anonymous = options.anonymous === undefined ? undefined : deps.consumers.consumer(options.anonymous);
     this.#anonymous = anonymous && Object.freeze({ consumer: anonymous, credential: `${anonymous.name}/anonymous`, policy: deps.name });
-    this.#required = Object.freeze(required(challenge === undefined ? [] : [challenge]));
+    this.#required = Object.freeze(required(challenge === undefined ? [] : [challenge], false));
     this.#invalid = Object.freeze({
       status: 401,
       headers: challenge === undefined ? undefined : Object.freeze({ 'www-authenticate': challenge }),
       error: Object.freeze({ code: 'AUTH_INVALID', message: 'the credential was not accepted' }),
+    });
+    this.#proxyRequired = Object.freeze(required(challenge === undefined ? [] : [challenge], true));
+    this.#proxyInvalid = Object.freeze({
+      status: 407,
+      headers: challenge === undefined ? undefined : Object.freeze({ 'proxy-authenticate': challenge }),
+      error: Object.freeze({ code: 'AUTH_INVALID', message: 'the proxy credential was not accepted' }),
     });
   }
 
@@ -227,11 +248,12 @@ export class Authenticator {
 
   /**
    * The answer to a credential that did not verify (the same whatever part of it was wrong): this
-   * policy's 401, or `reply` (a token policy's, with its `Bearer error="invalid_token"`).
+   * policy's 401, or `reply` (a token policy's, with its `Bearer error="invalid_token"`). With `s`
+   * on a forward listener: the 407 with Proxy-Authenticate instead.
    */
-  invalid(reply: Reply = this.#invalid): Reply {
+  invalid(reply: Reply = this.#invalid, s?: Session): Reply {
     this.#decisions.publish('invalid');
-    return reply;
+    return s?.request.proxyAuthentication === true ? this.#proxyInvalid : reply;
   }
 
   /** The answer when the identity provider cannot be asked: 503 AUTH_UNAVAILABLE. */
@@ -243,9 +265,10 @@ export class Authenticator {
   /** The request has no credential of this policy's kind: pass on, let in as anonymous, or 401. */
   missing(s: Session): Reply | undefined {
     const decisions = this.#decisions;
+    const proxy = s.request.proxyAuthentication === true;
     if (this.options.required) {
       decisions.publish('missing');
-      return this.#required;
+      return proxy ? this.#proxyRequired : this.#required;
     }
     const route = s.route;
     const pending = s.local<Pending>(PENDING);
@@ -267,15 +290,19 @@ export class Authenticator {
       return undefined;
     }
     decisions.publish('missing');
-    if (pending === undefined || pending.challenges.length === 0) return this.#required;
-    return required(this.#challenge === undefined ? pending.challenges : [...pending.challenges, this.#challenge]);
+    if (pending === undefined || pending.challenges.length === 0) return proxy ? this.#proxyRequired : this.#required;
+    return required(this.#challenge === undefined ? pending.challenges : [...pending.challenges, this.#challenge], proxy);
   }
 
-  /** Identity headers upstream: client copies removed, the identity's set. */
+  /**
+   * Identity headers upstream: client copies removed, the identity's set. Not on a forward listener:
+   * its destinations are anyone's servers, and who the proxy's user is stays with the proxy.
+   */
   upstream(s: Session, head: UpstreamRequestHead): void {
     const { nameHeader, groupsHeader } = this.options;
     head.headers.delete(nameHeader);
     head.headers.delete(groupsHeader);
+    if (s.request.proxyAuthentication === true) return;
     const consumer = s.identity?.consumer;
     if (consumer === undefined) return;
     head.headers.set(nameHeader, consumer.name);

@@ -88,6 +88,12 @@ export interface RequestView {
   readonly upgrade: boolean;
   /** Whether the request has a body to come. */
   readonly hasBody: boolean;
+  /**
+   * True on a forward-proxy listener: credentials for this gateway travel in `Proxy-Authorization`
+   * and are challenged with 407 and `Proxy-Authenticate` (RFC 9110 §11.7), while `Authorization`
+   * belongs to the destination. Set by the listener; undefined (false) everywhere else.
+   */
+  readonly proxyAuthentication?: boolean;
 }
 
 /**
@@ -512,7 +518,7 @@ export interface PolicyType<Schema extends ZodObject = ZodObject, Resolved = z.i
    */
   resolve?(raw: z.infer<Schema>, ctx: ResolveContext): Resolved;
   create(config: Resolved, deps: PolicyDeps): Filter;
-  /** Whether this policy may be attached to a listener (before routing) as well as to routes; default true. */
+  /** Whether this policy may be attached to a listener (before routing) as well as to routes; default true. Forward listeners (no routes) take every type. */
   readonly onListeners?: boolean;
   /**
    * The keys a consumer's override of a policy of this type may set (`consumers.NAME.limits.<policy>`;

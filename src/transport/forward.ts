@@ -61,6 +61,8 @@ export interface TryRequest {
   readonly headersTimeout: number;
   /** ms of silence between body chunks; 0 = none (undici's bodyTimeout). */
   readonly bodyTimeout: number;
+  /** The origin to send to when `dispatcher` serves several (an Agent: the forward proxy's checked `http://ip:port`); undefined for a Pool. */
+  readonly origin?: string | undefined;
 }
 
 /** The request a try belongs to: it decides what the try's outcomes mean. */
@@ -232,6 +234,7 @@ export function startTry(owner: TryOwner, dispatcher: Dispatcher, request: TryRe
   try {
     dispatcher.dispatch(
       {
+        origin: request.origin,
         path: request.path,
         method: request.method as Dispatcher.HttpMethod,
         headers: request.headers,

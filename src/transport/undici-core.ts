@@ -23,5 +23,8 @@ export declare namespace Pool {
   export type Options = undici.Pool.Options;
 }
 export const Client: typeof undici.Client = require('undici/lib/dispatcher/client.js');
+/** Pools by origin, created on first use and dropped when idle: the forward proxy's destinations (forward/). */
+export const Agent: typeof undici.Agent = require('undici/lib/dispatcher/agent.js');
+export type Agent = undici.Agent;
 export type Client = undici.Client;
 export const request: undici.Dispatcher['request'] = require('undici/lib/api/api-request.js');

@@ -21,6 +21,10 @@
  * - No `Authorization: Basic` → 401 AUTH_REQUIRED (or the next authentication policy, or
  *   `anonymous`: auth-common.ts); a wrong user or password, or a header that does not decode →
  *   401 AUTH_INVALID. Both with `WWW-Authenticate: Basic realm="…", charset="UTF-8"`.
+ * - On a forward-proxy listener (`RequestView.proxyAuthentication`, RFC 9110 §11.7): the credential
+ *   is read from `Proxy-Authorization`, the answers are 407 (PROXY_AUTH_REQUIRED, AUTH_INVALID)
+ *   with `Proxy-Authenticate`, and the client's own `Authorization` (meant for the destination) is
+ *   left alone. `Proxy-Authorization` is hop-by-hop: it is never forwarded.
  */
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
@@ -113,14 +117,15 @@ export const basicAuthPolicy = {
       // The common case answered without waiting on a promise.
       if (hit !== undefined && hit.expires > Date.now()) return auth.identify(s, hit.match.consumer, hit.match.credential);
       const match = await lookup(key, () => decodeBasic(header));
-      if (match === undefined) return auth.invalid();
+      if (match === undefined) return auth.invalid(undefined, s);
       return auth.identify(s, match.consumer, match.credential);
     }
 
     return {
       onRequest(s) {
         if (auth.done(s)) return undefined; // an earlier authentication policy identified it
-        const header = s.request.headers.authorization as string | undefined;
+        const request = s.request;
+        const header = (request.proxyAuthentication === true ? request.headers['proxy-authorization'] : request.headers.authorization) as string | undefined;
         if (header === undefined || !isBasic(header)) return auth.missing(s);
         return verify(s, header);
       },
@@ -132,7 +137,7 @@ export const basicAuthPolicy = {
       },
       onUpstreamRequest(s, head) {
         auth.upstream(s, head);
-        if (!hide) return;
+        if (!hide || s.request.proxyAuthentication === true) return;
         const value = head.headers.get('authorization');
         if (value !== undefined && isBasic(value)) head.headers.delete('authorization');
       },
