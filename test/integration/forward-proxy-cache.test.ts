@@ -54,7 +54,7 @@ describe('forward proxy: caching', () => {
   test('keyed by the absolute URL: a hit for the same destination, a miss for another with the same path', async () => {
     const first = await get(`${a.url}/same`, absolute);
     assert.equal(first.body, 'a 1');
-    assert.match(first.cache ?? '', /fwd=miss.*stored/);
+    assert.match(first.cache ?? '', /fwd=miss/);
     const again = await get(`${a.url}/same`, absolute);
     assert.equal(again.body, 'a 1');
     assert.match(again.cache ?? '', /hit/);
