@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { cidrList, duration } from '../util/config-primitives.ts';
+import { BALANCER_NAMES } from './balancer-names.ts';
 
 const portSpec = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}-\d{1,5}$/)]).meta({ description: 'A port, or a range such as `"1025-65535"`.' });
 
@@ -58,7 +59,7 @@ export const forwardParent = z
       .union([z.string(), z.array(z.string()).min(1)])
       .meta({ description: 'The parent proxy: `http://[user:pass@]host:port` (CONNECT) or `socks5://[user:pass@]host:port`; several are balanced and health-checked.' }),
     domains: z.array(z.string()).optional().meta({ description: 'Destination names sent through this parent (as in rules); none = every destination.' }),
-    balance: z.string().optional().meta({ description: 'Balancing algorithm among several parents (the upstream algorithms; default round-robin).' }),
+    balance: z.enum(BALANCER_NAMES).optional().meta({ description: 'Balancing algorithm among several parents (the upstream algorithms; default round-robin).' }),
   })
   .meta({ description: 'A parent (upstream) forward proxy that some destinations go through.' });
 

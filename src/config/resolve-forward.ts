@@ -9,7 +9,8 @@ import { parseDuration } from '../util/units.ts';
 import { checkDomainPattern, readDomainFile } from './domain-file.ts';
 import type { RawForward, RawForwardRule } from './forward-schema.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
-import type { ForwardConfig, ForwardRuleConfig, PortRange } from './types.ts';
+import { parseParentUrl } from './parent-url.ts';
+import type { ForwardConfig, ForwardParentConfig, ForwardRuleConfig, PortRange } from './types.ts';
 
 /** Squid's default Safe_ports. */
 const SAFE_PORTS: readonly (number | string)[] = [80, 21, 443, 70, 210, '1025-65535', 280, 488, 591, 777];
@@ -106,11 +107,23 @@ export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir
     resolverMaxTtl: parseDuration(r.resolver?.maxTtl ?? '30s'),
     connectTimeout: parseDuration(r.connectTimeout ?? '10s'),
     tunnelIdleTimeout: parseDuration(r.tunnelIdleTimeout ?? '5m'),
-    parents: parents.map((p) => ({
-      urls: Array.isArray(p.url) ? p.url : [p.url],
-      domains: (p.domains ?? []).map((d) => d.toLowerCase()),
-      balance: p.balance ?? 'round-robin',
-    })),
+    parents: parents.flatMap((p, i): ForwardParentConfig[] => {
+      const entryAt = Array.isArray(r.parent) ? [...at, 'parent', i] : [...at, 'parent'];
+      const urls = Array.isArray(p.url) ? p.url : [p.url];
+      const proxies = urls.map((u, j) => parseParentUrl(u, Array.isArray(p.url) ? [...entryAt, 'url', j] : [...entryAt, 'url'], problems));
+      const checked = proxies.filter((x) => x !== undefined);
+      if (checked.length < proxies.length) return [];
+      const domains = (p.domains ?? []).map((d) => (d.startsWith('~') ? d : d.toLowerCase()));
+      domains.forEach((d, j) => {
+        if (!d.startsWith('~')) return;
+        try {
+          new RegExp(d.slice(1));
+        } catch {
+          problems.push({ path: [...entryAt, 'domains', j], expected: 'a valid regular expression after `~`', found: show(d) });
+        }
+      });
+      return [{ proxies: checked, domains, balance: p.balance ?? 'round-robin' }];
+    }),
     pac: r.pac === false ? undefined : { proxy: typeof r.pac === 'object' ? r.pac.proxy : undefined },
     allowUnauthenticated: r.allowUnauthenticated ?? false,
   };
