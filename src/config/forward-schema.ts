@@ -110,7 +110,14 @@ export const forwardSettings = z
       .union([
         z.boolean(),
         z.strictObject({
-          proxy: z.string().meta({ description: 'The `PROXY host:port` the file tells browsers to use (default: this listener as the request reached it).' }),
+          proxy: z
+            .string()
+            .optional()
+            .meta({ description: 'The `PROXY host:port` the file tells browsers to use (default: this listener as the request reached it, by its Host header).' }),
+          direct: z.array(z.string()).optional().meta({
+            description:
+              'Names browsers reach without the proxy (intranet hosts): `name` exactly or `*.name` for any name under it. Plain host names and loopback are always direct.',
+          }),
         }),
       ])
       .optional()

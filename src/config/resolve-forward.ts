@@ -70,6 +70,23 @@ function minutes(hhmm: string): number {
   return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 }
 
+/** A host name (letters, digits, hyphens, dots), an IPv4 literal, or a bracketed IPv6 literal, then `:port`. */
+const PROXY_HOST_PORT = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\]):(\d{1,5})$/i;
+/** `name` or `*.name`: a host name's characters only, so nothing in it can be read as code in the PAC file. */
+const DIRECT_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
+function resolvePac(pac: { proxy?: string | undefined; direct?: string[] | undefined }, at: KeyPath, problems: Problem[]): ForwardConfig['pac'] {
+  const m = pac.proxy === undefined ? null : PROXY_HOST_PORT.exec(pac.proxy);
+  if (pac.proxy !== undefined && (m === null || Number(m[5]) < 1 || Number(m[5]) > 65535)) {
+    problems.push({ path: [...at, 'proxy'], expected: 'host:port (a name, an IPv4 address or [IPv6], port 1-65535)', found: show(pac.proxy) });
+  }
+  const direct = (pac.direct ?? []).map((d) => d.toLowerCase());
+  direct.forEach((d, i) => {
+    if (!DIRECT_NAME.test(d)) problems.push({ path: [...at, 'direct', i], expected: 'a host name or `*.` and a host name', found: show(d) });
+  });
+  return { proxy: pac.proxy, direct };
+}
+
 /** Checks and converts one listener's `forward:` (absent = every default). */
 export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir: string, problems: Problem[]): ForwardConfig {
   const r = raw ?? {};
@@ -124,7 +141,7 @@ export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir
       });
       return [{ proxies: checked, domains, balance: p.balance ?? 'round-robin' }];
     }),
-    pac: r.pac === false ? undefined : { proxy: typeof r.pac === 'object' ? r.pac.proxy : undefined },
+    pac: r.pac === false ? undefined : resolvePac(r.pac === true || r.pac === undefined ? {} : r.pac, [...at, 'pac'], problems),
     allowUnauthenticated: r.allowUnauthenticated ?? false,
   };
 }

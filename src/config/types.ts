@@ -187,8 +187,11 @@ export interface ForwardConfig {
   /** ms; 0 = never. */
   tunnelIdleTimeout: number;
   parents: ForwardParentConfig[];
-  /** Serve /proxy.pac; `proxy` is the PROXY host:port it names, or undefined for the listener as reached. */
-  pac: { proxy: string | undefined } | undefined;
+  /**
+   * Serve /proxy.pac; `proxy` is the PROXY host:port it names, or undefined for the listener as
+   * reached; `direct` the names (`name`, `*.name`, lower-cased, checked as host names) browsers reach direct.
+   */
+  pac: { proxy: string | undefined; direct: string[] } | undefined;
   /** socks5 listeners without authentication: serve on a non-loopback address too. */
   allowUnauthenticated: boolean;
 }
