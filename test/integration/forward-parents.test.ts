@@ -13,7 +13,8 @@ import { parseParentUrl } from '../../src/config/parent-url.ts';
 import type { DestinationGuard, Permit } from '../../src/forward/destination-guard.ts';
 import { ParentProxyError, withParents } from '../../src/forward/parents.ts';
 import type { ForwardParentEvent } from '../../src/observability/events.ts';
-import { startEchoOrigin, startHttpParent, startSocksParent } from './helpers/parent-proxies.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
+import { startEchoOrigin, startHttpParent, startSilentParent, startSocksParent } from './helpers/parent-proxies.ts';
 
 /** A guard that permits every name at 127.0.0.1 and connects direct, counting its connects. */
 function testGuard(): DestinationGuard & { direct: number } {
@@ -180,6 +181,7 @@ describe('parent proxies', () => {
       events.push(m as ForwardParentEvent);
     };
     diagnostics.subscribe('switchboard:forward:parent', onEvent);
+    const metrics = new Metrics();
     try {
       const guard = withParents(testGuard(), [entry([a.url(), b.url()])], { listener: 'proxy', downTime: 60_000 });
       for (let i = 0; i < 4; i++) (await guard.connect(permit('x.example', origin.port), 2000)).destroy();
@@ -193,10 +195,77 @@ describe('parent proxies', () => {
       }
       assert.equal(b.asks.length, 6, 'b took every connection once a died');
       assert.deepEqual(events, [{ listener: 'proxy', parent: `http://127.0.0.1:${a.port}`, up: false, reason: 'ECONNREFUSED' }], 'a reported down once');
+      const { body } = await metrics.render(undefined);
+      assert.match(body, new RegExp(`switchboard_forward_parent_up\\{listener="proxy",parent="http://127.0.0.1:${a.port}"\\} 0`));
+      assert.match(body, new RegExp(`switchboard_forward_parent_down_total\\{listener="proxy",parent="http://127.0.0.1:${a.port}"\\} 1`));
     } finally {
+      metrics.close();
       diagnostics.unsubscribe('switchboard:forward:parent', onEvent);
       await b.close();
     }
+  });
+
+  test('a parent that is down is left out for downTime, then tried again and reported up when it answers', async (t) => {
+    const a = await startHttpParent();
+    const b = await startHttpParent();
+    t.after(() => b.close());
+    const events: ForwardParentEvent[] = [];
+    const onEvent = (m: unknown): void => {
+      events.push(m as ForwardParentEvent);
+    };
+    diagnostics.subscribe('switchboard:forward:parent', onEvent);
+    t.after(() => diagnostics.unsubscribe('switchboard:forward:parent', onEvent));
+    let clock = 0;
+    const guard = withParents(testGuard(), [entry([a.url(), b.url()])], { listener: 'proxy', downTime: 10_000, now: () => clock });
+    const port = a.port;
+    await a.close();
+    for (let i = 0; i < 3; i++) (await guard.connect(permit('x.example', origin.port), 2000)).destroy();
+    assert.equal(b.asks.length, 3);
+    const back = await startHttpParent({ port });
+    t.after(() => back.close());
+    clock = 5_000;
+    for (let i = 0; i < 3; i++) (await guard.connect(permit('x.example', origin.port), 2000)).destroy();
+    assert.equal(back.asks.length, 0, 'still left out before downTime has passed');
+    clock = 10_001;
+    for (let i = 0; i < 2; i++) (await guard.connect(permit('x.example', origin.port), 2000)).destroy();
+    assert.equal(back.asks.length, 1, 'in the set again after downTime');
+    assert.deepEqual(
+      events.map((e) => [e.parent, e.up]),
+      [
+        [`http://127.0.0.1:${port}`, false],
+        [`http://127.0.0.1:${port}`, true],
+      ],
+    );
+  });
+
+  test('a parent that never answers fails the connect at its timeout', async (t) => {
+    const silent = await startSilentParent();
+    t.after(() => silent.close());
+    const guard = withParents(testGuard(), [entry([silent.url()])]);
+    const started = performance.now();
+    await assert.rejects(guard.connect(permit('x.example', origin.port), 300), (e: unknown) => {
+      assert.ok(e instanceof ParentProxyError);
+      assert.match(e.message, /no answer within 300 ms/);
+      return true;
+    });
+    assert.ok(performance.now() - started < 2000);
+  });
+
+  test('an aborted connect rejects with the abort reason and does not mark the parent down', async (t) => {
+    const silent = await startSilentParent();
+    t.after(() => silent.close());
+    const events: ForwardParentEvent[] = [];
+    const onEvent = (m: unknown): void => {
+      events.push(m as ForwardParentEvent);
+    };
+    diagnostics.subscribe('switchboard:forward:parent', onEvent);
+    t.after(() => diagnostics.unsubscribe('switchboard:forward:parent', onEvent));
+    const guard = withParents(testGuard(), [entry([silent.url()])]);
+    const controller = new AbortController();
+    const pending = guard.connect(permit('x.example', origin.port), 10_000, controller.signal);
+    controller.abort(new Error('client went away'));
+    await assert.rejects(pending, /client went away/);
+    assert.deepEqual(events, []);
   });
 
   test('every parent down: PARENT_PROXY_FAILED naming the last one tried', async () => {

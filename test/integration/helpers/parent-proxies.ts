@@ -21,6 +21,8 @@ export interface ParentOptions {
   require?: string;
   /** Bytes sent right after the success reply, in the same write. */
   after?: Buffer;
+  /** Listen on this port (a parent restarted where it was); default 0. */
+  port?: number;
 }
 
 export interface TestParent {
@@ -32,7 +34,7 @@ export interface TestParent {
   close(): Promise<void>;
 }
 
-function start(handle: (socket: net.Socket, asks: ParentAsk[]) => void, scheme: string): Promise<TestParent> {
+function start(handle: (socket: net.Socket, asks: ParentAsk[]) => void, scheme: string, listenPort = 0): Promise<TestParent> {
   const asks: ParentAsk[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -42,7 +44,7 @@ function start(handle: (socket: net.Socket, asks: ParentAsk[]) => void, scheme: 
     handle(socket, asks);
   });
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(listenPort, '127.0.0.1', () => {
       const port = (server.address() as AddressInfo).port;
       resolve({
         port,
@@ -77,107 +79,120 @@ function relay(client: net.Socket, host: string, port: number, onOpen: () => voi
 
 /** An HTTP parent: reads one CONNECT head, answers 407 / 200 (+ `after`) / 502, then relays. */
 export function startHttpParent(options: ParentOptions = {}): Promise<TestParent> {
-  return start((socket, asks) => {
-    let head = '';
-    const onData = (chunk: Buffer): void => {
-      head += chunk.toString('latin1');
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.off('data', onData);
-      socket.pause();
-      const rest = Buffer.from(head.slice(end + 4), 'latin1');
-      const [line, ...fields] = head.slice(0, end).split('\r\n');
-      const target = line.split(' ')[1] ?? '';
-      const auth = fields.find((f) => f.toLowerCase().startsWith('proxy-authorization:'));
-      const basic = auth === undefined ? undefined : /basic\s+(\S+)/i.exec(auth)?.[1];
-      const credentials = basic === undefined ? undefined : Buffer.from(basic, 'base64').toString();
-      asks.push({ target, atyp: 0, credentials });
-      if (options.require !== undefined && credentials !== options.require) {
-        socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="parent"\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      const colon = target.lastIndexOf(':');
-      const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
-      relay(
-        socket,
-        host,
-        Number(target.slice(colon + 1)),
-        () => {
-          socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n'), options.after ?? Buffer.alloc(0)]));
-          if (rest.length > 0) socket.unshift(rest);
-          socket.resume();
-        },
-        () => socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n'),
-      );
-    };
-    socket.on('data', onData);
-  }, 'http');
+  return start(
+    (socket, asks) => {
+      let head = '';
+      const onData = (chunk: Buffer): void => {
+        head += chunk.toString('latin1');
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        socket.off('data', onData);
+        socket.pause();
+        const rest = Buffer.from(head.slice(end + 4), 'latin1');
+        const [line, ...fields] = head.slice(0, end).split('\r\n');
+        const target = line.split(' ')[1] ?? '';
+        const auth = fields.find((f) => f.toLowerCase().startsWith('proxy-authorization:'));
+        const basic = auth === undefined ? undefined : /basic\s+(\S+)/i.exec(auth)?.[1];
+        const credentials = basic === undefined ? undefined : Buffer.from(basic, 'base64').toString();
+        asks.push({ target, atyp: 0, credentials });
+        if (options.require !== undefined && credentials !== options.require) {
+          socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="parent"\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
+        const colon = target.lastIndexOf(':');
+        const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
+        relay(
+          socket,
+          host,
+          Number(target.slice(colon + 1)),
+          () => {
+            socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n'), options.after ?? Buffer.alloc(0)]));
+            if (rest.length > 0) socket.unshift(rest);
+            socket.resume();
+          },
+          () => socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n'),
+        );
+      };
+      socket.on('data', onData);
+    },
+    'http',
+    options.port,
+  );
 }
 
 /** A SOCKS5 parent: method negotiation, RFC 1929 when `require` is set, CONNECT (REP 0, or 5 when the destination refuses), then relays. */
 export function startSocksParent(options: ParentOptions = {}): Promise<TestParent> {
-  return start((socket, asks) => {
-    let bytes = Buffer.alloc(0);
-    let stage: 'greeting' | 'auth' | 'request' = 'greeting';
-    let credentials: string | undefined;
-    const onData = (chunk: Buffer): void => {
-      bytes = Buffer.concat([bytes, chunk]);
-      if (stage === 'greeting') {
-        if (bytes.length < 2 || bytes.length < 2 + bytes[1]) return;
-        const methods = [...bytes.subarray(2, 2 + bytes[1])];
-        bytes = bytes.subarray(2 + bytes[1]);
-        const wanted = options.require === undefined ? 0 : 2;
-        if (!methods.includes(wanted)) {
-          socket.end(Buffer.from([5, 0xff]));
-          return;
+  return start(
+    (socket, asks) => {
+      let bytes = Buffer.alloc(0);
+      let stage: 'greeting' | 'auth' | 'request' = 'greeting';
+      let credentials: string | undefined;
+      const onData = (chunk: Buffer): void => {
+        bytes = Buffer.concat([bytes, chunk]);
+        if (stage === 'greeting') {
+          if (bytes.length < 2 || bytes.length < 2 + bytes[1]) return;
+          const methods = [...bytes.subarray(2, 2 + bytes[1])];
+          bytes = bytes.subarray(2 + bytes[1]);
+          const wanted = options.require === undefined ? 0 : 2;
+          if (!methods.includes(wanted)) {
+            socket.end(Buffer.from([5, 0xff]));
+            return;
+          }
+          socket.write(Buffer.from([5, wanted]));
+          stage = wanted === 2 ? 'auth' : 'request';
         }
-        socket.write(Buffer.from([5, wanted]));
-        stage = wanted === 2 ? 'auth' : 'request';
-      }
-      if (stage === 'auth') {
-        if (bytes.length < 2) return;
-        const ulen = bytes[1];
-        if (bytes.length < 3 + ulen) return;
-        const plen = bytes[2 + ulen];
-        if (bytes.length < 3 + ulen + plen) return;
-        credentials = `${bytes.subarray(2, 2 + ulen).toString()}:${bytes.subarray(3 + ulen, 3 + ulen + plen).toString()}`;
-        bytes = bytes.subarray(3 + ulen + plen);
-        if (credentials !== options.require) {
-          asks.push({ target: '', atyp: 0, credentials });
-          socket.end(Buffer.from([1, 1]));
-          return;
+        if (stage === 'auth') {
+          if (bytes.length < 2) return;
+          const ulen = bytes[1];
+          if (bytes.length < 3 + ulen) return;
+          const plen = bytes[2 + ulen];
+          if (bytes.length < 3 + ulen + plen) return;
+          credentials = `${bytes.subarray(2, 2 + ulen).toString()}:${bytes.subarray(3 + ulen, 3 + ulen + plen).toString()}`;
+          bytes = bytes.subarray(3 + ulen + plen);
+          if (credentials !== options.require) {
+            asks.push({ target: '', atyp: 0, credentials });
+            socket.end(Buffer.from([1, 1]));
+            return;
+          }
+          socket.write(Buffer.from([1, 0]));
+          stage = 'request';
         }
-        socket.write(Buffer.from([1, 0]));
-        stage = 'request';
-      }
-      if (bytes.length < 5) return;
-      const atyp = bytes[3];
-      const length = atyp === 1 ? 4 : atyp === 4 ? 16 : 1 + bytes[4];
-      if (bytes.length < 6 + length) return;
-      let host: string;
-      if (atyp === 1) host = [...bytes.subarray(4, 8)].join('.');
-      else if (atyp === 4) host = (bytes.subarray(4, 20).toString('hex').match(/.{4}/g) ?? []).join(':');
-      else host = bytes.subarray(5, 5 + bytes[4]).toString();
-      const port = bytes.readUInt16BE(4 + length);
-      const rest = bytes.subarray(6 + length);
-      socket.off('data', onData);
-      socket.pause();
-      asks.push({ target: atyp === 4 ? `[${host}]:${port}` : `${host}:${port}`, atyp, credentials });
-      const reply = (rep: number): Buffer => Buffer.from([5, rep, 0, 1, 0, 0, 0, 0, 0, 0]);
-      relay(
-        socket,
-        host,
-        port,
-        () => {
-          socket.write(Buffer.concat([reply(0), options.after ?? Buffer.alloc(0)]));
-          if (rest.length > 0) socket.unshift(rest);
-          socket.resume();
-        },
-        () => socket.end(reply(5)),
-      );
-    };
-    socket.on('data', onData);
-  }, 'socks5');
+        if (bytes.length < 5) return;
+        const atyp = bytes[3];
+        const length = atyp === 1 ? 4 : atyp === 4 ? 16 : 1 + bytes[4];
+        if (bytes.length < 6 + length) return;
+        let host: string;
+        if (atyp === 1) host = [...bytes.subarray(4, 8)].join('.');
+        else if (atyp === 4) host = (bytes.subarray(4, 20).toString('hex').match(/.{4}/g) ?? []).join(':');
+        else host = bytes.subarray(5, 5 + bytes[4]).toString();
+        const port = bytes.readUInt16BE(4 + length);
+        const rest = bytes.subarray(6 + length);
+        socket.off('data', onData);
+        socket.pause();
+        asks.push({ target: atyp === 4 ? `[${host}]:${port}` : `${host}:${port}`, atyp, credentials });
+        const reply = (rep: number): Buffer => Buffer.from([5, rep, 0, 1, 0, 0, 0, 0, 0, 0]);
+        relay(
+          socket,
+          host,
+          port,
+          () => {
+            socket.write(Buffer.concat([reply(0), options.after ?? Buffer.alloc(0)]));
+            if (rest.length > 0) socket.unshift(rest);
+            socket.resume();
+          },
+          () => socket.end(reply(5)),
+        );
+      };
+      socket.on('data', onData);
+    },
+    'socks5',
+    options.port,
+  );
+}
+
+/** A parent that accepts connections and never answers. */
+export function startSilentParent(): Promise<TestParent> {
+  return start(() => {}, 'http');
 }
 
 /** A TCP origin that greets each connection with `hello <name>\n`, then echoes what it receives. Counts its connections. */
