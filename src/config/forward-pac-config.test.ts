@@ -14,10 +14,10 @@ test('forward.pac: on by default, off with false, proxy and direct checked', () 
   const set = loadConfigObject(config({ proxy: '[2001:db8::1]:3128', direct: ['Intranet.Example', '*.corp.example'] }));
   assert.ok(set.ok, JSON.stringify(!set.ok && set.errors));
   assert.deepEqual(set.config.listeners[0].forward?.pac, { proxy: '[2001:db8::1]:3128', direct: ['intranet.example', '*.corp.example'] });
-  const bad = loadConfigObject(config({ proxy: 'proxy.example', direct: ['ok.example', 'x"; alert(1); "', 'a.*.example'] }));
+  const bad = loadConfigObject(config({ proxy: 'proxy.example', direct: ['ok.example', 'x"; alert(1); "', 'a.*.example', '~re'] }));
   assert.ok(!bad.ok);
   assert.deepEqual(
     bad.errors.map((e) => /listeners\.proxy\.forward\.pac\.[a-z]+(\[\d\])?/.exec(e.message)?.[0]),
-    ['listeners.proxy.forward.pac.proxy', 'listeners.proxy.forward.pac.direct[1]', 'listeners.proxy.forward.pac.direct[2]'],
+    ['listeners.proxy.forward.pac.proxy', 'listeners.proxy.forward.pac.direct[1]', 'listeners.proxy.forward.pac.direct[2]', 'listeners.proxy.forward.pac.direct[3]'],
   );
 });

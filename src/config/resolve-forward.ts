@@ -72,17 +72,21 @@ function minutes(hhmm: string): number {
 
 /** A host name (letters, digits, hyphens, dots), an IPv4 literal, or a bracketed IPv6 literal, then `:port`. */
 const PROXY_HOST_PORT = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\]):(\d{1,5})$/i;
-/** `name` or `*.name`: a host name's characters only, so nothing in it can be read as code in the PAC file. */
-const DIRECT_NAME = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 function resolvePac(pac: { proxy?: string | undefined; direct?: string[] | undefined }, at: KeyPath, problems: Problem[]): ForwardConfig['pac'] {
   const m = pac.proxy === undefined ? null : PROXY_HOST_PORT.exec(pac.proxy);
   if (pac.proxy !== undefined && (m === null || Number(m[5]) < 1 || Number(m[5]) > 65535)) {
     problems.push({ path: [...at, 'proxy'], expected: 'host:port (a name, an IPv4 address or [IPv6], port 1-65535)', found: show(pac.proxy) });
   }
-  const direct = (pac.direct ?? []).map((d) => d.toLowerCase());
-  direct.forEach((d, i) => {
-    if (!DIRECT_NAME.test(d)) problems.push({ path: [...at, 'direct', i], expected: 'a host name or `*.` and a host name', found: show(d) });
+  // Host names only (no `~regex`): nothing in them can be read as code in the PAC file, which escapes them all the same.
+  const direct: string[] = [];
+  pac.direct?.forEach((d, i) => {
+    if (d.startsWith('~')) {
+      problems.push({ path: [...at, 'direct', i], expected: 'a host name or `*.` and a host name (no regular expressions in a PAC file)', found: show(d) });
+      return;
+    }
+    const pattern = checkDomainPattern(d, [...at, 'direct', i], problems);
+    if (pattern !== undefined) direct.push(pattern);
   });
   return { proxy: pac.proxy, direct };
 }
@@ -130,14 +134,10 @@ export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir
       const proxies = urls.map((u, j) => parseParentUrl(u, Array.isArray(p.url) ? [...entryAt, 'url', j] : [...entryAt, 'url'], problems));
       const checked = proxies.filter((x) => x !== undefined);
       if (checked.length < proxies.length) return [];
-      const domains = (p.domains ?? []).map((d) => (d.startsWith('~') ? d : d.toLowerCase()));
-      domains.forEach((d, j) => {
-        if (!d.startsWith('~')) return;
-        try {
-          new RegExp(d.slice(1));
-        } catch {
-          problems.push({ path: [...entryAt, 'domains', j], expected: 'a valid regular expression after `~`', found: show(d) });
-        }
+      const domains: string[] = [];
+      p.domains?.forEach((d, j) => {
+        const pattern = checkDomainPattern(d, [...entryAt, 'domains', j], problems);
+        if (pattern !== undefined) domains.push(pattern);
       });
       return [{ proxies: checked, domains, balance: p.balance ?? 'round-robin' }];
     }),

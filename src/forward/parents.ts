@@ -28,9 +28,9 @@ import { type ForwardParentEvent, forwardParentState } from '../observability/ev
 import type { Balancer, BalancerEndpoint, PickContext } from '../upstream/balancers/balancer.ts';
 import { balancers } from '../upstream/balancers/index.ts';
 import type { DestinationGuard, Permit } from './destination-guard.ts';
+import { DomainSet } from './domain-set.ts';
 import { HandshakeReader } from './handshake-reader.ts';
 import { httpConnect, proxyAuthorization } from './http-connect-client.ts';
-import { compileDomains, type DomainTest } from './parent-domains.ts';
 import { ParentReplyError } from './parent-reply.ts';
 import { socks5Connect, socksCredentials } from './socks5-client.ts';
 
@@ -89,7 +89,8 @@ class Parent implements BalancerEndpoint {
 
 /** One `forward.parent` entry: its domains, its parents and their balancer. */
 class ParentEntry {
-  readonly takes: DomainTest;
+  /** Undefined: every destination. */
+  readonly #domains: DomainSet | undefined;
   readonly #parents: Parent[];
   readonly #balancer: Balancer;
   readonly #ctx: PickContext = { hashKey: undefined, now: 0 };
@@ -98,13 +99,18 @@ class ParentEntry {
   readonly #now: () => number;
 
   constructor(config: ForwardParentConfig, deps: Required<ParentDeps>) {
-    this.takes = compileDomains(config.domains);
+    this.#domains = config.domains.length === 0 ? undefined : new DomainSet(config.domains);
     this.#parents = config.proxies.map((p) => new Parent(p));
     this.#balancer = balancers[config.balance]({ random: deps.random, hashTable: 'ring' });
     this.#balancer.update(this.#parents);
     this.#listener = deps.listener;
     this.#downTime = deps.downTime;
     this.#now = deps.now;
+  }
+
+  /** Whether this entry's parents take destination `host` (lower case, as ForwardAsk.host). */
+  takes(host: string): boolean {
+    return this.#domains === undefined || this.#domains.has(host);
   }
 
   /** A tunnel to one of `permit`'s addresses through one of this entry's parents. */
