@@ -155,7 +155,7 @@ class ParentEntry {
         unreachable = err;
       }
     }
-    throw unreachable;
+    throw unreachable ?? new ParentReplyError('refused', 'the permit has no address to ask for');
   }
 
   /** One connection to `parent`, one handshake for `address:port`, bounded by `deadline` and `signal`. */

@@ -15,6 +15,8 @@ import { ParentProxyError, withParents } from '../../src/forward/parents.ts';
 import type { ForwardParentEvent } from '../../src/observability/events.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { startEchoOrigin, startHttpParent, startSilentParent, startSocksParent } from './helpers/parent-proxies.ts';
+import { guard as within } from './helpers/guard.ts';
+import { hasSquid, startSquid } from './helpers/squid.ts';
 
 /** A guard that permits every name at 127.0.0.1 and connects direct, counting its connects. */
 function testGuard(): DestinationGuard & { direct: number } {
@@ -278,6 +280,38 @@ describe('parent proxies', () => {
       assert.match(e.message, /no parent proxy answered .*ECONNREFUSED/);
       return true;
     });
+  });
+
+  test('Squid as the parent: CONNECT to the checked address with Basic credentials; a wrong password is a 407 refusal', {
+    skip: !hasSquid() && 'squid is not installed',
+  }, async (t) => {
+    const squid = await startSquid('alice', 'p@ss word');
+    t.after(() => squid.stop());
+    const guard = withParents(testGuard(), [entry([`http://alice:p%40ss%20word@127.0.0.1:${squid.port}`], ['*.eu.example'])]);
+    const s = await guard.connect(permit('www.eu.example', origin.port), 5000);
+    assert.equal(await readBytes(s, 13), 'hello origin\n');
+    s.write('through squid');
+    assert.equal(await readBytes(s, 13), 'through squid');
+    s.destroy();
+    const bad = withParents(testGuard(), [entry([`http://alice:wrong@127.0.0.1:${squid.port}`])]);
+    await assert.rejects(bad.connect(permit('www.eu.example', origin.port), 5000), (e: unknown) => {
+      assert.ok(e instanceof ParentProxyError);
+      assert.match(e.message, /refused CONNECT 127\.0\.0\.1:\d+ \(407/);
+      return true;
+    });
+    // Squid logs a tunnel when it ends: wait for both lines.
+    await within(
+      (async () => {
+        while (squid.accessLog().length < 2) await new Promise<void>((r) => setTimeout(r, 50));
+      })(),
+      "squid's access log",
+      5000,
+    );
+    assert.deepEqual(
+      squid.accessLog().map((l) => l.split(' ').slice(0, 3).join(' ')),
+      [`CONNECT 127.0.0.1:${origin.port} alice`, `CONNECT 127.0.0.1:${origin.port} alice`],
+      'squid was asked for the address, by alice (the second one refused: its log names the user it could not verify)',
+    );
   });
 
   test('withParents without parents is the guard itself', () => {
