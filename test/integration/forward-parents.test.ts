@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
+import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ForwardParentConfig } from '../../src/config/types.ts';
 import { parseParentUrl } from '../../src/config/parent-url.ts';
@@ -251,6 +251,34 @@ describe('parent proxies', () => {
       return true;
     });
     assert.ok(performance.now() - started < 2000);
+  });
+
+  test('a parent that answers something other than a proxy reply is down, and the next parent is tried', async (t) => {
+    // It reads (and drops) what it is sent, so that our side's close reaches it.
+    const liar = createServer((socket) => socket.resume().end('SSH-2.0-OpenSSH_9.2\r\nProtocol mismatch.\r\n\r\n'));
+    await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => liar.close(() => resolve())));
+    const good = await startHttpParent();
+    t.after(() => good.close());
+    const liarUrl = `http://127.0.0.1:${(liar.address() as AddressInfo).port}`;
+    const guard = withParents(testGuard(), [entry([liarUrl, good.url()])]);
+    const s = await guard.connect(permit('x.example', origin.port), 2000);
+    assert.equal(await readBytes(s, 13), 'hello origin\n');
+    s.destroy();
+    assert.equal(good.asks.length, 1);
+    const alone = withParents(testGuard(), [entry([liarUrl])]);
+    await assert.rejects(alone.connect(permit('x.example', origin.port), 2000), /no parent proxy answered .*HTTP\/1\.x status line/);
+  });
+
+  test('a reply head longer than 16 KiB is refused as broken, not buffered on', async (t) => {
+    const chatty = createServer((socket) => {
+      socket.resume();
+      socket.write(`HTTP/1.1 200 OK\r\n${'X-Filler: 0123456789\r\n'.repeat(1000)}`);
+    });
+    await new Promise<void>((resolve) => chatty.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => chatty.close(() => resolve())));
+    const guard = withParents(testGuard(), [entry([`http://127.0.0.1:${(chatty.address() as AddressInfo).port}`])]);
+    await assert.rejects(guard.connect(permit('x.example', origin.port), 2000), /longer than 16384 bytes/);
   });
 
   test('an aborted connect rejects with the abort reason and does not mark the parent down', async (t) => {
