@@ -162,7 +162,8 @@ class ParentEntry {
   async #ask(parent: Parent, address: string, port: number, deadline: number, signal: AbortSignal | undefined): Promise<Socket> {
     const remaining = deadline - this.#now();
     if (remaining <= 0) throw new ParentReplyError('broken', 'no time left to connect');
-    const socket = netConnect({ host: parent.proxy.host, port: parent.proxy.port });
+    // No Nagle: the handshakes are several small writes, each waiting on a reply (SOCKS5 with credentials, three).
+    const socket = netConnect({ host: parent.proxy.host, port: parent.proxy.port, noDelay: true });
     const reader = new HandshakeReader(socket, REPLY_LIMIT);
     const timer = setTimeout(() => socket.destroy(new ParentReplyError('broken', `no answer within ${Math.round(remaining)} ms`)), remaining);
     const abort = (): void => {

@@ -37,7 +37,7 @@ export interface TestParent {
 function start(handle: (socket: net.Socket, asks: ParentAsk[]) => void, scheme: string, listenPort = 0): Promise<TestParent> {
   const asks: ParentAsk[] = [];
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
