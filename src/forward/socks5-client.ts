@@ -2,18 +2,21 @@
  * Asks a SOCKS5 parent proxy for a tunnel: the RFC 1928 method negotiation, RFC 1929
  * username/password when the parent's URL carries credentials, then CONNECT with the address type
  * of the checked address (IPv4 or IPv6, never a name). A reply with REP 0 makes the connection the
- * tunnel; anything else is a ParentReplyError.
+ * tunnel; anything else is a ParentReplyError. The client side of what forward/socks5.ts serves
+ * (its constants are shared); the CONNECT request is encoded here, from the parsed address, so that
+ * every IPv6 spelling is sent as the 16 bytes it means and a name never is.
  */
 import { isIP, type Socket } from 'node:net';
 import type { ForwardParentProxy } from '../config/types.ts';
 import { parseIPv4, parseIPv6 } from '../util/ip-address.ts';
 import type { HandshakeReader } from './handshake-reader.ts';
 import { ParentReplyError } from './parent-reply.ts';
+import { AUTH_VERSION, CMD_CONNECT, METHOD_NONE, METHOD_PASSWORD, METHOD_UNACCEPTABLE, SOCKS_VERSION } from './socks5.ts';
 
-const VERSION = 0x05;
-const NO_AUTH = 0x00;
-const USER_PASS = 0x02;
-const NO_METHOD = 0xff;
+const VERSION = SOCKS_VERSION;
+const NO_AUTH = METHOD_NONE;
+const USER_PASS = METHOD_PASSWORD;
+const NO_METHOD = METHOD_UNACCEPTABLE;
 
 /** RFC 1928 §6 reply codes. */
 const REPLIES: Record<number, string> = {
@@ -47,14 +50,14 @@ export function socksCredentials(proxy: ForwardParentProxy): Buffer | undefined 
   if (proxy.username === undefined) return undefined;
   const user = Buffer.from(proxy.username);
   const pass = Buffer.from(proxy.password ?? '');
-  return Buffer.concat([Buffer.from([0x01, user.length]), user, Buffer.from([pass.length]), pass]);
+  return Buffer.concat([Buffer.from([AUTH_VERSION, user.length]), user, Buffer.from([pass.length]), pass]);
 }
 
 /** The CONNECT request for an IP literal. */
 function connectRequest(address: string, port: number): Buffer {
   if (isIP(address) === 4) {
     const v4 = parseIPv4(address, 0, address.length);
-    const out = Buffer.from([VERSION, 0x01, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+    const out = Buffer.from([VERSION, CMD_CONNECT, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
     out.writeUInt32BE(v4 >>> 0, 4);
     out.writeUInt16BE(port, 8);
     return out;
@@ -62,7 +65,7 @@ function connectRequest(address: string, port: number): Buffer {
   const words = new Uint32Array(4);
   if (!parseIPv6(address, 0, address.length, words)) throw new ParentReplyError('refused', `${address} is not an IP address`);
   const out = Buffer.alloc(22);
-  out.set([VERSION, 0x01, 0x00, 0x04]);
+  out.set([VERSION, CMD_CONNECT, 0x00, 0x04]);
   for (let i = 0; i < 4; i++) out.writeUInt32BE(words[i] >>> 0, 4 + i * 4);
   out.writeUInt16BE(port, 20);
   return out;
