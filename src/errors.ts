@@ -59,6 +59,7 @@ export const ERRORS = {
   PROXY_AUTH_REQUIRED: kind(407, 'downstream', 'this proxy needs a credential (Proxy-Authorization)'),
   PROXY_LOOP: kind(508, 'downstream', 'the request has already passed through this proxy (loop)'),
   DESTINATION_UNRESOLVED: kind(502, 'upstream', 'the destination host name could not be resolved', { retryable: false }),
+  PARENT_PROXY_FAILED: kind(502, 'upstream', 'the parent proxy did not open a tunnel to the destination (it refused, could not reach it, or did not answer)'),
   FILE_NOT_FOUND: kind(404, 'downstream', 'no file to serve at this path'),
   INVALID_FILE_PATH: kind(400, 'downstream', 'the path has an encoded separator, a NUL, a backslash or a malformed escape'),
   FILE_METHOD_NOT_ALLOWED: kind(405, 'downstream', 'a static route answers GET and HEAD only'),

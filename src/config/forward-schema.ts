@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { cidrList, duration } from '../util/config-primitives.ts';
+import { BALANCER_NAMES } from './balancer-names.ts';
 
 const portSpec = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}-\d{1,5}$/)]).meta({ description: 'A port, or a range such as `"1025-65535"`.' });
 
@@ -58,7 +59,7 @@ export const forwardParent = z
       .union([z.string(), z.array(z.string()).min(1)])
       .meta({ description: 'The parent proxy: `http://[user:pass@]host:port` (CONNECT) or `socks5://[user:pass@]host:port`; several are balanced and health-checked.' }),
     domains: z.array(z.string()).optional().meta({ description: 'Destination names sent through this parent (as in rules); none = every destination.' }),
-    balance: z.string().optional().meta({ description: 'Balancing algorithm among several parents (the upstream algorithms; default round-robin).' }),
+    balance: z.enum(BALANCER_NAMES).optional().meta({ description: 'Balancing algorithm among several parents (the upstream algorithms; default round-robin).' }),
   })
   .meta({ description: 'A parent (upstream) forward proxy that some destinations go through.' });
 
@@ -109,7 +110,14 @@ export const forwardSettings = z
       .union([
         z.boolean(),
         z.strictObject({
-          proxy: z.string().meta({ description: 'The `PROXY host:port` the file tells browsers to use (default: this listener as the request reached it).' }),
+          proxy: z
+            .string()
+            .optional()
+            .meta({ description: 'The `PROXY host:port` the file tells browsers to use (default: this listener as the request reached it, by its Host header).' }),
+          direct: z.array(z.string()).optional().meta({
+            description:
+              'Names browsers reach without the proxy (intranet hosts): `name` exactly or `*.name` for any name under it. Plain host names and loopback are always direct.',
+          }),
         }),
       ])
       .optional()

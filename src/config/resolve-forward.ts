@@ -9,7 +9,8 @@ import { parseDuration } from '../util/units.ts';
 import { checkDomainPattern, readDomainFile } from './domain-file.ts';
 import type { RawForward, RawForwardRule } from './forward-schema.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
-import type { ForwardConfig, ForwardRuleConfig, PortRange } from './types.ts';
+import { parseParentUrl } from './parent-url.ts';
+import type { ForwardConfig, ForwardParentConfig, ForwardRuleConfig, PortRange } from './types.ts';
 
 /** Squid's default Safe_ports. */
 const SAFE_PORTS: readonly (number | string)[] = [80, 21, 443, 70, 210, '1025-65535', 280, 488, 591, 777];
@@ -69,6 +70,27 @@ function minutes(hhmm: string): number {
   return Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
 }
 
+/** A host name (letters, digits, hyphens, dots), an IPv4 literal, or a bracketed IPv6 literal, then `:port`. */
+const PROXY_HOST_PORT = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\]):(\d{1,5})$/i;
+
+function resolvePac(pac: { proxy?: string | undefined; direct?: string[] | undefined }, at: KeyPath, problems: Problem[]): ForwardConfig['pac'] {
+  const m = pac.proxy === undefined ? null : PROXY_HOST_PORT.exec(pac.proxy);
+  if (pac.proxy !== undefined && (m === null || Number(m[5]) < 1 || Number(m[5]) > 65535)) {
+    problems.push({ path: [...at, 'proxy'], expected: 'host:port (a name, an IPv4 address or [IPv6], port 1-65535)', found: show(pac.proxy) });
+  }
+  // Host names only (no `~regex`): nothing in them can be read as code in the PAC file, which escapes them all the same.
+  const direct: string[] = [];
+  pac.direct?.forEach((d, i) => {
+    if (d.startsWith('~')) {
+      problems.push({ path: [...at, 'direct', i], expected: 'a host name or `*.` and a host name (no regular expressions in a PAC file)', found: show(d) });
+      return;
+    }
+    const pattern = checkDomainPattern(d, [...at, 'direct', i], problems);
+    if (pattern !== undefined) direct.push(pattern);
+  });
+  return { proxy: pac.proxy, direct };
+}
+
 /** Checks and converts one listener's `forward:` (absent = every default). */
 export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir: string, problems: Problem[]): ForwardConfig {
   const r = raw ?? {};
@@ -106,12 +128,20 @@ export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir
     resolverMaxTtl: parseDuration(r.resolver?.maxTtl ?? '30s'),
     connectTimeout: parseDuration(r.connectTimeout ?? '10s'),
     tunnelIdleTimeout: parseDuration(r.tunnelIdleTimeout ?? '5m'),
-    parents: parents.map((p) => ({
-      urls: Array.isArray(p.url) ? p.url : [p.url],
-      domains: (p.domains ?? []).map((d) => d.toLowerCase()),
-      balance: p.balance ?? 'round-robin',
-    })),
-    pac: r.pac === false ? undefined : { proxy: typeof r.pac === 'object' ? r.pac.proxy : undefined },
+    parents: parents.flatMap((p, i): ForwardParentConfig[] => {
+      const entryAt = Array.isArray(r.parent) ? [...at, 'parent', i] : [...at, 'parent'];
+      const urls = Array.isArray(p.url) ? p.url : [p.url];
+      const proxies = urls.map((u, j) => parseParentUrl(u, Array.isArray(p.url) ? [...entryAt, 'url', j] : [...entryAt, 'url'], problems));
+      const checked = proxies.filter((x) => x !== undefined);
+      if (checked.length < proxies.length) return [];
+      const domains: string[] = [];
+      p.domains?.forEach((d, j) => {
+        const pattern = checkDomainPattern(d, [...entryAt, 'domains', j], problems);
+        if (pattern !== undefined) domains.push(pattern);
+      });
+      return [{ proxies: checked, domains, balance: p.balance ?? 'round-robin' }];
+    }),
+    pac: r.pac === false ? undefined : resolvePac(r.pac === true || r.pac === undefined ? {} : r.pac, [...at, 'pac'], problems),
     allowUnauthenticated: r.allowUnauthenticated ?? false,
   };
 }

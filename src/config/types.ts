@@ -144,12 +144,27 @@ export interface ForwardRuleConfig {
   time: { from: number; to: number; days: number[]; utc: boolean } | undefined;
 }
 
+/** One parent proxy of an entry, its `url` checked and taken apart. */
+export interface ForwardParentProxy {
+  /** `http` (asked with CONNECT) or `socks5` (RFC 1928 CONNECT). */
+  protocol: 'http' | 'socks5';
+  /** Name or IP literal (IPv6 without brackets), as the URL gives it. */
+  host: string;
+  port: number;
+  /** `protocol://host:port`, never with credentials: what logs and metrics name it by. */
+  label: string;
+  /** Percent-decoded userinfo, or undefined when the URL has none (sent as Basic or RFC 1929). */
+  username: string | undefined;
+  password: string | undefined;
+}
+
 /** One parent proxy entry. */
 export interface ForwardParentConfig {
-  urls: string[];
-  /** Lower-cased domain patterns (as in rules); empty = every destination. */
+  /** The entry's `url`s, in order; several are balanced. Never empty. */
+  proxies: ForwardParentProxy[];
+  /** Domain patterns as in rules (exact and `*.suffix` lower-cased, `~regex` as written); empty = every destination. */
   domains: string[];
-  balance: string;
+  balance: BalancerName;
 }
 
 /** A forward (or socks5) listener's settings, defaults applied. */
@@ -172,8 +187,11 @@ export interface ForwardConfig {
   /** ms; 0 = never. */
   tunnelIdleTimeout: number;
   parents: ForwardParentConfig[];
-  /** Serve /proxy.pac; `proxy` is the PROXY host:port it names, or undefined for the listener as reached. */
-  pac: { proxy: string | undefined } | undefined;
+  /**
+   * Serve /proxy.pac; `proxy` is the PROXY host:port it names, or undefined for the listener as
+   * reached; `direct` the names (`name`, `*.name`, lower-cased, checked as host names) browsers reach direct.
+   */
+  pac: { proxy: string | undefined; direct: string[] } | undefined;
   /** socks5 listeners without authentication: serve on a non-loopback address too. */
   allowUnauthenticated: boolean;
 }

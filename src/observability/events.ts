@@ -56,6 +56,22 @@ export interface ForwardRefusalEvent {
   readonly rule: string;
 }
 
+/**
+ * Published when a forward listener's parent proxy goes down (a connect or handshake through it
+ * failed) or up again (a tunnel through it opened): a `ForwardParentEvent`. Once per flip.
+ */
+export const forwardParentState = diagnostics.channel('switchboard:forward:parent');
+
+/** What `forwardParentState` publishes. Every value comes from the config, never from a request. */
+export interface ForwardParentEvent {
+  listener: string;
+  /** The parent as `protocol://host:port` (no credentials). */
+  parent: string;
+  up: boolean;
+  /** Why it went down: the error's code or message (no credentials); '' when up. */
+  reason: string;
+}
+
 /** What `tlsHandshake` publishes. */
 export interface TlsHandshakeEvent {
   listener: string;

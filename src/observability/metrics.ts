@@ -30,6 +30,8 @@ import { type CounterCell, type HistogramCell, SeriesCounter, SeriesHistogram } 
 import {
   configReload,
   endpointState,
+  type ForwardParentEvent,
+  forwardParentState,
   http2Event,
   layer4Connection,
   forwardRefusal,
@@ -212,6 +214,8 @@ export class Metrics implements MetricsProvider {
   readonly socksBytes;
   readonly stateOutages;
   readonly stateUp;
+  readonly parentUp;
+  readonly parentDowns;
   readonly stateFallbacks;
   readonly policyAnswers;
   readonly authDecisions;
@@ -422,6 +426,19 @@ export class Metrics implements MetricsProvider {
       labelNames: ['listener'] as const,
       registers,
     });
+    this.parentUp = new Gauge({
+      name: 'switchboard_forward_parent_up',
+      help: "Whether a forward listener's parent proxy answers: 1 yes, 0 since a connect through it failed (shown once it first went down).",
+      labelNames: ['listener', 'parent'] as const,
+      aggregator: 'min',
+      registers,
+    });
+    this.parentDowns = new Counter({
+      name: 'switchboard_forward_parent_down_total',
+      help: "Times a forward listener's parent proxy was marked down (a connect or handshake through it failed), by listener and parent.",
+      labelNames: ['listener', 'parent'] as const,
+      registers,
+    });
     this.stateOutages = new Counter({
       name: 'switchboard_state_outages_total',
       help: 'Times the shared-state backend stopped answering, by backend (memory, supervisor, redis).',
@@ -594,6 +611,11 @@ export class Metrics implements MetricsProvider {
       const backend = (m as { backend: string }).backend;
       this.stateOutages.inc({ backend });
       this.stateUp.set({ backend }, 0);
+    });
+    this.#on(forwardParentState, (m) => {
+      const e = m as ForwardParentEvent;
+      this.parentUp.set({ listener: e.listener, parent: e.parent }, e.up ? 1 : 0);
+      if (!e.up) this.parentDowns.inc({ listener: e.listener, parent: e.parent });
     });
     this.#on(stateRestored, (m) => this.stateUp.set({ backend: (m as { backend: string }).backend }, 1));
   }
