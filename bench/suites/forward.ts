@@ -74,6 +74,8 @@ interface Proxy {
   port?: number;
   /** The layer-4 references' listeners. */
   targets?: TcpTargets;
+  /** Squid's cache_log (its own log; its stdout and stderr are `started.logFile`), tailed when it fails. */
+  cacheLog?: string;
 }
 
 // ---------------------------------------------------------------- probes
@@ -220,7 +222,8 @@ http_access deny all
   const pid = cp.pid ?? 0;
   return {
     port,
-    started: { url: `http://127.0.0.1:${port}/`, pid, proc: cp, owned: true, accessLog, logFile: path.join(dir, 'cache.log'), processes: () => processTree(pid) },
+    cacheLog: path.join(dir, 'cache.log'),
+    started: { url: `http://127.0.0.1:${port}/`, pid, proc: cp, owned: true, accessLog, logFile, processes: () => processTree(pid) },
   };
 }
 
@@ -373,7 +376,7 @@ async function runForwardSuite({ loadgen }: SuiteContext): Promise<ForwardReport
         log(`started ${name}: ${p.port !== undefined ? `port ${p.port}` : `bulk port ${p.targets?.ports.bulk}`} (pid ${st.pid})`);
       } catch (err) {
         if (p) await stopProcess(p.started.proc, p.started.graceMs);
-        const reason = `failed: ${errorMessage(err).trim()}`;
+        const reason = `did not start or failed its check: ${errorMessage(err).trim()}${p?.cacheLog ? tail(p.cacheLog) : ''}`;
         console.log(`skipping ${name}: ${reason}`);
         proxyStatus.push({ name, description: s.description, status: 'failed', reason });
       }
