@@ -1,6 +1,6 @@
 // Switchboard benchmark: `npm run bench` (node bench/run.ts). Not part of the tests.
 //
-// Suites (BENCH_SUITES=peers,policies,gateway,https,algorithms,slow,tcp,memory,workers,cache,static, default all; or as arguments), run in this order:
+// Suites (BENCH_SUITES=peers,policies,gateway,https,algorithms,slow,tcp,memory,workers,cache,static,forward, default all; or as arguments), run in this order:
 //   peers         req/s, p50/p99 latency, RSS and CPU, measured interleaved in rounds, of:
 //                   direct        one origin, no proxy
 //                   switchboard   our gateway (bench/switchboard-child.ts), access log on
@@ -25,7 +25,10 @@
 //   cache         a `cache` hit vs the same route proxied, nginx proxy_cache and Varnish hits (one 1 KiB
 //                 object): req/s, p99, CPU us/req, origin requests during the runs; targets hit CPU < proxy, >= 0.5x nginx
 //   static        a static route vs nginx root, 1 KiB and 1 MiB files: req/s, MB/s, p99, CPU us/req
-// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_GATEWAY_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, BENCH_WORKERS_*, ...).
+//   forward       the forward proxy (protocol: forward) vs Squid: absolute-form GETs uncached (req/s, p99, CPU
+//                 us/req; target >= Squid per core), CONNECT tunnel MiB/s against HAProxy mode tcp (target
+//                 >= 0.9x) and new tunnels/s
+// See bench/README.md for the knobs (BENCH_DURATION, BENCH_ROUNDS, BENCH_POLICIES_*, BENCH_GATEWAY_*, BENCH_HTTPS_*, BENCH_H2_*, BENCH_ALGO_*, BENCH_SLOW_*, BENCH_TCP_*, BENCH_WORKERS_*, BENCH_FORWARD_*, ...).
 //
 // Layout: this file picks the suites, runs them, writes the results file and cleans up; each suite
 // is a file in bench/suites/ (its settings, its run, its tables); what they share is in bench/lib/:
@@ -46,6 +49,7 @@ import { originBodyBytes } from './lib/subjects.ts';
 import { toolVersions } from './lib/tools.ts';
 import { algorithmsSuite } from './suites/algorithms.ts';
 import { cacheSuite } from './suites/cache.ts';
+import { forwardSuite } from './suites/forward.ts';
 import { gatewaySuite } from './suites/gateway.ts';
 import { httpsSuite } from './suites/https.ts';
 import { peersSuite } from './suites/peers.ts';
@@ -69,6 +73,7 @@ const SUITES: readonly Suite[] = [
   workersSuite,
   cacheSuite,
   staticSuite,
+  forwardSuite,
 ];
 
 const ALL_SUITES = SUITES.map((s) => s.name);

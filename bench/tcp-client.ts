@@ -1,4 +1,4 @@
-// Benchmark TCP load generator (suite `tcp`), run as its own child process by the bench (makeTcpClient, bench/lib/loadgen.ts).
+// Benchmark TCP load generator (suites `tcp` and `forward`), run as its own child process by the bench (makeTcpClient, bench/lib/loadgen.ts).
 // Usage: node bench/tcp-client.ts '<json>'; prints one JSON line with the result on stdout.
 //
 //   {"mode":"bulk","port":P,"connections":4,"bytes":1073741824}       bulk throughput
@@ -12,6 +12,15 @@
 //       `concurrency` loops, each: connect, write one byte, read the byte back (tcp-origin --mode=byte
 //       closes after it), close, again; for `seconds`. Latency: connect start to the byte read.
 //       -> {"connections","seconds","connPerS","p50Ms","p90Ms","p99Ms","errors"}
+//
+// Options of both (suite `forward`):
+//   "connect":"127.0.0.1:P"   each connection is a CONNECT tunnel to that authority through a
+//                             forward proxy at `port`: the bytes above start after its 200 (the
+//                             request and the 200 count in the latency and the wall time)
+//   "framed":true             bulk to tcp-origin --mode=count: each connection first sends its byte
+//                             count and a newline, and never half-closes (Squid closes a tunnel on
+//                             the client's FIN); a timed run announces an endless count and stops
+//                             at the deadline, so its bytes are the ones written, unacknowledged
 import net from 'node:net';
 
 interface Args {
@@ -23,21 +32,60 @@ interface Args {
   seconds?: number;
   concurrency?: number;
   chunk?: number;
+  connect?: string;
+  framed?: boolean;
 }
 
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
 const host = args.host ?? '127.0.0.1';
 const now = (): number => Number(process.hrtime.bigint()) / 1e6; // ms
 
+// ---------------------------------------------------------------- CONNECT
+
+const connectRequest = args.connect ? Buffer.from(`CONNECT ${args.connect} HTTP/1.1\r\nHost: ${args.connect}\r\n\r\n`, 'latin1') : null;
+
+/**
+ * Connects to `port`; with `connect`, sends the CONNECT request and waits for the proxy's 200 head.
+ * `ready` gets the socket and what arrived after the head (tunnel bytes); the socket's errors and
+ * a refusal go to `fail`.
+ */
+function open(ready: (sock: net.Socket, rest: Buffer) => void, fail: (err: Error) => void): net.Socket {
+  const sock = net.connect({ host, port: args.port, noDelay: true });
+  if (!connectRequest) {
+    sock.once('connect', () => ready(sock, Buffer.alloc(0)));
+    return sock;
+  }
+  let head: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (head.length > 8192) fail(new Error('CONNECT: no end of the response head in 8 KiB'));
+      return;
+    }
+    sock.off('data', onData);
+    const status = head.subarray(0, Math.min(end, 200)).toString('latin1');
+    if (!/^HTTP\/1\.[01] 200[ \r]/.test(status)) return fail(new Error(`CONNECT refused: ${JSON.stringify(status.split('\r\n')[0])}`));
+    ready(sock, head.subarray(end + 4));
+  };
+  sock.once('connect', () => sock.write(connectRequest));
+  sock.on('data', onData);
+  return sock;
+}
+
 // ---------------------------------------------------------------- bulk
 
-/** Writes `bytes` (or until `deadline`, ms) on one connection, half-closes, returns the count the sink acknowledged. */
+/**
+ * Writes `bytes` (or until `deadline`, ms) on one connection, then half-closes (framed: sends the
+ * count first, no half-close); returns the count the sink acknowledged (a timed framed run: the
+ * bytes written, as nothing acknowledges them).
+ */
 function bulkOne(bytes: number, deadline: number, chunk: Buffer): Promise<{ sent: number; acked: number }> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port: args.port, noDelay: true });
     let sent = 0;
     let answer = '';
     let failed = false;
+    let stopped = false; // a timed framed run reached its deadline
     const fail = (err: Error): void => {
       if (failed) return;
       failed = true;
@@ -48,7 +96,11 @@ function bulkOne(bytes: number, deadline: number, chunk: Buffer): Promise<{ sent
       for (;;) {
         const left = bytes - sent;
         if (left <= 0 || (deadline > 0 && now() >= deadline)) {
-          sock.end();
+          if (!args.framed) sock.end();
+          else if (left > 0) {
+            stopped = true;
+            sock.destroy();
+          }
           return;
         }
         const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
@@ -59,12 +111,16 @@ function bulkOne(bytes: number, deadline: number, chunk: Buffer): Promise<{ sent
         }
       }
     };
-    sock.once('connect', pump);
-    sock.setEncoding('latin1');
-    sock.on('data', (s: string) => (answer += s));
+    const sock = open((s, rest) => {
+      answer += rest.toString('latin1');
+      s.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+      if (args.framed) s.write(`${deadline > 0 ? Number.MAX_SAFE_INTEGER : bytes}\n`);
+      pump();
+    }, fail);
     sock.on('error', fail);
     sock.once('close', () => {
       if (failed) return;
+      if (stopped) return resolve({ sent, acked: sent });
       const acked = Number(answer.trim());
       if (!/^\d+\n$/.test(answer)) return fail(new Error(`no byte count from the sink (got ${JSON.stringify(answer.slice(0, 80))}) after sending ${sent}`));
       resolve({ sent, acked });
@@ -104,24 +160,32 @@ async function bulk(): Promise<object> {
 
 const ONE = Buffer.from('x');
 
-/** One connect + one-byte exchange + close; resolves the latency (ms) to the byte, rejects on error. */
+/** One connect (+ CONNECT) + one-byte exchange + close; resolves the latency (ms) to the byte, rejects on error. */
 function exchange(): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = now();
     let latency = -1;
-    const sock = net.connect({ host, port: args.port, noDelay: true });
-    sock.once('connect', () => sock.write(ONE));
-    sock.once('data', () => {
-      latency = now() - t0;
-      sock.end();
-    });
-    sock.on('error', (err) => {
+    let failed = false;
+    const fail = (err: Error): void => {
+      if (failed) return;
+      failed = true;
       sock.destroy();
       reject(err);
-    });
-    sock.once('close', (hadError) => {
-      if (hadError) return; // the 'error' handler rejected
-      if (latency < 0) reject(new Error('closed before the byte came back'));
+    };
+    const got = (): void => {
+      if (latency >= 0) return;
+      latency = now() - t0;
+      sock.end();
+    };
+    // The byte origin answers only after our byte: nothing can follow the 200 yet.
+    const sock = open((s) => {
+      s.once('data', got);
+      s.write(ONE);
+    }, fail);
+    sock.on('error', fail);
+    sock.once('close', () => {
+      if (failed) return;
+      if (latency < 0) fail(new Error('closed before the byte came back'));
       else resolve(latency);
     });
   });
