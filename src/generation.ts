@@ -9,6 +9,7 @@ import { compileChain, type NamedFilter } from './http/chain.ts';
 import type { GenerationTracker, ListenerGeneration, ListenerRoute } from './http/listener-generation.ts';
 import type { TcpGeneration } from './listeners/tcp-forward.ts';
 import type { UdpGeneration } from './listeners/udp-listener.ts';
+import { withParents } from './forward/parents.ts';
 import { compileForwardRules } from './forward/rules.ts';
 import type { PasswordCheck, SocksGeneration } from './forward/socks5-generation.ts';
 import type { OwnRequest, OwnResponse, PolicyDeps } from './policies/filter.ts';
@@ -110,7 +111,7 @@ export class Generation implements GenerationTracker {
       if (l.protocol === 'socks5') {
         this.socks.set(l.name, {
           name: l.name,
-          guard: compileForwardRules(l.forward!),
+          guard: withParents(compileForwardRules(l.forward!), l.forward!.parents, { listener: l.name }),
           forward: l.forward!,
           // config/resolve-policies.ts allows only basic-auth policies here, which all check passwords.
           passwords: l.policies.map((name) => this.filters.get(name)!.filter.checkPassword).filter((c): c is PasswordCheck => c !== undefined),

@@ -17,9 +17,11 @@ import type { ForwardConfig, ListenerConfig, RouteConfig, Timeouts } from '../co
 import { defaults } from '../config/defaults.ts';
 import { compileChain, type NamedFilter } from '../http/chain.ts';
 import type { ListenerRoute } from '../http/listener-generation.ts';
+import type { buildConnector } from 'undici';
 import { Agent } from '../transport/undici-core.ts';
 import { parseDuration } from '../util/units.ts';
-import type { DestinationGuard } from './destination-guard.ts';
+import type { DestinationGuard, Permit } from './destination-guard.ts';
+import { withParents } from './parents.ts';
 import { compileForwardRules } from './rules.ts';
 
 /** An address a listener of this gateway is bound to (port 0 resolved). */
@@ -32,8 +34,12 @@ export interface BoundAddress {
 export interface ForwardRoute extends ListenerRoute {
   readonly forward: ForwardConfig;
   readonly guard: DestinationGuard;
-  /** Pools by checked origin (`http://ip:port`). */
+  /** Pools by checked origin (`http://ip:port`), for destinations reached directly. */
   readonly agent: Agent;
+  /** The pools for destination `host` (lower case): `agent`, or those of the parent entry that takes it. */
+  agentFor(host: string): Agent;
+  /** This listener's address as `host:port` (port 0 resolved), for a PAC file asked for without a usable Host. */
+  pacFallback(): string;
   /** Whether `address:port` is one of this gateway's own listening addresses (a loop: 508). */
   isOwn(address: string, port: number): boolean;
   /** Closes the pools (the generation retired). */
@@ -85,6 +91,25 @@ export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFil
     connect: { timeout: forward.connectTimeout || undefined },
     strictContentLength: true,
   });
+  const guard = withParents(compileForwardRules(forward), forward.parents, { listener: l.name });
+  // One Agent per parent entry: its connections are tunnels through that entry's parents to the
+  // checked `ip:port` of the origin (parents.ts), pooled like direct ones.
+  const routing = guard.parents;
+  const parentAgents =
+    routing === undefined
+      ? []
+      : Array.from({ length: routing.count }, (_, i) => {
+          const connectVia: buildConnector.connector = (opts, callback) => {
+            // The origin is a checked `http://<ip>:<port>` (IPv6 in brackets); the permit's host was checked already.
+            const ip = opts.hostname.startsWith('[') ? opts.hostname.slice(1, -1) : opts.hostname;
+            const permit: Permit = { allowed: true, rule: 'parent', host: ip, port: Number(opts.port), addresses: [ip] };
+            routing.connectVia(i, permit, forward.connectTimeout || 10_000).then(
+              (socket) => callback(null, socket),
+              (err: Error) => callback(err, null),
+            );
+          };
+          return new Agent({ connections: null, keepAliveTimeout: DESTINATION_KEEPALIVE, connect: connectVia, strictContentLength: true });
+        });
   // The machine's interface addresses, read once per generation and worker (they are the machine's, and
   // change rarely): a listener on 0.0.0.0 or :: is reached through any of them.
   let local: Set<string> | undefined;
@@ -104,8 +129,20 @@ export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFil
     // The listener's filters run before "routing" (the listener chain); this chain holds them for the later phases.
     chain: compileChain(filters, []),
     forward,
-    guard: compileForwardRules(forward),
+    guard,
     agent,
+    agentFor(host: string): Agent {
+      if (routing === undefined) return agent;
+      const i = routing.entryFor(host);
+      return i < 0 ? agent : parentAgents[i];
+    },
+    pacFallback(): string {
+      // Only for a request without a usable Host (HTTP/1.0): with port 0, the first address bound on the listener's host.
+      const want = l.address;
+      const mine = want.port !== 0 ? want : bound().find((b) => b.host === want.host);
+      const host = mine === undefined || unspecified(mine.host) ? '127.0.0.1' : mine.host;
+      return `${host.includes(':') ? `[${host}]` : host}:${mine?.port ?? want.port}`;
+    },
     isOwn(address: string, port: number): boolean {
       const a = plain(address);
       for (const b of bound()) {
@@ -115,6 +152,6 @@ export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFil
       }
       return false;
     },
-    close: () => agent.close().catch(() => undefined),
+    close: () => Promise.all([agent, ...parentAgents].map((a) => a.close().catch(() => undefined))).then(() => undefined),
   };
 }

@@ -31,6 +31,7 @@ import type { Permit } from './destination-guard.ts';
 import { admitDestination } from './destination.ts';
 import { addsVia, destinationHeaders, viaValue } from './forward-headers.ts';
 import type { ForwardRoute } from './forward-route.ts';
+import { servePac } from './pac.ts';
 
 /** One absolute-form request's way to its destination: tries to the permit's addresses in order. */
 class ForwardExchange implements TryOwner, AttemptHandle {
@@ -95,7 +96,7 @@ class ForwardExchange implements TryOwner, AttemptHandle {
     const t = this.route.timeouts;
     this.current = startTry(
       this,
-      this.route.agent,
+      this.route.agentFor(this.permit.host),
       {
         origin,
         method: s.down.method,
@@ -169,11 +170,14 @@ function retry(x: ForwardExchange): void {
 }
 
 /**
- * PROXY-OWN: a request for the proxy itself (origin-form target, `GET /proxy.pac`) arrives here,
- * after the listener's policies. The PAC file (issue 15 §1) plugs in at this point; until then
- * every such request is a 400.
+ * A request for the proxy itself (origin-form target): the PAC file (`GET /proxy.pac`,
+ * `/wpad.dat`, forward/pac.ts), or 400. It arrives here without the listener's policies
+ * (pipeline.ts): browsers fetch a PAC file without proxy credentials.
  */
-function ownResource(s: RequestSession, _route: ForwardRoute): void {
+function ownResource(s: RequestSession, route: ForwardRoute): void {
+  const host = s.down.headers.host;
+  const pac = servePac(route.forward, s.down.method, s.path, typeof host === 'string' ? host : undefined, route.pacFallback());
+  if (pac !== undefined) return respond(s, pac, Infinity);
   fail(s, 'INVALID_TARGET', 'a forward proxy takes absolute-form targets (http://host/path) and CONNECT host:port');
 }
 

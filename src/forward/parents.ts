@@ -212,7 +212,23 @@ function reasonOf(err: unknown): string {
  * `guard` with `parents` in front of its connect (once per generation, by the forward and socks5
  * listeners). Without parents it returns `guard` itself: direct connections pay nothing.
  */
-export function withParents(guard: DestinationGuard, parents: readonly ForwardParentConfig[], deps: ParentDeps = {}): DestinationGuard {
+/**
+ * What a guard with parents adds, for a caller that keeps pools per way out (the forward listener's
+ * undici Agents, one per parent entry): which entry takes a host, and a tunnel through entry `i`.
+ */
+export interface ParentRouting {
+  /** The number of parent entries. */
+  readonly count: number;
+  /** The index of the first entry that takes `host` (lower case, as ForwardAsk.host), or -1: direct. */
+  entryFor(host: string): number;
+  /** A tunnel to one of `permit`'s addresses through entry `i`'s parents. */
+  connectVia(i: number, permit: Permit, timeout: number, signal?: AbortSignal): Promise<Socket>;
+}
+
+/** A guard from `withParents`: its `parents` is undefined when there are none. */
+export type ParentedGuard = DestinationGuard & { readonly parents?: ParentRouting };
+
+export function withParents(guard: DestinationGuard, parents: readonly ForwardParentConfig[], deps: ParentDeps = {}): ParentedGuard {
   if (parents.length === 0) return guard;
   const full: Required<ParentDeps> = {
     listener: deps.listener ?? 'forward',
@@ -221,11 +237,17 @@ export function withParents(guard: DestinationGuard, parents: readonly ForwardPa
     random: deps.random ?? Math.random,
   };
   const entries = parents.map((p) => new ParentEntry(p, full));
+  const entryFor = (host: string): number => entries.findIndex((entry) => entry.takes(host));
   return {
     check: (ask) => guard.check(ask),
     connect(permit, timeout, signal) {
-      for (const entry of entries) if (entry.takes(permit.host)) return entry.connect(permit, timeout, signal);
-      return guard.connect(permit, timeout, signal);
+      const i = entryFor(permit.host);
+      return i < 0 ? guard.connect(permit, timeout, signal) : entries[i].connect(permit, timeout, signal);
+    },
+    parents: {
+      count: entries.length,
+      entryFor,
+      connectVia: (i, permit, timeout, signal) => entries[i].connect(permit, timeout, signal),
     },
   };
 }

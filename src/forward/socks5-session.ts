@@ -82,7 +82,8 @@ function connectReply(err: unknown): { rep: number; error: ErrorCode } {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code === 'ECONNREFUSED') return { rep: REP.connectionRefused, error: 'UPSTREAM_CONNECT_REFUSED' };
   if (code === 'ENETUNREACH') return { rep: REP.networkUnreachable, error: 'UPSTREAM_UNREACHABLE' };
-  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || (err as Error | null)?.message === 'connect timeout')
+  if (code === 'PARENT_PROXY_FAILED') return { rep: REP.generalFailure, error: 'PARENT_PROXY_FAILED' };
+  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'UPSTREAM_CONNECT_TIMEOUT' || (err as Error | null)?.message === 'connect timeout')
     return { rep: REP.hostUnreachable, error: code === 'EHOSTUNREACH' ? 'UPSTREAM_UNREACHABLE' : 'UPSTREAM_CONNECT_TIMEOUT' };
   return { rep: REP.generalFailure, error: 'UPSTREAM_UNREACHABLE' };
 }

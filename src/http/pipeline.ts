@@ -99,6 +99,9 @@ function forwardTarget(s: RequestSession): void {
     s.path = path;
     s.query = target.query;
   }
+  // A request for the proxy itself (its PAC file) skips the listener's filters: browsers fetch a PAC
+  // file without proxy credentials, and it is the same small file for everyone.
+  if (target.form === 'origin') return routeStep(s);
   const hooks = s.gen.chain.request;
   if (hooks.length === 0) routeStep(s);
   else runHooks(s, hooks, 0, invokeOnRequest, routeStep);
