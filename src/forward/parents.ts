@@ -237,7 +237,11 @@ export function withParents(guard: DestinationGuard, parents: readonly ForwardPa
     random: deps.random ?? Math.random,
   };
   const entries = parents.map((p) => new ParentEntry(p, full));
-  const entryFor = (host: string): number => entries.findIndex((entry) => entry.takes(host));
+  // Permit.host is the host as the client wrote it: names are matched in lower case, as the rules match them.
+  const entryFor = (host: string): number => {
+    const name = host.toLowerCase();
+    return entries.findIndex((entry) => entry.takes(name));
+  };
   return {
     check: (ask) => guard.check(ask),
     connect(permit, timeout, signal) {
