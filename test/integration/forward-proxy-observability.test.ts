@@ -2,8 +2,8 @@
  * What the forward proxy tells (issue 15 §2 denials, §4, Metrics): access log lines with the
  * forward fields (kind, destination, address, rule, consumer, tunnel bytes, duration), a tunnel
  * logged once when it closes, the forward metrics by outcome, tunnel bytes and refusals, and the
- * 403 answers of the destination guard with their JSON body. The denial tests need the rules
- * engine (forward/rules.ts); they are skipped while the placeholder that allows everything stands.
+ * 403 answers of the destination guard (the real rules engine, forward/rules.ts) with their JSON
+ * body.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,22 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { startGateway, type Gateway } from '../../src/index.ts';
-import { resolveForward } from '../../src/config/resolve-forward.ts';
-import { compileForwardRules } from '../../src/forward/rules.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { connect, rawRequest } from './helpers/raw.ts';
 import { samples, total } from './helpers/metrics.ts';
 
-/** Whether forward/rules.ts is still the placeholder that allows everything (a deny-all rule allows). */
-async function placeholderRules(): Promise<boolean> {
-  const guard = compileForwardRules(resolveForward({ rules: [{ action: 'deny' }] }, [], '.', []));
-  const d = await guard.check({ client: '127.0.0.1', consumer: undefined, groups: [], method: 'GET', scheme: 'http', host: '127.0.0.1', port: 8080 });
-  return d.allowed;
-}
-
-const PLACEHOLDER = await placeholderRules();
-/** The rule the access log names for the allowed requests (the placeholder names none of the config's). */
-const ALLOWED_BY = PLACEHOLDER ? 'default' : 'loopback-origins';
+/** The rule the access log names for the allowed requests. */
+const ALLOWED_BY = 'loopback-origins';
 
 const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
@@ -152,13 +142,11 @@ describe('forward proxy: access log and metrics', () => {
 });
 
 describe('forward proxy: the destination guard refuses with 403 and the JSON body', () => {
-  const skip = PLACEHOLDER ? 'forward/rules.ts is still the placeholder that allows everything' : false;
   let origin: Origin;
   let gw: Gateway;
   let port: number;
 
   before(async () => {
-    if (skip) return;
     origin = await startOrigin('o');
     gw = await startGateway({
       config: {
@@ -192,7 +180,7 @@ describe('forward proxy: the destination guard refuses with 403 and the JSON bod
     return { status: r.status, code: body.error.code };
   }
 
-  test('a port outside Safe_ports, a loopback destination no rule allows, a blocked domain: 403 each, nothing forwarded', { skip }, async () => {
+  test('a port outside Safe_ports, a loopback destination no rule allows, a blocked domain: 403 each, nothing forwarded', async () => {
     const before = origin.seen.length;
     assert.deepEqual(await refused('GET http://127.0.0.1:22/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), { status: 403, code: 'PORT_FORBIDDEN' });
     assert.deepEqual(await refused(`GET http://127.0.0.2:${origin.port}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`), {

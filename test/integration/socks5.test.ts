@@ -24,7 +24,6 @@ import type { SocksConnectionEvent } from '../../src/observability/events.ts';
 
 const run = promisify(execFile);
 
-/** Whether forward/rules.ts applies rules yet (its placeholder allows everything). */
 let dir: string;
 let origin: Origin;
 let gw: Gateway;

@@ -30,13 +30,21 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
+/** How to launch: the viewport, command-line switches added to ours (`--proxy-server=…`), and whether certificate errors are ignored. */
+export interface LaunchOptions {
+  readonly viewport?: { width: number; height: number };
+  readonly args?: readonly string[];
+  readonly ignoreHTTPSErrors?: boolean;
+}
+
 /** Launches Chromium with a fresh profile; undefined when it is not installed. */
-export async function launchChromium(options: { viewport?: { width: number; height: number } } = {}): Promise<Chromium | undefined> {
+export async function launchChromium(options: LaunchOptions = {}): Promise<Chromium | undefined> {
   if (!existsSync(CHROMIUM)) return undefined;
   const profile = await mkdtemp(join(tmpdir(), 'switchboard-chromium-'));
+  const { args = [], ...rest } = options;
   let context: BrowserContext;
   try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000, ...options });
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...ARGS, ...args], timeout: 30_000, ...rest });
   } catch (err) {
     await rm(profile, { recursive: true, force: true });
     throw err;
