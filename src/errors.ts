@@ -56,6 +56,7 @@ export const ERRORS = {
   DESTINATION_FORBIDDEN: kind(403, 'downstream', 'the forward proxy does not connect to this destination address'),
   PORT_FORBIDDEN: kind(403, 'downstream', 'the forward proxy does not connect to this port'),
   DOMAIN_BLOCKED: kind(403, 'downstream', 'the forward proxy does not connect to this domain'),
+  CONTENT_BLOCKED: kind(403, 'downstream', 'a content filter refused this request or its response (by URL, media type or size)'),
   PROXY_AUTH_REQUIRED: kind(407, 'downstream', 'this proxy needs a credential (Proxy-Authorization)'),
   PROXY_LOOP: kind(508, 'downstream', 'the request has already passed through this proxy (loop)'),
   DESTINATION_UNRESOLVED: kind(502, 'upstream', 'the destination host name could not be resolved', { retryable: false }),

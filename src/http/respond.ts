@@ -16,7 +16,7 @@
  * head went out the answer becomes 500 POLICY_ERROR, after it the response is cut.
  */
 import { ERRORS, ProxyError, type ErrorCode } from '../errors.ts';
-import type { Reply, ResponseHead } from '../policies/filter.ts';
+import { ResponseCut, type Reply, type ResponseHead } from '../policies/filter.ts';
 import type { Flow, ResponseSink } from '../transport/forward.ts';
 import type { Placed } from './chain.ts';
 import type { Downstream } from './downstream.ts';
@@ -384,16 +384,21 @@ export class FilteredResponse implements ResponseSink {
     return out;
   }
 
-  /** A body hook failed: logged with its policy's name, the response cut (its head went out). */
+  /**
+   * A body hook failed: logged with its policy's name, the response cut (its head went out). A
+   * `ResponseCut` is a cut on purpose: not logged, the request's error its code.
+   */
   #bodyFailed(placed: Placed, err: unknown): void {
-    this.s.gen.onInternalError(this.s, err, placed.policy);
-    this.s.error = 'POLICY_ERROR';
+    let code: ErrorCode = 'POLICY_ERROR';
+    if (err instanceof ResponseCut && Object.hasOwn(ERRORS, err.code)) code = err.code as ErrorCode;
+    else this.s.gen.onInternalError(this.s, err, placed.policy);
+    this.s.error = code;
     this.s.policy = placed.policy;
     this.#done = true;
     this.#busy = false;
     this.#queue = undefined;
     this.#flow?.stop();
-    this.down.abort(new ProxyError('POLICY_ERROR'));
+    this.down.abort(code === 'POLICY_ERROR' ? new ProxyError(code) : new ProxyError(code, undefined, (err as Error).message));
   }
 
   /**

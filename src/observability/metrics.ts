@@ -485,7 +485,7 @@ export class Metrics implements MetricsProvider {
     );
     this.policyDecisions = new SeriesCounter(
       'switchboard_policy_decisions_total',
-      'Decisions of policies of other types that publish them (a program’s own policy types), by policy, type and result.',
+      'Decisions of policies of other types that publish them (content-filter’s refusals, a program’s own policy types), by policy, type and result.',
       this.registry,
     );
     // The cache: results per request in cells (as the decisions), purges in library counters (rare),

@@ -294,7 +294,8 @@ export interface Filter {
    * Returns the bytes to send instead (possibly empty, to hold them back), or undefined to pass
    * `chunk` unchanged. It may return a promise of them (a transform that works off the main
    * thread, as node:zlib does): the body is held back meanwhile (the upstream paused, later chunks
-   * and the end wait their turn, order kept); a rejection is treated as a throw.
+   * and the end wait their turn, order kept); a rejection is treated as a throw. Throwing a
+   * `ResponseCut` cuts the response on purpose, with its error code (content-filter's `maxSize`).
    */
   onResponseBody?(s: Session, chunk: Buffer, end: boolean): Buffer | undefined | Promise<Buffer | undefined>;
   /**
@@ -332,6 +333,23 @@ export interface Filter {
    * not accepted. Never rejects. Not called by the pipeline (basic-auth has it).
    */
   checkPassword?(user: string, password: string): Promise<CredentialMatch | undefined>;
+}
+
+/**
+ * Thrown by an `onResponseBody` hook to cut the response on purpose (a content-filter's body past
+ * its `maxSize`): the head already went out, so the response is aborted as for a failing hook
+ * (HTTP/1.1: the connection closes before the body's end; HTTP/2: RST_STREAM), but the request's
+ * error code is `code` (one of src/errors.ts; an unknown code counts as `POLICY_ERROR`) and it is
+ * not logged as the policy's failure. Built only when a response is cut, never per chunk.
+ */
+export class ResponseCut extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'ResponseCut';
+    this.code = code;
+  }
 }
 
 /** What `Filter.purge` removes: every variant of one URL, every URL under a prefix, or every object with a tag. */

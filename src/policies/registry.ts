@@ -8,6 +8,7 @@ import { apiKeyPolicy } from './api-key/index.ts';
 import { authorizePolicy } from './authorize/index.ts';
 import { basicAuthPolicy } from './basic-auth/index.ts';
 import { compressPolicy } from './compress/index.ts';
+import { contentFilterPolicy } from './content-filter/index.ts';
 import { cachePolicy } from './cache/index.ts';
 import { corsPolicy } from './cors/index.ts';
 import type { PolicyType } from './filter.ts';
@@ -48,6 +49,7 @@ const types: AnyPolicyType[] = [
   authorizePolicy,
   compressPolicy,
   cachePolicy,
+  contentFilterPolicy,
 ];
 let version = 0;
 
