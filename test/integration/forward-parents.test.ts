@@ -244,13 +244,11 @@ describe('parent proxies', () => {
     const silent = await startSilentParent();
     t.after(() => silent.close());
     const guard = withParents(testGuard(), [entry([silent.url()])]);
-    const started = performance.now();
     await assert.rejects(guard.connect(permit('x.example', origin.port), 300), (e: unknown) => {
       assert.ok(e instanceof ParentProxyError);
       assert.match(e.message, /no answer within 300 ms/);
       return true;
     });
-    assert.ok(performance.now() - started < 2000);
   });
 
   test('a parent that answers something other than a proxy reply is down, and the next parent is tried', async (t) => {
