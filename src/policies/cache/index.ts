@@ -100,8 +100,10 @@ class Pending {
   readonly host: string;
   /** An unsafe method: invalidate on success. */
   readonly invalidate: boolean;
-  /** The request as http-cache-semantics sees it (with the stored variants' Vary names). */
+  /** The request as http-cache-semantics sees it (with the stored variants' Vary names); made only when a plain fresh hit does not decide. */
   preq: ReturnType<typeof policyRequest> | undefined = undefined;
+  /** The stored variants' Vary names for this URL (undefined: none stored). */
+  vary: readonly string[] | undefined = undefined;
   /** A stored object that needs validation (stale, or the request asked for it). */
   entry: StoredResponse | undefined = undefined;
   /** Our validators for the upstream request. */
@@ -292,7 +294,7 @@ export class CacheFilter implements Filter {
   }
 
   #lookupVariant(s: Session, p: Pending, mayWait: boolean, vary: readonly string[] | undefined): Verdict {
-    p.preq = policyRequest(p.url, p.host, s.request.headers, vary);
+    p.vary = vary;
     const entry = this.store.get(p.base + variantPart(vary, s.request.headers));
     if (entry instanceof Promise) return entry.then((e) => this.#decide(s, p, mayWait, e));
     return this.#decide(s, p, mayWait, entry);
@@ -300,8 +302,24 @@ export class CacheFilter implements Filter {
 
   #decide(s: Session, p: Pending, mayWait: boolean, entry: StoredResponse | undefined): Verdict {
     const headers = s.request.headers;
+    if (
+      entry !== undefined &&
+      mayWait &&
+      headers['cache-control'] === undefined &&
+      headers.pragma === undefined &&
+      !entry.policy.stale() &&
+      (p.vary === undefined || !p.vary.includes('*'))
+    ) {
+      // The common hit, decided here: what http-cache-semantics' evaluateRequest would answer for a
+      // request without Cache-Control or Pragma to a fresh object whose key (URL, host, the Vary
+      // values) it matched (must-revalidate is never given to it: semantics.ts), without building
+      // its request view and a copy of the stored headers for every hit.
+      this.#result(s, 'hit');
+      return this.#serve(s, entry, 'hit');
+    }
+    p.preq = policyRequest(p.url, p.host, headers, p.vary);
     if (entry !== undefined) {
-      const ev = entry.policy.evaluateRequest(p.preq!);
+      const ev = entry.policy.evaluateRequest(p.preq);
       const stale = entry.policy.stale();
       if (ev.response !== undefined && ev.revalidation?.synchronous === false && !entry.mustRevalidate && !this.#foreground.has(entry) && s.route !== undefined) {
         // stale-while-revalidate (RFC 5861 §3): the stale object now, one revalidation in the background.
@@ -314,7 +332,7 @@ export class CacheFilter implements Filter {
         return this.#serve(s, entry, mayWait ? 'hit' : 'hit; collapsed');
       }
       p.entry = entry;
-      const rh = entry.policy.revalidationHeaders(p.preq!);
+      const rh = entry.policy.revalidationHeaders(p.preq);
       const conditional: Record<string, string> = {};
       for (const n of ['if-none-match', 'if-modified-since']) {
         const v = rh[n];
