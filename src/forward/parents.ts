@@ -240,6 +240,7 @@ export function withParents(guard: DestinationGuard, parents: readonly ForwardPa
   const entryFor = (host: string): number => entries.findIndex((entry) => entry.takes(host));
   return {
     check: (ask) => guard.check(ask),
+    decideNow: (ask) => guard.decideNow?.(ask),
     connect(permit, timeout, signal) {
       const i = entryFor(permit.host);
       return i < 0 ? guard.connect(permit, timeout, signal) : entries[i].connect(permit, timeout, signal);
