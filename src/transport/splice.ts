@@ -10,8 +10,8 @@
  * written with no copy, so it is read into again only once the write is done: a write the kernel
  * took whole returns with nothing pending and the next read goes ahead; one it did not take holds
  * the buffer, reads stop, and the write's callback starts them again. A splice's buffer starts at
- * 16 KiB (HAProxy's bufsize: an idle WebSocket holds two of them) and grows once to 64 KiB at the
- * first read that fills it.
+ * 2 KiB, from Buffer's shared pool (an idle WebSocket or a short tunnel costs no allocation of its
+ * own), and grows once to 64 KiB at the first read that fills it.
  *
  * Node gives a reused read buffer to sockets it creates (`net.connect({ onread })`), not to accepted
  * ones; the same mechanism is reached through the socket's own symbols (`kBuffer`, `kBufferCb`,
@@ -21,7 +21,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 
-const SMALL = 16 * 1024;
+const SMALL = 2 * 1024;
 const LARGE = 64 * 1024;
 
 /** The socket symbols of Node's `onread` mechanism; looked up once per worker (they are per process). */
