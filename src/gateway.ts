@@ -204,6 +204,7 @@ export class Gateway {
     try {
       await gw.#apply(result.config);
       await gw.#admin?.apply(result.config.admin, opts.sockets?.get('admin'));
+      gw.#forgetBound();
     } catch (err) {
       gw.#metrics?.close();
       throw err;
@@ -354,20 +355,36 @@ export class Gateway {
     return this.#states.change(c);
   }
 
+  /**
+   * What `#boundAddresses` answered, per worker (these are this process's sockets). Kept until the
+   * bindings or the admin listener change (`#forgetBound`): a forward listener asks on every request,
+   * and each address costs a getsockname(2).
+   */
+  #bound: Array<{ host: string; port: number }> | undefined;
+
   /** Every address this process listens on (listeners and the admin API): a forward listener's loop check. */
   readonly #boundAddresses = (): Array<{ host: string; port: number }> => {
+    if (this.#bound !== undefined) return this.#bound;
     const out: Array<{ host: string; port: number }> = [];
+    let complete = true;
     for (const b of this.#bindings.values()) {
       const a = b.bound();
       if (a !== undefined) out.push({ host: a.address, port: a.port });
+      else complete = false;
     }
     const admin = this.#admin?.url();
     if (admin !== undefined) {
       const u = new URL(admin);
       out.push({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) });
     }
+    // A binding not listening yet (or any more) is asked again next time.
+    if (complete) this.#bound = out;
     return out;
   };
+
+  #forgetBound(): void {
+    this.#bound = undefined;
+  }
 
   /** Every listener's bound address by name. */
   addresses(): Record<string, string> {
@@ -431,11 +448,13 @@ export class Gateway {
       try {
         // The admin first: a new admin address that cannot bind changes nothing else.
         await this.#admin?.apply(result.config.admin);
+        this.#forgetBound();
         stage = 'listeners';
         await this.#useState(result.config);
         await this.#apply(result.config);
       } catch (err) {
         if (stage === 'listeners') await this.#admin?.apply(previousAdmin).catch(() => undefined);
+        this.#forgetBound();
         const e: ConfigError =
           stage === 'admin'
             ? { file: result.file, path: 'admin.address', expected: 'an admin address that can bind', found: (err as Error).message, message: '' }
@@ -560,6 +579,7 @@ export class Gateway {
     }
     for (const [key, b] of this.#bindings) if (!bindings.has(key)) b.close();
     this.#bindings = bindings;
+    this.#forgetBound();
     const removed = [...this.#listeners.values()].filter((l) => next.get(l.name) !== l);
     this.#listeners = next;
     const old = this.#generation;
@@ -622,6 +642,7 @@ export class Gateway {
     const drainTimeout = opts.drainTimeout ?? this.#generation?.config.drainTimeout ?? 30_000;
     const deadline = performance.now() + drainTimeout;
     for (const b of this.#bindings.values()) b.close();
+    this.#forgetBound();
     opts.onStoppedAccepting?.();
     const linger = opts.lingerIdle === true;
     const closed = [...this.#listeners.values()].map((l) => (l instanceof HttpListener ? l.stopAccepting(linger) : l.stopAccepting()));

@@ -71,6 +71,13 @@ export type Decision = Permit | Refusal;
 export interface DestinationGuard {
   /** Decides for one destination; resolves the name when the rules need addresses. Never rejects. */
   check(ask: ForwardAsk): Promise<Decision>;
+  /**
+   * The same decision as `check`, at once, when it needs no lookup (an IP literal, or a rule or
+   * default that decides before any); undefined when the name must be resolved (then `check`).
+   * Lets the per-request path skip a promise for IP-literal destinations. Optional: without it,
+   * every way in uses `check`.
+   */
+  decideNow?(ask: ForwardAsk): Decision | undefined;
   /** A TCP connection to one of `permit`'s addresses (tried in order). Rejects with the last error, or on `timeout` ms. */
   connect(permit: Permit, timeout: number, signal?: AbortSignal): Promise<Socket>;
 }

@@ -14,7 +14,7 @@ import { fail } from '../http/respond.ts';
 import type { RequestSession } from '../http/session.ts';
 import type { ForwardRecord } from '../observability/access-log.ts';
 import { forwardRefusal } from '../observability/events.ts';
-import type { Permit } from './destination-guard.ts';
+import type { Decision, ForwardAsk, Permit } from './destination-guard.ts';
 import type { ForwardRoute } from './forward-route.ts';
 
 const NO_GROUPS: readonly string[] = [];
@@ -47,17 +47,18 @@ export function viaNames(via: string | string[] | undefined, pseudonym: string):
 }
 
 /**
- * Checks the destination of `s` (its `host`, default port `port`) with the route's guard. Resolves
- * with the permit, or with undefined once the request has been answered (a loop, a refusal, the
- * client gone meanwhile). Never rejects.
+ * Checks the destination of `s` (its `host`, default port `port`) with the route's guard. The
+ * permit, or undefined once the request has been answered (a loop, a refusal, the client gone
+ * meanwhile): at once when the guard decides without a lookup (`decideNow`: an IP literal), else
+ * as a promise. Never rejects.
  */
-export async function admitDestination(
+export function admitDestination(
   s: RequestSession,
   route: ForwardRoute,
   kind: ForwardRecord['kind'],
   scheme: 'http' | 'https',
   defaultPort: number,
-): Promise<Permit | undefined> {
+): Permit | undefined | Promise<Permit | undefined> {
   const { host, port } = splitAuthority(s.host, defaultPort);
   const destination = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   let record = s.proxied;
@@ -71,7 +72,7 @@ export async function admitDestination(
     return undefined;
   }
   const identity = s.identity;
-  const decision = await route.guard.check({
+  const ask: ForwardAsk = {
     client: s.clientIp,
     consumer: identity?.consumer.name,
     groups: identity?.consumer.groups ?? NO_GROUPS,
@@ -79,7 +80,15 @@ export async function admitDestination(
     scheme,
     host,
     port,
-  });
+  };
+  const now = route.guard.decideNow?.(ask);
+  if (now !== undefined) return admitted(s, route, record, port, now);
+  const r = record;
+  return route.guard.check(ask).then((decision) => admitted(s, route, r, port, decision));
+}
+
+/** The guard's `decision` applied to `s`: the permit, or undefined once `s` has been answered. */
+function admitted(s: RequestSession, route: ForwardRoute, record: ForwardRecord, port: number, decision: Decision): Permit | undefined {
   record.rule = decision.rule;
   if (s.over || s.down.destroyed) return undefined;
   if (!decision.allowed) {

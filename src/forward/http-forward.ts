@@ -182,8 +182,14 @@ function ownResource(s: RequestSession, route: ForwardRoute): void {
 }
 
 /** An absolute-form http:// request: destination check, then the exchange. Rejects only on a bug. */
-async function forwardHttp(s: RequestSession, route: ForwardRoute): Promise<void> {
-  const permit = await admitDestination(s, route, 'http', 'http', 80);
+function forwardHttp(s: RequestSession, route: ForwardRoute): void | Promise<void> {
+  const permit = admitDestination(s, route, 'http', 'http', 80);
+  if (permit instanceof Promise) return permit.then((p) => exchange(s, route, p));
+  exchange(s, route, permit);
+}
+
+/** The exchange to `permit`'s addresses (nothing when the request was answered already). */
+function exchange(s: RequestSession, route: ForwardRoute, permit: Permit | undefined): void {
   if (permit === undefined) return;
   const headers = destinationHeaders(s, route.forward);
   if (headers === undefined) return fail(s, 'INVALID_HEADER_NAME');

@@ -244,6 +244,7 @@ export function withParents(guard: DestinationGuard, parents: readonly ForwardPa
   };
   return {
     check: (ask) => guard.check(ask),
+    decideNow: (ask) => guard.decideNow?.(ask),
     connect(permit, timeout, signal) {
       const i = entryFor(permit.host);
       return i < 0 ? guard.connect(permit, timeout, signal) : entries[i].connect(permit, timeout, signal);

@@ -253,3 +253,26 @@ test('domainFiles: 100,000 names in hosts and plain format, relative to the conf
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('decideNow: the decision check gives, at once, when no lookup is needed; undefined when a name must be resolved', async () => {
+  const g = guard({
+    rules: [
+      { name: 'ads', action: 'deny', domains: ['ads.example'] },
+      { name: 'lab', action: 'allow', destinations: ['10.1.0.0/16'] },
+    ],
+  });
+  const asks = [
+    ask({}), // a public IP literal: allowed by the defaults
+    ask({ host: '127.0.0.1' }), // loopback: refused by the defaults
+    ask({ host: '0x0a010203' }), // hex spelling of 10.1.2.3: allowed by rule lab
+    ask({ host: '[2001:4860::8888]', port: 22 }), // a port outside Safe_ports
+    ask({ host: 'ads.example' }), // a name a rule denies before any lookup
+    ask({ host: 'a..b' }), // neither a name nor an address
+  ];
+  for (const a of asks) {
+    const now = g.decideNow?.(a);
+    assert.ok(now !== undefined, a.host);
+    assert.equal(show(now), show(await g.check(a)), a.host);
+  }
+  assert.equal(g.decideNow?.(ask({ host: 'www.example.com' })), undefined);
+});

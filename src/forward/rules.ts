@@ -104,6 +104,23 @@ export function compileForwardRules(config: ForwardConfig, options: CompileOptio
   return new ForwardGuard(config, options);
 }
 
+/** What a check knows before the addresses: the name to resolve (undefined: `address`, an IP literal) and the first pass's results. */
+class Pending {
+  readonly name: string | undefined;
+  readonly address: string;
+  readonly now: number;
+  readonly first: number;
+  readonly portRefusal: Refusal | undefined;
+
+  constructor(name: string | undefined, address: string, now: number, first: number, portRefusal: Refusal | undefined) {
+    this.name = name;
+    this.address = address;
+    this.now = now;
+    this.first = first;
+    this.portRefusal = portRefusal;
+  }
+}
+
 class ForwardGuard implements DestinationGuard {
   readonly #rules: readonly CompiledRule[];
   readonly #config: ForwardConfig;
@@ -117,7 +134,27 @@ class ForwardGuard implements DestinationGuard {
     this.#resolver = new DestinationResolver({ servers: config.resolverServers, timeout: config.resolverTimeout, maxTtl: config.resolverMaxTtl, now: this.#now });
   }
 
-  async check(ask: ForwardAsk): Promise<Decision> {
+  check(ask: ForwardAsk): Promise<Decision> {
+    const before = this.#before(ask);
+    if (!(before instanceof Pending)) return Promise.resolve(before);
+    if (before.name === undefined) return Promise.resolve(this.#addresses(ask, before, [before.address]));
+    return this.#resolved(ask, before, before.name);
+  }
+
+  decideNow(ask: ForwardAsk): Decision | undefined {
+    const before = this.#before(ask);
+    if (!(before instanceof Pending)) return before;
+    return before.name === undefined ? this.#addresses(ask, before, [before.address]) : undefined;
+  }
+
+  async #resolved(ask: ForwardAsk, pending: Pending, name: string): Promise<Decision> {
+    const resolution = await this.#resolver.resolve(name);
+    if (!resolution.ok) return refusal('resolver', 'DESTINATION_UNRESOLVED', `${name} did not resolve (${resolution.reason})`);
+    return this.#addresses(ask, pending, resolution.addresses);
+  }
+
+  /** What is decided before any address is known: a Decision, or what the addresses' checks need. */
+  #before(ask: ForwardAsk): Decision | Pending {
     const host = readHost(ask.host);
     if (host.kind === 'invalid') return refusal('default:host', 'DESTINATION_FORBIDDEN', `${quote(ask.host)} is ${host.why}`);
     const name = host.kind === 'name' ? host.name : undefined;
@@ -140,23 +177,19 @@ class ForwardGuard implements DestinationGuard {
     // "allow the office" must not open loopback or the metadata address.
     const portRefusal = final && firstRule.ports !== undefined ? undefined : this.#portDefaults(ask);
     if ((first === NONE || final) && portRefusal) return portRefusal;
+    return new Pending(name, host.kind === 'address' ? host.address : '', now, first, portRefusal);
+  }
 
-    let addresses: readonly string[];
-    if (host.kind === 'address') addresses = [host.address];
-    else {
-      const resolution = await this.#resolver.resolve(host.name);
-      if (!resolution.ok) return refusal('resolver', 'DESTINATION_UNRESOLVED', `${host.name} did not resolve (${resolution.reason})`);
-      addresses = resolution.addresses;
-    }
-
-    // Address by address (synchronous from here: the scratch addresses are safe to use).
+  /** Address by address (synchronous: the scratch addresses are safe to use). */
+  #addresses(ask: ForwardAsk, p: Pending, addresses: readonly string[]): Decision {
+    const name = p.name;
     client.parse(ask.client);
     let kept: string[] | undefined;
     let rule = '';
     let refused: Refusal | undefined;
     for (const text of addresses) {
       address.parse(text);
-      const decided = this.#decide(ask, name, now, first, portRefusal, text);
+      const decided = this.#decide(ask, name, p.now, p.first, p.portRefusal, text);
       if (typeof decided === 'string') {
         if (kept === undefined) {
           kept = [];

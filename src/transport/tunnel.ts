@@ -1,7 +1,8 @@
 /**
- * Tunnels: the two sockets of an upgraded connection (WebSocket), spliced together. Only bytes are
- * moved, with pipe() both ways (backpressure: a side that cannot take more pauses the other), so
- * nothing is done per message. Close frames and codes are bytes like any other.
+ * Tunnels: the two sockets of an upgraded connection (WebSocket), a CONNECT tunnel or a layer 4
+ * connection, spliced together. Only bytes are moved, by splice.ts both ways (backpressure: a side
+ * that cannot take more stops reads from the other), so nothing is done per message. Close frames
+ * and codes are bytes like any other.
  *
  *   client ──pipe──► endpoint      a side's FIN is passed on (half-close); a side closing ends the
  *   client ◄──pipe── endpoint      other once its pending bytes are out; an error destroys both;
@@ -11,6 +12,7 @@
  * (a reload does not wait for them) and are destroyed together at the listener's hard deadline.
  */
 import type { Socket } from 'node:net';
+import { splice } from './splice.ts';
 
 /** Bytes read past the heads on either side, and the answer head for the client. */
 export interface TunnelHeads {
@@ -47,8 +49,8 @@ export class Tunnel {
     const first = heads.upstreamRest.length === 0 ? heads.answer : Buffer.concat([heads.answer, heads.upstreamRest]);
     if (first.length > 0) client.write(first);
     if (heads.clientRest.length > 0) upstream.write(heads.clientRest);
-    upstream.pipe(client);
-    client.pipe(upstream);
+    splice(upstream, client);
+    splice(client, upstream);
   }
 
   /** Bytes the client sent through the tunnel so far. */
