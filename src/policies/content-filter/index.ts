@@ -18,10 +18,9 @@
  * Decisions go to `switchboard_policy_decisions_total` (events.ts): results `blocked_url`,
  * `blocked_type`, `blocked_size`, `cut_size`; requests let through are not published.
  */
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { Decisions } from '../events.ts';
 import { ResponseCut, type Filter, type PolicyType, type Reply, type ResolveContext } from '../filter.ts';
+import { readListFile, type ListFileKind } from '../list-file.ts';
 import { parseSize } from '../../util/units.ts';
 import { contentFilterConfig } from './config.ts';
 import { BlockedTypes } from './media-types.ts';
@@ -126,7 +125,7 @@ export const contentFilterPolicy = {
 
 const EXPECTED_PATTERN = 'a URL prefix, a `*` glob, or `~` and a regular expression that runs in linear time';
 /** Bad lines reported per file; the rest are counted in one more problem. */
-const MAX_LINE_PROBLEMS = 10;
+const URL_FILE: ListFileKind = { what: 'URL patterns', one: 'one URL pattern a line', expected: EXPECTED_PATTERN };
 
 /** `urls` and the lines of `urlFiles`, compiled; undefined when neither key is given. */
 function compileUrls(inline: readonly string[] | undefined, files: readonly string[] | undefined, ctx: ResolveContext): UrlPatterns | undefined {
@@ -137,33 +136,7 @@ function compileUrls(inline: readonly string[] | undefined, files: readonly stri
     if (reason !== undefined) ctx.problem({ path: ['urls', i], expected: EXPECTED_PATTERN, found: `${JSON.stringify(text)} (${reason})` });
   });
   files?.forEach((file, i) => {
-    readUrlFile(file, ['urlFiles', i], patterns, ctx);
+    readListFile(file, ['urlFiles', i], URL_FILE, ctx, (line) => patterns.add(line));
   });
   return patterns;
-}
-
-/** Adds a file's patterns: one a line, `#` to the end of a line a comment, blank lines skipped. */
-function readUrlFile(file: string, at: [string, number], patterns: UrlPatterns, ctx: ResolveContext): void {
-  let text: string;
-  try {
-    text = readFileSync(isAbsolute(file) ? file : resolvePath(ctx.baseDir, file), 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    ctx.problem({ path: at, expected: 'a readable file of URL patterns, one a line', found: `${JSON.stringify(file)} (${reason})` });
-    return;
-  }
-  const lines = text.split('\n');
-  let bad = 0;
-  for (let n = 0; n < lines.length; n++) {
-    let line = lines[n];
-    const hash = line.indexOf('#');
-    if (hash >= 0) line = line.slice(0, hash);
-    line = line.trim(); // spaces, tabs, the \r of CRLF files, a byte order mark
-    if (line === '') continue;
-    const reason = patterns.add(line);
-    if (reason !== undefined && ++bad <= MAX_LINE_PROBLEMS) {
-      ctx.problem({ path: at, expected: EXPECTED_PATTERN, found: `${JSON.stringify(line)} (${file} line ${n + 1}: ${reason})` });
-    }
-  }
-  if (bad > MAX_LINE_PROBLEMS) ctx.problem({ path: at, expected: 'one URL pattern a line', found: `${bad - MAX_LINE_PROBLEMS} more bad lines in ${file}` });
 }

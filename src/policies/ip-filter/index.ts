@@ -13,9 +13,8 @@
  * - HAProxy `acl ... src -f file`: networks from a file, one a line, `#` comments; HAProxy keeps
  *   them in a tree, here they are sorted ranges (src/util/address-ranges.ts).
  */
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
 import type { PolicyType, Reply, ResolveContext } from '../filter.ts';
+import { readListFile, type ListFileKind } from '../list-file.ts';
 import { AddressRanges, parseAddressRange, type AddressRange } from '../../util/address-ranges.ts';
 import { ParsedAddress } from '../../util/ip-address.ts';
 import { ipFilterConfig } from './config.ts';
@@ -36,7 +35,7 @@ const FORBIDDEN: Reply = Object.freeze({
 
 const EXPECTED_RANGE = 'an IP address or CIDR range, e.g. 10.0.0.0/8 or 2001:db8::/32';
 /** Bad lines reported per file; the rest are counted in one more problem. */
-const MAX_LINE_PROBLEMS = 10;
+const RANGE_FILE: ListFileKind = { what: 'addresses or CIDR ranges', one: 'one address or CIDR range a line', expected: EXPECTED_RANGE };
 
 /** The ip-filter policy type (registered in src/policies/registry.ts). */
 export const ipFilterPolicy = {
@@ -81,37 +80,12 @@ function compileList(inline: readonly string[] | undefined, files: readonly stri
     else ctx.problem({ path: [key, i], expected: EXPECTED_RANGE, found: JSON.stringify(text) });
   });
   files?.forEach((file, i) => {
-    readListFile(file, [`${key}Files`, i], ranges, ctx);
+    readListFile(file, [`${key}Files`, i], RANGE_FILE, ctx, (line) => {
+      const range = parseAddressRange(line);
+      if (range === undefined) return '';
+      ranges.push(range);
+      return undefined;
+    });
   });
   return new AddressRanges(ranges);
-}
-
-/** Adds a file's ranges to `ranges`: one a line, `#` to the end of a line a comment, blank lines skipped. */
-function readListFile(file: string, at: [string, number], ranges: AddressRange[], ctx: ResolveContext): void {
-  let text: string;
-  try {
-    text = readFileSync(isAbsolute(file) ? file : resolvePath(ctx.baseDir, file), 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    ctx.problem({ path: at, expected: 'a readable file of addresses or CIDR ranges, one a line', found: `${JSON.stringify(file)} (${reason})` });
-    return;
-  }
-  const lines = text.split('\n');
-  let bad = 0;
-  for (let n = 0; n < lines.length; n++) {
-    let line = lines[n];
-    const hash = line.indexOf('#');
-    if (hash >= 0) line = line.slice(0, hash);
-    line = line.trim(); // spaces, tabs, the \r of CRLF files, a byte order mark
-    if (line === '') continue;
-    const range = parseAddressRange(line);
-    if (range) {
-      ranges.push(range);
-    } else if (++bad <= MAX_LINE_PROBLEMS) {
-      ctx.problem({ path: at, expected: EXPECTED_RANGE, found: `${JSON.stringify(line)} (${file} line ${n + 1})` });
-    }
-  }
-  if (bad > MAX_LINE_PROBLEMS) {
-    ctx.problem({ path: at, expected: 'one address or CIDR range a line', found: `${bad - MAX_LINE_PROBLEMS} more bad lines in ${file}` });
-  }
 }
