@@ -6,10 +6,9 @@
  * Address "names" in hosts files (`0.0.0.0 0.0.0.0`) are skipped; any other entry that is no host
  * name is a problem at the key, naming the file's line (the first ten of them, then a count).
  */
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { isHostName } from '../util/host.ts';
+import { forEachListLine } from '../util/list-file.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
 
 const MAX_LINE_PROBLEMS = 10;
@@ -34,25 +33,8 @@ export function checkDomainPattern(raw: string, at: KeyPath, problems: Problem[]
 
 /** Appends the patterns of one domain file to `out`. */
 export function readDomainFile(file: string, baseDir: string, at: KeyPath, out: string[], problems: Problem[]): void {
-  let text: string;
-  try {
-    text = readFileSync(isAbsolute(file) ? file : resolvePath(baseDir, file), 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    problems.push({ path: at, expected: 'a readable file of host names, one a line (or hosts format)', found: `${JSON.stringify(file)} (${reason})` });
-    return;
-  }
   let bad = 0;
-  let start = 0;
-  for (let n = 1; start < text.length; n++) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    let line = text.slice(start, end);
-    start = end + 1;
-    const hash = line.indexOf('#');
-    if (hash >= 0) line = line.slice(0, hash);
-    line = line.trim(); // spaces, tabs, the \r of CRLF files, a byte order mark
-    if (line === '') continue;
+  const unreadable = forEachListLine(file, baseDir, (line, n) => {
     const fields = line.split(/\s+/);
     const names = fields.length > 1 && isIP(fields[0]) !== 0 ? fields.slice(1) : fields;
     for (const raw of names) {
@@ -61,6 +43,10 @@ export function readDomainFile(file: string, baseDir: string, at: KeyPath, out: 
       if (isHostName(p.startsWith('*.') ? p.slice(2) : p)) out.push(p);
       else if (++bad <= MAX_LINE_PROBLEMS) problems.push({ path: at, expected: 'a host name or `*.` and a host name', found: `${show(raw)} (${file} line ${n})` });
     }
+  });
+  if (unreadable !== undefined) {
+    problems.push({ path: at, expected: 'a readable file of host names, one a line (or hosts format)', found: `${JSON.stringify(file)} (${unreadable})` });
+    return;
   }
   if (bad > MAX_LINE_PROBLEMS)
     problems.push({ path: at, expected: 'a host name or `*.` and a host name', found: `${bad - MAX_LINE_PROBLEMS} more bad entries in ${file}` });

@@ -3,8 +3,7 @@
  * `urlFiles`): one entry a line, `#` to the end of a line a comment, blank lines skipped. Read once
  * when the config is resolved, never per request; problems name the key path, the file and the line.
  */
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { forEachListLine } from '../util/list-file.ts';
 import type { ResolveContext } from './filter.ts';
 
 /** Bad lines reported one by one per file; the rest are counted in one more problem. */
@@ -23,26 +22,13 @@ export interface ListFileKind {
  * one problem at `at`.
  */
 export function readListFile(file: string, at: [string, number], kind: ListFileKind, ctx: ResolveContext, add: (entry: string) => string | undefined): void {
-  let text: string;
-  try {
-    text = readFileSync(isAbsolute(file) ? file : resolvePath(ctx.baseDir, file), 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    ctx.problem({ path: at, expected: `a readable file of ${kind.what}, one a line`, found: `${JSON.stringify(file)} (${reason})` });
-    return;
-  }
-  const lines = text.split('\n');
   let bad = 0;
-  for (let n = 0; n < lines.length; n++) {
-    let line = lines[n];
-    const hash = line.indexOf('#');
-    if (hash >= 0) line = line.slice(0, hash);
-    line = line.trim(); // spaces, tabs, the \r of CRLF files, a byte order mark
-    if (line === '') continue;
+  const unreadable = forEachListLine(file, ctx.baseDir, (line, n) => {
     const reason = add(line);
     if (reason !== undefined && ++bad <= MAX_LINE_PROBLEMS) {
-      ctx.problem({ path: at, expected: kind.expected, found: `${JSON.stringify(line)} (${file} line ${n + 1}${reason === '' ? '' : `: ${reason}`})` });
+      ctx.problem({ path: at, expected: kind.expected, found: `${JSON.stringify(line)} (${file} line ${n}${reason === '' ? '' : `: ${reason}`})` });
     }
-  }
+  });
+  if (unreadable !== undefined) ctx.problem({ path: at, expected: `a readable file of ${kind.what}, one a line`, found: `${JSON.stringify(file)} (${unreadable})` });
   if (bad > MAX_LINE_PROBLEMS) ctx.problem({ path: at, expected: kind.one, found: `${bad - MAX_LINE_PROBLEMS} more bad lines in ${file}` });
 }
