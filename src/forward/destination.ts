@@ -16,19 +16,15 @@ import type { ForwardRecord } from '../observability/access-log.ts';
 import { forwardRefusal } from '../observability/events.ts';
 import type { Decision, ForwardAsk, Permit } from './destination-guard.ts';
 import type { ForwardRoute } from './forward-route.ts';
+import { portColon } from '../util/host.ts';
 
 const NO_GROUPS: readonly string[] = [];
 
 /** Host (no brackets, no trailing dot) and port of an authority; `port` when it names none. */
 export function splitAuthority(authority: string, port: number): { host: string; port: number } {
-  let host = authority;
-  let p = port;
-  const close = host.lastIndexOf(']');
-  const colon = host.lastIndexOf(':');
-  if (colon > close) {
-    p = Number(host.slice(colon + 1));
-    host = host.slice(0, colon);
-  }
+  const colon = portColon(authority);
+  let host = colon === -1 ? authority : authority.slice(0, colon);
+  const p = colon === -1 ? port : Number(authority.slice(colon + 1));
   if (host.startsWith('[')) host = host.slice(1, -1);
   if (host.endsWith('.')) host = host.slice(0, -1);
   return { host, port: p };
