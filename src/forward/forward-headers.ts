@@ -14,9 +14,6 @@ import { forwardHeaders } from '../http/proxy.ts';
 import type { RequestSession } from '../http/session.ts';
 import type { ForwardConfig } from '../config/types.ts';
 
-/** Forwarding headers the reverse proxy adds, which anonymous and elite leave out. */
-const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
-
 /** The Via value this proxy adds for a request received as `version` (`HTTP/1.1` → `1.1 name`, `HTTP/2` → `2 name`). */
 export function viaValue(version: string, pseudonym: string): string {
   return `${version.startsWith('HTTP/') ? version.slice(5) : version} ${pseudonym}`;
@@ -32,14 +29,13 @@ export function addsVia(f: ForwardConfig): boolean {
  * underscore policy `reject`. Host is the destination the client named.
  */
 export function destinationHeaders(s: RequestSession, f: ForwardConfig): string[] | undefined {
-  const headers = forwardHeaders(s);
+  // Only transparent names the client; the client's own forwarding headers are dropped at every level.
+  const headers = forwardHeaders(s, f.anonymity === 'transparent');
   if (headers === undefined) return undefined;
-  if (f.anonymity !== 'transparent') {
-    const elite = f.anonymity === 'elite';
+  if (f.anonymity === 'elite') {
     let w = 2;
     for (let i = 2; i < headers.length; i += 2) {
-      const lower = headers[i].toLowerCase();
-      if (FORWARDING.has(lower) || (elite && lower === 'via')) continue;
+      if (headers[i].length === 3 && headers[i].toLowerCase() === 'via') continue;
       headers[w] = headers[i];
       headers[w + 1] = headers[i + 1];
       w += 2;

@@ -52,9 +52,10 @@ export function hashKeyOf(s: RequestSession, config: UpstreamConfig): string | u
 
 /**
  * The upstream request headers for `s` (transport/headers.ts with the listener's settings), or
- * undefined when a header name breaks the underscore policy `reject`.
+ * undefined when a header name breaks the underscore policy `reject`. `identify` false: no
+ * X-Forwarded-*, Forwarded or X-Request-Id (a forward proxy's anonymous and elite levels).
  */
-export function forwardHeaders(s: RequestSession): string[] | undefined {
+export function forwardHeaders(s: RequestSession, identify = true): string[] | undefined {
   const down = s.down;
   const settings = s.settings;
   return upstreamRequestHeaders(
@@ -68,6 +69,7 @@ export function forwardHeaders(s: RequestSession): string[] | undefined {
       trailers: down.trailersAccepted,
       certHeaders: settings.clientCertHeaders,
       cert: settings.clientCertHeaders === undefined ? undefined : down.clientCertificate,
+      identify,
     },
     s.requestId,
     s.host,

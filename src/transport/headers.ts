@@ -57,12 +57,15 @@ export interface ForwardingInput {
   certHeaders: readonly [string, string] | undefined;
   /** The verified client certificate, sent in `certHeaders`. */
   cert: { readonly subject: string; readonly fingerprint: string } | undefined;
+  /** Add X-Forwarded-*, Forwarded and X-Request-Id (false: a forward proxy's `anonymous` and `elite` levels, which name no client). The client's own are dropped either way. */
+  identify: boolean;
 }
 
 /**
  * Builds the upstream request headers as a flat [name, value, ...] list from the client's fields
  * (HTTP/2 pseudo-headers already left out and cookies joined, by the downstream adapter): drops hop-by-hop headers and those named in Connection, applies the underscore policy,
- * rebuilds X-Forwarded-For/-Proto/-Host and Forwarded, and sets X-Request-Id and Host.
+ * rebuilds X-Forwarded-For/-Proto/-Host and Forwarded and sets X-Request-Id (unless `fwd.identify` is false:
+ * then the client's copies are dropped and none are added), and sets Host.
  * Returns `undefined` when the underscore policy is `reject` and such a name is present.
  */
 export function upstreamRequestHeaders(
@@ -92,20 +95,22 @@ export function upstreamRequestHeaders(
     }
     out.push(name, raw[i + 1]);
   }
-  const xff = headers['x-forwarded-for'];
-  const fwdFor = fwd.peer.includes(':') ? `"[${fwd.peer}]"` : fwd.peer;
-  const forwardedHere = `for=${fwdFor};host="${fwd.host}";proto=${fwd.proto}`;
-  if (fwd.trusted) {
-    out.push('x-forwarded-for', xff ? `${xff}, ${fwd.peer}` : fwd.peer);
-    out.push('x-forwarded-proto', firstValue(headers['x-forwarded-proto']) ?? fwd.proto);
-    out.push('x-forwarded-host', firstValue(headers['x-forwarded-host']) ?? fwd.host);
-    const prior = headers.forwarded;
-    out.push('forwarded', prior ? `${prior}, ${forwardedHere}` : forwardedHere);
-  } else {
-    out.push('x-forwarded-for', fwd.peer, 'x-forwarded-proto', fwd.proto, 'x-forwarded-host', fwd.host);
-    out.push('forwarded', forwardedHere);
+  if (fwd.identify) {
+    const xff = headers['x-forwarded-for'];
+    const fwdFor = fwd.peer.includes(':') ? `"[${fwd.peer}]"` : fwd.peer;
+    const forwardedHere = `for=${fwdFor};host="${fwd.host}";proto=${fwd.proto}`;
+    if (fwd.trusted) {
+      out.push('x-forwarded-for', xff ? `${xff}, ${fwd.peer}` : fwd.peer);
+      out.push('x-forwarded-proto', firstValue(headers['x-forwarded-proto']) ?? fwd.proto);
+      out.push('x-forwarded-host', firstValue(headers['x-forwarded-host']) ?? fwd.host);
+      const prior = headers.forwarded;
+      out.push('forwarded', prior ? `${prior}, ${forwardedHere}` : forwardedHere);
+    } else {
+      out.push('x-forwarded-for', fwd.peer, 'x-forwarded-proto', fwd.proto, 'x-forwarded-host', fwd.host);
+      out.push('forwarded', forwardedHere);
+    }
+    out.push('x-request-id', requestId);
   }
-  out.push('x-request-id', requestId);
   if (certHeaders !== undefined && fwd.cert !== undefined) out.push(certHeaders[0], fwd.cert.subject, certHeaders[1], fwd.cert.fingerprint);
   return out;
 }
