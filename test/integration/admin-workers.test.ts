@@ -95,8 +95,7 @@ test('workers: the supervisor serves the admin; reads merge both workers; a drai
   const a = await origin('A');
   const b = await origin('B');
   const { inst, admin } = await start('drain', config([a.url, b.url]));
-  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 2, 10_000, 0);
-  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 1, 10_000, 0);
+  await inst.workersStarted();
   assert.equal((await call(admin, '/api/workers', { token: null })).status, 401);
   const workers = (await call(admin, '/api/workers')).body as Array<{ id: number; pid: number; state: string }>;
   assert.deepEqual(

@@ -55,8 +55,7 @@ routes:
   );
   const inst = await Instance.start(file);
   instances.push(inst);
-  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 1, 10_000, 0);
-  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 2, 10_000, 0);
+  await inst.workersStarted();
   return inst;
 }
 

@@ -36,8 +36,7 @@ listeners:
 `,
   );
   inst = await Instance.start(file);
-  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 2, 10_000, 0);
-  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 1, 10_000, 0);
+  await inst.workersStarted();
   const proxy = inst.url('proxy');
   const runs = await Promise.all(
     Array.from({ length: 8 }, (_, i) =>

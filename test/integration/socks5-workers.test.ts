@@ -39,8 +39,7 @@ listeners:
 `,
   );
   inst = await Instance.start(file);
-  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 2, 10_000, 0);
-  await inst.next((l) => l.msg === 'switchboard started' && l.worker === 1, 10_000, 0);
+  await inst.workersStarted();
   const port = Number(new URL(inst.url('socks')).port);
   for (let i = 0; i < 6; i++) {
     const r = await run('curl', ['-sS', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/w${i}`]);

@@ -80,8 +80,7 @@ tracing:
     );
     const inst = await Instance.start(file);
     instance = inst;
-    await inst.next((l) => l.msg === 'switchboard started' && l.worker === 2, 10_000, 0);
-    await inst.next((l) => l.msg === 'switchboard started' && l.worker === 1, 10_000, 0);
+    await inst.workersStarted();
     const workers = inst.workerPids();
     const n = 30;
     for (let i = 0; i < n; i++) assert.equal(await get(`${inst.url('web')}/r${i}`), 200);

@@ -68,6 +68,11 @@ export class Instance {
     return inst;
   }
 
+  /** Resolves once workers 1…n have each logged "switchboard started" (at any time since the start). */
+  async workersStarted(n = 2, ms = 10_000): Promise<void> {
+    for (let w = 1; w <= n; w++) await this.next((l) => l.msg === 'switchboard started' && l.worker === w, ms, 0);
+  }
+
   /** The next log line (from now, or from line index `from`) that passes `test`. */
   next(test: (l: LogLine) => boolean, ms = 15_000, from = this.lines.length): Promise<LogLine> {
     for (let i = from; i < this.lines.length; i++) if (test(this.lines[i]!)) return Promise.resolve(this.lines[i]!);
