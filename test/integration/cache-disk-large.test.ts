@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Agent, request } from 'undici';
+import { drainBody } from './helpers/big-body.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 
@@ -87,24 +88,12 @@ interface Got {
 /** GETs `path`, hashing and dropping the body; the largest RSS seen while reading. */
 async function fetchBig(path: string, headers: Record<string, string> = {}): Promise<Got> {
   const res = await request(`${gw.url}${path}`, { dispatcher: agent, headers });
-  const hash = createHash('sha1');
-  let bytes = 0;
-  let nextSample = 0;
-  let peakRss = process.memoryUsage.rss();
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-    if (bytes >= nextSample) {
-      peakRss = Math.max(peakRss, process.memoryUsage.rss());
-      nextSample += 4 * MiB;
-    }
-  }
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  const { bytes, sha1, peakRss } = await drainBody(res.body as AsyncIterable<Buffer>, 4 * MiB);
   const cr = res.headers['content-range'];
   return {
     status: res.statusCode,
     bytes,
-    sha1: hash.digest('hex'),
+    sha1,
     cacheStatus: String(res.headers['cache-status'] ?? ''),
     contentRange: typeof cr === 'string' ? cr : undefined,
     peakRss,

@@ -15,6 +15,7 @@ import { once } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Agent, request } from 'undici';
+import { drainBody } from './helpers/big-body.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 
@@ -71,20 +72,8 @@ async function fetchBig(size: number, length: boolean): Promise<{ bytes: number;
   const res = await request(`${gw.url}/big?size=${size}&length=${length ? 'yes' : 'no'}`, { dispatcher: agent });
   assert.equal(res.statusCode, 200);
   assert.equal(res.headers['content-length'], length ? String(size) : undefined);
-  const hash = createHash('sha1');
-  let bytes = 0;
-  let nextSample = 0;
-  let peakRss = process.memoryUsage.rss();
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-    if (bytes >= nextSample) {
-      peakRss = Math.max(peakRss, process.memoryUsage.rss());
-      nextSample += 16 * MiB;
-    }
-  }
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
-  return { bytes, sha1: hash.digest('hex'), cacheStatus: String(res.headers['cache-status'] ?? ''), peakRss };
+  const { bytes, sha1, peakRss } = await drainBody(res.body as AsyncIterable<Buffer>, 16 * MiB);
+  return { bytes, sha1, cacheStatus: String(res.headers['cache-status'] ?? ''), peakRss };
 }
 
 function expectedSha1(size: number): string {
