@@ -66,7 +66,14 @@ export function upgrading(): boolean {
 export function announceReady(): void {
   if (!upgrading()) return;
   delete process.env.SWITCHBOARD_UPGRADE_FROM;
-  process.send!({ sb: 'upgrade-ready', pid: process.pid }, () => process.disconnect());
+  // The predecessor may be gone already (killed or stopped while this one started): the channel is
+  // closed then, the message is lost (nobody waits for it) and this process serves on. Disconnecting
+  // a closed channel emits 'error' on `process`, which would end the process that now holds the
+  // listening sockets.
+  if (!process.connected) return;
+  process.send!({ sb: 'upgrade-ready', pid: process.pid }, () => {
+    if (process.connected) process.disconnect();
+  });
 }
 
 /**

@@ -171,6 +171,37 @@ test('upgrade (SIGUSR2) of a lone process (workers: 1): the new process takes th
   }
 });
 
+test('an upgrade whose old process is killed before the new one serves: the new process serves on (it does not crash on the closed channel)', async () => {
+  const a = await origin('A');
+  const { inst } = await start('orphan', config(a.url).replace('workers: 2', 'workers: 1'));
+  const url = inst.url('web');
+  inst.signal('SIGUSR2');
+  const spawned = await inst.next((l) => l.msg === 'upgrade: started a new Switchboard from the code on disk', 60_000);
+  const successor = spawned.pid!;
+  // The old process goes before the new one can say it is ready: the new one finds the channel closed.
+  const from = inst.lines.length;
+  process.kill(inst.child.pid!, 'SIGKILL');
+  try {
+    // A lone process logs no pid: after the kill, only the new process can say it started.
+    await inst.next((l) => l.msg === 'switchboard started', 60_000, from);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'A');
+    }
+    // It stops as usual, which a crashed process would never log.
+    const stopping = inst.lines.length;
+    process.kill(successor, 'SIGTERM');
+    await inst.next((l) => l.msg === 'switchboard stopped', 30_000, stopping);
+  } finally {
+    try {
+      process.kill(successor, 'SIGKILL');
+    } catch {
+      // stopped already
+    }
+  }
+});
+
 test('an upgrade whose new process cannot start (a bad config on disk) changes nothing: the old one serves on', async () => {
   const a = await origin('A');
   const { inst, file } = await start('upgrade-bad', config(a.url), { start: ['--no-watch'] });
