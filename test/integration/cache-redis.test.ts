@@ -3,7 +3,9 @@
  * each with its own store and connection) share one Redis that the test starts on a free port. A
  * response stored through A is a hit in B; a purge by tag, URL or prefix in A makes B miss; a
  * body above the store's `maxObjectSize` is not stored; Redis stopped: requests are still answered
- * (misses, the origin asked); Redis back on its port: storing resumes, without a restart.
+ * (misses, the origin asked); Redis back on its port: storing resumes, without a restart, and the
+ * memory tiers' purge subscriptions come back on their own. A reload that changes the stores'
+ * settings closes the old stores' connections (counted by client name, per store).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,13 +78,53 @@ async function objects(policy = 'shared'): Promise<string[]> {
 
 /** Waits until Redis holds `n` objects (the store writes after the response has been sent). */
 async function stored(n: number, policy = 'shared'): Promise<void> {
-  await guard(
-    (async () => {
-      while ((await objects(policy)).length < n) await tick();
-    })(),
-    `${n} objects in Redis`,
-    5000,
-  );
+  await until(async () => (await objects(policy)).length >= n, `${n} objects in Redis`);
+}
+
+/** Polls `done` until it holds, for at most `ms`. */
+async function until(done: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  let stop = false;
+  try {
+    await guard(
+      (async () => {
+        while (!stop && !(await done())) await tick();
+      })(),
+      what,
+      ms,
+    );
+  } finally {
+    stop = true;
+  }
+}
+
+/** How many connections to the purge channel of `policy` are subscribed. */
+async function subscribed(policy: string): Promise<number> {
+  const reply = (await watcher.sendCommand(['PUBSUB', 'NUMSUB', `${prefix}cache:${policy}:purge`])) as [string, number];
+  return Number(reply[1]);
+}
+
+/**
+ * The cache stores' connections on the Redis server, per store: client name
+ * (`switchboard:cache:<store id>`, see redis-store.ts) → how many connections. Other clients (the
+ * gateways' state connections, this test's watcher) are not counted.
+ */
+async function storeConnections(): Promise<Map<string, number>> {
+  const m = new Map<string, number>();
+  for (const line of String(await watcher.sendCommand(['CLIENT', 'LIST']))
+    .trim()
+    .split('\n')) {
+    const name = / name=(\S*)/.exec(line)?.[1];
+    if (name?.startsWith('switchboard:cache:')) m.set(name, (m.get(name) ?? 0) + 1);
+  }
+  return m;
+}
+
+/** The connection counts of `names` in `m`, sorted: '1,2' is a store without front tier and one with (its client and subscription). */
+function shape(m: ReadonlyMap<string, number>, names: Iterable<string> = m.keys()): string {
+  return [...names]
+    .map((n) => m.get(n) ?? 0)
+    .sort()
+    .join(',');
 }
 
 const [a, b] = await Promise.all([instance(), instance()]);
@@ -226,6 +268,17 @@ test('Redis stopped: requests answered (misses, the origin asked); restarted: st
   await retried(a, async () => (await objects().catch(() => [])).length > 0);
   await retried(b, async (cacheStatus) => /^Switchboard; hit/.test(cacheStatus));
   assert.ok((counts.get('/back') ?? 0) >= 1);
+
+  // The tiered stores' purge subscriptions, lost with Redis, are taken up again by the stores
+  // themselves: no request has reached A's or B's tiered store since (a front that answers hits
+  // never asks Redis, so an instance waiting for a request to subscribe could stay deaf).
+  await until(async () => (await subscribed('tiered')) === 2, 'both tiered stores subscribed again after the restart', 10_000);
+  // And purges are heard again: B's memory holds /tier/back, A purges it, B's memory drops it.
+  assert.match((await get(b, '/tier/back')).cacheStatus, /fwd=miss/);
+  await stored(1, 'tiered');
+  assert.equal((await get(b, '/tier/back', { 'cache-control': 'only-if-cached' })).status, 200, 'in B’s memory');
+  assert.equal(await a.purge('tiered', { url: 'http://site.test/tier/back' }), 1);
+  await until(async () => (await get(b, '/tier/back', { 'cache-control': 'only-if-cached' })).status === 504, 'B’s memory tier purged of /tier/back by A’s message');
 });
 
 test('config: redis beside disk is refused at store.redis; maxObjectSize above the Redis store’s is refused', async () => {
@@ -245,31 +298,54 @@ test('config: redis beside disk is refused at store.redis; maxObjectSize above t
 });
 
 test('a reload that changes the Redis store’s settings closes the old store’s connections once the new config serves', async () => {
-  const clients = async (): Promise<number> => (await watcher.sendCommand(['CLIENT', 'LIST'])).toString().trim().split('\n').length;
-  // Both stores of A connected (the shared store's client; the tiered store's client and subscription).
+  // Every store connected: A's and B's shared stores (a client each), and their tiered stores (a
+  // client and a subscription each, taken up again on their own after the restart above).
   await get(a, '/conn');
   await get(a, '/tier/conn');
-  const before = await clients();
+  let before = new Map<string, number>();
+  await until(async () => {
+    before = await storeConnections();
+    return shape(before) === '1,1,2,2';
+  }, 'the four stores connected');
   // A reload that fails after building its filters (B's port is taken) leaves the serving stores open.
   const failed = await a.reload(config('2KiB', b.url('web').replace('http://', '')));
   assert.equal(failed.ok, false);
+  // The failed reload's tiered store connected when it was built (its client and subscription).
+  // Its settings are the next reload's: that reload serves with it (storeFor keeps a store whose
+  // settings did not change) and retires the old ones.
+  let failedStore = '';
+  await until(async () => {
+    const now = await storeConnections();
+    const added = [...now.keys()].filter((n) => !before.has(n));
+    failedStore = added[0] ?? '';
+    return added.length === 1 && now.get(failedStore) === 2;
+  }, 'the failed reload’s tiered store connected');
   assert.match((await get(a, '/tier/conn')).cacheStatus, /^Switchboard; hit/);
   assert.match((await get(a, '/conn')).cacheStatus, /^Switchboard; hit/, 'the shared store (Redis only) still answers');
-  // (The failed reload's tiered store connected when it was built: it is retired with the old ones below.)
   const reloaded = await a.reload(config('2KiB'));
   assert.equal(reloaded.ok, true, JSON.stringify(reloaded.errors));
-  // Requests through the new config: the new stores connect, the old ones (and the failed reload's) close.
+  // Requests through the new config: the new stores connect (the failed reload's tiered store is
+  // one of them), the old ones close; B's stores keep their connections.
   await get(a, '/conn');
   await get(a, '/tier/conn');
-  await guard(
-    (async () => {
-      while ((await clients()) !== before) await tick();
-    })(),
-    `the old stores' connections closed (${before} clients before the reload)`,
-    5000,
-  );
+  let state = '';
+  await until(
+    async () => {
+      const now = await storeConnections();
+      const gone = [...before.keys()].filter((n) => !now.has(n));
+      const added = [...now.keys()].filter((n) => !before.has(n));
+      const kept = [...before.keys()].filter((n) => now.has(n));
+      state = `gone ${shape(before, gone)}, new ${shape(now, added)}, kept ${shape(now, kept)} of ${shape(before, kept)}, failed reload's ${now.get(failedStore) ?? 0}`;
+      return state === "gone 1,2, new 1,2, kept 1,2 of 1,2, failed reload's 2";
+    },
+    `A's old stores' connections closed, the new stores' open (${shape(before)} before the reload)`,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}: ${state}`);
+  });
   // Another reload to the same settings keeps the stores (and their connections).
+  const after = await storeConnections();
   assert.equal((await a.reload(config('2KiB'))).ok, true);
+  await get(a, '/conn');
   await get(a, '/tier/conn');
-  assert.equal(await clients(), before);
+  assert.deepEqual(await storeConnections(), after);
 });

@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
@@ -65,7 +65,29 @@ async function get(url: string): Promise<{ body: string; cache: string }> {
   return { body: await res.body.text(), cache: String(res.headers['cache-status'] ?? '') };
 }
 
-/** GETs `url` until the answer is a hit (the store writes after the response is sent); returns it. */
+/**
+ * Waits until the store of the tree under `supervisor` holds `n` objects: files under
+ * `<shm dir>/edge/v1/o/` other than `meta` and writes in progress (`.tmp-*`; an object is renamed
+ * into place whole, after its `meta`: see file-store.ts). A worker stores a miss after it sent the
+ * response, so a request before that is answered by a second miss (the other worker, or the same),
+ * which stores a newer body: wait for this before `hitOf` when the hit must serve the first miss's body.
+ */
+async function stored(supervisor: number, n = 1): Promise<void> {
+  const objects = join(shmDir(supervisor), 'edge', 'v1', 'o');
+  const count = async (): Promise<number> => {
+    const files = await readdir(objects, { recursive: true, withFileTypes: true }).catch(() => []);
+    return files.filter((f) => f.isFile() && f.name !== 'meta' && !f.name.startsWith('.tmp-')).length;
+  };
+  await guard(
+    (async () => {
+      while ((await count()) < n) await tick();
+    })(),
+    `${n} object(s) in ${objects}`,
+    10_000,
+  );
+}
+
+/** GETs `url` until the answer is a hit (after `stored`: the first request is one); returns it. */
 async function hitOf(url: string): Promise<{ body: string; cache: string }> {
   return guard(
     (async () => {
@@ -86,6 +108,7 @@ test('upgrade (SIGUSR2): the new tree serves from its own /dev/shm store; the ol
   const url = `${inst.url('web')}/obj`;
   const first = await get(url);
   assert.match(first.cache, /fwd=miss/);
+  await stored(old);
   assert.equal((await hitOf(url)).body, first.body);
   assert.ok(existsSync(shmDir(old)), `the old tree's store is in ${shmDir(old)}`);
   const askedBefore = asked;
@@ -101,6 +124,7 @@ test('upgrade (SIGUSR2): the new tree serves from its own /dev/shm store; the ol
   const after = await get(url);
   assert.match(after.cache, /fwd=miss/, 'the store is not kept across the upgrade');
   assert.equal(asked, askedBefore + 1);
+  await stored(successor);
   assert.equal((await hitOf(url)).body, after.body);
   assert.ok(existsSync(shmDir(successor)), `the new tree's store is in ${shmDir(successor)}`);
 
@@ -115,6 +139,7 @@ test('a supervisor killed (SIGKILL) leaves its directory; the next gateway with 
   const killed = await start('killed');
   const pid = killed.child.pid!;
   await get(`${killed.url('web')}/k`);
+  await stored(pid);
   await hitOf(`${killed.url('web')}/k`);
   assert.ok(existsSync(shmDir(pid)));
   const gone = once(killed.child, 'exit');

@@ -19,15 +19,21 @@
  * Never a failed request: every command is bounded by the state's `commandTimeout`, the offline
  * queue is off, and a store that cannot reach Redis answers a miss, `false` (not stored) or 0
  * (nothing purged), with a warning at most every 10 s. It reconnects when requests need it (with a
- * bounded backoff between attempts, no restart), and holds no timer: nothing of it keeps a process
- * alive (filters have no close hook).
+ * bounded backoff between attempts, no restart), and holds no timer that keeps a process alive
+ * (filters have no close hook): its sockets and its one timer are unref'd.
  *
  * With a front tier (`memory` too), purges and stored objects (a replaced key) are published on
  * `<prefix>purge` and other instances' messages applied to the front (see `RedisStoreOptions.front`).
+ * A lost subscription is taken up again by the store itself (an unref'd timer, with the same
+ * bounded backoff), not only when a request reaches Redis: while the front answers hits, no request
+ * does, and the instance would hear no purge until one did.
+ *
+ * Its connections carry the client name `switchboard:cache:<id>` (CLIENT LIST), `<id>` the store's
+ * id on the purge channel (see `RedisStoreOptions.frontId`; random per store without a shared front).
  *
  * State: per fleet (Redis). This process holds only its connections (per process: each worker has
- * its own, and its own subscription, since each worker may hold a per-process front) and the time
- * of its last warning.
+ * its own, and its own subscription, since each worker may hold a per-process front), the timer of
+ * its next attempt to subscribe again, and the time of its last warning.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { StoredResponse } from './memory-store.ts';
@@ -153,6 +159,9 @@ export class RedisStore implements CacheStore {
   #subConnecting = false;
   #subscribedOnce = false;
   #subNextAttempt = 0;
+  /** The next attempt to subscribe again after the subscription was lost (unref'd), and how many in a row did not subscribe. Per process, as the subscription is. */
+  #subTimer: NodeJS.Timeout | undefined;
+  #subRetries = 0;
   readonly #id: string;
   /** Closed by a reload that replaced the store: answers misses, never reconnects. */
   #closed = false;
@@ -170,6 +179,8 @@ export class RedisStore implements CacheStore {
       this.#bufferOptions = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
       const client = createClient({
         url: o.url,
+        // CLIENT SETNAME on each connection (duplicate() keeps it: the subscription's too).
+        name: `switchboard:cache:${this.#id}`,
         disableOfflineQueue: true,
         // Bounded by #send instead (see src/state/redis-state.ts: node-redis's timeout costs a timer per command).
         commandOptions: { timeout: 0 },
@@ -180,6 +191,11 @@ export class RedisStore implements CacheStore {
       client.on('error', () => {}); // each failed attempt; failures are logged by #failed, rate-limited
       client.on('ready', () => {
         this.#retries = 0;
+        // Redis (back): the subscription follows at once, not at the next request or timer.
+        if (o.front !== undefined && !this.#closed) {
+          this.#subNextAttempt = 0;
+          void this.#subscribe(client);
+        }
       });
       client.unref();
       return client;
@@ -196,9 +212,13 @@ export class RedisStore implements CacheStore {
       if (this.#sub === undefined) {
         this.#sub = client.duplicate();
         // Each lost connection (killed, Redis gone): purges are not heard from now on, and a front
-        // hit never asks Redis (so nothing would subscribe again while hits last): the front is
-        // emptied at once, not only once subscribed anew (found by cache-redis-subscription.test.ts).
-        this.#sub.on('error', () => void Promise.resolve(front.deletePrefix('')).catch(() => undefined));
+        // hit never asks Redis: the front is emptied at once, not only once subscribed anew (found
+        // by cache-redis-subscription.test.ts), and the store subscribes again on its own (found
+        // by cache-redis.test.ts: a front that answered hits stayed deaf after Redis restarted).
+        this.#sub.on('error', () => {
+          void Promise.resolve(front.deletePrefix('')).catch(() => undefined);
+          this.#resubscribeLater();
+        });
         this.#sub.unref();
       }
       const sub = this.#sub;
@@ -208,12 +228,33 @@ export class RedisStore implements CacheStore {
       // Purges published while this instance was not subscribed were missed: the front is emptied.
       if (this.#subscribedOnce) await front.deletePrefix('');
       this.#subscribedOnce = true;
+      this.#subRetries = 0;
     } catch (error) {
       this.#subNextAttempt = Date.now() + this.#maxDelay;
       this.#failed('subscribe', error);
+      this.#resubscribeLater();
     } finally {
       this.#subConnecting = false;
     }
+  }
+
+  /**
+   * After the subscription was lost or an attempt failed: the next attempt, on a timer of its own
+   * (50, 100, … ms up to the max; one at a time; unref'd, so it keeps no process alive). Each
+   * attempt reconnects the store's client when it is down (its 'ready' subscribes) or subscribes
+   * (#connected), and schedules the next until subscribed or closed.
+   */
+  #resubscribeLater(): void {
+    if (this.#closed || this.#subTimer !== undefined) return;
+    const delay = Math.min(50 * 2 ** Math.min(this.#subRetries++, 10), this.#maxDelay);
+    this.#subTimer = setTimeout(() => {
+      this.#subTimer = undefined;
+      if (this.#closed || this.#sub?.isReady) return;
+      this.#subNextAttempt = 0;
+      void this.#connected().catch(() => undefined);
+      this.#resubscribeLater();
+    }, delay);
+    this.#subTimer.unref();
   }
 
   /** Another instance's purge, applied to the front tier. */
@@ -266,7 +307,6 @@ export class RedisStore implements CacheStore {
         );
         if (client.isReady) {
           this.#everConnected = true;
-          if (this.#o.front !== undefined) void this.#subscribe(client);
           return client;
         }
       }
@@ -394,6 +434,8 @@ export class RedisStore implements CacheStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#subTimer);
+    this.#subTimer = undefined;
     const quit = (c: Client | undefined): void => {
       if (c === undefined || !c.isOpen) return;
       const closing: Promise<unknown> = c.isReady ? c.close() : Promise.reject(new Error('not ready'));
