@@ -45,7 +45,7 @@ function entry(urls: string[], domains: string[] = [], balance: ForwardParentCon
   const problems: never[] = [];
   const proxies = urls.map((u) => parseParentUrl(u, ['parent', 'url'], problems));
   assert.deepEqual(problems, []);
-  return { proxies: proxies.filter((p) => p !== undefined), domains, balance };
+  return { proxies: proxies.filter((p) => p !== undefined), domains, balance, healthCheck: undefined };
 }
 
 /** Reads from `socket` until `expected` bytes have arrived. */
