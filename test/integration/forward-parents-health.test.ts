@@ -29,7 +29,7 @@ const FAST = { interval: '50ms', jitter: '0s', timeout: '1s', rise: 2, fall: 2 }
 
 const parents: TestParent[] = [];
 const gateways: Gateway[] = [];
-const cleanups: Array<() => Promise<unknown> | void> = [];
+const cleanups: Array<() => unknown> = [];
 after(async () => {
   await Promise.all(gateways.map((g) => g.stop({ drainTimeout: 1000 })));
   await Promise.all(parents.map((p) => p.close()));
