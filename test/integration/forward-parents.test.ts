@@ -222,8 +222,12 @@ describe('parent proxies', () => {
     const health = new ParentHealth(createLogger('silent'), { external: new Map([[keyB, false]]) });
     try {
       const check: HealthCheckConfig = {
-        ...({} as HealthCheckConfig),
         type: 'tcp',
+        method: 'GET',
+        path: '/',
+        host: undefined,
+        statuses: [[200, 399]],
+        bodyContains: undefined,
         interval: 60_000,
         timeout: 1000,
         jitter: 0,
