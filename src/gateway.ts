@@ -24,6 +24,7 @@ import { createLogger, type LogFormat, type LogLevel, type Logger } from './obse
 import type { CacheStoreSnapshot, EndpointSnapshot, ListenerSnapshot, Metrics, MetricsOptions } from './observability/metrics.ts';
 import type { Tracing } from './observability/tracing.ts';
 import { Generation } from './generation.ts';
+import { ParentHealth } from './forward/parent-health.ts';
 import { PoolRegistry } from './transport/pools.ts';
 import { StateStore, type EndpointState, type ExternalHealth, type RuntimeChange, type UpstreamView } from './upstream/state.ts';
 import { RecentConfigErrors, type ConfigErrorRecord } from './observability/config-errors.ts';
@@ -103,6 +104,8 @@ export interface WorkerOptions {
   stateChannel: StateChannel;
   /** Endpoint health as the supervisor's checkers see it (upstream/state.ts): endpoints start with it. */
   health: ExternalHealth;
+  /** Parent proxies' health as the supervisor's checkers see it, by parentKey (forward/parent-health.ts). */
+  parentHealth?: ReadonlyMap<string, boolean>;
   /** The runtime changes (admin API) in force on the machine: endpoints start with them. */
   runtime?: readonly RuntimeChange[];
 }
@@ -139,6 +142,12 @@ export class Gateway {
   readonly #registry = new PoolRegistry();
   readonly #accessLog: AccessLog;
   readonly #states: StateStore;
+  /**
+   * The parent proxies' active health checks, kept across generations (forward/parent-health.ts).
+   * Per process: the checkers run here in a lone process; a worker holds the supervisor's results
+   * (per machine: one checker per parent for the machine, every worker sees the same health).
+   */
+  readonly #parentHealth: ParentHealth;
   readonly #live = new Set<Generation>();
   #source: Source;
   readonly #worker: WorkerOptions | undefined;
@@ -183,6 +192,7 @@ export class Gateway {
     this.#accessLog = createAccessLog(opts.accessLog ?? 'off', opts.accessLogFormat);
     // A worker's health comes from its supervisor, which checks each endpoint once for the machine.
     this.#states = new StateStore(this.log, { externalHealth: opts.worker?.health, link: opts.worker?.link });
+    this.#parentHealth = new ParentHealth(this.log, { external: opts.worker === undefined ? undefined : (opts.worker.parentHealth ?? new Map()) });
     // The supervisor serves the admin for the machine; a worker never listens on it.
     this.#admin = opts.worker === undefined ? opts.admin?.(this, () => this.#metrics) : undefined;
   }
@@ -421,6 +431,11 @@ export class Gateway {
     this.#states.setHealth(upstream, endpoint, healthy, reason);
   }
 
+  /** Sets a parent proxy's health as the supervisor's checker decided it (a worker's gateway). */
+  setParentHealth(key: string, healthy: boolean, reason: string): void {
+    this.#parentHealth.setHealth(key, healthy, reason);
+  }
+
   /** Reads every TLS listener's certificate files again (a worker, told by its supervisor that they changed). */
   reloadCertificates(): void {
     for (const l of this.#listeners.values()) if (!(l instanceof UdpListener)) l.certificates?.reloadFiles();
@@ -497,6 +512,7 @@ export class Gateway {
           ? oldTracing
           : await (await import('./observability/tracing.ts')).Tracing.create(config.tracing, this.log);
     this.#states.apply(config);
+    this.#parentHealth.apply(config);
     // A worker's endpoints start with the machine's runtime changes (admin API), before it serves.
     if (this.#generation === undefined) for (const c of this.#worker?.runtime ?? []) this.#states.change(c);
     const gen = new Generation(config, this.#registry, this.#states, {
@@ -504,6 +520,7 @@ export class Gateway {
       onRequestEnd: (s) => this.#accessLog.write(s),
       onConnectionEnd: this.#accessLog.enabled ? (c) => this.#accessLog.writeConnection(c) : undefined,
       boundAddresses: this.#boundAddresses,
+      parentHealth: this.#parentHealth,
       onInternalError: (s, err, policy) =>
         policy === undefined
           ? this.log.error({ err, requestId: s.requestId, route: s.route }, 'internal error handling a request')
@@ -557,7 +574,9 @@ export class Gateway {
       if (previous) {
         this.#states.apply(previous);
         this.#states.prune(previous);
-      }
+        this.#parentHealth.apply(previous);
+        this.#parentHealth.prune(previous);
+      } else this.#parentHealth.close(); // the first config failed: no gateway, no checks
       throw err;
     }
     for (const l of config.listeners) {
@@ -590,6 +609,7 @@ export class Gateway {
     this.#generationNumber++;
     this.#loadedAt = new Date();
     this.#states.prune(config);
+    this.#parentHealth.prune(config);
     this.#live.add(gen);
     for (const r of removed) void r.stopAccepting();
     if (old) {
@@ -661,6 +681,7 @@ export class Gateway {
     for (const l of this.#listeners.values()) l.destroyConnections();
     await Promise.all(closed);
     this.#states.close();
+    this.#parentHealth.close();
     await this.#registry.closeAll();
     // Every span is over now (its request logged): export what is queued, within the exporter's timeout.
     await this.#tracing?.shutdown().catch((err: unknown) => this.log.warn({ err }, 'tracing: the last spans could not be exported'));

@@ -10,6 +10,7 @@ import type { GenerationTracker, ListenerGeneration, ListenerRoute } from './htt
 import type { TcpGeneration } from './listeners/tcp-forward.ts';
 import type { UdpGeneration } from './listeners/udp-listener.ts';
 import { withParents } from './forward/parents.ts';
+import type { ParentHealth } from './forward/parent-health.ts';
 import { compileForwardRules } from './forward/rules.ts';
 import type { PasswordCheck, SocksGeneration } from './forward/socks5-generation.ts';
 import type { OwnRequest, OwnResponse, PolicyDeps } from './policies/filter.ts';
@@ -35,6 +36,8 @@ export type GenerationHooks = Pick<ListenerGeneration, 'onRequestEnd' | 'onInter
   readonly onConnectionEnd?: (c: ConnectionRecord) => void;
   /** Every address the gateway listens on now (port 0 resolved): a forward listener refuses them as destinations (a loop). */
   readonly boundAddresses?: () => readonly BoundAddress[];
+  /** The parents' active health, kept across generations (forward/parent-health.ts); absent: passive checks only. */
+  readonly parentHealth?: ParentHealth;
 };
 
 const noAddresses = (): readonly BoundAddress[] => [];
@@ -111,7 +114,7 @@ export class Generation implements GenerationTracker {
       if (l.protocol === 'socks5') {
         this.socks.set(l.name, {
           name: l.name,
-          guard: withParents(compileForwardRules(l.forward!), l.forward!.parents, { listener: l.name }),
+          guard: withParents(compileForwardRules(l.forward!), l.forward!.parents, { listener: l.name, health: hooks.parentHealth }),
           forward: l.forward!,
           // config/resolve-policies.ts allows only basic-auth policies here, which all check passwords.
           passwords: l.policies.map((name) => this.filters.get(name)!.filter.checkPassword).filter((c): c is PasswordCheck => c !== undefined),
@@ -169,7 +172,7 @@ export class Generation implements GenerationTracker {
     const routes = forward ? [] : this.config.routes.filter((r) => r.listeners === undefined || r.listeners.includes(l.name)).map((r) => this.#route(r, filters));
     let forwardRoute: ForwardRoute | undefined;
     if (forward) {
-      forwardRoute = createForwardRoute(l, filters, hooks.boundAddresses ?? noAddresses);
+      forwardRoute = createForwardRoute(l, filters, hooks.boundAddresses ?? noAddresses, hooks.parentHealth);
       this.#forwardRoutes.push(forwardRoute);
     }
     return {

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { cidrList, duration } from '../util/config-primitives.ts';
 import { BALANCER_NAMES } from './balancer-names.ts';
+import { healthCheck } from './upstream-schema.ts';
 
 const portSpec = z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}-\d{1,5}$/)]).meta({ description: 'A port, or a range such as `"1025-65535"`.' });
 
@@ -53,6 +54,17 @@ export const forwardRule = z
   })
   .meta({ description: 'One access rule: every condition given must hold for it to match.' });
 
+/** An upstream's `healthCheck` keys that mean something for a proxy: a TCP connect to each parent, on the same schedule keys. */
+export const parentHealthCheck = healthCheck
+  .pick({ interval: true, timeout: true, jitter: true, rise: true, fall: true, initialState: true })
+  .extend({
+    type: z.enum(['tcp']).optional().meta({ description: '`tcp` (the only type, the default): a connection to the parent’s host and port must open.' }),
+  })
+  .meta({
+    description:
+      'Active health checks of this entry’s parents, run once per parent for the machine: a parent that fails `fall` checks in a row gets no tunnels until it passes `rise`. Defaults as an upstream’s healthCheck (interval 5s, timeout 2s, rise 2, fall 3).',
+  });
+
 export const forwardParent = z
   .strictObject({
     url: z
@@ -60,6 +72,7 @@ export const forwardParent = z
       .meta({ description: 'The parent proxy: `http://[user:pass@]host:port` (CONNECT) or `socks5://[user:pass@]host:port`; several are balanced and health-checked.' }),
     domains: z.array(z.string()).optional().meta({ description: 'Destination names sent through this parent (as in rules); none = every destination.' }),
     balance: z.enum(BALANCER_NAMES).optional().meta({ description: 'Balancing algorithm among several parents (the upstream algorithms; default round-robin).' }),
+    healthCheck: parentHealthCheck.optional(),
   })
   .meta({ description: 'A parent (upstream) forward proxy that some destinations go through.' });
 

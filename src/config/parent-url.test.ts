@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfigObject } from './load.ts';
+import { loadConfigText } from './load-text.ts';
 import { parseParentUrl } from './parent-url.ts';
 import type { Problem } from './problems.ts';
 
@@ -62,4 +63,43 @@ test('forward.parent in a config: URLs resolved, a bad one reported at its key p
   const badRegex = loadConfigObject(config({ url: 'http://10.0.0.1:3128', domains: ['~(unclosed'] }));
   assert.ok(!badRegex.ok);
   assert.match(badRegex.errors[0].message, /parent\.domains\[0\]/);
+});
+
+test('forward.parent healthCheck: tcp checks with the upstream defaults; bad keys and values reported at file:line:column and key path', () => {
+  const yaml = (check: string): string => `listeners:
+  proxy:
+    address: "127.0.0.1:3128"
+    protocol: forward
+    forward:
+      parent:
+        - url: http://10.0.0.1:3128
+        - url: [http://10.0.0.2:3128, socks5://10.0.0.3:1080]
+          healthCheck: ${check}
+`;
+  const ok = loadConfigText(yaml('{ interval: 500ms, fall: 2 }'), 'switchboard.yaml', {});
+  assert.ok(ok.ok, JSON.stringify(!ok.ok && ok.errors));
+  const parents = ok.config.listeners[0].forward!.parents;
+  assert.equal(parents[0].healthCheck, undefined, 'no healthCheck: passive checks only');
+  const hc = parents[1].healthCheck!;
+  assert.deepEqual(
+    [hc.type, hc.interval, hc.timeout, hc.jitter, hc.rise, hc.fall, hc.initialState],
+    ['tcp', 500, 2000, 50, 2, 2, 'healthy'],
+    'a TCP check, the rest from the upstream healthCheck defaults',
+  );
+
+  const cases: Array<[string, string]> = [
+    ['{ type: http }', 'switchboard.yaml:9:32: listeners.proxy.forward.parent[1].healthCheck.type: expected "tcp", found "http"'],
+    [
+      '{ path: /healthz }',
+      'switchboard.yaml:9:26: listeners.proxy.forward.parent[1].healthCheck.path: expected one of the keys interval, timeout, jitter, rise, fall, initialState, type, found "path"',
+    ],
+    ['{ interval: 0s }', 'switchboard.yaml:9:36: listeners.proxy.forward.parent[1].healthCheck.interval: expected a duration above 0, found 0'],
+    ['{ fall: 0 }', 'switchboard.yaml:9:32: listeners.proxy.forward.parent[1].healthCheck.fall: expected a number of at least 1, found 0'],
+  ];
+  for (const [check, message] of cases) {
+    const bad = loadConfigText(yaml(check), 'switchboard.yaml', {});
+    assert.ok(!bad.ok, check);
+    assert.equal(bad.errors.length, 1, `${check}: ${bad.errors.map((e) => e.message).join('; ')}`);
+    assert.equal(bad.errors[0].message, message, check);
+  }
 });

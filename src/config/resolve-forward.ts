@@ -10,6 +10,7 @@ import { checkDomainPattern, readDomainFile } from './domain-file.ts';
 import type { RawForward, RawForwardRule } from './forward-schema.ts';
 import { show, type KeyPath, type Problem } from './problems.ts';
 import { parseParentUrl } from './parent-url.ts';
+import { healthCheckConfig } from './resolve-upstream.ts';
 import type { ForwardConfig, ForwardParentConfig, ForwardRuleConfig, PortRange } from './types.ts';
 
 /** Squid's default Safe_ports. */
@@ -139,7 +140,9 @@ export function resolveForward(raw: RawForward | undefined, at: KeyPath, baseDir
         const pattern = checkDomainPattern(d, [...entryAt, 'domains', j], problems);
         if (pattern !== undefined) domains.push(pattern);
       });
-      return [{ proxies: checked, domains, balance: p.balance ?? 'round-robin' }];
+      // The upstream healthCheck's checks and defaults; a parent is checked with a TCP connect.
+      const healthCheck = p.healthCheck === undefined ? undefined : healthCheckConfig({ ...p.healthCheck, type: 'tcp' }, [...entryAt, 'healthCheck'], problems);
+      return [{ proxies: checked, domains, balance: p.balance ?? 'round-robin', healthCheck }];
     }),
     pac: r.pac === false ? undefined : resolvePac(r.pac === true || r.pac === undefined ? {} : r.pac, [...at, 'pac'], problems),
     allowUnauthenticated: r.allowUnauthenticated ?? false,

@@ -77,7 +77,8 @@ function hashKey(raw: string): HashKeyConfig {
   return { kind, name: kind === 'header' ? name.toLowerCase() : name };
 }
 
-function healthCheckConfig(raw: RawHealthCheck, path: KeyPath, problems: Problem[]): HealthCheckConfig {
+/** An upstream's (or, with `type: tcp`, a parent proxy entry's) `healthCheck`, defaults applied. */
+export function healthCheckConfig(raw: RawHealthCheck, path: KeyPath, problems: Problem[]): HealthCheckConfig {
   const d = defaults.upstream.healthCheck;
   const interval = parseDuration(raw.interval ?? d.interval);
   const timeout = parseDuration(raw.timeout ?? d.timeout);

@@ -165,6 +165,8 @@ export interface ForwardParentConfig {
   /** Domain patterns as in rules (exact and `*.suffix` lower-cased, `~regex` as written); empty = every destination. */
   domains: string[];
   balance: BalancerName;
+  /** Active checks of each of `proxies` (always `type: tcp`); undefined: passive checks only. */
+  healthCheck: HealthCheckConfig | undefined;
 }
 
 /** A forward (or socks5) listener's settings, defaults applied. */

@@ -21,6 +21,7 @@ import type { buildConnector } from 'undici';
 import { Agent } from '../transport/undici-core.ts';
 import { parseDuration } from '../util/units.ts';
 import type { DestinationGuard, Permit } from './destination-guard.ts';
+import type { ParentHealth } from './parent-health.ts';
 import { withParents } from './parents.ts';
 import { compileForwardRules } from './rules.ts';
 
@@ -61,9 +62,9 @@ function plain(address: string): string {
 /**
  * Builds the route of forward listener `l`. `filters`: its policies, in order. `bound`: every
  * listening address of the gateway now (asked per check: a reload can add listeners, and port 0
- * is known only once bound).
+ * is known only once bound). `health`: the parents' active health (parent-health.ts).
  */
-export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFilter[], bound: () => readonly BoundAddress[]): ForwardRoute {
+export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFilter[], bound: () => readonly BoundAddress[], health?: ParentHealth): ForwardRoute {
   const forward = l.forward!;
   const upstreamTimeouts = defaults.upstream.timeouts;
   const timeouts: Timeouts = {
@@ -91,7 +92,7 @@ export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFil
     connect: { timeout: forward.connectTimeout || undefined },
     strictContentLength: true,
   });
-  const guard = withParents(compileForwardRules(forward), forward.parents, { listener: l.name });
+  const guard = withParents(compileForwardRules(forward), forward.parents, { listener: l.name, health });
   // One Agent per parent entry: its connections are tunnels through that entry's parents to the
   // checked `ip:port` of the origin (parents.ts), pooled like direct ones.
   const routing = guard.parents;

@@ -16,15 +16,18 @@
  *
  * Several URLs in one entry are balanced with the upstream balancers (`balance`, the hash key is
  * the destination host) and checked passively: a parent whose connect or handshake fails is left
- * out of the set for `downTime` and the connection tries the next one; when every parent of the
- * entry is down they are all tried anyway (as an upstream's panic mode), so a recovered parent is
- * found without waiting. No active checks: a guard has no lifecycle (nothing stops it when its
- * generation ends), and a passive check costs nothing between tunnels.
+ * out of the set for `downTime` and the connection tries the next one. An entry with a
+ * `healthCheck` is also checked actively (parent-health.ts: the checkers live there, across
+ * generations, since a guard has no lifecycle): a parent its checks marked down is left out too,
+ * so tunnels go to the others without a failed first try. When every parent of the entry is down
+ * (either way) they are all tried anyway (as an upstream's panic mode), so a recovered parent is
+ * found without waiting.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { ForwardParentConfig, ForwardParentProxy } from '../config/types.ts';
 import { ProxyError } from '../errors.ts';
 import { type ForwardParentEvent, forwardParentState } from '../observability/events.ts';
+import type { ParentHealth, ParentHealthView } from './parent-health.ts';
 import type { Balancer, BalancerEndpoint, PickContext } from '../upstream/balancers/balancer.ts';
 import { balancers } from '../upstream/balancers/index.ts';
 import type { DestinationGuard, Permit } from './destination-guard.ts';
@@ -44,7 +47,12 @@ export interface ParentDeps {
   now?: () => number;
   /** Randomness for the random and power-of-two balancers. */
   random?: () => number;
+  /** The parents' active health (entries with a healthCheck); absent: passive checks only. */
+  health?: ParentHealth | undefined;
 }
+
+/** ParentDeps with the defaults applied (`health` stays optional). */
+type FullDeps = Required<Omit<ParentDeps, 'health'>> & { health: ParentHealth | undefined };
 
 /** A parent's reply head (HTTP) or replies (SOCKS) may not be longer than this. */
 const REPLY_LIMIT = 16 * 1024;
@@ -74,16 +82,24 @@ class Parent implements BalancerEndpoint {
   up = true;
   /** While `now` is before this, the parent is left out of its entry's set. */
   downUntil = 0;
+  /** Its active health (per machine: parent-health.ts), or undefined when its entry has no healthCheck. */
+  readonly health: ParentHealthView | undefined;
 
-  constructor(proxy: ForwardParentProxy) {
+  constructor(proxy: ForwardParentProxy, health: ParentHealthView | undefined) {
     this.id = proxy.label;
     this.proxy = proxy;
+    this.health = health;
     this.authorization = proxyAuthorization(proxy);
     this.credentials = socksCredentials(proxy);
   }
 
   latencyCost(): number {
     return 0;
+  }
+
+  /** In the set: neither a recent failed connect (this worker's) nor failed active checks (the machine's). */
+  usable(now: number): boolean {
+    return this.downUntil <= now && this.health?.healthy !== false;
   }
 }
 
@@ -98,9 +114,9 @@ class ParentEntry {
   readonly #downTime: number;
   readonly #now: () => number;
 
-  constructor(config: ForwardParentConfig, deps: Required<ParentDeps>) {
+  constructor(config: ForwardParentConfig, index: number, deps: FullDeps) {
     this.#domains = config.domains.length === 0 ? undefined : new DomainSet(config.domains);
-    this.#parents = config.proxies.map((p) => new Parent(p));
+    this.#parents = config.proxies.map((p) => new Parent(p, config.healthCheck === undefined ? undefined : deps.health?.get(deps.listener, index, p.label)));
     this.#balancer = balancers[config.balance]({ random: deps.random, hashTable: 'ring' });
     this.#balancer.update(this.#parents);
     this.#listener = deps.listener;
@@ -120,8 +136,8 @@ class ParentEntry {
     let last: { parent: Parent; error: unknown } | undefined;
     for (;;) {
       const now = this.#now();
-      let candidates = this.#parents.filter((p) => p.downUntil <= now && !tried.includes(p));
-      if (candidates.length === 0 && this.#parents.every((p) => p.downUntil > now)) candidates = this.#parents.filter((p) => !tried.includes(p));
+      let candidates = this.#parents.filter((p) => p.usable(now) && !tried.includes(p));
+      if (candidates.length === 0 && this.#parents.every((p) => !p.usable(now))) candidates = this.#parents.filter((p) => !tried.includes(p));
       this.#ctx.hashKey = permit.host;
       this.#ctx.now = now;
       const parent = this.#balancer.pick(candidates, this.#ctx);
@@ -189,10 +205,12 @@ class ParentEntry {
     return reader.release();
   }
 
+  /** The passive state's flips. An up while the active checks say down is not published: the checks decide when it is up. */
   #flip(parent: Parent, up: boolean, reason: string): void {
     if (parent.up === up) return;
     parent.up = up;
     if (up) parent.downUntil = 0;
+    if (up && parent.health?.healthy === false) return;
     if (forwardParentState.hasSubscribers) {
       const event: ForwardParentEvent = { listener: this.#listener, parent: parent.proxy.label, up, reason };
       forwardParentState.publish(event);
@@ -230,13 +248,14 @@ export type ParentedGuard = DestinationGuard & { readonly parents?: ParentRoutin
 
 export function withParents(guard: DestinationGuard, parents: readonly ForwardParentConfig[], deps: ParentDeps = {}): ParentedGuard {
   if (parents.length === 0) return guard;
-  const full: Required<ParentDeps> = {
+  const full: FullDeps = {
     listener: deps.listener ?? 'forward',
     downTime: deps.downTime ?? DOWN_TIME,
     now: deps.now ?? (() => performance.now()),
     random: deps.random ?? Math.random,
+    health: deps.health,
   };
-  const entries = parents.map((p) => new ParentEntry(p, full));
+  const entries = parents.map((p, i) => new ParentEntry(p, i, full));
   // Permit.host is the host as the client wrote it: names are matched in lower case, as the rules match them.
   const entryFor = (host: string): number => {
     const name = host.toLowerCase();

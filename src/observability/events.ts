@@ -58,7 +58,8 @@ export interface ForwardRefusalEvent {
 
 /**
  * Published when a forward listener's parent proxy goes down (a connect or handshake through it
- * failed) or up again (a tunnel through it opened): a `ForwardParentEvent`. Once per flip.
+ * failed, or its active health checks did) or up again (a tunnel through it opened, or its checks
+ * passed `rise` times): a `ForwardParentEvent`. Once per flip.
  */
 export const forwardParentState = diagnostics.channel('switchboard:forward:parent');
 
@@ -68,8 +69,10 @@ export interface ForwardParentEvent {
   /** The parent as `protocol://host:port` (no credentials). */
   parent: string;
   up: boolean;
-  /** Why it went down: the error's code or message (no credentials); '' when up. */
+  /** Why it went down: the error's code or message (no credentials), `health check: …` for active checks; '' when up. */
   reason: string;
+  /** An active check's flip the supervisor decided and passed on to this worker: counted by the supervisor, not again here. */
+  peer?: boolean;
 }
 
 /** What `tlsHandshake` publishes. */

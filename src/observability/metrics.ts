@@ -428,14 +428,14 @@ export class Metrics implements MetricsProvider {
     });
     this.parentUp = new Gauge({
       name: 'switchboard_forward_parent_up',
-      help: "Whether a forward listener's parent proxy answers: 1 yes, 0 since a connect through it failed (shown once it first went down).",
+      help: "Whether a forward listener's parent proxy answers: 1 yes, 0 since a connect through it or its active health checks failed (shown once it first went down).",
       labelNames: ['listener', 'parent'] as const,
       aggregator: 'min',
       registers,
     });
     this.parentDowns = new Counter({
       name: 'switchboard_forward_parent_down_total',
-      help: "Times a forward listener's parent proxy was marked down (a connect or handshake through it failed), by listener and parent.",
+      help: "Times a forward listener's parent proxy was marked down (a connect or handshake through it failed, or its active health checks did), by listener and parent.",
       labelNames: ['listener', 'parent'] as const,
       registers,
     });
@@ -589,6 +589,13 @@ export class Metrics implements MetricsProvider {
     if (opts.reloads !== false) this.#on(configReload, (m) => this.#onReload(m as { ok: boolean }));
     // Whichever process fetches (a worker, or a supervisor that fetches for its workers) counts it.
     this.#on(authFetch, (m) => this.#onAuthFetch(m as AuthFetchEvent));
+    // Parents' active checks run in the supervisor with workers: it counts their downs, once for the
+    // machine; a worker counts its own passive ones and only sets the gauge for a flip passed on.
+    this.#on(forwardParentState, (m) => {
+      const e = m as ForwardParentEvent;
+      this.parentUp.set({ listener: e.listener, parent: e.parent }, e.up ? 1 : 0);
+      if (!e.up && e.peer !== true) this.parentDowns.inc({ listener: e.listener, parent: e.parent });
+    });
     if (!traffic) return;
     this.#on(policyDecision, (m) => this.#onDecision(m as PolicyDecisionEvent));
     this.#on(cachePurge, (m) => {
@@ -611,11 +618,6 @@ export class Metrics implements MetricsProvider {
       const backend = (m as { backend: string }).backend;
       this.stateOutages.inc({ backend });
       this.stateUp.set({ backend }, 0);
-    });
-    this.#on(forwardParentState, (m) => {
-      const e = m as ForwardParentEvent;
-      this.parentUp.set({ listener: e.listener, parent: e.parent }, e.up ? 1 : 0);
-      if (!e.up) this.parentDowns.inc({ listener: e.listener, parent: e.parent });
     });
     this.#on(stateRestored, (m) => this.stateUp.set({ backend: (m as { backend: string }).backend }, 1));
   }

@@ -8,6 +8,7 @@ import type { LogFormat, LogLevel } from '../observability/logger.ts';
 import type { AccessLogFormat } from '../observability/access-log.ts';
 import type { RuntimeChange, UpstreamView } from '../upstream/state.ts';
 import type { PurgeQuery } from '../policies/filter.ts';
+import type { ParentHealthNews } from '../forward/parent-health.ts';
 
 /** Supervisor → worker. */
 export type ToWorker =
@@ -26,6 +27,8 @@ export type ToWorker =
       ticketKeys: string;
       /** Every endpoint's health as the supervisor's checkers see it now. */
       health: HealthNews[];
+      /** Every checked parent proxy's health as the supervisor's checkers see it now (by parentKey). */
+      parentHealth: Array<{ key: string; healthy: boolean }>;
       /** Keep Prometheus metrics (the supervisor asks for them with `metrics` and sums them). */
       metrics: boolean;
       /** The runtime changes (admin API) in force on the machine, oldest first. */
@@ -39,6 +42,8 @@ export type ToWorker =
   | { sb: 'reload'; seq: number; data: unknown; file: string }
   /** An endpoint's health changed (the supervisor runs the machine's one checker per endpoint). */
   | ({ sb: 'health' } & HealthNews)
+  /** A parent proxy's health changed (the supervisor runs the machine's one checker per parent). */
+  | ({ sb: 'parent-health' } & ParentHealthNews)
   /** Reopen log files (SIGUSR1, logrotate). */
   | { sb: 'reopen' }
   /** Certificate or CA files changed (the supervisor watches them for the machine): read them again. */

@@ -42,6 +42,7 @@ import { createLogger, type LogFormat, type LogLevel } from '../observability/lo
 import type { AccessLogFormat } from '../observability/access-log.ts';
 import type { EndpointStateEvent } from '../upstream/state.ts';
 import { StateStore } from '../upstream/state.ts';
+import { ParentHealth } from '../forward/parent-health.ts';
 import { isMessage, post, type FromWorker, type ToWorker } from './messages.ts';
 import { SharedCounters } from './shared.ts';
 import { StateHost } from '../state/state-host.ts';
@@ -141,6 +142,8 @@ export class Supervisor {
   readonly #ticketKeys = randomBytes(48).toString('base64');
   /** The machine's health checkers, and nothing else of the upstream state (workers keep the rest). */
   readonly #states: StateStore;
+  /** The machine's parent proxy checkers (one per checked parent): per machine, each flip sent to every worker. */
+  readonly #parents: ParentHealth;
   readonly #shared = new SharedCounters();
   /** The machine's `memory` shared state, served to the workers over IPC: per machine. */
   readonly #stateHost = new StateHost();
@@ -186,6 +189,7 @@ export class Supervisor {
     this.#file = resolvePath(opts.config);
     this.log = opts.logger ?? createLogger(opts.logLevel, opts.logFormat);
     this.#states = new StateStore(this.log);
+    this.#parents = new ParentHealth(this.log, { onChange: (n) => this.#broadcast({ sb: 'parent-health', ...n }) });
     this.#admin = new AdminServer({ backend: this.#adminBackend(), metrics: () => this.#metrics });
     this.#sockets = new Map(opts.sockets);
   }
@@ -277,6 +281,7 @@ export class Supervisor {
     cluster.setupPrimary({ exec: ENTRY, args: [] });
     endpointState.subscribe(sv.#onHealth);
     sv.#states.apply(result.config);
+    sv.#parents.apply(result.config);
     const started = Array.from({ length: result.config.workers }, (_, i) => sv.#fork(i + 1));
     try {
       await Promise.all(started.map((r) => r.ready));
@@ -358,6 +363,7 @@ export class Supervisor {
       logFormat: this.#opts.logFormat ?? 'json',
       ticketKeys: this.#ticketKeys,
       health: this.#states.health().map((h) => ({ ...h, reason: 'supervisor' })),
+      parentHealth: this.#parents.health(),
       metrics: this.#metrics !== undefined,
       runtime: this.#runtime.list(),
       tail: this.#tailSink !== undefined,
@@ -461,6 +467,8 @@ export class Supervisor {
       for (const r of this.#workers) if (!serving.includes(r) && r.state !== 'draining') post(r.worker, { sb: 'reload', seq, data, file: this.#file });
       this.#states.apply(result.config);
       this.#states.prune(result.config);
+      this.#parents.apply(result.config);
+      this.#parents.prune(result.config);
       const bindings = new Set(result.config.listeners.map(bindingName));
       for (const name of this.#sockets.keys()) if (!bindings.has(name)) this.#sockets.delete(name);
       await this.#watchCertificates(result.config);
@@ -626,6 +634,7 @@ export class Supervisor {
     // The workers' shared memory cache stores (per machine, named after this supervisor) go with them.
     removeSharedMemory(process.pid);
     this.#states.close();
+    this.#parents.close();
     this.#metrics?.close();
     await this.#stateHost.state.close();
   }

@@ -32,6 +32,9 @@ export function runWorker(): void {
   /** Endpoint health from the supervisor: endpoints start with it; news that comes while starting is kept to replay. */
   const health = new Map<string, boolean>();
   const healthNews: HealthNews[] = [];
+  /** Parent proxies' health from the supervisor (forward/parent-health.ts), the same way: per worker, a copy of the machine's. */
+  const parentHealth = new Map<string, boolean>();
+  const parentNews: Array<{ key: string; healthy: boolean; reason: string }> = [];
   /** Runtime changes (admin API) that came while starting, replayed once serving (applying one twice is harmless). */
   const runtimeNews: RuntimeChange[] = [];
   /** The admin's live tail: on while the supervisor says someone tails (per worker). */
@@ -59,6 +62,7 @@ export function runWorker(): void {
     switch (m.sb) {
       case 'init': {
         for (const h of m.health) health.set(loadKey.endpoint(h.upstream, h.endpoint), h.healthy);
+        for (const h of m.parentHealth) parentHealth.set(h.key, h.healthy);
         if (m.tail) tap.start();
         const logger = createLogger(m.logLevel, m.logFormat).child({ worker: id, pid: process.pid });
         link.log = logger;
@@ -71,11 +75,12 @@ export function runWorker(): void {
           // Reloads are counted by the supervisor, which validates them for the machine.
           metrics: m.metrics ? { reloads: false } : false,
           sockets: new Map(Object.entries(m.sockets)),
-          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health, runtime: m.runtime },
+          worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health, parentHealth, runtime: m.runtime },
         }).then(
           (started) => {
             gw = started;
             for (const h of healthNews.splice(0)) started.setHealth(h.upstream, h.endpoint, h.healthy, h.reason);
+            for (const h of parentNews.splice(0)) started.setParentHealth(h.key, h.healthy, h.reason);
             for (const c of runtimeNews.splice(0)) started.change(c);
             if (draining) return void started.stop().finally(() => process.exit(0));
             send({ sb: 'ready', addresses: started.addresses() });
@@ -104,6 +109,11 @@ export function runWorker(): void {
         if (gw !== undefined) return gw.setHealth(m.upstream, m.endpoint, m.healthy, m.reason);
         health.set(loadKey.endpoint(m.upstream, m.endpoint), m.healthy);
         healthNews.push(m);
+        return;
+      case 'parent-health':
+        if (gw !== undefined) return gw.setParentHealth(m.key, m.healthy, m.reason);
+        parentHealth.set(m.key, m.healthy);
+        parentNews.push(m);
         return;
       case 'reopen':
         void gw?.reopenLogs();

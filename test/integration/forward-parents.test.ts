@@ -12,6 +12,9 @@ import type { ForwardParentConfig } from '../../src/config/types.ts';
 import { parseParentUrl } from '../../src/config/parent-url.ts';
 import type { DestinationGuard, Permit } from '../../src/forward/destination-guard.ts';
 import { ParentProxyError, withParents } from '../../src/forward/parents.ts';
+import { ParentHealth, parentKey } from '../../src/forward/parent-health.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import type { HealthCheckConfig } from '../../src/config/types.ts';
 import type { ForwardParentEvent } from '../../src/observability/events.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { startEchoOrigin, startHttpParent, startSilentParent, startSocksParent } from './helpers/parent-proxies.ts';
@@ -45,7 +48,7 @@ function entry(urls: string[], domains: string[] = [], balance: ForwardParentCon
   const problems: never[] = [];
   const proxies = urls.map((u) => parseParentUrl(u, ['parent', 'url'], problems));
   assert.deepEqual(problems, []);
-  return { proxies: proxies.filter((p) => p !== undefined), domains, balance };
+  return { proxies: proxies.filter((p) => p !== undefined), domains, balance, healthCheck: undefined };
 }
 
 /** Reads from `socket` until `expected` bytes have arrived. */
@@ -204,6 +207,56 @@ describe('parent proxies', () => {
       metrics.close();
       diagnostics.unsubscribe('switchboard:forward:parent', onEvent);
       await b.close();
+    }
+  });
+
+  test('a parent its active checks marked down is left out without a try; when every parent is down they are all tried', async () => {
+    const a = await startHttpParent();
+    const b = await startHttpParent();
+    const events: ForwardParentEvent[] = [];
+    const onEvent = (m: unknown): void => void events.push(m as ForwardParentEvent);
+    diagnostics.subscribe('switchboard:forward:parent', onEvent);
+    // A worker's ParentHealth: its health is what the supervisor's checkers say (setHealth), no checker runs here.
+    const keyA = parentKey('proxy', 0, a.url());
+    const keyB = parentKey('proxy', 0, b.url());
+    const health = new ParentHealth(createLogger('silent'), { external: new Map([[keyB, false]]) });
+    try {
+      const check: HealthCheckConfig = {
+        type: 'tcp',
+        method: 'GET',
+        path: '/',
+        host: undefined,
+        statuses: [[200, 399]],
+        bodyContains: undefined,
+        interval: 60_000,
+        timeout: 1000,
+        jitter: 0,
+        rise: 1,
+        fall: 1,
+        initialState: 'healthy',
+      };
+      const e = { ...entry([a.url(), b.url()]), healthCheck: check };
+      health.apply({ listeners: [{ name: 'proxy', forward: { parents: [e] } }] } as never);
+      const guard = withParents(testGuard(), [e], { listener: 'proxy', health });
+      for (let i = 0; i < 4; i++) (await guard.connect(permit('x.example', origin.port), 2000)).destroy();
+      assert.deepEqual([a.asks.length, b.asks.length], [4, 0], 'b, marked down by the checks, is never tried');
+
+      health.setHealth(keyB, true, 'up');
+      for (let i = 0; i < 4; i++) (await guard.connect(permit('x.example', origin.port), 2000)).destroy();
+      assert.deepEqual([a.asks.length, b.asks.length], [6, 2], 'back in the round robin');
+
+      health.setHealth(keyA, false, 'down');
+      health.setHealth(keyB, false, 'down');
+      for (let i = 0; i < 4; i++) (await guard.connect(permit('x.example', origin.port), 2000)).destroy();
+      assert.equal(a.asks.length + b.asks.length, 12, 'every parent down: all tried anyway, and they answer');
+      assert.ok(
+        events.every((ev) => ev.peer === true),
+        `only the checks' flips were published, no passive one: ${JSON.stringify(events)}`,
+      );
+    } finally {
+      health.close();
+      diagnostics.unsubscribe('switchboard:forward:parent', onEvent);
+      await Promise.all([a.close(), b.close()]);
     }
   });
 

@@ -6,6 +6,7 @@
  * the destination's first bytes would.
  */
 import net, { type AddressInfo } from 'node:net';
+import { guard } from './guard.ts';
 
 export interface ParentAsk {
   /** `host:port` as asked: the CONNECT authority, or the SOCKS address (IPv6 in brackets, a name as is). */
@@ -30,6 +31,10 @@ export interface TestParent {
   url(credentials?: string): string;
   /** Every request, in order. */
   asks: ParentAsk[];
+  /** Connections accepted so far (requests, and health checks that only open one). */
+  readonly connections: number;
+  /** Resolves once `n` connections in all were accepted (bounded: fails saying what it waited for). */
+  connected(n: number, ms?: number): Promise<void>;
   /** Stops listening and destroys every connection (a parent that died). */
   close(): Promise<void>;
 }
@@ -37,7 +42,15 @@ export interface TestParent {
 function start(handle: (socket: net.Socket, asks: ParentAsk[]) => void, scheme: string, listenPort = 0): Promise<TestParent> {
   const asks: ParentAsk[] = [];
   const sockets = new Set<net.Socket>();
+  let connections = 0;
+  let waiters: Array<{ n: number; resolve: () => void }> = [];
   const server = net.createServer({ noDelay: true }, (socket) => {
+    connections++;
+    waiters = waiters.filter((w) => {
+      if (connections < w.n) return true;
+      w.resolve();
+      return false;
+    });
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -49,6 +62,11 @@ function start(handle: (socket: net.Socket, asks: ParentAsk[]) => void, scheme: 
       resolve({
         port,
         asks,
+        get connections() {
+          return connections;
+        },
+        connected: (n, ms = 10_000) =>
+          connections >= n ? Promise.resolve() : guard(new Promise<void>((done) => waiters.push({ n, resolve: done })), `${n} connections at the parent on ${port}`, ms),
         url: (credentials) => `${scheme}://${credentials === undefined ? '' : `${credentials}@`}127.0.0.1:${port}`,
         close: () =>
           new Promise<void>((done) => {
