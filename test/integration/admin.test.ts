@@ -244,8 +244,10 @@ test('weight: PUT shifts the share; a reload through the API clears runtime chan
 
 test('readyz: 503 naming the upstream once every endpoint of a health-checked upstream is down', async () => {
   const a = await origin('A');
+  // A timeout far above the interval: with fall 1, one check a loaded machine answered after a short
+  // timeout would mark the up endpoint down and fail the first 200. Once a is closed, checks are refused at once.
   const { admin } = await start(
-    config([a.url], { upstream: { healthCheck: { type: 'http', path: '/', interval: '50ms', timeout: '40ms', rise: 1, fall: 1, jitter: 0 } } }),
+    config([a.url], { upstream: { healthCheck: { type: 'http', path: '/', interval: '50ms', timeout: '2s', rise: 1, fall: 1, jitter: 0 } } }),
   );
   assert.equal((await call(admin, '/readyz', { token: null })).status, 200);
   await a.close();

@@ -195,6 +195,8 @@ test('workers: 2: the supervisor checks each parent once per interval for the ma
   const a = await parent();
   const b = await parent();
   const file = join(dir, 'switchboard.yaml');
+  // A check timeout far above the interval: with fall 1 and rise 1000, one check of a that a loaded
+  // machine delayed past a short timeout would take a out for good. b, closed, refuses at once.
   await writeFile(
     file,
     `workers: 2
@@ -207,7 +209,7 @@ listeners:
       parent:
         url: ["${a.url()}", "${b.url()}"]
         domains: [localhost]
-        healthCheck: { interval: 200ms, jitter: 0s, timeout: 1s, rise: 1000, fall: 1 }
+        healthCheck: { interval: 200ms, jitter: 0s, timeout: 10s, rise: 1000, fall: 1 }
 `,
   );
   const inst = await Instance.start(file);

@@ -218,9 +218,11 @@ test('reload: open connections stay on the old endpoint, new ones follow the new
 test('endpoints that fail their TCP health check get no connections', async () => {
   const dead = `tcp://127.0.0.1:${await closedPort()}`;
   const { endpointEvent } = await import('./helpers/endpoint-events.ts');
-  const down = endpointEvent((e) => e.upstream === 'pool' && !e.healthy, 'the dead endpoint to be marked down');
+  const down = endpointEvent((e) => e.upstream === 'pool' && e.endpoint === dead && !e.healthy, 'the dead endpoint to be marked down');
+  // A timeout far above the interval: with fall 1, one check of a that a loaded machine delayed past a
+  // short timeout would take the live endpoint out too. The dead one refuses at once.
   const { gw, port } = await start(
-    tcpConfig([dead, a.url], { upstream: { healthCheck: { type: 'tcp', interval: '50ms', timeout: '200ms', fall: 1, rise: 1 }, retries: { attempts: 1 } } }),
+    tcpConfig([dead, a.url], { upstream: { healthCheck: { type: 'tcp', interval: '50ms', timeout: '2s', fall: 1, rise: 1 }, retries: { attempts: 1 } } }),
   );
   try {
     await down;
@@ -473,9 +475,11 @@ test('HTTP health checks work for tcp:// endpoints that speak HTTP: a 503 on /he
   const sick = await startOrigin('sick', (req, res) => res.writeHead(req.url === '/healthz' ? 503 : 200).end('sick\n'));
   const well = await startOrigin('well', (_req, res) => res.writeHead(200).end('well\n'));
   const down = endpointEvent((e) => e.upstream === 'pool' && !e.healthy, 'the endpoint answering 503 to be marked down');
+  // A timeout far above the interval: with fall 1, one check of the well endpoint that a loaded machine
+  // delayed past a short timeout would mark it down (first, failing the assertion below).
   const { gw, port } = await start(
     tcpConfig([`tcp://127.0.0.1:${sick.port}`, `tcp://127.0.0.1:${well.port}`], {
-      upstream: { healthCheck: { type: 'http', path: '/healthz', interval: '50ms', timeout: '500ms', fall: 1, rise: 1 } },
+      upstream: { healthCheck: { type: 'http', path: '/healthz', interval: '50ms', timeout: '2s', fall: 1, rise: 1 } },
     }),
   );
   try {

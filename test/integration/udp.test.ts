@@ -198,7 +198,9 @@ test('an endpoint failing its TCP health check gets no sessions', async () => {
   const h = await udpOrigin('h', (tcp.address() as AddressInfo).port); // that UDP port is rarely taken
   const { endpointEvent } = await import('./helpers/endpoint-events.ts');
   const down = endpointEvent((e) => e.upstream === 'resolvers' && e.endpoint === b.url && !e.healthy, 'b to be marked down');
-  const { gw, port } = await start(udpConfig([h.url, b.url], { upstream: { healthCheck: { type: 'tcp', interval: '50ms', timeout: '200ms', fall: 1, rise: 1 } } }));
+  // A timeout far above the interval: with fall 1, one check of h a loaded machine delayed past a short
+  // timeout would take the healthy endpoint out too. b refuses at once.
+  const { gw, port } = await start(udpConfig([h.url, b.url], { upstream: { healthCheck: { type: 'tcp', interval: '50ms', timeout: '2s', fall: 1, rise: 1 } } }));
   try {
     await down;
     for (let i = 0; i < 4; i++) assert.equal(await (await newClient(port)).ask(`h${i}`), `h:h${i}`);

@@ -208,6 +208,8 @@ test('health checks run once per interval for the machine, and every worker sees
   let bHealthy = true;
   const a = await holdingOrigin('A', { checks: checksA });
   const b = await holdingOrigin('B', { checks: checksB, healthy: () => bHealthy });
+  // A check timeout far above the interval: with fall 1, one check of A that a loaded machine delayed
+  // past a short timeout would take A out (B down too: panic, traffic to B). B fails with a 500 at once.
   const inst = await start(
     'health',
     `workers: 2
@@ -216,7 +218,7 @@ listeners:
 upstreams:
   app:
     endpoints: [{ url: "${a.url}" }, { url: "${b.url}" }]
-    healthCheck: { type: http, path: /healthz, interval: 200ms, timeout: 1s, rise: 1, fall: 1 }
+    healthCheck: { type: http, path: /healthz, interval: 200ms, timeout: 10s, rise: 1, fall: 1 }
 routes:
   all: { match: { path: / }, upstream: app }
 `,
