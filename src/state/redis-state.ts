@@ -1,7 +1,8 @@
 /**
  * `SharedState` in Redis: per fleet, every instance that names the same Redis and prefix shares it.
  * One node-redis client per process (its connection is per worker), named `switchboard:state` in
- * CLIENT LIST; each operation is one round trip: a plain command, or a Lua script of redis-scripts.ts for the multi-step ones.
+ * CLIENT LIST; each operation is one round trip: a plain command, or a Lua script of
+ * redis-scripts.ts for the multi-step ones.
  *
  * Never a hung request: the offline queue is off (`disableOfflineQueue`), so while the connection
  * is down an operation rejects at once; an operation sent but not answered within `commandTimeout`
