@@ -73,6 +73,15 @@ export interface GatewayOptions {
    * of the public API passes it). Never used in a worker: there the supervisor serves the admin.
    */
   admin?: AdminHostFactory;
+  /**
+   * Called once while starting, after the first config's generation is built (routes, policies,
+   * schemas compiled; state, metrics and tracing set up) and before any listener (or the admin
+   * listener) binds or takes over an inherited socket, so before the process accepts a connection.
+   * `switchboard start` passes `compactAtStart` (util/heap.ts): start-up's garbage is collected
+   * while the process serves nothing yet, and in a reload or an upgrade the old processes still
+   * serve meanwhile. Not called on reloads. A rejection fails the start.
+   */
+  beforeListening?: (log: Logger) => void | Promise<void>;
 }
 
 /** The admin listener as the gateway drives it: bound, re-bound or closed with each config. */
@@ -212,7 +221,7 @@ export class Gateway {
     }
     await gw.#useState(result.config);
     try {
-      await gw.#apply(result.config);
+      await gw.#apply(result.config, opts.beforeListening);
       await gw.#admin?.apply(result.config.admin, opts.sockets?.get('admin'));
       gw.#forgetBound();
     } catch (err) {
@@ -493,7 +502,8 @@ export class Gateway {
     return next;
   }
 
-  async #apply(config: GatewayConfig): Promise<void> {
+  /** `beforeListening`: the first config's (GatewayOptions.beforeListening), run once the generation is built. */
+  async #apply(config: GatewayConfig, beforeListening?: (log: Logger) => void | Promise<void>): Promise<void> {
     const previous = this.#generation?.config;
     for (const u of config.upstreams.values()) {
       if (u.tls.insecureSkipVerify && u.endpoints.some((e) => e.secure)) {
@@ -532,6 +542,8 @@ export class Gateway {
     const started: Listener[] = [];
     const bound = new Map<string, Binding>();
     try {
+      // Nothing listens yet (a worker's shared socket accepts as soon as its binding listens).
+      await beforeListening?.(this.log);
       for (const l of config.listeners) {
         const existing = this.#listeners.get(l.name);
         if (existing && bindingKey(existing.config) === bindingKey(l)) {

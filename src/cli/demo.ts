@@ -15,6 +15,7 @@ import { startGateway } from '../index.ts';
 import type { AccessLogDestination, AccessLogFormat } from '../observability/access-log.ts';
 import type { LogFormat, LogLevel } from '../observability/logger.ts';
 import { runUntilSignal } from './signals.ts';
+import { compactAtStart } from '../util/heap.ts';
 
 export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
 
@@ -101,7 +102,7 @@ export async function demo(opts: { accessLog: AccessLogDestination; accessLogFor
   } else {
     process.stderr.write('openssl was not found: the demo runs without its https listener.\n');
   }
-  const gw = await startGateway({ ...opts, config, watch: true });
+  const gw = await startGateway({ ...opts, config, watch: true, beforeListening: compactAtStart });
   const url = gw.url('web');
   const secure = tls ? gw.url('secure').replace('127.0.0.1', 'localhost') : undefined;
   const admin = gw.adminUrl();

@@ -9,6 +9,7 @@ import { loadConfigFile } from '../config/load-text.ts';
 import { jsonSchema } from '../config/schema.ts';
 import { demo } from './demo.ts';
 import { runSupervisorUntilSignal, runUntilSignal } from './signals.ts';
+import { compactAtStart } from '../util/heap.ts';
 import { Supervisor } from '../process/supervisor.ts';
 import { announceReady, inheritedSockets, PidFile, upgrading } from '../process/handover.ts';
 import { simulateCommand, type SimulateOptions } from '../simulate/command.ts';
@@ -81,7 +82,8 @@ program
       };
       try {
         if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start(how).then(serving));
-        else await runUntilSignal(startGateway(how).then(serving));
+        // Start-up's garbage is collected before the gateway listens (util/heap.ts): in an upgrade the old process serves meanwhile.
+        else await runUntilSignal(startGateway({ ...how, beforeListening: compactAtStart }).then(serving));
       } finally {
         pidFile.remove();
       }

@@ -24,7 +24,7 @@ interface Steered {
  * workers still start stops them once they have). Resolves once stopped and `after` ran; rejects
  * when `starting` does (the handlers are removed).
  */
-function run(starting: Promise<Steered>, after: () => Promise<void>): Promise<void> {
+function run(starting: Promise<Steered>, after: () => Promise<void>, compactedAtStart: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false;
     const act = (fn: (t: Steered) => unknown): void => {
@@ -51,11 +51,12 @@ function run(starting: Promise<Steered>, after: () => Promise<void>): Promise<vo
       });
     const term = (): void => stop('SIGTERM');
     const int = (): void => stop('SIGINT');
-    // An idle gateway or supervisor gives back what start-up and bursts grew (util/heap.ts).
+    // An idle gateway or supervisor gives back what start-up and bursts grew (util/heap.ts). A
+    // gateway collected start-up's garbage before it listened (beforeListening: compactAtStart).
     let stopCompaction: (() => void) | undefined;
     void starting.then(
       () => {
-        if (!stopping) stopCompaction = compactWhenIdle();
+        if (!stopping) stopCompaction = compactWhenIdle({ first: !compactedAtStart });
       },
       () => undefined,
     );
@@ -92,7 +93,11 @@ function run(starting: Promise<Steered>, after: () => Promise<void>): Promise<vo
   });
 }
 
-/** Resolves once the gateway has drained and `after` (the caller's own clean-up) has run; rejects if it fails to start. */
+/**
+ * Resolves once the gateway has drained and `after` (the caller's own clean-up) has run; rejects if
+ * it fails to start. The gateway is started with `beforeListening: compactAtStart` (util/heap.ts):
+ * here only the idle compactions follow.
+ */
 export function runUntilSignal(starting: Promise<Gateway>, after: () => Promise<void> = async () => undefined): Promise<void> {
   return run(
     starting.then((gw) => ({
@@ -106,6 +111,7 @@ export function runUntilSignal(starting: Promise<Gateway>, after: () => Promise<
       upgrade: () => startSuccessor(gw.handoverSockets(), gw.log),
     })),
     after,
+    true,
   );
 }
 
@@ -120,5 +126,7 @@ export function runSupervisorUntilSignal(starting: Promise<Supervisor>): Promise
       upgrade: () => sv.handover(),
     })),
     async () => undefined,
+    // The supervisor serves no listener (its workers do): it compacts 100 ms after start as before.
+    false,
   );
 }

@@ -12,7 +12,7 @@ import { isMessage, type FromWorker, type HealthNews, type ToWorker } from './me
 import type { RuntimeChange } from '../upstream/state.ts';
 import { loadKey } from '../upstream/machine-link.ts';
 import { WorkerLink } from './worker-link.ts';
-import { compactWhenIdle } from '../util/heap.ts';
+import { compactAtStart, compactWhenIdle } from '../util/heap.ts';
 import type { StateChannel } from '../state/state-channel.ts';
 
 /** How often a worker reports its memory, for `workerMemoryLimit`. */
@@ -76,6 +76,9 @@ export function runWorker(): void {
           metrics: m.metrics ? { reloads: false } : false,
           sockets: new Map(Object.entries(m.sockets)),
           worker: { id, ticketKeys: Buffer.from(m.ticketKeys, 'base64'), link, stateChannel: process as StateChannel, health, parentHealth, runtime: m.runtime },
+          // Start-up's garbage is collected before this worker accepts (and so before `ready`):
+          // meanwhile the other workers, or in a reload or an upgrade the old ones, serve (util/heap.ts).
+          beforeListening: compactAtStart,
         }).then(
           (started) => {
             gw = started;
@@ -86,7 +89,8 @@ export function runWorker(): void {
             send({ sb: 'ready', addresses: started.addresses() });
             if (pending !== undefined) void started.reloadData(pending.data, pending.file);
             setInterval(() => send({ sb: 'rss', rss: process.memoryUsage.rss() }), RSS_EVERY_MS).unref();
-            compactWhenIdle();
+            // Compacted before listening: from now on only after idle periods.
+            compactWhenIdle({ first: false });
           },
           (err: NodeJS.ErrnoException) => {
             draining = true;

@@ -1,7 +1,8 @@
 /**
  * `SharedState` in Redis: per fleet, every instance that names the same Redis and prefix shares it.
- * One node-redis client per process (its connection is per worker); each operation is one round
- * trip: a plain command, or a Lua script of redis-scripts.ts for the multi-step ones.
+ * One node-redis client per process (its connection is per worker), named `switchboard:state` in
+ * CLIENT LIST; each operation is one round trip: a plain command, or a Lua script of
+ * redis-scripts.ts for the multi-step ones.
  *
  * Never a hung request: the offline queue is off (`disableOfflineQueue`), so while the connection
  * is down an operation rejects at once; an operation sent but not answered within `commandTimeout`
@@ -28,6 +29,9 @@ export interface RedisStateOptions {
 }
 
 type Reply = string | number | null | Reply[];
+
+/** The state connections' client name on the Redis server (CLIENT LIST): the same for every process. */
+export const STATE_CLIENT_NAME = 'switchboard:state';
 
 /** The URL without its password, for logs (credentials are never logged). */
 export function redactUrl(url: string): string {
@@ -59,6 +63,9 @@ export class RedisState implements SharedState {
     const maxDelay = options.maxReconnectDelay ?? 2000;
     this.#client = createClient({
       url: options.url,
+      // CLIENT SETNAME on each (re)connection: operators tell Switchboard's connections apart in
+      // CLIENT LIST (the cache stores' are `switchboard:cache:<id>`, policies/cache/redis-store.ts).
+      name: STATE_CLIENT_NAME,
       disableOfflineQueue: true,
       // No per-command timeout in node-redis (its default is 5 s): #send bounds every operation by
       // commandTimeout itself. node-redis's costs an AbortSignal.timeout per command, whose timer

@@ -178,3 +178,46 @@ test('scripts run again after Redis forgot them (SCRIPT FLUSH, as a restart does
   assert.equal(await state.increment('c', 1, 60_000), 6);
   assert.ok(await state.acquire('s', 1, 60_000));
 });
+
+/** The ids of the connections named `name` in the server's CLIENT LIST. */
+function connectionsNamed(name: string): string[] {
+  const list = execFileSync('redis-cli', ['-p', String(redis.port), 'CLIENT', 'LIST'], { encoding: 'utf8', timeout: 5000 });
+  return list
+    .trim()
+    .split('\n')
+    .filter((line) => / name=(\S*)/.exec(line)?.[1] === name)
+    .map((line) => /\bid=(\d+)/.exec(line)![1]!);
+}
+
+/** Polls the server's CLIENT LIST until `test` passes on the new `switchboard:state` connections' ids (bounded). */
+function stateConnections(test: (ids: string[]) => boolean, before: readonly string[], what: string): Promise<string[]> {
+  return guard(
+    (async () => {
+      for (;;) {
+        const ids = connectionsNamed('switchboard:state').filter((id) => !before.includes(id));
+        if (test(ids)) return ids;
+        await new Promise((resolve) => setTimeout(resolve, 20)); // polling the server, bounded by the guard
+      }
+    })(),
+    what,
+    5000,
+  );
+}
+
+test('the state connection is named switchboard:state in CLIENT LIST, again after a reconnection, and is gone once closed', async () => {
+  const before = connectionsNamed('switchboard:state');
+  const state = new RedisState({ url: redis.url, prefix: 'named:', maxReconnectDelay: 100 });
+  states.push(state);
+  await guard(state.waitReady(), 'connected', 5000);
+  const named = connectionsNamed('switchboard:state').filter((id) => !before.includes(id));
+  assert.equal(named.length, 1, `one new connection named switchboard:state: ${JSON.stringify(named)}`);
+
+  // Killed by the server: the client reconnects by itself and names the new connection too.
+  execFileSync('redis-cli', ['-p', String(redis.port), 'CLIENT', 'KILL', 'ID', named[0]!], { timeout: 5000 });
+  const fresh = await stateConnections((ids) => ids.length > 0 && !ids.includes(named[0]!), before, 'a reconnection named switchboard:state');
+  assert.equal(fresh.length, 1, JSON.stringify(fresh));
+  assert.equal(await guard(state.increment('c', 1, 60_000), 'an operation on the new connection', 5000), 1);
+
+  await state.close();
+  await stateConnections((ids) => ids.length === 0, before, 'its connection gone once closed');
+});

@@ -159,9 +159,10 @@ function tlsVisit(port: number, opts: tls.ConnectionOptions = {}): Promise<TlsVi
  * `per` for each of the 2 workers. The workers share one listening socket (SCHED_NONE, docs/
  * architecture.md "Workers"): each new connection goes to whichever worker is waiting in accept.
  * Both listen once the instance has started (the supervisor's line follows each worker's `ready`),
- * but a worker can be busy for a while, e.g. in its memory-reducing collection 100 ms after start
- * (src/util/heap.ts: 60-80 ms on an idle machine, 200-350 ms beside 4 busy processes), and the
- * other then takes every connection opened meanwhile (200 in a row once). So connections are
+ * but a worker can be busy for a while (its memory-reducing collection after start-up, src/util/
+ * heap.ts, took 60-80 ms on an idle machine and 200-350 ms beside 4 busy processes; it now runs
+ * before the worker listens, but a loaded machine can still hold one worker back), and the other
+ * then takes every connection opened meanwhile (200 in a row once). So connections are
  * opened until both workers have `per`, within a deadline, not for a fixed count; one beyond
  * `per` for its worker is closed at once.
  */
