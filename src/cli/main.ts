@@ -81,7 +81,7 @@ program
         return t;
       };
       try {
-        if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start(how).then(serving));
+        if (checked.config.workers > 1) await runSupervisorUntilSignal(Supervisor.start({ ...how, beforeForking: compactAtStart }).then(serving));
         // Start-up's garbage is collected before the gateway listens (util/heap.ts): in an upgrade the old process serves meanwhile.
         else await runUntilSignal(startGateway({ ...how, beforeListening: compactAtStart }).then(serving));
       } finally {

@@ -126,7 +126,8 @@ export function runSupervisorUntilSignal(starting: Promise<Supervisor>): Promise
       upgrade: () => sv.handover(),
     })),
     async () => undefined,
-    // The supervisor serves no listener (its workers do): it compacts 100 ms after start as before.
-    false,
+    // Started with `beforeForking: compactAtStart`: it collected start-up's garbage before its first
+    // worker, whose `memory` state calls it answers (a pause later would stall them).
+    true,
   );
 }

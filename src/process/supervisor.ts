@@ -71,6 +71,13 @@ export interface SupervisorOptions {
   metrics?: boolean;
   /** Listening sockets inherited from the Switchboard this one upgrades (binding name → fd; handover.ts). */
   sockets?: ReadonlyMap<string, number>;
+  /**
+   * Called once, after the config is checked and before the first worker is forked (`switchboard
+   * start` passes `compactAtStart`, util/heap.ts): the supervisor's start-up garbage is collected
+   * before any worker depends on it (a worker's `memory` state calls, the admin API), not while
+   * they serve.
+   */
+  beforeForking?: (log: Logger) => void;
 }
 
 /** One worker process as the supervisor tracks it. */
@@ -282,6 +289,7 @@ export class Supervisor {
     endpointState.subscribe(sv.#onHealth);
     sv.#states.apply(result.config);
     sv.#parents.apply(result.config);
+    opts.beforeForking?.(sv.log);
     const started = Array.from({ length: result.config.workers }, (_, i) => sv.#fork(i + 1));
     try {
       await Promise.all(started.map((r) => r.ready));

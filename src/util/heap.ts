@@ -15,7 +15,9 @@
  * process listens (`compactAtStart`, which a worker and a lone `switchboard start` pass to the
  * gateway as `beforeListening`): a worker replaced after a crash, the new workers of a reload, and
  * the new process of an upgrade (SIGUSR2) collect while the old ones still serve, and say `ready`
- * only afterwards. It used to run 100 ms after start, when the process already took connections.
+ * only afterwards. A supervisor collects before it forks its first worker (`beforeForking`): its
+ * workers' `memory` state calls wait on it. It used to run 100 ms after start, when the process
+ * already took connections.
  *
  * State: per process (each worker, the supervisor, or a lone gateway watches its own heap).
  */

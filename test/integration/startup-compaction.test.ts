@@ -2,7 +2,8 @@
  * Start-up's memory-reducing collection (src/util/heap.ts) runs before the process accepts a
  * connection: the gateway calls `beforeListening` once the first generation is built and before
  * any listener binds, and a worker or a lone `switchboard start` collects there, so a worker says
- * `ready` (and a replaced or upgraded process takes connections) only once it is done. The
+ * `ready` (and a replaced or upgraded process takes connections) only once it is done; a
+ * supervisor collects before it forks its first worker. The
  * collection is synchronous (60-350 ms): it used to run 100 ms after start, while serving.
  */
 import { after, test } from 'node:test';
@@ -128,6 +129,13 @@ routes:
   instances.push(inst);
   await inst.workersStarted();
   const supervisorStarted = indexOf(inst.lines, (l) => l.msg === 'switchboard started' && l.worker === undefined);
+  // The supervisor collects its own start-up garbage before it forks the first worker (whose
+  // `memory` state calls it answers), once.
+  const supervisorCompacted = indexOf(inst.lines, (l) => l.msg === COMPACTED && l.worker === undefined);
+  const firstWorkerLine = indexOf(inst.lines, (l) => l.worker !== undefined);
+  assert.ok(supervisorCompacted >= 0, 'the supervisor logged its start-up compaction');
+  assert.ok(supervisorCompacted < firstWorkerLine, `the supervisor compacted (line ${supervisorCompacted}) before any worker logged (line ${firstWorkerLine})`);
+  assert.equal(inst.lines.filter((l) => l.msg === COMPACTED && l.worker === undefined).length, 1, 'the supervisor compacted at start once');
   const pids = inst.workerPids();
   assert.equal(pids.length, 2, JSON.stringify(pids));
   for (const pid of pids) {
