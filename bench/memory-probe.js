@@ -1,6 +1,6 @@
 // Preloaded into a process whose memory the `memory` suite measures (`node --import ./bench/memory-probe.js ...`).
 // Plain JavaScript: a .ts file would load Node's type stripper (amaro) into every subject, about 20 MB.
-// On SIGUSR2 it writes where its memory goes, as one JSON object, to the file named by
+// On SIGWINCH it writes where its memory goes, as one JSON object, to the file named by
 // BENCH_MEMORY_PROBE_FILE (written to <file>.tmp, then renamed, so a reader never sees half of it):
 //   { "asFound": Reading, "afterGc": Reading | null, "snapshot": path | null }
 // Reading: process.memoryUsage() (rss, heapTotal, heapUsed, external, arrayBuffers), RssAnon and
@@ -8,7 +8,10 @@
 // `afterGc` is the same after a full garbage collection (what is alive, not garbage not yet
 // collected). When <file>.req exists and names a path, a heap snapshot is written there first
 // (v8.writeHeapSnapshot, itself preceded by a full GC), and the request file is removed.
-// Costs the measured process nothing until the signal: one listener, no timer.
+// Costs the measured process nothing until the signal: one listener, no timer. Not SIGUSR2 (nor
+// SIGHUP, SIGUSR1): `switchboard start` upgrades itself on SIGUSR2 (reloads, reopens logs on the
+// others), and the probed CLI would hand its sockets to a new process and exit. SIGWINCH does nothing
+// by default in a process without a terminal.
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -52,7 +55,7 @@ function fullGc() {
 }
 
 if (FILE) {
-  process.on('SIGUSR2', () => {
+  process.on('SIGWINCH', () => {
     const asFound = reading();
     let snapshot = null;
     try {

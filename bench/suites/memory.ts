@@ -61,11 +61,11 @@ interface ProbeAnswer {
   snapshot: string | null;
 }
 
-/** Asks a probed process for a reading (SIGUSR2) and waits for its answer file. */
+/** Asks a probed process for a reading (SIGWINCH: memory-probe.js) and waits for its answer file. */
 async function probe(cp: ChildProcess, file: string, snapshot: string | null): Promise<ProbeAnswer> {
   fs.rmSync(file, { force: true });
   if (snapshot) fs.writeFileSync(`${file}.req`, snapshot);
-  process.kill(cp.pid as number, 'SIGUSR2');
+  process.kill(cp.pid as number, 'SIGWINCH');
   const deadline = Date.now() + (snapshot ? 120_000 : 10_000);
   while (Date.now() < deadline) {
     if (!isRunning(cp)) throw new Error('exited before answering the memory probe');
