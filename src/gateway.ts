@@ -588,7 +588,12 @@ export class Gateway {
         this.#states.prune(previous);
         this.#parentHealth.apply(previous);
         this.#parentHealth.prune(previous);
-      } else this.#parentHealth.close(); // the first config failed: no gateway, no checks
+      } else {
+        // The first config failed: no gateway, so no checks (its upstreams' and parents' checkers
+        // had started when the generation was built).
+        this.#states.close();
+        this.#parentHealth.close();
+      }
       throw err;
     }
     for (const l of config.listeners) {

@@ -6,10 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
+import net from 'node:net';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
 import { simpleConfig, startTestGateway } from './helpers/gateway.ts';
+import { startGateway } from '../../src/index.ts';
 import { endpointEvent } from './helpers/endpoint-events.ts';
 
 /** An origin whose /healthz answers `state.status`, and whose other paths echo its name. */
@@ -123,6 +125,44 @@ test('health checks: tcp checks, initialState unhealthy, and a checker that surv
   } finally {
     await gw.stop();
     await a.close();
+  }
+});
+
+test('a gateway whose first config fails to start (its port taken) checks nothing afterwards', async () => {
+  // One origin, checked on two paths: /failed by the gateway that fails to start, /live by one that starts.
+  const seen = new Map<string, number>();
+  let onCheck: (() => void) | undefined;
+  const origin = await startOrigin('o', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    seen.set(req.url ?? '', (seen.get(req.url ?? '') ?? 0) + 1);
+    onCheck?.();
+    res.writeHead(200).end('o');
+  });
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const port = (taken.address() as net.AddressInfo).port;
+  const check = (path: string): object => ({ healthCheck: { type: 'http', path, interval: '50ms', timeout: '2s', jitter: 0, rise: 1, fall: 1 } });
+  let live: Awaited<ReturnType<typeof startTestGateway>> | undefined;
+  try {
+    await assert.rejects(
+      startGateway({
+        config: simpleConfig([origin.url], { listener: { address: `127.0.0.1:${port}` }, upstream: check('/failed') }),
+        accessLog: 'off',
+        logLevel: 'silent',
+      }),
+      /EADDRINUSE|in use/,
+    );
+    const failedChecks = seen.get('/failed') ?? 0;
+    // Five checks of the live gateway (50 ms apart) are time enough for the failed one's to show.
+    const fiveLive = guard(new Promise<void>((resolve) => (onCheck = () => (seen.get('/live') ?? 0) >= 5 && resolve())), 'five checks of the live gateway', 10_000);
+    live = await startTestGateway(simpleConfig([origin.url], { upstream: check('/live') }));
+    await fiveLive;
+    // At most one that was on its way when the start failed.
+    assert.ok((seen.get('/failed') ?? 0) <= failedChecks + 1, `the failed gateway checked on: ${seen.get('/failed')} after ${failedChecks}`);
+  } finally {
+    onCheck = undefined;
+    await live?.stop();
+    taken.close();
+    await origin.close();
   }
 });
 
