@@ -225,7 +225,9 @@ export class Gateway {
       await gw.#admin?.apply(result.config.admin, opts.sockets?.get('admin'));
       gw.#forgetBound();
     } catch (err) {
-      gw.#metrics?.close();
+      // A start that failed holds nothing: the listeners a later step left bound (the admin's
+      // address taken), health checkers, the access log file, state connections, metrics.
+      await gw.#halt({ drainTimeout: 0 }, false).catch(() => undefined);
       throw err;
     }
     if (opts.watch && typeof gw.#source === 'string') await gw.#watch(gw.#source);
@@ -670,7 +672,12 @@ export class Gateway {
    * others serve on): idle keep-alive connections are left to close by their keepAliveTimeout
    * within the drain timeout, instead of at once, so no client request meets a closing connection.
    */
-  async stop(opts: { drainTimeout?: number; lingerIdle?: boolean; onStoppedAccepting?: () => void } = {}): Promise<void> {
+  stop(opts: { drainTimeout?: number; lingerIdle?: boolean; onStoppedAccepting?: () => void } = {}): Promise<void> {
+    return this.#halt(opts, true);
+  }
+
+  /** stop()'s work; `announce`: log 'switchboard stopped' (not for a start that failed: it never started). */
+  async #halt(opts: { drainTimeout?: number; lingerIdle?: boolean; onStoppedAccepting?: () => void }, announce: boolean): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     await this.#watcher?.close();
@@ -706,7 +713,7 @@ export class Gateway {
     await this.#accessLog.close();
     await this.#state?.backend.close();
     this.#metrics?.close();
-    this.log.info('switchboard stopped');
+    if (announce) this.log.info('switchboard stopped');
   }
 }
 

@@ -7,6 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import net from 'node:net';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { guard } from './helpers/guard.ts';
@@ -128,7 +132,7 @@ test('health checks: tcp checks, initialState unhealthy, and a checker that surv
   }
 });
 
-test('a gateway whose first config fails to start (its port taken) checks nothing afterwards', async () => {
+test('a gateway whose first config fails to start (its port taken) keeps nothing: no health checks afterwards, no access log file open', async () => {
   // One origin, checked on two paths: /failed by the gateway that fails to start, /live by one that starts.
   const seen = new Map<string, number>();
   let onCheck: (() => void) | undefined;
@@ -143,14 +147,26 @@ test('a gateway whose first config fails to start (its port taken) checks nothin
   const check = (path: string): object => ({ healthCheck: { type: 'http', path, interval: '50ms', timeout: '2s', jitter: 0, rise: 1, fall: 1 } });
   let live: Awaited<ReturnType<typeof startTestGateway>> | undefined;
   try {
+    const logDir = await mkdtemp(join(tmpdir(), 'switchboard-failed-start-'));
+    const accessLog = join(logDir, 'access.log');
     await assert.rejects(
       startGateway({
         config: simpleConfig([origin.url], { listener: { address: `127.0.0.1:${port}` }, upstream: check('/failed') }),
-        accessLog: 'off',
+        accessLog,
         logLevel: 'silent',
       }),
       /EADDRINUSE|in use/,
     );
+    // The access log was opened with the gateway: a failed start closes it.
+    const open = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === accessLog;
+      } catch {
+        return false; // closed meanwhile (readdir's own descriptor)
+      }
+    });
+    assert.deepEqual(open, [], 'no descriptor of the access log left open');
+    await rm(logDir, { recursive: true, force: true });
     const failedChecks = seen.get('/failed') ?? 0;
     // Five checks of the live gateway (50 ms apart) are time enough for the failed one's to show.
     const fiveLive = guard(new Promise<void>((resolve) => (onCheck = () => (seen.get('/live') ?? 0) >= 5 && resolve())), 'five checks of the live gateway', 10_000);
