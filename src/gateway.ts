@@ -590,12 +590,8 @@ export class Gateway {
         this.#states.prune(previous);
         this.#parentHealth.apply(previous);
         this.#parentHealth.prune(previous);
-      } else {
-        // The first config failed: no gateway, so no checks (its upstreams' and parents' checkers
-        // had started when the generation was built).
-        this.#states.close();
-        this.#parentHealth.close();
       }
+      // The first config failed: Gateway.start releases the rest (#halt), the checkers included.
       throw err;
     }
     for (const l of config.listeners) {

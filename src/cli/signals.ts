@@ -24,7 +24,7 @@ interface Steered {
  * workers still start stops them once they have). Resolves once stopped and `after` ran; rejects
  * when `starting` does (the handlers are removed).
  */
-function run(starting: Promise<Steered>, after: () => Promise<void>, compactedAtStart: boolean): Promise<void> {
+function run(starting: Promise<Steered>, after: () => Promise<void>): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false;
     const act = (fn: (t: Steered) => unknown): void => {
@@ -51,12 +51,12 @@ function run(starting: Promise<Steered>, after: () => Promise<void>, compactedAt
       });
     const term = (): void => stop('SIGTERM');
     const int = (): void => stop('SIGINT');
-    // An idle gateway or supervisor gives back what start-up and bursts grew (util/heap.ts). A
-    // gateway collected start-up's garbage before it listened (beforeListening: compactAtStart).
+    // An idle gateway or supervisor gives back what bursts grew (util/heap.ts). Start-up's garbage
+    // was collected before it listened or forked (beforeListening / beforeForking: compactAtStart).
     let stopCompaction: (() => void) | undefined;
     void starting.then(
       () => {
-        if (!stopping) stopCompaction = compactWhenIdle({ first: !compactedAtStart });
+        if (!stopping) stopCompaction = compactWhenIdle();
       },
       () => undefined,
     );
@@ -111,7 +111,6 @@ export function runUntilSignal(starting: Promise<Gateway>, after: () => Promise<
       upgrade: () => startSuccessor(gw.handoverSockets(), gw.log),
     })),
     after,
-    true,
   );
 }
 
@@ -125,9 +124,8 @@ export function runSupervisorUntilSignal(starting: Promise<Supervisor>): Promise
       reopenLogs: () => sv.reopenLogs(),
       upgrade: () => sv.handover(),
     })),
-    async () => undefined,
     // Started with `beforeForking: compactAtStart`: it collected start-up's garbage before its first
     // worker, whose `memory` state calls it answers (a pause later would stall them).
-    true,
+    async () => undefined,
   );
 }

@@ -90,7 +90,7 @@ export function runWorker(): void {
             if (pending !== undefined) void started.reloadData(pending.data, pending.file);
             setInterval(() => send({ sb: 'rss', rss: process.memoryUsage.rss() }), RSS_EVERY_MS).unref();
             // Compacted before listening: from now on only after idle periods.
-            compactWhenIdle({ first: false });
+            compactWhenIdle();
           },
           (err: NodeJS.ErrnoException) => {
             draining = true;

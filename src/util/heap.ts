@@ -59,11 +59,6 @@ export function compactAtStart(log: { debug(o: object, msg: string): void }): vo
 
 export interface IdleCompactionOptions {
   /**
-   * Whether to compact once 100 ms from now too; default true. False when start-up already did
-   * (`compactAtStart` before listening): the idle checks alone follow.
-   */
-  first?: boolean;
-  /**
    * How often the process looks at itself (ms); default 10 s. The compaction (tens of ms with a
    * large heap) runs only after a whole period without work, so at most the first request after
    * such a pause can wait for it.
@@ -76,16 +71,14 @@ export interface IdleCompactionOptions {
 }
 
 /**
- * Compacts the heap once soon (after start-up's allocations; not with `first: false`), then every
- * `everyMs` checks whether the process was idle over the last period with a young generation grown
- * by earlier work, and if so compacts again. The timers are unref'd; the returned function stops them.
+ * After start-up's compaction (`compactAtStart`, before listening or forking): every `everyMs`
+ * checks whether the process was idle over the last period with a young generation grown by
+ * earlier work, and if so compacts again. The timer is unref'd; the returned function stops it.
  */
 export function compactWhenIdle(options: IdleCompactionOptions = {}): () => void {
   const everyMs = options.everyMs ?? 10_000;
   const idleBelow = options.idleBelow ?? 0.005;
   const youngAbove = options.youngAbove ?? 4 * 1024 * 1024;
-  const first = options.first === false ? undefined : setTimeout(compactHeap, 100);
-  first?.unref();
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
@@ -94,8 +87,5 @@ export function compactWhenIdle(options: IdleCompactionOptions = {}): () => void
     if (busy < idleBelow && youngGeneration() > youngAbove) compactHeap();
   }, everyMs);
   timer.unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(timer);
-  };
+  return () => clearInterval(timer);
 }
