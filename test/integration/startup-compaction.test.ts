@@ -110,13 +110,14 @@ function compactedBeforeStarted(inst: Instance, pid: number, what: string): void
   assert.equal(inst.lines.filter((l) => l.msg === COMPACTED && l.pid === pid).length, 1, `${what} compacted at start once`);
 }
 
-test('workers: 2: each worker compacts before it starts serving and says ready (the supervisor counts it started after); a replacement after a crash too', async () => {
-  const origin = await startOrigin('B');
+/** `switchboard --log-level debug start` with `workers` and one listener in front of an origin of its own. */
+async function startDebug(name: string, workers: number): Promise<Instance> {
+  const origin = await startOrigin(name);
   origins.push(origin);
-  const file = join(dir, 'workers.yaml');
+  const file = join(dir, `${name}.yaml`);
   await writeFile(
     file,
-    `workers: 2
+    `workers: ${workers}
 listeners:
   web: { address: "127.0.0.1:0", protocol: http }
 upstreams:
@@ -127,6 +128,11 @@ routes:
   );
   const inst = await Instance.start(file, { global: ['--log-level', 'debug'] });
   instances.push(inst);
+  return inst;
+}
+
+test('workers: 2: each worker compacts before it starts serving and says ready (the supervisor counts it started after); a replacement after a crash too', async () => {
+  const inst = await startDebug('workers', 2);
   await inst.workersStarted();
   const supervisorStarted = indexOf(inst.lines, (l) => l.msg === 'switchboard started' && l.worker === undefined);
   // The supervisor collects its own start-up garbage before it forks the first worker (whose
@@ -151,22 +157,7 @@ routes:
 });
 
 test('workers: 1 (a lone process): it compacts before it starts serving', async () => {
-  const origin = await startOrigin('C');
-  origins.push(origin);
-  const file = join(dir, 'lone.yaml');
-  await writeFile(
-    file,
-    `workers: 1
-listeners:
-  web: { address: "127.0.0.1:0", protocol: http }
-upstreams:
-  app: { endpoints: [{ url: "${origin.url}" }] }
-routes:
-  all: { match: { path: / }, upstream: app }
-`,
-  );
-  const inst = await Instance.start(file, { global: ['--log-level', 'debug'] });
-  instances.push(inst);
+  const inst = await startDebug('lone', 1);
   const compacted = indexOf(inst.lines, (l) => l.msg === COMPACTED);
   const started = indexOf(inst.lines, (l) => l.msg === 'switchboard started');
   assert.ok(compacted >= 0, 'the lone process logged the start-up compaction');
