@@ -87,3 +87,16 @@ test('parseLooseIPv4 and canonicalAddress', () => {
   assert.equal(canonicalAddress('2001:DB8::0:1'), '2001:db8::1');
   assert.equal(canonicalAddress('example'), undefined);
 });
+
+test('readHost: a host read again gives the same frozen reading, and an over-long one is read each time but the same', () => {
+  const first = readHost('0x7F.1');
+  assert.deepEqual(first, { kind: 'address', address: '127.0.0.1' });
+  assert.equal(readHost('0x7F.1'), first);
+  assert.ok(Object.isFrozen(first));
+  const long = `${'a.'.repeat(150)}example`;
+  assert.deepEqual(readHost(long), { kind: 'invalid', why: 'neither a name nor an IP address' });
+  assert.notEqual(readHost(long), readHost(long));
+  // More hosts than are kept: every reading is still right.
+  for (let i = 0; i < 5000; i++) assert.equal((readHost(`10.0.${i >> 8}.${i & 255}`) as { address: string }).address, `10.0.${i >> 8}.${i & 255}`);
+  assert.deepEqual(readHost('0x7F.1'), first);
+});

@@ -26,10 +26,31 @@ const NINE = 0x39;
 const parsed = new ParsedAddress();
 
 /**
+ * Readings of the hosts asked about lately, so that a busy destination is read once, not per
+ * request (and its address is then one string, whose hash the agents' maps keep). Per worker: it
+ * holds the results of a pure function, so nothing needs sharing. At most READINGS_MAX hosts of at
+ * most 255 characters (a DNS name has 253): about 1 MB at worst; cleared when full.
+ */
+const readings = new Map<string, HostReading>();
+const READINGS_MAX = 4096;
+
+/**
  * Reads a destination host as a way in received it: lower-cases it, removes IPv6 brackets and one
- * trailing dot. Allocates only the returned strings; called once per ask.
+ * trailing dot. The same raw text gives the same (frozen) reading.
  */
 export function readHost(raw: string): HostReading {
+  let reading = readings.get(raw);
+  if (reading === undefined) {
+    reading = Object.freeze(read(raw));
+    if (raw.length <= 255) {
+      if (readings.size >= READINGS_MAX) readings.clear();
+      readings.set(raw, reading);
+    }
+  }
+  return reading;
+}
+
+function read(raw: string): HostReading {
   let host = raw;
   if (host.length > 2 && host.charCodeAt(0) === 0x5b && host.charCodeAt(host.length - 1) === 0x5d) host = host.slice(1, -1);
   else if (host.length > 1 && host.charCodeAt(host.length - 1) === DOT) host = host.slice(0, -1);

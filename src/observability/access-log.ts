@@ -129,20 +129,45 @@ const OFF: AccessLog = {
   close: async () => undefined,
 };
 
-/** ISO time, recomputed at most once per millisecond. */
-let lastMs = 0;
-let lastIso = '';
+/**
+ * The ISO time's text up to its seconds (`2026-12-06T02:14:30.`), recomputed once per second; the
+ * milliseconds come from MILLIS. A line costs a concatenation, not a Date.
+ */
+let lastSecond = -1;
+let secondPrefix = '';
+const MILLIS = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(3, '0')}Z`);
 function isoNow(): string {
-  const ms = Date.now();
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    secondPrefix = new Date(second * 1000).toISOString().slice(0, 20);
   }
-  return lastIso;
+  return secondPrefix + MILLIS[now - second * 1000];
 }
 
-const str = (v: string | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
-const ms = (v: number): number => Math.round(v * 100) / 100;
+/**
+ * A string as JSON. Most values (request ids, paths, addresses) need no escaping: one scan finds
+ * that, and the quotes are added without JSON.stringify; anything else (a quote, a backslash, a
+ * control character, or non-ASCII, where a lone surrogate must be escaped) goes through it.
+ */
+function str(v: string | undefined): string {
+  if (v === undefined) return 'null';
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(v);
+  }
+  return `"${v}"`;
+}
+
+/** Milliseconds with at most two decimals, as JSON (`12.35`, `0`). */
+function ms(v: number): string {
+  const hundredths = Math.round(v * 100);
+  if (hundredths < 0 || hundredths > 0x3fffffff) return String(hundredths / 100);
+  const whole = Math.floor(hundredths / 100);
+  const frac = hundredths - whole * 100;
+  return frac === 0 ? `${whole}` : frac % 10 === 0 ? `${whole}.${frac / 10}` : `${whole}.${frac < 10 ? '0' : ''}${frac}`;
+}
 
 /** JSON of the few strings that repeat on every line (names from the config, endpoint origins). */
 const known = new Map<string, string>();
@@ -319,8 +344,8 @@ const TEMPLATE_FIELDS: Record<string, { request: Getter<AccessRecord>; connectio
   listener: { request: (r) => r.listener, connection: (c) => c.listener },
   upstream: { request: (r) => r.upstream ?? '-', connection: (c) => c.upstream ?? '-' },
   endpoint: { request: (r) => r.endpoint?.origin ?? '-', connection: (c) => c.endpoint ?? '-' },
-  upstreamMs: { request: (r) => (r.upstreamLatency < 0 ? '-' : num(ms(r.upstreamLatency))), connection: dash },
-  totalMs: { request: (r, now) => num(ms(now - r.startedAt)), connection: (c, now) => num(ms(now - c.startedAt)) },
+  upstreamMs: { request: (r) => (r.upstreamLatency < 0 ? '-' : ms(r.upstreamLatency)), connection: dash },
+  totalMs: { request: (r, now) => ms(now - r.startedAt), connection: (c, now) => ms(now - c.startedAt) },
   error: { request: (r) => r.error ?? '-', connection: (c) => c.error ?? '-' },
 };
 

@@ -81,3 +81,49 @@ test('access log lines are valid JSON whatever the client put in host and path',
   assert.equal(parsed.protocol, 'HTTP/1.1');
   assert.equal(JSON.parse(accessLine({ ...ctx, version: 'HTTP/2' }, 1)).protocol, 'HTTP/2');
 });
+
+test('accessLine: times are ISO to the millisecond, milliseconds have at most two decimals, and strings stay exact JSON', () => {
+  const base = {
+    requestId: 'r-1',
+    clientIp: '127.0.0.1',
+    method: 'GET',
+    version: 'HTTP/1.1',
+    host: 'h',
+    path: '/',
+    url: '/',
+    status: 200,
+    bytesIn: 0,
+    bytesOut: 0,
+    listener: 'web',
+    route: undefined,
+    upstream: undefined,
+    endpoint: undefined,
+    upstreamLatency: -1,
+    tries: 1,
+    startedAt: 0,
+    error: undefined,
+    policy: undefined,
+    traceId: undefined,
+    consumer: undefined,
+    cache: undefined,
+    referer: undefined,
+    userAgent: undefined,
+  } satisfies AccessRecord;
+  for (const v of [0, 0.004, 0.005, 0.07, 0.1, 1, 1.2, 1.25, 12.3456, 99.999, 100.1, 3600000.5, 1e12]) {
+    const parsed = JSON.parse(accessLine({ ...base, upstreamLatency: v }, v));
+    assert.equal(parsed.upstreamMs, Math.round(v * 100) / 100, `upstreamMs of ${v}`);
+    assert.equal(parsed.totalMs, Math.round(v * 100) / 100, `totalMs of ${v}`);
+  }
+  // A request that ends before it began on the clock (never expected, but a line must stay JSON).
+  assert.equal(JSON.parse(accessLine(base, -3.5)).totalMs, -3.5);
+  const before = Date.now();
+  const time = JSON.parse(accessLine(base, 1)).time as string;
+  assert.match(time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.ok(Date.parse(time) >= before && Date.parse(time) <= Date.now(), `${time} is now`);
+  // Strings that need escaping, and those that need none, are both exactly what JSON.parse gives back.
+  for (const path of ['/plain/path?q=1', '/a"b', '/back\\slash', '/tab\there', '/del\u007f', '/é', '/lone\ud800surrogate', '/emoji\u{1f600}', '']) {
+    const parsed = JSON.parse(accessLine({ ...base, path, url: path || '/fallback', requestId: path }, 1));
+    assert.equal(parsed.path, path || '/fallback');
+    assert.equal(parsed.requestId, path);
+  }
+});
