@@ -41,9 +41,7 @@ admin: { address: "127.0.0.1:0", token: "${TOKEN}" }
 }
 
 async function start(name: string, text: string): Promise<{ inst: Instance; file: string; admin: string }> {
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(file, text);
-  const inst = await Instance.start(file);
+  const { inst, file } = await Instance.startWith(dir, name, text);
   instances.push(inst);
   const started = inst.lines.find((l) => l.msg === 'switchboard started' && l.worker === undefined)!;
   assert.equal(typeof started.admin, 'string', 'the supervisor says where the admin listens');
@@ -95,7 +93,6 @@ test('workers: the supervisor serves the admin; reads merge both workers; a drai
   const a = await origin('A');
   const b = await origin('B');
   const { inst, admin } = await start('drain', config([a.url, b.url]));
-  await inst.workersStarted();
   assert.equal((await call(admin, '/api/workers', { token: null })).status, 401);
   const workers = (await call(admin, '/api/workers')).body as Array<{ id: number; pid: number; state: string }>;
   assert.deepEqual(

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,9 +188,9 @@ async function hitOnBoth(url: string): Promise<void> {
 }
 
 test('switchboard cache purge reaches both workers of a machine; its output and exit codes', async () => {
-  const file = join(dir, 'workers.yaml');
-  await writeFile(
-    file,
+  const { inst } = await Instance.startWith(
+    dir,
+    'workers',
     `workers: 2
 admin: { address: 127.0.0.1:0, token: ${TOKEN} }
 listeners: { web: { address: 127.0.0.1:0, protocol: http } }
@@ -199,7 +199,6 @@ routes: { all: { match: { path: / }, upstream: app, policies: [edge] } }
 upstreams: { app: { endpoints: [{ url: ${origin.url} }] } }
 `,
   );
-  const inst = await Instance.start(file);
   instances.push(inst);
   const started = inst.lines.find((l) => l.msg === 'switchboard started' && l.worker === undefined)!;
   const adminUrl = started.admin as string;

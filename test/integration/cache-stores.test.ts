@@ -5,7 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { setImmediate as tick } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,10 +32,10 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function config(name: string, workers: number, store: string): Promise<string> {
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(
-    file,
+async function start(name: string, workers: number, store: string): Promise<Instance> {
+  const { inst } = await Instance.startWith(
+    dir,
+    name,
     `workers: ${workers}
 listeners:
   web: { address: "127.0.0.1:0", protocol: http }
@@ -47,7 +47,8 @@ routes:
   site: { match: { path: / }, upstream: app, policies: [edge-cache] }
 `,
   );
-  return file;
+  instances.push(inst);
+  return inst;
 }
 
 /** A request on a fresh connection (so that both workers take a share); the answering worker's pid is not visible, the origin count is. */
@@ -71,8 +72,7 @@ async function stored(root: string, count = 1): Promise<void> {
 }
 
 test('workers: 2 with memory: one copy per machine: stored through one worker, a hit in every worker; a POST in one invalidates for all', async () => {
-  const inst = await Instance.start(await config('shared', 2, '{ memory: 1MiB }'));
-  instances.push(inst);
+  const inst = await start('shared', 2, '{ memory: 1MiB }');
   assert.equal(inst.workerPids().length, 2);
   const url = `${inst.url('web')}/shared`;
   const first = await get(url);
@@ -99,15 +99,13 @@ test('workers: 2 with memory: one copy per machine: stored through one worker, a
 
 test('disk: survives a restart (a new gateway on the same path serves the stored object as a hit)', async () => {
   const store = `{ disk: { path: "${join(dir, 'disk')}", size: 10MiB } }`;
-  const one = await Instance.start(await config('disk1', 1, store));
-  instances.push(one);
+  const one = await start('disk1', 1, store);
   assert.equal((await get(`${one.url('web')}/kept`)).body, '/kept 1');
   await stored(join(dir, 'disk'));
   assert.match((await get(`${one.url('web')}/kept`)).cacheStatus, /^Switchboard; hit/);
   one.signal('SIGTERM');
   await one.exited();
-  const two = await Instance.start(await config('disk2', 2, store));
-  instances.push(two);
+  const two = await start('disk2', 2, store);
   const again = await get(`${two.url('web')}/kept`);
   assert.equal(again.body, '/kept 1');
   assert.match(again.cacheStatus, /^Switchboard; hit/);
@@ -115,9 +113,9 @@ test('disk: survives a restart (a new gateway on the same path serves the stored
 });
 
 test('workers: 2: the machine metrics count the shared store once (store objects and bytes are the real ones, not one per worker)', async () => {
-  const file = join(dir, 'metrics.yaml');
-  await writeFile(
-    file,
+  const { inst } = await Instance.startWith(
+    dir,
+    'metrics',
     `workers: 2
 admin: { address: 127.0.0.1:0, token: metrics-test-token-0123456789 }
 listeners: { web: { address: 127.0.0.1:0, protocol: http } }
@@ -126,7 +124,6 @@ routes: { all: { match: { path: / }, upstream: app, policies: [counted] } }
 upstreams: { app: { endpoints: [{ url: ${origin.url} }] } }
 `,
   );
-  const inst = await Instance.start(file);
   instances.push(inst);
   const started = inst.lines.find((l) => l.msg === 'switchboard started' && l.worker === undefined)!;
   const adminUrl = started.admin as string;
@@ -154,8 +151,7 @@ upstreams: { app: { endpoints: [{ url: ${origin.url} }] } }
 });
 
 test("workers: 2 with memory: SIGTERM of the supervisor removes the machine's /dev/shm directory", async () => {
-  const inst = await Instance.start(await config('shm-gone', 2, '{ memory: 1MiB }'));
-  instances.push(inst);
+  const inst = await start('shm-gone', 2, '{ memory: 1MiB }');
   const root = `/dev/shm/switchboard-cache-${inst.child.pid}`;
   await get(`${inst.url('web')}/gone`);
   await stored(root);

@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
@@ -38,9 +38,9 @@ after(async () => {
 });
 
 async function start(name: string): Promise<Instance> {
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(
-    file,
+  const { inst } = await Instance.startWith(
+    dir,
+    name,
     `workers: 2
 drainTimeout: 5s
 listeners:
@@ -53,9 +53,7 @@ routes:
   all: { match: { path: / }, upstream: app, policies: [edge] }
 `,
   );
-  const inst = await Instance.start(file);
   instances.push(inst);
-  await inst.workersStarted();
   return inst;
 }
 

@@ -11,7 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -232,9 +232,9 @@ async function guardUntil(cond: () => boolean, what: string, ms = 5000): Promise
 
 test('workers: 2: the supervisor streams the lines both workers send, filtered', async () => {
   const a = await origin('W');
-  const file = join(dir, 'workers.yaml');
-  await writeFile(
-    file,
+  const { inst } = await Instance.startWith(
+    dir,
+    'workers',
     `workers: 2
 listeners:
   web: { address: "127.0.0.1:0", protocol: http }
@@ -245,7 +245,6 @@ routes:
 admin: { address: "127.0.0.1:0", token: "${TOKEN}" }
 `,
   );
-  const inst = await Instance.start(file);
   instances.push(inst);
   const admin = inst.lines.find((l) => l.msg === 'switchboard started' && l.worker === undefined)!.admin as string;
   const all = await Tail.open(admin);

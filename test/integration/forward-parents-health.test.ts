@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,11 +194,11 @@ test('workers: 2: the supervisor checks each parent once per interval for the ma
   cleanups.push(() => origin.close());
   const a = await parent();
   const b = await parent();
-  const file = join(dir, 'switchboard.yaml');
   // A check timeout far above the interval: with fall 1 and rise 1000, one check of a that a loaded
   // machine delayed past a short timeout would take a out for good. b, closed, refuses at once.
-  await writeFile(
-    file,
+  const { inst } = await Instance.startWith(
+    dir,
+    'switchboard',
     `workers: 2
 listeners:
   proxy:
@@ -212,9 +212,7 @@ listeners:
         healthCheck: { interval: 200ms, jitter: 0s, timeout: 10s, rise: 1000, fall: 1 }
 `,
   );
-  const inst = await Instance.start(file);
   cleanups.push(() => inst.kill());
-  await inst.workersStarted(2);
   // Ten checks of a after the first: a checker per worker (or per worker and supervisor) would take half the time or less.
   const times: number[] = [];
   const first = a.connections + 1;

@@ -5,7 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { curl, errorAnswer } from './helpers/forward.ts';
@@ -22,9 +22,9 @@ after(async () => {
 });
 
 test('two workers serve one forward listener: absolute-form and CONNECT through curl, all answered; the rules hold', async () => {
-  const file = join(dir, 'forward.yaml');
-  await writeFile(
-    file,
+  ({ inst } = await Instance.startWith(
+    dir,
+    'forward',
     `workers: 2
 listeners:
   proxy:
@@ -34,9 +34,7 @@ listeners:
       rules:
         - { action: allow, destinations: ["127.0.0.1/32"], ports: [${origin.port}] }
 `,
-  );
-  inst = await Instance.start(file);
-  await inst.workersStarted();
+  ));
   const proxy = inst.url('proxy');
   const runs = await Promise.all(
     Array.from({ length: 8 }, (_, i) =>

@@ -11,7 +11,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -50,10 +50,10 @@ before(async () => {
   origin = await startOrigin('o');
   rotating = await keyServer({ keys: [k1.jwk] });
   guarded = await keyServer({ keys: [k1.jwk] });
-  const file = join(dir, 'sb.yaml');
   // `rotating` has no cooldown: only the sharing can keep two workers from refetching one each.
-  await writeFile(
-    file,
+  ({ inst } = await Instance.startWith(
+    dir,
+    'sb',
     `workers: 2
 listeners:
   web: { address: "127.0.0.1:0", protocol: http }
@@ -66,8 +66,7 @@ routes:
   rotating: { match: { path: /rotating/ }, upstream: app, policies: [rotating] }
   guarded: { match: { path: /guarded/ }, upstream: app, policies: [guarded] }
 `,
-  );
-  inst = await Instance.start(file);
+  ));
 });
 
 after(async () => {
@@ -126,9 +125,9 @@ test('hostile kids on both workers within the cooldown (1h) of the machine’s o
 test('state.backend: redis with workers: 2: the JWKS is still fetched once for the machine, and none of it is in Redis', async () => {
   redis = await startRedis();
   redisKeys = await keyServer({ keys: [k1.jwk] });
-  const file = join(dir, 'redis.yaml');
-  await writeFile(
-    file,
+  const { inst: fleet } = await Instance.startWith(
+    dir,
+    'redis',
     `workers: 2
 listeners:
   web: { address: "127.0.0.1:0", protocol: http }
@@ -141,7 +140,6 @@ routes:
   all: { match: { path: / }, upstream: app, policies: [bearer] }
 `,
   );
-  const fleet = await Instance.start(file);
   others.push(fleet);
   const { statuses, workers } = await burst('/x', await tokens(k1, 200, 'redis'), fleet);
   assert.deepEqual(new Set(statuses), new Set([200]));

@@ -5,7 +5,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -49,9 +49,9 @@ async function origin(): Promise<Origin> {
 
 test('workers: 2 (memory state in the supervisor): 1,000 concurrent requests against limit 100 let exactly 100 through', async () => {
   const o = await origin();
-  const file = join(dir, 'workers.yaml');
-  await writeFile(
-    file,
+  const { inst } = await Instance.startWith(
+    dir,
+    'workers',
     `workers: 2
 listeners:
   web: { address: "127.0.0.1:0", protocol: http }
@@ -63,7 +63,6 @@ routes:
   all: { match: { path: / }, upstream: app, policies: [hundred] }
 `,
   );
-  const inst = await Instance.start(file);
   instances.push(inst);
   const url = inst.url('web');
   // Fresh connections (reset: true), so that both workers take a share.

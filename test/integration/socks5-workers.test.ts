@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,9 +27,9 @@ after(async () => {
 });
 
 test('two workers serve one socks5 listener: CONNECT through curl and a UDP round trip', async () => {
-  const file = join(dir, 'socks.yaml');
-  await writeFile(
-    file,
+  ({ inst } = await Instance.startWith(
+    dir,
+    'socks',
     `workers: 2
 listeners:
   socks:
@@ -37,9 +37,7 @@ listeners:
     protocol: socks5
     forward: { rules: [{ action: allow, destinations: ["127.0.0.0/8"] }] }
 `,
-  );
-  inst = await Instance.start(file);
-  await inst.workersStarted();
+  ));
   const port = Number(new URL(inst.url('socks')).port);
   for (let i = 0; i < 6; i++) {
     const r = await run('curl', ['-sS', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${port}`, `http://127.0.0.1:${origin.port}/w${i}`]);

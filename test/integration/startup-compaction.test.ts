@@ -8,7 +8,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -110,13 +110,13 @@ function compactedBeforeStarted(inst: Instance, pid: number, what: string): void
   assert.equal(inst.lines.filter((l) => l.msg === COMPACTED && l.pid === pid).length, 1, `${what} compacted at start once`);
 }
 
-/** `switchboard --log-level debug start` with `workers` and one listener in front of an origin of its own. */
+/** `switchboard --log-level debug start` with `workers` (started, when more than one) and one listener in front of an origin of its own. */
 async function startDebug(name: string, workers: number): Promise<Instance> {
   const origin = await startOrigin(name);
   origins.push(origin);
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(
-    file,
+  const { inst } = await Instance.startWith(
+    dir,
+    name,
     `workers: ${workers}
 listeners:
   web: { address: "127.0.0.1:0", protocol: http }
@@ -125,15 +125,14 @@ upstreams:
 routes:
   all: { match: { path: / }, upstream: app }
 `,
+    { global: ['--log-level', 'debug'] },
   );
-  const inst = await Instance.start(file, { global: ['--log-level', 'debug'] });
   instances.push(inst);
   return inst;
 }
 
 test('workers: 2: each worker compacts before it starts serving and says ready (the supervisor counts it started after); a replacement after a crash too', async () => {
   const inst = await startDebug('workers', 2);
-  await inst.workersStarted();
   const supervisorStarted = indexOf(inst.lines, (l) => l.msg === 'switchboard started' && l.worker === undefined);
   // The supervisor collects its own start-up garbage before it forks the first worker (whose
   // `memory` state calls it answers), once.

@@ -5,7 +5,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -63,9 +63,9 @@ test('every worker exports its own spans, and flushes them when it drains', asyn
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const origin = await startOrigin('A');
   try {
-    const file = join(dir, 'workers.yaml');
-    await writeFile(
-      file,
+    const { inst } = await Instance.startWith(
+      dir,
+      'workers',
       `workers: 2
 listeners:
   web: { address: "127.0.0.1:0", protocol: http }
@@ -78,9 +78,7 @@ tracing:
   sampleRate: 1
 `,
     );
-    const inst = await Instance.start(file);
     instance = inst;
-    await inst.workersStarted();
     const workers = inst.workerPids();
     const n = 30;
     for (let i = 0; i < n; i++) assert.equal(await get(`${inst.url('web')}/r${i}`), 200);

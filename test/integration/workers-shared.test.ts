@@ -8,7 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import type http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -39,9 +39,7 @@ after(async () => {
 });
 
 async function start(name: string, text: string, global: string[] = []): Promise<Instance> {
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(file, text);
-  const inst = await Instance.start(file, { global });
+  const { inst } = await Instance.startWith(dir, name, text, { global });
   instances.push(inst);
   return inst;
 }

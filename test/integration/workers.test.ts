@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dgram from 'node:dgram';
 import net, { type AddressInfo } from 'node:net';
-import { Instance } from './helpers/instance.ts';
+import { Instance, type StartArgs } from './helpers/instance.ts';
 import { closedPort, startOrigin, type Origin } from './helpers/origin.ts';
 import { named } from './helpers/traffic.ts';
 import { SteadyLoad } from './helpers/steady-load.ts';
@@ -38,12 +38,10 @@ routes:
 ${extra}`;
 }
 
-async function start(name: string, text: string, args: { global?: string[]; start?: string[] } = {}): Promise<{ inst: Instance; file: string }> {
-  const file = join(dir, `${name}.yaml`);
-  await writeFile(file, text);
-  const inst = await Instance.start(file, args);
-  instances.push(inst);
-  return { inst, file };
+async function start(name: string, text: string, args: StartArgs = {}): Promise<{ inst: Instance; file: string }> {
+  const started = await Instance.startWith(dir, name, text, args);
+  instances.push(started.inst);
+  return started;
 }
 
 async function origin(name: string): Promise<Origin> {
@@ -55,7 +53,6 @@ async function origin(name: string): Promise<Origin> {
 test('two workers start under one supervisor; a SIGKILLed worker loses only its own requests and is replaced at once', async () => {
   const a = await origin('A');
   const { inst } = await start('crash', config(a.url));
-  await inst.workersStarted();
   const before = inst.workerPids();
   assert.equal(before.length, 2, `two workers: ${JSON.stringify(before)}`);
 

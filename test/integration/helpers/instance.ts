@@ -4,6 +4,8 @@
  * waits on them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { guard } from './guard.ts';
 import { MAIN, NODE, ROOT } from './paths.ts';
 
@@ -13,6 +15,12 @@ export interface LogLine {
   pid?: number;
   listeners?: Record<string, string>;
   [key: string]: unknown;
+}
+
+/** Arguments of `switchboard [global] start … [start]`. */
+export interface StartArgs {
+  global?: string[];
+  start?: string[];
 }
 
 export class Instance {
@@ -53,7 +61,7 @@ export class Instance {
    * Starts `switchboard [global] start -c file --access-log off [start]` (a later `--access-log`
    * in `start` wins) and waits for the supervisor's (or lone process's) "switchboard started".
    */
-  static async start(file: string, args: { global?: string[]; start?: string[] } = {}): Promise<Instance> {
+  static async start(file: string, args: StartArgs = {}): Promise<Instance> {
     const argv = [MAIN, ...(args.global ?? []), 'start', '-c', file, '--access-log', 'off', ...(args.start ?? [])];
     const child = spawn(NODE, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const inst = new Instance(child);
@@ -66,6 +74,27 @@ export class Instance {
       throw err;
     }
     return inst;
+  }
+
+  /**
+   * Writes `yaml` to `<dir>/<name>.yaml` and starts it (as `start`); when the config says
+   * `workers: N` with N > 1, waits for workers 1…N too, and kills the instance if they do not come.
+   * The file is returned for tests that rewrite it and reload.
+   */
+  static async startWith(dir: string, name: string, yaml: string, args: StartArgs = {}): Promise<{ inst: Instance; file: string }> {
+    const file = join(dir, `${name}.yaml`);
+    await writeFile(file, yaml);
+    const inst = await Instance.start(file, args);
+    const workers = Number(/^workers:[ \t]*(\d+)\b/m.exec(yaml)?.[1] ?? 1);
+    if (workers > 1) {
+      try {
+        await inst.workersStarted(workers);
+      } catch (err) {
+        inst.kill();
+        throw err;
+      }
+    }
+    return { inst, file };
   }
 
   /** Resolves once workers 1…n have each logged "switchboard started" (at any time since the start). */
