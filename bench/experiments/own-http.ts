@@ -146,14 +146,20 @@ function pathOf(target: string): string {
   return slash < 0 ? '/' : target.slice(slash);
 }
 
+/** A node:http request's headers to send on: flat name/value pairs, without Host and hop-by-hop ones. */
+function requestHeaders(req: http.IncomingMessage): string[] {
+  const headers: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (name !== 'host' && !HOP.has(name)) headers.push(name, raw[i + 1]);
+  }
+  return headers;
+}
+
 function nodeServer(send: Send): net.Server {
   return http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    const headers: string[] = [];
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
-      if (name !== 'host' && !HOP.has(name)) headers.push(name, raw[i + 1]);
-    }
+    const headers = requestHeaders(req);
     send(pathOf(req.url ?? '/'), req.headers.host ?? '', headers, (status, out, body) => {
       out.push('content-length', String(body.length));
       res.writeHead(status, out);
@@ -208,12 +214,7 @@ function rawServer(send: Send): net.Server {
 function nodeStreaming(origin: URL): net.Server {
   const pool = new Pool(origin.origin, { connections: 128, keepAliveTimeout: 60_000 });
   return http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    const headers: string[] = [];
-    const raw = req.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
-      if (name !== 'host' && !HOP.has(name)) headers.push(name, raw[i + 1]);
-    }
+    const headers = requestHeaders(req);
     pool.dispatch(
       { path: pathOf(req.url ?? '/'), method: 'GET', headers },
       {

@@ -31,32 +31,44 @@ test('every line arrives once, in order, across buffer boundaries and oversized 
   }
 });
 
+/** An access record with every field set, for the line tests to vary. */
+const RECORD = {
+  requestId: 'r-1',
+  clientIp: '127.0.0.1',
+  method: 'GET',
+  url: '/',
+  version: 'HTTP/1.1',
+  host: 'h',
+  path: '/',
+  status: 200,
+  bytesIn: 0,
+  bytesOut: 0,
+  listener: 'web',
+  route: undefined,
+  upstream: undefined,
+  endpoint: undefined,
+  upstreamLatency: -1,
+  tries: 1,
+  startedAt: 0,
+  error: undefined,
+  policy: undefined,
+  traceId: undefined,
+  consumer: undefined,
+  cache: undefined,
+  referer: undefined,
+  userAgent: undefined,
+} satisfies AccessRecord;
+
 test('access log lines are valid JSON whatever the client put in host and path', () => {
   const ctx = {
+    ...RECORD,
     requestId: 'id-"quoted"',
-    clientIp: '127.0.0.1',
-    method: 'GET',
-    url: '/',
-    version: 'HTTP/1.1',
     host: 'h\\ost',
     path: '/a"b\u0001/ü',
-    status: 200,
     bytesIn: 1,
     bytesOut: 2,
-    listener: 'web',
-    route: undefined,
-    upstream: undefined,
-    endpoint: undefined,
-    upstreamLatency: -1,
     tries: 0,
-    startedAt: 0,
     error: 'ROUTE_NOT_FOUND',
-    policy: undefined,
-    traceId: undefined,
-    consumer: undefined,
-    cache: undefined,
-    referer: undefined,
-    userAgent: undefined,
   } satisfies AccessRecord;
   const line = accessLine(ctx, 12.345);
   assert.ok(line.endsWith('\n'));
@@ -83,32 +95,7 @@ test('access log lines are valid JSON whatever the client put in host and path',
 });
 
 test('accessLine: times are ISO to the millisecond, milliseconds have at most two decimals, and strings stay exact JSON', () => {
-  const base = {
-    requestId: 'r-1',
-    clientIp: '127.0.0.1',
-    method: 'GET',
-    version: 'HTTP/1.1',
-    host: 'h',
-    path: '/',
-    url: '/',
-    status: 200,
-    bytesIn: 0,
-    bytesOut: 0,
-    listener: 'web',
-    route: undefined,
-    upstream: undefined,
-    endpoint: undefined,
-    upstreamLatency: -1,
-    tries: 1,
-    startedAt: 0,
-    error: undefined,
-    policy: undefined,
-    traceId: undefined,
-    consumer: undefined,
-    cache: undefined,
-    referer: undefined,
-    userAgent: undefined,
-  } satisfies AccessRecord;
+  const base = RECORD;
   for (const v of [0, 0.004, 0.005, 0.07, 0.1, 1, 1.2, 1.25, 12.3456, 99.999, 100.1, 3600000.5, 1e12]) {
     const parsed = JSON.parse(accessLine({ ...base, upstreamLatency: v }, v));
     assert.equal(parsed.upstreamMs, Math.round(v * 100) / 100, `upstreamMs of ${v}`);
