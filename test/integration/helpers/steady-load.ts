@@ -24,12 +24,16 @@ export class SteadyLoad {
   #stopped = false;
   readonly #loops: Promise<void>[] = [];
   #waiters: Array<{ count: number; resolve: () => void }> = [];
+  readonly #limit: number;
 
   /** `keepAlive` loops share a Pool; `fresh` loops open a connection per request. At most `limit` requests in all. */
   constructor(url: string, opts: { keepAlive: number; fresh: number; path?: string; limit?: number }) {
     this.#url = new URL(opts.path ?? '/', url);
     this.#pool = new Pool(url, { connections: Math.max(1, opts.keepAlive), pipelining: 1 });
-    const limit = opts.limit ?? 20_000;
+    // A bound on the test's traffic, high enough that a fast machine does not reach it while a test
+    // still waits for more (20,000 was reached before a worker's memory-limit replacement ended).
+    const limit = opts.limit ?? 200_000;
+    this.#limit = limit;
     for (let i = 0; i < opts.keepAlive; i++) this.#loops.push(this.#loop(() => this.#pooled(), limit));
     for (let i = 0; i < opts.fresh; i++) this.#loops.push(this.#loop(() => this.#fresh(), limit));
   }
@@ -75,6 +79,7 @@ export class SteadyLoad {
   /** Resolves once `n` more requests have completed (or rejects after `ms`). */
   more(n: number, ms = 15_000): Promise<void> {
     const count = this.outcomes.length + n;
+    if (count > this.#limit) return Promise.reject(new Error(`${n} more requests would pass the load's limit of ${this.#limit} (${this.outcomes.length} done)`));
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for ${n} more requests (${this.outcomes.length} done)`)), ms);
       this.#waiters.push({
