@@ -27,7 +27,7 @@ const parsed = new ParsedAddress();
 
 /**
  * Readings of the hosts asked about lately, so that a busy destination is read once, not per
- * request (and its address is then one string, whose hash the agents' maps keep). Per worker: it
+ * request (lower-casing, the IPv4 spellings, the formatted address). Per worker: it
  * holds the results of a pure function, so nothing needs sharing. At most READINGS_MAX hosts of at
  * most 255 characters (a DNS name has 253): about 1 MB at worst; cleared when full.
  */
