@@ -18,6 +18,8 @@ import { defaults } from '../config/defaults.ts';
 import { compileChain, type NamedFilter } from '../http/chain.ts';
 import type { ListenerRoute } from '../http/listener-generation.ts';
 import type { buildConnector } from 'undici';
+import type { DispatchTarget } from '../transport/forward.ts';
+import { H1Agent } from '../transport/h1-client.ts';
 import { Agent } from '../transport/undici-core.ts';
 import { parseDuration } from '../util/units.ts';
 import type { DestinationGuard, Permit } from './destination-guard.ts';
@@ -35,10 +37,10 @@ export interface BoundAddress {
 export interface ForwardRoute extends ListenerRoute {
   readonly forward: ForwardConfig;
   readonly guard: DestinationGuard;
-  /** Pools by checked origin (`http://ip:port`), for destinations reached directly. */
-  readonly agent: Agent;
-  /** The pools for destination `host` (lower case): `agent`, or those of the parent entry that takes it. */
-  agentFor(host: string): Agent;
+  /** Pools by checked origin (`http://ip:port`), for destinations reached directly: the own HTTP/1.1 client. */
+  readonly agent: H1Agent;
+  /** The pools for destination `host` (lower case): `agent`, or those of the parent entry that takes it (undici Agents). */
+  agentFor(host: string): DispatchTarget;
   /** This listener's address as `host:port` (port 0 resolved), for a PAC file asked for without a usable Host. */
   pacFallback(): string;
   /** Whether `address:port` is one of this gateway's own listening addresses (a loop: 508). */
@@ -86,12 +88,7 @@ export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFil
     maxBodySize: 0,
     order: 0,
   };
-  const agent = new Agent({
-    connections: null,
-    keepAliveTimeout: DESTINATION_KEEPALIVE,
-    connect: { timeout: forward.connectTimeout || undefined },
-    strictContentLength: true,
-  });
+  const agent = new H1Agent({ keepAliveTimeout: DESTINATION_KEEPALIVE, connectTimeout: forward.connectTimeout || 10_000 });
   const guard = withParents(compileForwardRules(forward), forward.parents, { listener: l.name, health });
   // One Agent per parent entry: its connections are tunnels through that entry's parents to the
   // checked `ip:port` of the origin (parents.ts), pooled like direct ones.
@@ -132,7 +129,7 @@ export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFil
     forward,
     guard,
     agent,
-    agentFor(host: string): Agent {
+    agentFor(host: string): DispatchTarget {
       if (routing === undefined) return agent;
       const i = routing.entryFor(host);
       return i < 0 ? agent : parentAgents[i];

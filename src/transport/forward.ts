@@ -226,8 +226,13 @@ function onTryExpired(t: UpstreamTry): void {
   t.abort(new ProxyError('UPSTREAM_TIMEOUT', undefined, 'the endpoint did not answer within the per-try timeout'));
 }
 
+/** What a try is sent through: an undici dispatcher, or the own HTTP/1.1 client (h1-client.ts `H1Agent`). */
+export interface DispatchTarget {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+}
+
 /** Sends one try of `owner`'s request through `dispatcher`; `perTryTimeout` ms for the head (0 = none). */
-export function startTry(owner: TryOwner, dispatcher: Dispatcher, request: TryRequest, perTryTimeout: number): UpstreamTry {
+export function startTry(owner: TryOwner, dispatcher: DispatchTarget, request: TryRequest, perTryTimeout: number): UpstreamTry {
   const t = new UpstreamTry(owner);
   if (perTryTimeout > 0) t.tryTimer = setTimeout(onTryTimeout, perTryTimeout, t);
   t.startedAt = performance.now();

@@ -1,0 +1,437 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import { after, describe, test } from 'node:test';
+import type { Dispatcher } from 'undici';
+import { upstreamError } from '../errors.ts';
+import { H1Agent } from './h1-client.ts';
+
+/** A raw origin: `answer` gets each request head (and body, when it has a length or is chunked) and returns the bytes to write. */
+interface Raw {
+  origin: string;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Request heads seen, in order. */
+  heads: string[];
+  /** Request bodies seen (raw bytes after the head), in order. */
+  bodies: Buffer[];
+  /** Resolves when a connection closes. */
+  closed: () => Promise<void>;
+  server: net.Server;
+}
+
+type Answer = (head: string, socket: net.Socket, n: number) => string | Buffer | undefined | Promise<string | Buffer | undefined>;
+
+const servers: net.Server[] = [];
+after(() => {
+  for (const s of servers) s.close();
+});
+
+async function rawOrigin(answer: Answer): Promise<Raw> {
+  const waiters: (() => void)[] = [];
+  const raw: Raw = {
+    origin: '',
+    connections: 0,
+    heads: [],
+    bodies: [],
+    closed: () => new Promise((resolve) => waiters.push(resolve)),
+    server: undefined as unknown as net.Server,
+  };
+  const server = net.createServer((socket) => {
+    raw.connections++;
+    let buf = Buffer.alloc(0);
+    socket.on('close', () => {
+      for (const w of waiters.splice(0)) w();
+    });
+    socket.on('error', () => undefined);
+    socket.on('data', async (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const head = buf.subarray(0, end + 4).toString('latin1');
+        let bodyEnd = end + 4;
+        const cl = /\r\ncontent-length: (\d+)/i.exec(head);
+        if (cl) {
+          bodyEnd += Number(cl[1]);
+          if (buf.length < bodyEnd) return;
+        } else if (/transfer-encoding: chunked/i.test(head)) {
+          const last = buf.indexOf('0\r\n\r\n', end + 4);
+          if (last === -1) return;
+          bodyEnd = last + 5;
+        }
+        raw.heads.push(head);
+        raw.bodies.push(buf.subarray(end + 4, bodyEnd));
+        buf = buf.subarray(bodyEnd);
+        const out = await answer(head, socket, raw.heads.length);
+        if (out !== undefined && !socket.destroyed) socket.write(out);
+      }
+    });
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  raw.origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  raw.server = server;
+  return raw;
+}
+
+interface Outcome {
+  started: boolean;
+  informational: number[];
+  status?: number;
+  reason?: string;
+  headers?: Record<string, string | string[]>;
+  body: Buffer;
+  trailers?: Record<string, string | string[]>;
+  error?: Error & { code?: string };
+}
+
+type Hooks = {
+  onStart?: (c: Dispatcher.DispatchController) => void;
+  onData?: (c: Dispatcher.DispatchController, chunk: Buffer) => void;
+};
+
+function send(agent: H1Agent, origin: string, opts: Partial<Dispatcher.DispatchOptions> = {}, hooks: Hooks = {}): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const out: Outcome = { started: false, informational: [], body: Buffer.alloc(0) };
+    const chunks: Buffer[] = [];
+    agent.dispatch(
+      { origin, path: '/', method: 'GET', headers: ['host', 'example.test'], body: null, headersTimeout: 10_000, bodyTimeout: 10_000, ...opts },
+      {
+        onRequestStart() {
+          out.started = true;
+        },
+        onResponseStart(c, status, headers, reason) {
+          if (status < 200) {
+            out.informational.push(status);
+            return;
+          }
+          out.status = status;
+          out.reason = reason;
+          out.headers = headers as Record<string, string | string[]>;
+          hooks.onStart?.(c);
+        },
+        onResponseData(c, chunk) {
+          chunks.push(chunk);
+          hooks.onData?.(c, chunk);
+        },
+        onResponseEnd(_c, trailers) {
+          out.body = Buffer.concat(chunks);
+          out.trailers = trailers as Record<string, string | string[]>;
+          resolve(out);
+        },
+        onResponseError(_c, err) {
+          out.body = Buffer.concat(chunks);
+          out.error = err;
+          resolve(out);
+        },
+      },
+    );
+  });
+}
+
+const ok = (body: string, extra = '') => `HTTP/1.1 200 OK\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+
+describe('H1Agent: the own HTTP/1.1 client', () => {
+  test('keep-alive: sequential requests to one origin share one connection; the head is written as given', async () => {
+    const o = await rawOrigin(() => ok('hello', 'x-a: 1\r\nx-a: 2\r\nSet-Cookie: a=1\r\n'));
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    for (let i = 0; i < 3; i++) {
+      const r = await send(agent, o.origin, { path: `/p${i}?q=1`, headers: ['host', 'example.test', 'X-Custom', 'v'] });
+      assert.equal(r.error, undefined);
+      assert.equal(r.status, 200);
+      assert.equal(r.reason, 'OK');
+      assert.equal(r.body.toString(), 'hello');
+      assert.deepEqual(r.headers?.['x-a'], ['1', '2']);
+      assert.equal(r.headers?.['set-cookie'], 'a=1');
+    }
+    assert.equal(o.connections, 1);
+    assert.equal(o.heads[2], 'GET /p2?q=1 HTTP/1.1\r\nhost: example.test\r\nX-Custom: v\r\nconnection: keep-alive\r\n\r\n');
+    await agent.close();
+  });
+
+  test('a request without Host gets the origin as Host; POST without a body sends content-length: 0', async () => {
+    const o = await rawOrigin(() => ok(''));
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const r = await send(agent, o.origin, { method: 'POST', headers: [] });
+    assert.equal(r.status, 200);
+    assert.equal(o.heads[0], `POST / HTTP/1.1\r\nhost: ${o.origin.slice(7)}\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n`);
+    await agent.close();
+  });
+
+  test('chunked responses are de-chunked, chunk extensions ignored, trailers handed over; the connection is reused', async () => {
+    const o = await rawOrigin(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n');
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    for (let i = 0; i < 2; i++) {
+      const r = await send(agent, o.origin);
+      assert.equal(r.error, undefined);
+      assert.equal(r.body.toString(), 'hello, world');
+      assert.deepEqual({ ...r.trailers }, { 'x-trailer': 't' });
+    }
+    assert.equal(o.connections, 1);
+    await agent.close();
+  });
+
+  test('a response written a few bytes at a time parses the same', async () => {
+    const text = 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-Long: abcdefghijklmnop\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n';
+    const o = await rawOrigin(async (_h, socket) => {
+      for (let i = 0; i < text.length; i += 3) {
+        socket.write(text.slice(i, i + 3));
+        await new Promise((r) => setImmediate(r));
+      }
+      return undefined;
+    });
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const r = await send(agent, o.origin);
+    assert.equal(r.status, 201);
+    assert.equal(r.headers?.['x-long'], 'abcdefghijklmnop');
+    assert.equal(r.body.toString(), 'abcdefg');
+    await agent.close();
+  });
+
+  test('HEAD, 204 and 304 have no body whatever their Content-Length; the connection stays usable', async () => {
+    const o = await rawOrigin((head) => {
+      if (head.startsWith('HEAD')) return 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n';
+      if (head.includes('/204')) return 'HTTP/1.1 204 No Content\r\n\r\n';
+      if (head.includes('/304')) return 'HTTP/1.1 304 Not Modified\r\ncontent-length: 50\r\n\r\n';
+      return ok('after');
+    });
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const h = await send(agent, o.origin, { method: 'HEAD' });
+    assert.equal(h.status, 200);
+    assert.equal(h.headers?.['content-length'], '100');
+    assert.equal(h.body.length, 0);
+    assert.equal((await send(agent, o.origin, { path: '/204' })).status, 204);
+    assert.equal((await send(agent, o.origin, { path: '/304' })).status, 304);
+    assert.equal((await send(agent, o.origin)).body.toString(), 'after');
+    assert.equal(o.connections, 1);
+    await agent.close();
+  });
+
+  test('1xx heads reach the handler before the final one', async () => {
+    const o = await rawOrigin(() => `HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n${ok('x')}`);
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const r = await send(agent, o.origin);
+    assert.deepEqual(r.informational, [103]);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'x');
+    await agent.close();
+  });
+
+  test('a body without length runs to the close (HTTP/1.0, or a final coding other than chunked); such connections are not reused', async () => {
+    const o = await rawOrigin((head, socket) => {
+      if (head.includes('/te')) socket.end('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nraw bytes');
+      else socket.end('HTTP/1.0 200 OK\r\n\r\nuntil close');
+      return undefined;
+    });
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const a = await send(agent, o.origin);
+    assert.equal(a.error, undefined);
+    assert.equal(a.body.toString(), 'until close');
+    const b = await send(agent, o.origin, { path: '/te' });
+    assert.equal(b.body.toString(), 'raw bytes');
+    assert.equal(o.connections, 2);
+    await agent.close();
+  });
+
+  test('Connection: close, and HTTP/1.0 without keep-alive, end the connection; HTTP/1.0 with keep-alive keeps it', async () => {
+    const o = await rawOrigin((head) => {
+      if (head.includes('/close')) return 'HTTP/1.1 200 OK\r\nConnection: close\r\ncontent-length: 1\r\n\r\nc';
+      if (head.includes('/10ka')) return 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\ncontent-length: 1\r\n\r\nk';
+      return 'HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\nz';
+    });
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    await send(agent, o.origin, { path: '/close' });
+    await send(agent, o.origin, { path: '/10' });
+    await send(agent, o.origin, { path: '/10ka' });
+    await send(agent, o.origin, { path: '/10ka' });
+    assert.equal(o.connections, 3);
+    await agent.close();
+  });
+
+  test('request bodies: with a length as is; without one chunked; the origin gets every byte', async () => {
+    const o = await rawOrigin(() => ok('ok'));
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const r1 = await send(agent, o.origin, {
+      method: 'PUT',
+      headers: ['host', 'h', 'content-length', '10'],
+      body: Readable.from([Buffer.from('01234'), Buffer.from('56789')]),
+    });
+    assert.equal(r1.status, 200);
+    assert.equal(o.bodies[0].toString(), '0123456789');
+    const r2 = await send(agent, o.origin, { method: 'POST', body: Readable.from([Buffer.from('ab'), Buffer.from('cde')]) });
+    assert.equal(r2.status, 200);
+    assert.match(o.heads[1], /\r\ntransfer-encoding: chunked\r\n/);
+    assert.equal(o.bodies[1].toString(), '2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n');
+    const r3 = await send(agent, o.origin, { method: 'PUT', headers: ['host', 'h', 'content-length', '3'], body: Readable.from([Buffer.from('toolong')]) });
+    assert.equal(r3.error?.code, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
+    await agent.close();
+  });
+
+  test('request headers that would break framing are refused before anything is sent', async () => {
+    const o = await rawOrigin(() => ok('x'));
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    for (const headers of [
+      ['host', 'h', 'x-bad', 'a\r\nx-injected: 1'],
+      ['host', 'h', 'Transfer-Encoding', 'chunked'],
+      ['host', 'h', 'Connection', 'close'],
+      ['host', 'h', 'content-length', '1x'],
+      ['host', 'h', 'expect', '100-continue'],
+    ]) {
+      const r = await send(agent, o.origin, { headers });
+      assert.ok(r.error, headers.join(' '));
+      assert.equal(upstreamError(r.error).kind.status, 502);
+    }
+    assert.equal(o.heads.length, 0);
+    assert.equal((await send(agent, o.origin)).status, 200);
+    await agent.close();
+  });
+
+  // Each is a response undici (llhttp) refuses: the exchange fails with an HPE_ code, mapped to UPSTREAM_BAD_RESPONSE, and the connection is closed.
+  const malformed: [string, string][] = [
+    ['Content-Length with Transfer-Encoding', 'HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n'],
+    ['two Content-Length fields', 'HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\nx'],
+    ['a Content-Length that is not digits', 'HTTP/1.1 200 OK\r\ncontent-length: +1\r\n\r\nx'],
+    ['obs-fold', 'HTTP/1.1 200 OK\r\nx-a: 1\r\n  folded\r\ncontent-length: 0\r\n\r\n'],
+    ['whitespace before the colon', 'HTTP/1.1 200 OK\r\nx-a : 1\r\ncontent-length: 0\r\n\r\n'],
+    ['a bare LF line end', 'HTTP/1.1 200 OK\nx-a: 1\r\ncontent-length: 0\r\n\r\n'],
+    ['a NUL in a value', 'HTTP/1.1 200 OK\r\nx-a: 1\x002\r\ncontent-length: 0\r\n\r\n'],
+    ['a bare CR in a value', 'HTTP/1.1 200 OK\r\nx-a: 1\r2\r\ncontent-length: 0\r\n\r\n'],
+    ['a header name that is not a token', 'HTTP/1.1 200 OK\r\nx(a): 1\r\ncontent-length: 0\r\n\r\n'],
+    ['a bad status line', 'HTTP/2 200 OK\r\ncontent-length: 0\r\n\r\n'],
+    ['a two-digit status', 'HTTP/1.1 20 OK\r\ncontent-length: 0\r\n\r\n'],
+    ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n'],
+    ['a chunk size of 17 digits', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n00000000000000001\r\na\r\n0\r\n\r\n'],
+    ['chunk data not followed by CRLF', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabcd\r\n0\r\n\r\n'],
+    ['a 101 nobody asked for', 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n'],
+    ['a head over maxHeaderSize', `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(20_000)}\r\ncontent-length: 0\r\n\r\n`],
+    ['a bad trailer line', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n'],
+  ];
+  for (const [what, response] of malformed) {
+    test(`refuses ${what}`, async () => {
+      const o = await rawOrigin(() => response);
+      const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+      const closed = o.closed();
+      const r = await send(agent, o.origin);
+      assert.ok(r.error, 'an error');
+      assert.match(r.error.code ?? '', /^HPE_/);
+      assert.equal(upstreamError(r.error).code, 'UPSTREAM_BAD_RESPONSE');
+      await closed;
+      assert.equal(agent.connections, 0);
+      await agent.close();
+    });
+  }
+
+  test('bytes after a complete response close the connection (the framing is lost); the response itself is delivered', async () => {
+    const o = await rawOrigin(() => `${ok('one')}HTTP/1.1 200 OK\r\n`);
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const closed = o.closed();
+    const r = await send(agent, o.origin);
+    assert.equal(r.body.toString(), 'one');
+    await closed;
+    assert.equal((await send(agent, o.origin)).body.toString(), 'one');
+    assert.equal(o.connections, 2);
+    await agent.close();
+  });
+
+  test('a connection closed mid-body fails the exchange as a reset (not a clean short response)', async () => {
+    const o = await rawOrigin((_h, socket) => {
+      socket.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
+      return undefined;
+    });
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const r = await send(agent, o.origin);
+    assert.equal(r.status, 200);
+    assert.equal(r.error?.code, 'UND_ERR_SOCKET');
+    assert.equal(upstreamError(r.error).code, 'UPSTREAM_RESET');
+    await agent.close();
+  });
+
+  test('a refused connection fails before the request starts (a retry to another address is safe)', async () => {
+    const o = await rawOrigin(() => ok(''));
+    o.server.close();
+    await once(o.server, 'close');
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const r = await send(agent, o.origin);
+    assert.equal(r.started, false);
+    assert.equal(r.error?.code, 'ECONNREFUSED');
+    await agent.close();
+  });
+
+  test('the response-head and body-silence timeouts fail the exchange with undici codes', async () => {
+    const o = await rawOrigin((head) => (head.includes('/body') ? 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nab' : undefined));
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const a = await send(agent, o.origin, { headersTimeout: 100 });
+    assert.equal(a.error?.code, 'UND_ERR_HEADERS_TIMEOUT');
+    assert.equal(upstreamError(a.error).code, 'UPSTREAM_TIMEOUT');
+    const b = await send(agent, o.origin, { path: '/body', bodyTimeout: 100 });
+    assert.equal(b.status, 200);
+    assert.equal(b.error?.code, 'UND_ERR_BODY_TIMEOUT');
+    await agent.close();
+  });
+
+  test('idle connections close after keepAliveTimeout', async () => {
+    const o = await rawOrigin(() => ok('x'));
+    const agent = new H1Agent({ keepAliveTimeout: 50, connectTimeout: 1000 });
+    const closed = o.closed();
+    await send(agent, o.origin);
+    assert.equal(agent.connections, 1);
+    await closed;
+    assert.equal(agent.connections, 0);
+    await agent.close();
+  });
+
+  test('pause holds the body back until resume; nothing is lost', async () => {
+    const body = 'x'.repeat(200_000);
+    const o = await rawOrigin(() => ok(body));
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    let pausedAt = -1;
+    let total = 0;
+    const r = await send(
+      agent,
+      o.origin,
+      {},
+      {
+        onData(c, chunk) {
+          total += chunk.length;
+          if (pausedAt === -1) {
+            pausedAt = total;
+            c.pause();
+            setImmediate(() => {
+              assert.equal(total, pausedAt, 'no data while paused');
+              c.resume();
+            });
+          }
+        },
+      },
+    );
+    assert.equal(r.error, undefined);
+    assert.equal(r.body.toString(), body);
+    await agent.close();
+  });
+
+  test('abort mid-response: the handler hears the reason and the connection is closed, not reused', async () => {
+    const o = await rawOrigin(() => 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc');
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const closed = o.closed();
+    const reason = new Error('client gone');
+    const r = await send(agent, o.origin, {}, { onStart: (c) => c.abort(reason) });
+    assert.equal(r.error, reason);
+    await closed;
+    assert.equal(agent.connections, 0);
+    await agent.close();
+  });
+
+  test('close: idle connections end at once, new requests fail', async () => {
+    const o = await rawOrigin(() => ok('x'));
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    await send(agent, o.origin);
+    const closed = o.closed();
+    await agent.close();
+    await closed;
+    const r = await send(agent, o.origin);
+    assert.equal(r.error?.code, 'UND_ERR_CLOSED');
+  });
+});

@@ -1,0 +1,887 @@
+/**
+ * Switchboard's own HTTP/1.1 client for plain-HTTP origins: the forward proxy's way to its
+ * destinations (forward/forward-route.ts), in place of undici's Agent on that hot path.
+ *
+ * Why own it: bench/experiments/own-http.ts measured undici's side of a proxied request at about
+ * a quarter of node:http + undici's CPU per request, and a client that writes the head as one
+ * string and parses the response head with one validating regex at about 12 µs less per request
+ * (issue 15 §7: Switchboard's forward proxy against Squid per core). It speaks undici's dispatch
+ * API (`dispatch(options, handler)` with the controller-style handler), so `transport/forward.ts`
+ * `startTry` drives it exactly as it drives undici, and the error codes are undici's where undici
+ * has one, so `upstreamError` maps them unchanged.
+ *
+ *   dispatch ─► OriginPool (idle keep-alive connections, LIFO) ─► Connection ─► Exchange (the controller)
+ *   socket data ─► Connection.parse ─► head (one regex checks the whole head) ─► body: length | chunked | until close
+ *
+ * What it does, as undici does: one request at a time per connection (no pipelining), no limit on
+ * connections per origin (the forward proxy's Agent had `connections: null`), keep-alive honouring
+ * `Connection: close` and HTTP/1.0, the origin's `Keep-Alive: timeout=N` hint, a request body
+ * streamed with backpressure (its Content-Length checked, chunked when it has none),
+ * `content-length: 0` for a POST, PUT or PATCH without one, 1xx heads passed on before the final
+ * one, trailers, and timeouts for connect, response head and body silence.
+ *
+ * Strict parsing (RFC 9112; what llhttp rejects, undici rejects, and so do we): a status line
+ * `HTTP/1.0|1.1 NNN reason`; header names that are tokens; no whitespace before a colon; no obs-fold;
+ * no bare CR or LF; no control characters but HTAB in values; a head over `maxHeaderSize`; a
+ * Content-Length that is not digits or appears twice; Content-Length with Transfer-Encoding; a
+ * chunk size that is not hex (or longer than 16 digits) or a chunk not followed by CRLF; bytes
+ * after a complete response; a 101 nobody asked for. Each is an error with an `HPE_` code
+ * (UPSTREAM_BAD_RESPONSE) and the connection is closed.
+ *
+ * Not here (they stay on undici): TLS origins, HTTP/2, upgrades, parent proxies.
+ *
+ * State: per worker and per generation (the sockets are this process's; a pool goes with its route).
+ */
+import net from 'node:net';
+import { maxHeaderSize as NODE_MAX_HEADER_SIZE } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+
+/** An error with a code `upstreamError` (errors.ts) knows: undici's where undici has one, llhttp-style `HPE_` for a bad response. */
+export class H1ClientError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'H1ClientError';
+    this.code = code;
+  }
+}
+
+export interface H1AgentOptions {
+  /** ms an idle keep-alive connection is kept (shortened by the origin's Keep-Alive hint). */
+  keepAliveTimeout: number;
+  /** ms to establish a connection; 0 = none. */
+  connectTimeout: number;
+  /** Largest response head, in bytes (default: node's http.maxHeaderSize, as undici). */
+  maxHeaderSize?: number;
+}
+
+/**
+ * The whole response head, checked in one pass: status line, header fields (token names, a colon
+ * right after the name, values without control characters but HTAB), CRLF line ends, the empty
+ * line. Latin-1 text, so obs-text (0x80-0xFF) is one char each. obs-fold (a line starting with
+ * SP or HTAB) fails the name class.
+ */
+const HEAD_RE = /^HTTP\/1\.[01] [0-9]{3}(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/;
+/** A chunk-size line without its CRLF: hex size, then optional chunk extensions (not interpreted). */
+const CHUNK_SIZE_RE = /^[0-9a-fA-F]{1,16}[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
+/** A trailer field line without its CRLF. */
+const TRAILER_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*$/;
+const DIGITS_RE = /^[0-9]{1,15}$/;
+const CRLF = Buffer.from('\r\n');
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** A chunk-size line or a trailer line longer than this is an error. */
+const MAX_LINE = 8192;
+/** Request methods whose missing body undici sends as `content-length: 0`. */
+const PAYLOAD_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/** Parser states of a connection. */
+const State = {
+  /** Waiting for (the rest of) a response head. */
+  Head: 0,
+  /** A body of `remaining` bytes. */
+  Length: 1,
+  /** A chunk-size line. */
+  ChunkSize: 2,
+  /** `remaining` bytes of chunk data. */
+  ChunkData: 3,
+  /** The CRLF after chunk data. */
+  ChunkEnd: 4,
+  /** Trailer lines after the last chunk, until an empty line. */
+  Trailers: 5,
+  /** A body delimited by the connection's close. */
+  UntilClose: 6,
+  /** No exchange (idle, or done). */
+  Idle: 7,
+} as const;
+type State = (typeof State)[keyof typeof State];
+
+/** Trims SP and HTAB (only: String#trim would also take 0xA0, an obs-text byte). */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+function addField(into: Record<string, string | string[]>, name: string, value: string): void {
+  // A field named __proto__ would set the object's prototype: dropped (no origin means it).
+  if (name === '__proto__') return;
+  const had = into[name];
+  if (had === undefined) into[name] = value;
+  else if (typeof had === 'string') into[name] = [had, value];
+  else had.push(value);
+}
+
+function bad(code: string, message: string): H1ClientError {
+  return new H1ClientError(code, message);
+}
+
+/** One request on one connection; the handler's controller. */
+class Exchange implements Dispatcher.DispatchController {
+  readonly handler: Dispatcher.DispatchHandler;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: readonly string[];
+  readonly body: Readable | null;
+  readonly headersTimeout: number;
+  readonly bodyTimeout: number;
+  conn: Connection | undefined = undefined;
+  /** The request head went to the socket. */
+  written = false;
+  /** The request body is all written (true when there is none). */
+  bodyDone = true;
+  done = false;
+  #aborted = false;
+  #paused = false;
+  #reason: Error | null = null;
+
+  constructor(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) {
+    this.handler = handler;
+    this.method = opts.method;
+    this.path = opts.path;
+    this.headers = (opts.headers as string[] | null | undefined) ?? [];
+    this.body = (opts.body as Readable | null | undefined) ?? null;
+    this.headersTimeout = opts.headersTimeout ?? 300_000;
+    this.bodyTimeout = opts.bodyTimeout ?? 300_000;
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get reason(): Error | null {
+    return this.#reason;
+  }
+
+  abort(reason: Error): void {
+    if (this.done || this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    const conn = this.conn;
+    if (conn !== undefined) conn.abandon(this);
+    this.fail(reason);
+  }
+
+  pause(): void {
+    if (this.done) return;
+    this.#paused = true;
+    this.conn?.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.conn?.resumeParse();
+  }
+
+  /** The exchange failed: tells the handler once. */
+  fail(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.handler.onResponseError?.(this, err);
+  }
+}
+
+/** One keep-alive connection to an origin. */
+class Connection {
+  readonly pool: OriginPool;
+  readonly socket: net.Socket;
+  ex: Exchange | undefined = undefined;
+  state: State = State.Idle;
+  /** Bytes received but not yet parsed: a partial head or line, waiting for more. */
+  pending: Buffer | undefined = undefined;
+  /** Bytes held back while the exchange is paused (parsed on resume). */
+  held: Buffer | undefined = undefined;
+  /** Bytes of body or chunk still to come. */
+  remaining = 0;
+  /** The response lets the connection be reused. */
+  keepAlive = true;
+  /** The origin's Keep-Alive timeout hint, ms (0 = none). */
+  hint = 0;
+  /** The HEAD request's response has no body. */
+  headRequest = false;
+  /** Trailers of a chunked response. */
+  trailers: Record<string, string | string[]> | undefined = undefined;
+  /** Whether a parse loop is running (a resume() inside a handler call must not start another). */
+  parsing = false;
+  /** performance.now() when the current deadline started (request written, or the last body check). */
+  since = 0;
+  /** Body bytes arrived since the sweeper last looked. */
+  activity = false;
+  /** performance.now() when it went idle. */
+  idleSince = 0;
+  /** Connected (a connection being opened has no socket events to parse yet). */
+  connected = false;
+  dead = false;
+  connectTimer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(pool: OriginPool, socket: net.Socket) {
+    this.pool = pool;
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (err: Error) => this.onError(err));
+    socket.on('close', () => this.onClose());
+  }
+
+  /** Sends `ex` on this connection (connected and idle). */
+  start(ex: Exchange): void {
+    this.ex = ex;
+    ex.conn = this;
+    this.pool.busy.add(this);
+    ex.handler.onRequestStart?.(ex, {});
+    if (ex.aborted) return;
+    let head: string;
+    try {
+      head = this.#head(ex);
+    } catch (err) {
+      this.ex = undefined;
+      ex.conn = undefined;
+      this.release();
+      ex.fail(err as Error);
+      return;
+    }
+    ex.written = true;
+    this.state = State.Head;
+    this.keepAlive = true;
+    this.hint = 0;
+    this.trailers = undefined;
+    this.headRequest = ex.method === 'HEAD';
+    this.since = performance.now();
+    this.socket.write(head, 'latin1');
+    if (ex.body !== null) this.#sendBody(ex, ex.body);
+  }
+
+  /** The request head, validated; records what the body needs on `ex`. */
+  #head(ex: Exchange): string {
+    const h = ex.headers;
+    let head = `${ex.method} ${ex.path} HTTP/1.1\r\n`;
+    let host = false;
+    let length = -1;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i];
+      const value = h[i + 1];
+      if (value.indexOf('\r') !== -1 || value.indexOf('\n') !== -1 || value.indexOf('\0') !== -1) {
+        throw new H1ClientError('UND_ERR_INVALID_ARG', `invalid ${name} header`);
+      }
+      switch (name.length) {
+        case 4:
+          if (name.toLowerCase() === 'host') host = true;
+          break;
+        case 6:
+          if (name.toLowerCase() === 'expect') throw new H1ClientError('UND_ERR_NOT_SUPPORTED', 'expect header not supported');
+          break;
+        case 7:
+        case 10:
+        case 17: {
+          const lower = name.toLowerCase();
+          if (lower === 'upgrade' || lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding') {
+            throw new H1ClientError('UND_ERR_INVALID_ARG', `invalid ${name} header`);
+          }
+          break;
+        }
+        case 14:
+          if (name.toLowerCase() === 'content-length') {
+            if (!DIGITS_RE.test(value)) throw new H1ClientError('UND_ERR_INVALID_ARG', 'invalid content-length header');
+            length = Number(value);
+          }
+          break;
+      }
+      head += `${name}: ${value}\r\n`;
+    }
+    if (!host) head += `host: ${this.pool.host}\r\n`;
+    if (ex.body === null) {
+      if (length === -1 && PAYLOAD_METHODS.has(ex.method)) head += 'content-length: 0\r\n';
+    } else {
+      ex.bodyDone = false;
+      if (length === -1) head += 'transfer-encoding: chunked\r\n';
+      this.remainingOut = length;
+    }
+    return `${head}connection: keep-alive\r\n\r\n`;
+  }
+
+  /** Request body bytes still to send when it has a length; -1 when chunked. */
+  remainingOut = -1;
+
+  /** Streams the request body with backpressure; chunked unless it has a length. */
+  #sendBody(ex: Exchange, body: Readable): void {
+    const socket = this.socket;
+    const chunked = this.remainingOut === -1;
+    let left = this.remainingOut;
+    const onData = (chunk: Buffer | string): void => {
+      if (ex.done && this.ex !== ex) return cleanup();
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      if (buf.length === 0) return;
+      let ok: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${buf.length.toString(16)}\r\n`, 'latin1');
+        socket.write(buf);
+        ok = socket.write('\r\n', 'latin1');
+        socket.uncork();
+      } else {
+        left -= buf.length;
+        if (left < 0) return onFail(new H1ClientError('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'request body longer than its content-length'));
+        ok = socket.write(buf);
+      }
+      if (!ok) {
+        body.pause();
+        socket.once('drain', onDrain);
+      }
+    };
+    const onDrain = (): void => {
+      body.resume();
+    };
+    const onEnd = (): void => {
+      cleanup();
+      if (ex.done && this.ex !== ex) return;
+      if (chunked) socket.write('0\r\n\r\n', 'latin1');
+      else if (left !== 0) return onFail(new H1ClientError('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'request body shorter than its content-length'));
+      ex.bodyDone = true;
+    };
+    const onFail = (err: Error): void => {
+      cleanup();
+      if (this.ex === ex) {
+        this.keepAlive = false;
+        ex.abort(err);
+      }
+    };
+    const onClose = (): void => {
+      // The body's stream closed without ending (the client went away mid-body).
+      if (!ex.bodyDone) onFail(new H1ClientError('UND_ERR_ABORTED', 'request body aborted'));
+    };
+    const cleanup = (): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onFail);
+      body.off('close', onClose);
+      socket.off('drain', onDrain);
+    };
+    if (body.readableEnded) return onEnd();
+    if (body.destroyed) return onFail(new H1ClientError('UND_ERR_ABORTED', 'request body destroyed'));
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onFail);
+    body.on('close', onClose);
+    if (body.isPaused()) body.resume();
+  }
+
+  onData(chunk: Buffer): void {
+    const ex = this.ex;
+    if (ex === undefined || this.state === State.Idle) {
+      // Bytes with no request outstanding: the connection's framing is lost.
+      this.destroy();
+      return;
+    }
+    this.activity = true;
+    if (this.held !== undefined) {
+      this.held = Buffer.concat([this.held, chunk]);
+      if (!ex.paused) this.resumeParse();
+      return;
+    }
+    if (this.pending !== undefined) {
+      chunk = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    this.parse(ex, chunk);
+  }
+
+  /** Parses `buf` for `ex` until it is used up, the exchange pauses, or it ends. */
+  parse(ex: Exchange, buf: Buffer): void {
+    this.parsing = true;
+    let at = 0;
+    try {
+      while (at < buf.length) {
+        if (this.ex !== ex || ex.aborted) return;
+        if (ex.paused) {
+          this.held = buf.subarray(at);
+          return;
+        }
+        switch (this.state) {
+          case State.Head: {
+            const end = buf.indexOf(CRLFCRLF, at);
+            if (end === -1) {
+              if (buf.length - at > this.pool.agent.maxHeaderSize) throw bad('HPE_HEADER_OVERFLOW', 'response head too large');
+              this.pending = buf.subarray(at);
+              return;
+            }
+            if (end + 4 - at > this.pool.agent.maxHeaderSize) throw bad('HPE_HEADER_OVERFLOW', 'response head too large');
+            const next = end + 4;
+            this.#onHead(ex, buf.toString('latin1', at, next));
+            at = next;
+            // A response without a body is complete at its head.
+            if ((this.state as State) === State.Length && this.remaining === 0 && this.ex === ex && !ex.aborted) {
+              this.#complete(ex, buf.length - at);
+              return;
+            }
+            break;
+          }
+          case State.Length: {
+            const n = Math.min(this.remaining, buf.length - at);
+            this.remaining -= n;
+            const part = at === 0 && n === buf.length ? buf : buf.subarray(at, at + n);
+            at += n;
+            if (this.remaining === 0) {
+              ex.handler.onResponseData?.(ex, part);
+              this.#complete(ex, buf.length - at);
+              return;
+            }
+            ex.handler.onResponseData?.(ex, part);
+            break;
+          }
+          case State.UntilClose: {
+            const part = at === 0 ? buf : buf.subarray(at);
+            at = buf.length;
+            ex.handler.onResponseData?.(ex, part);
+            break;
+          }
+          case State.ChunkSize: {
+            const eol = buf.indexOf(CRLF, at);
+            if (eol === -1) {
+              if (buf.length - at > MAX_LINE) throw bad('HPE_INVALID_CHUNK_SIZE', 'chunk size line too long');
+              this.pending = buf.subarray(at);
+              return;
+            }
+            const line = buf.toString('latin1', at, eol);
+            if (!CHUNK_SIZE_RE.test(line)) throw bad('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size line');
+            const size = Number.parseInt(line, 16);
+            if (!Number.isSafeInteger(size)) throw bad('HPE_INVALID_CHUNK_SIZE', 'chunk size too large');
+            at = eol + 2;
+            if (size === 0) this.state = State.Trailers;
+            else {
+              this.remaining = size;
+              this.state = State.ChunkData;
+            }
+            break;
+          }
+          case State.ChunkData: {
+            const n = Math.min(this.remaining, buf.length - at);
+            this.remaining -= n;
+            const part = buf.subarray(at, at + n);
+            at += n;
+            if (this.remaining === 0) this.state = State.ChunkEnd;
+            ex.handler.onResponseData?.(ex, part);
+            break;
+          }
+          case State.ChunkEnd: {
+            if (buf.length - at < 2) {
+              this.pending = buf.subarray(at);
+              return;
+            }
+            if (buf[at] !== 13 || buf[at + 1] !== 10) throw bad('HPE_STRICT', 'chunk data not followed by CRLF');
+            at += 2;
+            this.state = State.ChunkSize;
+            break;
+          }
+          case State.Trailers: {
+            const eol = buf.indexOf(CRLF, at);
+            if (eol === -1) {
+              if (buf.length - at > MAX_LINE) throw bad('HPE_HEADER_OVERFLOW', 'trailer line too long');
+              this.pending = buf.subarray(at);
+              return;
+            }
+            if (eol === at) {
+              this.#complete(ex, buf.length - at - 2);
+              return;
+            }
+            const line = buf.toString('latin1', at, eol);
+            if (!TRAILER_RE.test(line)) throw bad('HPE_INVALID_HEADER_TOKEN', 'invalid trailer line');
+            const colon = line.indexOf(':');
+            this.trailers ??= {};
+            addField(this.trailers, line.slice(0, colon).toLowerCase(), trimOws(line.slice(colon + 1)));
+            at = eol + 2;
+            break;
+          }
+          default:
+            // Idle after completion: extra bytes (#complete handles them).
+            return;
+        }
+      }
+    } catch (err) {
+      this.keepAlive = false;
+      this.ex = undefined;
+      this.destroy();
+      ex.fail(err as Error);
+    } finally {
+      this.parsing = false;
+    }
+  }
+
+  /** A complete response head `text` (with its final CRLFCRLF). */
+  #onHead(ex: Exchange, text: string): void {
+    if (!HEAD_RE.test(text)) throw bad('HPE_INVALID_HEADER_TOKEN', 'malformed response head');
+    const status = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
+    const http10 = text.charCodeAt(7) === 48;
+    let eol = text.indexOf('\r\n');
+    const reason = eol > 13 ? text.slice(13, eol) : '';
+    const headers: Record<string, string | string[]> = {};
+    let length = -1;
+    let chunked = false;
+    let te = false;
+    let connection: string | undefined;
+    let keepAliveHint: string | undefined;
+    let at = eol + 2;
+    const last = text.length - 2;
+    while (at < last) {
+      eol = text.indexOf('\r\n', at);
+      const colon = text.indexOf(':', at);
+      const name = text.slice(at, colon).toLowerCase();
+      const value = trimOws(text.slice(colon + 1, eol));
+      at = eol + 2;
+      switch (name) {
+        case 'content-length':
+          if (length !== -1) throw bad('HPE_UNEXPECTED_CONTENT_LENGTH', 'duplicate content-length');
+          if (!DIGITS_RE.test(value)) throw bad('HPE_INVALID_CONTENT_LENGTH', 'invalid content-length');
+          length = Number(value);
+          break;
+        case 'transfer-encoding': {
+          te = true;
+          // The final coding decides (RFC 9112 §6.3): chunked, or the body runs to the close.
+          const comma = value.lastIndexOf(',');
+          chunked = trimOws(comma === -1 ? value : value.slice(comma + 1)).toLowerCase() === 'chunked';
+          break;
+        }
+        case 'connection':
+          connection = connection === undefined ? value : `${connection}, ${value}`;
+          break;
+        case 'keep-alive':
+          keepAliveHint = value;
+          break;
+      }
+      addField(headers, name, value);
+    }
+    if (te && length !== -1) throw bad('HPE_UNEXPECTED_CONTENT_LENGTH', 'content-length with transfer-encoding');
+    if (status < 200) {
+      if (status === 101) throw bad('HPE_INVALID_STATUS', 'unexpected 101 response');
+      ex.handler.onResponseStart?.(ex, status, headers as IncomingHttpHeaders, reason);
+      return; // the final head follows
+    }
+    let keepAlive = !http10;
+    if (connection !== undefined) {
+      const c = connection.toLowerCase();
+      if (c.includes('close')) keepAlive = false;
+      else if (http10 && c.includes('keep-alive')) keepAlive = true;
+    }
+    this.keepAlive = keepAlive;
+    if (keepAliveHint !== undefined) {
+      const m = /timeout\s*=\s*(\d+)/i.exec(keepAliveHint);
+      if (m !== null) this.hint = Number(m[1]) * 1000;
+    }
+    // The body's framing (RFC 9112 §6.3).
+    if (this.headRequest || status === 204 || status === 304) {
+      this.state = State.Length;
+      this.remaining = 0;
+    } else if (chunked) this.state = State.ChunkSize;
+    else if (te) {
+      this.state = State.UntilClose;
+      this.keepAlive = false;
+    } else if (length !== -1) {
+      this.state = State.Length;
+      this.remaining = length;
+    } else {
+      this.state = State.UntilClose;
+      this.keepAlive = false;
+    }
+    this.since = performance.now();
+    this.activity = false;
+    ex.handler.onResponseStart?.(ex, status, headers as IncomingHttpHeaders, reason);
+  }
+
+  /** The response is complete; `extra` bytes followed it in the same read. */
+  #complete(ex: Exchange, extra: number): void {
+    this.state = State.Idle;
+    this.#finish(ex, extra);
+  }
+
+  #finish(ex: Exchange, extra: number): void {
+    this.ex = undefined;
+    ex.conn = undefined;
+    ex.done = true;
+    this.pool.busy.delete(this);
+    // Bytes beyond the response, or a body still going out: this connection can carry no other request.
+    if (extra > 0 || !ex.bodyDone || !this.keepAlive) this.destroy();
+    else this.release();
+    ex.handler.onResponseEnd?.(ex, (this.trailers ?? {}) as IncomingHttpHeaders);
+    this.trailers = undefined;
+  }
+
+  /** Back to the pool's idle list. */
+  release(): void {
+    this.state = State.Idle;
+    this.pool.busy.delete(this);
+    if (this.dead) return;
+    if (this.pool.agent.closed) return this.destroy();
+    if (this.socket.isPaused()) this.socket.resume();
+    this.idleSince = performance.now();
+    this.pool.idle.push(this);
+  }
+
+  /** Continues after a resume(): the bytes held back, then the socket. */
+  resumeParse(): void {
+    const ex = this.ex;
+    if (ex === undefined || this.parsing) return;
+    const held = this.held;
+    if (held !== undefined) {
+      this.held = undefined;
+      this.parse(ex, held);
+    }
+    if (this.ex === ex && !ex.paused) this.socket.resume();
+  }
+
+  /** The exchange was aborted by its handler: a connection with a request written cannot be reused. */
+  abandon(ex: Exchange): void {
+    if (this.ex !== ex) return;
+    this.ex = undefined;
+    ex.conn = undefined;
+    this.pool.busy.delete(this);
+    if (!ex.written && this.connected) this.release();
+    else this.destroy();
+  }
+
+  onEnd(): void {
+    const ex = this.ex;
+    if (ex !== undefined && this.state === State.UntilClose && this.held === undefined) {
+      this.keepAlive = false;
+      this.#complete(ex, 0);
+      return;
+    }
+    this.#lost(new H1ClientError('UND_ERR_SOCKET', 'other side closed'));
+  }
+
+  onError(err: Error): void {
+    this.#lost(err);
+  }
+
+  onClose(): void {
+    this.#lost(new H1ClientError('UND_ERR_SOCKET', 'other side closed'));
+  }
+
+  /** The socket is gone: fail the exchange in flight and leave the pool. */
+  #lost(err: Error): void {
+    const ex = this.ex;
+    const state = this.state;
+    this.ex = undefined;
+    this.destroy();
+    if (ex !== undefined) {
+      ex.conn = undefined;
+      if (state === State.UntilClose && this.held === undefined && err instanceof H1ClientError) {
+        // A close-delimited body ended with the connection's close.
+        ex.done = true;
+        ex.handler.onResponseEnd?.(ex, {} as IncomingHttpHeaders);
+        return;
+      }
+      if (state === State.Length || state === State.ChunkData || state === State.ChunkSize || state === State.ChunkEnd || state === State.Trailers) {
+        if (err instanceof H1ClientError) err = new H1ClientError('UND_ERR_SOCKET', 'other side closed before the response ended');
+      }
+      ex.fail(err);
+    }
+  }
+
+  destroy(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.state = State.Idle;
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.pool.forget(this);
+    this.socket.destroy();
+  }
+}
+
+/** The connections to one origin. */
+class OriginPool {
+  readonly agent: H1Agent;
+  readonly origin: string;
+  /** host:port as a Host header (when the request carries none). */
+  readonly host: string;
+  readonly hostname: string;
+  readonly port: number;
+  /** Idle connections, the most recently used last. */
+  readonly idle: Connection[] = [];
+  readonly busy = new Set<Connection>();
+
+  constructor(agent: H1Agent, origin: string) {
+    this.agent = agent;
+    this.origin = origin;
+    const url = new URL(origin);
+    if (url.protocol !== 'http:') throw new H1ClientError('UND_ERR_INVALID_ARG', `H1Agent speaks plain http only, not ${url.protocol}`);
+    this.host = url.host;
+    this.hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.port = url.port === '' ? 80 : Number(url.port);
+  }
+
+  dispatch(ex: Exchange): void {
+    let conn = this.idle.pop();
+    while (conn !== undefined && (conn.dead || conn.socket.destroyed)) conn = this.idle.pop();
+    if (conn !== undefined) return conn.start(ex);
+    this.#connect(ex);
+  }
+
+  #connect(ex: Exchange): void {
+    const socket = net.connect({ host: this.hostname, port: this.port, noDelay: true });
+    const conn = new Connection(this, socket);
+    conn.ex = ex;
+    ex.conn = conn;
+    this.busy.add(conn);
+    const timeout = this.agent.connectTimeout;
+    if (timeout > 0) {
+      conn.connectTimer = setTimeout(() => {
+        conn.connectTimer = undefined;
+        if (conn.connected) return;
+        const waiting = conn.ex;
+        conn.ex = undefined;
+        conn.destroy();
+        if (waiting !== undefined) {
+          waiting.conn = undefined;
+          waiting.fail(new H1ClientError('UND_ERR_CONNECT_TIMEOUT', `connect timeout (${timeout} ms)`));
+        }
+      }, timeout);
+    }
+    socket.once('connect', () => {
+      conn.connected = true;
+      if (conn.connectTimer !== undefined) clearTimeout(conn.connectTimer);
+      conn.connectTimer = undefined;
+      const waiting = conn.ex;
+      if (waiting === undefined || waiting.aborted) {
+        conn.ex = undefined;
+        conn.release();
+        return;
+      }
+      conn.start(waiting);
+    });
+  }
+
+  forget(conn: Connection): void {
+    this.busy.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
+    if (this.idle.length === 0 && this.busy.size === 0) this.agent.drop(this);
+  }
+}
+
+/**
+ * Pools by origin (`http://host:port`), created on first use and dropped when their last
+ * connection closes: the shape of undici's Agent for `dispatch` and `close`.
+ */
+export class H1Agent {
+  readonly keepAliveTimeout: number;
+  readonly connectTimeout: number;
+  readonly maxHeaderSize: number;
+  readonly #pools = new Map<string, OriginPool>();
+  #sweeper: NodeJS.Timeout | undefined = undefined;
+  /** The sweeper's period, ms: a quarter of the shortest timeout it watches, between 10 ms and 1 s. */
+  #tick = 1000;
+  #closed = false;
+  #closing: (() => void) | undefined = undefined;
+
+  constructor(opts: H1AgentOptions) {
+    this.keepAliveTimeout = opts.keepAliveTimeout;
+    this.connectTimeout = opts.connectTimeout;
+    this.maxHeaderSize = opts.maxHeaderSize ?? NODE_MAX_HEADER_SIZE;
+    this.#want(opts.keepAliveTimeout);
+  }
+
+  /** Sends one request; the handler hears everything, errors included (never thrown). */
+  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const ex = new Exchange(opts, handler);
+    if (this.#closed) {
+      ex.fail(new H1ClientError('UND_ERR_CLOSED', 'the agent is closed'));
+      return false;
+    }
+    if (ex.headersTimeout > 0) this.#want(ex.headersTimeout);
+    if (ex.bodyTimeout > 0) this.#want(ex.bodyTimeout);
+    const origin = String(opts.origin);
+    let pool = this.#pools.get(origin);
+    if (pool === undefined) {
+      try {
+        pool = new OriginPool(this, origin);
+      } catch (err) {
+        ex.fail(err as Error);
+        return true;
+      }
+      this.#pools.set(origin, pool);
+    }
+    pool.dispatch(ex);
+    return true;
+  }
+
+  /** Makes the sweeper look often enough for a timeout of `ms`. */
+  #want(ms: number): void {
+    const tick = Math.max(10, Math.min(1000, Math.floor(ms / 4)));
+    if (this.#sweeper !== undefined && tick >= this.#tick) return;
+    this.#tick = Math.min(tick, this.#tick);
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = setInterval(sweep, this.#tick, this);
+    this.#sweeper.unref();
+  }
+
+  /** Times out heads and silent bodies, closes connections idle too long. */
+  sweep(): void {
+    const now = performance.now();
+    for (const pool of this.#pools.values()) {
+      for (const conn of pool.busy) {
+        const ex = conn.ex;
+        if (ex === undefined || !ex.written) continue;
+        if (conn.state === State.Head) {
+          if (ex.headersTimeout > 0 && now - conn.since >= ex.headersTimeout) timeOut(conn, ex, 'UND_ERR_HEADERS_TIMEOUT', 'response head timeout');
+        } else if (conn.activity || ex.paused) {
+          conn.activity = false;
+          conn.since = now;
+        } else if (ex.bodyTimeout > 0 && now - conn.since >= ex.bodyTimeout) timeOut(conn, ex, 'UND_ERR_BODY_TIMEOUT', 'response body timeout');
+      }
+      for (let i = pool.idle.length - 1; i >= 0; i--) {
+        const conn = pool.idle[i];
+        const limit = conn.hint > 0 ? Math.min(this.keepAliveTimeout, Math.max(conn.hint - 1000, 1000)) : this.keepAliveTimeout;
+        if (now - conn.idleSince >= limit) conn.destroy();
+      }
+    }
+  }
+
+  drop(pool: OriginPool): void {
+    if (this.#pools.get(pool.origin) === pool) this.#pools.delete(pool.origin);
+    if (this.#closing !== undefined && this.#pools.size === 0) this.#closing();
+  }
+
+  /** Connections open (for tests). */
+  get connections(): number {
+    let n = 0;
+    for (const pool of this.#pools.values()) n += pool.idle.length + pool.busy.size;
+    return n;
+  }
+
+  /** Closes idle connections now and the others once their responses end; new requests fail. */
+  close(): Promise<void> {
+    this.#closed = true;
+    for (const pool of [...this.#pools.values()]) for (const conn of [...pool.idle]) conn.destroy();
+    // Connections finishing a response are destroyed as they become idle (release checks #closed).
+    if (this.#pools.size === 0) return this.#stop();
+    return new Promise<void>((resolve) => {
+      this.#closing = resolve;
+    }).then(() => this.#stop());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #stop(): Promise<void> {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+    return Promise.resolve();
+  }
+}
+
+function sweep(agent: H1Agent): void {
+  agent.sweep();
+}
+
+function timeOut(conn: Connection, ex: Exchange, code: string, message: string): void {
+  conn.ex = undefined;
+  ex.conn = undefined;
+  conn.destroy();
+  ex.fail(new H1ClientError(code, message));
+}
