@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { Readable } from 'node:stream';
+import tls from 'node:tls';
 import { after, describe, test } from 'node:test';
+import { createPki } from '../../test/integration/helpers/certs.ts';
 import type { Dispatcher } from 'undici';
 import { upstreamError } from '../errors.ts';
 import { H1Agent } from './h1-client.ts';
@@ -421,6 +423,123 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
     assert.equal(r.error, reason);
     await closed;
     assert.equal(agent.connections, 0);
+    await agent.close();
+  });
+
+  test('a response that cannot be HTTP fails at once, without waiting for a head that never ends', async () => {
+    const o = await rawOrigin(() => 'SSH-2.0-OpenSSH_9.6\r\n');
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const r = await send(agent, o.origin, { headersTimeout: 60_000 });
+    assert.equal(r.error?.code, 'HPE_INVALID_CONSTANT');
+    await agent.close();
+  });
+
+  test('connections: at most N per origin; the others wait in order and go out as connections free up', async () => {
+    const held: net.Socket[] = [];
+    let bothHeld!: () => void;
+    const twoHeld = new Promise<void>((resolve) => (bothHeld = resolve));
+    const o = await rawOrigin((head, socket) => {
+      if (head.includes('/hold')) {
+        if (held.push(socket) === 2) bothHeld();
+        return undefined;
+      }
+      return ok(/GET (\S+)/.exec(head)![1]);
+    });
+    const agent = new H1Agent({ origin: o.origin, connections: 2, keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const a = send(agent, o.origin, { path: '/hold/a' });
+    const b = send(agent, o.origin, { path: '/hold/b' });
+    const order: string[] = [];
+    const c = send(agent, o.origin, { path: '/c' }).then((r) => order.push(r.body.toString()));
+    const d = send(agent, o.origin, { path: '/d' }).then((r) => order.push(r.body.toString()));
+    await twoHeld;
+    assert.equal(o.connections, 2);
+    assert.equal(o.heads.length, 2, 'c and d wait for a connection');
+    held[0].write(ok('a'));
+    await Promise.all([c, d]);
+    assert.deepEqual(order, ['/c', '/d']);
+    held[1].write(ok('b'));
+    assert.equal((await a).body.toString(), 'a');
+    assert.equal((await b).body.toString(), 'b');
+    assert.equal(o.connections, 2);
+    // An H1Agent made for one origin takes requests that name none.
+    assert.equal((await send(agent, undefined as unknown as string, { path: '/e' })).body.toString(), '/e');
+    await agent.close();
+  });
+
+  test('https origins: verified against the CA, and a second connection resumes the TLS session', async () => {
+    const pki = await createPki();
+    try {
+      const cert = await pki.issue({ names: ['localhost', '127.0.0.1'] });
+      const resumed: boolean[] = [];
+      const server = tls.createServer({ cert: cert.cert, key: cert.key }, (socket) => {
+        resumed.push(socket.isSessionReused());
+        socket.on('error', () => undefined);
+        socket.once('data', () => socket.end(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok`));
+      });
+      servers.push(server as unknown as net.Server);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const origin = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+      const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000, tls: { ca: pki.ca.cert, servername: 'localhost' } });
+      for (let i = 0; i < 2; i++) {
+        const r = await send(agent, origin);
+        assert.equal(r.error, undefined);
+        assert.equal(r.body.toString(), 'ok');
+      }
+      assert.deepEqual(resumed, [false, true]);
+      await agent.close();
+      const untrusted = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000, tls: { servername: 'localhost' } });
+      const bad = await send(untrusted, origin);
+      assert.equal(upstreamError(bad.error).code, 'UPSTREAM_TLS_ERROR');
+      assert.equal(bad.started, false);
+      await untrusted.close();
+    } finally {
+      await pki.cleanup();
+    }
+  });
+
+  test('a request body that fails is never an uncaught exception: not while waiting for a connection, not after the response', async () => {
+    let release!: () => void;
+    const o = await rawOrigin((head, socket) => {
+      if (head.includes('/hold')) {
+        release = () => socket.write(ok('held'));
+        held();
+      }
+      return undefined;
+    });
+    const agent = new H1Agent({ origin: o.origin, connections: 1, keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    let held!: () => void;
+    const isHeld = new Promise<void>((resolve) => (held = resolve));
+    const first = send(agent, o.origin, { path: '/hold' });
+    await isHeld;
+    // Waiting: the only connection is busy; its body fails before it is sent.
+    const waitingBody = new Readable({ read() {} });
+    const waiting = send(agent, o.origin, { method: 'POST', headers: ['host', 'h', 'content-length', '10'], body: waitingBody });
+    const reason = new Error('the client aborted the request body');
+    waitingBody.destroy(reason);
+    assert.equal((await waiting).error, reason);
+    release();
+    assert.equal((await first).body.toString(), 'held');
+    // Sending: the origin answers at the head, not reading the body; the body fails after the response ended.
+    const eager = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.write(ok('early')));
+    });
+    servers.push(eager);
+    eager.listen(0, '127.0.0.1');
+    await once(eager, 'listening');
+    const late = new Readable({ read() {} });
+    late.push('abc');
+    const r = await send(agent, `http://127.0.0.1:${(eager.address() as net.AddressInfo).port}`, {
+      method: 'POST',
+      headers: ['host', 'h', 'content-length', '10'],
+      body: late,
+    });
+    assert.equal(r.body.toString(), 'early');
+    // No listener of the test's own: only the client's keeps this error from being uncaught.
+    const closed = new Promise((resolve) => late.on('close', resolve));
+    late.destroy(new Error('the client aborted the request body'));
+    await closed;
     await agent.close();
   });
 

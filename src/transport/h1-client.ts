@@ -28,11 +28,17 @@
  * after a complete response; a 101 nobody asked for. Each is an error with an `HPE_` code
  * (UPSTREAM_BAD_RESPONSE) and the connection is closed.
  *
- * Not here (they stay on undici): TLS origins, HTTP/2, upgrades, parent proxies.
+ * Diagnostics: the channel `switchboard:upstream:connect` gets `{ origin }` as a new connection is
+ * opened (a test stalls the event loop there); nothing is published per request.
+ *
+ * Not here (they stay on undici): HTTP/2 and h2c, upgrades (http/upgrade.ts dials itself), parent
+ * proxies (their connector tunnels through the parent).
  *
  * State: per worker and per generation (the sockets are this process's; a pool goes with its route).
  */
+import { channel } from 'node:diagnostics_channel';
 import net from 'node:net';
+import tls, { type ConnectionOptions } from 'node:tls';
 import { maxHeaderSize as NODE_MAX_HEADER_SIZE } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -55,6 +61,12 @@ export interface H1AgentOptions {
   connectTimeout: number;
   /** Largest response head, in bytes (default: node's http.maxHeaderSize, as undici). */
   maxHeaderSize?: number;
+  /** The origin of requests whose options name none (a pool for one endpoint: `H1Pool`). */
+  origin?: string;
+  /** Connections per origin at most; further requests wait for one (FIFO). 0 or absent: no limit. */
+  connections?: number;
+  /** TLS options for https:// origins (servername, ca, checkServerIdentity...); ALPN http/1.1. */
+  tls?: ConnectionOptions;
 }
 
 /**
@@ -69,6 +81,9 @@ const CHUNK_SIZE_RE = /^[0-9a-fA-F]{1,16}[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 /** A trailer field line without its CRLF. */
 const TRAILER_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS_RE = /^[0-9]{1,15}$/;
+/** `{ origin }` when a new connection is being opened (not per request): for tests and diagnostics. */
+const connectChannel = channel('switchboard:upstream:connect');
+const HTTP_PREFIX = Buffer.from('HTTP/1.');
 const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A chunk-size line or a trailer line longer than this is an error. */
@@ -146,6 +161,10 @@ class Exchange implements Dispatcher.DispatchController {
     this.body = (opts.body as Readable | null | undefined) ?? null;
     this.headersTimeout = opts.headersTimeout ?? 300_000;
     this.bodyTimeout = opts.bodyTimeout ?? 300_000;
+    // From dispatch on, as undici does: a body that fails (the client aborted its upload) ends the
+    // exchange, whether it is sending, waiting for a connection, or over (then it is ignored), and
+    // never becomes an uncaught exception.
+    if (this.body !== null) this.body.on('error', (err: Error) => this.abort(err));
   }
 
   get aborted(): boolean {
@@ -346,7 +365,7 @@ class Connection {
     };
     const onFail = (err: Error): void => {
       cleanup();
-      if (this.ex === ex) {
+      if (this.ex === ex && !ex.done) {
         this.keepAlive = false;
         ex.abort(err);
       }
@@ -355,10 +374,11 @@ class Connection {
       // The body's stream closed without ending (the client went away mid-body).
       if (!ex.bodyDone) onFail(new H1ClientError('UND_ERR_ABORTED', 'request body aborted'));
     };
+    // The 'error' listener stays: a body stream that errors after we are done with it (the client
+    // aborted an upload the origin had already answered) must not become an uncaught exception.
     const cleanup = (): void => {
       body.off('data', onData);
       body.off('end', onEnd);
-      body.off('error', onFail);
       body.off('close', onClose);
       socket.off('drain', onDrain);
     };
@@ -407,6 +427,10 @@ class Connection {
             const end = buf.indexOf(CRLFCRLF, at);
             if (end === -1) {
               if (buf.length - at > this.pool.agent.maxHeaderSize) throw bad('HPE_HEADER_OVERFLOW', 'response head too large');
+              // Not waiting for the rest of what cannot be a response (llhttp fails at the first wrong byte).
+              const n = Math.min(buf.length - at, HTTP_PREFIX.length);
+              if (buf.compare(HTTP_PREFIX, 0, n, at, at + n) !== 0) throw bad('HPE_INVALID_CONSTANT', 'not an HTTP/1.x response');
+              if (buf.indexOf(0, at) !== -1) throw bad('HPE_INVALID_HEADER_TOKEN', 'NUL in a response head');
               this.pending = buf.subarray(at);
               return;
             }
@@ -615,8 +639,10 @@ class Connection {
     this.state = State.Idle;
     this.pool.busy.delete(this);
     if (this.dead) return;
-    if (this.pool.agent.closed) return this.destroy();
+    if (this.pool.agent.closed && this.pool.waiting.length === 0) return this.destroy();
     if (this.socket.isPaused()) this.socket.resume();
+    const waiting = this.pool.waiting.length > 0 ? this.pool.next() : undefined;
+    if (waiting !== undefined) return this.start(waiting);
     this.idleSince = performance.now();
     this.pool.idle.push(this);
   }
@@ -702,28 +728,60 @@ class OriginPool {
   readonly port: number;
   /** Idle connections, the most recently used last. */
   readonly idle: Connection[] = [];
+  /** Connections carrying (or connecting for) an exchange. */
   readonly busy = new Set<Connection>();
+  /** Exchanges waiting for a connection (the origin is at its `connections` limit), oldest first. */
+  readonly waiting: Exchange[] = [];
+  /** TLS options for an https origin, else undefined. */
+  readonly tls: ConnectionOptions | undefined;
 
   constructor(agent: H1Agent, origin: string) {
     this.agent = agent;
     this.origin = origin;
     const url = new URL(origin);
-    if (url.protocol !== 'http:') throw new H1ClientError('UND_ERR_INVALID_ARG', `H1Agent speaks plain http only, not ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new H1ClientError('UND_ERR_INVALID_ARG', `H1Agent speaks http and https, not ${url.protocol}`);
     this.host = url.host;
     this.hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    this.port = url.port === '' ? 80 : Number(url.port);
+    const secure = url.protocol === 'https:';
+    this.port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
+    this.tls = secure ? { ALPNProtocols: ['http/1.1'], ...agent.tls } : undefined;
   }
 
   dispatch(ex: Exchange): void {
     let conn = this.idle.pop();
     while (conn !== undefined && (conn.dead || conn.socket.destroyed)) conn = this.idle.pop();
     if (conn !== undefined) return conn.start(ex);
+    const max = this.agent.maxConnections;
+    if (max > 0 && this.busy.size >= max) {
+      this.waiting.push(ex);
+      return;
+    }
     this.#connect(ex);
   }
 
+  /** The oldest waiting exchange not given up, or undefined. */
+  next(): Exchange | undefined {
+    while (this.waiting.length > 0) {
+      const ex = this.waiting.shift()!;
+      if (!ex.done && !ex.aborted) return ex;
+    }
+    return undefined;
+  }
+
   #connect(ex: Exchange): void {
-    const socket = net.connect({ host: this.hostname, port: this.port, noDelay: true });
+    const t = this.tls;
+    const socket =
+      t === undefined
+        ? net.connect({ host: this.hostname, port: this.port, noDelay: true })
+        : tls.connect({ ...t, host: this.hostname, port: this.port, session: this.agent.sessions.get(this.origin) });
+    if (t !== undefined) {
+      socket.setNoDelay(true);
+      socket.on('session', (session: Buffer) => {
+        this.agent.sessions.set(this.origin, session);
+      });
+    }
     const conn = new Connection(this, socket);
+    if (connectChannel.hasSubscribers) connectChannel.publish({ origin: this.origin });
     conn.ex = ex;
     ex.conn = conn;
     this.busy.add(conn);
@@ -741,7 +799,7 @@ class OriginPool {
         }
       }, timeout);
     }
-    socket.once('connect', () => {
+    socket.once(t === undefined ? 'connect' : 'secureConnect', () => {
       conn.connected = true;
       if (conn.connectTimer !== undefined) clearTimeout(conn.connectTimer);
       conn.connectTimer = undefined;
@@ -759,6 +817,14 @@ class OriginPool {
     this.busy.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i !== -1) this.idle.splice(i, 1);
+    // A connection gone makes room for a waiting exchange.
+    if (this.waiting.length > 0) {
+      const ex = this.next();
+      if (ex !== undefined) {
+        this.#connect(ex);
+        return;
+      }
+    }
     if (this.idle.length === 0 && this.busy.size === 0) this.agent.drop(this);
   }
 }
@@ -771,7 +837,13 @@ export class H1Agent {
   readonly keepAliveTimeout: number;
   readonly connectTimeout: number;
   readonly maxHeaderSize: number;
+  /** Connections per origin at most (0: no limit). */
+  readonly maxConnections: number;
+  readonly tls: ConnectionOptions | undefined;
+  readonly #origin: string | undefined;
   readonly #pools = new Map<string, OriginPool>();
+  /** The last TLS session each https origin gave, resumed by its next connection (as undici does); kept when the origin's pool goes. */
+  readonly sessions = new Map<string, Buffer>();
   #sweeper: NodeJS.Timeout | undefined = undefined;
   /** The sweeper's period, ms: a quarter of the shortest timeout it watches, between 10 ms and 1 s. */
   #tick = 1000;
@@ -782,6 +854,9 @@ export class H1Agent {
     this.keepAliveTimeout = opts.keepAliveTimeout;
     this.connectTimeout = opts.connectTimeout;
     this.maxHeaderSize = opts.maxHeaderSize ?? NODE_MAX_HEADER_SIZE;
+    this.maxConnections = opts.connections ?? 0;
+    this.tls = opts.tls;
+    this.#origin = opts.origin;
     this.#want(opts.keepAliveTimeout);
   }
 
@@ -794,7 +869,11 @@ export class H1Agent {
     }
     if (ex.headersTimeout > 0) this.#want(ex.headersTimeout);
     if (ex.bodyTimeout > 0) this.#want(ex.bodyTimeout);
-    const origin = String(opts.origin);
+    const origin = opts.origin === undefined ? this.#origin : String(opts.origin);
+    if (origin === undefined) {
+      ex.fail(new H1ClientError('UND_ERR_INVALID_ARG', 'no origin'));
+      return true;
+    }
     let pool = this.#pools.get(origin);
     if (pool === undefined) {
       try {

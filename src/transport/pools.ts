@@ -2,10 +2,23 @@
  * Connection pools to endpoints, shared across config generations: a reload that keeps an endpoint
  * (same origin, same pool settings) keeps its pool and its warm keep-alive connections. Pools are
  * reference-counted by generation and closed gracefully when the last generation using them retires.
+ *
+ * HTTP/1.1 endpoints (http:// and https://) get Switchboard's own client (`h1-client.ts` `H1Agent`
+ * for one origin): it speaks undici's dispatch API and costs less CPU per request. HTTP/2 and h2c
+ * endpoints get undici's Pool.
+ *
+ * State: per worker (a pool is this process's sockets), shared by the generations that use it.
  */
-import type { Dispatcher } from 'undici';
-import { Pool } from './undici-core.ts';
 import type { ConnectionOptions } from 'node:tls';
+import type { DispatchTarget } from './forward.ts';
+import { H1Agent } from './h1-client.ts';
+import { Pool } from './undici-core.ts';
+
+/** An endpoint's pool: undici's Pool or the own HTTP/1.1 client, both driven through `dispatch`. */
+export interface UpstreamPool extends DispatchTarget {
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
 
 /** Streams one HTTP/2 connection to an endpoint carries at once before the pool opens another. */
 export const H2_STREAMS_PER_CONNECTION = 100;
@@ -25,18 +38,30 @@ export interface PoolOptions {
 
 interface Entry {
   key: string;
-  pool: Pool;
+  pool: UpstreamPool;
   refs: number;
 }
 
 export class PoolRegistry {
   readonly #pools = new Map<string, Entry>();
-  readonly #byPool = new Map<Dispatcher, Entry>();
+  readonly #byPool = new Map<UpstreamPool, Entry>();
 
   /** Returns the pool for this origin and settings, creating it on first use; adds one reference. */
-  acquire(origin: string, opts: PoolOptions): Pool {
+  acquire(origin: string, opts: PoolOptions): UpstreamPool {
     const key = `${origin}|${opts.connections}|${opts.keepAliveTimeout}|${opts.connectTimeout}|${opts.settingsKey}`;
     let entry = this.#pools.get(key);
+    if (!entry && opts.protocol === 'http1') {
+      const pool = new H1Agent({
+        origin,
+        connections: opts.connections,
+        keepAliveTimeout: opts.keepAliveTimeout,
+        connectTimeout: opts.connectTimeout,
+        tls: opts.tls,
+      });
+      entry = { key, pool, refs: 0 };
+      this.#pools.set(key, entry);
+      this.#byPool.set(pool, entry);
+    }
     if (!entry) {
       const h2 = opts.protocol !== 'http1';
       // undici's Pool builds the connector its Clients share from a top-level `useH2c` (untyped);
@@ -62,7 +87,7 @@ export class PoolRegistry {
   }
 
   /** Drops one reference to each pool; pools nobody holds are closed (in-flight requests finish). */
-  release(pools: Iterable<Dispatcher>): void {
+  release(pools: Iterable<UpstreamPool>): void {
     for (const pool of pools) {
       const entry = this.#byPool.get(pool);
       if (entry === undefined || --entry.refs > 0) continue;

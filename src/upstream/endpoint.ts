@@ -4,7 +4,7 @@
  * This is what balancers see (`BalancerEndpoint`).
  */
 import { createHash } from 'node:crypto';
-import type { Dispatcher } from 'undici';
+import type { UpstreamPool } from '../transport/pools.ts';
 import type { ConnectionOptions } from 'node:tls';
 import type { EndpointConfig } from '../config/types.ts';
 import type { BalancerEndpoint } from './balancers/balancer.ts';
@@ -25,15 +25,15 @@ export class Endpoint implements BalancerEndpoint {
   readonly configWeight: number;
   readonly state: EndpointState;
   /** The connection pool requests to this endpoint go through; undefined for tcp:// endpoints. */
-  readonly dispatcher: Dispatcher | undefined;
+  readonly dispatcher: UpstreamPool | undefined;
   /** Pools with a route-specific connect timeout, by that timeout (ms). */
-  readonly dispatchers = new Map<number, Dispatcher>();
+  readonly dispatchers = new Map<number, UpstreamPool>();
   /** The endpoint's address, as dialled by tunnels (WebSocket) and TCP health checks. */
   readonly address: { host: string; port: number };
   /** TLS options for an https:// endpoint (tunnels use them as they are); undefined for http://. */
   readonly tls: ConnectionOptions | undefined;
 
-  constructor(upstreamName: string, config: EndpointConfig, state: EndpointState, dispatcher: Dispatcher | undefined, tls?: ConnectionOptions) {
+  constructor(upstreamName: string, config: EndpointConfig, state: EndpointState, dispatcher: UpstreamPool | undefined, tls?: ConnectionOptions) {
     this.id = endpointId(upstreamName, config.origin);
     this.origin = config.origin;
     this.host = config.host;
@@ -60,7 +60,7 @@ export class Endpoint implements BalancerEndpoint {
   }
 
   /** The pool to use for a given connect timeout. Only HTTP endpoints are asked (routes never reach tcp:// ones). */
-  dispatcherFor(connectTimeout: number): Dispatcher {
+  dispatcherFor(connectTimeout: number): UpstreamPool {
     return (this.dispatchers.get(connectTimeout) ?? this.dispatcher)!;
   }
 }

@@ -12,8 +12,7 @@ import type { Balancer, PickContext } from './balancers/balancer.ts';
 import { balancers } from './balancers/index.ts';
 import { Endpoint } from './endpoint.ts';
 import type { UpstreamState } from './state.ts';
-import type { PoolOptions, PoolRegistry } from '../transport/pools.ts';
-import type { Dispatcher } from 'undici';
+import type { PoolOptions, PoolRegistry, UpstreamPool } from '../transport/pools.ts';
 import { connectionKey, endpointTls } from '../transport/upstream-tls.ts';
 
 export class Upstream {
@@ -26,7 +25,7 @@ export class Upstream {
   readonly hashes: boolean;
   readonly sticky: StickyConfig | undefined;
   /** Every pool this upstream acquired, released when its config generation retires. */
-  readonly pools: Dispatcher[] = [];
+  readonly pools: UpstreamPool[] = [];
   #available: Endpoint[] = [];
   #panic = false;
   readonly #byId = new Map<string, Endpoint>();
@@ -50,7 +49,7 @@ export class Upstream {
       const s = state.endpoints.get(e.origin);
       if (s === undefined) throw new Error(`no state for endpoint ${e.origin} of upstream ${config.name}`);
       const tls = endpointTls(config, e);
-      const acquire = (connectTimeout: number): Dispatcher => {
+      const acquire = (connectTimeout: number): UpstreamPool => {
         const pool = registry.acquire(e.origin, { ...poolOptions(config, connectTimeout), tls, settingsKey });
         this.pools.push(pool);
         return pool;

@@ -228,17 +228,17 @@ test('per-try timeout: a stall of the event loop does not let the timer pre-empt
   // per-try timeout between the dispatch and the connect completing: the timer then fired first and
   // gave the try up before its request was written, so the stuck endpoint never saw it (the
   // intermittent failure of the test above). The stall is made here on purpose: the thread is
-  // blocked for 300 ms while undici creates the try to the stuck endpoint.
+  // blocked for 300 ms right after the client starts connecting to the stuck endpoint.
   const held: http.ServerResponse[] = [];
   const stuck = await startOrigin('stuck', (_req, res) => held.push(res));
   const good = await startOrigin('good');
   let stalls = 0;
   const stall = (m: unknown): void => {
-    const origin = (m as { request: { origin?: unknown } }).request.origin;
-    if (String(origin) !== stuck.url || stalls++ > 0) return;
+    const origin = (m as { origin: string }).origin;
+    if (origin !== stuck.url || stalls++ > 0) return;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
   };
-  diagnostics.subscribe('undici:request:create', stall);
+  diagnostics.subscribe('switchboard:upstream:connect', stall);
   await withGateway(
     simpleConfig([stuck.url, good.url], {
       upstream: {
@@ -251,7 +251,7 @@ test('per-try timeout: a stall of the event loop does not let the timer pre-empt
       },
     }),
     async (url) => {
-      const a = await guard(send(`${url}/slow`), 'the retried request', 3000).finally(() => diagnostics.unsubscribe('undici:request:create', stall));
+      const a = await guard(send(`${url}/slow`), 'the retried request', 3000).finally(() => diagnostics.unsubscribe('switchboard:upstream:connect', stall));
       assert.equal(stalls, 1, 'the try to the stuck endpoint was stalled');
       assert.equal(a.status, 200);
       assert.equal(JSON.parse(a.body).origin, 'good');
