@@ -277,6 +277,8 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
     const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
     for (const headers of [
       ['host', 'h', 'x-bad', 'a\r\nx-injected: 1'],
+      ['host', 'h', 'x-bad\r\nx-injected', '1'],
+      ['host', 'h', 'x bad', '1'],
       ['host', 'h', 'Transfer-Encoding', 'chunked'],
       ['host', 'h', 'Connection', 'close'],
       ['host', 'h', 'content-length', '1x'],
@@ -540,6 +542,45 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
     const closed = new Promise((resolve) => late.on('close', resolve));
     late.destroy(new Error('the client aborted the request body'));
     await closed;
+    await agent.close();
+  });
+
+  test('an answer before the whole upload went out: the rest of the body is let go (not left paused), the connection dropped', { timeout: 20_000 }, async () => {
+    // The origin answers at the head and never reads: the upload fills the socket and is paused for drain.
+    const eager = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        socket.pause();
+        socket.write('HTTP/1.1 413 Content Too Large\r\ncontent-length: 0\r\n\r\n');
+      });
+    });
+    servers.push(eager);
+    eager.listen(0, '127.0.0.1');
+    await once(eager, 'listening');
+    // Far more than loopback's socket buffers take (tcp_rmem's maximum is 32 MiB here).
+    const total = 256 * 1024 * 1024;
+    const chunk = Buffer.alloc(65_536);
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        if (sent >= total) return void this.push(null);
+        sent += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const ended = new Promise((resolve) => body.on('end', resolve));
+    let sentAtAnswer = -1;
+    const r = await send(
+      agent,
+      `http://127.0.0.1:${(eager.address() as net.AddressInfo).port}`,
+      { method: 'PUT', headers: ['host', 'h', 'content-length', String(total)], body },
+      { onStart: () => (sentAtAnswer = sent) },
+    );
+    assert.equal(r.status, 413);
+    assert.ok(sentAtAnswer > 0 && sentAtAnswer < total, `the answer came while the body was still going (${sentAtAnswer} read)`);
+    await ended; // the rest flowed to nobody
+    assert.equal(agent.connections, 0, 'a connection with half a body on it is not reused');
     await agent.close();
   });
 

@@ -112,6 +112,20 @@ const State = {
 } as const;
 type State = (typeof State)[keyof typeof State];
 
+/** tchar (RFC 9110 §5.6.2) by char code. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/** Whether `s` is a token (a valid header name). */
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
 /** Trims SP and HTAB (only: String#trim would also take 0xA0, an obs-text byte). */
 function trimOws(s: string): string {
   let a = 0;
@@ -148,6 +162,8 @@ class Exchange implements Dispatcher.DispatchController {
   written = false;
   /** The request body is all written (true when there is none). */
   bodyDone = true;
+  /** Stops sending the body (its listeners off); `drain`: let the rest flow to nobody, as node:http's dump does. */
+  detach: ((drain: boolean) => void) | undefined = undefined;
   done = false;
   #aborted = false;
   #paused = false;
@@ -202,6 +218,7 @@ class Exchange implements Dispatcher.DispatchController {
   fail(err: Error): void {
     if (this.done) return;
     this.done = true;
+    if (!this.bodyDone) this.detach?.(false);
     this.handler.onResponseError?.(this, err);
   }
 }
@@ -285,8 +302,8 @@ class Connection {
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i];
       const value = h[i + 1];
-      if (value.indexOf('\r') !== -1 || value.indexOf('\n') !== -1 || value.indexOf('\0') !== -1) {
-        throw new H1ClientError('UND_ERR_INVALID_ARG', `invalid ${name} header`);
+      if (!isToken(name) || value.indexOf('\r') !== -1 || value.indexOf('\n') !== -1 || value.indexOf('\0') !== -1) {
+        throw new H1ClientError('UND_ERR_INVALID_ARG', 'invalid request header');
       }
       switch (name.length) {
         case 4:
@@ -350,10 +367,13 @@ class Connection {
       }
       if (!ok) {
         body.pause();
+        paused = true;
         socket.once('drain', onDrain);
       }
     };
+    let paused = false;
     const onDrain = (): void => {
+      paused = false;
       body.resume();
     };
     const onEnd = (): void => {
@@ -381,6 +401,10 @@ class Connection {
       body.off('end', onEnd);
       body.off('close', onClose);
       socket.off('drain', onDrain);
+    };
+    ex.detach = (drain: boolean): void => {
+      cleanup();
+      if (drain && paused) body.resume();
     };
     if (body.readableEnded) return onEnd();
     if (body.destroyed) return onFail(new H1ClientError('UND_ERR_ABORTED', 'request body destroyed'));
@@ -627,6 +651,8 @@ class Connection {
     ex.conn = undefined;
     ex.done = true;
     this.pool.busy.delete(this);
+    // The origin answered before the whole body went out (a 413, say): the rest is not sent.
+    if (!ex.bodyDone) ex.detach?.(true);
     // Bytes beyond the response, or a body still going out: this connection can carry no other request.
     if (extra > 0 || !ex.bodyDone || !this.keepAlive) this.destroy();
     else this.release();
