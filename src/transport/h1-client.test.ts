@@ -288,6 +288,10 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       assert.ok(r.error, headers.join(' '));
       assert.equal(upstreamError(r.error).kind.status, 502);
     }
+    for (const bad of [{ path: '/a b' }, { path: '/a\r\nx-injected: 1' }, { method: 'GE T' }]) {
+      const r = await send(agent, o.origin, bad);
+      assert.equal(r.error?.code, 'UND_ERR_INVALID_ARG', JSON.stringify(bad));
+    }
     assert.equal(o.heads.length, 0);
     assert.equal((await send(agent, o.origin)).status, 200);
     await agent.close();

@@ -81,6 +81,8 @@ const CHUNK_SIZE_RE = /^[0-9a-fA-F]{1,16}[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 /** A trailer field line without its CRLF. */
 const TRAILER_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS_RE = /^[0-9]{1,15}$/;
+/** A request path with a character outside 0x21-0xFF (SP, CR, LF, controls): it would break the request line. */
+const BAD_PATH_RE = /[^\u0021-\u00ff]/;
 /** `{ origin }` when a new connection is being opened (not per request): for tests and diagnostics. */
 const connectChannel = channel('switchboard:upstream:connect');
 const HTTP_PREFIX = Buffer.from('HTTP/1.');
@@ -296,6 +298,9 @@ class Connection {
   /** The request head, validated; records what the body needs on `ex`. */
   #head(ex: Exchange): string {
     const h = ex.headers;
+    // As undici checks: a method that is a token, a path of visible characters only (no SP, CR, LF).
+    if (!isToken(ex.method)) throw new H1ClientError('UND_ERR_INVALID_ARG', 'invalid request method');
+    if (BAD_PATH_RE.test(ex.path)) throw new H1ClientError('UND_ERR_INVALID_ARG', 'invalid request path');
     let head = `${ex.method} ${ex.path} HTTP/1.1\r\n`;
     let host = false;
     let length = -1;
