@@ -380,6 +380,34 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
     await agent.close();
   });
 
+  test("the origin's Keep-Alive hint: reused while 2 s remain of it; a hint of 2 s or less means no reuse (as undici)", async () => {
+    const o = await rawOrigin((head) => ok('x', head.includes('/short') ? 'keep-alive: timeout=2\r\n' : 'Keep-Alive: timeout=5, max=100\r\n'));
+    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    await send(agent, o.origin, { path: '/long' });
+    await send(agent, o.origin, { path: '/long' });
+    assert.equal(o.connections, 1, 'timeout=5: reused');
+    const closed = o.closed();
+    await send(agent, o.origin, { path: '/short' });
+    await closed;
+    await send(agent, o.origin, { path: '/long' });
+    assert.equal(o.connections, 2, 'timeout=2: closed after its response');
+    await agent.close();
+  });
+
+  test('an idle connection past its limit is never reused, even before the sweeper saw it; the pool stays registered', async () => {
+    const o = await rawOrigin(() => ok('x'));
+    const agent = new H1Agent({ keepAliveTimeout: 50, connectTimeout: 1000 });
+    await send(agent, o.origin);
+    assert.equal(agent.connections, 1);
+    // Block the thread past the limit so that no sweep runs before the next dispatch.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 80);
+    const r = await send(agent, o.origin);
+    assert.equal(r.body.toString(), 'x');
+    assert.equal(o.connections, 2, 'a new connection, not the expired one');
+    assert.equal(agent.connections, 1, 'the new connection is counted: its pool is the registered one');
+    await agent.close();
+  });
+
   test('idle connections close after keepAliveTimeout', async () => {
     const o = await rawOrigin(() => ok('x'));
     const agent = new H1Agent({ keepAliveTimeout: 50, connectTimeout: 1000 });

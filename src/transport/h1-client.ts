@@ -1,6 +1,7 @@
 /**
- * Switchboard's own HTTP/1.1 client for plain-HTTP origins: the forward proxy's way to its
- * destinations (forward/forward-route.ts), in place of undici's Agent on that hot path.
+ * Switchboard's own HTTP/1.1 client: the forward proxy's way to its destinations
+ * (forward/forward-route.ts) and the reverse proxy's to HTTP/1.1 endpoints, http and https
+ * (pools.ts), in place of undici's Agent and Pool on that hot path.
  *
  * Why own it: bench/experiments/own-http.ts measured undici's side of a proxied request at about
  * a quarter of node:http + undici's CPU per request, and a client that writes the head as one
@@ -13,12 +14,14 @@
  *   dispatch ─► OriginPool (idle keep-alive connections, LIFO) ─► Connection ─► Exchange (the controller)
  *   socket data ─► Connection.parse ─► head (one regex checks the whole head) ─► body: length | chunked | until close
  *
- * What it does, as undici does: one request at a time per connection (no pipelining), no limit on
- * connections per origin (the forward proxy's Agent had `connections: null`), keep-alive honouring
- * `Connection: close` and HTTP/1.0, the origin's `Keep-Alive: timeout=N` hint, a request body
- * streamed with backpressure (its Content-Length checked, chunked when it has none),
- * `content-length: 0` for a POST, PUT or PATCH without one, 1xx heads passed on before the final
- * one, trailers, and timeouts for connect, response head and body silence.
+ * What it does, as undici does: one request at a time per connection (no pipelining); connections
+ * per origin unlimited (the forward proxy's) or at most `connections` (an endpoint's pool, whose
+ * further requests wait first in, first out); https with ALPN http/1.1 and TLS sessions resumed;
+ * keep-alive honouring `Connection: close`, HTTP/1.0 and the origin's `Keep-Alive: timeout=N` (reuse
+ * stops 2 s before it; an idle connection past its limit is never reused); a request body streamed
+ * with backpressure (its Content-Length checked, chunked when it has none); `content-length: 0`
+ * for a POST, PUT or PATCH without one; 1xx heads passed on before the final one; trailers; and
+ * timeouts for connect, response head and body silence.
  *
  * Strict parsing (RFC 9112; what llhttp rejects, undici rejects, and so do we): a status line
  * `HTTP/1.0|1.1 NNN reason`; header names that are tokens; no whitespace before a colon; no obs-fold;
@@ -34,7 +37,10 @@
  * Not here (they stay on undici): HTTP/2 and h2c, upgrades (http/upgrade.ts dials itself), parent
  * proxies (their connector tunnels through the parent).
  *
- * State: per worker and per generation (the sockets are this process's; a pool goes with its route).
+ * Not here: health checks (health/active.ts has its own undici Client).
+ *
+ * State: per worker (the sockets are this process's). A forward route's agent lives with its
+ * generation; an endpoint's is shared by the generations that keep the endpoint (pools.ts).
  */
 import { channel } from 'node:diagnostics_channel';
 import net from 'node:net';
@@ -86,6 +92,8 @@ const BAD_PATH_RE = /[^\u0021-\u00ff]/;
 /** `{ origin }` when a new connection is being opened (not per request): for tests and diagnostics. */
 const connectChannel = channel('switchboard:upstream:connect');
 const HTTP_PREFIX = Buffer.from('HTTP/1.');
+/** ms kept between our last reuse of a connection and the close its origin announced (undici's keepAliveTimeoutThreshold). */
+const KEEPALIVE_MARGIN = 2000;
 const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** A chunk-size line or a trailer line longer than this is an error. */
@@ -253,6 +261,8 @@ class Connection {
   activity = false;
   /** performance.now() when it went idle. */
   idleSince = 0;
+  /** ms it may stay idle: the agent's keepAliveTimeout, or less when the origin's hint says so. */
+  idleLimit = 0;
   /** Connected (a connection being opened has no socket events to parse yet). */
   connected = false;
   dead = false;
@@ -623,7 +633,12 @@ class Connection {
     this.keepAlive = keepAlive;
     if (keepAliveHint !== undefined) {
       const m = /timeout\s*=\s*(\d+)/i.exec(keepAliveHint);
-      if (m !== null) this.hint = Number(m[1]) * 1000;
+      if (m !== null) {
+        this.hint = Number(m[1]) * 1000;
+        // As undici (keepAliveTimeoutThreshold): 2 s are kept between our reuse and the origin's
+        // close, for the request's way there; a hint that leaves none means no reuse.
+        if (this.hint <= KEEPALIVE_MARGIN) this.keepAlive = false;
+      }
     }
     // The body's framing (RFC 9112 §6.3).
     if (this.headRequest || status === 204 || status === 304) {
@@ -675,6 +690,8 @@ class Connection {
     const waiting = this.pool.waiting.length > 0 ? this.pool.next() : undefined;
     if (waiting !== undefined) return this.start(waiting);
     this.idleSince = performance.now();
+    const keep = this.pool.agent.keepAliveTimeout;
+    this.idleLimit = this.hint > 0 ? Math.min(keep, this.hint - KEEPALIVE_MARGIN) : keep;
     this.pool.idle.push(this);
   }
 
@@ -763,6 +780,8 @@ class OriginPool {
   readonly busy = new Set<Connection>();
   /** Exchanges waiting for a connection (the origin is at its `connections` limit), oldest first. */
   readonly waiting: Exchange[] = [];
+  /** dispatch is dropping expired idle connections before it picks one. */
+  #choosing = false;
   /** TLS options for an https origin, else undefined. */
   readonly tls: ConnectionOptions | undefined;
 
@@ -780,8 +799,17 @@ class OriginPool {
 
   dispatch(ex: Exchange): void {
     let conn = this.idle.pop();
-    while (conn !== undefined && (conn.dead || conn.socket.destroyed)) conn = this.idle.pop();
-    if (conn !== undefined) return conn.start(ex);
+    if (conn !== undefined) {
+      // Exact expiry here (the sweeper's is up to a tick late): never reuse past the limit.
+      const now = performance.now();
+      this.#choosing = true;
+      while (conn !== undefined && (conn.dead || conn.socket.destroyed || now - conn.idleSince >= conn.idleLimit)) {
+        conn.destroy();
+        conn = this.idle.pop();
+      }
+      this.#choosing = false;
+      if (conn !== undefined) return conn.start(ex);
+    }
     const max = this.agent.maxConnections;
     if (max > 0 && this.busy.size >= max) {
       this.waiting.push(ex);
@@ -856,7 +884,8 @@ class OriginPool {
         return;
       }
     }
-    if (this.idle.length === 0 && this.busy.size === 0) this.agent.drop(this);
+    // Not while dispatch is choosing a connection: the exchange it holds is about to use this pool.
+    if (this.idle.length === 0 && this.busy.size === 0 && !this.#choosing) this.agent.drop(this);
   }
 }
 
@@ -945,8 +974,7 @@ export class H1Agent {
       }
       for (let i = pool.idle.length - 1; i >= 0; i--) {
         const conn = pool.idle[i];
-        const limit = conn.hint > 0 ? Math.min(this.keepAliveTimeout, Math.max(conn.hint - 1000, 1000)) : this.keepAliveTimeout;
-        if (now - conn.idleSince >= limit) conn.destroy();
+        if (now - conn.idleSince >= conn.idleLimit) conn.destroy();
       }
     }
   }
