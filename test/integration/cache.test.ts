@@ -146,6 +146,33 @@ test('no-cache with an ETag is stored and validated on every request: the origin
   assert.match(c.headers['cache-status'], /fwd=stale; fwd-status=304/);
 });
 
+test("a 304 to the client's own If-None-Match for a newer representation is relayed, never merged into the stored one (RFC 9111 §4.3.4)", async () => {
+  // Found by cache-property.test.ts (seed 1239687671): the stored response has no ETag and an
+  // invalid Last-Modified; the origin, now at version 2 with a weak ETag, answers the client's
+  // If-None-Match with 304. http-cache-semantics took that 304 as validating the stored version 1
+  // (it compares Last-Modified as strings) and served version 1's body under version 2's fields.
+  let version = 1;
+  handlers.set('/not-merged', (req, res) => {
+    if (version === 2 && req.headers['if-none-match'] === '"v2"') {
+      res.writeHead(304, { etag: 'W/"v2"', 'last-modified': 'not a date', 'x-version': '2', 'cache-control': 'max-age=0' });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain', 'last-modified': 'not a date', 'x-version': String(version), 'cache-control': 'max-age=0' });
+    res.end(`version ${version}`);
+  });
+  const first = await get('/not-merged');
+  assert.equal(first.body, 'version 1');
+  version = 2;
+  const second = await get('/not-merged', { headers: { 'if-none-match': '"v2"' } });
+  assert.equal(second.status, 304, "the client's conditional held at the origin: its 304 is the answer");
+  assert.equal(second.body, '');
+  assert.equal(second.headers['x-version'], '2');
+  const third = await get('/not-merged');
+  assert.equal(third.status, 200);
+  assert.equal(third.body, 'version 2', 'a plain request gets the current version, not the old body');
+});
+
 test('a stale object is validated, its headers updated from the 304, and it is fresh again afterwards', async () => {
   const conditionals: Array<string | undefined> = [];
   handlers.set('/reval', (req, res) => {

@@ -55,6 +55,7 @@ import {
   policyHeaders,
   policyRequest,
   sameOriginKey,
+  selectedBy304,
   storedHeaders,
   tagsOf,
   unsafeMethod,
@@ -425,7 +426,7 @@ export class CacheFilter implements Filter {
     });
     const age = typeof h.age === 'string' ? h.age : undefined;
     if (r.status === 304) {
-      if (!entry.policy.revalidatedPolicy(preq, { status: 304, headers: fresh }).matches) return 'released';
+      if (!selectedBy304(entry.headers, fresh) || !entry.policy.revalidatedPolicy(preq, { status: 304, headers: fresh }).matches) return 'released';
       this.#refresh(entry, preq, fresh, age);
       return 'filled';
     }
@@ -523,8 +524,7 @@ export class CacheFilter implements Filter {
     }
     if (status === 304 && p.entry !== undefined && p.preq !== undefined) {
       const fresh = record(head.headers);
-      const r = p.entry.policy.revalidatedPolicy(p.preq, { status: 304, headers: fresh });
-      if (r.matches) {
+      if (selectedBy304(p.entry.headers, fresh) && p.entry.policy.revalidatedPolicy(p.preq, { status: 304, headers: fresh }).matches) {
         const e = this.#refresh(p.entry, p.preq, fresh, head.headers.get('age'));
         this.#settle(p, 'filled');
         return this.#serve(s, e, 'fwd=stale; fwd-status=304');

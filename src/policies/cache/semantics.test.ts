@@ -8,6 +8,7 @@ import {
   normalizeHost,
   normalizeValue,
   notModified,
+  selectedBy304,
   policyHeaders,
   sameOriginKey,
   tagsOf,
@@ -82,6 +83,20 @@ test('client conditionals: If-None-Match by weak comparison, else If-Modified-Si
   assert.ok(!notModified({ 'if-modified-since': 'Mon, 01 Jan 2029 00:00:00 GMT' }, stored));
   assert.ok(!notModified({ 'if-modified-since': 'garbage' }, stored));
   assert.ok(!notModified({}, stored));
+});
+
+test('which stored response a 304 updates (RFC 9111 §4.3.4): same ETag, else the same valid Last-Modified, else none on both sides', () => {
+  const lm = 'Tue, 01 Jan 2030 00:00:00 GMT';
+  assert.ok(selectedBy304({ etag: '"a"' }, { etag: '"a"' }));
+  assert.ok(!selectedBy304({ etag: 'W/"a"' }, { etag: '"a"' }), 'a strong 304 tag needs a strong stored one');
+  assert.ok(selectedBy304({ etag: '"a"' }, { etag: 'W/"a"' }), 'a weak 304 tag compares weakly');
+  assert.ok(!selectedBy304({ etag: '"a"' }, { etag: '"b"' }));
+  assert.ok(!selectedBy304({ 'last-modified': lm }, { etag: 'W/"a"', 'last-modified': lm }), 'an ETag the stored response lacks selects nothing');
+  assert.ok(selectedBy304({ 'last-modified': lm }, { 'last-modified': lm }));
+  assert.ok(!selectedBy304({ 'last-modified': 'not a date' }, { 'last-modified': 'not a date' }), 'an invalid date validates nothing');
+  assert.ok(!selectedBy304({ 'last-modified': lm }, { 'last-modified': 'Wed, 02 Jan 2030 00:00:00 GMT' }));
+  assert.ok(selectedBy304({}, { date: lm }), 'no validators on either side');
+  assert.ok(!selectedBy304({ etag: '"a"' }, {}));
 });
 
 test('tags, Cache-Status, unsafe methods, same-origin locations', () => {

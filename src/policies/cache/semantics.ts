@@ -4,7 +4,8 @@
  * conditionals (RFC 9110 §13) and the `Cache-Status` field (RFC 9211).
  *
  * http-cache-semantics 4 decides storability, freshness and revalidation (RFC 9111); two of its
- * choices are corrected here, before it sees a response: it treats `must-revalidate` as "always
+ * choices are corrected here, before it sees a response (and a third, which stored response a 304
+ * updates, in `selectedBy304`): it treats `must-revalidate` as "always
  * revalidate" (RFC 9111 §5.2.2.2: only once stale) and `proxy-revalidate` as "never fresh" (the
  * same, for shared caches). `policyHeaders` takes both out of what it sees, and the entry
  * remembers them, so that a stale entry with either is never served without validation.
@@ -211,6 +212,38 @@ export function notModified(request: Readonly<HeaderRecord>, stored: Readonly<Re
   const since = Date.parse(ims);
   const modified = Date.parse(lm);
   return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
+}
+
+/**
+ * Whether a 304 selects the stored response for update (RFC 9111 §4.3.4), the third correction of
+ * http-cache-semantics, whose `revalidatedPolicy` compares Last-Modified as strings and, when the
+ * 304 has an ETag and the stored response none, falls back to Last-Modified. Here:
+ * - a 304 with an ETag selects only a stored response with the same ETag (strong comparison when
+ *   the 304's is strong, weak otherwise);
+ * - a 304 without an ETag but with a Last-Modified selects a stored response whose Last-Modified
+ *   is the same date, both valid HTTP dates ("not a date" validates nothing);
+ * - a 304 with no validator selects a stored response that has none either.
+ * A 304 answering the client's own conditional (forwarded beside the cache's validators) for
+ * another representation is so never merged into the stored one.
+ */
+export function selectedBy304(stored: Readonly<Record<string, string | string[]>>, notModifiedHeaders: Readonly<Record<string, string | string[]>>): boolean {
+  const tag = notModifiedHeaders.etag;
+  const storedTag = stored.etag;
+  if (typeof tag === 'string') {
+    if (typeof storedTag !== 'string') return false;
+    const t = tag.trim();
+    const st = storedTag.trim();
+    if (!t.startsWith('W/')) return !st.startsWith('W/') && t === st;
+    return etagOpaque(t) === etagOpaque(st);
+  }
+  const lm = notModifiedHeaders['last-modified'];
+  const storedLm = stored['last-modified'];
+  if (typeof lm === 'string') {
+    if (typeof storedLm !== 'string') return false;
+    const a = Date.parse(lm);
+    return Number.isFinite(a) && a === Date.parse(storedLm);
+  }
+  return storedTag === undefined && (typeof storedLm !== 'string' || !Number.isFinite(Date.parse(storedLm)));
 }
 
 /**
