@@ -164,7 +164,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
   });
 
   test('chunked responses are de-chunked, chunk extensions ignored, trailers handed over; the connection is reused', async () => {
-    const o = await rawOrigin(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n');
+    const o = await rawOrigin(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7;a;b="q \\" s"\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n');
     const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
     for (let i = 0; i < 2; i++) {
       const r = await send(agent, o.origin);
@@ -316,6 +316,10 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
     ['a 101 nobody asked for', 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n'],
     ['a head over maxHeaderSize', `HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(20_000)}\r\ncontent-length: 0\r\n\r\n`],
     ['a bad trailer line', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n'],
+    ['whitespace after a chunk size', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\t\r\nab\r\n0\r\n\r\n'],
+    ['whitespace after the ; of a chunk extension', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2; a=b\r\nab\r\n0\r\n\r\n'],
+    ['Content-Length in the trailers', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\ncontent-length: 1\r\n\r\n'],
+    ['a tab in Transfer-Encoding', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\t\r\n\r\n2\r\nab\r\n0\r\n\r\n'],
   ];
   for (const [what, response] of malformed) {
     test(`refuses ${what}`, async () => {
@@ -332,15 +336,30 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
     });
   }
 
-  test('bytes after a complete response close the connection (the framing is lost); the response itself is delivered', async () => {
-    const o = await rawOrigin(() => `${ok('one')}HTTP/1.1 200 OK\r\n`);
+  test('bytes beyond the response in the same read fail it (before its head when the length shows it); later ones close the idle connection', async () => {
+    let late: net.Socket | undefined;
+    const o = await rawOrigin((head, socket) => {
+      if (head.includes('/beyond')) return `${ok('one')}HTTP/1.1 200 OK\r\n`;
+      if (head.includes('/chunked')) return 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\none\r\n0\r\n\r\nEXTRA';
+      late = socket;
+      return ok('two');
+    });
     const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const a = await send(agent, o.origin, { path: '/beyond' });
+    assert.equal(a.error?.code, 'HPE_INVALID_CONSTANT');
+    assert.equal(a.status, undefined, 'the head was never handed on: the owner can still answer 502');
+    const b = await send(agent, o.origin, { path: '/chunked' });
+    assert.equal(b.error?.code, 'HPE_INVALID_CONSTANT', 'a chunked response with bytes after its end fails (its client sees it cut)');
+    assert.equal(agent.connections, 0);
+    // After a clean response, bytes on the idle connection: closed, never read as the next response.
+    const c = await send(agent, o.origin, { path: '/late' });
+    assert.equal(c.body.toString(), 'two');
     const closed = o.closed();
-    const r = await send(agent, o.origin);
-    assert.equal(r.body.toString(), 'one');
+    late!.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfake');
     await closed;
-    assert.equal((await send(agent, o.origin)).body.toString(), 'one');
-    assert.equal(o.connections, 2);
+    assert.equal(agent.connections, 0);
+    assert.equal((await send(agent, o.origin, { path: '/late' })).body.toString(), 'two');
+    assert.equal(o.connections, 4);
     await agent.close();
   });
 

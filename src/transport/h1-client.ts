@@ -23,12 +23,15 @@
  * for a POST, PUT or PATCH without one; 1xx heads passed on before the final one; trailers; and
  * timeouts for connect, response head and body silence.
  *
- * Strict parsing (RFC 9112; what llhttp rejects, undici rejects, and so do we): a status line
- * `HTTP/1.0|1.1 NNN reason`; header names that are tokens; no whitespace before a colon; no obs-fold;
- * no bare CR or LF; no control characters but HTAB in values; a head over `maxHeaderSize`; a
- * Content-Length that is not digits or appears twice; Content-Length with Transfer-Encoding; a
- * chunk size that is not hex (or longer than 16 digits) or a chunk not followed by CRLF; bytes
- * after a complete response; a 101 nobody asked for. Each is an error with an `HPE_` code
+ * Strict parsing (RFC 9112; never more lenient than llhttp in strict mode, which
+ * h1-client-differential.test.ts checks on seeded mutations): a status line `HTTP/1.0|1.1 NNN
+ * reason` (no control characters in the reason, where llhttp allows them); header names that are
+ * tokens; no whitespace before a colon; no obs-fold; no bare CR or LF; no control characters but
+ * HTAB in values; a head over `maxHeaderSize`; a Content-Length that is not digits or appears
+ * twice; Content-Length with Transfer-Encoding; a tab in Transfer-Encoding; a chunk size that is
+ * not hex (or longer than 16 digits), whitespace in a chunk-size line, a chunk not followed by
+ * CRLF; Content-Length or Transfer-Encoding in the trailers; bytes beyond a complete response (a
+ * 502 when they come with its head); a 101 nobody asked for. Each is an error with an `HPE_` code
  * (UPSTREAM_BAD_RESPONSE) and the connection is closed.
  *
  * Diagnostics: the channel `switchboard:upstream:connect` gets `{ origin }` as a new connection is
@@ -82,8 +85,14 @@ export interface H1AgentOptions {
  * SP or HTAB) fails the name class.
  */
 const HEAD_RE = /^HTTP\/1\.[01] [0-9]{3}(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/;
-/** A chunk-size line without its CRLF: hex size, then optional chunk extensions (not interpreted). */
-const CHUNK_SIZE_RE = /^[0-9a-fA-F]{1,16}[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
+/**
+ * A chunk-size line without its CRLF: hex size, then chunk extensions (not interpreted), each
+ * `;name` or `;name=value` with a token or quoted-string value. No whitespace anywhere: RFC 9112
+ * allows BWS around the `;` and `=`, llhttp in strict mode does not, and whitespace a parser
+ * skips that another does not is a smuggling vector.
+ */
+const CHUNK_SIZE_RE =
+  /^[0-9a-fA-F]{1,16}(?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/;
 /** A trailer field line without its CRLF. */
 const TRAILER_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS_RE = /^[0-9]{1,15}$/;
@@ -475,7 +484,7 @@ class Connection {
             }
             if (end + 4 - at > this.pool.agent.maxHeaderSize) throw bad('HPE_HEADER_OVERFLOW', 'response head too large');
             const next = end + 4;
-            this.#onHead(ex, buf.toString('latin1', at, next));
+            this.#onHead(ex, buf.toString('latin1', at, next), buf.length - next);
             at = next;
             // A response without a body is complete at its head.
             if ((this.state as State) === State.Length && this.remaining === 0 && this.ex === ex && !ex.aborted) {
@@ -555,8 +564,11 @@ class Connection {
             const line = buf.toString('latin1', at, eol);
             if (!TRAILER_RE.test(line)) throw bad('HPE_INVALID_HEADER_TOKEN', 'invalid trailer line');
             const colon = line.indexOf(':');
+            const name = line.slice(0, colon).toLowerCase();
+            // Framing fields in a trailer section (RFC 9110 §6.5.1): refused, as llhttp does.
+            if (name === 'content-length' || name === 'transfer-encoding') throw bad('HPE_INVALID_CONTENT_LENGTH', `${name} in the trailers`);
             this.trailers ??= {};
-            addField(this.trailers, line.slice(0, colon).toLowerCase(), trimOws(line.slice(colon + 1)));
+            addField(this.trailers, name, trimOws(line.slice(colon + 1)));
             at = eol + 2;
             break;
           }
@@ -576,7 +588,7 @@ class Connection {
   }
 
   /** A complete response head `text` (with its final CRLFCRLF). */
-  #onHead(ex: Exchange, text: string): void {
+  #onHead(ex: Exchange, text: string, available: number): void {
     if (!HEAD_RE.test(text)) throw bad('HPE_INVALID_HEADER_TOKEN', 'malformed response head');
     const status = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
     const http10 = text.charCodeAt(7) === 48;
@@ -594,7 +606,8 @@ class Connection {
       eol = text.indexOf('\r\n', at);
       const colon = text.indexOf(':', at);
       const name = text.slice(at, colon).toLowerCase();
-      const value = trimOws(text.slice(colon + 1, eol));
+      const raw = text.slice(colon + 1, eol);
+      const value = trimOws(raw);
       at = eol + 2;
       switch (name) {
         case 'content-length':
@@ -604,6 +617,9 @@ class Connection {
           break;
         case 'transfer-encoding': {
           te = true;
+          // A tab around a coding: RFC 9110 trims it as OWS, llhttp does not take the coding as
+          // chunked; two parsers framing one response differently is refused.
+          if (raw.indexOf('\t') !== -1) throw bad('HPE_INVALID_TRANSFER_ENCODING', 'a tab in transfer-encoding');
           // The final coding decides (RFC 9112 §6.3): chunked, or the body runs to the close.
           const comma = value.lastIndexOf(',');
           chunked = trimOws(comma === -1 ? value : value.slice(comma + 1)).toLowerCase() === 'chunked';
@@ -655,26 +671,35 @@ class Connection {
       this.state = State.UntilClose;
       this.keepAlive = false;
     }
+    // More bytes than the length promised, already here: an invalid response (EDGE-CASES 31), a
+    // 502 before its head goes anywhere. (Bytes that come later fail it in #complete, or, once it
+    // is over, close the idle connection.)
+    if (this.state === State.Length && available > this.remaining) throw bad('HPE_INVALID_CONSTANT', 'bytes beyond the response');
     this.since = performance.now();
     this.activity = false;
     ex.handler.onResponseStart?.(ex, status, headers as IncomingHttpHeaders, reason);
   }
 
-  /** The response is complete; `extra` bytes followed it in the same read. */
+  /**
+   * The response is complete; `extra` bytes followed it in the same read. Any is a protocol error
+   * (llhttp fails it too): the exchange fails (the client's response is cut, never cleanly ended)
+   * and the connection is closed.
+   */
   #complete(ex: Exchange, extra: number): void {
+    if (extra > 0) throw bad('HPE_INVALID_CONSTANT', 'bytes beyond the response');
     this.state = State.Idle;
-    this.#finish(ex, extra);
+    this.#finish(ex);
   }
 
-  #finish(ex: Exchange, extra: number): void {
+  #finish(ex: Exchange): void {
     this.ex = undefined;
     ex.conn = undefined;
     ex.done = true;
     this.pool.busy.delete(this);
     // The origin answered before the whole body went out (a 413, say): the rest is not sent.
     if (!ex.bodyDone) ex.detach?.(true);
-    // Bytes beyond the response, or a body still going out: this connection can carry no other request.
-    if (extra > 0 || !ex.bodyDone || !this.keepAlive) this.destroy();
+    // A body still going out: this connection can carry no other request.
+    if (!ex.bodyDone || !this.keepAlive) this.destroy();
     else this.release();
     ex.handler.onResponseEnd?.(ex, (this.trailers ?? {}) as IncomingHttpHeaders);
     this.trailers = undefined;

@@ -115,12 +115,14 @@ test("forward: a bad chunk size after a good head: the client's response is cut,
   await d.close();
 });
 
-test('forward: bytes beyond Content-Length: the response is relayed, the connection is not reused (EDGE-CASES 31)', async () => {
-  const d = await rawDestination(() => 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA');
+test('forward: bytes beyond Content-Length are an invalid response: 502, and the connection is not reused (EDGE-CASES 31)', async () => {
+  const d = await rawDestination((head) =>
+    head.includes('/extra') ? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA' : 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  );
   await withProxy(async (gw) => {
-    const r = await ask(gw, d.port);
-    assert.equal(r.status, 200);
-    assert.match(r.text, /\r\n\r\nok$/);
+    const r = await ask(gw, d.port, 'GET', '/extra');
+    assert.equal(r.status, 502);
+    assert.match(r.text, /"code":"UPSTREAM_BAD_RESPONSE"/);
     await guard(d.closed, 'the proxy closes the destination connection', GUARD_MS);
     assert.equal((await ask(gw, d.port)).status, 200);
     assert.equal(d.connections, 2);

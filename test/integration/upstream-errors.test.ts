@@ -99,6 +99,7 @@ test('502 UPSTREAM_BAD_RESPONSE on an invalid response, and that connection is n
     'NUL in a header value': 'HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 2\r\n\r\nok',
     'bad status line': 'HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok',
     'not HTTP at all': 'SSH-2.0-OpenSSH_9.6\r\n',
+    'bytes beyond Content-Length': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA',
   };
   for (const [name, bytes] of Object.entries(garbage)) {
     await t.test(name, async () => {
