@@ -134,12 +134,15 @@ function send(agent: H1Agent, origin: string, opts: Partial<Dispatcher.DispatchO
   });
 }
 
+/** The agent most tests use: long keep-alive, a 1 s connect timeout; `opts` adds to it. */
+const newAgent = (opts: Partial<ConstructorParameters<typeof H1Agent>[0]> = {}): H1Agent => new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000, ...opts });
+
 const ok = (body: string, extra = '') => `HTTP/1.1 200 OK\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 
 describe('H1Agent: the own HTTP/1.1 client', () => {
   test('keep-alive: sequential requests to one origin share one connection; the head is written as given', async () => {
     const o = await rawOrigin(() => ok('hello', 'x-a: 1\r\nx-a: 2\r\nSet-Cookie: a=1\r\n'));
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     for (let i = 0; i < 3; i++) {
       const r = await send(agent, o.origin, { path: `/p${i}?q=1`, headers: ['host', 'example.test', 'X-Custom', 'v'] });
       assert.equal(r.error, undefined);
@@ -156,7 +159,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('a request without Host gets the origin as Host; POST without a body sends content-length: 0', async () => {
     const o = await rawOrigin(() => ok(''));
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const r = await send(agent, o.origin, { method: 'POST', headers: [] });
     assert.equal(r.status, 200);
     assert.equal(o.heads[0], `POST / HTTP/1.1\r\nhost: ${o.origin.slice(7)}\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n`);
@@ -165,7 +168,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('chunked responses are de-chunked, chunk extensions ignored, trailers handed over; the connection is reused', async () => {
     const o = await rawOrigin(() => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7;a;b="q \\" s"\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n');
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     for (let i = 0; i < 2; i++) {
       const r = await send(agent, o.origin);
       assert.equal(r.error, undefined);
@@ -185,7 +188,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       }
       return undefined;
     });
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const r = await send(agent, o.origin);
     assert.equal(r.status, 201);
     assert.equal(r.headers?.['x-long'], 'abcdefghijklmnop');
@@ -200,7 +203,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       if (head.includes('/304')) return 'HTTP/1.1 304 Not Modified\r\ncontent-length: 50\r\n\r\n';
       return ok('after');
     });
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const h = await send(agent, o.origin, { method: 'HEAD' });
     assert.equal(h.status, 200);
     assert.equal(h.headers?.['content-length'], '100');
@@ -214,7 +217,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('1xx heads reach the handler before the final one', async () => {
     const o = await rawOrigin(() => `HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n${ok('x')}`);
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const r = await send(agent, o.origin);
     assert.deepEqual(r.informational, [103]);
     assert.equal(r.status, 200);
@@ -228,7 +231,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       else socket.end('HTTP/1.0 200 OK\r\n\r\nuntil close');
       return undefined;
     });
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const a = await send(agent, o.origin);
     assert.equal(a.error, undefined);
     assert.equal(a.body.toString(), 'until close');
@@ -244,7 +247,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       if (head.includes('/10ka')) return 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\ncontent-length: 1\r\n\r\nk';
       return 'HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\nz';
     });
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     await send(agent, o.origin, { path: '/close' });
     await send(agent, o.origin, { path: '/10' });
     await send(agent, o.origin, { path: '/10ka' });
@@ -255,7 +258,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('request bodies: with a length as is; without one chunked; the origin gets every byte', async () => {
     const o = await rawOrigin(() => ok('ok'));
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const r1 = await send(agent, o.origin, {
       method: 'PUT',
       headers: ['host', 'h', 'content-length', '10'],
@@ -274,7 +277,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('request headers that would break framing are refused before anything is sent', async () => {
     const o = await rawOrigin(() => ok('x'));
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     for (const headers of [
       ['host', 'h', 'x-bad', 'a\r\nx-injected: 1'],
       ['host', 'h', 'x-bad\r\nx-injected', '1'],
@@ -324,7 +327,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
   for (const [what, response] of malformed) {
     test(`refuses ${what}`, async () => {
       const o = await rawOrigin(() => response);
-      const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+      const agent = newAgent();
       const closed = o.closed();
       const r = await send(agent, o.origin);
       assert.ok(r.error, 'an error');
@@ -344,7 +347,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       late = socket;
       return ok('two');
     });
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const a = await send(agent, o.origin, { path: '/beyond' });
     assert.equal(a.error?.code, 'HPE_INVALID_CONSTANT');
     assert.equal(a.status, undefined, 'the head was never handed on: the owner can still answer 502');
@@ -368,7 +371,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       socket.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc');
       return undefined;
     });
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const r = await send(agent, o.origin);
     assert.equal(r.status, 200);
     assert.equal(r.error?.code, 'UND_ERR_SOCKET');
@@ -380,7 +383,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
     const o = await rawOrigin(() => ok(''));
     o.server.close();
     await once(o.server, 'close');
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const r = await send(agent, o.origin);
     assert.equal(r.started, false);
     assert.equal(r.error?.code, 'ECONNREFUSED');
@@ -389,7 +392,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('the response-head and body-silence timeouts fail the exchange with undici codes', async () => {
     const o = await rawOrigin((head) => (head.includes('/body') ? 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nab' : undefined));
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const a = await send(agent, o.origin, { headersTimeout: 100 });
     assert.equal(a.error?.code, 'UND_ERR_HEADERS_TIMEOUT');
     assert.equal(upstreamError(a.error).code, 'UPSTREAM_TIMEOUT');
@@ -401,7 +404,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test("the origin's Keep-Alive hint: reused while 2 s remain of it; a hint of 2 s or less means no reuse (as undici)", async () => {
     const o = await rawOrigin((head) => ok('x', head.includes('/short') ? 'keep-alive: timeout=2\r\n' : 'Keep-Alive: timeout=5, max=100\r\n'));
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     await send(agent, o.origin, { path: '/long' });
     await send(agent, o.origin, { path: '/long' });
     assert.equal(o.connections, 1, 'timeout=5: reused');
@@ -415,7 +418,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('an idle connection past its limit is never reused, even before the sweeper saw it; the pool stays registered', async () => {
     const o = await rawOrigin(() => ok('x'));
-    const agent = new H1Agent({ keepAliveTimeout: 50, connectTimeout: 1000 });
+    const agent = newAgent({ keepAliveTimeout: 50 });
     await send(agent, o.origin);
     assert.equal(agent.connections, 1);
     // Block the thread past the limit so that no sweep runs before the next dispatch.
@@ -429,7 +432,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('idle connections close after keepAliveTimeout', async () => {
     const o = await rawOrigin(() => ok('x'));
-    const agent = new H1Agent({ keepAliveTimeout: 50, connectTimeout: 1000 });
+    const agent = newAgent({ keepAliveTimeout: 50 });
     const closed = o.closed();
     await send(agent, o.origin);
     assert.equal(agent.connections, 1);
@@ -441,7 +444,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
   test('pause holds the body back until resume; nothing is lost', async () => {
     const body = 'x'.repeat(200_000);
     const o = await rawOrigin(() => ok(body));
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     let pausedAt = -1;
     let total = 0;
     const r = await send(
@@ -469,7 +472,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('abort mid-response: the handler hears the reason and the connection is closed, not reused', async () => {
     const o = await rawOrigin(() => 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc');
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const closed = o.closed();
     const reason = new Error('client gone');
     const r = await send(agent, o.origin, {}, { onStart: (c) => c.abort(reason) });
@@ -481,7 +484,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('a response that cannot be HTTP fails at once, without waiting for a head that never ends', async () => {
     const o = await rawOrigin(() => 'SSH-2.0-OpenSSH_9.6\r\n');
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const r = await send(agent, o.origin, { headersTimeout: 60_000 });
     assert.equal(r.error?.code, 'HPE_INVALID_CONSTANT');
     await agent.close();
@@ -498,7 +501,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       }
       return ok(/GET (\S+)/.exec(head)![1]);
     });
-    const agent = new H1Agent({ origin: o.origin, connections: 2, keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent({ origin: o.origin, connections: 2 });
     const a = send(agent, o.origin, { path: '/hold/a' });
     const b = send(agent, o.origin, { path: '/hold/b' });
     const order: string[] = [];
@@ -533,7 +536,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');
       const origin = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-      const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000, tls: { ca: pki.ca.cert, servername: 'localhost' } });
+      const agent = newAgent({ tls: { ca: pki.ca.cert, servername: 'localhost' } });
       for (let i = 0; i < 2; i++) {
         const r = await send(agent, origin);
         assert.equal(r.error, undefined);
@@ -541,7 +544,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       }
       assert.deepEqual(resumed, [false, true]);
       await agent.close();
-      const untrusted = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000, tls: { servername: 'localhost' } });
+      const untrusted = newAgent({ tls: { servername: 'localhost' } });
       const bad = await send(untrusted, origin);
       assert.equal(upstreamError(bad.error).code, 'UPSTREAM_TLS_ERROR');
       assert.equal(bad.started, false);
@@ -560,7 +563,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
       }
       return undefined;
     });
-    const agent = new H1Agent({ origin: o.origin, connections: 1, keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent({ origin: o.origin, connections: 1 });
     let held!: () => void;
     const isHeld = new Promise<void>((resolve) => (held = resolve));
     const first = send(agent, o.origin, { path: '/hold' });
@@ -619,7 +622,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
         this.push(chunk);
       },
     });
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     const ended = new Promise((resolve) => body.on('end', resolve));
     let sentAtAnswer = -1;
     const r = await send(
@@ -637,7 +640,7 @@ describe('H1Agent: the own HTTP/1.1 client', () => {
 
   test('close: idle connections end at once, new requests fail', async () => {
     const o = await rawOrigin(() => ok('x'));
-    const agent = new H1Agent({ keepAliveTimeout: 10_000, connectTimeout: 1000 });
+    const agent = newAgent();
     await send(agent, o.origin);
     const closed = o.closed();
     await agent.close();
