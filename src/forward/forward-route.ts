@@ -4,12 +4,12 @@
  * (http-forward.ts, connect.ts, websocket.ts) need: the listener's `forward:` settings, its
  * destination guard, the pools to destinations, and a test for the gateway's own addresses.
  *
- * Pools: one undici Agent per route, so per listener, per generation and per worker (a pool is a
- * set of this process's sockets). It keeps a pool per origin, and every origin is a checked
- * `http://<ip>:<port>` (the Host header carries the name), so keep-alive connections to a
- * destination are reused by every client of the listener, and nothing is ever looked up twice
- * (EDGE-CASES 35). An origin's pool goes once its connections are idle-closed; the Agent closes
- * with its generation.
+ * Pools: one H1Agent (transport/h1-client.ts) per route, so per listener, per generation and per
+ * worker (a pool is a set of this process's sockets). It keeps a pool per origin, and every origin
+ * is a checked `http://<ip>:<port>` (the Host header carries the name), so keep-alive connections
+ * to a destination are reused by every client of the listener, and nothing is ever looked up twice
+ * (EDGE-CASES 35). An origin's pool goes once its connections are idle-closed; the agent closes
+ * with its generation. Parent entries keep undici Agents, whose connector tunnels through them.
  */
 import { networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
@@ -88,7 +88,7 @@ export function createForwardRoute(l: ListenerConfig, filters: readonly NamedFil
     maxBodySize: 0,
     order: 0,
   };
-  const agent = new H1Agent({ keepAliveTimeout: DESTINATION_KEEPALIVE, connectTimeout: forward.connectTimeout || 10_000 });
+  const agent = new H1Agent({ keepAliveTimeout: DESTINATION_KEEPALIVE, connectTimeout: forward.connectTimeout });
   const guard = withParents(compileForwardRules(forward), forward.parents, { listener: l.name, health });
   // One Agent per parent entry: its connections are tunnels through that entry's parents to the
   // checked `ip:port` of the origin (parents.ts), pooled like direct ones.

@@ -7,9 +7,9 @@
  *                absolute https://    ─► 400: https goes through CONNECT
  *                absolute http://     ─► destination.ts (loops, the guard) ─► a try to a checked address
  *
- * The try is the reverse proxy's (transport/forward.ts `startTry`: undici, backpressure, timeouts,
+ * The try is the reverse proxy's (transport/forward.ts `startTry`: backpressure, timeouts,
  * the response through the response phases of respond.ts, so the listener's cache and header
- * policies apply), sent through the route's Agent to the origin `http://<checked ip>:<port>`, Host
+ * policies apply), sent through the route's H1Agent to the origin `http://<checked ip>:<port>`, Host
  * being the name the client gave: the destination is never looked up a second time. A try that
  * could not connect goes to the permit's next address (nothing was sent); once the request went
  * out nothing is retried. No circuit breaker, balancer or outlier detection: a destination is not

@@ -52,6 +52,7 @@ import { maxHeaderSize as NODE_MAX_HEADER_SIZE } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { isToken, TOKEN_CHAR } from '../util/header-fields.ts';
 
 /** An error with a code `upstreamError` (errors.ts) knows: undici's where undici has one, llhttp-style `HPE_` for a bad response. */
 export class H1ClientError extends Error {
@@ -66,11 +67,11 @@ export class H1ClientError extends Error {
 export interface H1AgentOptions {
   /** ms an idle keep-alive connection is kept (shortened by the origin's Keep-Alive hint). */
   keepAliveTimeout: number;
-  /** ms to establish a connection; 0 = none. */
+  /** ms to establish a connection (TLS included); 0: undici's default, 10 s. */
   connectTimeout: number;
   /** Largest response head, in bytes (default: node's http.maxHeaderSize, as undici). */
   maxHeaderSize?: number;
-  /** The origin of requests whose options name none (a pool for one endpoint: `H1Pool`). */
+  /** The origin of requests whose options name none (an endpoint's pool, pools.ts). */
   origin?: string;
   /** Connections per origin at most; further requests wait for one (FIFO). 0 or absent: no limit. */
   connections?: number;
@@ -84,17 +85,18 @@ export interface H1AgentOptions {
  * line. Latin-1 text, so obs-text (0x80-0xFF) is one char each. obs-fold (a line starting with
  * SP or HTAB) fails the name class.
  */
-const HEAD_RE = /^HTTP\/1\.[01] [0-9]{3}(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/;
+const HEAD_RE = new RegExp(String.raw`^HTTP\/1\.[01] [0-9]{3}(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:${TOKEN_CHAR}+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$`);
 /**
  * A chunk-size line without its CRLF: hex size, then chunk extensions (not interpreted), each
  * `;name` or `;name=value` with a token or quoted-string value. No whitespace anywhere: RFC 9112
  * allows BWS around the `;` and `=`, llhttp in strict mode does not, and whitespace a parser
  * skips that another does not is a smuggling vector.
  */
-const CHUNK_SIZE_RE =
-  /^[0-9a-fA-F]{1,16}(?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/;
+const CHUNK_SIZE_RE = new RegExp(
+  String.raw`^[0-9a-fA-F]{1,16}(?:;${TOKEN_CHAR}+(?:=(?:${TOKEN_CHAR}+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$`,
+);
 /** A trailer field line without its CRLF. */
-const TRAILER_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*$/;
+const TRAILER_RE = new RegExp(String.raw`^${TOKEN_CHAR}+:[\t\x20-\x7e\x80-\xff]*$`);
 const DIGITS_RE = /^[0-9]{1,15}$/;
 /** A request path with a character outside 0x21-0xFF (SP, CR, LF, controls): it would break the request line. */
 const BAD_PATH_RE = /[^\u0021-\u00ff]/;
@@ -105,6 +107,8 @@ const HTTP_PREFIX = Buffer.from('HTTP/1.');
 const KEEPALIVE_MARGIN = 2000;
 const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** ms to connect when the options say 0, as undici's connector. */
+const DEFAULT_CONNECT_TIMEOUT = 10_000;
 /** A chunk-size line or a trailer line longer than this is an error. */
 const MAX_LINE = 8192;
 /** Request methods whose missing body undici sends as `content-length: 0`. */
@@ -130,20 +134,6 @@ const State = {
   Idle: 7,
 } as const;
 type State = (typeof State)[keyof typeof State];
-
-/** tchar (RFC 9110 §5.6.2) by char code. */
-const TCHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
-
-/** Whether `s` is a token (a valid header name). */
-function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 127 || TCHAR[c] === 0) return false;
-  }
-  return true;
-}
 
 /** Trims SP and HTAB (only: String#trim would also take 0xA0, an obs-text byte). */
 function trimOws(s: string): string {
@@ -409,17 +399,13 @@ class Connection {
     };
     const onFail = (err: Error): void => {
       cleanup();
-      if (this.ex === ex && !ex.done) {
-        this.keepAlive = false;
-        ex.abort(err);
-      }
+      if (this.ex === ex) ex.abort(err);
     };
     const onClose = (): void => {
       // The body's stream closed without ending (the client went away mid-body).
       if (!ex.bodyDone) onFail(new H1ClientError('UND_ERR_ABORTED', 'request body aborted'));
     };
-    // The 'error' listener stays: a body stream that errors after we are done with it (the client
-    // aborted an upload the origin had already answered) must not become an uncaught exception.
+    // No 'error' listener here: the exchange has heard the body's errors since dispatch.
     const cleanup = (): void => {
       body.off('data', onData);
       body.off('end', onEnd);
@@ -434,7 +420,6 @@ class Connection {
     if (body.destroyed) return onFail(new H1ClientError('UND_ERR_ABORTED', 'request body destroyed'));
     body.on('data', onData);
     body.on('end', onEnd);
-    body.on('error', onFail);
     body.on('close', onClose);
     if (body.isPaused()) body.resume();
   }
@@ -498,12 +483,12 @@ class Connection {
             this.remaining -= n;
             const part = at === 0 && n === buf.length ? buf : buf.subarray(at, at + n);
             at += n;
-            if (this.remaining === 0) {
-              ex.handler.onResponseData?.(ex, part);
+            ex.handler.onResponseData?.(ex, part);
+            // Complete unless the handler gave the exchange up meanwhile.
+            if (this.remaining === 0 && this.ex === ex && !ex.aborted) {
               this.#complete(ex, buf.length - at);
               return;
             }
-            ex.handler.onResponseData?.(ex, part);
             break;
           }
           case State.UntilClose: {
@@ -513,12 +498,8 @@ class Connection {
             break;
           }
           case State.ChunkSize: {
-            const eol = buf.indexOf(CRLF, at);
-            if (eol === -1) {
-              if (buf.length - at > MAX_LINE) throw bad('HPE_INVALID_CHUNK_SIZE', 'chunk size line too long');
-              this.pending = buf.subarray(at);
-              return;
-            }
+            const eol = this.#lineEnd(buf, at, 'HPE_INVALID_CHUNK_SIZE', 'chunk size line too long');
+            if (eol === -1) return;
             const line = buf.toString('latin1', at, eol);
             if (!CHUNK_SIZE_RE.test(line)) throw bad('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size line');
             const size = Number.parseInt(line, 16);
@@ -551,12 +532,8 @@ class Connection {
             break;
           }
           case State.Trailers: {
-            const eol = buf.indexOf(CRLF, at);
-            if (eol === -1) {
-              if (buf.length - at > MAX_LINE) throw bad('HPE_HEADER_OVERFLOW', 'trailer line too long');
-              this.pending = buf.subarray(at);
-              return;
-            }
+            const eol = this.#lineEnd(buf, at, 'HPE_HEADER_OVERFLOW', 'trailer line too long');
+            if (eol === -1) return;
             if (eol === at) {
               this.#complete(ex, buf.length - at - 2);
               return;
@@ -573,18 +550,29 @@ class Connection {
             break;
           }
           default:
-            // Idle after completion: extra bytes (#complete handles them).
+            // Idle: unreachable with an exchange in flight (completion returns at once).
             return;
         }
       }
     } catch (err) {
-      this.keepAlive = false;
       this.ex = undefined;
       this.destroy();
       ex.fail(err as Error);
     } finally {
       this.parsing = false;
     }
+  }
+
+  /**
+   * Where the line starting at `at` ends (its CR), or -1: the partial line is kept in `pending`
+   * for the next read, unless it is already longer than MAX_LINE (`code`, `message`).
+   */
+  #lineEnd(buf: Buffer, at: number, code: string, message: string): number {
+    const eol = buf.indexOf(CRLF, at);
+    if (eol !== -1) return eol;
+    if (buf.length - at > MAX_LINE) throw bad(code, message);
+    this.pending = buf.subarray(at);
+    return -1;
   }
 
   /** A complete response head `text` (with its final CRLFCRLF). */
@@ -744,39 +732,28 @@ class Connection {
 
   onEnd(): void {
     const ex = this.ex;
-    if (ex !== undefined && this.state === State.UntilClose && this.held === undefined) {
-      this.keepAlive = false;
-      this.#complete(ex, 0);
-      return;
-    }
-    this.#lost(new H1ClientError('UND_ERR_SOCKET', 'other side closed'));
+    // A close-delimited body ends with the connection (its FIN); anything else in flight is cut.
+    if (ex !== undefined && this.state === State.UntilClose && this.held === undefined) return this.#complete(ex, 0);
+    this.onClose();
   }
 
   onError(err: Error): void {
-    this.#lost(err);
+    this.failWith(err);
   }
 
   onClose(): void {
-    this.#lost(new H1ClientError('UND_ERR_SOCKET', 'other side closed'));
+    const s = this.state;
+    const midBody = s !== State.Head && s !== State.UntilClose && s !== State.Idle;
+    this.failWith(new H1ClientError('UND_ERR_SOCKET', midBody ? 'other side closed before the response ended' : 'other side closed'));
   }
 
-  /** The socket is gone: fail the exchange in flight and leave the pool. */
-  #lost(err: Error): void {
+  /** Closes the connection and fails the exchange in flight, if any, with `err`. */
+  failWith(err: Error): void {
     const ex = this.ex;
-    const state = this.state;
     this.ex = undefined;
     this.destroy();
     if (ex !== undefined) {
       ex.conn = undefined;
-      if (state === State.UntilClose && this.held === undefined && err instanceof H1ClientError) {
-        // A close-delimited body ended with the connection's close.
-        ex.done = true;
-        ex.handler.onResponseEnd?.(ex, {} as IncomingHttpHeaders);
-        return;
-      }
-      if (state === State.Length || state === State.ChunkData || state === State.ChunkSize || state === State.ChunkEnd || state === State.Trailers) {
-        if (err instanceof H1ClientError) err = new H1ClientError('UND_ERR_SOCKET', 'other side closed before the response ended');
-      }
       ex.fail(err);
     }
   }
@@ -870,19 +847,10 @@ class OriginPool {
     ex.conn = conn;
     this.busy.add(conn);
     const timeout = this.agent.connectTimeout;
-    if (timeout > 0) {
-      conn.connectTimer = setTimeout(() => {
-        conn.connectTimer = undefined;
-        if (conn.connected) return;
-        const waiting = conn.ex;
-        conn.ex = undefined;
-        conn.destroy();
-        if (waiting !== undefined) {
-          waiting.conn = undefined;
-          waiting.fail(new H1ClientError('UND_ERR_CONNECT_TIMEOUT', `connect timeout (${timeout} ms)`));
-        }
-      }, timeout);
-    }
+    conn.connectTimer = setTimeout(() => {
+      conn.connectTimer = undefined;
+      if (!conn.connected) conn.failWith(new H1ClientError('UND_ERR_CONNECT_TIMEOUT', `connect timeout (${timeout} ms)`));
+    }, timeout);
     socket.once(t === undefined ? 'connect' : 'secureConnect', () => {
       conn.connected = true;
       if (conn.connectTimer !== undefined) clearTimeout(conn.connectTimer);
@@ -937,7 +905,7 @@ export class H1Agent {
 
   constructor(opts: H1AgentOptions) {
     this.keepAliveTimeout = opts.keepAliveTimeout;
-    this.connectTimeout = opts.connectTimeout;
+    this.connectTimeout = opts.connectTimeout || DEFAULT_CONNECT_TIMEOUT;
     this.maxHeaderSize = opts.maxHeaderSize ?? NODE_MAX_HEADER_SIZE;
     this.maxConnections = opts.connections ?? 0;
     this.tls = opts.tls;
@@ -991,11 +959,11 @@ export class H1Agent {
         const ex = conn.ex;
         if (ex === undefined || !ex.written) continue;
         if (conn.state === State.Head) {
-          if (ex.headersTimeout > 0 && now - conn.since >= ex.headersTimeout) timeOut(conn, ex, 'UND_ERR_HEADERS_TIMEOUT', 'response head timeout');
+          if (ex.headersTimeout > 0 && now - conn.since >= ex.headersTimeout) conn.failWith(new H1ClientError('UND_ERR_HEADERS_TIMEOUT', 'response head timeout'));
         } else if (conn.activity || ex.paused) {
           conn.activity = false;
           conn.since = now;
-        } else if (ex.bodyTimeout > 0 && now - conn.since >= ex.bodyTimeout) timeOut(conn, ex, 'UND_ERR_BODY_TIMEOUT', 'response body timeout');
+        } else if (ex.bodyTimeout > 0 && now - conn.since >= ex.bodyTimeout) conn.failWith(new H1ClientError('UND_ERR_BODY_TIMEOUT', 'response body timeout'));
       }
       for (let i = pool.idle.length - 1; i >= 0; i--) {
         const conn = pool.idle[i];
@@ -1040,11 +1008,4 @@ export class H1Agent {
 
 function sweep(agent: H1Agent): void {
   agent.sweep();
-}
-
-function timeOut(conn: Connection, ex: Exchange, code: string, message: string): void {
-  conn.ex = undefined;
-  ex.conn = undefined;
-  conn.destroy();
-  ex.fail(new H1ClientError(code, message));
 }

@@ -42,6 +42,28 @@ interface Entry {
   refs: number;
 }
 
+/** A new pool: the own client for HTTP/1.1, undici's Pool for HTTP/2 (h2 over TLS, or h2c). */
+function newPool(origin: string, opts: PoolOptions): UpstreamPool {
+  if (opts.protocol === 'http1') {
+    return new H1Agent({ origin, connections: opts.connections, keepAliveTimeout: opts.keepAliveTimeout, connectTimeout: opts.connectTimeout, tls: opts.tls });
+  }
+  const h2c = opts.protocol === 'h2c';
+  // undici's Pool builds the connector its Clients share from a top-level `useH2c` (untyped);
+  // `h2Options.useH2c` alone never reaches it, and the h2c connection would be parsed as HTTP/1.1.
+  const options: Pool.Options & { useH2c?: boolean } = {
+    connections: opts.connections,
+    keepAliveTimeout: opts.keepAliveTimeout,
+    keepAliveMaxTimeout: Math.max(opts.keepAliveTimeout, 600_000),
+    connect: { timeout: opts.connectTimeout || undefined, ...opts.tls },
+    pipelining: H2_STREAMS_PER_CONNECTION,
+    strictContentLength: true,
+    allowH2: true,
+    useH2c: h2c,
+    h2Options: { useH2c: h2c, maxConcurrentStreams: H2_STREAMS_PER_CONNECTION },
+  };
+  return new Pool(origin, options);
+}
+
 export class PoolRegistry {
   readonly #pools = new Map<string, Entry>();
   readonly #byPool = new Map<UpstreamPool, Entry>();
@@ -50,34 +72,8 @@ export class PoolRegistry {
   acquire(origin: string, opts: PoolOptions): UpstreamPool {
     const key = `${origin}|${opts.connections}|${opts.keepAliveTimeout}|${opts.connectTimeout}|${opts.settingsKey}`;
     let entry = this.#pools.get(key);
-    if (!entry && opts.protocol === 'http1') {
-      const pool = new H1Agent({
-        origin,
-        connections: opts.connections,
-        keepAliveTimeout: opts.keepAliveTimeout,
-        connectTimeout: opts.connectTimeout,
-        tls: opts.tls,
-      });
-      entry = { key, pool, refs: 0 };
-      this.#pools.set(key, entry);
-      this.#byPool.set(pool, entry);
-    }
     if (!entry) {
-      const h2 = opts.protocol !== 'http1';
-      // undici's Pool builds the connector its Clients share from a top-level `useH2c` (untyped);
-      // `h2Options.useH2c` alone never reaches it, and the h2c connection would be parsed as HTTP/1.1.
-      const options: Pool.Options & { useH2c?: boolean } = {
-        connections: opts.connections,
-        keepAliveTimeout: opts.keepAliveTimeout,
-        keepAliveMaxTimeout: Math.max(opts.keepAliveTimeout, 600_000),
-        connect: { timeout: opts.connectTimeout || undefined, ...opts.tls },
-        pipelining: h2 ? H2_STREAMS_PER_CONNECTION : 1,
-        strictContentLength: true,
-        allowH2: h2,
-        useH2c: opts.protocol === 'h2c',
-        ...(h2 ? { h2Options: { useH2c: opts.protocol === 'h2c', maxConcurrentStreams: H2_STREAMS_PER_CONNECTION } } : undefined),
-      };
-      const pool = new Pool(origin, options);
+      const pool = newPool(origin, opts);
       entry = { key, pool, refs: 0 };
       this.#pools.set(key, entry);
       this.#byPool.set(pool, entry);

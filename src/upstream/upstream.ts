@@ -35,7 +35,7 @@ export class Upstream {
 
   /**
    * @param connectTimeouts connect timeouts that routes override to; each gets its own pool per
-   *   endpoint, because undici sets the connect timeout per pool.
+   *   endpoint, because a pool has one connect timeout.
    */
   constructor(config: UpstreamConfig, registry: PoolRegistry, state: UpstreamState, connectTimeouts: Iterable<number> = []) {
     this.name = config.name;

@@ -2,21 +2,20 @@
  * The zod building blocks that config sections share: durations, sizes, address lists, PEM file
  * paths and HTTP tokens (header and cookie names).
  *
- * It imports zod and nothing else, so that any module may build its config schema from these
+ * It imports zod and header-fields.ts (which imports nothing), so that any module may build its config schema from these
  * (src/config's sections today, the policy modules' `config.ts` tomorrow) without importing
  * src/config, which imports them. `units.ts` converts what these accept.
  */
 import { z } from 'zod';
+import { TOKEN_PATTERN } from './header-fields.ts';
 
 /** `250ms`, `5s`, `1m`, `1h`, or 0 to disable. */
 export const DURATION_PATTERN = /^(0|\d+(\.\d+)?(ms|s|m|h|d))$/;
 /** `512B`, `16KiB`, `10MB`, `1GiB`, or a whole number of bytes. */
 export const SIZE_PATTERN = /^\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/;
 
-/** One character of an HTTP token (RFC 9110 section 5.6.2), as a regex character class. */
-export const TOKEN_CHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
-/** A whole HTTP token: what a header name (or a cookie name) may be. */
-export const TOKEN_PATTERN = new RegExp(`^${TOKEN_CHAR}+$`);
+/** HTTP tokens (RFC 9110 §5.6.2), defined once in header-fields.ts (which imports no zod). */
+export { TOKEN_CHAR, TOKEN_PATTERN } from './header-fields.ts';
 
 /** A duration, converted by `parseDuration`. */
 export const duration = z

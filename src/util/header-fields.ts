@@ -1,8 +1,31 @@
 /**
- * What a configured header field may be: names a policy must leave alone, and the characters a
- * field value may hold. Shared by the policies that write headers (`headers`, `respond`); it
- * imports nothing.
+ * What a header field may be: its name a token, names a policy must leave alone, and the
+ * characters a field value may hold. Shared by the config schemas (through config-primitives.ts),
+ * the policies that write headers (`headers`, `respond`) and the HTTP/1.1 client's parser
+ * (transport/h1-client.ts); it imports nothing.
  */
+
+/** One character of an HTTP token (RFC 9110 §5.6.2), as a regex character class. */
+export const TOKEN_CHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+/** A whole HTTP token: what a header name (or a cookie name, or a method) may be. */
+export const TOKEN_PATTERN = new RegExp(`^${TOKEN_CHAR}+$`);
+
+/** TOKEN_CHAR as a table by char code, for the hot path (no regex per name). */
+const TCHAR = new Uint8Array(128);
+{
+  const one = new RegExp(`^${TOKEN_CHAR}$`);
+  for (let c = 0; c < 128; c++) if (one.test(String.fromCharCode(c))) TCHAR[c] = 1;
+}
+
+/** Whether `s` is a token (TOKEN_PATTERN, without a regex). */
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
 
 /**
  * Names that belong to one connection or frame the message (RFC 9110 §7.6.1, RFC 9112 §6-7):
