@@ -42,21 +42,25 @@ export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
   const line = checkRequestLine(req.socket);
   if (line !== undefined) return line;
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) return 'UNSUPPORTED_HTTP_VERSION';
-  const raw = req.rawHeaders;
+  return checkH1Fields(req.httpVersionMinor, req.rawHeaders, req.headers);
+}
+
+/** The field checks of an HTTP/1.x request: one Host, a valid one, Transfer-Encoding exactly chunked (not in HTTP/1.0), an exact Content-Length. */
+export function checkH1Fields(minor: number, raw: readonly string[], headers: IncomingMessage['headers']): ErrorCode | undefined {
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) hosts++;
   }
   if (hosts > 1) return 'DUPLICATE_HOST';
-  const host = req.headers.host;
+  const host = headers.host;
   if (host !== undefined && (!HOST_VALUE.test(host) || !portInRange(host))) return 'INVALID_HOST';
-  const te = req.headers['transfer-encoding'];
+  const te = headers['transfer-encoding'];
   if (te !== undefined) {
-    if (req.httpVersionMinor === 0) return 'INVALID_TRANSFER_ENCODING';
+    if (minor === 0) return 'INVALID_TRANSFER_ENCODING';
     if (te !== 'chunked' && te.toLowerCase() !== 'chunked') return 'INVALID_TRANSFER_ENCODING';
   }
-  return checkContentLength(req.headers['content-length']);
+  return checkContentLength(headers['content-length']);
 }
 
 /** The methods llhttp parses: an HTTP/1.1 request with any other (`get`, `FOO`) is a 400 before it exists. */

@@ -26,6 +26,7 @@ import type { ListenerConfig } from '../config/types.ts';
 import type { ErrorCode } from '../errors.ts';
 import { writeRawError } from '../http/error-response.ts';
 import { acceptH1, type H1Downstream } from '../http/h1-downstream.ts';
+import { H1Connections, type H1Exchange, type H1Host } from '../http/h1-server.ts';
 import { H2Downstream } from '../http/h2-downstream.ts';
 import type { ListenerGeneration } from '../http/listener-generation.ts';
 import { runPipeline } from '../http/pipeline.ts';
@@ -134,6 +135,9 @@ export class HttpListener {
   readonly #h1: ConnectionHandler;
   /** The pipeline's last step: the reverse proxy's, or the forward proxy's (protocol forward). */
   readonly #step: ForwardStep;
+  /** HTTP/1.1 connections served by Switchboard's own server (http/h1-server.ts). */
+  readonly #own = new H1Connections();
+  readonly #ownHost: H1Host;
 
   /** `machine`: in a worker, what its TLS takes from the supervisor (ticket keys; the files are watched there). */
   constructor(config: ListenerConfig, generation: ListenerGeneration, log: Logger, machine?: MachineTls) {
@@ -143,6 +147,19 @@ export class HttpListener {
     this.limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerClient);
     const forward = config.protocol === 'forward';
     this.#step = forward ? forwardStep : proxy;
+    const listener = this;
+    this.#ownHost = {
+      get settings() {
+        return listener.config;
+      },
+      start: (ex: H1Exchange) => runPipeline(this.#generation, ex, ex.req.expect === 1, this.#step),
+      // Upgrades and CONNECT: node:http reads the head again and hands the socket to 'upgrade' or 'connect'.
+      handOver: (socket: Socket, bytes: Buffer) => {
+        socket.unshift(bytes);
+        this.#h1.call(this.server, socket);
+        socket.resume();
+      },
+    };
     const httpOptions: http.ServerOptions = {
       maxHeaderSize: config.maxHeaderSize,
       insecureHTTPParser: false,
@@ -259,7 +276,7 @@ export class HttpListener {
     }
     if (tlsHandshake.hasSubscribers) publishHandshake(this.name, true);
     if (socket.alpnProtocol === 'h2' && this.h2 !== undefined) this.h2.emit('connection', socket);
-    else this.#h1.call(this.server, socket);
+    else this.#own.serve(socket, this.#ownHost);
   }
 
   /** Plain listeners: admission, the PROXY header if any, then HTTP/1.1, or HTTP/2 when h2c is on and the preface arrives. */
@@ -279,7 +296,7 @@ export class HttpListener {
   }
 
   #serve(socket: Socket): void {
-    if (this.h2 === undefined) this.#h1.call(this.server, socket);
+    if (this.h2 === undefined) this.#own.serve(socket, this.#ownHost);
     else this.#sniff(socket, this.h2);
   }
 
@@ -304,7 +321,7 @@ export class HttpListener {
       // The HTTP/2 session reads the bytes already buffered when it starts; node:http needs a resume.
       if (preface) h2.emit('connection', socket);
       else {
-        this.#h1.call(this.server, socket);
+        this.#own.serve(socket, this.#ownHost);
         socket.resume();
       }
     });
@@ -345,7 +362,10 @@ export class HttpListener {
   stopAccepting(lingerIdle = false): Promise<void> {
     this.#generation.settings.draining = true;
     // Not listening, so close() only closes idle connections and stops the timeout checks.
-    if (!lingerIdle) this.server.close(ignore);
+    if (!lingerIdle) {
+      this.server.close(ignore);
+      this.#own.closeIdle();
+    }
     this.h2Sessions?.goAwayAll();
     void this.certificates?.close();
     return Promise.resolve();
@@ -355,6 +375,7 @@ export class HttpListener {
   destroyConnections(): void {
     this.server.close(ignore);
     this.server.closeAllConnections();
+    this.#own.closeAll();
     this.tunnels.destroyAll();
     this.h2Sessions?.destroyAll();
   }

@@ -400,9 +400,10 @@ describe('strict HTTP/1.1 edge', () => {
       );
     });
 
-    test('behind a chunked body that spanned reads: a pipelined request cannot be checked (400), a later one can', async () => {
-      // The body's first part is read (the request is forwarded) before the rest arrives, so the
-      // chunk sizes read earlier are gone when the pipelined request begins in the same read.
+    test('behind a chunked body that spanned reads: a pipelined request is checked and served, as is a later one', async () => {
+      // The body's first part is read (the request is forwarded) before the rest arrives. node:http
+      // kept no chunk sizes for the request-line guard, which refused such a request
+      // (UNCHECKED_PIPELINED_REQUEST); Switchboard's own parser reads every byte, so it is served.
       const head = 'POST /app/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n';
       const forwarded = (): Promise<void> => new Promise((resolve) => app.server.once('request', () => resolve()));
       {
@@ -412,18 +413,17 @@ describe('strict HTTP/1.1 edge', () => {
           const atOrigin = forwarded();
           socket.write(head);
           await atOrigin;
-          socket.write('0\r\n\r\nGET /app/pipelined HTTP/1.1\r\nHost: x\r\n\r\n');
+          socket.write('0\r\n\r\nGET /app/pipelined HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
           const one = parseResponse(await untilClosed(socket));
           assert.equal(one.status, 200);
           const two = parseResponse(one.rest);
-          assert.equal(two.status, 400);
-          assert.match(two.body, /"code":"UNCHECKED_PIPELINED_REQUEST"/);
+          assert.equal(two.status, 200);
         } finally {
           socket.destroy();
         }
         assert.deepEqual(
           app.seen.slice(m.app).map((q) => q.url),
-          ['/app/chunked'],
+          ['/app/chunked', '/app/pipelined'],
         );
       }
       {
