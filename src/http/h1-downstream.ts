@@ -1,6 +1,9 @@
 /**
  * HTTP/1.x requests as the pipeline's `Downstream`: a thin adapter over node:http's
- * IncomingMessage and ServerResponse (strict llhttp parsing; never insecureHTTPParser).
+ * IncomingMessage and ServerResponse (strict llhttp parsing; never insecureHTTPParser). Listeners
+ * serve HTTP/1.1 with Switchboard's own server (h1-server.ts); node:http, and this adapter, serve
+ * only what that server hands over: a connection whose head asked for an upgrade or CONNECT (a
+ * non-WebSocket Upgrade becomes a plain request here), and one refused for the connection limits.
  *
  * Pipelining (RFC 9112 §9.3): node:http parses every request of a pipelined burst at once and
  * queues their responses. Requests on one connection are served one at a time here, as nginx and

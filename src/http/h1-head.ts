@@ -24,8 +24,10 @@ const METHOD_SET: ReadonlySet<string> = new Set(METHODS);
 
 /** Field lines from after the request line to the empty line (sticky: matched from `lastIndex`). */
 const FIELDS_RE = new RegExp(String.raw`(?:${TOKEN_CHAR}+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$`, 'y');
-/** A request target's characters: visible ASCII and obs-text (no controls, no spaces, no DEL). */
-const TARGET_RE = /^[\x21-\x7e\x80-\xff]+$/;
+/** A request target's characters: visible ASCII (llhttp refuses controls, spaces, DEL and bytes above 0x7f). */
+const TARGET_RE = /^[\x21-\x7e]+$/;
+/** An absolute-form target's start, as llhttp reads it: letters, then `://`. */
+const ABSOLUTE_RE = /^[A-Za-z]+:\/\//;
 const VERSION_RE = /^HTTP\/([0-9])\.([0-9])$/;
 /** node:http's test for a 100-continue expectation. */
 const CONTINUE_RE = /(?:^|\W)100-continue(?:$|\W)/i;
@@ -116,13 +118,17 @@ function hasToken(value: string, token: string): boolean {
 export function checkLine(line: string): { code: ErrorCode; now: boolean } | undefined {
   const sp1 = line.indexOf(' ');
   if (sp1 <= 0) return { code: 'BAD_REQUEST', now: true };
-  if (!METHOD_SET.has(line.slice(0, sp1))) return { code: 'BAD_REQUEST', now: true };
+  const method = line.slice(0, sp1);
+  if (!METHOD_SET.has(method)) return { code: 'BAD_REQUEST', now: true };
   const sp2 = line.indexOf(' ', sp1 + 1);
   // `GET /` alone is HTTP/0.9, which no client of ours speaks: answered at once, as request-line.ts did.
   if (sp2 === -1) return { code: line.length > sp1 + 1 ? 'UNSUPPORTED_HTTP_VERSION' : 'INVALID_REQUEST_LINE', now: true };
   const version = line.slice(sp2 + 1);
   if (sp2 === sp1 + 1 || version.includes(' ') || version === '') return { code: 'INVALID_REQUEST_LINE', now: false };
-  if (!TARGET_RE.test(line.slice(sp1 + 1, sp2))) return { code: 'BAD_REQUEST', now: true };
+  const target = line.slice(sp1 + 1, sp2);
+  if (!TARGET_RE.test(target)) return { code: 'BAD_REQUEST', now: true };
+  // origin-form, asterisk-form or absolute-form (CONNECT's authority-form goes to node:http whole).
+  if (target.charCodeAt(0) !== 47 /* / */ && target !== '*' && method !== 'CONNECT' && !ABSOLUTE_RE.test(target)) return { code: 'BAD_REQUEST', now: true };
   const v = VERSION_RE.exec(version);
   if (v === null) return { code: 'BAD_REQUEST', now: true };
   if (v[1] !== '1' || (v[2] !== '0' && v[2] !== '1')) return { code: 'UNSUPPORTED_HTTP_VERSION', now: false };

@@ -568,7 +568,9 @@ class H1Body extends Readable {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#conn.bodyDestroyed();
-    cb(err);
+    // As node:http's IncomingMessage: the error is emitted only to a listener (a body nobody reads,
+    // of a request answered without it, must not throw).
+    cb(this.listenerCount('error') === 0 ? null : err);
   }
 }
 

@@ -1,4 +1,8 @@
 /**
+ * Since Switchboard's own HTTP/1.1 server (h1-server.ts, which reads every request line itself), this
+ * guard runs only on connections node:http parses: those handed over for an upgrade or CONNECT, and
+ * those refused for the connection limits.
+ *
  * The request line, as RFC 9112 §3 has it: `method SP request-target SP HTTP-version CRLF`, single
  * spaces (nginx's strict parsing; EDGE-CASES 10). llhttp is lenient in two ways no option changes:
  *   - it skips any run of spaces before and after the target, and reports neither: req.url,

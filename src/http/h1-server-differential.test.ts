@@ -1,0 +1,167 @@
+/**
+ * Switchboard's own HTTP/1.1 server (h1-server.ts, h1-head.ts) against llhttp (a node:http server,
+ * strict mode, the options the listeners used) on seeded mutations of valid request heads: whatever
+ * the own server takes as a request, llhttp takes too, with the same method, target, fields, the
+ * same joined `headers` and the same body framing, and its framing checks (strict.ts) pass too. The
+ * own server may refuse more, never less: a request two parsers would frame differently is how
+ * request smuggling starts.
+ *
+ * Each case is one connection: the mutated bytes, then the client's FIN. Both servers record a head
+ * the moment they parse it, before the FIN (which aborts the request, or fails a partial head).
+ *
+ * `SEED=… N=…` runs other cases; the default seed makes the test repeatable.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import { test } from 'node:test';
+import { H1Connections, type H1Exchange, type H1Host } from './h1-server.ts';
+import { checkFraming } from './strict.ts';
+
+const SEED = Number(process.env.SEED ?? 20261206) >>> 0 || 1;
+const N = Number(process.env.N ?? 400);
+
+const BASES = [
+  'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
+  'POST /a?b=c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello',
+  'POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  'GET /x HTTP/1.0\r\n\r\n',
+  'GET / HTTP/1.1\r\nHost: a.example:8080\r\nCookie: a=1\r\nCookie: b=2\r\nX-A: 1\r\nx-a: 2\r\nConnection: keep-alive\r\n\r\n',
+  'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n',
+  'PUT http://x/y HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n',
+];
+/** What a mutation inserts: the bytes that matter to framing, and whole framing fields. */
+const INSERTS = [
+  ' ',
+  '\t',
+  '\r',
+  '\n',
+  '\0',
+  ':',
+  'a',
+  '0',
+  ',',
+  '\x7f',
+  '\x80',
+  '\r\n',
+  '  ',
+  'chunked',
+  'Host: y\r\n',
+  'Content-Length: 1\r\n',
+  'Content-Length: 00\r\n',
+  'Transfer-Encoding: chunked\r\n',
+  'Transfer-Encoding: gzip\r\n',
+  ' \r\n',
+  ' HTTP/1.1',
+];
+
+interface Seen {
+  method: string;
+  url: string;
+  raw: readonly string[];
+  headers: http.IncomingHttpHeaders;
+  /** Content-Length as a number, 'chunked', or 'none'. */
+  framing: string | number;
+}
+
+function framingOf(h: http.IncomingHttpHeaders): string | number {
+  if (h['transfer-encoding'] !== undefined) return 'chunked';
+  return h['content-length'] === undefined ? 'none' : Number(h['content-length']);
+}
+
+test(`the own HTTP/1.1 server takes no request head that llhttp refuses, and reads the ones both take alike (seed ${SEED}, ${N} cases)`, async () => {
+  let x = SEED;
+  const rnd = (n: number): number => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+  const mutate = (text: string): string => {
+    let s = text;
+    for (let i = 1 + rnd(2); i > 0; i--) {
+      const at = rnd(s.length + 1);
+      const kind = rnd(3);
+      if (kind === 0) s = s.slice(0, at) + INSERTS[rnd(INSERTS.length)] + s.slice(at);
+      else if (kind === 1) s = s.slice(0, at) + s.slice(at + 1);
+      else s = s.slice(0, at) + String.fromCharCode(rnd(256)) + s.slice(at + 1);
+    }
+    return s;
+  };
+
+  // llhttp, as the listeners configured node:http.
+  let nodeSeen: Seen | undefined;
+  const onNode = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (checkFraming(req) === undefined) nodeSeen = { method: req.method!, url: req.url!, raw: req.rawHeaders, headers: req.headers, framing: framingOf(req.headers) };
+    res.destroy();
+  };
+  const nodeServer = http.createServer({ maxHeaderSize: 16384, insecureHTTPParser: false, requireHostHeader: true, joinDuplicateHeaders: false }, onNode);
+  nodeServer.on('checkContinue', onNode);
+  nodeServer.on('clientError', (_err, socket) => socket.destroy());
+
+  // The own server, with a host that records what it parsed.
+  let ownSeen: Seen | undefined;
+  const host: H1Host = {
+    settings: { maxHeaderSize: 16384, headerTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 5000, maxRequestsPerConnection: 0 },
+    start(ex: H1Exchange) {
+      if (ex.check() === undefined) ownSeen = { method: ex.method, url: ex.url, raw: ex.fields, headers: ex.headers, framing: framingOf(ex.headers) };
+      ex.conn.socket.destroy();
+    },
+    handOver(socket) {
+      socket.destroy();
+    },
+  };
+  const own = new H1Connections();
+  const ownServer = net.createServer({ allowHalfOpen: true }, (socket) => own.serve(socket, host));
+
+  const ports: number[] = [];
+  for (const server of [nodeServer, ownServer]) {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    ports.push((server.address() as net.AddressInfo).port);
+  }
+  const send = (port: number, bytes: string): Promise<void> =>
+    new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+      socket.resume();
+      socket.end(Buffer.from(bytes, 'latin1'));
+    });
+
+  const wrong: string[] = [];
+  let refusedByBoth = 0;
+  let takenByBoth = 0;
+  try {
+    for (let i = 0; i < N; i++) {
+      const current = mutate(BASES[rnd(BASES.length)]);
+      nodeSeen = undefined;
+      ownSeen = undefined;
+      await send(ports[0], current);
+      await send(ports[1], current);
+      const a = nodeSeen as Seen | undefined;
+      const b = ownSeen as Seen | undefined;
+      if (a === undefined && b === undefined) refusedByBoth++;
+      if (b === undefined) continue;
+      if (a === undefined) {
+        wrong.push(`${JSON.stringify(current)}: llhttp refused, own took ${JSON.stringify(b)}`);
+        continue;
+      }
+      takenByBoth++;
+      if (a.method !== b.method || a.url !== b.url || JSON.stringify(a.raw) !== JSON.stringify(b.raw) || a.framing !== b.framing)
+        wrong.push(`${JSON.stringify(current)}: llhttp ${JSON.stringify(a)}, own ${JSON.stringify(b)}`);
+      else assert.deepEqual({ ...b.headers }, { ...a.headers }, JSON.stringify(current));
+    }
+  } finally {
+    nodeServer.close();
+    ownServer.close();
+    own.closeAll();
+  }
+  assert.deepEqual(wrong, [], `reproduce with SEED=${SEED}`);
+  // The mutations reach both parsers' refusals and acceptances, or the test would show nothing.
+  assert.ok(refusedByBoth > N / 10, `only ${refusedByBoth} of ${N} refused by both`);
+  assert.ok(takenByBoth > N / 10, `only ${takenByBoth} of ${N} taken by both`);
+});
