@@ -25,7 +25,8 @@
  * process: the gateway's, or the supervisor's for the machine); it reads and changes the backend's.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
+import type * as http from 'node:http';
+import nodeHttp from '../util/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import { isLoopbackHost } from '../config/resolve-admin.ts';
 import type { AdminConfig } from '../config/types.ts';
@@ -148,7 +149,7 @@ export class AdminServer implements AdminHost {
 
   /** Binds `config`'s address, or listens on `fd` (a socket inherited in an upgrade). */
   #listen(config: AdminConfig, fd?: number): Promise<http.Server> {
-    const server = http.createServer(
+    const server = nodeHttp.createServer(
       { maxHeaderSize: MAX_HEADER_SIZE, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, keepAliveTimeout: 5000 },
       (req, res) => void this.#handle(req, res),
     );

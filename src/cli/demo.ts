@@ -4,7 +4,8 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
+import type * as http from 'node:http';
+import nodeHttp from '../util/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { compactAtStart } from '../util/heap.ts';
 export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
 
 async function startDemoOrigin(name: string): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
+  const server = nodeHttp.createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       return;

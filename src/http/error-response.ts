@@ -5,7 +5,8 @@
  *
  * One JSON body shape everywhere: `{"error":{"code","status","message","requestId"}}`.
  */
-import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { STATUS_CODES } from '../util/node-http.ts';
 import type { Socket } from 'node:net';
 import { ERRORS, type ErrorCode } from '../errors.ts';
 import type { Reply } from '../policies/filter.ts';

@@ -15,7 +15,8 @@
  *     a Content-Length past 2^53 - 1): a head with `lineError` set or that `checkH1Fields` refuses,
  *     answered and logged like any other request.
  */
-import { METHODS, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { METHODS } from '../util/node-http.ts';
 import type { ErrorCode } from '../errors.ts';
 import { TOKEN_CHAR } from '../util/header-fields.ts';
 

@@ -23,7 +23,7 @@
  *   - the answers node:http gave before a request existed (400, 408, 431, 417), as
  *     `writeRawError` writes them, closing the connection.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../util/node-http.ts';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ErrorCode, ProxyError } from '../errors.ts';

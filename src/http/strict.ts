@@ -3,7 +3,8 @@
  * the error code to answer with, or undefined when the request may proceed. Run once per request
  * before routing; every rejection closes the connection, since framing is in doubt.
  */
-import { METHODS, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { METHODS } from '../util/node-http.ts';
 import type { ErrorCode } from '../errors.ts';
 import { portColon } from '../util/host.ts';
 import { checkRequestLine } from './request-line.ts';

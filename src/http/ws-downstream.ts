@@ -6,7 +6,8 @@
  * and the connection is closed after it (EDGE-CASES 14: the client may already have sent bytes
  * meant for the tunnel, so no later byte may be read as HTTP).
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from '../util/node-http.ts';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ProxyError } from '../errors.ts';

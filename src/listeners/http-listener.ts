@@ -16,7 +16,8 @@
  * reload swaps it (new requests see the new config at once, in-flight ones keep theirs); the
  * socket stays open, so no connection is refused.
  */
-import http from 'node:http';
+import type * as http from 'node:http';
+import nodeHttp from '../util/node-http.ts';
 import https from 'node:https';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
@@ -210,7 +211,7 @@ export class HttpListener {
         socket.destroy();
       });
     } else {
-      this.server = http.createServer(httpOptions);
+      this.server = nodeHttp.createServer(httpOptions);
       this.#h1 = withRequestLineGuard(this.server.listeners('connection')[0] as ConnectionHandler);
       this.server.removeAllListeners('connection');
       this.server.on('connection', (socket: Socket) => this.#onConnection(socket));

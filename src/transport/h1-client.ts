@@ -48,7 +48,7 @@
 import { channel } from 'node:diagnostics_channel';
 import net from 'node:net';
 import tls, { type ConnectionOptions } from 'node:tls';
-import { maxHeaderSize as NODE_MAX_HEADER_SIZE } from 'node:http';
+import { maxHeaderSize as NODE_MAX_HEADER_SIZE } from '../util/node-http.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';

@@ -8,7 +8,8 @@
  * The answer is read by Node's HTTP client parser (llhttp, strict: no bare LF, NUL or obs-fold, the
  * head bounded by `maxHeaderSize`). Nothing here writes to the client: the HTTP layer relays.
  */
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import http from '../util/node-http.ts';
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
 import { ProxyError, upstreamError } from '../errors.ts';

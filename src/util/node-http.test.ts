@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The builtin modules a fresh process has loaded after importing `module` (a path from the repository's root). */
+function loadedAfter(module: string): string[] {
+  const out = execFileSync(
+    process.execPath,
+    ['--input-type=module', '-e', `await import(${JSON.stringify(`./${module}`)}); console.log(JSON.stringify(process.moduleLoadList));`],
+    {
+      cwd: root,
+      encoding: 'utf8',
+    },
+  );
+  return JSON.parse(out) as string[];
+}
+
+test("a worker's modules leave Node's bundled undici unloaded (node:http is required, not imported, everywhere)", () => {
+  const loaded = loadedAfter('src/process/worker.ts');
+  assert.ok(loaded.includes('NativeModule http'), 'the worker loads node:http');
+  assert.ok(!loaded.includes('NativeModule internal/deps/undici/undici'), 'node:http was imported as an ES module somewhere: its lazy WebSocket getter loaded undici');
+});
+
+test('the check can fail: an ES import of node:http loads it', () => {
+  const out = execFileSync(
+    process.execPath,
+    ['--input-type=module', '-e', "await import('node:http'); console.log(process.moduleLoadList.includes('NativeModule internal/deps/undici/undici'))"],
+    { encoding: 'utf8' },
+  );
+  assert.equal(out.trim(), 'true');
+});
