@@ -21,6 +21,8 @@ import { checkFraming } from './strict.ts';
 
 const SEED = Number(process.env.SEED ?? 20261206) >>> 0 || 1;
 const N = Number(process.env.N ?? 400);
+/** The framing test's cases (more: a framing mutation needs to land in a chunk line). */
+const FRAMING_N = Number(process.env.N ?? 1500);
 
 const BASES = [
   'GET / HTTP/1.1\r\nHost: x\r\n\r\n',
@@ -164,4 +166,127 @@ test(`the own HTTP/1.1 server takes no request head that llhttp refuses, and rea
   // The mutations reach both parsers' refusals and acceptances, or the test would show nothing.
   assert.ok(refusedByBoth > N / 10, `only ${refusedByBoth} of ${N} refused by both`);
   assert.ok(takenByBoth > N / 10, `only ${takenByBoth} of ${N} taken by both`);
+});
+
+/** Bases for the framing test: bodies of both kinds, and a request pipelined behind each. */
+const FRAMED = [
+  'POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n',
+  'POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;e=1\r\n world\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n',
+  'POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok',
+];
+const FRAMING_INSERTS = ['\r\n', '\r', '\n', ' ', ';', '0', 'f', '5\r\n', '0\r\n\r\n', 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n', '\t', 'x'];
+
+test(`the own HTTP/1.1 server frames request bodies and what follows them never differently from llhttp (seed ${SEED}, ${FRAMING_N} cases)`, async () => {
+  let x = SEED ^ 0x5bd1e995;
+  const rnd = (n: number): number => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+  const mutate = (text: string): string => {
+    // Mutations after the first head only: the head test above covers heads.
+    const from = text.indexOf('\r\n\r\n') + 4;
+    let s = text;
+    for (let i = 1 + rnd(2); i > 0; i--) {
+      const at = from + rnd(s.length - from + 1);
+      const kind = rnd(3);
+      if (kind === 0) s = s.slice(0, at) + FRAMING_INSERTS[rnd(FRAMING_INSERTS.length)] + s.slice(at);
+      else if (kind === 1) s = s.slice(0, at) + s.slice(at + 1);
+      else s = s.slice(0, at) + String.fromCharCode(rnd(256)) + s.slice(at + 1);
+    }
+    return s;
+  };
+
+  // Each server records every request whose body it read whole: `METHOD url body`.
+  let nodeSeen: string[] = [];
+  const nodeServer = http.createServer({ maxHeaderSize: 16384, insecureHTTPParser: false, requireHostHeader: true, joinDuplicateHeaders: false }, (req, res) => {
+    if (checkFraming(req) !== undefined) {
+      res.writeHead(400, { connection: 'close', 'content-length': '0' });
+      res.end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      nodeSeen.push(`${req.method} ${req.url} ${Buffer.concat(chunks).toString('latin1')}`);
+      res.writeHead(200, { 'content-length': '0' });
+      res.end();
+    });
+    req.on('error', () => undefined);
+  });
+  nodeServer.on('clientError', (_err, socket) => socket.destroy());
+
+  let ownSeen: string[] = [];
+  const host: H1Host = {
+    settings: { maxHeaderSize: 16384, headerTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 5000, maxRequestsPerConnection: 0 },
+    start(ex: H1Exchange) {
+      ex.attach({ status: 0, bytesOut: 0, draining: false, closed: () => undefined });
+      // As the pipeline: a request its checks refuse is answered 400 and closes the connection.
+      if (ex.check() !== undefined) {
+        ex.closeAfter();
+        ex.head(400, undefined, ['content-length', '0']);
+        ex.end(undefined);
+        return;
+      }
+      const body = ex.body();
+      const chunks: Buffer[] = [];
+      body.on('data', (c: Buffer) => chunks.push(c));
+      body.on('error', () => undefined);
+      body.on('end', () => {
+        ownSeen.push(`${ex.method} ${ex.url} ${Buffer.concat(chunks).toString('latin1')}`);
+        ex.head(200, undefined, ['content-length', '0']);
+        ex.end(undefined);
+      });
+    },
+    handOver(socket) {
+      socket.destroy();
+    },
+  };
+  const own = new H1Connections();
+  const ownServer = net.createServer({ allowHalfOpen: true }, (socket) => own.serve(socket, host));
+
+  const ports: number[] = [];
+  for (const server of [nodeServer, ownServer]) {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    ports.push((server.address() as net.AddressInfo).port);
+  }
+  // The bytes, then a last request that closes, then FIN: a server still inside a body sees the FIN.
+  const send = (port: number, bytes: string): Promise<void> =>
+    new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+      socket.resume();
+      socket.end(Buffer.from(`${bytes}GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 'latin1'));
+    });
+
+  const wrong: string[] = [];
+  let throughBoth = 0;
+  let stopped = 0;
+  try {
+    for (let i = 0; i < FRAMING_N; i++) {
+      const current = mutate(FRAMED[rnd(FRAMED.length)]);
+      nodeSeen = [];
+      ownSeen = [];
+      await send(ports[0], current);
+      await send(ports[1], current);
+      // Whatever the own server read, llhttp read too, in the same order (it may stop earlier: stricter).
+      const same = ownSeen.every((r, k) => nodeSeen[k] === r);
+      if (!same) wrong.push(`${JSON.stringify(current)}: llhttp ${JSON.stringify(nodeSeen)}, own ${JSON.stringify(ownSeen)}`);
+      if (ownSeen.at(-1)?.startsWith('GET /end ') && nodeSeen.at(-1)?.startsWith('GET /end ')) throughBoth++;
+      else if (!nodeSeen.at(-1)?.startsWith('GET /end ')) stopped++;
+    }
+  } finally {
+    nodeServer.close();
+    ownServer.close();
+    own.closeAll();
+  }
+  assert.deepEqual(wrong, [], `reproduce with SEED=${SEED}`);
+  // The mutations both keep the framing (both servers read through to /end) and break it (llhttp stops).
+  assert.ok(throughBoth > FRAMING_N / 20, `only ${throughBoth} of ${FRAMING_N} read through by both`);
+  assert.ok(stopped > FRAMING_N / 20, `only ${stopped} of ${FRAMING_N} stopped by llhttp`);
 });

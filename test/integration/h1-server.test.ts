@@ -67,7 +67,11 @@ describe('own HTTP/1.1 server', () => {
   let echo: Origin;
   let fixed: Origin;
   let ws: WsOrigin;
+  let gate: Origin;
   let gw: TestGateway;
+  /** Releases the held request of the `gate` origin. */
+  let release: () => void = () => undefined;
+  let held: Promise<void>;
 
   before(async () => {
     echo = await startOrigin('echo');
@@ -80,14 +84,36 @@ describe('own HTTP/1.1 server', () => {
       });
     });
     ws = await startWsOrigin('ws');
+    // Holds `/gate/hold` until released; answers everything else at once.
+    let onHeld: () => void = () => undefined;
+    held = new Promise<void>((resolve) => (onHeld = resolve));
+    gate = await startOrigin('gate', (req, res) => {
+      req.resume();
+      const answer = (): void => {
+        res.writeHead(200, { 'content-length': '2' });
+        res.end('ok');
+      };
+      if (req.url !== '/gate/hold') return answer();
+      release = answer;
+      onHeld();
+    });
     gw = await startTestGateway({
-      listeners: { web: { address: '127.0.0.1:0', protocol: 'http', keepAliveTimeout: '1s', maxRequestsPerConnection: 3 } },
+      listeners: {
+        web: { address: '127.0.0.1:0', protocol: 'http', keepAliveTimeout: '1s', maxRequestsPerConnection: 3 },
+        open: { address: '127.0.0.1:0', protocol: 'http' },
+      },
       routes: {
+        gate: { match: { path: '/gate/' }, upstream: 'gate' },
         ws: { match: { path: '/ws' }, upstream: 'ws' },
         fixed: { match: { path: '/fixed' }, upstream: 'fixed' },
         api: { match: { path: '/api/' }, upstream: 'echo' },
       },
-      upstreams: { echo: { endpoints: [{ url: echo.url }] }, fixed: { endpoints: [{ url: fixed.url }] }, ws: { endpoints: [{ url: ws.url }] } },
+      upstreams: {
+        gate: { endpoints: [{ url: gate.url }] },
+        echo: { endpoints: [{ url: echo.url }] },
+        fixed: { endpoints: [{ url: fixed.url }] },
+        ws: { endpoints: [{ url: ws.url }] },
+      },
     });
   });
   after(async () => {
@@ -95,6 +121,38 @@ describe('own HTTP/1.1 server', () => {
     await echo.close();
     await fixed.close();
     await ws.close();
+    await gate.close();
+  });
+
+  test('more than 64 KiB pipelined behind a held response (past the point where the server stops reading): nothing behind it is forwarded until it is answered, then every request is answered in order', async () => {
+    const seen = gate.seen.length;
+    const n = 2000;
+    const paths = Array.from({ length: n }, (_, i) => `/gate/${i}`);
+    const bytes = `GET /gate/hold HTTP/1.1\r\nHost: x\r\n\r\n${paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join('')}GET /gate/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+    assert.ok(bytes.length > 64 * 1024);
+    const socket = await connect(gw.gw.address('open').port);
+    try {
+      socket.write(bytes);
+      await held;
+      // Nothing behind the held request was forwarded meanwhile.
+      assert.deepEqual(
+        gate.seen.slice(seen).map((q) => q.url),
+        ['/gate/hold'],
+      );
+      release();
+      const text = await untilClosed(socket);
+      assert.equal(statuses(text).length, n + 2);
+      assert.ok(
+        statuses(text).every((st) => st === 200),
+        'every answer is a 200',
+      );
+    } finally {
+      socket.destroy();
+    }
+    assert.deepEqual(
+      gate.seen.slice(seen).map((q) => q.url),
+      ['/gate/hold', ...paths, '/gate/last'],
+    );
   });
 
   test('keep-alive: each response says Connection: keep-alive, Keep-Alive with the timeout and the limit, and a Date; the idle connection is closed at keepAliveTimeout with nothing written', async () => {
