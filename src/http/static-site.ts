@@ -10,7 +10,10 @@
  * Symbolic links are checked when the file is opened (static-files.ts), on what was opened.
  */
 import { realpathSync } from 'node:fs';
-import { contentType } from 'mime-types';
+import type * as MimeTypes from 'mime-types';
+import { lazyModule } from '../util/lazy-module.ts';
+
+const mime = lazyModule<typeof MimeTypes>('mime-types');
 import type { RouteConfig, StaticConfig } from '../config/types.ts';
 
 /** A Cache-Control pattern, compiled: tested against the file name or the path under the root. */
@@ -51,7 +54,7 @@ export function typeOf(name: string): string {
   const ext = name.slice(dot + 1).toLowerCase();
   const known = types.get(ext);
   if (known !== undefined) return known;
-  const t = contentType(ext);
+  const t = mime().contentType(ext);
   if (t === false) return OCTET;
   types.set(ext, t);
   return t;

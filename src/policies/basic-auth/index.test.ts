@@ -4,12 +4,16 @@ import { argon2Sync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import bcrypt from 'bcryptjs';
 import { fakeDeps, fakeResolveContext, headerList, pairs } from '../../../test/helpers/policy.ts';
 import { fakeSession } from '../../../test/helpers/session.ts';
 import type { Filter, Reply, Session } from '../filter.ts';
 import { basicAuthPolicy, decodeBasic } from './index.ts';
 import type { RawBasicAuth } from './config.ts';
+
+/** bcryptjs as verify.ts loads it (lazily, with require: its CommonJS build, another object than the ES import above). */
+const bcryptRequired: typeof bcrypt = createRequire(import.meta.url)('bcryptjs');
 
 const b64 = (b: Buffer): string => b.toString('base64').replace(/=+$/, '');
 /** An argon2id PHC string of `password`, small parameters (tests). */
@@ -76,7 +80,7 @@ test('no header or another scheme: 401 AUTH_REQUIRED; wrong user, password or en
 });
 
 test('successful checks are cached by header; failures are not; concurrent requests share one check', async (t) => {
-  const compare = mock.method(bcrypt, 'compare');
+  const compare = mock.method(bcryptRequired, 'compare');
   t.after(() => compare.mock.restore());
   const f = filter();
   const good = basic('alice', 'wonderland');
@@ -137,7 +141,7 @@ test('htpasswd: the file’s users are accepted by the policy naming the file (b
 });
 
 test('checkPassword (a socks5 listener’s RFC 1929 pair): the same credentials and cache, keyed apart from headers', async (t) => {
-  const compare = mock.method(bcrypt, 'compare');
+  const compare = mock.method(bcryptRequired, 'compare');
   t.after(() => compare.mock.restore());
   const f = filter();
   const match = await f.checkPassword!('alice', 'wonderland');

@@ -4,11 +4,14 @@
  * and a constant-time comparison of the tags.
  */
 import { argon2, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import type Bcrypt from 'bcryptjs';
+import { lazyModule } from '../../util/lazy-module.ts';
+
+const bcrypt = lazyModule<typeof Bcrypt>('bcryptjs');
 import type { PasswordHash } from '../filter.ts';
 
 export function verifyPassword(password: string, hash: PasswordHash): Promise<boolean> {
-  if (hash.kind === 'bcrypt') return bcrypt.compare(password, hash.hash);
+  if (hash.kind === 'bcrypt') return bcrypt().compare(password, hash.hash);
   return new Promise((resolve) => {
     argon2(
       hash.algorithm,

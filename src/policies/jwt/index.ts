@@ -28,7 +28,11 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { createLocalJWKSet, type CryptoKey, decodeJwt, errors, type JSONWebKeySet, jwtVerify, type JWTVerifyOptions, type JWTPayload } from 'jose';
+import type * as Jose from 'jose';
+import type { CryptoKey, JSONWebKeySet, JWTVerifyOptions, JWTPayload } from 'jose';
+import { lazyModule } from '../../util/lazy-module.ts';
+
+const jose = lazyModule<typeof Jose>('jose');
 import { parseDuration } from '../../util/units.ts';
 import {
   type ClaimHeader,
@@ -113,7 +117,7 @@ function fileJwks(file: string, ctx: ResolveContext): JSONWebKeySet {
   let doc: JSONWebKeySet;
   try {
     doc = JSON.parse(readFileSync(isAbsolute(file) ? file : resolvePath(ctx.baseDir, file), 'utf8')) as JSONWebKeySet;
-    createLocalJWKSet(doc); // throws when it is not a JWKS
+    jose().createLocalJWKSet(doc); // throws when it is not a JWKS
   } catch (err) {
     ctx.problem({ path: ['jwks', 'file'], expected: 'a readable JWKS file ({"keys": [...]})', found: err instanceof Error ? err.message : String(err) });
     return { keys: [] };
@@ -165,7 +169,7 @@ function scopesOf(payload: JWTPayload, claim: string | undefined): readonly stri
 async function tryEach(token: string, keys: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTPayload | undefined> {
   for await (const key of keys) {
     try {
-      return (await jwtVerify(token, key, options)).payload;
+      return (await jose().jwtVerify(token, key, options)).payload;
     } catch {
       // the next one
     }
@@ -214,7 +218,7 @@ export const jwtPolicy = {
       source.kind === 'remote'
         ? [remote!.key]
         : source.kind === 'local'
-          ? [createLocalJWKSet(source.jwks) as KeyLookup]
+          ? [jose().createLocalJWKSet(source.jwks) as KeyLookup]
           : source.kind === 'pem'
             ? source.keys
             : [source.secret];
@@ -240,12 +244,12 @@ export const jwtPolicy = {
       let payload: JWTPayload | undefined;
       for (const key of keys) {
         try {
-          payload = (await jwtVerify(token, key as KeyLookup, options)).payload;
+          payload = (await jose().jwtVerify(token, key as KeyLookup, options)).payload;
           break;
         } catch (err) {
           if (err instanceof KeysUnavailable) return err;
           // Several keys of the JWKS fit a token without `kid` (jose leaves trying them to the caller).
-          if (err instanceof errors.JWKSMultipleMatchingKeys) payload = await tryEach(token, err as unknown as AsyncIterable<CryptoKey>, options);
+          if (err instanceof jose().errors.JWKSMultipleMatchingKeys) payload = await tryEach(token, err as unknown as AsyncIterable<CryptoKey>, options);
           if (payload !== undefined) break;
         }
       }
@@ -289,7 +293,7 @@ export const jwtPolicy = {
         if (auth.followed(s)) {
           let iss: unknown;
           try {
-            iss = decodeJwt(token).iss;
+            iss = jose().decodeJwt(token).iss;
           } catch {
             iss = undefined;
           }

@@ -29,7 +29,11 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createLocalJWKSet, errors, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters, type CryptoKey, type JWK } from 'jose';
+import type * as Jose from 'jose';
+import type { FlattenedJWSInput, JSONWebKeySet, JWSHeaderParameters, CryptoKey, JWK } from 'jose';
+import { lazyModule } from '../../util/lazy-module.ts';
+
+const jose = lazyModule<typeof Jose>('jose');
 import type { PolicyStateView, StateValue } from '../filter.ts';
 import { observeFetch } from '../events.ts';
 
@@ -163,7 +167,7 @@ export class RemoteKeys {
       return await lookup(header, token);
     } catch (err) {
       // An unknown kid: the provider may have rotated its keys. Fetch again, at most once per cooldown.
-      if (!(err instanceof errors.JWKSNoMatchingKey) || (this.#pending === undefined && Date.now() - this.#attemptAt < cooldown)) throw err;
+      if (!(err instanceof jose().errors.JWKSNoMatchingKey) || (this.#pending === undefined && Date.now() - this.#attemptAt < cooldown)) throw err;
       await this.#refresh('kid');
       if (this.#lookup === lookup) throw err;
       return await this.#lookup(header, token);
@@ -252,7 +256,7 @@ export class RemoteKeys {
   }
 
   #install(jwks: JSONWebKeySet, fetchedAt: number): void {
-    this.#lookup = createLocalJWKSet(jwks);
+    this.#lookup = jose().createLocalJWKSet(jwks);
     this.#jwks = jwks;
     this.#fetchedAt = fetchedAt;
   }

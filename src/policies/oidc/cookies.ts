@@ -18,7 +18,11 @@
  *   first, then every claim but `iss` and `sub`.
  */
 import { hkdfSync } from 'node:crypto';
-import { EncryptJWT, errors, jwtDecrypt, type JWTPayload } from 'jose';
+import type * as Jose from 'jose';
+import type { JWTPayload } from 'jose';
+import { lazyModule } from '../../util/lazy-module.ts';
+
+const jose = lazyModule<typeof Jose>('jose');
 
 /** Bytes of `name=value` a session cookie may take (browsers keep at least 4096 per cookie, attributes included). */
 export const MAX_COOKIE = 3800;
@@ -67,7 +71,7 @@ export function cookieKeys(secret: string, issuer: string, clientId: string): Co
 
 /** `payload` sealed (encrypted and authenticated) with `key`, expiring at `exp` (s since the epoch). */
 export function seal(payload: object, key: Uint8Array, exp: number): Promise<string> {
-  return new EncryptJWT(payload as JWTPayload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).setExpirationTime(exp).encrypt(key);
+  return new (jose().EncryptJWT)(payload as JWTPayload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).setExpirationTime(exp).encrypt(key);
 }
 
 /** Why a cookie did not open: it has expired, or it is not one of ours (changed, another key, garbage). */
@@ -76,10 +80,10 @@ export type Unsealed<T> = { readonly ok: true; readonly payload: T } | { readonl
 /** Opens a sealed cookie; never throws. */
 export async function unseal<T>(value: string, key: Uint8Array): Promise<Unsealed<T>> {
   try {
-    const { payload } = await jwtDecrypt(value, key, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'], requiredClaims: ['exp'] });
+    const { payload } = await jose().jwtDecrypt(value, key, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'], requiredClaims: ['exp'] });
     return { ok: true, payload: payload as T };
   } catch (err) {
-    return { ok: false, expired: err instanceof errors.JWTExpired };
+    return { ok: false, expired: err instanceof jose().errors.JWTExpired };
   }
 }
 
