@@ -687,7 +687,9 @@ export class H1Exchange implements Downstream {
     if (this.destroyed) return true;
     const conn = this.conn;
     const settings = conn.host.settings;
-    let text = `HTTP/1.1 ${status} ${reason || STATUS_CODES[status] || 'unknown'}\r\n`;
+    // A reason phrase the response came with, unless it could split the status line (node:http throws on it).
+    const phrase = reason && !INVALID_VALUE.test(reason) ? reason : STATUS_CODES[status] || 'unknown';
+    let text = `HTTP/1.1 ${status} ${phrase}\r\n`;
     let hasLength = false;
     let hasDate = false;
     let keepAlive = this.keepAlive && !owner.draining;
