@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
+import { FRAMING_BYTES, mutate, seededRandom } from '../../test/helpers/mutations.ts';
 import { H1Connections, type H1Exchange, type H1Host } from './h1-server.ts';
 import { checkFraming } from './strict.ts';
 
@@ -35,18 +36,7 @@ const BASES = [
 ];
 /** What a mutation inserts: the bytes that matter to framing, and whole framing fields. */
 const INSERTS = [
-  ' ',
-  '\t',
-  '\r',
-  '\n',
-  '\0',
-  ':',
-  'a',
-  '0',
-  ',',
-  '\x7f',
-  '\x80',
-  '\r\n',
+  ...FRAMING_BYTES,
   '  ',
   'chunked',
   'Host: y\r\n',
@@ -72,74 +62,70 @@ function framingOf(h: http.IncomingHttpHeaders): string | number {
   return h['content-length'] === undefined ? 'none' : Number(h['content-length']);
 }
 
-test(`the own HTTP/1.1 server takes no request head that llhttp refuses, and reads the ones both take alike (seed ${SEED}, ${N} cases)`, async () => {
-  let x = SEED;
-  const rnd = (n: number): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-  const mutate = (text: string): string => {
-    let s = text;
-    for (let i = 1 + rnd(2); i > 0; i--) {
-      const at = rnd(s.length + 1);
-      const kind = rnd(3);
-      if (kind === 0) s = s.slice(0, at) + INSERTS[rnd(INSERTS.length)] + s.slice(at);
-      else if (kind === 1) s = s.slice(0, at) + s.slice(at + 1);
-      else s = s.slice(0, at) + String.fromCharCode(rnd(256)) + s.slice(at + 1);
-    }
-    return s;
-  };
+/** The listeners' settings, for the own server. */
+const SETTINGS = { maxHeaderSize: 16384, headerTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 5000, maxRequestsPerConnection: 0 };
 
-  // llhttp, as the listeners configured node:http.
-  let nodeSeen: Seen | undefined;
-  const onNode = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    if (checkFraming(req) === undefined) nodeSeen = { method: req.method!, url: req.url!, raw: req.rawHeaders, headers: req.headers, framing: framingOf(req.headers) };
-    res.destroy();
-  };
+/**
+ * llhttp (a node:http server with the listeners' options, `onNode` for every request) and the own
+ * server (`start` for every request), both listening on 127.0.0.1 port 0.
+ */
+async function servers(onNode: http.RequestListener, start: (ex: H1Exchange) => void): Promise<{ ports: number[]; close(): void }> {
   const nodeServer = http.createServer({ maxHeaderSize: 16384, insecureHTTPParser: false, requireHostHeader: true, joinDuplicateHeaders: false }, onNode);
   nodeServer.on('checkContinue', onNode);
   nodeServer.on('clientError', (_err, socket) => socket.destroy());
-
-  // The own server, with a host that records what it parsed.
-  let ownSeen: Seen | undefined;
-  const host: H1Host = {
-    settings: { maxHeaderSize: 16384, headerTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 5000, maxRequestsPerConnection: 0 },
-    start(ex: H1Exchange) {
-      if (ex.check() === undefined) ownSeen = { method: ex.method, url: ex.url, raw: ex.fields, headers: ex.headers, framing: framingOf(ex.headers) };
-      ex.conn.socket.destroy();
-    },
-    handOver(socket) {
-      socket.destroy();
-    },
-  };
+  const host: H1Host = { settings: SETTINGS, start, handOver: (socket) => socket.destroy() };
   const own = new H1Connections();
   const ownServer = net.createServer({ allowHalfOpen: true }, (socket) => own.serve(socket, host));
-
   const ports: number[] = [];
   for (const server of [nodeServer, ownServer]) {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     ports.push((server.address() as net.AddressInfo).port);
   }
-  const send = (port: number, bytes: string): Promise<void> =>
-    new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.on('error', () => undefined);
-      socket.on('close', () => resolve());
-      socket.resume();
-      socket.end(Buffer.from(bytes, 'latin1'));
-    });
+  return {
+    ports,
+    close() {
+      nodeServer.close();
+      ownServer.close();
+      own.closeAll();
+    },
+  };
+}
+
+/** `bytes` on a new connection, then the client's FIN; resolves once the server closed it. */
+function send(port: number, bytes: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve());
+    socket.resume();
+    socket.end(Buffer.from(bytes, 'latin1'));
+  });
+}
+
+test(`the own HTTP/1.1 server takes no request head that llhttp refuses, and reads the ones both take alike (seed ${SEED}, ${N} cases)`, async () => {
+  const rnd = seededRandom(SEED);
+
+  // Each server records a head it takes, as the pipeline would take it (its framing checks pass).
+  let nodeSeen: Seen | undefined;
+  let ownSeen: Seen | undefined;
+  const { ports, close } = await servers(
+    (req, res) => {
+      if (checkFraming(req) === undefined) nodeSeen = { method: req.method!, url: req.url!, raw: req.rawHeaders, headers: req.headers, framing: framingOf(req.headers) };
+      res.destroy();
+    },
+    (ex) => {
+      if (ex.check() === undefined) ownSeen = { method: ex.method, url: ex.url, raw: ex.fields, headers: ex.headers, framing: framingOf(ex.headers) };
+      ex.conn.socket.destroy();
+    },
+  );
 
   const wrong: string[] = [];
   let refusedByBoth = 0;
   let takenByBoth = 0;
   try {
     for (let i = 0; i < N; i++) {
-      const current = mutate(BASES[rnd(BASES.length)]);
+      const current = mutate(BASES[rnd(BASES.length)], rnd, INSERTS);
       nodeSeen = undefined;
       ownSeen = undefined;
       await send(ports[0], current);
@@ -158,9 +144,7 @@ test(`the own HTTP/1.1 server takes no request head that llhttp refuses, and rea
       else assert.deepEqual({ ...b.headers }, { ...a.headers }, JSON.stringify(current));
     }
   } finally {
-    nodeServer.close();
-    ownServer.close();
-    own.closeAll();
+    close();
   }
   assert.deepEqual(wrong, [], `reproduce with SEED=${SEED}`);
   // The mutations reach both parsers' refusals and acceptances, or the test would show nothing.
@@ -177,54 +161,30 @@ const FRAMED = [
 const FRAMING_INSERTS = ['\r\n', '\r', '\n', ' ', ';', '0', 'f', '5\r\n', '0\r\n\r\n', 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n', '\t', 'x'];
 
 test(`the own HTTP/1.1 server frames request bodies and what follows them never differently from llhttp (seed ${SEED}, ${FRAMING_N} cases)`, async () => {
-  let x = SEED ^ 0x5bd1e995;
-  const rnd = (n: number): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-  const mutate = (text: string): string => {
-    // Mutations after the first head only: the head test above covers heads.
-    const from = text.indexOf('\r\n\r\n') + 4;
-    let s = text;
-    for (let i = 1 + rnd(2); i > 0; i--) {
-      const at = from + rnd(s.length - from + 1);
-      const kind = rnd(3);
-      if (kind === 0) s = s.slice(0, at) + FRAMING_INSERTS[rnd(FRAMING_INSERTS.length)] + s.slice(at);
-      else if (kind === 1) s = s.slice(0, at) + s.slice(at + 1);
-      else s = s.slice(0, at) + String.fromCharCode(rnd(256)) + s.slice(at + 1);
-    }
-    return s;
-  };
+  const rnd = seededRandom((SEED ^ 0x5bd1e995) >>> 0);
 
-  // Each server records every request whose body it read whole: `METHOD url body`.
+  // Each server records every request whose body it read whole (`METHOD url body`), and answers it;
+  // a request its framing checks refuse is answered 400 and closes the connection, as the pipeline does.
   let nodeSeen: string[] = [];
-  const nodeServer = http.createServer({ maxHeaderSize: 16384, insecureHTTPParser: false, requireHostHeader: true, joinDuplicateHeaders: false }, (req, res) => {
-    if (checkFraming(req) !== undefined) {
-      res.writeHead(400, { connection: 'close', 'content-length': '0' });
-      res.end();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      nodeSeen.push(`${req.method} ${req.url} ${Buffer.concat(chunks).toString('latin1')}`);
-      res.writeHead(200, { 'content-length': '0' });
-      res.end();
-    });
-    req.on('error', () => undefined);
-  });
-  nodeServer.on('clientError', (_err, socket) => socket.destroy());
-
   let ownSeen: string[] = [];
-  const host: H1Host = {
-    settings: { maxHeaderSize: 16384, headerTimeout: 5000, requestTimeout: 10000, keepAliveTimeout: 5000, maxRequestsPerConnection: 0 },
-    start(ex: H1Exchange) {
+  const { ports, close } = await servers(
+    (req, res) => {
+      if (checkFraming(req) !== undefined) {
+        res.writeHead(400, { connection: 'close', 'content-length': '0' });
+        res.end();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('error', () => undefined);
+      req.on('end', () => {
+        nodeSeen.push(`${req.method} ${req.url} ${Buffer.concat(chunks).toString('latin1')}`);
+        res.writeHead(200, { 'content-length': '0' });
+        res.end();
+      });
+    },
+    (ex) => {
       ex.attach({ status: 0, bytesOut: 0, draining: false, closed: () => undefined });
-      // As the pipeline: a request its checks refuse is answered 400 and closes the connection.
       if (ex.check() !== undefined) {
         ex.closeAfter();
         ex.head(400, undefined, ['content-length', '0']);
@@ -241,39 +201,22 @@ test(`the own HTTP/1.1 server frames request bodies and what follows them never 
         ex.end(undefined);
       });
     },
-    handOver(socket) {
-      socket.destroy();
-    },
-  };
-  const own = new H1Connections();
-  const ownServer = net.createServer({ allowHalfOpen: true }, (socket) => own.serve(socket, host));
-
-  const ports: number[] = [];
-  for (const server of [nodeServer, ownServer]) {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    ports.push((server.address() as net.AddressInfo).port);
-  }
-  // The bytes, then a last request that closes, then FIN: a server still inside a body sees the FIN.
-  const send = (port: number, bytes: string): Promise<void> =>
-    new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.on('error', () => undefined);
-      socket.on('close', () => resolve());
-      socket.resume();
-      socket.end(Buffer.from(`${bytes}GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 'latin1'));
-    });
+  );
+  // After the bytes, a last request that closes, then FIN: a server still inside a body sees the FIN.
+  const END = 'GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
 
   const wrong: string[] = [];
   let throughBoth = 0;
   let stopped = 0;
   try {
     for (let i = 0; i < FRAMING_N; i++) {
-      const current = mutate(FRAMED[rnd(FRAMED.length)]);
+      const base = FRAMED[rnd(FRAMED.length)];
+      // Mutations after the first head only: the test above covers heads.
+      const current = mutate(base, rnd, FRAMING_INSERTS, base.indexOf('\r\n\r\n') + 4);
       nodeSeen = [];
       ownSeen = [];
-      await send(ports[0], current);
-      await send(ports[1], current);
+      await send(ports[0], current + END);
+      await send(ports[1], current + END);
       // Whatever the own server read, llhttp read too, in the same order (it may stop earlier: stricter).
       const same = ownSeen.every((r, k) => nodeSeen[k] === r);
       if (!same) wrong.push(`${JSON.stringify(current)}: llhttp ${JSON.stringify(nodeSeen)}, own ${JSON.stringify(ownSeen)}`);
@@ -281,9 +224,7 @@ test(`the own HTTP/1.1 server frames request bodies and what follows them never 
       else if (!nodeSeen.at(-1)?.startsWith('GET /end ')) stopped++;
     }
   } finally {
-    nodeServer.close();
-    ownServer.close();
-    own.closeAll();
+    close();
   }
   assert.deepEqual(wrong, [], `reproduce with SEED=${SEED}`);
   // The mutations both keep the framing (both servers read through to /end) and break it (llhttp stops).

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
+import { FRAMING_BYTES, mutate, seededRandom } from '../../test/helpers/mutations.ts';
 import { H1Agent } from './h1-client.ts';
 
 const SEED = Number(process.env.SEED ?? 20261206) >>> 0 || 1;
@@ -26,26 +27,7 @@ const BASES = [
   'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n',
 ];
 /** What a mutation inserts: the bytes that matter to framing, and whole framing fields. */
-const INSERTS = [
-  ' ',
-  '\t',
-  '\r',
-  '\n',
-  '\0',
-  ':',
-  'a',
-  '0',
-  ',',
-  '\x7f',
-  '\x80',
-  '\r\n',
-  ';',
-  '"',
-  'chunked',
-  'Content-Length: 1\r\n',
-  'Transfer-Encoding: chunked\r\n',
-  ' \r\n',
-];
+const INSERTS = [...FRAMING_BYTES, ';', '"', 'chunked', 'Content-Length: 1\r\n', 'Transfer-Encoding: chunked\r\n', ' \r\n'];
 
 interface Outcome {
   ok: boolean;
@@ -55,26 +37,7 @@ interface Outcome {
 }
 
 test(`H1Agent accepts no response that llhttp refuses, and frames the ones both accept alike (seed ${SEED}, ${N} cases)`, async () => {
-  let x = SEED;
-  const rnd = (n: number): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-  const mutate = (text: string): string => {
-    let s = text;
-    for (let i = 1 + rnd(2); i > 0; i--) {
-      const at = rnd(s.length + 1);
-      const kind = rnd(3);
-      if (kind === 0) s = s.slice(0, at) + INSERTS[rnd(INSERTS.length)] + s.slice(at);
-      else if (kind === 1) s = s.slice(0, at) + s.slice(at + 1);
-      else s = s.slice(0, at) + String.fromCharCode(rnd(256)) + s.slice(at + 1);
-    }
-    return s;
-  };
+  const rnd = seededRandom(SEED);
   let current = '';
   // Each connection gets the current bytes, then the end of the connection.
   const server = net.createServer((socket) => {
@@ -125,7 +88,7 @@ test(`H1Agent accepts no response that llhttp refuses, and frames the ones both 
   let refusedByBoth = 0;
   try {
     for (let i = 0; i < N; i++) {
-      current = mutate(BASES[rnd(BASES.length)]);
+      current = mutate(BASES[rnd(BASES.length)], rnd, INSERTS);
       const [a, b] = [await llhttp(), await own()];
       if (!a.ok && !b.ok) refusedByBoth++;
       if (b.ok && (!a.ok || a.status !== b.status || a.body !== b.body))

@@ -9,53 +9,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import type { Socket } from 'node:net';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
-import { connect, rawRequest } from './helpers/raw.ts';
+import { connect, rawRequest, readUntil, untilClosed } from './helpers/raw.ts';
 import { startWsOrigin, type WsOrigin } from './helpers/websocket.ts';
 
 const GUARD_MS = 10_000; // a hang guard: no test waits for it
-
-/** Resolves with everything received once `pattern` matches it. */
-function readUntil(socket: Socket, pattern: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; got ${JSON.stringify(text)}`)), GUARD_MS);
-    const onData = (c: Buffer): void => {
-      text += c.toString('latin1');
-      if (pattern.test(text)) done();
-    };
-    const onClose = (): void => done(new Error(`closed before ${pattern}; got ${JSON.stringify(text)}`));
-    function done(err?: Error): void {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      if (err) reject(err);
-      else resolve(text);
-    }
-    socket.on('data', onData);
-    socket.once('close', onClose);
-  });
-}
-
-/** Resolves once the server closed `socket`, with what arrived meanwhile. */
-function untilClosed(socket: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`the server did not close the connection; got ${JSON.stringify(text)}`));
-    }, GUARD_MS);
-    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-    socket.resume();
-  });
-}
 
 function headerOf(head: string, name: string): string | undefined {
   return new RegExp(`\\r\\n${name}: ([^\\r]*)(?:\\r\\n|$)`, 'i').exec(head)?.[1];

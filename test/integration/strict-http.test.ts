@@ -6,10 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
 import { startOrigin, type Origin } from './helpers/origin.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
-import { connect, rawRequest, type RawResult } from './helpers/raw.ts';
+import { connect, rawRequest, readUntil, untilClosed, type RawResult } from './helpers/raw.ts';
 
 const GUARD_MS = 10_000; // a hang guard: no test waits for it (the answers come in ms), a loaded CI machine may take seconds
 
@@ -60,48 +59,6 @@ function assertError(r: RawResult, status: number, code?: string): void {
   if (headers['x-request-id'] !== undefined) assert.equal(err.requestId, headers['x-request-id']);
   // Exactly one response: nothing was parsed and answered after it.
   assert.equal(r.text.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, 'exactly one response');
-}
-
-/** Resolves with everything received once `pattern` has arrived, or rejects after the guard. */
-function readUntil(socket: Socket, pattern: RegExp, guardMs = GUARD_MS): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; got ${JSON.stringify(text)}`)), guardMs);
-    const onData = (c: Buffer): void => {
-      text += c.toString('latin1');
-      if (pattern.test(text)) done();
-    };
-    const onEnd = (): void => done(new Error(`connection closed before ${pattern}; got ${JSON.stringify(text)}`));
-    function done(err?: Error): void {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      if (err) reject(err);
-      else resolve(text);
-    }
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-  });
-}
-
-/** Resolves once the server has closed `socket` (end or reset), with what arrived meanwhile. */
-function untilClosed(socket: Socket, already = '', guardMs = GUARD_MS): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = already;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`server did not close the connection; got ${JSON.stringify(text)}`));
-    }, guardMs);
-    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-    socket.resume();
-  });
 }
 
 describe('strict HTTP/1.1 edge', () => {
