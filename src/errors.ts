@@ -32,12 +32,6 @@ export const ERRORS = {
   INVALID_TRANSFER_ENCODING: kind(400, 'downstream', 'Transfer-Encoding must be exactly "chunked" (and is not allowed in HTTP/1.0)', { close: true }),
   INVALID_TARGET: kind(400, 'downstream', 'the request target is not a valid origin-form or absolute-form target', { close: true }),
   INVALID_REQUEST_LINE: kind(400, 'downstream', 'the request line must be method, target and version separated by single spaces', { close: true }),
-  UNCHECKED_PIPELINED_REQUEST: kind(
-    400,
-    'downstream',
-    'a request pipelined right behind a chunked request body cannot be checked; send it once the response has arrived',
-    { close: true },
-  ),
   UNSUPPORTED_HTTP_VERSION: kind(400, 'downstream', 'only HTTP/1.0 and HTTP/1.1 are accepted here', { close: true }),
   MALFORMED_HEADER: kind(400, 'downstream', 'an HTTP/2 request field has a character RFC 9113 forbids; the stream was reset with PROTOCOL_ERROR', { close: true }),
   INVALID_HEADER_NAME: kind(400, 'downstream', 'a header name contains an underscore', { close: true }),

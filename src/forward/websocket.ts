@@ -1,6 +1,6 @@
 /**
  * WebSocket through the forward proxy without a tunnel: an absolute-form `GET http://host/ws` with
- * `Upgrade: websocket` (the listener's 'upgrade' event, http/upgrade.ts). The destination guard
+ * `Upgrade: websocket` (handed over by the own HTTP/1.1 server, http/upgrade.ts). The destination guard
  * checks `GET http host:port`, `guard.connect` opens the connection to a checked address, and the
  * upgrade goes out as the reverse proxy's does (transport/upgrade-exchange.ts): a 101 becomes a
  * Tunnel registered with the listener, any other answer is relayed and the connection closed.

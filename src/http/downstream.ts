@@ -1,6 +1,6 @@
 /**
  * The downstream side of one request, whatever the protocol: the request as the client sent it and
- * the response we send back. HTTP/1.1 (h1-downstream.ts), HTTP/2 (h2-downstream.ts) and WebSocket
+ * the response we send back. HTTP/1.1 (h1-server.ts H1Exchange), HTTP/2 (h2-downstream.ts) and WebSocket
  * upgrades (ws-downstream.ts) each implement it; protocol differences live in those adapters, and
  * nothing past them (the pipeline, the policies, the proxy step) branches on the protocol.
  *

@@ -10,7 +10,7 @@
  *     Transfer-Encoding, a Transfer-Encoding whose last coding is not chunked, no Host in
  *     HTTP/1.1): the error code, which the server answers on the raw socket before any request
  *     exists;
- *   - what the pipeline refuses (strict.ts, request-line.ts: spaces in the request line, a version
+ *   - what the pipeline refuses (strict.ts: spaces in the request line, a version
  *     other than 1.0 and 1.1, two Hosts, a bad Host, a Transfer-Encoding other than exactly chunked,
  *     a Content-Length past 2^53 - 1): a head with `lineError` set or that `checkH1Fields` refuses,
  *     answered and logged like any other request.
@@ -122,7 +122,8 @@ export function checkLine(line: string): { code: ErrorCode; now: boolean } | und
   const method = line.slice(0, sp1);
   if (!METHOD_SET.has(method)) return { code: 'BAD_REQUEST', now: true };
   const sp2 = line.indexOf(' ', sp1 + 1);
-  // `GET /` alone is HTTP/0.9, which no client of ours speaks: answered at once, as request-line.ts did.
+  // `GET /` alone is HTTP/0.9, which no client of ours speaks: answered at once (a client that sent
+  // only that line would otherwise wait for the header timeout).
   if (sp2 === -1) return { code: line.length > sp1 + 1 ? 'UNSUPPORTED_HTTP_VERSION' : 'INVALID_REQUEST_LINE', now: true };
   const version = line.slice(sp2 + 1);
   if (sp2 === sp1 + 1 || version.includes(' ') || version === '') return { code: 'INVALID_REQUEST_LINE', now: false };
@@ -210,4 +211,27 @@ export function parseRequestHead(text: string): RequestHead | ErrorCode {
   const e = headers.expect as string | undefined;
   const expect = e === undefined || minor !== 1 ? 0 : CONTINUE_RE.test(e) ? 1 : 2;
   return { method, url, minor, headers, raw, keepAlive, upgrade, body, length, expect, lineError };
+}
+
+/**
+ * Whether `req` is a WebSocket opening handshake this listener tunnels: GET, HTTP/1.1, `Upgrade:
+ * websocket` (any case), no request body. Asked by the own server (h1-server.ts) of a head with
+ * `Connection: upgrade` and an Upgrade header; any other such head is served as a plain request.
+ */
+export function isWebSocketUpgrade(req: {
+  readonly method: string;
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  readonly headers: IncomingHttpHeaders;
+}): boolean {
+  const h = req.headers;
+  return (
+    req.method === 'GET' &&
+    req.httpVersionMajor === 1 &&
+    req.httpVersionMinor === 1 &&
+    h.upgrade !== undefined &&
+    h.upgrade.toLowerCase() === 'websocket' &&
+    h['transfer-encoding'] === undefined &&
+    (h['content-length'] === undefined || h['content-length'] === '0')
+  );
 }

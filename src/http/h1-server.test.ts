@@ -18,8 +18,8 @@ const host: H1Host = {
     ex.attach({ status: 0, bytesOut: 0, draining: false, closed: (complete) => closed.push(complete) });
     answer(ex);
   },
-  handOver(socket) {
-    socket.destroy();
+  upgrade(req) {
+    req.socket.destroy();
   },
 };
 const own = new H1Connections();

@@ -1,9 +1,9 @@
 /**
  * Switchboard's own HTTP/1.1 server side: one `H1Connection` per client connection reads request
  * heads (h1-head.ts) and bodies, and each request is an `H1Exchange`, the pipeline's `Downstream`,
- * which writes the response. It replaces node:http's server for everything but what hands the
- * connection over (WebSocket and other upgrades, CONNECT): those heads go to node:http with the
- * bytes read so far (`H1Host.handOver`), which serves them as before (upgrade.ts, ws-downstream.ts).
+ * which writes the response. It replaces node:http's server: a WebSocket upgrade or a CONNECT
+ * leaves HTTP/1.1 through `H1Host.upgrade` with the bytes read after its head (upgrade.ts,
+ * ws-downstream.ts); any other Upgrade is served as a plain request and closes the connection.
  *
  * Why: an idle keep-alive connection costs node:http about 13 KB (its parser, a headers timer, seven
  * listeners, a ServerResponse and IncomingMessage per request); here it is the socket and one small
@@ -31,7 +31,8 @@ import { clientAddressOf, clientCertOf, type VerifiedCertificate } from '../tran
 import { isToken, TOKEN_CHAR } from '../util/header-fields.ts';
 import type { Downstream, DownstreamOwner } from './downstream.ts';
 import { writeRawError } from './error-response.ts';
-import { CHUNKED_BODY, checkLine, NO_BODY, parseRequestHead, type RequestHead } from './h1-head.ts';
+import { CHUNKED_BODY, checkLine, isWebSocketUpgrade, NO_BODY, parseRequestHead, type RequestHead } from './h1-head.ts';
+import type { H1Head } from './h1-request.ts';
 import { checkH1Fields } from './strict.ts';
 
 /** The listener's settings an HTTP/1.1 connection reads (each time: a reload may change them). */
@@ -52,8 +53,12 @@ export interface H1Host {
   readonly settings: H1Settings;
   /** Runs one request through the pipeline. */
   start(exchange: H1Exchange): void;
-  /** Serves the connection with node:http from now on: `bytes` are everything read and not yet parsed. */
-  handOver(socket: Socket, bytes: Buffer): void;
+  /**
+   * A WebSocket upgrade or a CONNECT: the connection is the caller's from now on (a tunnel, or an
+   * answer that closes it). `rest`: the bytes read after the head. The socket is left neither
+   * flowing nor paused (as node:http leaves it after 'upgrade'): its next reader starts it.
+   */
+  upgrade(req: H1Head, rest: Buffer): void;
 }
 
 // Connection states.
@@ -288,12 +293,14 @@ export class H1Connection {
     }
     const head = parseRequestHead(b.toString('latin1', 0, end + 4));
     if (typeof head === 'string') return this.#refuse(head);
-    if (head.upgrade) {
-      // node:http takes over: it hands WebSocket upgrades and CONNECT to the listener's handlers.
+    if (head.upgrade && (head.method === 'CONNECT' || isWebSocketUpgrade(upgradeView(head)))) {
+      // The connection leaves HTTP/1.1: a tunnel (or an answer that closes it) takes it over. Any
+      // other Upgrade is served as a plain request below, its Upgrade dropped, and closes after it.
       this.state = CLOSED;
-      this.#detach();
       this.socket.pause();
-      this.host.handOver(this.socket, b);
+      this.#detach();
+      (this.socket as { readableFlowing: boolean | null }).readableFlowing = null;
+      this.host.upgrade({ ...upgradeView(head), socket: this.socket }, b.subarray(end + 4));
       return false;
     }
     if (head.expect === 2) {
@@ -551,6 +558,19 @@ export class H1Connection {
     s.off('error', ignore);
     this.#set.all.delete(this);
   }
+}
+
+/** A head in node:http's names, for the upgrade path (h1-request.ts). */
+function upgradeView(head: RequestHead): Omit<H1Head, 'socket'> {
+  return {
+    method: head.method,
+    url: head.url,
+    headers: head.headers,
+    rawHeaders: head.raw,
+    httpVersionMajor: 1,
+    httpVersionMinor: head.minor,
+    lineError: head.lineError,
+  };
 }
 
 /** The request body as the pipeline reads it: pushed by the connection, with backpressure. */

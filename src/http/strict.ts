@@ -1,5 +1,5 @@
 /**
- * Edge checks Node's HTTP parser does not make (see shared EDGE-CASES 2, 4, 8, 9, 10; the request line's bytes in request-line.ts): each returns
+ * Edge checks beyond the parsers' own (see shared EDGE-CASES 2, 4, 8, 9, 10; the request line's bytes in h1-head.ts): each returns
  * the error code to answer with, or undefined when the request may proceed. Run once per request
  * before routing; every rejection closes the connection, since framing is in doubt.
  */
@@ -7,7 +7,6 @@ import type { IncomingMessage } from 'node:http';
 import { METHODS } from '../util/node-http.ts';
 import type { ErrorCode } from '../errors.ts';
 import { portColon } from '../util/host.ts';
-import { checkRequestLine } from './request-line.ts';
 
 /** A Host value: reg-name or IPv4, or a bracketed IPv6 literal, with an optional port. */
 const HOST_VALUE = /^(?:[A-Za-z0-9-._~!$&'()*+,;=]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
@@ -38,10 +37,15 @@ export function checkContentLength(value: string | undefined): ErrorCode | undef
   return /^[0-9]+$/.test(value) && Number(value) <= Number.MAX_SAFE_INTEGER ? undefined : 'INVALID_CONTENT_LENGTH';
 }
 
-export function checkFraming(req: IncomingMessage): ErrorCode | undefined {
-  // Single spaces, and a version (llhttp takes both leniently; request-line.ts reads the bytes).
-  const line = checkRequestLine(req.socket);
-  if (line !== undefined) return line;
+/** The framing checks of an HTTP/1.x request the own server parsed: its request line, its version, its fields. */
+export function checkFraming(req: {
+  readonly lineError: ErrorCode | undefined;
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  readonly rawHeaders: readonly string[];
+  readonly headers: IncomingMessage['headers'];
+}): ErrorCode | undefined {
+  if (req.lineError !== undefined) return req.lineError;
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) return 'UNSUPPORTED_HTTP_VERSION';
   return checkH1Fields(req.httpVersionMinor, req.rawHeaders, req.headers);
 }

@@ -1,16 +1,17 @@
 /** Which upgrade requests the listener tunnels as WebSockets; the rest are plain requests. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
-import { isWebSocketUpgrade } from './upgrade.ts';
+import { isWebSocketUpgrade } from './h1-head.ts';
 
-function req(method: string, version: string, headers: Record<string, string>): IncomingMessage {
+type Head = Parameters<typeof isWebSocketUpgrade>[0];
+
+function req(method: string, version: string, headers: Record<string, string>): Head {
   const [major, minor] = version.split('.').map(Number);
-  return { method, httpVersionMajor: major, httpVersionMinor: minor, headers } as unknown as IncomingMessage;
+  return { method, httpVersionMajor: major, httpVersionMinor: minor, headers };
 }
 
 test('only GET HTTP/1.1 Upgrade: websocket without a body is a WebSocket upgrade', () => {
-  const cases: Array<[string, IncomingMessage, boolean]> = [
+  const cases: Array<[string, Head, boolean]> = [
     ['websocket', req('GET', '1.1', { upgrade: 'websocket' }), true],
     ['any case', req('GET', '1.1', { upgrade: 'WebSocket' }), true],
     ['Content-Length: 0', req('GET', '1.1', { upgrade: 'websocket', 'content-length': '0' }), true],

@@ -17,11 +17,10 @@
  * log line is written when the client connection closes (status 101, bytes both ways through the
  * tunnel, total time the tunnel's life).
  *
- * Which upgrades come here: `isWebSocketUpgrade` is the server's `shouldUpgradeCallback`, so any
- * other Upgrade (h2c, an HTTP/1.0 request, a request with a body) is a plain request, its Upgrade
- * header dropped as hop-by-hop.
+ * Which upgrades come here: the own HTTP/1.1 server (h1-server.ts) hands over only heads that
+ * `isWebSocketUpgrade` (h1-head.ts) takes; any other Upgrade (h2c, an HTTP/1.0 request, a request
+ * with a body) is a plain request, its Upgrade header dropped as hop-by-hop.
  */
-import type { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyError, type ErrorCode } from '../errors.ts';
@@ -35,25 +34,10 @@ import { FilteredResponse, fail, policyFailed, respond } from './respond.ts';
 import type { Reply } from '../policies/filter.ts';
 import { HeaderList } from './header-list.ts';
 import type { RequestSession } from './session.ts';
+import type { IncomingMessage } from 'node:http';
 import { WsDownstream } from './ws-downstream.ts';
-
-/**
- * Whether `req` is a WebSocket opening handshake this listener tunnels: GET, HTTP/1.1, `Upgrade:
- * websocket` (any case), no request body. Called by node:http for requests whose parser saw
- * `Connection: upgrade` with an Upgrade header.
- */
-export function isWebSocketUpgrade(req: IncomingMessage): boolean {
-  const h = req.headers;
-  return (
-    req.method === 'GET' &&
-    req.httpVersionMajor === 1 &&
-    req.httpVersionMinor === 1 &&
-    h.upgrade !== undefined &&
-    h.upgrade.toLowerCase() === 'websocket' &&
-    h['transfer-encoding'] === undefined &&
-    (h['content-length'] === undefined || h['content-length'] === '0')
-  );
-}
+import type { H1Head } from './h1-request.ts';
+import { isWebSocketUpgrade } from './h1-head.ts';
 
 const ignore = (): void => undefined;
 
@@ -62,16 +46,15 @@ const ignore = (): void => undefined;
  * throws: an unexpected error is logged and closes the connection. `step`: the last step for a
  * WebSocket upgrade (a forward listener passes its own, forward/websocket.ts).
  */
-export function handleUpgrade(gen: ListenerGeneration, req: IncomingMessage, socket: Duplex, head: Buffer, tunnels: Tunnels, step: ForwardStep = proxyUpgrade): void {
+export function handleUpgrade(gen: ListenerGeneration, req: H1Head, socket: Duplex, head: Buffer, tunnels: Tunnels, step: ForwardStep = proxyUpgrade): void {
   if (!(socket instanceof Socket)) {
     socket.destroy();
     return;
   }
-  // After an upgrade node:http no longer listens for errors on the socket; a reset must not throw.
+  // The HTTP/1.1 server no longer listens for errors on the socket; a reset must not throw.
   socket.on('error', ignore);
   const down = new WsDownstream(req, socket, head, tunnels, isWebSocketUpgrade(req));
-  // A request that is not a WebSocket upgrade never comes here with node's shouldUpgradeCallback;
-  // it would be refused.
+  // A request that is not a WebSocket upgrade is never handed over (h1-server.ts); it would be refused.
   runPipeline(gen, down, false, down.upgrade ? step : refuseUpgrade);
 }
 

@@ -6,14 +6,13 @@
  * and the connection is closed after it (EDGE-CASES 14: the client may already have sent bytes
  * meant for the tunnel, so no later byte may be read as HTTP).
  */
-import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from '../util/node-http.ts';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ProxyError } from '../errors.ts';
 import type { Tunnels } from '../transport/tunnel.ts';
 import type { Downstream, DownstreamOwner } from './downstream.ts';
-import { H1Request } from './h1-request.ts';
+import { type H1Head, H1Request } from './h1-request.ts';
 
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
@@ -38,7 +37,7 @@ export class WsDownstream extends H1Request implements Downstream {
   /** Whether the request is a WebSocket opening handshake (isWebSocketUpgrade); if not, it is refused. */
   readonly upgrade: boolean;
 
-  constructor(req: IncomingMessage, socket: Socket, rest: Buffer, tunnels: Tunnels, upgrade: boolean) {
+  constructor(req: H1Head, socket: Socket, rest: Buffer, tunnels: Tunnels, upgrade: boolean) {
     super(req);
     this.upgrade = upgrade;
     this.socket = socket;

@@ -1,18 +1,18 @@
 /**
  * An HTTP listener: the socket, TLS and protocol layers in front of the request pipeline.
  *
- *   protocol http:  node:http server (HTTP/1.1); with `h2c`, connections that open with the
- *                   HTTP/2 preface go to a node:http2 server instead (prior knowledge).
- *   protocol https: node:https server (TLS, certificates by SNI, optional client certificates);
+ *   protocol http:  Switchboard's own HTTP/1.1 server (http/h1-server.ts); with `h2c`, connections
+ *                   that open with the HTTP/2 preface go to a node:http2 server instead (prior knowledge).
+ *   protocol https: node:https's TLS server (certificates by SNI, optional client certificates);
  *                   after the handshake, ALPN `h2` goes to the node:http2 server, the rest to the
- *                   HTTP/1.1 connection handler of the https server itself.
+ *                   own HTTP/1.1 server. (node:http itself never parses a request here.)
  *
  *   protocol forward: as http (h2c too), but the last step is the forward proxy's (forward/):
- *                   absolute-form requests, CONNECT (HTTP/1.1 'connect' event, and HTTP/2 CONNECT
- *                   streams), WebSocket upgrades to absolute-form targets.
+ *                   absolute-form requests, CONNECT (HTTP/1.1, and HTTP/2 CONNECT streams),
+ *                   WebSocket upgrades to absolute-form targets.
  *
  * Both protocols feed the same pipeline (http/pipeline.ts) through their downstream adapters
- * (http/h1-downstream.ts, h2-downstream.ts, upgrade.ts), reading a swappable ListenerGeneration: a
+ * (http/h1-server.ts, h2-downstream.ts, upgrade.ts), reading a swappable ListenerGeneration: a
  * reload swaps it (new requests see the new config at once, in-flight ones keep theirs); the
  * socket stays open, so no connection is refused.
  */
@@ -26,8 +26,8 @@ import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/types.ts';
 import type { ErrorCode } from '../errors.ts';
 import { writeRawError } from '../http/error-response.ts';
-import { acceptH1, type H1Downstream } from '../http/h1-downstream.ts';
 import { H1Connections, type H1Exchange, type H1Host } from '../http/h1-server.ts';
+import type { H1Head } from '../http/h1-request.ts';
 import { H2Downstream } from '../http/h2-downstream.ts';
 import type { ListenerGeneration } from '../http/listener-generation.ts';
 import { runPipeline } from '../http/pipeline.ts';
@@ -36,7 +36,7 @@ import type { ForwardStep } from '../http/pipeline.ts';
 import { WsDownstream } from '../http/ws-downstream.ts';
 import { forwardStep } from '../forward/http-forward.ts';
 import { forwardUpgrade } from '../forward/websocket.ts';
-import { handleUpgrade, isWebSocketUpgrade } from '../http/upgrade.ts';
+import { handleUpgrade } from '../http/upgrade.ts';
 import { Tunnels } from '../transport/tunnel.ts';
 import { kClientCert } from '../transport/connection-info.ts';
 import { ConnectionLimits } from './connection-limits.ts';
@@ -45,7 +45,6 @@ import { clientSocketOf, H2Sessions, h2ServerOptions, malformedStream } from './
 import { verifiedClientCert } from './client-cert.ts';
 import { readProxyHeader } from './proxy-header.ts';
 import { readPrefix, type Verdict } from './read-prefix.ts';
-import { guardRequestLines } from '../http/request-line.ts';
 import { AddressSet } from '../util/cidr.ts';
 import { tlsHandshake } from '../observability/events.ts';
 import { handshakeError, publishHandshake } from './tls-events.ts';
@@ -70,55 +69,17 @@ function rawError(socket: Socket, code: ErrorCode): void {
   writeRawError(socket, code, undefined);
 }
 
-/** Parse failures Node reports before a request exists: 408, 431 or 400, always closing. */
-function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
-    socket.destroy();
-    return;
-  }
-  // The parser can fail right after emitting a request (llhttp raises an invalid Transfer-Encoding
-  // once the headers are complete): if that request's response has already started, a second
-  // response would desynchronise the client. Close instead, flushing a response that has ended.
-  const inFlight = (socket as Socket & { _httpMessage?: { headersSent: boolean; writableEnded: boolean } | null })._httpMessage;
-  // Bytes after a request that said `Connection: close` (llhttp refuses them): they are ignored, and
-  // that request is answered; its response closes the connection (RFC 9112 §9.6).
-  if (err.code === 'HPE_CLOSED_CONNECTION' && inFlight) return;
-  if (inFlight?.headersSent) {
-    if (inFlight.writableEnded) socket.end();
-    else socket.destroy();
-    return;
-  }
-  // Node reports both of its timeouts as ERR_HTTP_REQUEST_TIMEOUT: with a request already parsed it
-  // was the body (requestTimeout), otherwise the header block (headersTimeout).
-  const code: ErrorCode =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? inFlight
-        ? 'REQUEST_TIMEOUT'
-        : 'HEADER_TIMEOUT'
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? 'HEADERS_TOO_LARGE'
-        : 'BAD_REQUEST';
-  rawError(socket, code);
-}
-
 /** The HTTP/2 connection preface a client with prior knowledge opens with (RFC 9113 §3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
-type ConnectionHandler = (this: http.Server, socket: Socket) => void;
-
 const ignore = (): void => undefined;
-
-/** node:http's connection handler, then the request-line checks on the parser it set up. */
-function withRequestLineGuard(h1: ConnectionHandler): ConnectionHandler {
-  return function (this: http.Server, socket: Socket): void {
-    h1.call(this, socket);
-    guardRequestLines(socket);
-  };
-}
 
 export class HttpListener {
   readonly name: string;
-  /** The listening server: node:http for http, node:https for https (its HTTP/1.1 side). */
+  /**
+   * Where a Binding hands accepted connections ('connection'): an idle node:http server for http,
+   * node:https's TLS server for https. Neither parses HTTP here: the own server does.
+   */
   readonly server: http.Server;
   /** The HTTP/2 side, when the listener speaks HTTP/2 (h2 in ALPN, or h2c). */
   readonly h2: http2.Http2Server | undefined;
@@ -132,8 +93,6 @@ export class HttpListener {
   readonly tunnels = new Tunnels();
   /** proxyProtocol.trusted, compiled once per config. */
   #trusted: AddressSet | undefined;
-  /** node:http's own connection handler, called for the HTTP/1.1 connections we hand it. */
-  readonly #h1: ConnectionHandler;
   /** The pipeline's last step: the reverse proxy's, or the forward proxy's (protocol forward). */
   readonly #step: ForwardStep;
   /** HTTP/1.1 connections served by Switchboard's own server (http/h1-server.ts). */
@@ -154,22 +113,10 @@ export class HttpListener {
         return listener.config;
       },
       start: (ex: H1Exchange) => runPipeline(this.#generation, ex, ex.req.expect === 1, this.#step),
-      // Upgrades and CONNECT: node:http reads the head again and hands the socket to 'upgrade' or 'connect'.
-      handOver: (socket: Socket, bytes: Buffer) => {
-        socket.unshift(bytes);
-        this.#h1.call(this.server, socket);
-        socket.resume();
-      },
+      upgrade: (req: H1Head, rest: Buffer) => this.#onUpgrade(req, rest),
     };
-    const httpOptions: http.ServerOptions = {
-      maxHeaderSize: config.maxHeaderSize,
-      insecureHTTPParser: false,
-      requireHostHeader: true,
-      joinDuplicateHeaders: false,
-      // WebSocket upgrades go to 'upgrade'; any other Upgrade is a plain request (Upgrade dropped).
-      shouldUpgradeCallback: isWebSocketUpgrade,
-      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(config.headerTimeout / 4))),
-    };
+    // node:http parses nothing here; these only keep it strict should it ever be handed a socket.
+    const httpOptions: http.ServerOptions = { maxHeaderSize: config.maxHeaderSize, insecureHTTPParser: false, requireHostHeader: true };
     const speaksH2 = config.protocol === 'https' ? config.tls!.alpn.includes('h2') : config.h2c;
     if (speaksH2) {
       this.h2 = http2.createServer(h2ServerOptions(config));
@@ -194,12 +141,11 @@ export class HttpListener {
       this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(this.#tlsOptions(opts)), machine);
       server = https.createServer({ ...httpOptions, ...this.#tlsOptions(this.certificates.defaultOptions()), handshakeTimeout: config.headerTimeout });
       this.server = server;
-      this.#h1 = withRequestLineGuard(server.listeners('secureConnection')[0] as ConnectionHandler);
       server.removeAllListeners('secureConnection');
       server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
       // Counted on the raw TCP socket, before any handshake work; refused ones are just closed. A
       // PROXY header comes before the TLS handshake.
-      const startTls = server.listeners('connection')[0] as ConnectionHandler;
+      const startTls = server.listeners('connection')[0] as (this: http.Server, socket: Socket) => void;
       server.removeAllListeners('connection');
       const tlsServer = server;
       server.on('connection', (socket: Socket) => {
@@ -212,20 +158,10 @@ export class HttpListener {
       });
     } else {
       this.server = nodeHttp.createServer(httpOptions);
-      this.#h1 = withRequestLineGuard(this.server.listeners('connection')[0] as ConnectionHandler);
       this.server.removeAllListeners('connection');
       this.server.on('connection', (socket: Socket) => this.#onConnection(socket));
     }
     this.applyTunables(config);
-    this.server.on('request', (req, res) => this.#onH1Request(req, res, false));
-    this.server.on('checkContinue', (req, res) => this.#onH1Request(req, res, true));
-    this.server.on('upgrade', (req, socket, head: Buffer) => handleUpgrade(this.#generation, req, socket, head, this.tunnels, forward ? forwardUpgrade : undefined));
-    this.server.on('clientError', onClientError);
-    if (forward) this.server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => this.#onConnect(req, socket, head));
-    else this.server.on('connect', (_req, socket: Socket) => rawError(socket, 'METHOD_NOT_ALLOWED'));
-    // The server never listens itself (a Binding accepts for it, listeners/bind.ts): 'listening'
-    // starts node:http's connection tracking (header and request timeouts, closeIdleConnections).
-    this.server.emit('listening');
   }
 
   /** Serves a connection a Binding accepted. */
@@ -233,20 +169,20 @@ export class HttpListener {
     this.server.emit('connection', socket);
   };
 
-  #onH1Request(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
-    acceptH1(req, res, expectContinue, this.#startH1);
-  }
-
-  /** Starts an HTTP/1.x request (at once, or once the pipelined ones before it are answered). */
-  readonly #startH1 = (down: H1Downstream): void => {
-    runPipeline(this.#generation, down, down.expectContinue, this.#step);
-  };
-
-  /** A forward listener's HTTP/1.1 CONNECT: node:http hands the socket over; answers are raw bytes (ws-downstream.ts). */
-  #onConnect(req: http.IncomingMessage, socket: Socket, head: Buffer): void {
-    // node:http no longer listens for errors on a socket it handed over; a reset must not throw.
+  /**
+   * A head the own server hands over: a WebSocket upgrade (the upgrade pipeline: a tunnel, or an
+   * answer that closes), or a CONNECT (a forward listener's tunnel; 405 on any other listener).
+   */
+  #onUpgrade(req: H1Head, rest: Buffer): void {
+    const socket = req.socket;
+    if (req.method !== 'CONNECT') {
+      handleUpgrade(this.#generation, req, socket, rest, this.tunnels, this.config.protocol === 'forward' ? forwardUpgrade : undefined);
+      return;
+    }
+    // The socket is no HTTP connection any more; a reset must not throw.
     socket.on('error', ignore);
-    runPipeline(this.#generation, new WsDownstream(req, socket, head, this.tunnels, false), false, this.#step);
+    if (this.config.protocol !== 'forward') return rawError(socket, 'METHOD_NOT_ALLOWED');
+    runPipeline(this.#generation, new WsDownstream(req, socket, rest, this.tunnels, false), false, this.#step);
   }
 
   /** TLS server options beyond the certificate: SNI, ALPN, client certificates. */
@@ -284,8 +220,10 @@ export class HttpListener {
   #onConnection(socket: Socket): void {
     const admitted = this.limits.admit(socket);
     if (!admitted) {
-      // node:http parses first, so the refused client's request bytes are read before the answer.
-      this.#h1.call(this.server, socket);
+      // What the refused client sends is read and dropped, so that closing does not reset the
+      // connection under the answer.
+      socket.on('data', ignore);
+      socket.on('error', ignore);
       rawError(socket, 'TOO_MANY_CONNECTIONS');
       return;
     }
@@ -332,11 +270,6 @@ export class HttpListener {
   applyTunables(config: ListenerConfig): void {
     this.config = config;
     this.#trusted = undefined;
-    const s = this.server;
-    s.headersTimeout = config.headerTimeout;
-    s.requestTimeout = config.requestTimeout;
-    s.keepAliveTimeout = config.keepAliveTimeout;
-    s.maxRequestsPerSocket = config.maxRequestsPerConnection;
     this.limits.update(config.maxConnections, config.maxConnectionsPerClient);
     this.h2Sessions?.update(config);
   }

@@ -1,16 +1,16 @@
 /**
  * For unit tests of the request pipeline below the gateway: a RouteConfig with defaults, a
- * ListenerGeneration around a set of routes, and a real node:http server on 127.0.0.1:0 serving it.
+ * ListenerGeneration around a set of routes, and a real server on 127.0.0.1:0 serving it (the own
+ * HTTP/1.1 server, as listeners run it).
  */
 import { Consumers } from '../../src/policies/consumers.ts';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { GatewayConfig, MatchConfig, RouteConfig, UpstreamConfig } from '../../src/config/types.ts';
 import { resolve } from '../../src/config/resolve.ts';
 import type { RawUpstream } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { StateStore, type UpstreamState } from '../../src/upstream/state.ts';
-import { acceptH1 } from '../../src/http/h1-downstream.ts';
+import { H1Connections, type H1Host } from '../../src/http/h1-server.ts';
 import type { ListenerGeneration, ListenerRoute } from '../../src/http/listener-generation.ts';
 import { EMPTY_CHAIN } from '../../src/http/chain.ts';
 import { runPipeline, type ForwardStep } from '../../src/http/pipeline.ts';
@@ -68,12 +68,18 @@ export function listenerRoute(config: RouteConfig, more: Partial<ListenerRoute> 
 
 /** Serves `gen` on 127.0.0.1:0 through the real pipeline (ending in `forward`, the proxy step by default). */
 export async function serve(gen: ListenerGeneration, forward: ForwardStep = proxy): Promise<{ base: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => acceptH1(req, res, false, (down) => runPipeline(gen, down, false, forward)));
+  const own = new H1Connections();
+  const host: H1Host = {
+    settings: { maxHeaderSize: 16384, headerTimeout: 20_000, requestTimeout: 300_000, keepAliveTimeout: 5000, maxRequestsPerConnection: 0 },
+    start: (ex) => runPipeline(gen, ex, ex.req.expect === 1, forward),
+    upgrade: (req) => req.socket.destroy(),
+  };
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => own.serve(socket, host));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: async () => {
-      server.closeAllConnections();
+      own.closeAll();
       await new Promise((resolve) => server.close(resolve));
     },
   };

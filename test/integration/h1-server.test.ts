@@ -2,7 +2,7 @@
  * Switchboard's own HTTP/1.1 server side (src/http/h1-server.ts) through a real listener, with raw
  * sockets: keep-alive and its timeout, the connection fields of every response, max requests per
  * connection, expectations, HTTP/1.0 framing, chunked request bodies, and the hand-over of a
- * WebSocket upgrade to node:http on a connection that already served a request.
+ * WebSocket upgrade (out of HTTP/1.1, into a tunnel) on a connection that already served a request.
  * (Malformed requests: strict-http.test.ts; pipelining: pipelining.test.ts; timeouts of slow clients:
  * slow-clients.test.ts; the parser against llhttp: src/http/h1-server-differential.test.ts.)
  */
@@ -194,7 +194,7 @@ describe('own HTTP/1.1 server', () => {
     assert.ok(bad.closedByServer);
   });
 
-  test('a WebSocket upgrade on a connection that already served a request is handed to node:http and tunnels', async () => {
+  test('a WebSocket upgrade on a connection that already served a request leaves HTTP/1.1 and tunnels', async () => {
     const socket = await connect(gw.port);
     try {
       socket.write('GET /ws/plain HTTP/1.1\r\nHost: x\r\n\r\n');
