@@ -8,7 +8,7 @@ import type { BenchCerts } from '../tls.ts';
 import { CPU_PROF_DIR, NODE, REPO_DIR, SWITCHBOARD_NODE_FLAGS } from './env.ts';
 import type { LoadGen, RunOptions, TcpTest } from './loadgen.ts';
 import { freePort, httpGet, waitReady, waitTcpReady } from './probes.ts';
-import { isRunning, processTree, shuttingDown, spawnNodeChild, spawnToLog, stopProcess, tail, tmpDir, track } from './processes.ts';
+import { isRunning, processTree, runCollect, shuttingDown, spawnNodeChild, spawnToLog, stopProcess, tail, tmpDir, track } from './processes.ts';
 import { errorMessage, log } from './report.ts';
 import { haproxyBin, nginxBin, versionOf } from './tools.ts';
 
@@ -234,16 +234,42 @@ export async function startSwitchboard(name: string, origins: Origin[], o: Switc
   return st;
 }
 
+let distCli: Promise<string> | undefined;
+
+/**
+ * Compiles src/ (`tsc -p tsconfig.build.json`, what `npm run build` emits) into <tmp>/dist-build/dist,
+ * beside a copy of package.json and a link to node_modules, as an installed package has them, once
+ * per bench run; returns its CLI (what `bin/switchboard.js` runs). Suites memory and workers.
+ */
+export function buildDistCli(): Promise<string> {
+  distCli ??= (async () => {
+    const root = path.join(tmpDir, 'dist-build');
+    fs.mkdirSync(root, { recursive: true });
+    fs.copyFileSync(path.join(REPO_DIR, 'package.json'), path.join(root, 'package.json'));
+    fs.symlinkSync(path.join(REPO_DIR, 'node_modules'), path.join(root, 'node_modules'));
+    const tsc = path.join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
+    log('compiling src/ into a dist/ of the run (tsc)…');
+    const r = await runCollect(NODE, [tsc, '-p', path.join(REPO_DIR, 'tsconfig.build.json'), '--outDir', path.join(root, 'dist'), '--sourceMap', 'false'], 180_000);
+    if (r.code !== 0) throw new Error(`tsc failed (${r.code}): ${(r.stdout + r.stderr).slice(0, 2000)}`);
+    return path.join(root, 'dist', 'cli', 'main.js');
+  })();
+  return distCli;
+}
+
 /**
  * Switchboard started with its CLI, in one process: `switchboard start -c <yaml> --access-log
  * <accessLog> --no-watch` (src/cli/main.ts), `config` written to <tmp>/<name>.yaml, its output to
  * <tmp>/<name>.log. `accessLog`: a file or 'off'. Not waited for: the caller probes it.
  */
-export function spawnSwitchboardCli(name: string, config: string, accessLog: string): { cp: ChildProcess; conf: string; logFile: string } {
+export function spawnSwitchboardCli(
+  name: string,
+  config: string,
+  accessLog: string,
+  cli = path.join(REPO_DIR, 'src', 'cli', 'main.ts'),
+): { cp: ChildProcess; conf: string; logFile: string } {
   const conf = path.join(tmpDir, `${name}.yaml`);
   fs.writeFileSync(conf, config);
   const logFile = path.join(tmpDir, `${name}.log`);
-  const cli = path.join(REPO_DIR, 'src', 'cli', 'main.ts');
   const args = [...switchboardArgv(name), cli, '--log-level', 'warn', 'start', '-c', conf, '--access-log', accessLog, '--no-watch'];
   const cp = spawnToLog(NODE, args, logFile, { ...process.env, NODE_ENV: 'production' });
   return { cp, conf, logFile };

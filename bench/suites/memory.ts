@@ -12,10 +12,10 @@ import path from 'node:path';
 import { envList, envNumber, NODE, REPO_DIR } from '../lib/env.ts';
 import { openIdleConnections, type IdleConnections } from '../lib/idle-connections.ts';
 import { freePort, httpGet, waitReady } from '../lib/probes.ts';
-import { isRunning, runCollect, shuttingDown, sleep, spawnNodeChild, spawnToLog, stopProcess, tail, tmpDir } from '../lib/processes.ts';
+import { isRunning, shuttingDown, sleep, spawnNodeChild, spawnToLog, stopProcess, tail, tmpDir } from '../lib/processes.ts';
 import { errorMessage, fmt, heading, log, printTable } from '../lib/report.ts';
 import type { Suite } from '../lib/suite.ts';
-import { startOrigins, type Origin } from '../lib/subjects.ts';
+import { buildDistCli, startOrigins, type Origin } from '../lib/subjects.ts';
 
 // ---------------------------------------------------------------- settings
 
@@ -92,26 +92,6 @@ function probeEnv(probeFile: string): NodeJS.ProcessEnv {
   return { ...process.env, NODE_ENV: 'production', BENCH_MEMORY_PROBE_FILE: probeFile };
 }
 
-/**
- * Compiles src/ (tsc -p tsconfig.build.json) into <tmp>/memory-dist/dist, beside a copy of
- * package.json and a link to node_modules, as an installed package has them; returns its CLI.
- */
-async function buildDist(): Promise<string> {
-  const root = path.join(tmpDir, 'memory-dist');
-  fs.mkdirSync(root, { recursive: true });
-  fs.copyFileSync(path.join(REPO_DIR, 'package.json'), path.join(root, 'package.json'));
-  fs.symlinkSync(path.join(REPO_DIR, 'node_modules'), path.join(root, 'node_modules'));
-  const tsc = path.join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
-  log('memory: compiling src/ for switchboard-dist (tsc)…');
-  const r = await runCollect(
-    NODE,
-    [tsc, '-p', path.join(REPO_DIR, 'tsconfig.build.json'), '--outDir', path.join(root, 'dist'), '--declaration', 'false', '--sourceMap', 'false'],
-    180_000,
-  );
-  if (r.code !== 0) throw new Error(`tsc failed (${r.code}): ${(r.stdout + r.stderr).slice(0, 2000)}`);
-  return path.join(root, 'dist', 'cli', 'main.js');
-}
-
 async function startSubject(name: string, origins: Origin[]): Promise<Running> {
   const probeFile = path.join(tmpDir, `memory-${name}.probe.json`);
   const execArgv = [...NODE_FLAGS, '--import', PROBE];
@@ -119,7 +99,7 @@ async function startSubject(name: string, origins: Origin[]): Promise<Running> {
   process.env.BENCH_MEMORY_PROBE_FILE = probeFile;
   try {
     if (name === 'switchboard-cli' || name === 'switchboard-dist') {
-      const cli = name === 'switchboard-cli' ? path.join(REPO_DIR, 'src', 'cli', 'main.ts') : await buildDist();
+      const cli = name === 'switchboard-cli' ? path.join(REPO_DIR, 'src', 'cli', 'main.ts') : await buildDistCli();
       const port = await freePort();
       const conf = path.join(tmpDir, `memory-${name}.yaml`);
       fs.writeFileSync(

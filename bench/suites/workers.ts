@@ -15,6 +15,7 @@ import { plannedSeconds, runRounds, type RoundResult, type RoundsPlan } from '..
 import { median, summarize, type SubjectSummary } from '../lib/stats.ts';
 import type { Suite, SuiteContext } from '../lib/suite.ts';
 import {
+  buildDistCli,
   originBody,
   spawnSwitchboardCli,
   startSubjects,
@@ -57,6 +58,13 @@ const WORKERS_ACCESS_LOG = envNumber('BENCH_WORKERS_ACCESS_LOG', 1, true, true) 
 const WORKERS_ORIGIN = (process.env.BENCH_WORKERS_ORIGIN ?? '').trim() || (nginxBin ? 'nginx' : 'node');
 if (WORKERS_ORIGIN !== 'nginx' && WORKERS_ORIGIN !== 'node') throw new Error(`BENCH_WORKERS_ORIGIN: ${JSON.stringify(WORKERS_ORIGIN)} is neither nginx nor node`);
 if (WORKERS_ORIGIN === 'nginx' && !nginxBin) throw new Error('BENCH_WORKERS_ORIGIN=nginx: nginx is not installed');
+/**
+ * What Switchboard runs: `dist` (default), the compiled CLI `npm run build` makes (what
+ * bin/switchboard.js runs, and what issue 11's RSS per idle worker is about), or `ts`, the
+ * TypeScript sources (`src/cli/main.ts`; type stripping adds about 25 MB per process).
+ */
+const WORKERS_SOURCE = (process.env.BENCH_WORKERS_SOURCE ?? '').trim() || 'dist';
+if (WORKERS_SOURCE !== 'dist' && WORKERS_SOURCE !== 'ts') throw new Error(`BENCH_WORKERS_SOURCE: ${JSON.stringify(WORKERS_SOURCE)} is neither dist nor ts`);
 /** How long a Switchboard with N workers has to show its N worker processes after it first answers. */
 const WORKERS_READY_MS = 15_000;
 
@@ -141,7 +149,8 @@ async function startSwitchboardWorkers(name: string, origins: Origin[], workers:
   const attempt = async (key: number | null): Promise<Started> => {
     const port = await freePort();
     const accessLog = WORKERS_ACCESS_LOG ? path.join(tmpDir, `${name}-access.log`) : undefined;
-    const { cp, conf, logFile } = spawnSwitchboardCli(name, switchboardConfig(port, origins, key), accessLog ?? 'off');
+    const cli = WORKERS_SOURCE === 'dist' ? await buildDistCli() : undefined;
+    const { cp, conf, logFile } = spawnSwitchboardCli(name, switchboardConfig(port, origins, key), accessLog ?? 'off', cli);
     const url = `http://127.0.0.1:${port}/`;
     try {
       await waitReady(url, cp, logFile, 15_000);
@@ -187,7 +196,7 @@ interface Subject {
 /** How each proxy runs with `n` workers (threads): its description, why it cannot run here, how it starts. */
 const PROXY_KINDS: Record<Proxy, (name: string, n: number) => Pick<Subject, 'description' | 'unavailable' | 'start'>> = {
   switchboard: (name, n) => ({
-    description: `Switchboard CLI, workers: ${n}${n > 1 ? ' (supervisor + workers)' : ''}, round robin, access log ${WORKERS_ACCESS_LOG ? 'on' : 'off'}`,
+    description: `Switchboard CLI (${WORKERS_SOURCE === 'dist' ? 'compiled dist/' : 'TypeScript sources'}), workers: ${n}${n > 1 ? ' (supervisor + workers)' : ''}, round robin, access log ${WORKERS_ACCESS_LOG ? 'on' : 'off'}`,
     unavailable: () => (fs.existsSync(path.join(REPO_DIR, 'src', 'cli', 'main.ts')) ? null : 'src/cli/main.ts not found'),
     start: (origins) => startSwitchboardWorkers(name, origins, n),
   }),
@@ -424,6 +433,15 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
         : `\nswitchboard ${maxN} workers / 1 worker req/s = n/a: ${summary.some((s) => s.subject === subjectName('switchboard', 1)) ? `switchboard-${maxN}` : 'switchboard-1'} did not run`,
     );
   }
+  // Issue 11's targets, as measured here (the ratio only means something where wrk and the origins leave the workers free cores).
+  const sbN = summary.find((x) => x.subject === subjectName('switchboard', maxN));
+  if (sbN?.idleRssPerWorkerMB != null) {
+    const idleRss = sbN.idleRssPerWorkerMB;
+    console.log(
+      `  targets (issue 11): ${maxN} workers >= 1.6x 1 worker where the load generator is not the bottleneck (machine here: ${fmt(sbN.machineCpuPct, 0)} % busy, origins ${fmt(sbN.originsCpuPct, 0)} %, wrk ${fmt(sbN.loadgenCpuPct, 0)} %); ` +
+        `RSS per idle worker < 80 MB: ${fmt(idleRss, 1)} MB ${idleRss < 80 ? 'met' : 'NOT MET'}${WORKERS_SOURCE === 'ts' ? ' (TypeScript sources: type stripping adds about 25 MB)' : ''}`,
+    );
+  }
   for (const n of notes) console.log(`  note: ${n}`);
   for (const st of statuses) if (st.status !== 'ok') console.log(`  ${st.name}: ${st.status} (${st.reason})`);
   return {
@@ -438,6 +456,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
       workerCounts: WORKER_COUNTS,
       proxies: WORKERS_PROXIES,
       accessLog: WORKERS_ACCESS_LOG,
+      source: WORKERS_SOURCE,
       loadgen: loadgen.name,
     },
     subjects: statuses,
