@@ -59,6 +59,13 @@ const WORKERS_ORIGIN = (process.env.BENCH_WORKERS_ORIGIN ?? '').trim() || (nginx
 if (WORKERS_ORIGIN !== 'nginx' && WORKERS_ORIGIN !== 'node') throw new Error(`BENCH_WORKERS_ORIGIN: ${JSON.stringify(WORKERS_ORIGIN)} is neither nginx nor node`);
 if (WORKERS_ORIGIN === 'nginx' && !nginxBin) throw new Error('BENCH_WORKERS_ORIGIN=nginx: nginx is not installed');
 /**
+ * The load: `keepalive` (default; wrk's connections stay open) or `close` (every request on a new
+ * connection: wrk sends `Connection: close` and reconnects, so accepting, the connection's set-up
+ * and its close are part of every request, as in a connections-per-second test).
+ */
+const WORKERS_LOAD = (process.env.BENCH_WORKERS_LOAD ?? '').trim() || 'keepalive';
+if (WORKERS_LOAD !== 'keepalive' && WORKERS_LOAD !== 'close') throw new Error(`BENCH_WORKERS_LOAD: ${JSON.stringify(WORKERS_LOAD)} is neither keepalive nor close`);
+/**
  * What Switchboard runs: `dist` (default), the compiled CLI `npm run build` makes (what
  * bin/switchboard.js runs, and what issue 11's RSS per idle worker is about), or `ts`, the
  * TypeScript sources (`src/cli/main.ts`; type stripping adds about 25 MB per process).
@@ -312,7 +319,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
   heading(`workers: Switchboard, nginx, haproxy with ${WORKER_COUNTS.join(' and ')} worker(s)`);
   console.log(
     `  ${WORKERS_ROUNDS} round(s) x ${WORKERS_DURATION_S}s per subject (+${WORKERS_WARMUP_S}s warm-up each, ${WORKERS_FIRST_WARMUP_S}s in round 1), ` +
-      `${WORKERS_CONNECTIONS} connections, ${ORIGIN_COUNT} origin(s) (${WORKERS_ORIGIN === 'nginx' ? 'nginx return 200' : 'bench/origin.ts'}), load generator: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}`,
+      `${WORKERS_CONNECTIONS} ${WORKERS_LOAD === 'close' ? 'connections, each request on a new one (Connection: close)' : 'keep-alive connections'}, ${ORIGIN_COUNT} origin(s) (${WORKERS_ORIGIN === 'nginx' ? 'nginx return 200' : 'bench/origin.ts'}), load generator: ${loadgen.name}${loadgen.name === 'wrk' ? ' -t1' : ''}`,
   );
   console.log('  CPU us/req: every process of the subject (Switchboard supervisor + workers, nginx master + workers, the haproxy process and its threads).');
   console.log(
@@ -355,6 +362,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
       firstWarmupS: WORKERS_FIRST_WARMUP_S,
       connections: WORKERS_CONNECTIONS,
       origins,
+      load: WORKERS_LOAD === 'close' ? { headers: { connection: 'close' } } : undefined,
     };
     log(`\nrunning ${order.join(', ')}; about ${Math.ceil(plannedSeconds(order, plan))} s in total\n`);
     rounds = await runRounds(loadgen, order, running, statuses, plan);
@@ -457,6 +465,7 @@ export async function runWorkersSuite({ loadgen }: SuiteContext): Promise<Worker
       proxies: WORKERS_PROXIES,
       accessLog: WORKERS_ACCESS_LOG,
       source: WORKERS_SOURCE,
+      load: WORKERS_LOAD,
       loadgen: loadgen.name,
     },
     subjects: statuses,
