@@ -12,7 +12,7 @@
  *     exists;
  *   - what the pipeline refuses (strict.ts: spaces in the request line, a version
  *     other than 1.0 and 1.1, two Hosts, a bad Host, a Transfer-Encoding other than exactly chunked,
- *     a Content-Length past 2^53 - 1): a head with `lineError` set or that `checkH1Fields` refuses,
+ *     a Content-Length past 2^53 - 1): a head with `lineError` set or that `checkFraming` refuses,
  *     answered and logged like any other request.
  */
 import type { IncomingHttpHeaders } from 'node:http';

@@ -59,6 +59,7 @@ export abstract class H1Request {
   }
 
   check(): ErrorCode | undefined {
-    return checkFraming(this.req);
+    const r = this.req;
+    return checkFraming(r.lineError, r.httpVersionMinor, r.rawHeaders, r.headers);
   }
 }

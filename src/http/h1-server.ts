@@ -28,12 +28,12 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ErrorCode, ProxyError } from '../errors.ts';
 import { clientAddressOf, clientCertOf, type VerifiedCertificate } from '../transport/connection-info.ts';
-import { isToken, TOKEN_CHAR } from '../util/header-fields.ts';
+import { CHUNK_SIZE_LINE, isFieldValue, isToken, TRAILER_LINE } from '../util/header-fields.ts';
 import type { Downstream, DownstreamOwner } from './downstream.ts';
 import { writeRawError } from './error-response.ts';
 import { CHUNKED_BODY, checkLine, isWebSocketUpgrade, NO_BODY, parseRequestHead, type RequestHead } from './h1-head.ts';
 import type { H1Head } from './h1-request.ts';
-import { checkH1Fields } from './strict.ts';
+import { checkFraming } from './strict.ts';
 
 /** The listener's settings an HTTP/1.1 connection reads (each time: a reload may change them). */
 export interface H1Settings {
@@ -82,13 +82,6 @@ const PIPELINE_LIMIT = 64 * 1024;
 /** The longest chunk-size line (size and extensions). */
 const MAX_CHUNK_LINE = 4096;
 
-const CHUNK_LINE_RE = new RegExp(
-  String.raw`^[0-9a-fA-F]{1,16}(?:;${TOKEN_CHAR}+(?:=(?:${TOKEN_CHAR}+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$`,
-);
-const TRAILER_RE = new RegExp(String.raw`^${TOKEN_CHAR}+:[\t\x20-\x7e\x80-\xff]*$`);
-/** What node:http refuses in a header value it writes. */
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-
 const kConn = Symbol('switchboard.h1server');
 type OwnSocket = Socket & { [kConn]?: H1Connection };
 
@@ -103,6 +96,11 @@ function httpDate(): string {
     dateValue = new Date(now).toUTCString();
   }
   return dateValue;
+}
+
+/** Date.now() `ms` after `from`, or Infinity when the timeout is off (0). */
+function deadline(from: number, ms: number): number {
+  return ms > 0 ? from + ms : Infinity;
 }
 
 function uncork(socket: Socket): void {
@@ -200,8 +198,7 @@ export class H1Connection {
     this.socket = socket as OwnSocket;
     this.host = host;
     this.#set = set;
-    const s = host.settings;
-    this.deadline = s.headerTimeout > 0 ? Date.now() + s.headerTimeout : Infinity;
+    this.deadline = deadline(Date.now(), host.settings.headerTimeout);
     this.socket[kConn] = this;
     socket.on('data', onData);
     socket.on('end', onEnd);
@@ -226,11 +223,14 @@ export class H1Connection {
     this.socket.pause();
   }
 
+  #resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.socket.resume();
+  }
+
   resumeBody(): void {
-    if (this.#paused && this.state === BODY) {
-      this.#paused = false;
-      this.socket.resume();
-    }
+    if (this.state === BODY) this.#resume();
   }
 
   /** Parses what is buffered for as long as the connection's state lets it. */
@@ -271,9 +271,7 @@ export class H1Connection {
       const now = Date.now();
       this.#started = now;
       this.#lineChecked = false;
-      const h = settings.headerTimeout;
-      const r = settings.requestTimeout;
-      this.deadline = Math.min(h > 0 ? now + h : Infinity, r > 0 ? now + r : Infinity);
+      this.deadline = Math.min(deadline(now, settings.headerTimeout), deadline(now, settings.requestTimeout));
     }
     const end = b.indexOf(CRLFCRLF);
     const max = settings.maxHeaderSize;
@@ -293,14 +291,15 @@ export class H1Connection {
     }
     const head = parseRequestHead(b.toString('latin1', 0, end + 4));
     if (typeof head === 'string') return this.#refuse(head);
-    if (head.upgrade && (head.method === 'CONNECT' || isWebSocketUpgrade(upgradeView(head)))) {
+    const upgrade = head.upgrade ? upgradeHead(head, this.socket) : undefined;
+    if (upgrade !== undefined && (head.method === 'CONNECT' || isWebSocketUpgrade(upgrade))) {
       // The connection leaves HTTP/1.1: a tunnel (or an answer that closes it) takes it over. Any
       // other Upgrade is served as a plain request below, its Upgrade dropped, and closes after it.
       this.state = CLOSED;
       this.socket.pause();
       this.#detach();
       (this.socket as { readableFlowing: boolean | null }).readableFlowing = null;
-      this.host.upgrade({ ...upgradeView(head), socket: this.socket }, b.subarray(end + 4));
+      this.host.upgrade(upgrade, b.subarray(end + 4));
       return false;
     }
     if (head.expect === 2) {
@@ -324,8 +323,7 @@ export class H1Connection {
         this.#line = '';
         this.#trailerBytes = 0;
       } else this.#left = head.length;
-      const r = settings.requestTimeout;
-      this.deadline = r > 0 ? this.#started + r : Infinity;
+      this.deadline = deadline(this.#started, settings.requestTimeout);
     }
     this.host.start(ex);
     return true;
@@ -387,7 +385,7 @@ export class H1Connection {
           if (line.charCodeAt(line.length - 1) !== CR) return this.#badBody(ex, 'HPE_STRICT', 'bare LF in a chunked body');
           const text = line.slice(0, -1);
           if (this.#chunkPhase === SIZE) {
-            if (!CHUNK_LINE_RE.test(text)) return this.#badBody(ex, 'HPE_INVALID_CHUNK_SIZE', 'invalid chunk size line');
+            if (!CHUNK_SIZE_LINE.test(text)) return this.#badBody(ex, 'HPE_INVALID_CHUNK_SIZE', 'invalid chunk size line');
             const semi = text.indexOf(';');
             const size = Number.parseInt(semi === -1 ? text : text.slice(0, semi), 16);
             if (!Number.isSafeInteger(size)) return this.#badBody(ex, 'HPE_INVALID_CHUNK_SIZE', 'chunk size too large');
@@ -399,7 +397,7 @@ export class H1Connection {
           } else if (text === '') this.#bodyDone(ex);
           else {
             this.#trailerBytes += line.length + 1;
-            if (this.#trailerBytes > this.host.settings.maxHeaderSize || !TRAILER_RE.test(text)) {
+            if (this.#trailerBytes > this.host.settings.maxHeaderSize || !TRAILER_LINE.test(text)) {
               return this.#badBody(ex, 'HPE_INVALID_HEADER_TOKEN', 'invalid trailer');
             }
             const name = text.slice(0, text.indexOf(':')).toLowerCase();
@@ -422,10 +420,7 @@ export class H1Connection {
     this.state = WAIT;
     this.deadline = Infinity;
     if (!ex.stream!.destroyed) ex.stream!.push(null);
-    if (this.#paused) {
-      this.#paused = false;
-      this.socket.resume();
-    }
+    this.#resume();
   }
 
   /** A body that cannot be read on: the body fails; the client gets a 400 unless its response started. */
@@ -500,12 +495,8 @@ export class H1Connection {
       return;
     }
     this.state = IDLE;
-    const k = this.host.settings.keepAliveTimeout;
-    this.deadline = k > 0 ? Date.now() + k : Infinity;
-    if (this.#paused) {
-      this.#paused = false;
-      this.socket.resume();
-    }
+    this.deadline = deadline(Date.now(), this.host.settings.keepAliveTimeout);
+    this.#resume();
     if (this.#buf !== undefined) this.#pump();
   }
 
@@ -548,7 +539,7 @@ export class H1Connection {
     }
   }
 
-  /** Leaves the socket to someone else (node:http). */
+  /** Leaves the socket to its upgrade (a tunnel, or an answer that closes it). */
   #detach(): void {
     const s = this.socket;
     s[kConn] = undefined;
@@ -561,7 +552,7 @@ export class H1Connection {
 }
 
 /** A head in node:http's names, for the upgrade path (h1-request.ts). */
-function upgradeView(head: RequestHead): Omit<H1Head, 'socket'> {
+function upgradeHead(head: RequestHead, socket: Socket): H1Head {
   return {
     method: head.method,
     url: head.url,
@@ -569,6 +560,7 @@ function upgradeView(head: RequestHead): Omit<H1Head, 'socket'> {
     rawHeaders: head.raw,
     httpVersionMajor: 1,
     httpVersionMinor: head.minor,
+    socket,
     lineError: head.lineError,
   };
 }
@@ -666,7 +658,7 @@ export class H1Exchange implements Downstream {
 
   check(): ErrorCode | undefined {
     const r = this.req;
-    return r.lineError ?? checkH1Fields(r.minor, r.raw, r.headers);
+    return checkFraming(r.lineError, r.minor, r.raw, r.headers);
   }
 
   body(): Readable {
@@ -693,7 +685,7 @@ export class H1Exchange implements Downstream {
       for (const name in headers) {
         if (!isToken(name)) continue;
         const v = headers[name];
-        for (const value of typeof v === 'string' ? [v] : v) if (!INVALID_VALUE.test(value)) text += `${name}: ${value}\r\n`;
+        for (const value of typeof v === 'string' ? [v] : v) if (isFieldValue(value)) text += `${name}: ${value}\r\n`;
       }
       text += '\r\n';
     } else return false;
@@ -708,7 +700,7 @@ export class H1Exchange implements Downstream {
     const conn = this.conn;
     const settings = conn.host.settings;
     // A reason phrase the response came with, unless it could split the status line (node:http throws on it).
-    const phrase = reason && !INVALID_VALUE.test(reason) ? reason : STATUS_CODES[status] || 'unknown';
+    const phrase = reason && isFieldValue(reason) ? reason : STATUS_CODES[status] || 'unknown';
     let text = `HTTP/1.1 ${status} ${phrase}\r\n`;
     let hasLength = false;
     let hasDate = false;
@@ -717,7 +709,7 @@ export class H1Exchange implements Downstream {
       const name = headers[i];
       const value = headers[i + 1];
       if (!isToken(name)) throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), { code: 'ERR_INVALID_HTTP_TOKEN' });
-      if (INVALID_VALUE.test(value)) throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
+      if (!isFieldValue(value)) throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: 'ERR_INVALID_CHAR' });
       const n = name.length;
       if (n === 4 || n === 10 || n === 14 || n === 17) {
         const lower = name.toLowerCase();
@@ -790,7 +782,7 @@ export class H1Exchange implements Downstream {
         for (const name in trailers) {
           if (!isToken(name)) continue;
           const v = trailers[name];
-          for (const value of typeof v === 'string' ? [v] : v) if (!INVALID_VALUE.test(value)) last += `${name}: ${value}\r\n`;
+          for (const value of typeof v === 'string' ? [v] : v) if (isFieldValue(value)) last += `${name}: ${value}\r\n`;
         }
       }
       last += '\r\n';

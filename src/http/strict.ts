@@ -37,21 +37,13 @@ export function checkContentLength(value: string | undefined): ErrorCode | undef
   return /^[0-9]+$/.test(value) && Number(value) <= Number.MAX_SAFE_INTEGER ? undefined : 'INVALID_CONTENT_LENGTH';
 }
 
-/** The framing checks of an HTTP/1.x request the own server parsed: its request line, its version, its fields. */
-export function checkFraming(req: {
-  readonly lineError: ErrorCode | undefined;
-  readonly httpVersionMajor: number;
-  readonly httpVersionMinor: number;
-  readonly rawHeaders: readonly string[];
-  readonly headers: IncomingMessage['headers'];
-}): ErrorCode | undefined {
-  if (req.lineError !== undefined) return req.lineError;
-  if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 1 && req.httpVersionMinor !== 0)) return 'UNSUPPORTED_HTTP_VERSION';
-  return checkH1Fields(req.httpVersionMinor, req.rawHeaders, req.headers);
-}
-
-/** The field checks of an HTTP/1.x request: one Host, a valid one, Transfer-Encoding exactly chunked (not in HTTP/1.0), an exact Content-Length. */
-export function checkH1Fields(minor: number, raw: readonly string[], headers: IncomingMessage['headers']): ErrorCode | undefined {
+/**
+ * The framing checks of an HTTP/1.x request the own server parsed (h1-head.ts): what its request
+ * line had wrong (`lineError`: spaces, a version other than 1.0 and 1.1), then its fields: one Host,
+ * a valid one, Transfer-Encoding exactly chunked (not in HTTP/1.0), an exact Content-Length.
+ */
+export function checkFraming(lineError: ErrorCode | undefined, minor: number, raw: readonly string[], headers: IncomingMessage['headers']): ErrorCode | undefined {
+  if (lineError !== undefined) return lineError;
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];

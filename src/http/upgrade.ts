@@ -1,5 +1,5 @@
 /**
- * WebSocket upgrades on an HTTP/1.1 listener (node:http's 'upgrade' event): the same pipeline as
+ * WebSocket upgrades on an HTTP/1.1 listener (handed over by the own server, h1-server.ts): the same pipeline as
  * every request (edge checks, listener and route filters, routing), then the upgrade proxy step.
  * Endpoints are chosen by the one selection loop (upstream/selection.ts): the sticky cookie's
  * endpoint first, else the balancer with the hash key and the endpoints already tried; a try that
@@ -21,8 +21,8 @@
  * `isWebSocketUpgrade` (h1-head.ts) takes; any other Upgrade (h2c, an HTTP/1.0 request, a request
  * with a body) is a plain request, its Upgrade header dropped as hop-by-hop.
  */
-import { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { ProxyError, type ErrorCode } from '../errors.ts';
 import type { Tunnels } from '../transport/tunnel.ts';
 import { dial, sendUpgrade, switchedHead, switchedHeaders, type UpgradeAnswer } from '../transport/upgrade-exchange.ts';
@@ -34,32 +34,20 @@ import { FilteredResponse, fail, policyFailed, respond } from './respond.ts';
 import type { Reply } from '../policies/filter.ts';
 import { HeaderList } from './header-list.ts';
 import type { RequestSession } from './session.ts';
-import type { IncomingMessage } from 'node:http';
 import { WsDownstream } from './ws-downstream.ts';
 import type { H1Head } from './h1-request.ts';
-import { isWebSocketUpgrade } from './h1-head.ts';
 
 const ignore = (): void => undefined;
 
 /**
- * Handles one upgrade request arriving on `socket` with `head` (bytes read past its head). Never
- * throws: an unexpected error is logged and closes the connection. `step`: the last step for a
- * WebSocket upgrade (a forward listener passes its own, forward/websocket.ts).
+ * Handles one WebSocket upgrade (a head `isWebSocketUpgrade` took, h1-server.ts) on its socket,
+ * with `rest` (bytes read past its head). Never throws: an unexpected error is logged and closes the
+ * connection. `step`: the last step (a forward listener passes its own, forward/websocket.ts).
  */
-export function handleUpgrade(gen: ListenerGeneration, req: H1Head, socket: Duplex, head: Buffer, tunnels: Tunnels, step: ForwardStep = proxyUpgrade): void {
-  if (!(socket instanceof Socket)) {
-    socket.destroy();
-    return;
-  }
+export function handleUpgrade(gen: ListenerGeneration, req: H1Head, rest: Buffer, tunnels: Tunnels, step: ForwardStep = proxyUpgrade): void {
   // The HTTP/1.1 server no longer listens for errors on the socket; a reset must not throw.
-  socket.on('error', ignore);
-  const down = new WsDownstream(req, socket, head, tunnels, isWebSocketUpgrade(req));
-  // A request that is not a WebSocket upgrade is never handed over (h1-server.ts); it would be refused.
-  runPipeline(gen, down, false, down.upgrade ? step : refuseUpgrade);
-}
-
-function refuseUpgrade(s: RequestSession): void {
-  fail(s, 'BAD_REQUEST', 'only WebSocket upgrades (GET, HTTP/1.1, Upgrade: websocket, no body) are proxied');
+  req.socket.on('error', ignore);
+  runPipeline(gen, new WsDownstream(req, req.socket, rest, tunnels, true), false, step);
 }
 
 function codeOf(err: unknown): ErrorCode {

@@ -1,6 +1,6 @@
 /**
- * WebSocket upgrades (HTTP/1.1 `Upgrade`) as the pipeline's `Downstream`: after node:http's
- * 'upgrade' event nothing frames responses for the socket any more, so every answer that is not a
+ * WebSocket upgrades (HTTP/1.1 `Upgrade`) and HTTP/1.1 CONNECT as the pipeline's `Downstream`: once
+ * the own server (h1-server.ts) hands the socket over, nothing frames responses for it any more, so every answer that is not a
  * tunnel (our errors, a policy's Reply, an endpoint's non-101 answer) is written here as raw bytes
  * with its own framing (Content-Length, or chunked; none for 204 and 304) and `Connection: close`,
  * and the connection is closed after it (EDGE-CASES 14: the client may already have sent bytes

@@ -3,7 +3,7 @@
  *
  *   protocol http:  Switchboard's own HTTP/1.1 server (http/h1-server.ts); with `h2c`, connections
  *                   that open with the HTTP/2 preface go to a node:http2 server instead (prior knowledge).
- *   protocol https: node:https's TLS server (certificates by SNI, optional client certificates);
+ *   protocol https: node:tls's server (certificates by SNI, optional client certificates);
  *                   after the handshake, ALPN `h2` goes to the node:http2 server, the rest to the
  *                   own HTTP/1.1 server. (node:http itself never parses a request here.)
  *
@@ -16,9 +16,7 @@
  * reload swaps it (new requests see the new config at once, in-flight ones keep theirs); the
  * socket stays open, so no connection is refused.
  */
-import type * as http from 'node:http';
-import nodeHttp from '../util/node-http.ts';
-import https from 'node:https';
+import tls from 'node:tls';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
@@ -76,11 +74,10 @@ const ignore = (): void => undefined;
 
 export class HttpListener {
   readonly name: string;
-  /**
-   * Where a Binding hands accepted connections ('connection'): an idle node:http server for http,
-   * node:https's TLS server for https. Neither parses HTTP here: the own server does.
-   */
-  readonly server: http.Server;
+  /** The TLS side (https only): node:tls's server, which only makes the TLS sockets (the own server and node:http2 speak over them). */
+  readonly #tls: tls.Server | undefined;
+  /** node:tls's handler of a new TCP connection (the handshake), taken off its 'connection' event. */
+  readonly #startTls: ((this: tls.Server, socket: Socket) => void) | undefined;
   /** The HTTP/2 side, when the listener speaks HTTP/2 (h2 in ALPN, or h2c). */
   readonly h2: http2.Http2Server | undefined;
   readonly h2Sessions: H2Sessions | undefined;
@@ -115,8 +112,6 @@ export class HttpListener {
       start: (ex: H1Exchange) => runPipeline(this.#generation, ex, ex.req.expect === 1, this.#step),
       upgrade: (req: H1Head, rest: Buffer) => this.#onUpgrade(req, rest),
     };
-    // node:http parses nothing here; these only keep it strict should it ever be handed a socket.
-    const httpOptions: http.ServerOptions = { maxHeaderSize: config.maxHeaderSize, insecureHTTPParser: false, requireHostHeader: true };
     const speaksH2 = config.protocol === 'https' ? config.tls!.alpn.includes('h2') : config.h2c;
     if (speaksH2) {
       this.h2 = http2.createServer(h2ServerOptions(config));
@@ -137,36 +132,29 @@ export class HttpListener {
       });
     }
     if (config.protocol === 'https') {
-      let server: https.Server | undefined;
+      let server: tls.Server | undefined;
       this.certificates = new CertificateStore(config.name, config.tls!, log, (opts) => server?.setSecureContext(this.#tlsOptions(opts)), machine);
-      server = https.createServer({ ...httpOptions, ...this.#tlsOptions(this.certificates.defaultOptions()), handshakeTimeout: config.headerTimeout });
-      this.server = server;
-      server.removeAllListeners('secureConnection');
-      server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
-      // Counted on the raw TCP socket, before any handshake work; refused ones are just closed. A
-      // PROXY header comes before the TLS handshake.
-      const startTls = server.listeners('connection')[0] as (this: http.Server, socket: Socket) => void;
+      server = tls.createServer({ ...this.#tlsOptions(this.certificates.defaultOptions()), handshakeTimeout: config.headerTimeout });
+      this.#tls = server;
+      this.#startTls = server.listeners('connection')[0] as (this: tls.Server, socket: Socket) => void;
       server.removeAllListeners('connection');
-      const tlsServer = server;
-      server.on('connection', (socket: Socket) => {
-        if (!this.limits.admit(socket)) return void socket.destroy();
-        this.#proxyHeaderThen(socket, () => startTls.call(tlsServer, socket));
-      });
+      server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
       server.on('tlsClientError', (err, socket) => {
         if (tlsHandshake.hasSubscribers) publishHandshake(this.name, false, handshakeError(err));
         socket.destroy();
       });
-    } else {
-      this.server = nodeHttp.createServer(httpOptions);
-      this.server.removeAllListeners('connection');
-      this.server.on('connection', (socket: Socket) => this.#onConnection(socket));
     }
     this.applyTunables(config);
   }
 
   /** Serves a connection a Binding accepted. */
   readonly accept = (socket: Socket): void => {
-    this.server.emit('connection', socket);
+    const server = this.#tls;
+    if (server === undefined) return this.#onConnection(socket);
+    // Counted on the raw TCP socket, before any handshake work; refused ones are just closed. A
+    // PROXY header comes before the TLS handshake.
+    if (!this.limits.admit(socket)) return void socket.destroy();
+    this.#proxyHeaderThen(socket, () => this.#startTls!.call(server, socket));
   };
 
   /**
@@ -176,7 +164,7 @@ export class HttpListener {
   #onUpgrade(req: H1Head, rest: Buffer): void {
     const socket = req.socket;
     if (req.method !== 'CONNECT') {
-      handleUpgrade(this.#generation, req, socket, rest, this.tunnels, this.config.protocol === 'forward' ? forwardUpgrade : undefined);
+      handleUpgrade(this.#generation, req, rest, this.tunnels, this.config.protocol === 'forward' ? forwardUpgrade : undefined);
       return;
     }
     // The socket is no HTTP connection any more; a reset must not throw.
@@ -257,7 +245,7 @@ export class HttpListener {
     };
     readPrefix(socket, this.config.headerTimeout, judge, (seen) => {
       socket.unshift(seen);
-      // The HTTP/2 session reads the bytes already buffered when it starts; node:http needs a resume.
+      // The HTTP/2 session reads the bytes already buffered when it starts; the own server, once resumed.
       if (preface) h2.emit('connection', socket);
       else {
         this.#own.serve(socket, this.#ownHost);
@@ -295,11 +283,8 @@ export class HttpListener {
    */
   stopAccepting(lingerIdle = false): Promise<void> {
     this.#generation.settings.draining = true;
-    // Not listening, so close() only closes idle connections and stops the timeout checks.
-    if (!lingerIdle) {
-      this.server.close(ignore);
-      this.#own.closeIdle();
-    }
+    // HTTP/1.1 connections with no request in flight close now (node:http's closeIdleConnections).
+    if (!lingerIdle) this.#own.closeIdle();
     this.h2Sessions?.goAwayAll();
     void this.certificates?.close();
     return Promise.resolve();
@@ -307,8 +292,6 @@ export class HttpListener {
 
   /** Ends every connection now (after the drain timeout). */
   destroyConnections(): void {
-    this.server.close(ignore);
-    this.server.closeAllConnections();
     this.#own.closeAll();
     this.tunnels.destroyAll();
     this.h2Sessions?.destroyAll();

@@ -52,7 +52,7 @@ import { maxHeaderSize as NODE_MAX_HEADER_SIZE } from '../util/node-http.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { isToken, TOKEN_CHAR } from '../util/header-fields.ts';
+import { CHUNK_SIZE_LINE, isToken, TOKEN_CHAR, TRAILER_LINE } from '../util/header-fields.ts';
 
 /** An error with a code `upstreamError` (errors.ts) knows: undici's where undici has one, llhttp-style `HPE_` for a bad response. */
 export class H1ClientError extends Error {
@@ -86,17 +86,6 @@ export interface H1AgentOptions {
  * SP or HTAB) fails the name class.
  */
 const HEAD_RE = new RegExp(String.raw`^HTTP\/1\.[01] [0-9]{3}(?: [\t\x20-\x7e\x80-\xff]*)?\r\n(?:${TOKEN_CHAR}+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$`);
-/**
- * A chunk-size line without its CRLF: hex size, then chunk extensions (not interpreted), each
- * `;name` or `;name=value` with a token or quoted-string value. No whitespace anywhere: RFC 9112
- * allows BWS around the `;` and `=`, llhttp in strict mode does not, and whitespace a parser
- * skips that another does not is a smuggling vector.
- */
-const CHUNK_SIZE_RE = new RegExp(
-  String.raw`^[0-9a-fA-F]{1,16}(?:;${TOKEN_CHAR}+(?:=(?:${TOKEN_CHAR}+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$`,
-);
-/** A trailer field line without its CRLF. */
-const TRAILER_RE = new RegExp(String.raw`^${TOKEN_CHAR}+:[\t\x20-\x7e\x80-\xff]*$`);
 const DIGITS_RE = /^[0-9]{1,15}$/;
 /** A request path with a character outside 0x21-0xFF (SP, CR, LF, controls): it would break the request line. */
 const BAD_PATH_RE = /[^\u0021-\u00ff]/;
@@ -501,7 +490,7 @@ class Connection {
             const eol = this.#lineEnd(buf, at, 'HPE_INVALID_CHUNK_SIZE', 'chunk size line too long');
             if (eol === -1) return;
             const line = buf.toString('latin1', at, eol);
-            if (!CHUNK_SIZE_RE.test(line)) throw bad('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size line');
+            if (!CHUNK_SIZE_LINE.test(line)) throw bad('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size line');
             const size = Number.parseInt(line, 16);
             if (!Number.isSafeInteger(size)) throw bad('HPE_INVALID_CHUNK_SIZE', 'chunk size too large');
             at = eol + 2;
@@ -539,7 +528,7 @@ class Connection {
               return;
             }
             const line = buf.toString('latin1', at, eol);
-            if (!TRAILER_RE.test(line)) throw bad('HPE_INVALID_HEADER_TOKEN', 'invalid trailer line');
+            if (!TRAILER_LINE.test(line)) throw bad('HPE_INVALID_HEADER_TOKEN', 'invalid trailer line');
             const colon = line.indexOf(':');
             const name = line.slice(0, colon).toLowerCase();
             // Framing fields in a trailer section (RFC 9110 §6.5.1): refused, as llhttp does.

@@ -10,6 +10,19 @@ export const TOKEN_CHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
 /** A whole HTTP token: what a header name (or a cookie name, or a method) may be. */
 export const TOKEN_PATTERN = new RegExp(`^${TOKEN_CHAR}+$`);
 
+/**
+ * A chunk-size line of a chunked body without its CRLF (RFC 9112 §7.1): hex size, then chunk
+ * extensions (not interpreted), each `;name` or `;name=value` with a token or quoted-string value.
+ * No whitespace anywhere: RFC 9112 allows BWS around the `;` and `=`, llhttp in strict mode does not,
+ * and whitespace a parser skips that another does not is a smuggling vector. Both HTTP/1.1 parsers
+ * (transport/h1-client.ts for responses, http/h1-server.ts for requests) read chunk lines with it.
+ */
+export const CHUNK_SIZE_LINE = new RegExp(
+  String.raw`^[0-9a-fA-F]{1,16}(?:;${TOKEN_CHAR}+(?:=(?:${TOKEN_CHAR}+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$`,
+);
+/** A trailer field line of a chunked body without its CRLF: a token name, a colon, field content. */
+export const TRAILER_LINE = new RegExp(String.raw`^${TOKEN_CHAR}+:[\t\x20-\x7e\x80-\xff]*$`);
+
 /** TOKEN_CHAR as a table by char code, for the hot path (no regex per name). */
 const TCHAR = new Uint8Array(128);
 {
